@@ -1,0 +1,119 @@
+//! One module per command: validate arguments, call the store, render. No SQL here.
+
+mod cancel;
+mod completions;
+mod enqueue;
+mod enqueue_many;
+mod init;
+mod ls;
+mod rm;
+mod show;
+mod stats;
+mod wait;
+
+pub use wait::wait_for;
+
+use crate::cli::{Cli, Command};
+use crate::db::{self, Access, Options};
+use crate::error::Fail;
+use crate::model::{parse_label, Labels, Status};
+use anyhow::{Context as _, Result};
+use rusqlite::Connection;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What every command gets: where the database is and how to open it.
+pub struct Context {
+    pub opts: Options,
+}
+
+impl Context {
+    pub fn open(&self, access: Access) -> Result<Connection> {
+        db::open(&self.opts, access)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.opts.path
+    }
+}
+
+/// Runs the command; returns the exit code of a command that succeeded in part.
+pub fn run(cli: Cli) -> Result<i32> {
+    let busy_timeout = crate::time::parse_duration(&cli.busy_timeout)
+        .map_err(|e| Fail::usage(format!("--busy-timeout: {e:#}")))?;
+    let path = cli.db.clone().unwrap_or_else(db::default_path);
+    let ctx = Context {
+        opts: Options { path, busy_timeout },
+    };
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Enqueue(a) => enqueue::run(&ctx, a),
+        Command::EnqueueMany(a) => enqueue_many::run(&ctx, a),
+        Command::Ls(a) => ls::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Rm(a) => rm::run(&ctx, a),
+        Command::Cancel(a) => cancel::cancel(&ctx, a),
+        Command::Retrigger(a) => cancel::retrigger(&ctx, a),
+        Command::Stats(a) => stats::run(&ctx, a),
+        Command::Completions(a) => completions::run(a),
+        Command::Wait(a) => wait::run(&ctx, a),
+        Command::Work(_)
+        | Command::Logs(_)
+        | Command::Step(_)
+        | Command::Progress(_)
+        | Command::Log(_) => Err(anyhow::anyhow!("this command is not implemented yet")),
+    }
+}
+
+/// Parses `--label K=V` flags (usage errors).
+pub fn parse_labels(flags: &[String]) -> Result<Labels> {
+    let mut labels = Labels::new();
+    for f in flags {
+        let (k, v) = parse_label(f).map_err(|e| Fail::usage(format!("{e:#}")))?;
+        crate::model::merge_label(&mut labels, k, v);
+    }
+    Ok(labels)
+}
+
+/// Parses `--status S` flags (usage errors).
+pub fn parse_statuses(flags: &[String]) -> Result<Vec<Status>> {
+    flags
+        .iter()
+        .map(|s| s.parse::<Status>().map_err(|e| Fail::usage(e).into()))
+        .collect()
+}
+
+/// Parses a duration flag (usage error naming the flag).
+pub fn parse_duration_flag(flag: &str, text: &str) -> Result<std::time::Duration> {
+    crate::time::parse_duration(text).map_err(|e| Fail::usage(format!("{flag}: {e:#}")).into())
+}
+
+/// Reads FILE (or stdin for `-`/none) whole, as UTF-8.
+pub fn read_text(file: Option<&PathBuf>) -> Result<String> {
+    let mut bytes = Vec::new();
+    match file {
+        None => {
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read stdin")?;
+        }
+        Some(p) if p.as_os_str() == "-" => {
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read stdin")?;
+        }
+        Some(p) => {
+            bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        }
+    }
+    let name = file
+        .filter(|p| p.as_os_str() != "-")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "stdin".into());
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{name} is not valid UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}

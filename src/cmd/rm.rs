@@ -1,0 +1,150 @@
+//! `durably rm ID... [--force]` and `durably rm --older-than DUR [filters] [--dry-run]`
+
+use super::{parse_labels, parse_statuses, Context};
+use crate::cli::RmArgs;
+use crate::db::{self, Access};
+use crate::error::{code, Fail};
+use crate::store::{self, admin::PurgeFilter};
+use crate::time;
+use anyhow::Result;
+use serde_json::json;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+pub fn run(ctx: &Context, args: RmArgs) -> Result<i32> {
+    match &args.older_than {
+        Some(dur) => purge(ctx, &args, dur),
+        None if args.ids.is_empty() => {
+            Err(Fail::usage("give run ids, or --older-than DUR to purge terminal runs").into())
+        }
+        None => delete_ids(ctx, &args),
+    }
+}
+
+fn delete_ids(ctx: &Context, args: &RmArgs) -> Result<i32> {
+    let mut conn = ctx.open(Access::Write)?;
+    let mut worst = code::OK;
+    let mut out = crate::output::stdout();
+    for given in &args.ids {
+        let result = db::write(&mut conn, ctx.path(), |tx| {
+            let run = store::find_run(tx, given)?;
+            if !run.is_terminal() && !args.force {
+                return Err(Fail::conflict(format!(
+                    "run {} is {}; only terminal runs are deleted (use --force)",
+                    run.id, run.status
+                ))
+                .into());
+            }
+            store::admin::delete_run(tx, &run.id)?;
+            Ok(run.id)
+        });
+        match result {
+            Ok(id) => {
+                if args.json {
+                    crate::output::json_line(&mut out, &json!({"id": id, "deleted": true}))?;
+                } else {
+                    writeln!(out, "{id}")?;
+                }
+            }
+            Err(e) => {
+                let c = crate::error::exit_code(&e);
+                if c != code::NOT_FOUND && c != code::CONFLICT {
+                    return Err(e);
+                }
+                out.flush()?;
+                eprintln!("durably: {e:#}");
+                worst = merge_code(worst, c);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(worst)
+}
+
+/// Several ids: 3 if any is unknown, else 4 if any was refused.
+pub fn merge_code(worst: i32, c: i32) -> i32 {
+    if worst == code::NOT_FOUND || c == code::NOT_FOUND {
+        code::NOT_FOUND
+    } else {
+        worst.max(c)
+    }
+}
+
+/// Deletes in batches sized to hold the write lock for about this long.
+const BATCH_TARGET: Duration = Duration::from_millis(50);
+
+fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<i32> {
+    let age = super::parse_duration_flag("--older-than", dur)?;
+    let statuses = parse_statuses(&args.status)?;
+    if let Some(s) = statuses.iter().find(|s| !s.is_terminal()) {
+        return Err(Fail::usage(format!(
+            "--status {s}: only terminal runs (completed, failed, cancelled) are purged"
+        ))
+        .into());
+    }
+    let filter = PurgeFilter {
+        cutoff: String::new(),
+        statuses,
+        jobs: args.job.clone(),
+        labels: parse_labels(&args.labels)?,
+    };
+    let mut out = crate::output::stdout();
+    if args.dry_run {
+        let conn = ctx.open(Access::Read)?;
+        let filter = PurgeFilter {
+            cutoff: time::format_ms(time::now_ms() - age.as_millis() as i64),
+            ..filter
+        };
+        let n = store::admin::purge_count(&conn, &filter)?;
+        if args.json {
+            crate::output::json_line(&mut out, &json!({"wouldDelete": n}))?;
+        } else {
+            writeln!(out, "would delete {n} runs")?;
+        }
+        out.flush()?;
+        return Ok(0);
+    }
+    let mut conn = ctx.open(Access::Write)?;
+    let deleted = purge_all(&mut conn, ctx.path(), filter, age)?;
+    if args.json {
+        crate::output::json_line(&mut out, &json!({"deleted": deleted}))?;
+    } else {
+        writeln!(out, "deleted {deleted} runs")?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// Purges in short IMMEDIATE transactions, so other writers wait at most one batch.
+/// The cutoff is fixed when the purge starts. Used by `rm --older-than` and `work --retain`.
+pub fn purge_all(
+    conn: &mut rusqlite::Connection,
+    path: &std::path::Path,
+    filter: PurgeFilter,
+    age: Duration,
+) -> Result<u64> {
+    let filter = PurgeFilter {
+        cutoff: time::format_ms(time::now_ms() - age.as_millis() as i64),
+        ..filter
+    };
+    let mut batch: u64 = 256;
+    let mut deleted = 0;
+    loop {
+        let started = Instant::now();
+        let n = db::write(conn, path, |tx| {
+            store::admin::purge_batch(tx, &filter, batch)
+        })?;
+        deleted += n;
+        if n < batch {
+            return Ok(deleted);
+        }
+        let took = started.elapsed();
+        batch = if took < BATCH_TARGET / 2 {
+            (batch * 2).min(8192)
+        } else if took > BATCH_TARGET {
+            (batch / 2).max(16)
+        } else {
+            batch
+        };
+    }
+}

@@ -1,0 +1,88 @@
+//! `durably wait ID [--timeout DUR]` (also behind `enqueue --wait`)
+
+use super::Context;
+use crate::cli::WaitArgs;
+use crate::db::Access;
+use crate::error::{code, Fail};
+use crate::store;
+use anyhow::Result;
+use rusqlite::Connection;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+pub fn run(ctx: &Context, args: WaitArgs) -> Result<i32> {
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| super::parse_duration_flag("--timeout", t))
+        .transpose()?;
+    let conn = ctx.open(Access::Read)?;
+    let id = store::resolve_id(&conn, &args.id)?;
+    wait_for(ctx, &conn, &id, timeout, args.json)
+}
+
+/// Polls until the run is terminal; prints its output (or the run as JSON) and maps the
+/// outcome to 0 completed, 5 failed, 6 cancelled, 3 deleted, 124 timed out.
+pub fn wait_for(
+    _ctx: &Context,
+    conn: &Connection,
+    id: &str,
+    timeout: Option<Duration>,
+    json: bool,
+) -> Result<i32> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let Some(run) = store::get_run(conn, id)? else {
+            return Err(Fail::not_found(format!("run {id} not found (deleted?)")).into());
+        };
+        if run.is_terminal() {
+            let mut out = crate::output::stdout();
+            if json {
+                crate::output::json_pretty(&mut out, &run.to_json())?;
+            }
+            let result = match run.status.as_str() {
+                "completed" => {
+                    if !json {
+                        match crate::model::json_or_null(run.output.as_deref()) {
+                            serde_json::Value::String(s) => writeln!(out, "{s}")?,
+                            v => writeln!(out, "{v}")?,
+                        }
+                    }
+                    Ok(code::OK)
+                }
+                "failed" => {
+                    out.flush()?;
+                    Err(Fail::new(
+                        code::RUN_FAILED,
+                        format!(
+                            "run {id} failed: {}",
+                            run.error.as_deref().unwrap_or("(no error recorded)")
+                        ),
+                    )
+                    .into())
+                }
+                _ => {
+                    out.flush()?;
+                    Err(Fail::new(code::RUN_CANCELLED, format!("run {id} was cancelled")).into())
+                }
+            };
+            out.flush()?;
+            return result;
+        }
+        if let Some(t) = timeout {
+            if started.elapsed() >= t {
+                return Err(Fail::new(
+                    code::TIMED_OUT,
+                    format!(
+                        "timed out after {t:?} waiting for run {id} ({})",
+                        run.status
+                    ),
+                )
+                .into());
+            }
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}

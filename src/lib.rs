@@ -1,0 +1,13 @@
+//! durably: durable runs (queued jobs) in one SQLite file, shared with @coji/durably.
+//!
+//! The binary is a thin `main` over [`cmd::run`]; the library exists so benchmarks and tests
+//! can time the store in-process.
+
+pub mod cli;
+pub mod cmd;
+pub mod db;
+pub mod error;
+pub mod model;
+pub mod output;
+pub mod store;
+pub mod time;

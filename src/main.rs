@@ -1,0 +1,68 @@
+use clap::Parser;
+use durably::cli::Cli;
+use durably::error::{self, code};
+use std::io::Write;
+
+fn main() {
+    let code = match Cli::try_parse() {
+        Ok(cli) => match durably::cmd::run(cli) {
+            Ok(code) => code,
+            Err(err) if error::is_broken_pipe(&err) => code::OK,
+            Err(err) => {
+                if !error::is_silent(&err) {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "durably: {}",
+                        one_line(&format!("{err:#}"))
+                    );
+                }
+                error::exit_code(&err)
+            }
+        },
+        Err(err) => usage_error(err),
+    };
+    std::process::exit(code);
+}
+
+/// clap's help and version go to stdout as usual; its errors become one `durably:` line.
+fn usage_error(err: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                code::USAGE
+            } else {
+                code::OK
+            }
+        }
+        _ => {
+            let text = err.render().to_string();
+            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            let first = lines.next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            // clap puts suggestions ("a similar argument exists: '--label'") on the next line.
+            let tip = lines
+                .map(str::trim)
+                .find(|l| l.starts_with("tip:"))
+                .map(|t| format!(" ({})", t.trim_start_matches("tip: ")))
+                .unwrap_or_default();
+            let _ = writeln!(
+                std::io::stderr(),
+                "durably: {first}{tip} (see durably --help)"
+            );
+            code::USAGE
+        }
+    }
+}
+
+/// Error messages are one line, whatever a cause put in them.
+fn one_line(text: &str) -> String {
+    text.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,199 @@
+//! Rendering: tables for people, JSON for programs. Nothing here touches the database.
+
+use crate::model::{Log, Run, Step};
+use crate::time;
+use comfy_table::{presets, Cell, ContentArrangement, Table};
+use serde_json::Value;
+use std::io::{self, IsTerminal, Write};
+
+/// Buffered, locked stdout. Callers propagate write errors so a broken pipe ends quietly.
+pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
+    io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
+}
+
+fn table(headers: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(headers.iter().map(|h| Cell::new(h)));
+    if !io::stdout().is_terminal() {
+        t.set_width(80);
+    } else if std::env::var_os("NO_COLOR").is_none() {
+        t.enforce_styling();
+    }
+    t
+}
+
+/// The shortest display of an id in tables: 12 characters, accepted back as a prefix.
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+fn labels_cell(run: &Run) -> String {
+    let text = run
+        .label_pairs()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    if text.chars().count() > 24 {
+        let cut: String = text.chars().take(23).collect();
+        format!("{cut}…")
+    } else {
+        text
+    }
+}
+
+fn progress_cell(run: &Run) -> String {
+    let Some(p) = run.progress.as_deref() else {
+        return String::new();
+    };
+    let v: Value = serde_json::from_str(p).unwrap_or(Value::Null);
+    match (v.get("current"), v.get("total")) {
+        (Some(c), Some(t)) if !t.is_null() => format!("{c}/{t}"),
+        (Some(c), _) => c.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// "12s", "4m05s" since the run was created.
+fn age_cell(run: &Run, now: i64) -> String {
+    time::parse_ms(&run.created_at)
+        .map(|c| time::short_duration(now - c))
+        .unwrap_or_default()
+}
+
+/// Wall time from start to end (or to now while leased).
+fn duration_cell(run: &Run, now: i64) -> String {
+    let Some(start) = run.started_at.as_deref().and_then(time::parse_ms) else {
+        return String::new();
+    };
+    let end = match run.completed_at.as_deref() {
+        Some(c) => time::parse_ms(c).unwrap_or(now),
+        None if run.status == "leased" => now,
+        None => return String::new(),
+    };
+    time::short_duration(end - start)
+}
+
+/// The `ls` table.
+pub fn runs_table(out: &mut impl Write, runs: &[Run]) -> io::Result<()> {
+    let now = time::now_ms();
+    let mut t = table(&["ID", "JOB", "STATUS", "LABELS", "PROGRESS", "AGE", "TOOK"]);
+    for r in runs {
+        t.add_row(vec![
+            short_id(&r.id).to_string(),
+            r.job_name.clone(),
+            r.status.clone(),
+            labels_cell(r),
+            progress_cell(r),
+            age_cell(r, now),
+            duration_cell(r, now),
+        ]);
+    }
+    if runs.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{}", t.to_string().trim_end_matches('\n'))
+}
+
+/// One JSON value on a line.
+pub fn json_line(out: &mut impl Write, v: &Value) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, v)?;
+    out.write_all(b"\n")
+}
+
+/// Pretty JSON.
+pub fn json_pretty(out: &mut impl Write, v: &Value) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    out.write_all(b"\n")
+}
+
+/// A run for people: fields, then steps and logs.
+pub fn run_details(
+    out: &mut impl Write,
+    run: &Run,
+    steps: &[Step],
+    logs: &[Log],
+) -> io::Result<()> {
+    let field = |out: &mut dyn Write, k: &str, v: &str| writeln!(out, "{k:<16}{v}");
+    field(out, "id", &run.id)?;
+    field(out, "job", &run.job_name)?;
+    field(out, "status", &run.status)?;
+    let labels = run
+        .label_pairs()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !labels.is_empty() {
+        field(out, "labels", &labels)?;
+    }
+    field(out, "input", &run.input)?;
+    for (k, v) in [
+        ("idempotency key", &run.idempotency_key),
+        ("concurrency key", &run.concurrency_key),
+        ("progress", &run.progress),
+        ("output", &run.output),
+        ("error", &run.error),
+        ("lease owner", &run.lease_owner),
+        ("lease expires", &run.lease_expires_at),
+    ] {
+        if let Some(v) = v {
+            field(out, k, v)?;
+        }
+    }
+    field(out, "lease generation", &run.lease_generation.to_string())?;
+    field(out, "created", &run.created_at)?;
+    if let Some(s) = &run.started_at {
+        field(out, "started", s)?;
+    }
+    if let Some(c) = &run.completed_at {
+        field(out, "completed", c)?;
+    }
+    field(out, "updated", &run.updated_at)?;
+    if !steps.is_empty() {
+        writeln!(out, "\nsteps")?;
+        let mut t = table(&["#", "NAME", "STATUS", "OUTPUT / ERROR"]);
+        for s in steps {
+            let detail = s
+                .error
+                .clone()
+                .or_else(|| s.output.clone())
+                .unwrap_or_default();
+            t.add_row(vec![
+                s.index.to_string(),
+                s.name.clone(),
+                s.status.clone(),
+                detail,
+            ]);
+        }
+        writeln!(out, "{}", t.to_string().trim_end_matches('\n'))?;
+    }
+    if !logs.is_empty() {
+        writeln!(out, "\nlogs")?;
+        for l in logs {
+            log_line(out, l)?;
+        }
+    }
+    Ok(())
+}
+
+/// One log for people: `time level [step] message data`.
+pub fn log_line(out: &mut impl Write, l: &Log) -> io::Result<()> {
+    let step = l
+        .step_name
+        .as_deref()
+        .map(|s| format!(" [{s}]"))
+        .unwrap_or_default();
+    let data = l
+        .data
+        .as_deref()
+        .map(|d| format!(" {d}"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{} {:<5}{step} {}{data}",
+        l.created_at, l.level, l.message
+    )
+}

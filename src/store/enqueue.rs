@@ -1,0 +1,112 @@
+//! Enqueueing runs, with the library's semantics: idempotency key first (a duplicate returns
+//! the existing run, whatever its status), then labels are validated, then the pending
+//! concurrency-key rule (conflict, or the pending run with coalesce), then the insert of the
+//! run and its label rows. Callers hold a `BEGIN IMMEDIATE` transaction, so nothing can slip in
+//! between the checks and the insert.
+
+use crate::error::Fail;
+use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec, RUN_COLUMNS};
+use crate::time;
+use anyhow::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Hands out `created_at` values that never go backwards within a process, read after the
+/// transaction began so that `created_at` order is commit order.
+#[derive(Debug, Default)]
+pub struct Clock {
+    last_ms: i64,
+    text: String,
+}
+
+impl Clock {
+    pub fn now(&mut self) -> &str {
+        let ms = time::now_ms().max(self.last_ms);
+        if ms != self.last_ms || self.text.is_empty() {
+            self.last_ms = ms;
+            self.text = time::format_ms(ms);
+        }
+        &self.text
+    }
+}
+
+/// Enqueues one run inside the caller's transaction.
+pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Run, Disposition)> {
+    if let Some(key) = &spec.idempotency_key {
+        if let Some(run) = by_idempotency_key(tx, &spec.job, key)? {
+            return Ok((run, Disposition::Idempotent));
+        }
+    }
+    validate_labels(&spec.labels)?;
+    if let Some(key) = &spec.concurrency_key {
+        if let Some(run) = pending_by_concurrency_key(tx, &spec.job, key)? {
+            if spec.coalesce {
+                return Ok((run, Disposition::Coalesced));
+            }
+            return Err(Fail::conflict(format!(
+                "a pending run of job {:?} with concurrency key {key:?} already exists ({}); use --coalesce to get it instead",
+                spec.job, run.id
+            ))
+            .into());
+        }
+    }
+    let id = new_id();
+    let now = clock.now().to_string();
+    let labels = labels_json(&spec.labels);
+    tx.prepare_cached(include_str!("../../sql/insert_run.sql"))?
+        .execute(params![
+            id,
+            spec.job,
+            spec.input,
+            spec.idempotency_key,
+            spec.concurrency_key,
+            labels,
+            now
+        ])?;
+    let mut insert_label = tx.prepare_cached(include_str!("../../sql/insert_label.sql"))?;
+    for (k, v) in &spec.labels {
+        insert_label.execute(params![id, k, v])?;
+    }
+    let run = Run {
+        id,
+        job_name: spec.job.clone(),
+        input: spec.input.clone(),
+        status: "pending".into(),
+        idempotency_key: spec.idempotency_key.clone(),
+        concurrency_key: spec.concurrency_key.clone(),
+        labels,
+        current_step_index: 0,
+        completed_step_count: 0,
+        progress: None,
+        output: None,
+        error: None,
+        lease_owner: None,
+        lease_expires_at: None,
+        lease_generation: 0,
+        started_at: None,
+        completed_at: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    Ok((run, Disposition::Created))
+}
+
+fn by_idempotency_key(tx: &Connection, job: &str, key: &str) -> Result<Option<Run>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = ?1 AND idempotency_key = ?2"
+    );
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_row([job, key], Run::from_row)
+        .optional()?)
+}
+
+fn pending_by_concurrency_key(tx: &Connection, job: &str, key: &str) -> Result<Option<Run>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = ?1 AND concurrency_key = ?2 \
+         AND status = 'pending' ORDER BY created_at, id LIMIT 1"
+    );
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_row([job, key], Run::from_row)
+        .optional()?)
+}

@@ -1,0 +1,235 @@
+//! Listing runs newest first (`created_at DESC, id DESC`) at a cost that follows the page, not
+//! the database.
+//!
+//! A filter is answered by one of two strategies:
+//! - **index streams**: one ordered index range per (status, job) combination asked for
+//!   (`idx_durably_runs_created_id`, `…_status_created_id`, `…_job_status_created_id`), read
+//!   newest first, labels checked per row through `idx_durably_run_labels_pk`; each range stops
+//!   after a page and the ranges are merged here. Cost: page × streams / label selectivity.
+//! - **label first**: when the rarest label filter matches few runs (counted through
+//!   `idx_durably_run_labels_key_value`, stopping at a cap), start from those label rows and sort
+//!   them. Cost: bounded by the cap.
+//!
+//! The cap is about √(page × runs): below it the label-first sort is cheaper than walking the
+//! runs index until a page of matches has been seen, above it the reverse.
+
+use crate::model::{Labels, Run, Status, RUN_COLUMNS};
+use anyhow::Result;
+use rusqlite::types::Value;
+use rusqlite::Connection;
+
+/// What `ls` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub labels: Labels,
+    pub statuses: Vec<Status>,
+    pub jobs: Vec<String>,
+    /// Only runs strictly older than this (created_at, id).
+    pub before: Option<(String, String)>,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// One SQL statement of a plan, with its parameters.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// How a filter will be answered.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub strategy: &'static str,
+    pub queries: Vec<Query>,
+    /// Label-first only: the counted matches of the driving label and the cap.
+    pub note: String,
+}
+
+const MIN_CAP: i64 = 200;
+const MAX_CAP: i64 = 20_000;
+
+/// Chooses the strategy and builds the statements.
+pub fn plan(conn: &Connection, f: &ListFilter) -> Result<Plan> {
+    let page = (f.limit + f.offset) as i64;
+    if !f.labels.is_empty() {
+        let runs: i64 = conn
+            .prepare_cached("SELECT coalesce(max(rowid), 0) FROM durably_runs")?
+            .query_row([], |r| r.get(0))?;
+        let cap = (((page.max(1) * runs.max(1)) as f64).sqrt() as i64).clamp(MIN_CAP, MAX_CAP);
+        let mut counted = Vec::with_capacity(f.labels.len());
+        let mut count_stmt = conn.prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM durably_run_labels WHERE key = ?1 AND value = ?2 LIMIT ?3)",
+        )?;
+        for (i, (k, v)) in f.labels.iter().enumerate() {
+            let n: i64 = count_stmt.query_row(rusqlite::params![k, v, cap + 1], |r| r.get(0))?;
+            counted.push((n, i));
+        }
+        let (n, driver) = counted.into_iter().min().expect("labels is not empty");
+        if n <= cap {
+            return Ok(Plan {
+                strategy: "label-first",
+                queries: vec![label_first(f, driver, page)],
+                note: format!(
+                    "driving label {}={} matches {n} runs (cap {cap})",
+                    f.labels[driver].0, f.labels[driver].1
+                ),
+            });
+        }
+    }
+    Ok(Plan {
+        strategy: "index-streams",
+        queries: index_streams(f, page),
+        note: String::new(),
+    })
+}
+
+/// Runs the plan: at most `limit` runs after skipping `offset`, newest first.
+pub fn list(conn: &Connection, f: &ListFilter) -> Result<Vec<Run>> {
+    let plan = plan(conn, f)?;
+    let mut runs: Vec<Run> = Vec::new();
+    for q in &plan.queries {
+        let mut stmt = conn.prepare_cached(&q.sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(q.params.iter()), Run::from_row)?;
+        for r in rows {
+            runs.push(r?);
+        }
+    }
+    if plan.queries.len() > 1 {
+        runs.sort_by(|a, b| (&b.created_at, &b.id).cmp(&(&a.created_at, &a.id)));
+    }
+    Ok(runs
+        .into_iter()
+        .skip(f.offset as usize)
+        .take(f.limit as usize)
+        .collect())
+}
+
+/// `EXPLAIN QUERY PLAN` of every statement of the plan, for `ls --explain` and the tests.
+pub fn explain(conn: &Connection, f: &ListFilter) -> Result<(Plan, Vec<Vec<String>>)> {
+    let plan = plan(conn, f)?;
+    let mut out = Vec::new();
+    for q in &plan.queries {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", q.sql))?;
+        let lines = stmt
+            .query_map(rusqlite::params_from_iter(q.params.iter()), |r| {
+                r.get::<_, String>(3)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.push(lines);
+    }
+    Ok((plan, out))
+}
+
+fn index_streams(f: &ListFilter, page: i64) -> Vec<Query> {
+    // Every status when only jobs are given: the job index is (job, status, created_at, id).
+    let statuses: Vec<Option<Status>> = match (f.statuses.is_empty(), f.jobs.is_empty()) {
+        (true, true) => vec![None],
+        (true, false) => Status::ALL.iter().copied().map(Some).collect(),
+        (false, _) => dedup(f.statuses.clone()).into_iter().map(Some).collect(),
+    };
+    let jobs: Vec<Option<&String>> = if f.jobs.is_empty() {
+        vec![None]
+    } else {
+        let mut j: Vec<&String> = f.jobs.iter().collect();
+        j.sort();
+        j.dedup();
+        j.into_iter().map(Some).collect()
+    };
+    let mut queries = Vec::new();
+    for job in &jobs {
+        for status in &statuses {
+            let mut sql = format!("SELECT {RUN_COLUMNS} FROM durably_runs WHERE 1");
+            let mut params: Vec<Value> = Vec::new();
+            if let Some(j) = job {
+                params.push(Value::Text((*j).clone()));
+                sql.push_str(&format!(" AND job_name = ?{}", params.len()));
+            }
+            if let Some(s) = status {
+                params.push(Value::Text(s.as_str().into()));
+                sql.push_str(&format!(" AND status = ?{}", params.len()));
+            }
+            push_common(&mut sql, &mut params, f, "durably_runs", None, page);
+            queries.push(Query { sql, params });
+        }
+    }
+    queries
+}
+
+fn label_first(f: &ListFilter, driver: usize, page: i64) -> Query {
+    let cols: String = RUN_COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (k, v) = &f.labels[driver];
+    let mut params: Vec<Value> = vec![Value::Text(k.clone()), Value::Text(v.clone())];
+    // CROSS JOIN keeps the label rows as the outer loop.
+    let mut sql = format!(
+        "SELECT {cols} FROM durably_run_labels AS l CROSS JOIN durably_runs AS r \
+         WHERE l.key = ?1 AND l.value = ?2 AND r.id = l.run_id"
+    );
+    if !f.statuses.is_empty() {
+        let marks = in_list(
+            &mut params,
+            f.statuses.iter().map(|s| s.as_str().to_string()),
+        );
+        sql.push_str(&format!(" AND r.status IN ({marks})"));
+    }
+    if !f.jobs.is_empty() {
+        let marks = in_list(&mut params, f.jobs.iter().cloned());
+        sql.push_str(&format!(" AND r.job_name IN ({marks})"));
+    }
+    push_common(&mut sql, &mut params, f, "r", Some(driver), page);
+    Query { sql, params }
+}
+
+/// Adds the `--before` cursor, the label checks (all but `skip`), the order and the limit.
+fn push_common(
+    sql: &mut String,
+    params: &mut Vec<Value>,
+    f: &ListFilter,
+    table: &str,
+    skip: Option<usize>,
+    page: i64,
+) {
+    if let Some((created, id)) = &f.before {
+        params.push(Value::Text(created.clone()));
+        params.push(Value::Text(id.clone()));
+        let (a, b) = (params.len() - 1, params.len());
+        sql.push_str(&format!(
+            " AND ({table}.created_at, {table}.id) < (?{a}, ?{b})"
+        ));
+    }
+    for (i, (k, v)) in f.labels.iter().enumerate() {
+        if Some(i) == skip {
+            continue;
+        }
+        params.push(Value::Text(k.clone()));
+        params.push(Value::Text(v.clone()));
+        let (a, b) = (params.len() - 1, params.len());
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM durably_run_labels AS x WHERE x.run_id = {table}.id AND x.key = ?{a} AND x.value = ?{b})"
+        ));
+    }
+    params.push(Value::Integer(page));
+    sql.push_str(&format!(
+        " ORDER BY {table}.created_at DESC, {table}.id DESC LIMIT ?{}",
+        params.len()
+    ));
+}
+
+fn in_list(params: &mut Vec<Value>, items: impl Iterator<Item = String>) -> String {
+    let mut marks = Vec::new();
+    for item in items {
+        params.push(Value::Text(item));
+        marks.push(format!("?{}", params.len()));
+    }
+    marks.join(", ")
+}
+
+fn dedup(mut s: Vec<Status>) -> Vec<Status> {
+    s.sort_by_key(|x| x.as_str());
+    s.dedup();
+    s
+}

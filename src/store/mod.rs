@@ -1,0 +1,74 @@
+//! Every SQL statement of durably, one function each, on `&Connection`/`&Transaction`.
+//! The store never prints; callers own transactions (`db::write`).
+
+pub mod admin;
+pub mod enqueue;
+pub mod list;
+pub mod steps;
+
+use crate::error::Fail;
+use crate::model::{Run, RUN_COLUMNS};
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension};
+
+/// The run with exactly this id.
+pub fn get_run(conn: &Connection, id: &str) -> Result<Option<Run>> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM durably_runs WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], Run::from_row)
+        .optional()?)
+}
+
+/// Resolves a full id or a unique, case-insensitive prefix to the run's id.
+/// Unknown → exit 3; ambiguous → usage error.
+pub fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
+    let given = given.trim();
+    if given.is_empty() {
+        return Err(Fail::usage("empty run id").into());
+    }
+    if let Some(id) = conn
+        .prepare_cached("SELECT id FROM durably_runs WHERE id = ?1")?
+        .query_row([given], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    if !given
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Fail::not_found(format!("run {given} not found")).into());
+    }
+    let mut found: Vec<String> = Vec::new();
+    let mut variants = vec![
+        given.to_string(),
+        given.to_lowercase(),
+        given.to_uppercase(),
+    ];
+    variants.dedup();
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM durably_runs WHERE id GLOB ?1 || '*' LIMIT 2")?;
+    for v in &variants {
+        for id in stmt.query_map([v], |r| r.get::<_, String>(0))? {
+            let id = id?;
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+    }
+    match found.len() {
+        0 => Err(Fail::not_found(format!("run {given} not found")).into()),
+        1 => Ok(found.remove(0)),
+        _ => Err(Fail::usage(format!(
+            "run id prefix {given} is ambiguous (give more characters)"
+        ))
+        .into()),
+    }
+}
+
+/// Resolves and loads a run (exit 3 when unknown).
+pub fn find_run(conn: &Connection, given: &str) -> Result<Run> {
+    let id = resolve_id(conn, given)?;
+    get_run(conn, &id)?.ok_or_else(|| Fail::not_found(format!("run {given} not found")).into())
+}
