@@ -24,11 +24,6 @@ fn table(headers: &[&str]) -> Table {
     t
 }
 
-/// The shortest display of an id in tables: 12 characters, accepted back as a prefix.
-pub fn short_id(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
 fn labels_cell(run: &Run) -> String {
     let text = run
         .label_pairs()
@@ -76,13 +71,13 @@ fn duration_cell(run: &Run, now: i64) -> String {
     time::short_duration(end - start)
 }
 
-/// The `ls` table.
-pub fn runs_table(out: &mut impl Write, runs: &[Run]) -> io::Result<()> {
+/// The `ls` table; `short_ids[i]` is the unique id prefix shown for `runs[i]`.
+pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> io::Result<()> {
     let now = time::now_ms();
     let mut t = table(&["ID", "JOB", "STATUS", "LABELS", "PROGRESS", "AGE", "TOOK"]);
-    for r in runs {
+    for (r, short) in runs.iter().zip(short_ids) {
         t.add_row(vec![
-            short_id(&r.id).to_string(),
+            short.clone(),
             r.job_name.clone(),
             r.status.clone(),
             labels_cell(r),

@@ -46,7 +46,13 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
     }
     let runs = store::list::list(&conn, &filter)?;
     match format {
-        Format::Table => crate::output::runs_table(&mut out, &runs)?,
+        Format::Table => {
+            let short_ids = runs
+                .iter()
+                .map(|r| store::unique_prefix(&conn, &r.id))
+                .collect::<Result<Vec<_>>>()?;
+            crate::output::runs_table(&mut out, &runs, &short_ids)?
+        }
         Format::Json => crate::output::json_pretty(
             &mut out,
             &Value::Array(runs.iter().map(|r| r.to_json()).collect()),

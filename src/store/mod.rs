@@ -72,3 +72,24 @@ pub fn find_run(conn: &Connection, given: &str) -> Result<Run> {
     let id = resolve_id(conn, given)?;
     get_run(conn, &id)?.ok_or_else(|| Fail::not_found(format!("run {given} not found")).into())
 }
+
+/// The shortest prefix of `id` (at least 12 characters) that no other run shares: two index
+/// seeks for the neighbours in id order, so a page of ids costs O(page log n).
+pub fn unique_prefix(conn: &Connection, id: &str) -> Result<String> {
+    let before: Option<String> = conn
+        .prepare_cached("SELECT max(id) FROM durably_runs WHERE id < ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let after: Option<String> = conn
+        .prepare_cached("SELECT min(id) FROM durably_runs WHERE id > ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let common = |other: &Option<String>| {
+        other.as_deref().map_or(0, |o| {
+            id.bytes()
+                .zip(o.bytes())
+                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                .count()
+        })
+    };
+    let len = (common(&before).max(common(&after)) + 1).max(12).min(id.len());
+    Ok(id[..len].to_string())
+}
