@@ -15,7 +15,7 @@ fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(headers.iter().map(|h| Cell::new(h)));
+        .set_header(headers.iter().map(Cell::new));
     if !io::stdout().is_terminal() {
         t.set_width(80);
     } else if std::env::var_os("NO_COLOR").is_none() {

@@ -90,6 +90,8 @@ pub fn unique_prefix(conn: &Connection, id: &str) -> Result<String> {
                 .count()
         })
     };
-    let len = (common(&before).max(common(&after)) + 1).max(12).min(id.len());
+    let len = (common(&before).max(common(&after)) + 1)
+        .max(12)
+        .min(id.len());
     Ok(id[..len].to_string())
 }
