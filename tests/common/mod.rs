@@ -43,7 +43,10 @@ impl Out {
     pub fn fails(&self, code: i32, needle: &str) -> &Self {
         self.code(code);
         assert_one_error_line(&self.stderr, needle);
-        assert_eq!(self.stdout, "", "stdout should be empty on error: {self:#?}");
+        assert_eq!(
+            self.stdout, "",
+            "stdout should be empty on error: {self:#?}"
+        );
         self
     }
 
