@@ -1,0 +1,203 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_durably_global_optspecs
+    string join \n db= busy-timeout= h/help V/version
+end
+
+function __fish_durably_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_durably_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_durably_using_subcommand
+    set -l cmd (__fish_durably_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c durably -n "__fish_durably_needs_command" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_needs_command" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c durably -n "__fish_durably_needs_command" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_needs_command" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
+complete -c durably -n "__fish_durably_needs_command" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'
+complete -c durably -n "__fish_durably_needs_command" -f -a "enqueue-many" -d 'Enqueue many runs from NDJSON or a JSON array, all or nothing'
+complete -c durably -n "__fish_durably_needs_command" -f -a "ls" -d 'List runs, newest first'
+complete -c durably -n "__fish_durably_needs_command" -f -a "list" -d 'List runs, newest first'
+complete -c durably -n "__fish_durably_needs_command" -f -a "show" -d 'Show one run with its steps and logs'
+complete -c durably -n "__fish_durably_needs_command" -f -a "rm" -d 'Delete runs by id, or purge old terminal runs'
+complete -c durably -n "__fish_durably_needs_command" -f -a "cancel" -d 'Cancel pending or leased runs'
+complete -c durably -n "__fish_durably_needs_command" -f -a "retrigger" -d 'Enqueue a terminal run again as a new pending run; prints the new id'
+complete -c durably -n "__fish_durably_needs_command" -f -a "stats" -d 'Count runs by status and job'
+complete -c durably -n "__fish_durably_needs_command" -f -a "wait" -d 'Wait until a run is terminal and print its output'
+complete -c durably -n "__fish_durably_needs_command" -f -a "work" -d 'Execute runs with handler programs'
+complete -c durably -n "__fish_durably_needs_command" -f -a "logs" -d 'Show a run\'s logs'
+complete -c durably -n "__fish_durably_needs_command" -f -a "step" -d '(inside a handler) Run CMD once per run as the named step, memoized across retries'
+complete -c durably -n "__fish_durably_needs_command" -f -a "progress" -d '(inside a handler) Report progress of the current run'
+complete -c durably -n "__fish_durably_needs_command" -f -a "log" -d '(inside a handler) Write a log line for the current run'
+complete -c durably -n "__fish_durably_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c durably -n "__fish_durably_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c durably -n "__fish_durably_using_subcommand init" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand init" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand init" -l wal -d 'Switch the database to WAL journal mode (readers never block the writer)'
+complete -c durably -n "__fish_durably_using_subcommand init" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand init" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l job -d 'Job name (overrides the spec\'s "job")' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l input -d 'Input as JSON text (overrides the spec\'s "input"; default {})' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l idempotency-key -d 'Return the existing run of this job with this key instead of creating another' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l concurrency-key -d 'At most one pending run per job and key; a second one is a conflict (exit 4)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l timeout -d 'With --wait: give up after DUR (exit 124)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l coalesce -d 'With --concurrency-key: return the pending run instead of a conflict'
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l wait -d 'Then wait until the run is terminal (id on stderr, output on stdout)'
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l json -d 'Print the run as JSON with its disposition'
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l job -d 'Job name (overrides the spec\'s "job")' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l chunk -d 'Commit every N runs (each chunk all or nothing) instead of once for the whole input' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s q -l quiet -d 'Print nothing but errors and the summary'
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l json -d 'Print one JSON object per run (id, jobName, disposition, line)'
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand ls" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -s n -l limit -d 'Page size' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l before -d 'Only runs older than this run (next page: pass the last id of this one)' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l format -d 'Output format' -r -f -a "table\t''
+json\t''
+ndjson\t''
+ids\t''"
+complete -c durably -n "__fish_durably_using_subcommand ls" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand ls" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l json -d 'Same as --format json'
+complete -c durably -n "__fish_durably_using_subcommand ls" -l explain -d 'Print the query plan instead of runs'
+complete -c durably -n "__fish_durably_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand list" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -s n -l limit -d 'Page size' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l before -d 'Only runs older than this run (next page: pass the last id of this one)' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l format -d 'Output format' -r -f -a "table\t''
+json\t''
+ndjson\t''
+ids\t''"
+complete -c durably -n "__fish_durably_using_subcommand list" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand list" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l json -d 'Same as --format json'
+complete -c durably -n "__fish_durably_using_subcommand list" -l explain -d 'Print the query plan instead of runs'
+complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand list" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand show" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand show" -l json -d 'Print JSON'
+complete -c durably -n "__fish_durably_using_subcommand show" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand show" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand rm" -l older-than -d 'Purge terminal runs that completed more than DUR ago (e.g. 7d, 12h, 0s)' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -s s -l status -d 'With --older-than: only these terminal statuses' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -s l -l label -d 'With --older-than: only runs with this label (repeat to AND)' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -s j -l job -d 'With --older-than: only runs of this job (repeatable)' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand rm" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -l force -d 'Also delete pending and leased runs (explicit ids only)'
+complete -c durably -n "__fish_durably_using_subcommand rm" -l dry-run -d 'With --older-than: count what would be deleted, delete nothing'
+complete -c durably -n "__fish_durably_using_subcommand rm" -l json -d 'Print JSON'
+complete -c durably -n "__fish_durably_using_subcommand rm" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand rm" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand cancel" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand cancel" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand cancel" -l json -d 'Print JSON'
+complete -c durably -n "__fish_durably_using_subcommand cancel" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand cancel" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -l json -d 'Print the new run as JSON'
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand stats" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand stats" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand stats" -l json -d 'Print JSON'
+complete -c durably -n "__fish_durably_using_subcommand stats" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand stats" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand wait" -l timeout -d 'Give up after DUR (exit 124)' -r
+complete -c durably -n "__fish_durably_using_subcommand wait" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand wait" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand wait" -l json -d 'Print the whole run as JSON instead of its output'
+complete -c durably -n "__fish_durably_using_subcommand wait" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand wait" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand work" -s c -l concurrency -d 'Handlers to run at once' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -s j -l job -d 'Only claim runs of this job (repeatable)' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l lease -d 'Lease length; renewed every 5s or a third of it, whichever is shorter' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l poll -d 'How often an idle worker looks for runs' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l timeout -d 'Kill a handler that runs longer than DUR and fail its run' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l max-runs -d 'Exit after this many runs' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l retain -d 'While idle, purge terminal runs that completed more than DUR ago' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l handlers -d 'Directory of handlers: a run of job J is executed by DIR/J' -r -F
+complete -c durably -n "__fish_durably_using_subcommand work" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand work" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l once -d 'Claim at most one run, then exit (0 idle or completed, 5 failed, 6 cancelled)'
+complete -c durably -n "__fish_durably_using_subcommand work" -l until-idle -d 'Exit when nothing is left to claim and nothing is running'
+complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand work" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand logs" -s f -l follow -d 'Keep printing new logs until the run is terminal'
+complete -c durably -n "__fish_durably_using_subcommand logs" -l json -d 'Print one JSON object per log'
+complete -c durably -n "__fish_durably_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand step" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand step" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand step" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'Total amount of work' -r
+complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now' -r
+complete -c durably -n "__fish_durably_using_subcommand progress" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand progress" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand progress" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand progress" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand log" -l level -d 'Level' -r -f -a "info\t''
+warn\t''
+error\t''"
+complete -c durably -n "__fish_durably_using_subcommand log" -l data -d 'Structured data as JSON text' -r
+complete -c durably -n "__fish_durably_using_subcommand log" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand log" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand log" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand log" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand completions" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
+complete -c durably -n "__fish_durably_using_subcommand completions" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue-many" -d 'Enqueue many runs from NDJSON or a JSON array, all or nothing'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "ls" -d 'List runs, newest first'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "show" -d 'Show one run with its steps and logs'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "rm" -d 'Delete runs by id, or purge old terminal runs'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "cancel" -d 'Cancel pending or leased runs'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "retrigger" -d 'Enqueue a terminal run again as a new pending run; prints the new id'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "stats" -d 'Count runs by status and job'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "wait" -d 'Wait until a run is terminal and print its output'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "work" -d 'Execute runs with handler programs'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "logs" -d 'Show a run\'s logs'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "step" -d '(inside a handler) Run CMD once per run as the named step, memoized across retries'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "progress" -d '(inside a handler) Report progress of the current run'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "log" -d '(inside a handler) Write a log line for the current run'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
