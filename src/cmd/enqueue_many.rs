@@ -173,8 +173,9 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
     if let Err(e) = result {
         let _ = conn.execute_batch("ROLLBACK");
         let committed = batch.committed;
+        // The results of earlier chunks were printed at their commits; the spill now holds only
+        // those of the chunk just rolled back, which must not be reported.
         if committed > 0 {
-            let _ = batch.flush_results();
             let code = crate::error::exit_code(&e);
             return Err(Fail::new(
                 code,
