@@ -1,0 +1,889 @@
+//! Interoperability with the real @coji/durably 0.15.0 (issue 6): one SQLite file, written and
+//! read by both runtimes, compared field by field.
+//!
+//! The library runs in node through `tests/interop/lib.mjs` (libSQL dialect, busy timeout,
+//! `preserveSteps: true`, log persistence). Its npm packages are pinned in
+//! `tests/interop/package-lock.json`; `.ci/run` installs them with `npm ci`, and the first test
+//! here does the same when `tests/interop/node_modules` is missing. Node itself is required.
+//!
+//! Run: `cargo test --test interop`.
+
+use rusqlite::Connection;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+const LIBRARY_VERSION: &str = "0.15.0";
+/// Our own indexes (sql/v1_extra.sql): the only objects the CLI's schema may add.
+const EXTRA_INDEXES: [&str; 3] = [
+    "idx_durably_runs_created_id",
+    "idx_durably_runs_job_status_created_id",
+    "idx_durably_runs_status_created_id",
+];
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// Checks node and installs the pinned npm packages once per test process.
+fn setup() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let node = Command::new("node").arg("--version").output();
+        match node {
+            Ok(o) if o.status.success() => {}
+            _ => {
+                return Err(
+                    "node is not installed: the interop tests run the real @coji/durably \
+                            library in Node.js (>= 20). Install node and npm, then run \
+                            `npm ci --prefix tests/interop`."
+                        .into(),
+                )
+            }
+        }
+        let dir = interop_dir();
+        let installed =
+            std::fs::read_to_string(dir.join("node_modules/@coji/durably/package.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .and_then(|v| v["version"].as_str().map(str::to_string));
+        if installed.as_deref() != Some(LIBRARY_VERSION) {
+            let out = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run npm (needed to install tests/interop): {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "npm ci in tests/interop failed:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = ready {
+        panic!("{e}");
+    }
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    db: PathBuf,
+}
+
+fn env() -> Env {
+    setup();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let db = root.join("shared.db");
+    Env {
+        _dir: dir,
+        root,
+        db,
+    }
+}
+
+fn cli_cmd(db: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_durably"));
+    c.env_remove("DURABLY_DB")
+        .env_remove("DURABLY_HANDLERS")
+        .arg("--db")
+        .arg(db);
+    c
+}
+
+fn cli_with_stdin(db: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = cli_cmd(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_no_busy("durably", &out);
+    out
+}
+
+fn cli(db: &Path, args: &[&str]) -> Output {
+    let out = cli_cmd(db)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_no_busy("durably", &out);
+    out
+}
+
+/// Runs the CLI, expects exit 0, returns stdout.
+fn cli_ok(db: &Path, args: &[&str]) -> String {
+    let out = cli(db, args);
+    assert!(
+        out.status.success(),
+        "durably {args:?} failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn cli_json(db: &Path, args: &[&str]) -> Value {
+    let text = cli_ok(db, args);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("durably {args:?}: not JSON ({e}): {text}"))
+}
+
+fn exit_code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn assert_no_busy(who: &str, out: &Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("SQLITE_BUSY") && !err.contains("database is locked"),
+        "{who} hit a busy database: {err}"
+    );
+}
+
+/// Runs `node lib.mjs COMMAND DB ARGS...`, expects exit 0, returns its JSON answer.
+fn node(command: &str, db: &Path, args: &[&str]) -> Value {
+    let out = node_cmd(command, db, args).output().unwrap();
+    node_result(command, &out)
+}
+
+fn node_cmd(command: &str, db: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("node");
+    c.arg("lib.mjs")
+        .arg(command)
+        .arg(db)
+        .args(args)
+        .current_dir(interop_dir())
+        .stdin(Stdio::null());
+    c
+}
+
+fn node_result(command: &str, out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "node lib.mjs {command} failed ({:?}):\nstdout: {stdout}\nstderr: {stderr}",
+        out.status.code()
+    );
+    assert_no_busy("the library", out);
+    let last = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("node lib.mjs {command}: not JSON ({e}): {stdout}"))
+}
+
+/// Library reads, all in one node process; returns one result per query.
+fn lib_read(db: &Path, queries: &[Value]) -> Vec<Value> {
+    let v = node("read", db, &[&Value::Array(queries.to_vec()).to_string()]);
+    v.as_array().expect("an array of results").clone()
+}
+
+fn is_iso_ms(v: &Value) -> bool {
+    let Some(s) = v.as_str() else { return false };
+    let b = s.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+fn check_timestamps(run: &Value) {
+    for k in ["createdAt", "updatedAt"] {
+        assert!(is_iso_ms(&run[k]), "{k} of {run}");
+    }
+    for k in ["startedAt", "completedAt", "leaseExpiresAt"] {
+        assert!(run[k].is_null() || is_iso_ms(&run[k]), "{k} of {run}");
+    }
+}
+
+/// The same runs with the same fields. The CLI's order is `created_at DESC, id DESC`; the
+/// library orders by `created_at DESC` only, so runs of one millisecond may come in any order
+/// there: compared as sets, with both orders checked.
+fn assert_same_runs(what: &str, lib: &Value, cli: &Value) {
+    let lib = lib
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: library gave {lib}"));
+    let cli = cli
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: CLI gave {cli}"));
+    let key = |r: &Value| {
+        (
+            r["createdAt"].as_str().unwrap().to_string(),
+            r["id"].as_str().unwrap().to_string(),
+        )
+    };
+    for w in cli.windows(2) {
+        assert!(
+            key(&w[0]) > key(&w[1]),
+            "{what}: CLI order is not created_at DESC, id DESC"
+        );
+    }
+    for w in lib.windows(2) {
+        assert!(
+            w[0]["createdAt"].as_str() >= w[1]["createdAt"].as_str(),
+            "{what}: library order"
+        );
+    }
+    let by_id = |runs: &[Value]| -> BTreeMap<String, Value> {
+        runs.iter()
+            .map(|r| (r["id"].as_str().unwrap().to_string(), r.clone()))
+            .collect()
+    };
+    let (l, c) = (by_id(lib), by_id(cli));
+    assert_eq!(
+        l.keys().collect::<Vec<_>>(),
+        c.keys().collect::<Vec<_>>(),
+        "{what}: not the same runs"
+    );
+    for (id, lr) in &l {
+        assert_eq!(
+            lr, &c[id],
+            "{what}: run {id} differs (left: library, right: CLI)"
+        );
+        check_timestamps(lr);
+    }
+}
+
+/// `durably show --json` against the library's run + steps + logs.
+fn assert_same_show(db: &Path, ids: &[String]) {
+    let queries: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"op": "show", "id": id}))
+        .collect();
+    let lib = lib_read(db, &queries);
+    for (id, lib) in ids.iter().zip(lib) {
+        let cli = cli_json(db, &["show", "--json", id]);
+        let mut lib = lib;
+        // Logs of one millisecond: the library orders by created_at only, the CLI adds the id.
+        for v in [&mut lib] {
+            if let Some(logs) = v["logs"].as_array_mut() {
+                logs.sort_by_key(|l| (l["createdAt"].to_string(), l["id"].to_string()));
+            }
+        }
+        assert_eq!(lib, cli, "show {id} differs (left: library, right: CLI)");
+        check_timestamps(&cli);
+    }
+}
+
+fn ids_of(runs: &Value) -> Vec<String> {
+    runs.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 0. Schema
+
+/// One object of `sqlite_master`, its SQL normalized (case, quotes, whitespace), plus what
+/// SQLite itself reports about its columns.
+#[derive(Debug, PartialEq)]
+struct Object {
+    kind: String,
+    table: String,
+    sql: Option<String>,
+    columns: Vec<Vec<String>>,
+}
+
+fn normalize_sql(sql: &str) -> String {
+    let s: String = sql
+        .to_lowercase()
+        .replace(['"', '`', '[', ']'], "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    s.replace(" (", "(")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" ,", ",")
+        .replace(", ", ",")
+        .replace(" if not exists", "")
+}
+
+fn schema(db: &Path) -> BTreeMap<String, Object> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+        .unwrap();
+    let rows: Vec<(String, String, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for (kind, name, table, sql) in rows {
+        let pragma = if kind == "table" {
+            format!("PRAGMA table_xinfo(\"{name}\")")
+        } else {
+            format!("PRAGMA index_xinfo(\"{name}\")")
+        };
+        let mut p = conn.prepare(&pragma).unwrap();
+        let n = p.column_count();
+        let columns = p
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let mut columns = columns;
+        if kind == "index" {
+            // index_list tells unique and partial.
+            let mut l = conn
+                .prepare(&format!("PRAGMA index_list(\"{table}\")"))
+                .unwrap();
+            let flags: Vec<String> = l
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                })
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|(n, _, _)| *n == name)
+                .map(|(_, unique, partial)| format!("unique={unique} partial={partial}"))
+                .collect();
+            columns.push(flags);
+        }
+        out.insert(
+            name,
+            Object {
+                kind,
+                table,
+                sql: sql.as_deref().map(normalize_sql),
+                columns,
+            },
+        );
+    }
+    out
+}
+
+fn journal_mode(db: &Path) -> String {
+    Connection::open(db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn schema_versions(db: &Path) -> Vec<i64> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT version FROM durably_schema_versions ORDER BY version")
+        .unwrap();
+    let v = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    v
+}
+
+#[test]
+fn schema_matches_library_migrate() {
+    let e = env();
+    let lib_db = e.root.join("lib.db");
+    let cli_db = e.root.join("cli.db");
+    node("migrate", &lib_db, &[]);
+    cli_ok(&cli_db, &["init"]);
+    let lib = schema(&lib_db);
+    let cli = schema(&cli_db);
+    assert!(lib.len() >= 20, "the library made {} objects", lib.len());
+    for (name, obj) in &lib {
+        let ours = cli
+            .get(name)
+            .unwrap_or_else(|| panic!("the CLI's schema lacks {name}"));
+        assert_eq!(obj, ours, "{name} differs (left: library, right: CLI)");
+    }
+    let extra: BTreeSet<&str> = cli
+        .keys()
+        .filter(|n| !lib.contains_key(*n))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(extra, EXTRA_INDEXES.into_iter().collect::<BTreeSet<_>>());
+    assert_eq!(schema_versions(&lib_db), vec![1]);
+    assert_eq!(schema_versions(&cli_db), vec![1]);
+    // The library's own default journal mode, kept by the CLI on the library's file.
+    assert_eq!(journal_mode(&lib_db), "delete");
+
+    // The library sees version 1 on the CLI's file: its migrate() changes nothing.
+    node("migrate", &cli_db, &[]);
+    assert_eq!(schema(&cli_db), cli);
+    assert_eq!(schema_versions(&cli_db), vec![1]);
+
+    // The CLI on the library's file: reads without writing; `init` adds only our indexes and
+    // keeps the application's journal mode.
+    cli_ok(&lib_db, &["ls"]);
+    assert_eq!(schema(&lib_db), lib);
+    cli_ok(&lib_db, &["init"]);
+    let after = schema(&lib_db);
+    assert_eq!(after, cli, "init on the library's file");
+    assert_eq!(journal_mode(&lib_db), "delete");
+    assert_eq!(schema_versions(&lib_db), vec![1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. CLI → library
+
+/// Fills a database with the CLI; returns the ids by name.
+fn cli_fill(db: &Path) -> BTreeMap<&'static str, String> {
+    let mut ids = BTreeMap::new();
+    let enqueue = |args: &[&str]| -> Value {
+        let mut a = vec!["enqueue", "--json"];
+        a.extend_from_slice(args);
+        cli_json(db, &a)
+    };
+    let r = enqueue(&[
+        "--job",
+        "echo",
+        "--input",
+        r#"{"z":1,"a":[1,2,{"b":null}],"s":"é"}"#,
+        "--label",
+        "tenant=a",
+        "--label",
+        "env=prod",
+        "--idempotency-key",
+        "k1",
+        "--concurrency-key",
+        "c1",
+    ]);
+    assert_eq!(r["disposition"], "created");
+    ids.insert("a_prod", r["id"].as_str().unwrap().to_string());
+    let again = enqueue(&["--job", "echo", "--idempotency-key", "k1", "--input", "{}"]);
+    assert_eq!(again["disposition"], "idempotent");
+    assert_eq!(again["id"], r["id"]);
+    let r = enqueue(&["--job", "echo", "--label", "tenant=a", "--label", "env=dev"]);
+    ids.insert("a_dev", r["id"].as_str().unwrap().to_string());
+    let r = enqueue(&["--job", "fail", "--label", "tenant=b", "--input", "[1,2,3]"]);
+    ids.insert("fail", r["id"].as_str().unwrap().to_string());
+    let r = enqueue(&[
+        "--job",
+        "echo",
+        "--concurrency-key",
+        "c2",
+        "--label",
+        "tenant=b",
+    ]);
+    ids.insert("c2", r["id"].as_str().unwrap().to_string());
+    let co = enqueue(&["--job", "echo", "--concurrency-key", "c2", "--coalesce"]);
+    assert_eq!(co["disposition"], "coalesced");
+    assert_eq!(co["id"], r["id"]);
+    let conflict = cli(db, &["enqueue", "--job", "echo", "--concurrency-key", "c2"]);
+    assert_eq!(exit_code(&conflict), 4);
+    let r = enqueue(&[
+        "--job", "echo", "--label", "tenant=a", "--label", "env=prod",
+    ]);
+    ids.insert("cancelled", r["id"].as_str().unwrap().to_string());
+    cli_ok(db, &["cancel", &ids["cancelled"]]);
+    // A batch in one transaction: many runs share one millisecond.
+    let mut lines = String::new();
+    for i in 0..12 {
+        let job = if i % 4 == 3 { "quiet" } else { "echo" };
+        let tenant = if i % 2 == 0 { "a" } else { "b" };
+        lines.push_str(
+            &json!({"job": job, "input": {"i": i}, "labels": {"tenant": tenant, "batch": "n1"}})
+                .to_string(),
+        );
+        lines.push('\n');
+    }
+    lines.push_str(r#"{"job":"echo","input":"just text","labels":{"tenant":"a","team/x.y_z-w":"v"},"idempotencyKey":"k-batch"}"#);
+    lines.push('\n');
+    lines.push_str(r#"{"job":"echo","input":null,"labels":{"tenant":"b","empty":""}}"#);
+    lines.push('\n');
+    let out = cli_with_stdin(db, &["enqueue-many", "-"], &lines);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ids
+}
+
+fn cli_ls(db: &Path, filter: &[&str]) -> Value {
+    let mut args = vec!["ls", "--format", "json", "--limit", "1000"];
+    args.extend_from_slice(filter);
+    cli_json(db, &args)
+}
+
+/// (library filter, equivalent `ls` flags)
+fn filters() -> Vec<(Value, Vec<&'static str>)> {
+    vec![
+        (json!({}), vec![]),
+        (
+            json!({"labels": {"tenant": "a"}}),
+            vec!["--label", "tenant=a"],
+        ),
+        (
+            json!({"labels": {"tenant": "a", "env": "prod"}}),
+            vec!["--label", "tenant=a", "--label", "env=prod"],
+        ),
+        (
+            json!({"labels": {"team/x.y_z-w": "v"}}),
+            vec!["--label", "team/x.y_z-w=v"],
+        ),
+        (json!({"labels": {"empty": ""}}), vec!["--label", "empty="]),
+        (
+            json!({"status": "pending", "jobName": "echo"}),
+            vec!["--status", "pending", "--job", "echo"],
+        ),
+        (
+            json!({"status": ["pending", "cancelled"]}),
+            vec!["--status", "pending", "--status", "cancelled"],
+        ),
+        (
+            json!({"status": "completed"}),
+            vec!["--status", "completed"],
+        ),
+        (json!({"status": "failed"}), vec!["--status", "failed"]),
+        (
+            json!({"jobName": ["fail", "quiet"]}),
+            vec!["--job", "fail", "--job", "quiet"],
+        ),
+        (
+            json!({"labels": {"tenant": "b", "batch": "n1"}, "status": "completed", "jobName": "echo"}),
+            vec![
+                "--label",
+                "tenant=b",
+                "--label",
+                "batch=n1",
+                "--status",
+                "completed",
+                "--job",
+                "echo",
+            ],
+        ),
+        (
+            json!({"labels": {"tenant": "nobody"}}),
+            vec!["--label", "tenant=nobody"],
+        ),
+    ]
+}
+
+fn assert_same_lists(db: &Path) -> Value {
+    let fs = filters();
+    let queries: Vec<Value> = fs
+        .iter()
+        .map(|(f, _)| json!({"op": "getRuns", "filter": f}))
+        .collect();
+    let lib = lib_read(db, &queries);
+    for ((filter, flags), lib) in fs.iter().zip(&lib) {
+        let cli = cli_ls(db, flags);
+        assert_same_runs(&format!("getRuns({filter}) vs ls {flags:?}"), lib, &cli);
+    }
+    lib[0].clone()
+}
+
+#[test]
+fn cli_database_read_and_worked_by_library() {
+    let e = env();
+    let db = &e.db;
+    let ids = cli_fill(db);
+    assert_eq!(journal_mode(db), "wal");
+    let before = schema(db);
+
+    // Read without migrating: the library sees version 1 and the CLI's runs as they are.
+    let v = lib_read(db, &[json!({"op": "versions"})]);
+    assert_eq!(v[0].as_array().unwrap().len(), 1);
+    assert_eq!(v[0][0]["version"], 1);
+    let all = assert_same_lists(db);
+    assert_eq!(all.as_array().unwrap().len(), 19);
+    let all_ids = ids_of(&all);
+    assert_same_show(db, &all_ids);
+    // The exact input text the CLI stored reads back the same in both.
+    let a_prod = &lib_read(db, &[json!({"op": "getRun", "id": ids["a_prod"]})])[0];
+    assert_eq!(
+        a_prod["input"],
+        json!({"z": 1, "a": [1, 2, {"b": null}], "s": "é"})
+    );
+    assert_eq!(a_prod["idempotencyKey"], "k1");
+    assert_eq!(a_prod["concurrencyKey"], "c1");
+    assert!(
+        a_prod["id"].as_str().unwrap().len() == 36,
+        "the CLI writes UUIDv7 ids"
+    );
+
+    // Idempotency and concurrency keys written by the CLI hold for the library's trigger.
+    let t = node(
+        "trigger",
+        db,
+        &[&json!([
+            {"job": "echo", "input": {"other": true}, "options": {"idempotencyKey": "k1"}},
+            {"job": "echo", "input": {}, "options": {"concurrencyKey": "c2", "coalesce": "skip"}},
+            {"job": "echo", "input": {}, "options": {"concurrencyKey": "c2"}},
+        ])
+        .to_string()],
+    );
+    assert_eq!(t[0]["disposition"], "idempotent");
+    assert_eq!(t[0]["id"], ids["a_prod"].as_str());
+    assert_eq!(t[1]["disposition"], "coalesced");
+    assert_eq!(t[1]["id"], ids["c2"].as_str());
+    assert_eq!(t[2]["name"], "ConflictError", "{}", t[2]);
+
+    // A library worker completes what the CLI enqueued.
+    let pending = cli_ls(db, &["--status", "pending"])
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(pending, 18);
+    let w = node("work", db, &[]);
+    assert_eq!(w["processed"], pending);
+    assert_eq!(cli_ls(db, &["--status", "pending"]), json!([]));
+    let all = assert_same_lists(db);
+    assert_same_show(db, &ids_of(&all));
+    let done = cli_json(db, &["show", "--json", &ids["a_prod"]]);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["output"]["echo"], a_prod["input"]);
+    assert_eq!(done["output"]["by"], "library");
+    assert_eq!(done["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(done["logs"].as_array().unwrap().len(), 2);
+    assert_eq!(done["progress"], json!({"current": 2, "total": 2}));
+    let failed = cli_json(db, &["show", "--json", &ids["fail"]]);
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error"], "kaboom");
+    assert_eq!(failed["steps"][1]["status"], "failed");
+    assert_eq!(failed["steps"][1]["error"], "kaboom");
+    // `wait` reports the library's outcome.
+    let out = cli(db, &["wait", &ids["a_prod"]]);
+    assert_eq!(exit_code(&out), 0);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, done["output"]);
+    assert_eq!(exit_code(&cli(db, &["wait", &ids["fail"]])), 5);
+    assert_eq!(exit_code(&cli(db, &["wait", &ids["cancelled"]])), 6);
+    // The library wrote rows, not schema.
+    assert_eq!(schema(db), before);
+    assert_eq!(journal_mode(db), "wal");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Library → CLI
+
+#[test]
+fn library_database_managed_by_cli() {
+    let e = env();
+    let db = &e.db;
+    node("migrate", db, &[]);
+    let made = node("fill", db, &[]);
+    let id = |k: &str| made[k]["id"].as_str().unwrap().to_string();
+    assert_eq!(made["idem"]["disposition"], "created");
+    assert_eq!(made["idemAgain"]["disposition"], "idempotent");
+    assert_eq!(made["idemAgain"]["id"], made["idem"]["id"]);
+    assert_eq!(made["ckCoalesced"]["disposition"], "coalesced");
+    assert_eq!(made["ckCoalesced"]["id"], made["ck"]["id"]);
+    assert_eq!(made["ckConflict"]["name"], "ConflictError");
+    assert_eq!(made["processed"], 7);
+    assert_eq!(id("idem").len(), 26, "the library writes ULIDs");
+
+    // Listed and filtered alike.
+    let queries: Vec<Value> = [
+        json!({}),
+        json!({"labels": {"tenant": "lib"}}),
+        json!({"labels": {"tenant": "lib", "kind": "idem"}}),
+        json!({"labels": {"batch": "b1"}, "status": "completed"}),
+        json!({"labels": {"team/x.y_z-w": "v"}}),
+        json!({"status": "pending"}),
+        json!({"status": ["failed", "cancelled"]}),
+        json!({"jobName": "fail"}),
+    ]
+    .into_iter()
+    .map(|f| json!({"op": "getRuns", "filter": f}))
+    .collect();
+    let flags: Vec<Vec<&str>> = vec![
+        vec![],
+        vec!["--label", "tenant=lib"],
+        vec!["--label", "tenant=lib", "--label", "kind=idem"],
+        vec!["--label", "batch=b1", "--status", "completed"],
+        vec!["--label", "team/x.y_z-w=v"],
+        vec!["--status", "pending"],
+        vec!["--status", "failed", "--status", "cancelled"],
+        vec!["--job", "fail"],
+    ];
+    let lib = lib_read(db, &queries);
+    for ((q, f), l) in queries.iter().zip(&flags).zip(&lib) {
+        assert_same_runs(&format!("{q} vs ls {f:?}"), l, &cli_ls(db, f));
+    }
+    assert_eq!(lib[0].as_array().unwrap().len(), 10);
+    assert_eq!(lib[5].as_array().unwrap().len(), 2);
+    let all_ids = ids_of(&lib[0]);
+    // Shown alike, with the library's steps and logs.
+    assert_same_show(db, &all_ids);
+    let shown = cli_json(db, &["show", "--json", &id("idem")]);
+    assert_eq!(shown["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["logs"].as_array().unwrap().len(), 2);
+    let shown = cli_json(db, &["show", "--json", &id("fail")]);
+    assert_eq!(shown["status"], "failed");
+    assert_eq!(shown["steps"][1]["status"], "failed");
+    assert_eq!(shown["logs"][0]["level"], "error");
+    let quiet = cli_json(db, &["show", "--json", &id("quiet")]);
+    assert_eq!(
+        quiet["output"],
+        Value::Null,
+        "a job returning nothing stores NULL"
+    );
+    // ULIDs resolve by a case-insensitive prefix.
+    let prefix = id("fail")[..16].to_lowercase();
+    assert_eq!(
+        cli_json(db, &["show", "--json", &prefix])["id"],
+        id("fail").as_str()
+    );
+    // Table output works on the library's rows.
+    let table = cli_ok(db, &["ls"]);
+    assert!(table.contains("echo") && table.contains("fail"), "{table}");
+
+    // Keys the library wrote hold for the CLI's enqueue.
+    let dup = cli_json(
+        db,
+        &[
+            "enqueue",
+            "--json",
+            "--job",
+            "echo",
+            "--idempotency-key",
+            "lib-idem-1",
+        ],
+    );
+    assert_eq!(dup["disposition"], "idempotent");
+    assert_eq!(dup["id"], id("idem").as_str());
+    assert_eq!(dup, {
+        let mut v = lib_read(db, &[json!({"op": "getRun", "id": id("idem")})])[0].clone();
+        v["disposition"] = json!("idempotent");
+        v
+    });
+    let conflict = cli(
+        db,
+        &["enqueue", "--job", "echo", "--concurrency-key", "lib-ck"],
+    );
+    assert_eq!(exit_code(&conflict), 4);
+    let co = cli_json(
+        db,
+        &[
+            "enqueue",
+            "--json",
+            "--job",
+            "echo",
+            "--concurrency-key",
+            "lib-ck",
+            "--coalesce",
+        ],
+    );
+    assert_eq!(co["disposition"], "coalesced");
+    assert_eq!(co["id"], id("ck").as_str());
+
+    // Cancel: the library sees the CLI's cancellation.
+    cli_ok(db, &["cancel", &id("pending")]);
+    assert_eq!(exit_code(&cli(db, &["cancel", &id("pending")])), 4);
+    assert_eq!(exit_code(&cli(db, &["cancel", &id("idem")])), 4);
+    let c = &lib_read(db, &[json!({"op": "getRun", "id": id("pending")})])[0];
+    assert_eq!(c["status"], "cancelled");
+    assert!(is_iso_ms(&c["completedAt"]));
+    assert_eq!(c["completedAt"], c["updatedAt"]);
+    assert_eq!(c["leaseOwner"], Value::Null);
+
+    // Retrigger: a new run the library recognises and can execute.
+    assert_eq!(exit_code(&cli(db, &["retrigger", &id("ck")])), 4);
+    let new_id = cli_ok(db, &["retrigger", &id("idem")]).trim().to_string();
+    let new_fail = cli_ok(db, &["retrigger", &id("fail")]).trim().to_string();
+    let r = lib_read(
+        db,
+        &[
+            json!({"op": "getRun", "id": new_id}),
+            json!({"op": "getRun", "id": id("idem")}),
+        ],
+    );
+    let (new, old) = (&r[0], &r[1]);
+    assert_eq!(new["status"], "pending");
+    for k in ["jobName", "input", "labels", "concurrencyKey"] {
+        assert_eq!(new[k], old[k], "{k}");
+    }
+    assert_eq!(new["idempotencyKey"], Value::Null);
+    assert_eq!(new["leaseGeneration"], 0);
+    let w = node("work", db, &[]);
+    assert_eq!(
+        w["processed"], 3,
+        "the retriggered runs and the pending lib-ck run"
+    );
+    let done = cli_json(db, &["show", "--json", &new_id]);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["output"]["echo"], old["input"]);
+    assert_eq!(
+        cli_json(db, &["show", "--json", &new_fail])["status"],
+        "failed"
+    );
+
+    // Delete one run; purge a job's terminal runs: their steps and logs go with them.
+    let rows = |table: &str, run: &str| -> i64 {
+        Connection::open(db)
+            .unwrap()
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE run_id = ?1"),
+                [run],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert!(rows("durably_steps", &id("idem")) > 0);
+    cli_ok(db, &["rm", &id("idem")]);
+    let pending_one = node(
+        "trigger",
+        db,
+        &[&json!([{"job": "echo", "input": {}}]).to_string()],
+    );
+    let pending_one = pending_one[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(exit_code(&cli(db, &["rm", &pending_one])), 4);
+    let purged = cli_json(db, &["rm", "--older-than", "0s", "--job", "fail", "--json"]);
+    assert_eq!(purged["deleted"], 2);
+    let r = lib_read(
+        db,
+        &[
+            json!({"op": "getRun", "id": id("idem")}),
+            json!({"op": "getSteps", "id": id("idem")}),
+            json!({"op": "getLogs", "id": id("idem")}),
+            json!({"op": "getRuns", "filter": {"jobName": "fail"}}),
+            json!({"op": "getSteps", "id": id("fail")}),
+            json!({"op": "getLogs", "id": id("fail")}),
+            json!({"op": "getRun", "id": pending_one}),
+        ],
+    );
+    assert_eq!(r[0], Value::Null);
+    for i in [1, 2, 3, 4, 5] {
+        assert_eq!(r[i], json!([]), "query {i}");
+    }
+    assert_eq!(r[6]["status"], "pending");
+    for t in ["durably_steps", "durably_logs", "durably_run_labels"] {
+        assert_eq!(rows(t, &id("idem")), 0, "{t}");
+        assert_eq!(rows(t, &id("fail")), 0, "{t}");
+    }
+    // Everything still agrees; the application's journal mode is untouched.
+    let all = lib_read(db, &[json!({"op": "getRuns", "filter": {}})]);
+    assert_same_runs("after the CLI's changes", &all[0], &cli_ls(db, &[]));
+    assert_same_show(db, &ids_of(&all[0]));
+    assert_eq!(journal_mode(db), "delete");
+}

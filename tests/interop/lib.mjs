@@ -1,0 +1,248 @@
+// The real @coji/durably 0.15.0 on a SQLite file, driven by tests/interop.rs.
+//
+//   node lib.mjs migrate DB              run the library's migrate() (nothing else)
+//   node lib.mjs read DB QUERIES         run read queries (a JSON array) without migrating;
+//                                        prints a JSON array of results
+//   node lib.mjs work DB [OPTS]          processUntilIdle with the jobs below; prints {processed}
+//   node lib.mjs fill DB                 the library-side scenario (triggers, a worker pass,
+//                                        cancel); prints what it made as JSON
+//   node lib.mjs trigger DB CALLS        job.trigger / batchTrigger calls (a JSON array); prints
+//                                        the results (run + disposition, or {error})
+//   node lib.mjs drain DB LOG [OPTS]     a worker for the shared-queue test (job `append`)
+//
+// The client gets a busy timeout (`timeout`, in ms: the libSQL default is none, so any write
+// while the CLI holds the lock would fail at once). Steps are preserved and logs persisted, so
+// what the library writes stays comparable with what the CLI shows.
+
+import { createClient } from '@libsql/client'
+import { LibsqlDialect } from '@libsql/kysely-libsql'
+import { createDurably, defineJob } from '@coji/durably'
+import { withLogPersistence } from '@coji/durably/plugins'
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { z } from 'zod'
+
+const [command, dbPath, ...rest] = process.argv.slice(2)
+if (!command || !dbPath) {
+  console.error('usage: node lib.mjs migrate|read|work|fill|trigger|drain DB [ARGS]')
+  process.exit(2)
+}
+
+// Errors the library swallows (fire-and-forget writes, lease renewal) come out as events.
+const workerErrors = []
+
+const echo = defineJob({
+  name: 'echo',
+  input: z.any(),
+  run: async (step, input) => {
+    const first = await step.run('first', () => ({ seen: input ?? null }))
+    step.log.info('between steps', { n: 1 })
+    step.progress(1, 2, 'half way')
+    const second = await step.run('second', async () => {
+      step.log.warn('inside second')
+      return 'two'
+    })
+    step.progress(2, 2)
+    return { echo: input ?? null, first, second, by: 'library' }
+  },
+})
+
+const fail = defineJob({
+  name: 'fail',
+  input: z.any(),
+  run: async (step) => {
+    await step.run('ok', () => 1)
+    await step.run('boom', () => {
+      step.log.error('about to fail')
+      throw new Error('kaboom')
+    })
+    return null
+  },
+})
+
+// Returns nothing: the library stores no output (NULL) for such a run.
+const quiet = defineJob({
+  name: 'quiet',
+  input: z.any(),
+  run: async () => {},
+})
+
+let appendLog = null
+let firstAppend = true
+const append = defineJob({
+  name: 'append',
+  input: z.any(),
+  run: async (step) => {
+    if (firstAppend && process.env.INTEROP_WAIT_FOR_OTHER) {
+      // Hold the first run until the other worker has completed one of its own, so both
+      // workers provably take part (no timing involved).
+      firstAppend = false
+      const deadline = Date.now() + 30000
+      while (Date.now() < deadline) {
+        const text = existsSync(appendLog) ? readFileSync(appendLog, 'utf8') : ''
+        if (text.split('\n').some((l) => l.endsWith(' ' + process.env.INTEROP_WAIT_FOR_OTHER))) break
+        await sleep(20)
+      }
+    }
+    appendFileSync(appendLog, `${step.runId} library\n`)
+    return { by: 'library' }
+  },
+})
+
+function open({ jobs = true, ...opts } = {}) {
+  const client = createClient({ url: `file:${dbPath}`, timeout: 30000 })
+  const durably = createDurably({
+    dialect: new LibsqlDialect({ client }),
+    preserveSteps: true,
+    pollingIntervalMs: 50,
+    ...opts,
+    ...(jobs ? { jobs: { echo, fail, quiet, append } } : {}),
+  })
+  durably.use(withLogPersistence())
+  durably.on('worker:error', (e) => {
+    workerErrors.push(e.error)
+    console.error(`library worker:error ${e.context}: ${e.error}`)
+  })
+  const close = async () => {
+    await durably.stop()
+    await durably.db.destroy()
+    client.close()
+  }
+  return { durably, client, close }
+}
+
+// Let fire-and-forget log writes (withLogPersistence) land before reading or exiting: they are
+// queued on the store's write lock, so one more write-locked no-op waits for them.
+async function settle(durably) {
+  await durably.storage.updateProgress('\u0000none', -1, null)
+}
+
+async function read(durably, queries) {
+  const out = []
+  for (const q of queries) {
+    switch (q.op) {
+      case 'getRuns':
+        out.push(await durably.getRuns(q.filter))
+        break
+      case 'jobGetRuns':
+        out.push(await durably.jobs[q.job].getRuns(q.filter))
+        break
+      case 'getRun':
+        out.push(await durably.getRun(q.id))
+        break
+      case 'getSteps':
+        out.push(await durably.storage.getSteps(q.id))
+        break
+      case 'getLogs':
+        out.push(await durably.storage.getLogs(q.id))
+        break
+      case 'show': {
+        // The run as `durably show --json` shows it: the run plus steps and logs.
+        const run = await durably.getRun(q.id)
+        out.push(
+          run && {
+            ...run,
+            steps: await durably.storage.getSteps(q.id),
+            logs: await durably.storage.getLogs(q.id),
+          },
+        )
+        break
+      }
+      case 'versions':
+        out.push(await durably.db.selectFrom('durably_schema_versions').selectAll().orderBy('version').execute())
+        break
+      default:
+        throw new Error(`unknown query ${q.op}`)
+    }
+  }
+  return out
+}
+
+async function trigger(durably, calls) {
+  const out = []
+  for (const c of calls) {
+    try {
+      const job = durably.jobs[c.job]
+      if (c.batch) out.push(await job.batchTrigger(c.batch))
+      else out.push(await job.trigger(c.input, c.options))
+    } catch (e) {
+      out.push({ error: e.message, name: e.name })
+    }
+  }
+  return out
+}
+
+async function fill(durably) {
+  const made = {}
+  const t = async (job, input, options) => durably.jobs[job].trigger(input, options)
+  made.idem = await t('echo', { n: 1, nested: { a: [1, 2] } }, {
+    labels: { tenant: 'lib', kind: 'idem' },
+    idempotencyKey: 'lib-idem-1',
+  })
+  made.idemAgain = await t('echo', { n: 999 }, { idempotencyKey: 'lib-idem-1' })
+  made.batch = await durably.jobs.echo.batchTrigger([
+    { input: { i: 0 }, options: { labels: { tenant: 'lib', batch: 'b1' } } },
+    { input: { i: 1 }, options: { labels: { tenant: 'lib', batch: 'b1', 'team/x.y_z-w': 'v' } } },
+    { input: 'plain string input', options: { labels: { tenant: 'other', batch: 'b1' } } },
+    { input: { i: 3 }, options: { labels: { tenant: 'lib' }, idempotencyKey: 'lib-idem-b' } },
+  ])
+  made.fail = await t('fail', { why: 'test' }, { labels: { tenant: 'lib', kind: 'fail' } })
+  made.quiet = await t('quiet', null, { labels: { tenant: 'lib', kind: 'quiet' } })
+  // One worker pass: echo/fail/quiet runs become completed/failed with steps and logs.
+  made.processed = await durably.processUntilIdle()
+  await settle(durably)
+  // Pending runs, made after the pass so they stay pending.
+  made.ck = await t('echo', { ck: 1 }, { concurrencyKey: 'lib-ck', labels: { tenant: 'lib', kind: 'ck' } })
+  made.ckCoalesced = await t('echo', { ck: 2 }, { concurrencyKey: 'lib-ck', coalesce: 'skip' })
+  try {
+    await t('echo', { ck: 3 }, { concurrencyKey: 'lib-ck' })
+    made.ckConflict = null
+  } catch (e) {
+    made.ckConflict = { name: e.name, message: e.message }
+  }
+  made.toCancel = await t('echo', { c: 1 }, { labels: { tenant: 'lib', kind: 'cancel' } })
+  await durably.cancel(made.toCancel.id)
+  made.pending = await t('echo', { p: 1 }, { labels: { tenant: 'lib', kind: 'pending' } })
+  return made
+}
+
+const { durably, close } = open(command === 'migrate' ? { jobs: false } : {})
+let result
+try {
+  switch (command) {
+    case 'migrate':
+      await durably.migrate()
+      result = { migrated: true }
+      break
+    case 'read':
+      result = await read(durably, JSON.parse(rest[0]))
+      break
+    case 'trigger':
+      result = await trigger(durably, JSON.parse(rest[0]))
+      break
+    case 'work': {
+      const opts = rest[0] ? JSON.parse(rest[0]) : {}
+      result = { processed: await durably.processUntilIdle(opts) }
+      await settle(durably)
+      break
+    }
+    case 'fill':
+      result = await fill(durably)
+      break
+    case 'drain': {
+      appendLog = rest[0]
+      if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
+      result = { processed: await durably.processUntilIdle() }
+      await settle(durably)
+      break
+    }
+    default:
+      throw new Error(`unknown command ${command}`)
+  }
+} finally {
+  await close()
+}
+result = result ?? {}
+if (workerErrors.length > 0 && !Array.isArray(result)) result.workerErrors = workerErrors
+process.stdout.write(JSON.stringify(result) + '\n')
+if (workerErrors.length > 0) process.exit(1)
