@@ -103,7 +103,12 @@ fn spec_from_a_file_keeps_input_text_exactly() {
         pairs(&[("region", "eu"), ("tenant", "acme")])
     );
     // --json: exactly the run fields plus disposition.
-    let mut keys: Vec<&str> = run.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let mut keys: Vec<&str> = run
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     keys.sort();
     let mut expected: Vec<&str> = RUN_FIELDS.to_vec();
     expected.push("disposition");
@@ -113,7 +118,11 @@ fn spec_from_a_file_keeps_input_text_exactly() {
     assert_eq!(run["idempotencyKey"], "k1");
     assert_eq!(run["leaseGeneration"], 0);
     // The big integer survives in the JSON output too.
-    assert!(out.stdout.contains("12345678901234567890123"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("12345678901234567890123"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -257,7 +266,10 @@ fn idempotency_is_checked_before_label_validation_and_concurrency() {
     assert_eq!(out.ok().json()["disposition"], "idempotent");
     assert_eq!(env.counts(), counts);
     // Without the idempotency key, the bad label is an error.
-    let file = env.file("bad-label2.json", r#"{"job":"j","labels":{"bad key!":"x"}}"#);
+    let file = env.file(
+        "bad-label2.json",
+        r#"{"job":"j","labels":{"bad key!":"x"}}"#,
+    );
     env.run(&["enqueue", file.to_str().unwrap()])
         .fails(1, "bad key!");
     assert_eq!(env.counts(), counts);
@@ -270,7 +282,10 @@ fn concurrency_key_conflict_and_coalesce() {
     let counts = env.counts();
     let out = env.run(&["enqueue", "--job", "j", "--concurrency-key", "c"]);
     out.fails(4, "concurrency key");
-    assert!(out.stderr.contains(&first), "names the pending run: {out:?}");
+    assert!(
+        out.stderr.contains(&first),
+        "names the pending run: {out:?}"
+    );
     assert_eq!(env.counts(), counts);
 
     let out = env.run(&[
@@ -286,7 +301,14 @@ fn concurrency_key_conflict_and_coalesce() {
     assert_eq!(run["id"], first.as_str());
     assert_eq!(run["disposition"], "coalesced");
     assert_eq!(env.counts(), counts);
-    let plain = env.run(&["enqueue", "--job", "j", "--concurrency-key", "c", "--coalesce"]);
+    let plain = env.run(&[
+        "enqueue",
+        "--job",
+        "j",
+        "--concurrency-key",
+        "c",
+        "--coalesce",
+    ]);
     assert_eq!(plain.ok().line(), first);
 
     // "coalesce": "skip" in a spec file does the same.
@@ -345,7 +367,10 @@ fn ndjson_with_blank_lines() {
     assert_eq!(r.len(), 3, "{out:?}");
     assert!(r.iter().all(|(_, d)| d == "created"));
     assert_eq!(column(&env, &r[0].0, "job_name").as_deref(), Some("a"));
-    assert_eq!(column(&env, &r[1].0, "input").as_deref(), Some(r#"{"z":1,"a":2}"#));
+    assert_eq!(
+        column(&env, &r[1].0, "input").as_deref(),
+        Some(r#"{"z":1,"a":2}"#)
+    );
     assert_eq!(column(&env, &r[2].0, "job_name").as_deref(), Some("c"));
     assert_eq!(label_rows(&env, &r[0].0), pairs(&[("t", "1")]));
     assert_eq!(env.counts()["durably_runs"], 3);
@@ -353,10 +378,7 @@ fn ndjson_with_blank_lines() {
     // Created in input order: ls (newest first) shows them reversed.
     let ls = env.run(&["ls", "--format", "ids"]);
     let listed = ids(ls.ok());
-    assert_eq!(
-        listed,
-        vec![r[2].0.clone(), r[1].0.clone(), r[0].0.clone()]
-    );
+    assert_eq!(listed, vec![r[2].0.clone(), r[1].0.clone(), r[0].0.clone()]);
 }
 
 #[test]
@@ -437,7 +459,10 @@ fn duplicates_inside_a_batch_behave_as_if_enqueued_one_by_one() {
     assert_eq!(env.counts()["durably_runs"], 3);
     // Against runs already in the database, too.
     let out = many(&env, &[], r#"{"job":"j","idempotencyKey":"k"}"#);
-    assert_eq!(results(out.ok()), vec![(r[0].0.clone(), "idempotent".into())]);
+    assert_eq!(
+        results(out.ok()),
+        vec![(r[0].0.clone(), "idempotent".into())]
+    );
 }
 
 #[test]
@@ -467,7 +492,10 @@ fn a_bad_line_rolls_back_the_whole_batch_with_its_line_number() {
     let cases: [(&str, &str); 4] = [
         ("{\"job\":\"a\"}\n{\"job\":\"b\"}\n{\"job\":\n", "line 3"),
         ("{\"job\":\"a\"}\n\n{\"job\":\"b\",\"nope\":1}\n", "line 3"),
-        ("{\"job\":\"a\"}\n{\"job\":\"b\",\"labels\":{\"k y\":\"v\"}}\n", "line 2"),
+        (
+            "{\"job\":\"a\"}\n{\"job\":\"b\",\"labels\":{\"k y\":\"v\"}}\n",
+            "line 2",
+        ),
         (
             "[\n{\"job\":\"a\"},\n{\"job\":\"b\"},\n{\"job\":\"\"}\n]",
             "line 4 (item 2)",
