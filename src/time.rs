@@ -56,6 +56,13 @@ pub fn now() -> String {
     format_ms(now_ms())
 }
 
+/// The timestamp `age` before now, clamped to the epoch: an absurdly long age (`rm
+/// --older-than 18446744073709551615`) must not wrap around into the future.
+pub fn ago(age: Duration) -> String {
+    let age_ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    format_ms(now_ms().saturating_sub(age_ms).max(0))
+}
+
 // Howard Hinnant's civil-from-days algorithms.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;

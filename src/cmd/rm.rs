@@ -92,7 +92,7 @@ fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<i32> {
     if args.dry_run {
         let conn = ctx.open(Access::Read)?;
         let filter = PurgeFilter {
-            cutoff: time::format_ms(time::now_ms() - age.as_millis() as i64),
+            cutoff: time::ago(age),
             ..filter
         };
         let n = store::admin::purge_count(&conn, &filter)?;
@@ -124,7 +124,7 @@ pub fn purge_all(
     age: Duration,
 ) -> Result<u64> {
     let filter = PurgeFilter {
-        cutoff: time::format_ms(time::now_ms() - age.as_millis() as i64),
+        cutoff: time::ago(age),
         ..filter
     };
     let mut batch: u64 = 256;
