@@ -41,6 +41,14 @@ impl Context {
 pub fn run(cli: Cli) -> Result<i32> {
     let busy_timeout = crate::time::parse_duration(&cli.busy_timeout)
         .map_err(|e| Fail::usage(format!("--busy-timeout: {e:#}")))?;
+    // SQLite takes the timeout as an int of milliseconds; rusqlite panics above that.
+    if busy_timeout.as_millis() > i32::MAX as u128 {
+        return Err(Fail::usage(format!(
+            "--busy-timeout: {:?} is too long (the limit is 24d)",
+            cli.busy_timeout
+        ))
+        .into());
+    }
     let path = cli.db.clone().unwrap_or_else(db::default_path);
     let ctx = Context {
         opts: Options { path, busy_timeout },
