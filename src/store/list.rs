@@ -51,12 +51,14 @@ const MAX_CAP: i64 = 20_000;
 
 /// Chooses the strategy and builds the statements.
 pub fn plan(conn: &Connection, f: &ListFilter) -> Result<Plan> {
-    let page = (f.limit + f.offset) as i64;
+    // Saturating: `--limit`/`--offset` near u64::MAX must not wrap to a negative LIMIT.
+    let page = i64::try_from(f.limit.saturating_add(f.offset)).unwrap_or(i64::MAX);
     if !f.labels.is_empty() {
         let runs: i64 = conn
             .prepare_cached("SELECT coalesce(max(rowid), 0) FROM durably_runs")?
             .query_row([], |r| r.get(0))?;
-        let cap = (((page.max(1) * runs.max(1)) as f64).sqrt() as i64).clamp(MIN_CAP, MAX_CAP);
+        let cap = ((page.max(1).saturating_mul(runs.max(1)) as f64).sqrt() as i64)
+            .clamp(MIN_CAP, MAX_CAP);
         let mut counted = Vec::with_capacity(f.labels.len());
         let mut count_stmt = conn.prepare_cached(
             "SELECT count(*) FROM (SELECT 1 FROM durably_run_labels WHERE key = ?1 AND value = ?2 LIMIT ?3)",
