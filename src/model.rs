@@ -241,6 +241,9 @@ impl RunSpec {
             Some("skip") => true,
             Some(other) => bail!("invalid coalesce {other:?} (the only mode is \"skip\")"),
         };
+        if let Some(input) = raw.input {
+            check_depth(input.get(), "input")?;
+        }
         let spec = RunSpec {
             job: raw.job.unwrap_or_default(),
             input: raw.input.map(|r| r.get().to_string()).unwrap_or_default(),
@@ -289,9 +292,46 @@ impl RunSpec {
 
 /// Validates a JSON text given on the command line (`--input`, `--data`) and returns it as is.
 pub fn validate_json(text: &str, what: &str) -> Result<String> {
-    serde_json::from_str::<&RawValue>(text)
+    let raw = serde_json::from_str::<&RawValue>(text)
         .map(|r| r.get().to_string())
-        .with_context(|| format!("{what} is not valid JSON"))
+        .with_context(|| format!("{what} is not valid JSON"))?;
+    check_depth(&raw, what)?;
+    Ok(raw)
+}
+
+/// The deepest nesting of arrays and objects accepted in stored JSON. serde_json reads back at
+/// most 127 levels (its recursion limit is 128), so deeper text would be stored but shown by
+/// `show`/`ls --json` as a string; it is refused with a clear error instead.
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// Refuses (already validated) JSON text nested deeper than [`MAX_JSON_DEPTH`]. One pass over
+/// the bytes, no recursion, so 100k `[` cost no stack.
+pub fn check_depth(text: &str, what: &str) -> Result<()> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    bail!("{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays and objects)");
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -559,6 +599,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("malformed JSON"));
+    }
+
+    #[test]
+    fn depth_limit_matches_what_serde_json_reads_back() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let ok = nest(MAX_JSON_DEPTH);
+        assert!(serde_json::from_str::<Value>(&ok).is_ok());
+        assert!(validate_json(&ok, "--input").is_ok());
+        let deep = nest(MAX_JSON_DEPTH + 1);
+        assert!(serde_json::from_str::<Value>(&deep).is_err());
+        let err = validate_json(&deep, "--input").unwrap_err().to_string();
+        assert!(err.contains("nested too deeply"), "{err}");
+        // Brackets inside strings (escaped quotes included) do not count.
+        let quoted = format!(r#"{{"a":"\"{}"}}"#, "[".repeat(1000));
+        assert!(validate_json(&quoted, "--input").is_ok());
+        let spec = format!(r#"{{"job":"a","input":{}}}"#, nest(100_000));
+        let err = RunSpec::parse(&spec, &SpecDefaults::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("input is nested too deeply"));
     }
 
     #[test]
