@@ -79,6 +79,8 @@ impl<'c> Batch<'c> {
             .map_err(|e| anyhow!("{}: {e:#}", item.place()))?;
         // The connection is inside the transaction opened by `begin`.
         let (run, disposition) = enqueue(self.conn, &spec, &mut self.clock).map_err(|e| {
+            // A read-only or full file is about the database, not the line: name it clearly.
+            let e = db::describe(e, &self.path);
             let code = crate::error::exit_code(&e);
             let msg = format!("{}: {e:#}", item.place());
             anyhow::Error::new(Fail::new(code, msg))
