@@ -1,0 +1,825 @@
+//! Hostile input beyond SPEC §5 (that list is tests/bad_input.rs): huge and deep values,
+//! invalid UTF-8, NUL bytes, SQL metacharacters, damaged and read-only database files, a full
+//! disk, absurd numbers. Each must give one clear `durably: …` line, the documented exit code,
+//! no panic, and leave the database as it was (or hold exactly what was accepted).
+
+mod common;
+mod stress_support;
+
+use common::*;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use stress_support::*;
+
+/// Asserts the process failed with `code`, one `durably:` line on stderr mentioning `needle`,
+/// nothing on stdout, and no panic.
+#[track_caller]
+fn refused(out: &Out, code: i32, needle: &str) {
+    out.fails(code, needle);
+}
+
+/// Row counts and the bytes of the file, to prove nothing was written.
+fn snapshot(env: &Env) -> (std::collections::BTreeMap<String, i64>, Vec<u8>) {
+    (env.counts(), env.bytes())
+}
+
+#[test]
+fn huge_label_values_are_refused_and_nothing_is_written() {
+    let env = Env::init();
+    env.enqueue(&["--job", "seed"]);
+    let before = snapshot(&env);
+
+    // 100 KB through a flag (one argv string is limited to 128 KiB by Linux): usage error.
+    let flag = format!("tenant={}", "v".repeat(100_000));
+    refused(
+        &env.run(&["enqueue", "--job", "a", "--label", &flag]),
+        2,
+        "too long",
+    );
+    refused(
+        &env.run(&["enqueue-many", "--job", "a", "--label", &flag]),
+        2,
+        "too long",
+    );
+
+    // 1 MB in a spec file, a stdin spec, an NDJSON batch and a JSON array.
+    let big = "x".repeat(1 << 20);
+    let spec = serde_json::json!({"job": "a", "labels": {"tenant": big}}).to_string();
+    let file = env.file("big-label.json", &spec);
+    refused(
+        &env.run(&["enqueue", file.to_str().unwrap()]),
+        1,
+        "too long",
+    );
+    refused(&env.run_stdin(&["enqueue", "-"], &spec), 1, "too long");
+    let batch = format!("{{\"job\":\"ok\"}}\n{spec}\n{{\"job\":\"ok2\"}}\n");
+    let out = env.run_stdin(&["enqueue-many"], &batch);
+    refused(&out, 1, "line 2");
+    assert!(out.stderr.contains("too long"), "{}", out.stderr);
+    let array = format!("[{{\"job\":\"ok\"}}, {spec}]");
+    refused(&env.run_stdin(&["enqueue-many"], &array), 1, "item 1");
+
+    // A value at the limit is fine; one byte over is not.
+    let at_limit = format!("k={}", "y".repeat(4096));
+    env.run(&["enqueue", "--job", "edge", "--label", &at_limit])
+        .ok();
+    let over = format!("k={}", "y".repeat(4097));
+    refused(
+        &env.run(&["enqueue", "--job", "a", "--label", &over]),
+        2,
+        "too long",
+    );
+    let after = env.counts();
+    assert_eq!(after["durably_runs"], before.0["durably_runs"] + 1);
+    assert_eq!(
+        after["durably_run_labels"],
+        before.0["durably_run_labels"] + 1
+    );
+}
+
+#[test]
+fn ten_megabyte_input_is_stored_exactly() {
+    let env = Env::init();
+    // Odd formatting, key order, a big integer, escapes: the stored text must be byte-identical.
+    let units = (10 << 20) / 11 + 1;
+    let blob = "é\\u00e9\\\"z".repeat(units);
+    let input = format!(
+        "{{ \"z\" : 1, \t\"a\": 123456789012345678901234567890, \"blob\": \"{blob}\", \"n\" : [ 1.50 , -0e0 ] }}"
+    );
+    assert!(input.len() >= 10 << 20);
+    let spec = format!("{{\"job\":\"big\",\"input\":{input}}}");
+    let file = env.file("big.json", &spec);
+    let id = env.enqueue(&[file.to_str().unwrap()]);
+    let stored: String = env
+        .conn()
+        .query_row("SELECT input FROM durably_runs WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        stored == input,
+        "stored input differs ({} vs {} bytes)",
+        stored.len(),
+        input.len()
+    );
+
+    // The same through enqueue-many (NDJSON and array) from stdin.
+    let out = env.run_stdin(&["enqueue-many"], format!("{spec}\n"));
+    out.ok();
+    let out = env.run_stdin(&["enqueue-many"], format!("[{spec}]"));
+    out.ok();
+    let n: i64 = env
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM durably_runs WHERE input = ?1",
+            [&input],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 3);
+
+    // show --json gives the input back as JSON with the big integer intact.
+    let shown = env.run(&["show", &id, "--json"]).ok().json();
+    assert_eq!(
+        shown["input"]["blob"].as_str().unwrap(),
+        "éé\"z".repeat(units)
+    );
+    assert_eq!(
+        shown["input"]["a"].to_string(),
+        "123456789012345678901234567890"
+    );
+    assert_integrity(&env.db);
+}
+
+#[test]
+fn deeply_nested_json_is_a_clear_error_not_a_stack_overflow() {
+    let env = Env::init();
+    let before = snapshot(&env);
+    let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    // 100 KB: one argv string may not exceed 128 KiB.
+    let deep = nest(50_000);
+
+    refused(
+        &env.run(&["enqueue", "--job", "a", "--input", &deep]),
+        2,
+        "nested too deeply",
+    );
+    let spec = format!("{{\"job\":\"a\",\"input\":{deep}}}");
+    refused(
+        &env.run_stdin(&["enqueue", "-"], &spec),
+        1,
+        "nested too deeply",
+    );
+    let out = env.run_stdin(&["enqueue-many"], format!("{{\"job\":\"ok\"}}\n{spec}\n"));
+    refused(&out, 1, "line 2");
+    assert!(out.stderr.contains("nested too deeply"), "{}", out.stderr);
+    refused(
+        &env.run_stdin(&["enqueue-many"], format!("[{spec}]")),
+        1,
+        "nested too deeply",
+    );
+    // The array itself nested 100k deep, unclosed, and objects nested deep.
+    refused(&env.run_stdin(&["enqueue-many"], &deep), 1, "item 0");
+    refused(
+        &env.run_stdin(&["enqueue-many"], "[".repeat(100_000)),
+        1,
+        "malformed",
+    );
+    let objects = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+    let spec = format!("{{\"job\":\"a\",\"input\":{objects}}}");
+    refused(
+        &env.run_stdin(&["enqueue", "-"], &spec),
+        1,
+        "nested too deeply",
+    );
+    // Deep label values and a deep spec are malformed specs, not crashes.
+    let spec = format!("{{\"job\":\"a\",\"labels\":{{\"k\":{deep}}}}}");
+    refused(&env.run_stdin(&["enqueue", "-"], &spec), 1, "stdin");
+    refused(&env.run_stdin(&["enqueue", "-"], &deep), 1, "stdin");
+    assert_eq!(
+        snapshot(&env),
+        before,
+        "a refused input changed the database"
+    );
+
+    // At the limit the input is accepted and reads back as JSON, not as a string.
+    let ok = nest(127);
+    let id = env.enqueue(&["--job", "a", "--input", &ok]);
+    // (The run object adds a level: parse the text, not with serde_json's default limit.)
+    let shown = env.run(&["show", &id, "--json"]).ok().stdout.clone();
+    assert!(
+        shown.contains("\"input\": [\n"),
+        "input not shown as JSON: {}",
+        tail(&shown, 300)
+    );
+    refused(
+        &env.run(&["enqueue", "--job", "a", "--input", &nest(128)]),
+        2,
+        "nested too deeply",
+    );
+}
+
+#[test]
+fn invalid_utf8_is_refused_with_its_position() {
+    let env = Env::init();
+    let before = snapshot(&env);
+    let bad_spec: &[u8] = b"{\"job\":\"a\xff\"}";
+    let file = env.file("bad.json", bad_spec);
+    refused(
+        &env.run(&["enqueue", file.to_str().unwrap()]),
+        1,
+        "not valid UTF-8",
+    );
+    refused(
+        &env.run_stdin(&["enqueue", "-"], bad_spec),
+        1,
+        "not valid UTF-8",
+    );
+    let mut batch = b"{\"job\":\"a\"}\n\n{\"job\":\"b\"}\n".to_vec();
+    batch.extend_from_slice(bad_spec);
+    batch.push(b'\n');
+    let out = env.run_stdin(&["enqueue-many"], &batch);
+    refused(&out, 1, "line 4");
+    assert!(out.stderr.contains("UTF-8"), "{}", out.stderr);
+    let mut array = b"[{\"job\":\"a\"},".to_vec();
+    array.extend_from_slice(bad_spec);
+    array.push(b']');
+    refused(
+        &env.run_stdin(&["enqueue-many"], &array),
+        1,
+        "nothing was enqueued",
+    );
+    // Overlong encodings and lone surrogates (as bytes and as escapes).
+    refused(
+        &env.run_stdin(&["enqueue", "-"], b"{\"job\":\"\xc0\xaf\"}"),
+        1,
+        "UTF-8",
+    );
+    refused(
+        &env.run_stdin(&["enqueue", "-"], b"{\"job\":\"\xed\xa0\x80\"}"),
+        1,
+        "UTF-8",
+    );
+    refused(
+        &env.run_stdin(&["enqueue", "-"], br#"{"job":"\ud800"}"#),
+        1,
+        "stdin",
+    );
+
+    // Invalid UTF-8 in arguments: a usage error from the argument parser, one line.
+    for args in [
+        vec![&b"enqueue"[..], b"--job", b"a\xff"],
+        vec![b"enqueue", b"--job", b"a", b"--label", b"k=\xff"],
+        vec![b"enqueue", b"--job", b"a", b"--input", b"\"\xff\""],
+        vec![b"ls", b"--label", b"k=\xfe"],
+    ] {
+        let mut cmd = env.command(&[]);
+        cmd.args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)));
+        let out = run_command(cmd, None);
+        assert_eq!(out.code, 2, "{args:?}: {out:#?}");
+        assert_one_error_line(&out.stderr, "UTF-8");
+    }
+    assert_eq!(
+        snapshot(&env),
+        before,
+        "a refused input changed the database"
+    );
+
+    // A lone surrogate escape inside the input is valid JSON text (JavaScript's JSON.parse reads
+    // it): stored exactly as given.
+    let out = env.run_stdin(&["enqueue", "-"], br#"{"job":"a","input":["\ud800"]}"#);
+    let stored: String = env
+        .conn()
+        .query_row(
+            "SELECT input FROM durably_runs WHERE id = ?1",
+            [out.ok().line()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, r#"["\ud800"]"#);
+
+    // A database path that is not UTF-8 is just a path.
+    let odd = env
+        .dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"odd-\xff.db"));
+    let mut cmd = bare_command(env.dir.path());
+    cmd.arg("--db").arg(&odd).args(["enqueue", "--job", "a"]);
+    run_command(cmd, None).ok();
+    assert!(odd.exists());
+}
+
+#[test]
+fn nul_bytes_are_stored_exactly_or_refused() {
+    let env = Env::init();
+    // Escaped NULs are valid JSON strings: job name, input and label value keep them.
+    let spec = r#"{"job":"a\u0000b","input":"x\u0000y","labels":{"k":"v\u0000w"}}"#;
+    let id = env
+        .run_stdin(&["enqueue", "-"], spec)
+        .ok()
+        .line()
+        .to_string();
+    let conn = env.conn();
+    let (job, input, labels): (String, String, String) = conn
+        .query_row(
+            "SELECT job_name, input, labels FROM durably_runs WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(job, "a\0b");
+    assert_eq!(input, r#""x\u0000y""#);
+    assert_eq!(labels, r#"{"k":"v\u0000w"}"#);
+    let value: Vec<u8> = conn
+        .query_row(
+            "SELECT CAST(value AS BLOB) FROM durably_run_labels WHERE run_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(value, b"v\0w");
+    let shown = env.run(&["show", &id, "--json"]).ok().json();
+    assert_eq!(shown["jobName"], "a\u{0}b");
+    assert_eq!(shown["labels"]["k"], "v\u{0}w");
+
+    let before = snapshot(&env);
+    // A NUL in a label key breaks the key pattern.
+    refused(
+        &env.run_stdin(&["enqueue", "-"], r#"{"job":"a","labels":{"k\u0000":"v"}}"#),
+        1,
+        "invalid label key",
+    );
+    // Raw NUL bytes (not escaped) are not allowed in JSON strings, and are not whitespace.
+    refused(
+        &env.run_stdin(&["enqueue", "-"], b"{\"job\":\"a\0b\"}"),
+        1,
+        "stdin",
+    );
+    let out = env.run_stdin(&["enqueue-many"], b"{\"job\":\"a\"}\n{\"job\":\"a\0\"}\n");
+    refused(&out, 1, "line 2");
+    refused(&env.run_stdin(&["enqueue-many"], b"\0\0\0\0"), 1, "line 1");
+    assert_eq!(snapshot(&env), before);
+}
+
+#[test]
+fn sql_metacharacters_in_label_keys_are_refused_and_values_are_plain_data() {
+    let env = Env::init();
+    env.enqueue(&["--job", "seed", "--label", "k=v"]);
+    let before = snapshot(&env);
+    let keys = [
+        "k'",
+        "k\"",
+        "a;DROP TABLE durably_runs;--",
+        "k' OR '1'='1",
+        "k%",
+        "k*",
+        "k?",
+        "k[1]",
+        "k\\",
+        "k()",
+        "k k",
+        "ключ",
+        "k\t",
+        "",
+    ];
+    for key in keys {
+        let flag = format!("{key}=v");
+        refused(
+            &env.run(&["enqueue", "--job", "a", "--label", &flag]),
+            2,
+            "invalid label",
+        );
+        refused(&env.run(&["ls", "--label", &flag]), 2, "invalid label");
+        let spec = serde_json::json!({"job": "a", "labels": {key: "v"}}).to_string();
+        refused(
+            &env.run_stdin(&["enqueue", "-"], &spec),
+            1,
+            "invalid label key",
+        );
+        let out = env.run_stdin(&["enqueue-many"], format!("{{\"job\":\"ok\"}}\n{spec}\n"));
+        refused(&out, 1, "line 2");
+    }
+    // A key over 256 bytes, made only of allowed characters.
+    let long = format!("{}=v", "k".repeat(257));
+    refused(
+        &env.run(&["enqueue", "--job", "a", "--label", &long]),
+        2,
+        "invalid label key",
+    );
+    assert_eq!(
+        snapshot(&env),
+        before,
+        "a refused label changed the database"
+    );
+
+    // Values and job names may hold anything: they are bound, never spliced into SQL.
+    let nasty = "v'); DROP TABLE durably_runs; --\"%_*";
+    let job = "j'; DELETE FROM durably_runs; --";
+    let id = env.enqueue(&["--job", job, "--label", &format!("k={nasty}")]);
+    let out = env
+        .run(&["ls", "--label", &format!("k={nasty}"), "--format", "ids"])
+        .ok()
+        .line()
+        .to_string();
+    assert_eq!(out, id);
+    let out = env
+        .run(&["ls", "--job", job, "--format", "ids"])
+        .ok()
+        .line()
+        .to_string();
+    assert_eq!(out, id);
+    // LIKE/GLOB wildcards in a value or an id prefix match only themselves.
+    let out = env
+        .run(&["ls", "--label", "k=%", "--format", "ids"])
+        .ok()
+        .line()
+        .to_string();
+    assert_eq!(out, "");
+    for prefix in ["%", "*", "?", "[0-9]*", "' OR 1=1 --"] {
+        refused(&env.run(&["show", prefix]), 3, "not found");
+    }
+    assert_eq!(env.counts()["durably_runs"], before.0["durably_runs"] + 1);
+    assert_integrity(&env.db);
+}
+
+/// Every command that touches the file, for the damaged-file tests.
+fn every_command(env: &Env) -> Vec<Vec<String>> {
+    let spec = env.file("one.json", "{\"job\":\"a\"}\n");
+    let spec = spec.to_str().unwrap().to_string();
+    [
+        vec!["ls"],
+        vec!["ls", "--label", "k=v"],
+        vec!["show", "0193"],
+        vec!["stats"],
+        vec!["enqueue", "--job", "a"],
+        vec!["enqueue-many", &spec],
+        vec!["init"],
+        vec!["cancel", "0193"],
+        vec!["rm", "--older-than", "0s"],
+        vec!["retrigger", "0193"],
+        vec!["wait", "0193", "--timeout", "1s"],
+    ]
+    .into_iter()
+    .map(|v| v.into_iter().map(String::from).collect())
+    .collect()
+}
+
+/// Runs every command; each must end with exit 1 and one clear line, or (for damage it cannot
+/// see) succeed, or say not found/ambiguous (3/2) when the file still reads; never panic.
+fn run_every_command(env: &Env, expect: &str) -> usize {
+    let mut errors = 0;
+    for args in every_command(env) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = env.run(&args);
+        assert!(
+            [0, 1, 2, 3].contains(&out.code),
+            "{args:?} on {expect}: exit {}: {}",
+            out.code,
+            out.stderr
+        );
+        assert_no_busy_or_panic(&format!("{args:?}"), &out.stderr);
+        if out.code == 1 {
+            errors += 1;
+            let lines: Vec<&str> = out.stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "{args:?}: {:?}", out.stderr);
+            assert!(
+                lines[0].starts_with("durably: "),
+                "{args:?}: {:?}",
+                out.stderr
+            );
+            let l = lines[0].to_lowercase();
+            assert!(
+                ["not a sqlite database", "corrupt", "malformed", "schema"]
+                    .iter()
+                    .any(|w| l.contains(w)),
+                "{args:?} on {expect}: unclear error {:?}",
+                lines[0]
+            );
+        }
+    }
+    errors
+}
+
+fn populated() -> Env {
+    let env = Env::init();
+    let mut batch = String::new();
+    for i in 0..2000 {
+        batch.push_str(&format!(
+            "{{\"job\":\"j{}\",\"input\":{{\"i\":{i},\"pad\":\"{}\"}},\"labels\":{{\"tenant\":\"t{}\"}}}}\n",
+            i % 7,
+            "p".repeat(200),
+            i % 10
+        ));
+    }
+    env.run_stdin(&["enqueue-many", "-q"], batch).ok();
+    // Everything into the main file, so damage to it is damage to the data.
+    let conn = env.conn();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    drop(conn);
+    env
+}
+
+#[test]
+fn garbage_and_truncated_database_files_give_a_clear_error() {
+    let mut rng = Rng::new("garbage_and_truncated_database_files_give_a_clear_error");
+    // Random bytes from the start: "not a SQLite database", the file untouched.
+    let env = Env::new();
+    let mut garbage = vec![0u8; 100_000];
+    for b in garbage.iter_mut() {
+        *b = rng.next() as u8;
+    }
+    std::fs::write(&env.db, &garbage).unwrap();
+    for args in every_command(&env) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&env.run(&args), 1, "not a SQLite database");
+    }
+    assert_eq!(
+        std::fs::read(&env.db).unwrap(),
+        garbage,
+        "garbage was rewritten"
+    );
+    // A text file, and a file holding only a valid-looking header.
+    std::fs::write(&env.db, "hello, world\n").unwrap();
+    refused(
+        &env.run(&["enqueue", "--job", "a"]),
+        1,
+        "not a SQLite database",
+    );
+    let mut header = b"SQLite format 3\0".to_vec();
+    header.resize(100, 0xff);
+    std::fs::write(&env.db, &header).unwrap();
+    assert!(run_every_command(&env, "a lone header") > 0);
+
+    // A real database truncated at page boundaries and odd sizes.
+    let good = populated();
+    let bytes = std::fs::read(&good.db).unwrap();
+    let cuts = [
+        1,
+        50,
+        99,
+        100,
+        4096,
+        4097,
+        8192,
+        bytes.len() / 2,
+        bytes.len() - 4096,
+    ];
+    for cut in cuts {
+        let env = Env::new();
+        std::fs::write(&env.db, &bytes[..cut]).unwrap();
+        let errors = run_every_command(&env, &format!("truncated at {cut}"));
+        assert!(errors > 0, "truncated at {cut}: no command noticed");
+    }
+    // Garbage over random pages after the header: whatever a command reads is either right or
+    // a clear error.
+    for _ in 0..scale(6, 40) {
+        let env = Env::new();
+        let mut damaged = bytes.clone();
+        let page = 1 + rng.below((bytes.len() / 4096 - 1) as u64) as usize;
+        for b in &mut damaged[page * 4096..(page + 1) * 4096] {
+            *b = rng.next() as u8;
+        }
+        std::fs::write(&env.db, &damaged).unwrap();
+        run_every_command(&env, &format!("garbage on page {page}"));
+    }
+}
+
+#[test]
+fn a_damaged_schema_gives_a_clear_error() {
+    let env = populated();
+    env.conn()
+        .execute_batch("ALTER TABLE durably_runs DROP COLUMN progress")
+        .unwrap();
+    for args in [
+        vec!["ls"],
+        vec!["ls", "--label", "tenant=t1"],
+        vec!["enqueue", "--job", "a"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.code, 1, "{args:?}: {out:#?}");
+        assert_one_error_line(&out.stderr, "");
+    }
+    let env = populated();
+    env.conn()
+        .execute_batch("DROP TABLE durably_run_labels")
+        .unwrap();
+    let out = env.run(&["enqueue", "--job", "a", "--label", "k=v"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_one_error_line(&out.stderr, "durably_run_labels");
+    // The run's insert was rolled back with the failed label insert.
+    assert_eq!(
+        count(
+            &env.conn(),
+            "SELECT count(*) FROM durably_runs WHERE job_name = 'a'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn garbage_in_the_wal_file_loses_nothing_that_was_checkpointed() {
+    let env = populated();
+    let wal = env.path("durably.db-wal");
+    let mut rng = Rng::new("garbage_in_the_wal_file");
+    let junk: Vec<u8> = (0..64 * 1024).map(|_| rng.next() as u8).collect();
+    std::fs::write(&wal, junk).unwrap();
+    let out = env.run(&["stats", "--json"]).ok().json();
+    assert_eq!(out["total"], 2000, "{out}");
+    env.enqueue(&["--job", "after"]);
+    assert_eq!(env.counts()["durably_runs"], 2001);
+    assert_integrity(&env.db);
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn an_immutable_database_refuses_writes_and_still_reads() {
+    if !is_root() {
+        eprintln!("SKIPPED: chattr +i needs root");
+        return;
+    }
+    let env = populated();
+    let id = env
+        .run(&["ls", "--limit", "1", "--format", "ids"])
+        .ok()
+        .line()
+        .to_string();
+    let before = std::fs::read(&env.db).unwrap();
+    let chattr = Command::new("chattr").arg("+i").arg(&env.db).status();
+    if !matches!(chattr, Ok(s) if s.success()) {
+        eprintln!("SKIPPED: chattr +i is not supported on this file system");
+        return;
+    }
+    struct Unlock<'a>(&'a std::path::Path);
+    impl Drop for Unlock<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-i").arg(self.0).status();
+        }
+    }
+    let _unlock = Unlock(&env.db);
+    refused(&env.run(&["enqueue", "--job", "a"]), 1, "read-only");
+    refused(
+        &env.run_stdin(&["enqueue-many"], "{\"job\":\"a\"}\n"),
+        1,
+        "read-only",
+    );
+    refused(&env.run(&["cancel", &id]), 1, "read-only");
+    refused(&env.run(&["rm", "--force", &id]), 1, "read-only");
+    env.run(&["ls", "--limit", "3"]).ok();
+    env.run(&["show", &id]).ok();
+    assert_eq!(std::fs::read(&env.db).unwrap(), before);
+}
+
+#[test]
+fn a_database_owned_by_someone_else_is_read_only_for_us() {
+    if !is_root() {
+        eprintln!("SKIPPED: dropping privileges needs root");
+        return;
+    }
+    let env = populated();
+    // A rollback-journal file (the library's default), readable by everyone.
+    env.conn()
+        .pragma_update(None, "journal_mode", "DELETE")
+        .unwrap();
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&env.db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = std::fs::read(&env.db).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .env_remove("DURABLY_DB")
+            .env("HOME", "/nonexistent")
+            .arg("--db")
+            .arg(&env.db)
+            .args(args);
+        run_command(c, None)
+    };
+    refused(&as_nobody(&["enqueue", "--job", "a"]), 1, "read-only");
+    as_nobody(&["init"]).ok();
+    let out = as_nobody(&["ls", "--limit", "2", "--format", "ids"]);
+    out.ok();
+    assert_eq!(out.stdout.lines().count(), 2);
+    assert_eq!(std::fs::read(&env.db).unwrap(), before);
+}
+
+/// `bash -c 'trap "" XFSZ; ulimit -f BLOCKS; exec durably …'`: writing past the limit is an
+/// EFBIG error instead of a kill.
+fn with_file_limit(env: &Env, blocks: u64, args: &[&str], stdin: &[u8]) -> Out {
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+        ))
+        .arg(BIN)
+        .env_remove("DURABLY_DB")
+        .env("HOME", env.dir.path())
+        .arg("--db")
+        .arg(&env.db)
+        .args(args);
+    run_command(c, Some(stdin))
+}
+
+#[test]
+fn a_full_disk_fails_the_batch_whole() {
+    let env = Env::init();
+    env.enqueue(&["--job", "seed"]);
+    let before = env.counts();
+    let pad = "f".repeat(1000);
+    let batch: String = (0..5000)
+        .map(|i| format!("{{\"job\":\"fill\",\"input\":{{\"i\":{i},\"pad\":\"{pad}\"}},\"labels\":{{\"n\":\"{i}\"}}}}\n"))
+        .collect();
+    // 1 MiB (2048 blocks of 512 bytes) is far less than the 5 MB batch.
+    let out = with_file_limit(&env, 2048, &["enqueue-many", "-q"], batch.as_bytes());
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_one_error_line(&out.stderr, "");
+    let l = out.stderr.to_lowercase();
+    assert!(
+        l.contains("disk") || l.contains("full") || l.contains("too large") || l.contains("i/o"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.counts(), before, "a failed batch left rows behind");
+    assert_integrity(&env.db);
+    // The file is still usable once there is room again.
+    env.enqueue(&["--job", "after"]);
+
+    // --chunk: every committed chunk is whole, the failed one is absent.
+    let out = with_file_limit(
+        &env,
+        2048,
+        &["enqueue-many", "-q", "--chunk", "100"],
+        batch.as_bytes(),
+    );
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_one_error_line(&out.stderr, "");
+    let filled = count(
+        &env.conn(),
+        "SELECT count(*) FROM durably_runs WHERE job_name = 'fill'",
+    );
+    assert_eq!(
+        filled % 100,
+        0,
+        "a partial chunk was committed ({filled} rows)"
+    );
+    assert!(filled < 5000);
+    let labels = count(
+        &env.conn(),
+        "SELECT count(*) FROM durably_run_labels WHERE key = 'n'",
+    );
+    assert_eq!(labels, filled);
+    assert_integrity(&env.db);
+    // One big single enqueue hits the limit too.
+    let big = format!("{{\"job\":\"big\",\"input\":\"{}\"}}", "b".repeat(3 << 20));
+    let out = with_file_limit(&env, 2048, &["enqueue", "-"], big.as_bytes());
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_one_error_line(&out.stderr, "");
+    assert_eq!(
+        count(
+            &env.conn(),
+            "SELECT count(*) FROM durably_runs WHERE job_name = 'big'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn absurd_numbers_are_refused_or_saturate_never_wrap() {
+    let env = Env::init();
+    let id = env.enqueue(&["--job", "a"]);
+    env.run(&["cancel", &id]).ok();
+    let max = u64::MAX.to_string();
+    // An age past the epoch means "nothing is that old", not "everything" (it used to wrap).
+    let out = env
+        .run(&["rm", "--older-than", &max, "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(out["wouldDelete"], 0);
+    let out = env.run(&["rm", "--older-than", &max, "--json"]).ok().json();
+    assert_eq!(out["deleted"], 0);
+    assert_eq!(env.counts()["durably_runs"], 1);
+    // A busy timeout SQLite cannot hold is a usage error, not a panic.
+    refused(&env.run(&["--busy-timeout", &max, "ls"]), 2, "busy-timeout");
+    refused(
+        &env.run(&["--busy-timeout", "30d", "ls"]),
+        2,
+        "busy-timeout",
+    );
+    env.run(&["--busy-timeout", "24d", "ls"]).ok();
+    // Paging with u64::MAX limits and offsets.
+    let ids = env
+        .run(&["ls", "--limit", &max, "--format", "ids"])
+        .ok()
+        .line()
+        .to_string();
+    assert_eq!(ids, id);
+    let out = env
+        .run(&["ls", "--offset", &max, "--format", "ids"])
+        .ok()
+        .line()
+        .to_string();
+    assert_eq!(out, "");
+    let out = env
+        .run(&[
+            "ls", "--offset", &max, "--limit", &max, "--label", "k=v", "--format", "ids",
+        ])
+        .ok()
+        .line()
+        .to_string();
+    assert_eq!(out, "");
+    env.run_stdin(&["enqueue-many", "--chunk", &max], "{\"job\":\"a\"}\n")
+        .ok();
+    for flag in ["--limit", "--offset", "--chunk"] {
+        let cmd = if flag == "--chunk" {
+            "enqueue-many"
+        } else {
+            "ls"
+        };
+        let out = env.run(&[cmd, flag, "18446744073709551616"]);
+        assert_eq!(out.code, 2, "{out:#?}");
+        assert_one_error_line(&out.stderr, flag);
+    }
+}
