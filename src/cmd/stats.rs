@@ -36,24 +36,44 @@ pub fn run(ctx: &Context, args: JsonArgs) -> Result<i32> {
             &json!({"total": total, "byStatus": by_status, "byJob": jobs}),
         )?;
     } else {
-        let statuses: Vec<&String> = by_status.keys().collect();
-        write!(out, "{:<24}", "JOB")?;
-        for s in &statuses {
-            write!(out, "{s:>10}")?;
+        // Columns as wide as their widest cell, two spaces apart: fits 80 columns for job
+        // names up to ~20 characters, and never misaligns on a longer one.
+        // Lifecycle order, then any status another writer may have used.
+        let mut statuses: Vec<&String> = Status::ALL
+            .iter()
+            .filter_map(|s| by_status.get_key_value(s.as_str()).map(|(k, _)| k))
+            .collect();
+        statuses.extend(
+            by_status
+                .keys()
+                .filter(|k| !Status::ALL.iter().any(|s| s.as_str() == k.as_str())),
+        );
+        let job_width = by_job
+            .keys()
+            .map(|j| j.chars().count())
+            .chain([3])
+            .max()
+            .unwrap_or(3);
+        let width = |header: &str, n: i64| header.len().max(n.to_string().len());
+        let widths: Vec<usize> = statuses.iter().map(|s| width(s, by_status[*s])).collect();
+        let total_width = width("total", total);
+        write!(out, "{:<job_width$}", "JOB")?;
+        for (s, w) in statuses.iter().zip(&widths) {
+            write!(out, "  {s:>w$}")?;
         }
-        writeln!(out, "{:>10}", "total")?;
+        writeln!(out, "  {:>total_width$}", "total")?;
         for (job, m) in &by_job {
-            write!(out, "{job:<24}")?;
-            for s in &statuses {
-                write!(out, "{:>10}", m.get(*s).copied().unwrap_or(0))?;
+            write!(out, "{job:<job_width$}")?;
+            for (s, w) in statuses.iter().zip(&widths) {
+                write!(out, "  {:>w$}", m.get(*s).copied().unwrap_or(0))?;
             }
-            writeln!(out, "{:>10}", m.values().sum::<i64>())?;
+            writeln!(out, "  {:>total_width$}", m.values().sum::<i64>())?;
         }
-        write!(out, "{:<24}", "all")?;
-        for s in &statuses {
-            write!(out, "{:>10}", by_status[*s])?;
+        write!(out, "{:<job_width$}", "all")?;
+        for (s, w) in statuses.iter().zip(&widths) {
+            write!(out, "  {:>w$}", by_status[*s])?;
         }
-        writeln!(out, "{total:>10}")?;
+        writeln!(out, "  {total:>total_width$}")?;
     }
     out.flush()?;
     Ok(0)
