@@ -217,14 +217,15 @@ impl RunSpec {
         let trimmed = text.trim_start();
         if !trimmed.starts_with('{') {
             // Give a precise message for valid JSON that is not an object.
-            let v: Value = serde_json::from_str(text).context("malformed JSON")?;
+            let v: Value = serde_json::from_str(text)
+                .map_err(|e| anyhow::anyhow!("malformed JSON: {}", json_error(&e, text)))?;
             bail!("a run spec must be a JSON object, not {}", json_kind(&v));
         }
         let raw: RawSpec = serde_json::from_str(text).map_err(|e| {
             if e.is_data() {
-                anyhow::anyhow!("invalid run spec: {e}")
+                anyhow::anyhow!("invalid run spec: {}", json_error(&e, text))
             } else {
-                anyhow::anyhow!("malformed JSON: {e}")
+                anyhow::anyhow!("malformed JSON: {}", json_error(&e, text))
             }
         })?;
         let mut labels = Labels::new();
@@ -332,6 +333,22 @@ pub fn check_depth(text: &str, what: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// serde_json's message, with its position as "at column C" when the text is one line (an
+/// NDJSON line already named by its line number; "line 1" there would contradict it).
+fn json_error(e: &serde_json::Error, text: &str) -> String {
+    let full = e.to_string();
+    if e.line() == 0 || text.trim_end().contains('\n') {
+        return full;
+    }
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match full.strip_suffix(&suffix) {
+        // The end of a one-line text needs no position (it may even be on "line 2").
+        Some(message) if e.is_eof() => message.to_string(),
+        Some(message) => format!("{message} at column {}", e.column()),
+        None => full,
+    }
 }
 
 fn json_kind(v: &Value) -> &'static str {
