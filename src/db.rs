@@ -210,10 +210,14 @@ pub fn ensure_extra_indexes(conn: &Connection) -> Result<()> {
 /// Turns SQLite's terse errors about the file into a message that names it.
 pub fn describe(err: anyhow::Error, path: &Path) -> anyhow::Error {
     use rusqlite::ErrorCode;
-    let code = err
+    let sqlite = err
         .chain()
-        .find_map(|e| e.downcast_ref::<rusqlite::Error>())
-        .and_then(|e| e.sqlite_error_code());
+        .find_map(|e| e.downcast_ref::<rusqlite::Error>());
+    let code = sqlite.and_then(|e| e.sqlite_error_code());
+    let extended = match sqlite {
+        Some(rusqlite::Error::SqliteFailure(e, _)) => Some(e.extended_code),
+        _ => None,
+    };
     let p = path.display();
     match code {
         Some(ErrorCode::NotADatabase) => anyhow::anyhow!("{p} is not a SQLite database"),
@@ -226,6 +230,11 @@ pub fn describe(err: anyhow::Error, path: &Path) -> anyhow::Error {
             anyhow::anyhow!("permission denied opening database {p}")
         }
         Some(ErrorCode::DiskFull) => anyhow::anyhow!("database {p}: disk full"),
+        // SQLITE_IOERR_WRITE: the disk filled up under SQLite, or a file size limit was hit.
+        Some(ErrorCode::SystemIoFailure) if extended == Some(778) => {
+            anyhow::anyhow!("database {p}: cannot write to the file (disk full or file size limit)")
+        }
+        Some(ErrorCode::SystemIoFailure) => anyhow::anyhow!("database {p}: disk I/O error"),
         _ => err,
     }
 }

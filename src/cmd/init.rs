@@ -13,6 +13,7 @@ pub fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
     if args.wal {
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| db::describe(e.into(), ctx.path()))
             .with_context(|| format!("cannot switch {} to WAL", ctx.path().display()))?;
         if !mode.eq_ignore_ascii_case("wal") {
             anyhow::bail!(
