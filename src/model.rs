@@ -101,11 +101,22 @@ pub fn validate_label_key(key: &str) -> Result<()> {
             key.len()
         );
     }
+    validate_label_key_chars(key)
+}
+
+/// Checks a label key's characters only (`^[A-Za-z0-9._/-]+$`, the library's pattern).
+fn validate_label_key_chars(key: &str) -> Result<()> {
+    if key.is_empty() {
+        bail!("invalid label key \"\" (keys must not be empty)");
+    }
     if let Some(bad) = key
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')))
     {
-        bail!("invalid label key {key:?} (character {bad:?} not allowed; use A-Z a-z 0-9 . _ / -)");
+        bail!(
+            "invalid label key {:?} (character {bad:?} not allowed; use A-Z a-z 0-9 . _ / -)",
+            truncate(key, 64)
+        );
     }
     Ok(())
 }
@@ -140,6 +151,20 @@ pub fn parse_label(text: &str) -> Result<(String, String)> {
     };
     validate_label_key(k)?;
     validate_label_value(k, v)?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Parses a `KEY=VALUE` label *filter* (`ls`, `rm --older-than`): the key's characters are
+/// checked like the library's `getRuns({labels})` does, but not the lengths, which only limit
+/// what the CLI writes: runs the library wrote with longer labels can still be found.
+pub fn parse_label_filter(text: &str) -> Result<(String, String)> {
+    let Some((k, v)) = text.split_once('=') else {
+        bail!(
+            "invalid label {:?} (expected KEY=VALUE)",
+            truncate(text, 64)
+        );
+    };
+    validate_label_key_chars(k)?;
     Ok((k.to_string(), v.to_string()))
 }
 
@@ -634,6 +659,16 @@ mod tests {
         let spec = format!(r#"{{"job":"a","input":{}}}"#, nest(100_000));
         let err = RunSpec::parse(&spec, &SpecDefaults::default()).unwrap_err();
         assert!(format!("{err:#}").contains("input is nested too deeply"));
+    }
+
+    #[test]
+    fn label_filters_check_characters_not_lengths() {
+        let long = format!("k={}", "x".repeat(5000));
+        assert_eq!(parse_label_filter(&long).unwrap().1.len(), 5000);
+        assert!(parse_label_filter(&format!("{}=v", "k".repeat(300))).is_ok());
+        assert!(parse_label_filter("bad key=v").is_err());
+        assert!(parse_label_filter("=v").is_err());
+        assert!(parse_label_filter("nokey").is_err());
     }
 
     #[test]

@@ -881,6 +881,45 @@ fn library_database_managed_by_cli() {
         assert_eq!(rows(t, &id("idem")), 0, "{t}");
         assert_eq!(rows(t, &id("fail")), 0, "{t}");
     }
+    // Labels beyond the CLI's own write limits (the library has none) are found by filters and
+    // shown; retriggering such a run is refused with the limit's error.
+    let long_value = "v".repeat(5000);
+    let long_key = "k".repeat(300);
+    let t = node(
+        "trigger",
+        db,
+        &[&json!([{"job": "echo", "input": {},
+            "options": {"labels": {"long": long_value, long_key.clone(): "x"}}}])
+        .to_string()],
+    );
+    let long_id = t[0]["id"].as_str().unwrap().to_string();
+    let by_value = format!("long={long_value}");
+    let by_key = format!("{long_key}=x");
+    let r = lib_read(
+        db,
+        &[
+            json!({"op": "getRuns", "filter": {"labels": {"long": long_value}}}),
+            json!({"op": "getRuns", "filter": {"labels": {long_key.clone(): "x"}}}),
+        ],
+    );
+    assert_same_runs(
+        "long label value",
+        &r[0],
+        &cli_ls(db, &["--label", &by_value]),
+    );
+    assert_same_runs("long label key", &r[1], &cli_ls(db, &["--label", &by_key]));
+    assert_eq!(ids_of(&r[0]), vec![long_id.clone()]);
+    assert_same_show(db, std::slice::from_ref(&long_id));
+    cli_ok(db, &["cancel", &long_id]);
+    let out = cli(db, &["retrigger", &long_id]);
+    assert_eq!(exit_code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too long"));
+    let purged = cli_json(
+        db,
+        &["rm", "--older-than", "0s", "--label", &by_value, "--json"],
+    );
+    assert_eq!(purged["deleted"], 1);
+
     // Everything still agrees; the application's journal mode is untouched.
     let all = lib_read(db, &[json!({"op": "getRuns", "filter": {}})]);
     assert_same_runs("after the CLI's changes", &all[0], &cli_ls(db, &[]));

@@ -1,6 +1,6 @@
 //! `durably ls [filters] [--format table|json|ndjson|ids]`
 
-use super::{parse_labels, parse_statuses, Context};
+use super::{parse_label_filters, parse_statuses, Context};
 use crate::cli::{Format, LsArgs};
 use crate::db::Access;
 use crate::store::{self, list::ListFilter};
@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
-    let labels = parse_labels(&args.labels)?;
+    let labels = parse_label_filters(&args.labels)?;
     let statuses = parse_statuses(&args.status)?;
     let format = if args.json { Format::Json } else { args.format };
     let conn = ctx.open(Access::Read)?;

@@ -83,6 +83,18 @@ pub fn parse_labels(flags: &[String]) -> Result<Labels> {
     Ok(labels)
 }
 
+/// Parses `--label K=V` filter flags (usage errors): no length limits, see
+/// [`crate::model::parse_label_filter`].
+pub fn parse_label_filters(flags: &[String]) -> Result<Labels> {
+    let mut labels = Labels::new();
+    for f in flags {
+        let (k, v) =
+            crate::model::parse_label_filter(f).map_err(|e| Fail::usage(format!("{e:#}")))?;
+        crate::model::merge_label(&mut labels, k, v);
+    }
+    Ok(labels)
+}
+
 /// Parses `--status S` flags (usage errors).
 pub fn parse_statuses(flags: &[String]) -> Result<Vec<Status>> {
     flags

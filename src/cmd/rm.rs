@@ -1,6 +1,6 @@
 //! `durably rm ID... [--force]` and `durably rm --older-than DUR [filters] [--dry-run]`
 
-use super::{parse_labels, parse_statuses, Context};
+use super::{parse_label_filters, parse_statuses, Context};
 use crate::cli::RmArgs;
 use crate::db::{self, Access};
 use crate::error::{code, Fail};
@@ -86,7 +86,7 @@ fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<i32> {
         cutoff: String::new(),
         statuses,
         jobs: args.job.clone(),
-        labels: parse_labels(&args.labels)?,
+        labels: parse_label_filters(&args.labels)?,
     };
     let mut out = crate::output::stdout();
     if args.dry_run {
