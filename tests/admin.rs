@@ -190,7 +190,8 @@ fn rm_several_ids_each_in_its_own_transaction() {
 /// Runs with completed_at set, for purge tests. Returns ids by name.
 fn purge_fixture(env: &Env) -> std::collections::BTreeMap<&'static str, String> {
     let mut m = std::collections::BTreeMap::new();
-    let specs: [(&str, &str, &str, Option<&str>, &[&str]); 8] = [
+    type Spec<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a [&'a str]);
+    let specs: [Spec; 8] = [
         ("old-completed", "a", "completed", Some(OLD), &["t=1"]),
         ("old-failed", "a", "failed", Some(OLD), &["t=2"]),
         ("old-cancelled", "b", "cancelled", Some(OLD), &["t=1"]),
