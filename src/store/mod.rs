@@ -47,10 +47,14 @@ pub fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
         given.to_uppercase(),
     ];
     variants.dedup();
+    // A range on the primary-key index: [prefix, prefix + U+10FFFF) holds exactly the ids
+    // that start with the prefix (BINARY collation compares UTF-8 bytes), found by one seek.
+    // (`id GLOB ?1 || '*'` cannot use the index: its pattern is an expression.)
     let mut stmt =
-        conn.prepare_cached("SELECT id FROM durably_runs WHERE id GLOB ?1 || '*' LIMIT 2")?;
+        conn.prepare_cached("SELECT id FROM durably_runs WHERE id >= ?1 AND id < ?2 LIMIT 2")?;
     for v in &variants {
-        for id in stmt.query_map([v], |r| r.get::<_, String>(0))? {
+        let end = format!("{v}\u{10FFFF}");
+        for id in stmt.query_map([v.as_str(), end.as_str()], |r| r.get::<_, String>(0))? {
             let id = id?;
             if !found.contains(&id) {
                 found.push(id);
