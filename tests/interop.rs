@@ -926,3 +926,97 @@ fn library_database_managed_by_cli() {
     assert_same_show(db, &ids_of(&all[0]));
     assert_eq!(journal_mode(db), "delete");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. Both at once
+
+/// Waits (bounded) for a file a child creates when it is ready; fails if the child exits first.
+fn wait_ready(child: &mut std::process::Child, ready: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the library worker exited before it was ready: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the library worker never got ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Each line of the append log is `RUN_ID WHO`; every run must appear exactly once.
+fn appended(log: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut seen = BTreeMap::new();
+    for line in text.lines() {
+        let (id, who) = line
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        if let Some(before) = seen.insert(id.to_string(), who.to_string()) {
+            panic!("run {id} was executed twice ({before}, then {who})");
+        }
+    }
+    seen
+}
+
+#[test]
+fn library_worker_beside_cli_writers() {
+    let e = env();
+    let db = &e.db;
+    // The library's own file: DELETE journal mode, where readers and writers block each other.
+    node("migrate", db, &[]);
+    let log = e.root.join("append.log");
+    let ready = e.root.join("ready");
+    const WRITERS: usize = 4;
+    const EACH: usize = 30;
+    let total = WRITERS * EACH;
+    let mut worker = node_cmd("serve", db, &[log.to_str().unwrap(), &total.to_string()])
+        .env("INTEROP_READY", &ready)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut worker, &ready);
+    // CLI writers and readers while the library's polling worker claims, steps and completes.
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let label = format!("writer={w}");
+                    let input = json!({"w": w, "i": i}).to_string();
+                    cli_ok(
+                        &db,
+                        &[
+                            "enqueue", "--job", "append", "--label", &label, "--input", &input,
+                        ],
+                    );
+                    if i % 5 == 0 {
+                        cli_ok(&db, &["ls", "--limit", "5", "--label", &label]);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let out = worker.wait_with_output().unwrap();
+    let v = node_result("serve", &out);
+    assert_eq!(v["lines"], total);
+    let seen = appended(&log);
+    assert_eq!(seen.len(), total);
+    assert!(seen.values().all(|who| who == "library"));
+    let done = cli_ls(db, &["--status", "completed", "--job", "append"]);
+    assert_eq!(
+        ids_of(&done).into_iter().collect::<BTreeSet<_>>(),
+        seen.keys().cloned().collect::<BTreeSet<_>>()
+    );
+    let lib = lib_read(
+        db,
+        &[json!({"op": "getRuns", "filter": {"jobName": "append"}})],
+    );
+    assert_same_runs("after the shared run", &lib[0], &cli_ls(db, &[]));
+    assert_eq!(journal_mode(db), "delete");
+}

@@ -8,10 +8,11 @@
 //                                        cancel); prints what it made as JSON
 //   node lib.mjs trigger DB CALLS        job.trigger / batchTrigger calls (a JSON array); prints
 //                                        the results (run + disposition, or {error})
-//   node lib.mjs drain DB LOG [OPTS]     a worker for the shared-queue test (job `append`)
+//   node lib.mjs drain DB LOG            processUntilIdle for the shared-queue test (job `append`)
+//   node lib.mjs serve DB LOG N          the polling worker (start/stop) until LOG has N lines
 //
 // The client gets a busy timeout (`timeout`, in ms: the libSQL default is none, so any write
-// while the CLI holds the lock would fail at once). Steps are preserved and logs persisted, so
+// while the CLI holds the lock would fail at once; INTEROP_BUSY_TIMEOUT=0 shows it). Steps are preserved and logs persisted, so
 // what the library writes stays comparable with what the CLI shows.
 
 import { createClient } from '@libsql/client'
@@ -90,7 +91,7 @@ const append = defineJob({
 })
 
 function open({ jobs = true, ...opts } = {}) {
-  const client = createClient({ url: `file:${dbPath}`, timeout: 30000 })
+  const client = createClient({ url: `file:${dbPath}`, timeout: Number(process.env.INTEROP_BUSY_TIMEOUT ?? 30000) })
   const durably = createDurably({
     dialect: new LibsqlDialect({ client }),
     preserveSteps: true,
@@ -234,6 +235,20 @@ try {
       if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
       result = { processed: await durably.processUntilIdle() }
       await settle(durably)
+      break
+    }
+    case 'serve': {
+      // The library's own polling worker (start/stop), until LOG holds N lines.
+      appendLog = rest[0]
+      const want = Number(rest[1])
+      if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
+      durably.start()
+      const deadline = Date.now() + 60000
+      const lines = () => (existsSync(appendLog) ? readFileSync(appendLog, 'utf8').split('\n').length - 1 : 0)
+      while (lines() < want && Date.now() < deadline) await sleep(25)
+      await durably.stop()
+      await settle(durably)
+      result = { lines: lines() }
       break
     }
     default:
