@@ -213,7 +213,9 @@ pub struct RunSpec {
 struct RawSpec<'a> {
     #[serde(default)]
     job: Option<String>,
-    #[serde(borrow, default)]
+    /// `Some` for any JSON value given, `null` included (plain `Option` would turn an explicit
+    /// `"input": null` into "absent" and store `{}` instead of the text given).
+    #[serde(borrow, default, deserialize_with = "present")]
     input: Option<&'a RawValue>,
     #[serde(default)]
     labels: Option<Map<String, Value>>,
@@ -223,6 +225,10 @@ struct RawSpec<'a> {
     concurrency_key: Option<String>,
     #[serde(default)]
     coalesce: Option<String>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue as Deserialize>::deserialize(d).map(Some)
 }
 
 /// The parts of a spec that flags may supply or override.
@@ -310,7 +316,10 @@ impl RunSpec {
             bail!("missing job name (give \"job\" in the spec or --job NAME)");
         }
         if self.coalesce && self.concurrency_key.is_none() {
-            bail!("coalesce needs a concurrency key");
+            return Err(crate::error::Fail::usage(
+                "coalesce needs a concurrency key (--concurrency-key or \"concurrencyKey\")",
+            )
+            .into());
         }
         Ok(self)
     }

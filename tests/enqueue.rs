@@ -333,10 +333,37 @@ fn coalesce_without_a_key_is_a_usage_error() {
     env.run(&["enqueue", "--job", "j", "--coalesce"])
         .fails(2, "--concurrency-key");
     let file = env.file("spec.json", r#"{"job":"j","coalesce":"skip"}"#);
-    let out = env.run(&["enqueue", file.to_str().unwrap()]);
-    assert!(out.code == 2 || out.code == 1, "{out:?}");
-    assert_one_error_line(&out.stderr, "concurrency key");
+    env.run(&["enqueue", file.to_str().unwrap()])
+        .fails(2, "concurrency key");
+    let file = env.file("spec2.json", r#"{"job":"j"}"#);
+    env.run(&["enqueue", file.to_str().unwrap(), "--coalesce"])
+        .fails(2, "concurrency key");
     assert_eq!(env.counts(), counts);
+}
+
+#[test]
+fn coalesce_flag_with_the_key_from_the_spec_file() {
+    let env = Env::new();
+    let file = env.file("spec.json", r#"{"job":"j","concurrencyKey":"c"}"#);
+    let first = env.enqueue(&[file.to_str().unwrap()]);
+    let out = env.run(&["enqueue", file.to_str().unwrap(), "--coalesce", "--json"]);
+    let run = out.ok().json();
+    assert_eq!(run["id"], first.as_str());
+    assert_eq!(run["disposition"], "coalesced");
+}
+
+#[test]
+fn explicit_null_input_is_stored_as_null() {
+    let env = Env::new();
+    let out = env.run_stdin(&["enqueue", "-"], r#"{"job":"j","input":null}"#);
+    let id = out.ok().line().to_string();
+    assert_eq!(column(&env, &id, "input").as_deref(), Some("null"));
+    let id = env.enqueue(&["--job", "j", "--input", "null"]);
+    assert_eq!(column(&env, &id, "input").as_deref(), Some("null"));
+    // Absent input is {}.
+    let out = env.run_stdin(&["enqueue", "-"], r#"{"job":"j"}"#);
+    let id = out.ok().line().to_string();
+    assert_eq!(column(&env, &id, "input").as_deref(), Some("{}"));
 }
 
 // ---- enqueue-many ----

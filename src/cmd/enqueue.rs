@@ -29,7 +29,8 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
         flags.input =
             Some(validate_json(input, "--input").map_err(|e| Fail::usage(format!("{e:#}")))?);
     }
-    if args.coalesce && args.concurrency_key.is_none() {
+    // With a spec file the key may come from the file: RunSpec checks the merged spec.
+    if args.coalesce && args.concurrency_key.is_none() && args.file.is_none() {
         return Err(Fail::usage("--coalesce needs --concurrency-key").into());
     }
     flags.idempotency_key = args.idempotency_key.clone();
@@ -48,7 +49,10 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
             } else {
                 file.display().to_string()
             };
-            RunSpec::parse(&text, &flags).map_err(|e| anyhow::anyhow!("{name}: {e:#}"))?
+            RunSpec::parse(&text, &flags).map_err(|e| {
+                let code = crate::error::exit_code(&e);
+                anyhow::Error::new(Fail::new(code, format!("{name}: {e:#}")))
+            })?
         }
         None => {
             if flags.job.is_none() {
