@@ -11,3 +11,4 @@ pub mod model;
 pub mod output;
 pub mod store;
 pub mod time;
+pub mod worker;

@@ -5,12 +5,18 @@ mod completions;
 mod enqueue;
 mod enqueue_many;
 mod init;
+mod log;
+mod logs;
 mod ls;
+mod progress;
 mod rm;
 mod show;
 mod stats;
+mod step;
 mod wait;
+mod work;
 
+pub use rm::purge_all;
 pub use wait::wait_for;
 
 use crate::cli::{Cli, Command};
@@ -65,11 +71,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Completions(a) => completions::run(a),
         Command::Wait(a) => wait::run(&ctx, a),
-        Command::Work(_)
-        | Command::Logs(_)
-        | Command::Step(_)
-        | Command::Progress(_)
-        | Command::Log(_) => Err(anyhow::anyhow!("this command is not implemented yet")),
+        Command::Work(a) => work::run(&ctx, a),
+        Command::Logs(a) => logs::run(&ctx, a),
+        Command::Step(a) => step::run(&ctx, a),
+        Command::Progress(a) => progress::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod enqueue;
+pub mod lease;
 pub mod list;
 pub mod steps;
 

@@ -1,0 +1,5 @@
+-- ?1 id, ?2 generation, ?3 error text, ?4 now.
+UPDATE durably_runs
+SET status = 'failed', error = ?3, lease_owner = NULL, lease_expires_at = NULL,
+    completed_at = ?4, updated_at = ?4
+WHERE id = ?1 AND status = 'leased' AND lease_generation = ?2

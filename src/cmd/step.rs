@@ -1,0 +1,198 @@
+//! `durably step NAME -- CMD ARGS...` (inside a handler): a step memoized by (run, name), like
+//! @coji/durably's `step.run`. A completed step is never run again after a crash and reclaim:
+//! its stored output is printed instead.
+
+use super::Context;
+use crate::cli::StepArgs;
+use crate::db::{self, Access};
+use crate::error::Fail;
+use crate::store::steps::{self, Fence, NewStep};
+use crate::worker::handler::{output_json, MAX_OUTPUT};
+use anyhow::Result;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
+    let fence = fence("step")?;
+    if args.name.is_empty() {
+        return Err(Fail::usage("the step name must not be empty").into());
+    }
+    let mut conn = ctx.open(Access::WriteExisting)?;
+    if let Some(done) = steps::completed_step(&conn, &fence.run_id, &args.name)? {
+        print_output(done.output.as_deref())?;
+        return Ok(0);
+    }
+    if !steps::holds_lease(&conn, &fence)? {
+        return Err(lease_lost(&fence));
+    }
+    let started_at = crate::time::now();
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| Fail::usage("give the step's command after --"))?;
+    let spawned = Command::new(program)
+        .args(rest)
+        .env("DURABLY_STEP", &args.name)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let error = format!("cannot execute {program}: {e}");
+            record(
+                &mut conn,
+                ctx,
+                &fence,
+                &args.name,
+                "failed",
+                None,
+                Some(&error),
+                &started_at,
+            )?;
+            return Err(anyhow::anyhow!(error));
+        }
+    };
+    let mut stdout = Vec::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        (&mut pipe)
+            .take(MAX_OUTPUT as u64 + 1)
+            .read_to_end(&mut stdout)?;
+        // Keep draining so the command never blocks on a full pipe.
+        std::io::copy(&mut pipe, &mut std::io::sink())?;
+    }
+    let status = child.wait()?;
+    let exit = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(0), _) if stdout.len() > MAX_OUTPUT => {
+            let error = format!("step output exceeds {} MiB", MAX_OUTPUT / 1024 / 1024);
+            record(
+                &mut conn,
+                ctx,
+                &fence,
+                &args.name,
+                "failed",
+                None,
+                Some(&error),
+                &started_at,
+            )?;
+            return Err(anyhow::anyhow!(error));
+        }
+        (Some(0), _) => {
+            let output = output_json(&stdout);
+            let stored = db::write(&mut conn, ctx.path(), |tx| {
+                // Another `durably step NAME` of this run may have finished meanwhile.
+                if let Some(done) = steps::completed_step(tx, &fence.run_id, &args.name)? {
+                    return Ok(Some(done.output));
+                }
+                let step = NewStep {
+                    name: &args.name,
+                    status: "completed",
+                    output: output.as_deref(),
+                    error: None,
+                    started_at: &started_at,
+                };
+                let index = steps::insert_step(tx, &fence, &step, &crate::time::now())?;
+                Ok(index.map(|_| output.clone()))
+            })?;
+            let Some(output) = stored else {
+                return Err(lease_lost(&fence));
+            };
+            print_output(output.as_deref())?;
+            return Ok(0);
+        }
+        (Some(code), _) => (code, format!("step command exited with code {code}")),
+        (None, Some(sig)) => (
+            128 + sig,
+            format!(
+                "step command killed by signal {sig} ({})",
+                crate::worker::process::signal_name(sig)
+            ),
+        ),
+        (None, None) => (1, "step command ended abnormally".to_string()),
+    };
+    let (code, error) = exit;
+    record(
+        &mut conn,
+        ctx,
+        &fence,
+        &args.name,
+        "failed",
+        None,
+        Some(&error),
+        &started_at,
+    )?;
+    eprintln!("durably: step {}: {error}", args.name);
+    Ok(code)
+}
+
+/// Records a step (fenced); a lost lease is an error.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    conn: &mut rusqlite::Connection,
+    ctx: &Context,
+    fence: &Fence,
+    name: &str,
+    status: &str,
+    output: Option<&str>,
+    error: Option<&str>,
+    started_at: &str,
+) -> Result<()> {
+    let step = NewStep {
+        name,
+        status,
+        output,
+        error,
+        started_at,
+    };
+    let index = db::write(conn, ctx.path(), |tx| {
+        steps::insert_step(tx, fence, &step, &crate::time::now())
+    })?;
+    match index {
+        Some(_) => Ok(()),
+        None => Err(lease_lost(fence)),
+    }
+}
+
+/// Prints a step's stored output (its JSON text); NULL prints nothing.
+fn print_output(output: Option<&str>) -> Result<()> {
+    if let Some(o) = output {
+        let mut out = crate::output::stdout();
+        writeln!(out, "{o}")?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// The lease of the run this handler executes (`DURABLY_RUN_ID`, `DURABLY_LEASE_GENERATION`),
+/// shared by `step`, `progress` and `log`.
+pub fn fence(command: &str) -> Result<Fence> {
+    let run_id = std::env::var("DURABLY_RUN_ID")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let generation = std::env::var("DURABLY_LEASE_GENERATION").ok();
+    let (Some(run_id), Some(generation)) = (run_id, generation) else {
+        return Err(Fail::usage(format!(
+            "durably {command} runs inside a handler started by `durably work` (DURABLY_RUN_ID and DURABLY_LEASE_GENERATION are not set)"
+        ))
+        .into());
+    };
+    let generation = generation.trim().parse::<i64>().map_err(|_| {
+        Fail::usage(format!(
+            "DURABLY_LEASE_GENERATION is not a number: {generation:?}"
+        ))
+    })?;
+    Ok(Fence { run_id, generation })
+}
+
+/// The error for a write the fence refused.
+pub fn lease_lost(fence: &Fence) -> anyhow::Error {
+    anyhow::anyhow!(
+        "run {} is no longer leased under generation {} (cancelled or reclaimed); nothing was written",
+        fence.run_id,
+        fence.generation
+    )
+}

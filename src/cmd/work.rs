@@ -1,0 +1,103 @@
+//! `durably work [--once | --until-idle] [options] (--handlers DIR | -- CMD ARGS...)`
+
+use super::{parse_duration_flag, Context};
+use crate::cli::WorkArgs;
+use crate::error::Fail;
+use crate::worker::{self, Config, Handler, Mode};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub fn run(ctx: &Context, args: WorkArgs) -> Result<i32> {
+    let handler = handler(&args)?;
+    let lease = parse_duration_flag("--lease", &args.lease)?;
+    if lease < Duration::from_millis(300) {
+        return Err(Fail::usage("--lease: must be at least 300ms").into());
+    }
+    let poll = parse_duration_flag("--poll", &args.poll)?;
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration_flag("--timeout", t))
+        .transpose()?;
+    let retain = args
+        .retain
+        .as_deref()
+        .map(|t| parse_duration_flag("--retain", t))
+        .transpose()?;
+    if args.job.iter().any(|j| j.trim().is_empty()) {
+        return Err(Fail::usage("--job: the job name must not be empty").into());
+    }
+    let mode = if args.once {
+        Mode::Once
+    } else if args.until_idle {
+        Mode::UntilIdle
+    } else {
+        Mode::Forever
+    };
+    let cfg = Config {
+        handler,
+        jobs: args.job,
+        mode,
+        concurrency: args.concurrency as usize,
+        lease,
+        poll: poll.max(Duration::from_millis(10)),
+        timeout,
+        max_runs: args.max_runs,
+        retain,
+    };
+    worker::run(&ctx.opts, cfg)
+}
+
+fn handler(args: &WorkArgs) -> Result<Handler> {
+    // DURABLY_HANDLERS from the environment gives way to an explicit `-- CMD`.
+    let from_env = std::env::var_os("DURABLY_HANDLERS")
+        .is_some_and(|v| args.handlers.as_deref() == Some(Path::new(&v)));
+    match (&args.handlers, args.command.split_first()) {
+        (Some(_), Some(_)) if !from_env => {
+            Err(Fail::usage("give either --handlers DIR or -- CMD ARGS..., not both").into())
+        }
+        (_, Some((cmd, rest))) => Ok(Handler::Command {
+            path: resolve_command(cmd)?,
+            args: rest.to_vec(),
+        }),
+        (Some(dir), None) => {
+            if !dir.is_dir() {
+                return Err(anyhow::anyhow!(
+                    "handler directory {} does not exist or is not a directory",
+                    dir.display()
+                ));
+            }
+            Ok(Handler::Dir(dir.clone()))
+        }
+        (None, None) => Err(Fail::usage(
+            "give --handlers DIR (or DURABLY_HANDLERS) or a handler command after --",
+        )
+        .into()),
+    }
+}
+
+/// Finds CMD like a shell would (a name without `/` is looked up in PATH), without a shell.
+fn resolve_command(cmd: &str) -> Result<PathBuf> {
+    if cmd.is_empty() {
+        return Err(Fail::usage("the handler command is empty").into());
+    }
+    if cmd.contains('/') {
+        return Ok(PathBuf::from(cmd));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(cmd);
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(anyhow::anyhow!(
+        "cannot execute handler {cmd}: not found in PATH"
+    ))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

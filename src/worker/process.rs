@@ -1,0 +1,335 @@
+//! Handler processes: spawned with fork + execve (never through a shell), each the leader of
+//! its own process group, and a supervisor that kills every such group when the worker dies.
+//!
+//! The supervisor is forked once, when the worker starts and is still single-threaded. It
+//! reads a pipe whose write end only the worker holds (close-on-exec). Each handler child,
+//! between fork and exec, writes `+PID` into that pipe itself, so there is no moment at which
+//! a handler runs unregistered; the worker writes `-PID` once the group is dead and before the
+//! leader is reaped (a zombie's pid cannot be reused, so the supervisor never kills a stranger).
+//! When the pipe closes (the worker exited, or was killed with `kill -9`), the supervisor kills
+//! every registered group with SIGKILL, grandchildren included, and exits.
+//!
+//! A handler that leaves its process group (`setsid`) escapes this; nothing short of cgroups
+//! would catch it.
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The worker's end of the supervisor pipe.
+pub struct Supervisor {
+    pid: libc::pid_t,
+    pipe: Mutex<File>,
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, both descriptors are new and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Makes sure descriptors 0, 1 and 2 are open (cron may start us with them closed), so that
+/// pipes never land on them and the dup2 calls of a child never clash.
+pub fn ensure_std_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: a C string literal; the lowest free descriptor (this one) is taken.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
+impl Supervisor {
+    /// Forks the supervisor. Call while the process is single-threaded.
+    pub fn start() -> io::Result<Supervisor> {
+        let (read, write) = pipe()?;
+        // SAFETY: the process is single-threaded here, so the child may run ordinary code.
+        let pid = cvt(unsafe { libc::fork() })?;
+        if pid == 0 {
+            drop(write);
+            supervise(read);
+        }
+        drop(read);
+        Ok(Supervisor {
+            pid,
+            pipe: Mutex::new(File::from(write)),
+        })
+    }
+
+    /// The descriptor a handler child writes its registration to.
+    pub fn registration_fd(&self) -> RawFd {
+        self.pipe
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_raw_fd()
+    }
+
+    /// Tells the supervisor that group `pid` is gone.
+    pub fn forget(&self, pid: libc::pid_t) {
+        let mut record = [b'-', 0, 0, 0, 0];
+        record[1..].copy_from_slice(&pid.to_ne_bytes());
+        let mut pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = pipe.write_all(&record);
+    }
+
+    /// Closes the pipe (the supervisor kills whatever is left and exits) and reaps it.
+    pub fn stop(self) {
+        drop(self.pipe);
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+/// The supervisor's life: collect registrations until the pipe closes, then kill them all.
+fn supervise(read: OwnedFd) -> ! {
+    // SAFETY: plain libc calls in our own single-threaded child.
+    unsafe {
+        libc::setpgid(0, 0);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+        }
+    }
+    let mut groups: Vec<libc::pid_t> = Vec::new();
+    let mut pipe = File::from(read);
+    let mut record = [0u8; 5];
+    while pipe.read_exact(&mut record).is_ok() {
+        let pid = libc::pid_t::from_ne_bytes([record[1], record[2], record[3], record[4]]);
+        match record[0] {
+            b'+' => groups.push(pid),
+            b'-' => groups.retain(|&g| g != pid),
+            _ => {}
+        }
+    }
+    for pid in groups {
+        // SAFETY: signalling a process group.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    // SAFETY: leave without running the parent's exit handlers.
+    unsafe { libc::_exit(0) }
+}
+
+/// A started handler: the leader's pid (= its process group) and its stdio pipes.
+pub struct Child {
+    pub pid: libc::pid_t,
+    pub stdin: File,
+    pub stdout: File,
+    pub stderr: File,
+}
+
+/// How the leader ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// What to execute.
+pub struct Program {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl Program {
+    pub fn new(path: &Path, args: &[String], env: &[(String, Vec<u8>)]) -> io::Result<Program> {
+        let c = |b: &[u8]| {
+            CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte"))
+        };
+        let path_c = c(path.as_os_str().as_bytes())?;
+        let mut argv = vec![path_c.clone()];
+        for a in args {
+            argv.push(c(a.as_bytes())?);
+        }
+        let mut envp = Vec::with_capacity(env.len());
+        for (k, v) in env {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v);
+            envp.push(c(&kv)?);
+        }
+        Ok(Program {
+            path: path_c,
+            argv,
+            envp,
+        })
+    }
+}
+
+fn pointers(list: &[CString]) -> Vec<*const libc::c_char> {
+    list.iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Starts `program` as the leader of a new process group, registered with the supervisor
+/// before it executes. On failure to execute, returns the OS error (the child is reaped).
+pub fn spawn(program: &Program, supervisor: &Supervisor) -> io::Result<Child> {
+    let (in_r, in_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (exec_r, exec_w) = pipe()?;
+    let argv = pointers(&program.argv);
+    let envp = pointers(&program.envp);
+    let path: &CStr = &program.path;
+    let register = supervisor.registration_fd();
+    let (fd_in, fd_out, fd_err, fd_exec) = (
+        in_r.as_raw_fd(),
+        out_w.as_raw_fd(),
+        err_w.as_raw_fd(),
+        exec_w.as_raw_fd(),
+    );
+    // SAFETY: between fork and execve the child only makes async-signal-safe calls on
+    // memory prepared before the fork (no allocation, no locks).
+    let pid = cvt(unsafe { libc::fork() })?;
+    if pid == 0 {
+        unsafe {
+            libc::setpgid(0, 0);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            for sig in [
+                libc::SIGPIPE,
+                libc::SIGINT,
+                libc::SIGTERM,
+                libc::SIGHUP,
+                libc::SIGQUIT,
+            ] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            libc::dup2(fd_in, 0);
+            libc::dup2(fd_out, 1);
+            libc::dup2(fd_err, 2);
+            let mut record = [b'+', 0, 0, 0, 0];
+            let me = libc::getpid().to_ne_bytes();
+            record[1] = me[0];
+            record[2] = me[1];
+            record[3] = me[2];
+            record[4] = me[3];
+            libc::write(register, record.as_ptr().cast(), 5);
+            libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            let errno = (*libc::__errno_location()).to_ne_bytes();
+            libc::write(fd_exec, errno.as_ptr().cast(), 4);
+            libc::_exit(127);
+        }
+    }
+    drop((in_r, out_w, err_w, exec_w));
+    let mut exec_status = File::from(exec_r);
+    let mut errno = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match exec_status.read(&mut errno[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if got == 4 {
+        supervisor.forget(pid);
+        let mut status = 0;
+        // SAFETY: reaping our own child, which exits right after reporting.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)));
+    }
+    Ok(Child {
+        pid,
+        stdin: File::from(in_w),
+        stdout: File::from(out_r),
+        stderr: File::from(err_r),
+    })
+}
+
+/// Blocks until the leader has exited, without reaping it (its pid, and so the process
+/// group id, stays reserved until [`reap`]).
+pub fn wait_exit(pid: libc::pid_t) -> io::Result<Exit> {
+    loop {
+        // SAFETY: info is a plain struct waitid fills in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        // SAFETY: waitid reported a child state change, so si_status is valid.
+        let status = unsafe { info.si_status() };
+        return Ok(match info.si_code {
+            libc::CLD_EXITED => Exit::Code(status),
+            _ => Exit::Signal(status),
+        });
+    }
+}
+
+/// Kills the whole process group of a leader that has not been reaped yet.
+pub fn kill_group(pid: libc::pid_t) {
+    // SAFETY: signalling a process group whose leader we have not reaped.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+}
+
+/// Reaps an exited leader.
+pub fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    loop {
+        // SAFETY: reaping our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return;
+    }
+}
+
+/// A signal's name for messages.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => "signal",
+    }
+}
