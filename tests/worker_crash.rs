@@ -1,0 +1,271 @@
+//! Crashes, stale workers, cancellation and shutdown: real processes, `kill -9`, SIGSTOP, and
+//! the database inspected afterwards.
+
+mod worker_support;
+use worker_support::*;
+
+fn lines(env: &Env, name: &str) -> Vec<String> {
+    std::fs::read_to_string(env.path(name))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `kill -9` of a worker mid-run: the supervisor kills the handler's whole group (the
+/// background grandchild too); after the short lease a second worker reclaims the run and
+/// completes it, and the step finished before the crash is not executed again.
+#[test]
+fn killed_worker_leaves_nothing_running_and_run_is_reclaimed() {
+    let env = Env::new();
+    env.handler(
+        "job",
+        r#"durably step first -- sh -c 'echo first >> $T/ran; echo 1' > /dev/null
+if [ "$DURABLY_LEASE_GENERATION" = 1 ]; then
+  echo $$ > $T/leader.pid
+  sleep 1000 &
+  echo $! > $T/grandchild.pid
+  wait
+fi
+durably step second -- sh -c 'echo second >> $T/ran; echo 2' > /dev/null
+echo "finished by generation $DURABLY_LEASE_GENERATION""#,
+    );
+    let id = env.enqueue("job", &[]);
+    let handlers = env.handlers.to_str().unwrap();
+    let mut first = env.spawn(&["work", "--lease", "1s", "--handlers", handlers]);
+    let leader = env.pid_file("leader.pid");
+    let grandchild = env.pid_file("grandchild.pid");
+    assert!(alive(grandchild));
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    wait_dead(leader);
+    wait_dead(grandchild);
+    assert_eq!(env.status(&id), "leased");
+
+    let second = env.spawn(&[
+        "work",
+        "--lease",
+        "1s",
+        "--poll",
+        "100ms",
+        "--max-runs",
+        "1",
+        "--handlers",
+        handlers,
+    ]);
+    let out = finish(second);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.status(&id), "completed");
+    assert_eq!(
+        env.field(&id, "output").as_deref(),
+        Some("\"finished by generation 2\"")
+    );
+    assert_eq!(lines(&env, "ran"), ["first", "second"]);
+    assert_eq!(
+        env.count("SELECT count(*) FROM durably_steps WHERE status = 'completed'"),
+        2
+    );
+    assert_eq!(env.field(&id, "completed_step_count").as_deref(), Some("2"));
+}
+
+/// A worker frozen past its lease (SIGSTOP) while another reclaims and completes the run
+/// cannot overwrite the result, nor add steps or logs, once it wakes up.
+#[test]
+fn stale_worker_cannot_overwrite_the_reclaimed_run() {
+    let env = Env::new();
+    env.handler(
+        "job",
+        r#"durably step s1 -- sh -c 'echo "s1 $DURABLY_LEASE_GENERATION" >> $T/ran; echo 1' > /dev/null
+if [ "$DURABLY_LEASE_GENERATION" = 1 ]; then
+  echo $$ > $T/stale.pid
+  while [ ! -e $T/go ]; do sleep 0.05; done
+fi
+durably log "log of generation $DURABLY_LEASE_GENERATION" || echo "log refused" >> $T/refused
+durably progress $DURABLY_LEASE_GENERATION || echo "progress refused" >> $T/refused
+durably step s2 -- sh -c 'echo "s2 $DURABLY_LEASE_GENERATION" >> $T/ran; echo 2' > /dev/null
+durably step s3 -- sh -c 'echo "s3 $DURABLY_LEASE_GENERATION" >> $T/ran; echo 3' > /dev/null
+if [ "$DURABLY_LEASE_GENERATION" = 1 ]; then
+  durably step stale-only -- sh -c 'echo "stale-only ran" >> $T/ran' > /dev/null || echo "step refused" >> $T/refused
+fi
+echo "result of generation $DURABLY_LEASE_GENERATION""#,
+    );
+    let id = env.enqueue("job", &[]);
+    let handlers = env.handlers.to_str().unwrap();
+    let stale = env.spawn(&["work", "--once", "--lease", "1s", "--handlers", handlers]);
+    let stale_handler = env.pid_file("stale.pid");
+    signal(&stale, libc::SIGSTOP);
+    let reclaimer = env.spawn(&[
+        "work",
+        "--lease",
+        "1s",
+        "--poll",
+        "100ms",
+        "--max-runs",
+        "1",
+        "--handlers",
+        handlers,
+    ]);
+    let out = finish(reclaimer);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.status(&id), "completed");
+    let completed_at = env.field(&id, "completed_at");
+
+    // The generation-1 handler still runs (its worker is frozen): let it try to write.
+    std::fs::write(env.path("go"), "").unwrap();
+    if alive(stale_handler) {
+        wait_for("the stale handler to try its writes", || {
+            (lines(&env, "refused").len() >= 3 || !alive(stale_handler)).then_some(())
+        });
+    }
+    assert_eq!(
+        lines(&env, "refused"),
+        ["log refused", "progress refused", "step refused"]
+    );
+    signal(&stale, libc::SIGCONT);
+    let out = finish(stale);
+    assert_eq!(
+        out.code, 1,
+        "the stale worker reports a lost lease: {out:?}"
+    );
+    wait_dead(stale_handler);
+
+    assert_eq!(env.status(&id), "completed");
+    assert_eq!(
+        env.field(&id, "output").as_deref(),
+        Some("\"result of generation 2\"")
+    );
+    assert_eq!(env.field(&id, "completed_at"), completed_at);
+    assert_eq!(
+        env.field(&id, "progress").as_deref(),
+        Some("{\"current\":2}")
+    );
+    let logs: Vec<String> = env
+        .conn()
+        .prepare("SELECT message FROM durably_logs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(logs, ["log of generation 2"]);
+    assert_eq!(
+        env.count("SELECT count(*) FROM durably_steps"),
+        3,
+        "s1, s2, s3 once each"
+    );
+    let ran = lines(&env, "ran");
+    assert_eq!(
+        ran.iter().filter(|l| l.starts_with("s1")).count(),
+        1,
+        "{ran:?}"
+    );
+    assert!(!ran.contains(&"s3 1".to_string()), "{ran:?}");
+    // `durably step` checks the lease before it runs the command, and again when it stores.
+    assert!(!ran.contains(&"stale-only ran".to_string()), "{ran:?}");
+}
+
+/// Cancelling a running run kills its handler's group; `--once` exits 6.
+#[test]
+fn cancel_kills_the_running_handler() {
+    let env = Env::new();
+    env.handler(
+        "job",
+        "echo $$ > $T/leader.pid; sleep 1000 & echo $! > $T/child.pid; wait",
+    );
+    let id = env.enqueue("job", &[]);
+    let worker = env.spawn(&[
+        "work",
+        "--once",
+        "--lease",
+        "900ms",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    let leader = env.pid_file("leader.pid");
+    let child = env.pid_file("child.pid");
+    env.ok(&["cancel", &id]);
+    let out = finish(worker);
+    assert_eq!(out.code, 6, "{out:?}");
+    wait_dead(leader);
+    wait_dead(child);
+    assert_eq!(env.status(&id), "cancelled");
+    assert_eq!(env.field(&id, "output"), None);
+}
+
+/// First SIGTERM: stop claiming, let the running handler finish. Second: kill it and hand
+/// the run back at once (another worker reclaims it without waiting for the lease).
+#[test]
+fn signals_drain_then_hand_back() {
+    let env = Env::new();
+    env.handler(
+        "job",
+        r#"if [ "$DURABLY_LEASE_GENERATION" = 1 ]; then
+  echo $$ > $T/$DURABLY_RUN_ID.pid
+  while [ ! -e $T/go-$DURABLY_RUN_ID ]; do sleep 0.05; done
+fi
+echo ok"#,
+    );
+    let handlers = env.handlers.to_str().unwrap();
+
+    // Graceful: the running run completes, the other stays pending.
+    let a = env.enqueue("job", &[]);
+    let worker = env.spawn(&["work", "--handlers", handlers]);
+    env.pid_file(&format!("{a}.pid"));
+    let b = env.enqueue("job", &[]);
+    signal(&worker, libc::SIGTERM);
+    std::fs::write(env.path(&format!("go-{a}")), "").unwrap();
+    let out = finish(worker);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.status(&a), "completed");
+    assert_eq!(env.status(&b), "pending");
+
+    // Forced: the handler is killed, the lease expires now, another worker takes over.
+    let worker = env.spawn(&["work", "--lease", "1h", "--handlers", handlers]);
+    let pid = env.pid_file(&format!("{b}.pid"));
+    // Two different signals: a second SIGTERM could merge with a pending first one.
+    signal(&worker, libc::SIGTERM);
+    signal(&worker, libc::SIGINT);
+    let out = finish(worker);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("handed back"), "{out:?}");
+    wait_dead(pid);
+    assert_eq!(env.status(&b), "leased");
+    let out = env.run(&["work", "--once", "--lease", "1h", "--handlers", handlers]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.status(&b), "completed");
+    assert_eq!(env.field(&b, "lease_generation").as_deref(), Some("2"));
+}
+
+/// An expired lease is released by an idle worker: back to pending, or failed when a pending
+/// run with the same job and concurrency key exists (the library's rule).
+#[test]
+fn idle_worker_releases_expired_leases() {
+    let env = Env::new();
+    env.handler("other", "echo x");
+    let a = env.enqueue("k", &["--concurrency-key", "K"]);
+    let b = env.enqueue("plain", &[]);
+    {
+        let c = env.conn();
+        c.execute(
+            "UPDATE durably_runs SET status = 'leased', lease_owner = 'gone', \
+             lease_expires_at = '2000-01-01T00:00:00.000Z', lease_generation = 1",
+            [],
+        )
+        .unwrap();
+    }
+    let c = env.enqueue("k", &["--concurrency-key", "K"]);
+    env.run(&[
+        "work",
+        "--once",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    assert_eq!(env.status(&a), "failed");
+    assert_eq!(
+        env.field(&a, "error").as_deref(),
+        Some("Lease expired; pending run already exists")
+    );
+    assert_eq!(env.status(&b), "pending");
+    assert_eq!(env.field(&b, "lease_owner"), None);
+    assert_eq!(env.status(&c), "pending");
+}

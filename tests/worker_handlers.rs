@@ -1,0 +1,353 @@
+//! `durably work` with real handler programs: what a handler gets, how its exit becomes the
+//! run's result, and the exit codes of `--once`.
+
+mod worker_support;
+use serde_json::Value;
+use worker_support::*;
+
+fn once(env: &Env) -> Out {
+    env.run(&[
+        "work",
+        "--once",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ])
+}
+
+fn output(env: &Env, id: &str) -> Value {
+    let out = env.ok(&["show", id, "--json"]);
+    serde_json::from_str::<Value>(&out.stdout).unwrap()["output"].clone()
+}
+
+#[test]
+fn handler_gets_input_and_environment() {
+    let env = Env::new();
+    env.handler(
+        "echo",
+        r#"printf '{"stdin":%s,"run":"%s","job":"%s","gen":%s,"labels":%s,"db":"%s"}' "$(cat)" "$DURABLY_RUN_ID" "$DURABLY_JOB" "$DURABLY_LEASE_GENERATION" "$DURABLY_LABELS" "$DURABLY_DB""#,
+    );
+    let id = env.enqueue(
+        "echo",
+        &[
+            "--input",
+            r#"{"n":12345678901234567890123}"#,
+            "--label",
+            "tenant=a",
+        ],
+    );
+    once(&env).ok_code(0);
+    assert_eq!(env.status(&id), "completed");
+    let stored = env.field(&id, "output").unwrap();
+    assert!(
+        stored.contains(r#""stdin":{"n":12345678901234567890123}"#),
+        "{stored}"
+    );
+    let v: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(v["run"], id.as_str());
+    assert_eq!(v["job"], "echo");
+    assert_eq!(v["gen"], 1);
+    assert_eq!(v["labels"], serde_json::json!({"tenant": "a"}));
+    let db = std::path::PathBuf::from(v["db"].as_str().unwrap());
+    assert!(db.is_absolute());
+    assert_eq!(
+        std::fs::canonicalize(db).unwrap(),
+        std::fs::canonicalize(&env.db).unwrap()
+    );
+}
+
+trait OkCode {
+    fn ok_code(&self, code: i32) -> &Self;
+}
+impl OkCode for Out {
+    #[track_caller]
+    fn ok_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "{self:?}");
+        self
+    }
+}
+
+#[test]
+fn output_shapes() {
+    let env = Env::new();
+    let cases: &[(&str, &str, Value)] = &[
+        (
+            "json",
+            r#"echo '{"a": [1, 2]}'"#,
+            serde_json::json!({"a": [1, 2]}),
+        ),
+        (
+            "text",
+            "echo hello world",
+            Value::String("hello world".into()),
+        ),
+        (
+            "lines",
+            "printf 'a\\nb\\n\\n'",
+            Value::String("a\nb\n".into()),
+        ),
+        ("empty", "true", Value::Null),
+        ("number", "echo 42", serde_json::json!(42)),
+        (
+            "bytes",
+            "printf 'x\\377y'",
+            Value::String("x\u{fffd}y".into()),
+        ),
+    ];
+    for (job, body, want) in cases {
+        env.handler(job, body);
+        let id = env.enqueue(job, &[]);
+        once(&env).ok_code(0);
+        assert_eq!(env.status(&id), "completed", "{job}");
+        assert_eq!(&output(&env, &id), want, "{job}");
+    }
+    // Empty stdout is stored as NULL, like a library run without output.
+    let id = env.enqueue("empty", &[]);
+    once(&env).ok_code(0);
+    assert_eq!(env.field(&id, "output"), None);
+}
+
+#[test]
+fn failure_carries_exit_code_and_stderr_tail() {
+    let env = Env::new();
+    env.handler(
+        "bad",
+        "i=0; while [ $i -lt 2000 ]; do echo \"noise $i\" >&2; i=$((i+1)); done; echo 'the real reason' >&2; exit 3",
+    );
+    let id = env.enqueue("bad", &[]);
+    let out = once(&env);
+    out.ok_code(5);
+    // stderr streamed through the worker.
+    assert!(out.stderr.contains("noise 0\n"), "{out:?}");
+    assert_eq!(env.status(&id), "failed");
+    let error = env.field(&id, "error").unwrap();
+    assert!(error.starts_with("handler exited with code 3"), "{error}");
+    assert!(error.ends_with("the real reason"), "{error}");
+    assert!(!error.contains("noise 0\n"), "only the tail is kept");
+    assert!(error.len() <= 4096 + 100, "{}", error.len());
+    assert_eq!(env.field(&id, "lease_owner"), None);
+    assert!(env.field(&id, "completed_at").is_some());
+}
+
+#[test]
+fn signal_and_timeout_fail_the_run() {
+    let env = Env::new();
+    env.handler("killed", "echo dying >&2; kill -TERM $$");
+    let id = env.enqueue("killed", &[]);
+    once(&env).ok_code(5);
+    let error = env.field(&id, "error").unwrap();
+    assert!(error.contains("signal 15 (SIGTERM)"), "{error}");
+    assert!(error.contains("dying"), "{error}");
+
+    env.handler(
+        "slow",
+        "echo $$ > $T/slow.pid; sleep 1000 & echo $! > $T/slow-child.pid; echo started >&2; wait",
+    );
+    let id = env.enqueue("slow", &[]);
+    let out = env.run(&[
+        "work",
+        "--once",
+        "--timeout",
+        "1s",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    out.ok_code(5);
+    let error = env.field(&id, "error").unwrap();
+    assert!(error.starts_with("handler timed out after 1s"), "{error}");
+    assert!(error.contains("started"), "{error}");
+    // The whole group is gone, the background child included.
+    assert!(!alive(env.pid_file("slow.pid")));
+    wait_dead(env.pid_file("slow-child.pid"));
+}
+
+#[test]
+fn handler_that_cannot_execute_fails_the_run() {
+    let env = Env::new();
+    // Executable bit but no #! line: never handed to a shell.
+    let path = env.handlers.join("noshebang");
+    std::fs::write(&path, "echo should not run > $T/ran\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let id = env.enqueue("noshebang", &[]);
+    once(&env).ok_code(5);
+    let error = env.field(&id, "error").unwrap();
+    assert!(error.starts_with("cannot execute handler "), "{error}");
+    assert!(!env.path("ran").exists());
+}
+
+#[test]
+fn output_over_16_mib_fails() {
+    let env = Env::new();
+    env.handler("big", "head -c 17000000 /dev/zero | tr '\\0' x");
+    let id = env.enqueue("big", &[]);
+    once(&env).ok_code(5);
+    assert!(env.field(&id, "error").unwrap().contains("exceeds 16 MiB"));
+}
+
+#[test]
+fn once_exit_codes_and_idle() {
+    let env = Env::new();
+    env.handler("ok", "echo fine");
+    // Idle: nothing to do is success.
+    once(&env).ok_code(0);
+    env.enqueue("ok", &[]);
+    once(&env).ok_code(0);
+    env.handler("no", "exit 1");
+    env.enqueue("no", &[]);
+    once(&env).ok_code(5);
+    assert_eq!(
+        env.count("SELECT count(*) FROM durably_runs WHERE status = 'completed'"),
+        1
+    );
+}
+
+#[test]
+fn only_plain_executable_entries_are_jobs() {
+    let env = Env::new();
+    env.handler(".hidden", "echo hidden");
+    let noexec = env.handlers.join("noexec");
+    std::fs::write(&noexec, "#!/bin/sh\necho x\n").unwrap();
+    std::fs::create_dir(env.handlers.join("adir")).unwrap();
+    env.handler("real", "echo real");
+    let hidden = env.enqueue(".hidden", &[]);
+    let noexec_id = env.enqueue("noexec", &[]);
+    let dir_id = env.enqueue("adir", &[]);
+    let escape = env.enqueue("../handlers/real", &[]);
+    let real = env.enqueue("real", &[]);
+    let out = env.run(&[
+        "work",
+        "--until-idle",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    out.ok_code(0);
+    assert_eq!(env.status(&real), "completed");
+    for id in [&hidden, &noexec_id, &dir_id, &escape] {
+        assert_eq!(env.status(id), "pending");
+    }
+    assert!(out.stderr.contains("4 runs still pending"), "{out:?}");
+}
+
+#[test]
+fn command_handler_for_every_job_or_only_listed_ones() {
+    let env = Env::new();
+    let a = env.enqueue("a", &["--input", "\"A\""]);
+    let b = env.enqueue("b", &["--input", "\"B\""]);
+    let out = env.run(&["work", "--until-idle", "--job", "b", "--", "cat"]);
+    out.ok_code(0);
+    assert_eq!(env.status(&a), "pending");
+    assert_eq!(env.status(&b), "completed");
+    assert_eq!(env.field(&b, "output").as_deref(), Some("\"B\""));
+    env.run(&["work", "--until-idle", "--", "cat"]).ok_code(0);
+    assert_eq!(env.field(&a, "output").as_deref(), Some("\"A\""));
+    // Unknown command: an error before anything is claimed.
+    let c = env.enqueue("c", &[]);
+    let out = env.run(&["work", "--once", "--", "no-such-command-xyz"]);
+    out.ok_code(1);
+    assert!(out.stderr.contains("cannot execute handler"), "{out:?}");
+    assert_eq!(env.status(&c), "pending");
+}
+
+#[test]
+fn steps_progress_and_logs() {
+    let env = Env::new();
+    env.handler(
+        "steps",
+        r#"a=$(durably step fetch -- sh -c 'echo fetch >> $T/ran; echo "{\"rows\": 3}"')
+durably progress 1 --total 2 --message halfway
+durably step save -- sh -c 'durably log --level warn --data "{\"k\":1}" "inside $DURABLY_STEP"; echo saved' > /dev/null
+durably log "after"
+echo "$a""#,
+    );
+    let id = env.enqueue("steps", &[]);
+    once(&env).ok_code(0);
+    assert_eq!(env.status(&id), "completed");
+    assert_eq!(env.field(&id, "output").as_deref(), Some(r#"{"rows": 3}"#));
+    let show: Value = serde_json::from_str(&env.ok(&["show", &id, "--json"]).stdout).unwrap();
+    assert_eq!(
+        show["progress"],
+        serde_json::json!({"current":1,"total":2,"message":"halfway"})
+    );
+    assert_eq!(show["currentStepIndex"], 2);
+    assert_eq!(show["completedStepCount"], 2);
+    let steps = show["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(
+        (steps[0]["name"].as_str(), steps[0]["index"].as_i64()),
+        (Some("fetch"), Some(0))
+    );
+    assert_eq!(steps[0]["output"], serde_json::json!({"rows": 3}));
+    assert_eq!(
+        (steps[1]["name"].as_str(), steps[1]["index"].as_i64()),
+        (Some("save"), Some(1))
+    );
+    assert_eq!(steps[1]["output"], "saved");
+    let logs = env.ok(&["logs", &id, "--json"]);
+    let logs: Vec<Value> = logs
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0]["message"], "inside save");
+    assert_eq!(logs[0]["stepName"], "save");
+    assert_eq!(logs[0]["level"], "warn");
+    assert_eq!(logs[0]["data"], serde_json::json!({"k": 1}));
+    assert_eq!(logs[1]["message"], "after");
+    assert_eq!(logs[1]["stepName"], Value::Null);
+    // Outside a handler the in-handler commands refuse with a usage error.
+    let out = env.run(&["progress", "1"]);
+    assert_eq!(out.code, 2, "{out:?}");
+}
+
+#[test]
+fn failed_step_exits_with_its_code_and_is_recorded() {
+    let env = Env::new();
+    env.handler(
+        "stepfail",
+        "durably step broken -- sh -c 'exit 7'; echo \"code $?\" >&2; exit 9",
+    );
+    let id = env.enqueue("stepfail", &[]);
+    once(&env).ok_code(5);
+    let error = env.field(&id, "error").unwrap();
+    assert!(error.contains("code 7"), "{error}");
+    let (status, index): (String, i64) = env
+        .conn()
+        .query_row(
+            "SELECT status, \"index\" FROM durably_steps WHERE run_id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), index), ("failed", 0));
+    assert_eq!(env.field(&id, "completed_step_count").as_deref(), Some("0"));
+}
+
+#[test]
+fn wait_and_enqueue_wait() {
+    let env = Env::new();
+    env.handler("w", "echo '\"done\"'");
+    let worker = env.spawn(&[
+        "work",
+        "--poll",
+        "100ms",
+        "--max-runs",
+        "2",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    let out = env.run(&["enqueue", "--job", "w", "--wait", "--timeout", "50s"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "done\n");
+    env.handler("f", "echo broken >&2; exit 2");
+    let id = env.enqueue("f", &[]);
+    let out = env.run(&["wait", &id, "--timeout", "50s"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.stderr.contains("handler exited with code 2"), "{out:?}");
+    finish(worker);
+    let out = env.run(&["wait", "00000000-0000-0000-0000-000000000000"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    let pending = env.enqueue("never", &[]);
+    let out = env.run(&["wait", &pending, "--timeout", "200ms"]);
+    assert_eq!(out.code, 124, "{out:?}");
+}
