@@ -110,7 +110,7 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
         let file = child.stderr;
         let prefix = shared
             .prefix_stderr
-            .then(|| format!("[{}] ", crate::output::short_id(&run.id)));
+            .then(|| format!("[{}] ", run.id));
         std::thread::spawn(move || {
             let mut tail: Vec<u8> = Vec::new();
             let mut line: Vec<u8> = Vec::new();
