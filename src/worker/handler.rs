@@ -108,9 +108,7 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
         let abandon = Arc::clone(&abandon);
         let done = done_tx;
         let file = child.stderr;
-        let prefix = shared
-            .prefix_stderr
-            .then(|| format!("[{}] ", run.id));
+        let prefix = shared.prefix_stderr.then(|| format!("[{}] ", run.id));
         std::thread::spawn(move || {
             let mut tail: Vec<u8> = Vec::new();
             let mut line: Vec<u8> = Vec::new();
