@@ -89,7 +89,16 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
     if runs.is_empty() {
         return Ok(());
     }
-    writeln!(out, "{}", t.to_string().trim_end_matches('\n'))
+    write_table(out, &t)
+}
+
+/// A table without the padding comfy-table leaves at the end of each line (it makes every line
+/// as wide as the table, which `grep`/`cut` users and diffs do not want).
+fn write_table(out: &mut impl Write, t: &Table) -> io::Result<()> {
+    for line in t.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 /// One JSON value on a line.
@@ -163,7 +172,7 @@ pub fn run_details(
                 detail,
             ]);
         }
-        writeln!(out, "{}", t.to_string().trim_end_matches('\n'))?;
+        write_table(out, &t)?;
     }
     if !logs.is_empty() {
         writeln!(out, "\nlogs")?;

@@ -358,6 +358,7 @@ fn table_fits_80_columns_and_ids_are_usable_prefixes() {
         assert!(header.contains(col), "{header}");
     }
     for line in text.lines() {
+        assert_eq!(line, line.trim_end(), "trailing whitespace");
         assert!(
             line.chars().count() <= 80,
             "{} chars: {line:?}",
