@@ -230,6 +230,9 @@ pub fn describe(err: anyhow::Error, path: &Path) -> anyhow::Error {
             anyhow::anyhow!("permission denied opening database {p}")
         }
         Some(ErrorCode::DiskFull) => anyhow::anyhow!("database {p}: disk full"),
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => anyhow::anyhow!(
+            "database {p} is locked: another process held it longer than --busy-timeout"
+        ),
         // SQLITE_IOERR_WRITE: the disk filled up under SQLite, or a file size limit was hit.
         Some(ErrorCode::SystemIoFailure) if extended == Some(778) => {
             anyhow::anyhow!("database {p}: cannot write to the file (disk full or file size limit)")

@@ -639,3 +639,40 @@ fn clap_errors_are_one_line_with_exit_2() {
     assert!(out.ok().stdout.contains("Usage"));
     env.run(&["--version"]).ok();
 }
+
+#[test]
+fn a_locked_database_waits_then_fails_clearly() {
+    let env = populated();
+    let counts = env.counts();
+    let holder = env.conn();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // A short --busy-timeout: one clear line, exit 1, nothing written.
+    for (args, stdin) in [
+        (
+            &["--busy-timeout", "100ms", "enqueue", "--job", "a"][..],
+            &b""[..],
+        ),
+        (
+            &["--busy-timeout", "100ms", "enqueue-many"][..],
+            &b"{\"job\":\"a\"}"[..],
+        ),
+        (
+            &["--busy-timeout", "100ms", "rm", "--older-than", "0s"][..],
+            &b""[..],
+        ),
+    ] {
+        env.run_stdin(args, stdin).fails(1, "is locked");
+    }
+    // Readers are not blocked by a writer (WAL).
+    env.run(&["ls"]).ok();
+    // The default timeout waits for the lock instead of failing: released while it waits.
+    let mut c = env.command(&["enqueue", "--job", "waited"]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    holder.execute_batch("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(env.counts()["durably_runs"], counts["durably_runs"] + 1);
+}
