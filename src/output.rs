@@ -120,7 +120,7 @@ pub fn run_details(
     steps: &[Step],
     logs: &[Log],
 ) -> io::Result<()> {
-    let field = |out: &mut dyn Write, k: &str, v: &str| writeln!(out, "{k:<16}{v}");
+    let field = |out: &mut dyn Write, k: &str, v: &str| writeln!(out, "{k:<18}{v}");
     field(out, "id", &run.id)?;
     field(out, "job", &run.job_name)?;
     field(out, "status", &run.status)?;
