@@ -565,3 +565,26 @@ fn results_are_printed_only_after_the_commit() {
     assert_eq!(out.code, 1);
     assert_eq!(out.stdout, "");
 }
+
+#[test]
+fn a_closed_stdout_does_not_stop_a_chunked_import() {
+    let env = Env::new();
+    let lines: String = (0..6000)
+        .map(|i| format!("{{\"job\":\"j{i}\"}}\n"))
+        .collect();
+    let file = env.file("runs.ndjson", &lines);
+    let mut c = std::process::Command::new("bash");
+    c.args([
+        "-c",
+        "set -o pipefail; \"$0\" --db \"$1\" enqueue-many --chunk 500 \"$2\" | head -1",
+        BIN,
+        env.db.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ])
+    .env_remove("DURABLY_DB");
+    let out = run_command(c, None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "");
+    assert_eq!(out.stdout.lines().count(), 1);
+    assert_eq!(env.counts()["durably_runs"], 6000);
+}

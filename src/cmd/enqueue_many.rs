@@ -64,6 +64,8 @@ struct Batch<'c> {
     spill_file: File,
     json: bool,
     quiet: bool,
+    /// Set when stdout was closed (`| head`): results are dropped, the import goes on.
+    stdout_closed: bool,
     progress: Option<indicatif::ProgressBar>,
 }
 
@@ -90,7 +92,7 @@ impl<'c> Batch<'c> {
             crate::model::Disposition::Idempotent => self.counts.idempotent += 1,
             crate::model::Disposition::Coalesced => self.counts.coalesced += 1,
         }
-        if !self.quiet {
+        if !self.quiet && !self.stdout_closed {
             if self.json {
                 let v = serde_json::json!({
                     "line": item.line,
@@ -128,9 +130,15 @@ impl<'c> Batch<'c> {
         self.spill.flush()?;
         let mut f = &self.spill_file;
         f.seek(io::SeekFrom::Start(0))?;
-        let mut out = io::stdout().lock();
-        io::copy(&mut f, &mut out)?;
-        out.flush()?;
+        if !self.stdout_closed {
+            let mut out = io::stdout().lock();
+            match io::copy(&mut f, &mut out).and_then(|_| out.flush()) {
+                // The reader is gone, but the runs of the next chunks must still be enqueued:
+                // a closed pipe must not end an import halfway.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.stdout_closed = true,
+                other => other?,
+            }
+        }
         self.spill_file.set_len(0)?;
         self.spill.get_mut().seek(io::SeekFrom::Start(0))?;
         Ok(())
@@ -164,6 +172,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
         spill_file,
         json: args.json,
         quiet: args.quiet,
+        stdout_closed: false,
         progress,
     };
     let started = Instant::now();
