@@ -11,6 +11,53 @@ pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
 }
 
+/// Buffered stdout for commands that change the database as they print (`rm`/`cancel` of many
+/// ids): a closed pipe (`| head`) drops the rest of the output but never stops the work
+/// halfway, which a propagated broken-pipe error would.
+pub fn stdout_keep_going() -> io::BufWriter<KeepGoing<io::StdoutLock<'static>>> {
+    io::BufWriter::with_capacity(
+        64 * 1024,
+        KeepGoing {
+            inner: io::stdout().lock(),
+            closed: false,
+        },
+    )
+}
+
+/// A writer that turns a broken pipe into "everything was written" from then on.
+pub struct KeepGoing<W: Write> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Write for KeepGoing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        match self.inner.write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.inner.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
 fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)

@@ -470,3 +470,35 @@ fn stats_counts_by_status_and_job() {
     let v = empty.run(&["stats", "--json"]).ok().json();
     assert_eq!(v["total"], 0);
 }
+
+#[test]
+fn a_closed_stdout_does_not_stop_rm_or_cancel_halfway() {
+    const N: usize = 1200;
+    let env = Env::new();
+    let lines: String = (0..N).map(|i| format!("{{\"job\":\"j{i}\"}}\n")).collect();
+    env.run_stdin(&["enqueue-many", "--quiet"], lines).ok();
+    let all = ids(env.run(&["ls", "--format", "ids", "--limit", "5000"]).ok());
+    assert_eq!(all.len(), N);
+    for (cmd, check) in [
+        (
+            "cancel",
+            "SELECT count(*) FROM durably_runs WHERE status = 'cancelled'",
+        ),
+        ("rm", "SELECT 1200 - count(*) FROM durably_runs"),
+    ] {
+        // stdout is a pipe whose reader is gone before the first write; the output (~60
+        // bytes an id with --json) passes the 64 KiB buffer, so writing fails halfway.
+        let mut args = vec![cmd, "--json"];
+        args.extend(all.iter().map(String::as_str));
+        let mut c = env.command(&args);
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{cmd}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{cmd}");
+        let done: i64 = env.conn().query_row(check, [], |r| r.get(0)).unwrap();
+        assert_eq!(done, N as i64, "{cmd} stopped halfway");
+    }
+}

@@ -14,7 +14,7 @@ use std::io::Write;
 pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<i32> {
     let mut conn = ctx.open(Access::Write)?;
     let mut worst = code::OK;
-    let mut out = crate::output::stdout();
+    let mut out = crate::output::stdout_keep_going();
     for given in &args.ids {
         let result = db::write(&mut conn, ctx.path(), |tx| {
             let run = store::find_run(tx, given)?;
@@ -73,7 +73,7 @@ pub fn retrigger(ctx: &Context, args: RetriggerArgs) -> Result<i32> {
         let (run, _) = store::enqueue::enqueue(tx, &spec, &mut clock)?;
         Ok(run)
     })?;
-    let mut out = crate::output::stdout();
+    let mut out = crate::output::stdout_keep_going();
     if args.json {
         crate::output::json_pretty(&mut out, &run.to_json())?;
     } else {

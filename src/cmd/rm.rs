@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: RmArgs) -> Result<i32> {
 fn delete_ids(ctx: &Context, args: &RmArgs) -> Result<i32> {
     let mut conn = ctx.open(Access::Write)?;
     let mut worst = code::OK;
-    let mut out = crate::output::stdout();
+    let mut out = crate::output::stdout_keep_going();
     for given in &args.ids {
         let result = db::write(&mut conn, ctx.path(), |tx| {
             let run = store::find_run(tx, given)?;
@@ -88,7 +88,7 @@ fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<i32> {
         jobs: args.job.clone(),
         labels: parse_label_filters(&args.labels)?,
     };
-    let mut out = crate::output::stdout();
+    let mut out = crate::output::stdout_keep_going();
     if args.dry_run {
         let conn = ctx.open(Access::Read)?;
         let filter = PurgeFilter {
