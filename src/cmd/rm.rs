@@ -72,6 +72,8 @@ pub fn merge_code(worst: i32, c: i32) -> i32 {
 
 /// Deletes in batches sized to hold the write lock for about this long.
 const BATCH_TARGET: Duration = Duration::from_millis(50);
+/// The pause after each batch, in which waiting writers get the lock.
+const BATCH_GAP: Duration = Duration::from_millis(2);
 
 fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<i32> {
     let age = super::parse_duration_flag("--older-than", dur)?;
@@ -139,6 +141,9 @@ pub fn purge_all(
             return Ok(deleted);
         }
         let took = started.elapsed();
+        // A gap between batches, so that a waiting writer (polling every ms, see db::busy_wait)
+        // takes the lock now instead of after the whole purge.
+        std::thread::sleep(BATCH_GAP);
         batch = if took < BATCH_TARGET / 2 {
             (batch * 2).min(8192)
         } else if took > BATCH_TARGET {
