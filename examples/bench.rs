@@ -1,0 +1,1322 @@
+//! The benchmark suite of issue 5, driven by `bench/run.sh` (see BENCHMARKS.md).
+//!
+//! `bench [--size small|default|large] [--skip-node] [--only W,...] [--out DIR] [--keep]`
+//!
+//! Runs every workload in one go on this machine and prints (and writes to `--out`) a Markdown
+//! report: figures, the floors and baselines measured in the same run, ratios and the targets
+//! of SPEC.md §6. Whole-process figures spawn the release binary `durably`; in-process figures
+//! call the `durably` library (the same code the binary runs); floors are the programs of
+//! `examples/bench_floor.rs`; the library comparison is `bench/node/bench.mjs`.
+//!
+//! Workloads (`--only` names): bulk, single, ls, claim, work, purge, node.
+
+use anyhow::{anyhow, bail, Context, Result};
+use durably::db::{self, Access, Options};
+use durably::model::{Run, Status, RUN_COLUMNS};
+use durably::store::list::{self, ListFilter};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How big each workload is.
+#[derive(Debug, Clone)]
+struct Sizes {
+    name: &'static str,
+    /// Bulk enqueue lines; also the largest database of the list and claim workloads.
+    runs: u64,
+    /// Database sizes of the list workload.
+    ls_sizes: Vec<u64>,
+    /// Whole-process repetitions of each `ls`.
+    ls_procs: u64,
+    /// Sequential `durably enqueue` processes.
+    single: u64,
+    /// Pending runs of the claim workload.
+    claim_sizes: Vec<u64>,
+    claim_cycles: u64,
+    /// Runs of the worker workload.
+    work: u64,
+    /// Completed runs of the purge workload.
+    purge: u64,
+    /// @coji/durably: bulk lines, trigger() calls, worker runs.
+    node_bulk: u64,
+    node_trigger: u64,
+    node_work: u64,
+}
+
+impl Sizes {
+    fn get(name: &str) -> Result<Sizes> {
+        Ok(match name {
+            "small" => Sizes {
+                name: "small",
+                runs: 100_000,
+                ls_sizes: vec![10_000, 100_000],
+                ls_procs: 11,
+                single: 200,
+                claim_sizes: vec![1_000, 100_000],
+                claim_cycles: 1_000,
+                work: 1_000,
+                purge: 50_000,
+                node_bulk: 5_000,
+                node_trigger: 200,
+                node_work: 500,
+            },
+            "default" => Sizes {
+                name: "default",
+                runs: 1_000_000,
+                ls_sizes: vec![10_000, 100_000, 1_000_000],
+                ls_procs: 21,
+                single: 1_000,
+                claim_sizes: vec![1_000, 100_000, 1_000_000],
+                claim_cycles: 2_000,
+                work: 10_000,
+                purge: 500_000,
+                node_bulk: 50_000,
+                node_trigger: 1_000,
+                node_work: 10_000,
+            },
+            "large" => Sizes {
+                name: "large",
+                runs: 3_000_000,
+                ls_sizes: vec![10_000, 100_000, 1_000_000, 3_000_000],
+                ls_procs: 21,
+                single: 1_000,
+                claim_sizes: vec![1_000, 100_000, 1_000_000, 3_000_000],
+                claim_cycles: 2_000,
+                work: 10_000,
+                purge: 1_000_000,
+                node_bulk: 100_000,
+                node_trigger: 1_000,
+                node_work: 10_000,
+            },
+            other => bail!("unknown size {other} (small, default or large)"),
+        })
+    }
+}
+
+struct Bench {
+    sizes: Sizes,
+    durably: PathBuf,
+    floor: PathBuf,
+    node_dir: Option<PathBuf>,
+    tmp: PathBuf,
+    only: Option<Vec<String>>,
+    /// The report, in Markdown.
+    md: String,
+    /// Target verdicts: (target, measured, verdict).
+    targets: Vec<(String, String, String)>,
+    /// Figures other workloads compare with (e.g. the worker's runs/s).
+    figures: HashMap<String, f64>,
+    /// Rows of the @coji/durably list table (filled by the list workload).
+    node_ls: String,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let mut size = "default".to_string();
+    let mut skip_node = false;
+    let mut only = None;
+    let mut out = PathBuf::from("bench/out");
+    let mut keep = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--size" => size = args.next().context("--size needs a value")?,
+            "--skip-node" => skip_node = true,
+            "--only" => {
+                only = Some(
+                    args.next()
+                        .context("--only needs a value")?
+                        .split(',')
+                        .map(str::to_string)
+                        .collect(),
+                )
+            }
+            "--out" => out = PathBuf::from(args.next().context("--out needs a value")?),
+            "--keep" => keep = true,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("no parent")?.to_path_buf();
+    let durably = dir.parent().context("no parent")?.join("durably");
+    let floor = dir.join("bench_floor");
+    for p in [&durably, &floor] {
+        if !p.exists() {
+            bail!(
+                "{} is missing: run `cargo build --release --examples` (bench/run.sh does)",
+                p.display()
+            );
+        }
+    }
+    let node_dir = if skip_node {
+        None
+    } else {
+        let d = PathBuf::from("bench/node");
+        if !d.join("node_modules/@coji/durably").exists() {
+            bail!("bench/node/node_modules is missing: run `npm ci` in bench/node (bench/run.sh does), or pass --skip-node");
+        }
+        Some(std::fs::canonicalize(d)?)
+    };
+    let tmp_dir = tempfile::Builder::new()
+        .prefix("durably-bench-")
+        .tempdir()?;
+    let mut b = Bench {
+        sizes: Sizes::get(&size)?,
+        durably,
+        floor,
+        node_dir,
+        tmp: tmp_dir.path().to_path_buf(),
+        only,
+        md: String::new(),
+        targets: Vec::new(),
+        figures: HashMap::new(),
+        node_ls: String::new(),
+    };
+    let started = Instant::now();
+    b.header()?;
+    let result = b.all();
+    if let Err(e) = &result {
+        let _ = writeln!(b.md, "\n**The run stopped with an error:** {e:#}\n");
+    }
+    b.summary(started.elapsed());
+    std::fs::create_dir_all(&out)?;
+    let stamp = durably::time::now().replace([':', '.'], "-");
+    let file = out.join(format!("bench-{}-{stamp}.md", b.sizes.name));
+    std::fs::write(&file, &b.md)?;
+    std::fs::write(out.join("latest.md"), &b.md)?;
+    println!("{}", b.md);
+    eprintln!("bench: report written to {}", file.display());
+    if keep {
+        let kept = tmp_dir.keep();
+        eprintln!("bench: data kept in {}", kept.display());
+    }
+    result
+}
+
+/// `key=value` pairs of a floor program's output line.
+fn kv(line: &str) -> HashMap<String, f64> {
+    line.split_whitespace()
+        .filter_map(|p| p.split_once('='))
+        .filter_map(|(k, v)| v.parse::<f64>().ok().map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn fmt_n(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+fn rate(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{:.0}", x)
+    } else {
+        format!("{:.1}", x)
+    }
+}
+
+fn msf(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0} ms")
+    } else if x >= 1.0 {
+        format!("{x:.2} ms")
+    } else {
+        format!("{:.0} µs", x * 1000.0)
+    }
+}
+
+fn verdict(ok: bool) -> String {
+    if ok { "**met**" } else { "**missed**" }.to_string()
+}
+
+impl Bench {
+    fn wants(&self, w: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| o.iter().any(|x| x == w))
+    }
+
+    fn log(&self, msg: &str) {
+        eprintln!("bench: {msg}");
+    }
+
+    /// Runs a command, returns its stdout (stderr passes through).
+    fn output(&self, cmd: &mut Command) -> Result<String> {
+        let out = cmd
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot run {cmd:?}"))?;
+        if !out.status.success() {
+            bail!("{cmd:?} failed with {}", out.status);
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn floor(&self, args: &[&str]) -> Result<HashMap<String, f64>> {
+        let out = self.output(Command::new(&self.floor).args(args))?;
+        Ok(kv(out.lines().last().unwrap_or("")))
+    }
+
+    /// Interleaved whole-process timings of several commands: one map per command.
+    fn time_procs(&self, n: u64, cmds: &[Vec<String>]) -> Result<Vec<HashMap<String, f64>>> {
+        let mut args = vec!["time".to_string(), n.to_string(), "--".to_string()];
+        for (i, c) in cmds.iter().enumerate() {
+            if i > 0 {
+                args.push("---".into());
+            }
+            args.extend(c.iter().cloned());
+        }
+        let out = self.output(Command::new(&self.floor).args(&args))?;
+        Ok(out.lines().map(kv).collect())
+    }
+
+    fn durably_cmd(&self, db: &Path, args: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            self.durably.display().to_string(),
+            "--db".into(),
+            db.display().to_string(),
+        ];
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+
+    fn node(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let dir = self.node_dir.as_ref().context("node is skipped")?;
+        let out = self.output(Command::new("node").arg(dir.join("bench.mjs")).args(args))?;
+        serde_json::from_str(out.trim()).with_context(|| format!("node printed {out:?}"))
+    }
+
+    fn db(&self, name: &str) -> PathBuf {
+        self.tmp.join(name)
+    }
+
+    fn remove_db(&self, p: &Path) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+        }
+    }
+
+    fn target(&mut self, what: &str, measured: String, ok: bool) {
+        self.targets.push((what.to_string(), measured, verdict(ok)));
+    }
+
+    fn header(&mut self) -> Result<()> {
+        let sh = |c: &str| {
+            Command::new("sh")
+                .args(["-c", c])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default()
+        };
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo");
+        let node = if self.node_dir.is_some() {
+            sh("node --version")
+        } else {
+            "skipped".into()
+        };
+        let s = &self.sizes;
+        let _ = write!(
+            self.md,
+            "# durably benchmarks ({} size)\n\n\
+             - date: {}\n- machine: {} cores (`nproc`), CPU `{cpu}`, {mem} RAM, kernel {}\n\
+             - load average at start: {}\n\
+             - SQLite {} (bundled), rustc: {}, node {node}\n\
+             - sizes: bulk {} lines, list databases {}, {} `enqueue` processes, claim at {} pending, \
+             worker {} runs, purge {} runs, @coji/durably bulk {} lines\n\
+             - command: `bench/run.sh --size {}{}`\n\n\
+             Times are medians unless marked; \"process\" figures spawn the release binary \
+             (stdout to /dev/null), \"in-process\" ones call the `durably` library crate in the \
+             bench process. Floors are `examples/bench_floor.rs`. Ratios are durably ÷ reference \
+             for rates (higher is better) and durably ÷ reference for times (lower is better).\n",
+            s.name,
+            durably::time::now(),
+            sh("nproc"),
+            sh("uname -r"),
+            sh("cut -d' ' -f1-3 /proc/loadavg"),
+            rusqlite::version(),
+            sh("rustc --version"),
+            fmt_n(s.runs),
+            s.ls_sizes.iter().map(|n| fmt_n(*n)).collect::<Vec<_>>().join("/"),
+            s.single,
+            s.claim_sizes
+                .iter()
+                .map(|n| fmt_n(*n))
+                .collect::<Vec<_>>()
+                .join("/"),
+            fmt_n(s.work),
+            fmt_n(s.purge),
+            fmt_n(s.node_bulk),
+            s.name,
+            if self.node_dir.is_none() { " --skip-node" } else { "" },
+        );
+        Ok(())
+    }
+
+    fn all(&mut self) -> Result<()> {
+        let ndjson = self.db("runs.ndjson");
+        self.log(&format!("generating {} NDJSON lines", self.sizes.runs));
+        self.floor(&[
+            "gen",
+            ndjson.to_str().context("path")?,
+            &self.sizes.runs.to_string(),
+        ])?;
+        // The bulk database (all pending) is reused by `single` and `claim`.
+        let bulk_db = self.db("bulk.db");
+        if self.wants("bulk") || self.wants("single") || self.wants("claim") {
+            self.bulk(&ndjson, &bulk_db)?;
+        }
+        if self.wants("single") {
+            self.single(&bulk_db)?;
+        }
+        if self.wants("claim") {
+            self.claim(&bulk_db)?;
+        }
+        self.remove_db(&bulk_db);
+        if self.wants("ls") {
+            self.ls()?;
+        }
+        if self.wants("work") {
+            self.work()?;
+        }
+        if self.wants("purge") {
+            self.purge()?;
+        }
+        if self.node_dir.is_some() && self.wants("node") {
+            self.node_all(&ndjson)?;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 1. bulk enqueue
+    fn bulk(&mut self, ndjson: &Path, bulk_db: &Path) -> Result<()> {
+        let n = self.sizes.runs;
+        self.log(&format!(
+            "1. bulk enqueue of {n} runs (durably, then the floor)"
+        ));
+        let nd = ndjson.to_str().context("path")?;
+        let mut cmd = vec!["peak".to_string(), "--".to_string()];
+        cmd.extend(self.durably_cmd(bulk_db, &["enqueue-many", nd]));
+        let d = kv(self.output(Command::new(&self.floor).args(&cmd))?.trim());
+        let floor_db = self.db("floor.db");
+        let f = self.floor(&["bulk", floor_db.to_str().context("path")?, &n.to_string()])?;
+        self.remove_db(&floor_db);
+        // Peak memory does not grow with the input: the same at a tenth of it.
+        let small_db = self.db("bulk-small.db");
+        let small_nd = self.db("small.ndjson");
+        let tenth = (n / 10).max(1000);
+        self.floor(&[
+            "gen",
+            small_nd.to_str().context("path")?,
+            &tenth.to_string(),
+        ])?;
+        let mut cmd = vec!["peak".to_string(), "--".to_string()];
+        cmd.extend(self.durably_cmd(
+            &small_db,
+            &["enqueue-many", small_nd.to_str().context("path")?],
+        ));
+        let d_small = kv(self.output(Command::new(&self.floor).args(&cmd))?.trim());
+        self.remove_db(&small_db);
+        let _ = std::fs::remove_file(&small_nd);
+
+        let d_rate = n as f64 / d["secs"];
+        let f_rate = f["runs_per_s"];
+        let rss = d["maxrss_kib"] / 1024.0;
+        let rss_small = d_small["maxrss_kib"] / 1024.0;
+        let _ = write!(
+            self.md,
+            "\n## 1. Bulk enqueue: `enqueue-many` of {} NDJSON lines, 2 labels each\n\n\
+             | | runs/s | wall | peak RSS |\n|---|---:|---:|---:|\n\
+             | durably `enqueue-many FILE` (one transaction) | {} | {:.1} s | {:.1} MiB |\n\
+             | durably, {} lines | {} | {:.2} s | {:.1} MiB |\n\
+             | floor: minimal rusqlite, same schema + indexes, one transaction | {} | {:.1} s | |\n\
+             | **ratio durably ÷ floor** | **{:.2}** | | |\n",
+            fmt_n(n),
+            rate(d_rate),
+            d["secs"],
+            rss,
+            fmt_n(tenth),
+            rate(tenth as f64 / d_small["secs"]),
+            d_small["secs"],
+            rss_small,
+            rate(f_rate),
+            f["secs"],
+            d_rate / f_rate
+        );
+        self.figures.insert("bulk_rate".into(), d_rate);
+        self.target(
+            "bulk enqueue ≥ 50% of the floor",
+            format!(
+                "{:.0}% ({} vs {} runs/s)",
+                100.0 * d_rate / f_rate,
+                rate(d_rate),
+                rate(f_rate)
+            ),
+            d_rate >= 0.5 * f_rate,
+        );
+        self.target(
+            "bulk enqueue ≥ 100,000 runs/s (aim)",
+            format!("{} runs/s", rate(d_rate)),
+            d_rate >= 100_000.0,
+        );
+        self.target(
+            "bulk enqueue peak RSS ≤ 64 MiB, flat in the input size",
+            format!(
+                "{rss:.1} MiB at {}, {rss_small:.1} MiB at {}",
+                fmt_n(n),
+                fmt_n(tenth)
+            ),
+            rss <= 64.0,
+        );
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 2. single enqueue
+    fn single(&mut self, bulk_db: &Path) -> Result<()> {
+        let n = self.sizes.single;
+        self.log(&format!(
+            "2. {n} single enqueue processes, interleaved with the floors"
+        ));
+        let dbs = bulk_db.display().to_string();
+        let cmds = vec![
+            self.durably_cmd(
+                bulk_db,
+                &[
+                    "enqueue",
+                    "--job",
+                    "email",
+                    "--input",
+                    "{\"n\":1}",
+                    "--label",
+                    "tenant=t1",
+                    "--label",
+                    "kind=k1",
+                ],
+            ),
+            vec![self.floor.display().to_string(), "one".into(), dbs.clone()],
+            vec![
+                self.floor.display().to_string(),
+                "one".into(),
+                dbs,
+                "close".into(),
+            ],
+            vec!["true".to_string()],
+        ];
+        let r = self.time_procs(n, &cmds)?;
+        // In-process: the same enqueue through the library, one transaction each.
+        let inproc = self.inproc_enqueue(bulk_db, n.min(1000))?;
+        let (d, f, fc, t) = (&r[0], &r[1], &r[2], &r[3]);
+        let _ = write!(
+            self.md,
+            "\n## 2. Single enqueue: {n} sequential processes into the {}-run database\n\n\
+             | | median | p99 |\n|---|---:|---:|\n\
+             | durably `enqueue --job … --input … --label ×2` (process) | {} | {} |\n\
+             | floor: open, pragmas, BEGIN IMMEDIATE, 1 run + 2 label rows, COMMIT, exit | {} | {} |\n\
+             | floor, closing the connection (checkpoints the WAL) | {} | {} |\n\
+             | spawning `true` | {} | {} |\n\
+             | durably in-process: `db::write(enqueue)` | {} | {} |\n\
+             | **ratio durably ÷ floor (process)** | **{:.2}** | {:.2} |\n",
+            fmt_n(self.sizes.runs),
+            msf(d["median_ms"]),
+            msf(d["p99_ms"]),
+            msf(f["median_ms"]),
+            msf(f["p99_ms"]),
+            msf(fc["median_ms"]),
+            msf(fc["p99_ms"]),
+            msf(t["median_ms"]),
+            msf(t["p99_ms"]),
+            msf(inproc.0),
+            msf(inproc.1),
+            d["median_ms"] / f["median_ms"],
+            d["p99_ms"] / f["p99_ms"],
+        );
+        self.figures
+            .insert("enqueue_proc_ms".into(), d["median_ms"]);
+        self.figures.insert("enqueue_inproc_ms".into(), inproc.0);
+        self.target(
+            "single enqueue ≤ 1.5× the floor process",
+            format!(
+                "{:.2}× ({} vs {})",
+                d["median_ms"] / f["median_ms"],
+                msf(d["median_ms"]),
+                msf(f["median_ms"])
+            ),
+            d["median_ms"] <= 1.5 * f["median_ms"],
+        );
+        Ok(())
+    }
+
+    fn open(&self, path: &Path, access: Access) -> Result<rusqlite::Connection> {
+        db::open(
+            &Options {
+                path: path.to_path_buf(),
+                busy_timeout: Duration::from_secs(30),
+            },
+            access,
+        )
+    }
+
+    /// Median and p99 (ms) of `n` in-process enqueues, one transaction each.
+    fn inproc_enqueue(&self, path: &Path, n: u64) -> Result<(f64, f64)> {
+        use durably::store::enqueue::{enqueue, Clock};
+        let mut conn = self.open(path, Access::Write)?;
+        let spec = durably::model::RunSpec {
+            job: "email".into(),
+            input: "{\"n\":1}".into(),
+            labels: vec![("tenant".into(), "t1".into()), ("kind".into(), "k1".into())],
+            ..Default::default()
+        };
+        let mut clock = Clock::default();
+        let mut samples = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let t = Instant::now();
+            db::write(&mut conn, path, |tx| enqueue(tx, &spec, &mut clock))?;
+            samples.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        samples.sort_by(f64::total_cmp);
+        let p99 = samples[((samples.len() - 1) as f64 * 0.99).round() as usize];
+        Ok((median(samples), p99))
+    }
+
+    // ---------------------------------------------------------------- 3. label listing
+    fn ls(&mut self) -> Result<()> {
+        let sizes = self.sizes.ls_sizes.clone();
+        let top = *sizes.last().context("no ls sizes")?;
+        let mut rows = String::new();
+        let mut plans = String::new();
+        let mut proc_at: HashMap<(String, u64), f64> = HashMap::new();
+        let mut inproc_at: HashMap<(String, u64), f64> = HashMap::new();
+        let mut json_at: HashMap<(String, u64), f64> = HashMap::new();
+        for &size in &sizes {
+            let path = self.db(&format!("ls-{size}.db"));
+            self.log(&format!(
+                "3. list: building a {size}-run database (mixed statuses)"
+            ));
+            self.floor(&[
+                "bulk",
+                path.to_str().context("path")?,
+                &size.to_string(),
+                "mixed",
+            ])?;
+            self.log(&format!("3. list: {size} runs"));
+            let cmds: Vec<Vec<String>> = FILTERS
+                .iter()
+                .map(|f| {
+                    let mut a: Vec<&str> = f.args.to_vec();
+                    a.insert(0, "ls");
+                    self.durably_cmd(&path, &a)
+                })
+                .collect();
+            let procs = self.time_procs(self.sizes.ls_procs, &cmds)?;
+            let conn = self.open(&path, Access::Read)?;
+            for (f, p) in FILTERS.iter().zip(&procs) {
+                let filter = f.filter();
+                let matches = count_matches(&conn, f)?;
+                let inproc = time_inproc(|| Ok(list::list(&conn, &filter)?.len()))?;
+                let json = if f.labels.is_empty() {
+                    None
+                } else {
+                    let sql = f.json_sql();
+                    let params = f.json_params();
+                    Some(time_inproc(|| {
+                        let mut stmt = conn.prepare_cached(&sql)?;
+                        let rows = stmt
+                            .query_map(rusqlite::params_from_iter(params.iter()), Run::from_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                        Ok(rows.len())
+                    })?)
+                };
+                proc_at.insert((f.name.into(), size), p["median_ms"]);
+                inproc_at.insert((f.name.into(), size), inproc.0);
+                if let Some(j) = &json {
+                    json_at.insert((f.name.into(), size), j.0);
+                }
+                let _ = writeln!(
+                    rows,
+                    "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
+                    fmt_n(size),
+                    f.args.join(" "),
+                    matches,
+                    msf(p["median_ms"]),
+                    msf(p["p99_ms"]),
+                    msf(inproc.0),
+                    json.map_or("–".into(), |j| msf(j.0)),
+                    json.map_or("–".into(), |j| format!("{:.0}×", j.0 / inproc.0)),
+                );
+                if size == top {
+                    let mut a: Vec<&str> = f.args.to_vec();
+                    a.insert(0, "ls");
+                    a.push("--explain");
+                    let cmd = self.durably_cmd(&path, &a);
+                    let out = self.output(Command::new(&cmd[0]).args(&cmd[1..]))?;
+                    let _ = write!(
+                        plans,
+                        "`durably ls {}`\n```\n{}```\n",
+                        f.args.join(" "),
+                        out
+                    );
+                }
+            }
+            drop(conn);
+            if size == top && self.node_dir.is_some() && self.wants("node") {
+                self.log("3. list: @coji/durably getRuns on the same database");
+                let v = self.node(&["list", path.to_str().context("path")?, "21"])?;
+                let mut nrows = String::new();
+                for f in FILTERS {
+                    let m = v[f.name]["median_ms"].as_f64().unwrap_or(f64::NAN);
+                    let d = inproc_at[&(f.name.to_string(), size)];
+                    let p = proc_at[&(f.name.to_string(), size)];
+                    let _ = writeln!(
+                        nrows,
+                        "| `{}` | {} | {} | {} | {:.1}× | {:.1}× |",
+                        f.args.join(" "),
+                        msf(m),
+                        msf(d),
+                        msf(p),
+                        m / d,
+                        m / p
+                    );
+                }
+                self.node_ls = nrows;
+            }
+            self.remove_db(&path);
+        }
+        let _ = write!(
+            self.md,
+            "\n## 3. Label listing: first page (`--limit 50`), newest first\n\n\
+             Databases built by the floor program with mixed statuses (70% completed, 10% failed, \
+             5% cancelled, 10% pending, 5% leased), 10 tenants, 3 kinds, 3 jobs, `rare=x` on 1 run \
+             in 10,000. \"JSON scan\" is the same query done with `json_extract(labels, '$.k') = ?` \
+             over `durably_runs` (what @coji/durably did before `durably_run_labels`), on the same \
+             database (with its indexes), in-process.\n\n\
+             | runs | filter | matches | process median | process p99 | in-process | JSON scan | JSON ÷ durably |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|\n{rows}"
+        );
+        // Flatness: first page from the smallest to the largest database.
+        let small = sizes[0];
+        let mut flat = String::new();
+        let mut worst_ratio: f64 = 0.0;
+        let mut worst_proc: (f64, &str) = (0.0, "");
+        for f in FILTERS {
+            let a = inproc_at[&(f.name.to_string(), small)];
+            let z = inproc_at[&(f.name.to_string(), top)];
+            worst_ratio = worst_ratio.max(z / a);
+            let p = proc_at[&(f.name.to_string(), top)];
+            if p > worst_proc.0 {
+                worst_proc = (p, f.name);
+            }
+            let _ = write!(flat, "{} {:.1}×, ", f.name, z / a);
+        }
+        let _ = write!(
+            self.md,
+            "\nIn-process first page at {} ÷ at {}: {}\n\n<details><summary>Query plans at {} (`ls --explain`)</summary>\n\n{plans}\n</details>\n",
+            fmt_n(top),
+            fmt_n(small),
+            flat.trim_end_matches(", "),
+            fmt_n(top)
+        );
+        if !self.node_ls.is_empty() {
+            let _ = write!(
+                self.md,
+                "\n### @coji/durably `getRuns({{…, limit: 50}})` on the same {}-run database\n\n\
+                 | filter | getRuns (in-process, libSQL) | durably in-process | durably process | getRuns ÷ in-process | getRuns ÷ process |\n\
+                 |---|---:|---:|---:|---:|---:|\n{}",
+                fmt_n(top),
+                self.node_ls
+            );
+        }
+        self.target(
+            &format!(
+                "`ls` first page ≤ 20 ms as a process at {} runs, every filter",
+                fmt_n(top)
+            ),
+            format!("worst {} ({})", msf(worst_proc.0), worst_proc.1),
+            worst_proc.0 <= 20.0,
+        );
+        let rare = ("rare".to_string(), top);
+        if let (Some(j), Some(d)) = (json_at.get(&rare), inproc_at.get(&rare)) {
+            self.target(
+                "`ls --label rare=x` ≥ 100× faster than the JSON scan",
+                format!("{:.0}× ({} vs {})", j / d, msf(*d), msf(*j)),
+                j / d >= 100.0,
+            );
+        }
+        self.target(
+            &format!(
+                "first page flat from {} to {} runs (in-process)",
+                fmt_n(small),
+                fmt_n(top)
+            ),
+            format!(
+                "worst ratio {worst_ratio:.1}× ({})",
+                flat.trim_end_matches(", ")
+            ),
+            worst_ratio <= 2.0,
+        );
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 4. claim
+    fn claim(&mut self, _bulk_db: &Path) -> Result<()> {
+        let _ = write!(
+            self.md,
+            "\n## 4. Claim\n\nNot measured ({} cycles planned): `durably::store::lease` is not on this branch yet.\n",
+            self.sizes.claim_cycles
+        );
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 5. worker throughput
+    fn work(&mut self) -> Result<()> {
+        let n = self.sizes.work;
+        let mut rows = String::new();
+        let mut rates = Vec::new();
+        for c in [1u32, 2] {
+            let path = self.db(&format!("work-{c}.db"));
+            self.floor(&[
+                "bulk",
+                path.to_str().context("path")?,
+                &n.to_string(),
+                "pending",
+            ])?;
+            self.log(&format!(
+                "5. durably work --until-idle --concurrency {c} over {n} runs"
+            ));
+            let cmd = self.durably_cmd(
+                &path,
+                &[
+                    "work",
+                    "--until-idle",
+                    "--concurrency",
+                    &c.to_string(),
+                    "--",
+                    "true",
+                ],
+            );
+            let t = Instant::now();
+            let out = Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()?;
+            let secs = t.elapsed().as_secs_f64();
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let _ = write!(
+                    self.md,
+                    "\n## 5. Worker throughput\n\nNot measured: `durably work` failed: {}\n",
+                    err.lines().last().unwrap_or("").trim()
+                );
+                self.remove_db(&path);
+                return Ok(());
+            }
+            let conn = self.open(&path, Access::Read)?;
+            let completed: i64 = conn.query_row(
+                "SELECT count(*) FROM durably_runs WHERE status = 'completed'",
+                [],
+                |r| r.get(0),
+            )?;
+            drop(conn);
+            self.remove_db(&path);
+            if completed as u64 != n {
+                bail!("work --concurrency {c} completed {completed} of {n} runs");
+            }
+            let r = n as f64 / secs;
+            rates.push(r);
+            self.figures.insert(format!("work_c{c}"), r);
+            let _ = writeln!(
+                rows,
+                "| durably `work --until-idle --concurrency {c} -- true` | {} | {secs:.1} s |",
+                rate(r)
+            );
+        }
+        let path = self.db("work-floor.db");
+        self.floor(&[
+            "bulk",
+            path.to_str().context("path")?,
+            &n.to_string(),
+            "pending",
+        ])?;
+        self.log(&format!(
+            "5. floor: spawn `true` {n} times + two commits each"
+        ));
+        let f = self.floor(&["spawn", path.to_str().context("path")?, &n.to_string()])?;
+        self.remove_db(&path);
+        let fr = f["runs_per_s"];
+        let _ = write!(
+            self.md,
+            "\n## 5. Worker throughput: {} pending runs, no-op handler `true`\n\n\
+             | | runs/s | wall |\n|---|---:|---:|\n{rows}\
+             | floor: spawn `true` + two bare commits, one after the other | {} | {:.1} s |\n\
+             | **ratio durably (concurrency 1) ÷ floor** | **{:.2}** | |\n\
+             | ratio durably (concurrency 2) ÷ floor | {:.2} | |\n",
+            fmt_n(n),
+            rate(fr),
+            f["secs"],
+            rates[0] / fr,
+            rates[1] / fr
+        );
+        self.target(
+            "worker throughput ≥ 70% of the spawn + two commits floor",
+            format!(
+                "{:.0}% at concurrency 1, {:.0}% at 2 ({} / {} vs {} runs/s)",
+                100.0 * rates[0] / fr,
+                100.0 * rates[1] / fr,
+                rate(rates[0]),
+                rate(rates[1]),
+                rate(fr)
+            ),
+            rates[0] >= 0.7 * fr,
+        );
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 6. purge
+    fn purge(&mut self) -> Result<()> {
+        let n = self.sizes.purge;
+        let path = self.db("purge.db");
+        self.log(&format!("6. purge: building {n} completed runs"));
+        self.floor(&[
+            "bulk",
+            path.to_str().context("path")?,
+            &n.to_string(),
+            "completed",
+        ])?;
+        let enqueue = self.durably_cmd(
+            &path,
+            &[
+                "enqueue",
+                "--job",
+                "email",
+                "--input",
+                "{\"n\":1}",
+                "--label",
+                "tenant=t1",
+            ],
+        );
+        // The enqueuer alone first, for its usual latency.
+        let quiet = self.time_procs(100, std::slice::from_ref(&enqueue))?;
+        self.log("6. purge: rm --status completed --older-than 0s beside an enqueue loop");
+        let stop = self.tmp.join("stop-loop");
+        let mut args = vec![
+            "loop".to_string(),
+            stop.display().to_string(),
+            "--".to_string(),
+        ];
+        args.extend(enqueue.iter().cloned());
+        let child = Command::new(&self.floor)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        std::thread::sleep(Duration::from_millis(300));
+        let rm = self.durably_cmd(
+            &path,
+            &["rm", "--status", "completed", "--older-than", "0s"],
+        );
+        let t = Instant::now();
+        let out = self.output(Command::new(&rm[0]).args(&rm[1..]));
+        let secs = t.elapsed().as_secs_f64();
+        std::fs::write(&stop, b"")?;
+        let looped = child.wait_with_output()?;
+        let out = out?;
+        let l = kv(String::from_utf8_lossy(&looped.stdout).trim());
+        let deleted: u64 = out
+            .split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .ok_or_else(|| anyhow!("rm printed {out:?}"))?;
+        self.remove_db(&path);
+        if deleted != n {
+            bail!("rm deleted {deleted} of {n} runs");
+        }
+        let q = &quiet[0];
+        let _ = write!(
+            self.md,
+            "\n## 6. Purge: `rm --status completed --older-than 0s` of {} completed runs beside an `enqueue` loop\n\n\
+             | | figure |\n|---|---:|\n\
+             | purge rate | {} runs/s ({secs:.1} s) |\n\
+             | enqueues during the purge | {:.0} |\n\
+             | enqueue wall time during the purge: median / p99 / **worst** | {} / {} / **{}** |\n\
+             | enqueue wall time alone: median / p99 / worst | {} / {} / {} |\n",
+            fmt_n(n),
+            rate(n as f64 / secs),
+            l["n"],
+            msf(l["median_ms"]),
+            msf(l["p99_ms"]),
+            msf(l["max_ms"]),
+            msf(q["median_ms"]),
+            msf(q["p99_ms"]),
+            msf(q["max_ms"]),
+        );
+        self.target(
+            "purge: other writers wait at most one short batch (SPEC: ≤ ~50 ms)",
+            format!(
+                "worst enqueue {} (alone: {})",
+                msf(l["max_ms"]),
+                msf(q["max_ms"])
+            ),
+            l["max_ms"] <= q["max_ms"].max(q["median_ms"]) + 100.0,
+        );
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 7. @coji/durably
+    fn node_all(&mut self, ndjson: &Path) -> Result<()> {
+        let n = self.sizes.node_bulk;
+        let nd = self.db("node.ndjson");
+        {
+            use std::io::BufRead;
+            let r = std::io::BufReader::new(std::fs::File::open(ndjson)?);
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&nd)?);
+            for line in r.lines().take(n as usize) {
+                writeln!(w, "{}", line?)?;
+            }
+            w.flush()?;
+        }
+        let nds = nd.to_str().context("path")?;
+        self.log(&format!(
+            "7. @coji/durably: bulk of {n} lines, and durably on the same lines"
+        ));
+        let d_db = self.db("node-durably.db");
+        let mut cmd = vec!["peak".to_string(), "--".to_string()];
+        cmd.extend(self.durably_cmd(&d_db, &["enqueue-many", nds]));
+        let d = kv(self.output(Command::new(&self.floor).args(&cmd))?.trim());
+        let n_db = self.db("node-lib.db");
+        let nb = self.node(&["bulk", n_db.to_str().context("path")?, nds])?;
+        let d_rate = n as f64 / d["secs"];
+        let n_rate = nb["runs_per_s"].as_f64().unwrap_or(f64::NAN);
+
+        self.log("7. @coji/durably: trigger() latency");
+        let nt = self.node(&[
+            "trigger",
+            n_db.to_str().context("path")?,
+            &self.sizes.node_trigger.to_string(),
+        ])?;
+        let enqueue = self.durably_cmd(
+            &d_db,
+            &[
+                "enqueue",
+                "--job",
+                "email",
+                "--input",
+                "{\"n\":1}",
+                "--label",
+                "tenant=t1",
+                "--label",
+                "kind=k1",
+            ],
+        );
+        let dp = self.time_procs(
+            self.sizes.node_trigger.min(300),
+            std::slice::from_ref(&enqueue),
+        )?;
+        let di = self.inproc_enqueue(&d_db, self.sizes.node_trigger)?;
+        self.remove_db(&d_db);
+        self.remove_db(&n_db);
+        let _ = std::fs::remove_file(&nd);
+        let nt_med = nt["median_ms"].as_f64().unwrap_or(f64::NAN);
+        let nt_p99 = nt["p99_ms"].as_f64().unwrap_or(f64::NAN);
+
+        self.log(&format!(
+            "7. @coji/durably: processUntilIdle over {} runs",
+            self.sizes.node_work
+        ));
+        let w_db = self.db("node-work.db");
+        let nw = self.node(&[
+            "work",
+            w_db.to_str().context("path")?,
+            &self.sizes.node_work.to_string(),
+        ])?;
+        self.remove_db(&w_db);
+        let nw_rate = nw["runs_per_s"].as_f64().unwrap_or(f64::NAN);
+
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "| bulk enqueue, {} lines (runs/s; `enqueue-many` vs `batchTrigger` ×1,000) | {} | {} | **{:.1}×** |",
+            fmt_n(n),
+            rate(d_rate),
+            rate(n_rate),
+            d_rate / n_rate
+        );
+        let _ = writeln!(
+            t,
+            "| bulk enqueue peak RSS | {:.1} MiB | {:.1} MiB (node process) | |",
+            d["maxrss_kib"] / 1024.0,
+            nb["maxrss_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0
+        );
+        let _ = writeln!(
+            t,
+            "| single enqueue, in-process median / p99 (`db::write(enqueue)` vs `trigger()`) | {} / {} | {} / {} | **{:.1}×** faster |",
+            msf(di.0),
+            msf(di.1),
+            msf(nt_med),
+            msf(nt_p99),
+            nt_med / di.0
+        );
+        let _ = writeln!(
+            t,
+            "| single enqueue, durably as a whole process vs in-process `trigger()` | {} | {} | {:.1}× |",
+            msf(dp[0]["median_ms"]),
+            msf(nt_med),
+            nt_med / dp[0]["median_ms"]
+        );
+        let work = self.figures.get("work_c1").copied();
+        let _ = writeln!(
+            t,
+            "| worker, runs/s (`work --until-idle -- true`, a process per run, vs `processUntilIdle`, one in-process step per run) | {} | {} | {} |",
+            work.map_or("–".into(), rate),
+            rate(nw_rate),
+            work.map_or("–".into(), |w| format!("**{:.1}×**", w / nw_rate))
+        );
+        let _ = write!(
+            self.md,
+            "\n## 7. @coji/durably 0.15.0 (node, libSQL dialect, WAL, synchronous=FULL) on the same machine\n\n\
+             | workload | durably | @coji/durably | durably advantage |\n|---|---:|---:|---:|\n{t}"
+        );
+        self.target(
+            "bulk enqueue ahead of @coji/durably by a clear ratio",
+            format!("{:.1}×", d_rate / n_rate),
+            d_rate >= 2.0 * n_rate,
+        );
+        self.target(
+            "single enqueue at least matching `trigger()` (in-process)",
+            format!("{} vs {}", msf(di.0), msf(nt_med)),
+            di.0 <= nt_med,
+        );
+        if let Some(w) = work {
+            self.target(
+                "worker at least matching `processUntilIdle`",
+                format!("{} vs {} runs/s", rate(w), rate(nw_rate)),
+                w >= nw_rate,
+            );
+        }
+        Ok(())
+    }
+
+    fn summary(&mut self, took: Duration) {
+        let mut t = String::new();
+        for (what, measured, v) in &self.targets {
+            let _ = writeln!(t, "| {what} | {measured} | {v} |");
+        }
+        let _ = write!(
+            self.md,
+            "\n## Targets (SPEC.md §6, issue 5)\n\n| target | measured | verdict |\n|---|---|---|\n{t}\n\
+             Whole run: {:.0} s.\n",
+            took.as_secs_f64()
+        );
+    }
+}
+
+/// One `ls` filter of the list workload.
+struct Filter {
+    name: &'static str,
+    args: &'static [&'static str],
+    labels: &'static [(&'static str, &'static str)],
+    statuses: &'static [&'static str],
+    jobs: &'static [&'static str],
+}
+
+const FILTERS: &[Filter] = &[
+    Filter {
+        name: "none",
+        args: &[],
+        labels: &[],
+        statuses: &[],
+        jobs: &[],
+    },
+    Filter {
+        name: "status",
+        args: &["--status", "pending"],
+        labels: &[],
+        statuses: &["pending"],
+        jobs: &[],
+    },
+    Filter {
+        name: "job",
+        args: &["--job", "email"],
+        labels: &[],
+        statuses: &[],
+        jobs: &["email"],
+    },
+    Filter {
+        name: "label",
+        args: &["--label", "tenant=t3"],
+        labels: &[("tenant", "t3")],
+        statuses: &[],
+        jobs: &[],
+    },
+    Filter {
+        name: "rare",
+        args: &["--label", "rare=x"],
+        labels: &[("rare", "x")],
+        statuses: &[],
+        jobs: &[],
+    },
+    Filter {
+        name: "two_labels",
+        args: &["--label", "tenant=t3", "--label", "kind=k1"],
+        labels: &[("tenant", "t3"), ("kind", "k1")],
+        statuses: &[],
+        jobs: &[],
+    },
+    Filter {
+        name: "label_status",
+        args: &["--label", "tenant=t3", "--status", "failed"],
+        labels: &[("tenant", "t3")],
+        statuses: &["failed"],
+        jobs: &[],
+    },
+    Filter {
+        name: "mixed",
+        args: &[
+            "--label",
+            "tenant=t3",
+            "--label",
+            "kind=k1",
+            "--status",
+            "failed",
+            "--job",
+            "email",
+        ],
+        labels: &[("tenant", "t3"), ("kind", "k1")],
+        statuses: &["failed"],
+        jobs: &["email"],
+    },
+];
+
+impl Filter {
+    fn filter(&self) -> ListFilter {
+        ListFilter {
+            labels: self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            statuses: self
+                .statuses
+                .iter()
+                .map(|s| s.parse::<Status>().expect("a status"))
+                .collect(),
+            jobs: self.jobs.iter().map(|s| s.to_string()).collect(),
+            before: None,
+            limit: 50,
+            offset: 0,
+        }
+    }
+
+    /// WHERE clause (labels by `json_extract`) and its parameters.
+    fn json_where(&self) -> (String, Vec<String>) {
+        let mut w = String::from("1");
+        let mut p = Vec::new();
+        for (k, v) in self.labels {
+            p.push(format!("$.{k}"));
+            p.push(v.to_string());
+            let _ = write!(
+                w,
+                " AND json_extract(labels, ?{}) = ?{}",
+                p.len() - 1,
+                p.len()
+            );
+        }
+        for s in self.statuses {
+            p.push(s.to_string());
+            let _ = write!(w, " AND status = ?{}", p.len());
+        }
+        for j in self.jobs {
+            p.push(j.to_string());
+            let _ = write!(w, " AND job_name = ?{}", p.len());
+        }
+        (w, p)
+    }
+
+    fn json_sql(&self) -> String {
+        format!(
+            "SELECT {RUN_COLUMNS} FROM durably_runs WHERE {} ORDER BY created_at DESC, id DESC LIMIT 50",
+            self.json_where().0
+        )
+    }
+
+    fn json_params(&self) -> Vec<String> {
+        self.json_where().1
+    }
+}
+
+/// How many runs the filter matches (with the label table, not timed).
+fn count_matches(conn: &rusqlite::Connection, f: &Filter) -> Result<u64> {
+    let (w, p) = f.json_where();
+    let _ = w;
+    let mut sql = String::from("SELECT count(*) FROM durably_runs AS r WHERE 1");
+    let mut params: Vec<String> = Vec::new();
+    for (k, v) in f.labels {
+        params.push(k.to_string());
+        params.push(v.to_string());
+        let _ = write!(
+            sql,
+            " AND EXISTS (SELECT 1 FROM durably_run_labels AS x WHERE x.run_id = r.id AND x.key = ?{} AND x.value = ?{})",
+            params.len() - 1,
+            params.len()
+        );
+    }
+    for s in f.statuses {
+        params.push(s.to_string());
+        let _ = write!(sql, " AND r.status = ?{}", params.len());
+    }
+    for j in f.jobs {
+        params.push(j.to_string());
+        let _ = write!(sql, " AND r.job_name = ?{}", params.len());
+    }
+    let _ = p;
+    Ok(
+        conn.query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
+            r.get::<_, i64>(0)
+        })? as u64,
+    )
+}
+
+/// Median and max (ms) of an in-process call: at least 5 calls and 0.3 s, at most 3 calls once
+/// 3 s are spent (a JSON scan of millions of rows takes seconds).
+fn time_inproc(mut f: impl FnMut() -> Result<usize>) -> Result<(f64, f64)> {
+    f()?; // warm the statement cache and the pages
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    loop {
+        let t = Instant::now();
+        let n = f()?;
+        samples.push(t.elapsed().as_secs_f64() * 1e3);
+        let _ = n;
+        let spent = started.elapsed();
+        if (samples.len() >= 5 && spent > Duration::from_millis(300))
+            || (samples.len() >= 3 && spent > Duration::from_secs(3))
+            || samples.len() >= 2000
+        {
+            break;
+        }
+    }
+    let max = samples.iter().copied().fold(0.0, f64::max);
+    Ok((median(samples), max))
+}
