@@ -8,17 +8,32 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The longest `--lease`, `--poll` and `--timeout`: longer ones overflowed `Instant` (a panic
+/// after the claim, leaving the run leased) or wrapped the lease expiry into the past (or past
+/// year 9999, where string comparison calls it expired), letting another worker claim it.
+const MAX_WORK_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn bounded(flag: &str, text: &str) -> Result<Duration> {
+    let d = parse_duration_flag(flag, text)?;
+    if d > MAX_WORK_DURATION {
+        return Err(
+            Fail::usage(format!("{flag}: {text:?} is too long (the limit is 365d)")).into(),
+        );
+    }
+    Ok(d)
+}
+
 pub fn run(ctx: &Context, args: WorkArgs) -> Result<i32> {
     let handler = handler(&args)?;
-    let lease = parse_duration_flag("--lease", &args.lease)?;
+    let lease = bounded("--lease", &args.lease)?;
     if lease < Duration::from_millis(300) {
         return Err(Fail::usage("--lease: must be at least 300ms").into());
     }
-    let poll = parse_duration_flag("--poll", &args.poll)?;
+    let poll = bounded("--poll", &args.poll)?;
     let timeout = args
         .timeout
         .as_deref()
-        .map(|t| parse_duration_flag("--timeout", t))
+        .map(|t| bounded("--timeout", t))
         .transpose()?;
     let retain = args
         .retain
