@@ -17,7 +17,8 @@
 //!   times, on pending runs of DB.
 //! - `spawn DB N`: the floor of a worker: N times, spawn `true`, wait, and two bare commits.
 //! - `time N -- CMD ARGS... [--- CMD2 ARGS...]...`: runs each CMD N times (stdout to
-//!   /dev/null), interleaved, and prints the median, p99 and max wall time per process of each.
+//!   /dev/null), interleaved, and prints the median, p99 and max wall time per process of each
+//!   and its median CPU time (user + system, from wait4).
 //! - `peak -- CMD ARGS...`: runs CMD once (stdout to /dev/null) and prints its wall time and its
 //!   peak RSS (getrusage RUSAGE_CHILDREN).
 //! - `loop STOPFILE -- CMD ARGS...`: runs CMD again and again until STOPFILE exists and prints
@@ -392,18 +393,31 @@ fn spawn(path: &str, n: u64) -> Result<()> {
     Ok(())
 }
 
-fn run_once(cmd: &[String]) -> Result<Duration> {
+/// Runs CMD once (stdin and stdout /dev/null); its wall time and CPU time (user + system).
+fn run_timed(cmd: &[String]) -> Result<(Duration, Duration)> {
     let started = Instant::now();
-    let status = Command::new(&cmd[0])
+    let child = Command::new(&cmd[0])
         .args(&cmd[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .status()?;
+        .spawn()?;
+    let mut status = 0;
+    // SAFETY: wait4 writes only into the two locals we pass; the pid is our own child's.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let took = started.elapsed();
-    if !status.success() {
-        return Err(format!("{} exited with {status}", cmd.join(" ")).into());
+    if pid < 0 {
+        return Err(format!("wait4: {}", std::io::Error::last_os_error()).into());
     }
-    Ok(took)
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("{} failed (wait status {status})", cmd.join(" ")).into());
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok((took, tv(usage.ru_utime) + tv(usage.ru_stime)))
+}
+
+fn run_once(cmd: &[String]) -> Result<Duration> {
+    Ok(run_timed(cmd)?.0)
 }
 
 /// Median, p99 and max of the samples, in milliseconds.
@@ -428,13 +442,17 @@ fn time_procs(n: u64, cmds: &[String]) -> Result<()> {
         return Err("empty command between ---".into());
     }
     let mut samples = vec![Vec::with_capacity(n as usize); cmds.len()];
+    let mut cpu = vec![Vec::with_capacity(n as usize); cmds.len()];
     for _ in 0..n {
         for (i, cmd) in cmds.iter().enumerate() {
-            samples[i].push(run_once(cmd)?.as_secs_f64() * 1e3);
+            let (wall, used) = run_timed(cmd)?;
+            samples[i].push(wall.as_secs_f64() * 1e3);
+            cpu[i].push(used.as_secs_f64() * 1e3);
         }
     }
-    for (i, s) in samples.into_iter().enumerate() {
-        println!("cmd={i} {}", summary(s));
+    for (i, (s, mut c)) in samples.into_iter().zip(cpu).enumerate() {
+        c.sort_by(f64::total_cmp);
+        println!("cmd={i} {} cpu_median_ms={:.3}", summary(s), c[c.len() / 2]);
     }
     Ok(())
 }

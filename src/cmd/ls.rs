@@ -13,6 +13,10 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
     let statuses = parse_statuses(&args.status)?;
     let format = if args.json { Format::Json } else { args.format };
     let conn = ctx.open(Access::Read)?;
+    // One read transaction for the whole listing: every statement (the plan's count, the page,
+    // two id-prefix lookups per row) reads the same snapshot, and the file is locked and the
+    // WAL index read once instead of once per statement (bench: ~1 ms of a 50-row table).
+    conn.execute_batch("BEGIN")?;
     let before = match &args.before {
         Some(id) => {
             let run = store::find_run(&conn, id)?;
