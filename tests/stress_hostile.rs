@@ -7,9 +7,11 @@ mod common;
 mod stress_support;
 
 use common::*;
+use serde_json::Value;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
+use std::time::Duration;
 use stress_support::*;
 
 /// Asserts the process failed with `code`, one `durably:` line on stderr mentioning `needle`,
@@ -822,4 +824,360 @@ fn absurd_numbers_are_refused_or_saturate_never_wrap() {
         assert_eq!(out.code, 2, "{out:#?}");
         assert_one_error_line(&out.stderr, flag);
     }
+}
+
+// ---- hostile input to the worker ----
+
+fn skip_without_worker() -> bool {
+    if worker_available() {
+        return false;
+    }
+    eprintln!("SKIPPED: `durably work` is not implemented in this build");
+    true
+}
+
+#[test]
+fn job_names_never_reach_outside_the_handlers_dir() {
+    if skip_without_worker() {
+        return;
+    }
+    let env = Env::init();
+    let root = env.dir.path();
+    let handlers = root.join("handlers");
+    std::fs::create_dir_all(handlers.join("sub")).unwrap();
+    let record = |name: &str| {
+        format!(
+            "echo \"{name} $DURABLY_JOB\" >> \"{}/ran\"\necho '\"ok\"'\n",
+            root.display()
+        )
+    };
+    script(&handlers.join("ok"), &record("ok"));
+    script(&handlers.join(".hidden"), &record("hidden"));
+    script(&handlers.join("sub/x"), &record("sub"));
+    script(&root.join("escape"), &record("ESCAPED"));
+    script(&root.join("abs"), &record("ESCAPED-ABS"));
+    let abs = root.join("abs");
+    let hostile = [
+        "../escape",
+        "../../escape",
+        "..",
+        ".",
+        ".hidden",
+        "sub/x",
+        "sub/../ok",
+        "./ok",
+        "ok/",
+        " ok",
+        "ok ",
+        abs.to_str().unwrap(),
+        "sub",
+    ];
+    for job in hostile {
+        env.enqueue(&["--job", job]);
+    }
+    // A NUL byte cannot be part of a file name.
+    env.run_stdin(&["enqueue", "-"], r#"{"job":"ok\u0000../escape"}"#)
+        .ok();
+    let control = env.enqueue(&["--job", "ok"]);
+    let out = env.run(&[
+        "work",
+        "--until-idle",
+        "--poll",
+        "50ms",
+        "--handlers",
+        handlers.to_str().unwrap(),
+    ]);
+    out.ok();
+    assert_no_busy_or_panic("work", &out.stderr);
+    let ran = read_lossy(&root.join("ran"));
+    assert_eq!(ran, "ok ok\n", "only the plain name may run");
+    let conn = env.conn();
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM durably_runs WHERE status = 'pending'"
+        ),
+        hostile.len() as i64 + 1,
+        "hostile names must stay pending, unclaimed"
+    );
+    let status: String = conn
+        .query_row(
+            "SELECT status FROM durably_runs WHERE id = ?1",
+            [&control],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "completed");
+}
+
+#[test]
+fn a_nul_byte_in_a_job_name_fails_the_run_cleanly_in_command_mode() {
+    if skip_without_worker() {
+        return;
+    }
+    let env = Env::init();
+    let id = env
+        .run_stdin(&["enqueue", "-"], r#"{"job":"a\u0000b"}"#)
+        .ok()
+        .line()
+        .to_string();
+    let out = env.run(&[
+        "work",
+        "--until-idle",
+        "--poll",
+        "50ms",
+        "--",
+        "sh",
+        "-c",
+        "echo '\"ran\"'",
+    ]);
+    assert_no_busy_or_panic("work", &out.stderr);
+    let run = env.run(&["show", &id, "--json"]).ok().json();
+    // DURABLY_JOB cannot carry a NUL: the run fails with a clear error instead of a crash.
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot execute handler"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_handler_printing_too_much_fails_its_run_and_the_worker_survives_in_bounded_memory() {
+    if skip_without_worker() {
+        return;
+    }
+    let env = Env::init();
+    let handlers = env.path("handlers");
+    std::fs::create_dir(&handlers).unwrap();
+    // stdout over the 16 MiB limit; 20 MB of stderr (fine: only its tail is kept); a handler that
+    // never reads its 10 MB input; and a plain one after them.
+    script(
+        &handlers.join("loud"),
+        "head -c \"$BYTES\" /dev/zero | tr '\\0' x\n",
+    );
+    script(
+        &handlers.join("noisy"),
+        "head -c 20000000 /dev/zero | tr '\\0' e >&2\necho '\"fine\"'\n",
+    );
+    script(&handlers.join("deaf"), "echo '\"deaf\"'\n");
+    script(
+        &handlers.join("quiet"),
+        "cat > /dev/null\necho '\"quiet\"'\n",
+    );
+    let loud20 = env.enqueue(&["--job", "loud", "--input", "20"]);
+    let noisy = env.enqueue(&["--job", "noisy"]);
+    let big_input = format!(
+        "{{\"job\":\"deaf\",\"input\":\"{}\"}}",
+        "i".repeat(10 << 20)
+    );
+    let deaf = env
+        .run_stdin(&["enqueue", "-"], big_input)
+        .ok()
+        .line()
+        .to_string();
+    let quiet = env.enqueue(&["--job", "quiet"]);
+    let mut c = env.command(&[
+        "work",
+        "--until-idle",
+        "--poll",
+        "50ms",
+        "--handlers",
+        handlers.to_str().unwrap(),
+    ]);
+    c.env("BYTES", "20000000");
+    let out = run_command(c, None);
+    assert_eq!(out.code, 0, "{}", tail(&out.stderr, 2000));
+    assert_no_busy_or_panic("work", &out.stderr);
+    let status = |id: &str| env.run(&["show", id, "--json"]).ok().json();
+    let r = status(&loud20);
+    assert_eq!(r["status"], "failed");
+    assert!(
+        r["error"].as_str().unwrap().contains("16 MiB"),
+        "{}",
+        r["error"]
+    );
+    assert_eq!(r["output"], Value::Null);
+    let r = status(&noisy);
+    assert_eq!(
+        (r["status"].as_str(), r["output"].as_str()),
+        (Some("completed"), Some("fine"))
+    );
+    let r = status(&deaf);
+    assert_eq!(
+        (r["status"].as_str(), r["output"].as_str()),
+        (Some("completed"), Some("deaf"))
+    );
+    let r = status(&quiet);
+    assert_eq!(
+        (r["status"].as_str(), r["output"].as_str()),
+        (Some("completed"), Some("quiet"))
+    );
+
+    // Memory does not follow the output: 400 MB (2 GB heavy) of stdout; the worker's own peak
+    // resident memory (VmHWM, sampled while it runs) stays far below it.
+    let bytes = scale(400_000_000, 2_000_000_000);
+    let huge = env.enqueue(&["--job", "loud"]);
+    let mut c = env.command(&[
+        "work",
+        "--until-idle",
+        "--poll",
+        "50ms",
+        "--handlers",
+        handlers.to_str().unwrap(),
+    ]);
+    c.env("BYTES", bytes.to_string());
+    let mut w = Bg::spawn(c, env.dir.path(), "work-huge");
+    let mut peak_kib = 0;
+    while !w.ended() {
+        if let Some(k) = peak_rss_kib(w.pid()) {
+            peak_kib = peak_kib.max(k);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let st = w.wait_max(Duration::from_secs(5));
+    assert!(st.success(), "{}", tail(&w.err(), 2000));
+    let r = status(&huge);
+    assert_eq!(r["status"], "failed");
+    eprintln!("worker peak RSS with {bytes} bytes of handler stdout: {peak_kib} KiB");
+    assert!(peak_kib > 0, "no memory sample taken");
+    assert!(
+        peak_kib < bytes / 1024 / 4,
+        "worker peak RSS {peak_kib} KiB for {bytes} bytes of output"
+    );
+    assert_integrity(&env.db);
+}
+
+#[test]
+fn absurd_worker_durations_are_usage_errors_not_panics() {
+    if skip_without_worker() {
+        return;
+    }
+    let env = Env::init();
+    let done = env.enqueue(&["--job", "a"]);
+    env.run(&["cancel", &done]).ok();
+    let id = env.enqueue(&["--job", "a"]);
+    let max = u64::MAX.to_string();
+    // These used to panic after the claim (Instant overflow), leaving the run leased, or to
+    // wrap the lease expiry into the past.
+    for (flag, value) in [
+        ("--lease", max.as_str()),
+        ("--timeout", max.as_str()),
+        ("--poll", max.as_str()),
+        ("--lease", "300000y"),
+        ("--lease", "366d"),
+    ] {
+        let out = env.run(&["work", "--until-idle", flag, value, "--", "true"]);
+        assert_eq!(out.code, 2, "{flag} {value}: {out:#?}");
+        assert_one_error_line(&out.stderr, flag);
+    }
+    // A retention past the epoch purges nothing.
+    let out = env.run(&["work", "--until-idle", "--retain", &max, "--", "true"]);
+    out.ok();
+    assert_no_busy_or_panic("--retain", &out.stderr);
+    let conn = env.conn();
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM durably_runs"),
+        2,
+        "--retain purged"
+    );
+    let status: String = conn
+        .query_row(
+            "SELECT status FROM durably_runs WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "completed");
+    // The longest lease is accepted, and its expiry is in the future, in the 4-digit-year format.
+    let id = env.enqueue(&["--job", "a"]);
+    let mut c = env.command(&["work", "--once", "--lease", "365d", "--", "sh", "-c"]);
+    c.arg(format!("{BIN} show \"$DURABLY_RUN_ID\" --json"));
+    run_command(c, None).ok();
+    let run = env.run(&["show", &id, "--json"]).ok().json();
+    assert_eq!(run["status"], "completed", "{run}");
+    // The handler's output is the run as it saw it while holding the lease.
+    let shown = &run["output"];
+    let expires = shown["leaseExpiresAt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(expires.len(), 24, "{shown}");
+    assert!(
+        expires.as_str() > run["createdAt"].as_str().unwrap(),
+        "{expires}"
+    );
+}
+
+#[test]
+fn a_full_disk_during_a_batch_or_a_completion_writes_nothing_half_way() {
+    let env = Env::init();
+    env.enqueue(&["--job", "seed"]);
+    let before = env.counts();
+    let pages = count(&env.conn(), "PRAGMA page_count");
+    let pad = "f".repeat(500);
+    let batch: String = (0..3000)
+        .map(|i| format!("{{\"job\":\"fill\",\"input\":\"{pad}\",\"labels\":{{\"n\":\"{i}\"}}}}\n"))
+        .collect();
+    let mut c = env.command(&["enqueue-many", "-q"]);
+    c.env("DURABLY_MAX_PAGE_COUNT", (pages + 20).to_string());
+    let out = run_command(c, Some(batch.as_bytes()));
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_one_error_line(&out.stderr, "full");
+    assert_eq!(env.counts(), before);
+    assert_integrity(&env.db);
+    if skip_without_worker() {
+        return;
+    }
+    // A completion that does not fit: the run is not completed half-way; the next worker with
+    // room completes it.
+    let handlers = env.path("handlers");
+    std::fs::create_dir(&handlers).unwrap();
+    script(
+        &handlers.join("big"),
+        "head -c 2000000 /dev/zero | tr '\\0' o\n",
+    );
+    let id = env.enqueue(&["--job", "big"]);
+    let pages = count(&env.conn(), "PRAGMA page_count");
+    let mut c = env.command(&[
+        "work",
+        "--once",
+        "--lease",
+        "1s",
+        "--handlers",
+        handlers.to_str().unwrap(),
+    ]);
+    c.env("DURABLY_MAX_PAGE_COUNT", (pages + 20).to_string());
+    let out = run_command(c, None);
+    assert_no_busy_or_panic("work", &out.stderr);
+    assert!(out.stderr.contains("full"), "{out:#?}");
+    let run = env.run(&["show", &id, "--json"]).ok().json();
+    assert_ne!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], Value::Null);
+    assert_integrity(&env.db);
+    let done = wait_until(Duration::from_secs(30), || {
+        env.run(&[
+            "work",
+            "--until-idle",
+            "--handlers",
+            handlers.to_str().unwrap(),
+        ])
+        .ok();
+        env.run(&["show", &id, "--json"]).ok().json()["status"] == "completed"
+    });
+    assert!(done, "the run was never completed once there was room");
+    let len: i64 = env
+        .conn()
+        .query_row(
+            "SELECT length(output) FROM durably_runs WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        len, 2_000_002,
+        "the output was stored whole (as a JSON string)"
+    );
 }
