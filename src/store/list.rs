@@ -8,15 +8,23 @@
 //!   after a page and the ranges are merged here. Cost: page × streams / label selectivity.
 //! - **label first**: when the rarest label filter matches few runs (counted through
 //!   `idx_durably_run_labels_key_value`, stopping at a cap), start from those label rows and sort
-//!   them. Cost: bounded by the cap.
+//!   their (created_at, id) keys; only the page's rows are read whole. Cost: bounded by the cap.
 //!
 //! The cap is about √(page × runs): below it the label-first sort is cheaper than walking the
-//! runs index until a page of matches has been seen, above it the reverse.
+//! runs index until a page of matches has been seen, above it the reverse — provided the
+//! matches are spread over time. When every label matches more than the cap but the newest
+//! match is old (a tenant that stopped submitting long ago), the walk would read every newer
+//! run before the first match. So the plan also counts the runs newer than the label's newest
+//! match (found through the label index in insertion order, a cheap estimate) and the label's
+//! matches, both in steps that grow 4×, and stops at the smaller: **label-first-deep** sorts the
+//! matches when they are fewer than the runs the walk would skip. Deciding costs about as much
+//! as the cheaper plan, so the first page costs O(min(matches, runs newer than the newest
+//! match) + page), never O(database).
 
 use crate::model::{Labels, Run, Status, RUN_COLUMNS};
 use anyhow::Result;
 use rusqlite::types::Value;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// What `ls` asks for.
 #[derive(Debug, Clone, Default)]
@@ -78,12 +86,116 @@ pub fn plan(conn: &Connection, f: &ListFilter) -> Result<Plan> {
                 ),
             });
         }
+        if let Some(plan) = deep_labels(conn, f, cap, page)? {
+            return Ok(plan);
+        }
     }
     Ok(Plan {
         strategy: "index-streams",
         queries: index_streams(f, page),
         note: String::new(),
     })
+}
+
+/// How much dearer one match is for label-first (label row, run lookup, sort) than one run
+/// for the index walk (one index step and one label-index probe).
+const LABEL_FIRST_COST: i64 = 3;
+
+/// Every label matches more than the cap. Returns a label-first plan when the matches of one
+/// label are fewer than the runs an index walk would read before reaching any match.
+fn deep_labels(conn: &Connection, f: &ListFilter, cap: i64, page: i64) -> Result<Option<Plan>> {
+    // The walk reaches no match before the oldest of the labels' newest matches.
+    let mut newest_match: Option<(String, String)> = None;
+    let mut newest_stmt = conn.prepare_cached(
+        "SELECT r.created_at, r.id FROM durably_run_labels AS l CROSS JOIN durably_runs AS r \
+         WHERE l.key = ?1 AND l.value = ?2 AND r.id = l.run_id ORDER BY l.rowid DESC LIMIT 1",
+    )?;
+    for (k, v) in &f.labels {
+        let newest: Option<(String, String)> = newest_stmt
+            .query_row([k, v], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some(newest) = newest else {
+            return Ok(None);
+        };
+        if newest_match.as_ref().is_none_or(|m| newest < *m) {
+            newest_match = Some(newest);
+        }
+    }
+    let Some(from) = newest_match else {
+        return Ok(None);
+    };
+    let newer_query = newer_runs_query(f, &from);
+    let count = |q: &Query, limit: i64| -> Result<i64> {
+        let mut params = q.params.clone();
+        params.push(Value::Integer(limit));
+        Ok(conn
+            .prepare_cached(&q.sql)?
+            .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?)
+    };
+    if count(&newer_query, cap)? < cap {
+        return Ok(None);
+    }
+    let mut count_labels = conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM durably_run_labels WHERE key = ?1 AND value = ?2 LIMIT ?3)",
+    )?;
+    let mut limit = cap;
+    loop {
+        limit = limit.saturating_mul(4);
+        let mut fewest = (i64::MAX, 0);
+        for (i, (k, v)) in f.labels.iter().enumerate() {
+            let n: i64 = count_labels.query_row(rusqlite::params![k, v, limit], |r| r.get(0))?;
+            fewest = fewest.min((n, i));
+        }
+        let (matches, driver) = fewest;
+        if matches < limit {
+            // The matches are counted exactly; count the passed runs just far enough to
+            // know which plan is cheaper.
+            let bound = matches.saturating_mul(LABEL_FIRST_COST).saturating_add(1);
+            let newer = count(&newer_query, bound)?;
+            if newer < bound {
+                return Ok(None);
+            }
+            let (k, v) = &f.labels[driver];
+            return Ok(Some(Plan {
+                strategy: "label-first-deep",
+                queries: vec![label_first(f, driver, page)],
+                note: format!(
+                    "driving label {k}={v} matches {matches} runs; an index walk would first pass at least {newer} newer runs"
+                ),
+            }));
+        }
+        if count(&newer_query, limit)? < limit {
+            // Fewer passed runs than matches: the walk is cheaper.
+            return Ok(None);
+        }
+    }
+}
+
+/// Counts (up to a last parameter) the runs an index walk passes before `from`: newer than it,
+/// older than `--before`, in the walked statuses and jobs.
+fn newer_runs_query(f: &ListFilter, from: &(String, String)) -> Query {
+    let mut params: Vec<Value> = vec![Value::Text(from.0.clone()), Value::Text(from.1.clone())];
+    let mut sql = String::from(
+        "SELECT count(*) FROM (SELECT 1 FROM durably_runs WHERE (created_at, id) > (?1, ?2)",
+    );
+    if let Some((created, id)) = &f.before {
+        params.push(Value::Text(created.clone()));
+        params.push(Value::Text(id.clone()));
+        sql.push_str(" AND (created_at, id) < (?3, ?4)");
+    }
+    if !f.statuses.is_empty() {
+        let marks = in_list(
+            &mut params,
+            f.statuses.iter().map(|s| s.as_str().to_string()),
+        );
+        sql.push_str(&format!(" AND status IN ({marks})"));
+    }
+    if !f.jobs.is_empty() {
+        let marks = in_list(&mut params, f.jobs.iter().cloned());
+        sql.push_str(&format!(" AND job_name IN ({marks})"));
+    }
+    sql.push_str(&format!(" LIMIT ?{})", params.len() + 1));
+    Query { sql, params }
 }
 
 /// Runs the plan: at most `limit` runs after skipping `offset`, newest first.
@@ -166,23 +278,28 @@ fn label_first(f: &ListFilter, driver: usize, page: i64) -> Query {
         .join(", ");
     let (k, v) = &f.labels[driver];
     let mut params: Vec<Value> = vec![Value::Text(k.clone()), Value::Text(v.clone())];
-    // CROSS JOIN keeps the label rows as the outer loop.
-    let mut sql = format!(
-        "SELECT {cols} FROM durably_run_labels AS l CROSS JOIN durably_runs AS r \
-         WHERE l.key = ?1 AND l.value = ?2 AND r.id = l.run_id"
+    // CROSS JOIN keeps the label rows as the outer loop. The inner query sorts only the
+    // (created_at, id) keys of the matches; whole rows are read for the page alone.
+    let mut inner = String::from(
+        "SELECT m.id FROM durably_run_labels AS l CROSS JOIN durably_runs AS m \
+         WHERE l.key = ?1 AND l.value = ?2 AND m.id = l.run_id",
     );
     if !f.statuses.is_empty() {
         let marks = in_list(
             &mut params,
             f.statuses.iter().map(|s| s.as_str().to_string()),
         );
-        sql.push_str(&format!(" AND r.status IN ({marks})"));
+        inner.push_str(&format!(" AND m.status IN ({marks})"));
     }
     if !f.jobs.is_empty() {
         let marks = in_list(&mut params, f.jobs.iter().cloned());
-        sql.push_str(&format!(" AND r.job_name IN ({marks})"));
+        inner.push_str(&format!(" AND m.job_name IN ({marks})"));
     }
-    push_common(&mut sql, &mut params, f, "r", Some(driver), page);
+    push_common(&mut inner, &mut params, f, "m", Some(driver), page);
+    let sql = format!(
+        "SELECT {cols} FROM durably_runs AS r WHERE r.id IN ({inner}) \
+         ORDER BY r.created_at DESC, r.id DESC"
+    );
     Query { sql, params }
 }
 
