@@ -19,7 +19,10 @@
 //! matches, both in steps that grow 4×, and stops at the smaller: **label-first-deep** sorts the
 //! matches when they are fewer than the runs the walk would skip. Deciding costs about as much
 //! as the cheaper plan, so the first page costs O(min(matches, runs newer than the newest
-//! match) + page), never O(database).
+//! match) + page). Not covered: filters that are each common but rarely meet (a label and a
+//! status that almost never go together); the walk then reads the whole stream, and the
+//! label-first plan would sort all the label's matches — no index of the shared schema can
+//! answer that intersection in O(page).
 
 use crate::model::{Labels, Run, Status, RUN_COLUMNS};
 use anyhow::Result;
