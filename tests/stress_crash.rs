@@ -156,6 +156,14 @@ echo "end $DURABLY_RUN_ID $DURABLY_LEASE_GENERATION $(now)" >> "$log"
 echo "{\"generation\": $DURABLY_LEASE_GENERATION}"
 "#;
 
+/// A handler that returns at once: workers running it spend their time claiming and completing.
+const QUICK_HANDLER: &str = r#"#!/bin/sh
+log="$STRESS_DIR/executions.log"
+echo "start $DURABLY_RUN_ID $DURABLY_LEASE_GENERATION $(date +%s%N) $$" >> "$log"
+echo "end $DURABLY_RUN_ID $DURABLY_LEASE_GENERATION $(date +%s%N)" >> "$log"
+echo "{\"generation\": $DURABLY_LEASE_GENERATION}"
+"#;
+
 /// One execution of a run under one lease generation, from the handler's records.
 #[derive(Debug, Default, Clone)]
 struct Execution {
@@ -189,6 +197,15 @@ fn read_executions(dir: &std::path::Path) -> BTreeMap<(String, i64), Execution> 
     map
 }
 
+/// Handler processes (not the worker or its supervisor) started by the worker tagged `name`.
+fn handlers_of(name: &str) -> usize {
+    let bin = std::fs::canonicalize(BIN).unwrap();
+    processes_with_env(&format!("STRESS_WORKER={name}"))
+        .into_iter()
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|exe| exe != bin))
+        .count()
+}
+
 fn crash_worker(env: &Env, handlers: &std::path::Path, name: &str, lease: &str) -> Bg {
     let mut c: Command = env.command(&[
         "work",
@@ -202,32 +219,34 @@ fn crash_worker(env: &Env, handlers: &std::path::Path, name: &str, lease: &str) 
         handlers.to_str().unwrap(),
     ]);
     c.env("STRESS_DIR", env.dir.path())
-        .env("STRESS_TAG", env.dir.path());
+        .env("STRESS_TAG", env.dir.path())
+        .env("STRESS_WORKER", name);
     Bg::spawn(c, env.dir.path(), name)
 }
 
 #[test]
 fn workers_killed_at_random_moments_lose_nothing_and_double_nothing() {
-    if !worker_available() {
-        eprintln!("SKIPPED: `durably work` is not implemented in this build");
-        return;
-    }
     let mut rng = Rng::new("workers_killed_at_random_moments");
     let env = Env::init();
     let handlers = env.path("handlers");
     std::fs::create_dir(&handlers).unwrap();
     std::fs::create_dir(env.path("pids")).unwrap();
     script(&handlers.join("crash"), CRASH_HANDLER);
+    script(&handlers.join("quick"), QUICK_HANDLER);
     let runs = scale(120, 1500);
     let kills = scale(12, 150);
     let batch: String = (0..runs)
-        .map(|i| format!("{{\"job\":\"crash\",\"input\":{{\"i\":{i}}}}}\n"))
+        .map(|i| {
+            let job = if i % 2 == 0 { "crash" } else { "quick" };
+            format!("{{\"job\":\"{job}\",\"input\":{{\"i\":{i}}}}}\n")
+        })
         .collect();
     env.run_stdin(&["enqueue-many", "-q"], batch).ok();
     let marker = format!("STRESS_TAG={}", env.dir.path().display());
 
     let started = Instant::now();
     let mut killed = 0;
+    let mut phases: BTreeMap<&str, u32> = BTreeMap::new();
     let mut workers: Vec<Bg> = Vec::new();
     let mut stderr_text = String::new();
     for round in 0..kills {
@@ -236,13 +255,26 @@ fn workers_killed_at_random_moments_lose_nothing_and_double_nothing() {
                 &env,
                 &handlers,
                 &format!("w{round}-{}", workers.len()),
-                "1s",
+                "2s",
             ));
         }
-        std::thread::sleep(rng.millis(20, 700));
-        let victim = rng.below(workers.len() as u64) as usize;
+        // Every third round kills the newest worker within 40 ms (start-up, first claim);
+        // the others kill either worker after up to 700 ms (handlers, completions, claims).
+        let victim = if round % 3 == 0 {
+            std::thread::sleep(rng.millis(0, 40));
+            workers.len() - 1
+        } else {
+            std::thread::sleep(rng.millis(5, 700));
+            rng.below(workers.len() as u64) as usize
+        };
         let mut w = workers.remove(victim);
+        let phase = if handlers_of(&w.name) > 0 {
+            "while a handler ran"
+        } else {
+            "between handlers (claim, completion, poll)"
+        };
         w.signal(libc::SIGKILL);
+        *phases.entry(phase).or_default() += 1;
         w.wait_max(Duration::from_secs(30));
         stderr_text.push_str(&w.err());
         killed += 1;
@@ -360,11 +392,23 @@ fn workers_killed_at_random_moments_lose_nothing_and_double_nothing() {
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect();
     assert!(!pids.is_empty());
+    for pid in &pids {
+        let ours = std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|e| e.split(|&b| b == 0).any(|v| v == marker.as_bytes()));
+        assert!(
+            !(alive(*pid) && ours),
+            "handler process {pid} is still running"
+        );
+    }
     assert!(processes_with_env(&marker).is_empty());
+    assert!(
+        phases.len() == 2,
+        "kills did not land in every phase: {phases:?}"
+    );
     eprintln!(
-        "worker kill -9: {runs} runs, {killed} workers killed, {} executions, {reexecuted} runs \
-         re-executed after a kill, {} handler pids checked, duplicates under one lease 0, lost 0, \
-         in {:.1?}",
+        "worker kill -9: {runs} runs, {killed} workers killed ({phases:?}), {} executions, \
+         {reexecuted} runs re-executed after a kill, {} handler pids checked, duplicates under \
+         one lease 0, lost 0, in {:.1?}",
         execs.len(),
         pids.len(),
         started.elapsed()
@@ -373,10 +417,6 @@ fn workers_killed_at_random_moments_lose_nothing_and_double_nothing() {
 
 #[test]
 fn handlers_and_grandchildren_die_with_a_killed_worker() {
-    if !worker_available() {
-        eprintln!("SKIPPED: `durably work` is not implemented in this build");
-        return;
-    }
     let env = Env::init();
     let handlers = env.path("handlers");
     std::fs::create_dir(&handlers).unwrap();

@@ -179,28 +179,16 @@ fn wait_for_pid(file: &Path) -> i32 {
 
 #[test]
 fn a_stale_worker_cannot_complete_a_reclaimed_run() {
-    if !worker_available() {
-        eprintln!("SKIPPED: `durably work` is not implemented in this build");
-        return;
-    }
     stale_worker_leaves_no_trace(0);
 }
 
 #[test]
 fn a_stale_worker_cannot_fail_a_reclaimed_run() {
-    if !worker_available() {
-        eprintln!("SKIPPED: `durably work` is not implemented in this build");
-        return;
-    }
     stale_worker_leaves_no_trace(3);
 }
 
 #[test]
 fn in_handler_commands_with_a_stale_generation_write_nothing() {
-    if !worker_available() {
-        eprintln!("SKIPPED: `durably work` is not implemented in this build");
-        return;
-    }
     let env = Env::init();
     let handlers = env.path("handlers");
     std::fs::create_dir(&handlers).unwrap();

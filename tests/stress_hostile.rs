@@ -828,19 +828,8 @@ fn absurd_numbers_are_refused_or_saturate_never_wrap() {
 
 // ---- hostile input to the worker ----
 
-fn skip_without_worker() -> bool {
-    if worker_available() {
-        return false;
-    }
-    eprintln!("SKIPPED: `durably work` is not implemented in this build");
-    true
-}
-
 #[test]
 fn job_names_never_reach_outside_the_handlers_dir() {
-    if skip_without_worker() {
-        return;
-    }
     let env = Env::init();
     let root = env.dir.path();
     let handlers = root.join("handlers");
@@ -912,9 +901,6 @@ fn job_names_never_reach_outside_the_handlers_dir() {
 
 #[test]
 fn a_nul_byte_in_a_job_name_fails_the_run_cleanly_in_command_mode() {
-    if skip_without_worker() {
-        return;
-    }
     let env = Env::init();
     let id = env
         .run_stdin(&["enqueue", "-"], r#"{"job":"a\u0000b"}"#)
@@ -946,9 +932,6 @@ fn a_nul_byte_in_a_job_name_fails_the_run_cleanly_in_command_mode() {
 
 #[test]
 fn a_handler_printing_too_much_fails_its_run_and_the_worker_survives_in_bounded_memory() {
-    if skip_without_worker() {
-        return;
-    }
     let env = Env::init();
     let handlers = env.path("handlers");
     std::fs::create_dir(&handlers).unwrap();
@@ -1052,9 +1035,6 @@ fn a_handler_printing_too_much_fails_its_run_and_the_worker_survives_in_bounded_
 
 #[test]
 fn absurd_worker_durations_are_usage_errors_not_panics() {
-    if skip_without_worker() {
-        return;
-    }
     let env = Env::init();
     let done = env.enqueue(&["--job", "a"]);
     env.run(&["cancel", &done]).ok();
@@ -1128,9 +1108,6 @@ fn a_full_disk_during_a_batch_or_a_completion_writes_nothing_half_way() {
     assert_one_error_line(&out.stderr, "full");
     assert_eq!(env.counts(), before);
     assert_integrity(&env.db);
-    if skip_without_worker() {
-        return;
-    }
     // A completion that does not fit: the run is not completed half-way; the next worker with
     // room completes it.
     let handlers = env.path("handlers");

@@ -304,16 +304,3 @@ pub fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
-
-/// Whether `durably work` exists in this build (the worker landed).
-pub fn worker_available() -> bool {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_durably"))
-        .env_remove("DURABLY_DB")
-        .arg("--db")
-        .arg(tmp.path().join("probe.db"))
-        .args(["work", "--until-idle", "--", "true"])
-        .output()
-        .expect("run durably work");
-    !String::from_utf8_lossy(&out.stderr).contains("not implemented")
-}
