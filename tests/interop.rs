@@ -930,8 +930,36 @@ fn library_database_managed_by_cli() {
 // ---------------------------------------------------------------------------------------------
 // 4. Both at once
 
+/// A child process that is killed if the test fails before waiting for it.
+struct Reaped(Option<std::process::Child>);
+
+impl Reaped {
+    fn spawn(cmd: &mut Command) -> Reaped {
+        Reaped(Some(
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ))
+    }
+
+    fn wait(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Waits (bounded) for a file a child creates when it is ready; fails if the child exits first.
-fn wait_ready(child: &mut std::process::Child, ready: &Path) {
+fn wait_ready(child: &mut Reaped, ready: &Path) {
+    let child = child.0.as_mut().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !ready.exists() {
         if let Some(status) = child.try_wait().unwrap() {
@@ -971,12 +999,10 @@ fn library_worker_beside_cli_writers() {
     const WRITERS: usize = 4;
     const EACH: usize = 30;
     let total = WRITERS * EACH;
-    let mut worker = node_cmd("serve", db, &[log.to_str().unwrap(), &total.to_string()])
-        .env("INTEROP_READY", &ready)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut worker = Reaped::spawn(
+        node_cmd("serve", db, &[log.to_str().unwrap(), &total.to_string()])
+            .env("INTEROP_READY", &ready),
+    );
     wait_ready(&mut worker, &ready);
     // CLI writers and readers while the library's polling worker claims, steps and completes.
     let writers: Vec<_> = (0..WRITERS)
@@ -1002,7 +1028,7 @@ fn library_worker_beside_cli_writers() {
     for w in writers {
         w.join().unwrap();
     }
-    let out = worker.wait_with_output().unwrap();
+    let out = worker.wait();
     let v = node_result("serve", &out);
     assert_eq!(v["lines"], total);
     let seen = appended(&log);

@@ -29,6 +29,12 @@ if (!command || !dbPath) {
   process.exit(2)
 }
 
+// Never outlive the test that started us, whatever happens to the library.
+setTimeout(() => {
+  console.error(`lib.mjs ${command}: watchdog: still running after 120 s, exiting`)
+  process.exit(3)
+}, 120000).unref()
+
 // Errors the library swallows (fire-and-forget writes, lease renewal) come out as events.
 const workerErrors = []
 
@@ -101,8 +107,9 @@ function open({ jobs = true, ...opts } = {}) {
   })
   durably.use(withLogPersistence())
   durably.on('worker:error', (e) => {
+    if (workerErrors.length < 20) console.error(`library worker:error ${e.context}: ${e.error}`)
     workerErrors.push(e.error)
-    console.error(`library worker:error ${e.context}: ${e.error}`)
+    if (workerErrors.length >= 1000) process.exit(4)
   })
   const close = async () => {
     await durably.stop()
