@@ -351,6 +351,11 @@ fn the_default_path_is_under_xdg_data_home() {
     c.args(["enqueue", "--job", "j"]);
     run_command(c, None).ok();
     assert!(env.path("xdg/durably/durably.db").exists());
+    // Without XDG_DATA_HOME: ~/.local/share/durably/durably.db.
+    let mut c = bare_command(env.dir.path());
+    c.env_remove("XDG_DATA_HOME").args(["enqueue", "--job", "j"]);
+    run_command(c, None).ok();
+    assert!(env.path(".local/share/durably/durably.db").exists());
     // DURABLY_DB is honoured when --db is not given.
     let mut c = bare_command(env.dir.path());
     c.env("DURABLY_DB", &env.db).args(["enqueue", "--job", "j"]);
