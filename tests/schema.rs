@@ -353,7 +353,8 @@ fn the_default_path_is_under_xdg_data_home() {
     assert!(env.path("xdg/durably/durably.db").exists());
     // Without XDG_DATA_HOME: ~/.local/share/durably/durably.db.
     let mut c = bare_command(env.dir.path());
-    c.env_remove("XDG_DATA_HOME").args(["enqueue", "--job", "j"]);
+    c.env_remove("XDG_DATA_HOME")
+        .args(["enqueue", "--job", "j"]);
     run_command(c, None).ok();
     assert!(env.path(".local/share/durably/durably.db").exists());
     // DURABLY_DB is honoured when --db is not given.
