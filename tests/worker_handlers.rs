@@ -351,3 +351,63 @@ fn wait_and_enqueue_wait() {
     let out = env.run(&["wait", &pending, "--timeout", "200ms"]);
     assert_eq!(out.code, 124, "{out:?}");
 }
+
+#[test]
+fn idle_worker_purges_with_retain() {
+    let env = Env::new();
+    env.handler("ok", "echo fine");
+    let old = env.enqueue("ok", &[]);
+    let fresh = env.enqueue("ok", &[]);
+    env.run(&[
+        "work",
+        "--until-idle",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ])
+    .ok_code(0);
+    env.conn()
+        .execute(
+            "UPDATE durably_runs SET completed_at = '2000-01-01T00:00:00.000Z' WHERE id = ?1",
+            [&old],
+        )
+        .unwrap();
+    env.run(&[
+        "work",
+        "--once",
+        "--retain",
+        "7d",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ])
+    .ok_code(0);
+    assert_eq!(env.count("SELECT count(*) FROM durably_runs"), 1);
+    assert_eq!(env.status(&fresh), "completed");
+}
+
+#[test]
+fn logs_follow_until_the_run_ends() {
+    let env = Env::new();
+    env.handler(
+        "job",
+        "durably log first\nwhile [ ! -e $T/go ]; do sleep 0.05; done\ndurably log --level error second",
+    );
+    let id = env.enqueue("job", &[]);
+    let worker = env.spawn(&[
+        "work",
+        "--once",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    wait_for("the first log", || {
+        (env.count("SELECT count(*) FROM durably_logs") == 1).then_some(())
+    });
+    let follow = env.spawn(&["logs", &id, "--follow"]);
+    std::fs::write(env.path("go"), "").unwrap();
+    assert_eq!(finish(worker).code, 0);
+    let out = finish(follow);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(lines[0].ends_with("info  first"), "{out:?}");
+    assert!(lines[1].ends_with("error second"), "{out:?}");
+}

@@ -282,13 +282,13 @@ fn finish(shared: &Shared, run: &Run, result: Result<Option<String>, String>) ->
         Ok(true) => {
             if let Err(e) = &result {
                 let first = e.lines().next().unwrap_or_default();
-                eprintln!("durably: run {id} failed: {first}");
+                note!("run {id} failed: {first}");
             }
             Outcome::Failed
         }
         Ok(false) => lost_outcome(shared, run),
         Err(e) => {
-            eprintln!("durably: cannot record the result of run {id}: {e:#}");
+            note!("cannot record the result of run {id}: {e:#}");
             Outcome::Lost
         }
     }
@@ -301,15 +301,12 @@ fn lost_outcome(shared: &Shared, run: &Run) -> Outcome {
     };
     match status {
         Some((s, _)) if s == "cancelled" => {
-            eprintln!(
-                "durably: run {} was cancelled; its handler was stopped",
-                run.id
-            );
+            note!("run {} was cancelled; its handler was stopped", run.id);
             Outcome::Cancelled
         }
         _ => {
-            eprintln!(
-                "durably: lost the lease of run {}; its handler was stopped and nothing was written",
+            note!(
+                "lost the lease of run {}; its handler was stopped and nothing was written",
                 run.id
             );
             Outcome::Lost

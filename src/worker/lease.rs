@@ -232,7 +232,7 @@ impl Leases {
                 match db::connect_again(opts) {
                     Ok(c) => conn = Some(c),
                     Err(e) => {
-                        eprintln!("durably: cannot renew leases: {e:#}");
+                        note!("cannot renew leases: {e:#}");
                         continue;
                     }
                 }
@@ -257,7 +257,7 @@ impl Leases {
                         s.deadline = Some(started + lease);
                     }
                     Ok((false, _)) => a.lost.store(true, Ordering::SeqCst),
-                    Err(e) => eprintln!("durably: cannot renew the lease of {}: {e:#}", a.run_id),
+                    Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),
                 }
             }
         }

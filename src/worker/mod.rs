@@ -6,6 +6,14 @@
 //! the executors share one connection behind a mutex; renewal has its own. A forked supervisor
 //! process kills every handler's process group if the worker dies ([`process`]).
 
+/// A diagnostic line on stderr that never panics (a worker keeps going when stderr is gone).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "durably: {}", format_args!($($arg)*));
+    }};
+}
+
 pub mod handler;
 pub mod lease;
 pub mod process;
@@ -213,8 +221,20 @@ impl Loop<'_> {
                 || self.cfg.max_runs.is_some_and(|m| claimed >= m)
                 || (self.cfg.mode == Mode::Once && (claimed >= 1 || idle_once));
             if !stopping && running < self.cfg.concurrency {
-                let jobs = self.jobs(&mut jobs_cache)?;
-                if let Some((run, active)) = self.claim(&jobs)? {
+                let claimed_run = self
+                    .jobs(&mut jobs_cache)
+                    .and_then(|jobs| self.claim(&jobs));
+                let claimed_run = match claimed_run {
+                    Ok(c) => c,
+                    // Fatal for a one-shot worker with nothing running; otherwise retried
+                    // at the next poll (a locked or briefly unreadable database).
+                    Err(e) if running == 0 && self.cfg.mode != Mode::Forever => return Err(e),
+                    Err(e) => {
+                        note!("cannot claim a run: {e:#}");
+                        None
+                    }
+                };
+                if let Some((run, active)) = claimed_run {
                     claimed += 1;
                     running += 1;
                     self.leases.add(Arc::clone(&active));
@@ -222,7 +242,14 @@ impl Loop<'_> {
                     let leases = Arc::clone(self.leases);
                     let done = done_tx.clone();
                     std::thread::spawn(move || {
-                        let outcome = handler::execute(&shared, &run, &active);
+                        let outcome =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                handler::execute(&shared, &run, &active)
+                            }))
+                            .unwrap_or_else(|_| {
+                                active.kill(lease::KillReason::Shutdown);
+                                Outcome::Lost
+                            });
                         leases.remove(&run.id);
                         let _ = done.send((run.id, outcome));
                     });
@@ -239,9 +266,7 @@ impl Loop<'_> {
                     }
                     _ => {}
                 }
-                if running == 0 {
-                    self.maintain(&mut last_checkpoint, &mut last_purge);
-                }
+                self.maintain(&mut last_checkpoint, &mut last_purge);
             }
             let stopping = stopping || (self.cfg.mode == Mode::Once && idle_once);
             if stopping && running == 0 {
@@ -357,21 +382,21 @@ impl Loop<'_> {
             store::release_expired(tx, &now, 1000)
         });
         if let Err(e) = released {
-            eprintln!("durably: cannot release expired leases: {e:#}");
+            note!("cannot release expired leases: {e:#}");
         }
         if let Some(age) = self.cfg.retain {
             if last_purge.is_none_or(|t| t.elapsed() >= minute) {
                 *last_purge = Some(Instant::now());
                 let filter = crate::store::admin::PurgeFilter::default();
                 if let Err(e) = crate::cmd::purge_all(&mut conn, &path, filter, age) {
-                    eprintln!("durably: cannot purge old runs: {e:#}");
+                    note!("cannot purge old runs: {e:#}");
                 }
             }
         }
         if self.wal && last_checkpoint.is_none_or(|t| t.elapsed() >= minute) {
             *last_checkpoint = Some(Instant::now());
             if let Err(e) = store::checkpoint(&conn) {
-                eprintln!("durably: checkpoint failed: {e:#}");
+                note!("checkpoint failed: {e:#}");
             }
         }
     }
@@ -380,8 +405,8 @@ impl Loop<'_> {
         let conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
         if let Ok(n) = store::pending_count(&conn) {
             if n > 0 {
-                eprintln!(
-                    "durably: {n} runs still pending (blocked by a concurrency key, or without a handler)"
+                note!(
+                    "{n} runs still pending (blocked by a concurrency key, or without a handler)"
                 );
             }
         }
