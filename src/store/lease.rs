@@ -171,6 +171,18 @@ pub fn release_expired(tx: &Connection, now: &str, limit: u64) -> Result<Release
     Ok(out)
 }
 
+/// Whether any lease has run out (one index probe; lets an idle worker skip the write).
+pub fn has_expired(conn: &Connection, now: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM durably_runs WHERE status = 'leased' AND lease_expires_at IS NOT NULL \
+             AND lease_expires_at <= ?1 LIMIT 1",
+        )?
+        .query_row([now], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Pending runs of any job (blocked by a concurrency key, or without a handler), for
 /// `work --until-idle`'s closing note.
 pub fn pending_count(conn: &Connection) -> Result<u64> {

@@ -377,10 +377,15 @@ impl Loop<'_> {
         let minute = Duration::from_secs(60);
         let mut conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
         let path = self.shared.opts.path.clone();
-        let released = db::write(&mut conn, &path, |tx| {
-            let now = crate::time::now();
-            store::release_expired(tx, &now, 1000)
-        });
+        let expired = store::has_expired(&conn, &crate::time::now());
+        let released = match expired {
+            Ok(true) => db::write(&mut conn, &path, |tx| {
+                let now = crate::time::now();
+                store::release_expired(tx, &now, 1000).map(|_| ())
+            }),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
         if let Err(e) = released {
             note!("cannot release expired leases: {e:#}");
         }

@@ -1,4 +1,5 @@
-//! Handler processes: spawned with fork + execve (never through a shell), each the leader of
+//! Handler processes: spawned with clone(CLONE_VM | CLONE_VFORK) + execve, like posix_spawn
+//! (never through a shell), each the leader of
 //! its own process group, and a supervisor that kills every such group when the worker dies.
 //!
 //! The supervisor is forked once, when the worker starts and is still single-threaded. It
@@ -184,75 +185,103 @@ fn pointers(list: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
+/// What the child of [`spawn`] needs, prepared before the clone; `error` is written by the
+/// child (shared memory) when execve fails.
+#[repr(C)]
+struct ChildArgs {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    stdin: RawFd,
+    stdout: RawFd,
+    stderr: RawFd,
+    register: RawFd,
+    error: libc::c_int,
+}
+
+/// The child between clone and execve: it shares the worker's memory (CLONE_VM) while the
+/// parent thread is suspended (CLONE_VFORK), so it only makes raw system calls on data
+/// prepared beforehand, like glibc's posix_spawn.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points to the ChildArgs of the suspended parent frame.
+    unsafe {
+        let a = &mut *(arg as *mut ChildArgs);
+        libc::setpgid(0, 0);
+        for sig in [
+            libc::SIGPIPE,
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+        ] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::dup2(a.stdin, 0);
+        libc::dup2(a.stdout, 1);
+        libc::dup2(a.stderr, 2);
+        let me = libc::getpid().to_ne_bytes();
+        let record = [b'+', me[0], me[1], me[2], me[3]];
+        libc::write(a.register, record.as_ptr().cast(), 5);
+        libc::execve(a.path, a.argv, a.envp);
+        a.error = *libc::__errno_location();
+        libc::_exit(127)
+    }
+}
+
 /// Starts `program` as the leader of a new process group, registered with the supervisor
 /// before it executes. On failure to execute, returns the OS error (the child is reaped).
 pub fn spawn(program: &Program, supervisor: &Supervisor) -> io::Result<Child> {
     let (in_r, in_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (exec_r, exec_w) = pipe()?;
     let argv = pointers(&program.argv);
     let envp = pointers(&program.envp);
     let path: &CStr = &program.path;
-    let register = supervisor.registration_fd();
-    let (fd_in, fd_out, fd_err, fd_exec) = (
-        in_r.as_raw_fd(),
-        out_w.as_raw_fd(),
-        err_w.as_raw_fd(),
-        exec_w.as_raw_fd(),
-    );
-    // SAFETY: between fork and execve the child only makes async-signal-safe calls on
-    // memory prepared before the fork (no allocation, no locks).
-    let pid = cvt(unsafe { libc::fork() })?;
-    if pid == 0 {
-        unsafe {
-            libc::setpgid(0, 0);
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            for sig in [
-                libc::SIGPIPE,
-                libc::SIGINT,
-                libc::SIGTERM,
-                libc::SIGHUP,
-                libc::SIGQUIT,
-            ] {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-            libc::dup2(fd_in, 0);
-            libc::dup2(fd_out, 1);
-            libc::dup2(fd_err, 2);
-            let mut record = [b'+', 0, 0, 0, 0];
-            let me = libc::getpid().to_ne_bytes();
-            record[1] = me[0];
-            record[2] = me[1];
-            record[3] = me[2];
-            record[4] = me[3];
-            libc::write(register, record.as_ptr().cast(), 5);
-            libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            let errno = (*libc::__errno_location()).to_ne_bytes();
-            libc::write(fd_exec, errno.as_ptr().cast(), 4);
-            libc::_exit(127);
+    let mut args = ChildArgs {
+        path: path.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        stdin: in_r.as_raw_fd(),
+        stdout: out_w.as_raw_fd(),
+        stderr: err_w.as_raw_fd(),
+        register: supervisor.registration_fd(),
+        error: 0,
+    };
+    let mut stack = vec![0u8; 256 * 1024];
+    // SAFETY: the stack grows down from its (16-byte aligned) top; the child runs child_main
+    // on it and never returns into this frame. Signals stay blocked across the clone so that
+    // no handler of ours runs in the child before it resets them.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(stack.len());
+        let top = (top as usize & !15) as *mut libc::c_void;
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            child_main,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut args as *mut ChildArgs).cast(),
+        );
+        let clone_error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid == -1 {
+            return Err(clone_error);
         }
-    }
-    drop((in_r, out_w, err_w, exec_w));
-    let mut exec_status = File::from(exec_r);
-    let mut errno = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match exec_status.read(&mut errno[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    if got == 4 {
+        pid
+    };
+    drop(stack);
+    drop((in_r, out_w, err_w));
+    // SAFETY: the child has exec'd or exited (CLONE_VFORK); nobody else writes `error`.
+    let error = unsafe { std::ptr::read_volatile(&args.error) };
+    if error != 0 {
         supervisor.forget(pid);
-        let mut status = 0;
-        // SAFETY: reaping our own child, which exits right after reporting.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)));
+        reap(pid);
+        return Err(io::Error::from_raw_os_error(error));
     }
     Ok(Child {
         pid,
