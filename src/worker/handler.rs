@@ -211,7 +211,7 @@ fn write_prefixed(prefix: &str, line: &[u8]) {
 
 /// Reads `file` until EOF, or until `abandon` is set and nothing more arrives.
 fn pump(file: &File, abandon: &AtomicBool, mut sink: impl FnMut(&[u8])) {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 32 * 1024];
     let mut reader = file;
     loop {
         let mut pfd = libc::pollfd {
