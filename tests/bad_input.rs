@@ -323,7 +323,7 @@ fn non_utf8_input() {
         &["enqueue-many"],
         b"[{\"job\":\"a\"},\n{\"job\":\"\xfe\"}]",
         1,
-        "line 2",
+        "line 2: not valid UTF-8",
     );
     // A label flag that is not UTF-8 (clap refuses it).
     use std::os::unix::ffi::OsStrExt;

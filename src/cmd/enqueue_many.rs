@@ -363,6 +363,9 @@ fn feed_array(batch: &mut Batch, reader: impl BufRead, name: &str) -> Result<()>
     parsed.map_err(|e| {
         if e.is_io() {
             anyhow!("cannot read {name}: {e}")
+        } else if e.to_string().starts_with("invalid unicode code point") {
+            // What serde_json says about bytes that are not UTF-8 inside a string.
+            anyhow!("line {}: not valid UTF-8 (column {})", e.line(), e.column())
         } else {
             anyhow!("malformed JSON array: {e}")
         }
