@@ -4,6 +4,13 @@ use durably::error::{self, code};
 use std::io::Write;
 
 fn main() {
+    // An empty DURABLY_DB or DURABLY_HANDLERS means "not set", as in most shells' idioms
+    // (`DURABLY_DB= durably ls`), not "a value is required".
+    for var in ["DURABLY_DB", "DURABLY_HANDLERS"] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(var);
+        }
+    }
     let code = match Cli::try_parse() {
         Ok(cli) => match durably::cmd::run(cli) {
             Ok(code) => code,

@@ -362,6 +362,12 @@ fn the_default_path_is_under_xdg_data_home() {
     c.env("DURABLY_DB", &env.db).args(["enqueue", "--job", "j"]);
     run_command(c, None).ok();
     assert_eq!(env.counts()["durably_runs"], 1);
+    // An empty DURABLY_DB counts as unset: the default path again, not a usage error.
+    let mut c = bare_command(env.dir.path());
+    c.env("DURABLY_DB", "").args(["enqueue", "--job", "j"]);
+    run_command(c, None).ok();
+    let conn = rusqlite::Connection::open(env.path("xdg/durably/durably.db")).unwrap();
+    assert_eq!(common::counts(&conn)["durably_runs"], 2);
 }
 
 #[test]
