@@ -701,6 +701,18 @@ impl Bench {
                     );
                 }
                 self.node_ls = nrows;
+                let worst = FILTERS
+                    .iter()
+                    .map(|f| {
+                        let m = v[f.name]["median_ms"].as_f64().unwrap_or(f64::NAN);
+                        (m / proc_at[&(f.name.to_string(), size)], f.name)
+                    })
+                    .fold((f64::INFINITY, ""), |a, b| if b.0 < a.0 { b } else { a });
+                self.target(
+                    "listing at least matching @coji/durably `getRuns` (durably as a whole process vs getRuns in-process)",
+                    format!("getRuns ÷ durably process ≥ {:.1}× (worst: {})", worst.0, worst.1),
+                    worst.0 >= 1.0,
+                );
             }
             self.remove_db(&path);
         }
@@ -780,13 +792,159 @@ impl Bench {
     }
 
     // ---------------------------------------------------------------- 4. claim
-    fn claim(&mut self, _bulk_db: &Path) -> Result<()> {
+    fn claim(&mut self, bulk_db: &Path) -> Result<()> {
+        let cycles = self.sizes.claim_cycles;
+        let sizes = self.sizes.claim_sizes.clone();
+        let mut rows = String::new();
+        let mut per: Vec<(u64, f64, f64)> = Vec::new();
+        for &size in &sizes {
+            // The bulk database holds `runs` pending runs; smaller sizes get their own, with
+            // enough extra runs that `size` are still pending after both measurements.
+            let own = size != self.sizes.runs || !bulk_db.exists();
+            let path = if own {
+                let p = self.db(&format!("claim-{size}.db"));
+                let n = size + 2 * cycles;
+                self.floor(&[
+                    "bulk",
+                    p.to_str().context("path")?,
+                    &n.to_string(),
+                    "pending",
+                ])?;
+                p
+            } else {
+                bulk_db.to_path_buf()
+            };
+            self.log(&format!(
+                "4. claim: {cycles} claim+complete cycles at {size} pending"
+            ));
+            let d = self.inproc_claim(&path, cycles)?;
+            if own {
+                self.remove_db(&path);
+            }
+            let f_us = d.2;
+            per.push((size, d.1, d.0 / f_us));
+            let _ = writeln!(
+                rows,
+                "| {} | {} | {:.0} µs | {:.0} µs | {} | {:.0} µs | **{:.2}** |",
+                fmt_n(size),
+                rate(1e6 / d.0),
+                d.0,
+                d.1,
+                rate(1e6 / f_us),
+                f_us,
+                d.0 / f_us
+            );
+        }
         let _ = write!(
             self.md,
-            "\n## 4. Claim\n\nNot measured ({} cycles planned): `durably::store::lease` is not on this branch yet.\n",
-            self.sizes.claim_cycles
+            "\n## 4. Claim: in-process claim + complete cycles ({cycles} per size)\n\n\
+             Each cycle is two `BEGIN IMMEDIATE` transactions through the library: \
+             `store::lease::claim` (the oldest eligible run, one `UPDATE … RETURNING`) and \
+             `store::lease::complete`. The floor is two bare `UPDATE … WHERE id = ?` commits with \
+             the same pragmas on the same database, on a plain rusqlite connection, interleaved \
+             one for one with the cycles (a cycle's cost is mostly its two fsyncs, whose latency \
+             drifts with the disk's other work). \"claim statement\" is the `UPDATE … RETURNING` \
+             alone, inside its transaction: the part that could grow with the pending runs.\n\n\
+             | pending runs | cycles/s | per cycle | claim statement | floor cycles/s | floor per cycle | ratio to floor |\n\
+             |---:|---:|---:|---:|---:|---:|---:|\n{rows}"
         );
+        if let (Some(first), Some(last)) = (per.first(), per.last()) {
+            let r = last.1 / first.1;
+            let rf = last.2 / first.2;
+            self.target(
+                &format!(
+                    "claim cost at {} pending within 1.5× of the cost at {}",
+                    fmt_n(last.0),
+                    fmt_n(first.0)
+                ),
+                format!(
+                    "claim statement {r:.2}× ({:.0} µs vs {:.0} µs); cycle ÷ floor {:.2} vs {:.2}",
+                    last.1, first.1, last.2, first.2
+                ),
+                r <= 1.5 && rf <= 1.5,
+            );
+        }
         Ok(())
+    }
+
+    /// Claim+complete cycles through the library, interleaved one for one with the floor's
+    /// two bare commits on a plain rusqlite connection to the same file (so that the disk's
+    /// changing fsync latency falls on both alike). Medians in µs: (durably cycle, claim
+    /// statement alone, floor cycle).
+    fn inproc_claim(&self, path: &Path, cycles: u64) -> Result<(f64, f64, f64)> {
+        use durably::store::lease::{self, Jobs};
+        let mut conn = self.open(path, Access::Write)?;
+        let floor = rusqlite::Connection::open(path)?;
+        floor.busy_timeout(Duration::from_secs(30))?;
+        floor.pragma_update(None, "synchronous", "FULL")?;
+        floor.pragma_update(None, "foreign_keys", "OFF")?;
+        // The floor takes the newest pending runs, the claims the oldest: they never meet.
+        let floor_ids: Vec<String> = floor
+            .prepare(
+                "SELECT id FROM durably_runs WHERE status = 'pending' \
+                 ORDER BY created_at DESC, id DESC LIMIT ?1",
+            )?
+            .query_map([cycles as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if (floor_ids.len() as u64) < cycles {
+            bail!("not enough pending runs for the floor");
+        }
+        let mut cycle = Vec::with_capacity(cycles as usize);
+        let mut stmt = Vec::with_capacity(cycles as usize);
+        let mut floor_cycle = Vec::with_capacity(cycles as usize);
+        for id in &floor_ids {
+            let t = Instant::now();
+            let (run, took) = db::write(&mut conn, path, |tx| {
+                let now = durably::time::now_ms();
+                let s = Instant::now();
+                let run = lease::claim(
+                    tx,
+                    &Jobs::All,
+                    "bench",
+                    &durably::time::format_ms(now),
+                    &durably::time::format_ms(now + 30_000),
+                )?;
+                Ok((run, s.elapsed()))
+            })?;
+            let run = run.context("no pending run left to claim")?;
+            stmt.push(took.as_secs_f64() * 1e6);
+            let done = db::write(&mut conn, path, |tx| {
+                lease::complete(
+                    tx,
+                    &run.id,
+                    run.lease_generation,
+                    Some("null"),
+                    &durably::time::now(),
+                )
+            })?;
+            if !done {
+                bail!("complete lost the lease of {}", run.id);
+            }
+            cycle.push(t.elapsed().as_secs_f64() * 1e6);
+
+            let t = Instant::now();
+            let now = durably::time::now();
+            floor.execute_batch("BEGIN IMMEDIATE")?;
+            floor
+                .prepare_cached(
+                    "UPDATE durably_runs SET status = 'leased', lease_owner = 'floor', \
+                     lease_expires_at = ?2, lease_generation = lease_generation + 1, \
+                     started_at = ?2, updated_at = ?2 WHERE id = ?1",
+                )?
+                .execute(rusqlite::params![id, now])?;
+            floor.execute_batch("COMMIT")?;
+            floor.execute_batch("BEGIN IMMEDIATE")?;
+            floor
+                .prepare_cached(
+                    "UPDATE durably_runs SET status = 'completed', output = 'null', \
+                     lease_owner = NULL, lease_expires_at = NULL, completed_at = ?2, \
+                     updated_at = ?2 WHERE id = ?1",
+                )?
+                .execute(rusqlite::params![id, now])?;
+            floor.execute_batch("COMMIT")?;
+            floor_cycle.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        Ok((median(cycle), median(stmt), median(floor_cycle)))
     }
 
     // ---------------------------------------------------------------- 5. worker throughput
