@@ -4,6 +4,50 @@
 mod worker_support;
 use worker_support::*;
 
+/// Direct children of a process, from /proc.
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    out
+}
+
+/// With several handlers at once, `kill -9` of the worker still leaves none of them running.
+#[test]
+fn killed_worker_with_several_handlers_leaves_nothing() {
+    let env = Env::new();
+    env.handler(
+        "job",
+        "sleep 1000 & echo $! > $T/gc-$DURABLY_RUN_ID.pid; echo $$ > $T/leader-$DURABLY_RUN_ID.pid; wait",
+    );
+    let ids: Vec<String> = (0..3).map(|_| env.enqueue("job", &[])).collect();
+    let mut worker = env.spawn(&[
+        "work",
+        "--concurrency",
+        "3",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    let mut pids = Vec::new();
+    for id in &ids {
+        pids.push(env.pid_file(&format!("gc-{id}.pid")));
+        pids.push(env.pid_file(&format!("leader-{id}.pid")));
+    }
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    for pid in pids {
+        wait_dead(pid);
+    }
+}
+
 fn lines(env: &Env, name: &str) -> Vec<String> {
     std::fs::read_to_string(env.path(name))
         .unwrap_or_default()
@@ -36,10 +80,17 @@ echo "finished by generation $DURABLY_LEASE_GENERATION""#,
     let leader = env.pid_file("leader.pid");
     let grandchild = env.pid_file("grandchild.pid");
     assert!(alive(grandchild));
+    // The worker's children: the supervisor and the handler's leader.
+    let children = children_of(first.id() as i32);
+    assert!(children.contains(&leader), "{children:?}");
+    assert_eq!(children.len(), 2, "{children:?}");
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     wait_dead(leader);
     wait_dead(grandchild);
+    for pid in children {
+        wait_dead(pid);
+    }
     assert_eq!(env.status(&id), "leased");
 
     let second = env.spawn(&[

@@ -411,3 +411,67 @@ fn logs_follow_until_the_run_ends() {
     assert!(lines[0].ends_with("info  first"), "{out:?}");
     assert!(lines[1].ends_with("error second"), "{out:?}");
 }
+
+#[test]
+fn big_input_unread_and_big_labels() {
+    let env = Env::new();
+    // The handler never reads its 1 MiB input: the worker must not block on the pipe.
+    env.handler("ignore", "echo ${DURABLY_LABELS:-none}");
+    let spec = env.path("big.json");
+    std::fs::write(
+        &spec,
+        format!(
+            "{{\"job\":\"ignore\",\"input\":\"{}\"}}",
+            "x".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
+    let id = env
+        .ok(&["enqueue", spec.to_str().unwrap()])
+        .stdout
+        .trim()
+        .to_string();
+    once(&env).ok_code(0);
+    assert_eq!(env.field(&id, "output").as_deref(), Some("{}"));
+    // Labels over 64 KiB are not put in the environment.
+    let mut args = Vec::new();
+    for i in 0..20 {
+        args.push(format!("k{i}={}", "v".repeat(4000)));
+    }
+    let mut flags: Vec<&str> = Vec::new();
+    for a in &args {
+        flags.push("--label");
+        flags.push(a);
+    }
+    let id = env.enqueue("ignore", &flags);
+    once(&env).ok_code(0);
+    assert_eq!(env.field(&id, "output").as_deref(), Some("\"none\""));
+    let id = env.enqueue("ignore", &["--label", "small=1"]);
+    once(&env).ok_code(0);
+    assert_eq!(
+        env.field(&id, "output").as_deref(),
+        Some("{\"small\":\"1\"}")
+    );
+}
+
+#[test]
+fn many_handlers_are_all_claimable() {
+    // More jobs than one claim statement names (they are claimed in chunks).
+    let env = Env::new();
+    let script = env.path("shared-handler");
+    write_script(&script, "echo $DURABLY_JOB");
+    for i in 0..250 {
+        std::os::unix::fs::symlink(&script, env.handlers.join(format!("job{i:03}"))).unwrap();
+    }
+    let first = env.enqueue("job249", &[]);
+    let second = env.enqueue("job000", &[]);
+    env.run(&[
+        "work",
+        "--until-idle",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ])
+    .ok_code(0);
+    assert_eq!(env.field(&first, "output").as_deref(), Some("\"job249\""));
+    assert_eq!(env.field(&second, "output").as_deref(), Some("\"job000\""));
+}
