@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 const LIBRARY_VERSION: &str = "0.15.0";
 /// Our own indexes (sql/v1_extra.sql): the only objects the CLI's schema may add.
@@ -75,6 +75,12 @@ struct Env {
     _dir: tempfile::TempDir,
     root: PathBuf,
     db: PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        end_sessions(&self.root);
+    }
 }
 
 fn env() -> Env {
@@ -158,10 +164,93 @@ fn assert_no_busy(who: &str, out: &Output) {
     );
 }
 
-/// Runs `node lib.mjs COMMAND DB ARGS...`, expects exit 0, returns its JSON answer.
+/// A `node lib.mjs session DB` process: one library instance per database file for the
+/// whole test (node's start-up is most of a one-shot call's cost). Started on first use, so
+/// that a file the CLI is to create is not created empty by libSQL first; ended by [`Env`].
+struct Session {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    stderr: PathBuf,
+}
+
+static SESSIONS: Mutex<BTreeMap<PathBuf, Session>> = Mutex::new(BTreeMap::new());
+
+fn sessions() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Session>> {
+    SESSIONS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn start_session(db: &Path) -> Session {
+    let stderr = PathBuf::from(format!("{}.node-stderr", db.display()));
+    let mut child = node_cmd("session", db, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("cannot start node");
+    let stdin = child.stdin.take().unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    Session {
+        child,
+        stdin,
+        stdout,
+        stderr,
+    }
+}
+
+/// Ends the sessions of the files under `root`: killed when the test failed, else their
+/// stdin is closed and they exit.
+fn end_sessions(root: &Path) {
+    let ended: Vec<Session> = {
+        let mut all = sessions();
+        let keys: Vec<PathBuf> = all
+            .keys()
+            .filter(|k| k.starts_with(root))
+            .cloned()
+            .collect();
+        keys.iter().filter_map(|k| all.remove(k)).collect()
+    };
+    for mut s in ended {
+        if std::thread::panicking() {
+            let _ = s.child.kill();
+        }
+        drop(s.stdin);
+        let _ = s.child.wait();
+    }
+}
+
+/// Runs a `lib.mjs` command (`migrate`, `read`, `trigger`, `work`, `fill`) in the library
+/// session of `db`; returns its JSON answer. Fails on an error, on an error the library only
+/// reported as an event (`worker:error`), and on a busy database.
 fn node(command: &str, db: &Path, args: &[&str]) -> Value {
-    let out = node_cmd(command, db, args).output().unwrap();
-    node_result(command, &out)
+    use std::io::{BufRead, Write};
+    let taken = sessions().remove(db);
+    let mut s = taken.unwrap_or_else(|| start_session(db));
+    let mut request = vec![json!(command)];
+    request.extend(args.iter().map(|a| json!(a)));
+    let mut line = String::new();
+    let sent = writeln!(s.stdin, "{}", Value::Array(request)).and_then(|_| s.stdin.flush());
+    if sent.is_ok() {
+        s.stdout.read_line(&mut line).unwrap();
+    }
+    let stderr = std::fs::read_to_string(&s.stderr).unwrap_or_default();
+    if line.is_empty() {
+        let _ = s.child.kill();
+        let _ = s.child.wait();
+        panic!("the library session for {} ended:\n{stderr}", db.display());
+    }
+    sessions().insert(db.to_path_buf(), s);
+    assert!(
+        !stderr.contains("SQLITE_BUSY") && !stderr.contains("database is locked"),
+        "the library hit a busy database: {stderr}"
+    );
+    let answer: Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("lib.mjs {command}: not JSON ({e}): {line}"));
+    assert!(
+        answer.get("error").is_none() && answer.get("workerErrors").is_none(),
+        "lib.mjs {command} {args:?}: {answer}\n{stderr}"
+    );
+    answer["ok"].clone()
 }
 
 fn node_cmd(command: &str, db: &Path, args: &[&str]) -> Command {
@@ -1045,4 +1134,300 @@ fn library_worker_beside_cli_writers() {
     );
     assert_same_runs("after the shared run", &lib[0], &cli_ls(db, &[]));
     assert_eq!(journal_mode(db), "delete");
+}
+// ---------------------------------------------------------------------------------------------
+// CLI workers (`durably work`, and `step`/`log`/`progress` inside handlers)
+
+/// Handlers doing what the library jobs of `lib.mjs` do, with the CLI's in-handler commands.
+fn handlers(root: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = root.join("handlers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scripts = [
+        (
+            "echo",
+            r#"#!/bin/sh
+set -eu
+input=$(cat)
+first=$(durably step first -- sh -c 'printf "{\"seen\":%s}\n" "$1"' sh "$input")
+durably log --data '{"n":1}' 'between steps'
+durably progress 1 --total 2 --message 'half way'
+second=$(durably step second -- sh -c 'durably log --level warn "inside second"; echo two')
+durably progress 2 --total 2
+printf '{"echo":%s,"first":%s,"second":%s,"by":"cli"}\n' "$input" "$first" "$second"
+"#,
+        ),
+        (
+            "fail",
+            r#"#!/bin/sh
+set -eu
+cat >/dev/null
+durably step ok -- echo 1 >/dev/null
+durably step boom -- sh -c 'durably log --level error "about to fail"; echo kaboom >&2; exit 3'
+"#,
+        ),
+        ("quiet", "#!/bin/sh\ncat >/dev/null\n"),
+        (
+            "append",
+            "#!/bin/sh\ncat >/dev/null\necho \"$DURABLY_RUN_ID cli\" >> \"$INTEROP_LOG\"\necho '{\"by\":\"cli\"}'\n",
+        ),
+    ];
+    for (name, text) in scripts {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// `durably work ARGS` with `durably` on the handlers' PATH.
+fn cli_work_cmd(db: &Path, args: &[&str]) -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_durably"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = cli_cmd(db);
+    c.arg("work")
+        .args(args)
+        .env("PATH", path)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Drops what differs between two executions of the same job by nature: ids, times, the
+/// worker's name, and who ran it.
+fn execution_shape(show: &Value) -> Value {
+    let mut v = show.clone();
+    for k in [
+        "id",
+        "createdAt",
+        "updatedAt",
+        "startedAt",
+        "completedAt",
+        "leaseOwner",
+    ] {
+        v[k] = json!("…");
+    }
+    v["output"]["by"] = json!("…");
+    for part in ["steps", "logs"] {
+        for item in v[part].as_array_mut().unwrap() {
+            for k in ["id", "runId", "startedAt", "completedAt", "createdAt"] {
+                if item.get(k).is_some() {
+                    item[k] = json!("…");
+                }
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn cli_worker_and_library_read_each_others_work() {
+    let e = env();
+    let db = &e.db;
+    let dir = handlers(&e.root);
+    // The library's file (DELETE journal); runs enqueued by the library and by the CLI.
+    node("migrate", db, &[]);
+    let input = json!({"n": 1, "nested": {"a": [1, 2]}, "s": "é"});
+    let t = node(
+        "trigger",
+        db,
+        &[&json!([
+            {"job": "echo", "input": input, "options": {"labels": {"tenant": "t1"}}},
+            {"job": "fail", "input": {}, "options": {"labels": {"tenant": "t1"}}},
+            {"job": "quiet", "input": null},
+        ])
+        .to_string()],
+    );
+    let lib_echo = t[0]["id"].as_str().unwrap().to_string();
+    let lib_fail = t[1]["id"].as_str().unwrap().to_string();
+    let lib_quiet = t[2]["id"].as_str().unwrap().to_string();
+    let cli_echo = cli_json(
+        db,
+        &[
+            "enqueue",
+            "--json",
+            "--job",
+            "echo",
+            "--label",
+            "tenant=t2",
+            "--input",
+            &input.to_string(),
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The CLI's worker executes all four.
+    let out = cli_work_cmd(db, &["--until-idle", "--handlers", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_no_busy("durably work", &out);
+    assert!(
+        out.status.success(),
+        "durably work: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(cli_ls(db, &["--status", "pending"]), json!([]));
+
+    // The library reads the CLI's results, steps, logs and progress exactly as the CLI shows
+    // them.
+    let ids = [
+        lib_echo.clone(),
+        lib_fail.clone(),
+        lib_quiet.clone(),
+        cli_echo.clone(),
+    ];
+    assert_same_show(db, &ids);
+    let all = lib_read(db, &[json!({"op": "getRuns", "filter": {}})]);
+    assert_same_runs("after the CLI's worker", &all[0], &cli_ls(db, &[]));
+    let r = lib_read(
+        db,
+        &[
+            json!({"op": "show", "id": lib_echo}),
+            json!({"op": "show", "id": lib_fail}),
+            json!({"op": "show", "id": lib_quiet}),
+        ],
+    );
+    let (echo, fail, quiet) = (&r[0], &r[1], &r[2]);
+    assert_eq!(echo["status"], "completed");
+    assert_eq!(
+        echo["output"],
+        json!({"echo": input, "first": {"seen": input}, "second": "two", "by": "cli"})
+    );
+    assert_eq!(echo["progress"], json!({"current": 2, "total": 2}));
+    assert_eq!(echo["currentStepIndex"], 2);
+    assert_eq!(echo["completedStepCount"], 2);
+    assert_eq!(fail["status"], "failed");
+    assert_eq!(fail["steps"][0]["status"], "completed");
+    assert_eq!(fail["steps"][1]["status"], "failed");
+    assert!(
+        fail["error"].as_str().unwrap().contains("kaboom"),
+        "{}",
+        fail["error"]
+    );
+    assert_eq!(quiet["status"], "completed");
+    assert_eq!(quiet["output"], Value::Null);
+    // `durably logs --json` prints the library's `Log` objects.
+    for id in [&lib_echo, &lib_fail] {
+        let text = cli_ok(db, &["logs", "--json", id]);
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let lib = lib_read(db, &[json!({"op": "getLogs", "id": id})]);
+        assert_eq!(Value::Array(lines), lib[0], "logs of {id}");
+    }
+
+    // The same job executed by the library has the same shape: steps, logs, progress, output.
+    let again = node(
+        "trigger",
+        db,
+        &[
+            &json!([{"job": "echo", "input": input, "options": {"labels": {"tenant": "t1"}}}])
+                .to_string(),
+        ],
+    );
+    let lib_run = again[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(node("work", db, &[])["processed"], 1);
+    let by_lib = cli_json(db, &["show", "--json", &lib_run]);
+    let by_cli = cli_json(db, &["show", "--json", &lib_echo]);
+    assert_eq!(by_lib["output"]["by"], "library");
+    assert_eq!(
+        execution_shape(&by_lib),
+        execution_shape(&by_cli),
+        "left: executed by the library, right: by the CLI"
+    );
+    assert_eq!(journal_mode(db), "delete");
+}
+
+#[test]
+fn library_and_cli_workers_drain_one_queue() {
+    let e = env();
+    let db = &e.db;
+    let dir = handlers(&e.root);
+    let log = e.root.join("append.log");
+    const EACH: usize = 150;
+    // Half the queue from the CLI (a WAL file it creates), half from the library.
+    let lines: String = (0..EACH)
+        .map(|i| {
+            format!(
+                "{{\"job\":\"append\",\"input\":{{\"i\":{i}}},\"labels\":{{\"from\":\"cli\"}}}}\n"
+            )
+        })
+        .collect();
+    let out = cli_with_stdin(db, &["enqueue-many", "-"], &lines);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let batch: Vec<Value> = (0..EACH)
+        .map(|i| json!({"input": {"i": i}, "options": {"labels": {"from": "library"}}}))
+        .collect();
+    let t = node(
+        "trigger",
+        db,
+        &[&json!([{"job": "append", "batch": batch}]).to_string()],
+    );
+    assert_eq!(t[0].as_array().unwrap().len(), EACH);
+    let total = 2 * EACH;
+
+    // The library's worker holds its first run until the CLI's worker has completed one, so
+    // both provably take part; then both drain the queue until idle.
+    let ready = e.root.join("ready");
+    let mut lib = Reaped::spawn(
+        node_cmd("drain", db, &[log.to_str().unwrap()])
+            .env("INTEROP_READY", &ready)
+            .env("INTEROP_WAIT_FOR_OTHER", "cli"),
+    );
+    wait_ready(&mut lib, &ready);
+    let cli_out = cli_work_cmd(
+        db,
+        &[
+            "--until-idle",
+            "--concurrency",
+            "2",
+            "--handlers",
+            dir.to_str().unwrap(),
+        ],
+    )
+    .env("INTEROP_LOG", &log)
+    .output()
+    .unwrap();
+    let lib_out = lib.wait();
+    assert_no_busy("durably work", &cli_out);
+    assert!(
+        cli_out.status.success(),
+        "durably work: {}",
+        String::from_utf8_lossy(&cli_out.stderr)
+    );
+    let lib_result = node_result("drain", &lib_out);
+
+    // Every run executed exactly once, completed, with the output of whoever executed it.
+    let seen = appended(&log);
+    assert_eq!(seen.len(), total);
+    let by_lib = seen.values().filter(|w| *w == "library").count();
+    assert_eq!(lib_result["processed"], by_lib);
+    assert!(by_lib > 0 && by_lib < total, "library {by_lib} of {total}");
+    let done = cli_ls(db, &["--status", "completed"]);
+    assert_eq!(done.as_array().unwrap().len(), total);
+    for run in done.as_array().unwrap() {
+        let id = run["id"].as_str().unwrap();
+        assert_eq!(
+            run["output"]["by"].as_str(),
+            Some(seen[id].as_str()),
+            "run {id}"
+        );
+        assert_eq!(
+            run["leaseGeneration"], 1,
+            "run {id} was claimed more than once"
+        );
+    }
+    let all = lib_read(db, &[json!({"op": "getRuns", "filter": {}})]);
+    assert_same_runs("after both workers", &all[0], &cli_ls(db, &[]));
+    assert_eq!(journal_mode(db), "wal");
 }

@@ -10,6 +10,7 @@
 //                                        the results (run + disposition, or {error})
 //   node lib.mjs drain DB LOG            processUntilIdle for the shared-queue test (job `append`)
 //   node lib.mjs serve DB LOG N          the polling worker (start/stop) until LOG has N lines
+//   node lib.mjs session DB              any of the above, one JSON request a line on stdin
 //
 // The client gets a busy timeout (`timeout`, in ms: the libSQL default is none, so any write
 // while the CLI holds the lock would fail at once; INTEROP_BUSY_TIMEOUT=0 shows it). Steps are preserved and logs persisted, so
@@ -25,15 +26,18 @@ import { z } from 'zod'
 
 const [command, dbPath, ...rest] = process.argv.slice(2)
 if (!command || !dbPath) {
-  console.error('usage: node lib.mjs migrate|read|work|fill|trigger|drain DB [ARGS]')
+  console.error('usage: node lib.mjs migrate|read|work|fill|trigger|drain|serve|session DB [ARGS]')
   process.exit(2)
 }
 
-// Never outlive the test that started us, whatever happens to the library.
-setTimeout(() => {
-  console.error(`lib.mjs ${command}: watchdog: still running after 120 s, exiting`)
-  process.exit(3)
-}, 120000).unref()
+// Never outlive the test that started us, whatever happens to the library (a session ends
+// when its stdin closes, that is when the test process ends).
+if (command !== 'session') {
+  setTimeout(() => {
+    console.error(`lib.mjs ${command}: watchdog: still running after 300 s, exiting`)
+    process.exit(3)
+  }, 300000).unref()
+}
 
 // Errors the library swallows (fire-and-forget writes, lease renewal) come out as events.
 const workerErrors = []
@@ -214,40 +218,38 @@ async function fill(durably) {
   return made
 }
 
-const { durably, close } = open(command === 'migrate' ? { jobs: false } : {})
-let result
-try {
-  switch (command) {
+// One command on an open instance; `args` are the command-line arguments after DB.
+async function handle(durably, cmd, args) {
+  switch (cmd) {
     case 'migrate':
       await durably.migrate()
-      result = { migrated: true }
-      break
+      return { migrated: true }
     case 'read':
-      result = await read(durably, JSON.parse(rest[0]))
-      break
+      return await read(durably, JSON.parse(args[0]))
     case 'trigger':
-      result = await trigger(durably, JSON.parse(rest[0]))
-      break
+      return await trigger(durably, JSON.parse(args[0]))
     case 'work': {
-      const opts = rest[0] ? JSON.parse(rest[0]) : {}
-      result = { processed: await durably.processUntilIdle(opts) }
+      const opts = args[0] ? JSON.parse(args[0]) : {}
+      const processed = await durably.processUntilIdle(opts)
       await settle(durably)
-      break
+      return { processed }
     }
-    case 'fill':
-      result = await fill(durably)
-      break
-    case 'drain': {
-      appendLog = rest[0]
-      if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
-      result = { processed: await durably.processUntilIdle() }
+    case 'fill': {
+      const made = await fill(durably)
       await settle(durably)
-      break
+      return made
+    }
+    case 'drain': {
+      appendLog = args[0]
+      if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
+      const processed = await durably.processUntilIdle()
+      await settle(durably)
+      return { processed }
     }
     case 'serve': {
       // The library's own polling worker (start/stop), until LOG holds N lines.
-      appendLog = rest[0]
-      const want = Number(rest[1])
+      appendLog = args[0]
+      const want = Number(args[1])
       if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
       durably.start()
       const deadline = Date.now() + 60000
@@ -255,16 +257,43 @@ try {
       while (lines() < want && Date.now() < deadline) await sleep(25)
       await durably.stop()
       await settle(durably)
-      result = { lines: lines() }
-      break
+      return { lines: lines() }
     }
     default:
-      throw new Error(`unknown command ${command}`)
+      throw new Error(`unknown command ${cmd}`)
   }
+}
+
+// `session`: one library instance for many commands, one JSON request a line on stdin
+// (`["read", "[...]"]`: the command and its arguments), one JSON answer a line on stdout
+// (`{"ok": result}` or `{"error": message}`), so a test pays node's start-up once.
+async function session(durably) {
+  const { createInterface } = await import('node:readline')
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (!line.trim()) continue
+    let answer
+    try {
+      const [cmd, ...args] = JSON.parse(line)
+      answer = { ok: (await handle(durably, cmd, args)) ?? null }
+    } catch (e) {
+      answer = { error: `${e.name}: ${e.message}` }
+    }
+    if (workerErrors.length > 0) answer.workerErrors = workerErrors.splice(0)
+    process.stdout.write(JSON.stringify(answer) + '\n')
+  }
+}
+
+const { durably, close } = open(command === 'migrate' ? { jobs: false } : {})
+let result
+try {
+  if (command === 'session') await session(durably)
+  else result = await handle(durably, command, rest)
 } finally {
   await close()
 }
-result = result ?? {}
-if (workerErrors.length > 0 && !Array.isArray(result)) result.workerErrors = workerErrors
-process.stdout.write(JSON.stringify(result) + '\n')
+if (command !== 'session') {
+  result = result ?? {}
+  if (workerErrors.length > 0 && !Array.isArray(result)) result.workerErrors = workerErrors
+  process.stdout.write(JSON.stringify(result) + '\n')
+}
 if (workerErrors.length > 0) process.exit(1)
