@@ -221,7 +221,8 @@ fn pump(file: &File, abandon: &AtomicBool, mut sink: impl FnMut(&[u8])) {
         };
         // SAFETY: one pollfd, owned by this frame.
         let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
-        if ready == 0 {
+        if ready <= 0 {
+            // Timeout (or EINTR): nothing to read yet.
             if abandon.load(Ordering::SeqCst) {
                 return;
             }
