@@ -1,11 +1,11 @@
 //! The worker: claims runs, executes them with handler programs, keeps their leases, records
 //! their results; idle maintenance in between.
 //!
-//! Threads: the main loop ([`scheduler`]: claims, maintenance, signals), one executor per
-//! running handler ([`handler`])
-//! with its pipe readers, a watchdog and a lease-renewal thread ([`lease`]). The main loop and
-//! the executors share one connection behind a mutex; renewal has its own. A forked supervisor
-//! process kills every handler's process group if the worker dies ([`process`]).
+//! Threads: the main loop (`scheduler`: claims, maintenance, signals), one executor per
+//! running handler ([`handler`]) with its pipe readers, a watchdog and a lease-renewal thread
+//! ([`lease`]). The main loop and the executors share one connection behind a mutex; renewal
+//! has its own. A forked supervisor process kills every handler's process group if the worker
+//! dies ([`process`]).
 
 /// A diagnostic line on stderr that never panics (a worker keeps going when stderr is gone).
 macro_rules! note {
