@@ -1168,6 +1168,17 @@ durably step boom -- sh -c 'durably log --level error "about to fail"; echo kabo
         ),
         ("quiet", "#!/bin/sh\ncat >/dev/null\n"),
         (
+            "slow",
+            r#"#!/bin/sh
+cat >/dev/null
+if [ -n "${INTEROP_MARKER:-}" ]; then echo "$DURABLY_RUN_ID" > "$INTEROP_MARKER"; fi
+if [ -n "${INTEROP_GO:-}" ]; then
+  while [ ! -e "$INTEROP_GO" ]; do sleep 0.05; done
+fi
+echo '{"by":"cli"}'
+"#,
+        ),
+        (
             "append",
             "#!/bin/sh\ncat >/dev/null\necho \"$DURABLY_RUN_ID cli\" >> \"$INTEROP_LOG\"\necho '{\"by\":\"cli\"}'\n",
         ),
@@ -1430,4 +1441,152 @@ fn library_and_cli_workers_drain_one_queue() {
     let all = lib_read(db, &[json!({"op": "getRuns", "filter": {}})]);
     assert_same_runs("after both workers", &all[0], &cli_ls(db, &[]));
     assert_eq!(journal_mode(db), "wal");
+}
+
+/// Waits (bounded) until `check` holds.
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited too long for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// True once the run's lease has run out (by SQLite's clock, in the shared format).
+fn lease_expired(db: &Path, id: &str) -> bool {
+    Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT lease_expires_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM durably_runs WHERE id = ?1",
+            [id],
+            |r| r.get::<_, Option<bool>>(0),
+        )
+        .unwrap()
+        .unwrap_or(false)
+}
+
+/// SIGSTOPs a process at a moment it does not hold the database's write lock (stopped inside
+/// a lease renewal it would block every writer, the library included, for good).
+fn stop_outside_a_write(pid: i32, db: &Path) {
+    for _ in 0..200 {
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        let conn = Connection::open(db).unwrap();
+        conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+        if conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok() {
+            return;
+        }
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("process {pid} always held the write lock");
+}
+
+#[test]
+fn library_takes_over_a_stalled_cli_worker() {
+    let e = env();
+    let db = &e.db;
+    let dir = handlers(&e.root);
+    let marker = e.root.join("marker");
+    let go = e.root.join("go");
+    let id = cli_ok(db, &["enqueue", "--job", "slow"]).trim().to_string();
+    let worker = Reaped::spawn(
+        cli_work_cmd(
+            db,
+            &[
+                "--once",
+                "--lease",
+                "1s",
+                "--handlers",
+                dir.to_str().unwrap(),
+            ],
+        )
+        .env("INTEROP_MARKER", &marker)
+        .env("INTEROP_GO", &go),
+    );
+    wait_until("the CLI's handler", || marker.exists());
+    // A run leased by the CLI, as the library sees it.
+    assert_same_show(db, std::slice::from_ref(&id));
+    let leased = cli_json(db, &["show", "--json", &id]);
+    assert_eq!(leased["status"], "leased");
+    assert_eq!(leased["leaseGeneration"], 1);
+    assert!(is_iso_ms(&leased["leaseExpiresAt"]));
+    assert!(leased["leaseOwner"].is_string());
+    // The CLI's worker stalls; once its lease has run out the library claims and completes
+    // the run.
+    let pid = worker.0.as_ref().unwrap().id() as i32;
+    stop_outside_a_write(pid, db);
+    wait_until("the CLI's lease to run out", || lease_expired(db, &id));
+    assert_eq!(node("work", db, &[])["processed"], 1);
+    // The CLI's worker resumes, its handler finishes: nothing it writes lands.
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let out = worker.wait();
+    assert_no_busy("durably work", &out);
+    let run = cli_json(db, &["show", "--json", &id]);
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["output"], json!({"by": "library"}));
+    assert_eq!(run["leaseGeneration"], 2);
+    assert_same_show(db, std::slice::from_ref(&id));
+}
+
+#[test]
+fn cli_takes_over_a_stalled_library_worker() {
+    let e = env();
+    let db = &e.db;
+    let dir = handlers(&e.root);
+    let marker = e.root.join("marker");
+    let go = e.root.join("go");
+    node("migrate", db, &[]);
+    let t = node(
+        "trigger",
+        db,
+        &[&json!([{"job": "slow", "input": {}}]).to_string()],
+    );
+    let id = t[0]["id"].as_str().unwrap().to_string();
+    // A library worker whose 1 s lease is never renewed: it stalls in the job.
+    let lib = Reaped::spawn(
+        node_cmd("drain", db, &[e.root.join("unused.log").to_str().unwrap()])
+            .env("INTEROP_LEASE_MS", "1000")
+            .env("INTEROP_RENEW_MS", "600000")
+            .env("INTEROP_MARKER", &marker)
+            .env("INTEROP_GO", &go),
+    );
+    wait_until("the library's job", || marker.exists());
+    let leased = cli_json(db, &["show", "--json", &id]);
+    assert_eq!(leased["status"], "leased");
+    assert_eq!(leased["leaseGeneration"], 1);
+    assert!(leased["leaseOwner"]
+        .as_str()
+        .unwrap()
+        .starts_with("worker_"));
+    wait_until("the library's lease to run out", || lease_expired(db, &id));
+    // The CLI claims the expired run and completes it.
+    let out = cli_work_cmd(db, &["--once", "--handlers", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_no_busy("durably work", &out);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The library's job finishes late: its completion is fenced out, and it says so.
+    std::fs::write(&go, "").unwrap();
+    let out = lib.wait();
+    assert_no_busy("the library", &out);
+    let answer: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(answer["processed"], 1);
+    assert!(
+        answer["workerErrors"].to_string().contains("Lease lost"),
+        "{answer}"
+    );
+    let run = cli_json(db, &["show", "--json", &id]);
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["output"], json!({"by": "cli"}));
+    assert_eq!(run["leaseGeneration"], 2);
+    assert_same_show(db, std::slice::from_ref(&id));
 }

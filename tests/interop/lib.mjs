@@ -78,6 +78,18 @@ const quiet = defineJob({
   run: async () => {},
 })
 
+// Holds its run until the file INTEROP_GO exists (when set), after writing the run id to
+// INTEROP_MARKER: a stalled worker, for the lease take-over tests.
+const slow = defineJob({
+  name: 'slow',
+  input: z.any(),
+  run: async (step) => {
+    if (process.env.INTEROP_MARKER) writeFileSync(process.env.INTEROP_MARKER, step.runId)
+    while (process.env.INTEROP_GO && !existsSync(process.env.INTEROP_GO)) await sleep(20)
+    return { by: 'library' }
+  },
+})
+
 let appendLog = null
 let firstAppend = true
 const append = defineJob({
@@ -106,8 +118,10 @@ function open({ jobs = true, ...opts } = {}) {
     dialect: new LibsqlDialect({ client }),
     preserveSteps: true,
     pollingIntervalMs: 50,
+    ...(process.env.INTEROP_LEASE_MS ? { leaseMs: Number(process.env.INTEROP_LEASE_MS) } : {}),
+    ...(process.env.INTEROP_RENEW_MS ? { leaseRenewIntervalMs: Number(process.env.INTEROP_RENEW_MS) } : {}),
     ...opts,
-    ...(jobs ? { jobs: { echo, fail, quiet, append } } : {}),
+    ...(jobs ? { jobs: { echo, fail, quiet, append, slow } } : {}),
   })
   durably.use(withLogPersistence())
   durably.on('worker:error', (e) => {
