@@ -187,8 +187,6 @@ pub fn run(opts: &Options, cfg: Config) -> Result<i32> {
     for t in threads {
         let _ = t.join();
     }
-    if let Ok(shared) = Arc::try_unwrap(shared) {
-        shared.supervisor.stop();
-    }
+    shared.supervisor.stop();
     result
 }

@@ -24,7 +24,8 @@ use std::sync::Mutex;
 /// The worker's end of the supervisor pipe.
 pub struct Supervisor {
     pid: libc::pid_t,
-    pipe: Mutex<File>,
+    /// None once stopped.
+    pipe: Mutex<Option<File>>,
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -68,16 +69,19 @@ impl Supervisor {
         drop(read);
         Ok(Supervisor {
             pid,
-            pipe: Mutex::new(File::from(write)),
+            pipe: Mutex::new(Some(File::from(write))),
         })
     }
 
     /// The descriptor a handler child writes its registration to.
+    /// (-1 after [`Supervisor::stop`]: a registration then fails, and nothing is spawned
+    /// after a stop anyway).
     pub fn registration_fd(&self) -> RawFd {
         self.pipe
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .as_raw_fd()
+            .as_ref()
+            .map_or(-1, |f| f.as_raw_fd())
     }
 
     /// Tells the supervisor that group `pid` is gone.
@@ -85,15 +89,27 @@ impl Supervisor {
         let mut record = [b'-', 0, 0, 0, 0];
         record[1..].copy_from_slice(&pid.to_ne_bytes());
         let mut pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = pipe.write_all(&record);
+        if let Some(p) = pipe.as_mut() {
+            let _ = p.write_all(&record);
+        }
     }
 
     /// Closes the pipe (the supervisor kills whatever is left and exits) and reaps it.
-    pub fn stop(self) {
-        drop(self.pipe);
+    pub fn stop(&self) {
+        let pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if pipe.is_none() {
+            return;
+        }
+        drop(pipe);
         let mut status = 0;
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
