@@ -1168,6 +1168,20 @@ durably step boom -- sh -c 'durably log --level error "about to fail"; echo kabo
         ),
         ("quiet", "#!/bin/sh\ncat >/dev/null\n"),
         (
+            "resumable",
+            r#"#!/bin/sh
+set -eu
+cat >/dev/null
+a=$(durably step a -- echo '{"from":"cli","n":1}')
+if [ -n "${INTEROP_MARKER:-}" ]; then echo "$DURABLY_RUN_ID" > "$INTEROP_MARKER"; fi
+if [ -n "${INTEROP_GO:-}" ]; then
+  while [ ! -e "$INTEROP_GO" ]; do sleep 0.05; done
+fi
+b=$(durably step b -- echo '"cli-b"')
+printf '{"a":%s,"b":%s,"by":"cli"}\n' "$a" "$b"
+"#,
+        ),
+        (
             "slow",
             r#"#!/bin/sh
 cat >/dev/null
@@ -1588,5 +1602,124 @@ fn cli_takes_over_a_stalled_library_worker() {
     assert_eq!(run["status"], "completed");
     assert_eq!(run["output"], json!({"by": "cli"}));
     assert_eq!(run["leaseGeneration"], 2);
+    assert_same_show(db, std::slice::from_ref(&id));
+}
+
+#[test]
+fn cli_resumes_a_run_the_library_started() {
+    let e = env();
+    let db = &e.db;
+    let dir = handlers(&e.root);
+    let (marker, go) = (e.root.join("marker"), e.root.join("go"));
+    node("migrate", db, &[]);
+    let t = node(
+        "trigger",
+        db,
+        &[&json!([{"job": "resumable", "input": {}}]).to_string()],
+    );
+    let id = t[0]["id"].as_str().unwrap().to_string();
+    // The library completes step `a`, then stalls with a lease it never renews.
+    let lib = Reaped::spawn(
+        node_cmd("drain", db, &[e.root.join("unused.log").to_str().unwrap()])
+            .env("INTEROP_LEASE_MS", "1000")
+            .env("INTEROP_RENEW_MS", "600000")
+            .env("INTEROP_MARKER", &marker)
+            .env("INTEROP_GO", &go),
+    );
+    wait_until("the library's first step", || marker.exists());
+    wait_until("the library's lease to run out", || lease_expired(db, &id));
+    // The CLI resumes it: step `a` is the library's stored result, not run again.
+    let out = cli_work_cmd(db, &["--once", "--handlers", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&go, "").unwrap();
+    let out = lib.wait();
+    assert_no_busy("the library", &out);
+    let run = cli_json(db, &["show", "--json", &id]);
+    assert_eq!(run["status"], "completed");
+    assert_eq!(
+        run["output"],
+        json!({"a": {"from": "library", "n": 1}, "b": "cli-b", "by": "cli"})
+    );
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(
+        (&steps[0]["name"], &steps[0]["index"]),
+        (&json!("a"), &json!(0))
+    );
+    assert_eq!(
+        steps[0]["id"].as_str().unwrap().len(),
+        26,
+        "the library's step"
+    );
+    assert_eq!(
+        (&steps[1]["name"], &steps[1]["index"]),
+        (&json!("b"), &json!(1))
+    );
+    assert_eq!(steps[1]["id"].as_str().unwrap().len(), 36, "the CLI's step");
+    assert_eq!(run["completedStepCount"], 2);
+    assert_same_show(db, std::slice::from_ref(&id));
+}
+
+#[test]
+fn library_resumes_a_run_the_cli_started() {
+    let e = env();
+    let db = &e.db;
+    let dir = handlers(&e.root);
+    let (marker, go) = (e.root.join("marker"), e.root.join("go"));
+    let id = cli_ok(db, &["enqueue", "--job", "resumable"])
+        .trim()
+        .to_string();
+    // The CLI completes step `a`, then its worker stalls.
+    let worker = Reaped::spawn(
+        cli_work_cmd(
+            db,
+            &[
+                "--once",
+                "--lease",
+                "1s",
+                "--handlers",
+                dir.to_str().unwrap(),
+            ],
+        )
+        .env("INTEROP_MARKER", &marker)
+        .env("INTEROP_GO", &go),
+    );
+    wait_until("the CLI's first step", || marker.exists());
+    let pid = worker.0.as_ref().unwrap().id() as i32;
+    stop_outside_a_write(pid, db);
+    wait_until("the CLI's lease to run out", || lease_expired(db, &id));
+    // The library resumes it: step `a` is the CLI's stored result, not run again.
+    assert_eq!(node("work", db, &[])["processed"], 1);
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let out = worker.wait();
+    assert_no_busy("durably work", &out);
+    let run = cli_json(db, &["show", "--json", &id]);
+    assert_eq!(run["status"], "completed");
+    assert_eq!(
+        run["output"],
+        json!({"a": {"from": "cli", "n": 1}, "b": "library-b", "by": "library"})
+    );
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(
+        (&steps[0]["name"], &steps[0]["index"]),
+        (&json!("a"), &json!(0))
+    );
+    assert_eq!(steps[0]["id"].as_str().unwrap().len(), 36, "the CLI's step");
+    assert_eq!(steps[1]["name"], "b");
+    // The library counts a replayed step again: its new step gets index 2, not 1.
+    assert_eq!(steps[1]["index"], 2);
+    assert_eq!(
+        steps[1]["id"].as_str().unwrap().len(),
+        26,
+        "the library's step"
+    );
     assert_same_show(db, std::slice::from_ref(&id));
 }

@@ -90,6 +90,19 @@ const slow = defineJob({
   },
 })
 
+// Two steps; with INTEROP_MARKER/INTEROP_GO it stalls between them (resumed elsewhere).
+const resumable = defineJob({
+  name: 'resumable',
+  input: z.any(),
+  run: async (step) => {
+    const a = await step.run('a', () => ({ from: 'library', n: 1 }))
+    if (process.env.INTEROP_MARKER) writeFileSync(process.env.INTEROP_MARKER, step.runId)
+    while (process.env.INTEROP_GO && !existsSync(process.env.INTEROP_GO)) await sleep(20)
+    const b = await step.run('b', () => 'library-b')
+    return { a, b, by: 'library' }
+  },
+})
+
 let appendLog = null
 let firstAppend = true
 const append = defineJob({
@@ -121,7 +134,7 @@ function open({ jobs = true, ...opts } = {}) {
     ...(process.env.INTEROP_LEASE_MS ? { leaseMs: Number(process.env.INTEROP_LEASE_MS) } : {}),
     ...(process.env.INTEROP_RENEW_MS ? { leaseRenewIntervalMs: Number(process.env.INTEROP_RENEW_MS) } : {}),
     ...opts,
-    ...(jobs ? { jobs: { echo, fail, quiet, append, slow } } : {}),
+    ...(jobs ? { jobs: { echo, fail, quiet, append, slow, resumable } } : {}),
   })
   durably.use(withLogPersistence())
   durably.on('worker:error', (e) => {
