@@ -320,3 +320,47 @@ fn idle_worker_releases_expired_leases() {
     assert_eq!(env.field(&b, "lease_owner"), None);
     assert_eq!(env.status(&c), "pending");
 }
+
+/// The supervisor of a dead worker sends SIGTERM before SIGKILL: a handler may clean up, and
+/// a `durably step` whose command has finished still records it (its body never runs twice).
+#[test]
+fn dead_workers_handlers_get_sigterm_then_sigkill() {
+    let env = Env::new();
+    env.handler(
+        "job",
+        r#"trap 'echo term >> $T/trapped; exit 1' TERM
+echo $$ > $T/leader.pid
+sleep 1000 &
+wait"#,
+    );
+    env.enqueue("job", &[]);
+    let mut worker = env.spawn(&["work", "--handlers", env.handlers.to_str().unwrap()]);
+    let leader = env.pid_file("leader.pid");
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    wait_dead(leader);
+    assert_eq!(lines(&env, "trapped"), ["term"]);
+}
+
+/// `durably step` runs its command with an empty signal mask, although it holds SIGTERM back
+/// itself.
+#[test]
+fn step_command_starts_with_no_blocked_signals() {
+    let env = Env::new();
+    env.handler(
+        "job",
+        "durably step mask -- sh -c 'grep SigBlk /proc/self/status | tr -d \"\\t \"'",
+    );
+    let id = env.enqueue("job", &[]);
+    let out = env.run(&[
+        "work",
+        "--once",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        env.field(&id, "output").as_deref(),
+        Some("\"SigBlk:0000000000000000\"")
+    );
+}

@@ -10,6 +10,7 @@ use crate::store::steps::{self, Fence, NewStep};
 use crate::worker::handler::{output_json, MAX_OUTPUT};
 use anyhow::Result;
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
@@ -25,12 +26,27 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
     if !steps::holds_lease(&conn, &fence)? {
         return Err(lease_lost(&fence));
     }
+    // Once CMD has finished, its step must be recorded even if the handler's group is being
+    // terminated (a dead worker's supervisor sends SIGTERM, then SIGKILL after a grace):
+    // otherwise the body would run again after the reclaim. CMD itself starts with an empty
+    // signal mask; a SIGKILL still ends everything.
+    hold_termination_signals();
     let started_at = crate::time::now();
     let (program, rest) = args
         .command
         .split_first()
         .ok_or_else(|| Fail::usage("give the step's command after --"))?;
-    let spawned = Command::new(program)
+    let mut command = Command::new(program);
+    // SAFETY: only an async-signal-safe call between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let spawned = command
         .args(rest)
         .env("DURABLY_STEP", &args.name)
         .stdin(Stdio::inherit())
@@ -127,6 +143,18 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
     )?;
     eprintln!("durably: step {}: {error}", args.name);
     Ok(code)
+}
+
+fn hold_termination_signals() {
+    // SAFETY: blocking signals for this thread (the only one) with a set built here.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Records a step (fenced); a lost lease is an error.

@@ -7,8 +7,9 @@
 //! between fork and exec, writes `+PID` into that pipe itself, so there is no moment at which
 //! a handler runs unregistered; the worker writes `-PID` once the group is dead and before the
 //! leader is reaped (a zombie's pid cannot be reused, so the supervisor never kills a stranger).
-//! When the pipe closes (the worker exited, or was killed with `kill -9`), the supervisor kills
-//! every registered group with SIGKILL, grandchildren included, and exits.
+//! When the pipe closes (the worker exited, or was killed with `kill -9`), the supervisor sends
+//! SIGTERM to every registered group, SIGKILL [`KILL_GRACE`] later (grandchildren included),
+//! and exits.
 //!
 //! A handler that leaves its process group (`setsid`) escapes this; nothing short of cgroups
 //! would catch it.
@@ -20,6 +21,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
+
+/// How long the handlers of a dead worker get between SIGTERM and SIGKILL.
+pub const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The worker's end of the supervisor pipe.
 pub struct Supervisor {
@@ -139,8 +143,19 @@ fn supervise(read: OwnedFd) -> ! {
             _ => {}
         }
     }
-    for pid in groups {
-        // SAFETY: signalling a process group.
+    // SIGTERM first: a `durably step` whose command already finished still records it (it
+    // holds SIGTERM back), handlers may clean up; whatever is left is killed after the grace.
+    // SAFETY (all kill calls): signalling process groups.
+    for &pid in &groups {
+        unsafe { libc::kill(-pid, libc::SIGTERM) };
+    }
+    let deadline = std::time::Instant::now() + KILL_GRACE;
+    while std::time::Instant::now() < deadline
+        && groups.iter().any(|&g| unsafe { libc::kill(-g, 0) } == 0)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for &pid in &groups {
         unsafe { libc::kill(-pid, libc::SIGKILL) };
     }
     // SAFETY: leave without running the parent's exit handlers.
