@@ -1723,3 +1723,73 @@ fn library_resumes_a_run_the_cli_started() {
     );
     assert_same_show(db, std::slice::from_ref(&id));
 }
+
+#[test]
+fn cancel_reaches_the_other_runtimes_worker() {
+    let e = env();
+    let db = &e.db;
+    let dir = handlers(&e.root);
+    // The library cancels a run the CLI's worker is executing: the worker stops the handler at
+    // its next lease renewal and writes nothing.
+    let (marker, go) = (e.root.join("marker1"), e.root.join("go1"));
+    let id = cli_ok(db, &["enqueue", "--job", "slow"]).trim().to_string();
+    let worker = Reaped::spawn(
+        cli_work_cmd(
+            db,
+            &[
+                "--once",
+                "--lease",
+                "3s",
+                "--handlers",
+                dir.to_str().unwrap(),
+            ],
+        )
+        .env("INTEROP_MARKER", &marker)
+        .env("INTEROP_GO", &go),
+    );
+    wait_until("the CLI's handler", || marker.exists());
+    node("cancel", db, &[&id]);
+    let out = worker.wait();
+    assert_no_busy("durably work", &out);
+    assert_eq!(
+        exit_code(&out),
+        6,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = cli_json(db, &["show", "--json", &id]);
+    assert_eq!(run["status"], "cancelled");
+    assert_eq!(run["output"], Value::Null);
+    assert_eq!(run["leaseOwner"], Value::Null);
+    assert_same_show(db, std::slice::from_ref(&id));
+
+    // The CLI cancels a run the library's worker is executing: the library's completion is
+    // refused (it reports the lost lease) and the run stays cancelled.
+    let (marker, go) = (e.root.join("marker2"), e.root.join("go2"));
+    let t = node(
+        "trigger",
+        db,
+        &[&json!([{"job": "slow", "input": {}}]).to_string()],
+    );
+    let id = t[0]["id"].as_str().unwrap().to_string();
+    let lib = Reaped::spawn(
+        node_cmd("drain", db, &[e.root.join("unused.log").to_str().unwrap()])
+            .env("INTEROP_MARKER", &marker)
+            .env("INTEROP_GO", &go),
+    );
+    wait_until("the library's job", || marker.exists());
+    cli_ok(db, &["cancel", &id]);
+    std::fs::write(&go, "").unwrap();
+    let out = lib.wait();
+    assert_no_busy("the library", &out);
+    let answer: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert!(
+        answer["workerErrors"].to_string().contains("Lease lost"),
+        "{answer}"
+    );
+    let run = cli_json(db, &["show", "--json", &id]);
+    assert_eq!(run["status"], "cancelled");
+    assert_eq!(run["output"], Value::Null);
+    assert_same_show(db, std::slice::from_ref(&id));
+}

@@ -261,6 +261,9 @@ async function handle(durably, cmd, args) {
       await settle(durably)
       return { processed }
     }
+    case 'cancel':
+      await durably.cancel(args[0])
+      return { cancelled: args[0] }
     case 'fill': {
       const made = await fill(durably)
       await settle(durably)
