@@ -460,15 +460,15 @@ impl Run {
 
     /// Labels as (key, value-as-text) pairs, tolerating non-string values written by others.
     pub fn label_pairs(&self) -> Labels {
-        match serde_json::from_str::<Map<String, Value>>(&self.labels) {
-            Ok(map) => map
+        match parse_stored::<Map<String, Value>>(&self.labels) {
+            Some(map) => map
                 .into_iter()
                 .map(|(k, v)| match v {
                     Value::String(s) => (k, s),
                     other => (k, other.to_string()),
                 })
                 .collect(),
-            Err(_) => Vec::new(),
+            None => Vec::new(),
         }
     }
 
@@ -510,8 +510,54 @@ fn opt(v: &Option<String>) -> Value {
 pub fn json_or_string(text: Option<&str>) -> Value {
     match text {
         None => Value::Null,
-        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string())),
+        Some(t) => parse_stored(t).unwrap_or_else(|| Value::String(t.to_string())),
     }
+}
+
+/// Parses JSON text a row holds, also when JavaScript wrote a lone surrogate into it.
+fn parse_stored<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_str(text)
+        .ok()
+        .or_else(|| serde_json::from_str(&without_lone_surrogates(text)?).ok())
+}
+
+/// JSON text with each lone UTF-16 surrogate escape (`"\ud800"`, which JavaScript's
+/// `JSON.stringify` writes for such strings and serde_json refuses) replaced by `\ufffd`, so the
+/// value is shown as the string it is, with U+FFFD in place of the unpaired half. `None` when
+/// there is none.
+fn without_lone_surrogates(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let unit = |i: usize| -> Option<u16> {
+        if b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+            u16::from_str_radix(text.get(i + 2..i + 6)?, 16).ok()
+        } else {
+            None
+        }
+    };
+    let (mut out, mut last, mut i, mut changed) = (String::new(), 0, 0, false);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit(i) {
+            // A proper pair: keep it.
+            Some(0xD800..=0xDBFF) if matches!(unit(i + 6), Some(0xDC00..=0xDFFF)) => i += 12,
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&text[last..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                last = i;
+                changed = true;
+            }
+            // Any other escape: skip the backslash and the escaped character.
+            _ => i += 2,
+        }
+    }
+    changed.then(|| {
+        out.push_str(&text[last..]);
+        out
+    })
 }
 
 /// Like the library's `row.output ? JSON.parse(row.output) : null`: empty or NULL is null.
@@ -523,7 +569,7 @@ pub fn json_or_null(text: Option<&str>) -> Value {
 }
 
 fn json_or_object(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::Object(Map::new()))
+    parse_stored(text).unwrap_or_else(|| Value::Object(Map::new()))
 }
 
 /// A row of `durably_steps`.
@@ -668,6 +714,22 @@ mod tests {
         let spec = format!(r#"{{"job":"a","input":{}}}"#, nest(100_000));
         let err = RunSpec::parse(&spec, &SpecDefaults::default()).unwrap_err();
         assert!(format!("{err:#}").contains("input is nested too deeply"));
+    }
+
+    #[test]
+    fn lone_surrogates_written_by_javascript_read_as_strings() {
+        assert_eq!(
+            json_or_string(Some(r#""\ud800""#)),
+            Value::String("\u{fffd}".into())
+        );
+        assert_eq!(
+            json_or_string(Some(r#"{"a":"x\udc00y\\ud800","b":"\ud83d\ude00"}"#)),
+            serde_json::json!({"a": "x\u{fffd}y\\ud800", "b": "\u{1f600}"})
+        );
+        assert_eq!(
+            json_or_string(Some("not json")),
+            Value::String("not json".into())
+        );
     }
 
     #[test]
