@@ -1814,3 +1814,41 @@ fn lone_surrogates_from_javascript_are_shown_as_strings() {
     assert_eq!(shown["input"], json!({"s": "a\u{fffd}b"}));
     assert_eq!(shown["labels"], json!({"k": "\u{fffd}"}));
 }
+
+#[test]
+fn library_trigger_and_wait_is_served_by_a_cli_worker() {
+    let e = env();
+    let db = &e.db;
+    let dir = handlers(&e.root);
+    node("migrate", db, &[]);
+    // An application triggers and waits; only a CLI worker executes runs.
+    let worker = Reaped::spawn(&mut cli_work_cmd(
+        db,
+        &["--poll", "50ms", "--handlers", dir.to_str().unwrap()],
+    ));
+    let input = json!({"order": 42});
+    let done = node(
+        "triggerAndWait",
+        db,
+        &[
+            &json!({"job": "echo", "input": input, "options": {"labels": {"app": "web"}}})
+                .to_string(),
+        ],
+    );
+    assert_eq!(done["disposition"], "created");
+    assert_eq!(
+        done["output"],
+        json!({"echo": input, "first": {"seen": input}, "second": "two", "by": "cli"})
+    );
+    let pid = worker.0.as_ref().unwrap().id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = worker.wait();
+    assert_no_busy("durably work", &out);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = done["id"].as_str().unwrap().to_string();
+    assert_same_show(db, std::slice::from_ref(&id));
+}

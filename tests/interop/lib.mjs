@@ -261,6 +261,10 @@ async function handle(durably, cmd, args) {
       await settle(durably)
       return { processed }
     }
+    case 'triggerAndWait': {
+      const { job, input, options } = JSON.parse(args[0])
+      return await durably.jobs[job].triggerAndWait(input, { timeout: 60000, pollingIntervalMs: 50, ...options })
+    }
     case 'cancel':
       await durably.cancel(args[0])
       return { cancelled: args[0] }
