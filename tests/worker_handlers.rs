@@ -350,6 +350,9 @@ fn wait_and_enqueue_wait() {
     let pending = env.enqueue("never", &[]);
     let out = env.run(&["wait", &pending, "--timeout", "200ms"]);
     assert_eq!(out.code, 124, "{out:?}");
+    env.ok(&["cancel", &pending]);
+    let out = env.run(&["wait", &pending]);
+    assert_eq!(out.code, 6, "{out:?}");
 }
 
 #[test]
