@@ -1525,17 +1525,20 @@ fn library_takes_over_a_stalled_cli_worker() {
         .env("INTEROP_GO", &go),
     );
     wait_until("the CLI's handler", || marker.exists());
-    // A run leased by the CLI, as the library sees it.
+    // The CLI's worker stalls (stopped, so that its lease renewals do not move the run while
+    // it is compared); a run leased by the CLI, as the library sees it.
+    let pid = worker.0.as_ref().unwrap().id() as i32;
+    stop_outside_a_write(pid, db);
     assert_same_show(db, std::slice::from_ref(&id));
     let leased = cli_json(db, &["show", "--json", &id]);
     assert_eq!(leased["status"], "leased");
     assert_eq!(leased["leaseGeneration"], 1);
     assert!(is_iso_ms(&leased["leaseExpiresAt"]));
-    assert!(leased["leaseOwner"].is_string());
-    // The CLI's worker stalls; once its lease has run out the library claims and completes
-    // the run.
-    let pid = worker.0.as_ref().unwrap().id() as i32;
-    stop_outside_a_write(pid, db);
+    assert!(leased["leaseOwner"]
+        .as_str()
+        .unwrap()
+        .starts_with("durably-cli:"));
+    // Once its lease has run out the library claims and completes the run.
     wait_until("the CLI's lease to run out", || lease_expired(db, &id));
     assert_eq!(node("work", db, &[])["processed"], 1);
     // The CLI's worker resumes, its handler finishes: nothing it writes lands.
