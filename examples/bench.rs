@@ -147,9 +147,9 @@ fn run() -> Result<()> {
     }
     let exe = std::env::current_exe()?;
     let dir = exe.parent().context("no parent")?.to_path_buf();
-    let durably = dir.parent().context("no parent")?.join("durably");
-    let floor = dir.join("bench_floor");
-    for p in [&durably, &floor] {
+    let durably_built = dir.parent().context("no parent")?.join("durably");
+    let floor_built = dir.join("bench_floor");
+    for p in [&durably_built, &floor_built] {
         if !p.exists() {
             bail!(
                 "{} is missing: run `cargo build --release --examples` (bench/run.sh does)",
@@ -169,6 +169,12 @@ fn run() -> Result<()> {
     let tmp_dir = tempfile::Builder::new()
         .prefix("durably-bench-")
         .tempdir()?;
+    // Run copies: a `cargo build` in the same tree during the run must not swap the binary.
+    let bin = tmp_dir.path().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let (durably, floor) = (bin.join("durably"), bin.join("bench_floor"));
+    std::fs::copy(&durably_built, &durably)?;
+    std::fs::copy(&floor_built, &floor)?;
     let mut b = Bench {
         sizes: Sizes::get(&size)?,
         durably,
@@ -636,6 +642,8 @@ impl Bench {
                 let filter = f.filter();
                 let matches = count_matches(&conn, f)?;
                 let inproc = time_inproc(|| Ok(list::list(&conn, &filter)?.len()))?;
+                let planning = time_inproc(|| Ok(list::plan(&conn, &filter)?.queries.len()))?;
+                let strategy = list::plan(&conn, &filter)?.strategy;
                 let json = if f.labels.is_empty() {
                     None
                 } else {
@@ -656,13 +664,15 @@ impl Bench {
                 }
                 let _ = writeln!(
                     rows,
-                    "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
+                    "| {} | `{}` | {} | {} | {} | {} | {} ({}) | {} | {} |",
                     fmt_n(size),
                     f.args.join(" "),
                     matches,
                     msf(p["median_ms"]),
                     msf(p["p99_ms"]),
                     msf(inproc.0),
+                    msf(planning.0),
+                    strategy,
                     json.map_or("–".into(), |j| msf(j.0)),
                     json.map_or("–".into(), |j| format!("{:.0}×", j.0 / inproc.0)),
                 );
@@ -724,8 +734,8 @@ impl Bench {
              in 10,000. \"JSON scan\" is the same query done with `json_extract(labels, '$.k') = ?` \
              over `durably_runs` (what @coji/durably did before `durably_run_labels`), on the same \
              database (with its indexes), in-process.\n\n\
-             | runs | filter | matches | process median | process p99 | in-process | JSON scan | JSON ÷ durably |\n\
-             |---:|---|---:|---:|---:|---:|---:|---:|\n{rows}"
+             | runs | filter | matches | process median | process p99 | in-process | of which planning (strategy) | JSON scan | JSON ÷ durably |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|---:|\n{rows}"
         );
         // Flatness: first page from the smallest to the largest database.
         let small = sizes[0];
