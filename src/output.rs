@@ -71,6 +71,27 @@ fn table(headers: &[&str]) -> Table {
     t
 }
 
+/// A table cell of at most `max` characters (the last one `…` when cut), control characters
+/// shown as `?`. comfy-table wraps a long cell in time quadratic in its length (a 30 KB step
+/// output took 7 s of CPU in `show`, a 40 KB job name 39 s in `ls`), and raw control
+/// characters from a job name could drive the terminal; `--json` has the full text.
+pub fn cell(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(4 * max));
+    let long = text.chars().nth(max).is_some();
+    for (i, c) in text.chars().enumerate() {
+        if long && i + 1 == max {
+            out.push('…');
+            break;
+        }
+        out.push(match c {
+            '\n' | '\t' | '\r' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        });
+    }
+    out
+}
+
 fn labels_cell(run: &Run) -> String {
     let text = run
         .label_pairs()
@@ -78,12 +99,7 @@ fn labels_cell(run: &Run) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    if text.chars().count() > 24 {
-        let cut: String = text.chars().take(23).collect();
-        format!("{cut}…")
-    } else {
-        text
-    }
+    cell(&text, 24)
 }
 
 fn progress_cell(run: &Run) -> String {
@@ -125,8 +141,8 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
     for (r, short) in runs.iter().zip(short_ids) {
         t.add_row(vec![
             short.clone(),
-            r.job_name.clone(),
-            r.status.clone(),
+            cell(&r.job_name, 24),
+            cell(&r.status, 12),
             labels_cell(r),
             progress_cell(r),
             age_cell(r, now),
@@ -214,9 +230,9 @@ pub fn run_details(
                 .unwrap_or_default();
             t.add_row(vec![
                 s.index.to_string(),
-                s.name.clone(),
-                s.status.clone(),
-                detail,
+                cell(&s.name, 40),
+                cell(&s.status, 12),
+                cell(&detail, 160),
             ]);
         }
         write_table(out, &t)?;
@@ -247,4 +263,18 @@ pub fn log_line(out: &mut impl Write, l: &Log) -> io::Result<()> {
         "{} {:<5}{step} {}{data}",
         l.created_at, l.level, l.message
     )
+}
+
+#[cfg(test)]
+mod cell_tests {
+    use super::cell;
+
+    #[test]
+    fn cells_are_clipped_and_sanitized() {
+        assert_eq!(cell("short", 24), "short");
+        assert_eq!(cell(&"x".repeat(24), 24), "x".repeat(24));
+        assert_eq!(cell(&"x".repeat(25), 24), format!("{}…", "x".repeat(23)));
+        assert_eq!(cell("a\nb\x1b[2J\u{7}", 24), "a b?[2J?");
+        assert_eq!(cell(&"é".repeat(100_000), 5), "éééé…");
+    }
 }
