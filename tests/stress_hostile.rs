@@ -1158,3 +1158,63 @@ fn a_full_disk_during_a_batch_or_a_completion_writes_nothing_half_way() {
         "the output was stored whole (as a JSON string)"
     );
 }
+
+#[test]
+fn huge_names_and_step_outputs_do_not_stall_tables_or_drive_the_terminal() {
+    let env = Env::init();
+    // A 1 MB job name, and one with terminal escape sequences.
+    let long = format!("{{\"job\":\"{}\"}}", "j".repeat(1 << 20));
+    env.run_stdin(&["enqueue", "-"], long).ok();
+    env.run_stdin(
+        &["enqueue", "-"],
+        r#"{"job":"evil\u001b]0;pwned\u0007\u001b[2J"}"#,
+    )
+    .ok();
+    // A run with a 1 MB step output and a 100 KB step name (one argv string holds 128 KiB).
+    let id = env.enqueue(&["--job", "steps"]);
+    let step = format!(
+        "{BIN} step \"$(head -c 100000 /dev/zero | tr '\\0' n)\" -- sh -c \"head -c 1000000 /dev/zero | tr '\\\\0' s\" > /dev/null; echo '\"ok\"'"
+    );
+    let out = env.run(&[
+        "work",
+        "--until-idle",
+        "--job",
+        "steps",
+        "--",
+        "sh",
+        "-c",
+        &step,
+    ]);
+    out.ok();
+    let run = env.run(&["show", &id, "--json"]).ok().json();
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(
+        run["steps"][0]["output"].as_str().map(str::len),
+        Some(1_000_000)
+    );
+
+    // comfy-table wraps a long cell in quadratic time: these took hours before cells were
+    // clipped. A bound on waiting, not a timing assertion.
+    for args in [vec!["ls"], vec!["show", id.as_str()]] {
+        let mut bg = Bg::spawn(env.command(&args), env.dir.path(), &args[0].to_string());
+        let st = bg.wait_max(Duration::from_secs(120));
+        assert!(st.success(), "{args:?}: {}", bg.err());
+        let text = bg.out();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{args:?} printed raw escapes"
+        );
+        if args[0] == "ls" {
+            assert!(text.lines().count() <= 8, "{text}");
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= 80,
+                    "ls line over 80 columns: {line:?}"
+                );
+            }
+        } else {
+            let table: Vec<&str> = text.lines().skip_while(|l| *l != "steps").collect();
+            assert!(table.len() <= 8, "the step table is {} lines", table.len());
+        }
+    }
+}
