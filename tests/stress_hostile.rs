@@ -1196,7 +1196,7 @@ fn huge_names_and_step_outputs_do_not_stall_tables_or_drive_the_terminal() {
     // comfy-table wraps a long cell in quadratic time: these took hours before cells were
     // clipped. A bound on waiting, not a timing assertion.
     for args in [vec!["ls"], vec!["show", id.as_str()]] {
-        let mut bg = Bg::spawn(env.command(&args), env.dir.path(), &args[0].to_string());
+        let mut bg = Bg::spawn(env.command(&args), env.dir.path(), args[0]);
         let st = bg.wait_max(Duration::from_secs(120));
         assert!(st.success(), "{args:?}: {}", bg.err());
         let text = bg.out();
