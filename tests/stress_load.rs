@@ -282,7 +282,21 @@ fn worker(env: &Env, handlers: &std::path::Path, log: &std::path::Path, name: &s
 
 #[test]
 fn eight_enqueuers_and_four_workers_complete_every_run_exactly_once() {
+    load_with_workers("WAL", scale(25, 250) as usize);
+}
+
+/// The same on a rollback-journal file (the library's default), where readers and the writer
+/// exclude each other and every reader waits through the busy timeout too.
+#[test]
+fn eight_enqueuers_and_four_workers_on_a_rollback_journal_file() {
+    load_with_workers("DELETE", scale(10, 100) as usize);
+}
+
+fn load_with_workers(journal: &str, ops: usize) {
     let env = Env::init();
+    env.conn()
+        .pragma_update(None, "journal_mode", journal)
+        .unwrap();
     let handlers = env.path("handlers");
     std::fs::create_dir(&handlers).unwrap();
     script(&handlers.join("load"), LOAD_HANDLER);
@@ -294,8 +308,11 @@ fn eight_enqueuers_and_four_workers_complete_every_run_exactly_once() {
     let mut workers: Vec<Bg> = (0..WORKERS)
         .map(|i| worker(&env, &handlers, &log, &format!("worker{i}")))
         .collect();
-    let ops = scale(25, 250) as usize;
-    let ledger = run_enqueuers(&env, "eight_enqueuers_and_four_workers", ops);
+    let ledger = run_enqueuers(
+        &env,
+        &format!("eight_enqueuers_and_four_workers ({journal})"),
+        ops,
+    );
     let created: BTreeSet<String> = ledger
         .answers
         .iter()
@@ -351,9 +368,16 @@ fn eight_enqueuers_and_four_workers_complete_every_run_exactly_once() {
         0
     );
     check_ledger(&env, &ledger);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        mode.eq_ignore_ascii_case(journal),
+        "journal mode became {mode}"
+    );
     eprintln!(
-        "load: {} enqueue processes + {WORKERS} workers, {} runs created, {} executed once, \
-         duplicates 0, lost 0, in {elapsed:.1?}",
+        "load ({journal}): {} enqueue processes + {WORKERS} workers, {} runs created, {} \
+         executed once, duplicates 0, lost 0, in {elapsed:.1?}",
         ledger.processes,
         created.len(),
         executed.len()
