@@ -446,6 +446,19 @@ impl Bench {
         ));
         let d_small = kv(self.output(Command::new(&self.floor).args(&cmd))?.trim());
         self.remove_db(&small_db);
+        let f_small = self.floor(&[
+            "bulk",
+            small_db.to_str().context("path")?,
+            &tenth.to_string(),
+        ])?;
+        self.remove_db(&small_db);
+        let f_lib = self.floor(&[
+            "bulk",
+            small_db.to_str().context("path")?,
+            &tenth.to_string(),
+            "pending-lib",
+        ])?;
+        self.remove_db(&small_db);
         let _ = std::fs::remove_file(&small_nd);
 
         let d_rate = n as f64 / d["secs"];
@@ -459,7 +472,9 @@ impl Bench {
              | durably `enqueue-many FILE` (one transaction) | {} | {:.1} s | {:.1} MiB |\n\
              | durably, {} lines | {} | {:.2} s | {:.1} MiB |\n\
              | floor: minimal rusqlite, same schema + indexes, one transaction | {} | {:.1} s | |\n\
-             | **ratio durably ÷ floor** | **{:.2}** | | |\n",
+             | floor, {} lines | {} | {:.2} s | |\n\
+             | floor, {} lines, the library's indexes only (without our 3 of `sql/v1_extra.sql`) | {} | {:.2} s | |\n\
+             | **ratio durably ÷ floor** | **{:.2}** ({:.2} at {}) | | |\n",
             fmt_n(n),
             rate(d_rate),
             d["secs"],
@@ -470,7 +485,15 @@ impl Bench {
             rss_small,
             rate(f_rate),
             f["secs"],
-            d_rate / f_rate
+            fmt_n(tenth),
+            rate(f_small["runs_per_s"]),
+            f_small["secs"],
+            fmt_n(tenth),
+            rate(f_lib["runs_per_s"]),
+            f_lib["secs"],
+            d_rate / f_rate,
+            tenth as f64 / d_small["secs"] / f_small["runs_per_s"],
+            fmt_n(tenth)
         );
         self.figures.insert("bulk_rate".into(), d_rate);
         self.target(

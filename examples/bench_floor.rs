@@ -8,8 +8,9 @@
 //! - `gen FILE N`: writes N NDJSON run specs, the bench's data set (see [`Row`]).
 //! - `bulk DB N [pending|mixed|completed]`: creates DB with the v1 schema and our indexes (WAL,
 //!   synchronous=FULL) and inserts the N rows in one transaction with prepared statements.
-//!   `pending` is the floor of `enqueue-many`; `mixed` and `completed` build the list and purge
-//!   databases (statuses with their timestamps, created_at spread over the past).
+//!   `pending` is the floor of `enqueue-many`; `pending-lib` the same without our 3 indexes
+//!   (`sql/v1_extra.sql`), to show what they cost; `mixed` and `completed` build the list and
+//!   purge databases (statuses with their timestamps, created_at spread over the past).
 //! - `one DB [close]`: the floor of one `durably enqueue` process: open, pragmas, one run and
 //!   its two label rows in a `BEGIN IMMEDIATE` transaction, commit, exit (without closing the
 //!   connection, like `durably`; `close` closes it, which checkpoints the WAL).
@@ -196,8 +197,10 @@ const INSERT_LABEL: &str =
     "INSERT INTO durably_run_labels (run_id, key, value) VALUES (?1, ?2, ?3)";
 
 fn bulk(path: &str, n: u64, mode: &str) -> Result<()> {
-    if !matches!(mode, "pending" | "mixed" | "completed") {
-        return Err(format!("unknown mode {mode} (pending, mixed or completed)").into());
+    if !matches!(mode, "pending" | "pending-lib" | "mixed" | "completed") {
+        return Err(
+            format!("unknown mode {mode} (pending, pending-lib, mixed or completed)").into(),
+        );
     }
     let started = Instant::now();
     let conn = open(path)?;
@@ -207,7 +210,9 @@ fn bulk(path: &str, n: u64, mode: &str) -> Result<()> {
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
     conn.execute_batch(SCHEMA_V1)?;
-    conn.execute_batch(SCHEMA_EXTRA)?;
+    if mode != "pending-lib" {
+        conn.execute_batch(SCHEMA_EXTRA)?;
+    }
     conn.execute(
         "INSERT INTO durably_schema_versions (version, applied_at) VALUES (1, ?1)",
         [iso(now_ms())],
@@ -227,7 +232,7 @@ fn bulk(path: &str, n: u64, mode: &str) -> Result<()> {
             let id = uuid::Uuid::now_v7().to_string();
             let labels = r.labels();
             let (status, created_ms) = match mode {
-                "pending" => ("pending", now_ms()),
+                "pending" | "pending-lib" => ("pending", now_ms()),
                 "completed" => ("completed", base + i as i64 / 2),
                 _ => {
                     rng ^= rng << 13;
