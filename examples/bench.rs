@@ -561,26 +561,31 @@ impl Bench {
         let _ = write!(
             self.md,
             "\n## 2. Single enqueue: {n} sequential processes into the {}-run database\n\n\
-             | | median | p99 |\n|---|---:|---:|\n\
-             | durably `enqueue --job … --input … --label ×2` (process) | {} | {} |\n\
-             | floor: open, pragmas, BEGIN IMMEDIATE, 1 run + 2 label rows, COMMIT, exit | {} | {} |\n\
-             | floor, closing the connection (checkpoints the WAL) | {} | {} |\n\
-             | spawning `true` | {} | {} |\n\
-             | durably in-process: `db::write(enqueue)` | {} | {} |\n\
-             | **ratio durably ÷ floor (process)** | **{:.2}** | {:.2} |\n",
+             | | median | p99 | CPU (user+sys) median |\n|---|---:|---:|---:|\n\
+             | durably `enqueue --job … --input … --label ×2` (process) | {} | {} | {} |\n\
+             | floor: open, pragmas, BEGIN IMMEDIATE, 1 run + 2 label rows, COMMIT, exit | {} | {} | {} |\n\
+             | floor, closing the connection (checkpoints the WAL) | {} | {} | {} |\n\
+             | spawning `true` | {} | {} | {} |\n\
+             | durably in-process: `db::write(enqueue)` | {} | {} | |\n\
+             | **ratio durably ÷ floor (process)** | **{:.2}** | {:.2} | {:.2} |\n",
             fmt_n(self.sizes.runs),
             msf(d["median_ms"]),
             msf(d["p99_ms"]),
+            msf(d["cpu_median_ms"]),
             msf(f["median_ms"]),
             msf(f["p99_ms"]),
+            msf(f["cpu_median_ms"]),
             msf(fc["median_ms"]),
             msf(fc["p99_ms"]),
+            msf(fc["cpu_median_ms"]),
             msf(t["median_ms"]),
             msf(t["p99_ms"]),
+            msf(t["cpu_median_ms"]),
             msf(inproc.0),
             msf(inproc.1),
             d["median_ms"] / f["median_ms"],
             d["p99_ms"] / f["p99_ms"],
+            d["cpu_median_ms"] / f["cpu_median_ms"],
         );
         self.figures
             .insert("enqueue_proc_ms".into(), d["median_ms"]);
@@ -738,12 +743,12 @@ impl Bench {
                     .iter()
                     .map(|f| {
                         let m = v[f.name]["median_ms"].as_f64().unwrap_or(f64::NAN);
-                        (m / proc_at[&(f.name.to_string(), size)], f.name)
+                        (m / inproc_at[&(f.name.to_string(), size)], f.name)
                     })
                     .fold((f64::INFINITY, ""), |a, b| if b.0 < a.0 { b } else { a });
                 self.target(
-                    "listing at least matching @coji/durably `getRuns` (durably as a whole process vs getRuns in-process)",
-                    format!("getRuns ÷ durably process ≥ {:.1}× (worst: {})", worst.0, worst.1),
+                    "listing at least matching @coji/durably `getRuns` (both in-process)",
+                    format!("getRuns ÷ durably ≥ {:.1}× (worst: {})", worst.0, worst.1),
                     worst.0 >= 1.0,
                 );
             }
@@ -1164,13 +1169,13 @@ impl Bench {
             msf(q["max_ms"]),
         );
         self.target(
-            "purge: other writers wait at most one short batch (SPEC: ≤ ~50 ms)",
+            "purge: a concurrent writer waits at most one batch (≤ ~50 ms) more than alone",
             format!(
                 "worst enqueue {} (alone: {})",
                 msf(l["max_ms"]),
                 msf(q["max_ms"])
             ),
-            l["max_ms"] <= q["max_ms"].max(q["median_ms"]) + 100.0,
+            l["max_ms"] <= q["max_ms"] + 50.0,
         );
         Ok(())
     }
