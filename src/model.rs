@@ -372,6 +372,10 @@ pub fn check_depth(text: &str, what: &str) -> Result<()> {
 /// serde_json's message, with its position as "at column C" when the text is one line (an
 /// NDJSON line already named by its line number; "line 1" there would contradict it).
 fn json_error(e: &serde_json::Error, text: &str) -> String {
+    printable(json_error_text(e, text))
+}
+
+fn json_error_text(e: &serde_json::Error, text: &str) -> String {
     let full = e.to_string();
     if e.line() == 0 || text.trim_end().contains('\n') {
         return full;
@@ -383,6 +387,23 @@ fn json_error(e: &serde_json::Error, text: &str) -> String {
         Some(message) => format!("{message} at column {}", e.column()),
         None => full,
     }
+}
+
+/// serde quotes an unknown field name as given: a key holding `\n` or ESC (found by
+/// tests/stress_fuzz.rs) put a line break or a terminal escape into the one-line error.
+fn printable(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -696,6 +717,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("malformed JSON"));
+    }
+
+    #[test]
+    fn errors_quote_control_characters() {
+        let d = SpecDefaults::default();
+        let err = RunSpec::parse(r#"{"\null\u001b[2J":1}"#, &d).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains(r"unknown field `\null\u{1b}[2J`"), "{msg}");
+        assert!(!msg.chars().any(char::is_control), "{msg:?}");
     }
 
     #[test]
