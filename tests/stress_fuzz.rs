@@ -192,10 +192,8 @@ fn expected_parse(fields: &[(String, String)]) -> Result<(String, String), ()> {
                 if depth(v) > 127 {
                     return Err(());
                 }
-                // serde_json gives RawValue `null` as None for an Option.
-                if v != "null" {
-                    input = Some(v.clone());
-                }
+                // An explicit `null` is an input like any other (only a missing one is `{}`).
+                input = Some(v.clone());
             }
             "labels" => match value {
                 Some(Value::Object(m)) => {
