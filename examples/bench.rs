@@ -471,7 +471,7 @@ impl Bench {
              | | runs/s | wall | peak RSS |\n|---|---:|---:|---:|\n\
              | durably `enqueue-many FILE` (one transaction) | {} | {:.1} s | {:.1} MiB |\n\
              | durably, {} lines | {} | {:.2} s | {:.1} MiB |\n\
-             | floor: minimal rusqlite, same schema + indexes + pragmas (32 MiB cache), one transaction | {} | {:.1} s | |\n\
+             | floor: minimal rusqlite, same schema + indexes, one transaction | {} | {:.1} s | |\n\
              | floor, {} lines | {} | {:.2} s | |\n\
              | floor, {} lines, the library's indexes only (without our 3 of `sql/v1_extra.sql`) | {} | {:.2} s | |\n\
              | **ratio durably ÷ floor** | **{:.2}** ({:.2} at {}) | | |\n",

@@ -205,9 +205,9 @@ fn bulk(path: &str, n: u64, mode: &str) -> Result<()> {
     let started = Instant::now();
     let conn = open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // The page cache `durably enqueue-many` sets (32 MiB); BENCH_CACHE_KIB overrides it.
-    let kib = std::env::var("BENCH_CACHE_KIB").unwrap_or_else(|_| "32768".into());
-    conn.pragma_update(None, "cache_size", format!("-{kib}"))?;
+    if let Ok(kib) = std::env::var("BENCH_CACHE_KIB") {
+        conn.pragma_update(None, "cache_size", format!("-{kib}"))?;
+    }
     conn.execute_batch("BEGIN IMMEDIATE")?;
     conn.execute_batch(SCHEMA_V1)?;
     if mode != "pending-lib" {
