@@ -157,10 +157,6 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
     };
     let mut conn = ctx.open(Access::Write)?;
     let _ = &mut conn;
-    // A bigger page cache than SQLite's 2 MiB default: a large import touches the right edge of
-    // a dozen indexes and otherwise spills dirty pages to the WAL mid-transaction. 32 MiB keeps
-    // the peak RSS well under the 64 MiB of SPEC §6 (bench: see BENCHMARKS.md).
-    conn.execute_batch("PRAGMA cache_size = -32768")?;
     let spill_file = tempfile::tempfile().context("cannot create a temporary file")?;
     let progress = make_progress(size);
     let mut batch = Batch {
