@@ -153,6 +153,8 @@ pub fn purge_all(
         // Sized in proportion to the last batch's time, at most 1.5× bigger each step, so a
         // batch does not overshoot the target by doubling.
         let scaled = batch as f64 * BATCH_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-4);
-        batch = (scaled as u64).clamp(batch / 2, batch + batch / 2).clamp(16, 8192);
+        batch = (scaled as u64)
+            .clamp(batch / 2, batch + batch / 2)
+            .clamp(16, 8192);
     }
 }
