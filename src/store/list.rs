@@ -55,6 +55,9 @@ pub struct Plan {
     pub queries: Vec<Query>,
     /// Label-first only: the counted matches of the driving label and the cap.
     pub note: String,
+    /// The queries return only `(created_at, id)` keys (several index streams, read from
+    /// covering indexes); whole rows are fetched for the merged page alone.
+    pub keys_only: bool,
 }
 
 const MIN_CAP: i64 = 200;
@@ -87,15 +90,18 @@ pub fn plan(conn: &Connection, f: &ListFilter) -> Result<Plan> {
                     "driving label {}={} matches {n} runs (cap {cap})",
                     f.labels[driver].0, f.labels[driver].1
                 ),
+                keys_only: false,
             });
         }
         if let Some(plan) = deep_labels(conn, f, cap, page)? {
             return Ok(plan);
         }
     }
+    let queries = index_streams(f, page);
     Ok(Plan {
         strategy: "index-streams",
-        queries: index_streams(f, page),
+        keys_only: queries.len() > 1,
+        queries,
         note: String::new(),
     })
 }
@@ -165,6 +171,7 @@ fn deep_labels(conn: &Connection, f: &ListFilter, cap: i64, page: i64) -> Result
                 note: format!(
                     "driving label {k}={v} matches {matches} runs; an index walk would first pass at least {newer} newer runs"
                 ),
+                keys_only: false,
             }));
         }
         if count(&newer_query, limit)? < limit {
@@ -204,6 +211,31 @@ fn newer_runs_query(f: &ListFilter, from: &(String, String)) -> Query {
 /// Runs the plan: at most `limit` runs after skipping `offset`, newest first.
 pub fn list(conn: &Connection, f: &ListFilter) -> Result<Vec<Run>> {
     let plan = plan(conn, f)?;
+    if plan.keys_only {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for q in &plan.queries {
+            let mut stmt = conn.prepare_cached(&q.sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(q.params.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            for r in rows {
+                keys.push(r?);
+            }
+        }
+        keys.sort_by(|a, b| b.cmp(a));
+        let mut runs = Vec::new();
+        for (_, id) in keys
+            .into_iter()
+            .skip(f.offset as usize)
+            .take(f.limit as usize)
+        {
+            // Same read transaction as the keys (cmd::ls): the row is there.
+            if let Some(run) = super::get_run(conn, &id)? {
+                runs.push(run);
+            }
+        }
+        return Ok(runs);
+    }
     let mut runs: Vec<Run> = Vec::new();
     for q in &plan.queries {
         let mut stmt = conn.prepare_cached(&q.sql)?;
@@ -253,10 +285,17 @@ fn index_streams(f: &ListFilter, page: i64) -> Vec<Query> {
         j.dedup();
         j.into_iter().map(Some).collect()
     };
+    // Several streams are merged on their keys alone (covering index reads); one stream
+    // reads its page's rows directly.
+    let columns = if jobs.len() * statuses.len() > 1 {
+        "created_at, id"
+    } else {
+        RUN_COLUMNS
+    };
     let mut queries = Vec::new();
     for job in &jobs {
         for status in &statuses {
-            let mut sql = format!("SELECT {RUN_COLUMNS} FROM durably_runs WHERE 1");
+            let mut sql = format!("SELECT {columns} FROM durably_runs WHERE 1");
             let mut params: Vec<Value> = Vec::new();
             if let Some(j) = job {
                 params.push(Value::Text((*j).clone()));
