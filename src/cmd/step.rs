@@ -57,16 +57,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
         Ok(c) => c,
         Err(e) => {
             let error = format!("cannot execute {program}: {e}");
-            record(
-                &mut conn,
-                ctx,
-                &fence,
-                &args.name,
-                "failed",
-                None,
-                Some(&error),
-                &started_at,
-            )?;
+            record_failed(&mut conn, ctx, &fence, &args.name, &error, &started_at)?;
             return Err(anyhow::anyhow!(error));
         }
     };
@@ -85,16 +76,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
     ) {
         (Some(0), _) if stdout.len() > MAX_OUTPUT => {
             let error = format!("step output exceeds {} MiB", MAX_OUTPUT / 1024 / 1024);
-            record(
-                &mut conn,
-                ctx,
-                &fence,
-                &args.name,
-                "failed",
-                None,
-                Some(&error),
-                &started_at,
-            )?;
+            record_failed(&mut conn, ctx, &fence, &args.name, &error, &started_at)?;
             return Err(anyhow::anyhow!(error));
         }
         (Some(0), _) => {
@@ -131,16 +113,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
         (None, None) => (1, "step command ended abnormally".to_string()),
     };
     let (code, error) = exit;
-    record(
-        &mut conn,
-        ctx,
-        &fence,
-        &args.name,
-        "failed",
-        None,
-        Some(&error),
-        &started_at,
-    )?;
+    record_failed(&mut conn, ctx, &fence, &args.name, &error, &started_at)?;
     eprintln!("durably: step {}: {error}", args.name);
     Ok(code)
 }
@@ -157,23 +130,20 @@ fn hold_termination_signals() {
     }
 }
 
-/// Records a step (fenced); a lost lease is an error.
-#[allow(clippy::too_many_arguments)]
-fn record(
+/// Records a failed step with its error (fenced); a lost lease is an error.
+fn record_failed(
     conn: &mut rusqlite::Connection,
     ctx: &Context,
     fence: &Fence,
     name: &str,
-    status: &str,
-    output: Option<&str>,
-    error: Option<&str>,
+    error: &str,
     started_at: &str,
 ) -> Result<()> {
     let step = NewStep {
         name,
-        status,
-        output,
-        error,
+        status: "failed",
+        output: None,
+        error: Some(error),
         started_at,
     };
     let index = db::write(conn, ctx.path(), |tx| {
