@@ -35,34 +35,9 @@ fn show_json_has_the_run_steps_and_logs() {
     let id = env.enqueue(&["--job", "j", "--label", "a=b", "--input", r#"{"q":1}"#]);
     add_step_and_log(&env, &id);
     let v = env.run(&["show", &id, "--json"]).ok().json();
-    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "completedAt",
-            "completedStepCount",
-            "concurrencyKey",
-            "createdAt",
-            "currentStepIndex",
-            "error",
-            "id",
-            "idempotencyKey",
-            "input",
-            "jobName",
-            "labels",
-            "leaseExpiresAt",
-            "leaseGeneration",
-            "leaseOwner",
-            "logs",
-            "output",
-            "progress",
-            "startedAt",
-            "status",
-            "steps",
-            "updatedAt"
-        ]
-    );
+    let mut expected: Vec<&str> = RUN_FIELDS.into_iter().chain(["logs", "steps"]).collect();
+    expected.sort();
+    assert_eq!(sorted_keys(&v), expected);
     assert_eq!(v["input"], json!({"q": 1}));
     assert_eq!(v["steps"].as_array().unwrap().len(), 1);
     let step = &v["steps"][0];

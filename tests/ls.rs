@@ -260,39 +260,11 @@ fn newest_first_breaks_created_at_ties_by_id() {
 #[test]
 fn json_formats_have_exactly_the_run_fields() {
     let (env, _) = fixture(6);
-    let fields = [
-        "completedAt",
-        "completedStepCount",
-        "concurrencyKey",
-        "createdAt",
-        "currentStepIndex",
-        "error",
-        "id",
-        "idempotencyKey",
-        "input",
-        "jobName",
-        "labels",
-        "leaseExpiresAt",
-        "leaseGeneration",
-        "leaseOwner",
-        "output",
-        "progress",
-        "startedAt",
-        "status",
-        "updatedAt",
-    ];
     let json = env.run(&["ls", "--format", "json"]).ok().json();
     let arr = json.as_array().expect("an array");
     assert_eq!(arr.len(), 6);
     for run in arr {
-        let mut keys: Vec<&str> = run
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort();
-        assert_eq!(keys, fields);
+        assert_eq!(sorted_keys(run), RUN_FIELDS);
         assert!(run["input"].is_object(), "input is JSON, not text");
         assert!(run["labels"]["tenant"].is_string());
     }

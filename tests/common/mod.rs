@@ -238,3 +238,38 @@ pub fn counts(conn: &Connection) -> BTreeMap<String, i64> {
 pub fn ids(out: &Out) -> Vec<String> {
     out.stdout.lines().map(str::to_string).collect()
 }
+
+/// The keys of a run object (SPEC §4, @coji/durably's `Run`), sorted.
+pub const RUN_FIELDS: [&str; 19] = [
+    "completedAt",
+    "completedStepCount",
+    "concurrencyKey",
+    "createdAt",
+    "currentStepIndex",
+    "error",
+    "id",
+    "idempotencyKey",
+    "input",
+    "jobName",
+    "labels",
+    "leaseExpiresAt",
+    "leaseGeneration",
+    "leaseOwner",
+    "output",
+    "progress",
+    "startedAt",
+    "status",
+    "updatedAt",
+];
+
+/// The sorted keys of a JSON object.
+pub fn sorted_keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    keys
+}
