@@ -619,11 +619,9 @@ fn is_root() -> bool {
 }
 
 #[test]
+#[ignore = "needs root (chattr +i): .ci/run runs it with --include-ignored"]
 fn an_immutable_database_refuses_writes_and_still_reads() {
-    if !is_root() {
-        eprintln!("SKIPPED: chattr +i needs root");
-        return;
-    }
+    assert!(is_root(), "chattr +i needs root");
     let env = populated();
     let id = env
         .run(&["ls", "--limit", "1", "--format", "ids"])
@@ -632,10 +630,10 @@ fn an_immutable_database_refuses_writes_and_still_reads() {
         .to_string();
     let before = std::fs::read(&env.db).unwrap();
     let chattr = Command::new("chattr").arg("+i").arg(&env.db).status();
-    if !matches!(chattr, Ok(s) if s.success()) {
-        eprintln!("SKIPPED: chattr +i is not supported on this file system");
-        return;
-    }
+    assert!(
+        matches!(chattr, Ok(s) if s.success()),
+        "chattr +i failed (not supported on this file system?): {chattr:?}"
+    );
     struct Unlock<'a>(&'a std::path::Path);
     impl Drop for Unlock<'_> {
         fn drop(&mut self) {
@@ -657,11 +655,9 @@ fn an_immutable_database_refuses_writes_and_still_reads() {
 }
 
 #[test]
+#[ignore = "needs root (drops privileges): .ci/run runs it with --include-ignored"]
 fn a_database_owned_by_someone_else_is_read_only_for_us() {
-    if !is_root() {
-        eprintln!("SKIPPED: dropping privileges needs root");
-        return;
-    }
+    assert!(is_root(), "dropping privileges needs root");
     let env = populated();
     // A rollback-journal file (the library's default), readable by everyone.
     env.conn()
