@@ -575,3 +575,56 @@ pub fn signal_name(sig: i32) -> &'static str {
         _ => "signal",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// With the supervisor gone (its end of the pipe closed), a spawn fails with BrokenPipe
+    /// and nothing is executed: the child is not killed by SIGPIPE before it can report.
+    #[test]
+    fn spawn_without_a_supervisor_is_a_broken_pipe() {
+        let (read, write) = pipe().unwrap();
+        drop(read);
+        let supervisor = Supervisor {
+            pid: 0,
+            pipe: Arc::new(Mutex::new(Some(File::from(write)))),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let program = Program::new(
+            Path::new("/bin/sh"),
+            &["-c".into(), format!("touch '{}'", marker.display())],
+            &[],
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let err = spawn(&program, &supervisor, deadline)
+            .err()
+            .expect("spawn succeeded without a supervisor");
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "{err}");
+        assert!(err.to_string().contains("supervisor is gone"), "{err}");
+        assert!(!marker.exists(), "the handler was executed");
+        // Stopped already: there is no supervisor process to reap.
+        supervisor.pipe.lock().unwrap().take();
+    }
+
+    /// Records carry the pid and deadline; extensions never move a deadline earlier nor
+    /// revive a killed group; `-` forgets.
+    #[test]
+    fn records_update_the_groups() {
+        let mut groups = Vec::new();
+        apply(&mut groups, &record(b'+', 41, 1_000));
+        apply(&mut groups, &record(b'+', 42, 2_000));
+        apply(&mut groups, &record(b'e', 41, 5_000));
+        apply(&mut groups, &record(b'e', 41, 3_000));
+        assert_eq!(groups[0].deadline_ns, 5_000);
+        groups[1].killed = true;
+        apply(&mut groups, &record(b'e', 42, 9_000));
+        assert_eq!(groups[1].deadline_ns, 2_000);
+        apply(&mut groups, &record(b'-', 41, 0));
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].pid, 42);
+    }
+}
