@@ -25,7 +25,7 @@ g="$DURABLY_LEASE_GENERATION"
 f="$d/gen$g"
 if [ "$g" != 1 ]; then
   pg=$(cat "$d/gen1.pid")
-  live=$(awk -v g="$pg" '{ sub(/.*\) /, ""); if ($3 == g && $1 != "Z") n++ } END { print n + 0 }' /proc/[0-9]*/stat 2>/dev/null)
+  live=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$pg" '{ sub(/.*\) /, ""); if ($3 == g && $1 != "Z") n++ } END { print n + 0 }')
   echo "$live" > "$d/gen1.live"
 fi
 echo "start $(date +%s%N)" >> "$f"
