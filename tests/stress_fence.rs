@@ -1,6 +1,7 @@
-//! Fencing: a worker whose lease ran out (simulated with a tiny lease and SIGSTOP of the worker
-//! and its handler's process group) cannot complete, fail, log, report progress or add a step
-//! once another worker has reclaimed the run; whatever it tries after SIGCONT leaves no trace.
+//! Fencing: a worker whose lease ran out (simulated with a tiny lease and SIGSTOP of the
+//! worker, its supervisor and its handler's process group) cannot complete, fail, log, report
+//! progress or add a step once another worker has reclaimed the run; whatever it tries after
+//! SIGCONT leaves no trace.
 //! In-handler commands with a stale lease generation are refused the same way.
 
 mod common;
@@ -98,8 +99,12 @@ fn stale_worker_leaves_no_trace(a_exit: i32) {
         a.pid(),
         "the handler must run in its own process group"
     );
+    // A's supervisor would kill the handler at the lease deadline: stopped too, so that the
+    // stale handler lives on to try its writes against the fence.
+    let supervisor = supervisor_of(a.pid(), handler_pid);
     unsafe {
         libc::kill(a.pid(), libc::SIGSTOP);
+        libc::kill(supervisor, libc::SIGSTOP);
         libc::kill(-group, libc::SIGSTOP);
     }
     assert_eq!(run_json(&env, &id)["leaseGeneration"], 1);
@@ -124,6 +129,7 @@ fn stale_worker_leaves_no_trace(a_exit: i32) {
     }
     let handler_done = wait_until(Duration::from_secs(30), || env.path("a.done").exists());
     unsafe {
+        libc::kill(supervisor, libc::SIGCONT);
         libc::kill(a.pid(), libc::SIGCONT);
     }
     a.wait_max(Duration::from_secs(60));
@@ -163,6 +169,24 @@ fn stale_worker_leaves_no_trace(a_exit: i32) {
     assert_eq!(logs[0]["message"], "from B");
     assert_eq!(run, after_b, "the stale worker changed the run");
     assert_integrity(&env.db);
+}
+
+/// The supervisor of `worker`: its child that is not the handler's leader.
+fn supervisor_of(worker: i32, handler: i32) -> i32 {
+    let mut children = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{worker}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    children.retain(|&p| p != handler);
+    assert_eq!(children.len(), 1, "the supervisor among {children:?}");
+    children[0]
 }
 
 fn wait_for_pid(file: &Path) -> i32 {

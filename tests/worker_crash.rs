@@ -145,6 +145,15 @@ echo "result of generation $DURABLY_LEASE_GENERATION""#,
     let stale = env.spawn(&["work", "--once", "--lease", "1s", "--handlers", handlers]);
     let stale_handler = env.pid_file("stale.pid");
     signal(&stale, libc::SIGSTOP);
+    // Its supervisor would kill the handler at the lease deadline: stopped too, so that the
+    // stale handler lives on to try its writes against the fence.
+    let supervisor: Vec<i32> = children_of(stale.id() as i32)
+        .into_iter()
+        .filter(|&p| p != stale_handler)
+        .collect();
+    assert_eq!(supervisor.len(), 1, "the supervisor among {supervisor:?}");
+    // SAFETY: signalling the stale worker's supervisor, a process of this test.
+    unsafe { libc::kill(supervisor[0], libc::SIGSTOP) };
     let reclaimer = env.spawn(&[
         "work",
         "--lease",
@@ -173,6 +182,8 @@ echo "result of generation $DURABLY_LEASE_GENERATION""#,
         ["log refused", "progress refused", "step refused"]
     );
     signal(&stale, libc::SIGCONT);
+    // SAFETY: as above.
+    unsafe { libc::kill(supervisor[0], libc::SIGCONT) };
     let out = finish(stale);
     assert_eq!(
         out.code, 1,

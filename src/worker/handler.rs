@@ -68,7 +68,7 @@ fn environment(shared: &Shared, run: &Run) -> Vec<(String, Vec<u8>)> {
 pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
     let (path, args) = program_path(shared, run);
     let spawned = Program::new(&path, &args, &environment(shared, run))
-        .and_then(|p| process::spawn(&p, &shared.supervisor));
+        .and_then(|p| process::spawn(&p, &shared.supervisor, active.spawn_deadline()));
     let child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -76,7 +76,7 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
             return finish(shared, run, Err(error));
         }
     };
-    active.set_pid(child.pid);
+    active.set_pid(child.pid, shared.supervisor.link());
     let abandon = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = mpsc::channel::<()>();
 

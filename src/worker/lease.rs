@@ -4,8 +4,18 @@
 //! `--timeout` runs out, or a second SIGINT/SIGTERM asks for it.
 //!
 //! The local deadline is the instant of the last successful renewal (or of the claim), taken
-//! after `BEGIN IMMEDIATE` returned, plus the lease: never later than the expiry in the
-//! database, so a worker that cannot renew stops its handler before anyone else may claim.
+//! after `BEGIN IMMEDIATE` returned, plus the lease, minus a safety margin of
+//! `min(lease / 10, 1 s)` ([`Leases::margin`]): never later than the expiry in the database,
+//! and early enough that the group is dead before anyone else may claim the run, even when
+//! the wall clock (which the expiry is written in) and the monotonic clock drift a little.
+//!
+//! The same deadline is enforced twice. The watchdog thread kills at it while the worker runs;
+//! the supervisor process ([`super::process`]) gets it with each handler's registration and
+//! with every extension after a successful renewal, and kills at it when the worker cannot
+//! (stopped with SIGSTOP or Ctrl-Z, traced, starved). An extension counts only if it was
+//! written before the deadline it replaces (the supervisor may already have killed the group
+//! otherwise), and a handler found ended once its supervised deadline has passed is treated as
+//! killed by the supervisor: the run is lost and nothing is written for it.
 
 use crate::db::{self, Options};
 use crate::store;
@@ -34,7 +44,49 @@ struct State {
     /// The leader has exited: its group must not be signalled any more.
     finished: bool,
     killed: Option<KillReason>,
+    /// When the watchdog kills the group: the last renewal plus the lease, minus the margin.
     deadline: Option<Instant>,
+    /// The deadline the supervisor surely has for the group (it may have a later one).
+    supervised: Option<Instant>,
+    /// Where extensions of `supervised` go, once the handler is spawned.
+    link: Option<super::process::Link>,
+}
+
+impl State {
+    /// Kills the group now (if it still runs) for `reason`; the first reason sticks.
+    fn kill(&mut self, reason: KillReason) {
+        if self.finished {
+            return;
+        }
+        if self.killed.is_none() {
+            self.killed = Some(reason);
+        }
+        if let Some(pid) = self.pid {
+            super::process::kill_group(pid);
+        }
+    }
+
+    /// Hands `deadline` to the supervisor; kills the group when the extension may have come
+    /// too late (written at or after the supervised deadline it replaces).
+    fn extend(&mut self, deadline: Instant) {
+        let (Some(pid), Some(link)) = (self.pid, self.link.as_ref()) else {
+            return;
+        };
+        if self.finished || self.killed.is_some() {
+            return;
+        }
+        if self.supervised.is_some_and(|s| deadline <= s) {
+            return;
+        }
+        link.extend(pid, deadline);
+        // The clock is read after the write: a write that happened before the old deadline
+        // is seen by the supervisor before it judges that deadline.
+        if self.supervised.is_some_and(|s| Instant::now() >= s) {
+            self.kill(KillReason::LeaseDeadline);
+        } else {
+            self.supervised = Some(deadline);
+        }
+    }
 }
 
 /// One run being executed by this worker.
@@ -70,19 +122,43 @@ impl Active {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records the leader; a kill decided before it existed happens now.
-    pub fn set_pid(&self, pid: libc::pid_t) {
+    /// The deadline to register a new handler with (see [`super::process::spawn`]); from now
+    /// on it is the deadline the supervisor enforces.
+    pub fn spawn_deadline(&self) -> Instant {
+        let mut s = self.lock();
+        let deadline = s.deadline.unwrap_or_else(Instant::now);
+        s.supervised = Some(deadline);
+        deadline
+    }
+
+    /// Records the leader, registered with [`Active::spawn_deadline`]; a kill decided before it
+    /// existed happens now, and a renewal since the registration is passed on.
+    pub fn set_pid(&self, pid: libc::pid_t, link: super::process::Link) {
         let mut s = self.lock();
         s.pid = Some(pid);
+        s.link = Some(link);
         if s.killed.is_some() {
             super::process::kill_group(pid);
+        } else if let Some(deadline) = s.deadline {
+            s.extend(deadline);
         }
     }
 
     /// Marks the leader exited; from now on nobody signals its group but the caller, who
-    /// kills what is left of it (under the same lock) before it reaps the leader.
+    /// kills what is left of it (under the same lock) before it reaps the leader. A leader
+    /// found ended once its supervised deadline has passed may have been killed by the
+    /// supervisor: that counts as [`KillReason::LeaseDeadline`].
     pub fn finish(&self) -> Option<KillReason> {
         let mut s = self.lock();
+        let now = Instant::now();
+        if s.killed.is_none()
+            && [s.supervised, s.deadline]
+                .iter()
+                .flatten()
+                .any(|&d| now >= d)
+        {
+            s.killed = Some(KillReason::LeaseDeadline);
+        }
         s.finished = true;
         if let Some(pid) = s.pid {
             super::process::kill_group(pid);
@@ -92,16 +168,7 @@ impl Active {
 
     /// Kills the group now (if it still runs) for `reason`; the first reason sticks.
     pub fn kill(&self, reason: KillReason) {
-        let mut s = self.lock();
-        if s.finished {
-            return;
-        }
-        if s.killed.is_none() {
-            s.killed = Some(reason);
-        }
-        if let Some(pid) = s.pid {
-            super::process::kill_group(pid);
-        }
+        self.lock().kill(reason);
     }
 
     pub fn killed(&self) -> Option<KillReason> {
@@ -150,7 +217,19 @@ impl Leases {
         })
     }
 
+    /// How long before the local lease expiry handlers are killed: a tenth of the lease, at
+    /// most one second.
+    pub fn margin(&self) -> Duration {
+        (self.lease / 10).min(Duration::from_secs(1))
+    }
+
+    /// Watches and renews `a`, whose deadline (the claim plus the lease) moves
+    /// [`Leases::margin`] earlier. Call before its handler is spawned.
     pub fn add(&self, a: Arc<Active>) {
+        {
+            let mut s = a.lock();
+            s.deadline = s.deadline.map(|d| d - self.margin());
+        }
         self.active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -239,10 +318,18 @@ impl Leases {
             }
             let Some(c) = conn.as_mut() else { continue };
             for a in runs {
-                if a.lock().finished {
-                    continue;
+                {
+                    // A run past its deadline is not renewed: its handler is (being) killed.
+                    let s = a.lock();
+                    if s.finished
+                        || s.killed.is_some()
+                        || s.deadline.is_some_and(|d| Instant::now() >= d)
+                    {
+                        continue;
+                    }
                 }
                 let lease = self.lease;
+                let margin = self.margin();
                 let result = db::write(c, &opts.path, |tx| {
                     let started = Instant::now();
                     let ms = crate::time::now_ms();
@@ -254,7 +341,14 @@ impl Leases {
                 match result {
                     Ok((true, started)) => {
                         let mut s = a.lock();
-                        s.deadline = Some(started + lease);
+                        if s.deadline.is_some_and(|d| Instant::now() >= d) {
+                            // Renewed too late: the watchdog or the supervisor kills it.
+                            s.kill(KillReason::LeaseDeadline);
+                            continue;
+                        }
+                        let deadline = started + lease - margin;
+                        s.deadline = Some(deadline);
+                        s.extend(deadline);
                     }
                     Ok((false, _)) => a.lost.store(true, Ordering::SeqCst),
                     Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),

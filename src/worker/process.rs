@@ -1,12 +1,27 @@
 //! Handler processes: spawned with clone(CLONE_VM | CLONE_VFORK) + execve, like posix_spawn
-//! (never through a shell), each the leader of
-//! its own process group, and a supervisor that kills every such group when the worker dies.
+//! (never through a shell), each the leader of its own process group, and a supervisor that
+//! kills such a group when its lease deadline passes or when the worker dies.
 //!
-//! The supervisor is forked once, when the worker starts and is still single-threaded. It
-//! reads a pipe whose write end only the worker holds (close-on-exec). Each handler child,
-//! between fork and exec, writes `+PID` into that pipe itself, so there is no moment at which
-//! a handler runs unregistered; the worker writes `-PID` once the group is dead and before the
-//! leader is reaped (a zombie's pid cannot be reused, so the supervisor never kills a stranger).
+//! The supervisor is forked once, when the worker starts and is still single-threaded, and
+//! runs in its own process group, so that Ctrl-Z (SIGTSTP to the terminal's foreground group)
+//! or SIGSTOP of the worker does not stop it. It reads a pipe whose write end only the worker
+//! holds (close-on-exec). Every record on it is [`RECORD`] bytes (≤ PIPE_BUF, so writes from
+//! several threads and children never interleave): a tag, a pid and a deadline in
+//! CLOCK_MONOTONIC nanoseconds (the same clock in every process):
+//! - `+PID DEADLINE`: written by each handler child itself between clone and execve, so no
+//!   handler ever runs unregistered or without a deadline;
+//! - `ePID DEADLINE`: written by the worker's renewal thread after each successful renewal;
+//! - `-PID`: written by the worker once the group is dead and before the leader is reaped (a
+//!   zombie's pid cannot be reused, so the supervisor never signals a stranger).
+//!
+//! The supervisor polls the pipe with a timeout until the nearest deadline and sends SIGKILL to
+//! a group whose deadline has passed without being extended, whatever the worker is doing
+//! (killed, stopped, traced, starved). The deadlines it gets are the worker's local lease
+//! deadlines, which already lie a safety margin before the expiry written in the database
+//! (see [`super::lease`]), so the group is dead before another worker may claim the run.
+//! A deadline is checked against a clock reading taken before the pipe is drained, so an
+//! extension written before the deadline is always seen before the group would be killed.
+//!
 //! When the pipe closes (the worker exited, or was killed with `kill -9`), the supervisor sends
 //! SIGTERM to every registered group, SIGKILL [`KILL_GRACE`] later (grandchildren included),
 //! and exits.
@@ -16,20 +31,77 @@
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// How long the handlers of a dead worker get between SIGTERM and SIGKILL.
 pub const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The size of every record on the supervisor pipe: tag, pid, deadline.
+pub const RECORD: usize = 13;
+const _: () = assert!(RECORD <= libc::PIPE_BUF);
+
+/// The worker's end of the supervisor pipe (None once stopped), shared with [`Link`]s.
+type Pipe = Arc<Mutex<Option<File>>>;
+
 /// The worker's end of the supervisor pipe.
 pub struct Supervisor {
     pid: libc::pid_t,
-    /// None once stopped.
-    pipe: Mutex<Option<File>>,
+    pipe: Pipe,
+}
+
+/// What the lease renewal keeps to extend the deadline of a handler's group.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pipe: Pipe,
+}
+
+impl Link {
+    /// Moves the deadline of group `pid` to `deadline` (never earlier than it was: the
+    /// supervisor keeps the later one). Atomic: one record ≤ PIPE_BUF.
+    pub fn extend(&self, pid: libc::pid_t, deadline: Instant) {
+        write_record(&self.pipe, &record(b'e', pid, monotonic_ns(deadline)));
+    }
+}
+
+fn record(tag: u8, pid: libc::pid_t, deadline_ns: u64) -> [u8; RECORD] {
+    let mut r = [0u8; RECORD];
+    r[0] = tag;
+    r[1..5].copy_from_slice(&pid.to_ne_bytes());
+    r[5..].copy_from_slice(&deadline_ns.to_ne_bytes());
+    r
+}
+
+fn write_record(pipe: &Pipe, record: &[u8; RECORD]) {
+    let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = pipe.as_mut() {
+        let _ = p.write_all(record);
+    }
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds.
+fn monotonic_now_ns() -> u64 {
+    // SAFETY: ts is a plain struct clock_gettime fills in.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// `at` on CLOCK_MONOTONIC in nanoseconds, never later than `at` (the clock is read before
+/// the [`Instant`] it is compared with, so the conversion errs a few microseconds early).
+pub fn monotonic_ns(at: Instant) -> u64 {
+    let now_ns = monotonic_now_ns();
+    let now = Instant::now();
+    match at.checked_duration_since(now) {
+        Some(ahead) => now_ns.saturating_add(ahead.as_nanos() as u64),
+        None => now_ns.saturating_sub(now.duration_since(at).as_nanos() as u64),
+    }
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -73,8 +145,15 @@ impl Supervisor {
         drop(read);
         Ok(Supervisor {
             pid,
-            pipe: Mutex::new(Some(File::from(write))),
+            pipe: Arc::new(Mutex::new(Some(File::from(write)))),
         })
+    }
+
+    /// A handle to extend deadlines with.
+    pub fn link(&self) -> Link {
+        Link {
+            pipe: Arc::clone(&self.pipe),
+        }
     }
 
     /// The descriptor a handler child writes its registration to.
@@ -90,12 +169,7 @@ impl Supervisor {
 
     /// Tells the supervisor that group `pid` is gone.
     pub fn forget(&self, pid: libc::pid_t) {
-        let mut record = [b'-', 0, 0, 0, 0];
-        record[1..].copy_from_slice(&pid.to_ne_bytes());
-        let mut pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = pipe.as_mut() {
-            let _ = p.write_all(&record);
-        }
+        write_record(&self.pipe, &record(b'-', pid, 0));
     }
 
     /// Closes the pipe (the supervisor kills whatever is left and exits) and reaps it.
@@ -117,7 +191,64 @@ impl Drop for Supervisor {
     }
 }
 
-/// The supervisor's life: collect registrations until the pipe closes, then kill them all.
+/// A registered handler group as the supervisor sees it.
+struct Group {
+    pid: libc::pid_t,
+    deadline_ns: u64,
+    /// Killed at its deadline: later extensions do not revive it.
+    killed: bool,
+}
+
+/// Applies one record to the registered groups.
+fn apply(groups: &mut Vec<Group>, record: &[u8]) {
+    let pid = libc::pid_t::from_ne_bytes([record[1], record[2], record[3], record[4]]);
+    let mut deadline = [0u8; 8];
+    deadline.copy_from_slice(&record[5..RECORD]);
+    let deadline_ns = u64::from_ne_bytes(deadline);
+    match record[0] {
+        b'+' => groups.push(Group {
+            pid,
+            deadline_ns,
+            killed: false,
+        }),
+        b'e' => {
+            for g in groups.iter_mut().filter(|g| g.pid == pid && !g.killed) {
+                g.deadline_ns = g.deadline_ns.max(deadline_ns);
+            }
+        }
+        b'-' => groups.retain(|g| g.pid != pid),
+        _ => {}
+    }
+}
+
+/// Reads every record available without blocking; false once the pipe is closed (or broken).
+fn drain(fd: RawFd, pending: &mut Vec<u8>, groups: &mut Vec<Group>) -> bool {
+    let mut buf = [0u8; RECORD * 64];
+    loop {
+        // SAFETY: reading into a buffer owned by this frame.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 0 {
+            return false;
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return true,
+                _ => return false,
+            }
+        }
+        pending.extend_from_slice(&buf[..n as usize]);
+        let whole = pending.len() - pending.len() % RECORD;
+        for record in pending[..whole].chunks_exact(RECORD) {
+            apply(groups, record);
+        }
+        pending.drain(..whole);
+    }
+}
+
+/// The supervisor's life: follow registrations and deadlines, kill every group whose deadline
+/// passes, and kill them all once the pipe closes.
 fn supervise(read: OwnedFd) -> ! {
     // SAFETY: plain libc calls in our own single-threaded child.
     unsafe {
@@ -132,31 +263,63 @@ fn supervise(read: OwnedFd) -> ! {
             }
         }
     }
-    let mut groups: Vec<libc::pid_t> = Vec::new();
-    let mut pipe = File::from(read);
-    let mut record = [0u8; 5];
-    while pipe.read_exact(&mut record).is_ok() {
-        let pid = libc::pid_t::from_ne_bytes([record[1], record[2], record[3], record[4]]);
-        match record[0] {
-            b'+' => groups.push(pid),
-            b'-' => groups.retain(|&g| g != pid),
-            _ => {}
+    let fd = read.as_raw_fd();
+    // SAFETY: fcntl on our own descriptor.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        // The clock is read before draining: an extension written before the deadline has
+        // reached the pipe by now, so it is applied before the deadline is judged.
+        let now = monotonic_now_ns();
+        if !drain(fd, &mut pending, &mut groups) {
+            break;
         }
+        for g in groups.iter_mut().filter(|g| !g.killed) {
+            if g.deadline_ns <= now {
+                // SAFETY: the leader is not reaped before its `-` record, so the group id is
+                // still this handler's.
+                unsafe { libc::kill(-g.pid, libc::SIGKILL) };
+                g.killed = true;
+            }
+        }
+        let nearest = groups
+            .iter()
+            .filter(|g| !g.killed)
+            .map(|g| g.deadline_ns)
+            .min();
+        let timeout_ms = match nearest {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_sub(monotonic_now_ns());
+                left.div_ceil(1_000_000).min(i32::MAX as u64) as libc::c_int
+            }
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd owned by this frame; EINTR and timeouts both loop around.
+        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
     }
     // SIGTERM first: a `durably step` whose command already finished still records it (it
     // holds SIGTERM back), handlers may clean up; whatever is left is killed after the grace.
     // SAFETY (all kill calls): signalling process groups.
-    for &pid in &groups {
-        unsafe { libc::kill(-pid, libc::SIGTERM) };
+    for g in &groups {
+        unsafe { libc::kill(-g.pid, libc::SIGTERM) };
     }
     let deadline = std::time::Instant::now() + KILL_GRACE;
     while std::time::Instant::now() < deadline
-        && groups.iter().any(|&g| unsafe { libc::kill(-g, 0) } == 0)
+        && groups.iter().any(|g| unsafe { libc::kill(-g.pid, 0) } == 0)
     {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    for &pid in &groups {
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    for g in &groups {
+        unsafe { libc::kill(-g.pid, libc::SIGKILL) };
     }
     // SAFETY: leave without running the parent's exit handlers.
     unsafe { libc::_exit(0) }
@@ -216,8 +379,8 @@ fn pointers(list: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-/// What the child of [`spawn`] needs, prepared before the clone; `error` is written by the
-/// child (shared memory) when execve fails.
+/// What the child of [`spawn`] needs, prepared before the clone; `register_error` and `error`
+/// are written by the child (shared memory) when its registration or execve fails.
 #[repr(C)]
 struct ChildArgs {
     path: *const libc::c_char,
@@ -227,6 +390,10 @@ struct ChildArgs {
     stdout: RawFd,
     stderr: RawFd,
     register: RawFd,
+    /// The group's lease deadline, CLOCK_MONOTONIC nanoseconds.
+    deadline_ns: u64,
+    /// The errno of a failed registration (the supervisor is gone).
+    register_error: libc::c_int,
     error: libc::c_int,
 }
 
@@ -238,13 +405,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     unsafe {
         let a = &mut *(arg as *mut ChildArgs);
         libc::setpgid(0, 0);
-        for sig in [
-            libc::SIGPIPE,
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-        ] {
+        // SIGPIPE stays ignored until the registration is written: with the supervisor gone
+        // the write fails with EPIPE instead of killing the child unnoticed.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
             libc::signal(sig, libc::SIG_DFL);
         }
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -253,18 +417,24 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         libc::dup2(a.stdin, 0);
         libc::dup2(a.stdout, 1);
         libc::dup2(a.stderr, 2);
-        let me = libc::getpid().to_ne_bytes();
-        let record = [b'+', me[0], me[1], me[2], me[3]];
-        libc::write(a.register, record.as_ptr().cast(), 5);
+        let record = record(b'+', libc::getpid(), a.deadline_ns);
+        if libc::write(a.register, record.as_ptr().cast(), RECORD) != RECORD as isize {
+            let errno = *libc::__errno_location();
+            a.register_error = if errno == 0 { libc::EPIPE } else { errno };
+            libc::_exit(127)
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::execve(a.path, a.argv, a.envp);
         a.error = *libc::__errno_location();
         libc::_exit(127)
     }
 }
 
-/// Starts `program` as the leader of a new process group, registered with the supervisor
-/// before it executes. On failure to execute, returns the OS error (the child is reaped).
-pub fn spawn(program: &Program, supervisor: &Supervisor) -> io::Result<Child> {
+/// Starts `program` as the leader of a new process group, registered with the supervisor (to
+/// be killed at `deadline` unless extended) before it executes. On failure to execute, returns
+/// the OS error (the child is reaped); when the supervisor is gone, an error of kind
+/// [`io::ErrorKind::BrokenPipe`] (nothing was executed).
+pub fn spawn(program: &Program, supervisor: &Supervisor, deadline: Instant) -> io::Result<Child> {
     let (in_r, in_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -279,6 +449,8 @@ pub fn spawn(program: &Program, supervisor: &Supervisor) -> io::Result<Child> {
         stdout: out_w.as_raw_fd(),
         stderr: err_w.as_raw_fd(),
         register: supervisor.registration_fd(),
+        deadline_ns: monotonic_ns(deadline),
+        register_error: 0,
         error: 0,
     };
     // Uninitialised: zeroing it would cost more than the clone.
@@ -308,7 +480,16 @@ pub fn spawn(program: &Program, supervisor: &Supervisor) -> io::Result<Child> {
     };
     drop(stack);
     drop((in_r, out_w, err_w));
-    // SAFETY: the child has exec'd or exited (CLONE_VFORK); nobody else writes `error`.
+    // SAFETY: the child has exec'd or exited (CLONE_VFORK); nobody else writes these fields.
+    let register_error = unsafe { std::ptr::read_volatile(&args.register_error) };
+    if register_error != 0 {
+        reap(pid);
+        let cause = io::Error::from_raw_os_error(register_error);
+        return Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            format!("the handler supervisor is gone ({cause})"),
+        ));
+    }
     let error = unsafe { std::ptr::read_volatile(&args.error) };
     if error != 0 {
         supervisor.forget(pid);
@@ -392,5 +573,58 @@ pub fn signal_name(sig: i32) -> &'static str {
         libc::SIGXCPU => "SIGXCPU",
         libc::SIGXFSZ => "SIGXFSZ",
         _ => "signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// With the supervisor gone (its end of the pipe closed), a spawn fails with BrokenPipe
+    /// and nothing is executed: the child is not killed by SIGPIPE before it can report.
+    #[test]
+    fn spawn_without_a_supervisor_is_a_broken_pipe() {
+        let (read, write) = pipe().unwrap();
+        drop(read);
+        let supervisor = Supervisor {
+            pid: 0,
+            pipe: Arc::new(Mutex::new(Some(File::from(write)))),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let program = Program::new(
+            Path::new("/bin/sh"),
+            &["-c".into(), format!("touch '{}'", marker.display())],
+            &[],
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let err = spawn(&program, &supervisor, deadline)
+            .err()
+            .expect("spawn succeeded without a supervisor");
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "{err}");
+        assert!(err.to_string().contains("supervisor is gone"), "{err}");
+        assert!(!marker.exists(), "the handler was executed");
+        // Stopped already: there is no supervisor process to reap.
+        supervisor.pipe.lock().unwrap().take();
+    }
+
+    /// Records carry the pid and deadline; extensions never move a deadline earlier nor
+    /// revive a killed group; `-` forgets.
+    #[test]
+    fn records_update_the_groups() {
+        let mut groups = Vec::new();
+        apply(&mut groups, &record(b'+', 41, 1_000));
+        apply(&mut groups, &record(b'+', 42, 2_000));
+        apply(&mut groups, &record(b'e', 41, 5_000));
+        apply(&mut groups, &record(b'e', 41, 3_000));
+        assert_eq!(groups[0].deadline_ns, 5_000);
+        groups[1].killed = true;
+        apply(&mut groups, &record(b'e', 42, 9_000));
+        assert_eq!(groups[1].deadline_ns, 2_000);
+        apply(&mut groups, &record(b'-', 41, 0));
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].pid, 42);
     }
 }
