@@ -329,3 +329,43 @@ fn hostile_text_is_escaped_for_people_and_exact_in_json() {
     let stats = env.run(&["stats", "--json"]).ok().json();
     assert_eq!(stats["byJob"][job.as_str()]["failed"], 1, "{stats}");
 }
+
+/// `wait` prints a completed run's output: exact on a pipe (scripts capture it), escaped on a
+/// terminal (a pseudo-terminal from `script`).
+#[test]
+fn wait_prints_output_exactly_to_a_pipe_and_escaped_to_a_terminal() {
+    let env = Env::init();
+    let id = env.enqueue(&["--job", "done"]);
+    env.conn()
+        .execute(
+            "UPDATE durably_runs SET status = 'completed', output = ?2, completed_at = created_at \
+             WHERE id = ?1",
+            rusqlite::params![id, serde_json::json!(format!("out{HOSTILE}")).to_string()],
+        )
+        .unwrap();
+    let piped = env.run(&["wait", &id]);
+    assert_eq!(piped.ok().stdout, format!("out{HOSTILE}\n"));
+
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec"])
+        .arg(format!("'{BIN}' --db '{}' wait {id}", env.db.display()))
+        .arg("/dev/null")
+        .env_remove("DURABLY_DB");
+    let tty = run_command(script, None);
+    tty.ok();
+    let raw: Vec<char> = raw_controls(&tty.stdout)
+        .into_iter()
+        .filter(|&c| c != '\r')
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "raw {raw:?} on a terminal: {:?}",
+        tty.stdout
+    );
+    assert!(
+        tty.stdout.contains("out\\e]0;pwned\\x07"),
+        "{:?}",
+        tty.stdout
+    );
+}
