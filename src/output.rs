@@ -59,17 +59,56 @@ impl<W: Write> Write for KeepGoing<W> {
     }
 }
 
+/// A table that never wraps a cell: one line per row. [`write_table`] cuts its lines to the
+/// terminal's width; on a pipe they are whole, so `durably ls | grep` sees every row entire.
 fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers.iter().map(Cell::new));
-    if !io::stdout().is_terminal() {
-        t.set_width(80);
-    } else if std::env::var_os("NO_COLOR").is_none() {
+    if io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         t.enforce_styling();
     }
     t
+}
+
+/// The width table lines are cut to: none when stdout is not a terminal; else `COLUMNS` when
+/// it is a positive number, else the terminal's own width, else 80 (a width of 0 is unknown).
+fn line_width() -> Option<usize> {
+    let stdout = io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return Some(n);
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    if rc == 0 && size.ws_col > 0 {
+        Some(usize::from(size.ws_col))
+    } else {
+        Some(80)
+    }
+}
+
+/// A line of at most `width` characters, the last one `…` when cut.
+fn fit(line: &str, width: usize) -> Cow<'_, str> {
+    if line.chars().nth(width).is_none() {
+        return Cow::Borrowed(line);
+    }
+    let mut cut: String = line.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    Cow::Owned(cut)
 }
 
 /// Text from a database or a user, made safe for a terminal on one line: control characters
@@ -212,17 +251,25 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
             duration_cell(r, now),
         ]);
     }
-    if runs.is_empty() {
+    // No rows: a note for people on stderr, the header alone for programs on a pipe.
+    if runs.is_empty() && io::stdout().is_terminal() {
+        let _ = writeln!(io::stderr(), "no runs match");
         return Ok(());
     }
     write_table(out, &t)
 }
 
 /// A table without the padding comfy-table leaves at the end of each line (it makes every line
-/// as wide as the table, which `grep`/`cut` users and diffs do not want).
+/// as wide as the table, which `grep`/`cut` users and diffs do not want), each line cut to the
+/// terminal's width (see [`line_width`]) and whole on a pipe.
 fn write_table(out: &mut impl Write, t: &Table) -> io::Result<()> {
+    let width = line_width();
     for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
+        let line = line.trim_end();
+        match width {
+            Some(w) => writeln!(out, "{}", fit(line, w))?,
+            None => writeln!(out, "{line}")?,
+        }
     }
     Ok(())
 }
@@ -360,7 +407,14 @@ pub fn log_line(out: &mut impl Write, l: &Log) -> io::Result<()> {
 
 #[cfg(test)]
 mod cell_tests {
-    use super::{cell, escape, escape_lines};
+    use super::{cell, escape, escape_lines, fit};
+
+    #[test]
+    fn lines_are_cut_to_the_width() {
+        assert_eq!(fit("abcdef", 6), "abcdef");
+        assert_eq!(fit("abcdefg", 6), "abcde…");
+        assert_eq!(fit("日本語です", 3), "日本…");
+    }
 
     #[test]
     fn cells_are_clipped_and_escaped() {
