@@ -20,7 +20,7 @@ fn main() {
                     let _ = writeln!(
                         std::io::stderr(),
                         "durably: {}",
-                        one_line(&format!("{err:#}"))
+                        durably::output::error_text(&err)
                     );
                 }
                 error::exit_code(&err)
@@ -56,20 +56,13 @@ fn usage_error(err: clap::Error) -> i32 {
                 .find(|l| l.starts_with("tip:"))
                 .map(|t| format!(" ({})", t.trim_start_matches("tip: ")))
                 .unwrap_or_default();
+            // clap quotes the offending argument, which may hold control characters.
             let _ = writeln!(
                 std::io::stderr(),
-                "durably: {first}{tip} (see durably --help)"
+                "durably: {} (see durably --help)",
+                durably::output::escape(&format!("{first}{tip}"))
             );
             code::USAGE
         }
     }
-}
-
-/// Error messages are one line, whatever a cause put in them.
-fn one_line(text: &str) -> String {
-    text.split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

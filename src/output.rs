@@ -4,6 +4,7 @@ use crate::model::{Log, Run, Step};
 use crate::time;
 use comfy_table::{presets, Cell, ContentArrangement, Table};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 /// Buffered, locked stdout. Callers propagate write errors so a broken pipe ends quietly.
@@ -58,36 +59,137 @@ impl<W: Write> Write for KeepGoing<W> {
     }
 }
 
+/// A table that never wraps a cell: one line per row. [`write_table`] cuts its lines to the
+/// terminal's width; on a pipe they are whole, so `durably ls | grep` sees every row entire.
 fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers.iter().map(Cell::new));
-    if !io::stdout().is_terminal() {
-        t.set_width(80);
-    } else if std::env::var_os("NO_COLOR").is_none() {
+    if io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         t.enforce_styling();
     }
     t
 }
 
-/// A table cell of at most `max` characters (the last one `…` when cut), control characters
-/// shown as `?`. comfy-table wraps a long cell in time quadratic in its length (a 30 KB step
-/// output took 7 s of CPU in `show`, a 40 KB job name 39 s in `ls`), and raw control
-/// characters from a job name could drive the terminal; `--json` has the full text.
+/// The width table lines are cut to: none when stdout is not a terminal; else `COLUMNS` when
+/// it is a positive number, else the terminal's own width, else 80 (a width of 0 is unknown).
+fn line_width() -> Option<usize> {
+    let stdout = io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return Some(n);
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    if rc == 0 && size.ws_col > 0 {
+        Some(usize::from(size.ws_col))
+    } else {
+        Some(80)
+    }
+}
+
+/// A line of at most `width` characters, the last one `…` when cut.
+fn fit(line: &str, width: usize) -> Cow<'_, str> {
+    if line.chars().nth(width).is_none() {
+        return Cow::Borrowed(line);
+    }
+    let mut cut: String = line.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    Cow::Owned(cut)
+}
+
+/// Text from a database or a user, made safe for a terminal on one line: control characters
+/// are shown as visible escapes instead of reaching the terminal, where an ESC sequence in a
+/// job name could retitle the window, clear the screen or fake output. See [`escape_with`].
+pub fn escape(text: &str) -> Cow<'_, str> {
+    escape_with(text, false)
+}
+
+/// Like [`escape`], but keeps line feeds and tabs: for a field printed over several lines on
+/// purpose (an error's stack trace, a step output).
+pub fn escape_lines(text: &str) -> Cow<'_, str> {
+    escape_with(text, true)
+}
+
+/// ESC becomes `\e`; line feed, tab and carriage return `\n`, `\t`, `\r` (line feed and tab
+/// are kept with `keep_lines`); other C0 characters and DEL `\x07`-style; C1 controls, bidi
+/// overrides and isolates, and the Unicode line and paragraph separators `\u{9b}`-style.
+/// Text with none of them is returned as it is, without copying.
+pub fn escape_with(text: &str, keep_lines: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| needs_escape(c) && !(keep_lines && (c == '\n' || c == '\t'));
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\u{1b}' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Characters that must not reach a terminal raw.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+                | '\u{2028}' | '\u{2029}'
+        )
+}
+
+/// An error for stderr: the whole cause chain on one line (causes put line breaks in it),
+/// escaped like any other text, since errors quote job names, ids and run errors from the
+/// database and arguments from the user.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    let joined = text
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    escape(&joined).into_owned()
+}
+
+/// A table cell of at most `max` characters (the last one `…` when cut), escaped like
+/// [`escape`]. comfy-table wraps a long cell in time quadratic in its length (a 30 KB step
+/// output took 7 s of CPU in `show`, a 40 KB job name 39 s in `ls`), so only the start of the
+/// text is looked at; `--json` has the full text.
 pub fn cell(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(4 * max));
-    let long = text.chars().nth(max).is_some();
-    for (i, c) in text.chars().enumerate() {
+    let head: String = text.chars().take(max + 1).collect();
+    let escaped = escape(&head);
+    let mut out = String::with_capacity(escaped.len().min(4 * max));
+    let long = escaped.chars().nth(max).is_some();
+    for (i, c) in escaped.chars().enumerate() {
         if long && i + 1 == max {
             out.push('…');
             break;
         }
-        out.push(match c {
-            '\n' | '\t' | '\r' => ' ',
-            c if c.is_control() => '?',
-            c => c,
-        });
+        out.push(c);
     }
     out
 }
@@ -140,7 +242,7 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
     let mut t = table(&["ID", "JOB", "STATUS", "LABELS", "PROGRESS", "AGE", "TOOK"]);
     for (r, short) in runs.iter().zip(short_ids) {
         t.add_row(vec![
-            short.clone(),
+            cell(short, 40),
             cell(&r.job_name, 24),
             cell(&r.status, 12),
             labels_cell(r),
@@ -149,17 +251,25 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
             duration_cell(r, now),
         ]);
     }
-    if runs.is_empty() {
+    // No rows: a note for people on stderr, the header alone for programs on a pipe.
+    if runs.is_empty() && io::stdout().is_terminal() {
+        let _ = writeln!(io::stderr(), "no runs match");
         return Ok(());
     }
     write_table(out, &t)
 }
 
 /// A table without the padding comfy-table leaves at the end of each line (it makes every line
-/// as wide as the table, which `grep`/`cut` users and diffs do not want).
+/// as wide as the table, which `grep`/`cut` users and diffs do not want), each line cut to the
+/// terminal's width (see [`line_width`]) and whole on a pipe.
 fn write_table(out: &mut impl Write, t: &Table) -> io::Result<()> {
+    let width = line_width();
     for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
+        let line = line.trim_end();
+        match width {
+            Some(w) => writeln!(out, "{}", fit(line, w))?,
+            None => writeln!(out, "{line}")?,
+        }
     }
     Ok(())
 }
@@ -176,14 +286,30 @@ pub fn json_pretty(out: &mut impl Write, v: &Value) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// A run for people: fields, then steps and logs.
+/// One `name  value` line of `show`, the value escaped onto one line.
+fn field(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
+    writeln!(out, "{name:<18}{}", escape(value))
+}
+
+/// A `show` field that may span lines (input, output, error, progress): line feeds and tabs
+/// are kept, each further line indented under the first.
+fn multiline_field(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
+    let value = escape_lines(value);
+    let mut lines = value.split('\n');
+    writeln!(out, "{name:<18}{}", lines.next().unwrap_or_default())?;
+    for line in lines {
+        writeln!(out, "{:<18}{line}", "")?;
+    }
+    Ok(())
+}
+
+/// A run for people: fields, then steps and logs. Every string is escaped (see [`escape`]).
 pub fn run_details(
     out: &mut impl Write,
     run: &Run,
     steps: &[Step],
     logs: &[Log],
 ) -> io::Result<()> {
-    let field = |out: &mut dyn Write, k: &str, v: &str| writeln!(out, "{k:<18}{v}");
     field(out, "id", &run.id)?;
     field(out, "job", &run.job_name)?;
     field(out, "status", &run.status)?;
@@ -196,13 +322,25 @@ pub fn run_details(
     if !labels.is_empty() {
         field(out, "labels", &labels)?;
     }
-    field(out, "input", &run.input)?;
+    multiline_field(out, "input", &run.input)?;
     for (k, v) in [
         ("idempotency key", &run.idempotency_key),
         ("concurrency key", &run.concurrency_key),
+    ] {
+        if let Some(v) = v {
+            field(out, k, v)?;
+        }
+    }
+    for (k, v) in [
         ("progress", &run.progress),
         ("output", &run.output),
         ("error", &run.error),
+    ] {
+        if let Some(v) = v {
+            multiline_field(out, k, v)?;
+        }
+    }
+    for (k, v) in [
         ("lease owner", &run.lease_owner),
         ("lease expires", &run.lease_expires_at),
     ] {
@@ -225,14 +363,14 @@ pub fn run_details(
         for s in steps {
             let detail = s
                 .error
-                .clone()
-                .or_else(|| s.output.clone())
+                .as_deref()
+                .or(s.output.as_deref())
                 .unwrap_or_default();
             t.add_row(vec![
                 s.index.to_string(),
                 cell(&s.name, 40),
                 cell(&s.status, 12),
-                cell(&detail, 160),
+                cell(detail, 160),
             ]);
         }
         write_table(out, &t)?;
@@ -246,35 +384,55 @@ pub fn run_details(
     Ok(())
 }
 
-/// One log for people: `time level [step] message data`.
+/// One log for people on one line: `time level [step] message data`, every part escaped.
 pub fn log_line(out: &mut impl Write, l: &Log) -> io::Result<()> {
     let step = l
         .step_name
         .as_deref()
-        .map(|s| format!(" [{s}]"))
+        .map(|s| format!(" [{}]", escape(s)))
         .unwrap_or_default();
     let data = l
         .data
         .as_deref()
-        .map(|d| format!(" {d}"))
+        .map(|d| format!(" {}", escape(d)))
         .unwrap_or_default();
     writeln!(
         out,
         "{} {:<5}{step} {}{data}",
-        l.created_at, l.level, l.message
+        escape(&l.created_at),
+        escape(&l.level),
+        escape(&l.message)
     )
 }
 
 #[cfg(test)]
 mod cell_tests {
-    use super::cell;
+    use super::{cell, escape, escape_lines, fit};
 
     #[test]
-    fn cells_are_clipped_and_sanitized() {
+    fn lines_are_cut_to_the_width() {
+        assert_eq!(fit("abcdef", 6), "abcdef");
+        assert_eq!(fit("abcdefg", 6), "abcde…");
+        assert_eq!(fit("日本語です", 3), "日本…");
+    }
+
+    #[test]
+    fn cells_are_clipped_and_escaped() {
         assert_eq!(cell("short", 24), "short");
         assert_eq!(cell(&"x".repeat(24), 24), "x".repeat(24));
         assert_eq!(cell(&"x".repeat(25), 24), format!("{}…", "x".repeat(23)));
-        assert_eq!(cell("a\nb\x1b[2J\u{7}", 24), "a b?[2J?");
+        assert_eq!(cell("a\nb\x1b[2J\u{7}", 24), "a\\nb\\e[2J\\x07");
+        assert_eq!(cell("\x1b\x1b\x1b", 5), "\\e\\e…");
         assert_eq!(cell(&"é".repeat(100_000), 5), "éééé…");
+    }
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(escape("plain ü 日本"), "plain ü 日本");
+        assert!(matches!(escape("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(escape("j\x1b]0;pwned\x07x"), "j\\e]0;pwned\\x07x");
+        assert_eq!(escape("a\r\n\tb\x7f"), "a\\r\\n\\tb\\x7f");
+        assert_eq!(escape("\u{9b}2J \u{202e}abc"), "\\u{9b}2J \\u{202e}abc");
+        assert_eq!(escape_lines("a\n\tb\r\x1b"), "a\n\tb\\r\\e");
     }
 }

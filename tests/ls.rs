@@ -304,7 +304,7 @@ fn json_formats_have_exactly_the_run_fields() {
 }
 
 #[test]
-fn table_fits_80_columns_and_ids_are_usable_prefixes() {
+fn piped_table_is_one_whole_line_per_run_and_ids_are_usable_prefixes() {
     let env = Env::new();
     env.enqueue(&[
         "--job",
@@ -329,13 +329,20 @@ fn table_fits_80_columns_and_ids_are_usable_prefixes() {
     for col in ["ID", "JOB", "STATUS", "LABELS", "AGE"] {
         assert!(header.contains(col), "{header}");
     }
+    // On a pipe nothing is wrapped or cut: a header and one line per run, so `grep` sees
+    // every run whole.
+    assert_eq!(text.lines().count(), 5, "{text}");
+    let long = text
+        .lines()
+        .find(|l| l.contains("a-really-long-job-name"))
+        .unwrap_or_else(|| panic!("no line for the long run:\n{text}"));
+    assert!(
+        long.contains("tenant=") && long.contains("pending"),
+        "{long}"
+    );
     for line in text.lines() {
         assert_eq!(line, line.trim_end(), "trailing whitespace");
-        assert!(
-            line.chars().count() <= 80,
-            "{} chars: {line:?}",
-            line.chars().count()
-        );
+        assert!(!line.ends_with('…'), "line cut on a pipe: {line:?}");
     }
     // Every id cell is a unique prefix of at least 12 characters that show accepts.
     let full = ids(env.run(&["ls", "--format", "ids"]).ok());
@@ -347,6 +354,58 @@ fn table_fits_80_columns_and_ids_are_usable_prefixes() {
         let run = env.run(&["show", shown, "--json"]).ok().json();
         assert_eq!(run["id"], id.as_str());
     }
+}
+
+/// Runs `durably ARGS` with stdout and stderr on a pseudo-terminal (`script`), `COLUMNS` set
+/// or removed; returns what the terminal showed, CR LF turned back into LF.
+fn on_terminal(env: &Env, args: &str, columns: Option<&str>) -> String {
+    let mut script = std::process::Command::new("script");
+    script
+        .arg("-qec")
+        .arg(format!("'{BIN}' --db '{}' {args}", env.db.display()))
+        .arg("/dev/null")
+        .env_remove("DURABLY_DB")
+        .env("NO_COLOR", "1");
+    match columns {
+        Some(c) => script.env("COLUMNS", c),
+        None => script.env_remove("COLUMNS"),
+    };
+    let out = run_command(script, None);
+    out.ok();
+    out.stdout.replace("\r\n", "\n")
+}
+
+#[test]
+fn terminal_table_is_one_line_per_run_cut_to_the_width() {
+    let env = Env::new();
+    for i in 0..3 {
+        env.enqueue(&[
+            "--job",
+            &format!("a-really-long-job-name-{i}-that-would-not-fit"),
+            "--label",
+            "tenant=acme-corporation-international-holdings",
+        ]);
+    }
+    for (columns, width) in [(Some("50"), 50), (Some("0"), 80), (None, 80)] {
+        let text = on_terminal(&env, "ls", columns);
+        assert_eq!(text.lines().count(), 4, "COLUMNS={columns:?}:\n{text}");
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= width,
+                "COLUMNS={columns:?}: {} chars: {line:?}",
+                line.chars().count()
+            );
+        }
+        assert!(text.lines().skip(1).all(|l| l.ends_with('…')), "{text}");
+    }
+    // Nothing to list: a note for people on a terminal, the header alone on a pipe.
+    assert_eq!(on_terminal(&env, "ls --job nope", None), "no runs match\n");
+    let piped = env.run(&["ls", "--job", "nope"]);
+    assert_eq!(piped.ok().stdout.lines().count(), 1, "{piped:?}");
+    assert!(
+        piped.stdout.contains("JOB") && piped.stderr.is_empty(),
+        "{piped:?}"
+    );
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<i32> {
                     return Err(e);
                 }
                 out.flush()?;
-                eprintln!("durably: {e:#}");
+                eprintln!("durably: {}", crate::output::error_text(&e));
                 worst = super::rm::merge_code(worst, c);
             }
         }

@@ -9,20 +9,34 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
+/// Logs read (and held in memory) per read transaction.
+const PAGE: u64 = 1000;
+
 pub fn run(ctx: &Context, args: LogsArgs) -> Result<i32> {
-    let conn = ctx.open(Access::Read)?;
+    let mut conn = ctx.open(Access::Read)?;
     let run = store::find_run(&conn, &args.id)?;
     let mut out = crate::output::stdout();
-    // Follow by created_at, re-reading the last millisecond: logs of different processes
-    // committed in the same millisecond need not arrive in id order.
+    // Between polls, follow by created_at, re-reading the last millisecond: logs of different
+    // processes committed in the same millisecond need not arrive in id order. Within a poll,
+    // pages follow on from the last (created_at, id) printed.
     let mut last_ms: Option<String> = None;
+    let mut last_id = String::new();
     let mut seen_in_last_ms: HashSet<String> = HashSet::new();
+    let mut paging = false;
     loop {
-        // Whether the run was terminal before this read: then nothing can follow it.
-        let terminal = store::get_run(&conn, &run.id)?.is_none_or(|r| r.is_terminal());
-        let cursor = last_ms.as_deref().map(|c| (c, ""));
-        let logs = store::steps::logs_of(&conn, &run.id, cursor)?;
+        // A page per read transaction, ended before printing: a stalled pipe or pager holds no
+        // lock (rollback journal) and pins no WAL, and memory stays at one page.
+        let tx = conn.transaction()?;
+        // Whether the run was terminal in this snapshot: then every log is in it too.
+        let terminal = store::get_run(&tx, &run.id)?.is_none_or(|r| r.is_terminal());
+        let cursor = last_ms
+            .as_deref()
+            .map(|c| (c, if paging { last_id.as_str() } else { "" }));
+        let logs = store::steps::logs_of(&tx, &run.id, cursor, Some(PAGE))?;
+        tx.commit()?;
+        paging = logs.len() as u64 == PAGE;
         for l in &logs {
+            last_id.clone_from(&l.id);
             if last_ms.as_deref() == Some(l.created_at.as_str()) {
                 if !seen_in_last_ms.insert(l.id.clone()) {
                     continue;
@@ -39,6 +53,9 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<i32> {
             }
         }
         out.flush()?;
+        if paging {
+            continue;
+        }
         if !args.follow || terminal {
             return Ok(0);
         }

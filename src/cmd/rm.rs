@@ -52,7 +52,7 @@ fn delete_ids(ctx: &Context, args: &RmArgs) -> Result<i32> {
                     return Err(e);
                 }
                 out.flush()?;
-                eprintln!("durably: {e:#}");
+                eprintln!("durably: {}", crate::output::error_text(&e));
                 worst = merge_code(worst, c);
             }
         }

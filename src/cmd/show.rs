@@ -9,10 +9,14 @@ use serde_json::Value;
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
-    let conn = ctx.open(Access::Read)?;
-    let run = store::find_run(&conn, &args.id)?;
-    let steps = store::steps::steps_of(&conn, &run.id)?;
-    let logs = store::steps::logs_of(&conn, &run.id, None)?;
+    let mut conn = ctx.open(Access::Read)?;
+    // The run, its steps and its logs from one snapshot; the read ends before printing, so a
+    // stalled pager never holds a lock (rollback journal) or pins the WAL.
+    let tx = conn.transaction()?;
+    let run = store::find_run(&tx, &args.id)?;
+    let steps = store::steps::steps_of(&tx, &run.id)?;
+    let logs = store::steps::logs_of(&tx, &run.id, None, None)?;
+    tx.commit()?;
     let mut out = crate::output::stdout();
     if args.json {
         let mut v = run.to_json();

@@ -4,14 +4,18 @@ use super::Context;
 use crate::cli::JsonArgs;
 use crate::db::Access;
 use crate::model::Status;
+use crate::output::escape;
 use crate::store;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: JsonArgs) -> Result<i32> {
     let conn = ctx.open(Access::Read)?;
+    // One statement, stepped to its end before anything is printed: no read is open while
+    // output waits on a slow pipe.
     let rows = store::admin::stats(&conn)?;
     let mut by_status: BTreeMap<String, i64> = Status::ALL
         .iter()
@@ -37,7 +41,8 @@ pub fn run(ctx: &Context, args: JsonArgs) -> Result<i32> {
         )?;
     } else {
         // Columns as wide as their widest cell, two spaces apart: fits 80 columns for job
-        // names up to ~20 characters, and never misaligns on a longer one.
+        // names up to ~20 characters, and never misaligns on a longer one. Job names and
+        // statuses are escaped (see output::escape) before their widths are measured.
         // Lifecycle order, then any status another writer may have used.
         let mut statuses: Vec<&String> = Status::ALL
             .iter()
@@ -48,21 +53,27 @@ pub fn run(ctx: &Context, args: JsonArgs) -> Result<i32> {
                 .keys()
                 .filter(|k| !Status::ALL.iter().any(|s| s.as_str() == k.as_str())),
         );
-        let job_width = by_job
-            .keys()
+        let shown: Vec<Cow<str>> = statuses.iter().map(|s| escape(s)).collect();
+        let jobs: Vec<Cow<str>> = by_job.keys().map(|j| escape(j)).collect();
+        let job_width = jobs
+            .iter()
             .map(|j| j.chars().count())
             .chain([3])
             .max()
             .unwrap_or(3);
-        let width = |header: &str, n: i64| header.len().max(n.to_string().len());
-        let widths: Vec<usize> = statuses.iter().map(|s| width(s, by_status[*s])).collect();
+        let width = |header: &str, n: i64| header.chars().count().max(n.to_string().len());
+        let widths: Vec<usize> = statuses
+            .iter()
+            .zip(&shown)
+            .map(|(s, name)| width(name, by_status[*s]))
+            .collect();
         let total_width = width("total", total);
         write!(out, "{:<job_width$}", "JOB")?;
-        for (s, w) in statuses.iter().zip(&widths) {
+        for (s, w) in shown.iter().zip(&widths) {
             write!(out, "  {s:>w$}")?;
         }
         writeln!(out, "  {:>total_width$}", "total")?;
-        for (job, m) in &by_job {
+        for ((_, m), job) in by_job.iter().zip(&jobs) {
             write!(out, "{job:<job_width$}")?;
             for (s, w) in statuses.iter().zip(&widths) {
                 write!(out, "  {:>w$}", m.get(*s).copied().unwrap_or(0))?;

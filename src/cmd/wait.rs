@@ -7,7 +7,7 @@ use crate::error::{code, Fail};
 use crate::store;
 use anyhow::Result;
 use rusqlite::Connection;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 pub fn run(ctx: &Context, args: WaitArgs) -> Result<i32> {
@@ -44,9 +44,16 @@ pub fn wait_for(
             let result = match run.status.as_str() {
                 "completed" => {
                     if !json {
-                        match crate::model::json_or_null(run.output.as_deref()) {
-                            serde_json::Value::String(s) => writeln!(out, "{s}")?,
-                            v => writeln!(out, "{v}")?,
+                        // The output is data for scripts (`x=$(durably wait ID)`): exact on a
+                        // pipe, escaped on a terminal like any text from the database.
+                        let text = match crate::model::json_or_null(run.output.as_deref()) {
+                            serde_json::Value::String(s) => s,
+                            v => v.to_string(),
+                        };
+                        if std::io::stdout().is_terminal() {
+                            writeln!(out, "{}", crate::output::escape_lines(&text))?;
+                        } else {
+                            writeln!(out, "{text}")?;
                         }
                     }
                     Ok(code::OK)

@@ -18,16 +18,22 @@ pub fn steps_of(conn: &Connection, run_id: &str) -> Result<Vec<Step>> {
 }
 
 /// The run's logs in creation order; with `after`, only logs created after that
-/// (created_at, id), for `logs --follow`.
-pub fn logs_of(conn: &Connection, run_id: &str, after: Option<(&str, &str)>) -> Result<Vec<Log>> {
+/// (created_at, id), for `logs --follow`; with `limit`, at most that many (a page).
+pub fn logs_of(
+    conn: &Connection,
+    run_id: &str,
+    after: Option<(&str, &str)>,
+    limit: Option<u64>,
+) -> Result<Vec<Log>> {
     let (created, id) = after.unwrap_or(("", ""));
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let sql = format!(
         "SELECT {LOG_COLUMNS} FROM durably_logs WHERE run_id = ?1 AND (created_at, id) > (?2, ?3) \
-         ORDER BY created_at, id"
+         ORDER BY created_at, id LIMIT ?4"
     );
     let rows = conn
         .prepare_cached(&sql)?
-        .query_map([run_id, created, id], Log::from_row)?
+        .query_map(params![run_id, created, id, limit], Log::from_row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
