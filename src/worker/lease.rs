@@ -104,6 +104,11 @@ impl Active {
         }
     }
 
+    /// The local lease deadline: the result must be committed before it.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.lock().deadline
+    }
+
     pub fn killed(&self) -> Option<KillReason> {
         self.lock().killed
     }

@@ -121,9 +121,12 @@ pub fn handler_jobs(dir: &Path) -> Result<Vec<String>> {
     Ok(jobs)
 }
 
-/// The environment handlers inherit: ours, minus the variables the worker sets per run.
+/// The environment handlers inherit: ours, minus the variables the worker sets per run, with
+/// the directory of this executable first in PATH and `DURABLY_BIN` set to it, so that a
+/// handler's `durably step …` finds this binary even where PATH does not have it (cron).
 fn base_env() -> Vec<(String, Vec<u8>)> {
-    const OURS: [&str; 6] = [
+    const OURS: [&str; 7] = [
+        "DURABLY_BIN",
         "DURABLY_DB",
         "DURABLY_RUN_ID",
         "DURABLY_JOB",
@@ -131,12 +134,29 @@ fn base_env() -> Vec<(String, Vec<u8>)> {
         "DURABLY_LABELS",
         "DURABLY_STEP",
     ];
-    std::env::vars_os()
+    let mut env: Vec<(String, Vec<u8>)> = std::env::vars_os()
         .filter_map(|(k, v)| {
             let k = k.into_string().ok()?;
             (!OURS.contains(&k.as_str())).then(|| (k, v.as_encoded_bytes().to_vec()))
         })
-        .collect()
+        .collect();
+    let Some(exe) = std::env::current_exe().ok().filter(|p| p.is_absolute()) else {
+        return env;
+    };
+    if let Some(dir) = exe.parent() {
+        let old = std::env::var_os("PATH").unwrap_or_default();
+        let rest = (!old.is_empty()).then(|| std::env::split_paths(&old));
+        let dirs = std::iter::once(dir.to_path_buf()).chain(rest.into_iter().flatten());
+        if let Ok(path) = std::env::join_paths(dirs) {
+            env.retain(|(k, _)| k != "PATH");
+            env.push(("PATH".into(), path.as_encoded_bytes().to_vec()));
+        }
+    }
+    env.push((
+        "DURABLY_BIN".into(),
+        exe.as_os_str().as_encoded_bytes().to_vec(),
+    ));
+    env
 }
 
 fn owner_id() -> String {
@@ -159,6 +179,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!("cannot start the handler supervisor: {e}"))?;
     install_signal_handlers();
     let conn = db::open(opts, Access::Write)?;
+    handler::install_busy_handler(&conn, opts.busy_timeout)?;
     let wal = store::is_wal(&conn).unwrap_or(false);
     let db_abs = std::fs::canonicalize(&opts.path)
         .or_else(|_| std::path::absolute(&opts.path))
