@@ -303,17 +303,26 @@ impl Tail {
 /// Writes the complete lines of `chunk` with `prefix`, keeping a partial line in `line`; a
 /// line longer than [`MAX_LINE`] is written out in pieces, each ended by a newline, so the
 /// buffer stays bounded whatever the handler writes.
-fn prefix_lines(prefix: &str, line: &mut Vec<u8>, chunk: &[u8]) {
-    for &b in chunk {
-        line.push(b);
-        if b == b'\n' {
-            write_prefixed(prefix, line);
-            line.clear();
-        } else if line.len() >= MAX_LINE {
-            line.push(b'\n');
-            write_prefixed(prefix, line);
-            line.clear();
+fn prefix_lines(prefix: &str, line: &mut Vec<u8>, mut chunk: &[u8]) {
+    while !chunk.is_empty() {
+        let room = MAX_LINE - line.len();
+        let take = chunk.len().min(room);
+        match chunk[..take].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&chunk[..=i]);
+                chunk = &chunk[i + 1..];
+            }
+            None => {
+                line.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if line.len() < MAX_LINE {
+                    return;
+                }
+                line.push(b'\n');
+            }
         }
+        write_prefixed(prefix, line);
+        line.clear();
     }
 }
 
