@@ -57,11 +57,10 @@ fn a_dead_supervisor_stops_the_worker_and_leaves_runs_pending() {
     let ids: Vec<String> = (0..3).map(|_| env.enqueue("job", &[])).collect();
     let out = finish(worker);
     assert_eq!(out.code, 1, "{out:?}");
+    // One line, and it says why.
     let errors: Vec<&str> = out.stderr.lines().collect();
-    assert!(
-        errors.iter().any(|l| l.contains("supervisor process died")),
-        "{out:?}"
-    );
+    assert_eq!(errors.len(), 1, "{out:?}");
+    assert!(errors[0].contains("supervisor process died"), "{out:?}");
     assert!(!out.stderr.contains("SIGPIPE"), "{out:?}");
     for id in &ids {
         assert_eq!(env.status(id), "pending", "{out:?}");

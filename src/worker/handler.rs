@@ -258,6 +258,12 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
         }
         None => {}
     }
+    // A child that died of SIGPIPE while the supervisor is gone most likely failed to
+    // register with it before it could execute the handler: not the run's fault.
+    if matches!(exit, Ok(Exit::Signal(libc::SIGPIPE))) && !shared.supervisor.is_alive() {
+        give_back(shared, run, active, "the handler supervisor is gone");
+        return Outcome::SupervisorGone;
+    }
     let result = match exit {
         Err(e) => Err(with_tail(format!("cannot wait for handler: {e}"))),
         Ok(Exit::Code(0)) if overflow => Err(format!(

@@ -87,8 +87,9 @@ impl Loop<'_> {
             if signals >= 2 {
                 self.leases.shutdown.store(true, Ordering::SeqCst);
             }
+            // Without its supervisor a handler could outlive a crash of this worker: claim
+            // nothing more (the error is reported once, at the end).
             if !supervisor_gone && !self.shared.supervisor.is_alive() {
-                note!("the handler supervisor process died: no more runs are claimed");
                 supervisor_gone = true;
             }
             let gave_up = self.cfg.mode != Mode::Forever || self.cfg.max_runs.is_some();
