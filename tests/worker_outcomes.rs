@@ -162,3 +162,35 @@ fn retain_purge_never_costs_a_running_handler_its_lease() {
         0
     );
 }
+
+#[test]
+fn a_result_that_cannot_be_written_before_the_lease_runs_out_is_not_written() {
+    let env = Env::new();
+    env.handler(
+        "held",
+        "touch \"$T/started\"\nwhile [ ! -f \"$T/go\" ]; do sleep 0.05; done\necho done",
+    );
+    let id = env.enqueue("held", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    let worker = env.spawn(&["work", "--once", "--lease", "600ms", "--handlers", &h]);
+    worker_support::wait_for("the handler to start", || {
+        env.path("started").exists().then_some(())
+    });
+    // Another process holds the write lock from before the handler finishes until the worker
+    // has given up: the result cannot be committed within the lease.
+    let conn = env.conn();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::fs::write(env.path("go"), "").unwrap();
+    let out = finish(worker);
+    conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "could not record the result of run {id} before its lease ran out; nothing was written"
+        )),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("stopped"), "{out:?}");
+    assert_eq!(env.status(&id), "leased");
+    assert_eq!(env.field(&id, "output"), None);
+}
