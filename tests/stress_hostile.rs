@@ -968,7 +968,8 @@ fn a_handler_printing_too_much_fails_its_run_and_the_worker_survives_in_bounded_
     ]);
     c.env("BYTES", "20000000");
     let out = run_command(c, None);
-    assert_eq!(out.code, 0, "{}", tail(&out.stderr, 2000));
+    // Exit 5: a run it executed (the one printing too much) failed.
+    assert_eq!(out.code, 5, "{}", tail(&out.stderr, 2000));
     assert_no_busy_or_panic("work", &out.stderr);
     let status = |id: &str| env.run(&["show", id, "--json"]).ok().json();
     let r = status(&loud20);
@@ -1017,7 +1018,7 @@ fn a_handler_printing_too_much_fails_its_run_and_the_worker_survives_in_bounded_
         std::thread::sleep(Duration::from_millis(10));
     }
     let st = w.wait_max(Duration::from_secs(5));
-    assert!(st.success(), "{}", tail(&w.err(), 2000));
+    assert_eq!(st.code(), Some(5), "{}", tail(&w.err(), 2000));
     let r = status(&huge);
     assert_eq!(r["status"], "failed");
     eprintln!("worker peak RSS with {bytes} bytes of handler stdout: {peak_kib} KiB");

@@ -98,7 +98,14 @@ fn resolve_command(cmd: &str) -> Result<PathBuf> {
         return Err(Fail::usage("the handler command is empty").into());
     }
     if cmd.contains('/') {
-        return Ok(PathBuf::from(cmd));
+        let path = PathBuf::from(cmd);
+        return match std::fs::metadata(&path) {
+            Err(e) => Err(anyhow::anyhow!("cannot execute handler {cmd}: {e}")),
+            Ok(_) if !is_executable(&path) => Err(anyhow::anyhow!(
+                "cannot execute handler {cmd}: not an executable file"
+            )),
+            Ok(_) => Ok(path),
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {

@@ -113,7 +113,18 @@ pub fn renew(tx: &Connection, id: &str, generation: i64, now: &str, expires: &st
     Ok(n > 0)
 }
 
-/// Completes a run with its output JSON text; false when the lease was lost.
+/// The fence a worker's result write adds: the lease has not run out at `now` (?4), so no
+/// other worker can have claimed the run (a claim needs `lease_expires_at <= now`).
+macro_rules! unexpired {
+    ($file:literal) => {
+        concat!(
+            include_str!($file),
+            "  AND lease_expires_at IS NOT NULL AND lease_expires_at > ?4\n"
+        )
+    };
+}
+
+/// Completes a run with its output JSON text; false when the lease was lost or has run out.
 pub fn complete(
     tx: &Connection,
     id: &str,
@@ -122,15 +133,15 @@ pub fn complete(
     now: &str,
 ) -> Result<bool> {
     let n = tx
-        .prepare_cached(include_str!("../../sql/complete_run.sql"))?
+        .prepare_cached(unexpired!("../../sql/complete_run.sql"))?
         .execute(params![id, generation, output, now])?;
     Ok(n > 0)
 }
 
-/// Fails a run with an error text; false when the lease was lost.
+/// Fails a run with an error text; false when the lease was lost or has run out.
 pub fn fail(tx: &Connection, id: &str, generation: i64, error: &str, now: &str) -> Result<bool> {
     let n = tx
-        .prepare_cached(include_str!("../../sql/fail_run.sql"))?
+        .prepare_cached(unexpired!("../../sql/fail_run.sql"))?
         .execute(params![id, generation, error, now])?;
     Ok(n > 0)
 }
@@ -288,6 +299,22 @@ mod tests {
         assert!(!complete(&conn, "a", r.lease_generation + 1, Some("1"), now).unwrap());
         assert!(complete(&conn, "a", r.lease_generation, Some("1"), now).unwrap());
         assert!(!fail(&conn, "a", r.lease_generation, "late", now).unwrap());
+    }
+
+    #[test]
+    fn result_refused_after_lease_expiry() {
+        let conn = db();
+        add(&conn, "a", "x", "2024-01-01T00:00:01.000Z", None);
+        let now = "2025-01-01T00:00:00.000Z";
+        let expires = "2025-01-01T00:00:30.000Z";
+        let r = claim(&conn, &Jobs::All, "w", now, expires)
+            .unwrap()
+            .unwrap();
+        // At the expiry instant another worker may claim: the owner's result is refused.
+        assert!(!complete(&conn, "a", r.lease_generation, Some("1"), expires).unwrap());
+        assert!(!fail(&conn, "a", r.lease_generation, "late", expires).unwrap());
+        assert_eq!(status_of(&conn, "a").unwrap().unwrap().0, "leased");
+        assert!(fail(&conn, "a", r.lease_generation, "in time", now).unwrap());
     }
 
     #[test]

@@ -7,13 +7,16 @@ use super::Shared;
 use crate::db;
 use crate::model::Run;
 use crate::store::lease as store;
+use std::cell::Cell;
 use std::fs::File;
+use std::io;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 /// Handler stdout beyond this fails the run.
 pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
@@ -21,6 +24,10 @@ pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 pub const STDERR_TAIL: usize = 4096;
 /// `DURABLY_LABELS` is left out above this.
 pub const MAX_LABELS_ENV: usize = 64 * 1024;
+/// A prefixed stderr line is written out in pieces of at most this many bytes.
+pub const MAX_LINE: usize = 8 * 1024;
+/// Stack of the threads that feed stdin and read stdout/stderr (they only copy bytes).
+const PIPE_THREAD_STACK: usize = 256 * 1024;
 /// How long output pipes may stay open after the handler's group was killed (a process
 /// that left the group may hold them).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -36,6 +43,11 @@ pub enum Outcome {
     Lost,
     /// Forced shutdown: the handler was killed and the lease expired for another worker.
     Released,
+    /// The worker could not start the handler for reasons of its own (descriptors, memory,
+    /// processes, threads): the lease was ended so the run can be claimed again at once.
+    GivenBack,
+    /// The supervisor process is gone: nothing may be started; the run was given back.
+    SupervisorGone,
 }
 
 /// Which program executes a run.
@@ -64,25 +76,78 @@ fn environment(shared: &Shared, run: &Run) -> Vec<(String, Vec<u8>)> {
     env
 }
 
+/// Whether a failure to start the handler is the handler's own (a missing or non-executable
+/// file, a bad `#!` line, an input or environment the OS refuses), so the run fails; any other
+/// error is the worker's environment and the run is given back.
+fn is_handlers_fault(e: &io::Error) -> bool {
+    match e.raw_os_error() {
+        None => e.kind() != io::ErrorKind::BrokenPipe,
+        Some(errno) => matches!(
+            errno,
+            libc::ENOENT
+                | libc::EACCES
+                | libc::ENOEXEC
+                | libc::ENOTDIR
+                | libc::EISDIR
+                | libc::ELOOP
+                | libc::EPERM
+                | libc::ETXTBSY
+                | libc::E2BIG
+                | libc::ENAMETOOLONG
+                | libc::ELIBBAD
+        ),
+    }
+}
+
+fn is_supervisor_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(libc::EPIPE)
+}
+
+/// A thread for copying a pipe, with a small stack.
+fn pipe_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(PIPE_THREAD_STACK)
+        .spawn(f)
+}
+
 /// Runs the handler for `run` (already claimed) and records the result, fenced.
 pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
     let (path, args) = program_path(shared, run);
-    let spawned = Program::new(&path, &args, &environment(shared, run))
-        .and_then(|p| process::spawn(&p, &shared.supervisor, active.spawn_deadline()));
-    let child = match spawned {
-        Ok(c) => c,
+    let program = match Program::new(&path, &args, &environment(shared, run)) {
+        Ok(p) => p,
         Err(e) => {
             let error = format!("cannot execute handler {}: {e}", path.display());
-            return finish(shared, run, Err(error));
+            return finish(shared, run, active, Err(error));
+        }
+    };
+    let child = match process::spawn(&program, &shared.supervisor, active.spawn_deadline()) {
+        Ok(c) => c,
+        Err(e) if is_supervisor_gone(&e) || !shared.supervisor.is_alive() => {
+            give_back(shared, run, active, "the handler supervisor is gone");
+            return Outcome::SupervisorGone;
+        }
+        Err(e) if !is_handlers_fault(&e) => {
+            let why = format!("cannot start handler {}: {e}", path.display());
+            give_back(shared, run, active, &why);
+            return Outcome::GivenBack;
+        }
+        Err(e) => {
+            let error = format!("cannot execute handler {}: {e}", path.display());
+            return finish(shared, run, active, Err(error));
         }
     };
     active.set_pid(child.pid, shared.supervisor.link());
+    let pid = child.pid;
     let abandon = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = mpsc::channel::<()>();
 
     let input = run.input.clone().into_bytes();
     let mut stdin = child.stdin;
-    std::thread::spawn(move || {
+    let feeder = pipe_thread("durably-stdin", move || {
         let _ = stdin.write_all(&input);
     });
 
@@ -90,7 +155,7 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
         let abandon = Arc::clone(&abandon);
         let done = done_tx.clone();
         let file = child.stdout;
-        std::thread::spawn(move || {
+        pipe_thread("durably-stdout", move || {
             let mut out = Vec::new();
             let mut overflow = false;
             pump(&file, &abandon, |chunk| {
@@ -109,27 +174,16 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
         let done = done_tx;
         let file = child.stderr;
         let prefix = shared.prefix_stderr.then(|| format!("[{}] ", run.id));
-        std::thread::spawn(move || {
-            let mut tail: Vec<u8> = Vec::new();
+        pipe_thread("durably-stderr", move || {
+            let mut tail = Tail::default();
             let mut line: Vec<u8> = Vec::new();
             pump(&file, &abandon, |chunk| {
-                tail.extend_from_slice(chunk);
-                if tail.len() > 2 * STDERR_TAIL {
-                    tail.drain(..tail.len() - STDERR_TAIL);
-                }
+                tail.push(chunk);
                 match &prefix {
                     None => {
                         let _ = std::io::stderr().write_all(chunk);
                     }
-                    Some(p) => {
-                        for &b in chunk {
-                            line.push(b);
-                            if b == b'\n' {
-                                write_prefixed(p, &line);
-                                line.clear();
-                            }
-                        }
-                    }
+                    Some(p) => prefix_lines(p, &mut line, chunk),
                 }
             });
             if let (Some(p), false) = (&prefix, line.is_empty()) {
@@ -137,17 +191,34 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
                 write_prefixed(p, &line);
             }
             let _ = done.send(());
-            if tail.len() > STDERR_TAIL {
-                tail.drain(..tail.len() - STDERR_TAIL);
-            }
-            tail
+            tail.into_bytes()
         })
     };
+    let (stdout, stderr) = match (feeder, stdout, stderr) {
+        (Ok(_), Ok(out), Ok(err)) => (out, err),
+        (feeder, stdout, stderr) => {
+            // No thread to copy a pipe: stop the handler before it blocks on it, and hand
+            // the run back (the worker is short of memory or threads, not the run at fault).
+            let e = [feeder.err(), stdout.err(), stderr.err()]
+                .into_iter()
+                .flatten()
+                .next()
+                .map_or_else(String::new, |e| e.to_string());
+            abandon.store(true, Ordering::SeqCst);
+            process::kill_group(pid);
+            let _ = process::wait_exit(pid);
+            active.finish();
+            shared.supervisor.forget(pid);
+            process::reap(pid);
+            give_back(shared, run, active, &format!("cannot start a thread: {e}"));
+            return Outcome::GivenBack;
+        }
+    };
 
-    let exit = process::wait_exit(child.pid);
+    let exit = process::wait_exit(pid);
     let killed = active.finish();
-    shared.supervisor.forget(child.pid);
-    process::reap(child.pid);
+    shared.supervisor.forget(pid);
+    process::reap(pid);
 
     for _ in 0..2 {
         if done_rx.recv_timeout(DRAIN_GRACE).is_err() {
@@ -168,10 +239,10 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
 
     match killed {
         Some(KillReason::LeaseLost) | Some(KillReason::LeaseDeadline) => {
-            return lost_outcome(shared, run);
+            return lost_outcome(shared, run, false);
         }
         Some(KillReason::Shutdown) => {
-            let _ = write(shared, |tx, now| {
+            let _ = write(shared, active, |tx, now| {
                 store::expire(tx, &run.id, run.lease_generation, now)
             });
             return Outcome::Released;
@@ -181,10 +252,17 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
             return finish(
                 shared,
                 run,
+                active,
                 Err(with_tail(format!("handler timed out after {after}"))),
             );
         }
         None => {}
+    }
+    // A child that died of SIGPIPE while the supervisor is gone most likely failed to
+    // register with it before it could execute the handler: not the run's fault.
+    if matches!(exit, Ok(Exit::Signal(libc::SIGPIPE))) && !shared.supervisor.is_alive() {
+        give_back(shared, run, active, "the handler supervisor is gone");
+        return Outcome::SupervisorGone;
     }
     let result = match exit {
         Err(e) => Err(with_tail(format!("cannot wait for handler: {e}"))),
@@ -199,7 +277,59 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
             process::signal_name(sig)
         ))),
     };
-    finish(shared, run, result)
+    finish(shared, run, active, result)
+}
+
+/// The last [`STDERR_TAIL`] bytes of stderr, in a buffer that never exceeds twice that.
+#[derive(Default)]
+struct Tail(Vec<u8>);
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        if chunk.len() >= STDERR_TAIL {
+            self.0.clear();
+            self.0
+                .extend_from_slice(&chunk[chunk.len() - STDERR_TAIL..]);
+            return;
+        }
+        if self.0.len() + chunk.len() > 2 * STDERR_TAIL {
+            self.0.drain(..self.0.len() - STDERR_TAIL);
+        }
+        self.0.extend_from_slice(chunk);
+    }
+
+    fn into_bytes(mut self) -> Vec<u8> {
+        if self.0.len() > STDERR_TAIL {
+            self.0.drain(..self.0.len() - STDERR_TAIL);
+        }
+        self.0
+    }
+}
+
+/// Writes the complete lines of `chunk` with `prefix`, keeping a partial line in `line`; a
+/// line longer than [`MAX_LINE`] is written out in pieces, each ended by a newline, so the
+/// buffer stays bounded whatever the handler writes.
+fn prefix_lines(prefix: &str, line: &mut Vec<u8>, mut chunk: &[u8]) {
+    while !chunk.is_empty() {
+        let room = MAX_LINE - line.len();
+        let take = chunk.len().min(room);
+        match chunk[..take].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&chunk[..=i]);
+                chunk = &chunk[i + 1..];
+            }
+            None => {
+                line.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if line.len() < MAX_LINE {
+                    return;
+                }
+                line.push(b'\n');
+            }
+        }
+        write_prefixed(prefix, line);
+        line.clear();
+    }
 }
 
 fn write_prefixed(prefix: &str, line: &[u8]) {
@@ -254,27 +384,127 @@ pub fn output_json(stdout: &[u8]) -> Option<String> {
     Some(serde_json::Value::String(text.to_string()).to_string())
 }
 
+/// How long a write of the shared connection waits for the lock when no lease deadline bounds
+/// it (`--busy-timeout`).
+static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+
+thread_local! {
+    /// The lease deadline that bounds this thread's current write (None: `--busy-timeout`).
+    static WRITE_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// When the current wait for the lock began.
+    static BUSY_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Installs on the shared connection a busy handler that retries every millisecond until the
+/// write's lease deadline, or for `timeout` when the write has none.
+pub fn install_busy_handler(
+    conn: &rusqlite::Connection,
+    timeout: Duration,
+) -> rusqlite::Result<()> {
+    BUSY_TIMEOUT_MS.store(
+        u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    conn.busy_handler(Some(busy_wait))
+}
+
+fn busy_wait(count: i32) -> bool {
+    let now = Instant::now();
+    let since = BUSY_SINCE.with(|s| match s.get() {
+        Some(t) if count > 0 => t,
+        _ => {
+            s.set(Some(now));
+            now
+        }
+    });
+    let limit = WRITE_DEADLINE
+        .get()
+        .unwrap_or_else(|| since + Duration::from_millis(BUSY_TIMEOUT_MS.load(Ordering::Relaxed)));
+    if now >= limit {
+        return false;
+    }
+    std::thread::sleep((limit - now).min(Duration::from_millis(1)));
+    true
+}
+
+/// The shared connection, waited for until `deadline` at most (None: the deadline passed).
+fn lock_before(
+    conn: &Mutex<rusqlite::Connection>,
+    deadline: Option<Instant>,
+) -> Option<MutexGuard<'_, rusqlite::Connection>> {
+    let Some(deadline) = deadline else {
+        return Some(conn.lock().unwrap_or_else(|e| e.into_inner()));
+    };
+    loop {
+        match conn.try_lock() {
+            Ok(g) => return Some(g),
+            Err(TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) if Instant::now() >= deadline => return None,
+            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+/// A write that could not be made before the run's local lease deadline: nothing was written.
+#[derive(Debug)]
+struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the lease ran out")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
 /// A fenced write in a `BEGIN IMMEDIATE` transaction on the shared connection; `now` is read
-/// after the transaction began.
+/// after the transaction began. Waiting for the connection and for the lock ends at the run's
+/// local lease deadline (an error [`DeadlinePassed`], nothing written).
 fn write(
     shared: &Shared,
+    active: &Active,
     f: impl FnOnce(&rusqlite::Connection, &str) -> anyhow::Result<bool>,
 ) -> anyhow::Result<bool> {
-    let mut conn = shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-    db::write(&mut conn, &shared.opts.path, |tx| {
+    let deadline = active.deadline();
+    let Some(mut conn) = lock_before(&shared.conn, deadline) else {
+        return Err(DeadlinePassed.into());
+    };
+    WRITE_DEADLINE.set(deadline);
+    let written = db::write(&mut conn, &shared.opts.path, |tx| {
         let now = crate::time::now();
         f(tx, &now)
-    })
+    });
+    WRITE_DEADLINE.set(None);
+    match written {
+        Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => Err(DeadlinePassed.into()),
+        other => other,
+    }
+}
+
+/// Ends the lease of a run this worker could not start, so that it can be claimed at once.
+pub fn give_back(shared: &Shared, run: &Run, active: &Active, why: &str) {
+    let id = &run.id;
+    match write(shared, active, |tx, now| {
+        store::expire(tx, id, run.lease_generation, now)
+    }) {
+        Ok(_) => note!("{why}; run {id} was given back to the queue"),
+        Err(e) => note!("{why}; run {id} stays leased until its lease runs out ({e:#})"),
+    }
 }
 
 /// Records the result; a refused fence means the run is no longer ours.
-fn finish(shared: &Shared, run: &Run, result: Result<Option<String>, String>) -> Outcome {
+fn finish(
+    shared: &Shared,
+    run: &Run,
+    active: &Active,
+    result: Result<Option<String>, String>,
+) -> Outcome {
     let (id, generation) = (&run.id, run.lease_generation);
     let written = match &result {
-        Ok(output) => write(shared, |tx, now| {
+        Ok(output) => write(shared, active, |tx, now| {
             store::complete(tx, id, generation, output.as_deref(), now)
         }),
-        Err(error) => write(shared, |tx, now| {
+        Err(error) => write(shared, active, |tx, now| {
             store::fail(tx, id, generation, error, now)
         }),
     };
@@ -287,29 +517,45 @@ fn finish(shared: &Shared, run: &Run, result: Result<Option<String>, String>) ->
             }
             Outcome::Failed
         }
-        Ok(false) => lost_outcome(shared, run),
+        Ok(false) => lost_outcome(shared, run, true),
+        Err(e) if e.is::<DeadlinePassed>() => {
+            note!("could not record the result of run {id} before its lease ran out; nothing was written");
+            Outcome::Lost
+        }
         Err(e) => {
-            note!("cannot record the result of run {id}: {e:#}");
+            note!("cannot record the result of run {id}: {e:#}; nothing was written");
             Outcome::Lost
         }
     }
 }
 
-fn lost_outcome(shared: &Shared, run: &Run) -> Outcome {
+/// Says why a run is no longer ours. `finished`: the handler ended on its own (its result
+/// was refused), rather than being stopped by the worker.
+fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
     let status = {
         let conn = shared.conn.lock().unwrap_or_else(|e| e.into_inner());
         store::status_of(&conn, &run.id).ok().flatten()
     };
+    let id = &run.id;
     match status {
         Some((s, _)) if s == "cancelled" => {
-            note!("run {} was cancelled; its handler was stopped", run.id);
+            if finished {
+                note!("run {id} was cancelled before its result was recorded; nothing was written");
+            } else {
+                note!("run {id} was cancelled; its handler was stopped");
+            }
             Outcome::Cancelled
         }
+        Some((s, g)) if finished && s == "leased" && g == run.lease_generation => {
+            note!("could not record the result of run {id} before its lease ran out; nothing was written");
+            Outcome::Lost
+        }
+        _ if finished => {
+            note!("lost the lease of run {id} after its handler finished; nothing was written");
+            Outcome::Lost
+        }
         _ => {
-            note!(
-                "lost the lease of run {}; its handler was stopped and nothing was written",
-                run.id
-            );
+            note!("lost the lease of run {id}; its handler was stopped and nothing was written");
             Outcome::Lost
         }
     }
@@ -317,7 +563,21 @@ fn lost_outcome(shared: &Shared, run: &Run) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::output_json;
+    use super::{output_json, prefix_lines, Tail, MAX_LINE, STDERR_TAIL};
+
+    #[test]
+    fn stderr_buffers_stay_bounded() {
+        let mut tail = Tail::default();
+        let mut line = Vec::new();
+        for size in [1, 100, STDERR_TAIL - 1, STDERR_TAIL, 3 * STDERR_TAIL, 7] {
+            let chunk = vec![b'x'; size];
+            tail.push(&chunk);
+            assert!(tail.0.len() <= 2 * STDERR_TAIL);
+            prefix_lines("", &mut line, &chunk);
+            assert!(line.len() < MAX_LINE);
+        }
+        assert_eq!(tail.into_bytes().len(), STDERR_TAIL);
+    }
 
     #[test]
     fn output_shapes() {

@@ -171,6 +171,11 @@ impl Active {
         self.lock().kill(reason);
     }
 
+    /// The local lease deadline: the result must be committed before it.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.lock().deadline
+    }
+
     pub fn killed(&self) -> Option<KillReason> {
         self.lock().killed
     }
@@ -275,11 +280,16 @@ impl Leases {
         (self.lease / 3).min(Duration::from_secs(5))
     }
 
-    /// Starts the watchdog and renewal threads.
-    pub fn start(self: &Arc<Self>, opts: Options) -> Vec<std::thread::JoinHandle<()>> {
-        let watch = {
-            let me = Arc::clone(self);
-            std::thread::spawn(move || loop {
+    /// Starts the watchdog and renewal threads. A thread that cannot be started (a resource
+    /// limit) is an error before anything is claimed, never a panic.
+    pub fn start(
+        self: &Arc<Self>,
+        opts: Options,
+    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        let me = Arc::clone(self);
+        let watch = std::thread::Builder::new()
+            .name("lease-watchdog".into())
+            .spawn(move || loop {
                 let shutdown = me.shutdown.load(Ordering::SeqCst);
                 let now = Instant::now();
                 for a in me.snapshot() {
@@ -288,13 +298,19 @@ impl Leases {
                 if me.sleep(Duration::from_millis(25)) {
                     return;
                 }
-            })
-        };
-        let renew = {
-            let me = Arc::clone(self);
-            std::thread::spawn(move || me.renew_loop(&opts))
-        };
-        vec![watch, renew]
+            })?;
+        let me = Arc::clone(self);
+        let renew = std::thread::Builder::new()
+            .name("lease-renewal".into())
+            .spawn(move || me.renew_loop(&opts));
+        match renew {
+            Ok(renew) => Ok(vec![watch, renew]),
+            Err(e) => {
+                self.stop();
+                let _ = watch.join();
+                Err(e)
+            }
+        }
     }
 
     fn renew_loop(&self, opts: &Options) {

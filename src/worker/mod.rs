@@ -4,8 +4,9 @@
 //! Threads: the main loop (`scheduler`: claims, maintenance, signals), one executor per
 //! running handler ([`handler`]) with its pipe readers, a watchdog and a lease-renewal thread
 //! ([`lease`]). The main loop and the executors share one connection behind a mutex; renewal
-//! has its own. A forked supervisor process kills every handler's process group if the worker
-//! dies ([`process`]).
+//! has its own. A forked supervisor process kills a handler's process group when its lease
+//! deadline passes without renewal (the worker stopped, starved or stuck) and every group when
+//! the worker dies ([`process`]), so no handler outlives its lease.
 
 /// A diagnostic line on stderr that never panics (a worker keeps going when stderr is gone).
 macro_rules! note {
@@ -121,9 +122,12 @@ pub fn handler_jobs(dir: &Path) -> Result<Vec<String>> {
     Ok(jobs)
 }
 
-/// The environment handlers inherit: ours, minus the variables the worker sets per run.
+/// The environment handlers inherit: ours, minus the variables the worker sets per run, with
+/// the directory of this executable first in PATH and `DURABLY_BIN` set to it, so that a
+/// handler's `durably step …` finds this binary even where PATH does not have it (cron).
 fn base_env() -> Vec<(String, Vec<u8>)> {
-    const OURS: [&str; 6] = [
+    const OURS: [&str; 7] = [
+        "DURABLY_BIN",
         "DURABLY_DB",
         "DURABLY_RUN_ID",
         "DURABLY_JOB",
@@ -131,12 +135,29 @@ fn base_env() -> Vec<(String, Vec<u8>)> {
         "DURABLY_LABELS",
         "DURABLY_STEP",
     ];
-    std::env::vars_os()
+    let mut env: Vec<(String, Vec<u8>)> = std::env::vars_os()
         .filter_map(|(k, v)| {
             let k = k.into_string().ok()?;
             (!OURS.contains(&k.as_str())).then(|| (k, v.as_encoded_bytes().to_vec()))
         })
-        .collect()
+        .collect();
+    let Some(exe) = std::env::current_exe().ok().filter(|p| p.is_absolute()) else {
+        return env;
+    };
+    if let Some(dir) = exe.parent() {
+        let old = std::env::var_os("PATH").unwrap_or_default();
+        let rest = (!old.is_empty()).then(|| std::env::split_paths(&old));
+        let dirs = std::iter::once(dir.to_path_buf()).chain(rest.into_iter().flatten());
+        if let Ok(path) = std::env::join_paths(dirs) {
+            env.retain(|(k, _)| k != "PATH");
+            env.push(("PATH".into(), path.as_encoded_bytes().to_vec()));
+        }
+    }
+    env.push((
+        "DURABLY_BIN".into(),
+        exe.as_os_str().as_encoded_bytes().to_vec(),
+    ));
+    env
 }
 
 fn owner_id() -> String {
@@ -159,6 +180,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!("cannot start the handler supervisor: {e}"))?;
     install_signal_handlers();
     let conn = db::open(opts, Access::Write)?;
+    handler::install_busy_handler(&conn, opts.busy_timeout)?;
     let wal = store::is_wal(&conn).unwrap_or(false);
     let db_abs = std::fs::canonicalize(&opts.path)
         .or_else(|_| std::path::absolute(&opts.path))
@@ -174,7 +196,9 @@ pub fn run(opts: &Options, cfg: Config) -> Result<i32> {
         timeout: cfg.timeout,
     });
     let leases = Leases::new(cfg.lease);
-    let threads = leases.start(opts.clone());
+    let threads = leases
+        .start(opts.clone())
+        .map_err(|e| anyhow::anyhow!("cannot start the lease threads: {e}"))?;
     let result = scheduler::Loop {
         cfg: &cfg,
         shared: &shared,

@@ -172,6 +172,23 @@ impl Supervisor {
         write_record(&self.pipe, &record(b'-', pid, 0));
     }
 
+    /// Whether the supervisor process still runs (an exited one is left for [`Supervisor::stop`]
+    /// to reap).
+    pub fn is_alive(&self) -> bool {
+        // SAFETY: info is a plain struct waitid fills in; WNOWAIT leaves the child unreaped.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                self.pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: si_pid is set by waitid (0 when the child has not exited).
+        r == 0 && unsafe { info.si_pid() } == 0
+    }
+
     /// Closes the pipe (the supervisor kills whatever is left and exits) and reaps it.
     pub fn stop(&self) {
         let pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner()).take();

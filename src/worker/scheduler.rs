@@ -1,5 +1,6 @@
 //! The main loop of a worker: claim while there is room, hand each run to an executor
-//! thread, collect outcomes, watch for signals, and do the idle maintenance.
+//! thread, collect outcomes, watch for signals and for the supervisor, back off when handlers
+//! cannot be started, and do the maintenance while no handler runs.
 
 use super::handler::{self, Outcome};
 use super::lease::{self, Active, Leases};
@@ -13,6 +14,17 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+/// Consecutive runs given back (handlers that could not be started) after which a worker
+/// that is meant to end (`--once`, `--until-idle`, `--max-runs`) stops trying.
+const GIVE_UP_AFTER: u32 = 5;
+/// The first pause after a run was given back; it doubles with each one in a row.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Rows per maintenance transaction; the connection is released between batches.
+const MAINTENANCE_BATCH: u64 = 256;
+/// The pause between maintenance batches, so that other writers get the lock.
+const MAINTENANCE_GAP: Duration = Duration::from_millis(2);
+
 pub(super) struct Loop<'a> {
     pub cfg: &'a Config,
     pub shared: &'a Arc<Shared>,
@@ -21,26 +33,74 @@ pub(super) struct Loop<'a> {
     pub wal: bool,
 }
 
+/// When maintenance last ran to the end.
+#[derive(Default)]
+struct Maintenance {
+    last_checkpoint: Option<Instant>,
+    last_purge: Option<Instant>,
+}
+
+/// Runs this worker executed, for the exit status.
+#[derive(Default)]
+struct Tally {
+    executed: u64,
+    failed: u64,
+    last: Option<Outcome>,
+}
+
+/// Handlers that could not be started, in a row.
+#[derive(Default)]
+struct Backoff {
+    in_a_row: u32,
+    until: Option<Instant>,
+}
+
+impl Backoff {
+    fn bump(&mut self) {
+        self.in_a_row += 1;
+        let pause = BACKOFF_START
+            .saturating_mul(1 << self.in_a_row.saturating_sub(1).min(16))
+            .min(BACKOFF_MAX);
+        self.until = Some(Instant::now() + pause);
+    }
+
+    fn active(&self) -> bool {
+        self.until.is_some_and(|t| Instant::now() < t)
+    }
+}
+
 impl Loop<'_> {
     pub fn run(&self) -> Result<i32> {
         let (done_tx, done_rx) = mpsc::channel::<(String, Outcome)>();
         let mut running = 0usize;
         let mut claimed = 0u64;
-        let mut last_outcome: Option<Outcome> = None;
+        let mut tally = Tally::default();
         let mut released = 0u64;
+        let mut backoff = Backoff::default();
+        let mut supervisor_gone = false;
         let mut jobs_cache: Option<(Instant, Jobs)> = None;
-        let mut last_checkpoint: Option<Instant> = None;
-        let mut last_purge: Option<Instant> = None;
+        let mut maintenance = Maintenance::default();
         let mut idle_once = false;
+        let mut drained = false;
         loop {
             let signals = SIGNALS.load(Ordering::SeqCst);
             if signals >= 2 {
                 self.leases.shutdown.store(true, Ordering::SeqCst);
             }
+            // Without its supervisor a handler could outlive a crash of this worker: claim
+            // nothing more (the error is reported once, at the end).
+            if !supervisor_gone && !self.shared.supervisor.is_alive() {
+                supervisor_gone = true;
+            }
+            let gave_up = self.cfg.mode != Mode::Forever || self.cfg.max_runs.is_some();
+            let gave_up = gave_up && backoff.in_a_row >= GIVE_UP_AFTER;
             let stopping = signals >= 1
+                || supervisor_gone
+                || gave_up
+                || drained
                 || self.cfg.max_runs.is_some_and(|m| claimed >= m)
                 || (self.cfg.mode == Mode::Once && (claimed >= 1 || idle_once));
-            if !stopping && running < self.cfg.concurrency {
+            if !stopping && running < self.cfg.concurrency && !backoff.active() {
                 let claimed_run = self
                     .jobs(&mut jobs_cache)
                     .and_then(|jobs| self.claim(&jobs));
@@ -57,43 +117,37 @@ impl Loop<'_> {
                 if let Some((run, active)) = claimed_run {
                     claimed += 1;
                     running += 1;
-                    self.leases.add(Arc::clone(&active));
-                    let shared = Arc::clone(self.shared);
-                    let leases = Arc::clone(self.leases);
-                    let done = done_tx.clone();
-                    std::thread::spawn(move || {
-                        let outcome =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                handler::execute(&shared, &run, &active)
-                            }))
-                            .unwrap_or_else(|_| {
-                                active.kill(lease::KillReason::Shutdown);
-                                Outcome::Lost
-                            });
-                        leases.remove(&run.id);
-                        let _ = done.send((run.id, outcome));
-                    });
+                    if let Err(e) = self.start(run, active, &done_tx) {
+                        note!("{e:#}");
+                        claimed -= 1;
+                        running -= 1;
+                        backoff.bump();
+                    }
                     continue;
                 }
                 // Idle: nothing to claim now.
                 jobs_cache = None;
                 match self.cfg.mode {
                     Mode::Once => idle_once = true,
-                    Mode::UntilIdle if running == 0 => {
-                        self.maintain(&mut last_checkpoint, &mut last_purge);
-                        self.report_pending();
-                        return Ok(code::OK);
-                    }
+                    Mode::UntilIdle if running == 0 => drained = true,
                     _ => {}
                 }
-                self.maintain(&mut last_checkpoint, &mut last_purge);
+                if running == 0 {
+                    let due = (!drained).then(|| Instant::now() + self.cfg.poll);
+                    self.maintain(&mut maintenance, signals, due);
+                }
+                if drained {
+                    continue;
+                }
             }
-            let stopping = stopping || (self.cfg.mode == Mode::Once && idle_once);
             if stopping && running == 0 {
                 break;
             }
-            // Wait for a handler to finish, a signal, or the next poll.
-            let deadline = Instant::now() + self.cfg.poll;
+            // Wait for a handler to finish, a signal, the end of a pause, or the next poll.
+            let deadline = match backoff.until {
+                Some(t) if t > Instant::now() => t,
+                _ => Instant::now() + self.cfg.poll,
+            };
             loop {
                 let slice = deadline
                     .saturating_duration_since(Instant::now())
@@ -101,10 +155,28 @@ impl Loop<'_> {
                 match done_rx.recv_timeout(slice) {
                     Ok((_, outcome)) => {
                         running -= 1;
-                        if outcome == Outcome::Released {
-                            released += 1;
+                        match outcome {
+                            Outcome::GivenBack => {
+                                claimed -= 1;
+                                backoff.bump();
+                            }
+                            Outcome::SupervisorGone => {
+                                claimed -= 1;
+                                supervisor_gone = true;
+                            }
+                            Outcome::Released => released += 1,
+                            Outcome::Completed
+                            | Outcome::Failed
+                            | Outcome::Cancelled
+                            | Outcome::Lost => {
+                                backoff = Backoff::default();
+                                tally.executed += 1;
+                                if outcome == Outcome::Failed {
+                                    tally.failed += 1;
+                                }
+                                tally.last = Some(outcome);
+                            }
                         }
-                        last_outcome = Some(outcome);
                         break;
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -115,6 +187,32 @@ impl Loop<'_> {
                 }
             }
         }
+        self.exit_code(&tally, released, supervisor_gone, backoff.in_a_row)
+    }
+
+    fn exit_code(
+        &self,
+        tally: &Tally,
+        released: u64,
+        supervisor_gone: bool,
+        given_back: u32,
+    ) -> Result<i32> {
+        if supervisor_gone {
+            return Err(Fail::new(
+                code::ERROR,
+                "the handler supervisor process died; stopped claiming runs (pending runs are untouched)",
+            )
+            .into());
+        }
+        if given_back >= GIVE_UP_AFTER {
+            return Err(Fail::new(
+                code::ERROR,
+                format!(
+                    "could not start a handler {given_back} times in a row (see above); the runs were given back to the queue"
+                ),
+            )
+            .into());
+        }
         if released > 0 {
             return Err(Fail::new(
                 code::ERROR,
@@ -122,18 +220,72 @@ impl Loop<'_> {
             )
             .into());
         }
-        if self.cfg.mode == Mode::Once {
-            return Ok(match last_outcome {
-                None | Some(Outcome::Completed) => code::OK,
-                Some(Outcome::Failed) => code::RUN_FAILED,
-                Some(Outcome::Cancelled) => code::RUN_CANCELLED,
-                Some(Outcome::Lost) | Some(Outcome::Released) => code::ERROR,
-            });
-        }
         if self.cfg.mode == Mode::UntilIdle {
             self.report_pending();
         }
+        if self.cfg.mode == Mode::Once {
+            return Ok(match tally.last {
+                None | Some(Outcome::Completed) => code::OK,
+                Some(Outcome::Failed) => code::RUN_FAILED,
+                Some(Outcome::Cancelled) => code::RUN_CANCELLED,
+                Some(_) => code::ERROR,
+            });
+        }
+        if tally.failed > 0 && (self.cfg.mode == Mode::UntilIdle || self.cfg.max_runs.is_some()) {
+            return Err(Fail::new(
+                code::RUN_FAILED,
+                format!("{} of {} runs failed", tally.failed, tally.executed),
+            )
+            .into());
+        }
         Ok(code::OK)
+    }
+
+    /// Hands a claimed run to an executor thread; when no thread can be started, the run is
+    /// given back at once.
+    fn start(
+        &self,
+        run: Run,
+        active: Arc<Active>,
+        done_tx: &mpsc::Sender<(String, Outcome)>,
+    ) -> Result<()> {
+        self.leases.add(Arc::clone(&active));
+        let shared = Arc::clone(self.shared);
+        let leases = Arc::clone(self.leases);
+        let done = done_tx.clone();
+        let carried = Arc::new(std::sync::Mutex::new(Some((run, Arc::clone(&active)))));
+        let inside = Arc::clone(&carried);
+        let spawned = std::thread::Builder::new()
+            .name("durably-run".into())
+            .spawn(move || {
+                let Some((run, active)) = inside.lock().unwrap_or_else(|e| e.into_inner()).take()
+                else {
+                    return;
+                };
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handler::execute(&shared, &run, &active)
+                }))
+                .unwrap_or_else(|_| {
+                    active.kill(lease::KillReason::Shutdown);
+                    Outcome::Lost
+                });
+                leases.remove(&run.id);
+                let _ = done.send((run.id, outcome));
+            });
+        if let Err(e) = spawned {
+            let taken = carried.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some((run, active)) = taken {
+                self.leases.remove(&run.id);
+                handler::give_back(
+                    self.shared,
+                    &run,
+                    &active,
+                    &format!("cannot start a thread for run {}: {e}", run.id),
+                );
+            }
+            anyhow::bail!("backing off: the worker is short of threads or memory");
+        }
+        Ok(())
     }
 
     /// The jobs this worker may claim, re-read from the handler directory at most every second.
@@ -192,38 +344,82 @@ impl Loop<'_> {
         Ok(None)
     }
 
-    /// Idle maintenance: release expired leases, purge (`--retain`) and checkpoint (WAL)
-    /// at most once a minute. Errors are reported, never fatal.
-    fn maintain(&self, last_checkpoint: &mut Option<Instant>, last_purge: &mut Option<Instant>) {
+    /// Maintenance, called only while no handler of this worker runs: release expired leases,
+    /// purge (`--retain`) and checkpoint (WAL), the last two at most once a minute. Every
+    /// transaction is one bounded batch and the connection is released between batches; the
+    /// work stops early at a signal or when the next claim is `due` (what is left is done at
+    /// the next idle moment). Errors are reported, never fatal.
+    fn maintain(&self, m: &mut Maintenance, signals: usize, due: Option<Instant>) {
         let minute = Duration::from_secs(60);
-        let mut conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let path = self.shared.opts.path.clone();
-        let expired = store::has_expired(&conn, &crate::time::now());
-        let released = match expired {
-            Ok(true) => db::write(&mut conn, &path, |tx| {
-                let now = crate::time::now();
-                store::release_expired(tx, &now, 1000).map(|_| ())
-            }),
-            Ok(false) => Ok(()),
-            Err(e) => Err(e),
+        let interrupted = || {
+            SIGNALS.load(Ordering::SeqCst) != signals || due.is_some_and(|d| Instant::now() >= d)
         };
-        if let Err(e) = released {
-            note!("cannot release expired leases: {e:#}");
+        let expired = {
+            let conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
+            store::has_expired(&conn, &crate::time::now())
+        };
+        match expired {
+            Ok(true) => {
+                let done = self.batches(&interrupted, |tx| {
+                    let now = crate::time::now();
+                    let r = store::release_expired(tx, &now, MAINTENANCE_BATCH)?;
+                    Ok(r.pending + r.failed)
+                });
+                if let Err(e) = done {
+                    note!("cannot release expired leases: {e:#}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => note!("cannot release expired leases: {e:#}"),
         }
         if let Some(age) = self.cfg.retain {
-            if last_purge.is_none_or(|t| t.elapsed() >= minute) {
-                *last_purge = Some(Instant::now());
-                let filter = crate::store::admin::PurgeFilter::default();
-                if let Err(e) = crate::cmd::purge_all(&mut conn, &path, filter, age) {
-                    note!("cannot purge old runs: {e:#}");
+            if !interrupted() && m.last_purge.is_none_or(|t| t.elapsed() >= minute) {
+                let filter = crate::store::admin::PurgeFilter {
+                    cutoff: crate::time::ago(age),
+                    ..Default::default()
+                };
+                let done = self.batches(&interrupted, |tx| {
+                    crate::store::admin::purge_batch(tx, &filter, MAINTENANCE_BATCH)
+                });
+                match done {
+                    Ok(true) => m.last_purge = Some(Instant::now()),
+                    Ok(false) => {}
+                    Err(e) => {
+                        m.last_purge = Some(Instant::now());
+                        note!("cannot purge old runs: {e:#}");
+                    }
                 }
             }
         }
-        if self.wal && last_checkpoint.is_none_or(|t| t.elapsed() >= minute) {
-            *last_checkpoint = Some(Instant::now());
+        if self.wal && !interrupted() && m.last_checkpoint.is_none_or(|t| t.elapsed() >= minute) {
+            m.last_checkpoint = Some(Instant::now());
+            let conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = store::checkpoint(&conn) {
                 note!("checkpoint failed: {e:#}");
             }
+        }
+    }
+
+    /// Runs `batch` (one transaction, at most [`MAINTENANCE_BATCH`] rows) until it does less
+    /// than a full batch (true) or `interrupted` says stop (false). The shared connection is
+    /// locked for one batch at a time.
+    fn batches(
+        &self,
+        interrupted: &dyn Fn() -> bool,
+        mut batch: impl FnMut(&rusqlite::Transaction) -> Result<u64>,
+    ) -> Result<bool> {
+        loop {
+            let n = {
+                let mut conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
+                db::write(&mut conn, &self.shared.opts.path, &mut batch)?
+            };
+            if n < MAINTENANCE_BATCH {
+                return Ok(true);
+            }
+            if interrupted() {
+                return Ok(false);
+            }
+            std::thread::sleep(MAINTENANCE_GAP);
         }
     }
 
