@@ -22,7 +22,6 @@ use crate::error::Fail;
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::cell::Cell;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -265,11 +264,11 @@ const REQUIRED: &[Required] = &[
     index("durably_logs", "idx_durably_logs_run_created", None),
 ];
 
-/// What the file has of the `durably_*` tables: one query over `sqlite_schema` and
+/// Which of [`REQUIRED`] the file has: one query over `sqlite_schema` and
 /// `pragma_table_info`, done before anything is written.
 struct Catalog {
-    /// `(kind, table, name)`; a table is `(Table, name, name)`.
-    present: HashSet<(Kind, String, String)>,
+    /// `present[i]`: the file has `REQUIRED[i]`.
+    present: Vec<bool>,
 }
 
 impl Catalog {
@@ -281,33 +280,43 @@ impl Catalog {
          WHERE m.type = 'table' AND m.name LIKE 'durably\\_%' ESCAPE '\\'";
 
     fn read(conn: &Connection) -> Result<Catalog> {
-        let mut stmt = conn.prepare(Self::QUERY)?;
+        let mut stmt = conn.prepare_cached(Self::QUERY)?;
         let mut rows = stmt.query([])?;
-        let mut present = HashSet::new();
+        let mut catalog = Catalog {
+            present: vec![false; REQUIRED.len()],
+        };
         while let Some(row) = rows.next()? {
             let kind = match row.get_ref(0)?.as_str()? {
                 "table" => Kind::Table,
                 "index" => Kind::Index,
                 _ => Kind::Column,
             };
-            present.insert((kind, row.get(1)?, row.get(2)?));
+            let (table, name) = (row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?);
+            if let Some(i) = REQUIRED
+                .iter()
+                .position(|r| r.kind == kind && r.table == table && r.name == name)
+            {
+                catalog.present[i] = true;
+            }
         }
-        Ok(Catalog { present })
-    }
-
-    fn has(&self, r: &Required) -> bool {
-        self.present
-            .contains(&(r.kind, r.table.to_string(), r.name.to_string()))
+        Ok(catalog)
     }
 
     fn has_table(&self, name: &str) -> bool {
-        self.present
-            .contains(&(Kind::Table, name.to_string(), name.to_string()))
+        REQUIRED
+            .iter()
+            .zip(&self.present)
+            .any(|(r, &p)| p && r.kind == Kind::Table && r.name == name)
     }
 
     /// The required objects the file lacks, in [`REQUIRED`] order.
     fn missing(&self) -> Vec<&'static Required> {
-        REQUIRED.iter().filter(|r| !self.has(r)).collect()
+        REQUIRED
+            .iter()
+            .zip(&self.present)
+            .filter(|(_, &p)| !p)
+            .map(|(r, _)| r)
+            .collect()
     }
 
     /// Refuses a file that lacks a table or column (nothing can add them safely), or an index
