@@ -584,3 +584,35 @@ pub fn write<T>(
     tx.commit().map_err(|e| describe(e.into(), path))?;
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// REQUIRED lists exactly the tables, columns and indexes sql/v1.sql creates, and each
+    /// index has a statement `repair` can run.
+    #[test]
+    fn required_is_exactly_the_v1_schema() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        let catalog = Catalog::read(&conn).unwrap();
+        assert!(catalog.missing().is_empty());
+        let objects: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'index') \
+                   AND name NOT LIKE 'sqlite_autoindex%') \
+                 + (SELECT count(*) FROM sqlite_schema AS m, pragma_table_info(m.name) \
+                   WHERE m.type = 'table')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(objects as usize, REQUIRED.len());
+        for r in REQUIRED.iter().filter(|r| r.kind == Kind::Index) {
+            let ddl = index_ddl(r.name).unwrap();
+            conn.execute_batch(&format!("DROP INDEX {}", r.name))
+                .unwrap();
+            conn.execute_batch(ddl).unwrap();
+        }
+    }
+}
