@@ -608,6 +608,7 @@ impl Bench {
             &Options {
                 path: path.to_path_buf(),
                 busy_timeout: Duration::from_secs(30),
+                default: false,
             },
             access,
         )

@@ -1,13 +1,22 @@
 //! Opening the database.
 //!
 //! Invariants:
+//! - `--db`/`DURABLY_DB` is a file path, never an SQLite URI: `file:x.db` is a file of that name
+//!   in the current directory, and `?`, `#`, `%` in a name are plain characters;
 //! - one connection per process (a worker may open a second for lease renewal);
-//! - `busy_timeout` is set before anything else, so writers wait instead of failing;
+//! - the busy handler is installed before anything else, so writers wait instead of failing;
 //! - `synchronous=FULL`: an acknowledged enqueue survives power loss;
 //! - a file we create is switched to WAL; an existing file keeps its journal mode;
-//! - opening an existing database runs no DDL and writes nothing: the schema check is one read,
-//!   and a schema newer than ours is refused before anything is written;
-//! - read-only commands never create a file or a schema.
+//! - opening an existing database runs no DDL and writes nothing: the schema check reads the
+//!   version and one catalog query (every `durably_*` table, column and index), and refuses a
+//!   newer version or a missing table, column or index before anything is written, naming
+//!   what is missing and the @coji/durably release that added it;
+//! - only `durably init` ([`Access::Repair`]) adds what is safe to add to an existing file: the
+//!   library's indexes and our own, in one IMMEDIATE transaction;
+//! - read-only commands never create a file or a schema; a missing default database reads as
+//!   an empty queue, a missing explicit one is an error;
+//! - writers create the parent directories of the default location only; an explicit path
+//!   needs an existing directory (a typo must not leave directories behind).
 
 use crate::error::Fail;
 use anyhow::{bail, Context, Result};
@@ -26,12 +35,15 @@ pub const SCHEMA_EXTRA: &str = include_str!("../sql/v1_extra.sql");
 /// What the command will do with the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Never creates the file or the schema; a missing file is an error.
+    /// Never creates the file or the schema; a missing explicit file is an error, a missing
+    /// default one an empty queue.
     Read,
-    /// Creates parent directories, the file and the schema when missing.
+    /// Creates the file and the schema when missing (and the default location's directories).
     Write,
     /// Like `Write`, but a missing file is an error (in-handler commands: the worker made it).
     WriteExisting,
+    /// `durably init`: like `Write`, but a missing index is no error; [`repair`] adds it.
+    Repair,
 }
 
 /// Connection options shared by every command.
@@ -39,6 +51,8 @@ pub enum Access {
 pub struct Options {
     pub path: PathBuf,
     pub busy_timeout: Duration,
+    /// The path is the default location (no `--db`, no `DURABLY_DB`).
+    pub default: bool,
 }
 
 /// The default database path: `$XDG_DATA_HOME/durably/durably.db`, else
@@ -59,9 +73,14 @@ pub fn default_path() -> PathBuf {
 /// Opens the database for a command, checking (and for writers, creating) the schema.
 pub fn open(opts: &Options, access: Access) -> Result<Connection> {
     let path = &opts.path;
+    if path.as_os_str().is_empty() {
+        return Err(Fail::usage("--db: the database path is empty").into());
+    }
     let existed = path.exists();
     if !existed {
         match access {
+            // No file yet at the default location: nothing was ever enqueued.
+            Access::Read if opts.default => return empty_queue(),
             Access::Read | Access::WriteExisting => {
                 return Err(Fail::new(
                     crate::error::code::ERROR,
@@ -69,26 +88,26 @@ pub fn open(opts: &Options, access: Access) -> Result<Connection> {
                 )
                 .into())
             }
-            Access::Write => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create directory {}", parent.display()))?;
-                }
-            }
+            Access::Write | Access::Repair => prepare_directory(path, opts.default)?,
         }
     }
     if existed && path.is_dir() {
         bail!("database {} is a directory", path.display());
     }
     let conn = connect(path, access, opts.busy_timeout)?;
-    let version = schema_version(&conn, path)?;
+    let catalog = Catalog::read(&conn).map_err(|e| describe(e, path))?;
+    let version = if catalog.has_table("durably_schema_versions") {
+        schema_version(&conn).map_err(|e| describe(e.into(), path))?
+    } else {
+        None
+    };
     match version {
         Some(v) if v > SCHEMA_VERSION => bail!(
             "database {} has schema version {v}, newer than this durably supports ({SCHEMA_VERSION}); upgrade durably",
             path.display()
         ),
-        Some(_) => {}
-        None if access == Access::Write => {
+        Some(_) => catalog.check(path, access)?,
+        None if matches!(access, Access::Write | Access::Repair) => {
             if !existed {
                 // Our own new file: WAL, so readers never block the writer.
                 conn.pragma_update(None, "journal_mode", "WAL")
@@ -102,6 +121,281 @@ pub fn open(opts: &Options, access: Access) -> Result<Connection> {
         ),
     }
     Ok(conn)
+}
+
+/// Makes sure a new database file can be created at `path`: the default location gets its
+/// directories; an explicit path must name a file in an existing directory, as with `sqlite3`.
+fn prepare_directory(path: &Path, default: bool) -> Result<()> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if default {
+        return std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create directory {}", parent.display()));
+    }
+    match std::fs::metadata(parent) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!("{} is not a directory", parent.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("directory {} does not exist", parent.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read directory {}", parent.display())),
+    }
+}
+
+/// The empty queue a missing default database reads as: an in-memory database with the schema.
+fn empty_queue() -> Result<Connection> {
+    let conn = Connection::open_in_memory().context("cannot open an in-memory database")?;
+    create_schema(&conn).context("cannot create the schema in memory")?;
+    Ok(conn)
+}
+
+/// One object of the v1 schema the CLI relies on, and the @coji/durably release that added it
+/// to the library's v1 migration (`None`: there since the first release). The library never
+/// migrates a file that already has version 1, so a file made by an older release lacks what
+/// later releases added. Established from packages/durably/src/migrations.ts at each release tag.
+struct Required {
+    kind: Kind,
+    table: &'static str,
+    name: &'static str,
+    since: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Table,
+    Column,
+    Index,
+}
+
+const fn table(name: &'static str, since: Option<&'static str>) -> Required {
+    Required {
+        kind: Kind::Table,
+        table: name,
+        name,
+        since,
+    }
+}
+const fn column(table: &'static str, name: &'static str, since: Option<&'static str>) -> Required {
+    Required {
+        kind: Kind::Column,
+        table,
+        name,
+        since,
+    }
+}
+const fn index(table: &'static str, name: &'static str, since: Option<&'static str>) -> Required {
+    Required {
+        kind: Kind::Index,
+        table,
+        name,
+        since,
+    }
+}
+
+const V09: Option<&str> = Some("0.9.0");
+const V13: Option<&str> = Some("0.13.0");
+const V14: Option<&str> = Some("0.14.0");
+const V15: Option<&str> = Some("0.15.0");
+
+/// Every table, column and index of sql/v1.sql, in the order of that file (tables and their
+/// columns first, so the first missing thing named is the most telling).
+const REQUIRED: &[Required] = &[
+    table("durably_runs", None),
+    column("durably_runs", "id", None),
+    column("durably_runs", "job_name", None),
+    column("durably_runs", "input", V09),
+    column("durably_runs", "status", None),
+    column("durably_runs", "idempotency_key", None),
+    column("durably_runs", "concurrency_key", None),
+    column("durably_runs", "labels", V09),
+    column("durably_runs", "current_step_index", None),
+    column("durably_runs", "completed_step_count", V14),
+    column("durably_runs", "progress", None),
+    column("durably_runs", "output", None),
+    column("durably_runs", "error", None),
+    column("durably_runs", "lease_owner", V13),
+    column("durably_runs", "lease_expires_at", V13),
+    column("durably_runs", "lease_generation", V13),
+    column("durably_runs", "started_at", V09),
+    column("durably_runs", "completed_at", V09),
+    column("durably_runs", "created_at", None),
+    column("durably_runs", "updated_at", None),
+    table("durably_run_labels", V13),
+    column("durably_run_labels", "run_id", V13),
+    column("durably_run_labels", "key", V13),
+    column("durably_run_labels", "value", V13),
+    table("durably_steps", None),
+    column("durably_steps", "id", None),
+    column("durably_steps", "run_id", None),
+    column("durably_steps", "name", None),
+    column("durably_steps", "index", None),
+    column("durably_steps", "status", None),
+    column("durably_steps", "output", None),
+    column("durably_steps", "error", None),
+    column("durably_steps", "started_at", None),
+    column("durably_steps", "completed_at", None),
+    table("durably_logs", None),
+    column("durably_logs", "id", None),
+    column("durably_logs", "run_id", None),
+    column("durably_logs", "step_name", None),
+    column("durably_logs", "level", None),
+    column("durably_logs", "message", None),
+    column("durably_logs", "data", None),
+    column("durably_logs", "created_at", None),
+    table("durably_schema_versions", None),
+    column("durably_schema_versions", "version", None),
+    column("durably_schema_versions", "applied_at", None),
+    index("durably_runs", "idx_durably_runs_job_created", V13),
+    index("durably_runs", "idx_durably_runs_job_idempotency", None),
+    index("durably_runs", "idx_durably_runs_pending_concurrency", V15),
+    index("durably_runs", "idx_durably_runs_status_completed", V13),
+    index("durably_runs", "idx_durably_runs_status_concurrency", None),
+    index("durably_runs", "idx_durably_runs_status_created", None),
+    index("durably_runs", "idx_durably_runs_status_lease_expires", V13),
+    index(
+        "durably_run_labels",
+        "idx_durably_run_labels_key_value",
+        V13,
+    ),
+    index("durably_run_labels", "idx_durably_run_labels_pk", V13),
+    index("durably_steps", "idx_durably_steps_run_index", None),
+    index("durably_steps", "idx_durably_steps_completed_unique", V13),
+    index("durably_logs", "idx_durably_logs_run_created", None),
+];
+
+/// Which of [`REQUIRED`] the file has: one query over `sqlite_schema` and
+/// `pragma_table_info`, done before anything is written.
+struct Catalog {
+    /// `present[i]`: the file has `REQUIRED[i]`.
+    present: Vec<bool>,
+}
+
+impl Catalog {
+    const QUERY: &'static str = "\
+        SELECT m.type, m.tbl_name, m.name FROM sqlite_schema AS m \
+         WHERE m.type IN ('table', 'index') AND m.tbl_name LIKE 'durably\\_%' ESCAPE '\\' \
+        UNION ALL \
+        SELECT 'column', m.name, c.name FROM sqlite_schema AS m, pragma_table_info(m.name) AS c \
+         WHERE m.type = 'table' AND m.name LIKE 'durably\\_%' ESCAPE '\\'";
+
+    fn read(conn: &Connection) -> Result<Catalog> {
+        let mut stmt = conn.prepare_cached(Self::QUERY)?;
+        let mut rows = stmt.query([])?;
+        let mut catalog = Catalog {
+            present: vec![false; REQUIRED.len()],
+        };
+        while let Some(row) = rows.next()? {
+            let kind = match row.get_ref(0)?.as_str()? {
+                "table" => Kind::Table,
+                "index" => Kind::Index,
+                _ => Kind::Column,
+            };
+            let (table, name) = (row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?);
+            if let Some(i) = REQUIRED
+                .iter()
+                .position(|r| r.kind == kind && r.table == table && r.name == name)
+            {
+                catalog.present[i] = true;
+            }
+        }
+        Ok(catalog)
+    }
+
+    fn has_table(&self, name: &str) -> bool {
+        REQUIRED
+            .iter()
+            .zip(&self.present)
+            .any(|(r, &p)| p && r.kind == Kind::Table && r.name == name)
+    }
+
+    /// The required objects the file lacks, in [`REQUIRED`] order.
+    fn missing(&self) -> Vec<&'static Required> {
+        REQUIRED
+            .iter()
+            .zip(&self.present)
+            .filter(|(_, &p)| !p)
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    /// Refuses a file that lacks a table or column (nothing can add them safely), or an index
+    /// unless `durably init` is about to add it.
+    fn check(&self, path: &Path, access: Access) -> Result<()> {
+        let missing = self.missing();
+        let (structure, indexes): (Vec<_>, Vec<_>) =
+            missing.into_iter().partition(|r| r.kind != Kind::Index);
+        if !structure.is_empty() {
+            bail!(
+                "{}; the library does not migrate an existing v1 file: recreate it",
+                lacks(path, &structure)
+            );
+        }
+        if !indexes.is_empty() && access != Access::Repair {
+            bail!("{}; run `durably init` to add it", lacks(path, &indexes));
+        }
+        Ok(())
+    }
+}
+
+/// "database P lacks column T.C (added in @coji/durably 0.N) and K more": the first missing
+/// object, the release that added it, and how many others are missing too.
+fn lacks(path: &Path, missing: &[&Required]) -> String {
+    let first = missing[0];
+    let what = match first.kind {
+        Kind::Table => format!("table {}", first.name),
+        Kind::Column => format!("column {}.{}", first.table, first.name),
+        Kind::Index => format!("index {}", first.name),
+    };
+    let since = match first.since {
+        Some(v) => format!(" (added in @coji/durably {v})"),
+        None => String::new(),
+    };
+    let more = match missing.len() - 1 {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!("database {} lacks {what}{since}{more}", path.display())
+}
+
+/// `durably init` on an existing v1 file: adds the library's indexes the file lacks and our
+/// own, in one IMMEDIATE transaction. Tables and columns are never added here ([`open`] has
+/// refused a file that lacks one). A unique index that the rows violate fails the whole
+/// transaction, and nothing changes.
+pub fn repair(conn: &Connection, path: &Path) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+        .map_err(|e| describe(e.into(), path))?;
+    // Read again inside the write lock: another process may have changed the file since open.
+    let catalog = Catalog::read(&tx).map_err(|e| describe(e, path))?;
+    let missing = catalog.missing();
+    if missing.iter().any(|r| r.kind != Kind::Index) {
+        catalog.check(path, Access::Repair)?;
+    }
+    for r in missing {
+        let ddl = index_ddl(r.name)
+            .with_context(|| format!("no definition of index {} in sql/v1.sql", r.name))?;
+        tx.execute_batch(ddl).map_err(|e| {
+            let e = describe(e.into(), path);
+            anyhow::anyhow!(
+                "cannot add index {} to database {}: {e:#}",
+                r.name,
+                path.display()
+            )
+        })?;
+    }
+    tx.execute_batch(SCHEMA_EXTRA)
+        .map_err(|e| describe(e.into(), path))?;
+    tx.commit().map_err(|e| describe(e.into(), path))?;
+    Ok(())
+}
+
+/// The `CREATE … INDEX` statement of sql/v1.sql that creates index `name`.
+fn index_ddl(name: &str) -> Option<&'static str> {
+    SCHEMA_V1.lines().find(|line| {
+        line.starts_with("CREATE")
+            && line.contains(" INDEX ")
+            && line.split_whitespace().any(|w| w.trim_matches('"') == name)
+    })
 }
 
 /// How long a connection waits for the write lock (`--busy-timeout`), in ms, for [`busy_wait`].
@@ -151,17 +445,23 @@ pub fn connect_again(opts: &Options) -> Result<Connection> {
 }
 
 fn connect(path: &Path, access: Access, busy: Duration) -> Result<Connection> {
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    if access == Access::Write {
+    // No SQLITE_OPEN_URI; and the bundled SQLite is built with SQLITE_USE_URI, which reads a
+    // name beginning with `file:` as a URI even without the flag, so a relative path is opened
+    // as `./NAME`: then `file:x.db` and `:memory:` are plain file names like any other.
+    let file = if path.is_relative() {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    };
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if matches!(access, Access::Write | Access::Repair) {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
-    let conn = match Connection::open_with_flags(path, flags) {
+    let conn = match Connection::open_with_flags(&file, flags) {
         Ok(c) => c,
         // A read on a file we may not write (chattr +i, another user's file) still works.
         Err(_) if access == Access::Read => Connection::open_with_flags(
-            path,
+            &file,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| describe(e.into(), path))?,
@@ -187,20 +487,14 @@ fn connect(path: &Path, access: Access, busy: Duration) -> Result<Connection> {
     Ok(conn)
 }
 
-/// The highest version in `durably_schema_versions`, or `None` when there is no schema.
-/// One read; also how a file that is not SQLite is noticed.
-fn schema_version(conn: &Connection, path: &Path) -> Result<Option<i64>> {
-    match conn.query_row(
+/// The highest version in `durably_schema_versions` (the table exists), or `None` when it
+/// has no rows.
+fn schema_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
         "SELECT max(version) FROM durably_schema_versions",
         [],
-        |r| r.get::<_, Option<i64>>(0),
-    ) {
-        Ok(v) => Ok(v),
-        Err(rusqlite::Error::SqliteFailure(_, Some(msg))) if msg.contains("no such table") => {
-            Ok(None)
-        }
-        Err(e) => Err(describe(e.into(), path)),
-    }
+        |r| r.get(0),
+    )
 }
 
 /// Creates the v1 schema, our indexes and version row 1 in one IMMEDIATE transaction, unless
@@ -238,14 +532,6 @@ fn create_schema(conn: &Connection) -> Result<()> {
         "INSERT INTO durably_schema_versions (version, applied_at) VALUES (?1, ?2)",
         rusqlite::params![SCHEMA_VERSION, crate::time::now()],
     )?;
-    tx.commit()?;
-    Ok(())
-}
-
-/// Adds our indexes to an existing v1 database (`durably init` on a library-made file).
-pub fn ensure_extra_indexes(conn: &Connection) -> Result<()> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    tx.execute_batch(SCHEMA_EXTRA)?;
     tx.commit()?;
     Ok(())
 }
@@ -297,4 +583,36 @@ pub fn write<T>(
     let value = f(&tx).map_err(|e| describe(e, path))?;
     tx.commit().map_err(|e| describe(e.into(), path))?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// REQUIRED lists exactly the tables, columns and indexes sql/v1.sql creates, and each
+    /// index has a statement `repair` can run.
+    #[test]
+    fn required_is_exactly_the_v1_schema() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        let catalog = Catalog::read(&conn).unwrap();
+        assert!(catalog.missing().is_empty());
+        let objects: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM sqlite_schema WHERE type IN ('table', 'index') \
+                   AND name NOT LIKE 'sqlite_autoindex%') \
+                 + (SELECT count(*) FROM sqlite_schema AS m, pragma_table_info(m.name) \
+                   WHERE m.type = 'table')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(objects as usize, REQUIRED.len());
+        for r in REQUIRED.iter().filter(|r| r.kind == Kind::Index) {
+            let ddl = index_ddl(r.name).unwrap();
+            conn.execute_batch(&format!("DROP INDEX {}", r.name))
+                .unwrap();
+            conn.execute_batch(ddl).unwrap();
+        }
+    }
 }

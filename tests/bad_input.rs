@@ -676,3 +676,41 @@ fn a_locked_database_waits_then_fails_clearly() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(env.counts()["durably_runs"], counts["durably_runs"] + 1);
 }
+
+/// A typo in `--db` or `DURABLY_DB` names a directory that does not exist: one line, exit 1,
+/// and no directory is made for it (only the default location gets its directories).
+#[test]
+fn a_db_path_in_a_missing_directory_creates_nothing() {
+    let env = Env::new();
+    let dir = std::path::PathBuf::from(format!("/nonexistent-durably-{}", std::process::id()));
+    let db = dir.join("x.db");
+    for args in [
+        &["enqueue", "--job", "j"][..],
+        &["init"][..],
+        &["work", "--once", "--", "true"][..],
+    ] {
+        let mut c = bare_command(env.dir.path());
+        c.arg("--db").arg(&db).args(args);
+        let out = run_command(c, None);
+        let created = dir.exists();
+        let _ = std::fs::remove_dir_all(&dir);
+        out.fails(1, &format!("directory {} does not exist", dir.display()));
+        assert!(!created, "{args:?} created {}", dir.display());
+        // The same through DURABLY_DB.
+        let mut c = bare_command(env.dir.path());
+        c.env("DURABLY_DB", &db).args(args);
+        let out = run_command(c, None);
+        let created = dir.exists();
+        let _ = std::fs::remove_dir_all(&dir);
+        out.fails(1, &format!("directory {} does not exist", dir.display()));
+        assert!(
+            !created,
+            "{args:?} with DURABLY_DB created {}",
+            dir.display()
+        );
+    }
+    let mut c = bare_command(env.dir.path());
+    c.arg("--db").arg(&db).arg("enqueue-many");
+    run_command(c, Some(b"{\"job\":\"j\"}")).fails(1, "does not exist");
+    assert!(!dir.exists());
+}

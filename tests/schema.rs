@@ -282,13 +282,266 @@ fn a_file_the_cli_creates_is_wal() {
 }
 
 #[test]
-fn parent_directories_are_created_by_writers() {
+fn an_explicit_path_needs_an_existing_directory() {
     let env = Env::new();
-    let db = env.path("a/b/c.db");
+    for args in [&["enqueue", "--job", "j"][..], &["init"][..]] {
+        let mut c = env.command(args);
+        c.arg("--db").arg(env.path("a/b/c.db"));
+        run_command(c, None).fails(
+            1,
+            &format!("directory {} does not exist", env.path("a/b").display()),
+        );
+        assert!(!env.path("a").exists(), "{args:?} created a directory");
+    }
+    // A file where the directory should be.
+    env.file("plain", "x");
     let mut c = env.command(&["enqueue", "--job", "j"]);
-    c.arg("--db").arg(&db);
+    c.arg("--db").arg(env.path("plain/c.db"));
+    run_command(c, None).fails(1, "is not a directory");
+}
+
+/// The default location gets its directories from a writer, and reads as an empty queue
+/// before anything was enqueued.
+#[test]
+fn the_default_database_is_created_by_writers_and_empty_before() {
+    let env = Env::new();
+    let default = env.path("xdg/durably/durably.db");
+    let mut c = bare_command(env.dir.path());
+    c.arg("ls");
+    assert_eq!(run_command(c, None).ok().stdout, "");
+    let mut c = bare_command(env.dir.path());
+    c.args(["ls", "--format", "ids"]);
+    assert_eq!(run_command(c, None).ok().stdout, "");
+    let mut c = bare_command(env.dir.path());
+    c.args(["stats", "--json"]);
+    let stats = run_command(c, None).ok().json();
+    assert_eq!(stats["total"], 0);
+    let mut c = bare_command(env.dir.path());
+    c.args(["show", "0190"]);
+    run_command(c, None).fails(3, "not found");
+    assert!(
+        !env.path("xdg").exists(),
+        "a read created the default directory"
+    );
+    let mut c = bare_command(env.dir.path());
+    c.args(["enqueue", "--job", "j"]);
     run_command(c, None).ok();
-    assert!(db.exists());
+    assert!(default.exists());
+    let mut c = bare_command(env.dir.path());
+    c.args(["stats", "--json"]);
+    assert_eq!(run_command(c, None).ok().json()["total"], 1);
+}
+
+/// `--db NAME` runs in `dir` with no other database option: the way a user types a relative path.
+fn in_dir(env: &Env, db: &std::ffi::OsStr, args: &[&str]) -> Out {
+    let mut c = bare_command(env.dir.path());
+    c.current_dir(env.dir.path()).arg("--db").arg(db).args(args);
+    run_command(c, None)
+}
+
+#[test]
+fn a_file_uri_is_a_plain_file_name() {
+    let env = Env::new();
+    let db = std::ffi::OsStr::new("file:x.db");
+    let id = in_dir(&env, db, &["enqueue", "--job", "j"])
+        .ok()
+        .line()
+        .to_string();
+    assert_eq!(in_dir(&env, db, &["ls", "--format", "ids"]).ok().line(), id);
+    in_dir(&env, db, &["show", &id]).ok();
+    assert!(env.path("file:x.db").is_file());
+    assert!(!env.path("x.db").exists(), "the name was read as a URI");
+    // The handler gets the same file, by its absolute path, and in-handler commands use it.
+    let seen = env.path("seen");
+    let script = format!(
+        "printf %s \"$DURABLY_DB\" > '{}' && '{}' log hello",
+        seen.display(),
+        BIN
+    );
+    in_dir(&env, db, &["work", "--once", "--", "sh", "-c", &script]).ok();
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        std::fs::canonicalize(env.path("file:x.db"))
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    let conn = Connection::open(env.path("file:x.db")).unwrap();
+    assert_eq!(common::counts(&conn)["durably_logs"], 1);
+    let status: String = conn
+        .query_row("SELECT status FROM durably_runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "completed");
+    // Query parameters are part of the name, not options: mode=ro does not make it read-only.
+    let ro = std::ffi::OsStr::new("x.db?mode=ro");
+    in_dir(&env, ro, &["enqueue", "--job", "j"]).ok();
+    in_dir(&env, ro, &["init"]).ok();
+    assert!(env.path("x.db?mode=ro").is_file());
+    assert!(!env.path("x.db").exists());
+    // `:memory:` is a file too, not an in-memory database whose runs vanish.
+    let mem = std::ffi::OsStr::new(":memory:");
+    let id = in_dir(&env, mem, &["enqueue", "--job", "j"])
+        .ok()
+        .line()
+        .to_string();
+    assert_eq!(
+        in_dir(&env, mem, &["ls", "--format", "ids"]).ok().line(),
+        id
+    );
+    assert!(env.path(":memory:").is_file());
+    // An absolute file: URI is a relative name too (a directory "file:" must exist).
+    let abs = format!("file:{}", env.path("abs.db").display());
+    in_dir(&env, abs.as_ref(), &["enqueue", "--job", "j"]).fails(1, "does not exist");
+    assert!(!env.path("abs.db").exists());
+}
+
+#[test]
+fn odd_characters_in_a_path_are_plain() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let names: [&[u8]; 5] = [
+        b"a?b.db",
+        b"a#b.db",
+        b"a%20b.db",
+        b"with space.db",
+        b"caf\xe9-\xff.db",
+    ];
+    for name in names {
+        let name = std::ffi::OsStr::from_bytes(name);
+        let id = in_dir(&env, name, &["enqueue", "--job", "j"])
+            .ok()
+            .line()
+            .to_string();
+        assert_eq!(
+            in_dir(&env, name, &["ls", "--format", "ids"]).ok().line(),
+            id,
+            "{name:?}"
+        );
+        let absolute = env.dir.path().join(name);
+        assert!(
+            absolute.is_file(),
+            "{name:?} was not created under its own name"
+        );
+        let mut c = bare_command(env.dir.path());
+        c.arg("--db").arg(&absolute).args(["show", &id]);
+        run_command(c, None).ok();
+    }
+    // Nothing else: every file in the dir is one of the names (plus WAL side files).
+    let created = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter(|e| {
+            let n = e.as_ref().unwrap().file_name();
+            !n.as_bytes().ends_with(b"-wal") && !n.as_bytes().ends_with(b"-shm")
+        })
+        .count();
+    assert_eq!(created, names.len());
+}
+
+/// A library database as an older @coji/durably release left it: the 0.15.0 schema minus
+/// `drop` (a column, via a table rebuilt without it, or an index).
+fn old_library_db(path: &std::path::Path, drop_column: Option<&str>, drop_index: Option<&str>) {
+    let conn = library_db(path);
+    if let Some(col) = drop_column {
+        conn.execute_batch(&format!("ALTER TABLE durably_runs DROP COLUMN {col}"))
+            .unwrap();
+    }
+    if let Some(idx) = drop_index {
+        conn.execute_batch(&format!("DROP INDEX {idx}")).unwrap();
+    }
+    conn.execute_batch(
+        "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) \
+         VALUES ('01JDQ6ZK8M6R6X3Q1V2W3E4R5T', 'j', '{}', 'pending', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_database_without_a_column_is_refused_naming_it() {
+    let env = Env::new();
+    old_library_db(&env.db, Some("completed_step_count"), None);
+    let bytes = env.bytes();
+    let needle = format!(
+        "database {} lacks column durably_runs.completed_step_count (added in @coji/durably 0.14.0)",
+        env.db.display()
+    );
+    let handlers = env.path("handlers");
+    std::fs::create_dir(&handlers).unwrap();
+    for args in [
+        &["enqueue", "--job", "j"][..],
+        &["ls"][..],
+        &["stats"][..],
+        &["show", "01JDQ6ZK"][..],
+        &["work", "--once", "--", "true"][..],
+        &[
+            "work",
+            "--until-idle",
+            "--handlers",
+            handlers.to_str().unwrap(),
+        ][..],
+        &["init"][..],
+        &["init", "--wal"][..],
+    ] {
+        let out = env.run(args);
+        out.fails(1, &needle);
+        assert!(out.stderr.len() < 300, "{args:?}: {}", out.stderr);
+        assert!(env.bytes() == bytes, "{args:?} changed the file");
+    }
+    env.run_stdin(&["enqueue-many"], "{\"job\":\"j\"}")
+        .fails(1, &needle);
+    assert!(env.bytes() == bytes);
+}
+
+#[test]
+fn a_database_without_a_library_index_is_refused_until_init_adds_it() {
+    let env = Env::new();
+    old_library_db(&env.db, None, Some("idx_durably_runs_pending_concurrency"));
+    let bytes = env.bytes();
+    let needle = format!(
+        "database {} lacks index idx_durably_runs_pending_concurrency (added in @coji/durably 0.15.0); run `durably init`",
+        env.db.display()
+    );
+    for args in [
+        &["enqueue", "--job", "j"][..],
+        &["ls"][..],
+        &["work", "--once", "--", "true"][..],
+    ] {
+        env.run(args).fails(1, &needle);
+        assert!(env.bytes() == bytes, "{args:?} changed the file");
+    }
+    env.run(&["init"]).ok();
+    let sql: String = env
+        .conn()
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'idx_durably_runs_pending_concurrency'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(sql.contains("WHERE status = 'pending'"), "{sql}");
+    let names: Vec<String> = master(&env.conn()).into_iter().map(|(_, n, _)| n).collect();
+    for extra in EXTRA_INDEXES {
+        assert!(names.iter().any(|n| n == extra), "init did not add {extra}");
+    }
+    env.enqueue(&["--job", "j", "--concurrency-key", "k"]);
+    assert_eq!(env.counts()["durably_runs"], 2);
+}
+
+#[test]
+fn init_adds_nothing_when_a_unique_index_cannot_be_built() {
+    let env = Env::new();
+    old_library_db(&env.db, None, Some("idx_durably_runs_pending_concurrency"));
+    // Two pending runs with one concurrency key: what 0.14.0 allowed and the 0.15.0 index forbids.
+    env.conn()
+        .execute_batch(
+            "INSERT INTO durably_runs (id, job_name, input, status, concurrency_key, created_at, updated_at) VALUES \
+             ('a', 'j', '{}', 'pending', 'k', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z'), \
+             ('b', 'j', '{}', 'pending', 'k', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+        )
+        .unwrap();
+    let bytes = env.bytes();
+    env.run(&["init"])
+        .fails(1, "cannot add index idx_durably_runs_pending_concurrency");
+    assert!(env.bytes() == bytes, "init changed the file");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `durably init [--wal]`
+//! `durably init [--wal]`: create the schema, or add the indexes an existing file lacks.
 
 use super::Context;
 use crate::cli::InitArgs;
@@ -7,9 +7,10 @@ use anyhow::{Context as _, Result};
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
-    let conn = ctx.open(Access::Write)?;
-    // An application's existing v1 file gets our indexes here, never on an ordinary open.
-    db::ensure_extra_indexes(&conn).map_err(|e| db::describe(e, ctx.path()))?;
+    // A file that lacks a table or column is refused by open; one that lacks only indexes (the
+    // library's or ours) gets them here, never on an ordinary open.
+    let conn = ctx.open(Access::Repair)?;
+    db::repair(&conn, ctx.path())?;
     if args.wal {
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

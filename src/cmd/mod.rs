@@ -55,9 +55,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         ))
         .into());
     }
+    let default = cli.db.is_none();
     let path = cli.db.clone().unwrap_or_else(db::default_path);
     let ctx = Context {
-        opts: Options { path, busy_timeout },
+        opts: Options {
+            path,
+            busy_timeout,
+            default,
+        },
     };
     match cli.command {
         Command::Init(a) => init::run(&ctx, a),
