@@ -538,3 +538,30 @@ pub fn subcommand_of(args: &[std::ffi::OsString]) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::subcommand_of;
+
+    fn sub(line: &str) -> Option<String> {
+        let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
+        subcommand_of(&args)
+    }
+
+    #[test]
+    fn finds_the_subcommand_past_global_options_and_through_aliases() {
+        assert_eq!(sub("durably ls --format yaml").as_deref(), Some("ls"));
+        assert_eq!(sub("durably --db ls list").as_deref(), Some("ls"));
+        assert_eq!(
+            sub("durably --db=x.db --busy-timeout 1s show").as_deref(),
+            Some("show")
+        );
+        assert_eq!(
+            sub("durably -h enqueue-many").as_deref(),
+            Some("enqueue-many")
+        );
+        assert_eq!(sub("durably lss"), None);
+        assert_eq!(sub("durably --db"), None);
+        assert_eq!(sub("durably -- ls"), None);
+    }
+}
