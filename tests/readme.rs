@@ -138,3 +138,21 @@ fn tour_runs_verbatim_in_order() {
         "the tour touched the default database"
     );
 }
+
+#[test]
+fn commands_table_lists_every_command() {
+    use clap::CommandFactory;
+    let readme = readme();
+    let table = &readme[readme.find("| command |").expect("the commands table")..];
+    let table = &table[..table.find("\n\n").expect("the table's end")];
+    for sub in durably::cli::Cli::command().get_subcommands() {
+        let name = sub.get_name();
+        if name == "help" {
+            continue;
+        }
+        assert!(
+            table.contains(&format!("`{name}`")) || table.contains(&format!("`{name} ")),
+            "README's commands table does not list {name}"
+        );
+    }
+}
