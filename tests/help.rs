@@ -56,7 +56,9 @@ fn every_command_has_examples_and_global_options_once() {
         );
         if let Some(sub) = sub.first() {
             assert!(
-                examples.iter().any(|l| l.contains(&format!("durably {sub}"))),
+                examples
+                    .iter()
+                    .any(|l| l.contains(&format!("durably {sub}"))),
                 "{args:?}: no example of {sub}: {text}"
             );
         }
@@ -68,7 +70,10 @@ fn every_command_has_examples_and_global_options_once() {
         let global = section(&text, "Global options:").join("\n");
         for option in ["--db <FILE>", "--busy-timeout <DUR>"] {
             assert_eq!(text.matches(option).count(), 1, "{args:?}: {text}");
-            assert!(global.contains(option), "{args:?}: {option} not global: {text}");
+            assert!(
+                global.contains(option),
+                "{args:?}: {option} not global: {text}"
+            );
         }
         assert!(!text.contains("DURABLY_DB="), "{args:?}: {text}");
         assert!(!text.contains("DURABLY_HANDLERS="), "{args:?}: {text}");
@@ -82,12 +87,25 @@ fn every_command_has_examples_and_global_options_once() {
 fn placeholders_are_the_common_ones() {
     for sub in subcommands() {
         let text = help(&[&sub, "--help"]);
-        for odd in ["<CONCURRENCY>", "<LIMIT>", "<OFFSET>", "<K=V>", "<NAME>", "<PATH>", "<S>"] {
+        for odd in [
+            "<CONCURRENCY>",
+            "<LIMIT>",
+            "<OFFSET>",
+            "<K=V>",
+            "<NAME>",
+            "<PATH>",
+            "<S>",
+        ] {
             assert!(!text.contains(odd), "{sub}: {odd}: {text}");
         }
     }
     let ls = help(&["ls", "--help"]);
-    for p in ["--label <KEY=VALUE>", "--job <JOB>", "--limit <N>", "--before <ID>"] {
+    for p in [
+        "--label <KEY=VALUE>",
+        "--job <JOB>",
+        "--limit <N>",
+        "--before <ID>",
+    ] {
         assert!(ls.contains(p), "{p}: {ls}");
     }
     assert!(help(&["work", "--help"]).contains("--concurrency <N>"));
@@ -129,7 +147,10 @@ fn missing_argument_names_it() {
     let line = usage_error(&["show"], "durably show");
     assert!(line.contains("<ID>"), "{line}");
     assert!(line.starts_with("durably: show: "), "{line}");
-    let line = usage_error(&["enqueue", "--job", "a", "--timeout", "3s"], "durably enqueue");
+    let line = usage_error(
+        &["enqueue", "--job", "a", "--timeout", "3s"],
+        "durably enqueue",
+    );
     assert!(line.contains("--wait"), "{line}");
 }
 
@@ -148,7 +169,10 @@ fn invalid_value_lists_the_allowed_ones() {
     );
     assert!(line.contains("table, json, ndjson, ids"), "{line}");
     let line = usage_error(&["completions", "tcsh"], "durably completions");
-    assert!(line.contains("bash, elvish, fish, powershell, zsh"), "{line}");
+    assert!(
+        line.contains("bash, elvish, fish, powershell, zsh"),
+        "{line}"
+    );
     let line = usage_error(&["enqueue-many", "--chunk", "0"], "durably enqueue-many");
     assert!(line.contains("--chunk") && line.contains("\"0\""), "{line}");
 }
@@ -165,7 +189,13 @@ fn typo_suggests_the_real_flag_or_command() {
 #[test]
 fn conflicts_name_both_flags() {
     let line = usage_error(&["ls", "--json", "--format", "ids"], "durably ls");
-    assert!(line.contains("--json") && line.contains("--format"), "{line}");
+    assert!(
+        line.contains("--json") && line.contains("--format"),
+        "{line}"
+    );
     let line = usage_error(&["work", "--once", "--until-idle"], "durably work");
-    assert!(line.contains("--once") && line.contains("--until-idle"), "{line}");
+    assert!(
+        line.contains("--once") && line.contains("--until-idle"),
+        "{line}"
+    );
 }
