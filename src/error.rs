@@ -147,10 +147,15 @@ pub fn usage_line(err: &clap::Error, subcommand: Option<&str>) -> String {
     }
 }
 
-/// A context value of a clap error as plain words: an argument's name without its value
-/// placeholder (`--format`, not `--format <FORMAT>`), lists joined with ", ".
+/// A context value of a clap error as plain words: an option's name without its value
+/// placeholder (`--format`, not `--format <FORMAT>`), a positional as `<ID>` (not `[ID]...`),
+/// lists joined with ", ".
 fn context_words(err: &clap::Error, kind: ContextKind) -> String {
     let strip = |s: &str| -> String {
+        let s = s.trim_end_matches("...");
+        if let Some(name) = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            return format!("<{name}>");
+        }
         match s.split_once(' ') {
             Some((flag, _)) if flag.starts_with('-') => flag.to_string(),
             _ => s.to_string(),

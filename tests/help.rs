@@ -193,6 +193,11 @@ fn conflicts_name_both_flags() {
         line.contains("--json") && line.contains("--format"),
         "{line}"
     );
+    let line = usage_error(&["rm", "abc", "--older-than", "1d"], "durably rm");
+    assert!(
+        line.contains("<ID> cannot be used with --older-than"),
+        "{line}"
+    );
     let line = usage_error(&["work", "--once", "--until-idle"], "durably work");
     assert!(
         line.contains("--once") && line.contains("--until-idle"),
