@@ -150,7 +150,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__cancel)
-            opts="-h -V --json --db --busy-timeout --help --version"
+            opts="-h --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,7 +172,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__completions)
-            opts="-h -V --db --busy-timeout --help --version bash elvish fish powershell zsh"
+            opts="-h --db --busy-timeout --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,7 +194,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -h -V --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --db --busy-timeout --help --version"
+            opts="-l -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -244,7 +244,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue__subcmd__many)
-            opts="-l -q -h -V --job --label --chunk --quiet --json --db --busy-timeout --help --version"
+            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -534,7 +534,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__init)
-            opts="-h -V --wal --db --busy-timeout --help --version"
+            opts="-h --wal --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -556,7 +556,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__log)
-            opts="-h -V --level --data --db --busy-timeout --help --version"
+            opts="-h --level --data --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,7 +586,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__logs)
-            opts="-f -h -V --follow --json --db --busy-timeout --help --version"
+            opts="-f -h --follow --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -608,7 +608,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__ls)
-            opts="-l -s -j -n -h -V --label --status --job --limit --offset --before --format --json --explain --db --busy-timeout --help --version"
+            opts="-l -s -j -n -h --label --status --job --limit --offset --before --format --json --explain --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -674,7 +674,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__progress)
-            opts="-h -V --total --message --db --busy-timeout --help --version"
+            opts="-h --total --message --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -704,7 +704,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__retrigger)
-            opts="-h -V --json --db --busy-timeout --help --version"
+            opts="-h --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -726,7 +726,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__rm)
-            opts="-s -l -j -h -V --force --older-than --status --label --job --dry-run --json --db --busy-timeout --help --version"
+            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -776,7 +776,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__show)
-            opts="-h -V --json --db --busy-timeout --help --version"
+            opts="-h --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -798,7 +798,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__stats)
-            opts="-h -V --json --db --busy-timeout --help --version"
+            opts="-h --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -820,7 +820,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__step)
-            opts="-h -V --db --busy-timeout --help --version"
+            opts="-h --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -842,7 +842,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__wait)
-            opts="-h -V --timeout --json --db --busy-timeout --help --version"
+            opts="-h --timeout --json --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -868,7 +868,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -h -V --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --handlers --db --busy-timeout --help --version"
+            opts="-c -j -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --handlers --db --busy-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -41,7 +41,7 @@ complete -c durably -n "__fish_durably_needs_command" -f -a "stats" -d 'Count ru
 complete -c durably -n "__fish_durably_needs_command" -f -a "wait" -d 'Wait until a run is terminal and print its output'
 complete -c durably -n "__fish_durably_needs_command" -f -a "work" -d 'Execute runs with handler programs'
 complete -c durably -n "__fish_durably_needs_command" -f -a "logs" -d 'Show a run\'s logs'
-complete -c durably -n "__fish_durably_needs_command" -f -a "step" -d '(inside a handler) Run CMD once per run as the named step, memoized across retries'
+complete -c durably -n "__fish_durably_needs_command" -f -a "step" -d '(inside a handler) Run CMD once per run as a named step; a run executed again replays it'
 complete -c durably -n "__fish_durably_needs_command" -f -a "progress" -d '(inside a handler) Report progress of the current run'
 complete -c durably -n "__fish_durably_needs_command" -f -a "log" -d '(inside a handler) Write a log line for the current run'
 complete -c durably -n "__fish_durably_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -50,7 +50,6 @@ complete -c durably -n "__fish_durably_using_subcommand init" -l db -d 'Database
 complete -c durably -n "__fish_durably_using_subcommand init" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand init" -l wal -d 'Switch the database to WAL journal mode (readers never block the writer)'
 complete -c durably -n "__fish_durably_using_subcommand init" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand init" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l job -d 'Job name (overrides the spec\'s "job")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l input -d 'Input as JSON text (overrides the spec\'s "input"; default {})' -r
@@ -63,7 +62,6 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -l coalesce -d 
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l wait -d 'Then wait until the run is terminal (id on stderr, output on stdout)'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l json -d 'Print the run as JSON with its disposition'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand enqueue" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l job -d 'Job name (overrides the spec\'s "job")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l chunk -d 'Commit every N runs (each chunk all or nothing) instead of once for the whole input' -r
@@ -72,7 +70,6 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l busy-ti
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s q -l quiet -d 'Print nothing but errors and the summary'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l json -d 'Print one JSON object per run (id, jobName, disposition, line)'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
@@ -88,7 +85,6 @@ complete -c durably -n "__fish_durably_using_subcommand ls" -l busy-timeout -d '
 complete -c durably -n "__fish_durably_using_subcommand ls" -l json -d 'Same as --format json'
 complete -c durably -n "__fish_durably_using_subcommand ls" -l explain -d 'Print the query plan instead of runs'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand ls" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand list" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
@@ -104,12 +100,10 @@ complete -c durably -n "__fish_durably_using_subcommand list" -l busy-timeout -d
 complete -c durably -n "__fish_durably_using_subcommand list" -l json -d 'Same as --format json'
 complete -c durably -n "__fish_durably_using_subcommand list" -l explain -d 'Print the query plan instead of runs'
 complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand list" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand show" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand show" -l json -d 'Print JSON'
 complete -c durably -n "__fish_durably_using_subcommand show" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand show" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l older-than -d 'Purge terminal runs that completed more than DUR ago (e.g. 7d, 12h, 0s)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -s s -l status -d 'With --older-than: only these terminal statuses' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -s l -l label -d 'With --older-than: only runs with this label (repeat to AND)' -r
@@ -120,28 +114,23 @@ complete -c durably -n "__fish_durably_using_subcommand rm" -l force -d 'Also de
 complete -c durably -n "__fish_durably_using_subcommand rm" -l dry-run -d 'With --older-than: count what would be deleted, delete nothing'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l json -d 'Print JSON'
 complete -c durably -n "__fish_durably_using_subcommand rm" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand rm" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l json -d 'Print JSON'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l json -d 'Print the new run as JSON'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand retrigger" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand stats" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand stats" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand stats" -l json -d 'Print JSON'
 complete -c durably -n "__fish_durably_using_subcommand stats" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand stats" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand wait" -l timeout -d 'Give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand wait" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l json -d 'Print the whole run as JSON instead of its output'
 complete -c durably -n "__fish_durably_using_subcommand wait" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand wait" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand work" -s c -l concurrency -d 'Handlers to run at once' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -s j -l job -d 'Only claim runs of this job (repeatable)' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l lease -d 'Lease length; renewed every 5s or a third of it, whichever is shorter' -r
@@ -154,24 +143,20 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l db -d 'Database
 complete -c durably -n "__fish_durably_using_subcommand work" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l once -d 'Claim at most one run, then exit (0 idle or completed, 5 failed, 6 cancelled)'
 complete -c durably -n "__fish_durably_using_subcommand work" -l until-idle -d 'Exit when nothing is left to claim and nothing is running'
-complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand work" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand logs" -s f -l follow -d 'Keep printing new logs until the run is terminal'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l json -d 'Print one JSON object per log'
 complete -c durably -n "__fish_durably_using_subcommand logs" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand step" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
-complete -c durably -n "__fish_durably_using_subcommand step" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand step" -s V -l version -d 'Print version'
+complete -c durably -n "__fish_durably_using_subcommand step" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'Total amount of work' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand progress" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand progress" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand log" -l level -d 'Level' -r -f -a "info\t''
 warn\t''
 error\t''"
@@ -179,11 +164,9 @@ complete -c durably -n "__fish_durably_using_subcommand log" -l data -d 'Structu
 complete -c durably -n "__fish_durably_using_subcommand log" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand log" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand log" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand log" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand completions" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand completions" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c durably -n "__fish_durably_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue-many" -d 'Enqueue many runs from NDJSON or a JSON array, all or nothing'
@@ -196,7 +179,7 @@ complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_see
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "wait" -d 'Wait until a run is terminal and print its output'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "work" -d 'Execute runs with handler programs'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "logs" -d 'Show a run\'s logs'
-complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "step" -d '(inside a handler) Run CMD once per run as the named step, memoized across retries'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "step" -d '(inside a handler) Run CMD once per run as a named step; a run executed again replays it'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "progress" -d '(inside a handler) Report progress of the current run'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "log" -d '(inside a handler) Write a log line for the current run'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "completions" -d 'Print a shell completion script'

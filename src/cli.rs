@@ -3,6 +3,9 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The heading of the options every subcommand accepts, shown apart from the command's own.
+const GLOBAL: &str = "Global options";
+
 /// Durable runs (queued jobs) in one SQLite file, executed by handler programs.
 ///
 /// The database is shared with the TypeScript library @coji/durably: same tables, statuses
@@ -11,16 +14,29 @@ use std::path::PathBuf;
 #[command(
     name = "durably",
     version,
-    propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = EXAMPLES_TOP
 )]
 pub struct Cli {
     /// Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]
-    #[arg(long, global = true, env = "DURABLY_DB", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "DURABLY_DB",
+        hide_env_values = true,
+        value_name = "FILE",
+        help_heading = GLOBAL
+    )]
     pub db: Option<PathBuf>,
 
     /// How long a writer waits for the database lock before giving up
-    #[arg(long, global = true, value_name = "DUR", default_value = "30s")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DUR",
+        default_value = "30s",
+        help_heading = GLOBAL
+    )]
     pub busy_timeout: String,
 
     #[command(subcommand)]
@@ -30,37 +46,72 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the schema (idempotent); with --wal also switch the file to WAL mode
+    #[command(after_help = EXAMPLES_INIT)]
     Init(InitArgs),
     /// Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id
+    #[command(after_help = EXAMPLES_ENQUEUE)]
     Enqueue(EnqueueArgs),
     /// Enqueue many runs from NDJSON or a JSON array, all or nothing
+    #[command(after_help = EXAMPLES_ENQUEUE_MANY)]
     EnqueueMany(EnqueueManyArgs),
     /// List runs, newest first
-    #[command(visible_alias = "list")]
+    #[command(visible_alias = "list", after_help = EXAMPLES_LS)]
     Ls(LsArgs),
     /// Show one run with its steps and logs
+    #[command(after_help = EXAMPLES_SHOW)]
     Show(ShowArgs),
     /// Delete runs by id, or purge old terminal runs
+    #[command(after_help = EXAMPLES_RM)]
     Rm(RmArgs),
     /// Cancel pending or leased runs
+    #[command(after_help = EXAMPLES_CANCEL)]
     Cancel(IdsArgs),
     /// Enqueue a terminal run again as a new pending run; prints the new id
+    #[command(after_help = EXAMPLES_RETRIGGER)]
     Retrigger(RetriggerArgs),
     /// Count runs by status and job
+    #[command(after_help = EXAMPLES_STATS)]
     Stats(JsonArgs),
     /// Wait until a run is terminal and print its output
+    #[command(after_help = EXAMPLES_WAIT)]
     Wait(WaitArgs),
     /// Execute runs with handler programs
+    ///
+    /// A handler is any executable, started without a shell, once per run. It gets:
+    ///   stdin   the run's input JSON
+    ///   env     DURABLY_DB (absolute path of the database), DURABLY_RUN_ID, DURABLY_JOB,
+    ///           DURABLY_LEASE_GENERATION, DURABLY_LABELS (the labels as a JSON object), on top
+    ///           of the worker's own environment; the working directory is the worker's
+    /// and returns:
+    ///   exit 0  the run is completed; its output is stdout, stored as JSON when it is JSON,
+    ///           else as a JSON string of the text (empty stdout: no output)
+    ///   exit ≠0 the run is failed (also when killed by a signal or --timeout); the error
+    ///           names the exit and ends with the last 4 KiB of the handler's stderr
+    /// Its stderr goes to the worker's stderr. Inside it, `durably step`, `durably progress`
+    /// and `durably log` write to the run it was started for.
+    #[command(after_help = EXAMPLES_WORK, verbatim_doc_comment)]
     Work(WorkArgs),
     /// Show a run's logs
+    #[command(after_help = EXAMPLES_LOGS)]
     Logs(LogsArgs),
-    /// (inside a handler) Run CMD once per run as the named step, memoized across retries
+    /// (inside a handler) Run CMD once per run as a named step; a run executed again replays it
+    ///
+    /// When CMD exits 0 its stdout is stored as the completed step (as JSON when it is JSON,
+    /// else as a JSON string of the text) and printed as stored JSON text. When the run is
+    /// executed again later (after a crash or a lost lease), a step that already completed is
+    /// not run: its stored output is printed instead. A failing CMD is recorded as a failed step
+    /// and `durably step` exits with CMD's code. DURABLY_STEP=STEP is exported to CMD, so a
+    /// `durably log` inside it is attributed to the step.
+    #[command(after_help = EXAMPLES_STEP)]
     Step(StepArgs),
     /// (inside a handler) Report progress of the current run
+    #[command(after_help = EXAMPLES_PROGRESS)]
     Progress(ProgressArgs),
     /// (inside a handler) Write a log line for the current run
+    #[command(after_help = EXAMPLES_LOG)]
     Log(LogArgs),
     /// Print a shell completion script
+    #[command(after_help = EXAMPLES_COMPLETIONS)]
     Completions(CompletionsArgs),
 }
 
@@ -82,10 +133,10 @@ pub struct JsonArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SpecArgs {
     /// Job name (overrides the spec's "job")
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "JOB")]
     pub job: Option<String>,
     /// Label KEY=VALUE, repeatable (merged with the spec's labels; flags win)
-    #[arg(long = "label", short = 'l', value_name = "K=V")]
+    #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
 }
 
@@ -148,19 +199,19 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// Only runs with this label (exact match; repeat to AND)
-    #[arg(long = "label", short = 'l', value_name = "K=V")]
+    #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
     /// Only runs in this status (repeat for any of several)
-    #[arg(long, short, value_name = "S")]
+    #[arg(long, short, value_name = "STATUS")]
     pub status: Vec<String>,
     /// Only runs of this job (repeat for any of several)
-    #[arg(long, short, value_name = "NAME")]
+    #[arg(long, short, value_name = "JOB")]
     pub job: Vec<String>,
     /// Page size
-    #[arg(long, short = 'n', default_value_t = 50)]
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 50)]
     pub limit: u64,
     /// Skip N runs (linear in N: prefer --before for deep paging)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub offset: u64,
     /// Only runs older than this run (next page: pass the last id of this one)
     #[arg(long, value_name = "ID")]
@@ -179,6 +230,7 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Run id (or a unique prefix)
+    #[arg(value_name = "ID")]
     pub id: String,
     /// Print JSON
     #[arg(long)]
@@ -197,18 +249,18 @@ pub struct RmArgs {
     #[arg(long, value_name = "DUR", conflicts_with = "force")]
     pub older_than: Option<String>,
     /// With --older-than: only these terminal statuses
-    #[arg(long, short, value_name = "S", requires = "older_than")]
+    #[arg(long, short, value_name = "STATUS", requires = "older_than")]
     pub status: Vec<String>,
     /// With --older-than: only runs with this label (repeat to AND)
     #[arg(
         long = "label",
         short = 'l',
-        value_name = "K=V",
+        value_name = "KEY=VALUE",
         requires = "older_than"
     )]
     pub labels: Vec<String>,
     /// With --older-than: only runs of this job (repeatable)
-    #[arg(long, short, value_name = "NAME", requires = "older_than")]
+    #[arg(long, short, value_name = "JOB", requires = "older_than")]
     pub job: Vec<String>,
     /// With --older-than: count what would be deleted, delete nothing
     #[arg(long, requires = "older_than")]
@@ -231,6 +283,7 @@ pub struct IdsArgs {
 #[derive(Debug, Args)]
 pub struct RetriggerArgs {
     /// Run id (or a unique prefix) of a terminal run
+    #[arg(value_name = "ID")]
     pub id: String,
     /// Print the new run as JSON
     #[arg(long)]
@@ -240,6 +293,7 @@ pub struct RetriggerArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Run id (or a unique prefix)
+    #[arg(value_name = "ID")]
     pub id: String,
     /// Give up after DUR (exit 124)
     #[arg(long, value_name = "DUR")]
@@ -259,10 +313,10 @@ pub struct WorkArgs {
     #[arg(long)]
     pub until_idle: bool,
     /// Handlers to run at once
-    #[arg(long, short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, short = 'c', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     /// Only claim runs of this job (repeatable)
-    #[arg(long, short, value_name = "NAME")]
+    #[arg(long, short, value_name = "JOB")]
     pub job: Vec<String>,
     /// Lease length; renewed every 5s or a third of it, whichever is shorter
     #[arg(long, value_name = "DUR", default_value = "30s")]
@@ -280,7 +334,12 @@ pub struct WorkArgs {
     #[arg(long, value_name = "DUR")]
     pub retain: Option<String>,
     /// Directory of handlers: a run of job J is executed by DIR/J
-    #[arg(long, env = "DURABLY_HANDLERS", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "DURABLY_HANDLERS",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub handlers: Option<PathBuf>,
     /// Handler command for every run (after --), never through a shell
     #[arg(last = true, value_name = "CMD")]
@@ -290,6 +349,7 @@ pub struct WorkArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Run id (or a unique prefix)
+    #[arg(value_name = "ID")]
     pub id: String,
     /// Keep printing new logs until the run is terminal
     #[arg(long, short)]
@@ -302,6 +362,7 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct StepArgs {
     /// Step name, unique within the run
+    #[arg(value_name = "STEP")]
     pub name: String,
     /// Command to run (after --)
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -311,12 +372,13 @@ pub struct StepArgs {
 #[derive(Debug, Args)]
 pub struct ProgressArgs {
     /// Current amount of work done
+    #[arg(value_name = "N")]
     pub current: u64,
     /// Total amount of work
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub total: Option<u64>,
     /// What is happening now
-    #[arg(long)]
+    #[arg(long, value_name = "TEXT")]
     pub message: Option<String>,
 }
 
@@ -330,6 +392,7 @@ pub enum Level {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Log message
+    #[arg(value_name = "TEXT")]
     pub message: String,
     /// Level
     #[arg(long, value_enum, default_value_t = Level::Info)]
@@ -343,4 +406,162 @@ pub struct LogArgs {
 pub struct CompletionsArgs {
     /// Shell
     pub shell: clap_complete::Shell,
+}
+
+// The "Examples:" section of each command's --help: real commands that run as written (ids
+// come from an earlier command's output).
+
+const EXAMPLES_TOP: &str = "\
+Examples:
+  durably enqueue --job hello --input '{\"name\":\"world\"}'
+  durably work --until-idle --job hello -- cat
+  durably ls --job hello
+  durably --db /srv/durably.db stats";
+
+const EXAMPLES_INIT: &str = "\
+Examples:
+  durably init
+  durably --db ./app.db init --wal";
+
+const EXAMPLES_ENQUEUE: &str = "\
+Examples:
+  durably enqueue --job email --label tenant=acme --input '{\"to\":\"a@example.com\"}'
+  echo '{\"job\":\"report\",\"input\":{\"month\":\"2026-10\"}}' | durably enqueue -
+  durably enqueue --job email --idempotency-key welcome-42 --json
+  durably enqueue --job sync --concurrency-key acme --coalesce";
+
+const EXAMPLES_ENQUEUE_MANY: &str = "\
+Examples:
+  durably enqueue-many runs.ndjson
+  printf '%s\\n' '{\"job\":\"email\"}' '{\"job\":\"sms\"}' | durably enqueue-many -
+  durably enqueue-many --chunk 1000 --quiet big.ndjson";
+
+const EXAMPLES_LS: &str = "\
+Examples:
+  durably ls --label tenant=acme
+  durably ls --status pending --job email --format ndjson
+  durably ls --limit 20 --before \"$(durably ls --limit 20 --format ids | tail -n 1)\"
+  durably ls --status failed --format ids | xargs -n 1 durably retrigger";
+
+const EXAMPLES_SHOW: &str = "\
+Examples:
+  durably show 019ab3c1
+  durably show --json \"$(durably ls --limit 1 --format ids)\"";
+
+const EXAMPLES_RM: &str = "\
+Examples:
+  durably rm 019ab3c1
+  durably rm --force 019ab3c1 019ab3c2
+  durably rm --older-than 7d --status completed --dry-run
+  durably rm --older-than 30d --job email";
+
+const EXAMPLES_CANCEL: &str = "\
+Examples:
+  durably cancel 019ab3c1
+  durably ls --status pending --job email --format ids | xargs durably cancel";
+
+const EXAMPLES_RETRIGGER: &str = "\
+Examples:
+  durably retrigger 019ab3c1
+  durably retrigger --json 019ab3c1";
+
+const EXAMPLES_STATS: &str = "\
+Examples:
+  durably stats
+  durably stats --json";
+
+const EXAMPLES_WAIT: &str = "\
+Examples:
+  durably wait 019ab3c1
+  durably wait --timeout 5m --json 019ab3c1";
+
+const EXAMPLES_WORK: &str = "\
+Examples:
+  durably work --handlers /srv/jobs
+  durably work --until-idle --job resize -- ./resize.py
+  durably work --once --handlers /srv/jobs
+  durably work --concurrency 4 --timeout 10m --retain 7d --handlers /srv/jobs";
+
+const EXAMPLES_LOGS: &str = "\
+Examples:
+  durably logs 019ab3c1
+  durably logs --follow --json 019ab3c1";
+
+const EXAMPLES_STEP: &str = "\
+Examples:
+  durably step download -- curl -fsS -o /tmp/data.csv https://example.com/data.csv
+  rows=$(durably step count -- sh -c 'wc -l < /tmp/data.csv')";
+
+const EXAMPLES_PROGRESS: &str = "\
+Examples:
+  durably progress 3 --total 10
+  durably progress 10 --total 10 --message done";
+
+const EXAMPLES_LOG: &str = "\
+Examples:
+  durably log \"starting import\"
+  durably log --level warn --data '{\"rows\": 0}' \"nothing to import\"";
+
+const EXAMPLES_COMPLETIONS: &str = "\
+Examples:
+  durably completions bash > ~/.local/share/bash-completion/completions/durably
+  durably completions zsh > ~/.zfunc/_durably
+  durably completions fish > ~/.config/fish/completions/durably.fish";
+
+/// The subcommand named on a command line (`ls` for `durably --db x.db list -n 3`), found by
+/// walking the top-level arguments: options are skipped with their values, the first other
+/// word is looked up among the subcommands and their aliases.
+pub fn subcommand_of(args: &[std::ffi::OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    let top = Cli::command();
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        if word == "--" {
+            return None;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let takes_value = !long.contains('=')
+                && top
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(long) && a.get_action().takes_values());
+            if takes_value {
+                words.next();
+            }
+            continue;
+        }
+        if word.starts_with('-') {
+            continue;
+        }
+        return top
+            .find_subcommand(word.as_ref())
+            .map(|c| c.get_name().to_string());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subcommand_of;
+
+    fn sub(line: &str) -> Option<String> {
+        let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
+        subcommand_of(&args)
+    }
+
+    #[test]
+    fn finds_the_subcommand_past_global_options_and_through_aliases() {
+        assert_eq!(sub("durably ls --format yaml").as_deref(), Some("ls"));
+        assert_eq!(sub("durably --db ls list").as_deref(), Some("ls"));
+        assert_eq!(
+            sub("durably --db=x.db --busy-timeout 1s show").as_deref(),
+            Some("show")
+        );
+        assert_eq!(
+            sub("durably -h enqueue-many").as_deref(),
+            Some("enqueue-many")
+        );
+        assert_eq!(sub("durably lss"), None);
+        assert_eq!(sub("durably --db"), None);
+        assert_eq!(sub("durably -- ls"), None);
+    }
 }

@@ -3,6 +3,7 @@
 //! Everything below `main` returns `anyhow::Result`; an error that should end the process with
 //! a code other than 1 wraps (or is) a [`Fail`]. `main` finds it anywhere in the cause chain.
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use std::fmt;
 
 /// Exit codes of SPEC.md §3.
@@ -78,4 +79,98 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// One line for one of clap's command-line errors, built from the error's kind and context
+/// (never from its rendered text): what is wrong, what would be right when clap knows, and
+/// which `--help` to read. `subcommand` names the command the line was for, if any.
+///
+/// `durably: ls: invalid value "yaml" for --format (expected table, json, ndjson, ids); see durably ls --help`
+pub fn usage_line(err: &clap::Error, subcommand: Option<&str>) -> String {
+    let arg = context_words(err, ContextKind::InvalidArg);
+    let value = context_words(err, ContextKind::InvalidValue);
+    let mut what = match err.kind() {
+        ErrorKind::InvalidValue if value.is_empty() => format!("{arg} needs a value"),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            format!("invalid value {value:?} for {arg}")
+        }
+        ErrorKind::UnknownArgument => format!("unexpected argument {arg}"),
+        ErrorKind::MissingRequiredArgument => format!("missing required argument {arg}"),
+        ErrorKind::ArgumentConflict => {
+            let prior = context_words(err, ContextKind::PriorArg);
+            if prior.is_empty() {
+                format!("{arg} cannot be used here")
+            } else {
+                format!("{arg} cannot be used with {prior}")
+            }
+        }
+        ErrorKind::InvalidSubcommand => {
+            let sub = context_words(err, ContextKind::InvalidSubcommand);
+            format!("unknown command {sub:?}")
+        }
+        ErrorKind::TooManyValues => format!("unexpected value {value:?} for {arg}"),
+        kind => {
+            let general = kind.as_str().unwrap_or("invalid arguments").to_string();
+            if arg.is_empty() {
+                general
+            } else {
+                format!("{general}: {arg}")
+            }
+        }
+    };
+    let expected = context_words(err, ContextKind::ValidValue);
+    let cause = std::error::Error::source(err).map(|c| c.to_string());
+    let suggested = [
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .map(|kind| context_words(err, kind))
+    .find(|s| !s.is_empty());
+    if !expected.is_empty() {
+        what.push_str(&format!(" (expected {expected})"));
+    } else if let Some(cause) = cause.filter(|c| !c.is_empty()) {
+        what.push_str(&format!(": {cause}"));
+    }
+    if let Some(suggested) = suggested {
+        let one_of = if suggested.contains(", ") {
+            "one of "
+        } else {
+            ""
+        };
+        what.push_str(&format!(" (did you mean {one_of}{suggested}?)"));
+    }
+    match subcommand {
+        Some(sub) => format!("durably: {sub}: {what}; see durably {sub} --help"),
+        None => format!("durably: {what}; see durably --help"),
+    }
+}
+
+/// A context value of a clap error as plain words: an option's name without its value
+/// placeholder (`--format`, not `--format <FORMAT>`), a positional as `<ID>` (not `[ID]...`),
+/// lists joined with ", ".
+fn context_words(err: &clap::Error, kind: ContextKind) -> String {
+    let strip = |s: &str| -> String {
+        let s = s.trim_end_matches("...");
+        if let Some(name) = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            return format!("<{name}>");
+        }
+        match s.split_once(' ') {
+            Some((flag, _)) if flag.starts_with('-') => flag.to_string(),
+            _ => s.to_string(),
+        }
+    };
+    match err.get(kind) {
+        Some(ContextValue::String(s)) => strip(s),
+        Some(ContextValue::Strings(v)) => v.iter().map(|s| strip(s)).collect::<Vec<_>>().join(", "),
+        Some(ContextValue::StyledStr(s)) => strip(&s.to_string()),
+        Some(ContextValue::StyledStrs(v)) => v
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(ContextValue::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
 }

@@ -46,21 +46,13 @@ fn usage_error(err: clap::Error) -> i32 {
             }
         }
         _ => {
-            let text = err.render().to_string();
-            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-            let first = lines.next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            // clap puts suggestions ("a similar argument exists: '--label'") on the next line.
-            let tip = lines
-                .map(str::trim)
-                .find(|l| l.starts_with("tip:"))
-                .map(|t| format!(" ({})", t.trim_start_matches("tip: ")))
-                .unwrap_or_default();
-            // clap quotes the offending argument, which may hold control characters.
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            let sub = durably::cli::subcommand_of(&args);
             let _ = writeln!(
                 std::io::stderr(),
-                "durably: {} (see durably --help)",
-                durably::output::escape(&format!("{first}{tip}"))
+                "{}",
+                // clap quotes the offending argument, which may hold control characters.
+                durably::output::escape(&error::usage_line(&err, sub.as_deref()))
             );
             code::USAGE
         }
