@@ -80,8 +80,9 @@ pub enum Command {
     /// A handler is any executable, started without a shell, once per run. It gets:
     ///   stdin   the run's input JSON
     ///   env     DURABLY_DB (absolute path of the database), DURABLY_RUN_ID, DURABLY_JOB,
-    ///           DURABLY_LEASE_GENERATION, DURABLY_LABELS (the labels as a JSON object), on top
-    ///           of the worker's own environment; the working directory is the worker's
+    ///           DURABLY_LEASE_GENERATION, DURABLY_LABELS (the labels as a JSON object),
+    ///           DURABLY_BIN (this durably binary, whose directory also comes first in PATH),
+    ///           on top of the worker's own environment; the working directory is the worker's
     /// and returns:
     ///   exit 0  the run is completed; its output is stdout, stored as JSON when it is JSON,
     ///           else as a JSON string of the text (empty stdout: no output)
