@@ -271,6 +271,11 @@ struct Batch<'c> {
     /// Set when stdout was closed (`| head`): results are dropped, the import goes on.
     stdout_closed: bool,
     progress: Option<indicatif::ProgressBar>,
+    /// Items read and validated so far, all chunks together.
+    read: u64,
+    started: Instant,
+    /// Time spent inserting (in transactions) by the chunks before the current one.
+    insert_time: std::time::Duration,
 }
 
 impl<'c> Batch<'c> {
@@ -278,6 +283,10 @@ impl<'c> Batch<'c> {
     fn add(&mut self, text: &str, place: Place) -> Result<()> {
         let spec = RunSpec::parse(text, &self.flags).map_err(|e| anyhow!("{place}: {e:#}"))?;
         self.spool.push(&spec, place)?;
+        self.read += 1;
+        if self.read % 4096 == 0 {
+            self.show_reading();
+        }
         if let Some(n) = self.chunk {
             if self.spool.records >= n {
                 self.insert()?;
@@ -291,14 +300,16 @@ impl<'c> Batch<'c> {
         if self.spool.records == 0 {
             return Ok(());
         }
+        let began = Instant::now();
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| db::describe(e.into(), &self.path))?;
-        let inserted = self.insert_spooled().and_then(|()| {
+        let inserted = self.insert_spooled(began).and_then(|()| {
             self.conn
                 .execute_batch("COMMIT")
                 .map_err(|e| db::describe(e.into(), &self.path))
         });
+        self.insert_time += began.elapsed();
         if let Err(e) = inserted {
             let _ = self.conn.execute_batch("ROLLBACK");
             return Err(e);
@@ -308,7 +319,8 @@ impl<'c> Batch<'c> {
         self.flush_results()
     }
 
-    fn insert_spooled(&mut self) -> Result<()> {
+    fn insert_spooled(&mut self, began: Instant) -> Result<()> {
+        self.show_inserting(began);
         let mut reader = self.spool.reader()?;
         while let Some(place) = self.unspool.next(&mut reader)? {
             let spec = &self.unspool.spec;
@@ -323,6 +335,11 @@ impl<'c> Batch<'c> {
                 Disposition::Created => self.counts.created += 1,
                 Disposition::Idempotent => self.counts.idempotent += 1,
                 Disposition::Coalesced => self.counts.coalesced += 1,
+            }
+            let done = self.counts.total();
+            if done % 4096 == 0 {
+                let time = self.insert_time + began.elapsed();
+                show_inserting(&self.progress, done, self.read, time);
             }
             if !self.quiet && !self.stdout_closed {
                 if self.json {
@@ -340,6 +357,27 @@ impl<'c> Batch<'c> {
             }
         }
         Ok(())
+    }
+
+    /// Progress while reading: runs read and validated, per second of reading.
+    fn show_reading(&self) {
+        if let Some(p) = &self.progress {
+            let secs = self.started.elapsed().saturating_sub(self.insert_time);
+            p.set_message(format!(
+                "{} runs read ({})",
+                indicatif::HumanCount(self.read),
+                per_sec(self.read, secs)
+            ));
+        }
+    }
+
+    fn show_inserting(&self, began: Instant) {
+        show_inserting(
+            &self.progress,
+            self.counts.total(),
+            self.read,
+            self.insert_time + began.elapsed(),
+        );
     }
 
     /// Copies the results of the transaction just committed to stdout.
@@ -401,8 +439,10 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
         quiet: args.quiet,
         stdout_closed: false,
         progress,
+        read: 0,
+        started: Instant::now(),
+        insert_time: std::time::Duration::ZERO,
     };
-    let started = Instant::now();
     let result = feed(&mut batch, reader, &name).and_then(|()| batch.insert());
     if let Some(p) = &batch.progress {
         p.finish_and_clear();
@@ -430,7 +470,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
         eprintln!(
             "durably: {} runs from {name} in {:.2?} (created {}, idempotent {}, coalesced {})",
             c.total(),
-            started.elapsed(),
+            batch.started.elapsed(),
             c.created,
             c.idempotent,
             c.coalesced
@@ -454,33 +494,58 @@ impl ContextFirst for anyhow::Error {
     }
 }
 
+/// Progress while inserting: runs inserted of those read, per second of inserting.
+fn show_inserting(
+    progress: &Option<indicatif::ProgressBar>,
+    done: u64,
+    read: u64,
+    time: std::time::Duration,
+) {
+    if let Some(p) = progress {
+        p.set_message(format!(
+            "{} of {} runs inserted ({})",
+            indicatif::HumanCount(done),
+            indicatif::HumanCount(read),
+            per_sec(done, time)
+        ));
+    }
+}
+
+fn per_sec(n: u64, d: std::time::Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 0.001 {
+        return "… runs/s".into();
+    }
+    format!(
+        "{} runs/s",
+        indicatif::HumanCount((n as f64 / secs).round() as u64)
+    )
+}
+
+/// A progress line on stderr when it is a terminal and the input is large or a stream: bytes
+/// read (a bar for a file), then runs read and inserted with their rates in the message.
 fn make_progress(size: Option<u64>) -> Option<indicatif::ProgressBar> {
     if !io::stderr().is_terminal() {
         return None;
     }
-    let style = indicatif::ProgressStyle::with_template(
-        "{spinner} {bytes}/{total_bytes} [{bar:30}] {per_sec} eta {eta}",
-    )
-    .ok()?
-    .progress_chars("=> ");
-    match size {
-        Some(n) if n >= 4 << 20 => {
-            let bar = indicatif::ProgressBar::new(n).with_style(style);
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
-            Some(bar)
-        }
-        Some(_) => None,
-        None => {
-            let bar = indicatif::ProgressBar::new_spinner().with_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {bytes} read {binary_bytes_per_sec}",
-                )
-                .ok()?,
-            );
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
-            Some(bar)
-        }
-    }
+    let (bar, template) = match size {
+        Some(n) if n >= 4 << 20 => (
+            indicatif::ProgressBar::new(n),
+            "{spinner} [{bar:30}] {binary_bytes}/{binary_total_bytes} {msg}",
+        ),
+        Some(_) => return None,
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {binary_bytes} read, {msg}",
+        ),
+    };
+    let style = indicatif::ProgressStyle::with_template(template)
+        .ok()?
+        .progress_chars("=> ");
+    let bar = bar.with_style(style);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    Some(bar)
 }
 
 /// What the array reader shares with the visitor: lines seen, bytes since the current item
@@ -558,6 +623,9 @@ fn feed_ndjson(batch: &mut Batch, mut reader: impl BufRead, name: &str) -> Resul
             .read_until(b'\n', &mut buf)
             .with_context(|| format!("cannot read {name}"))?;
         if n == 0 {
+            if let Some(p) = &batch.progress {
+                p.set_position(bytes);
+            }
             return Ok(());
         }
         line_no += 1;
