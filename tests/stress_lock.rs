@@ -258,3 +258,74 @@ fn a_large_batch_waits_in_a_spool_not_in_memory() {
     drop(stdin);
     assert_eq!(runs(&env), 0);
 }
+
+/// A worker whose handler outlives several lease renewals while a producer stalls beside it:
+/// the renewals and the completion go through, and the run is executed exactly once.
+fn worker_beside_a_stalled_producer(journal: &str) {
+    let env = env_with_journal(journal);
+    let handlers = env.path("handlers");
+    std::fs::create_dir(&handlers).expect("handlers dir");
+    let log = env.path("executions.log");
+    script(
+        &handlers.join("slow"),
+        &format!("echo \"$DURABLY_RUN_ID\" >> '{}'\nsleep 2\n", log.display()),
+    );
+    let id = env.enqueue(&["--job", "slow"]);
+    let handlers_arg = handlers.to_str().expect("utf-8 path");
+    let worker = env.command(&[
+        "work",
+        "--until-idle",
+        "--lease",
+        "600ms",
+        "--poll",
+        "50ms",
+        "--handlers",
+        handlers_arg,
+    ]);
+    let mut worker = Bg::spawn(worker, env.dir.path(), "worker");
+    assert!(
+        wait_until(Duration::from_secs(20), || !read_lossy(&log).is_empty()),
+        "the handler never started: {}",
+        worker.err()
+    );
+    let (mut bg, mut stdin) = producer(&env, &["enqueue-many", "-"], "producer");
+    wait_for_stall(&mut bg);
+    // Renewals every 200 ms for 2 s, then the completion: all while the producer waits.
+    let status = || -> String {
+        env.conn()
+            .query_row(
+                "SELECT status FROM durably_runs WHERE id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap_or_default()
+    };
+    let completed = wait_until(Duration::from_secs(20), || status() == "completed");
+    assert!(
+        completed,
+        "{journal}: the run did not complete beside a stalled producer (status {}); worker: {}",
+        status(),
+        worker.err()
+    );
+    assert!(!bg.ended(), "the producer ended before its input did");
+    stdin.write_all(b"{\"job\":\"later\"}\n").expect("write");
+    finish(bg, stdin);
+    let st = worker.wait_max(Duration::from_secs(20));
+    assert!(st.success(), "worker: {}", worker.err());
+    assert_eq!(read_lossy(&log), format!("{id}\n"), "executed exactly once");
+    let generation = count(
+        &env.conn(),
+        &format!("SELECT lease_generation FROM durably_runs WHERE id = '{id}'"),
+    );
+    assert_eq!(generation, 1, "the run was claimed again");
+}
+
+#[test]
+fn a_worker_keeps_its_lease_beside_a_stalled_producer_on_a_wal_file() {
+    worker_beside_a_stalled_producer("WAL");
+}
+
+#[test]
+fn a_worker_keeps_its_lease_beside_a_stalled_producer_on_a_rollback_journal_file() {
+    worker_beside_a_stalled_producer("DELETE");
+}
