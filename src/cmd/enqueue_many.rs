@@ -745,3 +745,75 @@ impl<'de> Visitor<'de> for ArraySeed<'_, '_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(i: usize) -> RunSpec {
+        RunSpec {
+            job: format!("job{i}"),
+            input: format!("{{\"n\":{i},\"pad\":\"{}\"}}", "é".repeat(i % 300)),
+            labels: (0..i % 4)
+                .map(|k| (format!("k{k}"), format!("v{i}")))
+                .collect(),
+            idempotency_key: (i % 2 == 0).then(|| format!("i{i}")),
+            concurrency_key: (i % 3 == 0).then(|| format!("c{i}")),
+            coalesce: i % 6 == 0,
+        }
+    }
+
+    fn place(i: usize) -> Place {
+        Place {
+            line: i as u64 + 1,
+            index: (i % 5 != 0).then_some(i as u64),
+        }
+    }
+
+    /// Records come back as they went in, in memory and through the temporary file, with the
+    /// decoded spec reused from one record to the next (fewer labels, keys gone).
+    #[test]
+    fn spool_round_trip() {
+        for n in [0, 1, 7, 20_000] {
+            let mut spool = Spool::new();
+            for i in 0..n {
+                spool.push(&spec(i), place(i)).unwrap();
+            }
+            assert_eq!(spool.records, n as u64);
+            assert_eq!(spool.file.is_some(), n == 20_000);
+            for _pass in 0..2 {
+                let mut un = Unspool {
+                    rec: Vec::new(),
+                    spec: RunSpec::default(),
+                };
+                let mut r = spool.reader().unwrap();
+                let mut i = 0;
+                while let Some(p) = un.next(&mut r).unwrap() {
+                    let want = spec(i);
+                    let s = &un.spec;
+                    assert_eq!(
+                        (&s.job, &s.input, &s.labels),
+                        (&want.job, &want.input, &want.labels)
+                    );
+                    assert_eq!(s.idempotency_key, want.idempotency_key);
+                    assert_eq!(s.concurrency_key, want.concurrency_key);
+                    assert_eq!(s.coalesce, want.coalesce);
+                    assert_eq!((p.line, p.index), (place(i).line, place(i).index));
+                    i += 1;
+                }
+                assert_eq!(i, n);
+            }
+            spool.clear().unwrap();
+            assert_eq!(spool.records, 0);
+            spool.push(&spec(3), place(3)).unwrap();
+            let mut un = Unspool {
+                rec: Vec::new(),
+                spec: RunSpec::default(),
+            };
+            let mut r = spool.reader().unwrap();
+            assert!(un.next(&mut r).unwrap().is_some());
+            assert_eq!(un.spec.job, "job3");
+            assert!(un.next(&mut r).unwrap().is_none());
+        }
+    }
+}
