@@ -312,11 +312,27 @@ impl<'c> Batch<'c> {
         self.insert_time += began.elapsed();
         if let Err(e) = inserted {
             let _ = self.conn.execute_batch("ROLLBACK");
+            self.spool.clear()?;
             return Err(e);
         }
         self.committed = self.counts.total();
         self.spool.clear()?;
         self.flush_results()
+    }
+
+    /// After the input failed at some item: the error an earlier item of the same batch would
+    /// have met in the database (an invalid label, a concurrency-key conflict), found by
+    /// inserting the batch so far in a transaction that is rolled back. The first bad item in
+    /// input order is the one reported, as if the items were enqueued one by one.
+    fn earlier_error(&mut self) -> Option<anyhow::Error> {
+        if self.spool.records == 0 {
+            return None;
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE").ok()?;
+        let tried = self.insert_spooled(Instant::now());
+        let _ = self.conn.execute_batch("ROLLBACK");
+        let _ = self.discard_results();
+        tried.err()
     }
 
     fn insert_spooled(&mut self, began: Instant) -> Result<()> {
@@ -443,7 +459,10 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
         started: Instant::now(),
         insert_time: std::time::Duration::ZERO,
     };
-    let result = feed(&mut batch, reader, &name).and_then(|()| batch.insert());
+    let result = match feed(&mut batch, reader, &name) {
+        Ok(()) => batch.insert(),
+        Err(e) => Err(batch.earlier_error().unwrap_or(e)),
+    };
     if let Some(p) = &batch.progress {
         p.finish_and_clear();
     }
