@@ -268,7 +268,7 @@ fn worker_beside_a_stalled_producer(journal: &str) {
     let log = env.path("executions.log");
     script(
         &handlers.join("slow"),
-        &format!("echo \"$DURABLY_RUN_ID\" >> '{}'\nsleep 2\n", log.display()),
+        &format!("echo \"$DURABLY_RUN_ID\" >> '{}'\nsleep 3\n", log.display()),
     );
     let id = env.enqueue(&["--job", "slow"]);
     let handlers_arg = handlers.to_str().expect("utf-8 path");
@@ -276,7 +276,7 @@ fn worker_beside_a_stalled_producer(journal: &str) {
         "work",
         "--until-idle",
         "--lease",
-        "600ms",
+        "1500ms",
         "--poll",
         "50ms",
         "--handlers",
@@ -290,7 +290,8 @@ fn worker_beside_a_stalled_producer(journal: &str) {
     );
     let (mut bg, mut stdin) = producer(&env, &["enqueue-many", "-"], "producer");
     wait_for_stall(&mut bg);
-    // Renewals every 200 ms for 2 s, then the completion: all while the producer waits.
+    // Renewals every 500 ms for 3 s (twice the lease), then the completion: all while the
+    // producer waits.
     let status = || -> String {
         env.conn()
             .query_row(
