@@ -588,3 +588,43 @@ fn a_closed_stdout_does_not_stop_a_chunked_import() {
     assert_eq!(out.stdout.lines().count(), 1);
     assert_eq!(env.counts()["durably_runs"], 6000);
 }
+
+#[test]
+fn the_first_bad_line_is_reported_even_when_a_later_one_does_not_parse() {
+    // Label and concurrency-key errors are found in the database, malformed lines while
+    // reading: the error named is the first in input order, as if enqueued one by one.
+    let env = Env::new();
+    env.enqueue(&["--job", "seed"]);
+    let counts = env.counts();
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &[],
+            "{\"job\":\"a\"}\n{\"job\":\"b\",\"labels\":{\"k y\":\"v\"}}\n{oops\n",
+            "line 2: invalid label key",
+        ),
+        (
+            &[],
+            "{\"job\":\"a\",\"concurrencyKey\":\"c\"}\n\n{\"job\":\"a\",\"concurrencyKey\":\"c\"}\n\u{1}\n",
+            "line 3: a pending run",
+        ),
+        (
+            &[],
+            "[{\"job\":\"a\",\"labels\":{\"\":\"v\"}},\n{\"job\":\"b\"} oops",
+            "line 1 (item 0)",
+        ),
+        (
+            &["--chunk", "10"],
+            "{\"job\":\"a\"}\n{\"job\":\"b\",\"labels\":{\"k y\":\"v\"}}\n{\"job\":\"c\",\"x\":1}\n",
+            "line 2: invalid label key",
+        ),
+    ];
+    for (args, input, needle) in cases {
+        let out = many(&env, args, input);
+        out.fails(if needle.contains("pending") { 4 } else { 1 }, needle);
+        assert!(out.stderr.contains("nothing was enqueued"), "{out:?}");
+        assert_eq!(env.counts(), counts, "{input:?}");
+    }
+    // A line that does not parse, with no earlier bad line, is the one named.
+    many(&env, &[], "{\"job\":\"a\"}\n{\"job\":\"b\"}\n{oops\n").fails(1, "line 3");
+    assert_eq!(env.counts(), counts);
+}

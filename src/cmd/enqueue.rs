@@ -1,13 +1,49 @@
 //! `durably enqueue [FILE|-] [flags]`
 
-use super::{parse_labels, read_text, Context};
+use super::{parse_labels, Context};
 use crate::cli::{EnqueueArgs, SpecArgs};
 use crate::db::{self, Access};
 use crate::error::Fail;
 use crate::model::{validate_json, RunSpec, SpecDefaults};
 use crate::store::enqueue::{enqueue, Clock};
-use anyhow::Result;
-use std::io::Write;
+use anyhow::{Context as _, Result};
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// The largest run spec read: one `enqueue` FILE, one `enqueue-many` line or array item. A
+/// bigger one is refused before anything is written, so memory stays bounded whatever the input
+/// (`< /dev/zero` included). Generous: an input of 16 MiB is far beyond what a queue row is for.
+pub const MAX_SPEC_BYTES: u64 = 16 << 20;
+
+/// The error text for a spec over [`MAX_SPEC_BYTES`].
+pub fn too_long() -> String {
+    format!(
+        "longer than {} MiB, the limit of one run spec",
+        MAX_SPEC_BYTES >> 20
+    )
+}
+
+/// Reads a spec FILE (or stdin for `-`) whole, before any transaction begins, up to
+/// [`MAX_SPEC_BYTES`].
+fn read_spec(file: &Path, name: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    let limit = MAX_SPEC_BYTES + 1;
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut bytes))
+    };
+    read.with_context(|| format!("cannot read {name}"))?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        return Err(anyhow::anyhow!("{name}: {}", too_long()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{name} is not valid UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
 
 /// The flags shared by `enqueue` and `enqueue-many`, as spec defaults.
 pub fn spec_defaults(spec: &SpecArgs) -> Result<SpecDefaults> {
@@ -43,12 +79,13 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
         .transpose()?;
     let spec = match &args.file {
         Some(file) => {
-            let text = read_text(Some(file))?;
             let name = if file.as_os_str() == "-" {
                 "stdin".to_string()
             } else {
                 file.display().to_string()
             };
+            // Read whole before the database is opened: no transaction waits on input.
+            let text = read_spec(file, &name)?;
             RunSpec::parse(&text, &flags).map_err(|e| {
                 let code = crate::error::exit_code(&e);
                 anyhow::Error::new(Fail::new(code, format!("{name}: {e:#}")))
