@@ -1,8 +1,9 @@
 //! Rendering: tables for people, JSON for programs. Nothing here touches the database.
 
-use crate::model::{Log, Run, Step};
+use crate::model::{Log, Run, Status, Step};
 use crate::time;
 use comfy_table::{presets, Cell, ContentArrangement, Table};
+use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
@@ -230,7 +231,7 @@ fn duration_cell(run: &Run, now: i64) -> String {
     };
     let end = match run.completed_at.as_deref() {
         Some(c) => time::parse_ms(c).unwrap_or(now),
-        None if run.status == "leased" => now,
+        None if run.status == Status::Leased => now,
         None => return String::new(),
     };
     time::short_duration(end - start)
@@ -244,7 +245,7 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
         t.add_row(vec![
             cell(short, 40),
             cell(&r.job_name, 24),
-            cell(&r.status, 12),
+            cell(r.status.as_str(), 12),
             labels_cell(r),
             progress_cell(r),
             age_cell(r, now),
@@ -275,13 +276,13 @@ fn write_table(out: &mut impl Write, t: &Table) -> io::Result<()> {
 }
 
 /// One JSON value on a line.
-pub fn json_line(out: &mut impl Write, v: &Value) -> io::Result<()> {
+pub fn json_line<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Result<()> {
     serde_json::to_writer(&mut *out, v)?;
     out.write_all(b"\n")
 }
 
 /// Pretty JSON.
-pub fn json_pretty(out: &mut impl Write, v: &Value) -> io::Result<()> {
+pub fn json_pretty<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, v)?;
     out.write_all(b"\n")
 }
@@ -312,7 +313,7 @@ pub fn run_details(
 ) -> io::Result<()> {
     field(out, "id", &run.id)?;
     field(out, "job", &run.job_name)?;
-    field(out, "status", &run.status)?;
+    field(out, "status", run.status.as_str())?;
     let labels = run
         .label_pairs()
         .iter()
