@@ -2,7 +2,7 @@
 
 use crate::model::{Log, Run, Status, Step};
 use crate::time;
-use comfy_table::{presets, Cell, ContentArrangement, Table};
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -256,6 +256,28 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
     if runs.is_empty() && io::stdout().is_terminal() {
         let _ = writeln!(io::stderr(), "no runs match");
         return Ok(());
+    }
+    write_table(out, &t)
+}
+
+/// A table of counts (`stats`): the first column (names, already escaped) flush left with no
+/// margin, so each line starts with its name, the others right-aligned; columns two spaces
+/// apart, as wide as their widest cell.
+pub fn counts_table(
+    out: &mut impl Write,
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+) -> io::Result<()> {
+    let mut t = table(headers);
+    for row in rows {
+        t.add_row(row);
+    }
+    for (i, column) in t.column_iter_mut().enumerate() {
+        if i == 0 {
+            column.set_padding((0, 1));
+        } else {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
     }
     write_table(out, &t)
 }
