@@ -177,9 +177,9 @@ pub fn error_text(err: &anyhow::Error) -> String {
 }
 
 /// A table cell of at most `max` characters (the last one `…` when cut), escaped like
-/// [`escape`]. comfy-table wraps a long cell in time quadratic in its length (a 30 KB step
-/// output took 7 s of CPU in `show`, a 40 KB job name 39 s in `ls`), so only the start of the
-/// text is looked at; `--json` has the full text.
+/// [`escape`]. comfy-table measures a cell in time quadratic in its length (seconds of CPU for
+/// a cell of tens of kilobytes), so only the start of the text is looked at; `--json` has the
+/// full text.
 pub fn cell(text: &str, max: usize) -> String {
     let head: String = text.chars().take(max + 1).collect();
     let escaped = escape(&head);
@@ -333,6 +333,22 @@ pub fn run_details(
     steps: &[Step],
     logs: &[Log],
 ) -> io::Result<()> {
+    run_fields(out, run)?;
+    if !steps.is_empty() {
+        writeln!(out, "\nsteps")?;
+        steps_table(out, steps)?;
+    }
+    if !logs.is_empty() {
+        writeln!(out, "\nlogs")?;
+        for l in logs {
+            log_line(out, l)?;
+        }
+    }
+    Ok(())
+}
+
+/// The run's own fields, one `name  value` line each; absent ones are left out.
+fn run_fields(out: &mut impl Write, run: &Run) -> io::Result<()> {
     field(out, "id", &run.id)?;
     field(out, "job", &run.job_name)?;
     field(out, "status", run.status.as_str())?;
@@ -379,32 +395,26 @@ pub fn run_details(
     if let Some(c) = &run.completed_at {
         field(out, "completed", c)?;
     }
-    field(out, "updated", &run.updated_at)?;
-    if !steps.is_empty() {
-        writeln!(out, "\nsteps")?;
-        let mut t = table(&["#", "NAME", "STATUS", "OUTPUT / ERROR"]);
-        for s in steps {
-            let detail = s
-                .error
-                .as_deref()
-                .or(s.output.as_deref())
-                .unwrap_or_default();
-            t.add_row(vec![
-                s.index.to_string(),
-                cell(&s.name, 40),
-                cell(&s.status, 12),
-                cell(detail, 160),
-            ]);
-        }
-        write_table(out, &t)?;
+    field(out, "updated", &run.updated_at)
+}
+
+/// The steps: index, name, status and the start of the error or else the output.
+fn steps_table(out: &mut impl Write, steps: &[Step]) -> io::Result<()> {
+    let mut t = table(&["#", "NAME", "STATUS", "OUTPUT / ERROR"]);
+    for s in steps {
+        let detail = s
+            .error
+            .as_deref()
+            .or(s.output.as_deref())
+            .unwrap_or_default();
+        t.add_row(vec![
+            s.index.to_string(),
+            cell(&s.name, 40),
+            cell(&s.status, 12),
+            cell(detail, 160),
+        ]);
     }
-    if !logs.is_empty() {
-        writeln!(out, "\nlogs")?;
-        for l in logs {
-            log_line(out, l)?;
-        }
-    }
-    Ok(())
+    write_table(out, &t)
 }
 
 /// One log for people on one line: `time level [step] message data`, every part escaped.
