@@ -1,8 +1,9 @@
 //! Rendering: tables for people, JSON for programs. Nothing here touches the database.
 
-use crate::model::{Log, Run, Step};
+use crate::model::{Log, Run, Status, Step};
 use crate::time;
-use comfy_table::{presets, Cell, ContentArrangement, Table};
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
@@ -176,9 +177,9 @@ pub fn error_text(err: &anyhow::Error) -> String {
 }
 
 /// A table cell of at most `max` characters (the last one `…` when cut), escaped like
-/// [`escape`]. comfy-table wraps a long cell in time quadratic in its length (a 30 KB step
-/// output took 7 s of CPU in `show`, a 40 KB job name 39 s in `ls`), so only the start of the
-/// text is looked at; `--json` has the full text.
+/// [`escape`]. comfy-table measures a cell in time quadratic in its length (seconds of CPU for
+/// a cell of tens of kilobytes), so only the start of the text is looked at; `--json` has the
+/// full text.
 pub fn cell(text: &str, max: usize) -> String {
     let head: String = text.chars().take(max + 1).collect();
     let escaped = escape(&head);
@@ -230,7 +231,7 @@ fn duration_cell(run: &Run, now: i64) -> String {
     };
     let end = match run.completed_at.as_deref() {
         Some(c) => time::parse_ms(c).unwrap_or(now),
-        None if run.status == "leased" => now,
+        None if run.status == Status::Leased => now,
         None => return String::new(),
     };
     time::short_duration(end - start)
@@ -244,7 +245,7 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
         t.add_row(vec![
             cell(short, 40),
             cell(&r.job_name, 24),
-            cell(&r.status, 12),
+            cell(r.status.as_str(), 12),
             labels_cell(r),
             progress_cell(r),
             age_cell(r, now),
@@ -255,6 +256,28 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
     if runs.is_empty() && io::stdout().is_terminal() {
         let _ = writeln!(io::stderr(), "no runs match");
         return Ok(());
+    }
+    write_table(out, &t)
+}
+
+/// A table of counts (`stats`): the first column (names, already escaped) flush left with no
+/// margin, so each line starts with its name, the others right-aligned; columns two spaces
+/// apart, as wide as their widest cell.
+pub fn counts_table(
+    out: &mut impl Write,
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+) -> io::Result<()> {
+    let mut t = table(headers);
+    for row in rows {
+        t.add_row(row);
+    }
+    for (i, column) in t.column_iter_mut().enumerate() {
+        if i == 0 {
+            column.set_padding((0, 1));
+        } else {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
     }
     write_table(out, &t)
 }
@@ -275,13 +298,13 @@ fn write_table(out: &mut impl Write, t: &Table) -> io::Result<()> {
 }
 
 /// One JSON value on a line.
-pub fn json_line(out: &mut impl Write, v: &Value) -> io::Result<()> {
+pub fn json_line<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Result<()> {
     serde_json::to_writer(&mut *out, v)?;
     out.write_all(b"\n")
 }
 
 /// Pretty JSON.
-pub fn json_pretty(out: &mut impl Write, v: &Value) -> io::Result<()> {
+pub fn json_pretty<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, v)?;
     out.write_all(b"\n")
 }
@@ -310,9 +333,25 @@ pub fn run_details(
     steps: &[Step],
     logs: &[Log],
 ) -> io::Result<()> {
+    run_fields(out, run)?;
+    if !steps.is_empty() {
+        writeln!(out, "\nsteps")?;
+        steps_table(out, steps)?;
+    }
+    if !logs.is_empty() {
+        writeln!(out, "\nlogs")?;
+        for l in logs {
+            log_line(out, l)?;
+        }
+    }
+    Ok(())
+}
+
+/// The run's own fields, one `name  value` line each; absent ones are left out.
+fn run_fields(out: &mut impl Write, run: &Run) -> io::Result<()> {
     field(out, "id", &run.id)?;
     field(out, "job", &run.job_name)?;
-    field(out, "status", &run.status)?;
+    field(out, "status", run.status.as_str())?;
     let labels = run
         .label_pairs()
         .iter()
@@ -356,32 +395,26 @@ pub fn run_details(
     if let Some(c) = &run.completed_at {
         field(out, "completed", c)?;
     }
-    field(out, "updated", &run.updated_at)?;
-    if !steps.is_empty() {
-        writeln!(out, "\nsteps")?;
-        let mut t = table(&["#", "NAME", "STATUS", "OUTPUT / ERROR"]);
-        for s in steps {
-            let detail = s
-                .error
-                .as_deref()
-                .or(s.output.as_deref())
-                .unwrap_or_default();
-            t.add_row(vec![
-                s.index.to_string(),
-                cell(&s.name, 40),
-                cell(&s.status, 12),
-                cell(detail, 160),
-            ]);
-        }
-        write_table(out, &t)?;
+    field(out, "updated", &run.updated_at)
+}
+
+/// The steps: index, name, status and the start of the error or else the output.
+fn steps_table(out: &mut impl Write, steps: &[Step]) -> io::Result<()> {
+    let mut t = table(&["#", "NAME", "STATUS", "OUTPUT / ERROR"]);
+    for s in steps {
+        let detail = s
+            .error
+            .as_deref()
+            .or(s.output.as_deref())
+            .unwrap_or_default();
+        t.add_row(vec![
+            s.index.to_string(),
+            cell(&s.name, 40),
+            cell(&s.status, 12),
+            cell(detail, 160),
+        ]);
     }
-    if !logs.is_empty() {
-        writeln!(out, "\nlogs")?;
-        for l in logs {
-            log_line(out, l)?;
-        }
-    }
-    Ok(())
+    write_table(out, &t)
 }
 
 /// One log for people on one line: `time level [step] message data`, every part escaped.

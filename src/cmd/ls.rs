@@ -6,7 +6,6 @@ use crate::db::Access;
 use crate::output::escape;
 use crate::store::{self, list::ListFilter};
 use anyhow::Result;
-use serde_json::Value;
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
@@ -64,13 +63,10 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
     let mut out = crate::output::stdout();
     match format {
         Format::Table => crate::output::runs_table(&mut out, &runs, &short_ids)?,
-        Format::Json => crate::output::json_pretty(
-            &mut out,
-            &Value::Array(runs.iter().map(|r| r.to_json()).collect()),
-        )?,
+        Format::Json => crate::output::json_pretty(&mut out, &runs)?,
         Format::Ndjson => {
             for r in &runs {
-                crate::output::json_line(&mut out, &r.to_json())?;
+                crate::output::json_line(&mut out, r)?;
             }
         }
         Format::Ids => {

@@ -3,9 +3,9 @@
 use super::Context;
 use crate::cli::ShowArgs;
 use crate::db::Access;
+use crate::model::RunDetails;
 use crate::store;
 use anyhow::Result;
-use serde_json::Value;
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
@@ -19,10 +19,12 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
     tx.commit()?;
     let mut out = crate::output::stdout();
     if args.json {
-        let mut v = run.to_json();
-        v["steps"] = Value::Array(steps.iter().map(|s| s.to_json()).collect());
-        v["logs"] = Value::Array(logs.iter().map(|l| l.to_json()).collect());
-        crate::output::json_pretty(&mut out, &v)?;
+        let details = RunDetails {
+            run: &run,
+            steps: &steps,
+            logs: &logs,
+        };
+        crate::output::json_pretty(&mut out, &details)?;
     } else {
         crate::output::run_details(&mut out, &run, &steps, &logs)?;
     }

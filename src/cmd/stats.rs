@@ -40,52 +40,48 @@ pub fn run(ctx: &Context, args: JsonArgs) -> Result<i32> {
             &json!({"total": total, "byStatus": by_status, "byJob": jobs}),
         )?;
     } else {
-        // Columns as wide as their widest cell, two spaces apart: fits 80 columns for job
-        // names up to ~20 characters, and never misaligns on a longer one. Job names and
-        // statuses are escaped (see output::escape) before their widths are measured.
-        // Lifecycle order, then any status another writer may have used.
-        let mut statuses: Vec<&String> = Status::ALL
-            .iter()
-            .filter_map(|s| by_status.get_key_value(s.as_str()).map(|(k, _)| k))
-            .collect();
-        statuses.extend(
-            by_status
-                .keys()
-                .filter(|k| !Status::ALL.iter().any(|s| s.as_str() == k.as_str())),
-        );
-        let shown: Vec<Cow<str>> = statuses.iter().map(|s| escape(s)).collect();
-        let jobs: Vec<Cow<str>> = by_job.keys().map(|j| escape(j)).collect();
-        let job_width = jobs
-            .iter()
-            .map(|j| j.chars().count())
-            .chain([3])
-            .max()
-            .unwrap_or(3);
-        let width = |header: &str, n: i64| header.chars().count().max(n.to_string().len());
-        let widths: Vec<usize> = statuses
-            .iter()
-            .zip(&shown)
-            .map(|(s, name)| width(name, by_status[*s]))
-            .collect();
-        let total_width = width("total", total);
-        write!(out, "{:<job_width$}", "JOB")?;
-        for (s, w) in shown.iter().zip(&widths) {
-            write!(out, "  {s:>w$}")?;
-        }
-        writeln!(out, "  {:>total_width$}", "total")?;
-        for ((_, m), job) in by_job.iter().zip(&jobs) {
-            write!(out, "{job:<job_width$}")?;
-            for (s, w) in statuses.iter().zip(&widths) {
-                write!(out, "  {:>w$}", m.get(*s).copied().unwrap_or(0))?;
-            }
-            writeln!(out, "  {:>total_width$}", m.values().sum::<i64>())?;
-        }
-        write!(out, "{:<job_width$}", "all")?;
-        for (s, w) in statuses.iter().zip(&widths) {
-            write!(out, "  {:>w$}", by_status[*s])?;
-        }
-        writeln!(out, "  {total:>total_width$}")?;
+        text_table(&mut out, &by_status, &by_job, total)?;
     }
     out.flush()?;
     Ok(0)
+}
+
+/// The counts for people: a row per job and an `all` row, a column per status (lifecycle order,
+/// then any status another writer used) and a `total` column. Job names and statuses are
+/// escaped (see [`escape`]).
+fn text_table(
+    out: &mut impl Write,
+    by_status: &BTreeMap<String, i64>,
+    by_job: &BTreeMap<String, BTreeMap<String, i64>>,
+    total: i64,
+) -> std::io::Result<()> {
+    let mut statuses: Vec<&String> = Status::ALL
+        .iter()
+        .filter_map(|s| by_status.get_key_value(s.as_str()).map(|(k, _)| k))
+        .collect();
+    statuses.extend(
+        by_status
+            .keys()
+            .filter(|k| !Status::ALL.iter().any(|s| s.as_str() == k.as_str())),
+    );
+    let shown: Vec<Cow<str>> = statuses.iter().map(|s| escape(s)).collect();
+    let mut headers = vec!["JOB"];
+    headers.extend(shown.iter().map(|s| s.as_ref()));
+    headers.push("total");
+    let row = |name: String, counts: &BTreeMap<String, i64>, sum: i64| {
+        let mut cells = vec![name];
+        cells.extend(
+            statuses
+                .iter()
+                .map(|s| counts.get(*s).copied().unwrap_or(0).to_string()),
+        );
+        cells.push(sum.to_string());
+        cells
+    };
+    let mut rows: Vec<Vec<String>> = by_job
+        .iter()
+        .map(|(job, m)| row(escape(job).into_owned(), m, m.values().sum()))
+        .collect();
+    rows.push(row("all".to_string(), by_status, total));
+    crate::output::counts_table(out, &headers, rows)
 }

@@ -4,6 +4,7 @@ use super::Context;
 use crate::cli::WaitArgs;
 use crate::db::Access;
 use crate::error::{code, Fail};
+use crate::model::Status;
 use crate::store;
 use anyhow::Result;
 use rusqlite::Connection;
@@ -39,10 +40,10 @@ pub fn wait_for(
         if run.is_terminal() {
             let mut out = crate::output::stdout();
             if json {
-                crate::output::json_pretty(&mut out, &run.to_json())?;
+                crate::output::json_pretty(&mut out, &run)?;
             }
-            let result = match run.status.as_str() {
-                "completed" => {
+            let result = match run.status() {
+                Some(Status::Completed) => {
                     if !json {
                         // The output is data for scripts (`x=$(durably wait ID)`): exact on a
                         // pipe, escaped on a terminal like any text from the database.
@@ -58,7 +59,7 @@ pub fn wait_for(
                     }
                     Ok(code::OK)
                 }
-                "failed" => {
+                Some(Status::Failed) => {
                     out.flush()?;
                     Err(Fail::new(
                         code::RUN_FAILED,

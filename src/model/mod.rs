@@ -1,0 +1,34 @@
+//! The data of durably, by concern:
+//!
+//! - [`run`]: the rows (runs, steps, logs), their statuses and their camelCase JSON shapes,
+//!   which follow @coji/durably's `Run`, `StepRecord` and `Log` types;
+//! - [`labels`]: label checks and their stored JSON text;
+//! - [`spec`]: the run spec read by `enqueue`, and the flags that override it;
+//! - [`json`]: JSON checks, error text, and the lenient reading of stored JSON text.
+//!
+//! Rows the CLI did not write are read leniently: any JSON in `labels`, NULL or invalid JSON in
+//! `output`, unknown run and step statuses. Text that is not JSON is shown as a JSON string.
+
+pub mod json;
+pub mod labels;
+pub mod run;
+pub mod spec;
+
+pub use json::{check_depth, json_or_null, json_or_string, validate_json, MAX_JSON_DEPTH};
+pub use labels::{
+    labels_json, merge_label, parse_label, parse_label_filter, validate_label_key,
+    validate_label_value, validate_labels, Labels, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES,
+};
+pub use run::{
+    Disposition, Log, Run, RunDetails, RunStatus, Status, Step, LOG_COLUMNS, RUN_COLUMNS,
+    STEP_COLUMNS,
+};
+pub use spec::{RunSpec, SpecOverrides};
+
+/// The former name of [`SpecOverrides`], kept while callers move to the new one.
+pub type SpecDefaults = SpecOverrides;
+
+/// A new id: UUIDv7 text, ordered within this process.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
