@@ -4,7 +4,7 @@ use super::{parse_labels, Context};
 use crate::cli::{EnqueueArgs, SpecArgs};
 use crate::db::{self, Access};
 use crate::error::Fail;
-use crate::model::{validate_json, RunSpec, SpecDefaults};
+use crate::model::{validate_json, RunSpec, SpecOverrides};
 use crate::store::enqueue::{enqueue, Clock};
 use anyhow::{Context as _, Result};
 use std::io::{Read, Write};
@@ -46,21 +46,21 @@ fn read_spec(file: &Path, name: &str) -> Result<String> {
 }
 
 /// The flags shared by `enqueue` and `enqueue-many`, as spec defaults.
-pub fn spec_defaults(spec: &SpecArgs) -> Result<SpecDefaults> {
+pub fn spec_overrides(spec: &SpecArgs) -> Result<SpecOverrides> {
     if let Some(job) = &spec.job {
         if job.trim().is_empty() {
             return Err(Fail::usage("--job: the job name must not be empty").into());
         }
     }
-    Ok(SpecDefaults {
+    Ok(SpecOverrides {
         job: spec.job.clone(),
         labels: parse_labels(&spec.labels)?,
-        ..SpecDefaults::default()
+        ..SpecOverrides::default()
     })
 }
 
 pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
-    let mut flags = spec_defaults(&args.spec)?;
+    let mut flags = spec_overrides(&args.spec)?;
     if let Some(input) = &args.input {
         flags.input =
             Some(validate_json(input, "--input").map_err(|e| Fail::usage(format!("{e:#}")))?);

@@ -13,7 +13,7 @@ use super::Context;
 use crate::cli::EnqueueManyArgs;
 use crate::db::{self, Access};
 use crate::error::Fail;
-use crate::model::{Disposition, RunSpec, SpecDefaults};
+use crate::model::{Disposition, RunSpec, SpecOverrides};
 use crate::store::enqueue::{enqueue, Clock};
 use anyhow::{anyhow, Context as _, Result};
 use rusqlite::Connection;
@@ -257,7 +257,7 @@ impl Unspool {
 struct Batch<'c> {
     conn: &'c Connection,
     path: std::path::PathBuf,
-    flags: SpecDefaults,
+    flags: SpecOverrides,
     chunk: Option<u64>,
     spool: Spool,
     unspool: Unspool,
@@ -422,7 +422,7 @@ impl<'c> Batch<'c> {
 }
 
 pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
-    let flags = super::enqueue::spec_defaults(&args.spec)?;
+    let flags = super::enqueue::spec_overrides(&args.spec)?;
     let (reader, size, name): (Box<dyn Read>, Option<u64>, String) = match &args.file {
         Some(p) if p.as_os_str() != "-" => {
             let f = File::open(p).with_context(|| format!("cannot read {}", p.display()))?;

@@ -25,9 +25,6 @@ pub use run::{
 };
 pub use spec::{RunSpec, SpecOverrides};
 
-/// The former name of [`SpecOverrides`], kept while callers move to the new one.
-pub type SpecDefaults = SpecOverrides;
-
 /// A new id: UUIDv7 text, ordered within this process.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
