@@ -10,7 +10,7 @@ mod common;
 mod stress_support;
 
 use common::*;
-use durably::model::{parse_label, RunSpec, SpecDefaults, MAX_LABEL_VALUE_BYTES};
+use durably::model::{parse_label, RunSpec, SpecOverrides, MAX_LABEL_VALUE_BYTES};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::Value;
@@ -241,7 +241,7 @@ proptest! {
 
     #[test]
     fn spec_parser_never_panics_on_any_text(text in prop_oneof![jsonish(), ".{0,64}"]) {
-        if let Err(e) = RunSpec::parse(&text, &SpecDefaults::default()) {
+        if let Err(e) = RunSpec::parse(&text, &SpecOverrides::default()) {
             assert_one_line(&e);
         }
     }
@@ -249,7 +249,7 @@ proptest! {
     #[test]
     fn spec_parser_decides_like_the_spec_says(fields in proptest::collection::vec(field(), 0..6)) {
         let text = spec_text(&fields);
-        let got = RunSpec::parse(&text, &SpecDefaults::default());
+        let got = RunSpec::parse(&text, &SpecOverrides::default());
         match (expected_parse(&fields), got) {
             (Ok((job, input)), Ok(spec)) => {
                 prop_assert_eq!(spec.job, job);
@@ -345,7 +345,7 @@ fn batch_line() -> impl Strategy<Value = Line> {
     });
     let bad = prop_oneof![
         jsonish().prop_filter("not blank and not a spec", |t| {
-            !t.trim().is_empty() && RunSpec::parse(t, &SpecDefaults::default()).is_err()
+            !t.trim().is_empty() && RunSpec::parse(t, &SpecOverrides::default()).is_err()
         }),
         Just("{\"job\":\"a\",\"unknown\":1}".to_string()),
         Just("[1,2]".to_string()),
