@@ -2,8 +2,7 @@
 //! documented exit code, and leaves the database unchanged (same row counts in every
 //! `durably_*` table, and where cheap the same file bytes).
 
-mod common;
-use common::*;
+use crate::harness::*;
 use std::process::Command;
 
 /// A database with a few runs (labels, one per status) to be left untouched.

@@ -2,12 +2,11 @@
 //! (tests/fixtures/durably-0.15.0-v1-schema.sql, a copy of ../shared/reference/), plus journal
 //! modes, read-only commands on a missing file, and "opening an existing database runs no DDL".
 
-mod common;
-use common::*;
+use crate::harness::*;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 
-const REFERENCE: &str = include_str!("fixtures/durably-0.15.0-v1-schema.sql");
+const REFERENCE: &str = include_str!("../fixtures/durably-0.15.0-v1-schema.sql");
 
 /// Our own indexes (sql/v1_extra.sql); any other difference from the library is a failure.
 const EXTRA_INDEXES: [&str; 3] = [
@@ -367,7 +366,7 @@ fn the_default_path_is_under_xdg_data_home() {
     c.env("DURABLY_DB", "").args(["enqueue", "--job", "j"]);
     run_command(c, None).ok();
     let conn = rusqlite::Connection::open(env.path("xdg/durably/durably.db")).unwrap();
-    assert_eq!(common::counts(&conn)["durably_runs"], 2);
+    assert_eq!(crate::harness::counts(&conn)["durably_runs"], 2);
 }
 
 #[test]

@@ -3,16 +3,13 @@
 //! disk, absurd numbers. Each must give one clear `durably: …` line, the documented exit code,
 //! no panic, and leave the database as it was (or hold exactly what was accepted).
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use serde_json::Value;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
-use stress_support::*;
 
 /// Asserts the process failed with `code`, one `durably:` line on stderr mentioning `needle`,
 /// nothing on stdout, and no panic.

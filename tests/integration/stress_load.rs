@@ -6,15 +6,11 @@
 //! Default: 8 × 25 enqueue operations (some hundreds of runs). `DURABLY_STRESS=heavy`:
 //! 8 × 250 operations (about ten thousand runs).
 
-mod common;
-mod stress_support;
-
-use common::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use stress_support::*;
 
 const ENQUEUERS: usize = 8;
 const WORKERS: usize = 4;

@@ -5,16 +5,13 @@
 //! second generation), and the first worker, once continued, reports the lost lease and
 //! writes nothing. On a WAL file and on a rollback-journal file.
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use stress_support::*;
 
 /// Generation 1 records its pid and ticks (wall-clock nanoseconds) for up to 30 s; later
 /// generations first count the live processes left in generation 1's process group, then

@@ -6,14 +6,11 @@
 //! Default: 6 killed batches of 20,000 lines and 12 worker kills; `DURABLY_STRESS=heavy`:
 //! 40 batches of 100,000 lines and 150 worker kills.
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use stress_support::*;
 
 fn batch_file(env: &Env, lines: usize) -> std::path::PathBuf {
     let mut text = String::with_capacity(lines * 120);

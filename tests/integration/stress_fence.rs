@@ -4,15 +4,12 @@
 //! SIGCONT leaves no trace.
 //! In-handler commands with a stale lease generation are refused the same way.
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use stress_support::*;
 
 /// Worker A's handler parks until `go` exists, then tries everything a handler can write;
 /// worker B's handler does the same writes at once and completes the run.

@@ -1,7 +1,6 @@
 //! The checked-in completion scripts in completions/ must be what the binary prints today.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use std::path::Path;
 
 const SCRIPTS: [(&str, &str); 3] = [
