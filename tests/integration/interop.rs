@@ -7,7 +7,7 @@
 //! here does the same when `tests/interop/node_modules` is missing. Node itself is required, so
 //! every test is `#[ignore]`d for a plain `cargo test` (reported as ignored, never as passed).
 //!
-//! Run: `cargo test --test interop -- --include-ignored`.
+//! Run: `cargo test --test integration interop:: -- --include-ignored`.
 
 use crate::harness::*;
 use rusqlite::Connection;
