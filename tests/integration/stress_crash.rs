@@ -228,8 +228,7 @@ fn crash_worker(env: &Env, handlers: &std::path::Path, name: &str, lease: &str) 
 fn workers_killed_at_random_moments_lose_nothing_and_double_nothing() {
     let mut rng = Rng::new("workers_killed_at_random_moments");
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     std::fs::create_dir(env.path("pids")).unwrap();
     script(&handlers.join("crash"), CRASH_HANDLER);
     script(&handlers.join("quick"), QUICK_HANDLER);
@@ -418,8 +417,7 @@ fn workers_killed_at_random_moments_lose_nothing_and_double_nothing() {
 #[test]
 fn handlers_and_grandchildren_die_with_a_killed_worker() {
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     std::fs::create_dir(env.path("pids")).unwrap();
     // A handler that starts a grandchild in its own session (escaping the process group is not
     // possible for setsid'd children, so only the group is required) and then blocks.

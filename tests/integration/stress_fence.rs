@@ -76,8 +76,7 @@ fn lease_expired(env: &Env, id: &str) -> bool {
 /// complete, non-zero: it tries to fail the run).
 fn stale_worker_leaves_no_trace(a_exit: i32) {
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     script(&handlers.join("fence"), FENCE_HANDLER);
     let id = env.enqueue(&["--job", "fence"]);
 
@@ -211,8 +210,7 @@ fn a_stale_worker_cannot_fail_a_reclaimed_run() {
 #[test]
 fn in_handler_commands_with_a_stale_generation_write_nothing() {
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     // Parks while holding the lease (generation 1), then completes.
     script(
         &handlers.join("hold"),

@@ -293,8 +293,7 @@ fn load_with_workers(journal: &str, ops: usize) {
     env.conn()
         .pragma_update(None, "journal_mode", journal)
         .unwrap();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     script(&handlers.join("load"), LOAD_HANDLER);
     script(&handlers.join("load2"), LOAD_HANDLER);
     let log = env.path("executions.log");

@@ -124,8 +124,7 @@ fn stopped_worker_never_overlaps_the_next_generation(stop: Stop, wal: bool) {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode.eq_ignore_ascii_case("wal"), wal, "journal mode {mode}");
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     script(&handlers.join("tick"), HANDLER);
     let id = env.enqueue(&["--job", "tick"]);
     let (gen1, gen2) = (env.path("gen1"), env.path("gen2"));
