@@ -1,4 +1,4 @@
-// The real @coji/durably 0.15.0 on a SQLite file, driven by tests/interop.rs.
+// The real @coji/durably 0.15.0 on a SQLite file, driven by tests/integration/interop.rs.
 //
 //   node lib.mjs migrate DB              run the library's migrate() (nothing else)
 //   node lib.mjs read DB QUERIES         run read queries (a JSON array) without migrating;

@@ -6,10 +6,7 @@
 //! Cases: 256 per in-process property and 24 binary batches by default; `DURABLY_STRESS=heavy`
 //! runs 20,000 and 400; `PROPTEST_CASES=N` sets both.
 
-mod common;
-mod stress_support;
-
-use common::*;
+use crate::harness::*;
 use durably::model::{parse_label, RunSpec, SpecOverrides, MAX_LABEL_VALUE_BYTES};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
@@ -20,7 +17,7 @@ fn cases(light: u32, heavy: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(stress_support::scale(light as u64, heavy as u64) as u32)
+        .unwrap_or(crate::harness::scale(light as u64, heavy as u64) as u32)
 }
 
 fn config(light: u32, heavy: u32) -> Config {
@@ -424,7 +421,7 @@ proptest! {
             lines.iter().map(|l| format!("{}\n", line_text(l))).collect()
         };
         let out = env.run_stdin(&["enqueue-many", "--json"], &input);
-        stress_support::assert_no_busy_or_panic("enqueue-many", &out.stderr);
+        crate::harness::assert_no_busy_or_panic("enqueue-many", &out.stderr);
         let runs = env.counts()["durably_runs"] as usize;
         match first_bad {
             None => {

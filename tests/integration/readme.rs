@@ -2,8 +2,8 @@
 //! and the whole tour, with `sh -e`, the built binary first on PATH, in a temporary HOME and
 //! working directory.
 
-mod common;
-use common::*;
+use crate::harness::*;
+
 use std::path::Path;
 use std::process::Command;
 

@@ -5,16 +5,13 @@
 //! second generation), and the first worker, once continued, reports the lost lease and
 //! writes nothing. On a WAL file and on a rollback-journal file.
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use stress_support::*;
 
 /// Generation 1 records its pid and ticks (wall-clock nanoseconds) for up to 30 s; later
 /// generations first count the live processes left in generation 1's process group, then
@@ -127,8 +124,7 @@ fn stopped_worker_never_overlaps_the_next_generation(stop: Stop, wal: bool) {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode.eq_ignore_ascii_case("wal"), wal, "journal mode {mode}");
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     script(&handlers.join("tick"), HANDLER);
     let id = env.enqueue(&["--job", "tick"]);
     let (gen1, gen2) = (env.path("gen1"), env.path("gen2"));

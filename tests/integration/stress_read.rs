@@ -7,16 +7,13 @@
 //!   errors) never reaches a terminal raw: the human output of every reading command holds no
 //!   control character but line feeds and tabs, and `--json` keeps the text exact.
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use serde_json::Value;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::process::{ChildStdout, Stdio};
 use std::time::{Duration, Instant};
-use stress_support::*;
 
 /// Runs in the fixture: enough that each reading command prints well over a pipe's 64 KiB.
 const RUNS: usize = 3000;

@@ -4,15 +4,12 @@
 //! SIGCONT leaves no trace.
 //! In-handler commands with a stale lease generation are refused the same way.
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use stress_support::*;
 
 /// Worker A's handler parks until `go` exists, then tries everything a handler can write;
 /// worker B's handler does the same writes at once and completes the run.
@@ -79,8 +76,7 @@ fn lease_expired(env: &Env, id: &str) -> bool {
 /// complete, non-zero: it tries to fail the run).
 fn stale_worker_leaves_no_trace(a_exit: i32) {
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     script(&handlers.join("fence"), FENCE_HANDLER);
     let id = env.enqueue(&["--job", "fence"]);
 
@@ -214,8 +210,7 @@ fn a_stale_worker_cannot_fail_a_reclaimed_run() {
 #[test]
 fn in_handler_commands_with_a_stale_generation_write_nothing() {
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     // Parks while holding the lease (generation 1), then completes.
     script(
         &handlers.join("hold"),

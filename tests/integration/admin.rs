@@ -1,7 +1,6 @@
 //! show, rm (by id and purge), cancel, retrigger and stats; id prefixes.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 
 const OLD: &str = "2000-01-01T00:00:00.000Z";

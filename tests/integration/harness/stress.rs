@@ -1,18 +1,17 @@
-//! Helpers of the reliability suite (`tests/stress_*.rs`): the heavy-mode switch, a seeded
+//! Helpers of the reliability suite (the `stress_*` modules): the heavy-mode switch, a seeded
 //! random generator, handler scripts, background processes, and checks on the database file and
 //! on the processes a test leaves behind.
 //!
 //! `DURABLY_STRESS=heavy` scales every count up (see RELIABILITY.md);
 //! `DURABLY_STRESS_SEED=N` replays the random choices of an earlier run (each test prints its
 //! seed).
-#![allow(dead_code)]
 
+use super::{alive, poll};
 use rusqlite::Connection;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// True when `DURABLY_STRESS=heavy`.
 pub fn heavy() -> bool {
@@ -71,17 +70,6 @@ impl Rng {
     pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
         Duration::from_millis(lo + self.below(hi.saturating_sub(lo).max(1)))
     }
-}
-
-/// Writes an executable script (`#!/bin/sh` unless `body` has its own `#!`).
-pub fn script(path: &Path, body: &str) {
-    let text = if body.starts_with("#!") {
-        body.to_string()
-    } else {
-        format!("#!/bin/sh\n{body}")
-    };
-    std::fs::write(path, text).expect("write script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod script");
 }
 
 /// `PRAGMA integrity_check` of the file, asserted `ok`.
@@ -173,22 +161,16 @@ impl Bg {
     /// Waits up to `limit` for the process to end; kills it (and fails) past that.
     #[track_caller]
     pub fn wait_max(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{} did not end within {limit:?}; stderr:\n{}",
-                    self.name,
-                    tail(&self.err(), 4000)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(st) = poll(limit, || self.child.try_wait().expect("try_wait")) {
+            return st;
         }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!(
+            "{} did not end within {limit:?}; stderr:\n{}",
+            self.name,
+            tail(&self.err(), 4000)
+        );
     }
 
     /// Whether it has ended (reaped if so).
@@ -222,35 +204,6 @@ pub fn read_lossy(p: &Path) -> String {
         let _ = f.read_to_end(&mut b);
     }
     String::from_utf8_lossy(&b).into_owned()
-}
-
-/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held. A bound
-/// on waiting, not a timing assertion: callers assert the condition, not how fast it came.
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Whether a process is alive (exists and is not a zombie).
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            // The state follows the parenthesised command name, which may hold spaces.
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next());
-            !matches!(state, Some("Z") | Some("X") | None)
-        }
-        Err(_) => false,
-    }
 }
 
 /// Processes alive now whose environment holds `marker` (e.g. `STRESS_TAG=<temp dir>`):

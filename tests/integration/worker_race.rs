@@ -1,9 +1,8 @@
 //! Several workers on one file: every run claimed and completed exactly once; concurrency keys
 //! serialise runs across workers and jobs.
 
-mod worker_support;
+use crate::harness::*;
 use std::collections::HashMap;
-use worker_support::*;
 
 /// N workers start together on the same queue, again and again; the handler appends its run
 /// id to a shared log. No id twice, none missing, every run completed with generation 1.
@@ -13,7 +12,7 @@ fn racing_workers_claim_each_run_once() {
     const WORKERS: usize = 4;
     const RUNS: usize = 30;
     for round in 0..ROUNDS {
-        let env = Env::new();
+        let env = Env::init();
         env.handler("job", "echo $DURABLY_RUN_ID >> $T/claims; echo ok");
         let specs: String = (0..RUNS)
             .map(|i| format!("{{\"job\":\"job\",\"input\":{i}}}\n"))
@@ -64,18 +63,18 @@ fn racing_workers_claim_each_run_once() {
 /// held it.
 #[test]
 fn concurrency_key_serialises_across_workers_and_jobs() {
-    let env = Env::new();
+    let env = Env::init();
     let body = "mkdir $T/lock || { echo overlap >> $T/overlaps; exit 1; }\n\
                 echo $DURABLY_JOB >> $T/order\nsleep 0.1\nrmdir $T/lock\necho done";
     let mut ids = Vec::new();
     for i in 0..6 {
         let job = format!("job{i}");
         env.handler(&job, body);
-        ids.push(env.enqueue(&job, &["--concurrency-key", "shared"]));
+        ids.push(env.enqueue_job(&job, &["--concurrency-key", "shared"]));
     }
     // Runs without a key are not held back by the keyed ones.
     env.handler("free", "echo free >> $T/free; echo ok");
-    let free: Vec<String> = (0..3).map(|_| env.enqueue("free", &[])).collect();
+    let free: Vec<String> = (0..3).map(|_| env.enqueue_job("free", &[])).collect();
     let handlers = env.handlers.to_str().unwrap();
     let workers: Vec<_> = (0..3)
         .map(|_| {
@@ -113,7 +112,7 @@ fn concurrency_key_serialises_across_workers_and_jobs() {
 /// N claims; stderr lines of concurrent handlers carry their run id.
 #[test]
 fn concurrency_and_max_runs() {
-    let env = Env::new();
+    let env = Env::init();
     // Each handler waits until three are running at once: proves they run concurrently.
     env.handler(
         "job",
@@ -122,7 +121,7 @@ fn concurrency_and_max_runs() {
          echo hello from handler >&2; echo ok",
     );
     for _ in 0..4 {
-        env.enqueue("job", &[]);
+        env.enqueue_job("job", &[]);
     }
     let out = finish(env.spawn(&[
         "work",

@@ -1,8 +1,7 @@
 //! `durably ls`: filters (labels, statuses, jobs, combined), paging (limit, offset, --before),
 //! newest-first order, every output format, and a quiet broken pipe.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use serde_json::Value;
 
 /// A database with runs of jobs a/b/c in several statuses and labels, made in one process so

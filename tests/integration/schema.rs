@@ -2,12 +2,11 @@
 //! (tests/fixtures/durably-0.15.0-v1-schema.sql, a copy of ../shared/reference/), plus journal
 //! modes, read-only commands on a missing file, and "opening an existing database runs no DDL".
 
-mod common;
-use common::*;
+use crate::harness::*;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 
-const REFERENCE: &str = include_str!("fixtures/durably-0.15.0-v1-schema.sql");
+const REFERENCE: &str = include_str!("../fixtures/durably-0.15.0-v1-schema.sql");
 
 /// Our own indexes (sql/v1_extra.sql); any other difference from the library is a failure.
 const EXTRA_INDEXES: [&str; 3] = [
@@ -373,7 +372,7 @@ fn a_file_uri_is_a_plain_file_name() {
             .unwrap()
     );
     let conn = Connection::open(env.path("file:x.db")).unwrap();
-    assert_eq!(common::counts(&conn)["durably_logs"], 1);
+    assert_eq!(crate::harness::counts(&conn)["durably_logs"], 1);
     let status: String = conn
         .query_row("SELECT status FROM durably_runs", [], |r| r.get(0))
         .unwrap();
@@ -432,12 +431,16 @@ fn odd_characters_in_a_path_are_plain() {
         c.arg("--db").arg(&absolute).args(["show", &id]);
         run_command(c, None).ok();
     }
-    // Nothing else: every file in the dir is one of the names (plus WAL side files).
+    // Nothing else: every file in the dir is one of the names (plus WAL side files and the
+    // harness's handlers directory).
     let created = std::fs::read_dir(env.dir.path())
         .unwrap()
         .filter(|e| {
-            let n = e.as_ref().unwrap().file_name();
-            !n.as_bytes().ends_with(b"-wal") && !n.as_bytes().ends_with(b"-shm")
+            let e = e.as_ref().unwrap();
+            let n = e.file_name();
+            e.path() != env.handlers
+                && !n.as_bytes().ends_with(b"-wal")
+                && !n.as_bytes().ends_with(b"-shm")
         })
         .count();
     assert_eq!(created, names.len());
@@ -470,8 +473,7 @@ fn a_database_without_a_column_is_refused_naming_it() {
         "database {} lacks column durably_runs.completed_step_count (added in @coji/durably 0.14.0)",
         env.db.display()
     );
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = &env.handlers;
     for args in [
         &["enqueue", "--job", "j"][..],
         &["ls"][..],
@@ -626,7 +628,7 @@ fn the_default_path_is_under_xdg_data_home() {
     c.env("DURABLY_DB", "").args(["enqueue", "--job", "j"]);
     run_command(c, None).ok();
     let conn = rusqlite::Connection::open(env.path("xdg/durably/durably.db")).unwrap();
-    assert_eq!(common::counts(&conn)["durably_runs"], 2);
+    assert_eq!(crate::harness::counts(&conn)["durably_runs"], 2);
 }
 
 #[test]

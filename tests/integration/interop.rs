@@ -7,101 +7,27 @@
 //! here does the same when `tests/interop/node_modules` is missing. Node itself is required, so
 //! every test is `#[ignore]`d for a plain `cargo test` (reported as ignored, never as passed).
 //!
-//! Run: `cargo test --test interop -- --include-ignored`.
+//! Run: `cargo test --test integration interop:: -- --include-ignored`.
 
+use crate::harness::*;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
 
-const LIBRARY_VERSION: &str = "0.15.0";
-/// Our own indexes (sql/v1_extra.sql): the only objects the CLI's schema may add.
-const EXTRA_INDEXES: [&str; 3] = [
-    "idx_durably_runs_created_id",
-    "idx_durably_runs_job_status_created_id",
-    "idx_durably_runs_status_created_id",
-];
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-/// Checks node and installs the pinned npm packages once per test process.
-fn setup() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let node = Command::new("node").arg("--version").output();
-        match node {
-            Ok(o) if o.status.success() => {}
-            _ => {
-                return Err(
-                    "node is not installed: the interop tests run the real @coji/durably \
-                            library in Node.js (>= 20). Install node and npm, then run \
-                            `npm ci --prefix tests/interop`."
-                        .into(),
-                )
-            }
-        }
-        let dir = interop_dir();
-        let installed =
-            std::fs::read_to_string(dir.join("node_modules/@coji/durably/package.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .and_then(|v| v["version"].as_str().map(str::to_string));
-        if installed.as_deref() != Some(LIBRARY_VERSION) {
-            let out = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("cannot run npm (needed to install tests/interop): {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "npm ci in tests/interop failed:\n{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-        }
-        Ok(())
-    });
-    if let Err(e) = ready {
-        panic!("{e}");
-    }
-}
-
-struct Env {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    db: PathBuf,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        end_sessions(&self.root);
-    }
-}
-
+/// A fresh env for the library and the CLI: node checked, packages installed, database
+/// `shared.db` in the temp dir.
 fn env() -> Env {
     setup();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let db = root.join("shared.db");
-    Env {
-        _dir: dir,
-        root,
-        db,
-    }
+    let mut env = Env::new();
+    env.db = env.path("shared.db");
+    env
 }
 
 fn cli_cmd(db: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_durably"));
-    c.env_remove("DURABLY_DB")
-        .env_remove("DURABLY_HANDLERS")
-        .arg("--db")
-        .arg(db);
+    let mut c = bare_command(db.parent().expect("db in a dir"));
+    c.arg("--db").arg(db);
     c
 }
 
@@ -155,132 +81,6 @@ fn cli_json(db: &Path, args: &[&str]) -> Value {
 
 fn exit_code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
-}
-
-fn assert_no_busy(who: &str, out: &Output) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !err.contains("SQLITE_BUSY") && !err.contains("database is locked"),
-        "{who} hit a busy database: {err}"
-    );
-}
-
-/// A `node lib.mjs session DB` process: one library instance per database file for the
-/// whole test (node's start-up is most of a one-shot call's cost). Started on first use, so
-/// that a file the CLI is to create is not created empty by libSQL first; ended by [`Env`].
-struct Session {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: std::io::BufReader<std::process::ChildStdout>,
-    stderr: PathBuf,
-}
-
-static SESSIONS: Mutex<BTreeMap<PathBuf, Session>> = Mutex::new(BTreeMap::new());
-
-fn sessions() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Session>> {
-    SESSIONS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn start_session(db: &Path) -> Session {
-    let stderr = PathBuf::from(format!("{}.node-stderr", db.display()));
-    let mut child = node_cmd("session", db, &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .expect("cannot start node");
-    let stdin = child.stdin.take().unwrap();
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    Session {
-        child,
-        stdin,
-        stdout,
-        stderr,
-    }
-}
-
-/// Ends the sessions of the files under `root`: killed when the test failed, else their
-/// stdin is closed and they exit.
-fn end_sessions(root: &Path) {
-    let ended: Vec<Session> = {
-        let mut all = sessions();
-        let keys: Vec<PathBuf> = all
-            .keys()
-            .filter(|k| k.starts_with(root))
-            .cloned()
-            .collect();
-        keys.iter().filter_map(|k| all.remove(k)).collect()
-    };
-    for mut s in ended {
-        if std::thread::panicking() {
-            let _ = s.child.kill();
-        }
-        drop(s.stdin);
-        let _ = s.child.wait();
-    }
-}
-
-/// Runs a `lib.mjs` command (`migrate`, `read`, `trigger`, `work`, `fill`) in the library
-/// session of `db`; returns its JSON answer. Fails on an error, on an error the library only
-/// reported as an event (`worker:error`), and on a busy database.
-fn node(command: &str, db: &Path, args: &[&str]) -> Value {
-    use std::io::{BufRead, Write};
-    let taken = sessions().remove(db);
-    let mut s = taken.unwrap_or_else(|| start_session(db));
-    let mut request = vec![json!(command)];
-    request.extend(args.iter().map(|a| json!(a)));
-    let mut line = String::new();
-    let sent = writeln!(s.stdin, "{}", Value::Array(request)).and_then(|_| s.stdin.flush());
-    if sent.is_ok() {
-        s.stdout.read_line(&mut line).unwrap();
-    }
-    let stderr = std::fs::read_to_string(&s.stderr).unwrap_or_default();
-    if line.is_empty() {
-        let _ = s.child.kill();
-        let _ = s.child.wait();
-        panic!("the library session for {} ended:\n{stderr}", db.display());
-    }
-    sessions().insert(db.to_path_buf(), s);
-    assert!(
-        !stderr.contains("SQLITE_BUSY") && !stderr.contains("database is locked"),
-        "the library hit a busy database: {stderr}"
-    );
-    // Read like the CLI reads rows (JavaScript may write lone surrogate escapes).
-    let answer = durably::model::json_or_string(Some(line.trim_end()));
-    assert!(
-        answer.is_object(),
-        "lib.mjs {command}: not a JSON answer: {line}"
-    );
-    assert!(
-        answer.get("error").is_none() && answer.get("workerErrors").is_none(),
-        "lib.mjs {command} {args:?}: {answer}\n{stderr}"
-    );
-    answer["ok"].clone()
-}
-
-fn node_cmd(command: &str, db: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new("node");
-    c.arg("lib.mjs")
-        .arg(command)
-        .arg(db)
-        .args(args)
-        .current_dir(interop_dir())
-        .stdin(Stdio::null());
-    c
-}
-
-fn node_result(command: &str, out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "node lib.mjs {command} failed ({:?}):\nstdout: {stdout}\nstderr: {stderr}",
-        out.status.code()
-    );
-    assert_no_busy("the library", out);
-    let last = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("node lib.mjs {command}: not JSON ({e}): {stdout}"))
 }
 
 /// Library reads, all in one node process; returns one result per query.
@@ -506,8 +306,8 @@ fn schema_versions(db: &Path) -> Vec<i64> {
 #[ignore = "needs Node.js and npm (the real library): .ci/run runs it with --include-ignored"]
 fn schema_matches_library_migrate() {
     let e = env();
-    let lib_db = e.root.join("lib.db");
-    let cli_db = e.root.join("cli.db");
+    let lib_db = e.path("lib.db");
+    let cli_db = e.path("cli.db");
     node("migrate", &lib_db, &[]);
     cli_ok(&cli_db, &["init"]);
     let lib = schema(&lib_db);
@@ -1092,8 +892,8 @@ fn library_worker_beside_cli_writers() {
     let db = &e.db;
     // The library's own file: DELETE journal mode, where readers and writers block each other.
     node("migrate", db, &[]);
-    let log = e.root.join("append.log");
-    let ready = e.root.join("ready");
+    let log = e.path("append.log");
+    let ready = e.path("ready");
     const WRITERS: usize = 4;
     const EACH: usize = 30;
     let total = WRITERS * EACH;
@@ -1262,7 +1062,7 @@ fn execution_shape(show: &Value) -> Value {
 fn cli_worker_and_library_read_each_others_work() {
     let e = env();
     let db = &e.db;
-    let dir = handlers(&e.root);
+    let dir = handlers(e.dir.path());
     // The library's file (DELETE journal); runs enqueued by the library and by the CLI.
     node("migrate", db, &[]);
     let input = json!({"n": 1, "nested": {"a": [1, 2]}, "s": "é"});
@@ -1385,8 +1185,8 @@ fn cli_worker_and_library_read_each_others_work() {
 fn library_and_cli_workers_drain_one_queue() {
     let e = env();
     let db = &e.db;
-    let dir = handlers(&e.root);
-    let log = e.root.join("append.log");
+    let dir = handlers(e.dir.path());
+    let log = e.path("append.log");
     const EACH: usize = 150;
     // Half the queue from the CLI (a WAL file it creates), half from the library.
     let lines: String = (0..EACH)
@@ -1415,7 +1215,7 @@ fn library_and_cli_workers_drain_one_queue() {
 
     // The library's worker holds its first run until the CLI's worker has completed one, so
     // both provably take part; then both drain the queue until idle.
-    let ready = e.root.join("ready");
+    let ready = e.path("ready");
     let mut lib = Reaped::spawn(
         node_cmd("drain", db, &[log.to_str().unwrap()])
             .env("INTEROP_READY", &ready)
@@ -1469,18 +1269,6 @@ fn library_and_cli_workers_drain_one_queue() {
     assert_eq!(journal_mode(db), "wal");
 }
 
-/// Waits (bounded) until `check` holds.
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited too long for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// True once the run's lease has run out (by SQLite's clock, in the shared format).
 fn lease_expired(db: &Path, id: &str) -> bool {
     Connection::open(db)
@@ -1515,9 +1303,9 @@ fn stop_outside_a_write(pid: i32, db: &Path) {
 fn library_takes_over_a_stalled_cli_worker() {
     let e = env();
     let db = &e.db;
-    let dir = handlers(&e.root);
-    let marker = e.root.join("marker");
-    let go = e.root.join("go");
+    let dir = handlers(e.dir.path());
+    let marker = e.path("marker");
+    let go = e.path("go");
     let id = cli_ok(db, &["enqueue", "--job", "slow"]).trim().to_string();
     let worker = Reaped::spawn(
         cli_work_cmd(
@@ -1533,7 +1321,7 @@ fn library_takes_over_a_stalled_cli_worker() {
         .env("INTEROP_MARKER", &marker)
         .env("INTEROP_GO", &go),
     );
-    wait_until("the CLI's handler", || marker.exists());
+    wait_for("the CLI's handler", || (marker.exists()).then_some(()));
     // The CLI's worker stalls (stopped, so that its lease renewals do not move the run while
     // it is compared); a run leased by the CLI, as the library sees it.
     let pid = worker.0.as_ref().unwrap().id() as i32;
@@ -1548,7 +1336,9 @@ fn library_takes_over_a_stalled_cli_worker() {
         .unwrap()
         .starts_with("durably-cli:"));
     // Once its lease has run out the library claims and completes the run.
-    wait_until("the CLI's lease to run out", || lease_expired(db, &id));
+    wait_for("the CLI's lease to run out", || {
+        (lease_expired(db, &id)).then_some(())
+    });
     assert_eq!(node("work", db, &[])["processed"], 1);
     // The CLI's worker resumes, its handler finishes: nothing it writes lands.
     std::fs::write(&go, "").unwrap();
@@ -1567,9 +1357,9 @@ fn library_takes_over_a_stalled_cli_worker() {
 fn cli_takes_over_a_stalled_library_worker() {
     let e = env();
     let db = &e.db;
-    let dir = handlers(&e.root);
-    let marker = e.root.join("marker");
-    let go = e.root.join("go");
+    let dir = handlers(e.dir.path());
+    let marker = e.path("marker");
+    let go = e.path("go");
     node("migrate", db, &[]);
     let t = node(
         "trigger",
@@ -1579,13 +1369,13 @@ fn cli_takes_over_a_stalled_library_worker() {
     let id = t[0]["id"].as_str().unwrap().to_string();
     // A library worker whose 1 s lease is never renewed: it stalls in the job.
     let lib = Reaped::spawn(
-        node_cmd("drain", db, &[e.root.join("unused.log").to_str().unwrap()])
+        node_cmd("drain", db, &[e.path("unused.log").to_str().unwrap()])
             .env("INTEROP_LEASE_MS", "1000")
             .env("INTEROP_RENEW_MS", "600000")
             .env("INTEROP_MARKER", &marker)
             .env("INTEROP_GO", &go),
     );
-    wait_until("the library's job", || marker.exists());
+    wait_for("the library's job", || (marker.exists()).then_some(()));
     let leased = cli_json(db, &["show", "--json", &id]);
     assert_eq!(leased["status"], "leased");
     assert_eq!(leased["leaseGeneration"], 1);
@@ -1593,7 +1383,9 @@ fn cli_takes_over_a_stalled_library_worker() {
         .as_str()
         .unwrap()
         .starts_with("worker_"));
-    wait_until("the library's lease to run out", || lease_expired(db, &id));
+    wait_for("the library's lease to run out", || {
+        (lease_expired(db, &id)).then_some(())
+    });
     // The CLI claims the expired run and completes it.
     let out = cli_work_cmd(db, &["--once", "--handlers", dir.to_str().unwrap()])
         .output()
@@ -1627,8 +1419,8 @@ fn cli_takes_over_a_stalled_library_worker() {
 fn cli_resumes_a_run_the_library_started() {
     let e = env();
     let db = &e.db;
-    let dir = handlers(&e.root);
-    let (marker, go) = (e.root.join("marker"), e.root.join("go"));
+    let dir = handlers(e.dir.path());
+    let (marker, go) = (e.path("marker"), e.path("go"));
     node("migrate", db, &[]);
     let t = node(
         "trigger",
@@ -1638,14 +1430,18 @@ fn cli_resumes_a_run_the_library_started() {
     let id = t[0]["id"].as_str().unwrap().to_string();
     // The library completes step `a`, then stalls with a lease it never renews.
     let lib = Reaped::spawn(
-        node_cmd("drain", db, &[e.root.join("unused.log").to_str().unwrap()])
+        node_cmd("drain", db, &[e.path("unused.log").to_str().unwrap()])
             .env("INTEROP_LEASE_MS", "1000")
             .env("INTEROP_RENEW_MS", "600000")
             .env("INTEROP_MARKER", &marker)
             .env("INTEROP_GO", &go),
     );
-    wait_until("the library's first step", || marker.exists());
-    wait_until("the library's lease to run out", || lease_expired(db, &id));
+    wait_for("the library's first step", || {
+        (marker.exists()).then_some(())
+    });
+    wait_for("the library's lease to run out", || {
+        (lease_expired(db, &id)).then_some(())
+    });
     // The CLI resumes it: step `a` is the library's stored result, not run again.
     let out = cli_work_cmd(db, &["--once", "--handlers", dir.to_str().unwrap()])
         .output()
@@ -1689,8 +1485,8 @@ fn cli_resumes_a_run_the_library_started() {
 fn library_resumes_a_run_the_cli_started() {
     let e = env();
     let db = &e.db;
-    let dir = handlers(&e.root);
-    let (marker, go) = (e.root.join("marker"), e.root.join("go"));
+    let dir = handlers(e.dir.path());
+    let (marker, go) = (e.path("marker"), e.path("go"));
     let id = cli_ok(db, &["enqueue", "--job", "resumable"])
         .trim()
         .to_string();
@@ -1709,10 +1505,12 @@ fn library_resumes_a_run_the_cli_started() {
         .env("INTEROP_MARKER", &marker)
         .env("INTEROP_GO", &go),
     );
-    wait_until("the CLI's first step", || marker.exists());
+    wait_for("the CLI's first step", || (marker.exists()).then_some(()));
     let pid = worker.0.as_ref().unwrap().id() as i32;
     stop_outside_a_write(pid, db);
-    wait_until("the CLI's lease to run out", || lease_expired(db, &id));
+    wait_for("the CLI's lease to run out", || {
+        (lease_expired(db, &id)).then_some(())
+    });
     // The library resumes it: step `a` is the CLI's stored result, not run again.
     assert_eq!(node("work", db, &[])["processed"], 1);
     std::fs::write(&go, "").unwrap();
@@ -1748,10 +1546,10 @@ fn library_resumes_a_run_the_cli_started() {
 fn cancel_reaches_the_other_runtimes_worker() {
     let e = env();
     let db = &e.db;
-    let dir = handlers(&e.root);
+    let dir = handlers(e.dir.path());
     // The library cancels a run the CLI's worker is executing: the worker stops the handler at
     // its next lease renewal and writes nothing.
-    let (marker, go) = (e.root.join("marker1"), e.root.join("go1"));
+    let (marker, go) = (e.path("marker1"), e.path("go1"));
     let id = cli_ok(db, &["enqueue", "--job", "slow"]).trim().to_string();
     let worker = Reaped::spawn(
         cli_work_cmd(
@@ -1767,7 +1565,7 @@ fn cancel_reaches_the_other_runtimes_worker() {
         .env("INTEROP_MARKER", &marker)
         .env("INTEROP_GO", &go),
     );
-    wait_until("the CLI's handler", || marker.exists());
+    wait_for("the CLI's handler", || (marker.exists()).then_some(()));
     node("cancel", db, &[&id]);
     let out = worker.wait();
     assert_no_busy("durably work", &out);
@@ -1785,7 +1583,7 @@ fn cancel_reaches_the_other_runtimes_worker() {
 
     // The CLI cancels a run the library's worker is executing: the library's completion is
     // refused (it reports the lost lease) and the run stays cancelled.
-    let (marker, go) = (e.root.join("marker2"), e.root.join("go2"));
+    let (marker, go) = (e.path("marker2"), e.path("go2"));
     let t = node(
         "trigger",
         db,
@@ -1793,11 +1591,11 @@ fn cancel_reaches_the_other_runtimes_worker() {
     );
     let id = t[0]["id"].as_str().unwrap().to_string();
     let lib = Reaped::spawn(
-        node_cmd("drain", db, &[e.root.join("unused.log").to_str().unwrap()])
+        node_cmd("drain", db, &[e.path("unused.log").to_str().unwrap()])
             .env("INTEROP_MARKER", &marker)
             .env("INTEROP_GO", &go),
     );
-    wait_until("the library's job", || marker.exists());
+    wait_for("the library's job", || (marker.exists()).then_some(()));
     cli_ok(db, &["cancel", &id]);
     std::fs::write(&go, "").unwrap();
     let out = lib.wait();
@@ -1837,7 +1635,7 @@ fn lone_surrogates_from_javascript_are_shown_as_strings() {
 fn library_trigger_and_wait_is_served_by_a_cli_worker() {
     let e = env();
     let db = &e.db;
-    let dir = handlers(&e.root);
+    let dir = handlers(e.dir.path());
     node("migrate", db, &[]);
     // An application triggers and waits; only a CLI worker executes runs.
     let worker = Reaped::spawn(&mut cli_work_cmd(

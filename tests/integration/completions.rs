@@ -1,7 +1,6 @@
 //! The checked-in completion scripts in completions/ must be what the binary prints today.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use std::path::Path;
 
 const SCRIPTS: [(&str, &str); 3] = [
@@ -13,7 +12,7 @@ const SCRIPTS: [(&str, &str); 3] = [
 const REGENERATE: &str = "regenerate with: cargo build && for s in bash zsh fish; do \
     f=$(case $s in bash) echo durably.bash;; zsh) echo _durably;; fish) echo durably.fish;; esac); \
     ./target/debug/durably completions $s > completions/$f; done \
-    (or run: DURABLY_UPDATE_COMPLETIONS=1 cargo test --test completions)";
+    (or run: DURABLY_UPDATE_COMPLETIONS=1 cargo test --test integration completions::)";
 
 #[test]
 fn checked_in_completions_are_current() {

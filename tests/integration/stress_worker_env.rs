@@ -2,11 +2,10 @@
 //! descriptors, cron's bare environment, and a handler flooding stderr. Each test runs the
 //! real binary on a real database.
 
-mod worker_support;
+use crate::harness::*;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use worker_support::{finish, wait_for, write_script, Env, BIN};
 
 /// The pids whose parent is `parent` (from /proc/*/stat).
 fn children_of(parent: u32) -> Vec<i32> {
@@ -42,7 +41,7 @@ fn statuses(env: &Env) -> Vec<String> {
 
 #[test]
 fn a_dead_supervisor_stops_the_worker_and_leaves_runs_pending() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("job", "echo done");
     let h = env.handlers.to_str().unwrap().to_string();
     // A long poll: the runs below are enqueued before the worker looks for work again.
@@ -54,7 +53,7 @@ fn a_dead_supervisor_stops_the_worker_and_leaves_runs_pending() {
     });
     // SAFETY: killing a process of this test's worker.
     unsafe { libc::kill(supervisor, libc::SIGKILL) };
-    let ids: Vec<String> = (0..3).map(|_| env.enqueue("job", &[])).collect();
+    let ids: Vec<String> = (0..3).map(|_| env.enqueue_job("job", &[])).collect();
     let out = finish(worker);
     assert_eq!(out.code, 1, "{out:?}");
     // One line, and it says why.
@@ -70,12 +69,12 @@ fn a_dead_supervisor_stops_the_worker_and_leaves_runs_pending() {
 
 #[test]
 fn too_few_file_descriptors_give_runs_back_instead_of_failing_them() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("job", "echo done");
-    let ids: Vec<String> = (0..3).map(|_| env.enqueue("job", &[])).collect();
+    let ids: Vec<String> = (0..3).map(|_| env.enqueue_job("job", &[])).collect();
     let h = env.handlers.to_str().unwrap().to_string();
     // Enough descriptors to open the database, too few for a handler's three pipes.
-    let mut c = env.cmd(&["work", "--until-idle", "--handlers", &h]);
+    let mut c = env.command(&["work", "--until-idle", "--handlers", &h]);
     let args: Vec<String> = c
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
@@ -94,7 +93,7 @@ fn too_few_file_descriptors_give_runs_back_instead_of_failing_them() {
         };
     }
     c = limited;
-    let out: worker_support::Out = c.output().unwrap().into();
+    let out: crate::harness::Out = c.output().unwrap().into();
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("Too many open files"), "{out:?}");
     assert!(out.stderr.contains("given back"), "{out:?}");
@@ -148,7 +147,7 @@ fn the_readme_cron_line_works_in_crons_environment() {
         std::os::unix::fs::symlink(BIN, bin_dir.join("durably")).unwrap();
         let jobs = home.join("jobs");
         std::fs::create_dir(&jobs).unwrap();
-        write_script(
+        script(
             &jobs.join("hello"),
             "set -e\ndurably step greet -- echo hi > /dev/null\necho '{\"greeted\": true}'",
         );
@@ -165,7 +164,7 @@ fn the_readme_cron_line_works_in_crons_environment() {
         };
         durably(&["init"]);
         let id = durably(&["enqueue", "--job", "hello"]);
-        let out: worker_support::Out = Command::new("env")
+        let out: crate::harness::Out = Command::new("env")
             .arg("-i")
             .arg(format!("HOME={}", home.display()))
             .arg("PATH=/usr/bin:/bin")
@@ -219,15 +218,15 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_stderr_flood_without_newlines_keeps_the_worker_small() {
-    let env = Env::new();
+    let env = Env::init();
     // 64 MiB of stderr without a newline from each of two handlers at once (prefixed lines).
     env.handler(
         "flood",
         "head -c 67108864 /dev/zero | tr '\\000' x >&2\necho done",
     );
-    let ids: Vec<String> = (0..2).map(|_| env.enqueue("flood", &[])).collect();
+    let ids: Vec<String> = (0..2).map(|_| env.enqueue_job("flood", &[])).collect();
     let h = env.handlers.to_str().unwrap().to_string();
-    let mut c = env.cmd(&[
+    let mut c = env.command(&[
         "work",
         "--concurrency",
         "2",

@@ -8,14 +8,11 @@
 //! (`/proc/PID/syscall`); the writers' wall time beside it is printed (`--nocapture`), never
 //! asserted.
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
-use stress_support::*;
 
 /// An initialised database in the given journal mode.
 fn env_with_journal(journal: &str) -> Env {
@@ -264,7 +261,10 @@ fn a_large_batch_waits_in_a_spool_not_in_memory() {
 fn worker_beside_a_stalled_producer(journal: &str) {
     let env = env_with_journal(journal);
     let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).expect("handlers dir");
+    assert!(
+        handlers.is_dir(),
+        "the harness makes the handlers directory"
+    );
     let log = env.path("executions.log");
     script(
         &handlers.join("slow"),

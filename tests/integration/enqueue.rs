@@ -1,8 +1,7 @@
 //! `durably enqueue` and `durably enqueue-many`: specs from files, stdin and flags, exact input
 //! text, idempotency, concurrency keys, coalescing, labels, batches and chunks.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use serde_json::{json, Value};
 
 /// The SPEC §4 run fields, in any order.

@@ -1,24 +1,58 @@
-//! The shared test harness: a temp dir with a database path, the real binary run with
-//! `DURABLY_DB` removed and `--db` given, and helpers to look inside the file with rusqlite.
+//! The one test harness: a temp dir with a database path, the real binary run with
+//! `DURABLY_DB` removed and `--db` given, helpers to look inside the file with rusqlite, and
+//! one bounded polling loop. Every test module does `use crate::harness::*;`.
 //!
-//! Every integration test file does `mod common;` and uses a subset, hence the `dead_code` allow.
-#![allow(dead_code)]
+//! - [`worker`]: handler scripts, background workers killed at the end, process checks.
+//! - [`stress`]: the heavy-mode scale, a seeded rng, integrity and output checks, `Bg`.
+//! - [`node`]: the real @coji/durably library in Node.js, one session per database file.
+
+pub mod node;
+pub mod stress;
+pub mod worker;
+
+pub use node::*;
+pub use stress::*;
+pub use worker::*;
 
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The durably binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_durably");
 
+/// Upper bound for anything the tests wait for; reaching it fails the test.
+pub const BOUND: Duration = Duration::from_secs(60);
+
 /// What a finished process said.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Out {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
 }
 
 impl Out {
@@ -79,10 +113,25 @@ pub fn assert_one_error_line(stderr: &str, needle: &str) {
     }
 }
 
-/// A temp dir with a database path inside it. Nothing is created until a command does.
+/// A temp dir with a database path and an empty `handlers` directory inside it. The database
+/// is created only by a command ([`Env::init`] runs `durably init`). Processes started with
+/// [`Env::spawn`] are killed, and library sessions under the dir ended, when it drops.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
+    pub handlers: PathBuf,
+    children: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        for pid in children.iter() {
+            // SAFETY: killing a process we started (already gone: harmless ESRCH).
+            unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+        }
+        end_sessions(self.dir.path());
+    }
 }
 
 impl Default for Env {
@@ -95,7 +144,14 @@ impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("durably.db");
-        Env { dir, db }
+        let handlers = dir.path().join("handlers");
+        std::fs::create_dir(&handlers).expect("handlers dir");
+        Env {
+            dir,
+            db,
+            handlers,
+            children: Default::default(),
+        }
     }
 
     /// An env whose database exists with the schema (`durably init`).
@@ -130,6 +186,14 @@ impl Env {
         run_command(self.command(args), None)
     }
 
+    /// Runs `durably --db DB ARGS...`, asserts exit 0.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> Out {
+        let out = self.run(args);
+        assert_eq!(out.code, 0, "durably {args:?}: {out:?}");
+        out
+    }
+
     /// Runs `durably --db DB ARGS...` with `stdin` piped in.
     pub fn run_stdin(&self, args: &[&str], stdin: impl AsRef<[u8]>) -> Out {
         run_command(self.command(args), Some(stdin.as_ref()))
@@ -145,10 +209,13 @@ impl Env {
         out.line().to_string()
     }
 
-    /// A rusqlite connection to the database (it must exist).
+    /// A rusqlite connection to the database (it must exist), waiting up to 30 s on a lock.
     pub fn conn(&self) -> Connection {
         assert!(self.db.exists(), "{} does not exist", self.db.display());
-        Connection::open(&self.db).expect("open db")
+        let c = Connection::open(&self.db).expect("open db");
+        c.busy_timeout(Duration::from_secs(30))
+            .expect("busy timeout");
+        c
     }
 
     /// Row counts of every `durably_*` table.
@@ -179,16 +246,64 @@ impl Env {
     }
 }
 
-/// The binary with a clean environment (no `DURABLY_DB`, HOME in `home`), no `--db`.
+/// The binary with a clean environment and no `--db`: no `DURABLY_*` variables, HOME and
+/// XDG_DATA_HOME in `home`, `T` set to `home` (handler scripts write there), and the binary's
+/// directory first in PATH so that handlers can call `durably step`.
 pub fn bare_command(home: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env_remove("DURABLY_DB")
         .env_remove("DURABLY_HANDLERS")
+        .env_remove("DURABLY_RUN_ID")
+        .env_remove("DURABLY_LEASE_GENERATION")
         .env_remove("RUST_BACKTRACE")
         .env("HOME", home)
         .env("XDG_DATA_HOME", home.join("xdg"))
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        .env("T", home)
+        .env("PATH", path_with_bin());
     c
+}
+
+/// PATH with the directory of the binary under test in front.
+pub fn path_with_bin() -> std::ffi::OsString {
+    let mut paths: Vec<PathBuf> = Path::new(BIN)
+        .parent()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).expect("PATH")
+}
+
+/// Polls `f` every 20 ms until it returns Some or `limit` passes (then None). A bound on
+/// waiting, never a timing assertion: callers assert what came, not how fast.
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `f` until it returns Some; panics after [`BOUND`].
+#[track_caller]
+pub fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    match poll(BOUND, f) {
+        Some(v) => v,
+        None => panic!("gave up waiting for {what}"),
+    }
+}
+
+/// Polls `cond` until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    poll(limit, || cond().then_some(())).is_some()
 }
 
 /// Runs a command to completion, feeding `stdin` (or an empty stdin).

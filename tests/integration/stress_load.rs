@@ -6,15 +6,11 @@
 //! Default: 8 × 25 enqueue operations (some hundreds of runs). `DURABLY_STRESS=heavy`:
 //! 8 × 250 operations (about ten thousand runs).
 
-mod common;
-mod stress_support;
-
-use common::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use stress_support::*;
 
 const ENQUEUERS: usize = 8;
 const WORKERS: usize = 4;
@@ -297,8 +293,7 @@ fn load_with_workers(journal: &str, ops: usize) {
     env.conn()
         .pragma_update(None, "journal_mode", journal)
         .unwrap();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     script(&handlers.join("load"), LOAD_HANDLER);
     script(&handlers.join("load2"), LOAD_HANDLER);
     let log = env.path("executions.log");

@@ -6,14 +6,11 @@
 //! Default: 6 killed batches of 20,000 lines and 12 worker kills; `DURABLY_STRESS=heavy`:
 //! 40 batches of 100,000 lines and 150 worker kills.
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use stress_support::*;
 
 fn batch_file(env: &Env, lines: usize) -> std::path::PathBuf {
     let mut text = String::with_capacity(lines * 120);
@@ -231,8 +228,7 @@ fn crash_worker(env: &Env, handlers: &std::path::Path, name: &str, lease: &str) 
 fn workers_killed_at_random_moments_lose_nothing_and_double_nothing() {
     let mut rng = Rng::new("workers_killed_at_random_moments");
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     std::fs::create_dir(env.path("pids")).unwrap();
     script(&handlers.join("crash"), CRASH_HANDLER);
     script(&handlers.join("quick"), QUICK_HANDLER);
@@ -421,8 +417,7 @@ fn workers_killed_at_random_moments_lose_nothing_and_double_nothing() {
 #[test]
 fn handlers_and_grandchildren_die_with_a_killed_worker() {
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     std::fs::create_dir(env.path("pids")).unwrap();
     // A handler that starts a grandchild in its own session (escaping the process group is not
     // possible for setsid'd children, so only the group is required) and then blocks.

@@ -1,9 +1,8 @@
 //! `durably work` with real handler programs: what a handler gets, how its exit becomes the
 //! run's result, and the exit codes of `--once`.
 
-mod worker_support;
+use crate::harness::*;
 use serde_json::Value;
-use worker_support::*;
 
 fn once(env: &Env) -> Out {
     env.run(&[
@@ -21,12 +20,12 @@ fn output(env: &Env, id: &str) -> Value {
 
 #[test]
 fn handler_gets_input_and_environment() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "echo",
         r#"printf '{"stdin":%s,"run":"%s","job":"%s","gen":%s,"labels":%s,"db":"%s"}' "$(cat)" "$DURABLY_RUN_ID" "$DURABLY_JOB" "$DURABLY_LEASE_GENERATION" "$DURABLY_LABELS" "$DURABLY_DB""#,
     );
-    let id = env.enqueue(
+    let id = env.enqueue_job(
         "echo",
         &[
             "--input",
@@ -68,7 +67,7 @@ impl OkCode for Out {
 
 #[test]
 fn output_shapes() {
-    let env = Env::new();
+    let env = Env::init();
     let cases: &[(&str, &str, Value)] = &[
         (
             "json",
@@ -95,25 +94,25 @@ fn output_shapes() {
     ];
     for (job, body, want) in cases {
         env.handler(job, body);
-        let id = env.enqueue(job, &[]);
+        let id = env.enqueue_job(job, &[]);
         once(&env).ok_code(0);
         assert_eq!(env.status(&id), "completed", "{job}");
         assert_eq!(&output(&env, &id), want, "{job}");
     }
     // Empty stdout is stored as NULL, like a library run without output.
-    let id = env.enqueue("empty", &[]);
+    let id = env.enqueue_job("empty", &[]);
     once(&env).ok_code(0);
     assert_eq!(env.field(&id, "output"), None);
 }
 
 #[test]
 fn failure_carries_exit_code_and_stderr_tail() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "bad",
         "i=0; while [ $i -lt 2000 ]; do echo \"noise $i\" >&2; i=$((i+1)); done; echo 'the real reason' >&2; exit 3",
     );
-    let id = env.enqueue("bad", &[]);
+    let id = env.enqueue_job("bad", &[]);
     let out = once(&env);
     out.ok_code(5);
     // stderr streamed through the worker.
@@ -130,9 +129,9 @@ fn failure_carries_exit_code_and_stderr_tail() {
 
 #[test]
 fn signal_and_timeout_fail_the_run() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("killed", "echo dying >&2; kill -TERM $$");
-    let id = env.enqueue("killed", &[]);
+    let id = env.enqueue_job("killed", &[]);
     once(&env).ok_code(5);
     let error = env.field(&id, "error").unwrap();
     assert!(error.contains("signal 15 (SIGTERM)"), "{error}");
@@ -142,7 +141,7 @@ fn signal_and_timeout_fail_the_run() {
         "slow",
         "echo $$ > $T/slow.pid; sleep 1000 & echo $! > $T/slow-child.pid; echo started >&2; wait",
     );
-    let id = env.enqueue("slow", &[]);
+    let id = env.enqueue_job("slow", &[]);
     let out = env.run(&[
         "work",
         "--once",
@@ -162,13 +161,13 @@ fn signal_and_timeout_fail_the_run() {
 
 #[test]
 fn handler_that_cannot_execute_fails_the_run() {
-    let env = Env::new();
+    let env = Env::init();
     // Executable bit but no #! line: never handed to a shell.
     let path = env.handlers.join("noshebang");
     std::fs::write(&path, "echo should not run > $T/ran\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let id = env.enqueue("noshebang", &[]);
+    let id = env.enqueue_job("noshebang", &[]);
     once(&env).ok_code(5);
     let error = env.field(&id, "error").unwrap();
     assert!(error.starts_with("cannot execute handler "), "{error}");
@@ -177,23 +176,23 @@ fn handler_that_cannot_execute_fails_the_run() {
 
 #[test]
 fn output_over_16_mib_fails() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("big", "head -c 17000000 /dev/zero | tr '\\0' x");
-    let id = env.enqueue("big", &[]);
+    let id = env.enqueue_job("big", &[]);
     once(&env).ok_code(5);
     assert!(env.field(&id, "error").unwrap().contains("exceeds 16 MiB"));
 }
 
 #[test]
 fn once_exit_codes_and_idle() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("ok", "echo fine");
     // Idle: nothing to do is success.
     once(&env).ok_code(0);
-    env.enqueue("ok", &[]);
+    env.enqueue_job("ok", &[]);
     once(&env).ok_code(0);
     env.handler("no", "exit 1");
-    env.enqueue("no", &[]);
+    env.enqueue_job("no", &[]);
     once(&env).ok_code(5);
     assert_eq!(
         env.count("SELECT count(*) FROM durably_runs WHERE status = 'completed'"),
@@ -203,17 +202,17 @@ fn once_exit_codes_and_idle() {
 
 #[test]
 fn only_plain_executable_entries_are_jobs() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(".hidden", "echo hidden");
     let noexec = env.handlers.join("noexec");
     std::fs::write(&noexec, "#!/bin/sh\necho x\n").unwrap();
     std::fs::create_dir(env.handlers.join("adir")).unwrap();
     env.handler("real", "echo real");
-    let hidden = env.enqueue(".hidden", &[]);
-    let noexec_id = env.enqueue("noexec", &[]);
-    let dir_id = env.enqueue("adir", &[]);
-    let escape = env.enqueue("../handlers/real", &[]);
-    let real = env.enqueue("real", &[]);
+    let hidden = env.enqueue_job(".hidden", &[]);
+    let noexec_id = env.enqueue_job("noexec", &[]);
+    let dir_id = env.enqueue_job("adir", &[]);
+    let escape = env.enqueue_job("../handlers/real", &[]);
+    let real = env.enqueue_job("real", &[]);
     let out = env.run(&[
         "work",
         "--until-idle",
@@ -230,9 +229,9 @@ fn only_plain_executable_entries_are_jobs() {
 
 #[test]
 fn command_handler_for_every_job_or_only_listed_ones() {
-    let env = Env::new();
-    let a = env.enqueue("a", &["--input", "\"A\""]);
-    let b = env.enqueue("b", &["--input", "\"B\""]);
+    let env = Env::init();
+    let a = env.enqueue_job("a", &["--input", "\"A\""]);
+    let b = env.enqueue_job("b", &["--input", "\"B\""]);
     let out = env.run(&["work", "--until-idle", "--job", "b", "--", "cat"]);
     out.ok_code(0);
     assert_eq!(env.status(&a), "pending");
@@ -241,7 +240,7 @@ fn command_handler_for_every_job_or_only_listed_ones() {
     env.run(&["work", "--until-idle", "--", "cat"]).ok_code(0);
     assert_eq!(env.field(&a, "output").as_deref(), Some("\"A\""));
     // Unknown command: an error before anything is claimed.
-    let c = env.enqueue("c", &[]);
+    let c = env.enqueue_job("c", &[]);
     let out = env.run(&["work", "--once", "--", "no-such-command-xyz"]);
     out.ok_code(1);
     assert!(out.stderr.contains("cannot execute handler"), "{out:?}");
@@ -250,7 +249,7 @@ fn command_handler_for_every_job_or_only_listed_ones() {
 
 #[test]
 fn steps_progress_and_logs() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "steps",
         r#"a=$(durably step fetch -- sh -c 'echo fetch >> $T/ran; echo "{\"rows\": 3}"')
@@ -259,7 +258,7 @@ durably step save -- sh -c 'durably log --level warn --data "{\"k\":1}" "inside 
 durably log "after"
 echo "$a""#,
     );
-    let id = env.enqueue("steps", &[]);
+    let id = env.enqueue_job("steps", &[]);
     once(&env).ok_code(0);
     assert_eq!(env.status(&id), "completed");
     assert_eq!(env.field(&id, "output").as_deref(), Some(r#"{"rows": 3}"#));
@@ -302,12 +301,12 @@ echo "$a""#,
 
 #[test]
 fn failed_step_exits_with_its_code_and_is_recorded() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "stepfail",
         "durably step broken -- sh -c 'exit 7'; echo \"code $?\" >&2; exit 9",
     );
-    let id = env.enqueue("stepfail", &[]);
+    let id = env.enqueue_job("stepfail", &[]);
     once(&env).ok_code(5);
     let error = env.field(&id, "error").unwrap();
     assert!(error.contains("code 7"), "{error}");
@@ -325,7 +324,7 @@ fn failed_step_exits_with_its_code_and_is_recorded() {
 
 #[test]
 fn wait_and_enqueue_wait() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("w", "echo '\"done\"'");
     let worker = env.spawn(&[
         "work",
@@ -340,14 +339,14 @@ fn wait_and_enqueue_wait() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "done\n");
     env.handler("f", "echo broken >&2; exit 2");
-    let id = env.enqueue("f", &[]);
+    let id = env.enqueue_job("f", &[]);
     let out = env.run(&["wait", &id, "--timeout", "50s"]);
     assert_eq!(out.code, 5, "{out:?}");
     assert!(out.stderr.contains("handler exited with code 2"), "{out:?}");
     finish(worker);
     let out = env.run(&["wait", "00000000-0000-0000-0000-000000000000"]);
     assert_eq!(out.code, 3, "{out:?}");
-    let pending = env.enqueue("never", &[]);
+    let pending = env.enqueue_job("never", &[]);
     let out = env.run(&["wait", &pending, "--timeout", "200ms"]);
     assert_eq!(out.code, 124, "{out:?}");
     env.ok(&["cancel", &pending]);
@@ -357,10 +356,10 @@ fn wait_and_enqueue_wait() {
 
 #[test]
 fn idle_worker_purges_with_retain() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("ok", "echo fine");
-    let old = env.enqueue("ok", &[]);
-    let fresh = env.enqueue("ok", &[]);
+    let old = env.enqueue_job("ok", &[]);
+    let fresh = env.enqueue_job("ok", &[]);
     env.run(&[
         "work",
         "--until-idle",
@@ -389,12 +388,12 @@ fn idle_worker_purges_with_retain() {
 
 #[test]
 fn logs_follow_until_the_run_ends() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "job",
         "durably log first\nwhile [ ! -e $T/go ]; do sleep 0.05; done\ndurably log --level error second",
     );
-    let id = env.enqueue("job", &[]);
+    let id = env.enqueue_job("job", &[]);
     let worker = env.spawn(&[
         "work",
         "--once",
@@ -417,7 +416,7 @@ fn logs_follow_until_the_run_ends() {
 
 #[test]
 fn big_input_unread_and_big_labels() {
-    let env = Env::new();
+    let env = Env::init();
     // The handler never reads its 1 MiB input: the worker must not block on the pipe.
     env.handler("ignore", "echo ${DURABLY_LABELS:-none}");
     let spec = env.path("big.json");
@@ -446,10 +445,10 @@ fn big_input_unread_and_big_labels() {
         flags.push("--label");
         flags.push(a);
     }
-    let id = env.enqueue("ignore", &flags);
+    let id = env.enqueue_job("ignore", &flags);
     once(&env).ok_code(0);
     assert_eq!(env.field(&id, "output").as_deref(), Some("\"none\""));
-    let id = env.enqueue("ignore", &["--label", "small=1"]);
+    let id = env.enqueue_job("ignore", &["--label", "small=1"]);
     once(&env).ok_code(0);
     assert_eq!(
         env.field(&id, "output").as_deref(),
@@ -460,14 +459,14 @@ fn big_input_unread_and_big_labels() {
 #[test]
 fn many_handlers_are_all_claimable() {
     // More jobs than one claim statement names (they are claimed in chunks).
-    let env = Env::new();
-    let script = env.path("shared-handler");
-    write_script(&script, "echo $DURABLY_JOB");
+    let env = Env::init();
+    let shared = env.path("shared-handler");
+    script(&shared, "echo $DURABLY_JOB");
     for i in 0..250 {
-        std::os::unix::fs::symlink(&script, env.handlers.join(format!("job{i:03}"))).unwrap();
+        std::os::unix::fs::symlink(&shared, env.handlers.join(format!("job{i:03}"))).unwrap();
     }
-    let first = env.enqueue("job249", &[]);
-    let second = env.enqueue("job000", &[]);
+    let first = env.enqueue_job("job249", &[]);
+    let second = env.enqueue_job("job000", &[]);
     env.run(&[
         "work",
         "--until-idle",

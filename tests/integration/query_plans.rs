@@ -3,8 +3,7 @@
 //! filters must go through the label indexes, never json_extract. The label-first strategy
 //! sorts, but only up to its cap, which the note reports. Results are compared with plain SQL.
 
-mod common;
-use common::*;
+use crate::harness::*;
 use rusqlite::{params, Connection};
 
 const RUNS: i64 = 200_000;

@@ -1,8 +1,7 @@
 //! Crashes, stale workers, cancellation and shutdown: real processes, `kill -9`, SIGSTOP, and
 //! the database inspected afterwards.
 
-mod worker_support;
-use worker_support::*;
+use crate::harness::*;
 
 /// Direct children of a process, from /proc.
 fn children_of(pid: i32) -> Vec<i32> {
@@ -23,12 +22,12 @@ fn children_of(pid: i32) -> Vec<i32> {
 /// With several handlers at once, `kill -9` of the worker still leaves none of them running.
 #[test]
 fn killed_worker_with_several_handlers_leaves_nothing() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "job",
         "sleep 1000 & echo $! > $T/gc-$DURABLY_RUN_ID.pid; echo $$ > $T/leader-$DURABLY_RUN_ID.pid; wait",
     );
-    let ids: Vec<String> = (0..3).map(|_| env.enqueue("job", &[])).collect();
+    let ids: Vec<String> = (0..3).map(|_| env.enqueue_job("job", &[])).collect();
     let mut worker = env.spawn(&[
         "work",
         "--concurrency",
@@ -61,7 +60,7 @@ fn lines(env: &Env, name: &str) -> Vec<String> {
 /// completes it, and the step finished before the crash is not executed again.
 #[test]
 fn killed_worker_leaves_nothing_running_and_run_is_reclaimed() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "job",
         r#"durably step first -- sh -c 'echo first >> $T/ran; echo 1' > /dev/null
@@ -74,7 +73,7 @@ fi
 durably step second -- sh -c 'echo second >> $T/ran; echo 2' > /dev/null
 echo "finished by generation $DURABLY_LEASE_GENERATION""#,
     );
-    let id = env.enqueue("job", &[]);
+    let id = env.enqueue_job("job", &[]);
     let handlers = env.handlers.to_str().unwrap();
     let mut first = env.spawn(&["work", "--lease", "1s", "--handlers", handlers]);
     let leader = env.pid_file("leader.pid");
@@ -123,7 +122,7 @@ echo "finished by generation $DURABLY_LEASE_GENERATION""#,
 /// cannot overwrite the result, nor add steps or logs, once it wakes up.
 #[test]
 fn stale_worker_cannot_overwrite_the_reclaimed_run() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "job",
         r#"durably step s1 -- sh -c 'echo "s1 $DURABLY_LEASE_GENERATION" >> $T/ran; echo 1' > /dev/null
@@ -140,7 +139,7 @@ if [ "$DURABLY_LEASE_GENERATION" = 1 ]; then
 fi
 echo "result of generation $DURABLY_LEASE_GENERATION""#,
     );
-    let id = env.enqueue("job", &[]);
+    let id = env.enqueue_job("job", &[]);
     let handlers = env.handlers.to_str().unwrap();
     let stale = env.spawn(&["work", "--once", "--lease", "1s", "--handlers", handlers]);
     let stale_handler = env.pid_file("stale.pid");
@@ -229,12 +228,12 @@ echo "result of generation $DURABLY_LEASE_GENERATION""#,
 /// Cancelling a running run kills its handler's group; `--once` exits 6.
 #[test]
 fn cancel_kills_the_running_handler() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "job",
         "echo $$ > $T/leader.pid; sleep 1000 & echo $! > $T/child.pid; wait",
     );
-    let id = env.enqueue("job", &[]);
+    let id = env.enqueue_job("job", &[]);
     let worker = env.spawn(&[
         "work",
         "--once",
@@ -258,7 +257,7 @@ fn cancel_kills_the_running_handler() {
 /// the run back at once (another worker reclaims it without waiting for the lease).
 #[test]
 fn signals_drain_then_hand_back() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "job",
         r#"if [ "$DURABLY_LEASE_GENERATION" = 1 ]; then
@@ -270,10 +269,10 @@ echo ok"#,
     let handlers = env.handlers.to_str().unwrap();
 
     // Graceful: the running run completes, the other stays pending.
-    let a = env.enqueue("job", &[]);
+    let a = env.enqueue_job("job", &[]);
     let worker = env.spawn(&["work", "--handlers", handlers]);
     env.pid_file(&format!("{a}.pid"));
-    let b = env.enqueue("job", &[]);
+    let b = env.enqueue_job("job", &[]);
     signal(&worker, libc::SIGTERM);
     std::fs::write(env.path(&format!("go-{a}")), "").unwrap();
     let out = finish(worker);
@@ -302,10 +301,10 @@ echo ok"#,
 /// run with the same job and concurrency key exists (the library's rule).
 #[test]
 fn idle_worker_releases_expired_leases() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("other", "echo x");
-    let a = env.enqueue("k", &["--concurrency-key", "K"]);
-    let b = env.enqueue("plain", &[]);
+    let a = env.enqueue_job("k", &["--concurrency-key", "K"]);
+    let b = env.enqueue_job("plain", &[]);
     {
         let c = env.conn();
         c.execute(
@@ -315,7 +314,7 @@ fn idle_worker_releases_expired_leases() {
         )
         .unwrap();
     }
-    let c = env.enqueue("k", &["--concurrency-key", "K"]);
+    let c = env.enqueue_job("k", &["--concurrency-key", "K"]);
     env.run(&[
         "work",
         "--once",
@@ -336,7 +335,7 @@ fn idle_worker_releases_expired_leases() {
 /// a `durably step` whose command has finished still records it (its body never runs twice).
 #[test]
 fn dead_workers_handlers_get_sigterm_then_sigkill() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "job",
         r#"trap 'echo term >> $T/trapped; exit 1' TERM
@@ -344,7 +343,7 @@ echo $$ > $T/leader.pid
 sleep 1000 &
 wait"#,
     );
-    env.enqueue("job", &[]);
+    env.enqueue_job("job", &[]);
     let mut worker = env.spawn(&["work", "--handlers", env.handlers.to_str().unwrap()]);
     let leader = env.pid_file("leader.pid");
     worker.kill().unwrap();
@@ -357,12 +356,12 @@ wait"#,
 /// itself.
 #[test]
 fn step_command_starts_with_no_blocked_signals() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "job",
         "durably step mask -- sh -c 'grep SigBlk /proc/self/status | tr -d \"\\t \"'",
     );
-    let id = env.enqueue("job", &[]);
+    let id = env.enqueue_job("job", &[]);
     let out = env.run(&[
         "work",
         "--once",

@@ -3,16 +3,13 @@
 //! disk, absurd numbers. Each must give one clear `durably: …` line, the documented exit code,
 //! no panic, and leave the database as it was (or hold exactly what was accepted).
 
-mod common;
-mod stress_support;
+use crate::harness::*;
 
-use common::*;
 use serde_json::Value;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
-use stress_support::*;
 
 /// Asserts the process failed with `code`, one `durably:` line on stderr mentioning `needle`,
 /// nothing on stdout, and no panic.
@@ -929,8 +926,7 @@ fn a_nul_byte_in_a_job_name_fails_the_run_cleanly_in_command_mode() {
 #[test]
 fn a_handler_printing_too_much_fails_its_run_and_the_worker_survives_in_bounded_memory() {
     let env = Env::init();
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     // stdout over the 16 MiB limit; 20 MB of stderr (fine: only its tail is kept); a handler that
     // never reads its 10 MB input; and a plain one after them.
     script(
@@ -1107,8 +1103,7 @@ fn a_full_disk_during_a_batch_or_a_completion_writes_nothing_half_way() {
     assert_integrity(&env.db);
     // A completion that does not fit: the run is not completed half-way; the next worker with
     // room completes it.
-    let handlers = env.path("handlers");
-    std::fs::create_dir(&handlers).unwrap();
+    let handlers = env.handlers.clone();
     script(
         &handlers.join("big"),
         "head -c 2000000 /dev/zero | tr '\\0' o\n",

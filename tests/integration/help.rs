@@ -1,8 +1,8 @@
 //! `--help` of every command and the one-line usage errors of the argument parser.
 
-mod common;
+use crate::harness::*;
+
 use clap::CommandFactory;
-use common::*;
 
 /// Every subcommand's name, from the same clap definition the binary uses, so a new command is
 /// checked without touching this file. clap's own `help` subcommand is left out: its text is

@@ -2,17 +2,15 @@
 //! handler command that cannot be executed, the binary's own directory on a handler's PATH,
 //! and `--retain` maintenance that never costs a running handler its lease.
 
-mod worker_support;
-
-use worker_support::{finish, Env};
+use crate::harness::*;
 
 #[test]
 fn until_idle_exits_5_when_a_run_failed() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("ok", "echo fine");
     env.handler("bad", "echo broken >&2; exit 3");
-    let good = env.enqueue("ok", &[]);
-    let bad = env.enqueue("bad", &[]);
+    let good = env.enqueue_job("ok", &[]);
+    let bad = env.enqueue_job("bad", &[]);
     let h = env.handlers.to_str().unwrap().to_string();
     let out = env.run(&["work", "--until-idle", "--handlers", &h]);
     assert_eq!(out.code, 5, "{out:?}");
@@ -23,16 +21,16 @@ fn until_idle_exits_5_when_a_run_failed() {
 
 #[test]
 fn max_runs_exits_5_when_a_run_failed_and_0_when_all_completed() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler("bad", "exit 1");
     env.handler("ok", "true");
-    env.enqueue("bad", &[]);
+    env.enqueue_job("bad", &[]);
     let h = env.handlers.to_str().unwrap().to_string();
     let out = env.run(&["work", "--max-runs", "1", "--handlers", &h]);
     assert_eq!(out.code, 5, "{out:?}");
     assert!(out.stderr.contains("1 of 1 runs failed"), "{out:?}");
-    env.enqueue("ok", &[]);
-    env.enqueue("ok", &[]);
+    env.enqueue_job("ok", &[]);
+    env.enqueue_job("ok", &[]);
     let out = env.run(&["work", "--max-runs", "2", "--handlers", &h]);
     assert_eq!(out.code, 0, "{out:?}");
     let out = env.run(&["work", "--until-idle", "--handlers", &h]);
@@ -41,8 +39,8 @@ fn max_runs_exits_5_when_a_run_failed_and_0_when_all_completed() {
 
 #[test]
 fn a_missing_handler_command_is_refused_before_anything_is_claimed() {
-    let env = Env::new();
-    let id = env.enqueue("any", &[]);
+    let env = Env::init();
+    let id = env.enqueue_job("any", &[]);
     for cmd in ["./missing.sh", "/nonexistent/dir/handler"] {
         let out = env.run(&["work", "--until-idle", "--", cmd]);
         assert_eq!(out.code, 1, "{out:?}");
@@ -68,21 +66,21 @@ fn worker_support_one_line(stderr: &str, needle: &str) {
 
 #[test]
 fn handlers_get_durably_bin_and_the_binary_directory_first_in_path() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "where",
         "printf '{\"bin\":\"%s\",\"path\":\"%s\"}' \"$DURABLY_BIN\" \"$PATH\"",
     );
-    let id = env.enqueue("where", &[]);
+    let id = env.enqueue_job("where", &[]);
     let h = env.handlers.to_str().unwrap().to_string();
     // A PATH without the binary's directory: the worker is started by its full path.
-    let mut c = env.cmd(&["work", "--once", "--handlers", &h]);
+    let mut c = env.command(&["work", "--once", "--handlers", &h]);
     c.env("PATH", "/usr/bin:/bin");
-    let out: worker_support::Out = c.output().unwrap().into();
+    let out: crate::harness::Out = c.output().unwrap().into();
     assert_eq!(out.code, 0, "{out:?}");
     let output: serde_json::Value =
         serde_json::from_str(&env.field(&id, "output").unwrap()).unwrap();
-    let bin = std::fs::canonicalize(worker_support::BIN).unwrap();
+    let bin = std::fs::canonicalize(crate::harness::BIN).unwrap();
     assert_eq!(
         std::fs::canonicalize(output["bin"].as_str().unwrap()).unwrap(),
         bin
@@ -114,13 +112,13 @@ fn seed_old_runs(env: &Env, n: u64) {
 
 #[test]
 fn retain_purge_never_costs_a_running_handler_its_lease() {
-    let env = Env::new();
+    let env = Env::init();
     seed_old_runs(&env, 20_000);
     // The handler outlives several leases and finishes while the queue is idle: any purge
     // that held the worker's connection then would delay its result past the lease.
     env.handler("slow", "sleep 1; echo done");
     let h = env.handlers.to_str().unwrap().to_string();
-    let id = env.enqueue("slow", &[]);
+    let id = env.enqueue_job("slow", &[]);
     let a = env.spawn(&[
         "work",
         "--until-idle",
@@ -146,7 +144,7 @@ fn retain_purge_never_costs_a_running_handler_its_lease() {
         &h,
     ]);
     let out = finish(a);
-    worker_support::signal(&b, libc::SIGTERM);
+    crate::harness::signal(&b, libc::SIGTERM);
     let out_b = finish(b);
     assert_eq!(out.code, 0, "{out:?}\n{out_b:?}");
     assert_eq!(env.status(&id), "completed", "{out:?}\n{out_b:?}");
@@ -165,15 +163,15 @@ fn retain_purge_never_costs_a_running_handler_its_lease() {
 
 #[test]
 fn a_result_that_cannot_be_written_before_the_lease_runs_out_is_not_written() {
-    let env = Env::new();
+    let env = Env::init();
     env.handler(
         "held",
         "touch \"$T/started\"\nwhile [ ! -f \"$T/go\" ]; do sleep 0.05; done\necho done",
     );
-    let id = env.enqueue("held", &[]);
+    let id = env.enqueue_job("held", &[]);
     let h = env.handlers.to_str().unwrap().to_string();
     let worker = env.spawn(&["work", "--once", "--lease", "600ms", "--handlers", &h]);
-    worker_support::wait_for("the handler to start", || {
+    crate::harness::wait_for("the handler to start", || {
         env.path("started").exists().then_some(())
     });
     // Another process holds the write lock from before the handler finishes until the worker
