@@ -316,7 +316,7 @@ impl RunSpec {
             bail!("missing job name (give \"job\" in the spec or --job NAME)");
         }
         if self.coalesce && self.concurrency_key.is_none() {
-            return Err(crate::error::Fail::usage(
+            return Err(crate::error::CodedError::usage(
                 "coalesce needs a concurrency key (--concurrency-key or \"concurrencyKey\")",
             )
             .into());

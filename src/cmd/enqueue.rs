@@ -3,7 +3,7 @@
 use super::{parse_labels, read_text, Context};
 use crate::cli::{EnqueueArgs, SpecArgs};
 use crate::db::{self, Access};
-use crate::error::Fail;
+use crate::error::{CodedError, ExitCode};
 use crate::model::{validate_json, RunSpec, SpecDefaults};
 use crate::store::enqueue::{enqueue, Clock};
 use anyhow::Result;
@@ -13,7 +13,7 @@ use std::io::Write;
 pub fn spec_defaults(spec: &SpecArgs) -> Result<SpecDefaults> {
     if let Some(job) = &spec.job {
         if job.trim().is_empty() {
-            return Err(Fail::usage("--job: the job name must not be empty").into());
+            return Err(CodedError::usage("--job: the job name must not be empty").into());
         }
     }
     Ok(SpecDefaults {
@@ -23,15 +23,15 @@ pub fn spec_defaults(spec: &SpecArgs) -> Result<SpecDefaults> {
     })
 }
 
-pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     let mut flags = spec_defaults(&args.spec)?;
     if let Some(input) = &args.input {
         flags.input =
-            Some(validate_json(input, "--input").map_err(|e| Fail::usage(format!("{e:#}")))?);
+            Some(validate_json(input, "--input").map_err(|e| CodedError::usage(format!("{e:#}")))?);
     }
     // With a spec file the key may come from the file: RunSpec checks the merged spec.
     if args.coalesce && args.concurrency_key.is_none() && args.file.is_none() {
-        return Err(Fail::usage("--coalesce needs --concurrency-key").into());
+        return Err(CodedError::usage("--coalesce needs --concurrency-key").into());
     }
     flags.idempotency_key = args.idempotency_key.clone();
     flags.concurrency_key = args.concurrency_key.clone();
@@ -51,12 +51,14 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
             };
             RunSpec::parse(&text, &flags).map_err(|e| {
                 let code = crate::error::exit_code(&e);
-                anyhow::Error::new(Fail::new(code, format!("{name}: {e:#}")))
+                anyhow::Error::new(CodedError::new(code, format!("{name}: {e:#}")))
             })?
         }
         None => {
             if flags.job.is_none() {
-                return Err(Fail::usage("give a spec FILE (or - for stdin) or --job NAME").into());
+                return Err(
+                    CodedError::usage("give a spec FILE (or - for stdin) or --job NAME").into(),
+                );
             }
             RunSpec::from_flags(&flags)?
         }
@@ -68,7 +70,7 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
     if args.wait {
         eprintln!("{}", run.id);
         drop(out);
-        return super::wait_for(ctx, &conn, &run.id, timeout, args.json);
+        return super::wait_for(&conn, &run.id, timeout, args.json);
     }
     if args.json {
         let mut v = run.to_json();
@@ -78,5 +80,5 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
         writeln!(out, "{}", run.id)?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

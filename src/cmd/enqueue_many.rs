@@ -8,7 +8,7 @@
 use super::Context;
 use crate::cli::EnqueueManyArgs;
 use crate::db::{self, Access};
-use crate::error::Fail;
+use crate::error::{CodedError, ExitCode};
 use crate::model::{RunSpec, SpecDefaults};
 use crate::store::enqueue::{enqueue, Clock};
 use anyhow::{anyhow, Context as _, Result};
@@ -85,7 +85,7 @@ impl<'c> Batch<'c> {
             let e = db::describe(e, &self.path);
             let code = crate::error::exit_code(&e);
             let msg = format!("{}: {e:#}", item.place());
-            anyhow::Error::new(Fail::new(code, msg))
+            anyhow::Error::new(CodedError::new(code, msg))
         })?;
         match disposition {
             crate::model::Disposition::Created => self.counts.created += 1,
@@ -145,7 +145,7 @@ impl<'c> Batch<'c> {
     }
 }
 
-pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
     let flags = super::enqueue::spec_defaults(&args.spec)?;
     let (reader, size, name): (Box<dyn Read>, Option<u64>, String) = match &args.file {
         Some(p) if p.as_os_str() != "-" => {
@@ -188,7 +188,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
         // those of the chunk just rolled back, which must not be reported.
         if committed > 0 {
             let code = crate::error::exit_code(&e);
-            return Err(Fail::new(
+            return Err(CodedError::new(
                 code,
                 format!(
                     "{e:#}; the {committed} runs of earlier chunks were committed, the rest of the input was not"
@@ -211,7 +211,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
             c.coalesced
         );
     }
-    Ok(0)
+    Ok(ExitCode::Ok)
 }
 
 /// Puts the error's own message first: "line 3: …; nothing was enqueued from FILE".
@@ -225,7 +225,10 @@ impl ContextFirst for anyhow::Error {
         let outer = chain.next().map(|e| e.to_string()).unwrap_or_default();
         let inner: Vec<String> = chain.map(|e| e.to_string()).collect();
         let code = crate::error::exit_code(&self);
-        anyhow::Error::new(Fail::new(code, format!("{}; {outer}", inner.join(": "))))
+        anyhow::Error::new(CodedError::new(
+            code,
+            format!("{}; {outer}", inner.join(": ")),
+        ))
     }
 }
 

@@ -3,13 +3,14 @@
 use super::{parse_label_filters, parse_statuses, Context};
 use crate::cli::{Format, LsArgs};
 use crate::db::Access;
+use crate::error::ExitCode;
 use crate::output::escape;
 use crate::store::{self, list::ListFilter};
 use anyhow::Result;
 use serde_json::Value;
 use std::io::Write;
 
-pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     let labels = parse_label_filters(&args.labels)?;
     let statuses = parse_statuses(&args.status)?;
     let format = if args.json { Format::Json } else { args.format };
@@ -50,7 +51,7 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
             }
         }
         out.flush()?;
-        return Ok(0);
+        return Ok(ExitCode::Ok);
     }
     let runs = store::list::list(&tx, &filter)?;
     let short_ids = match format {
@@ -80,5 +81,5 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
         }
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

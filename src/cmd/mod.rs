@@ -21,7 +21,7 @@ pub use wait::wait_for;
 
 use crate::cli::{Cli, Command};
 use crate::db::{self, Access, Options};
-use crate::error::Fail;
+use crate::error::{CodedError, ExitCode};
 use crate::model::{parse_label, Labels, Status};
 use anyhow::{Context as _, Result};
 use rusqlite::Connection;
@@ -44,12 +44,12 @@ impl Context {
 }
 
 /// Runs the command; returns the exit code of a command that succeeded in part.
-pub fn run(cli: Cli) -> Result<i32> {
+pub fn run(cli: Cli) -> Result<ExitCode> {
     let busy_timeout = crate::time::parse_duration(&cli.busy_timeout)
-        .map_err(|e| Fail::usage(format!("--busy-timeout: {e:#}")))?;
+        .map_err(|e| CodedError::usage(format!("--busy-timeout: {e:#}")))?;
     // SQLite takes the timeout as an int of milliseconds; rusqlite panics above that.
     if busy_timeout.as_millis() > i32::MAX as u128 {
-        return Err(Fail::usage(format!(
+        return Err(CodedError::usage(format!(
             "--busy-timeout: {:?} is too long (the limit is 24d)",
             cli.busy_timeout
         ))
@@ -88,7 +88,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 pub fn parse_labels(flags: &[String]) -> Result<Labels> {
     let mut labels = Labels::new();
     for f in flags {
-        let (k, v) = parse_label(f).map_err(|e| Fail::usage(format!("{e:#}")))?;
+        let (k, v) = parse_label(f).map_err(|e| CodedError::usage(format!("{e:#}")))?;
         crate::model::merge_label(&mut labels, k, v);
     }
     Ok(labels)
@@ -100,7 +100,7 @@ pub fn parse_label_filters(flags: &[String]) -> Result<Labels> {
     let mut labels = Labels::new();
     for f in flags {
         let (k, v) =
-            crate::model::parse_label_filter(f).map_err(|e| Fail::usage(format!("{e:#}")))?;
+            crate::model::parse_label_filter(f).map_err(|e| CodedError::usage(format!("{e:#}")))?;
         crate::model::merge_label(&mut labels, k, v);
     }
     Ok(labels)
@@ -110,13 +110,14 @@ pub fn parse_label_filters(flags: &[String]) -> Result<Labels> {
 pub fn parse_statuses(flags: &[String]) -> Result<Vec<Status>> {
     flags
         .iter()
-        .map(|s| s.parse::<Status>().map_err(|e| Fail::usage(e).into()))
+        .map(|s| s.parse::<Status>().map_err(|e| CodedError::usage(e).into()))
         .collect()
 }
 
 /// Parses a duration flag (usage error naming the flag).
 pub fn parse_duration_flag(flag: &str, text: &str) -> Result<std::time::Duration> {
-    crate::time::parse_duration(text).map_err(|e| Fail::usage(format!("{flag}: {e:#}")).into())
+    crate::time::parse_duration(text)
+        .map_err(|e| CodedError::usage(format!("{flag}: {e:#}")).into())
 }
 
 /// Reads FILE (or stdin for `-`/none) whole, as UTF-8.
