@@ -36,11 +36,6 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     flags.idempotency_key = args.idempotency_key.clone();
     flags.concurrency_key = args.concurrency_key.clone();
     flags.coalesce = args.coalesce;
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(|t| super::parse_duration_flag("--timeout", t))
-        .transpose()?;
     let spec = match &args.file {
         Some(file) => {
             let text = read_text(Some(file))?;
@@ -70,7 +65,7 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     if args.wait {
         eprintln!("{}", run.id);
         drop(out);
-        return super::wait_for(&conn, &run.id, timeout, args.json);
+        return super::wait_for(&conn, &run.id, args.timeout, args.json);
     }
     if args.json {
         let mut v = run.to_json();

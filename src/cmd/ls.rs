@@ -1,6 +1,6 @@
 //! `durably ls [filters] [--format table|json|ndjson|ids]`
 
-use super::{parse_label_filters, parse_statuses, Context};
+use super::{parse_label_filters, Context};
 use crate::cli::{Format, LsArgs};
 use crate::db::Access;
 use crate::error::ExitCode;
@@ -12,7 +12,6 @@ use std::io::Write;
 
 pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     let labels = parse_label_filters(&args.labels)?;
-    let statuses = parse_statuses(&args.status)?;
     let format = if args.json { Format::Json } else { args.format };
     let mut conn = ctx.open(Access::Read)?;
     // One read transaction for everything `ls` reads: every statement (the plan's count, the
@@ -30,7 +29,7 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     };
     let filter = ListFilter {
         labels,
-        statuses,
+        statuses: args.status.clone(),
         jobs: args.job.clone(),
         before,
         limit: args.limit,

@@ -1,6 +1,6 @@
 //! `durably rm ID... [--force]` and `durably rm --older-than DUR [filters] [--dry-run]`
 
-use super::{parse_label_filters, parse_statuses, Context};
+use super::{parse_label_filters, Context};
 use crate::cli::RmArgs;
 use crate::db::{self, Access};
 use crate::error::{CodedError, ExitCode};
@@ -12,8 +12,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 pub fn run(ctx: &Context, args: RmArgs) -> Result<ExitCode> {
-    match &args.older_than {
-        Some(dur) => purge(ctx, &args, dur),
+    match args.older_than {
+        Some(age) => purge(ctx, &args, age),
         None if args.ids.is_empty() => Err(CodedError::usage(
             "give run ids, or --older-than DUR to purge terminal runs",
         )
@@ -68,18 +68,10 @@ const BATCH_TARGET: Duration = Duration::from_millis(30);
 /// The pause after each batch, in which waiting writers get the lock.
 const BATCH_GAP: Duration = Duration::from_millis(2);
 
-fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<ExitCode> {
-    let age = super::parse_duration_flag("--older-than", dur)?;
-    let statuses = parse_statuses(&args.status)?;
-    if let Some(s) = statuses.iter().find(|s| !s.is_terminal()) {
-        return Err(CodedError::usage(format!(
-            "--status {s}: only terminal runs (completed, failed, cancelled) are purged"
-        ))
-        .into());
-    }
+fn purge(ctx: &Context, args: &RmArgs, age: Duration) -> Result<ExitCode> {
     let filter = PurgeFilter {
         cutoff: String::new(),
-        statuses,
+        statuses: args.status.clone(),
         jobs: args.job.clone(),
         labels: parse_label_filters(&args.labels)?,
     };

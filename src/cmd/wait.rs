@@ -11,14 +11,9 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 pub fn run(ctx: &Context, args: WaitArgs) -> Result<ExitCode> {
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(|t| super::parse_duration_flag("--timeout", t))
-        .transpose()?;
     let conn = ctx.open(Access::Read)?;
     let id = store::resolve_id(&conn, &args.id)?;
-    wait_for(&conn, &id, timeout, args.json)
+    wait_for(&conn, &id, args.timeout, args.json)
 }
 
 /// Polls until the run is terminal; prints its output (or the run as JSON) and maps the

@@ -1,6 +1,6 @@
 //! `durably work [--once | --until-idle] [options] (--handlers DIR | -- CMD ARGS...)`
 
-use super::{parse_duration_flag, Context};
+use super::Context;
 use crate::cli::WorkArgs;
 use crate::error::{CodedError, ExitCode};
 use crate::worker::{self, Config, Handler, Mode};
@@ -8,38 +8,8 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The longest `--lease`, `--poll` and `--timeout`: longer ones overflowed `Instant` (a panic
-/// after the claim, leaving the run leased) or wrapped the lease expiry into the past (or past
-/// year 9999, where string comparison calls it expired), letting another worker claim it.
-const MAX_WORK_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-
-fn bounded(flag: &str, text: &str) -> Result<Duration> {
-    let d = parse_duration_flag(flag, text)?;
-    if d > MAX_WORK_DURATION {
-        return Err(
-            CodedError::usage(format!("{flag}: {text:?} is too long (the limit is 365d)")).into(),
-        );
-    }
-    Ok(d)
-}
-
 pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
     let handler = handler(&args)?;
-    let lease = bounded("--lease", &args.lease)?;
-    if lease < Duration::from_millis(300) {
-        return Err(CodedError::usage("--lease: must be at least 300ms").into());
-    }
-    let poll = bounded("--poll", &args.poll)?;
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(|t| bounded("--timeout", t))
-        .transpose()?;
-    let retain = args
-        .retain
-        .as_deref()
-        .map(|t| parse_duration_flag("--retain", t))
-        .transpose()?;
     if args.job.iter().any(|j| j.trim().is_empty()) {
         return Err(CodedError::usage("--job: the job name must not be empty").into());
     }
@@ -55,11 +25,11 @@ pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
         jobs: args.job,
         mode,
         concurrency: args.concurrency as usize,
-        lease,
-        poll: poll.max(Duration::from_millis(10)),
-        timeout,
+        lease: args.lease,
+        poll: args.poll.max(Duration::from_millis(10)),
+        timeout: args.timeout,
         max_runs: args.max_runs,
-        retain,
+        retain: args.retain,
     };
     worker::run(&ctx.opts, cfg)
 }
