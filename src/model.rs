@@ -215,7 +215,7 @@ struct RawSpec<'a> {
     job: Option<String>,
     /// `Some` for any JSON value given, `null` included (plain `Option` would turn an explicit
     /// `"input": null` into "absent" and store `{}` instead of the text given).
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "any_value_even_null")]
     input: Option<&'a RawValue>,
     #[serde(default)]
     labels: Option<Map<String, Value>>,
@@ -227,7 +227,10 @@ struct RawSpec<'a> {
     coalesce: Option<String>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+/// Deserializes whatever JSON value is there, `null` included, as `Some`.
+fn any_value_even_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue as Deserialize>::deserialize(d).map(Some)
 }
 
