@@ -138,7 +138,7 @@ pub struct JsonArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SpecArgs {
     /// Job name (overrides the spec's "job")
-    #[arg(long, value_name = "JOB")]
+    #[arg(long, value_name = "JOB", value_parser = job_name)]
     pub job: Option<String>,
     /// Label KEY=VALUE, repeatable (merged with the spec's labels; flags win)
     #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
@@ -328,7 +328,7 @@ pub struct WorkArgs {
     #[arg(long, short = 'c', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     /// Only claim runs of this job (repeatable)
-    #[arg(long, short, value_name = "JOB")]
+    #[arg(long, short, value_name = "JOB", value_parser = job_name)]
     pub job: Vec<String>,
     /// Lease length; renewed every 5s or a third of it, whichever is shorter
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = lease_duration)]
@@ -467,6 +467,14 @@ fn lease_duration(text: &str) -> Result<Duration, String> {
 /// `--busy-timeout`.
 fn busy_timeout(text: &str) -> Result<Duration, String> {
     duration_at_most(text, MAX_BUSY_TIMEOUT)
+}
+
+/// The job name of `enqueue --job` and `work --job`: not empty (nor only blanks).
+fn job_name(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the job name must not be empty".to_string());
+    }
+    Ok(text.to_string())
 }
 
 /// A run status, in any case; the statuses are listed in completions and errors.

@@ -227,6 +227,21 @@ fn empty_job_name() {
         2,
         "job name must not be empty",
     );
+    // Refused when the command line is parsed: the worker claims nothing, enqueue-many reads
+    // no input.
+    for args in [
+        &["work", "--once", "--job", "", "--", "true"][..],
+        &["work", "--once", "--job", "a", "--job", " ", "--", "true"][..],
+        &["enqueue-many", "--job", ""][..],
+    ] {
+        refused(
+            &env,
+            args,
+            b"{}\n",
+            2,
+            "for --job: the job name must not be empty",
+        );
+    }
     refused(
         &env,
         &["enqueue", "-"],

@@ -11,11 +11,6 @@ use std::io::Write;
 
 /// The flags shared by `enqueue` and `enqueue-many`, as spec defaults.
 pub fn spec_defaults(spec: &SpecArgs) -> Result<SpecDefaults> {
-    if let Some(job) = &spec.job {
-        if job.trim().is_empty() {
-            return Err(CodedError::usage("--job: the job name must not be empty").into());
-        }
-    }
     Ok(SpecDefaults {
         job: spec.job.clone(),
         labels: parse_labels(&spec.labels)?,

@@ -10,9 +10,6 @@ use std::time::Duration;
 
 pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
     let handler = handler(&args)?;
-    if args.job.iter().any(|j| j.trim().is_empty()) {
-        return Err(CodedError::usage("--job: the job name must not be empty").into());
-    }
     let mode = if args.once {
         Mode::Once
     } else if args.until_idle {
