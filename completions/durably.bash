@@ -623,11 +623,11 @@ _durably() {
                     return 0
                     ;;
                 --status)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "pending leased completed failed cancelled" -- "${cur}"))
                     return 0
                     ;;
                 -s)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "pending leased completed failed cancelled" -- "${cur}"))
                     return 0
                     ;;
                 --job)
@@ -737,11 +737,11 @@ _durably() {
                     return 0
                     ;;
                 --status)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "completed failed cancelled" -- "${cur}"))
                     return 0
                     ;;
                 -s)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "completed failed cancelled" -- "${cur}"))
                     return 0
                     ;;
                 --label)

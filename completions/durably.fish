@@ -71,7 +71,11 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s q -l qu
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l json -d 'Print one JSON object per run (id, jobName, disposition, line)'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s h -l help -d 'Print help'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
-complete -c durably -n "__fish_durably_using_subcommand ls" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r -f -a "pending\t''
+leased\t''
+completed\t''
+failed\t''
+cancelled\t''"
 complete -c durably -n "__fish_durably_using_subcommand ls" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -s n -l limit -d 'Page size' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
@@ -86,7 +90,11 @@ complete -c durably -n "__fish_durably_using_subcommand ls" -l json -d 'Same as 
 complete -c durably -n "__fish_durably_using_subcommand ls" -l explain -d 'Print the query plan instead of runs'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c durably -n "__fish_durably_using_subcommand list" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
-complete -c durably -n "__fish_durably_using_subcommand list" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r -f -a "pending\t''
+leased\t''
+completed\t''
+failed\t''
+cancelled\t''"
 complete -c durably -n "__fish_durably_using_subcommand list" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -s n -l limit -d 'Page size' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
@@ -105,7 +113,9 @@ complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d
 complete -c durably -n "__fish_durably_using_subcommand show" -l json -d 'Print JSON'
 complete -c durably -n "__fish_durably_using_subcommand show" -s h -l help -d 'Print help'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l older-than -d 'Purge terminal runs that completed more than DUR ago (e.g. 7d, 12h, 0s)' -r
-complete -c durably -n "__fish_durably_using_subcommand rm" -s s -l status -d 'With --older-than: only these terminal statuses' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -s s -l status -d 'With --older-than: only these terminal statuses' -r -f -a "completed\t''
+failed\t''
+cancelled\t''"
 complete -c durably -n "__fish_durably_using_subcommand rm" -s l -l label -d 'With --older-than: only runs with this label (repeat to AND)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -s j -l job -d 'With --older-than: only runs of this job (repeatable)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F

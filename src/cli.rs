@@ -1,7 +1,10 @@
 //! Every clap type: one struct per subcommand; the `///` comments are the `--help` text.
 
+use crate::model::Status;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The heading of the options every subcommand accepts, shown apart from the command's own.
 const GLOBAL: &str = "Global options";
@@ -35,9 +38,10 @@ pub struct Cli {
         global = true,
         value_name = "DUR",
         default_value = "30s",
+        value_parser = busy_timeout,
         help_heading = GLOBAL
     )]
-    pub busy_timeout: String,
+    pub busy_timeout: Duration,
 
     #[command(subcommand)]
     pub command: Command,
@@ -134,7 +138,7 @@ pub struct JsonArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SpecArgs {
     /// Job name (overrides the spec's "job")
-    #[arg(long, value_name = "JOB")]
+    #[arg(long, value_name = "JOB", value_parser = job_name)]
     pub job: Option<String>,
     /// Label KEY=VALUE, repeatable (merged with the spec's labels; flags win)
     #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
@@ -164,8 +168,8 @@ pub struct EnqueueArgs {
     #[arg(long)]
     pub wait: bool,
     /// With --wait: give up after DUR (exit 124)
-    #[arg(long, value_name = "DUR", requires = "wait")]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DUR", requires = "wait", value_parser = duration)]
+    pub timeout: Option<Duration>,
     /// Print the run as JSON with its disposition
     #[arg(long)]
     pub json: bool,
@@ -203,8 +207,8 @@ pub struct LsArgs {
     #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
     /// Only runs in this status (repeat for any of several)
-    #[arg(long, short, value_name = "STATUS")]
-    pub status: Vec<String>,
+    #[arg(long, short, value_name = "STATUS", ignore_case = true, value_parser = status())]
+    pub status: Vec<Status>,
     /// Only runs of this job (repeat for any of several)
     #[arg(long, short, value_name = "JOB")]
     pub job: Vec<String>,
@@ -247,11 +251,18 @@ pub struct RmArgs {
     #[arg(long)]
     pub force: bool,
     /// Purge terminal runs that completed more than DUR ago (e.g. 7d, 12h, 0s)
-    #[arg(long, value_name = "DUR", conflicts_with = "force")]
-    pub older_than: Option<String>,
+    #[arg(long, value_name = "DUR", conflicts_with = "force", value_parser = duration)]
+    pub older_than: Option<Duration>,
     /// With --older-than: only these terminal statuses
-    #[arg(long, short, value_name = "STATUS", requires = "older_than")]
-    pub status: Vec<String>,
+    #[arg(
+        long,
+        short,
+        value_name = "STATUS",
+        requires = "older_than",
+        ignore_case = true,
+        value_parser = terminal_status()
+    )]
+    pub status: Vec<Status>,
     /// With --older-than: only runs with this label (repeat to AND)
     #[arg(
         long = "label",
@@ -297,8 +308,8 @@ pub struct WaitArgs {
     #[arg(value_name = "ID")]
     pub id: String,
     /// Give up after DUR (exit 124)
-    #[arg(long, value_name = "DUR")]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub timeout: Option<Duration>,
     /// Print the whole run as JSON instead of its output
     #[arg(long)]
     pub json: bool,
@@ -317,23 +328,23 @@ pub struct WorkArgs {
     #[arg(long, short = 'c', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     /// Only claim runs of this job (repeatable)
-    #[arg(long, short, value_name = "JOB")]
+    #[arg(long, short, value_name = "JOB", value_parser = job_name)]
     pub job: Vec<String>,
     /// Lease length; renewed every 5s or a third of it, whichever is shorter
-    #[arg(long, value_name = "DUR", default_value = "30s")]
-    pub lease: String,
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = lease_duration)]
+    pub lease: Duration,
     /// How often an idle worker looks for runs
-    #[arg(long, value_name = "DUR", default_value = "1s")]
-    pub poll: String,
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = work_duration)]
+    pub poll: Duration,
     /// Kill a handler that runs longer than DUR and fail its run
-    #[arg(long, value_name = "DUR")]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DUR", value_parser = work_duration)]
+    pub timeout: Option<Duration>,
     /// Exit after this many runs
     #[arg(long, value_name = "N")]
     pub max_runs: Option<u64>,
     /// While idle, purge terminal runs that completed more than DUR ago
-    #[arg(long, value_name = "DUR")]
-    pub retain: Option<String>,
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub retain: Option<Duration>,
     /// Directory of handlers: a run of job J is executed by DIR/J
     #[arg(
         long,
@@ -407,6 +418,81 @@ pub struct LogArgs {
 pub struct CompletionsArgs {
     /// Shell
     pub shell: clap_complete::Shell,
+}
+
+// The parsers of flag values: each turns the text into its type or refuses it with the reason
+// that `error::usage_line` puts after "invalid value ... for --flag:".
+
+/// The longest `--lease`, `--poll` and `--timeout` of `work`: longer ones overflow `Instant`
+/// (a panic after the claim, leaving the run leased) or wrap the lease expiry into the past (or
+/// past year 9999, where string comparison calls it expired), letting another worker claim it.
+const MAX_WORK_DURATION: (Duration, &str) = (Duration::from_secs(365 * 24 * 3600), "365d");
+
+/// The shortest `--lease`: renewed every third of it, a shorter lease leaves a renewal (a write
+/// that may wait for the lock) no time to land before the lease expires.
+const MIN_LEASE: (Duration, &str) = (Duration::from_millis(300), "300ms");
+
+/// The longest `--busy-timeout`: SQLite takes it as an int of milliseconds (rusqlite panics
+/// above that).
+const MAX_BUSY_TIMEOUT: (Duration, &str) = (Duration::from_millis(i32::MAX as u64), "24d");
+
+/// A duration such as `30s`, `5m`, `1h30m`, `250ms`, `7d` or a bare number of seconds.
+fn duration(text: &str) -> Result<Duration, String> {
+    crate::time::parse_duration(text).map_err(|e| format!("{e:#}"))
+}
+
+fn duration_at_most(text: &str, (max, max_text): (Duration, &str)) -> Result<Duration, String> {
+    let d = duration(text)?;
+    if d > max {
+        return Err(format!("too long (the limit is {max_text})"));
+    }
+    Ok(d)
+}
+
+/// `work --poll` and `work --timeout`.
+fn work_duration(text: &str) -> Result<Duration, String> {
+    duration_at_most(text, MAX_WORK_DURATION)
+}
+
+/// `work --lease`.
+fn lease_duration(text: &str) -> Result<Duration, String> {
+    let d = work_duration(text)?;
+    let (min, min_text) = MIN_LEASE;
+    if d < min {
+        return Err(format!("must be at least {min_text}"));
+    }
+    Ok(d)
+}
+
+/// `--busy-timeout`.
+fn busy_timeout(text: &str) -> Result<Duration, String> {
+    duration_at_most(text, MAX_BUSY_TIMEOUT)
+}
+
+/// The job name of `enqueue --job` and `work --job`: not empty (nor only blanks).
+fn job_name(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the job name must not be empty".to_string());
+    }
+    Ok(text.to_string())
+}
+
+/// A run status, in any case; the statuses are listed in completions and errors.
+fn status() -> impl TypedValueParser<Value = Status> {
+    PossibleValuesParser::new(Status::ALL.map(Status::as_str)).try_map(|s| s.parse::<Status>())
+}
+
+/// A terminal run status (`rm --older-than` purges only those): a non-terminal one is refused
+/// with the reason, and left out of completions and of the list of expected values.
+fn terminal_status() -> impl TypedValueParser<Value = Status> {
+    let values = Status::ALL.map(|s| PossibleValue::new(s.as_str()).hide(!s.is_terminal()));
+    PossibleValuesParser::new(values).try_map(|s| {
+        let status = s.parse::<Status>()?;
+        if !status.is_terminal() {
+            return Err("only terminal runs (completed, failed, cancelled) are purged".to_string());
+        }
+        Ok(status)
+    })
 }
 
 // The "Examples:" section of each command's --help: real commands that run as written (ids

@@ -18,7 +18,7 @@
 //! - writers create the parent directories of the default location only; an explicit path
 //!   needs an existing directory (a typo must not leave directories behind).
 
-use crate::error::Fail;
+use crate::error::CodedError;
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::cell::Cell;
@@ -74,7 +74,7 @@ pub fn default_path() -> PathBuf {
 pub fn open(opts: &Options, access: Access) -> Result<Connection> {
     let path = &opts.path;
     if path.as_os_str().is_empty() {
-        return Err(Fail::usage("--db: the database path is empty").into());
+        return Err(CodedError::usage("--db: the database path is empty").into());
     }
     let existed = path.exists();
     if !existed {
@@ -82,8 +82,8 @@ pub fn open(opts: &Options, access: Access) -> Result<Connection> {
             // No file yet at the default location: nothing was ever enqueued.
             Access::Read if opts.default => return empty_queue(),
             Access::Read | Access::WriteExisting => {
-                return Err(Fail::new(
-                    crate::error::code::ERROR,
+                return Err(CodedError::new(
+                    crate::error::ExitCode::Error,
                     format!("database {} does not exist", path.display()),
                 )
                 .into())

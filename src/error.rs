@@ -1,56 +1,103 @@
-//! Errors that carry an exit code.
+//! Exit codes and the errors that carry them.
 //!
 //! Everything below `main` returns `anyhow::Result`; an error that should end the process with
-//! a code other than 1 wraps (or is) a [`Fail`]. `main` finds it anywhere in the cause chain.
+//! a code other than 1 wraps (or is) a [`CodedError`]. `main` finds it anywhere in the cause
+//! chain.
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use std::fmt;
 
-/// Exit codes of SPEC.md §3.
-pub mod code {
-    pub const OK: i32 = 0;
-    pub const ERROR: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const NOT_FOUND: i32 = 3;
-    pub const CONFLICT: i32 = 4;
-    pub const RUN_FAILED: i32 = 5;
-    pub const RUN_CANCELLED: i32 = 6;
-    pub const TIMED_OUT: i32 = 124;
+/// How the process ends: the exit codes of SPEC.md §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// 0: done.
+    Ok,
+    /// 1: any other error (I/O, database, a handler that cannot start).
+    Error,
+    /// 2: a command line or input that is not valid.
+    Usage,
+    /// 3: an unknown run id.
+    NotFound,
+    /// 4: refused because of the run's state (or a concurrency key already taken).
+    Conflict,
+    /// 5: the run (or one of the runs) failed.
+    RunFailed,
+    /// 6: the run was cancelled.
+    RunCancelled,
+    /// 124: gave up waiting, like timeout(1).
+    TimedOut,
+    /// The exit status of the command `durably step` ran, passed on unchanged.
+    StepCommand(i32),
 }
 
-/// An error with a specific exit code. `message` is `None` when whatever printed the outcome
-/// already said all there is to say (a failed run's error, for example).
+impl ExitCode {
+    /// The number the process exits with.
+    pub fn as_i32(self) -> i32 {
+        match self {
+            ExitCode::Ok => 0,
+            ExitCode::Error => 1,
+            ExitCode::Usage => 2,
+            ExitCode::NotFound => 3,
+            ExitCode::Conflict => 4,
+            ExitCode::RunFailed => 5,
+            ExitCode::RunCancelled => 6,
+            ExitCode::TimedOut => 124,
+            ExitCode::StepCommand(code) => code,
+        }
+    }
+
+    /// The one code for a command that acted on several ids (`rm`, `cancel`): not found if any
+    /// id was unknown, else the highest code, so conflict if any run was refused.
+    pub fn combine(self, other: ExitCode) -> ExitCode {
+        if self == ExitCode::NotFound || other == ExitCode::NotFound {
+            ExitCode::NotFound
+        } else if other.as_i32() > self.as_i32() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_i32())
+    }
+}
+
+/// An error that ends the process with a specific exit code. `message` is `None` when whatever
+/// printed the outcome already said all there is to say (a failed run's error, for example).
 #[derive(Debug)]
-pub struct Fail {
-    pub code: i32,
+pub struct CodedError {
+    pub code: ExitCode,
     pub message: Option<String>,
 }
 
-impl Fail {
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Fail {
+impl CodedError {
+    pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        CodedError {
             code,
             message: Some(message.into()),
         }
     }
-    pub fn silent(code: i32) -> Self {
-        Fail {
+    pub fn silent(code: ExitCode) -> Self {
+        CodedError {
             code,
             message: None,
         }
     }
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::new(code::USAGE, message)
+        Self::new(ExitCode::Usage, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(code::NOT_FOUND, message)
+        Self::new(ExitCode::NotFound, message)
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(code::CONFLICT, message)
+        Self::new(ExitCode::Conflict, message)
     }
 }
 
-impl fmt::Display for Fail {
+impl fmt::Display for CodedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.message {
             Some(m) => f.write_str(m),
@@ -59,18 +106,22 @@ impl fmt::Display for Fail {
     }
 }
 
-impl std::error::Error for Fail {}
+impl std::error::Error for CodedError {}
 
-/// The exit code for an error: the first [`Fail`] in its chain, else 1.
-pub fn exit_code(err: &anyhow::Error) -> i32 {
+/// The exit code for an error: that of the first [`CodedError`] in its chain, else
+/// [`ExitCode::Error`].
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
     err.chain()
-        .find_map(|e| e.downcast_ref::<Fail>().map(|f| f.code))
-        .unwrap_or(code::ERROR)
+        .find_map(|e| e.downcast_ref::<CodedError>().map(|f| f.code))
+        .unwrap_or(ExitCode::Error)
 }
 
-/// Whether the error should be printed (a silent [`Fail`] at the top is not).
+/// Whether the error should be printed (a silent [`CodedError`] at the top is not).
 pub fn is_silent(err: &anyhow::Error) -> bool {
-    matches!(err.downcast_ref::<Fail>(), Some(Fail { message: None, .. }))
+    matches!(
+        err.downcast_ref::<CodedError>(),
+        Some(CodedError { message: None, .. })
+    )
 }
 
 /// True when the error chain holds a broken pipe: writing to a closed `| head` is a quiet success.
@@ -172,5 +223,42 @@ fn context_words(err: &clap::Error, kind: ContextKind) -> String {
             .join(", "),
         Some(ContextValue::Number(n)) => n.to_string(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExitCode::{self, *};
+
+    fn combined(codes: &[ExitCode]) -> ExitCode {
+        codes.iter().fold(Ok, |all, &c| all.combine(c))
+    }
+
+    #[test]
+    fn several_ids_exit_not_found_if_any_is_unknown_else_conflict_if_any_is_refused() {
+        assert_eq!(combined(&[]), Ok);
+        assert_eq!(combined(&[Ok, Ok]), Ok);
+        assert_eq!(combined(&[Ok, Conflict, Ok]), Conflict);
+        assert_eq!(combined(&[Conflict, NotFound]), NotFound);
+        assert_eq!(combined(&[NotFound, Conflict]), NotFound);
+        assert_eq!(combined(&[NotFound, Ok, Conflict, Ok]), NotFound);
+    }
+
+    #[test]
+    fn codes_are_those_of_the_spec() {
+        let codes = [
+            (Ok, 0),
+            (Error, 1),
+            (Usage, 2),
+            (NotFound, 3),
+            (Conflict, 4),
+            (RunFailed, 5),
+            (RunCancelled, 6),
+            (TimedOut, 124),
+            (StepCommand(137), 137),
+        ];
+        for (code, number) in codes {
+            assert_eq!(code.as_i32(), number, "{code:?}");
+        }
     }
 }

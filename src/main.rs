@@ -1,6 +1,6 @@
 use clap::Parser;
 use durably::cli::Cli;
-use durably::error::{self, code};
+use durably::error::{self, ExitCode};
 use std::io::Write;
 
 fn main() {
@@ -14,7 +14,7 @@ fn main() {
     let code = match Cli::try_parse() {
         Ok(cli) => match durably::cmd::run(cli) {
             Ok(code) => code,
-            Err(err) if error::is_broken_pipe(&err) => code::OK,
+            Err(err) if error::is_broken_pipe(&err) => ExitCode::Ok,
             Err(err) => {
                 if !error::is_silent(&err) {
                     let _ = writeln!(
@@ -28,11 +28,11 @@ fn main() {
         },
         Err(err) => usage_error(err),
     };
-    std::process::exit(code);
+    std::process::exit(code.as_i32());
 }
 
 /// clap's help and version go to stdout as usual; its errors become one `durably:` line.
-fn usage_error(err: clap::Error) -> i32 {
+fn usage_error(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {
         ErrorKind::DisplayHelp
@@ -40,9 +40,9 @@ fn usage_error(err: clap::Error) -> i32 {
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = err.print();
             if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                code::USAGE
+                ExitCode::Usage
             } else {
-                code::OK
+                ExitCode::Ok
             }
         }
         _ => {
@@ -54,7 +54,7 @@ fn usage_error(err: clap::Error) -> i32 {
                 // clap quotes the offending argument, which may hold control characters.
                 durably::output::escape(&error::usage_line(&err, sub.as_deref()))
             );
-            code::USAGE
+            ExitCode::Usage
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::Context;
 use crate::cli::{IdsArgs, RetriggerArgs};
 use crate::db::{self, Access};
-use crate::error::{code, Fail};
+use crate::error::{CodedError, ExitCode};
 use crate::model::RunSpec;
 use crate::store::{self, enqueue::Clock};
 use crate::time;
@@ -11,15 +11,15 @@ use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
 
-pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<i32> {
+pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<ExitCode> {
     let mut conn = ctx.open(Access::Write)?;
-    let mut worst = code::OK;
+    let mut overall = ExitCode::Ok;
     let mut out = crate::output::stdout_keep_going();
     for given in &args.ids {
         let result = db::write(&mut conn, ctx.path(), |tx| {
             let run = store::find_run(tx, given)?;
             if !store::admin::cancel(tx, &run.id, &time::now())? {
-                return Err(Fail::conflict(format!(
+                return Err(CodedError::conflict(format!(
                     "run {} is {}; only pending or leased runs can be cancelled",
                     run.id, run.status
                 ))
@@ -37,26 +37,26 @@ pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<i32> {
             }
             Err(e) => {
                 let c = crate::error::exit_code(&e);
-                if c != code::NOT_FOUND && c != code::CONFLICT {
+                if c != ExitCode::NotFound && c != ExitCode::Conflict {
                     return Err(e);
                 }
                 out.flush()?;
                 eprintln!("durably: {}", crate::output::error_text(&e));
-                worst = super::rm::merge_code(worst, c);
+                overall = overall.combine(c);
             }
         }
     }
     out.flush()?;
-    Ok(worst)
+    Ok(overall)
 }
 
-pub fn retrigger(ctx: &Context, args: RetriggerArgs) -> Result<i32> {
+pub fn retrigger(ctx: &Context, args: RetriggerArgs) -> Result<ExitCode> {
     let mut conn = ctx.open(Access::Write)?;
     let mut clock = Clock::default();
     let run = db::write(&mut conn, ctx.path(), |tx| {
         let old = store::find_run(tx, &args.id)?;
         if !old.is_terminal() {
-            return Err(Fail::conflict(format!(
+            return Err(CodedError::conflict(format!(
                 "run {} is {}; only terminal runs can be retriggered",
                 old.id, old.status
             ))
@@ -80,5 +80,5 @@ pub fn retrigger(ctx: &Context, args: RetriggerArgs) -> Result<i32> {
         writeln!(out, "{}", run.id)?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

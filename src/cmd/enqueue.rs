@@ -3,7 +3,7 @@
 use super::{parse_labels, Context};
 use crate::cli::{EnqueueArgs, SpecArgs};
 use crate::db::{self, Access};
-use crate::error::Fail;
+use crate::error::{CodedError, ExitCode};
 use crate::model::{validate_json, RunSpec, SpecOverrides};
 use crate::store::enqueue::{enqueue, Clock};
 use anyhow::{Context as _, Result};
@@ -47,11 +47,6 @@ fn read_spec(file: &Path, name: &str) -> Result<String> {
 
 /// The flags shared by `enqueue` and `enqueue-many`, as spec defaults.
 pub fn spec_overrides(spec: &SpecArgs) -> Result<SpecOverrides> {
-    if let Some(job) = &spec.job {
-        if job.trim().is_empty() {
-            return Err(Fail::usage("--job: the job name must not be empty").into());
-        }
-    }
     Ok(SpecOverrides {
         job: spec.job.clone(),
         labels: parse_labels(&spec.labels)?,
@@ -59,24 +54,19 @@ pub fn spec_overrides(spec: &SpecArgs) -> Result<SpecOverrides> {
     })
 }
 
-pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     let mut flags = spec_overrides(&args.spec)?;
     if let Some(input) = &args.input {
         flags.input =
-            Some(validate_json(input, "--input").map_err(|e| Fail::usage(format!("{e:#}")))?);
+            Some(validate_json(input, "--input").map_err(|e| CodedError::usage(format!("{e:#}")))?);
     }
     // With a spec file the key may come from the file: RunSpec checks the merged spec.
     if args.coalesce && args.concurrency_key.is_none() && args.file.is_none() {
-        return Err(Fail::usage("--coalesce needs --concurrency-key").into());
+        return Err(CodedError::usage("--coalesce needs --concurrency-key").into());
     }
     flags.idempotency_key = args.idempotency_key.clone();
     flags.concurrency_key = args.concurrency_key.clone();
     flags.coalesce = args.coalesce;
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(|t| super::parse_duration_flag("--timeout", t))
-        .transpose()?;
     let spec = match &args.file {
         Some(file) => {
             let name = if file.as_os_str() == "-" {
@@ -88,12 +78,14 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
             let text = read_spec(file, &name)?;
             RunSpec::parse(&text, &flags).map_err(|e| {
                 let code = crate::error::exit_code(&e);
-                anyhow::Error::new(Fail::new(code, format!("{name}: {e:#}")))
+                anyhow::Error::new(CodedError::new(code, format!("{name}: {e:#}")))
             })?
         }
         None => {
             if flags.job.is_none() {
-                return Err(Fail::usage("give a spec FILE (or - for stdin) or --job NAME").into());
+                return Err(
+                    CodedError::usage("give a spec FILE (or - for stdin) or --job NAME").into(),
+                );
             }
             RunSpec::from_flags(&flags)?
         }
@@ -105,7 +97,7 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
     if args.wait {
         eprintln!("{}", run.id);
         drop(out);
-        return super::wait_for(ctx, &conn, &run.id, timeout, args.json);
+        return super::wait_for(&conn, &run.id, args.timeout, args.json);
     }
     if args.json {
         let mut v = run.to_json();
@@ -115,5 +107,5 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
         writeln!(out, "{}", run.id)?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

@@ -12,7 +12,7 @@ use super::enqueue::{too_long, MAX_SPEC_BYTES};
 use super::Context;
 use crate::cli::EnqueueManyArgs;
 use crate::db::{self, Access};
-use crate::error::Fail;
+use crate::error::{CodedError, ExitCode};
 use crate::model::{Disposition, RunSpec, SpecOverrides};
 use crate::store::enqueue::{enqueue, Clock};
 use anyhow::{anyhow, Context as _, Result};
@@ -345,7 +345,7 @@ impl<'c> Batch<'c> {
                 // A read-only or full file is about the database, not the line: name it clearly.
                 let e = db::describe(e, &self.path);
                 let code = crate::error::exit_code(&e);
-                anyhow::Error::new(Fail::new(code, format!("{place}: {e:#}")))
+                anyhow::Error::new(CodedError::new(code, format!("{place}: {e:#}")))
             })?;
             match disposition {
                 Disposition::Created => self.counts.created += 1,
@@ -421,7 +421,7 @@ impl<'c> Batch<'c> {
     }
 }
 
-pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
     let flags = super::enqueue::spec_overrides(&args.spec)?;
     let (reader, size, name): (Box<dyn Read>, Option<u64>, String) = match &args.file {
         Some(p) if p.as_os_str() != "-" => {
@@ -472,7 +472,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
         // failed were never committed and are not reported.
         if committed > 0 {
             let code = crate::error::exit_code(&e);
-            return Err(Fail::new(
+            return Err(CodedError::new(
                 code,
                 format!(
                     "{e:#}; the {committed} runs of earlier chunks were committed, the rest of the input was not"
@@ -495,7 +495,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<i32> {
             c.coalesced
         );
     }
-    Ok(0)
+    Ok(ExitCode::Ok)
 }
 
 /// Puts the error's own message first: "line 3: …; nothing was enqueued from FILE".
@@ -509,7 +509,10 @@ impl ContextFirst for anyhow::Error {
         let outer = chain.next().map(|e| e.to_string()).unwrap_or_default();
         let inner: Vec<String> = chain.map(|e| e.to_string()).collect();
         let code = crate::error::exit_code(&self);
-        anyhow::Error::new(Fail::new(code, format!("{}; {outer}", inner.join(": "))))
+        anyhow::Error::new(CodedError::new(
+            code,
+            format!("{}; {outer}", inner.join(": ")),
+        ))
     }
 }
 

@@ -3,10 +3,11 @@
 use super::Context;
 use crate::cli::InitArgs;
 use crate::db::{self, Access};
+use crate::error::ExitCode;
 use anyhow::{Context as _, Result};
 use std::io::Write;
 
-pub fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     // A file that lacks a table or column is refused by open; one that lacks only indexes (the
     // library's or ours) gets them here, never on an ordinary open.
     let conn = ctx.open(Access::Repair)?;
@@ -32,5 +33,5 @@ pub fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
         db::SCHEMA_VERSION
     )?;
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

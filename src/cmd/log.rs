@@ -4,17 +4,17 @@ use super::step::{fence, lease_lost};
 use super::Context;
 use crate::cli::{Level, LogArgs};
 use crate::db::{self, Access};
-use crate::error::Fail;
+use crate::error::{CodedError, ExitCode};
 use crate::model::validate_json;
 use crate::store::steps::{self, NewLog};
 use anyhow::Result;
 
-pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: LogArgs) -> Result<ExitCode> {
     let fence = fence("log")?;
     let data = args
         .data
         .as_deref()
-        .map(|d| validate_json(d, "--data").map_err(|e| Fail::usage(format!("{e:#}"))))
+        .map(|d| validate_json(d, "--data").map_err(|e| CodedError::usage(format!("{e:#}"))))
         .transpose()?;
     let step = std::env::var("DURABLY_STEP").ok().filter(|s| !s.is_empty());
     let level = match args.level {
@@ -35,5 +35,5 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
     if !ok {
         return Err(lease_lost(&fence));
     }
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

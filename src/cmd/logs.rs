@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::LogsArgs;
 use crate::db::Access;
+use crate::error::ExitCode;
 use crate::store;
 use anyhow::Result;
 use std::collections::HashSet;
@@ -12,7 +13,7 @@ use std::time::Duration;
 /// Logs read (and held in memory) per read transaction.
 const PAGE: u64 = 1000;
 
-pub fn run(ctx: &Context, args: LogsArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
     let mut conn = ctx.open(Access::Read)?;
     let run = store::find_run(&conn, &args.id)?;
     let mut out = crate::output::stdout();
@@ -57,7 +58,7 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<i32> {
             continue;
         }
         if !args.follow || terminal {
-            return Ok(0);
+            return Ok(ExitCode::Ok);
         }
         std::thread::sleep(Duration::from_millis(250));
     }

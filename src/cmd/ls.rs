@@ -1,16 +1,16 @@
 //! `durably ls [filters] [--format table|json|ndjson|ids]`
 
-use super::{parse_label_filters, parse_statuses, Context};
+use super::{parse_label_filters, Context};
 use crate::cli::{Format, LsArgs};
 use crate::db::Access;
+use crate::error::ExitCode;
 use crate::output::escape;
 use crate::store::{self, list::ListFilter};
 use anyhow::Result;
 use std::io::Write;
 
-pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     let labels = parse_label_filters(&args.labels)?;
-    let statuses = parse_statuses(&args.status)?;
     let format = if args.json { Format::Json } else { args.format };
     let mut conn = ctx.open(Access::Read)?;
     // One read transaction for everything `ls` reads: every statement (the plan's count, the
@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
     };
     let filter = ListFilter {
         labels,
-        statuses,
+        statuses: args.status.clone(),
         jobs: args.job.clone(),
         before,
         limit: args.limit,
@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
             }
         }
         out.flush()?;
-        return Ok(0);
+        return Ok(ExitCode::Ok);
     }
     let runs = store::list::list(&tx, &filter)?;
     let short_ids = match format {
@@ -76,5 +76,5 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<i32> {
         }
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

@@ -21,8 +21,8 @@ pub use wait::wait_for;
 
 use crate::cli::{Cli, Command};
 use crate::db::{self, Access, Options};
-use crate::error::Fail;
-use crate::model::{parse_label, Labels, Status};
+use crate::error::{CodedError, ExitCode};
+use crate::model::{parse_label, Labels};
 use anyhow::{Context as _, Result};
 use rusqlite::Connection;
 use std::io::Read;
@@ -44,23 +44,13 @@ impl Context {
 }
 
 /// Runs the command; returns the exit code of a command that succeeded in part.
-pub fn run(cli: Cli) -> Result<i32> {
-    let busy_timeout = crate::time::parse_duration(&cli.busy_timeout)
-        .map_err(|e| Fail::usage(format!("--busy-timeout: {e:#}")))?;
-    // SQLite takes the timeout as an int of milliseconds; rusqlite panics above that.
-    if busy_timeout.as_millis() > i32::MAX as u128 {
-        return Err(Fail::usage(format!(
-            "--busy-timeout: {:?} is too long (the limit is 24d)",
-            cli.busy_timeout
-        ))
-        .into());
-    }
+pub fn run(cli: Cli) -> Result<ExitCode> {
     let default = cli.db.is_none();
     let path = cli.db.clone().unwrap_or_else(db::default_path);
     let ctx = Context {
         opts: Options {
             path,
-            busy_timeout,
+            busy_timeout: cli.busy_timeout,
             default,
         },
     };
@@ -88,7 +78,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 pub fn parse_labels(flags: &[String]) -> Result<Labels> {
     let mut labels = Labels::new();
     for f in flags {
-        let (k, v) = parse_label(f).map_err(|e| Fail::usage(format!("{e:#}")))?;
+        let (k, v) = parse_label(f).map_err(|e| CodedError::usage(format!("{e:#}")))?;
         crate::model::merge_label(&mut labels, k, v);
     }
     Ok(labels)
@@ -100,23 +90,10 @@ pub fn parse_label_filters(flags: &[String]) -> Result<Labels> {
     let mut labels = Labels::new();
     for f in flags {
         let (k, v) =
-            crate::model::parse_label_filter(f).map_err(|e| Fail::usage(format!("{e:#}")))?;
+            crate::model::parse_label_filter(f).map_err(|e| CodedError::usage(format!("{e:#}")))?;
         crate::model::merge_label(&mut labels, k, v);
     }
     Ok(labels)
-}
-
-/// Parses `--status S` flags (usage errors).
-pub fn parse_statuses(flags: &[String]) -> Result<Vec<Status>> {
-    flags
-        .iter()
-        .map(|s| s.parse::<Status>().map_err(|e| Fail::usage(e).into()))
-        .collect()
-}
-
-/// Parses a duration flag (usage error naming the flag).
-pub fn parse_duration_flag(flag: &str, text: &str) -> Result<std::time::Duration> {
-    crate::time::parse_duration(text).map_err(|e| Fail::usage(format!("{flag}: {e:#}")).into())
 }
 
 /// Reads FILE (or stdin for `-`/none) whole, as UTF-8.

@@ -4,11 +4,12 @@ use super::step::{fence, lease_lost};
 use super::Context;
 use crate::cli::ProgressArgs;
 use crate::db::{self, Access};
+use crate::error::ExitCode;
 use crate::store::steps;
 use anyhow::Result;
 use serde_json::{Map, Value};
 
-pub fn run(ctx: &Context, args: ProgressArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: ProgressArgs) -> Result<ExitCode> {
     let fence = fence("progress")?;
     // The library's shape: { current, total?, message? }.
     let mut p = Map::new();
@@ -27,5 +28,5 @@ pub fn run(ctx: &Context, args: ProgressArgs) -> Result<i32> {
     if !ok {
         return Err(lease_lost(&fence));
     }
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

@@ -1,9 +1,9 @@
 //! `durably rm ID... [--force]` and `durably rm --older-than DUR [filters] [--dry-run]`
 
-use super::{parse_label_filters, parse_statuses, Context};
+use super::{parse_label_filters, Context};
 use crate::cli::RmArgs;
 use crate::db::{self, Access};
-use crate::error::{code, Fail};
+use crate::error::{CodedError, ExitCode};
 use crate::store::{self, admin::PurgeFilter};
 use crate::time;
 use anyhow::Result;
@@ -11,25 +11,26 @@ use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-pub fn run(ctx: &Context, args: RmArgs) -> Result<i32> {
-    match &args.older_than {
-        Some(dur) => purge(ctx, &args, dur),
-        None if args.ids.is_empty() => {
-            Err(Fail::usage("give run ids, or --older-than DUR to purge terminal runs").into())
-        }
+pub fn run(ctx: &Context, args: RmArgs) -> Result<ExitCode> {
+    match args.older_than {
+        Some(age) => purge(ctx, &args, age),
+        None if args.ids.is_empty() => Err(CodedError::usage(
+            "give run ids, or --older-than DUR to purge terminal runs",
+        )
+        .into()),
         None => delete_ids(ctx, &args),
     }
 }
 
-fn delete_ids(ctx: &Context, args: &RmArgs) -> Result<i32> {
+fn delete_ids(ctx: &Context, args: &RmArgs) -> Result<ExitCode> {
     let mut conn = ctx.open(Access::Write)?;
-    let mut worst = code::OK;
+    let mut overall = ExitCode::Ok;
     let mut out = crate::output::stdout_keep_going();
     for given in &args.ids {
         let result = db::write(&mut conn, ctx.path(), |tx| {
             let run = store::find_run(tx, given)?;
             if !run.is_terminal() && !args.force {
-                return Err(Fail::conflict(format!(
+                return Err(CodedError::conflict(format!(
                     "run {} is {}; only terminal runs are deleted (use --force)",
                     run.id, run.status
                 ))
@@ -48,26 +49,17 @@ fn delete_ids(ctx: &Context, args: &RmArgs) -> Result<i32> {
             }
             Err(e) => {
                 let c = crate::error::exit_code(&e);
-                if c != code::NOT_FOUND && c != code::CONFLICT {
+                if c != ExitCode::NotFound && c != ExitCode::Conflict {
                     return Err(e);
                 }
                 out.flush()?;
                 eprintln!("durably: {}", crate::output::error_text(&e));
-                worst = merge_code(worst, c);
+                overall = overall.combine(c);
             }
         }
     }
     out.flush()?;
-    Ok(worst)
-}
-
-/// Several ids: 3 if any is unknown, else 4 if any was refused.
-pub fn merge_code(worst: i32, c: i32) -> i32 {
-    if worst == code::NOT_FOUND || c == code::NOT_FOUND {
-        code::NOT_FOUND
-    } else {
-        worst.max(c)
-    }
+    Ok(overall)
 }
 
 /// Deletes in batches sized to hold the write lock for about this long (SPEC: ≤ ~50 ms; aiming
@@ -76,18 +68,10 @@ const BATCH_TARGET: Duration = Duration::from_millis(30);
 /// The pause after each batch, in which waiting writers get the lock.
 const BATCH_GAP: Duration = Duration::from_millis(2);
 
-fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<i32> {
-    let age = super::parse_duration_flag("--older-than", dur)?;
-    let statuses = parse_statuses(&args.status)?;
-    if let Some(s) = statuses.iter().find(|s| !s.is_terminal()) {
-        return Err(Fail::usage(format!(
-            "--status {s}: only terminal runs (completed, failed, cancelled) are purged"
-        ))
-        .into());
-    }
+fn purge(ctx: &Context, args: &RmArgs, age: Duration) -> Result<ExitCode> {
     let filter = PurgeFilter {
         cutoff: String::new(),
-        statuses,
+        statuses: args.status.clone(),
         jobs: args.job.clone(),
         labels: parse_label_filters(&args.labels)?,
     };
@@ -105,7 +89,7 @@ fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<i32> {
             writeln!(out, "would delete {n} runs")?;
         }
         out.flush()?;
-        return Ok(0);
+        return Ok(ExitCode::Ok);
     }
     let mut conn = ctx.open(Access::Write)?;
     let deleted = purge_all(&mut conn, ctx.path(), filter, age)?;
@@ -115,7 +99,7 @@ fn purge(ctx: &Context, args: &RmArgs, dur: &str) -> Result<i32> {
         writeln!(out, "deleted {deleted} runs")?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }
 
 /// Purges in short IMMEDIATE transactions, so other writers wait at most one batch.

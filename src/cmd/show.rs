@@ -3,12 +3,13 @@
 use super::Context;
 use crate::cli::ShowArgs;
 use crate::db::Access;
+use crate::error::ExitCode;
 use crate::model::RunDetails;
 use crate::store;
 use anyhow::Result;
 use std::io::Write;
 
-pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
     let mut conn = ctx.open(Access::Read)?;
     // The run, its steps and its logs from one snapshot; the read ends before printing, so a
     // stalled pager never holds a lock (rollback journal) or pins the WAL.
@@ -29,5 +30,5 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
         crate::output::run_details(&mut out, &run, &steps, &logs)?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }

@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::JsonArgs;
 use crate::db::Access;
+use crate::error::ExitCode;
 use crate::model::Status;
 use crate::output::escape;
 use crate::store;
@@ -12,7 +13,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 
-pub fn run(ctx: &Context, args: JsonArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: JsonArgs) -> Result<ExitCode> {
     let conn = ctx.open(Access::Read)?;
     // One statement, stepped to its end before anything is printed: no read is open while
     // output waits on a slow pipe.
@@ -43,7 +44,7 @@ pub fn run(ctx: &Context, args: JsonArgs) -> Result<i32> {
         text_table(&mut out, &by_status, &by_job, total)?;
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitCode::Ok)
 }
 
 /// The counts for people: a row per job and an `all` row, a column per status (lifecycle order,

@@ -5,7 +5,7 @@
 use super::Context;
 use crate::cli::StepArgs;
 use crate::db::{self, Access};
-use crate::error::Fail;
+use crate::error::{CodedError, ExitCode};
 use crate::store::steps::{self, Fence, NewStep};
 use crate::worker::handler::{output_json, MAX_OUTPUT};
 use anyhow::Result;
@@ -13,15 +13,15 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
     let fence = fence("step")?;
     if args.name.is_empty() {
-        return Err(Fail::usage("the step name must not be empty").into());
+        return Err(CodedError::usage("the step name must not be empty").into());
     }
     let mut conn = ctx.open(Access::WriteExisting)?;
     if let Some(done) = steps::completed_step(&conn, &fence.run_id, &args.name)? {
         print_output(done.output.as_deref())?;
-        return Ok(0);
+        return Ok(ExitCode::Ok);
     }
     if !steps::holds_lease(&conn, &fence)? {
         return Err(lease_lost(&fence));
@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
     let (program, rest) = args
         .command
         .split_first()
-        .ok_or_else(|| Fail::usage("give the step's command after --"))?;
+        .ok_or_else(|| CodedError::usage("give the step's command after --"))?;
     let mut command = Command::new(program);
     // SAFETY: only an async-signal-safe call between fork and exec.
     unsafe {
@@ -100,7 +100,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
                 return Err(lease_lost(&fence));
             };
             print_output(output.as_deref())?;
-            return Ok(0);
+            return Ok(ExitCode::Ok);
         }
         (Some(code), _) => (code, format!("step command exited with code {code}")),
         (None, Some(sig)) => (
@@ -115,7 +115,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<i32> {
     let (code, error) = exit;
     record_failed(&mut conn, ctx, &fence, &args.name, &error, &started_at)?;
     eprintln!("durably: step {}: {error}", args.name);
-    Ok(code)
+    Ok(ExitCode::StepCommand(code))
 }
 
 fn hold_termination_signals() {
@@ -173,13 +173,13 @@ pub fn fence(command: &str) -> Result<Fence> {
         .filter(|v| !v.is_empty());
     let generation = std::env::var("DURABLY_LEASE_GENERATION").ok();
     let (Some(run_id), Some(generation)) = (run_id, generation) else {
-        return Err(Fail::usage(format!(
+        return Err(CodedError::usage(format!(
             "durably {command} runs inside a handler started by `durably work` (DURABLY_RUN_ID and DURABLY_LEASE_GENERATION are not set)"
         ))
         .into());
     };
     let generation = generation.trim().parse::<i64>().map_err(|_| {
-        Fail::usage(format!(
+        CodedError::usage(format!(
             "DURABLY_LEASE_GENERATION is not a number: {generation:?}"
         ))
     })?;

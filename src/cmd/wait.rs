@@ -3,7 +3,7 @@
 use super::Context;
 use crate::cli::WaitArgs;
 use crate::db::Access;
-use crate::error::{code, Fail};
+use crate::error::{CodedError, ExitCode};
 use crate::model::Status;
 use crate::store;
 use anyhow::Result;
@@ -11,31 +11,25 @@ use rusqlite::Connection;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-pub fn run(ctx: &Context, args: WaitArgs) -> Result<i32> {
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(|t| super::parse_duration_flag("--timeout", t))
-        .transpose()?;
+pub fn run(ctx: &Context, args: WaitArgs) -> Result<ExitCode> {
     let conn = ctx.open(Access::Read)?;
     let id = store::resolve_id(&conn, &args.id)?;
-    wait_for(ctx, &conn, &id, timeout, args.json)
+    wait_for(&conn, &id, args.timeout, args.json)
 }
 
 /// Polls until the run is terminal; prints its output (or the run as JSON) and maps the
 /// outcome to 0 completed, 5 failed, 6 cancelled, 3 deleted, 124 timed out.
 pub fn wait_for(
-    _ctx: &Context,
     conn: &Connection,
     id: &str,
     timeout: Option<Duration>,
     json: bool,
-) -> Result<i32> {
+) -> Result<ExitCode> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(20);
     loop {
         let Some(run) = store::get_run(conn, id)? else {
-            return Err(Fail::not_found(format!("run {id} not found (deleted?)")).into());
+            return Err(CodedError::not_found(format!("run {id} not found (deleted?)")).into());
         };
         if run.is_terminal() {
             let mut out = crate::output::stdout();
@@ -57,12 +51,12 @@ pub fn wait_for(
                             writeln!(out, "{text}")?;
                         }
                     }
-                    Ok(code::OK)
+                    Ok(ExitCode::Ok)
                 }
                 Some(Status::Failed) => {
                     out.flush()?;
-                    Err(Fail::new(
-                        code::RUN_FAILED,
+                    Err(CodedError::new(
+                        ExitCode::RunFailed,
                         format!(
                             "run {id} failed: {}",
                             run.error.as_deref().unwrap_or("(no error recorded)")
@@ -72,7 +66,10 @@ pub fn wait_for(
                 }
                 _ => {
                     out.flush()?;
-                    Err(Fail::new(code::RUN_CANCELLED, format!("run {id} was cancelled")).into())
+                    Err(
+                        CodedError::new(ExitCode::RunCancelled, format!("run {id} was cancelled"))
+                            .into(),
+                    )
                 }
             };
             out.flush()?;
@@ -80,8 +77,8 @@ pub fn wait_for(
         }
         if let Some(t) = timeout {
             if started.elapsed() >= t {
-                return Err(Fail::new(
-                    code::TIMED_OUT,
+                return Err(CodedError::new(
+                    ExitCode::TimedOut,
                     format!(
                         "timed out after {t:?} waiting for run {id} ({})",
                         run.status

@@ -1,48 +1,15 @@
 //! `durably work [--once | --until-idle] [options] (--handlers DIR | -- CMD ARGS...)`
 
-use super::{parse_duration_flag, Context};
+use super::Context;
 use crate::cli::WorkArgs;
-use crate::error::Fail;
+use crate::error::{CodedError, ExitCode};
 use crate::worker::{self, Config, Handler, Mode};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The longest `--lease`, `--poll` and `--timeout`: longer ones overflowed `Instant` (a panic
-/// after the claim, leaving the run leased) or wrapped the lease expiry into the past (or past
-/// year 9999, where string comparison calls it expired), letting another worker claim it.
-const MAX_WORK_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-
-fn bounded(flag: &str, text: &str) -> Result<Duration> {
-    let d = parse_duration_flag(flag, text)?;
-    if d > MAX_WORK_DURATION {
-        return Err(
-            Fail::usage(format!("{flag}: {text:?} is too long (the limit is 365d)")).into(),
-        );
-    }
-    Ok(d)
-}
-
-pub fn run(ctx: &Context, args: WorkArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
     let handler = handler(&args)?;
-    let lease = bounded("--lease", &args.lease)?;
-    if lease < Duration::from_millis(300) {
-        return Err(Fail::usage("--lease: must be at least 300ms").into());
-    }
-    let poll = bounded("--poll", &args.poll)?;
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(|t| bounded("--timeout", t))
-        .transpose()?;
-    let retain = args
-        .retain
-        .as_deref()
-        .map(|t| parse_duration_flag("--retain", t))
-        .transpose()?;
-    if args.job.iter().any(|j| j.trim().is_empty()) {
-        return Err(Fail::usage("--job: the job name must not be empty").into());
-    }
     let mode = if args.once {
         Mode::Once
     } else if args.until_idle {
@@ -55,11 +22,11 @@ pub fn run(ctx: &Context, args: WorkArgs) -> Result<i32> {
         jobs: args.job,
         mode,
         concurrency: args.concurrency as usize,
-        lease,
-        poll: poll.max(Duration::from_millis(10)),
-        timeout,
+        lease: args.lease,
+        poll: args.poll.max(Duration::from_millis(10)),
+        timeout: args.timeout,
         max_runs: args.max_runs,
-        retain,
+        retain: args.retain,
     };
     worker::run(&ctx.opts, cfg)
 }
@@ -70,7 +37,7 @@ fn handler(args: &WorkArgs) -> Result<Handler> {
         .is_some_and(|v| args.handlers.as_deref() == Some(Path::new(&v)));
     match (&args.handlers, args.command.split_first()) {
         (Some(_), Some(_)) if !from_env => {
-            Err(Fail::usage("give either --handlers DIR or -- CMD ARGS..., not both").into())
+            Err(CodedError::usage("give either --handlers DIR or -- CMD ARGS..., not both").into())
         }
         (_, Some((cmd, rest))) => Ok(Handler::Command {
             path: resolve_command(cmd)?,
@@ -85,7 +52,7 @@ fn handler(args: &WorkArgs) -> Result<Handler> {
             }
             Ok(Handler::Dir(dir.clone()))
         }
-        (None, None) => Err(Fail::usage(
+        (None, None) => Err(CodedError::usage(
             "give --handlers DIR (or DURABLY_HANDLERS) or a handler command after --",
         )
         .into()),
@@ -95,7 +62,7 @@ fn handler(args: &WorkArgs) -> Result<Handler> {
 /// Finds CMD like a shell would (a name without `/` is looked up in PATH), without a shell.
 fn resolve_command(cmd: &str) -> Result<PathBuf> {
     if cmd.is_empty() {
-        return Err(Fail::usage("the handler command is empty").into());
+        return Err(CodedError::usage("the handler command is empty").into());
     }
     if cmd.contains('/') {
         let path = PathBuf::from(cmd);

@@ -26,7 +26,7 @@ struct RawSpec<'a> {
     job: Option<String>,
     /// `Some` for any JSON value given, `null` included (plain `Option` would turn an explicit
     /// `"input": null` into "absent" and store `{}` instead of the text given).
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "any_value_even_null")]
     input: Option<&'a RawValue>,
     #[serde(default)]
     labels: Option<Map<String, Value>>,
@@ -38,7 +38,9 @@ struct RawSpec<'a> {
     coalesce: Option<String>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+fn any_value_even_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue as Deserialize>::deserialize(d).map(Some)
 }
 
@@ -107,7 +109,7 @@ impl RunSpec {
             bail!("missing job name (give \"job\" in the spec or --job NAME)");
         }
         if self.coalesce && self.concurrency_key.is_none() {
-            return Err(crate::error::Fail::usage(
+            return Err(crate::error::CodedError::usage(
                 "coalesce needs a concurrency key (--concurrency-key or \"concurrencyKey\")",
             )
             .into());

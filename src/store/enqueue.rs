@@ -4,7 +4,7 @@
 //! run and its label rows. Callers hold a `BEGIN IMMEDIATE` transaction, so nothing can slip in
 //! between the checks and the insert.
 
-use crate::error::Fail;
+use crate::error::CodedError;
 use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec, RUN_COLUMNS};
 use crate::time;
 use anyhow::Result;
@@ -42,7 +42,7 @@ pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Ru
             if spec.coalesce {
                 return Ok((run, Disposition::Coalesced));
             }
-            return Err(Fail::conflict(format!(
+            return Err(CodedError::conflict(format!(
                 "a pending run of job {:?} with concurrency key {key:?} already exists ({}); use --coalesce to get it instead",
                 spec.job, run.id
             ))

@@ -7,7 +7,7 @@ pub mod lease;
 pub mod list;
 pub mod steps;
 
-use crate::error::Fail;
+use crate::error::CodedError;
 use crate::model::{Run, RUN_COLUMNS};
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension};
@@ -26,7 +26,7 @@ pub fn get_run(conn: &Connection, id: &str) -> Result<Option<Run>> {
 pub fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
     let given = given.trim();
     if given.is_empty() {
-        return Err(Fail::usage("empty run id").into());
+        return Err(CodedError::usage("empty run id").into());
     }
     if let Some(id) = conn
         .prepare_cached("SELECT id FROM durably_runs WHERE id = ?1")?
@@ -39,7 +39,7 @@ pub fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(Fail::not_found(format!("run {given} not found")).into());
+        return Err(CodedError::not_found(format!("run {given} not found")).into());
     }
     let mut found: Vec<String> = Vec::new();
     let mut variants = vec![
@@ -63,9 +63,9 @@ pub fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
         }
     }
     match found.len() {
-        0 => Err(Fail::not_found(format!("run {given} not found")).into()),
+        0 => Err(CodedError::not_found(format!("run {given} not found")).into()),
         1 => Ok(found.remove(0)),
-        _ => Err(Fail::usage(format!(
+        _ => Err(CodedError::usage(format!(
             "run id prefix {given} is ambiguous (give more characters)"
         ))
         .into()),
@@ -75,7 +75,8 @@ pub fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
 /// Resolves and loads a run (exit 3 when unknown).
 pub fn find_run(conn: &Connection, given: &str) -> Result<Run> {
     let id = resolve_id(conn, given)?;
-    get_run(conn, &id)?.ok_or_else(|| Fail::not_found(format!("run {given} not found")).into())
+    get_run(conn, &id)?
+        .ok_or_else(|| CodedError::not_found(format!("run {given} not found")).into())
 }
 
 /// The shortest prefix of `id` (at least 12 characters) that no other run shares: two index

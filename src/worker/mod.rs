@@ -22,6 +22,7 @@ pub mod process;
 mod scheduler;
 
 use crate::db::{self, Access, Options};
+use crate::error::ExitCode;
 use crate::store::lease as store;
 use anyhow::Result;
 use lease::Leases;
@@ -173,7 +174,7 @@ fn owner_id() -> String {
 }
 
 /// Runs the worker until its mode says to stop; returns the exit code.
-pub fn run(opts: &Options, cfg: Config) -> Result<i32> {
+pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     process::ensure_std_fds();
     // Forked first, while the process has a single thread.
     let supervisor = Supervisor::start()

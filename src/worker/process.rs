@@ -104,7 +104,8 @@ pub fn monotonic_ns(at: Instant) -> u64 {
     }
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+/// A libc return value as a `Result`: -1 is the error in `errno`.
+fn libc_result(r: libc::c_int) -> io::Result<libc::c_int> {
     if r == -1 {
         Err(io::Error::last_os_error())
     } else {
@@ -115,7 +116,7 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors pipe2 writes.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    libc_result(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
     // SAFETY: pipe2 succeeded, both descriptors are new and ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
@@ -137,7 +138,7 @@ impl Supervisor {
     pub fn start() -> io::Result<Supervisor> {
         let (read, write) = pipe()?;
         // SAFETY: the process is single-threaded here, so the child may run ordinary code.
-        let pid = cvt(unsafe { libc::fork() })?;
+        let pid = libc_result(unsafe { libc::fork() })?;
         if pid == 0 {
             drop(write);
             supervise(read);

@@ -6,7 +6,7 @@ use super::handler::{self, Outcome};
 use super::lease::{self, Active, Leases};
 use super::{handler_jobs, Config, Handler, Mode, Shared, SIGNALS};
 use crate::db;
-use crate::error::{code, Fail};
+use crate::error::{CodedError, ExitCode};
 use crate::model::Run;
 use crate::store::lease::{self as store, Jobs, MAX_JOBS_PER_CLAIM};
 use anyhow::Result;
@@ -70,7 +70,7 @@ impl Backoff {
 }
 
 impl Loop<'_> {
-    pub fn run(&self) -> Result<i32> {
+    pub fn run(&self) -> Result<ExitCode> {
         let (done_tx, done_rx) = mpsc::channel::<(String, Outcome)>();
         let mut running = 0usize;
         let mut claimed = 0u64;
@@ -196,17 +196,17 @@ impl Loop<'_> {
         released: u64,
         supervisor_gone: bool,
         given_back: u32,
-    ) -> Result<i32> {
+    ) -> Result<ExitCode> {
         if supervisor_gone {
-            return Err(Fail::new(
-                code::ERROR,
+            return Err(CodedError::new(
+                ExitCode::Error,
                 "the handler supervisor process died; stopped claiming runs (pending runs are untouched)",
             )
             .into());
         }
         if given_back >= GIVE_UP_AFTER {
-            return Err(Fail::new(
-                code::ERROR,
+            return Err(CodedError::new(
+                ExitCode::Error,
                 format!(
                     "could not start a handler {given_back} times in a row (see above); the runs were given back to the queue"
                 ),
@@ -214,8 +214,8 @@ impl Loop<'_> {
             .into());
         }
         if released > 0 {
-            return Err(Fail::new(
-                code::ERROR,
+            return Err(CodedError::new(
+                ExitCode::Error,
                 format!("stopped by a second signal: {released} runs handed back to the queue"),
             )
             .into());
@@ -225,20 +225,20 @@ impl Loop<'_> {
         }
         if self.cfg.mode == Mode::Once {
             return Ok(match tally.last {
-                None | Some(Outcome::Completed) => code::OK,
-                Some(Outcome::Failed) => code::RUN_FAILED,
-                Some(Outcome::Cancelled) => code::RUN_CANCELLED,
-                Some(_) => code::ERROR,
+                None | Some(Outcome::Completed) => ExitCode::Ok,
+                Some(Outcome::Failed) => ExitCode::RunFailed,
+                Some(Outcome::Cancelled) => ExitCode::RunCancelled,
+                Some(_) => ExitCode::Error,
             });
         }
         if tally.failed > 0 && (self.cfg.mode == Mode::UntilIdle || self.cfg.max_runs.is_some()) {
-            return Err(Fail::new(
-                code::RUN_FAILED,
+            return Err(CodedError::new(
+                ExitCode::RunFailed,
                 format!("{} of {} runs failed", tally.failed, tally.executed),
             )
             .into());
         }
-        Ok(code::OK)
+        Ok(ExitCode::Ok)
     }
 
     /// Hands a claimed run to an executor thread; when no thread can be started, the run is

@@ -226,6 +226,21 @@ fn empty_job_name() {
         2,
         "job name must not be empty",
     );
+    // Refused when the command line is parsed: the worker claims nothing, enqueue-many reads
+    // no input.
+    for args in [
+        &["work", "--once", "--job", "", "--", "true"][..],
+        &["work", "--once", "--job", "a", "--job", " ", "--", "true"][..],
+        &["enqueue-many", "--job", ""][..],
+    ] {
+        refused(
+            &env,
+            args,
+            b"{}\n",
+            2,
+            "for --job: the job name must not be empty",
+        );
+    }
     refused(
         &env,
         &["enqueue", "-"],
@@ -617,6 +632,89 @@ fn invalid_durations() {
     ] {
         refused(&env, args, b"", 2, "invalid duration");
     }
+}
+
+/// The bounds of the worker's durations are checked when the command line is parsed: a refused
+/// value starts no worker, claims nothing, and names the flag, the value and the bound.
+#[test]
+fn work_durations_out_of_bounds_are_refused_before_anything_runs() {
+    let env = populated();
+    let out = refused(
+        &env,
+        &["work", "--once", "--lease", "100ms", "--", "true"],
+        b"",
+        2,
+        "--lease",
+    );
+    assert_eq!(
+        out.stderr.trim_end(),
+        "durably: work: invalid value \"100ms\" for --lease: must be at least 300ms; \
+         see durably work --help"
+    );
+    for (args, needle) in [
+        (
+            &["work", "--once", "--lease", "299ms", "--", "true"][..],
+            "at least 300ms",
+        ),
+        (
+            &["work", "--once", "--poll", "366d", "--", "true"][..],
+            "the limit is 365d",
+        ),
+        (
+            &["work", "--once", "--timeout", "366d", "--", "true"][..],
+            "the limit is 365d",
+        ),
+        (
+            &["work", "--once", "--poll", "often", "--", "true"][..],
+            "invalid duration",
+        ),
+        (
+            &["work", "--once", "--timeout", "never", "--", "true"][..],
+            "invalid duration",
+        ),
+        (
+            &["work", "--once", "--retain", "a while", "--", "true"][..],
+            "invalid duration",
+        ),
+    ] {
+        refused(&env, args, b"", 2, needle);
+    }
+    // The bounds themselves are accepted (the queue holds no run of this job: nothing to do).
+    env.run(&[
+        "work", "--once", "--job", "none", "--lease", "300ms", "--", "true",
+    ])
+    .ok();
+}
+
+/// Statuses are matched in any case; `rm --older-than --status` takes terminal ones only and
+/// says why it refuses the others.
+#[test]
+fn status_flags_are_parsed_in_any_case_and_rm_refuses_non_terminal_ones() {
+    let env = populated();
+    let pending = env.run(&["ls", "--status", "PENDING", "--format", "ids"]);
+    assert_eq!(pending.ok().stdout.lines().count(), 3, "{pending:#?}");
+    let out = refused(
+        &env,
+        &["rm", "--older-than", "0s", "--status", "Leased"],
+        b"",
+        2,
+        "only terminal runs (completed, failed, cancelled) are purged",
+    );
+    assert!(out.stderr.contains("\"Leased\" for --status"), "{out:#?}");
+    refused(
+        &env,
+        &["rm", "--older-than", "0s", "--status", "done"],
+        b"",
+        2,
+        "(expected completed, failed, cancelled)",
+    );
+    refused(
+        &env,
+        &["ls", "--status", "done"],
+        b"",
+        2,
+        "(expected pending, leased, completed, failed, cancelled)",
+    );
 }
 
 #[test]
