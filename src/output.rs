@@ -309,6 +309,15 @@ pub fn json_pretty<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Re
     out.write_all(b"\n")
 }
 
+/// "1 run", "2 runs", "0 runs": a count and its noun, plural when the count is not one.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// One `name  value` line of `show`, the value escaped onto one line.
 fn field(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
     writeln!(out, "{name:<18}{}", escape(value))
