@@ -447,16 +447,16 @@ fn progress_text(stored: &str) -> String {
 }
 
 /// The steps in stored order: index, name, status and the start of the error or else the
-/// output. An attempt that a later row of the same index replaces (a step that failed and
-/// ran again after a resume) is marked `(retried)`.
+/// output. An attempt that a later row of the same index replaces is marked: `failed
+/// (retried)` for a step that failed and ran again after a resume, `(superseded)` otherwise.
 fn steps_table(out: &mut impl Write, steps: &[Step]) -> io::Result<()> {
     let mut t = table(&["#", "NAME", "STATUS", "OUTPUT / ERROR"]);
     for (i, s) in steps.iter().enumerate() {
         let retried = steps[i + 1..].iter().any(|later| later.index == s.index);
-        let status = if retried {
-            format!("{} (retried)", s.status)
-        } else {
-            s.status.clone()
+        let status = match (retried, s.status.as_str()) {
+            (false, _) => s.status.clone(),
+            (true, "failed") => "failed (retried)".to_string(),
+            (true, other) => format!("{other} (superseded)"),
         };
         let detail = s
             .error
