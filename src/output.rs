@@ -309,6 +309,15 @@ pub fn json_pretty<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Re
     out.write_all(b"\n")
 }
 
+/// "1 run", "2 runs", "0 runs": a count and its noun, plural when the count is not one.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// One `name  value` line of `show`, the value escaped onto one line.
 fn field(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
     writeln!(out, "{name:<18}{}", escape(value))
@@ -370,11 +379,10 @@ fn run_fields(out: &mut impl Write, run: &Run) -> io::Result<()> {
             field(out, k, v)?;
         }
     }
-    for (k, v) in [
-        ("progress", &run.progress),
-        ("output", &run.output),
-        ("error", &run.error),
-    ] {
+    if let Some(p) = &run.progress {
+        multiline_field(out, "progress", &progress_text(p))?;
+    }
+    for (k, v) in [("output", &run.output), ("error", &run.error)] {
         if let Some(v) = v {
             multiline_field(out, k, v)?;
         }
@@ -393,15 +401,63 @@ fn run_fields(out: &mut impl Write, run: &Run) -> io::Result<()> {
         field(out, "started", s)?;
     }
     if let Some(c) = &run.completed_at {
-        field(out, "completed", c)?;
+        // The terminal time under the name of the status the run ended with.
+        let label = match run.status.known() {
+            Some(Status::Failed) => "failed",
+            Some(Status::Cancelled) => "cancelled",
+            _ => "completed",
+        };
+        field(out, label, c)?;
     }
     field(out, "updated", &run.updated_at)
 }
 
-/// The steps: index, name, status and the start of the error or else the output.
+/// Progress as people read it: `3/10 (30%) message` for the library's
+/// `{"current":N,"total":M,"message":"…"}`, `3 message` without a total; any other shape is
+/// shown as its stored text.
+fn progress_text(stored: &str) -> String {
+    let Ok(Value::Object(p)) = serde_json::from_str::<Value>(stored) else {
+        return stored.to_string();
+    };
+    let Some(current) = p.get("current").filter(|c| c.is_number()) else {
+        return stored.to_string();
+    };
+    let mut text = current.to_string();
+    match p.get("total") {
+        Some(total) if total.is_number() => {
+            text.push_str(&format!("/{total}"));
+            if let (Some(c), Some(t)) = (current.as_f64(), total.as_f64()) {
+                if t > 0.0 {
+                    text.push_str(&format!(" ({}%)", (c * 100.0 / t).floor()));
+                }
+            }
+        }
+        None | Some(Value::Null) => {}
+        Some(_) => return stored.to_string(),
+    }
+    match p.get("message") {
+        Some(Value::String(m)) if !m.is_empty() => {
+            text.push(' ');
+            text.push_str(m);
+        }
+        None | Some(Value::Null) | Some(Value::String(_)) => {}
+        Some(_) => return stored.to_string(),
+    }
+    text
+}
+
+/// The steps in stored order: index, name, status and the start of the error or else the
+/// output. An attempt that a later row of the same index replaces is marked: `failed
+/// (retried)` for a step that failed and ran again after a resume, `(superseded)` otherwise.
 fn steps_table(out: &mut impl Write, steps: &[Step]) -> io::Result<()> {
     let mut t = table(&["#", "NAME", "STATUS", "OUTPUT / ERROR"]);
-    for s in steps {
+    for (i, s) in steps.iter().enumerate() {
+        let retried = steps[i + 1..].iter().any(|later| later.index == s.index);
+        let status = match (retried, s.status.as_str()) {
+            (false, _) => s.status.clone(),
+            (true, "failed") => "failed (retried)".to_string(),
+            (true, other) => format!("{other} (superseded)"),
+        };
         let detail = s
             .error
             .as_deref()
@@ -410,7 +466,7 @@ fn steps_table(out: &mut impl Write, steps: &[Step]) -> io::Result<()> {
         t.add_row(vec![
             s.index.to_string(),
             cell(&s.name, 40),
-            cell(&s.status, 12),
+            cell(&status, 24),
             cell(detail, 160),
         ]);
     }
@@ -467,5 +523,32 @@ mod cell_tests {
         assert_eq!(escape("a\r\n\tb\x7f"), "a\\r\\n\\tb\\x7f");
         assert_eq!(escape("\u{9b}2J \u{202e}abc"), "\\u{9b}2J \\u{202e}abc");
         assert_eq!(escape_lines("a\n\tb\r\x1b"), "a\n\tb\\r\\e");
+    }
+}
+
+#[cfg(test)]
+mod show_tests {
+    use super::progress_text;
+
+    #[test]
+    fn progress_reads_as_people_read_it() {
+        let p = |s: &str| progress_text(s);
+        assert_eq!(
+            p(r#"{"current":3,"total":10,"message":"rows"}"#),
+            "3/10 (30%) rows"
+        );
+        assert_eq!(p(r#"{"current":1,"total":3}"#), "1/3 (33%)");
+        assert_eq!(p(r#"{"current":4}"#), "4");
+        assert_eq!(p(r#"{"current":4,"total":null,"message":"x"}"#), "4 x");
+        assert_eq!(p(r#"{"current":0,"total":0}"#), "0/0");
+        assert_eq!(p(r#"{"current":2.5,"total":10}"#), "2.5/10 (25%)");
+        for other in [
+            r#"{"phase":"copy"}"#,
+            r#"{"current":"a"}"#,
+            "[1,2]",
+            "not json",
+        ] {
+            assert_eq!(p(other), other);
+        }
     }
 }

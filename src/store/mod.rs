@@ -5,6 +5,7 @@ pub mod admin;
 pub mod enqueue;
 pub mod lease;
 pub mod list;
+pub mod pending;
 pub mod steps;
 
 use crate::error::CodedError;

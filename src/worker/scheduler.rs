@@ -82,10 +82,15 @@ impl Loop<'_> {
         let mut maintenance = Maintenance::default();
         let mut idle_once = false;
         let mut drained = false;
+        let mut announced = 0usize;
         loop {
             let signals = SIGNALS.load(Ordering::SeqCst);
             if signals >= 2 {
                 self.leases.shutdown.store(true, Ordering::SeqCst);
+            }
+            if signals > announced {
+                announced = signals;
+                self.announce_stop(signals, running);
             }
             // Without its supervisor a handler could outlive a crash of this worker: claim
             // nothing more (the error is reported once, at the end).
@@ -187,7 +192,28 @@ impl Loop<'_> {
                 }
             }
         }
-        self.exit_code(&tally, released, supervisor_gone, backoff.in_a_row)
+        let max_runs_reached = self.cfg.max_runs.is_some_and(|m| claimed >= m);
+        self.exit_code(
+            &tally,
+            released,
+            supervisor_gone,
+            backoff.in_a_row,
+            max_runs_reached,
+        )
+    }
+
+    /// One line on stderr when a signal arrives while handlers run, so the worker does not
+    /// look hung while it waits for them (at the second signal they are being stopped).
+    fn announce_stop(&self, signals: usize, running: usize) {
+        if running == 0 {
+            return;
+        }
+        let handlers = crate::output::count(running as u64, "running handler");
+        if signals == 1 {
+            note!("stopping: waiting for {handlers} to finish (Ctrl-C again to stop them now)");
+        } else {
+            note!("stopping {handlers} now");
+        }
     }
 
     fn exit_code(
@@ -196,6 +222,7 @@ impl Loop<'_> {
         released: u64,
         supervisor_gone: bool,
         given_back: u32,
+        max_runs_reached: bool,
     ) -> Result<ExitCode> {
         if supervisor_gone {
             return Err(CodedError::new(
@@ -216,12 +243,16 @@ impl Loop<'_> {
         if released > 0 {
             return Err(CodedError::new(
                 ExitCode::Error,
-                format!("stopped by a second signal: {released} runs handed back to the queue"),
+                format!(
+                    "stopped {} at a second signal; their runs are claimable again at once \
+                     (their leases are expired; `ls` shows them leased until a worker claims them)",
+                    crate::output::count(released, "handler")
+                ),
             )
             .into());
         }
-        if self.cfg.mode == Mode::UntilIdle {
-            self.report_pending();
+        if self.cfg.mode == Mode::UntilIdle || max_runs_reached {
+            self.report_pending(max_runs_reached);
         }
         if self.cfg.mode == Mode::Once {
             return Ok(match tally.last {
@@ -234,7 +265,11 @@ impl Loop<'_> {
         if tally.failed > 0 && (self.cfg.mode == Mode::UntilIdle || self.cfg.max_runs.is_some()) {
             return Err(CodedError::new(
                 ExitCode::RunFailed,
-                format!("{} of {} runs failed", tally.failed, tally.executed),
+                format!(
+                    "{} of {} failed",
+                    tally.failed,
+                    crate::output::count(tally.executed, "run")
+                ),
             )
             .into());
         }
@@ -423,14 +458,107 @@ impl Loop<'_> {
         }
     }
 
-    fn report_pending(&self) {
-        let conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if let Ok(n) = store::pending_count(&conn) {
-            if n > 0 {
-                note!(
-                    "{n} runs still pending (blocked by a concurrency key, or without a handler)"
-                );
-            }
+    /// Says how many runs this worker could have taken are still pending, and why when that
+    /// is known: `--max-runs` ended it, or a concurrency key held by a live lease.
+    fn report_pending(&self, max_runs_reached: bool) {
+        let Ok(jobs) = self.jobs(&mut None) else {
+            return;
+        };
+        let now = crate::time::format_ms(crate::time::now_ms());
+        // A handler directory without `--job` covers the jobs it has scripts for; pending
+        // runs of any other job are counted apart, since no handler there can take them.
+        let dir = match &self.cfg.handler {
+            Handler::Dir(dir) if self.cfg.jobs.is_empty() => Some(dir),
+            _ => None,
+        };
+        let counts = {
+            let conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
+            crate::store::pending::pending_for(&conn, &jobs, &now).and_then(|mine| {
+                let all = match dir {
+                    Some(_) => crate::store::pending::pending_for(&conn, &Jobs::All, &now)?,
+                    None => mine,
+                };
+                Ok((mine, all.total.saturating_sub(mine.total)))
+            })
+        };
+        let Ok((pending, others)) = counts else {
+            return;
+        };
+        if let Some(line) = pending_line(&pending, &jobs, self.cfg.max_runs, max_runs_reached) {
+            note!("{line}");
         }
+        if let (Some(dir), 1..) = (dir, others) {
+            note!(
+                "{} of other jobs still pending (no handler for them in {})",
+                crate::output::count(others, "run"),
+                dir.display()
+            );
+        }
+    }
+}
+
+/// The pending report's wording; None when nothing is pending.
+fn pending_line(
+    pending: &crate::store::pending::Pending,
+    jobs: &Jobs,
+    max_runs: Option<u64>,
+    max_runs_reached: bool,
+) -> Option<String> {
+    use crate::output::count;
+    if pending.total == 0 {
+        return None;
+    }
+    let whose = match jobs {
+        Jobs::All => "",
+        Jobs::Only(_) => " of this worker's jobs",
+    };
+    let runs = count(pending.total, "run");
+    let blocked = match pending.blocked {
+        0 => None,
+        b if b == pending.total && pending.total == 1 => {
+            Some("blocked by a concurrency key in use".to_string())
+        }
+        b if b == pending.total => Some("all blocked by a concurrency key in use".to_string()),
+        b => Some(format!("{b} of them blocked by a concurrency key in use")),
+    };
+    let why = match (max_runs.filter(|_| max_runs_reached), blocked) {
+        (Some(m), Some(b)) => format!(" (--max-runs {m} reached; {b})"),
+        (Some(m), None) => format!(" (--max-runs {m} reached)"),
+        (None, Some(b)) => format!(" ({b})"),
+        (None, None) => String::new(),
+    };
+    Some(format!("{runs}{whose} still pending{why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::pending::Pending;
+
+    fn line(total: u64, blocked: u64, jobs: &Jobs, max: Option<u64>, reached: bool) -> String {
+        pending_line(&Pending { total, blocked }, jobs, max, reached).unwrap_or_default()
+    }
+
+    #[test]
+    fn pending_lines_name_the_cause_and_count_correctly() {
+        let only = Jobs::Only(vec!["a".into()]);
+        assert_eq!(line(0, 0, &only, None, false), "");
+        assert_eq!(
+            line(3, 0, &only, Some(2), true),
+            "3 runs of this worker's jobs still pending (--max-runs 2 reached)"
+        );
+        assert_eq!(line(1, 0, &Jobs::All, None, false), "1 run still pending");
+        assert_eq!(
+            line(1, 1, &Jobs::All, None, false),
+            "1 run still pending (blocked by a concurrency key in use)"
+        );
+        assert_eq!(
+            line(4, 1, &only, Some(1), true),
+            "4 runs of this worker's jobs still pending (--max-runs 1 reached; 1 of them blocked by a concurrency key in use)"
+        );
+        assert_eq!(
+            line(2, 2, &Jobs::All, None, false),
+            "2 runs still pending (all blocked by a concurrency key in use)"
+        );
     }
 }

@@ -476,3 +476,80 @@ fn a_closed_stdout_does_not_stop_rm_or_cancel_halfway() {
         assert_eq!(done, N as i64, "{cmd} stopped halfway");
     }
 }
+
+/// `show` for people: progress as `3/10 (30%) message`, the end time under the run's final
+/// status, a multi-line error indented under its label, and a step attempt that a later row
+/// of the same index replaces marked as retried. `--json` keeps the stored values.
+#[test]
+fn show_renders_progress_end_time_errors_and_retried_steps_for_people() {
+    let env = Env::init();
+    env.handler(
+        "load",
+        r#"durably progress 3 --total 10 --message "rows loaded" && echo '{"ok":true}'"#,
+    );
+    let id = env.enqueue_job("load", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    env.run(&["work", "--once", "--handlers", &h]).ok();
+    let text = env.run(&["show", &id]).ok().stdout.clone();
+    let line = |name: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line: {text}"))
+            .to_string()
+    };
+    assert_eq!(
+        line("progress"),
+        format!("{:<18}3/10 (30%) rows loaded", "progress")
+    );
+    assert!(line("completed").starts_with("completed "), "{text}");
+    let v = env.run(&["show", &id, "--json"]).ok().json();
+    assert_eq!(
+        v["progress"],
+        json!({"current": 3, "total": 10, "message": "rows loaded"})
+    );
+
+    // A cancelled run with a two-line error and a step that failed, then ran again.
+    let other = env.enqueue(&["--job", "j"]);
+    env.conn()
+        .execute_batch(&format!(
+            r#"UPDATE durably_runs SET status = 'cancelled', completed_at = '{OLD}',
+                 error = 'first line' || char(10) || 'second line',
+                 progress = '{{"phase":"copy"}}' WHERE id = '{other}';
+               INSERT INTO durably_steps (id, run_id, name, "index", status, error, started_at, completed_at)
+               VALUES ('s1', '{other}', 'fetch', 0, 'failed', 'boom', '{OLD}', '{OLD}');
+               INSERT INTO durably_steps (id, run_id, name, "index", status, output, started_at, completed_at)
+               VALUES ('s2', '{other}', 'fetch', 0, 'completed', '{{"n":1}}', '{OLD}', '{OLD}');"#
+        ))
+        .unwrap();
+    let text = env.run(&["show", &other]).ok().stdout.clone();
+    assert!(
+        text.contains(&format!("{:<18}{OLD}\n", "cancelled")),
+        "{text}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("completed")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{:<18}first line\n{:<18}second line\n",
+            "error", ""
+        )),
+        "{text}"
+    );
+    // A progress of another shape is shown as stored.
+    assert!(
+        text.contains(&format!("{:<18}{{\"phase\":\"copy\"}}\n", "progress")),
+        "{text}"
+    );
+    let rows: Vec<&str> = text.lines().filter(|l| l.contains("fetch")).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].contains("failed (retried)") && rows[0].contains("boom"),
+        "{text}"
+    );
+    assert!(
+        rows[1].contains("completed") && !rows[1].contains("retried"),
+        "{text}"
+    );
+    let v = env.run(&["show", &other, "--json"]).ok().json();
+    assert_eq!(v["steps"][0]["status"], "failed");
+    assert_eq!(v["status"], "cancelled");
+}

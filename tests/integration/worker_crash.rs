@@ -288,7 +288,7 @@ echo ok"#,
     signal(&worker, libc::SIGINT);
     let out = finish(worker);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("handed back"), "{out:?}");
+    assert!(out.stderr.contains("claimable again at once"), "{out:?}");
     wait_dead(pid);
     assert_eq!(env.status(&b), "leased");
     let out = env.run(&["work", "--once", "--lease", "1h", "--handlers", handlers]);

@@ -224,7 +224,10 @@ fn only_plain_executable_entries_are_jobs() {
     for id in [&hidden, &noexec_id, &dir_id, &escape] {
         assert_eq!(env.status(id), "pending");
     }
-    assert!(out.stderr.contains("4 runs still pending"), "{out:?}");
+    assert!(
+        out.stderr.contains("4 runs of other jobs still pending"),
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ fn max_runs_exits_5_when_a_run_failed_and_0_when_all_completed() {
     let h = env.handlers.to_str().unwrap().to_string();
     let out = env.run(&["work", "--max-runs", "1", "--handlers", &h]);
     assert_eq!(out.code, 5, "{out:?}");
-    assert!(out.stderr.contains("1 of 1 runs failed"), "{out:?}");
+    assert!(out.stderr.contains("1 of 1 run failed"), "{out:?}");
     env.enqueue_job("ok", &[]);
     env.enqueue_job("ok", &[]);
     let out = env.run(&["work", "--max-runs", "2", "--handlers", &h]);
@@ -191,4 +191,179 @@ fn a_result_that_cannot_be_written_before_the_lease_runs_out_is_not_written() {
     assert!(!out.stderr.contains("stopped"), "{out:?}");
     assert_eq!(env.status(&id), "leased");
     assert_eq!(env.field(&id, "output"), None);
+}
+
+#[test]
+fn the_pending_report_counts_only_this_workers_jobs_and_names_max_runs() {
+    let env = Env::init();
+    for _ in 0..5 {
+        env.enqueue_job("mine", &[]);
+    }
+    env.enqueue_job("other", &[]);
+    env.enqueue_job("other", &[]);
+    let out = env.run(&[
+        "work",
+        "--until-idle",
+        "--max-runs",
+        "2",
+        "--job",
+        "mine",
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr.trim(),
+        "durably: 3 runs of this worker's jobs still pending (--max-runs 2 reached)",
+        "{out:?}"
+    );
+    // `--max-runs` alone reports too; one run left is "1 run".
+    let out = env.run(&["work", "--max-runs", "2", "--job", "mine", "--", "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr.trim(),
+        "durably: 1 run of this worker's jobs still pending (--max-runs 2 reached)",
+        "{out:?}"
+    );
+    // A handler directory without `--job`: runs of jobs it has no script for are counted
+    // apart, and a drained worker gives no cause it does not know.
+    env.handler("mine", "true");
+    let h = env.handlers.to_str().unwrap().to_string();
+    let out = env.run(&["work", "--until-idle", "--handlers", &h]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("durably: 2 runs of other jobs still pending (no handler for them in {h})"),
+        "{out:?}"
+    );
+    // Nothing of its own left and `--job` given: nothing to report.
+    let out = env.run(&["work", "--until-idle", "--job", "mine", "--", "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
+}
+
+#[test]
+fn the_pending_report_names_a_concurrency_key_held_by_a_live_lease() {
+    let env = Env::init();
+    let holder = env.enqueue_job("k", &["--concurrency-key", "acme"]);
+    // The first run is held by another worker whose lease has not run out.
+    env.conn()
+        .execute(
+            "UPDATE durably_runs SET status = 'leased', lease_owner = 'elsewhere', \
+             lease_expires_at = '2999-01-01T00:00:00.000Z', lease_generation = 1 WHERE id = ?1",
+            [&holder],
+        )
+        .unwrap();
+    let waiting = env.enqueue_job("k", &["--concurrency-key", "acme"]);
+    let out = env.run(&["work", "--until-idle", "--", "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr.trim(),
+        "durably: 1 run still pending (blocked by a concurrency key in use)",
+        "{out:?}"
+    );
+    assert_eq!(env.status(&waiting), "pending");
+}
+
+/// Lines of a child's stderr as they come, read on a thread.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let err = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn signals_say_what_the_worker_waits_for_and_what_it_stopped() {
+    let env = Env::init();
+    let gate = env.path("never");
+    env.handler(
+        "slow",
+        &format!(
+            "echo $$ > {}/$DURABLY_RUN_ID.pid\nwhile [ ! -e {} ]; do sleep 0.05; done",
+            env.path("").display(),
+            gate.display()
+        ),
+    );
+    let a = env.enqueue_job("slow", &[]);
+    let b = env.enqueue_job("slow", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    let mut worker = env.spawn(&[
+        "work",
+        "--concurrency",
+        "2",
+        "--lease",
+        "1h",
+        "--handlers",
+        &h,
+    ]);
+    let lines = stderr_lines(&mut worker);
+    let pids = [
+        env.pid_file(&format!("{a}.pid")),
+        env.pid_file(&format!("{b}.pid")),
+    ];
+    // First signal: one line while the handlers still run (the gate never opens).
+    signal(&worker, libc::SIGTERM);
+    let first = lines
+        .recv_timeout(BOUND)
+        .expect("a line after the first signal");
+    assert_eq!(
+        first,
+        "durably: stopping: waiting for 2 running handlers to finish (Ctrl-C again to stop them now)"
+    );
+    assert!(
+        pids.iter().all(|&p| alive(p)),
+        "handlers stopped at the first signal"
+    );
+    // Second signal (another one, so it cannot merge with the first): the handlers are
+    // stopped and the message says their runs can be claimed at once though `ls` shows leased.
+    signal(&worker, libc::SIGINT);
+    let out = finish(worker);
+    assert_eq!(out.code, 1, "{out:?}");
+    let rest: Vec<String> = lines.iter().collect();
+    assert_eq!(rest.len(), 2, "{rest:?}");
+    assert_eq!(rest[0], "durably: stopping 2 running handlers now");
+    assert!(
+        rest[1].contains(
+            "stopped 2 handlers at a second signal; their runs are claimable again at once"
+        ),
+        "{rest:?}"
+    );
+    assert!(rest[1].contains("shows them leased"), "{rest:?}");
+    for p in pids {
+        wait_dead(p);
+    }
+    assert_eq!(env.status(&a), "leased");
+    env.handler("slow", "true");
+    let out = env.run(&["work", "--until-idle", "--handlers", &h]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.status(&a), "completed");
+    assert_eq!(env.status(&b), "completed");
+}
+
+#[test]
+fn a_signal_to_an_idle_worker_ends_it_without_a_word() {
+    let env = Env::init();
+    let h = env.handlers.to_str().unwrap().to_string();
+    let marker = env.path("started");
+    env.handler("once", &format!("touch {}", marker.display()));
+    env.enqueue_job("once", &[]);
+    let worker = env.spawn(&["work", "--poll", "100ms", "--handlers", &h]);
+    // The worker has run its only run and idles.
+    wait_for("the run to complete", || {
+        (env.count("SELECT count(*) FROM durably_runs WHERE status = 'completed'") == 1)
+            .then_some(())
+    });
+    signal(&worker, libc::SIGTERM);
+    let out = finish(worker);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "", "{out:?}");
 }
