@@ -1,32 +1,20 @@
-//! `durably cancel ID...` and `durably retrigger ID`
+//! `durably cancel ID...`
 
+use super::common::merge_code;
 use super::Context;
-use crate::cli::{IdsArgs, RetriggerArgs};
-use crate::db::{self, Access};
-use crate::error::{code, Fail};
-use crate::model::RunSpec;
-use crate::store::{self, enqueue::Clock};
-use crate::time;
+use crate::cli::IdsArgs;
+use crate::db::Access;
+use crate::error::code;
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;
 
 pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<i32> {
-    let mut conn = ctx.open(Access::Write)?;
+    let mut store = ctx.open(Access::Write)?;
     let mut worst = code::OK;
     let mut out = crate::output::stdout_keep_going();
     for given in &args.ids {
-        let result = db::write(&mut conn, ctx.path(), |tx| {
-            let run = store::find_run(tx, given)?;
-            if !store::admin::cancel(tx, &run.id, &time::now())? {
-                return Err(Fail::conflict(format!(
-                    "run {} is {}; only pending or leased runs can be cancelled",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            Ok(run.id)
-        });
+        let result = store.cancel(given);
         match result {
             Ok(id) => {
                 if args.json {
@@ -42,43 +30,10 @@ pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<i32> {
                 }
                 out.flush()?;
                 eprintln!("durably: {}", crate::output::error_text(&e));
-                worst = super::rm::merge_code(worst, c);
+                worst = merge_code(worst, c);
             }
         }
     }
     out.flush()?;
     Ok(worst)
-}
-
-pub fn retrigger(ctx: &Context, args: RetriggerArgs) -> Result<i32> {
-    let mut conn = ctx.open(Access::Write)?;
-    let mut clock = Clock::default();
-    let run = db::write(&mut conn, ctx.path(), |tx| {
-        let old = store::find_run(tx, &args.id)?;
-        if !old.is_terminal() {
-            return Err(Fail::conflict(format!(
-                "run {} is {}; only terminal runs can be retriggered",
-                old.id, old.status
-            ))
-            .into());
-        }
-        let spec = RunSpec {
-            job: old.job_name.clone(),
-            input: old.input.clone(),
-            labels: old.label_pairs(),
-            idempotency_key: None,
-            concurrency_key: old.concurrency_key.clone(),
-            coalesce: false,
-        };
-        let (run, _) = store::enqueue::enqueue(tx, &spec, &mut clock)?;
-        Ok(run)
-    })?;
-    let mut out = crate::output::stdout_keep_going();
-    if args.json {
-        crate::output::json_pretty(&mut out, &run.to_json())?;
-    } else {
-        writeln!(out, "{}", run.id)?;
-    }
-    out.flush()?;
-    Ok(0)
 }

@@ -1,11 +1,10 @@
 //! `durably enqueue [FILE|-] [flags]`
 
-use super::{parse_labels, Context};
-use crate::cli::{EnqueueArgs, SpecArgs};
-use crate::db::{self, Access};
+use super::Context;
+use crate::cli::EnqueueArgs;
+use crate::db::Access;
 use crate::error::Fail;
-use crate::model::{validate_json, RunSpec, SpecOverrides};
-use crate::store::enqueue::{enqueue, Clock};
+use crate::model::{validate_json, RunSpec};
 use anyhow::{Context as _, Result};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -45,22 +44,8 @@ fn read_spec(file: &Path, name: &str) -> Result<String> {
     })
 }
 
-/// The flags shared by `enqueue` and `enqueue-many`, as spec defaults.
-pub fn spec_overrides(spec: &SpecArgs) -> Result<SpecOverrides> {
-    if let Some(job) = &spec.job {
-        if job.trim().is_empty() {
-            return Err(Fail::usage("--job: the job name must not be empty").into());
-        }
-    }
-    Ok(SpecOverrides {
-        job: spec.job.clone(),
-        labels: parse_labels(&spec.labels)?,
-        ..SpecOverrides::default()
-    })
-}
-
 pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
-    let mut flags = spec_overrides(&args.spec)?;
+    let mut flags = super::common::spec_overrides(&args.spec)?;
     if let Some(input) = &args.input {
         flags.input =
             Some(validate_json(input, "--input").map_err(|e| Fail::usage(format!("{e:#}")))?);
@@ -98,14 +83,13 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<i32> {
             RunSpec::from_flags(&flags)?
         }
     };
-    let mut conn = ctx.open(Access::Write)?;
-    let mut clock = Clock::default();
-    let (run, disposition) = db::write(&mut conn, ctx.path(), |tx| enqueue(tx, &spec, &mut clock))?;
+    let mut store = ctx.open(Access::Write)?;
+    let (run, disposition) = store.enqueue(&spec)?;
     let mut out = crate::output::stdout();
     if args.wait {
         eprintln!("{}", run.id);
         drop(out);
-        return super::wait_for(ctx, &conn, &run.id, timeout, args.json);
+        return super::wait_for(ctx, &store, &run.id, timeout, args.json);
     }
     if args.json {
         let mut v = run.to_json();

@@ -5,9 +5,8 @@ use crate::cli::WaitArgs;
 use crate::db::Access;
 use crate::error::{code, Fail};
 use crate::model::Status;
-use crate::store;
+use crate::store::Store;
 use anyhow::Result;
-use rusqlite::Connection;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -17,16 +16,16 @@ pub fn run(ctx: &Context, args: WaitArgs) -> Result<i32> {
         .as_deref()
         .map(|t| super::parse_duration_flag("--timeout", t))
         .transpose()?;
-    let conn = ctx.open(Access::Read)?;
-    let id = store::resolve_id(&conn, &args.id)?;
-    wait_for(ctx, &conn, &id, timeout, args.json)
+    let mut store = ctx.open(Access::Read)?;
+    let id = store.resolve_id(&args.id)?;
+    wait_for(ctx, &store, &id, timeout, args.json)
 }
 
 /// Polls until the run is terminal; prints its output (or the run as JSON) and maps the
 /// outcome to 0 completed, 5 failed, 6 cancelled, 3 deleted, 124 timed out.
 pub fn wait_for(
     _ctx: &Context,
-    conn: &Connection,
+    store: &Store,
     id: &str,
     timeout: Option<Duration>,
     json: bool,
@@ -34,7 +33,7 @@ pub fn wait_for(
     let started = Instant::now();
     let mut pause = Duration::from_millis(20);
     loop {
-        let Some(run) = store::get_run(conn, id)? else {
+        let Some(run) = store.run(id)? else {
             return Err(Fail::not_found(format!("run {id} not found (deleted?)")).into());
         };
         if run.is_terminal() {
