@@ -3,8 +3,8 @@
 use super::common::merge_code;
 use super::Context;
 use crate::cli::IdsArgs;
-use crate::db::Access;
 use crate::error::code;
+use crate::store::Access;
 use anyhow::Result;
 use serde_json::json;
 use std::io::Write;

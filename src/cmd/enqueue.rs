@@ -2,9 +2,9 @@
 
 use super::Context;
 use crate::cli::EnqueueArgs;
-use crate::db::Access;
 use crate::error::Fail;
 use crate::model::{validate_json, RunSpec};
+use crate::store::Access;
 use anyhow::{Context as _, Result};
 use std::io::{Read, Write};
 use std::path::Path;

@@ -11,9 +11,9 @@
 use super::enqueue::{too_long, MAX_SPEC_BYTES};
 use super::Context;
 use crate::cli::EnqueueManyArgs;
-use crate::db::Access;
 use crate::error::Fail;
 use crate::model::{Disposition, RunSpec, SpecOverrides};
+use crate::store::Access;
 use crate::store::{EnqueueBatch, Store};
 use anyhow::{anyhow, Context as _, Result};
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};

@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::cli::InitArgs;
-use crate::db::{self, Access};
+use crate::store::{Access, SCHEMA_VERSION};
 use anyhow::Result;
 use std::io::Write;
 
@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, args: InitArgs) -> Result<i32> {
         out,
         "{}: schema v{}, journal mode {mode}",
         ctx.path().display(),
-        db::SCHEMA_VERSION
+        SCHEMA_VERSION
     )?;
     out.flush()?;
     Ok(0)

@@ -3,9 +3,9 @@
 use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::{Level, LogArgs};
-use crate::db::Access;
 use crate::error::Fail;
 use crate::model::validate_json;
+use crate::store::Access;
 use crate::store::NewLog;
 use anyhow::Result;
 

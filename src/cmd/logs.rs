@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::cli::LogsArgs;
-use crate::db::Access;
+use crate::store::Access;
 use anyhow::Result;
 use std::collections::HashSet;
 use std::io::Write;

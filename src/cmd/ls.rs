@@ -2,8 +2,8 @@
 
 use super::{parse_label_filters, parse_statuses, Context};
 use crate::cli::{Format, LsArgs};
-use crate::db::Access;
 use crate::output::escape;
+use crate::store::Access;
 use crate::store::ListFilter;
 use anyhow::Result;
 use std::io::Write;

@@ -3,7 +3,7 @@
 use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::ProgressArgs;
-use crate::db::Access;
+use crate::store::Access;
 use anyhow::Result;
 use serde_json::{Map, Value};
 

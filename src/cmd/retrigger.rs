@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::cli::RetriggerArgs;
-use crate::db::Access;
+use crate::store::Access;
 use anyhow::Result;
 use std::io::Write;
 

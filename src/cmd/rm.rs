@@ -3,8 +3,8 @@
 use super::common::merge_code;
 use super::{parse_label_filters, parse_statuses, Context};
 use crate::cli::RmArgs;
-use crate::db::Access;
 use crate::error::{code, Fail};
+use crate::store::Access;
 use crate::store::PurgeFilter;
 use anyhow::Result;
 use serde_json::json;

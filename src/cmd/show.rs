@@ -2,8 +2,8 @@
 
 use super::Context;
 use crate::cli::ShowArgs;
-use crate::db::Access;
 use crate::model::RunDetails;
+use crate::store::Access;
 use anyhow::Result;
 use std::io::Write;
 

@@ -2,9 +2,9 @@
 
 use super::Context;
 use crate::cli::JsonArgs;
-use crate::db::Access;
 use crate::model::Status;
 use crate::output::escape;
+use crate::store::Access;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;

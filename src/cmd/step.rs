@@ -5,9 +5,9 @@
 use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::StepArgs;
-use crate::db::Access;
 use crate::error::Fail;
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
+use crate::store::Access;
 use crate::store::{Fence, NewStep, StepRecord, Store};
 use anyhow::Result;
 use std::io::{Read, Write};

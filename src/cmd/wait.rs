@@ -2,9 +2,9 @@
 
 use super::Context;
 use crate::cli::WaitArgs;
-use crate::db::Access;
 use crate::error::{code, Fail};
 use crate::model::Status;
+use crate::store::Access;
 use crate::store::Store;
 use anyhow::Result;
 use std::io::{IsTerminal, Write};

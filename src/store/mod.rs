@@ -27,8 +27,10 @@ pub use lease::{Jobs, MAX_JOBS_PER_CLAIM};
 pub use list::{ListFilter, Plan};
 pub use maintenance::PurgeFilter;
 pub use steps::{Fence, NewLog, NewStep};
+// What a command needs to open a store.
+pub use crate::db::{default_path, Access, Options, SCHEMA_VERSION};
 
-use crate::db::{self, Access, Options};
+use crate::db;
 use crate::error::Fail;
 use crate::model::{Disposition, Log, Run, RunSpec, Step, RUN_COLUMNS};
 use anyhow::Result;

@@ -17,7 +17,7 @@
 //! otherwise), and a handler found ended once its supervised deadline has passed is treated as
 //! killed by the supervisor: the run is lost and nothing is written for it.
 
-use crate::db::Options;
+use crate::store::Options;
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -21,8 +21,8 @@ pub mod lease;
 pub mod process;
 mod scheduler;
 
-use crate::db::{Access, Options};
 use crate::store::Store;
+use crate::store::{Access, Options};
 use anyhow::Result;
 use lease::Leases;
 use process::Supervisor;
