@@ -404,6 +404,14 @@ static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
 thread_local! {
     /// When the current wait for a lock began (reset on the handler's first call of each wait).
     static BUSY_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The deadline that bounds this thread's current write instead of the timeout (a worker's
+    /// result write ends with the run's lease); None: `--busy-timeout`.
+    static WRITE_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Bounds this thread's waits for the lock by `deadline` (None: `--busy-timeout` again).
+pub fn set_write_deadline(deadline: Option<Instant>) {
+    WRITE_DEADLINE.set(deadline);
 }
 
 /// Installs [`busy_wait`] with this timeout (it replaces SQLite's `busy_timeout`).
@@ -430,12 +438,13 @@ fn busy_wait(count: i32) -> bool {
             now
         }
     });
-    let limit = Duration::from_millis(BUSY_TIMEOUT_MS.load(Ordering::Relaxed));
-    let waited = now.duration_since(since);
-    if waited >= limit {
+    let limit = WRITE_DEADLINE
+        .get()
+        .unwrap_or_else(|| since + Duration::from_millis(BUSY_TIMEOUT_MS.load(Ordering::Relaxed)));
+    if now >= limit {
         return false;
     }
-    std::thread::sleep((limit - waited).min(Duration::from_millis(1)));
+    std::thread::sleep((limit - now).min(Duration::from_millis(1)));
     true
 }
 

@@ -1,11 +1,10 @@
 //! `durably enqueue [FILE|-] [flags]`
 
-use super::{parse_labels, Context};
-use crate::cli::{EnqueueArgs, SpecArgs};
-use crate::db::{self, Access};
+use super::Context;
+use crate::cli::EnqueueArgs;
 use crate::error::{CodedError, ExitCode};
-use crate::model::{validate_json, RunSpec, SpecOverrides};
-use crate::store::enqueue::{enqueue, Clock};
+use crate::model::{validate_json, RunSpec};
+use crate::store::Access;
 use anyhow::{Context as _, Result};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -45,17 +44,8 @@ fn read_spec(file: &Path, name: &str) -> Result<String> {
     })
 }
 
-/// The flags shared by `enqueue` and `enqueue-many`, as spec defaults.
-pub fn spec_overrides(spec: &SpecArgs) -> Result<SpecOverrides> {
-    Ok(SpecOverrides {
-        job: spec.job.clone(),
-        labels: parse_labels(&spec.labels)?,
-        ..SpecOverrides::default()
-    })
-}
-
 pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
-    let mut flags = spec_overrides(&args.spec)?;
+    let mut flags = super::common::spec_overrides(&args.spec)?;
     if let Some(input) = &args.input {
         flags.input =
             Some(validate_json(input, "--input").map_err(|e| CodedError::usage(format!("{e:#}")))?);
@@ -90,14 +80,13 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
             RunSpec::from_flags(&flags)?
         }
     };
-    let mut conn = ctx.open(Access::Write)?;
-    let mut clock = Clock::default();
-    let (run, disposition) = db::write(&mut conn, ctx.path(), |tx| enqueue(tx, &spec, &mut clock))?;
+    let mut store = ctx.open(Access::Write)?;
+    let (run, disposition) = store.enqueue(&spec)?;
     let mut out = crate::output::stdout();
     if args.wait {
         eprintln!("{}", run.id);
         drop(out);
-        return super::wait_for(&conn, &run.id, args.timeout, args.json);
+        return super::wait_for(&store, &run.id, args.timeout, args.json);
     }
     if args.json {
         let mut v = run.to_json();

@@ -11,12 +11,11 @@
 use super::enqueue::{too_long, MAX_SPEC_BYTES};
 use super::Context;
 use crate::cli::EnqueueManyArgs;
-use crate::db::{self, Access};
 use crate::error::{CodedError, ExitCode};
 use crate::model::{Disposition, RunSpec, SpecOverrides};
-use crate::store::enqueue::{enqueue, Clock};
+use crate::store::Access;
+use crate::store::{EnqueueBatch, Store};
 use anyhow::{anyhow, Context as _, Result};
-use rusqlite::Connection;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::cell::Cell;
@@ -254,14 +253,13 @@ impl Unspool {
 }
 
 /// Reads and validates items into the spool, and inserts each full batch in one transaction.
-struct Batch<'c> {
-    conn: &'c Connection,
-    path: std::path::PathBuf,
+struct Batch {
+    /// Taken out while a batch is inserted (the insert borrows the rest of `self`).
+    store: Option<Store>,
     flags: SpecOverrides,
     chunk: Option<u64>,
     spool: Spool,
     unspool: Unspool,
-    clock: Clock,
     counts: Counts,
     committed: u64,
     spill: io::BufWriter<File>,
@@ -278,7 +276,7 @@ struct Batch<'c> {
     insert_time: std::time::Duration,
 }
 
-impl<'c> Batch<'c> {
+impl Batch {
     /// Validates one item and spools it; a full chunk is inserted at once.
     fn add(&mut self, text: &str, place: Place) -> Result<()> {
         let spec = RunSpec::parse(text, &self.flags).map_err(|e| anyhow!("{place}: {e:#}"))?;
@@ -301,17 +299,11 @@ impl<'c> Batch<'c> {
             return Ok(());
         }
         let began = Instant::now();
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| db::describe(e.into(), &self.path))?;
-        let inserted = self.insert_spooled(began).and_then(|()| {
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(|e| db::describe(e.into(), &self.path))
-        });
+        let mut store = self.store.take().context("the database is not open")?;
+        let inserted = store.enqueue_batch(true, |b| self.insert_spooled(b, began));
+        self.store = Some(store);
         self.insert_time += began.elapsed();
         if let Err(e) = inserted {
-            let _ = self.conn.execute_batch("ROLLBACK");
             self.spool.clear()?;
             return Err(e);
         }
@@ -328,22 +320,20 @@ impl<'c> Batch<'c> {
         if self.spool.records == 0 {
             return None;
         }
-        self.conn.execute_batch("BEGIN IMMEDIATE").ok()?;
-        let tried = self.insert_spooled(Instant::now());
-        let _ = self.conn.execute_batch("ROLLBACK");
+        let mut store = self.store.take()?;
+        let tried = store.enqueue_batch(false, |b| Ok(self.insert_spooled(b, Instant::now())));
+        self.store = Some(store);
         let _ = self.discard_results();
-        tried.err()
+        tried.ok()?.err()
     }
 
-    fn insert_spooled(&mut self, began: Instant) -> Result<()> {
+    fn insert_spooled(&mut self, batch: &mut EnqueueBatch, began: Instant) -> Result<()> {
         self.show_inserting(began);
         let mut reader = self.spool.reader()?;
         while let Some(place) = self.unspool.next(&mut reader)? {
             let spec = &self.unspool.spec;
-            // The connection is inside the transaction opened by `insert`.
-            let (run, disposition) = enqueue(self.conn, spec, &mut self.clock).map_err(|e| {
-                // A read-only or full file is about the database, not the line: name it clearly.
-                let e = db::describe(e, &self.path);
+            // A read-only or full file is about the database, not the line: the store names it.
+            let (run, disposition) = batch.enqueue(spec).map_err(|e| {
                 let code = crate::error::exit_code(&e);
                 anyhow::Error::new(CodedError::new(code, format!("{place}: {e:#}")))
             })?;
@@ -422,7 +412,7 @@ impl<'c> Batch<'c> {
 }
 
 pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
-    let flags = super::enqueue::spec_overrides(&args.spec)?;
+    let flags = super::common::spec_overrides(&args.spec)?;
     let (reader, size, name): (Box<dyn Read>, Option<u64>, String) = match &args.file {
         Some(p) if p.as_os_str() != "-" => {
             let f = File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -433,12 +423,11 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
     };
     // Opened (and created) before reading, so a bad database fails before a long input is read;
     // no transaction is open until a batch is in hand.
-    let conn = ctx.open(Access::Write)?;
+    let store = ctx.open(Access::Write)?;
     let spill_file = tempfile::tempfile().context("cannot create a temporary file")?;
     let progress = make_progress(size);
     let mut batch = Batch {
-        conn: &conn,
-        path: ctx.path().to_path_buf(),
+        store: Some(store),
         flags,
         chunk: args.chunk,
         spool: Spool::new(),
@@ -446,7 +435,6 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
             rec: Vec::with_capacity(1024),
             spec: RunSpec::default(),
         },
-        clock: Clock::default(),
         counts: Counts::default(),
         committed: 0,
         spill: io::BufWriter::with_capacity(64 * 1024, spill_file.try_clone()?),
@@ -731,21 +719,21 @@ fn feed_array(batch: &mut Batch, reader: impl BufRead, name: &str) -> Result<()>
     Ok(())
 }
 
-struct ArraySeed<'b, 'c, 's> {
-    batch: &'b mut Batch<'c>,
+struct ArraySeed<'b, 's> {
+    batch: &'b mut Batch,
     state: &'s ArrayState,
     items: &'s mut u64,
     failure: &'s mut Option<anyhow::Error>,
 }
 
-impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_, '_> {
+impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for ArraySeed<'_, '_, '_> {
+impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON array of run specs")

@@ -1,12 +1,12 @@
 //! `durably log [--level info|warn|error] [--data JSON] MESSAGE` (inside a handler)
 
-use super::step::{fence, lease_lost};
+use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::{Level, LogArgs};
-use crate::db::{self, Access};
 use crate::error::{CodedError, ExitCode};
 use crate::model::validate_json;
-use crate::store::steps::{self, NewLog};
+use crate::store::Access;
+use crate::store::NewLog;
 use anyhow::Result;
 
 pub fn run(ctx: &Context, args: LogArgs) -> Result<ExitCode> {
@@ -28,10 +28,7 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<ExitCode> {
         message: &args.message,
         data: data.as_deref(),
     };
-    let mut conn = ctx.open(Access::WriteExisting)?;
-    let ok = db::write(&mut conn, ctx.path(), |tx| {
-        steps::insert_log(tx, &fence, &log, &crate::time::now())
-    })?;
+    let ok = ctx.open(Access::WriteExisting)?.append_log(&fence, &log)?;
     if !ok {
         return Err(lease_lost(&fence));
     }

@@ -2,9 +2,8 @@
 
 use super::Context;
 use crate::cli::LogsArgs;
-use crate::db::Access;
 use crate::error::ExitCode;
-use crate::store;
+use crate::store::Access;
 use anyhow::Result;
 use std::collections::HashSet;
 use std::io::Write;
@@ -14,8 +13,8 @@ use std::time::Duration;
 const PAGE: u64 = 1000;
 
 pub fn run(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
-    let mut conn = ctx.open(Access::Read)?;
-    let run = store::find_run(&conn, &args.id)?;
+    let mut store = ctx.open(Access::Read)?;
+    let run = store.find_run(&args.id)?;
     let mut out = crate::output::stdout();
     // Between polls, follow by created_at, re-reading the last millisecond: logs of different
     // processes committed in the same millisecond need not arrive in id order. Within a poll,
@@ -27,14 +26,11 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<ExitCode> {
     loop {
         // A page per read transaction, ended before printing: a stalled pipe or pager holds no
         // lock (rollback journal) and pins no WAL, and memory stays at one page.
-        let tx = conn.transaction()?;
         // Whether the run was terminal in this snapshot: then every log is in it too.
-        let terminal = store::get_run(&tx, &run.id)?.is_none_or(|r| r.is_terminal());
         let cursor = last_ms
             .as_deref()
             .map(|c| (c, if paging { last_id.as_str() } else { "" }));
-        let logs = store::steps::logs_of(&tx, &run.id, cursor, Some(PAGE))?;
-        tx.commit()?;
+        let (terminal, logs) = store.logs_page(&run.id, cursor, PAGE)?;
         paging = logs.len() as u64 == PAGE;
         for l in &logs {
             last_id.clone_from(&l.id);

@@ -1,6 +1,7 @@
 //! One module per command: validate arguments, call the store, render. No SQL here.
 
 mod cancel;
+mod common;
 mod completions;
 mod enqueue;
 mod enqueue_many;
@@ -9,6 +10,7 @@ mod log;
 mod logs;
 mod ls;
 mod progress;
+mod retrigger;
 mod rm;
 mod show;
 mod stats;
@@ -16,15 +18,14 @@ mod step;
 mod wait;
 mod work;
 
-pub use rm::purge_all;
 pub use wait::wait_for;
 
 use crate::cli::{Cli, Command};
-use crate::db::{self, Access, Options};
 use crate::error::{CodedError, ExitCode};
 use crate::model::{parse_label, Labels};
+use crate::store::Store;
+use crate::store::{Access, Options};
 use anyhow::{Context as _, Result};
-use rusqlite::Connection;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -34,8 +35,8 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn open(&self, access: Access) -> Result<Connection> {
-        db::open(&self.opts, access)
+    pub fn open(&self, access: Access) -> Result<Store> {
+        Store::open(&self.opts, access)
     }
 
     pub fn path(&self) -> &Path {
@@ -46,7 +47,7 @@ impl Context {
 /// Runs the command; returns the exit code of a command that succeeded in part.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let default = cli.db.is_none();
-    let path = cli.db.clone().unwrap_or_else(db::default_path);
+    let path = cli.db.clone().unwrap_or_else(crate::store::default_path);
     let ctx = Context {
         opts: Options {
             path,
@@ -62,7 +63,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Show(a) => show::run(&ctx, a),
         Command::Rm(a) => rm::run(&ctx, a),
         Command::Cancel(a) => cancel::cancel(&ctx, a),
-        Command::Retrigger(a) => cancel::retrigger(&ctx, a),
+        Command::Retrigger(a) => retrigger::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Completions(a) => completions::run(a),
         Command::Wait(a) => wait::run(&ctx, a),

@@ -1,11 +1,10 @@
 //! `durably progress CURRENT [--total N] [--message TEXT]` (inside a handler)
 
-use super::step::{fence, lease_lost};
+use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::ProgressArgs;
-use crate::db::{self, Access};
 use crate::error::ExitCode;
-use crate::store::steps;
+use crate::store::Access;
 use anyhow::Result;
 use serde_json::{Map, Value};
 
@@ -21,10 +20,9 @@ pub fn run(ctx: &Context, args: ProgressArgs) -> Result<ExitCode> {
         p.insert("message".into(), m.into());
     }
     let progress = Value::Object(p).to_string();
-    let mut conn = ctx.open(Access::WriteExisting)?;
-    let ok = db::write(&mut conn, ctx.path(), |tx| {
-        steps::set_progress(tx, &fence, &progress, &crate::time::now())
-    })?;
+    let ok = ctx
+        .open(Access::WriteExisting)?
+        .set_progress(&fence, &progress)?;
     if !ok {
         return Err(lease_lost(&fence));
     }

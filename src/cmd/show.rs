@@ -2,22 +2,17 @@
 
 use super::Context;
 use crate::cli::ShowArgs;
-use crate::db::Access;
 use crate::error::ExitCode;
 use crate::model::RunDetails;
-use crate::store;
+use crate::store::Access;
 use anyhow::Result;
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: ShowArgs) -> Result<ExitCode> {
-    let mut conn = ctx.open(Access::Read)?;
+    let mut store = ctx.open(Access::Read)?;
     // The run, its steps and its logs from one snapshot; the read ends before printing, so a
     // stalled pager never holds a lock (rollback journal) or pins the WAL.
-    let tx = conn.transaction()?;
-    let run = store::find_run(&tx, &args.id)?;
-    let steps = store::steps::steps_of(&tx, &run.id)?;
-    let logs = store::steps::logs_of(&tx, &run.id, None, None)?;
-    tx.commit()?;
+    let (run, steps, logs) = store.run_details(&args.id)?;
     let mut out = crate::output::stdout();
     if args.json {
         let details = RunDetails {

@@ -2,11 +2,10 @@
 
 use super::Context;
 use crate::cli::JsonArgs;
-use crate::db::Access;
 use crate::error::ExitCode;
 use crate::model::Status;
 use crate::output::escape;
-use crate::store;
+use crate::store::Access;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -14,10 +13,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 pub fn run(ctx: &Context, args: JsonArgs) -> Result<ExitCode> {
-    let conn = ctx.open(Access::Read)?;
+    let store = ctx.open(Access::Read)?;
     // One statement, stepped to its end before anything is printed: no read is open while
     // output waits on a slow pipe.
-    let rows = store::admin::stats(&conn)?;
+    let rows = store.counts()?;
     let mut by_status: BTreeMap<String, i64> = Status::ALL
         .iter()
         .map(|s| (s.as_str().to_string(), 0))

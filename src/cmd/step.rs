@@ -2,12 +2,13 @@
 //! @coji/durably's `step.run`. A completed step is never run again after a crash and reclaim:
 //! its stored output is printed instead.
 
+use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::StepArgs;
-use crate::db::{self, Access};
 use crate::error::{CodedError, ExitCode};
-use crate::store::steps::{self, Fence, NewStep};
-use crate::worker::handler::{output_json, MAX_OUTPUT};
+use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
+use crate::store::Access;
+use crate::store::{Fence, NewStep, StepRecord, Store};
 use anyhow::Result;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -18,12 +19,12 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
     if args.name.is_empty() {
         return Err(CodedError::usage("the step name must not be empty").into());
     }
-    let mut conn = ctx.open(Access::WriteExisting)?;
-    if let Some(done) = steps::completed_step(&conn, &fence.run_id, &args.name)? {
+    let mut store = ctx.open(Access::WriteExisting)?;
+    if let Some(done) = store.completed_step(&fence.run_id, &args.name)? {
         print_output(done.output.as_deref())?;
         return Ok(ExitCode::Ok);
     }
-    if !steps::holds_lease(&conn, &fence)? {
+    if !store.holds_lease(&fence)? {
         return Err(lease_lost(&fence));
     }
     // Once CMD has finished, its step must be recorded even if the handler's group is being
@@ -57,7 +58,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
         Ok(c) => c,
         Err(e) => {
             let error = format!("cannot execute {program}: {e}");
-            record_failed(&mut conn, ctx, &fence, &args.name, &error, &started_at)?;
+            record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
             return Err(anyhow::anyhow!(error));
         }
     };
@@ -76,26 +77,24 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
     ) {
         (Some(0), _) if stdout.len() > MAX_OUTPUT => {
             let error = format!("step output exceeds {} MiB", MAX_OUTPUT / 1024 / 1024);
-            record_failed(&mut conn, ctx, &fence, &args.name, &error, &started_at)?;
+            record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
             return Err(anyhow::anyhow!(error));
         }
         (Some(0), _) => {
             let output = output_json(&stdout);
-            let stored = db::write(&mut conn, ctx.path(), |tx| {
-                // Another `durably step NAME` of this run may have finished meanwhile.
-                if let Some(done) = steps::completed_step(tx, &fence.run_id, &args.name)? {
-                    return Ok(Some(done.output));
-                }
-                let step = NewStep {
-                    name: &args.name,
-                    status: "completed",
-                    output: output.as_deref(),
-                    error: None,
-                    started_at: &started_at,
-                };
-                let index = steps::insert_step(tx, &fence, &step, &crate::time::now())?;
-                Ok(index.map(|_| output.clone()))
-            })?;
+            let step = NewStep {
+                name: &args.name,
+                status: "completed",
+                output: output.as_deref(),
+                error: None,
+                started_at: &started_at,
+            };
+            // Another `durably step NAME` of this run may have finished meanwhile: then its
+            // output is the step's.
+            let stored = match store.record_step(&fence, &step)? {
+                StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => Some(o),
+                StepRecord::LeaseLost => None,
+            };
             let Some(output) = stored else {
                 return Err(lease_lost(&fence));
             };
@@ -105,15 +104,12 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
         (Some(code), _) => (code, format!("step command exited with code {code}")),
         (None, Some(sig)) => (
             128 + sig,
-            format!(
-                "step command killed by signal {sig} ({})",
-                crate::worker::process::signal_name(sig)
-            ),
+            format!("step command killed by signal {sig} ({})", signal_name(sig)),
         ),
         (None, None) => (1, "step command ended abnormally".to_string()),
     };
     let (code, error) = exit;
-    record_failed(&mut conn, ctx, &fence, &args.name, &error, &started_at)?;
+    record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
     eprintln!("durably: step {}: {error}", args.name);
     Ok(ExitCode::StepCommand(code))
 }
@@ -132,8 +128,7 @@ fn hold_termination_signals() {
 
 /// Records a failed step with its error (fenced); a lost lease is an error.
 fn record_failed(
-    conn: &mut rusqlite::Connection,
-    ctx: &Context,
+    store: &mut Store,
     fence: &Fence,
     name: &str,
     error: &str,
@@ -146,12 +141,9 @@ fn record_failed(
         error: Some(error),
         started_at,
     };
-    let index = db::write(conn, ctx.path(), |tx| {
-        steps::insert_step(tx, fence, &step, &crate::time::now())
-    })?;
-    match index {
-        Some(_) => Ok(()),
-        None => Err(lease_lost(fence)),
+    match store.record_step(fence, &step)? {
+        StepRecord::LeaseLost => Err(lease_lost(fence)),
+        StepRecord::Recorded(_) | StepRecord::AlreadyDone(_) => Ok(()),
     }
 }
 
@@ -163,34 +155,4 @@ fn print_output(output: Option<&str>) -> Result<()> {
         out.flush()?;
     }
     Ok(())
-}
-
-/// The lease of the run this handler executes (`DURABLY_RUN_ID`, `DURABLY_LEASE_GENERATION`),
-/// shared by `step`, `progress` and `log`.
-pub fn fence(command: &str) -> Result<Fence> {
-    let run_id = std::env::var("DURABLY_RUN_ID")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let generation = std::env::var("DURABLY_LEASE_GENERATION").ok();
-    let (Some(run_id), Some(generation)) = (run_id, generation) else {
-        return Err(CodedError::usage(format!(
-            "durably {command} runs inside a handler started by `durably work` (DURABLY_RUN_ID and DURABLY_LEASE_GENERATION are not set)"
-        ))
-        .into());
-    };
-    let generation = generation.trim().parse::<i64>().map_err(|_| {
-        CodedError::usage(format!(
-            "DURABLY_LEASE_GENERATION is not a number: {generation:?}"
-        ))
-    })?;
-    Ok(Fence { run_id, generation })
-}
-
-/// The error for a write the fence refused.
-pub fn lease_lost(fence: &Fence) -> anyhow::Error {
-    anyhow::anyhow!(
-        "run {} is no longer leased under generation {} (cancelled or reclaimed); nothing was written",
-        fence.run_id,
-        fence.generation
-    )
 }

@@ -2,25 +2,24 @@
 
 use super::Context;
 use crate::cli::WaitArgs;
-use crate::db::Access;
 use crate::error::{CodedError, ExitCode};
 use crate::model::Status;
-use crate::store;
+use crate::store::Access;
+use crate::store::Store;
 use anyhow::Result;
-use rusqlite::Connection;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 pub fn run(ctx: &Context, args: WaitArgs) -> Result<ExitCode> {
-    let conn = ctx.open(Access::Read)?;
-    let id = store::resolve_id(&conn, &args.id)?;
-    wait_for(&conn, &id, args.timeout, args.json)
+    let mut store = ctx.open(Access::Read)?;
+    let id = store.resolve_id(&args.id)?;
+    wait_for(&store, &id, args.timeout, args.json)
 }
 
 /// Polls until the run is terminal; prints its output (or the run as JSON) and maps the
 /// outcome to 0 completed, 5 failed, 6 cancelled, 3 deleted, 124 timed out.
 pub fn wait_for(
-    conn: &Connection,
+    store: &Store,
     id: &str,
     timeout: Option<Duration>,
     json: bool,
@@ -28,7 +27,7 @@ pub fn wait_for(
     let started = Instant::now();
     let mut pause = Duration::from_millis(20);
     loop {
-        let Some(run) = store::get_run(conn, id)? else {
+        let Some(run) = store.run(id)? else {
             return Err(CodedError::not_found(format!("run {id} not found (deleted?)")).into());
         };
         if run.is_terminal() {

@@ -154,55 +154,6 @@ pub fn expire(tx: &Connection, id: &str, generation: i64, now: &str) -> Result<b
     Ok(n > 0)
 }
 
-/// What releasing expired leases did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Released {
-    pub pending: u64,
-    pub failed: u64,
-}
-
-/// Like the library's `releaseExpiredLeases`: expired leased runs go back to pending, except
-/// one whose (job, concurrency key) already has a pending run, which fails with
-/// `Lease expired; pending run already exists`. At most `limit` runs per call.
-pub fn release_expired(tx: &Connection, now: &str, limit: u64) -> Result<Released> {
-    let ids: Vec<String> = tx
-        .prepare_cached(include_str!("../../sql/expired_leases.sql"))?
-        .query_map(params![now, limit as i64], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut out = Released::default();
-    let mut fail = tx.prepare_cached(include_str!("../../sql/release_expired_fail.sql"))?;
-    let mut pending = tx.prepare_cached(include_str!("../../sql/release_expired_pending.sql"))?;
-    for id in &ids {
-        if fail.execute(params![id, now])? > 0 {
-            out.failed += 1;
-        } else if pending.execute(params![id, now])? > 0 {
-            out.pending += 1;
-        }
-    }
-    Ok(out)
-}
-
-/// Whether any lease has run out (one index probe; lets an idle worker skip the write).
-pub fn has_expired(conn: &Connection, now: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM durably_runs WHERE status = 'leased' AND lease_expires_at IS NOT NULL \
-             AND lease_expires_at <= ?1 LIMIT 1",
-        )?
-        .query_row([now], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-/// Pending runs of any job (blocked by a concurrency key, or without a handler), for
-/// `work --until-idle`'s closing note.
-pub fn pending_count(conn: &Connection) -> Result<u64> {
-    let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM durably_runs WHERE status = 'pending'")?
-        .query_row([], |r| r.get(0))?;
-    Ok(n as u64)
-}
-
 /// The status and generation of a run (None when deleted).
 pub fn status_of(conn: &Connection, id: &str) -> Result<Option<(String, i64)>> {
     Ok(conn
@@ -211,21 +162,10 @@ pub fn status_of(conn: &Connection, id: &str) -> Result<Option<(String, i64)>> {
         .optional()?)
 }
 
-/// Whether the file is in WAL mode (checkpoints only make sense there).
-pub fn is_wal(conn: &Connection) -> Result<bool> {
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-    Ok(mode.eq_ignore_ascii_case("wal"))
-}
-
-/// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can without waiting for anyone.
-pub fn checkpoint(conn: &Connection) -> Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::maintenance::{release_expired, Released};
     use rusqlite::StatementStatus;
 
     fn db() -> Connection {

@@ -4,22 +4,18 @@
 use super::lease::{Active, KillReason};
 use super::process::{self, Exit, Program};
 use super::Shared;
-use crate::db;
+use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::model::Run;
-use crate::store::lease as store;
-use std::cell::Cell;
+use crate::store::Store;
 use std::fs::File;
 use std::io;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-/// Handler stdout beyond this fails the run.
-pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 /// The tail of stderr kept for a failed run's error.
 pub const STDERR_TAIL: usize = 4096;
 /// `DURABLY_LABELS` is left out above this.
@@ -242,8 +238,8 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
             return lost_outcome(shared, run, false);
         }
         Some(KillReason::Shutdown) => {
-            let _ = write(shared, active, |tx, now| {
-                store::expire(tx, &run.id, run.lease_generation, now)
+            let _ = write(shared, active, |store| {
+                store.expire(&run.id, run.lease_generation)
             });
             return Outcome::Released;
         }
@@ -274,7 +270,7 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
         Ok(Exit::Code(code)) => Err(with_tail(format!("handler exited with code {code}"))),
         Ok(Exit::Signal(sig)) => Err(with_tail(format!(
             "handler killed by signal {sig} ({})",
-            process::signal_name(sig)
+            signal_name(sig)
         ))),
     };
     finish(shared, run, active, result)
@@ -368,75 +364,13 @@ fn pump(file: &File, abandon: &AtomicBool, mut sink: impl FnMut(&[u8])) {
     }
 }
 
-/// A handler's stdout as stored output: JSON if it parses, else the text (one trailing newline
-/// trimmed, invalid UTF-8 replaced) as a JSON string; empty → NULL.
-pub fn output_json(stdout: &[u8]) -> Option<String> {
-    if let Ok(text) = std::str::from_utf8(stdout) {
-        if let Ok(raw) = serde_json::from_str::<&serde_json::value::RawValue>(text) {
-            return Some(raw.get().to_string());
-        }
-    }
-    let text = String::from_utf8_lossy(stdout);
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    if text.is_empty() {
-        return None;
-    }
-    Some(serde_json::Value::String(text.to_string()).to_string())
-}
-
-/// How long a write of the shared connection waits for the lock when no lease deadline bounds
-/// it (`--busy-timeout`).
-static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
-
-thread_local! {
-    /// The lease deadline that bounds this thread's current write (None: `--busy-timeout`).
-    static WRITE_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// When the current wait for the lock began.
-    static BUSY_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
-}
-
-/// Installs on the shared connection a busy handler that retries every millisecond until the
-/// write's lease deadline, or for `timeout` when the write has none.
-pub fn install_busy_handler(
-    conn: &rusqlite::Connection,
-    timeout: Duration,
-) -> rusqlite::Result<()> {
-    BUSY_TIMEOUT_MS.store(
-        u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
-    conn.busy_handler(Some(busy_wait))
-}
-
-fn busy_wait(count: i32) -> bool {
-    let now = Instant::now();
-    let since = BUSY_SINCE.with(|s| match s.get() {
-        Some(t) if count > 0 => t,
-        _ => {
-            s.set(Some(now));
-            now
-        }
-    });
-    let limit = WRITE_DEADLINE
-        .get()
-        .unwrap_or_else(|| since + Duration::from_millis(BUSY_TIMEOUT_MS.load(Ordering::Relaxed)));
-    if now >= limit {
-        return false;
-    }
-    std::thread::sleep((limit - now).min(Duration::from_millis(1)));
-    true
-}
-
-/// The shared connection, waited for until `deadline` at most (None: the deadline passed).
-fn lock_before(
-    conn: &Mutex<rusqlite::Connection>,
-    deadline: Option<Instant>,
-) -> Option<MutexGuard<'_, rusqlite::Connection>> {
+/// The shared store, waited for until `deadline` at most (None: the deadline passed).
+fn lock_before(store: &Mutex<Store>, deadline: Option<Instant>) -> Option<MutexGuard<'_, Store>> {
     let Some(deadline) = deadline else {
-        return Some(conn.lock().unwrap_or_else(|e| e.into_inner()));
+        return Some(store.lock().unwrap_or_else(|e| e.into_inner()));
     };
     loop {
-        match conn.try_lock() {
+        match store.try_lock() {
             Ok(g) => return Some(g),
             Err(TryLockError::Poisoned(e)) => return Some(e.into_inner()),
             Err(TryLockError::WouldBlock) if Instant::now() >= deadline => return None,
@@ -457,24 +391,19 @@ impl std::fmt::Display for DeadlinePassed {
 
 impl std::error::Error for DeadlinePassed {}
 
-/// A fenced write in a `BEGIN IMMEDIATE` transaction on the shared connection; `now` is read
-/// after the transaction began. Waiting for the connection and for the lock ends at the run's
-/// local lease deadline (an error [`DeadlinePassed`], nothing written).
+/// A fenced write of the shared store (one store method). Waiting for the store and for the
+/// database lock ends at the run's local lease deadline (an error [`DeadlinePassed`], nothing
+/// written).
 fn write(
     shared: &Shared,
     active: &Active,
-    f: impl FnOnce(&rusqlite::Connection, &str) -> anyhow::Result<bool>,
+    f: impl FnOnce(&mut Store) -> anyhow::Result<bool>,
 ) -> anyhow::Result<bool> {
     let deadline = active.deadline();
-    let Some(mut conn) = lock_before(&shared.conn, deadline) else {
+    let Some(mut store) = lock_before(&shared.store, deadline) else {
         return Err(DeadlinePassed.into());
     };
-    WRITE_DEADLINE.set(deadline);
-    let written = db::write(&mut conn, &shared.opts.path, |tx| {
-        let now = crate::time::now();
-        f(tx, &now)
-    });
-    WRITE_DEADLINE.set(None);
+    let written = store.before_deadline(deadline, f);
     match written {
         Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => Err(DeadlinePassed.into()),
         other => other,
@@ -484,8 +413,8 @@ fn write(
 /// Ends the lease of a run this worker could not start, so that it can be claimed at once.
 pub fn give_back(shared: &Shared, run: &Run, active: &Active, why: &str) {
     let id = &run.id;
-    match write(shared, active, |tx, now| {
-        store::expire(tx, id, run.lease_generation, now)
+    match write(shared, active, |store| {
+        store.expire(id, run.lease_generation)
     }) {
         Ok(_) => note!("{why}; run {id} was given back to the queue"),
         Err(e) => note!("{why}; run {id} stays leased until its lease runs out ({e:#})"),
@@ -501,12 +430,10 @@ fn finish(
 ) -> Outcome {
     let (id, generation) = (&run.id, run.lease_generation);
     let written = match &result {
-        Ok(output) => write(shared, active, |tx, now| {
-            store::complete(tx, id, generation, output.as_deref(), now)
+        Ok(output) => write(shared, active, |store| {
+            store.complete(id, generation, output.as_deref())
         }),
-        Err(error) => write(shared, active, |tx, now| {
-            store::fail(tx, id, generation, error, now)
-        }),
+        Err(error) => write(shared, active, |store| store.fail(id, generation, error)),
     };
     match written {
         Ok(true) if result.is_ok() => Outcome::Completed,
@@ -533,8 +460,8 @@ fn finish(
 /// was refused), rather than being stopped by the worker.
 fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
     let status = {
-        let conn = shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-        store::status_of(&conn, &run.id).ok().flatten()
+        let store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.status_of(&run.id).ok().flatten()
     };
     let id = &run.id;
     match status {
@@ -563,7 +490,7 @@ fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::{output_json, prefix_lines, Tail, MAX_LINE, STDERR_TAIL};
+    use super::{prefix_lines, Tail, MAX_LINE, STDERR_TAIL};
 
     #[test]
     fn stderr_buffers_stay_bounded() {
@@ -577,19 +504,5 @@ mod tests {
             assert!(line.len() < MAX_LINE);
         }
         assert_eq!(tail.into_bytes().len(), STDERR_TAIL);
-    }
-
-    #[test]
-    fn output_shapes() {
-        assert_eq!(output_json(b"").as_deref(), None);
-        assert_eq!(output_json(b"\n").as_deref(), None);
-        assert_eq!(output_json(b"{\"a\": 1}\n").as_deref(), Some("{\"a\": 1}"));
-        assert_eq!(
-            output_json(b"12345678901234567890123").as_deref(),
-            Some("12345678901234567890123")
-        );
-        assert_eq!(output_json(b"hello\n").as_deref(), Some("\"hello\""));
-        assert_eq!(output_json(b"a\nb\n\n").as_deref(), Some("\"a\\nb\\n\""));
-        assert_eq!(output_json(b"\xff\n").as_deref(), Some("\"\u{fffd}\""));
     }
 }

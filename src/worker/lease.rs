@@ -17,8 +17,8 @@
 //! otherwise), and a handler found ended once its supervised deadline has passed is treated as
 //! killed by the supervisor: the run is lost and nothing is written for it.
 
-use crate::db::{self, Options};
-use crate::store;
+use crate::store::Options;
+use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -314,7 +314,7 @@ impl Leases {
     }
 
     fn renew_loop(&self, opts: &Options) {
-        let mut conn = None;
+        let mut store = None;
         loop {
             if self.sleep(self.renew_every()) {
                 return;
@@ -323,16 +323,16 @@ impl Leases {
             if runs.is_empty() {
                 continue;
             }
-            if conn.is_none() {
-                match db::connect_again(opts) {
-                    Ok(c) => conn = Some(c),
+            if store.is_none() {
+                match Store::open_again(opts) {
+                    Ok(c) => store = Some(c),
                     Err(e) => {
                         note!("cannot renew leases: {e:#}");
                         continue;
                     }
                 }
             }
-            let Some(c) = conn.as_mut() else { continue };
+            let Some(c) = store.as_mut() else { continue };
             for a in runs {
                 {
                     // A run past its deadline is not renewed: its handler is (being) killed.
@@ -346,16 +346,9 @@ impl Leases {
                 }
                 let lease = self.lease;
                 let margin = self.margin();
-                let result = db::write(c, &opts.path, |tx| {
-                    let started = Instant::now();
-                    let ms = crate::time::now_ms();
-                    let now = crate::time::format_ms(ms);
-                    let expires = crate::time::format_ms(ms + lease.as_millis() as i64);
-                    let ok = store::lease::renew(tx, &a.run_id, a.generation, &now, &expires)?;
-                    Ok((ok, started))
-                });
+                let result = c.renew(&a.run_id, a.generation, lease);
                 match result {
-                    Ok((true, started)) => {
+                    Ok(Some(started)) => {
                         let mut s = a.lock();
                         if s.deadline.is_some_and(|d| Instant::now() >= d) {
                             // Renewed too late: the watchdog or the supervisor kills it.
@@ -366,7 +359,7 @@ impl Leases {
                         s.deadline = Some(deadline);
                         s.extend(deadline);
                     }
-                    Ok((false, _)) => a.lost.store(true, Ordering::SeqCst),
+                    Ok(None) => a.lost.store(true, Ordering::SeqCst),
                     Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),
                 }
             }

@@ -21,13 +21,12 @@ pub mod lease;
 pub mod process;
 mod scheduler;
 
-use crate::db::{self, Access, Options};
 use crate::error::ExitCode;
-use crate::store::lease as store;
+use crate::store::Store;
+use crate::store::{Access, Options};
 use anyhow::Result;
 use lease::Leases;
 use process::Supervisor;
-use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,7 +65,7 @@ pub struct Config {
 
 /// What executors share.
 pub struct Shared {
-    pub conn: Mutex<Connection>,
+    pub store: Mutex<Store>,
     pub opts: Options,
     pub supervisor: Supervisor,
     pub handler: Handler,
@@ -180,14 +179,13 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     let supervisor = Supervisor::start()
         .map_err(|e| anyhow::anyhow!("cannot start the handler supervisor: {e}"))?;
     install_signal_handlers();
-    let conn = db::open(opts, Access::Write)?;
-    handler::install_busy_handler(&conn, opts.busy_timeout)?;
-    let wal = store::is_wal(&conn).unwrap_or(false);
+    let store = Store::open(opts, Access::Write)?;
+    let wal = store.is_wal().unwrap_or(false);
     let db_abs = std::fs::canonicalize(&opts.path)
         .or_else(|_| std::path::absolute(&opts.path))
         .unwrap_or_else(|_| opts.path.clone());
     let shared = Arc::new(Shared {
-        conn: Mutex::new(conn),
+        store: Mutex::new(store),
         opts: opts.clone(),
         supervisor,
         handler: cfg.handler.clone(),

@@ -5,10 +5,9 @@
 use super::handler::{self, Outcome};
 use super::lease::{self, Active, Leases};
 use super::{handler_jobs, Config, Handler, Mode, Shared, SIGNALS};
-use crate::db;
 use crate::error::{CodedError, ExitCode};
 use crate::model::Run;
-use crate::store::lease::{self as store, Jobs, MAX_JOBS_PER_CLAIM};
+use crate::store::{Jobs, PurgeFilter, Store, MAX_JOBS_PER_CLAIM};
 use anyhow::Result;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -356,16 +355,13 @@ impl Loop<'_> {
                 .map(|c| Jobs::Only(c.to_vec()))
                 .collect(),
         };
-        let lease_ms = self.cfg.lease.as_millis() as i64;
         for chunk in &chunks {
-            let mut conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-            let claimed = db::write(&mut conn, &self.shared.opts.path, |tx| {
-                let started = Instant::now();
-                let ms = crate::time::now_ms();
-                let now = crate::time::format_ms(ms);
-                let expires = crate::time::format_ms(ms + lease_ms);
-                Ok(store::claim(tx, chunk, &self.owner, &now, &expires)?.map(|r| (r, started)))
-            })?;
+            let claimed = self
+                .shared
+                .store
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .claim(chunk, &self.owner, self.cfg.lease)?;
             if let Some((run, started)) = claimed {
                 let active = Arc::new(Active::new(
                     run.id.clone(),
@@ -390,15 +386,13 @@ impl Loop<'_> {
             SIGNALS.load(Ordering::SeqCst) != signals || due.is_some_and(|d| Instant::now() >= d)
         };
         let expired = {
-            let conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-            store::has_expired(&conn, &crate::time::now())
+            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            store.has_expired()
         };
         match expired {
             Ok(true) => {
-                let done = self.batches(&interrupted, |tx| {
-                    let now = crate::time::now();
-                    let r = store::release_expired(tx, &now, MAINTENANCE_BATCH)?;
-                    Ok(r.pending + r.failed)
+                let done = self.batches(&interrupted, |store| {
+                    store.release_expired(MAINTENANCE_BATCH)
                 });
                 if let Err(e) = done {
                     note!("cannot release expired leases: {e:#}");
@@ -409,12 +403,9 @@ impl Loop<'_> {
         }
         if let Some(age) = self.cfg.retain {
             if !interrupted() && m.last_purge.is_none_or(|t| t.elapsed() >= minute) {
-                let filter = crate::store::admin::PurgeFilter {
-                    cutoff: crate::time::ago(age),
-                    ..Default::default()
-                };
-                let done = self.batches(&interrupted, |tx| {
-                    crate::store::admin::purge_batch(tx, &filter, MAINTENANCE_BATCH)
+                let filter = PurgeFilter::older_than(age);
+                let done = self.batches(&interrupted, |store| {
+                    store.purge_batch(&filter, MAINTENANCE_BATCH)
                 });
                 match done {
                     Ok(true) => m.last_purge = Some(Instant::now()),
@@ -428,8 +419,8 @@ impl Loop<'_> {
         }
         if self.wal && !interrupted() && m.last_checkpoint.is_none_or(|t| t.elapsed() >= minute) {
             m.last_checkpoint = Some(Instant::now());
-            let conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = store::checkpoint(&conn) {
+            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = store.checkpoint() {
                 note!("checkpoint failed: {e:#}");
             }
         }
@@ -441,12 +432,12 @@ impl Loop<'_> {
     fn batches(
         &self,
         interrupted: &dyn Fn() -> bool,
-        mut batch: impl FnMut(&rusqlite::Transaction) -> Result<u64>,
+        mut batch: impl FnMut(&mut Store) -> Result<u64>,
     ) -> Result<bool> {
         loop {
             let n = {
-                let mut conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-                db::write(&mut conn, &self.shared.opts.path, &mut batch)?
+                let mut store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+                batch(&mut store)?
             };
             if n < MAINTENANCE_BATCH {
                 return Ok(true);
@@ -458,13 +449,10 @@ impl Loop<'_> {
         }
     }
 
-    /// Says how many runs this worker could have taken are still pending, and why when that
-    /// is known: `--max-runs` ended it, or a concurrency key held by a live lease.
     fn report_pending(&self, max_runs_reached: bool) {
         let Ok(jobs) = self.jobs(&mut None) else {
             return;
         };
-        let now = crate::time::format_ms(crate::time::now_ms());
         // A handler directory without `--job` covers the jobs it has scripts for; pending
         // runs of any other job are counted apart, since no handler there can take them.
         let dir = match &self.cfg.handler {
@@ -472,10 +460,10 @@ impl Loop<'_> {
             _ => None,
         };
         let counts = {
-            let conn = self.shared.conn.lock().unwrap_or_else(|e| e.into_inner());
-            crate::store::pending::pending_for(&conn, &jobs, &now).and_then(|mine| {
+            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            store.pending_for(&jobs).and_then(|mine| {
                 let all = match dir {
-                    Some(_) => crate::store::pending::pending_for(&conn, &Jobs::All, &now)?,
+                    Some(_) => store.pending_for(&Jobs::All)?,
                     None => mine,
                 };
                 Ok((mine, all.total.saturating_sub(mine.total)))

@@ -228,7 +228,7 @@ fn purge_filters_and_dry_run() {
 
     // --job and --label narrow it.
     let out = env.run(&["rm", "--older-than", "1d", "--job", "b", "--label", "t=2"]);
-    assert_eq!(out.ok().line(), "deleted 1 runs");
+    assert_eq!(out.ok().line(), "deleted 1 run");
     assert!(!remaining(&env, &m).contains(&"old-completed-b"));
     // --status narrows it.
     env.run(&["rm", "--older-than", "1d", "--status", "failed"])
