@@ -230,7 +230,7 @@ pub fn list(conn: &Connection, f: &ListFilter) -> Result<Vec<Run>> {
             .take(f.limit as usize)
         {
             // Same read transaction as the keys (cmd::ls): the row is there.
-            if let Some(run) = super::get_run(conn, &id)? {
+            if let Some(run) = super::sqlite::get_run(conn, &id)? {
                 runs.push(run);
             }
         }

@@ -155,7 +155,7 @@ const BATCH_TARGET: Duration = Duration::from_millis(30);
 /// The pause after each batch, in which waiting writers get the lock.
 const BATCH_GAP: Duration = Duration::from_millis(2);
 
-impl super::Store {
+impl super::sqlite::Sqlite {
     /// Whether the file is in WAL mode (checkpoints only make sense there).
     pub fn is_wal(&self) -> Result<bool> {
         is_wal(&self.conn)

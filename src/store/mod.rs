@@ -22,6 +22,8 @@ pub mod lease;
 pub mod list;
 pub mod maintenance;
 pub mod pending;
+pub mod pg;
+pub mod sqlite;
 pub mod steps;
 
 pub use lease::{Jobs, MAX_JOBS_PER_CLAIM};
@@ -31,37 +33,9 @@ pub use steps::{Fence, NewLog, NewStep};
 // What a command needs to open a store.
 pub use crate::db::{default_path, Access, Options, SCHEMA_VERSION};
 
-use crate::db;
-use crate::error::CodedError;
-use crate::model::{Disposition, Log, Run, RunSpec, Step, RUN_COLUMNS};
+use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
-use enqueue::Clock;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// The database of one process (a worker's renewal thread opens its own with
-/// [`Store::open_again`]).
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
-    /// Timestamps of this process never go backwards, even if the system clock does.
-    clock: Clock,
-}
-
-/// Enqueues inside the one transaction of [`Store::enqueue_batch`].
-pub struct EnqueueBatch<'s> {
-    conn: &'s Connection,
-    path: &'s Path,
-    clock: &'s mut Clock,
-}
-
-impl EnqueueBatch<'_> {
-    /// Like [`Store::enqueue`], in the batch's transaction.
-    pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        enqueue::enqueue(self.conn, spec, self.clock).map_err(|e| db::describe(e, self.path))
-    }
-}
 
 /// What a fenced step write did.
 pub enum StepRecord {
@@ -73,422 +47,295 @@ pub enum StepRecord {
     LeaseLost,
 }
 
+/// The database of one process, whichever backend holds it: the embedded SQLite file (the
+/// default) or a PostgreSQL server (`--db postgres://…`). A worker's renewal thread opens its
+/// own with [`Store::open_again`].
+pub enum Store {
+    Sqlite(sqlite::Sqlite),
+    Postgres(pg::Postgres),
+}
+
+/// Enqueues inside the one transaction of [`Store::enqueue_batch`].
+pub enum EnqueueBatch<'s> {
+    Sqlite(sqlite::SqliteBatch<'s>),
+    Postgres(pg::PgBatch<'s>),
+}
+
+impl EnqueueBatch<'_> {
+    /// Like [`Store::enqueue`], in the batch's transaction.
+    pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        match self {
+            EnqueueBatch::Sqlite(b) => b.enqueue(spec),
+            EnqueueBatch::Postgres(b) => b.enqueue(spec),
+        }
+    }
+}
+
+/// Whether `--db` names a PostgreSQL server rather than a SQLite file.
+pub fn is_postgres_url(db: &std::path::Path) -> bool {
+    db.to_str().is_some_and(|s| {
+        let lower = s.get(..13).unwrap_or(s).to_ascii_lowercase();
+        lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+    })
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
 impl Store {
     /// Opens the database for a command, checking (and for writers, creating) the schema.
     pub fn open(opts: &Options, access: Access) -> Result<Store> {
-        Ok(Store {
-            conn: db::open(opts, access)?,
-            path: opts.path.clone(),
-            clock: Clock::default(),
-        })
+        if is_postgres_url(&opts.path) {
+            Ok(Store::Postgres(pg::Postgres::open(opts, access)?))
+        } else {
+            Ok(Store::Sqlite(sqlite::Sqlite::open(opts, access)?))
+        }
     }
 
-    /// A second connection to the same file (a worker's lease-renewal thread).
+    /// A second connection to the same database (a worker's lease-renewal thread).
     pub fn open_again(opts: &Options) -> Result<Store> {
-        Ok(Store {
-            conn: db::connect_again(opts)?,
-            path: opts.path.clone(),
-            clock: Clock::default(),
-        })
+        if is_postgres_url(&opts.path) {
+            Ok(Store::Postgres(pg::Postgres::open_again(opts)?))
+        } else {
+            Ok(Store::Sqlite(sqlite::Sqlite::open_again(opts)?))
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// `f` in one `BEGIN IMMEDIATE` transaction, committed when it returns Ok.
-    fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
-        db::write(&mut self.conn, &self.path, f)
-    }
-
-    /// `f` in one read transaction (one snapshot), ended before returning.
-    fn read<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| db::describe(e.into(), &self.path))?;
-        let value = f(&tx).map_err(|e| db::describe(e, &self.path))?;
-        tx.commit()
-            .map_err(|e| db::describe(e.into(), &self.path))?;
-        Ok(value)
-    }
-
-    /// Runs `f` with this thread's waits for the write lock bounded by `deadline` instead of
+    /// Runs `f` with this thread's waits for locks bounded by `deadline` instead of
     /// `--busy-timeout` (a worker's result write must not outlive the run's lease).
     pub fn before_deadline<T>(
         &mut self,
         deadline: Option<Instant>,
         f: impl FnOnce(&mut Store) -> T,
     ) -> T {
-        db::set_write_deadline(deadline);
+        match self {
+            Store::Sqlite(_) => crate::db::set_write_deadline(deadline),
+            Store::Postgres(p) => p.set_deadline(deadline),
+        }
         let value = f(self);
-        db::set_write_deadline(None);
+        match self {
+            Store::Sqlite(_) => crate::db::set_write_deadline(None),
+            Store::Postgres(p) => p.set_deadline(None),
+        }
         value
     }
 
-    // ----- reading runs -----
+    /// Enqueues many runs in one transaction: `f` calls [`EnqueueBatch::enqueue`] for each.
+    /// Committed when `commit` and `f` returns Ok, else rolled back.
+    pub fn enqueue_batch<T>(
+        &mut self,
+        commit: bool,
+        f: impl FnOnce(&mut EnqueueBatch) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Store::Sqlite(s) => s.enqueue_batch(commit, |b| {
+                let mut batch = EnqueueBatch::Sqlite(b);
+                f(&mut batch)
+            }),
+            Store::Postgres(p) => p.enqueue_batch(commit, |b| {
+                let mut batch = EnqueueBatch::Postgres(b);
+                f(&mut batch)
+            }),
+        }
+    }
+
+    /// Where the data lives, for messages: the file path or the URL without its password.
+    pub fn location(&self) -> String {
+        dispatch!(self, s => s.location())
+    }
 
     /// The run with exactly this id.
     pub fn run(&self, id: &str) -> Result<Option<Run>> {
-        get_run(&self.conn, id)
+        dispatch!(self, s => s.run(id))
     }
 
-    /// Resolves a full id or a unique, case-insensitive prefix to the run's id.
+    /// The full id of a run given by a unique prefix (exit 3 when unknown or ambiguous).
     pub fn resolve_id(&mut self, given: &str) -> Result<String> {
-        self.read(|c| resolve_id(c, given))
+        dispatch!(self, s => s.resolve_id(given))
     }
 
     /// Resolves and loads a run (exit 3 when unknown).
     pub fn find_run(&mut self, given: &str) -> Result<Run> {
-        self.read(|c| find_run(c, given))
+        dispatch!(self, s => s.find_run(given))
     }
 
     /// A run with its steps and logs, from one snapshot.
     pub fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
-        self.read(|c| {
-            let run = find_run(c, given)?;
-            let steps = steps::steps_of(c, &run.id)?;
-            let logs = steps::logs_of(c, &run.id, None, None)?;
-            Ok((run, steps, logs))
-        })
+        dispatch!(self, s => s.run_details(given))
     }
 
-    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
-    /// gone) in the same snapshot: then no later log can appear.
+    /// A page of a run's logs after `after` (created_at, id), and whether the run is terminal.
     pub fn logs_page(
         &mut self,
         run_id: &str,
         after: Option<(&str, &str)>,
         limit: u64,
     ) -> Result<(bool, Vec<Log>)> {
-        self.read(|c| {
-            let terminal = get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
-            let logs = steps::logs_of(c, run_id, after, Some(limit))?;
-            Ok((terminal, logs))
-        })
+        dispatch!(self, s => s.logs_page(run_id, after, limit))
     }
 
-    /// A page of runs, newest first, starting after the run `before` (an id or prefix) when
-    /// given; with `short_ids`, each run's shortest unique id prefix too.
+    /// A page of runs, newest first, with their short ids when asked.
     pub fn list_page(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
         short_ids: bool,
     ) -> Result<(Vec<Run>, Vec<String>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let runs = list::list(c, &filter)?;
-            let short = if short_ids {
-                runs.iter()
-                    .map(|r| unique_prefix(c, &r.id))
-                    .collect::<Result<Vec<_>>>()?
-            } else {
-                Vec::new()
-            };
-            Ok((runs, short))
-        })
+        dispatch!(self, s => s.list_page(before, filter, short_ids))
     }
 
-    /// How [`Store::list_page`] would read this page: the plan and SQLite's query plans.
+    /// The plan of a page of runs and the database's own account of it (`ls --explain`).
     pub fn explain_list(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
     ) -> Result<(Plan, Vec<Vec<String>>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            list::explain(c, &filter)
-        })
+        dispatch!(self, s => s.explain_list(before, filter))
     }
 
-    /// Runs counted by (status, job).
+    /// Runs counted by job and status.
     pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
-        admin::stats(&self.conn)
+        dispatch!(self, s => s.counts())
     }
-
-    // ----- changing runs -----
 
     /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        let clock = &mut self.clock;
-        db::write(&mut self.conn, &self.path, |tx| {
-            enqueue::enqueue(tx, spec, clock)
-        })
+        dispatch!(self, s => s.enqueue(spec))
     }
 
-    /// Enqueues many runs in one `BEGIN IMMEDIATE` transaction: `f` calls
-    /// [`EnqueueBatch::enqueue`] for each. Committed when `commit` and `f` returns Ok, else
-    /// rolled back (`commit: false` tries a batch for its first error).
-    pub fn enqueue_batch<T>(
-        &mut self,
-        commit: bool,
-        f: impl FnOnce(&mut EnqueueBatch) -> Result<T>,
-    ) -> Result<T> {
-        let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| db::describe(e.into(), path))?;
-        let mut batch = EnqueueBatch {
-            conn: &tx,
-            path,
-            clock: &mut self.clock,
-        };
-        let value = f(&mut batch)?;
-        if commit {
-            tx.commit().map_err(|e| db::describe(e.into(), path))?;
-        }
-        Ok(value)
-    }
-
-    /// Enqueues a terminal run again as a new run (same job, input, labels, concurrency key).
+    /// Enqueues a terminal run again as a new pending run.
     pub fn retrigger(&mut self, given: &str) -> Result<Run> {
-        let clock = &mut self.clock;
-        db::write(&mut self.conn, &self.path, |tx| {
-            let old = find_run(tx, given)?;
-            if !old.is_terminal() {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only terminal runs can be retriggered",
-                    old.id, old.status
-                ))
-                .into());
-            }
-            let spec = RunSpec {
-                job: old.job_name.clone(),
-                input: old.input.clone(),
-                labels: old.label_pairs(),
-                idempotency_key: None,
-                concurrency_key: old.concurrency_key.clone(),
-                coalesce: false,
-            };
-            let (run, _) = enqueue::enqueue(tx, &spec, clock)?;
-            Ok(run)
-        })
+        dispatch!(self, s => s.retrigger(given))
     }
 
-    /// Cancels a pending or leased run; returns its id (conflict when it is not cancellable).
+    /// Cancels a pending or leased run; its full id.
     pub fn cancel(&mut self, given: &str) -> Result<String> {
-        self.write(|tx| {
-            let run = find_run(tx, given)?;
-            if !admin::cancel(tx, &run.id, &crate::time::now())? {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only pending or leased runs can be cancelled",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            Ok(run.id)
-        })
+        dispatch!(self, s => s.cancel(given))
     }
 
-    /// Deletes a run with its labels, steps and logs; returns its id. Only a terminal run
-    /// unless `force` (conflict otherwise).
+    /// Deletes a terminal run (any run with `force`) with its labels, steps and logs; its full id.
     pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
-        self.write(|tx| {
-            let run = find_run(tx, given)?;
-            if !run.is_terminal() && !force {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only terminal runs are deleted (use --force)",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            admin::delete_run(tx, &run.id)?;
-            Ok(run.id)
-        })
+        dispatch!(self, s => s.delete(given, force))
     }
-
-    // ----- inside a handler: fenced by the run's lease -----
 
     /// The completed step `name` of a run, if any.
     pub fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
-        steps::completed_step(&self.conn, run_id, name)
+        dispatch!(self, s => s.completed_step(run_id, name))
     }
 
     /// Whether the fence's lease is still held.
     pub fn holds_lease(&self, fence: &Fence) -> Result<bool> {
-        steps::holds_lease(&self.conn, fence)
+        dispatch!(self, s => s.holds_lease(fence))
     }
 
-    /// Records a step (fenced). A completed step is not recorded twice: when another process
-    /// of the run completed it first, its output is the answer.
+    /// Records a step (fenced); a completed step is not recorded twice.
     pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
-        self.write(|tx| {
-            if step.status == "completed" {
-                if let Some(done) = steps::completed_step(tx, &fence.run_id, step.name)? {
-                    return Ok(StepRecord::AlreadyDone(done.output));
-                }
-            }
-            let index = steps::insert_step(tx, fence, step, &crate::time::now())?;
-            Ok(match index {
-                Some(_) => StepRecord::Recorded(step.output.map(str::to_string)),
-                None => StepRecord::LeaseLost,
-            })
-        })
+        dispatch!(self, s => s.record_step(fence, step))
     }
 
-    /// Sets the run's progress (fenced); false when the lease is lost.
+    /// Sets a run's progress (fenced); false when the lease is lost.
     pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
-        self.write(|tx| steps::set_progress(tx, fence, progress, &crate::time::now()))
+        dispatch!(self, s => s.set_progress(fence, progress))
     }
 
     /// Appends a log line (fenced); false when the lease is lost.
     pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
-        self.write(|tx| steps::insert_log(tx, fence, log, &crate::time::now()))
+        dispatch!(self, s => s.append_log(fence, log))
     }
 
-    // ----- the worker -----
-
-    /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when
-    /// the lease began by the local clock (read after BEGIN, before the claim).
+    /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when the lease began by the local clock (read before the database's clock).
     pub fn claim(
         &mut self,
         jobs: &Jobs,
         owner: &str,
         lease: Duration,
     ) -> Result<Option<(Run, Instant)>> {
-        let lease_ms = lease.as_millis() as i64;
-        self.write(|tx| {
-            let started = Instant::now();
-            let ms = crate::time::now_ms();
-            let now = crate::time::format_ms(ms);
-            let expires = crate::time::format_ms(ms + lease_ms);
-            Ok(lease::claim(tx, jobs, owner, &now, &expires)?.map(|r| (r, started)))
-        })
+        dispatch!(self, s => s.claim(jobs, owner, lease))
     }
 
-    /// Extends a lease by `lease` from now (fenced, and only while unexpired): Some(when the
-    /// renewal began by the local clock) when renewed, None when the lease is lost.
+    /// Extends a lease by `lease` from now (fenced, only while unexpired): Some(when the renewal began by the local clock), None when the lease is lost.
     pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
-        self.write(|tx| {
-            let started = Instant::now();
-            let ms = crate::time::now_ms();
-            let now = crate::time::format_ms(ms);
-            let expires = crate::time::format_ms(ms + lease.as_millis() as i64);
-            let ok = lease::renew(tx, id, generation, &now, &expires)?;
-            Ok(ok.then_some(started))
-        })
+        dispatch!(self, s => s.renew(id, generation, lease))
     }
 
     /// Completes a leased run with its output (fenced); false when the lease is lost.
     pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
-        self.write(|tx| lease::complete(tx, id, generation, output, &crate::time::now()))
+        dispatch!(self, s => s.complete(id, generation, output))
     }
 
     /// Fails a leased run with its error (fenced); false when the lease is lost.
     pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
-        self.write(|tx| lease::fail(tx, id, generation, error, &crate::time::now()))
+        dispatch!(self, s => s.fail(id, generation, error))
     }
 
     /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
     pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
-        self.write(|tx| lease::expire(tx, id, generation, &crate::time::now()))
+        dispatch!(self, s => s.expire(id, generation))
     }
 
     /// The status and generation of a run (None when deleted).
     pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
-        lease::status_of(&self.conn, id)
+        dispatch!(self, s => s.status_of(id))
     }
-}
 
-/// The (created_at, id) of the run `before` names, for paging.
-fn before_key(c: &Connection, before: Option<&str>) -> Result<Option<(String, String)>> {
-    match before {
-        Some(id) => {
-            let run = find_run(c, id)?;
-            Ok(Some((run.created_at, run.id)))
-        }
-        None => Ok(None),
+    /// Whether the database keeps a write-ahead log to checkpoint (SQLite WAL files only).
+    pub fn is_wal(&self) -> Result<bool> {
+        dispatch!(self, s => s.is_wal())
     }
-}
 
-/// The run with exactly this id.
-fn get_run(conn: &Connection, id: &str) -> Result<Option<Run>> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM durably_runs WHERE id = ?1");
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([id], Run::from_row)
-        .optional()?)
-}
+    /// The journal mode (SQLite), for `init`.
+    pub fn journal_mode(&self) -> Result<String> {
+        dispatch!(self, s => s.journal_mode())
+    }
 
-/// Resolves a full id or a unique, case-insensitive prefix to the run's id.
-/// Unknown → exit 3; ambiguous → usage error.
-fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
-    let given = given.trim();
-    if given.is_empty() {
-        return Err(CodedError::usage("empty run id").into());
+    /// Switches a SQLite file to WAL (`init --wal`).
+    pub fn enable_wal(&self) -> Result<()> {
+        dispatch!(self, s => s.enable_wal())
     }
-    if let Some(id) = conn
-        .prepare_cached("SELECT id FROM durably_runs WHERE id = ?1")?
-        .query_row([given], |r| r.get::<_, String>(0))
-        .optional()?
-    {
-        return Ok(id);
-    }
-    if !given
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(CodedError::not_found(format!("run {given} not found")).into());
-    }
-    let mut found: Vec<String> = Vec::new();
-    let mut variants = vec![
-        given.to_string(),
-        given.to_lowercase(),
-        given.to_uppercase(),
-    ];
-    variants.dedup();
-    // A range on the primary-key index: [prefix, prefix + U+10FFFF) holds exactly the ids
-    // that start with the prefix (BINARY collation compares UTF-8 bytes), found by one seek.
-    // (`id GLOB ?1 || '*'` cannot use the index: its pattern is an expression.)
-    let mut stmt =
-        conn.prepare_cached("SELECT id FROM durably_runs WHERE id >= ?1 AND id < ?2 LIMIT 2")?;
-    for v in &variants {
-        let end = format!("{v}\u{10FFFF}");
-        for id in stmt.query_map([v.as_str(), end.as_str()], |r| r.get::<_, String>(0))? {
-            let id = id?;
-            if !found.contains(&id) {
-                found.push(id);
-            }
-        }
-    }
-    match found.len() {
-        0 => Err(CodedError::not_found(format!("run {given} not found")).into()),
-        1 => Ok(found.remove(0)),
-        _ => Err(CodedError::usage(format!(
-            "run id prefix {given} is ambiguous (give more characters)"
-        ))
-        .into()),
-    }
-}
 
-/// Resolves and loads a run (exit 3 when unknown).
-fn find_run(conn: &Connection, given: &str) -> Result<Run> {
-    let id = resolve_id(conn, given)?;
-    get_run(conn, &id)?
-        .ok_or_else(|| CodedError::not_found(format!("run {given} not found")).into())
-}
+    /// Adds what `init` may add to an existing schema (missing indexes).
+    pub fn repair(&self) -> Result<()> {
+        dispatch!(self, s => s.repair())
+    }
 
-/// The shortest prefix of `id` (at least 12 characters) that no other run shares: two index
-/// seeks for the neighbours in id order, so a page of ids costs O(page log n).
-fn unique_prefix(conn: &Connection, id: &str) -> Result<String> {
-    let before: Option<String> = conn
-        .prepare_cached("SELECT max(id) FROM durably_runs WHERE id < ?1")?
-        .query_row([id], |r| r.get(0))?;
-    let after: Option<String> = conn
-        .prepare_cached("SELECT min(id) FROM durably_runs WHERE id > ?1")?
-        .query_row([id], |r| r.get(0))?;
-    let common = |other: &Option<String>| {
-        other.as_deref().map_or(0, |o| {
-            id.bytes()
-                .zip(o.bytes())
-                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
-                .count()
-        })
-    };
-    let len = (common(&before).max(common(&after)) + 1)
-        .max(12)
-        .min(id.len());
-    Ok(id[..len].to_string())
+    /// Checkpoints a WAL file (nothing elsewhere).
+    pub fn checkpoint(&self) -> Result<()> {
+        dispatch!(self, s => s.checkpoint())
+    }
+
+    /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
+    pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
+        dispatch!(self, s => s.pending_for(jobs))
+    }
+
+    /// Whether any lease has run out (a read: lets an idle worker skip the write).
+    pub fn has_expired(&self) -> Result<bool> {
+        dispatch!(self, s => s.has_expired())
+    }
+
+    /// Releases at most `limit` expired leases in one transaction; how many.
+    pub fn release_expired(&mut self, limit: u64) -> Result<u64> {
+        dispatch!(self, s => s.release_expired(limit))
+    }
+
+    /// How many runs a purge would delete.
+    pub fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
+        dispatch!(self, s => s.purge_count(f))
+    }
+
+    /// Deletes at most `batch` runs of a purge in one transaction; how many.
+    pub fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
+        dispatch!(self, s => s.purge_batch(f, batch))
+    }
+
+    /// A whole purge in short batches that let other writers in between; how many.
+    pub fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
+        dispatch!(self, s => s.purge(filter))
+    }
 }
