@@ -10,15 +10,20 @@ use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::store::Access;
 use crate::store::{Fence, NewStep, StepRecord, Store};
 use anyhow::Result;
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
     let fence = fence("step")?;
     if args.name.is_empty() {
         return Err(CodedError::usage("the step name must not be empty").into());
     }
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| CodedError::usage("give the step's command after --"))?;
     let mut store = ctx.open(Access::WriteExisting)?;
     if let Some(done) = store.completed_step(&fence.run_id, &args.name)? {
         print_output(done.output.as_deref())?;
@@ -33,55 +38,17 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
     // signal mask; a SIGKILL still ends everything.
     hold_termination_signals();
     let started_at = crate::time::now();
-    let (program, rest) = args
-        .command
-        .split_first()
-        .ok_or_else(|| CodedError::usage("give the step's command after --"))?;
-    let mut command = Command::new(program);
-    // SAFETY: only an async-signal-safe call between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            Ok(())
-        });
-    }
-    let spawned = command
-        .args(rest)
-        .env("DURABLY_STEP", &args.name)
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
+    let finished = spawn(program, rest, &args.name).and_then(collect);
+    let (stdout, status) = match finished {
+        Ok(done) => done,
         Err(e) => {
             let error = format!("cannot execute {program}: {e}");
             record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
             return Err(anyhow::anyhow!(error));
         }
     };
-    let mut stdout = Vec::new();
-    if let Some(mut pipe) = child.stdout.take() {
-        (&mut pipe)
-            .take(MAX_OUTPUT as u64 + 1)
-            .read_to_end(&mut stdout)?;
-        // Keep draining so the command never blocks on a full pipe.
-        std::io::copy(&mut pipe, &mut std::io::sink())?;
-    }
-    let status = child.wait()?;
-    let exit = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
-        (Some(0), _) if stdout.len() > MAX_OUTPUT => {
-            let error = format!("step output exceeds {} MiB", MAX_OUTPUT / 1024 / 1024);
-            record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
-            return Err(anyhow::anyhow!(error));
-        }
-        (Some(0), _) => {
-            let output = output_json(&stdout);
+    match outcome(&stdout, status) {
+        Ok(output) => {
             let step = NewStep {
                 name: &args.name,
                 status: "completed",
@@ -91,39 +58,82 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
             };
             // Another `durably step NAME` of this run may have finished meanwhile: then its
             // output is the step's.
-            let stored = match store.record_step(&fence, &step)? {
-                StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => Some(o),
-                StepRecord::LeaseLost => None,
-            };
-            let Some(output) = stored else {
-                return Err(lease_lost(&fence));
-            };
-            print_output(output.as_deref())?;
-            return Ok(ExitCode::Ok);
+            match store.record_step(&fence, &step)? {
+                StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => print_output(o.as_deref())?,
+                StepRecord::LeaseLost => return Err(lease_lost(&fence)),
+            }
+            Ok(ExitCode::Ok)
         }
-        (Some(code), _) => (code, format!("step command exited with code {code}")),
-        (None, Some(sig)) => (
+        Err((code, error)) => {
+            record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
+            eprintln!(
+                "durably: step {}: {}",
+                crate::output::escape(&args.name),
+                crate::output::escape(&error)
+            );
+            Ok(ExitCode::StepCommand(code))
+        }
+    }
+}
+
+/// Starts the step's command with `DURABLY_STEP`, its stdout piped, and an empty signal mask
+/// (ours holds termination signals back).
+fn spawn(program: &str, args: &[String], name: &str) -> std::io::Result<Child> {
+    let mut command = Command::new(program);
+    // SAFETY: pthread_sigmask is async-signal-safe, the only call between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+            Ok(())
+        });
+    }
+    command
+        .args(args)
+        .env("DURABLY_STEP", name)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+}
+
+/// Reads the command's stdout (up to one byte over the cap, then drains the rest so the
+/// command never blocks on a full pipe) and waits for it.
+fn collect(mut child: Child) -> std::io::Result<(Vec<u8>, ExitStatus)> {
+    let mut stdout = Vec::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        (&mut pipe)
+            .take(MAX_OUTPUT as u64 + 1)
+            .read_to_end(&mut stdout)?;
+        std::io::copy(&mut pipe, &mut std::io::sink())?;
+    }
+    Ok((stdout, child.wait()?))
+}
+
+/// The stored output of a command that exited 0, or the exit code `durably step` passes on
+/// with the step's error.
+fn outcome(stdout: &[u8], status: ExitStatus) -> Result<Option<String>, (i32, String)> {
+    match (status.code(), status.signal()) {
+        (Some(0), _) if stdout.len() > MAX_OUTPUT => Err((
+            1,
+            format!("step output exceeds {} MiB", MAX_OUTPUT / 1024 / 1024),
+        )),
+        (Some(0), _) => Ok(output_json(stdout)),
+        (Some(code), _) => Err((code, format!("step command exited with code {code}"))),
+        (None, Some(sig)) => Err((
             128 + sig,
             format!("step command killed by signal {sig} ({})", signal_name(sig)),
-        ),
-        (None, None) => (1, "step command ended abnormally".to_string()),
-    };
-    let (code, error) = exit;
-    record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
-    eprintln!("durably: step {}: {error}", args.name);
-    Ok(ExitCode::StepCommand(code))
+        )),
+        (None, None) => Err((1, "step command ended abnormally".to_string())),
+    }
 }
 
 fn hold_termination_signals() {
-    // SAFETY: blocking signals for this thread (the only one) with a set built here.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            libc::sigaddset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(sig);
     }
+    // Blocking signals of this (the only) thread cannot fail with a valid set.
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
 }
 
 /// Records a failed step with its error (fenced); a lost lease is an error.
