@@ -43,8 +43,30 @@ pub struct Cli {
     )]
     pub busy_timeout: Duration,
 
+    /// Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        help_heading = GLOBAL
+    )]
+    pub color: ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When `--color` colours statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)
+    Auto,
+    /// Also on a pipe, whatever NO_COLOR says
+    Always,
+    /// Never
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,6 +252,17 @@ pub struct LsArgs {
     /// Print the query plan instead of runs
     #[arg(long)]
     pub explain: bool,
+    /// Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal
+    #[arg(
+        long,
+        value_name = "DUR",
+        num_args = 0..=1,
+        default_missing_value = "2s",
+        require_equals = false,
+        value_parser = watch_interval,
+        conflicts_with_all = ["json", "explain"]
+    )]
+    pub watch: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -465,6 +498,15 @@ fn lease_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `--busy-timeout`.
+/// `ls --watch`: from 100ms to a day.
+fn watch_interval(text: &str) -> Result<Duration, String> {
+    let d = duration_at_most(text, (Duration::from_secs(86_400), "1d"))?;
+    if d < Duration::from_millis(100) {
+        return Err("too short (the least is 100ms)".to_string());
+    }
+    Ok(d)
+}
+
 fn busy_timeout(text: &str) -> Result<Duration, String> {
     duration_at_most(text, MAX_BUSY_TIMEOUT)
 }
@@ -528,7 +570,8 @@ Examples:
   durably ls --label tenant=acme
   durably ls --status pending --job email --format ndjson
   durably ls --limit 20 --before \"$(durably ls --limit 20 --format ids | tail -n 1)\"
-  durably ls --status failed --format ids | xargs -n 1 durably retrigger";
+  durably ls --status failed --format ids | xargs -n 1 durably retrigger
+  durably ls --watch 1s --status leased";
 
 const EXAMPLES_SHOW: &str = "\
 Examples:

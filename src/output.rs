@@ -2,11 +2,67 @@
 
 use crate::model::{Log, Run, Status, Step};
 use crate::time;
-use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether statuses are coloured; set once from `--color` before any output.
+static COLOR: AtomicBool = AtomicBool::new(false);
+
+/// Decides and records whether statuses are coloured: `Some(on)` for `--color always|never`;
+/// `None` (auto) colours when stdout is a terminal, unless `NO_COLOR` is set and not empty or
+/// `TERM` is `dumb`; `CLICOLOR_FORCE` (set, not empty, not `0`) colours even into a pipe,
+/// but `NO_COLOR` beats it.
+pub fn set_color(choice: Option<bool>) {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let on = choice.unwrap_or_else(|| {
+        if set("NO_COLOR") {
+            false
+        } else if set("CLICOLOR_FORCE") && std::env::var_os("CLICOLOR_FORCE").unwrap() != "0" {
+            true
+        } else {
+            io::stdout().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        }
+    });
+    COLOR.store(on, Ordering::Relaxed);
+}
+
+/// Whether statuses are coloured (see [`set_color`]).
+pub fn color() -> bool {
+    COLOR.load(Ordering::Relaxed)
+}
+
+/// A status's colour: pending yellow, leased cyan, completed green, failed red, cancelled
+/// grey; an unknown status none.
+fn status_color(status: &str) -> Option<(Color, &'static str)> {
+    match status.parse::<Status>().ok()? {
+        Status::Pending => Some((Color::Yellow, "33")),
+        Status::Leased => Some((Color::Cyan, "36")),
+        Status::Completed => Some((Color::Green, "32")),
+        Status::Failed => Some((Color::Red, "31")),
+        Status::Cancelled => Some((Color::DarkGrey, "90")),
+    }
+}
+
+/// A status table cell, coloured when [`color`] is on.
+fn status_cell(text: String, status: &str) -> Cell {
+    let cell = Cell::new(text);
+    match status_color(status) {
+        Some((c, _)) if color() => cell.fg(c),
+        _ => cell,
+    }
+}
+
+/// Already-escaped text in a status's colour when [`color`] is on (`show`'s status line).
+fn paint(text: &str, status: &str) -> String {
+    match status_color(status) {
+        Some((_, sgr)) if color() => format!("\x1b[{sgr}m{text}\x1b[0m"),
+        _ => text.to_string(),
+    }
+}
 
 /// Buffered, locked stdout. Callers propagate write errors so a broken pipe ends quietly.
 pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
@@ -67,8 +123,12 @@ fn table(headers: &[&str]) -> Table {
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers.iter().map(Cell::new));
-    if io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        t.enforce_styling();
+    // comfy-table styles only where told (status cells) and measures widths on the text
+    // before styling; whether to style follows `--color`, not its own terminal check.
+    if color() {
+        t.enforce_styling().style_text_only();
+    } else {
+        t.force_no_tty();
     }
     t
 }
@@ -102,14 +162,85 @@ fn line_width() -> Option<usize> {
     }
 }
 
-/// A line of at most `width` characters, the last one `…` when cut.
-fn fit(line: &str, width: usize) -> Cow<'_, str> {
-    if line.chars().nth(width).is_none() {
-        return Cow::Borrowed(line);
+/// The terminal's height in lines when stdout is one (`LINES` when a positive number, else
+/// the terminal's own); `None` on a pipe or when unknown.
+pub fn terminal_rows() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
     }
-    let mut cut: String = line.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    Cow::Owned(cut)
+    if let Some(n) = std::env::var("LINES")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return Some(n);
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_row > 0).then_some(usize::from(size.ws_row))
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A word as a POSIX shell reads it back: as it is when made of safe characters only, else
+/// in single quotes; escaped (see [`escape`]) for the terminal.
+pub fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        return escape(word).into_owned();
+    }
+    escape(&format!("'{}'", word.replace('\'', "'\\''"))).into_owned()
+}
+
+/// A line of at most `width` visible characters, the last one `…` when cut. SGR escapes
+/// (`ESC [ … m`, only ever from colouring: text from users is escaped) take no width; a cut
+/// line ends with a reset so no colour runs on.
+fn fit(line: &str, width: usize) -> Cow<'_, str> {
+    let mut visible = 0;
+    let mut styled = false;
+    let mut chars = line.char_indices().peekable();
+    let mut cut_at = None;
+    while let Some((i, c)) = chars.next() {
+        if c == '\u{1b}' {
+            styled = true;
+            for (_, c) in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        visible += 1;
+        if visible == width && cut_at.is_none() {
+            cut_at = Some(i);
+        }
+        if visible > width {
+            let mut cut = line[..cut_at.unwrap_or(i)].to_string();
+            if styled {
+                cut.push_str("\x1b[0m");
+            }
+            cut.push('…');
+            return Cow::Owned(cut);
+        }
+    }
+    Cow::Borrowed(line)
 }
 
 /// Text from a database or a user, made safe for a terminal on one line: control characters
@@ -243,13 +374,13 @@ pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> i
     let mut t = table(&["ID", "JOB", "STATUS", "LABELS", "PROGRESS", "AGE", "TOOK"]);
     for (r, short) in runs.iter().zip(short_ids) {
         t.add_row(vec![
-            cell(short, 40),
-            cell(&r.job_name, 24),
-            cell(r.status.as_str(), 12),
-            labels_cell(r),
-            progress_cell(r),
-            age_cell(r, now),
-            duration_cell(r, now),
+            Cell::new(cell(short, 40)),
+            Cell::new(cell(&r.job_name, 24)),
+            status_cell(cell(r.status.as_str(), 12), r.status.as_str()),
+            Cell::new(labels_cell(r)),
+            Cell::new(progress_cell(r)),
+            Cell::new(age_cell(r, now)),
+            Cell::new(duration_cell(r, now)),
         ]);
     }
     // No rows: a note for people on stderr, the header alone for programs on a pipe.
@@ -360,7 +491,8 @@ pub fn run_details(
 fn run_fields(out: &mut impl Write, run: &Run) -> io::Result<()> {
     field(out, "id", &run.id)?;
     field(out, "job", &run.job_name)?;
-    field(out, "status", run.status.as_str())?;
+    let status = run.status.as_str();
+    writeln!(out, "{:<18}{}", "status", paint(&escape(status), status))?;
     let labels = run
         .label_pairs()
         .iter()
@@ -496,7 +628,29 @@ pub fn log_line(out: &mut impl Write, l: &Log) -> io::Result<()> {
 
 #[cfg(test)]
 mod cell_tests {
-    use super::{cell, escape, escape_lines, fit};
+    use super::{cell, escape, escape_lines, fit, shell_word, thousands};
+
+    #[test]
+    fn numbers_and_shell_words_for_the_footer() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(200_000), "200,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(shell_word("tenant=acme"), "tenant=acme");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("x\x1b"), "'x\\e'");
+    }
+
+    #[test]
+    fn coloured_lines_are_cut_on_their_visible_text() {
+        let red = "\x1b[31mfailed\x1b[0m tail";
+        assert_eq!(fit(red, 11), red);
+        assert_eq!(fit(red, 8), "\x1b[31mfailed\x1b[0m \x1b[0m…");
+        assert_eq!(fit(red, 4), "\x1b[31mfai\x1b[0m…");
+    }
 
     #[test]
     fn lines_are_cut_to_the_width() {

@@ -1,21 +1,24 @@
-//! `durably ls [filters] [--format table|json|ndjson|ids]`
+//! `durably ls [filters] [--format table|json|ndjson|ids] [--watch [DUR]]`
 
 use super::{parse_label_filters, Context};
 use crate::cli::{Format, LsArgs};
-use crate::error::ExitCode;
-use crate::output::escape;
+use crate::error::{CodedError, ExitCode};
+use crate::model::Run;
+use crate::output::{escape, shell_word, thousands};
 use crate::store::Access;
-use crate::store::ListFilter;
+use crate::store::{ListFilter, Store};
 use anyhow::Result;
-use std::io::Write;
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Matches counted for the footer at most: counting is linear in what it counts, so beyond
+/// this the footer says "more than 10,000".
+const COUNT_CAP: u64 = 10_000;
 
 pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     let labels = parse_label_filters(&args.labels)?;
     let format = if args.json { Format::Json } else { args.format };
-    let mut store = ctx.open(Access::Read)?;
-    // Everything `ls` reads (the plan's count, the page, two id-prefix lookups per row) comes
-    // from one read transaction of the store (bench: ~1 ms of a 50-row table), ended before
-    // the first byte is written: output can block on a slow pipe or a pager.
     let filter = ListFilter {
         labels,
         statuses: args.status.clone(),
@@ -24,6 +27,24 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
         limit: args.limit,
         offset: args.offset,
     };
+    if let Some(every) = args.watch {
+        if format != Format::Table {
+            return Err(CodedError::usage("--watch redraws the table; leave out --format").into());
+        }
+        if !io::stdout().is_terminal() {
+            return Err(CodedError::usage(
+                "--watch needs a terminal on stdout (on a pipe, run `durably ls` in a loop)",
+            )
+            .into());
+        }
+        let mut store = ctx.open(Access::Read)?;
+        return watch(&mut store, &args, filter, every);
+    }
+    let mut store = ctx.open(Access::Read)?;
+    // Everything `ls` reads (the plan's count, the page, two id-prefix lookups per row, the
+    // footer's count) comes from one read transaction of the store (bench: ~1 ms of a 50-row
+    // table), ended before the first byte is written: output can block on a slow pipe or a
+    // pager.
     if args.explain {
         let (plan, lines) = store.explain_list(args.before.as_deref(), filter)?;
         let mut out = crate::output::stdout();
@@ -40,11 +61,25 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::Ok);
     }
-    let (runs, short_ids) =
-        store.list_page(args.before.as_deref(), filter, format == Format::Table)?;
+    // The footer is for people: counted only for a table on a terminal.
+    let people = format == Format::Table && io::stdout().is_terminal();
+    let (runs, short_ids, count) = if people {
+        store.list_page_counted(args.before.as_deref(), filter, true, COUNT_CAP)?
+    } else {
+        let (runs, short) =
+            store.list_page(args.before.as_deref(), filter, format == Format::Table)?;
+        (runs, short, None)
+    };
     let mut out = crate::output::stdout();
     match format {
-        Format::Table => crate::output::runs_table(&mut out, &runs, &short_ids)?,
+        Format::Table => {
+            crate::output::runs_table(&mut out, &runs, &short_ids)?;
+            if people {
+                if let Some(line) = footer(&args, &runs, args.limit, count) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+        }
         Format::Json => crate::output::json_pretty(&mut out, &runs)?,
         Format::Ndjson => {
             for r in &runs {
@@ -59,4 +94,152 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::Ok)
+}
+
+/// The filters of `args` as `durably ls` flags, shell-quoted (the footer's next-page command
+/// and the `--watch` header).
+fn filter_words(args: &LsArgs) -> Vec<String> {
+    let mut words = Vec::new();
+    for s in &args.status {
+        words.push(format!("--status {}", s.as_str()));
+    }
+    for j in &args.job {
+        words.push(format!("--job {}", shell_word(j)));
+    }
+    for l in &args.labels {
+        words.push(format!("--label {}", shell_word(l)));
+    }
+    if args.limit != 50 {
+        words.push(format!("--limit {}", args.limit));
+    }
+    words
+}
+
+/// `50 of 1,234 runs — next page: durably ls --before ID …` when runs match beyond this page
+/// (`count`: the matches from `--before` on, above [`COUNT_CAP`] "more than"; `None` when the
+/// store cannot count: then a full page is taken to mean more may follow).
+fn footer(args: &LsArgs, runs: &[Run], limit: u64, count: Option<u64>) -> Option<String> {
+    let last = runs.last()?;
+    let shown = runs.len() as u64;
+    let head = match count {
+        Some(n) if n <= args.offset + shown => return None,
+        Some(n) if n > COUNT_CAP => format!("{shown} of more than {} runs", thousands(COUNT_CAP)),
+        Some(n) => format!("{shown} of {} runs", thousands(n)),
+        None if shown < limit => return None,
+        None => crate::output::count(shown, "run"),
+    };
+    let mut next = vec![
+        "durably ls".to_string(),
+        format!("--before {}", shell_word(&last.id)),
+    ];
+    next.extend(filter_words(args));
+    Some(format!("{head} — next page: {}", next.join(" ")))
+}
+
+/// SIGINT or SIGTERM arrived during `--watch`.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// The terminal's alternate screen with the cursor hidden, for as long as it lives: the user's
+/// screen and cursor come back when `--watch` ends, by Ctrl-C or by an error.
+struct AltScreen;
+
+impl AltScreen {
+    fn enter() -> io::Result<AltScreen> {
+        let mut out = io::stdout();
+        out.write_all(b"\x1b[?1049h\x1b[?25l")?;
+        out.flush()?;
+        Ok(AltScreen)
+    }
+}
+
+impl Drop for AltScreen {
+    fn drop(&mut self) {
+        let mut out = io::stdout();
+        let _ = out.write_all(b"\x1b[?25h\x1b[?1049l");
+        let _ = out.flush();
+    }
+}
+
+/// `ls --watch`: the table redrawn in place every `every` until SIGINT/SIGTERM (exit 0). Each
+/// refresh is one read transaction of the store, ended before the frame is drawn. The page
+/// is cut to the terminal's height so the header stays on screen.
+fn watch(
+    store: &mut Store,
+    args: &LsArgs,
+    filter: ListFilter,
+    every: Duration,
+) -> Result<ExitCode> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic; SA_RESTART keeps blocking calls going.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop as *const () as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
+    let mut words = vec!["durably ls".to_string()];
+    words.extend(filter_words(args));
+    if let Some(b) = &args.before {
+        words.push(format!("--before {}", shell_word(b)));
+    }
+    let command = words.join(" ");
+    let _screen = AltScreen::enter()?;
+    while !STOP.load(Ordering::SeqCst) {
+        let mut page = filter.clone();
+        // Header, blank line, table header and footer take four lines.
+        if let Some(rows) = crate::output::terminal_rows() {
+            page.limit = page.limit.min(rows.saturating_sub(4).max(1) as u64);
+        }
+        let limit = page.limit;
+        let (runs, short_ids, count) =
+            store.list_page_counted(args.before.as_deref(), page, true, COUNT_CAP)?;
+        let mut frame: Vec<u8> = Vec::new();
+        let every_text = humantime::format_duration(every).to_string();
+        writeln!(
+            frame,
+            "every {every_text}: {command}  {}",
+            crate::time::now()
+        )?;
+        writeln!(frame)?;
+        if runs.is_empty() {
+            writeln!(frame, "no runs match")?;
+        } else {
+            crate::output::runs_table(&mut frame, &runs, &short_ids)?;
+        }
+        if let Some(line) = footer(args, &runs, limit, count) {
+            writeln!(frame, "{line}")?;
+        }
+        draw(&frame)?;
+        let until = Instant::now() + every;
+        while !STOP.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// Draws a frame over the last one: cursor home, each line cleared to its end, the rest of
+/// the screen cleared below, in one write.
+fn draw(frame: &[u8]) -> io::Result<()> {
+    let mut screen = Vec::with_capacity(frame.len() + 256);
+    screen.extend_from_slice(b"\x1b[H");
+    for line in frame.split_inclusive(|&b| b == b'\n') {
+        match line.strip_suffix(b"\n") {
+            Some(text) => {
+                screen.extend_from_slice(text);
+                screen.extend_from_slice(b"\x1b[K\n");
+            }
+            None => screen.extend_from_slice(line),
+        }
+    }
+    screen.extend_from_slice(b"\x1b[J");
+    let mut out = io::stdout().lock();
+    out.write_all(&screen)?;
+    out.flush()
 }

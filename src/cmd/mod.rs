@@ -46,6 +46,11 @@ impl Context {
 
 /// Runs the command; returns the exit code of a command that succeeded in part.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::output::set_color(match cli.color {
+        crate::cli::ColorChoice::Auto => None,
+        crate::cli::ColorChoice::Always => Some(true),
+        crate::cli::ColorChoice::Never => Some(false),
+    });
     let default = cli.db.is_none();
     let path = cli.db.clone().unwrap_or_else(crate::store::default_path);
     let ctx = Context {

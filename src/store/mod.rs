@@ -199,6 +199,39 @@ impl Store {
         dispatch!(self, s => s.explain_list(before, filter))
     }
 
+    /// [`Store::list_page`] and the number of runs the filter matches from `before` on, counted
+    /// up to `cap + 1` in the same read (above `cap`: "more than `cap`"); `None` when the
+    /// backend cannot count yet (PostgreSQL).
+    pub fn list_page_counted(
+        &mut self,
+        before: Option<&str>,
+        filter: ListFilter,
+        short_ids: bool,
+        cap: u64,
+    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+        match self {
+            Store::Sqlite(s) => s.list_page_counted(before, filter, short_ids, cap),
+            Store::Postgres(p) => {
+                let (runs, short) = p.list_page(before, filter, short_ids)?;
+                Ok((runs, short, None))
+            }
+        }
+    }
+
+    /// The number of runs the filter matches from `before` on, up to `cap + 1` (see
+    /// [`Store::list_page_counted`]); `None` when the backend cannot count yet (PostgreSQL).
+    pub fn count_matches(
+        &mut self,
+        before: Option<&str>,
+        filter: ListFilter,
+        cap: u64,
+    ) -> Result<Option<u64>> {
+        match self {
+            Store::Sqlite(s) => s.count_matches(before, filter, cap),
+            Store::Postgres(_) => Ok(None),
+        }
+    }
+
     /// Runs counted by job and status.
     pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
         dispatch!(self, s => s.counts())

@@ -159,6 +159,45 @@ impl Sqlite {
         })
     }
 
+    /// Like [`Sqlite::list_page`], with the number of runs the filter matches from `before` on
+    /// (ignoring `offset` and `limit`) counted in the same read transaction, up to `cap + 1`:
+    /// a count above `cap` means "more than `cap`", and counting costs at most `cap + 1` rows.
+    pub fn list_page_counted(
+        &mut self,
+        before: Option<&str>,
+        mut filter: ListFilter,
+        short_ids: bool,
+        cap: u64,
+    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            let runs = list::list(c, &filter)?;
+            let short = if short_ids {
+                runs.iter()
+                    .map(|r| unique_prefix(c, &r.id))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                Vec::new()
+            };
+            let count = count_matches(c, &filter, cap)?;
+            Ok((runs, short, Some(count)))
+        })
+    }
+
+    /// The number of runs `filter` matches from `before` on, up to `cap + 1` (see
+    /// [`Sqlite::list_page_counted`]), in a read transaction of its own.
+    pub fn count_matches(
+        &mut self,
+        before: Option<&str>,
+        mut filter: ListFilter,
+        cap: u64,
+    ) -> Result<Option<u64>> {
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            Ok(Some(count_matches(c, &filter, cap)?))
+        })
+    }
+
     /// Runs counted by (status, job).
     pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
         admin::stats(&self.conn)
@@ -347,6 +386,69 @@ impl Sqlite {
     pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
         lease::status_of(&self.conn, id)
     }
+}
+
+/// Counts the runs `f` matches (labels, statuses, jobs, older than `f.before`), stopping at
+/// `cap + 1`. A label filter drives the count from the label index, each further label is an
+/// `EXISTS` probe of the `(run_id, key)` index.
+fn count_matches(c: &Connection, f: &ListFilter, cap: u64) -> Result<u64> {
+    use rusqlite::types::Value;
+    let mut params: Vec<Value> = Vec::new();
+    let push = |params: &mut Vec<Value>, v: String| {
+        params.push(Value::Text(v));
+        format!("?{}", params.len())
+    };
+    let mut sql = String::from("SELECT count(*) FROM (SELECT 1 FROM ");
+    let mut conds: Vec<String> = Vec::new();
+    let mut labels = f.labels.iter();
+    if let Some((k, v)) = labels.next() {
+        let (k, v) = (push(&mut params, k.clone()), push(&mut params, v.clone()));
+        sql.push_str("durably_run_labels AS l CROSS JOIN durably_runs AS r");
+        conds.push(format!("l.key = {k} AND l.value = {v} AND r.id = l.run_id"));
+    } else {
+        sql.push_str("durably_runs AS r");
+    }
+    for (k, v) in labels {
+        let (k, v) = (push(&mut params, k.clone()), push(&mut params, v.clone()));
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM durably_run_labels AS x WHERE x.run_id = r.id AND x.key = {k} AND x.value = {v})"
+        ));
+    }
+    if !f.statuses.is_empty() {
+        let marks: Vec<String> = f
+            .statuses
+            .iter()
+            .map(|s| push(&mut params, s.as_str().to_string()))
+            .collect();
+        conds.push(format!("r.status IN ({})", marks.join(", ")));
+    }
+    if !f.jobs.is_empty() {
+        let marks: Vec<String> = f
+            .jobs
+            .iter()
+            .map(|j| push(&mut params, j.clone()))
+            .collect();
+        conds.push(format!("r.job_name IN ({})", marks.join(", ")));
+    }
+    if let Some((created, id)) = &f.before {
+        let (created, id) = (
+            push(&mut params, created.clone()),
+            push(&mut params, id.clone()),
+        );
+        conds.push(format!("(r.created_at, r.id) < ({created}, {id})"));
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    params.push(Value::Integer(
+        i64::try_from(cap.saturating_add(1)).unwrap_or(i64::MAX),
+    ));
+    sql.push_str(&format!(" LIMIT ?{})", params.len()));
+    let n: i64 = c
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// The (created_at, id) of the run `before` names, for paging.
