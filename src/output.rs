@@ -126,6 +126,12 @@ fn table(headers: &[&str]) -> Table {
     // comfy-table styles only where told (status cells) and measures widths on the text
     // before styling; whether to style follows `--color`, not its own terminal check.
     if color() {
+        // comfy-table colours through crossterm, which reads NO_COLOR itself (once, at its
+        // first coloured cell) and then writes bare resets; `--color always` beats NO_COLOR,
+        // so this rendering process drops it. Only commands that print tables get here.
+        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            std::env::remove_var("NO_COLOR");
+        }
         t.enforce_styling().style_text_only();
     } else {
         t.force_no_tty();

@@ -436,3 +436,295 @@ fn broken_pipe_is_quiet() {
         assert_eq!(out.stdout.lines().count(), 1);
     }
 }
+
+/// Runs `durably ARGS` on a pseudo-terminal (`script`) with colour left to `--color auto`:
+/// `NO_COLOR`, `CLICOLOR_FORCE`, `COLUMNS` and `LINES` removed, `TERM=xterm`, then `set`
+/// applied. Returns what the terminal showed, CR LF turned back into LF.
+fn on_pty(env: &Env, args: &str, set: &[(&str, &str)]) -> Out {
+    let mut script = std::process::Command::new("script");
+    script
+        .arg("-qec")
+        .arg(format!("'{BIN}' --db '{}' {args}", env.db.display()))
+        .arg("/dev/null")
+        .env_remove("DURABLY_DB")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("COLUMNS")
+        .env_remove("LINES")
+        .env("TERM", "xterm");
+    for (k, v) in set {
+        script.env(k, v);
+    }
+    let mut out = run_command(script, None);
+    out.stdout = out.stdout.replace("\r\n", "\n");
+    out
+}
+
+/// Text with its SGR colour sequences (`ESC [ … m`) removed.
+fn strip_sgr(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The SGR sequence right before each status word of a table, by status.
+fn status_colours(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut found = std::collections::BTreeMap::new();
+    for status in ["pending", "leased", "completed", "failed", "cancelled"] {
+        if let Some(at) = text.find(&format!("m{status}\u{1b}[")) {
+            let start = text[..at]
+                .rfind('\u{1b}')
+                .expect("an escape before the status");
+            found.insert(status.to_string(), text[start..=at].to_string());
+        }
+    }
+    found
+}
+
+/// One run in each of the five statuses, created in the year 2000 (a day apart, so the AGE
+/// column reads the same from one listing to the next).
+fn five_statuses(env: &Env) {
+    for (day, status) in ["pending", "leased", "completed", "failed", "cancelled"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = env.enqueue(&["--job", status]);
+        env.conn()
+            .execute(
+                "UPDATE durably_runs SET status = ?2, created_at = ?3 WHERE id = ?1",
+                rusqlite::params![id, status, format!("2000-01-0{}T00:00:00.000Z", day + 1)],
+            )
+            .unwrap();
+    }
+}
+
+#[test]
+fn statuses_are_coloured_on_a_terminal_or_when_asked_and_never_in_json() {
+    let env = Env::new();
+    five_statuses(&env);
+    // A terminal with --color auto: each status in its own colour.
+    let tty = on_pty(&env, "ls", &[]);
+    tty.ok();
+    let colours = status_colours(&tty.stdout);
+    assert_eq!(colours.len(), 5, "{colours:?} in {:?}", tty.stdout);
+    let distinct: std::collections::BTreeSet<_> = colours.values().collect();
+    assert_eq!(distinct.len(), 5, "{colours:?}");
+    // NO_COLOR (not empty) and TERM=dumb turn auto off; an empty NO_COLOR does not.
+    for set in [[("NO_COLOR", "1")], [("TERM", "dumb")]] {
+        let plain = on_pty(&env, "ls", &set);
+        assert!(!plain.ok().stdout.contains('\u{1b}'), "{set:?}: {plain:?}");
+    }
+    let empty = on_pty(&env, "ls", &[("NO_COLOR", "")]);
+    assert_eq!(status_colours(&empty.ok().stdout).len(), 5, "{empty:?}");
+    // --color never on a terminal: plain.
+    let never = on_pty(&env, "--color never ls", &[]);
+    assert!(!never.ok().stdout.contains('\u{1b}'), "{never:?}");
+
+    // A pipe: plain with auto (the harness sets NO_COLOR; without it too), coloured with
+    // --color always even when NO_COLOR is set, and with CLICOLOR_FORCE unless NO_COLOR.
+    let piped = env.ok(&["ls"]);
+    assert!(!piped.stdout.contains('\u{1b}'), "{piped:?}");
+    let mut c = env.command(&["ls"]);
+    c.env_remove("NO_COLOR");
+    let auto_pipe = run_command(c, None);
+    assert!(!auto_pipe.ok().stdout.contains('\u{1b}'), "{auto_pipe:?}");
+    let always = env.ok(&["--color", "always", "ls"]);
+    assert_eq!(status_colours(&always.stdout), colours, "{always:?}");
+    let mut c = env.command(&["ls"]);
+    c.env_remove("NO_COLOR").env("CLICOLOR_FORCE", "1");
+    let forced = run_command(c, None);
+    assert_eq!(status_colours(&forced.ok().stdout).len(), 5, "{forced:?}");
+    let mut c = env.command(&["ls"]);
+    c.env("CLICOLOR_FORCE", "1");
+    let no_color_wins = run_command(c, None);
+    assert!(
+        !no_color_wins.ok().stdout.contains('\u{1b}'),
+        "{no_color_wins:?}"
+    );
+
+    // Columns are as wide as their visible text: without the escapes the coloured table is
+    // the plain one.
+    assert_eq!(strip_sgr(&always.stdout), piped.stdout);
+    // JSON is never coloured.
+    for format in ["json", "ndjson", "ids"] {
+        let out = env.ok(&["--color", "always", "ls", "--format", format]);
+        assert!(!out.stdout.contains('\u{1b}'), "{format}: {out:?}");
+    }
+    let json = on_pty(&env, "ls --json", &[]);
+    assert!(!json.ok().stdout.contains('\u{1b}'), "{json:?}");
+    env.run(&["--color", "sometimes", "ls"])
+        .fails(2, "sometimes");
+}
+
+#[test]
+fn coloured_lines_are_cut_to_the_width_on_their_visible_text() {
+    let env = Env::new();
+    five_statuses(&env);
+    let text = on_pty(&env, "ls", &[("COLUMNS", "40")]).ok().stdout.clone();
+    assert_eq!(text.lines().count(), 6, "{text}");
+    for line in text.lines() {
+        let visible = strip_sgr(line);
+        assert!(visible.chars().count() <= 40, "{visible:?}");
+        // A cut line ends with a reset: no colour runs on past it.
+        if line.contains('\u{1b}') {
+            assert!(line.rfind("\u{1b}[").is_some_and(|at| {
+                let tail = &line[at..];
+                tail.starts_with("\u{1b}[0m") || tail.starts_with("\u{1b}[39m")
+            }));
+        }
+    }
+}
+
+#[test]
+fn a_cut_page_has_a_footer_with_the_count_and_the_next_page_on_a_terminal_only() {
+    let (env, ids) = fixture(60);
+    let newest_first: Vec<&String> = ids.iter().rev().collect();
+    let tty = on_pty(&env, "ls", &[("NO_COLOR", "1")]);
+    let last = tty.ok().stdout.lines().last().unwrap().to_string();
+    let expected = format!(
+        "50 of 60 runs — next page: durably ls --before {}",
+        newest_first[49]
+    );
+    assert_eq!(last, expected, "{tty:?}");
+    // The same filters and page size in the next-page command, which lists the next page.
+    let tty = on_pty(
+        &env,
+        "ls --job a --label tenant=even --limit 3",
+        &[("NO_COLOR", "1")],
+    );
+    let last = tty.ok().stdout.lines().last().unwrap().to_string();
+    let (head, command) = last.split_once(" — next page: ").expect("a footer");
+    let matching = oracle(&env, &[("tenant", "even")], &[], &["a"]);
+    assert_eq!(head, format!("3 of {} runs", matching.len()), "{last}");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(&words[..2], ["durably", "ls"], "{command}");
+    let mut next = vec!["ls", "--format", "ids"];
+    next.extend_from_slice(&words[2..]);
+    assert_eq!(
+        crate::harness::ids(&env.ok(&next)),
+        matching[3..6],
+        "{command}"
+    );
+    // A page that holds every match: no footer; a pipe: never a footer.
+    let all = on_pty(&env, "ls --limit 60", &[("NO_COLOR", "1")]);
+    assert!(!all.ok().stdout.contains("next page"), "{all:?}");
+    let piped = env.ok(&["ls"]);
+    assert_eq!(piped.stdout.lines().count(), 51, "{piped:?}");
+    assert!(!piped.stdout.contains("next page"), "{piped:?}");
+}
+
+#[test]
+fn the_footer_count_stops_at_ten_thousand() {
+    let env = Env::new();
+    let lines: String = (0..10_002).map(|_| "{\"job\":\"j\"}\n").collect();
+    env.run_stdin(&["enqueue-many", "--quiet"], lines).ok();
+    let tty = on_pty(&env, "ls --limit 2", &[("NO_COLOR", "1")]);
+    let last = tty.ok().stdout.lines().last().unwrap().to_string();
+    assert!(
+        last.starts_with("2 of more than 10,000 runs — next page: durably ls --before "),
+        "{last}"
+    );
+    // Exactly 10,000 from --before on is still counted.
+    let oldest_two: Vec<String> = env
+        .conn()
+        .prepare("SELECT id FROM durably_runs ORDER BY created_at, id LIMIT 2")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let tty = on_pty(
+        &env,
+        &format!("ls --limit 2 --before {}", oldest_two[1]),
+        &[("NO_COLOR", "1")],
+    );
+    assert!(!tty.ok().stdout.contains("next page"), "{tty:?}");
+    let tty = on_pty(&env, "ls --limit 2 --offset 1", &[("NO_COLOR", "1")]);
+    assert!(
+        tty.ok().stdout.contains("2 of more than 10,000 runs"),
+        "{tty:?}"
+    );
+}
+
+#[test]
+fn watch_redraws_in_place_until_ctrl_c_and_exits_0() {
+    let env = Env::new();
+    five_statuses(&env);
+    let pid_file = env.path("watch.pid");
+    let mut script = std::process::Command::new("script");
+    script
+        .arg("-qec")
+        .arg(format!(
+            "echo $$ > '{}'; exec '{BIN}' --db '{}' ls --watch 0.1s --status failed",
+            pid_file.display(),
+            env.db.display()
+        ))
+        .arg("/dev/null")
+        .env_remove("DURABLY_DB")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm");
+    let mut bg = Bg::spawn(script, env.dir.path(), "watch");
+    // At least two frames drawn, each from the cursor's home position.
+    let frames = |text: &str| {
+        text.matches("\u{1b}[Hevery 100ms: durably ls --status failed")
+            .count()
+    };
+    assert!(
+        wait_until(BOUND, || frames(&bg.out()) >= 2),
+        "{:?}",
+        bg.out()
+    );
+    // A change to the database shows up in a later frame.
+    env.conn()
+        .execute(
+            "UPDATE durably_runs SET status = 'failed' WHERE job_name = 'pending'",
+            [],
+        )
+        .unwrap();
+    assert!(
+        wait_until(BOUND, || {
+            let out = bg.out();
+            let latest = &out[out.rfind("\u{1b}[H").unwrap_or(0)..];
+            latest.contains(" pending ") && latest.contains("\u{1b}[K")
+        }),
+        "{:?}",
+        bg.out()
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: a process this test started.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = bg.wait_max(BOUND);
+    assert_eq!(status.code(), Some(0), "{:?} {:?}", bg.out(), bg.err());
+    let out = bg.out();
+    // The alternate screen is entered first and left last, the cursor shown again.
+    assert!(out.starts_with("\u{1b}[?1049h"), "{out:?}");
+    assert!(
+        out.trim_end().ends_with("\u{1b}[?25h\u{1b}[?1049l"),
+        "{out:?}"
+    );
+    assert!(
+        out.contains("\u{1b}[31mfailed") || out.contains("mfailed\u{1b}["),
+        "{out:?}"
+    );
+
+    // On a pipe --watch is a usage error, as are --format json and a too short interval.
+    env.run(&["ls", "--watch"]).fails(2, "terminal");
+    env.run(&["ls", "--watch", "--json"]).code(2);
+    env.run(&["ls", "--watch", "--format", "ids"]).code(2);
+    env.run(&["ls", "--watch", "10ms"]).fails(2, "10ms");
+}
