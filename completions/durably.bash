@@ -128,7 +128,7 @@ _durably() {
 
     case "${cmd}" in
         durably)
-            opts="-h -V --db --busy-timeout --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs step progress log completions help"
+            opts="-h -V --db --busy-timeout --color --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs step progress log completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +142,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -150,7 +154,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__cancel)
-            opts="-h --json --db --busy-timeout --help"
+            opts="-h --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -162,6 +166,10 @@ _durably() {
                     ;;
                 --busy-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -172,7 +180,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__completions)
-            opts="-h --db --busy-timeout --help bash elvish fish powershell zsh"
+            opts="-h --db --busy-timeout --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +194,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -194,7 +206,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --db --busy-timeout --help"
+            opts="-l -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +248,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -244,7 +260,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue__subcmd__many)
-            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --help"
+            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,6 +288,10 @@ _durably() {
                     ;;
                 --busy-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -534,7 +554,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__init)
-            opts="-h --wal --db --busy-timeout --help"
+            opts="-h --wal --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -548,6 +568,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -556,7 +580,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__log)
-            opts="-h --level --data --db --busy-timeout --help"
+            opts="-h --level --data --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -578,6 +602,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -586,7 +614,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__logs)
-            opts="-f -h --follow --json --db --busy-timeout --help"
+            opts="-f -h --follow --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -600,6 +628,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -608,7 +640,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__ls)
-            opts="-l -s -j -n -h --label --status --job --limit --offset --before --format --json --explain --db --busy-timeout --help"
+            opts="-l -s -j -n -h --label --status --job --limit --offset --before --format --json --explain --watch --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -658,12 +690,20 @@ _durably() {
                     COMPREPLY=($(compgen -W "table json ndjson ids" -- "${cur}"))
                     return 0
                     ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --busy-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -674,7 +714,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__progress)
-            opts="-h --total --message --db --busy-timeout --help"
+            opts="-h --total --message --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -696,6 +736,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -704,7 +748,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__retrigger)
-            opts="-h --json --db --busy-timeout --help"
+            opts="-h --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -718,6 +762,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -726,7 +774,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__rm)
-            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --help"
+            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -768,6 +816,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -776,7 +828,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__show)
-            opts="-h --json --db --busy-timeout --help"
+            opts="-h --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -788,6 +840,10 @@ _durably() {
                     ;;
                 --busy-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -798,7 +854,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__stats)
-            opts="-h --json --db --busy-timeout --help"
+            opts="-h --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -810,6 +866,10 @@ _durably() {
                     ;;
                 --busy-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -820,7 +880,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__step)
-            opts="-h --db --busy-timeout --help"
+            opts="-h --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -834,6 +894,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -842,7 +906,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__wait)
-            opts="-h --timeout --json --db --busy-timeout --help"
+            opts="-h --timeout --json --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -860,6 +924,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -868,7 +936,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --handlers --db --busy-timeout --help"
+            opts="-c -j -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --handlers --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -920,6 +988,10 @@ _durably() {
                     ;;
                 --busy-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_durably_global_optspecs
-    string join \n db= busy-timeout= h/help V/version
+    string join \n db= busy-timeout= color= h/help V/version
 end
 
 function __fish_durably_needs_command
@@ -26,6 +26,9 @@ end
 
 complete -c durably -n "__fish_durably_needs_command" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_needs_command" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_needs_command" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_needs_command" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_needs_command" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
@@ -48,8 +51,11 @@ complete -c durably -n "__fish_durably_needs_command" -f -a "completions" -d 'Pr
 complete -c durably -n "__fish_durably_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c durably -n "__fish_durably_using_subcommand init" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand init" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand init" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand init" -l wal -d 'Switch the database to WAL journal mode (readers never block the writer)'
-complete -c durably -n "__fish_durably_using_subcommand init" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l job -d 'Job name (overrides the spec\'s "job")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l input -d 'Input as JSON text (overrides the spec\'s "input"; default {})' -r
@@ -58,18 +64,24 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -l concurrency-
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l timeout -d 'With --wait: give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l coalesce -d 'With --concurrency-key: return the pending run instead of a conflict'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l wait -d 'Then wait until the run is terminal (id on stderr, output on stdout)'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l json -d 'Print the run as JSON with its disposition'
-complete -c durably -n "__fish_durably_using_subcommand enqueue" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l job -d 'Job name (overrides the spec\'s "job")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l chunk -d 'Commit every N runs (each chunk all or nothing) instead of once for the whole input' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s q -l quiet -d 'Print nothing but errors and the summary'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l json -d 'Print one JSON object per run (id, jobName, disposition, line)'
-complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r -f -a "pending\t''
 leased\t''
@@ -84,11 +96,15 @@ complete -c durably -n "__fish_durably_using_subcommand ls" -l format -d 'Output
 json\t''
 ndjson\t''
 ids\t''"
+complete -c durably -n "__fish_durably_using_subcommand ls" -l watch -d 'Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand ls" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand ls" -l json -d 'Same as --format json'
 complete -c durably -n "__fish_durably_using_subcommand ls" -l explain -d 'Print the query plan instead of runs'
-complete -c durably -n "__fish_durably_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand list" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r -f -a "pending\t''
 leased\t''
@@ -103,15 +119,22 @@ complete -c durably -n "__fish_durably_using_subcommand list" -l format -d 'Outp
 json\t''
 ndjson\t''
 ids\t''"
+complete -c durably -n "__fish_durably_using_subcommand list" -l watch -d 'Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand list" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand list" -l json -d 'Same as --format json'
 complete -c durably -n "__fish_durably_using_subcommand list" -l explain -d 'Print the query plan instead of runs'
-complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand show" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand show" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand show" -l json -d 'Print JSON'
-complete -c durably -n "__fish_durably_using_subcommand show" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l older-than -d 'Purge terminal runs that completed more than DUR ago (e.g. 7d, 12h, 0s)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -s s -l status -d 'With --older-than: only these terminal statuses' -r -f -a "completed\t''
 failed\t''
@@ -120,27 +143,42 @@ complete -c durably -n "__fish_durably_using_subcommand rm" -s l -l label -d 'Wi
 complete -c durably -n "__fish_durably_using_subcommand rm" -s j -l job -d 'With --older-than: only runs of this job (repeatable)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand rm" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand rm" -l force -d 'Also delete pending and leased runs (explicit ids only)'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l dry-run -d 'With --older-than: count what would be deleted, delete nothing'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l json -d 'Print JSON'
-complete -c durably -n "__fish_durably_using_subcommand rm" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand rm" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand cancel" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l json -d 'Print JSON'
-complete -c durably -n "__fish_durably_using_subcommand cancel" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l json -d 'Print the new run as JSON'
-complete -c durably -n "__fish_durably_using_subcommand retrigger" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand stats" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand stats" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand stats" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand stats" -l json -d 'Print JSON'
-complete -c durably -n "__fish_durably_using_subcommand stats" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand wait" -l timeout -d 'Give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand wait" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand wait" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand wait" -l json -d 'Print the whole run as JSON instead of its output'
-complete -c durably -n "__fish_durably_using_subcommand wait" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand wait" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand work" -s c -l concurrency -d 'Handlers to run at once' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -s j -l job -d 'Only claim runs of this job (repeatable)' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l lease -d 'Lease length; renewed every 5s or a third of it, whichever is shorter' -r
@@ -151,32 +189,50 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l retain -d 'Whil
 complete -c durably -n "__fish_durably_using_subcommand work" -l handlers -d 'Directory of handlers: a run of job J is executed by DIR/J' -r -F
 complete -c durably -n "__fish_durably_using_subcommand work" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand work" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand work" -l once -d 'Claim at most one run, then exit (0 idle or completed, 5 failed, 6 cancelled)'
 complete -c durably -n "__fish_durably_using_subcommand work" -l until-idle -d 'Exit when nothing is left to claim and nothing is running'
 complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand logs" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand logs" -s f -l follow -d 'Keep printing new logs until the run is terminal'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l json -d 'Print one JSON object per log'
-complete -c durably -n "__fish_durably_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand step" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand step" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand step" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'Total amount of work' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand progress" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
-complete -c durably -n "__fish_durably_using_subcommand progress" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand progress" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand progress" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand log" -l level -d 'Level' -r -f -a "info\t''
 warn\t''
 error\t''"
 complete -c durably -n "__fish_durably_using_subcommand log" -l data -d 'Structured data as JSON text' -r
 complete -c durably -n "__fish_durably_using_subcommand log" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand log" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
-complete -c durably -n "__fish_durably_using_subcommand log" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand log" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand completions" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand completions" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
-complete -c durably -n "__fish_durably_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c durably -n "__fish_durably_using_subcommand completions" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
+always\t'Also on a pipe, whatever NO_COLOR says'
+never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue-many" -d 'Enqueue many runs from NDJSON or a JSON array, all or nothing'

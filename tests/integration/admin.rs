@@ -553,3 +553,50 @@ fn show_renders_progress_end_time_errors_and_retried_steps_for_people() {
     assert_eq!(v["steps"][0]["status"], "failed");
     assert_eq!(v["status"], "cancelled");
 }
+
+/// `show`'s status line in the status's colour: on a terminal (`script`) with `--color auto`,
+/// on a pipe with `--color always`; plain with NO_COLOR, `--color never`, on a pipe, in JSON.
+#[test]
+fn show_colours_the_status_on_a_terminal_only() {
+    let env = Env::new();
+    let id = env.enqueue(&["--job", "j"]);
+    env.conn()
+        .execute(
+            "UPDATE durably_runs SET status = 'failed', error = 'boom' WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    let on_pty = |args: &str, no_color: bool| {
+        let mut script = std::process::Command::new("script");
+        script
+            .arg("-qec")
+            .arg(format!("'{BIN}' --db '{}' {args}", env.db.display()))
+            .arg("/dev/null")
+            .env_remove("DURABLY_DB")
+            .env_remove("CLICOLOR_FORCE")
+            .env("TERM", "xterm");
+        if no_color {
+            script.env("NO_COLOR", "1");
+        } else {
+            script.env_remove("NO_COLOR");
+        }
+        let out = run_command(script, None);
+        out.ok();
+        out.stdout.replace("\r\n", "\n")
+    };
+    let red = "status            \u{1b}[31mfailed\u{1b}[0m\n";
+    let plain = "status            failed\n";
+    let tty = on_pty(&format!("show {id}"), false);
+    assert!(tty.contains(red), "{tty:?}");
+    for text in [
+        on_pty(&format!("show {id}"), true),
+        on_pty(&format!("--color never show {id}"), false),
+        env.ok(&["show", &id]).stdout,
+    ] {
+        assert!(text.contains(plain) && !text.contains('\u{1b}'), "{text:?}");
+    }
+    let always = env.ok(&["--color", "always", "show", &id]);
+    assert!(always.stdout.contains(red), "{always:?}");
+    let json = on_pty(&format!("show --json {id}"), false);
+    assert!(!json.contains('\u{1b}'), "{json:?}");
+}
