@@ -3,12 +3,14 @@
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
 //! concurrency key). Statements live in `sql/postgres/`.
 
-use super::{pending, Access, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Plan};
-use super::{PurgeFilter, StepRecord};
+mod lease;
+mod steps;
+
+use super::{pending, Access, Jobs, ListFilter, Options, Plan, PurgeFilter};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One connection to a PostgreSQL database.
 pub struct Postgres {
@@ -49,7 +51,8 @@ impl Postgres {
         self.shown.clone()
     }
 
-    /// Bounds the lock waits of the writes that follow by `deadline` (None: no bound).
+    /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
+    /// (None: no bound); see [`Postgres::fenced_write`].
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
     }
@@ -126,60 +129,6 @@ impl Postgres {
         Err(not_yet("delete"))
     }
 
-    pub fn completed_step(&self, _run_id: &str, _name: &str) -> Result<Option<Step>> {
-        Err(not_yet("completed_step"))
-    }
-
-    pub fn holds_lease(&self, _fence: &Fence) -> Result<bool> {
-        Err(not_yet("holds_lease"))
-    }
-
-    pub fn record_step(&mut self, _fence: &Fence, _step: &NewStep) -> Result<StepRecord> {
-        Err(not_yet("record_step"))
-    }
-
-    pub fn set_progress(&mut self, _fence: &Fence, _progress: &str) -> Result<bool> {
-        Err(not_yet("set_progress"))
-    }
-
-    pub fn append_log(&mut self, _fence: &Fence, _log: &NewLog) -> Result<bool> {
-        Err(not_yet("append_log"))
-    }
-
-    pub fn claim(
-        &mut self,
-        _jobs: &Jobs,
-        _owner: &str,
-        _lease: Duration,
-    ) -> Result<Option<(Run, Instant)>> {
-        Err(not_yet("claim"))
-    }
-
-    pub fn renew(
-        &mut self,
-        _id: &str,
-        _generation: i64,
-        _lease: Duration,
-    ) -> Result<Option<Instant>> {
-        Err(not_yet("renew"))
-    }
-
-    pub fn complete(&mut self, _id: &str, _generation: i64, _output: Option<&str>) -> Result<bool> {
-        Err(not_yet("complete"))
-    }
-
-    pub fn fail(&mut self, _id: &str, _generation: i64, _error: &str) -> Result<bool> {
-        Err(not_yet("fail"))
-    }
-
-    pub fn expire(&mut self, _id: &str, _generation: i64) -> Result<bool> {
-        Err(not_yet("expire"))
-    }
-
-    pub fn status_of(&self, _id: &str) -> Result<Option<(String, i64)>> {
-        Err(not_yet("status_of"))
-    }
-
     pub fn is_wal(&self) -> Result<bool> {
         Err(not_yet("is_wal"))
     }
@@ -202,14 +151,6 @@ impl Postgres {
 
     pub fn pending_for(&self, _jobs: &Jobs) -> Result<pending::Pending> {
         Err(not_yet("pending_for"))
-    }
-
-    pub fn has_expired(&self) -> Result<bool> {
-        Err(not_yet("has_expired"))
-    }
-
-    pub fn release_expired(&mut self, _limit: u64) -> Result<u64> {
-        Err(not_yet("release_expired"))
     }
 
     pub fn purge_count(&self, _f: &PurgeFilter) -> Result<u64> {
