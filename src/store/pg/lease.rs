@@ -150,7 +150,9 @@ impl Postgres {
             tx.commit()?;
             Ok(value)
         };
-        run().with_context(|| format!("cannot {what} on {shown}"))
+        run()
+            .map_err(|e| super::describe(e, &shown))
+            .with_context(|| format!("cannot {what}"))
     }
 
     /// A read of one statement outside any write.
@@ -163,7 +165,8 @@ impl Postgres {
         let mut client = self.client.borrow_mut();
         client
             .query_opt(sql, params)
-            .with_context(|| format!("cannot {what} on {}", self.shown))
+            .map_err(|e| super::describe(e.into(), &self.shown))
+            .with_context(|| format!("cannot {what}"))
     }
 
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when

@@ -12,13 +12,47 @@ use anyhow::Result;
 use std::cell::RefCell;
 use std::time::Instant;
 
+pub mod connect;
+pub mod schema;
+
 /// One connection to a PostgreSQL database.
 pub struct Postgres {
-    client: RefCell<postgres::Client>,
-    /// The URL without its password, for messages.
-    shown: String,
+    pub(super) client: RefCell<postgres::Client>,
+    /// `host:port/dbname`, for messages (never the password).
+    pub(super) shown: String,
     /// The bound on lock waits of the current write ([`Postgres::set_deadline`]).
-    deadline: Option<Instant>,
+    pub(super) deadline: Option<Instant>,
+    /// Timestamps of this process never go backwards, even if the system clock does.
+    pub clock: super::enqueue::Clock,
+}
+
+/// A PostgreSQL error as one line naming the database: the server's message (and detail) for
+/// an error the server reported, else the client's; errors that carry an exit code unchanged.
+pub fn describe(e: anyhow::Error, location: &str) -> anyhow::Error {
+    match e.downcast::<postgres::Error>() {
+        Ok(pg) => anyhow::anyhow!("database {location}: {}", error_text(&pg)),
+        Err(e) => e,
+    }
+}
+
+/// One line for a PostgreSQL error: the server's message and detail, or the client's error with
+/// its causes (the client's own text says only "error connecting to server").
+pub fn error_text(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let detail = db.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+        return format!("{}{detail}", db.message());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Enqueues inside the one transaction of [`Postgres::enqueue_batch`].
@@ -38,12 +72,38 @@ fn not_yet(what: &str) -> anyhow::Error {
 }
 
 impl Postgres {
-    pub fn open(_opts: &Options, _access: Access) -> Result<Postgres> {
-        Err(not_yet("opening a database"))
+    /// Connects and checks (for writers, creates) the schema; see [`connect::target`] for how
+    /// the URL and the `PG*` variables are read.
+    pub fn open(opts: &Options, access: Access) -> Result<Postgres> {
+        let url = opts.path.to_str().ok_or_else(|| {
+            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+        })?;
+        let target = connect::target(url, opts.busy_timeout)?;
+        let mut client = connect::connect(&target)?;
+        schema::prepare(&mut client, &target.shown, access)
+            .map_err(|e| describe(e, &target.shown))?;
+        Ok(Postgres {
+            client: RefCell::new(client),
+            shown: target.shown,
+            deadline: None,
+            clock: Default::default(),
+        })
     }
 
+    /// A second connection to the same database (a worker's lease-renewal thread): the schema
+    /// was checked by the first.
     pub fn open_again(opts: &Options) -> Result<Postgres> {
-        Postgres::open(opts, Access::WriteExisting)
+        let url = opts.path.to_str().ok_or_else(|| {
+            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+        })?;
+        let target = connect::target(url, opts.busy_timeout)?;
+        let client = connect::connect(&target)?;
+        Ok(Postgres {
+            client: RefCell::new(client),
+            shown: target.shown,
+            deadline: None,
+            clock: Default::default(),
+        })
     }
 
     /// The server and database, for messages (never the password).
@@ -129,24 +189,33 @@ impl Postgres {
         Err(not_yet("delete"))
     }
 
+    /// PostgreSQL has no write-ahead log file for us to checkpoint.
     pub fn is_wal(&self) -> Result<bool> {
-        Err(not_yet("is_wal"))
+        Ok(false)
     }
 
+    /// Journal modes are SQLite's: `init` prints none for PostgreSQL.
     pub fn journal_mode(&self) -> Result<String> {
-        Err(not_yet("journal_mode"))
+        Ok(String::new())
     }
 
+    /// `init --wal` names a SQLite notion: a usage error here.
     pub fn enable_wal(&self) -> Result<()> {
-        Err(not_yet("enable_wal"))
+        Err(crate::error::CodedError::usage(
+            "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log",
+        )
+        .into())
     }
 
+    /// Adds the library's indexes the database lacks and ours.
     pub fn repair(&self) -> Result<()> {
-        Err(not_yet("repair"))
+        let mut client = self.client.borrow_mut();
+        schema::repair(&mut client, &self.shown).map_err(|e| describe(e, &self.shown))
     }
 
+    /// Nothing to checkpoint: the server manages its own log.
     pub fn checkpoint(&self) -> Result<()> {
-        Err(not_yet("checkpoint"))
+        Ok(())
     }
 
     pub fn pending_for(&self, _jobs: &Jobs) -> Result<pending::Pending> {
