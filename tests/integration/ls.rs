@@ -303,7 +303,7 @@ fn json_formats_have_exactly_the_run_fields() {
 }
 
 #[test]
-fn piped_table_is_one_whole_line_per_run_and_ids_are_usable_prefixes() {
+fn piped_table_is_one_whole_line_per_run_and_ids_are_usable_handles() {
     let env = Env::new();
     env.enqueue(&[
         "--job",
@@ -343,12 +343,12 @@ fn piped_table_is_one_whole_line_per_run_and_ids_are_usable_prefixes() {
         assert_eq!(line, line.trim_end(), "trailing whitespace");
         assert!(!line.ends_with('…'), "line cut on a pipe: {line:?}");
     }
-    // Every id cell is a unique prefix of at least 12 characters that show accepts.
+    // Every id cell is a unique tail of at least 8 characters that show accepts.
     let full = ids(env.run(&["ls", "--format", "ids"]).ok());
     for id in &full {
         let shown = text
             .split_whitespace()
-            .find(|w| id.starts_with(*w) && w.len() >= 12)
+            .find(|w| id.ends_with(*w) && w.len() >= 8)
             .unwrap_or_else(|| panic!("{id} not in table:\n{text}"));
         let run = env.run(&["show", shown, "--json"]).ok().json();
         assert_eq!(run["id"], id.as_str());
