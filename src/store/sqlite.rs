@@ -504,7 +504,8 @@ fn find_run(conn: &Connection, given: &str) -> Result<Run> {
 /// characters, that no other run has as its tail or as its prefix, so [`resolve_id`] gives
 /// `id` back. One seek on the tail index for the runs that share the last 8 characters, then
 /// one prefix seek per length tried (almost always one), so a page costs O(page log n).
-/// An id that cannot be a handle (other characters) or is this short anyway is shown whole.
+/// A tail never starts with `-`. An id that cannot be a handle (other characters) or is this
+/// short anyway is shown whole.
 fn unique_handle(conn: &Connection, id: &str) -> Result<String> {
     if id.len() <= TAIL_MIN || !is_handle(id) {
         return Ok(id.to_string());
@@ -526,6 +527,11 @@ fn unique_handle(conn: &Connection, id: &str) -> Result<String> {
     }
     while len < id.len() {
         let tail = &id[id.len() - len..];
+        // A handle starting with `-` would read as an option on the command line.
+        if tail.starts_with('-') {
+            len += 1;
+            continue;
+        }
         if matches(conn, tail, Some(id), 1)?.0.is_empty() {
             return Ok(tail.to_string());
         }

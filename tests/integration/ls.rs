@@ -436,3 +436,70 @@ fn broken_pipe_is_quiet() {
         assert_eq!(out.stdout.lines().count(), 1);
     }
 }
+
+#[test]
+fn the_table_shows_the_shortest_unique_tail_and_show_takes_it() {
+    let env = Env::init();
+    let conn = env.conn();
+    let insert = |id: &str| {
+        conn.execute(
+            "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) VALUES (?1, 'j', '{}', 'pending', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+            [id],
+        )
+        .unwrap();
+    };
+    // (id, the handle the table must show)
+    let expected = [
+        // Two ids sharing their last 10 characters need 11; one sharing 8 with them needs 9.
+        ("01900000-0000-7000-8000-aa11deadbeef", "a11deadbeef"),
+        ("01900000-0000-7000-8000-bb11deadbeef", "b11deadbeef"),
+        ("01900000-0000-7000-8000-ccccdeadbeef", "cdeadbeef"),
+        // The last 8 characters are another run's prefix: one more.
+        ("01900000-0000-7000-8000-000012345678", "012345678"),
+        ("12345678-0000-7000-8000-000000000001", "00000001"),
+        // Tails of 8 to 12 characters that are other runs' prefixes, and 13 would start at
+        // `-` (an option on the command line): 14.
+        ("01900000-0000-7000-8000-cafecafecafe", "0-cafecafecafe"),
+        ("cafecafecafe-one", "cafe-one"),
+        ("ecafecafe-two", "cafe-two"),
+        ("fecafecafe-three", "fe-three"),
+        ("afecafecafe-four", "afe-four"),
+        // A library ULID, in the same column.
+        ("01JD8X3V5Q7M2K9R4T6W8Y0ZAB", "6W8Y0ZAB"),
+    ];
+    for (id, _) in expected {
+        insert(id);
+    }
+    let table = env.run(&["ls"]).ok().stdout.clone();
+    let shown: Vec<(String, String)> = table
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let handle = l.split_whitespace().next().unwrap().to_string();
+            (handle, l.to_string())
+        })
+        .collect();
+    assert_eq!(shown.len(), expected.len(), "{table}");
+    // Every cell gives its own run back, and each run has one.
+    let mut resolved: Vec<String> = Vec::new();
+    for (handle, _) in &shown {
+        let v = env.run(&["show", handle, "--json"]).ok().json();
+        resolved.push(v["id"].as_str().unwrap().to_string());
+    }
+    resolved.sort();
+    let mut all: Vec<String> = expected.iter().map(|(id, _)| id.to_string()).collect();
+    all.sort();
+    assert_eq!(resolved, all);
+    for (id, handle) in expected {
+        assert!(
+            shown.iter().any(|(h, _)| h == handle),
+            "{id}: no {handle} in\n{table}"
+        );
+        let v = env.run(&["show", handle, "--json"]).ok().json();
+        assert_eq!(v["id"], id);
+    }
+    // Programs get the full ids.
+    let full = ids(env.run(&["ls", "--format", "ids"]).ok());
+    assert_eq!(full.len(), expected.len());
+    assert!(full.iter().all(|i| expected.iter().any(|(id, _)| id == i)));
+}
