@@ -643,6 +643,13 @@ fn opening_a_library_database_runs_no_ddl() {
     env.run(&["ls", "--label", "k=v", "--format", "json"]).ok();
     env.run(&["ls", "--status", "pending", "--job", "j"]).ok();
     env.run(&["show", &id]).ok();
+    // Without our tail index a handle still resolves (a scan) and the table shows handles.
+    let tail = &id[id.len() - 8..];
+    assert_eq!(
+        env.run(&["show", tail, "--json"]).ok().json()["id"],
+        id.as_str()
+    );
+    assert!(env.run(&["ls"]).ok().stdout.contains(tail));
     env.run(&["stats"]).ok();
     env.run(&["cancel", &id]).ok();
     env.run(&["retrigger", &id]).ok();
