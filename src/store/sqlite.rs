@@ -138,9 +138,8 @@ impl Sqlite {
             filter.before = before_key(c, before)?;
             let runs = list::list(c, &filter)?;
             let short = if short_ids {
-                runs.iter()
-                    .map(|r| unique_handle(c, &r.id))
-                    .collect::<Result<Vec<_>>>()?
+                let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+                unique_handles(c, &ids)?
             } else {
                 Vec::new()
             };
@@ -387,10 +386,9 @@ pub const PREFIX_SQL: &str =
 /// `?4` an id to leave out, `?5` the limit.
 pub const TAIL_SQL: &str = "SELECT id FROM durably_runs WHERE lower(substr(id, -8)) = ?1 \
      AND lower(substr(id, ?2)) = ?3 AND id <> ?4 LIMIT ?5";
-/// The other ids with the same last 8 characters (case-insensitively): `?1` the key, `?2` the
-/// id itself.
-pub const SAME_TAIL_SQL: &str =
-    "SELECT id FROM durably_runs WHERE lower(substr(id, -8)) = ?1 AND id <> ?2";
+/// The ids whose last 8 characters, in lower case, are among `?1` (a JSON array of keys).
+pub const SAME_TAIL_SQL: &str = "SELECT id FROM durably_runs \
+     WHERE lower(substr(id, -8)) IN (SELECT value FROM json_each(?1))";
 
 /// Resolves a handle to the run's id: the full id, or a case-insensitive prefix, or a
 /// case-insensitive tail of at least [`TAIL_MIN`] characters, that only one run has.
@@ -447,31 +445,9 @@ fn matches(
     except: Option<&str>,
     cap: usize,
 ) -> Result<(Vec<String>, bool)> {
-    let mut found = std::collections::BTreeSet::new();
-    let mut capped = false;
     let except = except.unwrap_or("");
     let limit = i64::try_from(cap).unwrap_or(i64::MAX);
-    let mut variants = vec![
-        handle.to_string(),
-        handle.to_ascii_lowercase(),
-        handle.to_ascii_uppercase(),
-    ];
-    variants.dedup();
-    // A range on the primary-key index: [prefix, prefix + U+10FFFF) holds exactly the ids
-    // that start with the prefix (BINARY collation compares UTF-8 bytes), found by one seek.
-    // (`id GLOB ?1 || '*'` cannot use the index: its pattern is an expression.)
-    let mut prefix = conn.prepare_cached(PREFIX_SQL)?;
-    for v in &variants {
-        let end = format!("{v}\u{10FFFF}");
-        let mut n = 0;
-        for id in prefix.query_map(rusqlite::params![v, end, except, limit], |r| {
-            r.get::<_, String>(0)
-        })? {
-            found.insert(id?);
-            n += 1;
-        }
-        capped |= n == cap;
-    }
+    let (mut found, mut capped) = prefix_matches(conn, handle, except, cap)?;
     if handle.len() >= TAIL_MIN {
         // The same expression as the index, so SQLite seeks it; the full tail is then compared
         // on the few rows that share its last 8 characters. Without the index (a file `durably
@@ -493,6 +469,41 @@ fn matches(
     Ok((found.into_iter().collect(), capped))
 }
 
+/// The ids other than `except` that start with `prefix` in any case, at most `cap` per case
+/// variant (the flag says one stopped there).
+fn prefix_matches(
+    conn: &Connection,
+    prefix: &str,
+    except: &str,
+    cap: usize,
+) -> Result<(std::collections::BTreeSet<String>, bool)> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut capped = false;
+    let limit = i64::try_from(cap).unwrap_or(i64::MAX);
+    let mut variants = vec![
+        prefix.to_string(),
+        prefix.to_ascii_lowercase(),
+        prefix.to_ascii_uppercase(),
+    ];
+    variants.dedup();
+    // A range on the primary-key index: [prefix, prefix + U+10FFFF) holds exactly the ids
+    // that start with the prefix (BINARY collation compares UTF-8 bytes), found by one seek.
+    // (`id GLOB ?1 || '*'` cannot use the index: its pattern is an expression.)
+    let mut stmt = conn.prepare_cached(PREFIX_SQL)?;
+    for v in &variants {
+        let end = format!("{v}\u{10FFFF}");
+        let mut n = 0;
+        for id in stmt.query_map(rusqlite::params![v, end, except, limit], |r| {
+            r.get::<_, String>(0)
+        })? {
+            found.insert(id?);
+            n += 1;
+        }
+        capped |= n == cap;
+    }
+    Ok((found, capped))
+}
+
 /// Resolves and loads a run (exit 3 when unknown).
 fn find_run(conn: &Connection, given: &str) -> Result<Run> {
     let id = resolve_id(conn, given)?;
@@ -500,42 +511,69 @@ fn find_run(conn: &Connection, given: &str) -> Result<Run> {
         .ok_or_else(|| CodedError::not_found(format!("run {given} not found")).into())
 }
 
-/// The short handle of `id` shown in tables: its shortest tail, at least [`TAIL_MIN`]
-/// characters, that no other run has as its tail or as its prefix, so [`resolve_id`] gives
-/// `id` back. One seek on the tail index for the runs that share the last 8 characters, then
-/// one prefix seek per length tried (almost always one), so a page costs O(page log n).
-/// A tail never starts with `-`. An id that cannot be a handle (other characters) or is this
-/// short anyway is shown whole.
-fn unique_handle(conn: &Connection, id: &str) -> Result<String> {
-    if id.len() <= TAIL_MIN || !is_handle(id) {
-        return Ok(id.to_string());
+/// The short handle of each of `ids`, as shown in tables: its shortest tail, at least
+/// [`TAIL_MIN`] characters, that no other run has as its tail or as its prefix, so
+/// [`resolve_id`] gives the id back. A tail never starts with `-` (it would read as an option).
+/// An id that cannot be a handle (other characters) or is this short anyway is shown whole.
+///
+/// One query finds every run that shares the last 8 characters with one of `ids` (seeks on the
+/// tail index; one scan for the page without it), then one prefix seek per length tried
+/// (almost always one), so a page costs O(page log n).
+fn unique_handles(conn: &Connection, ids: &[String]) -> Result<Vec<String>> {
+    let key = |id: &str| id[id.len() - TAIL_MIN..].to_ascii_lowercase();
+    let eligible = |id: &str| id.len() > TAIL_MIN && is_handle(id);
+    let keys: std::collections::BTreeSet<String> = ids
+        .iter()
+        .filter(|id| eligible(id))
+        .map(|id| key(id))
+        .collect();
+    // Ids sharing a key, in lower case, by key. Only ASCII keys are asked for, so every id
+    // found ends in 8 ASCII characters.
+    let mut sharing: std::collections::HashMap<String, Vec<String>> = Default::default();
+    if !keys.is_empty() {
+        let keys = serde_json::to_string(&keys)?;
+        let mut stmt = conn.prepare_cached(SAME_TAIL_SQL)?;
+        for other in stmt.query_map([keys], |r| r.get::<_, String>(0))? {
+            let other = other?.to_ascii_lowercase();
+            if other.len() >= TAIL_MIN && other.is_char_boundary(other.len() - TAIL_MIN) {
+                sharing.entry(key(&other)).or_default().push(other);
+            }
+        }
     }
-    let lower = id.to_ascii_lowercase();
-    let mut same_key = conn.prepare_cached(SAME_TAIL_SQL)?;
-    let mut len = TAIL_MIN;
-    for other in same_key.query_map([&lower[lower.len() - TAIL_MIN..], id], |r| {
-        r.get::<_, String>(0)
-    })? {
-        let other = other?.to_ascii_lowercase();
-        let common = lower
-            .bytes()
-            .rev()
-            .zip(other.bytes().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
-        len = len.max(common + 1);
-    }
-    while len < id.len() {
-        let tail = &id[id.len() - len..];
-        // A handle starting with `-` would read as an option on the command line.
-        if tail.starts_with('-') {
-            len += 1;
+    let mut handles = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !eligible(id) {
+            handles.push(id.clone());
             continue;
         }
-        if matches(conn, tail, Some(id), 1)?.0.is_empty() {
-            return Ok(tail.to_string());
+        let lower = id.to_ascii_lowercase();
+        let mut len = TAIL_MIN;
+        let mut itself = false;
+        for other in sharing.get(&key(id)).into_iter().flatten() {
+            // The id itself is in its group once; another id equal to it but for case is not.
+            if *other == lower && !itself {
+                itself = true;
+                continue;
+            }
+            let common = lower
+                .bytes()
+                .rev()
+                .zip(other.bytes().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            len = len.max(common + 1);
         }
-        len += 1;
+        let handle = loop {
+            if len >= id.len() {
+                break id.clone();
+            }
+            let tail = &id[id.len() - len..];
+            if !tail.starts_with('-') && prefix_matches(conn, tail, id, 1)?.0.is_empty() {
+                break tail.to_string();
+            }
+            len += 1;
+        };
+        handles.push(handle);
     }
-    Ok(id.to_string())
+    Ok(handles)
 }
