@@ -10,3 +10,7 @@ CREATE INDEX IF NOT EXISTS idx_durably_runs_status_created_id ON durably_runs (s
 -- `ls --job J` (one range per status, merged) and the claim of `work --handlers DIR`, which
 -- only takes jobs that have a handler: the oldest pending run of one job is one index seek.
 CREATE INDEX IF NOT EXISTS idx_durably_runs_job_status_created_id ON durably_runs (job_name, status, created_at, id);
+-- Run handles: a case-insensitive tail of 8+ characters names a run (`durably show 9dc75f3a`).
+-- SQLite cannot seek `id LIKE '%tail'`; queries use this exact expression and compare the
+-- rest of a longer tail on the few rows that share the last 8 characters.
+CREATE INDEX IF NOT EXISTS idx_durably_runs_id_tail ON durably_runs (lower(substr(id, -8)));

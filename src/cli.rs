@@ -80,7 +80,7 @@ pub enum Command {
     /// Enqueue many runs from NDJSON or a JSON array, all or nothing
     #[command(after_help = EXAMPLES_ENQUEUE_MANY)]
     EnqueueMany(EnqueueManyArgs),
-    /// List runs, newest first
+    /// List runs, newest first (the table's IDs are handles: unique id tails)
     #[command(visible_alias = "list", after_help = EXAMPLES_LS)]
     Ls(LsArgs),
     /// Show one run with its steps and logs
@@ -240,7 +240,7 @@ pub struct LsArgs {
     /// Skip N runs (linear in N: prefer --before for deep paging)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub offset: u64,
-    /// Only runs older than this run (next page: pass the last id of this one)
+    /// Only runs older than this run, by id or handle (next page: pass the last id of this one)
     #[arg(long, value_name = "ID")]
     pub before: Option<String>,
     /// Output format
@@ -267,7 +267,7 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Run id (or a unique prefix)
+    /// Run id, or a handle: a unique prefix, or a unique tail of 8+ characters (what `ls` shows)
     #[arg(value_name = "ID")]
     pub id: String,
     /// Print JSON
@@ -277,7 +277,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Run ids (or unique prefixes) to delete
+    /// Run ids or handles (unique prefixes, or unique tails of 8+ characters) to delete
     #[arg(value_name = "ID", conflicts_with_all = ["older_than", "status", "labels", "job", "dry_run"])]
     pub ids: Vec<String>,
     /// Also delete pending and leased runs (explicit ids only)
@@ -317,7 +317,7 @@ pub struct RmArgs {
 
 #[derive(Debug, Args)]
 pub struct IdsArgs {
-    /// Run ids (or unique prefixes)
+    /// Run ids or handles (unique prefixes, or unique tails of 8+ characters)
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
     /// Print JSON
@@ -327,7 +327,7 @@ pub struct IdsArgs {
 
 #[derive(Debug, Args)]
 pub struct RetriggerArgs {
-    /// Run id (or a unique prefix) of a terminal run
+    /// Run id, or a handle (a unique prefix, or a unique tail of 8+ characters) of a terminal run
     #[arg(value_name = "ID")]
     pub id: String,
     /// Print the new run as JSON
@@ -337,7 +337,7 @@ pub struct RetriggerArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Run id (or a unique prefix)
+    /// Run id, or a handle: a unique prefix, or a unique tail of 8+ characters (what `ls` shows)
     #[arg(value_name = "ID")]
     pub id: String,
     /// Give up after DUR (exit 124)
@@ -393,7 +393,7 @@ pub struct WorkArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Run id (or a unique prefix)
+    /// Run id, or a handle: a unique prefix, or a unique tail of 8+ characters (what `ls` shows)
     #[arg(value_name = "ID")]
     pub id: String,
     /// Keep printing new logs until the run is terminal
@@ -575,25 +575,26 @@ Examples:
 
 const EXAMPLES_SHOW: &str = "\
 Examples:
-  durably show 019ab3c1
+  durably show 0e9a41d2         # a handle: the id's tail, as ls shows it
+  durably show 019ab3c1-6f1e    # a unique prefix
   durably show --json \"$(durably ls --limit 1 --format ids)\"";
 
 const EXAMPLES_RM: &str = "\
 Examples:
-  durably rm 019ab3c1
-  durably rm --force 019ab3c1 019ab3c2
+  durably rm 0e9a41d2
+  durably rm --force 0e9a41d2 5c7f13b8
   durably rm --older-than 7d --status completed --dry-run
   durably rm --older-than 30d --job email";
 
 const EXAMPLES_CANCEL: &str = "\
 Examples:
-  durably cancel 019ab3c1
+  durably cancel 0e9a41d2
   durably ls --status pending --job email --format ids | xargs durably cancel";
 
 const EXAMPLES_RETRIGGER: &str = "\
 Examples:
-  durably retrigger 019ab3c1
-  durably retrigger --json 019ab3c1";
+  durably retrigger 0e9a41d2
+  durably retrigger --json 0e9a41d2";
 
 const EXAMPLES_STATS: &str = "\
 Examples:
@@ -602,8 +603,8 @@ Examples:
 
 const EXAMPLES_WAIT: &str = "\
 Examples:
-  durably wait 019ab3c1
-  durably wait --timeout 5m --json 019ab3c1";
+  durably wait 0e9a41d2
+  durably wait --timeout 5m --json 0e9a41d2";
 
 const EXAMPLES_WORK: &str = "\
 Examples:
@@ -614,8 +615,8 @@ Examples:
 
 const EXAMPLES_LOGS: &str = "\
 Examples:
-  durably logs 019ab3c1
-  durably logs --follow --json 019ab3c1";
+  durably logs 0e9a41d2
+  durably logs --follow --json 0e9a41d2";
 
 const EXAMPLES_STEP: &str = "\
 Examples:

@@ -90,7 +90,8 @@ impl Sqlite {
         get_run(&self.conn, id)
     }
 
-    /// Resolves a full id or a unique, case-insensitive prefix to the run's id.
+    /// Resolves a handle (the full id, or a unique, case-insensitive prefix or tail of at
+    /// least 8 characters) to the run's id.
     pub fn resolve_id(&mut self, given: &str) -> Result<String> {
         self.read(|c| resolve_id(c, given))
     }
@@ -126,7 +127,7 @@ impl Sqlite {
     }
 
     /// A page of runs, newest first, starting after the run `before` (an id or prefix) when
-    /// given; with `short_ids`, each run's shortest unique id prefix too.
+    /// given; with `short_ids`, each run's short handle too (its shortest unique tail).
     pub fn list_page(
         &mut self,
         before: Option<&str>,
@@ -137,9 +138,8 @@ impl Sqlite {
             filter.before = before_key(c, before)?;
             let runs = list::list(c, &filter)?;
             let short = if short_ids {
-                runs.iter()
-                    .map(|r| unique_prefix(c, &r.id))
-                    .collect::<Result<Vec<_>>>()?
+                let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+                unique_handles(c, &ids)?
             } else {
                 Vec::new()
             };
@@ -173,9 +173,8 @@ impl Sqlite {
             filter.before = before_key(c, before)?;
             let runs = list::list(c, &filter)?;
             let short = if short_ids {
-                runs.iter()
-                    .map(|r| unique_prefix(c, &r.id))
-                    .collect::<Result<Vec<_>>>()?
+                let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+                unique_handles(c, &ids)?
             } else {
                 Vec::new()
             };
@@ -471,8 +470,30 @@ pub(super) fn get_run(conn: &Connection, id: &str) -> Result<Option<Run>> {
         .optional()?)
 }
 
-/// Resolves a full id or a unique, case-insensitive prefix to the run's id.
-/// Unknown → exit 3; ambiguous → usage error.
+/// The fewest characters of an id's end that resolve it as a handle (and the length of the
+/// indexed tail, `lower(substr(id, -8))` in sql/v1_extra.sql).
+pub const TAIL_MIN: usize = 8;
+/// Candidates an ambiguous handle's error lists by id.
+const SHOWN_CANDIDATES: usize = 5;
+/// Matches counted for "… and N more"; beyond it the count is "at least".
+const COUNTED_CANDIDATES: usize = 1000;
+
+/// Ids starting with a prefix: `?1` the prefix, `?2` the prefix followed by U+10FFFF, `?3` an
+/// id to leave out, `?4` the limit.
+pub const PREFIX_SQL: &str =
+    "SELECT id FROM durably_runs WHERE id >= ?1 AND id < ?2 AND id <> ?3 LIMIT ?4";
+/// Ids ending with a tail, case-insensitively: `?1` its last 8 characters in lower case (the
+/// key of `idx_durably_runs_id_tail`), `?2` minus its length, `?3` the tail in lower case,
+/// `?4` an id to leave out, `?5` the limit.
+pub const TAIL_SQL: &str = "SELECT id FROM durably_runs WHERE lower(substr(id, -8)) = ?1 \
+     AND lower(substr(id, ?2)) = ?3 AND id <> ?4 LIMIT ?5";
+/// The ids whose last 8 characters, in lower case, are among `?1` (a JSON array of keys).
+pub const SAME_TAIL_SQL: &str = "SELECT id FROM durably_runs \
+     WHERE lower(substr(id, -8)) IN (SELECT value FROM json_each(?1))";
+
+/// Resolves a handle to the run's id: the full id, or a case-insensitive prefix, or a
+/// case-insensitive tail of at least [`TAIL_MIN`] characters, that only one run has.
+/// Unknown → exit 3; ambiguous → usage error (exit 2) listing the candidates.
 fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
     let given = given.trim();
     if given.is_empty() {
@@ -485,41 +506,103 @@ fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
     {
         return Ok(id);
     }
-    if !given
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if !is_handle(given) {
         return Err(CodedError::not_found(format!("run {given} not found")).into());
     }
-    let mut found: Vec<String> = Vec::new();
+    let (mut found, capped) = matches(conn, given, None, COUNTED_CANDIDATES)?;
+    match found.len() {
+        0 => Err(CodedError::not_found(format!("run {given} not found")).into()),
+        1 => Ok(found.remove(0)),
+        n => {
+            let shown = found[..n.min(SHOWN_CANDIDATES)].join(", ");
+            let at_least = if capped { "at least " } else { "" };
+            let more = match n.saturating_sub(SHOWN_CANDIDATES) {
+                0 => String::new(),
+                m => format!(" … and {at_least}{m} more"),
+            };
+            Err(CodedError::usage(format!(
+                "run id {given} is ambiguous: it matches {at_least}{n} runs: {shown}{more} \
+                 (give more characters)"
+            ))
+            .into())
+        }
+    }
+}
+
+/// Whether `text` can be a handle: ASCII letters, digits, `-` and `_` only, so no `LIKE` or
+/// range trick ever sees a wildcard or a multi-byte character.
+fn is_handle(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The ids (other than `except`) that `handle` names as a prefix or as a tail, in id order,
+/// at most `cap` from each lookup; the flag says a lookup stopped at `cap`. Each lookup is an
+/// index seek: a range on the primary key for prefixes, an equality on the
+/// `lower(substr(id, -8))` expression index for tails.
+fn matches(
+    conn: &Connection,
+    handle: &str,
+    except: Option<&str>,
+    cap: usize,
+) -> Result<(Vec<String>, bool)> {
+    let except = except.unwrap_or("");
+    let limit = i64::try_from(cap).unwrap_or(i64::MAX);
+    let (mut found, mut capped) = prefix_matches(conn, handle, except, cap)?;
+    if handle.len() >= TAIL_MIN {
+        // The same expression as the index, so SQLite seeks it; the full tail is then compared
+        // on the few rows that share its last 8 characters. Without the index (a file `durably
+        // init` has not repaired) this is a scan: slower, still right.
+        let lower = handle.to_ascii_lowercase();
+        let key = &lower[lower.len() - TAIL_MIN..];
+        let mut tail = conn.prepare_cached(TAIL_SQL)?;
+        let from_end = -i64::try_from(lower.len()).unwrap_or(i64::MAX);
+        let mut n = 0;
+        for id in tail.query_map(
+            rusqlite::params![key, from_end, lower, except, limit],
+            |r| r.get::<_, String>(0),
+        )? {
+            found.insert(id?);
+            n += 1;
+        }
+        capped |= n == cap;
+    }
+    Ok((found.into_iter().collect(), capped))
+}
+
+/// The ids other than `except` that start with `prefix` in any case, at most `cap` per case
+/// variant (the flag says one stopped there).
+fn prefix_matches(
+    conn: &Connection,
+    prefix: &str,
+    except: &str,
+    cap: usize,
+) -> Result<(std::collections::BTreeSet<String>, bool)> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut capped = false;
+    let limit = i64::try_from(cap).unwrap_or(i64::MAX);
     let mut variants = vec![
-        given.to_string(),
-        given.to_lowercase(),
-        given.to_uppercase(),
+        prefix.to_string(),
+        prefix.to_ascii_lowercase(),
+        prefix.to_ascii_uppercase(),
     ];
     variants.dedup();
     // A range on the primary-key index: [prefix, prefix + U+10FFFF) holds exactly the ids
     // that start with the prefix (BINARY collation compares UTF-8 bytes), found by one seek.
     // (`id GLOB ?1 || '*'` cannot use the index: its pattern is an expression.)
-    let mut stmt =
-        conn.prepare_cached("SELECT id FROM durably_runs WHERE id >= ?1 AND id < ?2 LIMIT 2")?;
+    let mut stmt = conn.prepare_cached(PREFIX_SQL)?;
     for v in &variants {
         let end = format!("{v}\u{10FFFF}");
-        for id in stmt.query_map([v.as_str(), end.as_str()], |r| r.get::<_, String>(0))? {
-            let id = id?;
-            if !found.contains(&id) {
-                found.push(id);
-            }
+        let mut n = 0;
+        for id in stmt.query_map(rusqlite::params![v, end, except, limit], |r| {
+            r.get::<_, String>(0)
+        })? {
+            found.insert(id?);
+            n += 1;
         }
+        capped |= n == cap;
     }
-    match found.len() {
-        0 => Err(CodedError::not_found(format!("run {given} not found")).into()),
-        1 => Ok(found.remove(0)),
-        _ => Err(CodedError::usage(format!(
-            "run id prefix {given} is ambiguous (give more characters)"
-        ))
-        .into()),
-    }
+    Ok((found, capped))
 }
 
 /// Resolves and loads a run (exit 3 when unknown).
@@ -529,25 +612,69 @@ fn find_run(conn: &Connection, given: &str) -> Result<Run> {
         .ok_or_else(|| CodedError::not_found(format!("run {given} not found")).into())
 }
 
-/// The shortest prefix of `id` (at least 12 characters) that no other run shares: two index
-/// seeks for the neighbours in id order, so a page of ids costs O(page log n).
-fn unique_prefix(conn: &Connection, id: &str) -> Result<String> {
-    let before: Option<String> = conn
-        .prepare_cached("SELECT max(id) FROM durably_runs WHERE id < ?1")?
-        .query_row([id], |r| r.get(0))?;
-    let after: Option<String> = conn
-        .prepare_cached("SELECT min(id) FROM durably_runs WHERE id > ?1")?
-        .query_row([id], |r| r.get(0))?;
-    let common = |other: &Option<String>| {
-        other.as_deref().map_or(0, |o| {
-            id.bytes()
-                .zip(o.bytes())
-                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
-                .count()
-        })
-    };
-    let len = (common(&before).max(common(&after)) + 1)
-        .max(12)
-        .min(id.len());
-    Ok(id[..len].to_string())
+/// The short handle of each of `ids`, as shown in tables: its shortest tail, at least
+/// [`TAIL_MIN`] characters, that no other run has as its tail or as its prefix, so
+/// [`resolve_id`] gives the id back. A tail never starts with `-` (it would read as an option).
+/// An id that cannot be a handle (other characters) or is this short anyway is shown whole.
+///
+/// One query finds every run that shares the last 8 characters with one of `ids` (seeks on the
+/// tail index; one scan for the page without it), then one prefix seek per length tried
+/// (almost always one), so a page costs O(page log n).
+fn unique_handles(conn: &Connection, ids: &[String]) -> Result<Vec<String>> {
+    let key = |id: &str| id[id.len() - TAIL_MIN..].to_ascii_lowercase();
+    let eligible = |id: &str| id.len() > TAIL_MIN && is_handle(id);
+    let keys: std::collections::BTreeSet<String> = ids
+        .iter()
+        .filter(|id| eligible(id))
+        .map(|id| key(id))
+        .collect();
+    // Ids sharing a key, in lower case, by key. Only ASCII keys are asked for, so every id
+    // found ends in 8 ASCII characters.
+    let mut sharing: std::collections::HashMap<String, Vec<String>> = Default::default();
+    if !keys.is_empty() {
+        let keys = serde_json::to_string(&keys)?;
+        let mut stmt = conn.prepare_cached(SAME_TAIL_SQL)?;
+        for other in stmt.query_map([keys], |r| r.get::<_, String>(0))? {
+            let other = other?.to_ascii_lowercase();
+            if other.len() >= TAIL_MIN && other.is_char_boundary(other.len() - TAIL_MIN) {
+                sharing.entry(key(&other)).or_default().push(other);
+            }
+        }
+    }
+    let mut handles = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !eligible(id) {
+            handles.push(id.clone());
+            continue;
+        }
+        let lower = id.to_ascii_lowercase();
+        let mut len = TAIL_MIN;
+        let mut itself = false;
+        for other in sharing.get(&key(id)).into_iter().flatten() {
+            // The id itself is in its group once; another id equal to it but for case is not.
+            if *other == lower && !itself {
+                itself = true;
+                continue;
+            }
+            let common = lower
+                .bytes()
+                .rev()
+                .zip(other.bytes().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            len = len.max(common + 1);
+        }
+        let handle = loop {
+            if len >= id.len() {
+                break id.clone();
+            }
+            let tail = &id[id.len() - len..];
+            if !tail.starts_with('-') && prefix_matches(conn, tail, id, 1)?.0.is_empty() {
+                break tail.to_string();
+            }
+            len += 1;
+        };
+        handles.push(handle);
+    }
+    Ok(handles)
 }

@@ -645,10 +645,15 @@ fn library_database_managed_by_cli() {
         Value::Null,
         "a job returning nothing stores NULL"
     );
-    // ULIDs resolve by a case-insensitive prefix.
+    // ULIDs resolve by a case-insensitive prefix, and by their random tail.
     let prefix = id("fail")[..16].to_lowercase();
     assert_eq!(
         cli_json(db, &["show", "--json", &prefix])["id"],
+        id("fail").as_str()
+    );
+    let tail = id("fail")[id("fail").len() - 8..].to_lowercase();
+    assert_eq!(
+        cli_json(db, &["show", "--json", &tail])["id"],
         id("fail").as_str()
     );
     // Table output works on the library's rows.

@@ -302,59 +302,6 @@ fn json_formats_have_exactly_the_run_fields() {
     );
 }
 
-#[test]
-fn piped_table_is_one_whole_line_per_run_and_ids_are_usable_prefixes() {
-    let env = Env::new();
-    env.enqueue(&[
-        "--job",
-        "a-really-long-job-name-that-would-not-fit-in-any-reasonable-column",
-        "--label",
-        "tenant=acme-corporation-international-holdings",
-        "--label",
-        "region=eu-west-1",
-        "--input",
-        r#"{"x":"y"}"#,
-    ]);
-    for _ in 0..3 {
-        env.enqueue(&["--job", "short"]);
-    }
-    let out = env.run(&["ls"]);
-    let text = &out.ok().stdout;
-    assert!(
-        text.starts_with(char::is_whitespace) || text.starts_with("ID"),
-        "{text}"
-    );
-    let header = text.lines().next().unwrap();
-    for col in ["ID", "JOB", "STATUS", "LABELS", "AGE"] {
-        assert!(header.contains(col), "{header}");
-    }
-    // On a pipe nothing is wrapped or cut: a header and one line per run, so `grep` sees
-    // every run whole.
-    assert_eq!(text.lines().count(), 5, "{text}");
-    let long = text
-        .lines()
-        .find(|l| l.contains("a-really-long-job-name"))
-        .unwrap_or_else(|| panic!("no line for the long run:\n{text}"));
-    assert!(
-        long.contains("tenant=") && long.contains("pending"),
-        "{long}"
-    );
-    for line in text.lines() {
-        assert_eq!(line, line.trim_end(), "trailing whitespace");
-        assert!(!line.ends_with('…'), "line cut on a pipe: {line:?}");
-    }
-    // Every id cell is a unique prefix of at least 12 characters that show accepts.
-    let full = ids(env.run(&["ls", "--format", "ids"]).ok());
-    for id in &full {
-        let shown = text
-            .split_whitespace()
-            .find(|w| id.starts_with(*w) && w.len() >= 12)
-            .unwrap_or_else(|| panic!("{id} not in table:\n{text}"));
-        let run = env.run(&["show", shown, "--json"]).ok().json();
-        assert_eq!(run["id"], id.as_str());
-    }
-}
-
 /// Runs `durably ARGS` with stdout and stderr on a pseudo-terminal (`script`), `COLUMNS` set
 /// or removed; returns what the terminal showed, CR LF turned back into LF.
 fn on_terminal(env: &Env, args: &str, columns: Option<&str>) -> String {
@@ -727,4 +674,124 @@ fn watch_redraws_in_place_until_ctrl_c_and_exits_0() {
     env.run(&["ls", "--watch", "--json"]).code(2);
     env.run(&["ls", "--watch", "--format", "ids"]).code(2);
     env.run(&["ls", "--watch", "10ms"]).fails(2, "10ms");
+}
+
+#[test]
+fn piped_table_is_one_whole_line_per_run_and_ids_are_usable_handles() {
+    let env = Env::new();
+    env.enqueue(&[
+        "--job",
+        "a-really-long-job-name-that-would-not-fit-in-any-reasonable-column",
+        "--label",
+        "tenant=acme-corporation-international-holdings",
+        "--label",
+        "region=eu-west-1",
+        "--input",
+        r#"{"x":"y"}"#,
+    ]);
+    for _ in 0..3 {
+        env.enqueue(&["--job", "short"]);
+    }
+    let out = env.run(&["ls"]);
+    let text = &out.ok().stdout;
+    assert!(
+        text.starts_with(char::is_whitespace) || text.starts_with("ID"),
+        "{text}"
+    );
+    let header = text.lines().next().unwrap();
+    for col in ["ID", "JOB", "STATUS", "LABELS", "AGE"] {
+        assert!(header.contains(col), "{header}");
+    }
+    // On a pipe nothing is wrapped or cut: a header and one line per run, so `grep` sees
+    // every run whole.
+    assert_eq!(text.lines().count(), 5, "{text}");
+    let long = text
+        .lines()
+        .find(|l| l.contains("a-really-long-job-name"))
+        .unwrap_or_else(|| panic!("no line for the long run:\n{text}"));
+    assert!(
+        long.contains("tenant=") && long.contains("pending"),
+        "{long}"
+    );
+    for line in text.lines() {
+        assert_eq!(line, line.trim_end(), "trailing whitespace");
+        assert!(!line.ends_with('…'), "line cut on a pipe: {line:?}");
+    }
+    // Every id cell is a unique tail of at least 8 characters that show accepts.
+    let full = ids(env.run(&["ls", "--format", "ids"]).ok());
+    for id in &full {
+        let shown = text
+            .split_whitespace()
+            .find(|w| id.ends_with(*w) && w.len() >= 8)
+            .unwrap_or_else(|| panic!("{id} not in table:\n{text}"));
+        let run = env.run(&["show", shown, "--json"]).ok().json();
+        assert_eq!(run["id"], id.as_str());
+    }
+}
+
+#[test]
+fn the_table_shows_the_shortest_unique_tail_and_show_takes_it() {
+    let env = Env::init();
+    let conn = env.conn();
+    let insert = |id: &str| {
+        conn.execute(
+            "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) VALUES (?1, 'j', '{}', 'pending', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+            [id],
+        )
+        .unwrap();
+    };
+    // (id, the handle the table must show)
+    let expected = [
+        // Two ids sharing their last 10 characters need 11; one sharing 8 with them needs 9.
+        ("01900000-0000-7000-8000-aa11deadbeef", "a11deadbeef"),
+        ("01900000-0000-7000-8000-bb11deadbeef", "b11deadbeef"),
+        ("01900000-0000-7000-8000-ccccdeadbeef", "cdeadbeef"),
+        // The last 8 characters are another run's prefix: one more.
+        ("01900000-0000-7000-8000-000012345678", "012345678"),
+        ("12345678-0000-7000-8000-000000000001", "00000001"),
+        // Tails of 8 to 12 characters that are other runs' prefixes, and 13 would start at
+        // `-` (an option on the command line): 14.
+        ("01900000-0000-7000-8000-cafecafecafe", "0-cafecafecafe"),
+        ("cafecafecafe-one", "cafe-one"),
+        ("ecafecafe-two", "cafe-two"),
+        ("fecafecafe-three", "fe-three"),
+        ("afecafecafe-four", "afe-four"),
+        // A library ULID, in the same column.
+        ("01JD8X3V5Q7M2K9R4T6W8Y0ZAB", "6W8Y0ZAB"),
+    ];
+    for (id, _) in expected {
+        insert(id);
+    }
+    let table = env.run(&["ls"]).ok().stdout.clone();
+    let shown: Vec<(String, String)> = table
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let handle = l.split_whitespace().next().unwrap().to_string();
+            (handle, l.to_string())
+        })
+        .collect();
+    assert_eq!(shown.len(), expected.len(), "{table}");
+    // Every cell gives its own run back, and each run has one.
+    let mut resolved: Vec<String> = Vec::new();
+    for (handle, _) in &shown {
+        let v = env.run(&["show", handle, "--json"]).ok().json();
+        resolved.push(v["id"].as_str().unwrap().to_string());
+    }
+    resolved.sort();
+    let mut all: Vec<String> = expected.iter().map(|(id, _)| id.to_string()).collect();
+    all.sort();
+    assert_eq!(resolved, all);
+    for (id, handle) in expected {
+        assert!(
+            shown.iter().any(|(h, _)| h == handle),
+            "{id}: no {handle} in\n{table}"
+        );
+        let v = env.run(&["show", handle, "--json"]).ok().json();
+        assert_eq!(v["id"], id);
+    }
+    // Programs get the full ids.
+    let full = ids(env.run(&["ls", "--format", "ids"]).ok());
+    assert_eq!(full.len(), expected.len());
+    assert!(full.iter().all(|i| expected.iter().any(|(id, _)| id == i)));
 }

@@ -467,9 +467,68 @@ fn every_filter_combination_uses_indexes_on_a_large_database() {
     let env = big_database();
     eprintln!("built in {:?}", t.elapsed());
     check_all(&env, "no statistics");
+    check_handles(&env, "no statistics");
     // An application may have run ANALYZE: the plans must hold with statistics too.
     env.conn().execute_batch("ANALYZE").unwrap();
     check_all(&env, "after ANALYZE");
+    check_handles(&env, "after ANALYZE");
+}
+
+/// The plan of each SQL statement that resolves or shows a run handle, one line per step.
+fn handle_plans(conn: &Connection) -> Vec<(&'static str, Vec<String>)> {
+    use durably::store::sqlite::{PREFIX_SQL, SAME_TAIL_SQL, TAIL_SQL};
+    let tail = "0000000f4241";
+    let key = &tail[tail.len() - 8..];
+    let plan = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(p, |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    vec![
+        (
+            "prefix",
+            plan(PREFIX_SQL, params!["0194", "0194\u{10FFFF}", "", 6]),
+        ),
+        ("tail", plan(TAIL_SQL, params![key, -12, tail, "", 6])),
+        (
+            "same tail",
+            plan(SAME_TAIL_SQL, params![format!(r#"["{key}","0000002a"]"#)]),
+        ),
+    ]
+}
+
+/// Handle lookups are index seeks on the large database: no plan step scans durably_runs, the
+/// tail lookups seek `idx_durably_runs_id_tail`, and the binary resolves tails and shows them.
+fn check_handles(env: &Env, label: &str) {
+    let conn = env.conn();
+    for (name, plan) in handle_plans(&conn) {
+        assert!(
+            !plan.iter().any(|l| l.starts_with("SCAN durably_runs")),
+            "{label}: {name} lookup scans: {plan:?}"
+        );
+        if name != "prefix" {
+            assert!(
+                plan.iter()
+                    .any(|l| l.contains("USING INDEX idx_durably_runs_id_tail")),
+                "{label}: {name} lookup does not seek the tail index: {plan:?}"
+            );
+        }
+    }
+    // Run 42: its id ends in its number in hex.
+    let id: String = conn
+        .query_row(
+            "SELECT id FROM durably_runs WHERE id LIKE '%-00000000002a'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let v = env.run(&["show", "0000002A", "--json"]).ok().json();
+    assert_eq!(v["id"], id.as_str(), "{label}");
+    let table = env.run(&["ls", "--limit", "3"]).ok().stdout.clone();
+    assert!(table.lines().count() == 4, "{label}: {table}");
 }
 
 #[test]
@@ -488,4 +547,18 @@ fn the_plan_checker_catches_bad_plans() {
     let p = plan_problems(&c, over_cap);
     assert!(p.iter().any(|x| x.contains("5000 > cap 200")), "{p:?}");
     assert!(p.iter().any(|x| x.contains("json_extract")), "{p:?}");
+    // Without the tail index the tail lookups scan, and the plans say so.
+    let env = Env::init();
+    let conn = env.conn();
+    conn.execute_batch("DROP INDEX idx_durably_runs_id_tail")
+        .unwrap();
+    let plans = handle_plans(&conn);
+    assert!(
+        plans
+            .iter()
+            .filter(|(_, p)| p.iter().any(|l| l.starts_with("SCAN durably_runs")))
+            .count()
+            == 2,
+        "{plans:?}"
+    );
 }

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 const REFERENCE: &str = include_str!("../fixtures/durably-0.15.0-v1-schema.sql");
 
 /// Our own indexes (sql/v1_extra.sql); any other difference from the library is a failure.
-const EXTRA_INDEXES: [&str; 3] = [
+const EXTRA_INDEXES: [&str; 4] = [
     "idx_durably_runs_created_id",
+    "idx_durably_runs_id_tail",
     "idx_durably_runs_job_status_created_id",
     "idx_durably_runs_status_created_id",
 ];
@@ -642,6 +643,13 @@ fn opening_a_library_database_runs_no_ddl() {
     env.run(&["ls", "--label", "k=v", "--format", "json"]).ok();
     env.run(&["ls", "--status", "pending", "--job", "j"]).ok();
     env.run(&["show", &id]).ok();
+    // Without our tail index a handle still resolves (a scan) and the table shows handles.
+    let tail = &id[id.len() - 8..];
+    assert_eq!(
+        env.run(&["show", tail, "--json"]).ok().json()["id"],
+        id.as_str()
+    );
+    assert!(env.run(&["ls"]).ok().stdout.contains(tail));
     env.run(&["stats"]).ok();
     env.run(&["cancel", &id]).ok();
     env.run(&["retrigger", &id]).ok();
