@@ -653,3 +653,86 @@ fn the_pg_variables_fill_the_url() {
     assert!(out.stdout.contains(&format!("/{}", db.name)), "{out:?}");
     assert_eq!(db.count("durably_schema_versions"), 1);
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn the_search_path_chooses_the_schema() {
+    let db = PgDb::new("search_path");
+    db.client().batch_execute("CREATE SCHEMA tenant_a").unwrap();
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options=-csearch_path%3Dtenant_a", db.url);
+    let run = |args: &[&str]| {
+        let mut c = bare_command(db.home.path());
+        c.arg("--db").arg(&url).args(args);
+        run_command(c, None)
+    };
+    run(&["init"]).ok();
+    let id = run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    assert_eq!(run(&["ls", "--format", "ids"]).ok().line(), id);
+    let in_schema = |schema: &str| -> i64 {
+        db.client()
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE 'durably%'",
+                &[&schema],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(in_schema("tenant_a"), 5);
+    assert_eq!(in_schema("public"), 0);
+    // The default schema has none: a reader is refused there.
+    db.run(&["ls"]).fails(1, "has no durably schema");
+}
+
+/// The first page of `ls` reads an index in order and stops: no scan of the table, no sort of
+/// all matches, for status, job and `--before` filters (EXPLAIN of `ls --explain` on 20k runs
+/// after ANALYZE). Label filters are left to the planner: on a small table it may hash-join
+/// the label's rows with a scan of the runs, which is cheaper there.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn ls_plans_read_a_page_off_an_index() {
+    let db = PgDb::new("ls_plans");
+    db.run(&["init"]).ok();
+    let mut lines = String::new();
+    for i in 0..20_000 {
+        lines.push_str(&format!(
+            "{{\"job\":\"j{}\",\"labels\":{{\"tenant\":\"t{}\"}}}}\n",
+            i % 4,
+            i % 50
+        ));
+    }
+    db.run_stdin(&["enqueue-many", "-q", "-"], &lines).ok();
+    db.client().batch_execute("ANALYZE").unwrap();
+    let last = db
+        .run(&["ls", "--limit", "1", "--format", "ids"])
+        .ok()
+        .line()
+        .to_string();
+    for filter in [
+        &[][..],
+        &["--status", "pending"],
+        &["--job", "j1"],
+        &["--job", "j1", "--job", "j2"],
+        &["--status", "pending", "--status", "failed"],
+        &["--before", &last],
+    ] {
+        let mut args = vec!["ls", "--explain"];
+        args.extend_from_slice(filter);
+        let out = db.run(&args);
+        out.ok();
+        let plan: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("  ")).collect();
+        assert!(
+            plan[0].trim_start().starts_with("Limit"),
+            "{filter:?}: {out:?}"
+        );
+        assert!(
+            !out.stdout.contains("Seq Scan on durably_runs"),
+            "{filter:?} scans the table: {out:?}"
+        );
+        assert!(
+            out.stdout.contains("Index Scan Backward")
+                || out.stdout.contains("Index Only Scan Backward"),
+            "{filter:?} does not read an index newest first: {out:?}"
+        );
+    }
+}

@@ -428,8 +428,9 @@ impl Postgres {
         Ok(())
     }
 
-    pub fn pending_for(&self, _jobs: &Jobs) -> Result<pending::Pending> {
-        Err(not_yet("pending_for"))
+    /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
+    pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
+        self.read(|c| runs::pending_for(c, jobs, &crate::time::now()))
     }
 
     pub fn has_expired(&self) -> Result<bool> {
