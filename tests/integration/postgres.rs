@@ -309,7 +309,12 @@ impl Redact {
 
 /// One sequence of commands; `run` runs one (with stdin), `finish` marks a run terminal as a
 /// worker would (status, completed_at).
-fn scenario(run: &dyn Fn(&[&str], &str) -> Out, finish: &dyn Fn(&str, &str)) -> Vec<Value> {
+fn scenario(run: &dyn Fn(&[&str], &str) -> Out, exec: &dyn Fn(&str)) -> Vec<Value> {
+    let finish = |id: &str, status: &str| {
+        exec(&format!(
+            "UPDATE durably_runs SET status = '{status}', completed_at = '2020-01-01T00:00:00.000Z' WHERE id = '{id}'"
+        ))
+    };
     let mut r = Redact::default();
     let mut log = Vec::new();
     let mut step = |args: &[&str], stdin: &str, r: &mut Redact| -> Out {
@@ -432,8 +437,25 @@ fn scenario(run: &dyn Fn(&[&str], &str) -> Out, finish: &dyn Fn(&str, &str)) -> 
     step(&["cancel", &a], "", &mut r);
     step(&["retrigger", &a, "--json"], "", &mut r);
     step(&["retrigger", &c], "", &mut r);
+    // A step and logs, as a worker writes them: show and logs read them back in order.
+    exec(&format!(
+        "INSERT INTO durably_steps (id, run_id, name, \"index\", status, output, started_at, completed_at) \
+         VALUES ('s1', '{b}', 'fetch', 0, 'completed', '{{\"n\":2}}', '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.001Z')"
+    ));
+    for (i, msg) in ["first", "second", "third"].iter().enumerate() {
+        exec(&format!(
+            "INSERT INTO durably_logs (id, run_id, step_name, level, message, data, created_at) \
+             VALUES ('l{i}', '{b}', 'fetch', 'info', '{msg}', NULL, '2020-01-01T00:00:00.00{i}Z')"
+        ));
+    }
+    step(&["show", &b, "--json"], "", &mut r);
+    step(&["logs", &b, "--json"], "", &mut r);
+    step(&["logs", &b], "", &mut r);
+    step(&["wait", &b, "--timeout", "200ms"], "", &mut r);
     finish(&b, "completed");
     finish(&c, "failed");
+    step(&["wait", &b, "--json"], "", &mut r);
+    step(&["logs", &b, "--follow"], "", &mut r);
     step(&["rm", &c.to_uppercase()[..20], "--json"], "", &mut r);
     step(&["rm", &a], "", &mut r);
     step(
@@ -451,19 +473,12 @@ fn scenario(run: &dyn Fn(&[&str], &str) -> Out, finish: &dyn Fn(&str, &str)) -> 
 #[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
 fn commands_answer_as_on_sqlite() {
     let db = PgDb::new("as_sqlite");
-    let pg = scenario(&|args, stdin| db.run_stdin(args, stdin), &|id, status| {
-        let n = db
-                .client()
-                .execute(
-                    "UPDATE durably_runs SET status = $2, completed_at = '2020-01-01T00:00:00.000Z' WHERE id = $1",
-                    &[&id, &status],
-                )
-                .unwrap();
-        assert_eq!(n, 1);
+    let pg = scenario(&|args, stdin| db.run_stdin(args, stdin), &|sql| {
+        db.client().batch_execute(sql).expect("test statement")
     });
     let env = Env::new();
-    let sqlite = scenario(&|args, stdin| env.run_stdin(args, stdin), &|id, status| {
-        env.set_status(id, status, Some("2020-01-01T00:00:00.000Z"))
+    let sqlite = scenario(&|args, stdin| env.run_stdin(args, stdin), &|sql| {
+        env.conn().execute_batch(sql).expect("test statement")
     });
     assert_eq!(pg.len(), sqlite.len());
     for (p, s) in pg.iter().zip(&sqlite) {
@@ -484,6 +499,26 @@ fn commands_answer_as_on_sqlite() {
         .collect();
     // Conflicts: the taken concurrency key, a second cancel, retriggering a pending run.
     assert_eq!(codes.iter().filter(|&&c| c == 4).count(), 3, "{codes:?}");
+    assert_eq!(codes.iter().filter(|&&c| c == 124).count(), 1, "{codes:?}");
+    let shown = pg
+        .iter()
+        .find(|v| {
+            v["args"][0] == "show"
+                && v["out"]["stdout"]["steps"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty())
+        })
+        .expect("show of the run with a step");
+    let messages: Vec<&Value> = shown["out"]["stdout"]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["message"])
+        .collect();
+    assert_eq!(
+        messages,
+        [&json!("first"), &json!("second"), &json!("third")]
+    );
     assert_eq!(codes.iter().filter(|&&c| c == 3).count(), 1, "{codes:?}");
 }
 
@@ -735,4 +770,50 @@ fn ls_plans_read_a_page_off_an_index() {
             "{filter:?} does not read an index newest first: {out:?}"
         );
     }
+}
+
+/// `--busy-timeout` bounds a writer's wait for a row lock, as it bounds the wait for SQLite's
+/// write lock: one line, exit 1, nothing changed.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn busy_timeout_bounds_lock_waits() {
+    let db = PgDb::new("lock_wait");
+    db.run(&["init"]).ok();
+    let id = db.run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    let mut holder = db.client();
+    let mut tx = holder.transaction().unwrap();
+    tx.execute(
+        "SELECT 1 FROM durably_runs WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .unwrap();
+    db.run(&["--busy-timeout", "300ms", "cancel", &id])
+        .fails(1, "lock timeout");
+    tx.rollback().unwrap();
+    let out = db.run(&["show", &id, "--json"]);
+    assert_eq!(out.ok().json()["status"], "pending");
+    db.run(&["cancel", &id]).ok();
+}
+
+/// sslmode: disable and prefer connect to any server; verify-full without a root certificate
+/// for the server's own is refused (a self-signed certificate, or a server without TLS), one
+/// line and exit 1.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn sslmode_is_read_from_the_url() {
+    let db = PgDb::new("sslmode");
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let with = |mode: &str| {
+        let mut c = bare_command(db.home.path());
+        c.arg("--db")
+            .arg(format!("{}{sep}sslmode={mode}", db.url))
+            .arg("init")
+            .env("PGSSLROOTCERT", "/nonexistent/root.crt");
+        run_command(c, None)
+    };
+    with("disable").ok();
+    with("prefer").ok();
+    let out = with("verify-full");
+    out.code(1);
+    assert_one_error_line(&out.stderr, "cannot");
 }

@@ -134,7 +134,10 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
         Some(m) => Tls::parse(&m)?,
         None => Tls::Prefer,
     };
-    let root_cert = root_cert.or_else(|| env("PGSSLROOTCERT").map(PathBuf::from));
+    let root_cert = root_cert
+        .or_else(|| env("PGSSLROOTCERT").map(PathBuf::from))
+        // As in libpq, only the verifying modes insist on a root certificate file.
+        .filter(|p| matches!(tls, Tls::VerifyCa | Tls::VerifyFull) || p.exists());
     config.ssl_mode(match tls {
         Tls::Disable => SslMode::Disable,
         Tls::Prefer => SslMode::Prefer,
