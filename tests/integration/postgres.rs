@@ -817,3 +817,26 @@ fn sslmode_is_read_from_the_url() {
     out.code(1);
     assert_one_error_line(&out.stderr, "cannot");
 }
+
+/// Processes that find no schema at once create it once: the advisory lock serialises them and
+/// the later ones find the version row.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn concurrent_first_writers_create_the_schema_once() {
+    let db = PgDb::new("schema_race");
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            let job = format!("j{i}");
+            let mut c = db.command(&["enqueue", "--job", &job]);
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .stdin(std::process::Stdio::null());
+            c.spawn().expect("spawn")
+        })
+        .collect();
+    for c in children {
+        Out::from(c.wait_with_output().expect("wait")).ok();
+    }
+    assert_eq!(db.count("durably_schema_versions"), 1);
+    assert_eq!(db.count("durably_runs"), 6);
+}
