@@ -840,3 +840,59 @@ fn concurrent_first_writers_create_the_schema_once() {
     assert_eq!(db.count("durably_schema_versions"), 1);
     assert_eq!(db.count("durably_runs"), 6);
 }
+
+/// A purge larger than one batch deletes every matching run with its labels, steps and logs,
+/// and nothing else.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn purge_deletes_in_batches_with_the_runs_rows() {
+    let db = PgDb::new("purge_batches");
+    db.run(&["init"]).ok();
+    let mut lines = String::new();
+    for i in 0..2500 {
+        lines.push_str(&format!(
+            "{{\"job\":\"{}\",\"labels\":{{\"t\":\"x\"}}}}\n",
+            if i % 5 == 0 { "keep" } else { "old" }
+        ));
+    }
+    db.run_stdin(&["enqueue-many", "-q", "-"], &lines).ok();
+    db.client()
+        .batch_execute(
+            "UPDATE durably_runs SET status = 'completed', completed_at = '2020-01-01T00:00:00.000Z';
+             INSERT INTO durably_logs (id, run_id, level, message, created_at)
+               SELECT 'l' || id, id, 'info', 'm', created_at FROM durably_runs;
+             INSERT INTO durably_steps (id, run_id, name, \"index\", status, started_at)
+               SELECT 's' || id, id, 'a', 0, 'completed', created_at FROM durably_runs;",
+        )
+        .unwrap();
+    let out = db.run(&[
+        "rm",
+        "--older-than",
+        "0s",
+        "--job",
+        "old",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(out.ok().json(), json!({"wouldDelete": 2000}));
+    assert_eq!(db.count("durably_runs"), 2500);
+    let out = db.run(&["rm", "--older-than", "0s", "--job", "old", "--json"]);
+    assert_eq!(out.ok().json(), json!({"deleted": 2000}));
+    for table in [
+        "durably_runs",
+        "durably_run_labels",
+        "durably_logs",
+        "durably_steps",
+    ] {
+        assert_eq!(db.count(table), 500, "{table}");
+    }
+    let left: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM durably_runs WHERE job_name <> 'keep'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
