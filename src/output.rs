@@ -153,19 +153,8 @@ fn line_width() -> Option<usize> {
     {
         return Some(n);
     }
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which outlives the call.
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
-    if rc == 0 && size.ws_col > 0 {
-        Some(usize::from(size.ws_col))
-    } else {
-        Some(80)
-    }
+    let cols = stdout_window_size().map_or(0, |size| size.ws_col);
+    Some(if cols > 0 { usize::from(cols) } else { 80 })
 }
 
 /// The terminal's height in lines when stdout is one (`LINES` when a positive number, else
@@ -181,15 +170,25 @@ pub fn terminal_rows() -> Option<usize> {
     {
         return Some(n);
     }
+    let rows = stdout_window_size().map_or(0, |size| size.ws_row);
+    (rows > 0).then_some(usize::from(rows))
+}
+
+nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
+
+/// The window size of the terminal on stdout, if it is one.
+fn stdout_window_size() -> Option<libc::winsize> {
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which outlives the call.
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
-    (rc == 0 && size.ws_row > 0).then_some(usize::from(size.ws_row))
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which outlives the call; nix
+    // has no safe wrapper for it.
+    unsafe { tiocgwinsz(libc::STDOUT_FILENO, &mut size) }
+        .ok()
+        .map(|_| size)
 }
 
 /// `1234567` as `1,234,567`.

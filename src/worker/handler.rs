@@ -7,10 +7,11 @@ use super::Shared;
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::model::Run;
 use crate::store::Store;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs::File;
 use std::io;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, TryLockError};
@@ -112,94 +113,19 @@ fn pipe_thread<T: Send + 'static>(
 
 /// Runs the handler for `run` (already claimed) and records the result, fenced.
 pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
-    let (path, args) = program_path(shared, run);
-    let program = match Program::new(&path, &args, &environment(shared, run)) {
-        Ok(p) => p,
-        Err(e) => {
-            let error = format!("cannot execute handler {}: {e}", path.display());
-            return finish(shared, run, active, Err(error));
-        }
-    };
-    let child = match process::spawn(&program, &shared.supervisor, active.spawn_deadline()) {
+    let child = match start_handler(shared, run, active) {
         Ok(c) => c,
-        Err(e) if is_supervisor_gone(&e) || !shared.supervisor.is_alive() => {
-            give_back(shared, run, active, "the handler supervisor is gone");
-            return Outcome::SupervisorGone;
-        }
-        Err(e) if !is_handlers_fault(&e) => {
-            let why = format!("cannot start handler {}: {e}", path.display());
-            give_back(shared, run, active, &why);
-            return Outcome::GivenBack;
-        }
-        Err(e) => {
-            let error = format!("cannot execute handler {}: {e}", path.display());
-            return finish(shared, run, active, Err(error));
-        }
+        Err(outcome) => return outcome,
     };
     active.set_pid(child.pid, shared.supervisor.link());
     let pid = child.pid;
     let abandon = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = mpsc::channel::<()>();
-
-    let input = run.input.clone().into_bytes();
-    let mut stdin = child.stdin;
-    let feeder = pipe_thread("durably-stdin", move || {
-        let _ = stdin.write_all(&input);
-    });
-
-    let stdout = {
-        let abandon = Arc::clone(&abandon);
-        let done = done_tx.clone();
-        let file = child.stdout;
-        pipe_thread("durably-stdout", move || {
-            let mut out = Vec::new();
-            let mut overflow = false;
-            pump(&file, &abandon, |chunk| {
-                if out.len() + chunk.len() > MAX_OUTPUT {
-                    overflow = true;
-                } else {
-                    out.extend_from_slice(chunk);
-                }
-            });
-            let _ = done.send(());
-            (out, overflow)
-        })
-    };
-    let stderr = {
-        let abandon = Arc::clone(&abandon);
-        let done = done_tx;
-        let file = child.stderr;
-        let prefix = shared.prefix_stderr.then(|| format!("[{}] ", run.id));
-        pipe_thread("durably-stderr", move || {
-            let mut tail = Tail::default();
-            let mut line: Vec<u8> = Vec::new();
-            pump(&file, &abandon, |chunk| {
-                tail.push(chunk);
-                match &prefix {
-                    None => {
-                        let _ = std::io::stderr().write_all(chunk);
-                    }
-                    Some(p) => prefix_lines(p, &mut line, chunk),
-                }
-            });
-            if let (Some(p), false) = (&prefix, line.is_empty()) {
-                line.push(b'\n');
-                write_prefixed(p, &line);
-            }
-            let _ = done.send(());
-            tail.into_bytes()
-        })
-    };
-    let (stdout, stderr) = match (feeder, stdout, stderr) {
-        (Ok(_), Ok(out), Ok(err)) => (out, err),
-        (feeder, stdout, stderr) => {
+    let readers = match spawn_readers(shared, run, child, &abandon, done_tx) {
+        Ok(r) => r,
+        Err(e) => {
             // No thread to copy a pipe: stop the handler before it blocks on it, and hand
             // the run back (the worker is short of memory or threads, not the run at fault).
-            let e = [feeder.err(), stdout.err(), stderr.err()]
-                .into_iter()
-                .flatten()
-                .next()
-                .map_or_else(String::new, |e| e.to_string());
             abandon.store(true, Ordering::SeqCst);
             process::kill_group(pid);
             let _ = process::wait_exit(pid);
@@ -210,30 +136,181 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
             return Outcome::GivenBack;
         }
     };
+    let ended = wait_and_collect(shared, active, pid, readers, &done_rx, &abandon);
+    outcome_of(shared, run, active, ended)
+}
 
+/// Starts the handler process; when it cannot be started, the run is failed or given back
+/// and the outcome returned instead.
+fn start_handler(shared: &Shared, run: &Run, active: &Active) -> Result<process::Child, Outcome> {
+    let (path, args) = program_path(shared, run);
+    let program = match Program::new(&path, &args, &environment(shared, run)) {
+        Ok(p) => p,
+        Err(e) => {
+            let error = format!("cannot execute handler {}: {e}", path.display());
+            return Err(finish(shared, run, active, Err(error)));
+        }
+    };
+    match process::spawn(&program, &shared.supervisor, active.spawn_deadline()) {
+        Ok(c) => Ok(c),
+        Err(e) if is_supervisor_gone(&e) || !shared.supervisor.is_alive() => {
+            give_back(shared, run, active, "the handler supervisor is gone");
+            Err(Outcome::SupervisorGone)
+        }
+        Err(e) if !is_handlers_fault(&e) => {
+            let why = format!("cannot start handler {}: {e}", path.display());
+            give_back(shared, run, active, &why);
+            Err(Outcome::GivenBack)
+        }
+        Err(e) => {
+            let error = format!("cannot execute handler {}: {e}", path.display());
+            Err(finish(shared, run, active, Err(error)))
+        }
+    }
+}
+
+/// The threads that copy a handler's stdout (kept up to [`MAX_OUTPUT`]; true: it overflowed)
+/// and stderr (passed on, its tail kept).
+struct Readers {
+    stdout: std::thread::JoinHandle<(Vec<u8>, bool)>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+}
+
+/// Starts the threads that feed the run's input to stdin and read stdout and stderr; each
+/// reader sends on `done` when its pipe is closed.
+fn spawn_readers(
+    shared: &Shared,
+    run: &Run,
+    child: process::Child,
+    abandon: &Arc<AtomicBool>,
+    done: mpsc::Sender<()>,
+) -> io::Result<Readers> {
+    let input = run.input.clone().into_bytes();
+    let mut stdin = child.stdin;
+    let feeder = pipe_thread("durably-stdin", move || {
+        let _ = stdin.write_all(&input);
+    });
+    let stdout = {
+        let abandon = Arc::clone(abandon);
+        let done = done.clone();
+        let file = child.stdout;
+        pipe_thread("durably-stdout", move || {
+            let out = read_output(&file, &abandon);
+            let _ = done.send(());
+            out
+        })
+    };
+    let stderr = {
+        let abandon = Arc::clone(abandon);
+        let file = child.stderr;
+        let prefix = shared.prefix_stderr.then(|| format!("[{}] ", run.id));
+        pipe_thread("durably-stderr", move || {
+            let tail = pass_stderr(&file, &abandon, prefix.as_deref());
+            let _ = done.send(());
+            tail
+        })
+    };
+    match (feeder, stdout, stderr) {
+        (Ok(_), Ok(stdout), Ok(stderr)) => Ok(Readers { stdout, stderr }),
+        (feeder, stdout, stderr) => Err([feeder.err(), stdout.err(), stderr.err()]
+            .into_iter()
+            .flatten()
+            .next()
+            .unwrap_or_else(|| io::Error::other("no thread"))),
+    }
+}
+
+/// Stdout up to [`MAX_OUTPUT`] bytes, and whether there was more.
+fn read_output(file: &File, abandon: &AtomicBool) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut overflow = false;
+    pump(file, abandon, |chunk| {
+        if out.len() + chunk.len() > MAX_OUTPUT {
+            overflow = true;
+        } else {
+            out.extend_from_slice(chunk);
+        }
+    });
+    (out, overflow)
+}
+
+/// Passes stderr on to ours (each line with `prefix`, if any) and returns its tail.
+fn pass_stderr(file: &File, abandon: &AtomicBool, prefix: Option<&str>) -> Vec<u8> {
+    let mut tail = Tail::default();
+    let mut line: Vec<u8> = Vec::new();
+    pump(file, abandon, |chunk| {
+        tail.push(chunk);
+        match prefix {
+            None => {
+                let _ = std::io::stderr().write_all(chunk);
+            }
+            Some(p) => prefix_lines(p, &mut line, chunk),
+        }
+    });
+    if let (Some(p), false) = (prefix, line.is_empty()) {
+        line.push(b'\n');
+        write_prefixed(p, &line);
+    }
+    tail.into_bytes()
+}
+
+/// How a handler ended, as the worker saw it.
+struct Ended {
+    exit: io::Result<Exit>,
+    /// Why the worker killed it, if it did.
+    killed: Option<KillReason>,
+    out: Vec<u8>,
+    overflow: bool,
+    /// The end of its stderr, trimmed.
+    tail: String,
+}
+
+impl Ended {
+    /// `what`, followed by the stderr tail on the next line if there is one.
+    fn with_tail(&self, what: String) -> String {
+        if self.tail.is_empty() {
+            what
+        } else {
+            format!("{what}\n{}", self.tail)
+        }
+    }
+}
+
+/// Waits for the handler to exit, unregisters and reaps it, then gives its pipes
+/// [`DRAIN_GRACE`] to close before the readers are abandoned and joined.
+fn wait_and_collect(
+    shared: &Shared,
+    active: &Active,
+    pid: libc::pid_t,
+    readers: Readers,
+    done: &mpsc::Receiver<()>,
+    abandon: &AtomicBool,
+) -> Ended {
     let exit = process::wait_exit(pid);
     let killed = active.finish();
     shared.supervisor.forget(pid);
     process::reap(pid);
-
     for _ in 0..2 {
-        if done_rx.recv_timeout(DRAIN_GRACE).is_err() {
+        if done.recv_timeout(DRAIN_GRACE).is_err() {
             break;
         }
     }
     abandon.store(true, Ordering::SeqCst);
-    let (out, overflow) = stdout.join().unwrap_or_default();
-    let tail = stderr.join().unwrap_or_default();
+    let (out, overflow) = readers.stdout.join().unwrap_or_default();
+    let tail = readers.stderr.join().unwrap_or_default();
     let tail = String::from_utf8_lossy(&tail).trim().to_string();
-    let with_tail = |what: String| {
-        if tail.is_empty() {
-            what
-        } else {
-            format!("{what}\n{tail}")
-        }
-    };
+    Ended {
+        exit,
+        killed,
+        out,
+        overflow,
+        tail,
+    }
+}
 
-    match killed {
+/// Turns how the handler ended into the run's result, and records it (fenced).
+fn outcome_of(shared: &Shared, run: &Run, active: &Active, ended: Ended) -> Outcome {
+    match ended.killed {
         Some(KillReason::LeaseLost) | Some(KillReason::LeaseDeadline) => {
             return lost_outcome(shared, run, false);
         }
@@ -245,32 +322,28 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
         }
         Some(KillReason::Timeout) => {
             let after = humantime::format_duration(shared.timeout.unwrap_or_default());
-            return finish(
-                shared,
-                run,
-                active,
-                Err(with_tail(format!("handler timed out after {after}"))),
-            );
+            let error = ended.with_tail(format!("handler timed out after {after}"));
+            return finish(shared, run, active, Err(error));
         }
         None => {}
     }
     // A child that died of SIGPIPE while the supervisor is gone most likely failed to
     // register with it before it could execute the handler: not the run's fault.
-    if matches!(exit, Ok(Exit::Signal(libc::SIGPIPE))) && !shared.supervisor.is_alive() {
+    if matches!(ended.exit, Ok(Exit::Signal(libc::SIGPIPE))) && !shared.supervisor.is_alive() {
         give_back(shared, run, active, "the handler supervisor is gone");
         return Outcome::SupervisorGone;
     }
-    let result = match exit {
-        Err(e) => Err(with_tail(format!("cannot wait for handler: {e}"))),
-        Ok(Exit::Code(0)) if overflow => Err(format!(
+    let result = match &ended.exit {
+        Err(e) => Err(ended.with_tail(format!("cannot wait for handler: {e}"))),
+        Ok(Exit::Code(0)) if ended.overflow => Err(format!(
             "handler output exceeds {} MiB",
             MAX_OUTPUT / 1024 / 1024
         )),
-        Ok(Exit::Code(0)) => Ok(output_json(&out)),
-        Ok(Exit::Code(code)) => Err(with_tail(format!("handler exited with code {code}"))),
-        Ok(Exit::Signal(sig)) => Err(with_tail(format!(
+        Ok(Exit::Code(0)) => Ok(output_json(&ended.out)),
+        Ok(Exit::Code(code)) => Err(ended.with_tail(format!("handler exited with code {code}"))),
+        Ok(Exit::Signal(sig)) => Err(ended.with_tail(format!(
             "handler killed by signal {sig} ({})",
-            signal_name(sig)
+            signal_name(*sig)
         ))),
     };
     finish(shared, run, active, result)
@@ -340,14 +413,8 @@ fn pump(file: &File, abandon: &AtomicBool, mut sink: impl FnMut(&[u8])) {
     let mut buf = vec![0u8; 32 * 1024];
     let mut reader = file;
     loop {
-        let mut pfd = libc::pollfd {
-            fd: file.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one pollfd, owned by this frame.
-        let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
-        if ready <= 0 {
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::from(100u8)), Ok(n) if n > 0) {
             // Timeout (or EINTR): nothing to read yet.
             if abandon.load(Ordering::SeqCst) {
                 return;

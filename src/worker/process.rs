@@ -29,10 +29,19 @@
 //! A handler that leaves its process group (`setsid`) escapes this; nothing short of cgroups
 //! would catch it.
 
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{self, killpg, pthread_sigmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+use nix::time::{clock_gettime, ClockId};
+use nix::unistd::{
+    dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, read, setpgid, ForkResult, Pid,
+};
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -85,12 +94,12 @@ fn write_record(pipe: &Pipe, record: &[u8; RECORD]) {
 
 /// CLOCK_MONOTONIC now, in nanoseconds.
 fn monotonic_now_ns() -> u64 {
-    // SAFETY: ts is a plain struct clock_gettime fills in.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
+    // CLOCK_MONOTONIC cannot fail on Linux; 0 would only make deadlines look later.
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |ts| {
+        (ts.tv_sec() as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec() as u64)
+    })
 }
 
 /// `at` on CLOCK_MONOTONIC in nanoseconds, never later than `at` (the clock is read before
@@ -104,32 +113,27 @@ pub fn monotonic_ns(at: Instant) -> u64 {
     }
 }
 
-/// A libc return value as a `Result`: -1 is the error in `errno`.
-fn libc_result(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(pipe2(OFlag::O_CLOEXEC)?)
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for the two descriptors pipe2 writes.
-    libc_result(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: pipe2 succeeded, both descriptors are new and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+/// /dev/null for reading and writing, inherited across exec.
+fn dev_null() -> io::Result<File> {
+    let null = File::options().read(true).write(true).open("/dev/null")?;
+    fcntl(&null, FcntlArg::F_SETFD(FdFlag::empty()))?;
+    Ok(null)
 }
 
 /// Makes sure descriptors 0, 1 and 2 are open (cron may start us with them closed), so that
-/// pipes never land on them and the dup2 calls of a child never clash.
+/// pipes never land on them and the dup2 calls of a child never clash: /dev/null is opened
+/// (it takes the lowest free descriptor) until it lands above 2.
 pub fn ensure_std_fds() {
-    for fd in 0..3 {
-        // SAFETY: F_GETFD only queries the descriptor.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            // SAFETY: a C string literal; the lowest free descriptor (this one) is taken.
-            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+    while let Ok(null) = dev_null() {
+        if null.as_raw_fd() > 2 {
+            return;
         }
+        // Stays open for the life of the process, in place of the missing standard one.
+        let _ = OwnedFd::from(null).into_raw_fd();
     }
 }
 
@@ -138,14 +142,16 @@ impl Supervisor {
     pub fn start() -> io::Result<Supervisor> {
         let (read, write) = pipe()?;
         // SAFETY: the process is single-threaded here, so the child may run ordinary code.
-        let pid = libc_result(unsafe { libc::fork() })?;
-        if pid == 0 {
-            drop(write);
-            supervise(read);
-        }
+        let child = match unsafe { fork() }? {
+            ForkResult::Child => {
+                drop(write);
+                supervise(read);
+            }
+            ForkResult::Parent { child } => child,
+        };
         drop(read);
         Ok(Supervisor {
-            pid,
+            pid: child.as_raw(),
             pipe: Arc::new(Mutex::new(Some(File::from(write)))),
         })
     }
@@ -176,18 +182,12 @@ impl Supervisor {
     /// Whether the supervisor process still runs (an exited one is left for [`Supervisor::stop`]
     /// to reap).
     pub fn is_alive(&self) -> bool {
-        // SAFETY: info is a plain struct waitid fills in; WNOWAIT leaves the child unreaped.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                self.pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        // SAFETY: si_pid is set by waitid (0 when the child has not exited).
-        r == 0 && unsafe { info.si_pid() } == 0
+        // WNOWAIT leaves an exited child unreaped.
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        matches!(
+            waitid(Id::Pid(Pid::from_raw(self.pid)), flags),
+            Ok(WaitStatus::StillAlive)
+        )
     }
 
     /// Closes the pipe (the supervisor kills whatever is left and exits) and reaps it.
@@ -197,9 +197,7 @@ impl Supervisor {
             return;
         }
         drop(pipe);
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        let _ = waitpid(Pid::from_raw(self.pid), None);
     }
 }
 
@@ -240,23 +238,17 @@ fn apply(groups: &mut Vec<Group>, record: &[u8]) {
 }
 
 /// Reads every record available without blocking; false once the pipe is closed (or broken).
-fn drain(fd: RawFd, pending: &mut Vec<u8>, groups: &mut Vec<Group>) -> bool {
+fn drain(fd: &OwnedFd, pending: &mut Vec<u8>, groups: &mut Vec<Group>) -> bool {
     let mut buf = [0u8; RECORD * 64];
     loop {
-        // SAFETY: reading into a buffer owned by this frame.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n == 0 {
-            return false;
-        }
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return true,
-                _ => return false,
-            }
-        }
-        pending.extend_from_slice(&buf[..n as usize]);
+        let n = match read(fd, &mut buf) {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return true,
+            Err(_) => return false,
+        };
+        pending.extend_from_slice(&buf[..n]);
         let whole = pending.len() - pending.len() % RECORD;
         for record in pending[..whole].chunks_exact(RECORD) {
             apply(groups, record);
@@ -268,39 +260,21 @@ fn drain(fd: RawFd, pending: &mut Vec<u8>, groups: &mut Vec<Group>) -> bool {
 /// The supervisor's life: follow registrations and deadlines, kill every group whose deadline
 /// passes, and kill them all once the pipe closes.
 fn supervise(read: OwnedFd) -> ! {
-    // SAFETY: plain libc calls in our own single-threaded child.
-    unsafe {
-        libc::setpgid(0, 0);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-            libc::signal(sig, libc::SIG_IGN);
-        }
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if null >= 0 {
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-        }
-    }
-    let fd = read.as_raw_fd();
-    // SAFETY: fcntl on our own descriptor.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
+    detach_supervisor(&read);
     let mut groups: Vec<Group> = Vec::new();
     let mut pending: Vec<u8> = Vec::new();
     loop {
         // The clock is read before draining: an extension written before the deadline has
         // reached the pipe by now, so it is applied before the deadline is judged.
         let now = monotonic_now_ns();
-        if !drain(fd, &mut pending, &mut groups) {
+        if !drain(&read, &mut pending, &mut groups) {
             break;
         }
         for g in groups.iter_mut().filter(|g| !g.killed) {
             if g.deadline_ns <= now {
-                // SAFETY: the leader is not reaped before its `-` record, so the group id is
-                // still this handler's.
-                unsafe { libc::kill(-g.pid, libc::SIGKILL) };
+                // The leader is not reaped before its `-` record, so the group id is still
+                // this handler's.
+                signal_group(g.pid, Some(Signal::SIGKILL));
                 g.killed = true;
             }
         }
@@ -309,38 +283,66 @@ fn supervise(read: OwnedFd) -> ! {
             .filter(|g| !g.killed)
             .map(|g| g.deadline_ns)
             .min();
-        let timeout_ms = match nearest {
-            None => -1,
+        let timeout = match nearest {
+            None => PollTimeout::NONE,
             Some(d) => {
-                let left = d.saturating_sub(monotonic_now_ns());
-                left.div_ceil(1_000_000).min(i32::MAX as u64) as libc::c_int
+                let left_ms = d.saturating_sub(monotonic_now_ns()).div_ceil(1_000_000);
+                PollTimeout::try_from(left_ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one pollfd owned by this frame; EINTR and timeouts both loop around.
-        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        // EINTR and timeouts both loop around.
+        let _ = poll(&mut [PollFd::new(read.as_fd(), PollFlags::POLLIN)], timeout);
     }
+    kill_all(&groups);
+    // SAFETY: _exit leaves without running the exit handlers the forked copy of the worker
+    // inherited; std has no such exit.
+    unsafe { libc::_exit(0) }
+}
+
+/// Puts the supervisor in its own process group, deaf to the terminal's signals, with its
+/// standard descriptors on /dev/null, and makes its pipe non-blocking.
+fn detach_supervisor(read: &OwnedFd) {
+    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        // SAFETY: SIG_IGN installs no handler.
+        let _ = unsafe { signal::signal(sig, SigHandler::SigIgn) };
+    }
+    if let Ok(null) = dev_null() {
+        let _ = dup2_stdin(&null);
+        let _ = dup2_stdout(&null);
+        let _ = dup2_stderr(&null);
+    }
+    if let Ok(flags) = fcntl(read, FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        let _ = fcntl(read, FcntlArg::F_SETFL(flags));
+    }
+}
+
+/// Sends `sig` (None: only checks) to process group `pgid`; true if it was delivered.
+fn signal_group(pgid: libc::pid_t, sig: Option<Signal>) -> bool {
+    killpg(Pid::from_raw(pgid), sig).is_ok()
+}
+
+/// The end of a worker: SIGTERM to every registered group, SIGKILL to what is left after
+/// [`KILL_GRACE`].
+fn kill_all(groups: &[Group]) {
     // SIGTERM first: a `durably step` whose command already finished still records it (it
     // holds SIGTERM back), handlers may clean up; whatever is left is killed after the grace.
-    // SAFETY (all kill calls): signalling process groups.
-    for g in &groups {
-        unsafe { libc::kill(-g.pid, libc::SIGTERM) };
+    for g in groups {
+        signal_group(g.pid, Some(Signal::SIGTERM));
     }
     let deadline = std::time::Instant::now() + KILL_GRACE;
-    while std::time::Instant::now() < deadline
-        && groups.iter().any(|g| unsafe { libc::kill(-g.pid, 0) } == 0)
-    {
+    while std::time::Instant::now() < deadline && groups.iter().any(|g| signal_group(g.pid, None)) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    for g in &groups {
-        unsafe { libc::kill(-g.pid, libc::SIGKILL) };
+    for g in groups {
+        signal_group(g.pid, Some(Signal::SIGKILL));
     }
-    // SAFETY: leave without running the parent's exit handlers.
-    unsafe { libc::_exit(0) }
 }
 
 /// A started handler: the leader's pid (= its process group) and its stdio pipes.
@@ -449,7 +451,12 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 }
 
 /// Starts `program` as the leader of a new process group, registered with the supervisor (to
-/// be killed at `deadline` unless extended) before it executes. On failure to execute, returns
+/// be killed at `deadline` unless extended) before it executes.
+///
+/// clone(CLONE_VM | CLONE_VFORK) rather than `std::process::Command`: with the `pre_exec`
+/// the registration needs, std forks, and `work --until-idle -- true` then ran at 174 instead
+/// of 298 runs/s over 1000 runs (medians of three alternating runs; BENCHMARKS.md, "Handler
+/// spawn"). On failure to execute, returns
 /// the OS error (the child is reaped); when the supervisor is gone, an error of kind
 /// [`io::ErrorKind::BrokenPipe`] (nothing was executed).
 pub fn spawn(program: &Program, supervisor: &Supervisor, deadline: Instant) -> io::Result<Child> {
@@ -473,29 +480,32 @@ pub fn spawn(program: &Program, supervisor: &Supervisor, deadline: Instant) -> i
     };
     // Uninitialised: zeroing it would cost more than the clone.
     let mut stack: Vec<u8> = Vec::with_capacity(256 * 1024);
+    // Signals stay blocked across the clone so that no handler of ours runs in the child
+    // before it resets them.
+    let mut old = SigSet::empty();
+    pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    )?;
     // SAFETY: the stack grows down from its (16-byte aligned) top; the child runs child_main
-    // on it and never returns into this frame. Signals stay blocked across the clone so that
-    // no handler of ours runs in the child before it resets them.
+    // on it and never returns into this frame. nix's clone takes an initialised stack and a
+    // boxed closure; libc's takes the uninitialised one and the prepared arguments as is.
     let pid = unsafe {
         let top = stack.as_mut_ptr().add(stack.capacity());
         let top = (top as usize & !15) as *mut libc::c_void;
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::clone(
+        libc::clone(
             child_main,
             top,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             (&mut args as *mut ChildArgs).cast(),
-        );
-        let clone_error = io::Error::last_os_error();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        if pid == -1 {
-            return Err(clone_error);
-        }
-        pid
+        )
     };
+    let clone_error = io::Error::last_os_error();
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    if pid == -1 {
+        return Err(clone_error);
+    }
     drop(stack);
     drop((in_r, out_w, err_w));
     // SAFETY: the child has exec'd or exited (CLONE_VFORK); nobody else writes these fields.
@@ -526,6 +536,8 @@ pub fn spawn(program: &Program, supervisor: &Supervisor, deadline: Instant) -> i
 /// group id, stays reserved until [`reap`]).
 pub fn wait_exit(pid: libc::pid_t) -> io::Result<Exit> {
     loop {
+        // nix's waitid cannot report a death by a realtime signal (its Signal has none), so
+        // this one is raw.
         // SAFETY: info is a plain struct waitid fills in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let r = unsafe {
@@ -554,21 +566,12 @@ pub fn wait_exit(pid: libc::pid_t) -> io::Result<Exit> {
 
 /// Kills the whole process group of a leader that has not been reaped yet.
 pub fn kill_group(pid: libc::pid_t) {
-    // SAFETY: signalling a process group whose leader we have not reaped.
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    signal_group(pid, Some(Signal::SIGKILL));
 }
 
 /// Reaps an exited leader.
 pub fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    loop {
-        // SAFETY: reaping our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        return;
-    }
+    while let Err(Errno::EINTR) = waitpid(Pid::from_raw(pid), None) {}
 }
 
 #[cfg(test)]

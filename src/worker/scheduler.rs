@@ -92,149 +92,214 @@ impl Reconnect {
 /// The longest pause between attempts to reopen a lost connection.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
+/// What the main loop keeps from one turn to the next.
+#[derive(Default)]
+struct LoopState {
+    /// Handlers executing now.
+    running: usize,
+    /// Runs claimed and started (runs given back are not counted).
+    claimed: u64,
+    tally: Tally,
+    /// Runs whose handlers were killed by a forced shutdown.
+    released: u64,
+    backoff: Backoff,
+    supervisor_gone: bool,
+    jobs_cache: Option<(Instant, Jobs)>,
+    maintenance: Maintenance,
+    /// `--once` found nothing to claim.
+    idle_once: bool,
+    /// `--until-idle` found nothing to claim with nothing running.
+    drained: bool,
+    /// SIGINT/SIGTERM already announced.
+    announced: usize,
+    reconnect: Reconnect,
+}
+
+impl LoopState {
+    /// Counts the outcome of a finished executor.
+    fn record(&mut self, outcome: Outcome) {
+        self.running -= 1;
+        match outcome {
+            Outcome::GivenBack => {
+                self.claimed -= 1;
+                self.backoff.bump();
+            }
+            Outcome::SupervisorGone => {
+                self.claimed -= 1;
+                self.supervisor_gone = true;
+            }
+            Outcome::Released => self.released += 1,
+            Outcome::Completed | Outcome::Failed | Outcome::Cancelled | Outcome::Lost => {
+                self.backoff = Backoff::default();
+                self.tally.executed += 1;
+                if outcome == Outcome::Failed {
+                    self.tally.failed += 1;
+                }
+                self.tally.last = Some(outcome);
+            }
+        }
+    }
+
+    /// When the wait for an outcome ends at the latest: the end of a pause, or the next poll.
+    fn wake_at(&self, poll: Duration) -> Instant {
+        let now = Instant::now();
+        let deadline = match self.backoff.until {
+            Some(t) if t > now => t,
+            _ => now + poll,
+        };
+        match self.reconnect.until {
+            Some(t) if t > now => deadline.min(t),
+            _ => deadline,
+        }
+    }
+}
+
+/// What the main loop does after a turn that may claim.
+enum Turn {
+    /// Look again at once (a run was started or given back, the connection was lost, or
+    /// the queue is drained).
+    Again,
+    /// Wait for an outcome, a signal, or the next poll.
+    Wait,
+}
+
 impl Loop<'_> {
     pub fn run(&self) -> Result<ExitCode> {
         let (done_tx, done_rx) = mpsc::channel::<(String, Outcome)>();
-        let mut running = 0usize;
-        let mut claimed = 0u64;
-        let mut tally = Tally::default();
-        let mut released = 0u64;
-        let mut backoff = Backoff::default();
-        let mut supervisor_gone = false;
-        let mut jobs_cache: Option<(Instant, Jobs)> = None;
-        let mut maintenance = Maintenance::default();
-        let mut idle_once = false;
-        let mut drained = false;
-        let mut announced = 0usize;
-        let mut reconnect = Reconnect::default();
+        let mut st = LoopState::default();
         loop {
-            let signals = SIGNALS.load(Ordering::SeqCst);
-            if signals >= 2 {
-                self.leases.shutdown.store(true, Ordering::SeqCst);
-            }
-            if signals > announced {
-                announced = signals;
-                self.announce_stop(signals, running);
-            }
-            // Without its supervisor a handler could outlive a crash of this worker: claim
-            // nothing more (the error is reported once, at the end).
-            if !supervisor_gone && !self.shared.supervisor.is_alive() {
-                supervisor_gone = true;
-            }
-            let gave_up = self.cfg.mode != Mode::Forever || self.cfg.max_runs.is_some();
-            let gave_up = gave_up && backoff.in_a_row >= GIVE_UP_AFTER;
-            let stopping = signals >= 1
-                || supervisor_gone
-                || gave_up
-                || drained
-                || self.cfg.max_runs.is_some_and(|m| claimed >= m)
-                || (self.cfg.mode == Mode::Once && (claimed >= 1 || idle_once));
-            let connected = stopping || self.connected(&mut reconnect, running)?;
-            if !stopping && connected && running < self.cfg.concurrency && !backoff.active() {
-                let claimed_run = self
-                    .jobs(&mut jobs_cache)
-                    .and_then(|jobs| self.claim(&jobs));
-                let claimed_run = match claimed_run {
-                    Ok(c) => c,
-                    // The connection is reopened at the next turn (not idle: nothing was
-                    // looked at).
-                    Err(e) if self.lost() => {
-                        note!("lost the connection to the database: {e:#}");
-                        continue;
-                    }
-                    // Fatal for a one-shot worker with nothing running; otherwise retried
-                    // at the next poll (a locked or briefly unreadable database).
-                    Err(e) if running == 0 && self.cfg.mode != Mode::Forever => return Err(e),
-                    Err(e) => {
-                        note!("cannot claim a run: {e:#}");
-                        None
-                    }
-                };
-                if let Some((run, active)) = claimed_run {
-                    claimed += 1;
-                    running += 1;
-                    if let Err(e) = self.start(run, active, &done_tx) {
-                        note!("{e:#}");
-                        claimed -= 1;
-                        running -= 1;
-                        backoff.bump();
-                    }
-                    continue;
-                }
-                // Idle: nothing to claim now.
-                jobs_cache = None;
-                match self.cfg.mode {
-                    Mode::Once => idle_once = true,
-                    Mode::UntilIdle if running == 0 => drained = true,
-                    _ => {}
-                }
-                if running == 0 {
-                    let due = (!drained).then(|| Instant::now() + self.cfg.poll);
-                    self.maintain(&mut maintenance, signals, due);
-                }
-                if drained {
+            let signals = self.observe_signals(&mut st);
+            let stopping = self.is_stopping(&st, signals);
+            let connected = stopping || self.connected(&mut st.reconnect, st.running)?;
+            let room = st.running < self.cfg.concurrency && !st.backoff.active();
+            if !stopping && connected && room {
+                if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;
                 }
             }
-            if stopping && running == 0 {
+            if stopping && st.running == 0 {
                 break;
             }
-            // Wait for a handler to finish, a signal, the end of a pause, or the next poll.
-            let deadline = match backoff.until {
-                Some(t) if t > Instant::now() => t,
-                _ => Instant::now() + self.cfg.poll,
-            };
-            let deadline = match reconnect.until {
-                Some(t) if t > Instant::now() => deadline.min(t),
-                _ => deadline,
-            };
-            loop {
-                let slice = deadline
-                    .saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(100));
-                match done_rx.recv_timeout(slice) {
-                    Ok((_, outcome)) => {
-                        running -= 1;
-                        match outcome {
-                            Outcome::GivenBack => {
-                                claimed -= 1;
-                                backoff.bump();
-                            }
-                            Outcome::SupervisorGone => {
-                                claimed -= 1;
-                                supervisor_gone = true;
-                            }
-                            Outcome::Released => released += 1,
-                            Outcome::Completed
-                            | Outcome::Failed
-                            | Outcome::Cancelled
-                            | Outcome::Lost => {
-                                backoff = Backoff::default();
-                                tally.executed += 1;
-                                if outcome == Outcome::Failed {
-                                    tally.failed += 1;
-                                }
-                                tally.last = Some(outcome);
-                            }
-                        }
-                        break;
-                    }
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-                if SIGNALS.load(Ordering::SeqCst) != signals || Instant::now() >= deadline {
-                    break;
-                }
-            }
+            self.wait_for_outcome(&mut st, &done_rx, signals);
         }
-        let max_runs_reached = self.cfg.max_runs.is_some_and(|m| claimed >= m);
+        let max_runs_reached = self.cfg.max_runs.is_some_and(|m| st.claimed >= m);
         self.exit_code(
-            &tally,
-            released,
-            supervisor_gone,
-            backoff.in_a_row,
+            &st.tally,
+            st.released,
+            st.supervisor_gone,
+            st.backoff.in_a_row,
             max_runs_reached,
         )
+    }
+
+    /// Reads the SIGINT/SIGTERM count (two or more: the handlers are killed), announces a new
+    /// one, and notes a supervisor that is gone.
+    fn observe_signals(&self, st: &mut LoopState) -> usize {
+        let signals = SIGNALS.load(Ordering::SeqCst);
+        if signals >= 2 {
+            self.leases.shutdown.store(true, Ordering::SeqCst);
+        }
+        if signals > st.announced {
+            st.announced = signals;
+            self.announce_stop(signals, st.running);
+        }
+        // Without its supervisor a handler could outlive a crash of this worker: claim
+        // nothing more (the error is reported once, at the end).
+        if !st.supervisor_gone && !self.shared.supervisor.is_alive() {
+            st.supervisor_gone = true;
+        }
+        signals
+    }
+
+    /// Whether the worker claims nothing more: a signal, no supervisor, too many handlers
+    /// that could not be started, or its mode is done.
+    fn is_stopping(&self, st: &LoopState, signals: usize) -> bool {
+        let may_give_up = self.cfg.mode != Mode::Forever || self.cfg.max_runs.is_some();
+        let gave_up = may_give_up && st.backoff.in_a_row >= GIVE_UP_AFTER;
+        signals >= 1
+            || st.supervisor_gone
+            || gave_up
+            || st.drained
+            || self.cfg.max_runs.is_some_and(|m| st.claimed >= m)
+            || (self.cfg.mode == Mode::Once && (st.claimed >= 1 || st.idle_once))
+    }
+
+    /// Claims a run and starts its executor; when there is nothing to claim, notes that the
+    /// worker is idle and does the maintenance if no handler runs.
+    fn claim_turn(
+        &self,
+        st: &mut LoopState,
+        signals: usize,
+        done_tx: &mpsc::Sender<(String, Outcome)>,
+    ) -> Result<Turn> {
+        let claimed_run = self
+            .jobs(&mut st.jobs_cache)
+            .and_then(|jobs| self.claim(&jobs));
+        let claimed_run = match claimed_run {
+            Ok(c) => c,
+            // The connection is reopened at the next turn (not idle: nothing was looked at).
+            Err(e) if self.lost() => {
+                note!("lost the connection to the database: {e:#}");
+                return Ok(Turn::Again);
+            }
+            // Fatal for a one-shot worker with nothing running; otherwise retried at the
+            // next poll (a locked or briefly unreadable database).
+            Err(e) if st.running == 0 && self.cfg.mode != Mode::Forever => return Err(e),
+            Err(e) => {
+                note!("cannot claim a run: {e:#}");
+                None
+            }
+        };
+        if let Some((run, active)) = claimed_run {
+            st.claimed += 1;
+            st.running += 1;
+            if let Err(e) = self.start(run, active, done_tx) {
+                note!("{e:#}");
+                st.claimed -= 1;
+                st.running -= 1;
+                st.backoff.bump();
+            }
+            return Ok(Turn::Again);
+        }
+        // Idle: nothing to claim now.
+        st.jobs_cache = None;
+        match self.cfg.mode {
+            Mode::Once => st.idle_once = true,
+            Mode::UntilIdle if st.running == 0 => st.drained = true,
+            _ => {}
+        }
+        if st.running == 0 {
+            let due = (!st.drained).then(|| Instant::now() + self.cfg.poll);
+            self.maintain(&mut st.maintenance, signals, due);
+        }
+        Ok(if st.drained { Turn::Again } else { Turn::Wait })
+    }
+
+    /// Waits for a handler to finish (and counts its outcome), a signal, the end of a
+    /// pause, or the next poll.
+    fn wait_for_outcome(
+        &self,
+        st: &mut LoopState,
+        done_rx: &mpsc::Receiver<(String, Outcome)>,
+        signals: usize,
+    ) {
+        let deadline = st.wake_at(self.cfg.poll);
+        loop {
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100));
+            match done_rx.recv_timeout(slice) {
+                Ok((_, outcome)) => {
+                    st.record(outcome);
+                    return;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            if SIGNALS.load(Ordering::SeqCst) != signals || Instant::now() >= deadline {
+                return;
+            }
+        }
     }
 
     /// Whether the shared connection is lost.
