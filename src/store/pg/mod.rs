@@ -3,20 +3,56 @@
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
 //! concurrency key). Statements live in `sql/postgres/`.
 
-use super::{pending, Access, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Plan};
-use super::{PurgeFilter, StepRecord};
+mod lease;
+mod steps;
+
+use super::{pending, Access, Jobs, ListFilter, Options, Plan, PurgeFilter};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+pub mod connect;
+pub mod schema;
 
 /// One connection to a PostgreSQL database.
 pub struct Postgres {
-    client: RefCell<postgres::Client>,
-    /// The URL without its password, for messages.
-    shown: String,
+    pub(super) client: RefCell<postgres::Client>,
+    /// `host:port/dbname`, for messages (never the password).
+    pub(super) shown: String,
     /// The bound on lock waits of the current write ([`Postgres::set_deadline`]).
-    deadline: Option<Instant>,
+    pub(super) deadline: Option<Instant>,
+    /// Timestamps of this process never go backwards, even if the system clock does.
+    pub clock: super::enqueue::Clock,
+}
+
+/// A PostgreSQL error as one line naming the database: the server's message (and detail) for
+/// an error the server reported, else the client's; errors that carry an exit code unchanged.
+pub fn describe(e: anyhow::Error, location: &str) -> anyhow::Error {
+    match e.downcast::<postgres::Error>() {
+        Ok(pg) => anyhow::anyhow!("database {location}: {}", error_text(&pg)),
+        Err(e) => e,
+    }
+}
+
+/// One line for a PostgreSQL error: the server's message and detail, or the client's error with
+/// its causes (the client's own text says only "error connecting to server").
+pub fn error_text(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let detail = db.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+        return format!("{}{detail}", db.message());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Enqueues inside the one transaction of [`Postgres::enqueue_batch`].
@@ -36,12 +72,38 @@ fn not_yet(what: &str) -> anyhow::Error {
 }
 
 impl Postgres {
-    pub fn open(_opts: &Options, _access: Access) -> Result<Postgres> {
-        Err(not_yet("opening a database"))
+    /// Connects and checks (for writers, creates) the schema; see [`connect::target`] for how
+    /// the URL and the `PG*` variables are read.
+    pub fn open(opts: &Options, access: Access) -> Result<Postgres> {
+        let url = opts.path.to_str().ok_or_else(|| {
+            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+        })?;
+        let target = connect::target(url, opts.busy_timeout)?;
+        let mut client = connect::connect(&target)?;
+        schema::prepare(&mut client, &target.shown, access)
+            .map_err(|e| describe(e, &target.shown))?;
+        Ok(Postgres {
+            client: RefCell::new(client),
+            shown: target.shown,
+            deadline: None,
+            clock: Default::default(),
+        })
     }
 
+    /// A second connection to the same database (a worker's lease-renewal thread): the schema
+    /// was checked by the first.
     pub fn open_again(opts: &Options) -> Result<Postgres> {
-        Postgres::open(opts, Access::WriteExisting)
+        let url = opts.path.to_str().ok_or_else(|| {
+            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+        })?;
+        let target = connect::target(url, opts.busy_timeout)?;
+        let client = connect::connect(&target)?;
+        Ok(Postgres {
+            client: RefCell::new(client),
+            shown: target.shown,
+            deadline: None,
+            clock: Default::default(),
+        })
     }
 
     /// The server and database, for messages (never the password).
@@ -49,7 +111,8 @@ impl Postgres {
         self.shown.clone()
     }
 
-    /// Bounds the lock waits of the writes that follow by `deadline` (None: no bound).
+    /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
+    /// (None: no bound); see [`Postgres::fenced_write`].
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
     }
@@ -126,90 +189,37 @@ impl Postgres {
         Err(not_yet("delete"))
     }
 
-    pub fn completed_step(&self, _run_id: &str, _name: &str) -> Result<Option<Step>> {
-        Err(not_yet("completed_step"))
-    }
-
-    pub fn holds_lease(&self, _fence: &Fence) -> Result<bool> {
-        Err(not_yet("holds_lease"))
-    }
-
-    pub fn record_step(&mut self, _fence: &Fence, _step: &NewStep) -> Result<StepRecord> {
-        Err(not_yet("record_step"))
-    }
-
-    pub fn set_progress(&mut self, _fence: &Fence, _progress: &str) -> Result<bool> {
-        Err(not_yet("set_progress"))
-    }
-
-    pub fn append_log(&mut self, _fence: &Fence, _log: &NewLog) -> Result<bool> {
-        Err(not_yet("append_log"))
-    }
-
-    pub fn claim(
-        &mut self,
-        _jobs: &Jobs,
-        _owner: &str,
-        _lease: Duration,
-    ) -> Result<Option<(Run, Instant)>> {
-        Err(not_yet("claim"))
-    }
-
-    pub fn renew(
-        &mut self,
-        _id: &str,
-        _generation: i64,
-        _lease: Duration,
-    ) -> Result<Option<Instant>> {
-        Err(not_yet("renew"))
-    }
-
-    pub fn complete(&mut self, _id: &str, _generation: i64, _output: Option<&str>) -> Result<bool> {
-        Err(not_yet("complete"))
-    }
-
-    pub fn fail(&mut self, _id: &str, _generation: i64, _error: &str) -> Result<bool> {
-        Err(not_yet("fail"))
-    }
-
-    pub fn expire(&mut self, _id: &str, _generation: i64) -> Result<bool> {
-        Err(not_yet("expire"))
-    }
-
-    pub fn status_of(&self, _id: &str) -> Result<Option<(String, i64)>> {
-        Err(not_yet("status_of"))
-    }
-
+    /// PostgreSQL has no write-ahead log file for us to checkpoint.
     pub fn is_wal(&self) -> Result<bool> {
-        Err(not_yet("is_wal"))
+        Ok(false)
     }
 
+    /// Journal modes are SQLite's: `init` prints none for PostgreSQL.
     pub fn journal_mode(&self) -> Result<String> {
-        Err(not_yet("journal_mode"))
+        Ok(String::new())
     }
 
+    /// `init --wal` names a SQLite notion: a usage error here.
     pub fn enable_wal(&self) -> Result<()> {
-        Err(not_yet("enable_wal"))
+        Err(crate::error::CodedError::usage(
+            "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log",
+        )
+        .into())
     }
 
+    /// Adds the library's indexes the database lacks and ours.
     pub fn repair(&self) -> Result<()> {
-        Err(not_yet("repair"))
+        let mut client = self.client.borrow_mut();
+        schema::repair(&mut client, &self.shown).map_err(|e| describe(e, &self.shown))
     }
 
+    /// Nothing to checkpoint: the server manages its own log.
     pub fn checkpoint(&self) -> Result<()> {
-        Err(not_yet("checkpoint"))
+        Ok(())
     }
 
     pub fn pending_for(&self, _jobs: &Jobs) -> Result<pending::Pending> {
         Err(not_yet("pending_for"))
-    }
-
-    pub fn has_expired(&self) -> Result<bool> {
-        Err(not_yet("has_expired"))
-    }
-
-    pub fn release_expired(&mut self, _limit: u64) -> Result<u64> {
-        Err(not_yet("release_expired"))
     }
 
     pub fn purge_count(&self, _f: &PurgeFilter) -> Result<u64> {
