@@ -935,3 +935,145 @@ fn concurrency_key_is_never_leased_twice_across_runtimes() {
         "k2 ran twice at once: {a} {b}"
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL and Node.js: set DURABLY_TEST_PG; .ci/run does"]
+fn concurrency_keys_under_contention_across_runtimes() {
+    let pg = Pg::new();
+    let url = pg.url(None);
+    pg.cli_ok(&url, &["init"]);
+    let log = pg.path("exclusive.log");
+    let locks = pg.path("locks");
+    std::fs::create_dir(&locks).unwrap();
+    let (ready, stop) = (pg.path("ready"), pg.path("stop"));
+    const KEYS: [&str; 3] = ["k1", "k2", "k3"];
+    const ROUNDS: usize = 15;
+
+    // Both workers run four runs at once, polling; every run holds the lock of its key while
+    // it runs (the job and the handler `exclusive`).
+    let mut lib = Reaped::spawn(
+        node_cmd("serve", &url, &[log.to_str().unwrap(), "1000000"])
+            .env("INTEROP_READY", &ready)
+            .env("INTEROP_STOP", &stop)
+            .env("INTEROP_EXCLUSIVE", &locks)
+            .env("INTEROP_CONCURRENCY", "4"),
+    );
+    wait_ready(&mut lib, &ready);
+    let cli_err = pg.path("work.stderr");
+    let cli = Reaped(Some(
+        pg.work_cmd(&url, &["--concurrency", "4", "--poll", "50ms"])
+            .env("INTEROP_LOG", &log)
+            .env("INTEROP_EXCLUSIVE", &locks)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&cli_err).unwrap())
+            .spawn()
+            .unwrap(),
+    ));
+
+    // Producers on both sides enqueue runs of the same keys, coalescing onto a pending one.
+    let created = std::thread::scope(|s| {
+        let by_cli = s.spawn(|| {
+            let mut n = 0;
+            for _ in 0..ROUNDS {
+                for key in KEYS {
+                    let input = json!({ "key": key }).to_string();
+                    let r = pg.cli_json(
+                        &url,
+                        &[
+                            "enqueue",
+                            "--json",
+                            "--job",
+                            "exclusive",
+                            "--concurrency-key",
+                            key,
+                            "--coalesce",
+                            "--input",
+                            &input,
+                        ],
+                    );
+                    n += usize::from(r["disposition"] == "created");
+                }
+            }
+            n
+        });
+        let mut n = 0;
+        for _ in 0..ROUNDS {
+            let calls: Vec<Value> = KEYS
+                .iter()
+                .map(|key| {
+                    json!({"job": "exclusive", "input": {"key": key},
+                           "options": {"concurrencyKey": key, "coalesce": "skip"}})
+                })
+                .collect();
+            let t = pg.lib("trigger", &url, &[&Value::Array(calls).to_string()]);
+            n += t
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["disposition"] == "created")
+                .count();
+        }
+        n + by_cli.join().unwrap()
+    });
+    let lines = || {
+        std::fs::read_to_string(&log)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    wait_for("every run to be executed", || {
+        (lines() >= created).then_some(())
+    });
+    std::fs::write(&stop, "stop").unwrap();
+    let lib_out = lib.wait();
+    node_result("serve", &lib_out);
+    let mut cli = cli;
+    let child = cli.0.take().unwrap();
+    signal(&child, libc::SIGTERM);
+    let status = child.wait_with_output().unwrap().status;
+    let stderr = std::fs::read_to_string(&cli_err).unwrap_or_default();
+    assert!(status.success(), "durably work: {status:?}\n{stderr}");
+
+    // No run of a key started while another of that key ran, by either detector: the locks the
+    // runs held, and the times the runs were started and completed.
+    let seen = appended(&log);
+    let overlaps: Vec<_> = seen.iter().filter(|(_, w)| *w == "overlap").collect();
+    assert!(overlaps.is_empty(), "runs of one key at once: {overlaps:?}");
+    assert_eq!(seen.len(), created);
+    let runs = pg.ls(&url, &["--job", "exclusive"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), created);
+    let mut by_key: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    for run in runs {
+        let id = id_of(run);
+        assert_eq!(run["status"], "completed", "{run}");
+        assert_eq!(
+            run["leaseGeneration"], 1,
+            "run {id} was claimed more than once"
+        );
+        assert_eq!(run["output"]["by"].as_str(), Some(seen[&id].as_str()));
+        by_key
+            .entry(run["concurrencyKey"].as_str().unwrap())
+            .or_default()
+            .push((
+                run["startedAt"].as_str().unwrap(),
+                run["completedAt"].as_str().unwrap(),
+            ));
+    }
+    for (key, mut spans) in by_key {
+        spans.sort();
+        for w in spans.windows(2) {
+            assert!(
+                w[1].0 >= w[0].1,
+                "key {key}: {:?} began inside {:?}",
+                w[1],
+                w[0]
+            );
+        }
+    }
+    let by_lib = seen.values().filter(|w| *w == "library").count();
+    eprintln!(
+        "contention: {created} runs of {} keys, {by_lib} by the library, {} by the CLI",
+        KEYS.len(),
+        created - by_lib
+    );
+}

@@ -12,6 +12,7 @@
 //                                        the results (run + disposition, or {error})
 //   node lib.mjs drain DB LOG            processUntilIdle for the shared-queue test (job `append`)
 //   node lib.mjs serve DB LOG N          the polling worker (start/stop) until LOG has N lines
+//                                        (or the file INTEROP_STOP exists)
 //   node lib.mjs session DB              any of the above, one JSON request a line on stdin
 //
 // On SQLite the client gets a busy timeout (`timeout`, in ms: the libSQL default is none, so
@@ -26,7 +27,7 @@ import { createDurably, defineJob } from '@coji/durably'
 import { PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { withLogPersistence } from '@coji/durably/plugins'
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 
@@ -159,6 +160,27 @@ function track(storage, key) {
   }
 }
 
+// Holds the directory INTEROP_EXCLUSIVE/KEY (KEY from the input) while it runs (mkdir is
+// atomic, as in the CLI's handler): a run of the same concurrency key running elsewhere at the
+// same moment makes it fail with an `overlap` line in the append log.
+const exclusive = defineJob({
+  name: 'exclusive',
+  input: z.any(),
+  run: async (step, input) => {
+    const lock = `${process.env.INTEROP_EXCLUSIVE}/${input.key}`
+    try {
+      mkdirSync(lock)
+    } catch (e) {
+      appendFileSync(appendLog, `${step.runId} overlap\n`)
+      throw e
+    }
+    await sleep(20)
+    rmdirSync(lock)
+    appendFileSync(appendLog, `${step.runId} library\n`)
+    return { by: 'library' }
+  },
+})
+
 function open({ jobs = true, ...opts } = {}) {
   const { dialect, release } = connect()
   const durably = createDurably({
@@ -167,8 +189,9 @@ function open({ jobs = true, ...opts } = {}) {
     pollingIntervalMs: 50,
     ...(process.env.INTEROP_LEASE_MS ? { leaseMs: Number(process.env.INTEROP_LEASE_MS) } : {}),
     ...(process.env.INTEROP_RENEW_MS ? { leaseRenewIntervalMs: Number(process.env.INTEROP_RENEW_MS) } : {}),
+    ...(process.env.INTEROP_CONCURRENCY ? { maxConcurrentRuns: Number(process.env.INTEROP_CONCURRENCY) } : {}),
     ...opts,
-    ...(jobs ? { jobs: { echo, fail, quiet, append, slow, resumable } } : {}),
+    ...(jobs ? { jobs: { echo, fail, quiet, append, slow, resumable, exclusive } } : {}),
   })
   track(durably.storage, 'createLog')
   track(durably.storage, 'updateProgress')
@@ -317,14 +340,16 @@ async function handle(durably, cmd, args) {
       return { processed }
     }
     case 'serve': {
-      // The library's own polling worker (start/stop), until LOG holds N lines.
+      // The library's own polling worker (start/stop), until LOG holds N lines or the file
+      // INTEROP_STOP exists.
       appendLog = args[0]
       const want = Number(args[1])
+      const stop = process.env.INTEROP_STOP
       if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
       durably.start()
       const deadline = Date.now() + 60000
       const lines = () => (existsSync(appendLog) ? readFileSync(appendLog, 'utf8').split('\n').length - 1 : 0)
-      while (lines() < want && Date.now() < deadline) await sleep(25)
+      while (lines() < want && !(stop && existsSync(stop)) && Date.now() < deadline) await sleep(25)
       await durably.stop()
       await settle()
       return { lines: lines() }

@@ -411,6 +411,23 @@ echo '{"by":"cli"}'
             "append",
             "#!/bin/sh\ncat >/dev/null\necho \"$DURABLY_RUN_ID cli\" >> \"$INTEROP_LOG\"\necho '{\"by\":\"cli\"}'\n",
         ),
+        (
+            // Holds the directory $INTEROP_EXCLUSIVE/KEY while it runs, like the library's job
+            // `exclusive`: another run of the key running at the same moment fails (`overlap`).
+            "exclusive",
+            r#"#!/bin/sh
+key=$(sed -n 's/.*"key" *: *"\([^"]*\)".*/\1/p')
+lock="$INTEROP_EXCLUSIVE/$key"
+if ! mkdir "$lock" 2>/dev/null; then
+  echo "$DURABLY_RUN_ID overlap" >> "$INTEROP_LOG"
+  exit 1
+fi
+sleep 0.02
+rmdir "$lock"
+echo "$DURABLY_RUN_ID cli" >> "$INTEROP_LOG"
+echo '{"by":"cli"}'
+"#,
+        ),
     ];
     for (name, text) in scripts {
         let p = dir.join(name);
