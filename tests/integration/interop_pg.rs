@@ -1077,3 +1077,95 @@ fn concurrency_keys_under_contention_across_runtimes() {
         created - by_lib
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL and Node.js: set DURABLY_TEST_PG; .ci/run does"]
+fn cli_worker_and_library_read_each_others_work() {
+    let pg = Pg::new();
+    pg.create_schema("work");
+    let url = pg.url(Some("work"));
+    pg.lib("migrate", &url, &[]);
+    let input = json!({"n": 1, "nested": {"a": [1, 2]}, "s": "é"});
+    let t = pg.lib(
+        "trigger",
+        &url,
+        &[&json!([
+            {"job": "echo", "input": input, "options": {"labels": {"tenant": "t1"}}},
+            {"job": "fail", "input": {}, "options": {"labels": {"tenant": "t1"}}},
+        ])
+        .to_string()],
+    );
+    let (lib_echo, lib_fail) = (id_of(&t[0]), id_of(&t[1]));
+    let cli_echo = id_of(&pg.cli_json(
+        &url,
+        &[
+            "enqueue",
+            "--json",
+            "--job",
+            "echo",
+            "--input",
+            &input.to_string(),
+        ],
+    ));
+
+    // The CLI's worker executes all three; its handlers' `durably step`, `log` and `progress`
+    // reach the schema of the URL through DURABLY_DB.
+    let out = pg.work_cmd(&url, &["--until-idle"]).output().unwrap();
+    assert_eq!(
+        code(&out),
+        5,
+        "one run fails: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pg.assert_same_show(
+        &url,
+        &[lib_echo.clone(), lib_fail.clone(), cli_echo.clone()],
+    );
+    let r = pg.lib_read(
+        &url,
+        &[
+            json!({"op": "show", "id": lib_echo}),
+            json!({"op": "show", "id": lib_fail}),
+        ],
+    );
+    assert_eq!(
+        r[0]["output"],
+        json!({"echo": input, "first": {"seen": input}, "second": "two", "by": "cli"})
+    );
+    assert_eq!(r[0]["progress"], json!({"current": 2, "total": 2}));
+    assert_eq!(r[0]["completedStepCount"], 2);
+    assert_eq!(r[1]["status"], "failed");
+    assert_eq!(r[1]["steps"][1]["status"], "failed");
+    // `durably logs --json` prints the library's `Log` objects.
+    for id in [&lib_echo, &lib_fail] {
+        let text = pg.cli_ok(&url, &["logs", "--json", id]);
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let lib = pg.lib_read(&url, &[json!({"op": "getLogs", "id": id})]);
+        assert_eq!(Value::Array(lines), lib[0], "logs of {id}");
+    }
+
+    // The same job executed by the library has the same shape: steps, logs, output (the
+    // library's last progress report may be lost on PostgreSQL, see above).
+    let again = pg.lib(
+        "trigger",
+        &url,
+        &[
+            &json!([{"job": "echo", "input": input, "options": {"labels": {"tenant": "t1"}}}])
+                .to_string(),
+        ],
+    );
+    assert_eq!(pg.lib("work", &url, &[])["processed"], 1);
+    let shape = |id: &str| {
+        let mut v = execution_shape(&pg.cli_json(&url, &["show", "--json", id]));
+        v["progress"] = json!("…");
+        v
+    };
+    assert_eq!(
+        shape(&id_of(&again[0])),
+        shape(&lib_echo),
+        "left: executed by the library, right: by the CLI"
+    );
+}
