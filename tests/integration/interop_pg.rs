@@ -1169,3 +1169,149 @@ fn cli_worker_and_library_read_each_others_work() {
         "left: executed by the library, right: by the CLI"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leases across runtimes
+
+impl Pg {
+    /// True once the run's lease has run out, by the server's clock in the shared format.
+    fn lease_expired(&self, url: &str, id: &str) -> bool {
+        let mut c = Client::connect(url, NoTls).expect("connect to the test database");
+        c.query_one(
+            "SELECT lease_expires_at < to_char(clock_timestamp() AT TIME ZONE 'UTC', \
+                    'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM durably_runs WHERE id = $1",
+            &[&id],
+        )
+        .expect("read the lease")
+        .get::<_, Option<bool>>(0)
+        .unwrap_or(false)
+    }
+
+    /// SIGSTOPs a process at a moment no other connection to the database is inside a
+    /// statement or a transaction (stopped inside a lease renewal, it would hold the run's row
+    /// lock and every claim would skip the run for good).
+    fn stop_outside_a_write(&self, pid: i32) {
+        let mut c = self.client();
+        for _ in 0..200 {
+            // SAFETY: signalling a process we started.
+            assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+            let busy: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid() AND state <> 'idle'",
+                    &[],
+                )
+                .expect("read pg_stat_activity")
+                .get(0);
+            if busy == 0 {
+                return;
+            }
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("process {pid} was always inside a transaction");
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and Node.js: set DURABLY_TEST_PG; .ci/run does"]
+fn library_takes_over_a_stalled_cli_worker() {
+    let pg = Pg::new();
+    let url = pg.url(None);
+    pg.cli_ok(&url, &["init"]);
+    let (mark, go) = (pg.path("marker"), pg.path("go"));
+    let id = pg
+        .cli_ok(&url, &["enqueue", "--job", "slow"])
+        .trim()
+        .to_string();
+    let worker = Reaped::spawn(
+        pg.work_cmd(&url, &["--once", "--lease", "1s"])
+            .env("INTEROP_MARKER", &mark)
+            .env("INTEROP_GO", &go),
+    );
+    assert_eq!(marker(&mark), id);
+    // The CLI's worker stalls (stopped, so that its renewals do not move the run while it is
+    // compared); a run leased by the CLI, as the library sees it.
+    let pid = worker.0.as_ref().unwrap().id() as i32;
+    pg.stop_outside_a_write(pid);
+    pg.assert_same_show(&url, std::slice::from_ref(&id));
+    let leased = pg.cli_json(&url, &["show", "--json", &id]);
+    assert_eq!(leased["status"], "leased");
+    assert_eq!(leased["leaseGeneration"], 1);
+    assert!(is_iso_ms(&leased["leaseExpiresAt"]), "{leased}");
+    // Once its lease has run out the library claims and completes the run.
+    wait_for("the CLI's lease to run out", || {
+        pg.lease_expired(&url, &id).then_some(())
+    });
+    assert_eq!(pg.lib("work", &url, &[])["processed"], 1);
+    // The CLI's worker resumes, its handler finishes: nothing it writes lands.
+    std::fs::write(&go, "").unwrap();
+    // SAFETY: resuming the process we stopped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let out = worker.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        code(&out) != 0 && stderr.contains("lost the lease"),
+        "the fenced-out worker: {out:?}"
+    );
+    let run = pg.cli_json(&url, &["show", "--json", &id]);
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["output"], json!({"by": "library"}));
+    assert_eq!(run["leaseGeneration"], 2);
+    pg.assert_same_show(&url, std::slice::from_ref(&id));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and Node.js: set DURABLY_TEST_PG; .ci/run does"]
+fn cli_takes_over_a_stalled_library_worker() {
+    let pg = Pg::new();
+    let url = pg.url(None);
+    pg.lib("migrate", &url, &[]);
+    let (mark, go) = (pg.path("marker"), pg.path("go"));
+    let t = pg.lib(
+        "trigger",
+        &url,
+        &[&json!([{"job": "slow", "input": {}}]).to_string()],
+    );
+    let id = id_of(&t[0]);
+    // A library worker whose 1 s lease is never renewed: it stalls in the job.
+    let lib = Reaped::spawn(
+        node_cmd("drain", &url, &[pg.path("unused.log").to_str().unwrap()])
+            .env("INTEROP_LEASE_MS", "1000")
+            .env("INTEROP_RENEW_MS", "600000")
+            .env("INTEROP_MARKER", &mark)
+            .env("INTEROP_GO", &go),
+    );
+    assert_eq!(marker(&mark), id);
+    let leased = pg.cli_json(&url, &["show", "--json", &id]);
+    assert_eq!(leased["status"], "leased");
+    assert!(leased["leaseOwner"]
+        .as_str()
+        .unwrap()
+        .starts_with("worker_"));
+    wait_for("the library's lease to run out", || {
+        pg.lease_expired(&url, &id).then_some(())
+    });
+    // The CLI claims the expired run and completes it.
+    let out = pg.work_cmd(&url, &["--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The library's job finishes late: its completion is fenced out, and it says so.
+    std::fs::write(&go, "").unwrap();
+    let out = lib.wait();
+    let answer: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert!(
+        answer["workerErrors"].to_string().contains("Lease lost"),
+        "{answer}"
+    );
+    let run = pg.cli_json(&url, &["show", "--json", &id]);
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["output"], json!({"by": "cli"}));
+    assert_eq!(run["leaseGeneration"], 2);
+    pg.assert_same_show(&url, std::slice::from_ref(&id));
+}
