@@ -682,6 +682,51 @@ fn library_runs_managed_and_worked_by_cli() {
         &["enqueue", "--job", "echo", "--concurrency-key", "lib-ck"],
     );
     assert_eq!(code(&conflict), 4, "{conflict:?}");
+    // enqueue-many: per-line answers on the library's keys, all or nothing.
+    let count = |pg: &Pg| {
+        pg.lib_read(&url, &[json!({"op": "getRuns", "filter": {}})])[0]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count(&pg);
+    let lines = [
+        r#"{"job":"echo","idempotencyKey":"lib-idem-1"}"#,
+        r#"{"job":"echo","concurrencyKey":"lib-ck","coalesce":"skip"}"#,
+        r#"{"job":"echo","labels":{"tenant":"cli"}}"#,
+    ]
+    .join("\n");
+    let out = pg.cli_stdin(&url, &["enqueue-many", "--json", "-"], &lines);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!(
+        (&answers[0]["disposition"], &answers[0]["id"]),
+        (&json!("idempotent"), &made["idem"]["id"])
+    );
+    assert_eq!(
+        (&answers[1]["disposition"], &answers[1]["id"]),
+        (&json!("coalesced"), &made["ck"]["id"])
+    );
+    assert_eq!(answers[2]["disposition"], "created");
+    assert_eq!(count(&pg), before + 1);
+    let lines = [
+        r#"{"job":"echo","labels":{"tenant":"cli"}}"#,
+        r#"{"job":"echo","concurrencyKey":"lib-ck"}"#,
+    ]
+    .join("\n");
+    let out = pg.cli_stdin(&url, &["enqueue-many", "-"], &lines);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 4, "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert_eq!(count(&pg), before + 1, "the batch was rolled back");
 
     // The CLI's worker completes the library's pending runs; the library reads the results.
     let out = pg.work_cmd(&url, &["--until-idle"]).output().unwrap();
