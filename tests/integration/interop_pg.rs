@@ -1556,3 +1556,44 @@ fn library_trigger_and_wait_is_served_by_a_cli_worker() {
     assert_eq!(shown["input"], json!({"s": "a\u{fffd}b"}));
     assert_eq!(shown["labels"], json!({"k": "\u{fffd}"}));
 }
+
+#[test]
+#[ignore = "needs PostgreSQL and Node.js: set DURABLY_TEST_PG; .ci/run does"]
+fn logs_follow_prints_the_library_s_logs_until_its_run_ends() {
+    let pg = Pg::new();
+    let url = pg.url(None);
+    pg.lib("migrate", &url, &[]);
+    let t = pg.lib(
+        "trigger",
+        &url,
+        &[&json!([{"job": "echo", "input": {"f": 1}}]).to_string()],
+    );
+    let id = id_of(&t[0]);
+    // Following a pending run: it prints what the library's worker logs, and ends with the run.
+    let follow = Reaped::spawn(&mut pg.cli_cmd(&url, &["logs", "--follow", "--json", &id]));
+    assert_eq!(pg.lib("work", &url, &[])["processed"], 1);
+    let out = follow.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let followed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stored = pg.lib_read(&url, &[json!({"op": "getLogs", "id": id})]);
+    let stored = stored[0].as_array().unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    // The library does not wait for its log writes, so one may commit after the run's
+    // completion that ends the follow: what was printed is the stored logs, in order, or the
+    // stored logs but such a late one.
+    let mut rest = stored.iter();
+    for line in &followed {
+        assert!(
+            rest.any(|s| s == line),
+            "followed {line} is not among the stored logs, in order: {stored:?}"
+        );
+    }
+    assert!(!followed.is_empty(), "nothing followed of {stored:?}");
+}
