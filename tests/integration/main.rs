@@ -14,6 +14,7 @@ mod help;
 mod interop;
 mod interop_pg;
 mod ls;
+mod postgres;
 mod postgres_worker;
 mod query_plans;
 mod readme;

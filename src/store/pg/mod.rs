@@ -83,10 +83,6 @@ impl PgBatch<'_> {
     }
 }
 
-fn not_yet(what: &str) -> anyhow::Error {
-    anyhow::anyhow!("{what} is not supported on PostgreSQL yet")
-}
-
 impl Postgres {
     /// Connects and checks (for writers, creates) the schema; see [`connect::target`] for how
     /// the URL and the `PG*` variables are read.
@@ -377,8 +373,9 @@ impl Postgres {
         Ok(())
     }
 
-    pub fn pending_for(&self, _jobs: &Jobs) -> Result<pending::Pending> {
-        Err(not_yet("pending_for"))
+    /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
+    pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
+        self.read(|c| runs::pending_for(c, jobs, &crate::time::now()))
     }
 
     /// Counts what a purge would delete.
