@@ -35,7 +35,7 @@ struct Pg {
 impl Drop for Pg {
     fn drop(&mut self) {
         end_sessions(self.env.dir.path());
-        let dropped = Client::connect(&self.admin, NoTls).and_then(|mut c| {
+        let dropped = connect(&self.admin).and_then(|mut c| {
             c.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
                 self.name
@@ -57,7 +57,7 @@ impl Pg {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let mut c = Client::connect(&admin, NoTls)
+        let mut c = connect(&admin)
             .unwrap_or_else(|e| panic!("cannot connect to DURABLY_TEST_PG: {}", pg_err(&e)));
         // One statement each: CREATE DATABASE cannot run inside a (multi-statement) transaction.
         for sql in [
@@ -102,7 +102,7 @@ impl Pg {
 
     /// A direct connection, for what neither runtime reports (catalogs, lease times).
     fn client(&self) -> Client {
-        Client::connect(&self.url(None), NoTls).expect("connect to the test database")
+        connect(&self.url(None)).expect("connect to the test database")
     }
 
     fn create_schema(&self, schema: &str) {
@@ -220,6 +220,18 @@ impl Pg {
         c.args(args).arg("--handlers").arg(dir);
         c
     }
+}
+
+/// A direct connection to `url`; PGPASSWORD supplies a password the URL lacks, as it does for
+/// the CLI and for node's `pg`.
+fn connect(url: &str) -> Result<Client, postgres::Error> {
+    let mut config: postgres::Config = url.parse()?;
+    if config.get_password().is_none() {
+        if let Ok(p) = std::env::var("PGPASSWORD") {
+            config.password(p);
+        }
+    }
+    config.connect(NoTls)
 }
 
 /// The server's message when there is one (the client's own text is only "db error").
@@ -1218,7 +1230,7 @@ fn cli_worker_and_library_read_each_others_work() {
 impl Pg {
     /// True once the run's lease has run out, by the server's clock in the shared format.
     fn lease_expired(&self, url: &str, id: &str) -> bool {
-        let mut c = Client::connect(url, NoTls).expect("connect to the test database");
+        let mut c = connect(url).expect("connect to the test database");
         c.query_one(
             "SELECT lease_expires_at < to_char(clock_timestamp() AT TIME ZONE 'UTC', \
                     'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM durably_runs WHERE id = $1",
