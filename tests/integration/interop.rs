@@ -13,7 +13,7 @@ use crate::harness::*;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// A fresh env for the library and the CLI: node checked, packages installed, database
@@ -89,77 +89,6 @@ fn lib_read(db: &Path, queries: &[Value]) -> Vec<Value> {
     v.as_array().expect("an array of results").clone()
 }
 
-fn is_iso_ms(v: &Value) -> bool {
-    let Some(s) = v.as_str() else { return false };
-    let b = s.as_bytes();
-    b.len() == 24
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'.',
-            23 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
-}
-
-fn check_timestamps(run: &Value) {
-    for k in ["createdAt", "updatedAt"] {
-        assert!(is_iso_ms(&run[k]), "{k} of {run}");
-    }
-    for k in ["startedAt", "completedAt", "leaseExpiresAt"] {
-        assert!(run[k].is_null() || is_iso_ms(&run[k]), "{k} of {run}");
-    }
-}
-
-/// The same runs with the same fields. The CLI's order is `created_at DESC, id DESC`; the
-/// library orders by `created_at DESC` only, so runs of one millisecond may come in any order
-/// there: compared as sets, with both orders checked.
-fn assert_same_runs(what: &str, lib: &Value, cli: &Value) {
-    let lib = lib
-        .as_array()
-        .unwrap_or_else(|| panic!("{what}: library gave {lib}"));
-    let cli = cli
-        .as_array()
-        .unwrap_or_else(|| panic!("{what}: CLI gave {cli}"));
-    let key = |r: &Value| {
-        (
-            r["createdAt"].as_str().unwrap().to_string(),
-            r["id"].as_str().unwrap().to_string(),
-        )
-    };
-    for w in cli.windows(2) {
-        assert!(
-            key(&w[0]) > key(&w[1]),
-            "{what}: CLI order is not created_at DESC, id DESC"
-        );
-    }
-    for w in lib.windows(2) {
-        assert!(
-            w[0]["createdAt"].as_str() >= w[1]["createdAt"].as_str(),
-            "{what}: library order"
-        );
-    }
-    let by_id = |runs: &[Value]| -> BTreeMap<String, Value> {
-        runs.iter()
-            .map(|r| (r["id"].as_str().unwrap().to_string(), r.clone()))
-            .collect()
-    };
-    let (l, c) = (by_id(lib), by_id(cli));
-    assert_eq!(
-        l.keys().collect::<Vec<_>>(),
-        c.keys().collect::<Vec<_>>(),
-        "{what}: not the same runs"
-    );
-    for (id, lr) in &l {
-        assert_eq!(
-            lr, &c[id],
-            "{what}: run {id} differs (left: library, right: CLI)"
-        );
-        check_timestamps(lr);
-    }
-}
-
 /// `durably show --json` against the library's run + steps + logs.
 fn assert_same_show(db: &Path, ids: &[String]) {
     let queries: Vec<Value> = ids
@@ -169,15 +98,7 @@ fn assert_same_show(db: &Path, ids: &[String]) {
     let lib = lib_read(db, &queries);
     for (id, lib) in ids.iter().zip(lib) {
         let cli = cli_json(db, &["show", "--json", id]);
-        let mut lib = lib;
-        // Logs of one millisecond: the library orders by created_at only, the CLI adds the id.
-        for v in [&mut lib] {
-            if let Some(logs) = v["logs"].as_array_mut() {
-                logs.sort_by_key(|l| (l["createdAt"].to_string(), l["id"].to_string()));
-            }
-        }
-        assert_eq!(lib, cli, "show {id} differs (left: library, right: CLI)");
-        check_timestamps(&cli);
+        assert_same_shown(id, lib, &cli);
     }
 }
 
@@ -832,64 +753,6 @@ fn library_database_managed_by_cli() {
 // ---------------------------------------------------------------------------------------------
 // 4. Both at once
 
-/// A child process that is killed if the test fails before waiting for it.
-struct Reaped(Option<std::process::Child>);
-
-impl Reaped {
-    fn spawn(cmd: &mut Command) -> Reaped {
-        Reaped(Some(
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        ))
-    }
-
-    fn wait(mut self) -> Output {
-        self.0.take().unwrap().wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Waits (bounded) for a file a child creates when it is ready; fails if the child exits first.
-fn wait_ready(child: &mut Reaped, ready: &Path) {
-    let child = child.0.as_mut().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !ready.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the library worker exited before it was ready: {status}");
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the library worker never got ready"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// Each line of the append log is `RUN_ID WHO`; every run must appear exactly once.
-fn appended(log: &Path) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut seen = BTreeMap::new();
-    for line in text.lines() {
-        let (id, who) = line
-            .split_once(' ')
-            .unwrap_or_else(|| panic!("bad line {line:?}"));
-        if let Some(before) = seen.insert(id.to_string(), who.to_string()) {
-            panic!("run {id} was executed twice ({before}, then {who})");
-        }
-    }
-    seen
-}
-
 #[test]
 #[ignore = "needs Node.js and npm (the real library): .ci/run runs it with --include-ignored"]
 fn library_worker_beside_cli_writers() {
@@ -952,73 +815,6 @@ fn library_worker_beside_cli_writers() {
 // ---------------------------------------------------------------------------------------------
 // CLI workers (`durably work`, and `step`/`log`/`progress` inside handlers)
 
-/// Handlers doing what the library jobs of `lib.mjs` do, with the CLI's in-handler commands.
-fn handlers(root: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = root.join("handlers");
-    std::fs::create_dir_all(&dir).unwrap();
-    let scripts = [
-        (
-            "echo",
-            r#"#!/bin/sh
-set -eu
-input=$(cat)
-first=$(durably step first -- sh -c 'printf "{\"seen\":%s}\n" "$1"' sh "$input")
-durably log --data '{"n":1}' 'between steps'
-durably progress 1 --total 2 --message 'half way'
-second=$(durably step second -- sh -c 'durably log --level warn "inside second"; echo two')
-durably progress 2 --total 2
-printf '{"echo":%s,"first":%s,"second":%s,"by":"cli"}\n' "$input" "$first" "$second"
-"#,
-        ),
-        (
-            "fail",
-            r#"#!/bin/sh
-set -eu
-cat >/dev/null
-durably step ok -- echo 1 >/dev/null
-durably step boom -- sh -c 'durably log --level error "about to fail"; echo kaboom >&2; exit 3'
-"#,
-        ),
-        ("quiet", "#!/bin/sh\ncat >/dev/null\n"),
-        (
-            "resumable",
-            r#"#!/bin/sh
-set -eu
-cat >/dev/null
-a=$(durably step a -- echo '{"from":"cli","n":1}')
-if [ -n "${INTEROP_MARKER:-}" ]; then echo "$DURABLY_RUN_ID" > "$INTEROP_MARKER"; fi
-if [ -n "${INTEROP_GO:-}" ]; then
-  while [ ! -e "$INTEROP_GO" ]; do sleep 0.05; done
-fi
-b=$(durably step b -- echo '"cli-b"')
-printf '{"a":%s,"b":%s,"by":"cli"}\n' "$a" "$b"
-"#,
-        ),
-        (
-            "slow",
-            r#"#!/bin/sh
-cat >/dev/null
-if [ -n "${INTEROP_MARKER:-}" ]; then echo "$DURABLY_RUN_ID" > "$INTEROP_MARKER"; fi
-if [ -n "${INTEROP_GO:-}" ]; then
-  while [ ! -e "$INTEROP_GO" ]; do sleep 0.05; done
-fi
-echo '{"by":"cli"}'
-"#,
-        ),
-        (
-            "append",
-            "#!/bin/sh\ncat >/dev/null\necho \"$DURABLY_RUN_ID cli\" >> \"$INTEROP_LOG\"\necho '{\"by\":\"cli\"}'\n",
-        ),
-    ];
-    for (name, text) in scripts {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    dir
-}
-
 /// `durably work ARGS` with `durably` on the handlers' PATH.
 fn cli_work_cmd(db: &Path, args: &[&str]) -> Command {
     let bin = Path::new(env!("CARGO_BIN_EXE_durably"));
@@ -1033,33 +829,6 @@ fn cli_work_cmd(db: &Path, args: &[&str]) -> Command {
         .env("PATH", path)
         .stdin(Stdio::null());
     c
-}
-
-/// Drops what differs between two executions of the same job by nature: ids, times, the
-/// worker's name, and who ran it.
-fn execution_shape(show: &Value) -> Value {
-    let mut v = show.clone();
-    for k in [
-        "id",
-        "createdAt",
-        "updatedAt",
-        "startedAt",
-        "completedAt",
-        "leaseOwner",
-    ] {
-        v[k] = json!("…");
-    }
-    v["output"]["by"] = json!("…");
-    for part in ["steps", "logs"] {
-        for item in v[part].as_array_mut().unwrap() {
-            for k in ["id", "runId", "startedAt", "completedAt", "createdAt"] {
-                if item.get(k).is_some() {
-                    item[k] = json!("…");
-                }
-            }
-        }
-    }
-    v
 }
 
 #[test]

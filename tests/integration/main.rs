@@ -12,6 +12,7 @@ mod completions;
 mod enqueue;
 mod help;
 mod interop;
+mod interop_pg;
 mod ls;
 mod postgres;
 mod postgres_worker;

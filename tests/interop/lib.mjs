@@ -1,4 +1,6 @@
-// The real @coji/durably 0.15.0 on a SQLite file, driven by tests/integration/interop.rs.
+// The real @coji/durably 0.15.0 on a SQLite file or a PostgreSQL database, driven by
+// tests/integration/interop.rs and interop_pg.rs. DB is a file path, or a postgres:// or
+// postgresql:// URL (the schema may be chosen in it: `?options=-csearch_path%3Dname`).
 //
 //   node lib.mjs migrate DB              run the library's migrate() (nothing else)
 //   node lib.mjs read DB QUERIES         run read queries (a JSON array) without migrating;
@@ -10,17 +12,22 @@
 //                                        the results (run + disposition, or {error})
 //   node lib.mjs drain DB LOG            processUntilIdle for the shared-queue test (job `append`)
 //   node lib.mjs serve DB LOG N          the polling worker (start/stop) until LOG has N lines
+//                                        (or the file INTEROP_STOP exists)
 //   node lib.mjs session DB              any of the above, one JSON request a line on stdin
 //
-// The client gets a busy timeout (`timeout`, in ms: the libSQL default is none, so any write
-// while the CLI holds the lock would fail at once; INTEROP_BUSY_TIMEOUT=0 shows it). Steps are preserved and logs persisted, so
-// what the library writes stays comparable with what the CLI shows.
+// On SQLite the client gets a busy timeout (`timeout`, in ms: the libSQL default is none, so
+// any write while the CLI holds the lock would fail at once; INTEROP_BUSY_TIMEOUT=0 shows it). On
+// PostgreSQL it gets kysely's PostgresDialect over a `pg` Pool, as the library's own tests do.
+// Steps are preserved and logs persisted, so what the library writes stays comparable with
+// what the CLI shows.
 
 import { createClient } from '@libsql/client'
 import { LibsqlDialect } from '@libsql/kysely-libsql'
 import { createDurably, defineJob } from '@coji/durably'
+import { PostgresDialect } from 'kysely'
+import pg from 'pg'
 import { withLogPersistence } from '@coji/durably/plugins'
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 
@@ -125,17 +132,69 @@ const append = defineJob({
   },
 })
 
-function open({ jobs = true, ...opts } = {}) {
+const isPostgres = /^postgres(ql)?:\/\//.test(dbPath)
+
+// The kysely dialect for DB; `release` frees what the dialect does not own.
+function connect() {
+  if (isPostgres) {
+    // The pool ends with the dialect (durably.db.destroy()).
+    const pool = new pg.Pool({ connectionString: dbPath, max: 4, application_name: 'durably-interop' })
+    pool.on('error', (e) => console.error(`library pg pool: ${e.message}`))
+    return { dialect: new PostgresDialect({ pool }), release: () => {} }
+  }
   const client = createClient({ url: `file:${dbPath}`, timeout: Number(process.env.INTEROP_BUSY_TIMEOUT ?? 30000) })
+  return { dialect: new LibsqlDialect({ client }), release: () => client.close() }
+}
+
+// The library's fire-and-forget writes (log persistence, step.progress), so that `settle` can
+// wait for them: on PostgreSQL no write lock orders them behind a later write.
+const inFlight = new Set()
+function track(storage, key) {
+  const original = storage[key].bind(storage)
+  storage[key] = (...args) => {
+    const p = original(...args)
+    inFlight.add(p)
+    const done = () => inFlight.delete(p)
+    p.then(done, done)
+    return p
+  }
+}
+
+// Holds the directory INTEROP_EXCLUSIVE/KEY (KEY from the input) while it runs (mkdir is
+// atomic, as in the CLI's handler): a run of the same concurrency key running elsewhere at the
+// same moment makes it fail with an `overlap` line in the append log.
+const exclusive = defineJob({
+  name: 'exclusive',
+  input: z.any(),
+  run: async (step, input) => {
+    const lock = `${process.env.INTEROP_EXCLUSIVE}/${input.key}`
+    try {
+      mkdirSync(lock)
+    } catch (e) {
+      appendFileSync(appendLog, `${step.runId} overlap\n`)
+      throw e
+    }
+    await sleep(20)
+    rmdirSync(lock)
+    appendFileSync(appendLog, `${step.runId} library\n`)
+    return { by: 'library' }
+  },
+})
+
+function open({ jobs = true, ...opts } = {}) {
+  const { dialect, release } = connect()
   const durably = createDurably({
-    dialect: new LibsqlDialect({ client }),
+    dialect,
     preserveSteps: true,
     pollingIntervalMs: 50,
     ...(process.env.INTEROP_LEASE_MS ? { leaseMs: Number(process.env.INTEROP_LEASE_MS) } : {}),
     ...(process.env.INTEROP_RENEW_MS ? { leaseRenewIntervalMs: Number(process.env.INTEROP_RENEW_MS) } : {}),
+    ...(process.env.INTEROP_CONCURRENCY ? { maxConcurrentRuns: Number(process.env.INTEROP_CONCURRENCY) } : {}),
     ...opts,
-    ...(jobs ? { jobs: { echo, fail, quiet, append, slow, resumable } } : {}),
+    ...(jobs ? { jobs: { echo, fail, quiet, append, slow, resumable, exclusive } } : {}),
   })
+  track(durably.storage, 'createLog')
+  track(durably.storage, 'updateProgress')
   durably.use(withLogPersistence())
   durably.on('worker:error', (e) => {
     if (workerErrors.length < 20) console.error(`library worker:error ${e.context}: ${e.error}`)
@@ -145,15 +204,15 @@ function open({ jobs = true, ...opts } = {}) {
   const close = async () => {
     await durably.stop()
     await durably.db.destroy()
-    client.close()
+    release()
   }
-  return { durably, client, close }
+  return { durably, close }
 }
 
-// Let fire-and-forget log writes (withLogPersistence) land before reading or exiting: they are
-// queued on the store's write lock, so one more write-locked no-op waits for them.
-async function settle(durably) {
-  await durably.storage.updateProgress('\u0000none', -1, null)
+// Let fire-and-forget writes (withLogPersistence, step.progress) land before reading or
+// exiting.
+async function settle() {
+  while (inFlight.size > 0) await Promise.allSettled([...inFlight])
 }
 
 async function read(durably, queries) {
@@ -229,7 +288,7 @@ async function fill(durably) {
   made.quiet = await t('quiet', null, { labels: { tenant: 'lib', kind: 'quiet' } })
   // One worker pass: echo/fail/quiet runs become completed/failed with steps and logs.
   made.processed = await durably.processUntilIdle()
-  await settle(durably)
+  await settle()
   // Pending runs, made after the pass so they stay pending.
   made.ck = await t('echo', { ck: 1 }, { concurrencyKey: 'lib-ck', labels: { tenant: 'lib', kind: 'ck' } })
   made.ckCoalesced = await t('echo', { ck: 2 }, { concurrencyKey: 'lib-ck', coalesce: 'skip' })
@@ -258,7 +317,7 @@ async function handle(durably, cmd, args) {
     case 'work': {
       const opts = args[0] ? JSON.parse(args[0]) : {}
       const processed = await durably.processUntilIdle(opts)
-      await settle(durably)
+      await settle()
       return { processed }
     }
     case 'triggerAndWait': {
@@ -270,27 +329,29 @@ async function handle(durably, cmd, args) {
       return { cancelled: args[0] }
     case 'fill': {
       const made = await fill(durably)
-      await settle(durably)
+      await settle()
       return made
     }
     case 'drain': {
       appendLog = args[0]
       if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
       const processed = await durably.processUntilIdle()
-      await settle(durably)
+      await settle()
       return { processed }
     }
     case 'serve': {
-      // The library's own polling worker (start/stop), until LOG holds N lines.
+      // The library's own polling worker (start/stop), until LOG holds N lines or the file
+      // INTEROP_STOP exists.
       appendLog = args[0]
       const want = Number(args[1])
+      const stop = process.env.INTEROP_STOP
       if (process.env.INTEROP_READY) writeFileSync(process.env.INTEROP_READY, 'ready\n')
       durably.start()
       const deadline = Date.now() + 60000
       const lines = () => (existsSync(appendLog) ? readFileSync(appendLog, 'utf8').split('\n').length - 1 : 0)
-      while (lines() < want && Date.now() < deadline) await sleep(25)
+      while (lines() < want && !(stop && existsSync(stop)) && Date.now() < deadline) await sleep(25)
       await durably.stop()
-      await settle(durably)
+      await settle()
       return { lines: lines() }
     }
     default:
