@@ -34,8 +34,8 @@ complete -c durably -n "__fish_durably_needs_command" -s V -l version -d 'Print 
 complete -c durably -n "__fish_durably_needs_command" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
 complete -c durably -n "__fish_durably_needs_command" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'
 complete -c durably -n "__fish_durably_needs_command" -f -a "enqueue-many" -d 'Enqueue many runs from NDJSON or a JSON array, all or nothing'
-complete -c durably -n "__fish_durably_needs_command" -f -a "ls" -d 'List runs, newest first'
-complete -c durably -n "__fish_durably_needs_command" -f -a "list" -d 'List runs, newest first'
+complete -c durably -n "__fish_durably_needs_command" -f -a "ls" -d 'List runs, newest first (the table\'s IDs are handles: unique id tails)'
+complete -c durably -n "__fish_durably_needs_command" -f -a "list" -d 'List runs, newest first (the table\'s IDs are handles: unique id tails)'
 complete -c durably -n "__fish_durably_needs_command" -f -a "show" -d 'Show one run with its steps and logs'
 complete -c durably -n "__fish_durably_needs_command" -f -a "rm" -d 'Delete runs by id, or purge old terminal runs'
 complete -c durably -n "__fish_durably_needs_command" -f -a "cancel" -d 'Cancel pending or leased runs'
@@ -91,7 +91,7 @@ cancelled\t''"
 complete -c durably -n "__fish_durably_using_subcommand ls" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -s n -l limit -d 'Page size' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
-complete -c durably -n "__fish_durably_using_subcommand ls" -l before -d 'Only runs older than this run (next page: pass the last id of this one)' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l before -d 'Only runs older than this run, by id or handle (next page: pass the last id of this one)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l format -d 'Output format' -r -f -a "table\t''
 json\t''
 ndjson\t''
@@ -114,7 +114,7 @@ cancelled\t''"
 complete -c durably -n "__fish_durably_using_subcommand list" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -s n -l limit -d 'Page size' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
-complete -c durably -n "__fish_durably_using_subcommand list" -l before -d 'Only runs older than this run (next page: pass the last id of this one)' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l before -d 'Only runs older than this run, by id or handle (next page: pass the last id of this one)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l format -d 'Output format' -r -f -a "table\t''
 json\t''
 ndjson\t''
@@ -236,7 +236,7 @@ complete -c durably -n "__fish_durably_using_subcommand completions" -s h -l hel
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue-many" -d 'Enqueue many runs from NDJSON or a JSON array, all or nothing'
-complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "ls" -d 'List runs, newest first'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "ls" -d 'List runs, newest first (the table\'s IDs are handles: unique id tails)'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "show" -d 'Show one run with its steps and logs'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "rm" -d 'Delete runs by id, or purge old terminal runs'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "cancel" -d 'Cancel pending or leased runs'
