@@ -4,6 +4,7 @@
 //!
 //! Run one module: `cargo test --test integration ls::`.
 
+#[macro_use]
 mod harness;
 
 mod admin;

@@ -1,15 +1,21 @@
-//! The one test harness: a temp dir with a database path, the real binary run with
-//! `DURABLY_DB` removed and `--db` given, helpers to look inside the file with rusqlite, and
-//! one bounded polling loop. Every test module does `use crate::harness::*;`.
+//! The one test harness: a temp dir with a database (a SQLite file in it, or a fresh
+//! PostgreSQL database), the real binary run with `DURABLY_DB` removed and `--db` given,
+//! backend-neutral helpers to look inside the database, and one bounded polling loop. Every
+//! test module does `use crate::harness::*;`.
 //!
+//! - [`backend`]: SQLite or PostgreSQL, the `both!` macro that runs a test on each, the
+//!   per-test PostgreSQL database, and the SQL helpers' plumbing.
 //! - [`worker`]: handler scripts, background workers killed at the end, process checks.
 //! - [`stress`]: the heavy-mode scale, a seeded rng, integrity and output checks, `Bg`.
 //! - [`node`]: the real @coji/durably library in Node.js, one session per database file.
 
+#[macro_use]
+pub mod backend;
 pub mod node;
 pub mod stress;
 pub mod worker;
 
+pub use backend::*;
 pub use node::*;
 pub use stress::*;
 pub use worker::*;
@@ -113,13 +119,18 @@ pub fn assert_one_error_line(stderr: &str, needle: &str) {
     }
 }
 
-/// A temp dir with a database path and an empty `handlers` directory inside it. The database
-/// is created only by a command ([`Env::init`] runs `durably init`). Processes started with
-/// [`Env::spawn`] are killed, and library sessions under the dir ended, when it drops.
+/// A temp dir with an empty `handlers` directory inside it, and a database on the current
+/// [`Backend`]: the path `db` in the temp dir (SQLite), or a fresh empty PostgreSQL database
+/// (`pg`, dropped with the env). The schema is created only by a command ([`Env::init`] runs
+/// `durably init`). Processes started with [`Env::spawn`] are killed, and library sessions under
+/// the dir ended, when it drops.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The SQLite file (on PostgreSQL an unused path: tests about files are SQLite only).
     pub db: PathBuf,
     pub handlers: PathBuf,
+    pub backend: Backend,
+    pub pg: Option<PgDatabase>,
     children: std::sync::Mutex<Vec<u32>>,
 }
 
@@ -141,7 +152,14 @@ impl Default for Env {
 }
 
 impl Env {
+    /// An env on the current test's backend ([`Backend::current`]).
     pub fn new() -> Env {
+        Env::on(Backend::current())
+    }
+
+    /// An env on `backend`.
+    pub fn on(backend: Backend) -> Env {
+        let pg = (backend == Backend::Postgres).then(PgDatabase::create);
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("durably.db");
         let handlers = dir.path().join("handlers");
@@ -150,7 +168,26 @@ impl Env {
             dir,
             db,
             handlers,
+            backend,
+            pg,
             children: Default::default(),
+        }
+    }
+
+    /// The value of `--db`: the SQLite file's path or the PostgreSQL database's URL.
+    pub fn db_arg(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db.display().to_string(),
+        }
+    }
+
+    /// Whether any command created the database: the SQLite file exists, or the PostgreSQL
+    /// database has a `durably_*` table.
+    pub fn created(&self) -> bool {
+        match self.backend {
+            Backend::Sqlite => self.db.exists(),
+            Backend::Postgres => !self.tables().is_empty(),
         }
     }
 
@@ -177,7 +214,11 @@ impl Env {
     /// pointed into the temp dir so a mistake can never touch the real default database.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = bare_command(self.dir.path());
-        c.arg("--db").arg(&self.db).args(args);
+        match &self.pg {
+            Some(pg) => c.arg("--db").arg(&pg.url),
+            None => c.arg("--db").arg(&self.db),
+        };
+        c.args(args);
         c
     }
 
@@ -209,8 +250,15 @@ impl Env {
         out.line().to_string()
     }
 
-    /// A rusqlite connection to the database (it must exist), waiting up to 30 s on a lock.
+    /// A rusqlite connection to the SQLite database (it must exist), waiting up to 30 s on a
+    /// lock. SQLite only: backend-neutral tests use [`Env::sql_rows`] and [`Env::exec`].
+    #[track_caller]
     pub fn conn(&self) -> Connection {
+        assert_eq!(
+            self.backend,
+            Backend::Sqlite,
+            "conn() is the SQLite file's connection"
+        );
         assert!(self.db.exists(), "{} does not exist", self.db.display());
         let c = Connection::open(&self.db).expect("open db");
         c.busy_timeout(Duration::from_secs(30))
@@ -218,12 +266,82 @@ impl Env {
         c
     }
 
-    /// Row counts of every `durably_*` table.
-    pub fn counts(&self) -> BTreeMap<String, i64> {
-        counts(&self.conn())
+    /// The rows of `sql` (one text both dialects accept; values inlined with [`lit`]), every
+    /// value as text or None for NULL.
+    #[track_caller]
+    pub fn sql_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match &self.pg {
+            Some(pg) => pg_rows(&mut pg_connect(&pg.url), sql),
+            None => sqlite_rows(&self.conn(), sql),
+        }
     }
 
-    /// The database file's bytes (and its -wal file's, if any).
+    /// The first column of every row of `sql`, NULL as "NULL".
+    #[track_caller]
+    pub fn sql_column(&self, sql: &str) -> Vec<String> {
+        self.sql_rows(sql)
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .next()
+                    .flatten()
+                    .unwrap_or_else(|| "NULL".into())
+            })
+            .collect()
+    }
+
+    /// The one value of `sql` (a query answering one row); None for NULL.
+    #[track_caller]
+    pub fn sql_value(&self, sql: &str) -> Option<String> {
+        let rows = self.sql_rows(sql);
+        assert_eq!(rows.len(), 1, "{sql}: expected one row, got {rows:?}");
+        rows[0].first().cloned().flatten()
+    }
+
+    /// Runs one statement; returns the rows it changed.
+    #[track_caller]
+    pub fn exec(&self, sql: &str) -> u64 {
+        match &self.pg {
+            Some(pg) => pg_connect(&pg.url)
+                .simple_query(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .iter()
+                .map(|m| match m {
+                    postgres::SimpleQueryMessage::CommandComplete(n) => *n,
+                    _ => 0,
+                })
+                .sum(),
+            None => self
+                .conn()
+                .execute(sql, [])
+                .unwrap_or_else(|e| panic!("{sql}: {e}")) as u64,
+        }
+    }
+
+    /// The `durably_*` tables, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        match self.backend {
+            Backend::Sqlite => self.sql_column(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'durably\\_%' ESCAPE '\\' ORDER BY name",
+            ),
+            Backend::Postgres => self.sql_column(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name LIKE 'durably\\_%' ESCAPE '\\' ORDER BY table_name",
+            ),
+        }
+    }
+
+    /// Row counts of every `durably_*` table.
+    pub fn counts(&self) -> BTreeMap<String, i64> {
+        self.tables()
+            .into_iter()
+            .map(|t| {
+                let n = self.count(&format!("SELECT count(*) FROM \"{t}\""));
+                (t, n)
+            })
+            .collect()
+    }
+
+    /// The database file's bytes (and its -wal file's, if any). SQLite only.
     pub fn bytes(&self) -> Vec<u8> {
         let mut b = std::fs::read(&self.db).expect("read db");
         let wal = PathBuf::from(format!("{}-wal", self.db.display()));
@@ -235,13 +353,12 @@ impl Env {
 
     /// Sets a run's status (and completed_at for terminal ones) directly, as a worker would.
     pub fn set_status(&self, id: &str, status: &str, completed_at: Option<&str>) {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE durably_runs SET status = ?2, completed_at = ?3 WHERE id = ?1",
-                rusqlite::params![id, status, completed_at],
-            )
-            .expect("update status");
+        let n = self.exec(&format!(
+            "UPDATE durably_runs SET status = {}, completed_at = {} WHERE id = {}",
+            lit(status),
+            lit_opt(completed_at),
+            lit(id)
+        ));
         assert_eq!(n, 1, "no run {id}");
     }
 }
