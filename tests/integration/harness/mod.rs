@@ -318,6 +318,20 @@ impl Env {
         }
     }
 
+    /// Runs several `;`-separated statements.
+    #[track_caller]
+    pub fn exec_batch(&self, sql: &str) {
+        match &self.pg {
+            Some(pg) => pg_connect(&pg.url)
+                .batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            None => self
+                .conn()
+                .execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
     /// The `durably_*` tables, sorted.
     pub fn tables(&self) -> Vec<String> {
         match self.backend {
@@ -464,6 +478,33 @@ pub fn counts(conn: &Connection) -> BTreeMap<String, i64> {
             (n, c)
         })
         .collect()
+}
+
+/// The time `ago` before now as durably writes timestamps: `YYYY-MM-DDTHH:MM:SS.sssZ`.
+pub fn timestamp_ago(ago: Duration) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .saturating_sub(ago);
+    let ms = now.as_millis() as i64;
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // The civil date of a day count since 1970-01-01 (Howard Hinnant's days_from_civil inverse).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
 }
 
 /// The ids of `durably ls --format ids` output.
