@@ -332,6 +332,25 @@ impl Env {
         }
     }
 
+    /// Holds the write lock until the guard drops: an open `BEGIN IMMEDIATE` transaction on
+    /// SQLite, an `EXCLUSIVE` lock on `durably_runs` (reads pass, writes wait) on PostgreSQL.
+    #[track_caller]
+    pub fn hold_write_lock(&self) -> WriteLock {
+        match &self.pg {
+            Some(pg) => {
+                let mut c = pg_connect(&pg.url);
+                c.batch_execute("BEGIN; LOCK TABLE durably_runs IN EXCLUSIVE MODE")
+                    .expect("lock durably_runs");
+                WriteLock::Postgres(c)
+            }
+            None => {
+                let c = self.conn();
+                c.execute_batch("BEGIN IMMEDIATE").expect("BEGIN IMMEDIATE");
+                WriteLock::Sqlite(c)
+            }
+        }
+    }
+
     /// The `durably_*` tables, sorted.
     pub fn tables(&self) -> Vec<String> {
         match self.backend {
@@ -478,6 +497,22 @@ pub fn counts(conn: &Connection) -> BTreeMap<String, i64> {
             (n, c)
         })
         .collect()
+}
+
+/// A write lock held by the test (see [`Env::hold_write_lock`]); rolled back on drop.
+pub enum WriteLock {
+    Sqlite(Connection),
+    Postgres(postgres::Client),
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        // Ending the lock; a failure means the connection is gone, which ends it as well.
+        let _ = match self {
+            WriteLock::Sqlite(c) => c.execute_batch("ROLLBACK").map_err(|e| e.to_string()),
+            WriteLock::Postgres(c) => c.batch_execute("ROLLBACK").map_err(|e| e.to_string()),
+        };
+    }
 }
 
 /// The time `ago` before now as durably writes timestamps: `YYYY-MM-DDTHH:MM:SS.sssZ`.
