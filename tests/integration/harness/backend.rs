@@ -80,6 +80,20 @@ pub fn pg_server() -> String {
     }
 }
 
+/// The shell command restarting the PostgreSQL server, from `DURABLY_TEST_PG_RESTART`; panics
+/// with what to set when it is missing.
+#[track_caller]
+pub fn pg_restart_command() -> String {
+    match std::env::var("DURABLY_TEST_PG_RESTART") {
+        Ok(cmd) if !cmd.trim().is_empty() => cmd,
+        _ => panic!(
+            "this test restarts the PostgreSQL server: set DURABLY_TEST_PG_RESTART to a shell \
+             command that restarts the server of {PG_VAR} (e.g. pg_ctl -D DIR -l LOG -m fast -w \
+             restart), or run .ci/run, which sets both"
+        ),
+    }
+}
+
 /// `url` with its database name replaced by `name` (query parameters kept).
 pub fn with_dbname(url: &str, name: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
