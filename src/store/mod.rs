@@ -107,6 +107,16 @@ impl Store {
         }
     }
 
+    /// Whether the connection is gone for good (a PostgreSQL server restarted, the backend
+    /// was terminated, the network cut): only [`Store::open_again`] can go on. A SQLite file
+    /// is never lost this way.
+    pub fn is_lost(&self) -> bool {
+        match self {
+            Store::Sqlite(_) => false,
+            Store::Postgres(p) => p.is_lost(),
+        }
+    }
+
     /// Runs `f` with this thread's waits for locks bounded by `deadline` instead of
     /// `--busy-timeout` (a worker's result write must not outlive the run's lease).
     pub fn before_deadline<T>(

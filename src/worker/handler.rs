@@ -394,16 +394,26 @@ impl std::error::Error for DeadlinePassed {}
 /// A fenced write of the shared store (one store method). Waiting for the store and for the
 /// database lock ends at the run's local lease deadline (an error [`DeadlinePassed`], nothing
 /// written).
+///
+/// A lost connection (a PostgreSQL server restarted, the backend terminated) is reopened and
+/// the write tried once more before the deadline. The write is fenced, so one that committed
+/// before the connection broke is refused the second time, never doubled.
 fn write(
     shared: &Shared,
     active: &Active,
-    f: impl FnOnce(&mut Store) -> anyhow::Result<bool>,
+    f: impl Fn(&mut Store) -> anyhow::Result<bool>,
 ) -> anyhow::Result<bool> {
     let deadline = active.deadline();
     let Some(mut store) = lock_before(&shared.store, deadline) else {
         return Err(DeadlinePassed.into());
     };
-    let written = store.before_deadline(deadline, f);
+    let mut written = store.before_deadline(deadline, &f);
+    if written.is_err() && store.is_lost() && deadline.is_none_or(|d| Instant::now() < d) {
+        match shared.reconnect(&mut store) {
+            Ok(_) => written = store.before_deadline(deadline, &f),
+            Err(e) => note!("cannot reconnect: {e:#}"),
+        }
+    }
     match written {
         Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => Err(DeadlinePassed.into()),
         other => other,
@@ -460,7 +470,10 @@ fn finish(
 /// was refused), rather than being stopped by the worker.
 fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
     let status = {
-        let store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        if store.is_lost() {
+            let _ = shared.reconnect(&mut store);
+        }
         store.status_of(&run.id).ok().flatten()
     };
     let id = &run.id;

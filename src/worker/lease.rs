@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// The pause before renewing again after the connection was lost.
+const RETRY_SOON: Duration = Duration::from_millis(200);
+
 /// Why the worker killed a handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillReason {
@@ -314,9 +317,18 @@ impl Leases {
     }
 
     fn renew_loop(&self, opts: &Options) {
-        let mut store = None;
+        let mut store: Option<Store> = None;
+        // After a lost connection the next round comes soon: a lease must not run out while
+        // the connection is reopened.
+        let mut soon = false;
         loop {
-            if self.sleep(self.renew_every()) {
+            let pause = if soon {
+                self.renew_every().min(RETRY_SOON)
+            } else {
+                self.renew_every()
+            };
+            soon = false;
+            if self.sleep(pause) {
                 return;
             }
             let runs = self.snapshot();
@@ -328,6 +340,7 @@ impl Leases {
                     Ok(c) => store = Some(c),
                     Err(e) => {
                         note!("cannot renew leases: {e:#}");
+                        soon = true;
                         continue;
                     }
                 }
@@ -361,6 +374,12 @@ impl Leases {
                     }
                     Ok(None) => a.lost.store(true, Ordering::SeqCst),
                     Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),
+                }
+                if c.is_lost() {
+                    // The rest are renewed on a new connection, soon.
+                    store = None;
+                    soon = true;
+                    break;
                 }
             }
         }

@@ -75,6 +75,19 @@ pub struct Shared {
     pub timeout: Option<Duration>,
 }
 
+impl Shared {
+    /// Replaces the shared connection when it is lost (see [`Store::is_lost`]); Ok(true) when
+    /// a new one was opened. The caller holds the store's lock.
+    pub fn reconnect(&self, store: &mut Store) -> Result<bool> {
+        if !store.is_lost() {
+            return Ok(false);
+        }
+        *store = Store::open_again(&self.opts)?;
+        note!("reconnected to {}", store.location());
+        Ok(true)
+    }
+}
+
 /// SIGINT/SIGTERM received so far: one stops claiming, two kill the handlers.
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
@@ -181,9 +194,15 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     install_signal_handlers();
     let store = Store::open(opts, Access::Write)?;
     let wal = store.is_wal().unwrap_or(false);
-    let db_abs = std::fs::canonicalize(&opts.path)
-        .or_else(|_| std::path::absolute(&opts.path))
-        .unwrap_or_else(|_| opts.path.clone());
+    // Handlers get DURABLY_DB: a SQLite file as an absolute path (they may change directory),
+    // a PostgreSQL URL unchanged.
+    let db_abs = if crate::store::is_postgres_url(&opts.path) {
+        opts.path.clone()
+    } else {
+        std::fs::canonicalize(&opts.path)
+            .or_else(|_| std::path::absolute(&opts.path))
+            .unwrap_or_else(|_| opts.path.clone())
+    };
     let shared = Arc::new(Shared {
         store: Mutex::new(store),
         opts: opts.clone(),

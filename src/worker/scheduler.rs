@@ -68,6 +68,30 @@ impl Backoff {
     }
 }
 
+/// Reopening a lost connection: the pause doubles with each failure in a row.
+#[derive(Default)]
+struct Reconnect {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+impl Reconnect {
+    fn waiting(&self) -> bool {
+        self.until.is_some_and(|t| Instant::now() < t)
+    }
+
+    fn failed(&mut self) {
+        self.failures += 1;
+        let pause = BACKOFF_START
+            .saturating_mul(1 << self.failures.saturating_sub(1).min(16))
+            .min(RECONNECT_MAX);
+        self.until = Some(Instant::now() + pause);
+    }
+}
+
+/// The longest pause between attempts to reopen a lost connection.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
 impl Loop<'_> {
     pub fn run(&self) -> Result<ExitCode> {
         let (done_tx, done_rx) = mpsc::channel::<(String, Outcome)>();
@@ -82,6 +106,7 @@ impl Loop<'_> {
         let mut idle_once = false;
         let mut drained = false;
         let mut announced = 0usize;
+        let mut reconnect = Reconnect::default();
         loop {
             let signals = SIGNALS.load(Ordering::SeqCst);
             if signals >= 2 {
@@ -104,12 +129,19 @@ impl Loop<'_> {
                 || drained
                 || self.cfg.max_runs.is_some_and(|m| claimed >= m)
                 || (self.cfg.mode == Mode::Once && (claimed >= 1 || idle_once));
-            if !stopping && running < self.cfg.concurrency && !backoff.active() {
+            let connected = stopping || self.connected(&mut reconnect, running)?;
+            if !stopping && connected && running < self.cfg.concurrency && !backoff.active() {
                 let claimed_run = self
                     .jobs(&mut jobs_cache)
                     .and_then(|jobs| self.claim(&jobs));
                 let claimed_run = match claimed_run {
                     Ok(c) => c,
+                    // The connection is reopened at the next turn (not idle: nothing was
+                    // looked at).
+                    Err(e) if self.lost() => {
+                        note!("lost the connection to the database: {e:#}");
+                        continue;
+                    }
                     // Fatal for a one-shot worker with nothing running; otherwise retried
                     // at the next poll (a locked or briefly unreadable database).
                     Err(e) if running == 0 && self.cfg.mode != Mode::Forever => return Err(e),
@@ -151,6 +183,10 @@ impl Loop<'_> {
             let deadline = match backoff.until {
                 Some(t) if t > Instant::now() => t,
                 _ => Instant::now() + self.cfg.poll,
+            };
+            let deadline = match reconnect.until {
+                Some(t) if t > Instant::now() => deadline.min(t),
+                _ => deadline,
             };
             loop {
                 let slice = deadline
@@ -199,6 +235,37 @@ impl Loop<'_> {
             backoff.in_a_row,
             max_runs_reached,
         )
+    }
+
+    /// Whether the shared connection is lost.
+    fn lost(&self) -> bool {
+        let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.is_lost()
+    }
+
+    /// Whether the shared connection can be used; a lost one is reopened, with a pause that
+    /// grows after each failure. A worker meant to end, with nothing running, gives up after
+    /// [`GIVE_UP_AFTER`] failures in a row (the error); any other keeps trying.
+    fn connected(&self, r: &mut Reconnect, running: usize) -> Result<bool> {
+        if r.waiting() {
+            return Ok(false);
+        }
+        let mut store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        match self.shared.reconnect(&mut store) {
+            Ok(_) => {
+                r.failures = 0;
+                Ok(true)
+            }
+            Err(e) => {
+                r.failed();
+                let ends = self.cfg.mode != Mode::Forever || self.cfg.max_runs.is_some();
+                if ends && running == 0 && r.failures >= GIVE_UP_AFTER {
+                    return Err(e);
+                }
+                note!("cannot reconnect: {e:#}");
+                Ok(false)
+            }
+        }
     }
 
     /// One line on stderr when a signal arrives while handlers run, so the worker does not

@@ -14,6 +14,7 @@ mod enqueue;
 mod help;
 mod interop;
 mod ls;
+mod postgres_worker;
 mod query_plans;
 mod readme;
 mod schema;

@@ -3,31 +3,73 @@
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
 //! concurrency key). Statements live in `sql/postgres/`.
 
-use super::{pending, Access, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Plan};
-use super::{PurgeFilter, StepRecord};
+mod lease;
+mod steps;
+
+use super::{pending, Access, Jobs, ListFilter, Options, Plan, PurgeFilter};
+use crate::error::CodedError;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+pub mod connect;
+pub mod enqueue;
+pub mod runs;
+pub mod schema;
 
 /// One connection to a PostgreSQL database.
 pub struct Postgres {
-    client: RefCell<postgres::Client>,
-    /// The URL without its password, for messages.
-    shown: String,
+    pub(super) client: RefCell<postgres::Client>,
+    /// `host:port/dbname`, for messages (never the password).
+    pub(super) shown: String,
     /// The bound on lock waits of the current write ([`Postgres::set_deadline`]).
-    deadline: Option<Instant>,
+    pub(super) deadline: Option<Instant>,
+    /// Timestamps of this process never go backwards, even if the system clock does.
+    pub clock: super::enqueue::Clock,
+}
+
+/// A PostgreSQL error as one line naming the database: the server's message (and detail) for
+/// an error the server reported, else the client's; errors that carry an exit code unchanged.
+pub fn describe(e: anyhow::Error, location: &str) -> anyhow::Error {
+    match e.downcast::<postgres::Error>() {
+        Ok(pg) => anyhow::anyhow!("database {location}: {}", error_text(&pg)),
+        Err(e) => e,
+    }
+}
+
+/// One line for a PostgreSQL error: the server's message and detail, or the client's error with
+/// its causes (the client's own text says only "error connecting to server").
+pub fn error_text(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let detail = db.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+        return format!("{}{detail}", db.message());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Enqueues inside the one transaction of [`Postgres::enqueue_batch`].
 pub struct PgBatch<'s> {
-    tx: postgres::Transaction<'s>,
+    /// Inside the `BEGIN` of [`Postgres::enqueue_batch`].
+    client: &'s mut postgres::Client,
+    clock: &'s mut super::enqueue::Clock,
+    shown: &'s str,
 }
 
 impl PgBatch<'_> {
-    pub fn enqueue(&mut self, _spec: &RunSpec) -> Result<(Run, Disposition)> {
-        let _ = &mut self.tx;
-        Err(not_yet("enqueue-many"))
+    /// Like [`Postgres::enqueue`], in the batch's transaction.
+    pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        enqueue::enqueue(self.client, spec, self.clock).map_err(|e| describe(e, self.shown))
     }
 }
 
@@ -36,12 +78,38 @@ fn not_yet(what: &str) -> anyhow::Error {
 }
 
 impl Postgres {
-    pub fn open(_opts: &Options, _access: Access) -> Result<Postgres> {
-        Err(not_yet("opening a database"))
+    /// Connects and checks (for writers, creates) the schema; see [`connect::target`] for how
+    /// the URL and the `PG*` variables are read.
+    pub fn open(opts: &Options, access: Access) -> Result<Postgres> {
+        let url = opts.path.to_str().ok_or_else(|| {
+            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+        })?;
+        let target = connect::target(url, opts.busy_timeout)?;
+        let mut client = connect::connect(&target)?;
+        schema::prepare(&mut client, &target.shown, access)
+            .map_err(|e| describe(e, &target.shown))?;
+        Ok(Postgres {
+            client: RefCell::new(client),
+            shown: target.shown,
+            deadline: None,
+            clock: Default::default(),
+        })
     }
 
+    /// A second connection to the same database (a worker's lease-renewal thread): the schema
+    /// was checked by the first.
     pub fn open_again(opts: &Options) -> Result<Postgres> {
-        Postgres::open(opts, Access::WriteExisting)
+        let url = opts.path.to_str().ok_or_else(|| {
+            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+        })?;
+        let target = connect::target(url, opts.busy_timeout)?;
+        let client = connect::connect(&target)?;
+        Ok(Postgres {
+            client: RefCell::new(client),
+            shown: target.shown,
+            deadline: None,
+            clock: Default::default(),
+        })
     }
 
     /// The server and database, for messages (never the password).
@@ -49,178 +117,289 @@ impl Postgres {
         self.shown.clone()
     }
 
-    /// Bounds the lock waits of the writes that follow by `deadline` (None: no bound).
+    /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
+    /// (None: no bound); see [`Postgres::fenced_write`].
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
     }
 
+    /// Enqueues many runs in one transaction: committed when `commit` and `f` returns Ok,
+    /// else rolled back (`commit: false` tries a batch for its first error).
     pub fn enqueue_batch<T>(
         &mut self,
-        _commit: bool,
+        commit: bool,
         f: impl FnOnce(PgBatch) -> Result<T>,
     ) -> Result<T> {
+        let shown = self.shown.as_str();
         let client = self.client.get_mut();
-        let tx = client.transaction()?;
-        f(PgBatch { tx })
+        // BEGIN and COMMIT by hand: the batch holds the client, not a Transaction borrowing it.
+        client
+            .batch_execute("BEGIN")
+            .map_err(|e| describe(e.into(), shown))?;
+        let value = f(PgBatch {
+            client: &mut *client,
+            clock: &mut self.clock,
+            shown,
+        });
+        let end = if commit && value.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        client
+            .batch_execute(end)
+            .map_err(|e| describe(e.into(), shown))?;
+        value
     }
 
-    pub fn run(&self, _id: &str) -> Result<Option<Run>> {
-        Err(not_yet("run"))
+    /// `f` in one read-only REPEATABLE READ transaction (one snapshot), ended before returning.
+    fn read<T>(&self, f: impl FnOnce(&mut postgres::Transaction) -> Result<T>) -> Result<T> {
+        let mut client = self.client.borrow_mut();
+        let shown = self.shown.as_str();
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| describe(e.into(), shown))?;
+        let value = f(&mut tx).map_err(|e| describe(e, shown))?;
+        tx.commit().map_err(|e| describe(e.into(), shown))?;
+        Ok(value)
     }
 
-    pub fn resolve_id(&mut self, _given: &str) -> Result<String> {
-        Err(not_yet("resolve_id"))
+    /// `f` in one READ COMMITTED transaction, committed when it returns Ok; lock waits bounded
+    /// by the deadline when one is set ([`Postgres::set_deadline`]).
+    pub(super) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut postgres::Transaction, &mut super::enqueue::Clock) -> Result<T>,
+    ) -> Result<T> {
+        let shown = self.shown.as_str();
+        let client = self.client.get_mut();
+        let mut tx = client
+            .transaction()
+            .map_err(|e| describe(e.into(), shown))?;
+        if let Some(deadline) = self.deadline {
+            let ms = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .max(1);
+            tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
+                .map_err(|e| describe(e.into(), shown))?;
+        }
+        let value = f(&mut tx, &mut self.clock).map_err(|e| describe(e, shown))?;
+        tx.commit().map_err(|e| describe(e.into(), shown))?;
+        Ok(value)
     }
 
-    pub fn find_run(&mut self, _given: &str) -> Result<Run> {
-        Err(not_yet("find_run"))
+    /// The run with exactly this id.
+    pub fn run(&self, id: &str) -> Result<Option<Run>> {
+        let mut client = self.client.borrow_mut();
+        runs::get_run(&mut *client, id).map_err(|e| describe(e, &self.shown))
     }
 
-    pub fn run_details(&mut self, _given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
-        Err(not_yet("run_details"))
+    /// Resolves a full id or a unique, case-insensitive prefix to the run's id.
+    pub fn resolve_id(&mut self, given: &str) -> Result<String> {
+        self.read(|c| runs::resolve_id(c, given))
     }
 
+    /// Resolves and loads a run (exit 3 when unknown).
+    pub fn find_run(&mut self, given: &str) -> Result<Run> {
+        self.read(|c| runs::find_run(c, given))
+    }
+
+    /// A run with its steps and logs, from one snapshot.
+    pub fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
+        self.read(|c| {
+            let run = runs::find_run(c, given)?;
+            let steps = runs::steps_of(c, &run.id)?;
+            let logs = runs::logs_of(c, &run.id, None, None)?;
+            Ok((run, steps, logs))
+        })
+    }
+
+    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
+    /// gone) in the same snapshot.
     pub fn logs_page(
         &mut self,
-        _run_id: &str,
-        _after: Option<(&str, &str)>,
-        _limit: u64,
+        run_id: &str,
+        after: Option<(&str, &str)>,
+        limit: u64,
     ) -> Result<(bool, Vec<Log>)> {
-        Err(not_yet("logs_page"))
+        self.read(|c| {
+            let terminal = runs::get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
+            let logs = runs::logs_of(c, run_id, after, Some(limit))?;
+            Ok((terminal, logs))
+        })
     }
 
+    /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
+    /// run's shortest unique id prefix too.
     pub fn list_page(
         &mut self,
-        _before: Option<&str>,
-        _filter: ListFilter,
-        _short_ids: bool,
+        before: Option<&str>,
+        mut filter: ListFilter,
+        short_ids: bool,
     ) -> Result<(Vec<Run>, Vec<String>)> {
-        Err(not_yet("list_page"))
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            let page = runs::list(c, &filter)?;
+            let short = if short_ids {
+                page.iter()
+                    .map(|r| runs::unique_prefix(c, &r.id))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                Vec::new()
+            };
+            Ok((page, short))
+        })
     }
 
+    /// `ls --explain`: the statement and PostgreSQL's EXPLAIN of it.
     pub fn explain_list(
         &mut self,
-        _before: Option<&str>,
-        _filter: ListFilter,
+        before: Option<&str>,
+        mut filter: ListFilter,
     ) -> Result<(Plan, Vec<Vec<String>>)> {
-        Err(not_yet("explain_list"))
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            runs::explain(c, &filter)
+        })
     }
 
+    /// Runs counted by (status, job).
     pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
-        Err(not_yet("counts"))
+        self.read(|c| runs::counts(c))
     }
 
-    pub fn enqueue(&mut self, _spec: &RunSpec) -> Result<(Run, Disposition)> {
-        Err(not_yet("enqueue"))
+    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
+    pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        self.write(|tx, clock| enqueue::enqueue(tx, spec, clock))
     }
 
-    pub fn retrigger(&mut self, _given: &str) -> Result<Run> {
-        Err(not_yet("retrigger"))
+    /// Enqueues a terminal run again as a new run (same job, input, labels, concurrency key).
+    pub fn retrigger(&mut self, given: &str) -> Result<Run> {
+        self.write(|tx, clock| {
+            let old = runs::find_run(tx, given)?;
+            if !old.is_terminal() {
+                return Err(CodedError::conflict(format!(
+                    "run {} is {}; only terminal runs can be retriggered",
+                    old.id, old.status
+                ))
+                .into());
+            }
+            let spec = RunSpec {
+                job: old.job_name.clone(),
+                input: old.input.clone(),
+                labels: old.label_pairs(),
+                idempotency_key: None,
+                concurrency_key: old.concurrency_key.clone(),
+                coalesce: false,
+            };
+            let (run, _) = enqueue::enqueue(tx, &spec, clock)?;
+            Ok(run)
+        })
     }
 
-    pub fn cancel(&mut self, _given: &str) -> Result<String> {
-        Err(not_yet("cancel"))
+    /// Cancels a pending or leased run; its id (conflict when it is not cancellable).
+    pub fn cancel(&mut self, given: &str) -> Result<String> {
+        self.write(|tx, _| {
+            let run = runs::find_run(tx, given)?;
+            if !runs::cancel(tx, &run.id, &crate::time::now())? {
+                return Err(CodedError::conflict(format!(
+                    "run {} is {}; only pending or leased runs can be cancelled",
+                    run.id, run.status
+                ))
+                .into());
+            }
+            Ok(run.id)
+        })
     }
 
-    pub fn delete(&mut self, _given: &str, _force: bool) -> Result<String> {
-        Err(not_yet("delete"))
+    /// Deletes a run with its labels, steps and logs; its id. Only a terminal run unless
+    /// `force` (conflict otherwise).
+    pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
+        self.write(|tx, _| {
+            let run = runs::find_run(tx, given)?;
+            if !run.is_terminal() && !force {
+                return Err(CodedError::conflict(format!(
+                    "run {} is {}; only terminal runs are deleted (use --force)",
+                    run.id, run.status
+                ))
+                .into());
+            }
+            runs::delete_run(tx, &run.id)?;
+            Ok(run.id)
+        })
     }
 
-    pub fn completed_step(&self, _run_id: &str, _name: &str) -> Result<Option<Step>> {
-        Err(not_yet("completed_step"))
-    }
-
-    pub fn holds_lease(&self, _fence: &Fence) -> Result<bool> {
-        Err(not_yet("holds_lease"))
-    }
-
-    pub fn record_step(&mut self, _fence: &Fence, _step: &NewStep) -> Result<StepRecord> {
-        Err(not_yet("record_step"))
-    }
-
-    pub fn set_progress(&mut self, _fence: &Fence, _progress: &str) -> Result<bool> {
-        Err(not_yet("set_progress"))
-    }
-
-    pub fn append_log(&mut self, _fence: &Fence, _log: &NewLog) -> Result<bool> {
-        Err(not_yet("append_log"))
-    }
-
-    pub fn claim(
-        &mut self,
-        _jobs: &Jobs,
-        _owner: &str,
-        _lease: Duration,
-    ) -> Result<Option<(Run, Instant)>> {
-        Err(not_yet("claim"))
-    }
-
-    pub fn renew(
-        &mut self,
-        _id: &str,
-        _generation: i64,
-        _lease: Duration,
-    ) -> Result<Option<Instant>> {
-        Err(not_yet("renew"))
-    }
-
-    pub fn complete(&mut self, _id: &str, _generation: i64, _output: Option<&str>) -> Result<bool> {
-        Err(not_yet("complete"))
-    }
-
-    pub fn fail(&mut self, _id: &str, _generation: i64, _error: &str) -> Result<bool> {
-        Err(not_yet("fail"))
-    }
-
-    pub fn expire(&mut self, _id: &str, _generation: i64) -> Result<bool> {
-        Err(not_yet("expire"))
-    }
-
-    pub fn status_of(&self, _id: &str) -> Result<Option<(String, i64)>> {
-        Err(not_yet("status_of"))
-    }
-
+    /// PostgreSQL has no write-ahead log file for us to checkpoint.
     pub fn is_wal(&self) -> Result<bool> {
-        Err(not_yet("is_wal"))
+        Ok(false)
     }
 
+    /// Journal modes are SQLite's: `init` prints none for PostgreSQL.
     pub fn journal_mode(&self) -> Result<String> {
-        Err(not_yet("journal_mode"))
+        Ok(String::new())
     }
 
+    /// `init --wal` names a SQLite notion: a usage error here.
     pub fn enable_wal(&self) -> Result<()> {
-        Err(not_yet("enable_wal"))
+        Err(crate::error::CodedError::usage(
+            "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log",
+        )
+        .into())
     }
 
+    /// Adds the library's indexes the database lacks and ours.
     pub fn repair(&self) -> Result<()> {
-        Err(not_yet("repair"))
+        let mut client = self.client.borrow_mut();
+        schema::repair(&mut client, &self.shown).map_err(|e| describe(e, &self.shown))
     }
 
+    /// Nothing to checkpoint: the server manages its own log.
     pub fn checkpoint(&self) -> Result<()> {
-        Err(not_yet("checkpoint"))
+        Ok(())
     }
 
     pub fn pending_for(&self, _jobs: &Jobs) -> Result<pending::Pending> {
         Err(not_yet("pending_for"))
     }
 
-    pub fn has_expired(&self) -> Result<bool> {
-        Err(not_yet("has_expired"))
+    /// Counts what a purge would delete.
+    pub fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
+        self.read(|c| runs::purge_count(c, f))
     }
 
-    pub fn release_expired(&mut self, _limit: u64) -> Result<u64> {
-        Err(not_yet("release_expired"))
+    /// Deletes at most `batch` runs of a purge in one transaction; how many.
+    pub fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
+        self.write(|tx, _| runs::purge_batch(tx, f, batch))
     }
 
-    pub fn purge_count(&self, _f: &PurgeFilter) -> Result<u64> {
-        Err(not_yet("purge_count"))
+    /// Purges in batches of bounded size, each its own transaction, so other writers never
+    /// wait for the whole purge; how many runs were deleted.
+    pub fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
+        const BATCH: u64 = 1000;
+        let mut deleted = 0;
+        loop {
+            let n = self.purge_batch(filter, BATCH)?;
+            deleted += n;
+            if n < BATCH {
+                return Ok(deleted);
+            }
+        }
     }
+}
 
-    pub fn purge_batch(&mut self, _f: &PurgeFilter, _batch: u64) -> Result<u64> {
-        Err(not_yet("purge_batch"))
-    }
-
-    pub fn purge(&mut self, _filter: &PurgeFilter) -> Result<u64> {
-        Err(not_yet("purge"))
+/// The (created_at, id) of the run `before` names, for paging.
+fn before_key(
+    c: &mut postgres::Transaction,
+    before: Option<&str>,
+) -> Result<Option<(String, String)>> {
+    match before {
+        Some(id) => {
+            let run = runs::find_run(c, id)?;
+            Ok(Some((run.created_at, run.id)))
+        }
+        None => Ok(None),
     }
 }

@@ -1,0 +1,18 @@
+-- Indexes of our own beside the library's schema (SPEC.md §1 allows them; README lists why),
+-- only what the PostgreSQL statements need. Created with the schema and by `durably init` on a
+-- database the library migrated; every statement still works without them, only slower.
+
+-- Ids sort byte-wise (COLLATE "C") in these indexes and in the statements, as on SQLite, whatever
+-- the database's collation.
+
+-- `ls` with no status/job filter, newest first, and `--before` paging: the page is read off the
+-- end of this index, `id` breaking ties inside one millisecond.
+CREATE INDEX IF NOT EXISTS idx_durably_runs_created_id ON durably_runs (created_at, id COLLATE "C");
+-- `ls --status S` newest first and the claim's oldest pending run, without a sort.
+CREATE INDEX IF NOT EXISTS idx_durably_runs_status_created_id ON durably_runs (status, created_at, id COLLATE "C");
+-- `ls --job J` and a claim limited to some jobs: the oldest pending run of one job is one seek.
+CREATE INDEX IF NOT EXISTS idx_durably_runs_job_status_created_id ON durably_runs (job_name, status, created_at, id COLLATE "C");
+-- Run ids by byte order: a prefix (`durably show 0193ab`) is one range seek, and a run's
+-- shortest unique prefix compares it with its two neighbours. The primary key's index follows
+-- the database's collation, which may order ids otherwise and cannot serve LIKE 'prefix%'.
+CREATE INDEX IF NOT EXISTS idx_durably_runs_id_c ON durably_runs (id COLLATE "C");

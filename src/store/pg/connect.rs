@@ -1,0 +1,306 @@
+//! Connecting to PostgreSQL with libpq's conventions: a `postgres://` URL, the `PG*`
+//! environment variables for what the URL leaves out, the password file (`~/.pgpass` or
+//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with native TLS.
+
+use crate::error::CodedError;
+use anyhow::{anyhow, Context as _, Result};
+use postgres::config::{Host, SslMode};
+use postgres::{Client, Config, NoTls};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a connection attempt may take when neither the URL nor `PGCONNECT_TIMEOUT` says:
+/// an unreachable server is an error after this, never a hang.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// libpq's `sslmode` values; the client crate knows only the first three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl Tls {
+    fn parse(text: &str) -> Result<Tls> {
+        Ok(match text {
+            "disable" => Tls::Disable,
+            "allow" | "prefer" => Tls::Prefer,
+            "require" => Tls::Require,
+            "verify-ca" => Tls::VerifyCa,
+            "verify-full" => Tls::VerifyFull,
+            other => {
+                return Err(CodedError::usage(format!(
+                    "--db: sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
+                ))
+                .into())
+            }
+        })
+    }
+}
+
+/// A parsed connection string with the environment's defaults filled in.
+pub struct Target {
+    config: Config,
+    tls: Tls,
+    root_cert: Option<PathBuf>,
+    /// `host:port/dbname`, for messages (never the password).
+    pub shown: String,
+}
+
+/// Parses `url` and fills what it leaves out from the `PG*` variables and the password file.
+pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
+    // sslmode and sslrootcert are taken out before the client crate parses the rest: it knows
+    // neither verify-ca/verify-full nor sslrootcert.
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (url, ""),
+    };
+    let mut kept = Vec::new();
+    let mut sslmode = None;
+    let mut root_cert = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "sslmode" => sslmode = Some(percent_decode(v)),
+            "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(v))),
+            _ => kept.push(pair),
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let mut config: Config = rest
+        .parse()
+        .map_err(|e| CodedError::usage(format!("--db: not a valid PostgreSQL URL: {e}")))?;
+
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if config.get_hosts().is_empty() {
+        let host = env("PGHOST").unwrap_or_else(|| "localhost".into());
+        for h in host.split(',') {
+            config.host(h);
+        }
+    }
+    if config.get_ports().is_empty() {
+        if let Some(port) = env("PGPORT") {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| CodedError::usage(format!("PGPORT: {port:?} is not a port")))?;
+            config.port(port);
+        }
+    }
+    if config.get_user().is_none() {
+        let user = env("PGUSER")
+            .or_else(|| env("USER"))
+            .or_else(|| env("LOGNAME"))
+            .unwrap_or_else(|| "postgres".into());
+        config.user(&user);
+    }
+    if config.get_dbname().is_none() {
+        let db = env("PGDATABASE").unwrap_or_else(|| config.get_user().unwrap_or("").to_string());
+        config.dbname(&db);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(&env("PGAPPNAME").unwrap_or_else(|| "durably".into()));
+    }
+    if config.get_connect_timeout().is_none() {
+        let timeout = match env("PGCONNECT_TIMEOUT") {
+            Some(t) => {
+                let secs: u64 = t.parse().map_err(|_| {
+                    CodedError::usage(format!(
+                        "PGCONNECT_TIMEOUT: {t:?} is not a number of seconds"
+                    ))
+                })?;
+                Duration::from_secs(secs.max(2))
+            }
+            None => DEFAULT_CONNECT_TIMEOUT,
+        };
+        config.connect_timeout(timeout);
+    }
+    // Lock waits are bounded by --busy-timeout, as on SQLite; options of the URL come after
+    // ours, so a lock_timeout given there wins.
+    let ours = format!("-c lock_timeout={}", busy_timeout.as_millis().max(1));
+    let options = match config.get_options() {
+        Some(theirs) => format!("{ours} {theirs}"),
+        None => ours,
+    };
+    config.options(&options);
+
+    let tls = match sslmode.or_else(|| env("PGSSLMODE")) {
+        Some(m) => Tls::parse(&m)?,
+        None => Tls::Prefer,
+    };
+    let root_cert = root_cert.or_else(|| env("PGSSLROOTCERT").map(PathBuf::from));
+    config.ssl_mode(match tls {
+        Tls::Disable => SslMode::Disable,
+        Tls::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let shown = format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""));
+
+    if config.get_password().is_none() {
+        if let Some(pw) = env("PGPASSWORD") {
+            config.password(pw);
+        } else if let Some(pw) = pgpass(&host, port, &config) {
+            config.password(pw);
+        }
+    }
+    Ok(Target {
+        config,
+        tls,
+        root_cert,
+        shown,
+    })
+}
+
+/// Connects, as one clear error naming the server when that fails.
+pub fn connect(target: &Target) -> Result<Client> {
+    let fail = |e: &dyn std::fmt::Display| {
+        anyhow!("cannot connect to PostgreSQL at {}: {e}", target.shown)
+    };
+    let client = if target.tls == Tls::Disable {
+        target.config.connect(NoTls)
+    } else {
+        let mut builder = native_tls::TlsConnector::builder();
+        match target.tls {
+            // libpq's require without a root certificate: encrypted, not verified.
+            Tls::Prefer | Tls::Require if target.root_cert.is_none() => {
+                builder
+                    .danger_accept_invalid_certs(true)
+                    .danger_accept_invalid_hostnames(true);
+            }
+            Tls::Prefer | Tls::Require | Tls::VerifyCa => {
+                builder.danger_accept_invalid_hostnames(true);
+            }
+            _ => {}
+        }
+        if let Some(path) = &target.root_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read sslrootcert {}", path.display()))?;
+            let cert = native_tls::Certificate::from_pem(&pem).with_context(|| {
+                format!("sslrootcert {} is not a PEM certificate", path.display())
+            })?;
+            builder.add_root_certificate(cert);
+        }
+        let connector = builder.build().map_err(|e| fail(&e))?;
+        target
+            .config
+            .connect(postgres_native_tls::MakeTlsConnector::new(connector))
+    };
+    client.map_err(|e| fail(&super::error_text(&e)))
+}
+
+/// `%XX` escapes of a URL query value.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The password of the first matching line of the password file (`PGPASSFILE`, else
+/// `~/.pgpass`): `host:port:database:user:password`, `*` matching anything, `\` escaping `:`
+/// and `\`. Like libpq, a file that group or others can read is ignored.
+fn pgpass(host: &str, port: u16, config: &Config) -> Option<String> {
+    let path = match std::env::var_os("PGPASSFILE").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(&std::env::var_os("HOME")?).join(".pgpass"),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&path).ok()?;
+        if !meta.is_file() || meta.mode() & 0o077 != 0 {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let host = if host.starts_with('/') {
+        "localhost"
+    } else {
+        host
+    };
+    let port = port.to_string();
+    let wanted = [
+        host,
+        port.as_str(),
+        config.get_dbname().unwrap_or(""),
+        config.get_user().unwrap_or(""),
+    ];
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let fields = split_pgpass(line);
+            if fields.len() < 5 {
+                return None;
+            }
+            let matches = fields[..4]
+                .iter()
+                .zip(wanted)
+                .all(|(f, w)| f == "*" || f == w);
+            matches.then(|| fields[4].clone())
+        })
+}
+
+fn split_pgpass(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(n), Some(f)) = (chars.next(), fields.last_mut()) {
+                    f.push(n);
+                }
+            }
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => {
+                if let Some(f) = fields.last_mut() {
+                    f.push(c);
+                }
+            }
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgpass_lines_split_on_unescaped_colons() {
+        assert_eq!(
+            split_pgpass(r"db\:1:5432:*:me:pa\:ss:x"),
+            vec!["db:1", "5432", "*", "me", "pa:ss:x"]
+        );
+    }
+
+    #[test]
+    fn percent_escapes_decode() {
+        assert_eq!(percent_decode("%2Ftmp%2Fca.pem"), "/tmp/ca.pem");
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+}

@@ -1,0 +1,305 @@
+//! Leases on PostgreSQL: the library's claim (`claim-postgres.ts`), renewal, the fenced
+//! results, and the release of expired leases.
+//!
+//! A claim is one READ COMMITTED transaction: find the oldest claimable run without locking
+//! (the oldest pending run and the oldest expired lease, each read off an index), lock it with
+//! `FOR UPDATE SKIP LOCKED` (a run another claimer holds is skipped, never waited for), and
+//! for a run with a concurrency key take `pg_advisory_xact_lock(hashtext(key))` and re-check
+//! that no other unexpired lease holds the key (the lock serializes claims of one key; READ
+//! COMMITTED gives the re-check a snapshot taken after the lock). Workers claim in parallel:
+//! nothing is locked but the claimed row and, for a keyed run, its key.
+//!
+//! Timestamps are this process's clock, read after `BEGIN` returned, in the library's text
+//! form ([`crate::time::format_ms`]), and compared as text like on SQLite.
+
+use super::Postgres;
+use crate::model::Run;
+use crate::store::Jobs;
+use anyhow::{Context, Result};
+use postgres::Transaction;
+use std::time::{Duration, Instant};
+
+const CANDIDATE: &str = include_str!("../../../sql/postgres/lease_claim_candidate.sql");
+const CANDIDATE_JOBS: &str = include_str!("../../../sql/postgres/lease_claim_candidate_jobs.sql");
+
+/// An integer column as i64, whether the schema made it `integer` (the library) or `bigint`.
+pub(super) fn int(row: &postgres::Row, i: usize) -> Result<i64> {
+    match row.try_get::<_, i32>(i) {
+        Ok(v) => Ok(i64::from(v)),
+        Err(_) => Ok(row.try_get::<_, i64>(i)?),
+    }
+}
+
+/// A run from a row of the columns in `crate::model::RUN_COLUMNS` order.
+pub(super) fn run_from_row(row: &postgres::Row) -> Result<Run> {
+    Ok(Run {
+        id: row.try_get(0)?,
+        job_name: row.try_get(1)?,
+        input: row.try_get(2)?,
+        status: row.try_get::<_, String>(3)?.into(),
+        idempotency_key: row.try_get(4)?,
+        concurrency_key: row.try_get(5)?,
+        labels: row.try_get(6)?,
+        current_step_index: int(row, 7)?,
+        completed_step_count: int(row, 8)?,
+        progress: row.try_get(9)?,
+        output: row.try_get(10)?,
+        error: row.try_get(11)?,
+        lease_owner: row.try_get(12)?,
+        lease_expires_at: row.try_get(13)?,
+        lease_generation: int(row, 14)?,
+        started_at: row.try_get(15)?,
+        completed_at: row.try_get(16)?,
+        created_at: row.try_get(17)?,
+        updated_at: row.try_get(18)?,
+    })
+}
+
+/// A lease length in milliseconds, for timestamp arithmetic.
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Claims the oldest claimable run of `jobs` in `tx`; `now` and `expires` were taken after
+/// `BEGIN` returned.
+fn claim_in(
+    tx: &mut Transaction,
+    jobs: &Jobs,
+    owner: &str,
+    now: &str,
+    expires: &str,
+) -> Result<Option<Run>> {
+    let job_list: Option<&Vec<String>> = match jobs {
+        Jobs::All => None,
+        Jobs::Only(list) if list.is_empty() => return Ok(None),
+        Jobs::Only(list) => Some(list),
+    };
+    let candidate_stmt = tx.prepare(if job_list.is_some() {
+        CANDIDATE_JOBS
+    } else {
+        CANDIDATE
+    })?;
+    let lock_stmt = tx.prepare(include_str!("../../../sql/postgres/lease_claim_lock.sql"))?;
+    let mut skip_keys: Vec<String> = Vec::new();
+    let mut skip_ids: Vec<String> = Vec::new();
+    loop {
+        let row = match job_list {
+            Some(list) => tx.query_opt(&candidate_stmt, &[&now, &skip_keys, &skip_ids, list])?,
+            None => tx.query_opt(&candidate_stmt, &[&now, &skip_keys, &skip_ids])?,
+        };
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.try_get(0)?;
+        // Another claimer holds it, or it was claimed since it was read: look again without it.
+        let Some(locked) = tx.query_opt(&lock_stmt, &[&id, &now])? else {
+            skip_ids.push(id);
+            continue;
+        };
+        let key: Option<String> = locked.try_get(0)?;
+        if let Some(key) = key {
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key])?;
+            let conflict = tx.query_opt(
+                include_str!("../../../sql/postgres/lease_claim_conflict.sql"),
+                &[&key, &id, &now],
+            )?;
+            if conflict.is_some() {
+                skip_keys.push(key);
+                continue;
+            }
+        }
+        let row = tx.query_opt(
+            include_str!("../../../sql/postgres/lease_claim_update.sql"),
+            &[&id, &owner, &expires, &now],
+        )?;
+        return row.as_ref().map(run_from_row).transpose();
+    }
+}
+
+impl Postgres {
+    /// Whether the connection is gone (server restart, terminated backend, network cut): only
+    /// a new connection can go on.
+    pub fn is_lost(&self) -> bool {
+        self.client
+            .try_borrow()
+            .map(|c| c.is_closed())
+            .unwrap_or(false)
+    }
+
+    /// `f` in one READ COMMITTED transaction, committed when it returns Ok. While a deadline
+    /// is set ([`Postgres::set_deadline`]), lock waits and statements of the transaction end
+    /// at it (`SET LOCAL lock_timeout`, `statement_timeout`): then nothing is written.
+    pub(super) fn fenced_write<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Transaction) -> Result<T>,
+    ) -> Result<T> {
+        let deadline = self.deadline;
+        let shown = self.shown.clone();
+        let client = self.client.get_mut();
+        let run = || -> Result<T> {
+            let mut tx = client.transaction()?;
+            if let Some(deadline) = deadline {
+                let left = deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis();
+                anyhow::ensure!(left > 0, "the lease ran out");
+                tx.batch_execute(&format!(
+                    "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
+                ))?;
+            }
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run()
+            .map_err(|e| super::describe(e, &shown))
+            .with_context(|| format!("cannot {what}"))
+    }
+
+    /// A read of one statement outside any write.
+    pub(super) fn read_opt(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>> {
+        let mut client = self.client.borrow_mut();
+        client
+            .query_opt(sql, params)
+            .map_err(|e| super::describe(e.into(), &self.shown))
+            .with_context(|| format!("cannot {what}"))
+    }
+
+    /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when
+    /// the lease began by the local clock (read after BEGIN, before the claim).
+    pub fn claim(
+        &mut self,
+        jobs: &Jobs,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<(Run, Instant)>> {
+        self.fenced_write("claim a run", |tx| {
+            let started = Instant::now();
+            let at = crate::time::now_ms();
+            let now = crate::time::format_ms(at);
+            let expires = crate::time::format_ms(at.saturating_add(ms(lease)));
+            Ok(claim_in(tx, jobs, owner, &now, &expires)?.map(|r| (r, started)))
+        })
+    }
+
+    /// Extends a lease by `lease` from now (fenced, and only while unexpired): Some(when the
+    /// renewal began by the local clock) when renewed, None when the lease is lost.
+    pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
+        self.fenced_write("renew a lease", |tx| {
+            let started = Instant::now();
+            let at = crate::time::now_ms();
+            let now = crate::time::format_ms(at);
+            let expires = crate::time::format_ms(at.saturating_add(ms(lease)));
+            let n = tx.execute(
+                include_str!("../../../sql/postgres/lease_renew.sql"),
+                &[&id, &generation, &expires, &now],
+            )?;
+            Ok((n > 0).then_some(started))
+        })
+    }
+
+    /// Completes a leased run with its output (fenced, lease unexpired); false when lost.
+    pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
+        self.fenced_write("record the result of a run", |tx| {
+            let now = crate::time::now();
+            let n = tx.execute(
+                include_str!("../../../sql/postgres/lease_complete.sql"),
+                &[&id, &generation, &output, &now],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Fails a leased run with its error (fenced, lease unexpired); false when lost.
+    pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
+        self.fenced_write("record the result of a run", |tx| {
+            let now = crate::time::now();
+            let n = tx.execute(
+                include_str!("../../../sql/postgres/lease_fail.sql"),
+                &[&id, &generation, &error, &now],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
+    pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
+        self.fenced_write("give a run back", |tx| {
+            let now = crate::time::now();
+            let n = tx.execute(
+                include_str!("../../../sql/postgres/lease_expire.sql"),
+                &[&id, &generation, &now],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// The status and generation of a run (None when deleted).
+    pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
+        let row = self.read_opt(
+            "read a run's status",
+            include_str!("../../../sql/postgres/lease_status.sql"),
+            &[&id],
+        )?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Whether any lease has run out (a read: lets an idle worker skip the write).
+    pub fn has_expired(&self) -> Result<bool> {
+        let now = crate::time::now();
+        let row = self.read_opt(
+            "look for expired leases",
+            include_str!("../../../sql/postgres/lease_has_expired.sql"),
+            &[&now],
+        )?;
+        Ok(row.is_some())
+    }
+
+    /// Releases at most `limit` expired leases in one transaction, like the library's
+    /// `releaseExpiredLeases`: back to pending, or failed with `Lease expired; pending run
+    /// already exists` when its (job, concurrency key) already has a pending run. How many.
+    pub fn release_expired(&mut self, limit: u64) -> Result<u64> {
+        self.fenced_write("release expired leases", |tx| {
+            let now = crate::time::now();
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let ids: Vec<String> = tx
+                .query(
+                    include_str!("../../../sql/postgres/lease_expired_ids.sql"),
+                    &[&now, &limit],
+                )?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let fail = tx.prepare(include_str!("../../../sql/postgres/lease_release_fail.sql"))?;
+            let pending = tx.prepare(include_str!(
+                "../../../sql/postgres/lease_release_pending.sql"
+            ))?;
+            let mut released = 0;
+            for id in &ids {
+                if tx.execute(&fail, &[id, &now])? > 0 {
+                    released += 1;
+                    continue;
+                }
+                // A pending run of the same key enqueued since the check above makes the
+                // partial unique index refuse this one (23505): then it fails like above.
+                let mut sp = tx.transaction()?;
+                match sp.execute(&pending, &[id, &now]) {
+                    Ok(n) => {
+                        sp.commit()?;
+                        released += n;
+                    }
+                    Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                        sp.rollback()?;
+                        released += tx.execute(&fail, &[id, &now])?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(released)
+        })
+    }
+}

@@ -1,0 +1,396 @@
+//! Reading runs, steps and logs on PostgreSQL, and the writes of `cancel`, `rm` and `purge`.
+//! Ids are compared byte-wise (`COLLATE "C"`, served by `idx_durably_runs_id_c`) as on SQLite,
+//! whatever the database's collation.
+
+use super::super::{ListFilter, Plan, PurgeFilter};
+use crate::error::CodedError;
+use crate::model::{Log, Run, Status, Step, LOG_COLUMNS, RUN_COLUMNS, STEP_COLUMNS};
+use anyhow::Result;
+use postgres::types::ToSql;
+use postgres::{GenericClient, Row};
+
+/// Text parameters as the client wants them.
+pub fn refs(params: &[String]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+/// An INTEGER column (int4 in the library's schema) as i64.
+fn int(row: &Row, i: usize) -> Result<i64> {
+    Ok(i64::from(row.try_get::<_, i32>(i)?))
+}
+
+pub fn run_from_row(row: &Row) -> Result<Run> {
+    Ok(Run {
+        id: row.try_get(0)?,
+        job_name: row.try_get(1)?,
+        input: row.try_get(2)?,
+        status: row.try_get::<_, String>(3)?.into(),
+        idempotency_key: row.try_get(4)?,
+        concurrency_key: row.try_get(5)?,
+        labels: row.try_get(6)?,
+        current_step_index: int(row, 7)?,
+        completed_step_count: int(row, 8)?,
+        progress: row.try_get(9)?,
+        output: row.try_get(10)?,
+        error: row.try_get(11)?,
+        lease_owner: row.try_get(12)?,
+        lease_expires_at: row.try_get(13)?,
+        lease_generation: int(row, 14)?,
+        started_at: row.try_get(15)?,
+        completed_at: row.try_get(16)?,
+        created_at: row.try_get(17)?,
+        updated_at: row.try_get(18)?,
+    })
+}
+
+pub fn step_from_row(row: &Row) -> Result<Step> {
+    Ok(Step {
+        id: row.try_get(0)?,
+        run_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        index: int(row, 3)?,
+        status: row.try_get(4)?,
+        output: row.try_get(5)?,
+        error: row.try_get(6)?,
+        started_at: row.try_get(7)?,
+        completed_at: row.try_get(8)?,
+    })
+}
+
+pub fn log_from_row(row: &Row) -> Result<Log> {
+    Ok(Log {
+        id: row.try_get(0)?,
+        run_id: row.try_get(1)?,
+        step_name: row.try_get(2)?,
+        level: row.try_get(3)?,
+        message: row.try_get(4)?,
+        data: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+    })
+}
+
+/// The run with exactly this id.
+pub fn get_run(c: &mut impl GenericClient, id: &str) -> Result<Option<Run>> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM durably_runs WHERE id = $1");
+    c.query_opt(&sql, &[&id])?
+        .map(|r| run_from_row(&r))
+        .transpose()
+}
+
+/// Resolves a full id or a unique, case-insensitive prefix to the run's id.
+pub fn resolve_id(c: &mut impl GenericClient, given: &str) -> Result<String> {
+    let given = given.trim();
+    if given.is_empty() {
+        return Err(CodedError::usage("empty run id").into());
+    }
+    if let Some(row) = c.query_opt("SELECT id FROM durably_runs WHERE id = $1", &[&given])? {
+        return Ok(row.try_get(0)?);
+    }
+    if !given
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        return Err(CodedError::not_found(format!("run {given} not found")).into());
+    }
+    let mut variants = vec![
+        given.to_string(),
+        given.to_lowercase(),
+        given.to_uppercase(),
+    ];
+    variants.dedup();
+    // A range on the byte-ordered id index: [prefix, prefix + U+10FFFF) holds exactly the ids
+    // that start with the prefix, found by one seek.
+    let mut found: Vec<String> = Vec::new();
+    for v in &variants {
+        let end = format!("{v}\u{10FFFF}");
+        for row in c.query(
+            "SELECT id FROM durably_runs WHERE id COLLATE \"C\" >= $1 AND id COLLATE \"C\" < $2 LIMIT 2",
+            &[v, &end],
+        )? {
+            let id: String = row.try_get(0)?;
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+    }
+    match found.len() {
+        0 => Err(CodedError::not_found(format!("run {given} not found")).into()),
+        1 => Ok(found.remove(0)),
+        _ => Err(CodedError::usage(format!(
+            "run id prefix {given} is ambiguous (give more characters)"
+        ))
+        .into()),
+    }
+}
+
+/// Resolves and loads a run (exit 3 when unknown).
+pub fn find_run(c: &mut impl GenericClient, given: &str) -> Result<Run> {
+    let id = resolve_id(c, given)?;
+    get_run(c, &id)?.ok_or_else(|| CodedError::not_found(format!("run {given} not found")).into())
+}
+
+/// The shortest prefix of `id` (at least 12 characters) that no other run shares, from its two
+/// neighbours in byte order.
+pub fn unique_prefix(c: &mut impl GenericClient, id: &str) -> Result<String> {
+    let before: Option<String> = c
+        .query_one(
+            "SELECT max(id COLLATE \"C\") FROM durably_runs WHERE id COLLATE \"C\" < $1",
+            &[&id],
+        )?
+        .try_get(0)?;
+    let after: Option<String> = c
+        .query_one(
+            "SELECT min(id COLLATE \"C\") FROM durably_runs WHERE id COLLATE \"C\" > $1",
+            &[&id],
+        )?
+        .try_get(0)?;
+    let common = |other: &Option<String>| {
+        other.as_deref().map_or(0, |o| {
+            id.bytes()
+                .zip(o.bytes())
+                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                .count()
+        })
+    };
+    let len = (common(&before).max(common(&after)) + 1)
+        .max(12)
+        .min(id.len());
+    Ok(id.get(..len).unwrap_or(id).to_string())
+}
+
+pub fn steps_of(c: &mut impl GenericClient, run_id: &str) -> Result<Vec<Step>> {
+    let sql = format!(
+        "SELECT {STEP_COLUMNS} FROM durably_steps WHERE run_id = $1 ORDER BY \"index\", started_at"
+    );
+    c.query(&sql, &[&run_id])?
+        .iter()
+        .map(step_from_row)
+        .collect()
+}
+
+/// The run's logs in creation order after `after` (created_at, id), at most `limit`.
+pub fn logs_of(
+    c: &mut impl GenericClient,
+    run_id: &str,
+    after: Option<(&str, &str)>,
+    limit: Option<u64>,
+) -> Result<Vec<Log>> {
+    let (created, id) = after.unwrap_or(("", ""));
+    let limit = match limit {
+        Some(l) => format!(" LIMIT {}", l.min(i64::MAX as u64)),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {LOG_COLUMNS} FROM durably_logs WHERE run_id = $1 \
+         AND (created_at, id COLLATE \"C\") > ($2, $3) \
+         ORDER BY created_at, id COLLATE \"C\"{limit}"
+    );
+    c.query(&sql, &[&run_id, &created, &id])?
+        .iter()
+        .map(log_from_row)
+        .collect()
+}
+
+/// The statement of a page of runs: newest first, keyset `(created_at, id) < before`, the
+/// status and job filters as one ordered index range per (status, job) pair merged by the
+/// planner (Merge Append), each label an EXISTS on `idx_durably_run_labels_pk`.
+pub fn list_query(f: &ListFilter) -> (String, Vec<String>) {
+    let page = f.limit.saturating_add(f.offset).min(i64::MAX as u64);
+    let mut params: Vec<String> = Vec::new();
+    let mark = |params: &mut Vec<String>, v: &str| {
+        params.push(v.to_string());
+        format!("${}", params.len())
+    };
+    let mut common = String::new();
+    if let Some((created, id)) = &f.before {
+        let (a, b) = (mark(&mut params, created), mark(&mut params, id));
+        common.push_str(&format!(" AND (created_at, id COLLATE \"C\") < ({a}, {b})"));
+    }
+    for (k, v) in &f.labels {
+        let (a, b) = (mark(&mut params, k), mark(&mut params, v));
+        common.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM durably_run_labels AS l WHERE l.run_id = r.id AND l.key = {a} AND l.value = {b})"
+        ));
+    }
+    let mut statuses: Vec<Status> = f.statuses.clone();
+    statuses.sort_by_key(|s| s.as_str());
+    statuses.dedup();
+    let mut jobs: Vec<&String> = f.jobs.iter().collect();
+    jobs.sort();
+    jobs.dedup();
+    let statuses: Vec<Option<&str>> = if statuses.is_empty() {
+        vec![None]
+    } else {
+        statuses.iter().map(|s| Some(s.as_str())).collect()
+    };
+    let jobs: Vec<Option<&str>> = if jobs.is_empty() {
+        vec![None]
+    } else {
+        jobs.iter().map(|j| Some(j.as_str())).collect()
+    };
+    let order = "ORDER BY created_at DESC, id COLLATE \"C\" DESC";
+    let mut streams = Vec::new();
+    for job in &jobs {
+        for status in &statuses {
+            let mut cond = String::from("TRUE");
+            if let Some(j) = job {
+                cond.push_str(&format!(" AND job_name = {}", mark(&mut params, j)));
+            }
+            if let Some(s) = status {
+                cond.push_str(&format!(" AND status = {}", mark(&mut params, s)));
+            }
+            streams.push(format!(
+                "SELECT {RUN_COLUMNS} FROM durably_runs AS r WHERE {cond}{common} {order} LIMIT {page}"
+            ));
+        }
+    }
+    let (limit, offset) = (f.limit.min(i64::MAX as u64), f.offset.min(i64::MAX as u64));
+    let sql = if streams.len() == 1 {
+        // One stream: its own LIMIT is the page's.
+        let one = streams.remove(0);
+        let cut = one.rfind(" LIMIT ").unwrap_or(one.len());
+        format!("{} LIMIT {limit} OFFSET {offset}", &one[..cut])
+    } else {
+        format!(
+            "SELECT * FROM ({}) AS r {order} LIMIT {limit} OFFSET {offset}",
+            streams
+                .iter()
+                .map(|s| format!("({s})"))
+                .collect::<Vec<_>>()
+                .join(" UNION ALL "),
+        )
+    };
+    (sql, params)
+}
+
+pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
+    let (sql, params) = list_query(f);
+    c.query(&sql, &refs(&params))?
+        .iter()
+        .map(run_from_row)
+        .collect()
+}
+
+/// `ls --explain`: the statement as a one-query plan and PostgreSQL's EXPLAIN of it.
+pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<Vec<String>>)> {
+    let (sql, params) = list_query(f);
+    let lines = c
+        .query(&format!("EXPLAIN {sql}"), &refs(&params))?
+        .iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(Into::into))
+        .collect::<Result<Vec<String>>>()?;
+    let plan = Plan {
+        strategy: "postgres",
+        queries: vec![super::super::list::Query {
+            sql,
+            params: params
+                .into_iter()
+                .map(rusqlite::types::Value::Text)
+                .collect(),
+        }],
+        note: "PostgreSQL plans the statement itself; EXPLAIN below".into(),
+        keys_only: false,
+    };
+    Ok((plan, vec![lines]))
+}
+
+/// Runs counted by (status, job).
+pub fn counts(c: &mut impl GenericClient) -> Result<Vec<(String, String, i64)>> {
+    c.query(
+        "SELECT status, job_name, count(*) FROM durably_runs GROUP BY status, job_name \
+         ORDER BY job_name COLLATE \"C\", status COLLATE \"C\"",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+    .collect()
+}
+
+/// Cancels a pending or leased run; false when it is not (any longer) cancellable.
+pub fn cancel(c: &mut impl GenericClient, id: &str, now: &str) -> Result<bool> {
+    let n = c.execute(
+        include_str!("../../../sql/postgres/cancel_run.sql"),
+        &[&id, &now],
+    )?;
+    Ok(n > 0)
+}
+
+/// Deletes a run with its labels, steps and logs.
+pub fn delete_run(c: &mut impl GenericClient, id: &str) -> Result<()> {
+    for stmt in include_str!("../../../sql/postgres/delete_run.sql")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        c.execute(stmt, &[&id])?;
+    }
+    Ok(())
+}
+
+fn purge_where(f: &PurgeFilter) -> (String, Vec<String>) {
+    let statuses: Vec<Status> = if f.statuses.is_empty() {
+        Status::TERMINAL.to_vec()
+    } else {
+        f.statuses.clone()
+    };
+    let mut params = vec![f.cutoff.clone()];
+    let mut marks = Vec::new();
+    for s in statuses {
+        params.push(s.as_str().into());
+        marks.push(format!("${}", params.len()));
+    }
+    let mut sql = format!(
+        "status IN ({}) AND completed_at IS NOT NULL AND completed_at < $1",
+        marks.join(", ")
+    );
+    if !f.jobs.is_empty() {
+        let mut jm = Vec::new();
+        for j in &f.jobs {
+            params.push(j.clone());
+            jm.push(format!("${}", params.len()));
+        }
+        sql.push_str(&format!(" AND job_name IN ({})", jm.join(", ")));
+    }
+    for (k, v) in &f.labels {
+        params.push(k.clone());
+        params.push(v.clone());
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM durably_run_labels AS x WHERE x.run_id = durably_runs.id AND x.key = ${} AND x.value = ${})",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    (sql, params)
+}
+
+pub fn purge_count(c: &mut impl GenericClient, f: &PurgeFilter) -> Result<u64> {
+    let (cond, params) = purge_where(f);
+    let sql = format!("SELECT count(*) FROM durably_runs WHERE {cond}");
+    let n: i64 = c.query_one(&sql, &refs(&params))?.try_get(0)?;
+    Ok(n as u64)
+}
+
+/// Deletes at most `batch` matching runs with their labels, steps and logs; how many.
+pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> Result<u64> {
+    let (cond, params) = purge_where(f);
+    let sql = format!(
+        "SELECT id FROM durably_runs WHERE {cond} LIMIT {}",
+        batch.min(i64::MAX as u64)
+    );
+    let ids: Vec<String> = c
+        .query(&sql, &refs(&params))?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    for stmt in include_str!("../../../sql/postgres/delete_runs.sql")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        c.execute(stmt, &[&ids])?;
+    }
+    Ok(ids.len() as u64)
+}

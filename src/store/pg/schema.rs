@@ -1,0 +1,255 @@
+//! The schema on PostgreSQL: checked on every open, created by writers in one transaction as
+//! the library's `migrate()` does, completed by `durably init`.
+
+use crate::db::{Access, SCHEMA_VERSION};
+use anyhow::{anyhow, bail, Result};
+use postgres::{Client, GenericClient};
+
+const SCHEMA_V1: &str = include_str!("../../../sql/postgres/v1.sql");
+const SCHEMA_EXTRA: &str = include_str!("../../../sql/postgres/extra.sql");
+
+/// Two processes creating the schema at once take turns on this transaction-level advisory lock
+/// (an arbitrary constant: "durably" in ASCII).
+const SCHEMA_LOCK: i64 = 0x0064_7572_6162_6C79;
+
+/// Every table with its columns, in the order of sql/postgres/v1.sql.
+const TABLES: &[(&str, &[&str])] = &[
+    (
+        "durably_runs",
+        &[
+            "id",
+            "job_name",
+            "input",
+            "status",
+            "idempotency_key",
+            "concurrency_key",
+            "labels",
+            "current_step_index",
+            "completed_step_count",
+            "progress",
+            "output",
+            "error",
+            "lease_owner",
+            "lease_expires_at",
+            "lease_generation",
+            "started_at",
+            "completed_at",
+            "created_at",
+            "updated_at",
+        ],
+    ),
+    ("durably_run_labels", &["run_id", "key", "value"]),
+    (
+        "durably_steps",
+        &[
+            "id",
+            "run_id",
+            "name",
+            "index",
+            "status",
+            "output",
+            "error",
+            "started_at",
+            "completed_at",
+        ],
+    ),
+    (
+        "durably_logs",
+        &[
+            "id",
+            "run_id",
+            "step_name",
+            "level",
+            "message",
+            "data",
+            "created_at",
+        ],
+    ),
+    ("durably_schema_versions", &["version", "applied_at"]),
+];
+
+/// The library's indexes (its primary keys aside).
+pub const LIBRARY_INDEXES: &[&str] = &[
+    "idx_durably_runs_job_idempotency",
+    "idx_durably_runs_status_concurrency",
+    "idx_durably_runs_status_created",
+    "idx_durably_runs_status_lease_expires",
+    "idx_durably_runs_job_created",
+    "idx_durably_runs_status_completed",
+    "idx_durably_run_labels_pk",
+    "idx_durably_run_labels_key_value",
+    "idx_durably_steps_run_index",
+    "idx_durably_steps_completed_unique",
+    "idx_durably_logs_run_created",
+    "idx_durably_runs_pending_concurrency",
+];
+
+/// The durably tables, columns and indexes of the first schema of the search_path.
+const CATALOG: &str = "\
+    SELECT 'table', c.relname::text, c.relname::text FROM pg_class c \
+     WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') \
+       AND c.relname LIKE 'durably\\_%' \
+    UNION ALL \
+    SELECT 'column', c.relname::text, a.attname::text FROM pg_attribute a \
+      JOIN pg_class c ON c.oid = a.attrelid \
+     WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') \
+       AND c.relname LIKE 'durably\\_%' AND a.attnum > 0 AND NOT a.attisdropped \
+    UNION ALL \
+    SELECT 'index', t.relname::text, i.relname::text FROM pg_index x \
+      JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+     WHERE t.relnamespace = current_schema()::regnamespace AND t.relname LIKE 'durably\\_%'";
+
+/// What the database has of the schema.
+struct Catalog {
+    rows: Vec<(String, String, String)>,
+}
+
+impl Catalog {
+    fn read(c: &mut impl GenericClient) -> Result<Catalog> {
+        let rows = c
+            .query(CATALOG, &[])?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        Ok(Catalog { rows })
+    }
+
+    fn has(&self, kind: &str, table: &str, name: &str) -> bool {
+        self.rows
+            .iter()
+            .any(|(k, t, n)| k == kind && t == table && n == name)
+    }
+
+    /// Missing tables and columns ("table T", "column T.C"), then missing library indexes.
+    fn missing(&self) -> (Vec<String>, Vec<&'static str>) {
+        let mut structure = Vec::new();
+        for (table, columns) in TABLES {
+            if !self.has("table", table, table) {
+                structure.push(format!("table {table}"));
+                continue;
+            }
+            for col in *columns {
+                if !self.has("column", table, col) {
+                    structure.push(format!("column {table}.{col}"));
+                }
+            }
+        }
+        let indexes = LIBRARY_INDEXES
+            .iter()
+            .copied()
+            .filter(|i| !self.rows.iter().any(|(k, _, n)| k == "index" && n == i))
+            .collect();
+        (structure, indexes)
+    }
+}
+
+fn lacks(location: &str, missing: &[String]) -> String {
+    let more = match missing.len() - 1 {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!("database {location} lacks {}{more}", missing[0])
+}
+
+fn version(c: &mut impl GenericClient) -> Result<Option<i64>> {
+    let row = c.query_one(
+        "SELECT max(version)::bigint FROM durably_schema_versions",
+        &[],
+    )?;
+    Ok(row.get(0))
+}
+
+/// Checks the schema for `access`, creating it for writers when the database has none (no
+/// version row); a reader of a database without it gets an error, as for an explicit SQLite file.
+pub fn prepare(client: &mut Client, location: &str, access: Access) -> Result<()> {
+    let catalog = Catalog::read(client)?;
+    let version = if catalog.has(
+        "table",
+        "durably_schema_versions",
+        "durably_schema_versions",
+    ) {
+        version(client)?
+    } else {
+        None
+    };
+    match version {
+        Some(v) if v > SCHEMA_VERSION => bail!(
+            "database {location} has schema version {v}, newer than this durably supports ({SCHEMA_VERSION}); upgrade durably"
+        ),
+        Some(_) => check(&catalog, location, access),
+        None if matches!(access, Access::Write | Access::Repair) => {
+            create(client)?;
+            check(&Catalog::read(client)?, location, access)
+        }
+        None => bail!("database {location} has no durably schema (run `durably init` first)"),
+    }
+}
+
+/// Refuses a database that lacks a table or column (nothing can add them safely), or a library
+/// index unless `durably init` is about to add it.
+fn check(catalog: &Catalog, location: &str, access: Access) -> Result<()> {
+    let (structure, indexes) = catalog.missing();
+    if !structure.is_empty() {
+        bail!(
+            "{}; the library does not migrate an existing v1 database: recreate it",
+            lacks(location, &structure)
+        );
+    }
+    if !indexes.is_empty() && access != Access::Repair {
+        let named: Vec<String> = indexes.iter().map(|i| format!("index {i}")).collect();
+        bail!("{}; run `durably init` to add it", lacks(location, &named));
+    }
+    Ok(())
+}
+
+/// Creates the schema as the library's migrate() does, in one transaction, with our indexes
+/// and the version row; a second process doing the same waits on the advisory lock and then
+/// finds the version row.
+fn create(client: &mut Client) -> Result<()> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    let has_versions = tx
+        .query_one(
+            "SELECT to_regclass('durably_schema_versions') IS NOT NULL",
+            &[],
+        )?
+        .get::<_, bool>(0);
+    if has_versions && version(&mut tx)?.is_some() {
+        return Ok(tx.commit()?);
+    }
+    tx.batch_execute(SCHEMA_V1)?;
+    tx.batch_execute(SCHEMA_EXTRA)?;
+    tx.execute(
+        "INSERT INTO durably_schema_versions (version, applied_at) VALUES ($1, $2)",
+        &[&(SCHEMA_VERSION as i32), &crate::time::now()],
+    )?;
+    Ok(tx.commit()?)
+}
+
+/// `durably init` on an existing database: adds the library's indexes it lacks and ours, in
+/// one transaction. A unique index the rows violate fails it, and nothing changes.
+pub fn repair(client: &mut Client, location: &str) -> Result<()> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    let catalog = Catalog::read(&mut tx)?;
+    let (structure, indexes) = catalog.missing();
+    if !structure.is_empty() {
+        bail!(
+            "{}; the library does not migrate an existing v1 database: recreate it",
+            lacks(location, &structure)
+        );
+    }
+    for name in indexes {
+        let ddl = SCHEMA_V1
+            .lines()
+            .find(|l| {
+                l.to_ascii_lowercase().contains(" index ")
+                    && l.split_whitespace().any(|w| w.trim_matches('"') == name)
+            })
+            .ok_or_else(|| anyhow!("no definition of index {name} in sql/postgres/v1.sql"))?;
+        tx.batch_execute(ddl)
+            .map_err(|e| anyhow!("cannot add index {name} to database {location}: {e}"))?;
+    }
+    tx.batch_execute(SCHEMA_EXTRA)?;
+    Ok(tx.commit()?)
+}

@@ -1,0 +1,142 @@
+//! Steps, logs and progress of a run on PostgreSQL. Writes from inside a handler are fenced by
+//! the lease (`status = 'leased' AND lease_generation = ?`): a handler that lost its run writes
+//! nothing. A step write locks the run row first, so the step index it reads and advances is
+//! not raced by another process of the same run.
+
+use super::lease::int;
+use super::Postgres;
+use crate::model::{new_id, Step};
+use crate::store::{Fence, NewLog, NewStep, StepRecord};
+use anyhow::Result;
+use postgres::error::SqlState;
+use postgres::GenericClient;
+
+const COMPLETED: &str = include_str!("../../../sql/postgres/steps_completed.sql");
+
+fn step_from_row(row: &postgres::Row) -> Result<Step> {
+    Ok(Step {
+        id: row.try_get(0)?,
+        run_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        index: int(row, 3)?,
+        status: row.try_get(4)?,
+        output: row.try_get(5)?,
+        error: row.try_get(6)?,
+        started_at: row.try_get(7)?,
+        completed_at: row.try_get(8)?,
+    })
+}
+
+fn completed_in(c: &mut impl GenericClient, run_id: &str, name: &str) -> Result<Option<Step>> {
+    c.query_opt(COMPLETED, &[&run_id, &name])?
+        .as_ref()
+        .map(step_from_row)
+        .transpose()
+}
+
+impl Postgres {
+    /// The completed step `name` of a run, if any.
+    pub fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
+        let row = self.read_opt("read a step", COMPLETED, &[&run_id, &name])?;
+        row.as_ref().map(step_from_row).transpose()
+    }
+
+    /// Whether the fence's lease is still held (a read; writes re-check).
+    pub fn holds_lease(&self, fence: &Fence) -> Result<bool> {
+        let row = self.read_opt(
+            "read a run's lease",
+            include_str!("../../../sql/postgres/steps_holds_lease.sql"),
+            &[&fence.run_id, &fence.generation],
+        )?;
+        Ok(row.is_some())
+    }
+
+    /// Records a step (fenced) at the run's current step index; a completed step advances
+    /// it and `completed_step_count`. A completed step is not recorded twice: when another
+    /// process of the run completed it first, its stored output is the answer.
+    pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
+        self.fenced_write("record a step", |tx| {
+            let now = crate::time::now();
+            let held = tx.query_opt(
+                include_str!("../../../sql/postgres/steps_lock_run.sql"),
+                &[&fence.run_id, &fence.generation],
+            )?;
+            if held.is_none() {
+                return Ok(StepRecord::LeaseLost);
+            }
+            if step.status == "completed" {
+                if let Some(done) = completed_in(tx, &fence.run_id, step.name)? {
+                    return Ok(StepRecord::AlreadyDone(done.output));
+                }
+            }
+            // A writer that does not lock the run (another runtime) may complete the same
+            // step meanwhile: idx_durably_steps_completed_unique refuses ours with 23505.
+            let mut sp = tx.transaction()?;
+            let inserted = sp.query_opt(
+                include_str!("../../../sql/postgres/steps_insert.sql"),
+                &[
+                    &new_id(),
+                    &fence.run_id,
+                    &fence.generation,
+                    &step.name,
+                    &step.status,
+                    &step.output,
+                    &step.error,
+                    &step.started_at,
+                    &now,
+                ],
+            );
+            let index: i64 = match inserted {
+                Ok(Some(row)) => row.try_get(0)?,
+                Ok(None) => return Ok(StepRecord::LeaseLost),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    sp.rollback()?;
+                    let done = completed_in(tx, &fence.run_id, step.name)?;
+                    return Ok(StepRecord::AlreadyDone(done.and_then(|s| s.output)));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            sp.commit()?;
+            if step.status == "completed" {
+                tx.execute(
+                    include_str!("../../../sql/postgres/steps_advance.sql"),
+                    &[&fence.run_id, &fence.generation, &index, &now],
+                )?;
+            }
+            Ok(StepRecord::Recorded(step.output.map(str::to_string)))
+        })
+    }
+
+    /// Sets the run's progress (fenced); false when the lease is lost.
+    pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
+        self.fenced_write("set a run's progress", |tx| {
+            let now = crate::time::now();
+            let n = tx.execute(
+                include_str!("../../../sql/postgres/steps_progress.sql"),
+                &[&fence.run_id, &fence.generation, &progress, &now],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Appends a log line (fenced); false when the lease is lost.
+    pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
+        self.fenced_write("append a log line", |tx| {
+            let now = crate::time::now();
+            let n = tx.execute(
+                include_str!("../../../sql/postgres/steps_log.sql"),
+                &[
+                    &new_id(),
+                    &fence.run_id,
+                    &fence.generation,
+                    &log.step_name,
+                    &log.level,
+                    &log.message,
+                    &log.data,
+                    &now,
+                ],
+            )?;
+            Ok(n > 0)
+        })
+    }
+}

@@ -1,0 +1,427 @@
+//! Workers on PostgreSQL: handler runs, failures, step replay after a crash, concurrency keys,
+//! many workers and enqueuers on one database over TCP, and workers that survive their
+//! connections being terminated by the server.
+//!
+//! The server comes from `DURABLY_TEST_PG` (a URL of a role that may create databases); each
+//! test makes its own database and drops it at the end.
+
+use crate::harness::{finish, poll, wait_until, Bg, Env, BOUND};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const NEEDS: &str = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does";
+
+/// A database of its own on the test server, dropped (with its connections) at the end.
+struct PgDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    fn new(tag: &str) -> PgDb {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let admin = std::env::var("DURABLY_TEST_PG").unwrap_or_else(|_| panic!("{NEEDS}"));
+        let name = format!(
+            "pgb_{tag}_{}_{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
+        // The URL with its database replaced: scheme://authority/NAME?query.
+        let (base, query) = match admin.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (admin.as_str(), String::new()),
+        };
+        let authority_end = base
+            .find("://")
+            .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
+            .unwrap_or(base.len());
+        let url = format!("{}/{name}{query}", &base[..authority_end]);
+        let db = PgDb { admin, name, url };
+        db.admin_client()
+            .batch_execute(&format!("CREATE DATABASE {}", db.name))
+            .expect("create test database");
+        db
+    }
+
+    fn admin_client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.admin, postgres::NoTls).expect("connect to DURABLY_TEST_PG")
+    }
+
+    fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to test database")
+    }
+
+    /// An env whose `--db` is this database, initialized.
+    fn env(&self) -> Env {
+        let mut env = Env::new();
+        env.db = self.url.clone().into();
+        env.ok(&["init"]);
+        env
+    }
+
+    /// Runs counted by status.
+    fn statuses(&self, c: &mut postgres::Client) -> BTreeMap<String, i64> {
+        c.query(
+            "SELECT status, count(*) FROM durably_runs GROUP BY status",
+            &[],
+        )
+        .expect("count runs")
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect()
+    }
+
+    /// Terminates every other connection to this database; how many.
+    fn terminate_others(&self, c: &mut postgres::Client) -> i64 {
+        c.query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&self.name],
+        )
+        .expect("terminate connections")
+        .get(0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn field(c: &mut postgres::Client, id: &str, column: &str) -> Option<String> {
+    c.query_one(
+        &format!("SELECT {column}::text FROM durably_runs WHERE id = $1"),
+        &[&id],
+    )
+    .unwrap_or_else(|e| panic!("{column} of run {id}: {e}"))
+    .get(0)
+}
+
+/// The lines of a file, counted.
+fn tally(path: &std::path::Path) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        *m.entry(line.to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Waits (bounded) until `n` runs are completed or failed; panics with the counts otherwise.
+fn wait_terminal(db: &PgDb, c: &mut postgres::Client, n: i64, workers: &mut [Bg]) {
+    let done = wait_until(BOUND, || {
+        let s = db.statuses(c);
+        s.get("completed").unwrap_or(&0) + s.get("failed").unwrap_or(&0) >= n
+    });
+    if !done {
+        let errs: Vec<String> = workers.iter().map(|w| w.err()).collect();
+        panic!(
+            "runs did not finish: {:?}; workers said: {errs:#?}",
+            db.statuses(c)
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_handler_run_completes_with_output() {
+    let db = PgDb::new("complete");
+    let env = db.env();
+    let h = env.handler(
+        "greet",
+        r#"printf '%s' "$DURABLY_DB" > "$T/db.seen"
+echo '{"hello":"world"}'"#,
+    );
+    let id = env.enqueue_job("greet", &[]);
+    let out = env.run(&["work", "--once", "--", h.to_str().unwrap()]);
+    out.ok();
+    let mut c = db.client();
+    assert_eq!(field(&mut c, &id, "status").as_deref(), Some("completed"));
+    let output = field(&mut c, &id, "output").unwrap_or_default();
+    let output: serde_json::Value = serde_json::from_str(&output).expect("output is JSON");
+    assert_eq!(output, serde_json::json!({"hello": "world"}));
+    // Handlers reach the same database by the URL, unchanged.
+    let seen = std::fs::read_to_string(env.path("db.seen")).expect("handler ran");
+    assert_eq!(seen, db.url);
+    assert!(field(&mut c, &id, "lease_owner").is_none());
+    assert_eq!(field(&mut c, &id, "lease_generation").as_deref(), Some("1"));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_failing_handler_fails_run_and_exits_5() {
+    let db = PgDb::new("fail");
+    let env = db.env();
+    let h = env.handler("boom", "echo 'it broke' >&2\nexit 3");
+    let id = env.enqueue_job("boom", &[]);
+    let out = env.run(&["work", "--once", "--", h.to_str().unwrap()]);
+    out.code(5);
+    let mut c = db.client();
+    assert_eq!(field(&mut c, &id, "status").as_deref(), Some("failed"));
+    let error = field(&mut c, &id, "error").unwrap_or_default();
+    assert!(error.contains("it broke"), "{error}");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_steps_replay_after_worker_kill_9() {
+    let db = PgDb::new("replay");
+    let env = db.env();
+    let h = env.handler(
+        "steps",
+        r#"durably step a -- sh -c 'echo x >> "$T/a.count"; echo 1' >/dev/null || exit 1
+durably step b -- sh -c 'echo x >> "$T/b.count"; if [ ! -e "$T/b.once" ]; then touch "$T/b.once"; sleep 30; fi; echo 2' >/dev/null || exit 1
+echo '{"done":true}'"#,
+    );
+    let id = env.enqueue_job("steps", &[]);
+    let first = env.spawn(&["work", "--lease", "2s", "--", h.to_str().unwrap()]);
+    let started = poll(BOUND, || env.path("b.once").exists().then_some(()));
+    assert!(started.is_some(), "step b never started");
+    crate::harness::signal(&first, libc::SIGKILL);
+    let _ = finish(first);
+    let mut c = db.client();
+    // The lease runs out (the supervisor killed the handler); then another worker claims it.
+    let expired = wait_until(BOUND, || {
+        c.query_one(
+            "SELECT count(*) FROM durably_runs WHERE id = $1 AND lease_expires_at < \
+             to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+            &[&id],
+        )
+        .map(|r| r.get::<_, i64>(0) == 1)
+        .unwrap_or(false)
+    });
+    assert!(expired, "the lease never ran out");
+    env.ok(&["work", "--once", "--lease", "5s", "--", h.to_str().unwrap()]);
+    assert_eq!(field(&mut c, &id, "status").as_deref(), Some("completed"));
+    assert_eq!(field(&mut c, &id, "lease_generation").as_deref(), Some("2"));
+    assert_eq!(
+        field(&mut c, &id, "completed_step_count").as_deref(),
+        Some("2")
+    );
+    // Step a completed before the crash and is replayed from its stored output, not re-run.
+    assert_eq!(tally(&env.path("a.count")).get("x"), Some(&1));
+    assert_eq!(tally(&env.path("b.count")).get("x"), Some(&2));
+    let steps: Vec<(String, i32)> = c
+        .query(
+            "SELECT name, \"index\" FROM durably_steps WHERE run_id = $1 AND status = 'completed' \
+             ORDER BY \"index\"",
+            &[&id],
+        )
+        .expect("steps")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(steps, vec![("a".to_string(), 0), ("b".to_string(), 1)]);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_concurrency_key_is_never_leased_twice() {
+    let db = PgDb::new("key");
+    let env = db.env();
+    // mkdir is atomic: a second holder of the key at the same time leaves a mark.
+    let h = env.path("hold.sh");
+    crate::harness::script(
+        &h,
+        r#"mkdir "$T/held" 2>/dev/null || echo "$DURABLY_RUN_ID" >> "$T/overlap"
+echo "$DURABLY_RUN_ID" >> "$T/ran"
+sleep 0.2
+rmdir "$T/held"
+echo null
+"#,
+    );
+    let n = 8;
+    for i in 0..n {
+        // One key across jobs: the key, not the job, is what one lease at a time is about.
+        env.enqueue_job(&format!("j{}", i % 4), &["--concurrency-key", "k"]);
+    }
+    let mut workers: Vec<Bg> = (0..3)
+        .map(|i| {
+            let cmd = env.command(&[
+                "work",
+                "--concurrency",
+                "2",
+                "--poll",
+                "50ms",
+                "--",
+                h.to_str().unwrap(),
+            ]);
+            Bg::spawn(cmd, env.dir.path(), &format!("w{i}"))
+        })
+        .collect();
+    let mut c = db.client();
+    let mut most = 0;
+    let done = wait_until(BOUND, || {
+        let leased: i64 = c
+            .query_one(
+                "SELECT count(*) FROM durably_runs WHERE status = 'leased' AND concurrency_key = 'k' \
+                 AND lease_expires_at > to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+                &[],
+            )
+            .expect("count leases")
+            .get(0);
+        most = most.max(leased);
+        db.statuses(&mut c).get("completed") == Some(&n)
+    });
+    for w in &workers {
+        w.signal(libc::SIGTERM);
+    }
+    for w in &mut workers {
+        w.wait_max(BOUND);
+    }
+    assert!(done, "runs did not finish: {:?}", db.statuses(&mut c));
+    assert!(most <= 1, "{most} live leases on one key at once");
+    assert!(
+        !env.path("overlap").exists(),
+        "two handlers held the key at once"
+    );
+    assert_eq!(tally(&env.path("ran")).len(), n as usize);
+}
+
+/// Starts `count` workers with `--concurrency 2` and a handler that appends its run id to
+/// `$T/ran` after a short pause.
+fn start_workers(env: &Env, count: usize, lease: &str) -> Vec<Bg> {
+    let h = env.handler(
+        "job",
+        "sleep 0.05\necho \"$DURABLY_RUN_ID\" >> \"$T/ran\"\necho '{\"ok\":true}'",
+    );
+    (0..count)
+        .map(|i| {
+            let cmd = env.command(&[
+                "work",
+                "--concurrency",
+                "2",
+                "--poll",
+                "50ms",
+                "--lease",
+                lease,
+                "--",
+                h.to_str().unwrap(),
+            ]);
+            Bg::spawn(cmd, env.dir.path(), &format!("worker{i}"))
+        })
+        .collect()
+}
+
+/// Stops the workers with SIGTERM; each must still be running (a lost connection did not end
+/// it) and exit 0.
+fn stop_workers(workers: &mut [Bg]) {
+    for w in workers.iter_mut() {
+        assert!(!w.ended(), "{} ended early:\n{}", w.name, w.err());
+        w.signal(libc::SIGTERM);
+    }
+    for w in workers.iter_mut() {
+        let st = w.wait_max(BOUND);
+        assert!(st.success(), "{} exited with {st}:\n{}", w.name, w.err());
+        for bad in ["panicked", "RUST_BACKTRACE"] {
+            assert!(!w.err().contains(bad), "{}:\n{}", w.name, w.err());
+        }
+    }
+}
+
+/// Every run completed, none failed, and each executed exactly once.
+fn assert_each_once(db: &PgDb, c: &mut postgres::Client, env: &Env, n: i64) {
+    let statuses = db.statuses(c);
+    assert_eq!(statuses.get("completed"), Some(&n), "{statuses:?}");
+    assert_eq!(statuses.get("failed"), None, "{statuses:?}");
+    let ran = tally(&env.path("ran"));
+    let twice: Vec<_> = ran.iter().filter(|(_, k)| **k > 1).collect();
+    assert!(twice.is_empty(), "runs executed more than once: {twice:?}");
+    let ids: Vec<String> = c
+        .query("SELECT id FROM durably_runs", &[])
+        .expect("ids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids.len(), n as usize);
+    for id in &ids {
+        assert_eq!(
+            ran.get(id),
+            Some(&1),
+            "run {id} executed {:?} times",
+            ran.get(id)
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_four_workers_two_enqueuers_execute_each_run_once() {
+    let db = PgDb::new("many");
+    let env = db.env();
+    let mut workers = start_workers(&env, 4, "10s");
+    let per = 30;
+    let enqueuers: Vec<Bg> = (0..2)
+        .map(|i| {
+            let script = format!(
+                "i=0; while [ $i -lt {per} ]; do \"$0\" --db \"$1\" enqueue --job job \
+                 --input $i >/dev/null || exit 1; i=$((i+1)); done"
+            );
+            let mut cmd = std::process::Command::new("sh");
+            cmd.arg("-c")
+                .arg(script)
+                .arg(crate::harness::BIN)
+                .arg(&db.url)
+                .env_remove("DURABLY_DB");
+            Bg::spawn(cmd, env.dir.path(), &format!("enqueuer{i}"))
+        })
+        .collect();
+    for mut e in enqueuers {
+        let st = e.wait_max(BOUND);
+        assert!(st.success(), "{} failed:\n{}", e.name, e.err());
+    }
+    let mut c = db.client();
+    let n = 2 * per;
+    wait_terminal(&db, &mut c, n, &mut workers);
+    stop_workers(&mut workers);
+    assert_each_once(&db, &mut c, &env, n);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_workers_reconnect_when_connections_are_terminated() {
+    let db = PgDb::new("cut");
+    let env = db.env();
+    let n = 60;
+    for i in 0..n {
+        env.enqueue_job("job", &["--input", &i.to_string()]);
+    }
+    let mut workers = start_workers(&env, 3, "5s");
+    let mut c = db.client();
+    let mut cuts = 0;
+    let mut last = 0;
+    // Terminate every connection of the workers a few times while they drain the queue, each
+    // time after some progress since the last.
+    while cuts < 3 {
+        let progressed = wait_until(BOUND, || {
+            let done = *db.statuses(&mut c).get("completed").unwrap_or(&0);
+            done >= last + 8 || done >= n
+        });
+        assert!(
+            progressed,
+            "no progress after {cuts} cuts: {:?}",
+            db.statuses(&mut c)
+        );
+        last = *db.statuses(&mut c).get("completed").unwrap_or(&0);
+        if last >= n {
+            break;
+        }
+        assert!(db.terminate_others(&mut c) > 0, "nothing to terminate");
+        cuts += 1;
+    }
+    assert!(
+        cuts >= 2,
+        "the queue drained before the connections were cut"
+    );
+    wait_terminal(&db, &mut c, n, &mut workers);
+    stop_workers(&mut workers);
+    assert_each_once(&db, &mut c, &env, n);
+    let said: String = workers.iter().map(|w| w.err()).collect();
+    assert!(said.contains("reconnected to"), "{said}");
+}
