@@ -30,14 +30,19 @@ fn fixture(n: usize) -> (Env, Vec<String>) {
         .collect();
     assert_eq!(created.len(), n);
     let statuses = ["pending", "leased", "completed", "failed", "cancelled"];
-    for (i, id) in created.iter().enumerate() {
-        let s = statuses[(i / 3) % 5];
-        env.exec(&format!(
-            "UPDATE durably_runs SET status = {} WHERE id = {}",
-            lit(s),
-            lit(id)
-        ));
-    }
+    let updates: String = created
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let s = statuses[(i / 3) % 5];
+            format!(
+                "UPDATE durably_runs SET status = {} WHERE id = {};\n",
+                lit(s),
+                lit(id)
+            )
+        })
+        .collect();
+    env.exec_batch(&updates);
     (env, created)
 }
 

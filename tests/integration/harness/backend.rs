@@ -170,11 +170,9 @@ pub fn lit_opt(s: Option<&str>) -> String {
     s.map_or_else(|| "NULL".to_string(), lit)
 }
 
-/// Rows of a query on PostgreSQL, every value as text.
-pub fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
-        .simple_query(sql)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+/// The rows of a PostgreSQL simple query's answer, every value as text.
+pub fn simple_rows(messages: Vec<postgres::SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
+    messages
         .into_iter()
         .filter_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => {

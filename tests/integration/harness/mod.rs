@@ -130,6 +130,8 @@ pub struct Env {
     pub db: PathBuf,
     pub handlers: PathBuf,
     pub backend: Backend,
+    /// The test's own session for the SQL helpers (declared before `pg`: it ends first).
+    pg_client: std::sync::Mutex<Option<postgres::Client>>,
     pub pg: Option<PgDatabase>,
     children: std::sync::Mutex<Vec<u32>>,
 }
@@ -169,6 +171,7 @@ impl Env {
             db,
             handlers,
             backend,
+            pg_client: Default::default(),
             pg,
             children: Default::default(),
         }
@@ -271,8 +274,28 @@ impl Env {
     #[track_caller]
     pub fn sql_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         match &self.pg {
-            Some(pg) => pg_rows(&mut pg_connect(&pg.url), sql),
+            Some(_) => simple_rows(self.pg_simple(sql)),
             None => sqlite_rows(&self.conn(), sql),
+        }
+    }
+
+    /// Runs `sql` on PostgreSQL through the env's cached session; a session that a server
+    /// restart ended is replaced once.
+    #[track_caller]
+    fn pg_simple(&self, sql: &str) -> Vec<postgres::SimpleQueryMessage> {
+        let pg = self.pg.as_ref().expect("a PostgreSQL env");
+        let mut cached = self.pg_client.lock().unwrap_or_else(|e| e.into_inner());
+        let mut retried = false;
+        loop {
+            let client = cached.get_or_insert_with(|| pg_connect(&pg.url));
+            match client.simple_query(sql) {
+                Ok(messages) => return messages,
+                Err(_) if !retried && client.is_closed() => {
+                    *cached = None;
+                    retried = true;
+                }
+                Err(e) => panic!("{sql}: {e}"),
+            }
         }
     }
 
@@ -302,9 +325,8 @@ impl Env {
     #[track_caller]
     pub fn exec(&self, sql: &str) -> u64 {
         match &self.pg {
-            Some(pg) => pg_connect(&pg.url)
-                .simple_query(sql)
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            Some(_) => self
+                .pg_simple(sql)
                 .iter()
                 .map(|m| match m {
                     postgres::SimpleQueryMessage::CommandComplete(n) => *n,
@@ -322,9 +344,9 @@ impl Env {
     #[track_caller]
     pub fn exec_batch(&self, sql: &str) {
         match &self.pg {
-            Some(pg) => pg_connect(&pg.url)
-                .batch_execute(sql)
-                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Some(_) => {
+                self.pg_simple(sql);
+            }
             None => self
                 .conn()
                 .execute_batch(sql)
