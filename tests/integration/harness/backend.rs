@@ -80,16 +80,21 @@ pub fn pg_server() -> String {
     }
 }
 
-/// The shell command restarting the PostgreSQL server, from `DURABLY_TEST_PG_RESTART`; panics
-/// with what to set when it is missing.
+/// The server a test may restart and the shell command restarting it, from
+/// `DURABLY_TEST_PG_RESTART_URL` and `DURABLY_TEST_PG_RESTART`: a server of its own, since a
+/// restart ends the sessions of every test on it. Panics with what to set when one is missing.
 #[track_caller]
-pub fn pg_restart_command() -> String {
-    match std::env::var("DURABLY_TEST_PG_RESTART") {
-        Ok(cmd) if !cmd.trim().is_empty() => cmd,
+pub fn pg_restartable() -> (String, String) {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (
+        var("DURABLY_TEST_PG_RESTART_URL"),
+        var("DURABLY_TEST_PG_RESTART"),
+    ) {
+        (Some(url), Some(cmd)) => (url, cmd),
         _ => panic!(
-            "this test restarts the PostgreSQL server: set DURABLY_TEST_PG_RESTART to a shell \
-             command that restarts the server of {PG_VAR} (e.g. pg_ctl -D DIR -l LOG -m fast -w \
-             restart), or run .ci/run, which sets both"
+            "this test restarts a PostgreSQL server: set DURABLY_TEST_PG_RESTART_URL to a server \
+             no other test uses and DURABLY_TEST_PG_RESTART to a shell command restarting it \
+             (e.g. pg_ctl -D DIR -l LOG -m fast -w restart), or run .ci/run, which sets both"
         ),
     }
 }
@@ -125,11 +130,16 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    /// Creates a database with a name unique to this process and moment.
+    /// Creates a database on the server of `DURABLY_TEST_PG`.
     #[track_caller]
     pub fn create() -> PgDatabase {
+        PgDatabase::create_on(pg_server())
+    }
+
+    /// Creates a database on `server` with a name unique to this process and moment.
+    #[track_caller]
+    pub fn create_on(server: String) -> PgDatabase {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let server = pg_server();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())

@@ -162,6 +162,15 @@ impl Env {
     /// An env on `backend`.
     pub fn on(backend: Backend) -> Env {
         let pg = (backend == Backend::Postgres).then(PgDatabase::create);
+        Env::with(backend, pg)
+    }
+
+    /// An env on a fresh database of the PostgreSQL server `server`.
+    pub fn on_pg_server(server: String) -> Env {
+        Env::with(Backend::Postgres, Some(PgDatabase::create_on(server)))
+    }
+
+    fn with(backend: Backend, pg: Option<PgDatabase>) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("durably.db");
         let handlers = dir.path().join("handlers");
