@@ -22,6 +22,7 @@ mod enqueue;
 mod help;
 mod interop;
 mod ls;
+mod postgres;
 mod postgres_worker;
 mod query_plans;
 mod readme;

@@ -46,6 +46,8 @@ pub struct Target {
     config: Config,
     tls: Tls,
     root_cert: Option<PathBuf>,
+    /// `SET lock_timeout` after connecting (milliseconds).
+    lock_timeout: Option<u128>,
     /// `host:port/dbname`, for messages (never the password).
     pub shown: String,
 }
@@ -121,20 +123,22 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
         };
         config.connect_timeout(timeout);
     }
-    // Lock waits are bounded by --busy-timeout, as on SQLite; options of the URL come after
-    // ours, so a lock_timeout given there wins.
-    let ours = format!("-c lock_timeout={}", busy_timeout.as_millis().max(1));
-    let options = match config.get_options() {
-        Some(theirs) => format!("{ours} {theirs}"),
-        None => ours,
+    // Lock waits are bounded by --busy-timeout, as on SQLite, unless the URL's options set
+    // lock_timeout themselves. Set after connecting, not as a startup option: connection
+    // poolers such as PgBouncer refuse startup options they do not know.
+    let lock_timeout = match config.get_options() {
+        Some(o) if o.contains("lock_timeout") => None,
+        _ => Some(busy_timeout.as_millis().max(1)),
     };
-    config.options(&options);
 
     let tls = match sslmode.or_else(|| env("PGSSLMODE")) {
         Some(m) => Tls::parse(&m)?,
         None => Tls::Prefer,
     };
-    let root_cert = root_cert.or_else(|| env("PGSSLROOTCERT").map(PathBuf::from));
+    let root_cert = root_cert
+        .or_else(|| env("PGSSLROOTCERT").map(PathBuf::from))
+        // As in libpq, only the verifying modes insist on a root certificate file.
+        .filter(|p| matches!(tls, Tls::VerifyCa | Tls::VerifyFull) || p.exists());
     config.ssl_mode(match tls {
         Tls::Disable => SslMode::Disable,
         Tls::Prefer => SslMode::Prefer,
@@ -161,6 +165,7 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
         config,
         tls,
         root_cert,
+        lock_timeout,
         shown,
     })
 }
@@ -199,7 +204,13 @@ pub fn connect(target: &Target) -> Result<Client> {
             .config
             .connect(postgres_native_tls::MakeTlsConnector::new(connector))
     };
-    client.map_err(|e| fail(&super::error_text(&e)))
+    let mut client = client.map_err(|e| fail(&super::error_text(&e)))?;
+    if let Some(ms) = target.lock_timeout {
+        client
+            .batch_execute(&format!("SET lock_timeout = {ms}"))
+            .map_err(|e| fail(&super::error_text(&e)))?;
+    }
+    Ok(client)
 }
 
 /// `%XX` escapes of a URL query value.

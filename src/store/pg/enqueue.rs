@@ -14,18 +14,41 @@ use crate::error::CodedError;
 use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec, RUN_COLUMNS};
 use crate::store::enqueue::Clock;
 use anyhow::{bail, Result};
-use postgres::GenericClient;
+use postgres::{GenericClient, Statement};
+
+/// The statements of [`enqueue`], prepared once per batch (a statement given as text costs a
+/// second round trip and its planning every time).
+#[derive(Default)]
+pub struct Statements {
+    insert: Option<Statement>,
+    by_idempotency_key: Option<Statement>,
+    pending_by_concurrency_key: Option<Statement>,
+}
+
+fn prepared(
+    c: &mut impl GenericClient,
+    slot: &mut Option<Statement>,
+    sql: &str,
+) -> Result<Statement> {
+    if let Some(s) = slot {
+        return Ok(s.clone());
+    }
+    let s = c.prepare(sql)?;
+    *slot = Some(s.clone());
+    Ok(s)
+}
 
 /// Enqueues one run inside the caller's transaction (READ COMMITTED).
 pub fn enqueue(
     c: &mut impl GenericClient,
     spec: &RunSpec,
     clock: &mut Clock,
+    st: &mut Statements,
 ) -> Result<(Run, Disposition)> {
     if validate_labels(&spec.labels).is_err() {
         // The idempotency key answers before the labels are looked at.
         if let Some(key) = &spec.idempotency_key {
-            if let Some(run) = by_idempotency_key(c, &spec.job, key)? {
+            if let Some(run) = by_idempotency_key(c, st, &spec.job, key)? {
                 return Ok((run, Disposition::Idempotent));
             }
         }
@@ -39,9 +62,14 @@ pub fn enqueue(
     for _ in 0..8 {
         let id = new_id();
         let now = clock.now().to_string();
+        let insert = prepared(
+            c,
+            &mut st.insert,
+            include_str!("../../../sql/postgres/enqueue_run.sql"),
+        )?;
         let inserted: i64 = c
             .query_one(
-                include_str!("../../../sql/postgres/enqueue_run.sql"),
+                &insert,
                 &[
                     &id,
                     &spec.job,
@@ -80,12 +108,12 @@ pub fn enqueue(
             return Ok((run, Disposition::Created));
         }
         if let Some(key) = &spec.idempotency_key {
-            if let Some(run) = by_idempotency_key(c, &spec.job, key)? {
+            if let Some(run) = by_idempotency_key(c, st, &spec.job, key)? {
                 return Ok((run, Disposition::Idempotent));
             }
         }
         if let Some(key) = &spec.concurrency_key {
-            if let Some(run) = pending_by_concurrency_key(c, &spec.job, key)? {
+            if let Some(run) = pending_by_concurrency_key(c, st, &spec.job, key)? {
                 if spec.coalesce {
                     return Ok((run, Disposition::Coalesced));
                 }
@@ -106,17 +134,24 @@ pub fn enqueue(
     )
 }
 
-fn by_idempotency_key(c: &mut impl GenericClient, job: &str, key: &str) -> Result<Option<Run>> {
+fn by_idempotency_key(
+    c: &mut impl GenericClient,
+    st: &mut Statements,
+    job: &str,
+    key: &str,
+) -> Result<Option<Run>> {
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = $1 AND idempotency_key = $2"
     );
-    c.query_opt(&sql, &[&job, &key])?
+    let stmt = prepared(c, &mut st.by_idempotency_key, &sql)?;
+    c.query_opt(&stmt, &[&job, &key])?
         .map(|r| run_from_row(&r))
         .transpose()
 }
 
 fn pending_by_concurrency_key(
     c: &mut impl GenericClient,
+    st: &mut Statements,
     job: &str,
     key: &str,
 ) -> Result<Option<Run>> {
@@ -124,7 +159,121 @@ fn pending_by_concurrency_key(
         "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = $1 AND concurrency_key = $2 \
          AND status = 'pending' ORDER BY created_at, id COLLATE \"C\" LIMIT 1"
     );
-    c.query_opt(&sql, &[&job, &key])?
+    let stmt = prepared(c, &mut st.pending_by_concurrency_key, &sql)?;
+    c.query_opt(&stmt, &[&job, &key])?
         .map(|r| run_from_row(&r))
         .transpose()
+}
+
+/// Runs of an `enqueue-many` batch that have neither an idempotency key nor a concurrency key:
+/// no unique index can refuse them, so their answer (created) is known before they are written,
+/// and they are inserted many rows per statement ([`Buffer::flush`]). The command prints its
+/// per-line results only after the commit, so a failed flush still fails the whole batch.
+#[derive(Default)]
+pub struct Buffer {
+    ids: Vec<String>,
+    jobs: Vec<String>,
+    inputs: Vec<String>,
+    labels: Vec<String>,
+    created: Vec<String>,
+    label_runs: Vec<String>,
+    label_keys: Vec<String>,
+    label_values: Vec<String>,
+    /// For the runs with keys, enqueued one by one.
+    pub statements: Statements,
+}
+
+/// Rows per multi-row INSERT: large enough that round trips do not count, small enough to keep
+/// the arrays a few megabytes.
+const FLUSH_ROWS: usize = 2000;
+
+impl Buffer {
+    /// Buffers a keyless run: Some(its answer), or None when the spec has a key (the caller
+    /// flushes and takes the one-by-one path).
+    pub fn push(
+        &mut self,
+        c: &mut impl GenericClient,
+        spec: &RunSpec,
+        clock: &mut Clock,
+    ) -> Result<Option<(Run, Disposition)>> {
+        if spec.idempotency_key.is_some() || spec.concurrency_key.is_some() {
+            return Ok(None);
+        }
+        validate_labels(&spec.labels)?;
+        let id = new_id();
+        let now = clock.now().to_string();
+        let labels = labels_json(&spec.labels);
+        for (k, v) in &spec.labels {
+            self.label_runs.push(id.clone());
+            self.label_keys.push(k.clone());
+            self.label_values.push(v.clone());
+        }
+        self.ids.push(id.clone());
+        self.jobs.push(spec.job.clone());
+        self.inputs.push(spec.input.clone());
+        self.labels.push(labels.clone());
+        self.created.push(now.clone());
+        if self.ids.len() >= FLUSH_ROWS {
+            self.flush(c)?;
+        }
+        let run = Run {
+            id,
+            job_name: spec.job.clone(),
+            input: spec.input.clone(),
+            status: "pending".into(),
+            idempotency_key: None,
+            concurrency_key: None,
+            labels,
+            current_step_index: 0,
+            completed_step_count: 0,
+            progress: None,
+            output: None,
+            error: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            lease_generation: 0,
+            started_at: None,
+            completed_at: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        Ok(Some((run, Disposition::Created)))
+    }
+
+    /// Inserts the buffered runs and their label rows: two statements.
+    pub fn flush(&mut self, c: &mut impl GenericClient) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        c.execute(
+            include_str!("../../../sql/postgres/insert_runs.sql"),
+            &[
+                &self.ids,
+                &self.jobs,
+                &self.inputs,
+                &self.labels,
+                &self.created,
+            ],
+        )?;
+        if !self.label_runs.is_empty() {
+            c.execute(
+                "INSERT INTO durably_run_labels (run_id, key, value) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+                &[&self.label_runs, &self.label_keys, &self.label_values],
+            )?;
+        }
+        for v in [
+            &mut self.ids,
+            &mut self.jobs,
+            &mut self.inputs,
+            &mut self.labels,
+            &mut self.created,
+            &mut self.label_runs,
+            &mut self.label_keys,
+            &mut self.label_values,
+        ] {
+            v.clear();
+        }
+        Ok(())
+    }
 }

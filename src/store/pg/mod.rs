@@ -64,12 +64,22 @@ pub struct PgBatch<'s> {
     client: &'s mut postgres::Client,
     clock: &'s mut super::enqueue::Clock,
     shown: &'s str,
+    buffer: &'s mut enqueue::Buffer,
 }
 
 impl PgBatch<'_> {
-    /// Like [`Postgres::enqueue`], in the batch's transaction.
+    /// Like [`Postgres::enqueue`], in the batch's transaction: a run without keys is buffered
+    /// and written with others ([`enqueue::Buffer`]); one with a key after the buffer.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        enqueue::enqueue(self.client, spec, self.clock).map_err(|e| describe(e, self.shown))
+        let answer = match self.buffer.push(self.client, spec, self.clock) {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => self.buffer.flush(self.client).and_then(|()| {
+                let st = &mut self.buffer.statements;
+                enqueue::enqueue(self.client, spec, self.clock, st)
+            }),
+            Err(e) => Err(e),
+        };
+        answer.map_err(|e| describe(e, self.shown))
     }
 }
 
@@ -136,10 +146,16 @@ impl Postgres {
         client
             .batch_execute("BEGIN")
             .map_err(|e| describe(e.into(), shown))?;
+        let mut buffer = enqueue::Buffer::default();
         let value = f(PgBatch {
             client: &mut *client,
             clock: &mut self.clock,
             shown,
+            buffer: &mut buffer,
+        })
+        .and_then(|v| {
+            buffer.flush(&mut *client).map_err(|e| describe(e, shown))?;
+            Ok(v)
         });
         let end = if commit && value.is_ok() {
             "COMMIT"
@@ -273,7 +289,7 @@ impl Postgres {
 
     /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        self.write(|tx, clock| enqueue::enqueue(tx, spec, clock))
+        self.write(|tx, clock| enqueue::enqueue(tx, spec, clock, &mut Default::default()))
     }
 
     /// Enqueues a terminal run again as a new run (same job, input, labels, concurrency key).
@@ -295,7 +311,7 @@ impl Postgres {
                 concurrency_key: old.concurrency_key.clone(),
                 coalesce: false,
             };
-            let (run, _) = enqueue::enqueue(tx, &spec, clock)?;
+            let (run, _) = enqueue::enqueue(tx, &spec, clock, &mut Default::default())?;
             Ok(run)
         })
     }
@@ -361,8 +377,9 @@ impl Postgres {
         Ok(())
     }
 
-    pub fn pending_for(&self, _jobs: &Jobs) -> Result<pending::Pending> {
-        Err(not_yet("pending_for"))
+    /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
+    pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
+        self.read(|c| runs::pending_for(c, jobs, &crate::time::now()))
     }
 
     /// Counts what a purge would delete.

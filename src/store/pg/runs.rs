@@ -394,3 +394,32 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
     }
     Ok(ids.len() as u64)
 }
+
+/// Pending runs of `jobs` at `now`, and how many of them wait for a concurrency key that
+/// another run holds with an unexpired lease (the claim's own guard): a worker's closing note.
+pub fn pending_for(
+    c: &mut impl GenericClient,
+    jobs: &super::super::Jobs,
+    now: &str,
+) -> Result<super::super::pending::Pending> {
+    let names: Option<Vec<&str>> = match jobs {
+        super::super::Jobs::All => None,
+        super::super::Jobs::Only(list) if list.is_empty() => return Ok(Default::default()),
+        super::super::Jobs::Only(list) => Some(list.iter().map(String::as_str).collect()),
+    };
+    let row = c.query_one(
+        "SELECT count(*), count(*) FILTER (WHERE concurrency_key IS NOT NULL AND EXISTS (\
+           SELECT 1 FROM durably_runs AS active \
+            WHERE active.concurrency_key = p.concurrency_key AND active.id <> p.id \
+              AND active.status = 'leased' AND active.lease_expires_at IS NOT NULL \
+              AND active.lease_expires_at > $1)) \
+         FROM durably_runs AS p WHERE status = 'pending' \
+           AND ($2::text[] IS NULL OR job_name = ANY($2::text[]))",
+        &[&now, &names],
+    )?;
+    let (total, blocked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    Ok(super::super::pending::Pending {
+        total: total.max(0) as u64,
+        blocked: blocked.max(0) as u64,
+    })
+}

@@ -1,0 +1,898 @@
+//! `--db postgres://…`: the schema the library's migrate() creates, every command's answers
+//! equal to the SQLite backend's on the same input, the unique-index rules under racing
+//! processes, all-or-nothing batches, and one clear line when the server is unreachable.
+//!
+//! The tests that need a server read its URL from `DURABLY_TEST_PG` (e.g.
+//! `postgres://durably:durably@127.0.0.1:5432/postgres`), create a database of their own and
+//! drop it at the end. They are ignored by default; run them with
+//! `DURABLY_TEST_PG=… cargo test --test integration postgres:: -- --include-ignored`.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::process::Command;
+
+const NEEDS_PG: &str = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does";
+
+/// `base` (a server URL) with its database name replaced by `db`.
+fn with_db(base: &str, db: &str) -> String {
+    let (url, query) = match base.split_once('?') {
+        Some((u, q)) => (u, format!("?{q}")),
+        None => (base, String::new()),
+    };
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    format!("{}/{db}{query}", &url[..path])
+}
+
+/// A database of one test on the server of `DURABLY_TEST_PG`, dropped at the end.
+struct PgDb {
+    base: String,
+    name: String,
+    url: String,
+    home: tempfile::TempDir,
+}
+
+impl PgDb {
+    #[track_caller]
+    fn new(test: &str) -> PgDb {
+        let base = std::env::var("DURABLY_TEST_PG").unwrap_or_else(|_| panic!("{NEEDS_PG}"));
+        let name = format!("durably_t_{test}_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to DURABLY_TEST_PG: {e}"));
+        // One statement per call: DROP/CREATE DATABASE refuse a multi-statement string.
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .expect("drop a leftover test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create the test database");
+        PgDb {
+            url: with_db(&base, &name),
+            base,
+            name,
+            home: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the test db")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = bare_command(self.home.path());
+        c.arg("--db").arg(&self.url).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        run_command(self.command(args), None)
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Out {
+        run_command(self.command(args), Some(stdin.as_bytes()))
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        self.client()
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .expect("count")
+            .get(0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// The library's indexes as pg_indexes shows them (packages/durably/src/migrations.ts).
+const LIBRARY_INDEXES: &[(&str, &str)] = &[
+    ("durably_logs_pkey", "CREATE UNIQUE INDEX durably_logs_pkey ON public.durably_logs USING btree (id)"),
+    ("durably_runs_pkey", "CREATE UNIQUE INDEX durably_runs_pkey ON public.durably_runs USING btree (id)"),
+    ("durably_schema_versions_pkey", "CREATE UNIQUE INDEX durably_schema_versions_pkey ON public.durably_schema_versions USING btree (version)"),
+    ("durably_steps_pkey", "CREATE UNIQUE INDEX durably_steps_pkey ON public.durably_steps USING btree (id)"),
+    ("idx_durably_logs_run_created", "CREATE INDEX idx_durably_logs_run_created ON public.durably_logs USING btree (run_id, created_at)"),
+    ("idx_durably_run_labels_key_value", "CREATE INDEX idx_durably_run_labels_key_value ON public.durably_run_labels USING btree (key, value)"),
+    ("idx_durably_run_labels_pk", "CREATE UNIQUE INDEX idx_durably_run_labels_pk ON public.durably_run_labels USING btree (run_id, key)"),
+    ("idx_durably_runs_job_created", "CREATE INDEX idx_durably_runs_job_created ON public.durably_runs USING btree (job_name, created_at)"),
+    ("idx_durably_runs_job_idempotency", "CREATE UNIQUE INDEX idx_durably_runs_job_idempotency ON public.durably_runs USING btree (job_name, idempotency_key)"),
+    ("idx_durably_runs_pending_concurrency", "CREATE UNIQUE INDEX idx_durably_runs_pending_concurrency ON public.durably_runs USING btree (job_name, concurrency_key) WHERE ((status = 'pending'::text) AND (concurrency_key IS NOT NULL))"),
+    ("idx_durably_runs_status_completed", "CREATE INDEX idx_durably_runs_status_completed ON public.durably_runs USING btree (status, completed_at)"),
+    ("idx_durably_runs_status_concurrency", "CREATE INDEX idx_durably_runs_status_concurrency ON public.durably_runs USING btree (status, concurrency_key)"),
+    ("idx_durably_runs_status_created", "CREATE INDEX idx_durably_runs_status_created ON public.durably_runs USING btree (status, created_at)"),
+    ("idx_durably_runs_status_lease_expires", "CREATE INDEX idx_durably_runs_status_lease_expires ON public.durably_runs USING btree (status, lease_expires_at)"),
+    ("idx_durably_steps_completed_unique", "CREATE UNIQUE INDEX idx_durably_steps_completed_unique ON public.durably_steps USING btree (run_id, name) WHERE (status = 'completed'::text)"),
+    ("idx_durably_steps_run_index", "CREATE INDEX idx_durably_steps_run_index ON public.durably_steps USING btree (run_id, index)"),
+];
+
+/// Our own indexes (sql/postgres/extra.sql).
+const OUR_INDEXES: &[&str] = &[
+    "idx_durably_runs_created_id",
+    "idx_durably_runs_id_c",
+    "idx_durably_runs_job_status_created_id",
+    "idx_durably_runs_status_created_id",
+];
+
+fn indexes(db: &PgDb) -> HashMap<String, String> {
+    db.client()
+        .query(
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+            &[],
+        )
+        .expect("pg_indexes")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn init_creates_the_library_schema() {
+    let db = PgDb::new("init_schema");
+    let out = db.run(&["init"]);
+    out.ok();
+    assert!(out.stdout.contains("schema v1"), "{out:?}");
+    assert!(!out.stdout.contains("journal"), "{out:?}");
+
+    let found = indexes(&db);
+    for (name, def) in LIBRARY_INDEXES {
+        assert_eq!(
+            found.get(*name).map(String::as_str),
+            Some(*def),
+            "index {name}"
+        );
+    }
+    for name in OUR_INDEXES {
+        assert!(found.contains_key(*name), "our index {name} is missing");
+    }
+    assert_eq!(
+        found.len(),
+        LIBRARY_INDEXES.len() + OUR_INDEXES.len(),
+        "{found:?}"
+    );
+
+    // Columns: the library's types, nullability and defaults.
+    let columns: Vec<(String, String, String, String, Option<String>)> = db
+        .client()
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text, \
+             column_default::text FROM information_schema.columns WHERE table_schema = 'public' \
+             AND table_name = 'durably_runs' ORDER BY ordinal_position",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let labels = columns.iter().find(|c| c.1 == "labels").expect("labels");
+    assert_eq!(
+        (labels.2.as_str(), labels.3.as_str(), labels.4.as_deref()),
+        ("text", "NO", Some("'{}'::text"))
+    );
+    let generation = columns.iter().find(|c| c.1 == "lease_generation").unwrap();
+    assert_eq!(
+        (generation.2.as_str(), generation.4.as_deref()),
+        ("integer", Some("0"))
+    );
+    assert_eq!(columns.len(), 19, "{columns:?}");
+
+    let version: Vec<(i32, String)> = db
+        .client()
+        .query(
+            "SELECT version, applied_at FROM durably_schema_versions",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(version.len(), 1);
+    assert_eq!(version[0].0, 1);
+    assert_eq!(version[0].1.len(), 24, "timestamp text: {:?}", version[0].1);
+
+    // Idempotent; a dropped index of ours and one of the library's come back.
+    db.client()
+        .batch_execute(
+            "DROP INDEX idx_durably_runs_created_id; DROP INDEX idx_durably_runs_job_created",
+        )
+        .unwrap();
+    db.run(&["ls"])
+        .fails(1, "lacks index idx_durably_runs_job_created");
+    db.run(&["init"]).ok();
+    assert_eq!(indexes(&db), found);
+    // Journal modes are SQLite's.
+    db.run(&["init", "--wal"]).fails(2, "--wal");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn readers_refuse_a_database_without_the_schema() {
+    let db = PgDb::new("no_schema");
+    for cmd in [&["ls"][..], &["stats"], &["show", "abc"]] {
+        let out = db.run(cmd);
+        out.code(1);
+        assert_one_error_line(&out.stderr, "has no durably schema");
+    }
+    assert_eq!(
+        db.client()
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                &[]
+            )
+            .unwrap()
+            .get::<_, i64>(0),
+        0,
+        "a reader created something"
+    );
+    // A newer schema version is refused.
+    db.run(&["init"]).ok();
+    db.client()
+        .batch_execute("INSERT INTO durably_schema_versions VALUES (2, '2030-01-01T00:00:00.000Z')")
+        .unwrap();
+    db.run(&["ls"]).fails(1, "schema version 2");
+}
+
+/// Ids (UUID text) replaced by `#n` in order of first appearance, timestamps by `TIME`.
+#[derive(Default)]
+struct Redact {
+    ids: HashMap<String, usize>,
+}
+
+impl Redact {
+    fn text(&mut self, s: &str) -> String {
+        s.split_inclusive(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == '"')
+            .map(|w| {
+                let trimmed = w.trim_end_matches(|c: char| {
+                    c.is_whitespace() || c == '(' || c == ')' || c == '"'
+                });
+                let rest = &w[trimmed.len()..];
+                format!("{}{rest}", self.word(trimmed))
+            })
+            .collect()
+    }
+
+    fn word(&mut self, w: &str) -> String {
+        let b = w.as_bytes();
+        if b.len() == 36 && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-') {
+            let n = self.ids.len();
+            return format!("#{}", self.ids.entry(w.to_string()).or_insert(n));
+        }
+        if b.len() >= 8 {
+            let lower = w.to_lowercase();
+            if let Some((_, n)) = self.ids.iter().find(|(id, _)| id.starts_with(&lower)) {
+                return format!("prefix of #{n}");
+            }
+        }
+        if b.len() == 24 && b[10] == b'T' && b[23] == b'Z' {
+            return "TIME".into();
+        }
+        w.to_string()
+    }
+
+    fn value(&mut self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.word(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.value(x)).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), self.value(x))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Exit code, stdout (JSON when it parses, each line for NDJSON) and stderr, redacted.
+    fn out(&mut self, out: &Out) -> Value {
+        let stdout = match serde_json::from_str::<Value>(&out.stdout) {
+            Ok(v) => self.value(&v),
+            Err(_) => Value::Array(
+                out.stdout
+                    .lines()
+                    .map(|l| match serde_json::from_str::<Value>(l) {
+                        Ok(v) => self.value(&v),
+                        Err(_) => Value::String(self.text(l)),
+                    })
+                    .collect(),
+            ),
+        };
+        json!({"code": out.code, "stdout": stdout, "stderr": self.text(&out.stderr)})
+    }
+}
+
+/// One sequence of commands; `run` runs one (with stdin), `finish` marks a run terminal as a
+/// worker would (status, completed_at).
+fn scenario(run: &dyn Fn(&[&str], &str) -> Out, exec: &dyn Fn(&str)) -> Vec<Value> {
+    let finish = |id: &str, status: &str| {
+        exec(&format!(
+            "UPDATE durably_runs SET status = '{status}', completed_at = '2020-01-01T00:00:00.000Z' WHERE id = '{id}'"
+        ))
+    };
+    let mut r = Redact::default();
+    let mut log = Vec::new();
+    let mut step = |args: &[&str], stdin: &str, r: &mut Redact| -> Out {
+        let out = run(args, stdin);
+        let args: Vec<String> = args.iter().map(|a| r.word(a)).collect();
+        log.push(json!({"args": args, "out": r.out(&out)}));
+        out
+    };
+    let id_of = |out: &Out| out.json()["id"].as_str().expect("id").to_string();
+    let a = step(
+        &[
+            "enqueue",
+            "--job",
+            "email",
+            "-l",
+            "tenant=a",
+            "--input",
+            r#"{"n":1}"#,
+            "--json",
+        ],
+        "",
+        &mut r,
+    );
+    let a = id_of(&a);
+    let b = step(
+        &[
+            "enqueue",
+            "--job",
+            "email",
+            "--idempotency-key",
+            "k",
+            "--json",
+        ],
+        "",
+        &mut r,
+    );
+    let b = id_of(&b);
+    step(
+        &[
+            "enqueue",
+            "--job",
+            "email",
+            "--idempotency-key",
+            "k",
+            "--json",
+        ],
+        "",
+        &mut r,
+    );
+    let c = step(
+        &[
+            "enqueue",
+            "--job",
+            "sync",
+            "--concurrency-key",
+            "c",
+            "--json",
+        ],
+        "",
+        &mut r,
+    );
+    let c = id_of(&c);
+    step(
+        &["enqueue", "--job", "sync", "--concurrency-key", "c"],
+        "",
+        &mut r,
+    );
+    step(
+        &[
+            "enqueue",
+            "--job",
+            "sync",
+            "--concurrency-key",
+            "c",
+            "--coalesce",
+            "--json",
+        ],
+        "",
+        &mut r,
+    );
+    step(
+        &["enqueue-many", "--json", "-"],
+        "{\"job\":\"bulk\",\"labels\":{\"tenant\":\"b\"}}\n{\"job\":\"bulk\",\"input\":[1,2]}\n{\"job\":\"email\",\"idempotencyKey\":\"k\"}\n",
+        &mut r,
+    );
+    step(&["ls", "--json"], "", &mut r);
+    step(
+        &["ls", "--status", "pending", "--job", "email", "--json"],
+        "",
+        &mut r,
+    );
+    step(&["ls", "-l", "tenant=a", "--json"], "", &mut r);
+    step(
+        &["ls", "--limit", "2", "--offset", "1", "--format", "ids"],
+        "",
+        &mut r,
+    );
+    step(&["ls", "--before", &c, "--format", "ids"], "", &mut r);
+    step(
+        &[
+            "ls",
+            "--status",
+            "pending",
+            "--status",
+            "cancelled",
+            "--job",
+            "sync",
+            "--job",
+            "email",
+            "--format",
+            "ids",
+        ],
+        "",
+        &mut r,
+    );
+    step(&["stats", "--json"], "", &mut r);
+    step(&["show", &a[..13], "--json"], "", &mut r);
+    step(&["show", "zzzz"], "", &mut r);
+    step(&["cancel", &a, "--json"], "", &mut r);
+    step(&["cancel", &a], "", &mut r);
+    step(&["retrigger", &a, "--json"], "", &mut r);
+    step(&["retrigger", &c], "", &mut r);
+    // A step and logs, as a worker writes them: show and logs read them back in order.
+    exec(&format!(
+        "INSERT INTO durably_steps (id, run_id, name, \"index\", status, output, started_at, completed_at) \
+         VALUES ('s1', '{b}', 'fetch', 0, 'completed', '{{\"n\":2}}', '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.001Z')"
+    ));
+    for (i, msg) in ["first", "second", "third"].iter().enumerate() {
+        exec(&format!(
+            "INSERT INTO durably_logs (id, run_id, step_name, level, message, data, created_at) \
+             VALUES ('l{i}', '{b}', 'fetch', 'info', '{msg}', NULL, '2020-01-01T00:00:00.00{i}Z')"
+        ));
+    }
+    step(&["show", &b, "--json"], "", &mut r);
+    step(&["logs", &b, "--json"], "", &mut r);
+    step(&["logs", &b], "", &mut r);
+    step(&["wait", &b, "--timeout", "200ms"], "", &mut r);
+    finish(&b, "completed");
+    finish(&c, "failed");
+    step(&["wait", &b, "--json"], "", &mut r);
+    step(&["logs", &b, "--follow"], "", &mut r);
+    step(&["rm", &c.to_uppercase()[..20], "--json"], "", &mut r);
+    step(&["rm", &a], "", &mut r);
+    step(
+        &["rm", "--older-than", "0s", "--dry-run", "--json"],
+        "",
+        &mut r,
+    );
+    step(&["rm", "--older-than", "0s", "--json"], "", &mut r);
+    step(&["ls", "--json"], "", &mut r);
+    step(&["stats", "--json"], "", &mut r);
+    log
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn commands_answer_as_on_sqlite() {
+    let db = PgDb::new("as_sqlite");
+    let pg = scenario(&|args, stdin| db.run_stdin(args, stdin), &|sql| {
+        db.client().batch_execute(sql).expect("test statement")
+    });
+    let env = Env::new();
+    let sqlite = scenario(&|args, stdin| env.run_stdin(args, stdin), &|sql| {
+        env.conn().execute_batch(sql).expect("test statement")
+    });
+    assert_eq!(pg.len(), sqlite.len());
+    for (p, s) in pg.iter().zip(&sqlite) {
+        // Stderr names the database: the file path or the server.
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            let err = v["out"]["stderr"].as_str().unwrap_or("").to_string();
+            v["out"]["stderr"] =
+                Value::String(err.split(&['/', ':'][..]).next().unwrap_or("").into());
+            v
+        };
+        assert_eq!(strip(p), strip(s), "PostgreSQL and SQLite differ");
+    }
+    // Both sequences did what they say.
+    let codes: Vec<i64> = pg
+        .iter()
+        .map(|v| v["out"]["code"].as_i64().unwrap())
+        .collect();
+    // Conflicts: the taken concurrency key, a second cancel, retriggering a pending run.
+    assert_eq!(codes.iter().filter(|&&c| c == 4).count(), 3, "{codes:?}");
+    assert_eq!(codes.iter().filter(|&&c| c == 124).count(), 1, "{codes:?}");
+    let shown = pg
+        .iter()
+        .find(|v| {
+            v["args"][0] == "show"
+                && v["out"]["stdout"]["steps"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty())
+        })
+        .expect("show of the run with a step");
+    let messages: Vec<&Value> = shown["out"]["stdout"]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["message"])
+        .collect();
+    assert_eq!(
+        messages,
+        [&json!("first"), &json!("second"), &json!("third")]
+    );
+    assert_eq!(codes.iter().filter(|&&c| c == 3).count(), 1, "{codes:?}");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn enqueue_many_is_all_or_nothing() {
+    let db = PgDb::new("all_or_nothing");
+    db.run(&["init"]).ok();
+    let mut lines = String::new();
+    for i in 0..5000 {
+        lines.push_str(&format!(
+            "{{\"job\":\"j\",\"input\":{{\"i\":{i}}},\"labels\":{{\"t\":\"x\"}}}}\n"
+        ));
+    }
+    lines.push_str(
+        "{\"job\":\"j\",\"concurrencyKey\":\"c\"}\n{\"job\":\"j\",\"concurrencyKey\":\"c\"}\n",
+    );
+    let out = db.run_stdin(&["enqueue-many", "-"], &lines);
+    out.code(4);
+    assert!(out.stderr.contains("line 5002"), "{out:?}");
+    assert_eq!(db.count("durably_runs"), 0);
+    assert_eq!(db.count("durably_run_labels"), 0);
+
+    let bad = "{\"job\":\"j\"}\n{\"job\":\"j\",\"labels\":{\"x\":1}}\n";
+    db.run_stdin(&["enqueue-many", "-"], bad)
+        .fails(1, "nothing was enqueued");
+    assert_eq!(db.count("durably_runs"), 0);
+
+    // Without the bad lines: every run with its label row.
+    lines.truncate(lines.len() - "{\"job\":\"j\",\"concurrencyKey\":\"c\"}\n".len());
+    let out = db.run_stdin(&["enqueue-many", "-"], &lines);
+    out.ok();
+    assert_eq!(out.stdout.lines().count(), 5001);
+    assert_eq!(db.count("durably_runs"), 5001);
+    assert_eq!(db.count("durably_run_labels"), 5000);
+    let mismatched: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM durably_runs r WHERE r.labels <> '{}' AND NOT EXISTS \
+             (SELECT 1 FROM durably_run_labels l WHERE l.run_id = r.id AND l.key = 't' AND l.value = 'x')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(mismatched, 0);
+}
+
+/// Processes racing on one key all get the right answer: one creates, the others find it.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn racing_enqueuers_share_one_key() {
+    let db = PgDb::new("racing_keys");
+    db.run(&["init"]).ok();
+    let race = |args: &[&str]| -> Vec<Out> {
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                let mut c = db.command(args);
+                c.stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .stdin(std::process::Stdio::null());
+                c.spawn().expect("spawn")
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| Out::from(c.wait_with_output().expect("wait")))
+            .collect()
+    };
+    let outs = race(&["enqueue", "--job", "j", "--idempotency-key", "k", "--json"]);
+    let mut ids: Vec<String> = outs
+        .iter()
+        .map(|o| o.ok().json()["id"].as_str().unwrap().into())
+        .collect();
+    let created = outs
+        .iter()
+        .filter(|o| o.json()["disposition"] == "created")
+        .count();
+    assert_eq!(created, 1, "{outs:?}");
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+
+    let outs = race(&["enqueue", "--job", "j", "--concurrency-key", "c"]);
+    assert_eq!(outs.iter().filter(|o| o.code == 0).count(), 1, "{outs:?}");
+    for o in outs.iter().filter(|o| o.code != 0) {
+        o.code(4);
+        assert_one_error_line(&o.stderr, "already exists");
+    }
+    let outs = race(&[
+        "enqueue",
+        "--job",
+        "j",
+        "--concurrency-key",
+        "d",
+        "--coalesce",
+        "--json",
+    ]);
+    let ids: std::collections::BTreeSet<String> = outs
+        .iter()
+        .map(|o| o.ok().json()["id"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(ids.len(), 1, "{outs:?}");
+    assert_eq!(db.count("durably_runs"), 3);
+}
+
+#[test]
+fn an_unreachable_server_is_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let mut c = bare_command(home.path());
+    c.args(["--db", "postgres://someone:s3cret@127.0.0.1:1/x", "ls"]);
+    let out = run_command(c, None);
+    out.code(1);
+    assert_one_error_line(&out.stderr, "cannot connect to PostgreSQL at 127.0.0.1:1/x");
+    assert!(!out.stderr.contains("s3cret"), "{out:?}");
+    // A bad sslmode is a usage error before any connection.
+    let mut c = bare_command(home.path());
+    c.args(["--db", "postgres://127.0.0.1:1/x?sslmode=sometimes", "ls"]);
+    run_command(c, None).fails(2, "sslmode");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn a_wrong_password_is_one_line_without_it() {
+    let db = PgDb::new("wrong_password");
+    let url = db.url.replacen("://", "://nobody_here:n0tthepassword@", 1);
+    let url = match url.find('@') {
+        // A URL that had credentials keeps only ours.
+        Some(_) if db.url.contains('@') => {
+            let (scheme, rest) = db.url.split_once("://").unwrap();
+            let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+            format!("{scheme}://nobody_here:n0tthepassword@{host}")
+        }
+        _ => url,
+    };
+    let mut c = bare_command(db.home.path());
+    c.args(["--db", &url, "ls"])
+        .env("PGPASSFILE", "/nonexistent");
+    let out = run_command(c, None);
+    out.code(1);
+    assert_one_error_line(&out.stderr, "cannot connect to PostgreSQL");
+    assert!(!out.stderr.contains("n0tthepassword"), "{out:?}");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn the_pg_variables_fill_the_url() {
+    let db = PgDb::new("pg_env");
+    // Everything but the scheme from the environment, as libpq reads it.
+    let client = db.client();
+    drop(client);
+    let base = db.base.clone();
+    let (_, rest) = base.split_once("://").unwrap();
+    let rest = rest.split('?').next().unwrap();
+    let (auth, hostpart) = rest.rsplit_once('@').unwrap_or(("", rest));
+    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+    let hostport = hostpart.split('/').next().unwrap();
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
+    let mut c = bare_command(db.home.path());
+    c.args(["--db", "postgres://", "init"])
+        .env("PGHOST", host)
+        .env("PGPORT", port)
+        .env("PGUSER", user)
+        .env("PGPASSWORD", password)
+        .env("PGDATABASE", &db.name)
+        .env("PGSSLMODE", "prefer");
+    let out = run_command(c, None);
+    out.ok();
+    assert!(out.stdout.contains(&format!("/{}", db.name)), "{out:?}");
+    assert_eq!(db.count("durably_schema_versions"), 1);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn the_search_path_chooses_the_schema() {
+    let db = PgDb::new("search_path");
+    db.client().batch_execute("CREATE SCHEMA tenant_a").unwrap();
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options=-csearch_path%3Dtenant_a", db.url);
+    let run = |args: &[&str]| {
+        let mut c = bare_command(db.home.path());
+        c.arg("--db").arg(&url).args(args);
+        run_command(c, None)
+    };
+    run(&["init"]).ok();
+    let id = run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    assert_eq!(run(&["ls", "--format", "ids"]).ok().line(), id);
+    let in_schema = |schema: &str| -> i64 {
+        db.client()
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE 'durably%'",
+                &[&schema],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(in_schema("tenant_a"), 5);
+    assert_eq!(in_schema("public"), 0);
+    // The default schema has none: a reader is refused there.
+    db.run(&["ls"]).fails(1, "has no durably schema");
+}
+
+/// The first page of `ls` reads an index in order and stops: no scan of the table, no sort of
+/// all matches, for status, job and `--before` filters (EXPLAIN of `ls --explain` on 20k runs
+/// after ANALYZE). Label filters are left to the planner: on a small table it may hash-join
+/// the label's rows with a scan of the runs, which is cheaper there.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn ls_plans_read_a_page_off_an_index() {
+    let db = PgDb::new("ls_plans");
+    db.run(&["init"]).ok();
+    let mut lines = String::new();
+    for i in 0..20_000 {
+        lines.push_str(&format!(
+            "{{\"job\":\"j{}\",\"labels\":{{\"tenant\":\"t{}\"}}}}\n",
+            i % 4,
+            i % 50
+        ));
+    }
+    db.run_stdin(&["enqueue-many", "-q", "-"], &lines).ok();
+    db.client().batch_execute("ANALYZE").unwrap();
+    let last = db
+        .run(&["ls", "--limit", "1", "--format", "ids"])
+        .ok()
+        .line()
+        .to_string();
+    for filter in [
+        &[][..],
+        &["--status", "pending"],
+        &["--job", "j1"],
+        &["--job", "j1", "--job", "j2"],
+        &["--status", "pending", "--status", "failed"],
+        &["--before", &last],
+    ] {
+        let mut args = vec!["ls", "--explain"];
+        args.extend_from_slice(filter);
+        let out = db.run(&args);
+        out.ok();
+        let plan: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("  ")).collect();
+        assert!(
+            plan[0].trim_start().starts_with("Limit"),
+            "{filter:?}: {out:?}"
+        );
+        assert!(
+            !out.stdout.contains("Seq Scan on durably_runs"),
+            "{filter:?} scans the table: {out:?}"
+        );
+        assert!(
+            out.stdout.contains("Index Scan Backward")
+                || out.stdout.contains("Index Only Scan Backward"),
+            "{filter:?} does not read an index newest first: {out:?}"
+        );
+    }
+}
+
+/// `--busy-timeout` bounds a writer's wait for a row lock, as it bounds the wait for SQLite's
+/// write lock: one line, exit 1, nothing changed.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn busy_timeout_bounds_lock_waits() {
+    let db = PgDb::new("lock_wait");
+    db.run(&["init"]).ok();
+    let id = db.run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    let mut holder = db.client();
+    let mut tx = holder.transaction().unwrap();
+    tx.execute(
+        "SELECT 1 FROM durably_runs WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .unwrap();
+    db.run(&["--busy-timeout", "300ms", "cancel", &id])
+        .fails(1, "lock timeout");
+    tx.rollback().unwrap();
+    let out = db.run(&["show", &id, "--json"]);
+    assert_eq!(out.ok().json()["status"], "pending");
+    db.run(&["cancel", &id]).ok();
+}
+
+/// sslmode: disable and prefer connect to any server; verify-full without a root certificate
+/// for the server's own is refused (a self-signed certificate, or a server without TLS), one
+/// line and exit 1.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn sslmode_is_read_from_the_url() {
+    let db = PgDb::new("sslmode");
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let with = |mode: &str| {
+        let mut c = bare_command(db.home.path());
+        c.arg("--db")
+            .arg(format!("{}{sep}sslmode={mode}", db.url))
+            .arg("init")
+            .env("PGSSLROOTCERT", "/nonexistent/root.crt");
+        run_command(c, None)
+    };
+    with("disable").ok();
+    with("prefer").ok();
+    let out = with("verify-full");
+    out.code(1);
+    assert_one_error_line(&out.stderr, "cannot");
+}
+
+/// Processes that find no schema at once create it once: the advisory lock serialises them and
+/// the later ones find the version row.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn concurrent_first_writers_create_the_schema_once() {
+    let db = PgDb::new("schema_race");
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            let job = format!("j{i}");
+            let mut c = db.command(&["enqueue", "--job", &job]);
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .stdin(std::process::Stdio::null());
+            c.spawn().expect("spawn")
+        })
+        .collect();
+    for c in children {
+        Out::from(c.wait_with_output().expect("wait")).ok();
+    }
+    assert_eq!(db.count("durably_schema_versions"), 1);
+    assert_eq!(db.count("durably_runs"), 6);
+}
+
+/// A purge larger than one batch deletes every matching run with its labels, steps and logs,
+/// and nothing else.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn purge_deletes_in_batches_with_the_runs_rows() {
+    let db = PgDb::new("purge_batches");
+    db.run(&["init"]).ok();
+    let mut lines = String::new();
+    for i in 0..2500 {
+        lines.push_str(&format!(
+            "{{\"job\":\"{}\",\"labels\":{{\"t\":\"x\"}}}}\n",
+            if i % 5 == 0 { "keep" } else { "old" }
+        ));
+    }
+    db.run_stdin(&["enqueue-many", "-q", "-"], &lines).ok();
+    db.client()
+        .batch_execute(
+            "UPDATE durably_runs SET status = 'completed', completed_at = '2020-01-01T00:00:00.000Z';
+             INSERT INTO durably_logs (id, run_id, level, message, created_at)
+               SELECT 'l' || id, id, 'info', 'm', created_at FROM durably_runs;
+             INSERT INTO durably_steps (id, run_id, name, \"index\", status, started_at)
+               SELECT 's' || id, id, 'a', 0, 'completed', created_at FROM durably_runs;",
+        )
+        .unwrap();
+    let out = db.run(&[
+        "rm",
+        "--older-than",
+        "0s",
+        "--job",
+        "old",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(out.ok().json(), json!({"wouldDelete": 2000}));
+    assert_eq!(db.count("durably_runs"), 2500);
+    let out = db.run(&["rm", "--older-than", "0s", "--job", "old", "--json"]);
+    assert_eq!(out.ok().json(), json!({"deleted": 2000}));
+    for table in [
+        "durably_runs",
+        "durably_run_labels",
+        "durably_logs",
+        "durably_steps",
+    ] {
+        assert_eq!(db.count(table), 500, "{table}");
+    }
+    let left: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM durably_runs WHERE job_name <> 'keep'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
