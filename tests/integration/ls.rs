@@ -1,5 +1,6 @@
 //! `durably ls`: filters (labels, statuses, jobs, combined), paging (limit, offset, --before),
-//! newest-first order, every output format, and a quiet broken pipe.
+//! newest-first order, every output format, and a quiet broken pipe. Every test but the
+//! `--explain` one runs on both backends.
 
 use crate::harness::*;
 use serde_json::Value;
@@ -29,42 +30,41 @@ fn fixture(n: usize) -> (Env, Vec<String>) {
         .collect();
     assert_eq!(created.len(), n);
     let statuses = ["pending", "leased", "completed", "failed", "cancelled"];
-    let conn = env.conn();
-    for (i, id) in created.iter().enumerate() {
-        let s = statuses[(i / 3) % 5];
-        conn.execute(
-            "UPDATE durably_runs SET status = ?2 WHERE id = ?1",
-            [id.as_str(), s],
-        )
-        .unwrap();
-    }
+    let updates: String = created
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let s = statuses[(i / 3) % 5];
+            format!(
+                "UPDATE durably_runs SET status = {} WHERE id = {};\n",
+                lit(s),
+                lit(id)
+            )
+        })
+        .collect();
+    env.exec_batch(&updates);
     (env, created)
 }
 
 /// The answer computed independently: plain SQL over the whole table, newest first.
 fn oracle(env: &Env, labels: &[(&str, &str)], statuses: &[&str], jobs: &[&str]) -> Vec<String> {
-    let conn = env.conn();
-    let mut stmt = conn
-        .prepare("SELECT id, status, job_name FROM durably_runs ORDER BY created_at DESC, id DESC")
-        .unwrap();
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    rows.into_iter()
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let rows = env.sql_rows(
+        "SELECT id, status, job_name FROM durably_runs ORDER BY created_at DESC, id DESC",
+    );
+    let run_labels: std::collections::BTreeSet<(String, String, String)> = env
+        .sql_rows("SELECT run_id, key, value FROM durably_run_labels")
+        .iter()
+        .map(|r| (text(&r[0]), text(&r[1]), text(&r[2])))
+        .collect();
+    rows.iter()
+        .map(|r| (text(&r[0]), text(&r[1]), text(&r[2])))
         .filter(|(id, status, job)| {
             (statuses.is_empty() || statuses.contains(&status.as_str()))
                 && (jobs.is_empty() || jobs.contains(&job.as_str()))
-                && labels.iter().all(|(k, v)| {
-                    conn.query_row(
-                        "SELECT count(*) FROM durably_run_labels WHERE run_id = ?1 AND key = ?2 AND value = ?3",
-                        [id.as_str(), k, v],
-                        |r| r.get::<_, i64>(0),
-                    )
-                    .unwrap()
-                        == 1
-                })
+                && labels
+                    .iter()
+                    .all(|(k, v)| run_labels.contains(&(id.clone(), k.to_string(), v.to_string())))
         })
         .map(|(id, _, _)| id)
         .collect()
@@ -76,73 +76,75 @@ fn ls_ids(env: &Env, args: &[&str]) -> Vec<String> {
     ids(env.run(&all).ok())
 }
 
-#[test]
-fn filters_alone_and_combined_match_plain_sql() {
-    let (env, created) = fixture(90);
-    // No filter: everything, newest first; equals creation order reversed.
-    let all = ls_ids(&env, &[]);
-    let mut reversed = created.clone();
-    reversed.reverse();
-    assert_eq!(all, reversed);
-    assert_eq!(all, oracle(&env, &[], &[], &[]));
+both! {
+    fn filters_alone_and_combined_match_plain_sql() {
+        let (env, created) = fixture(90);
+        // No filter: everything, newest first; equals creation order reversed.
+        let all = ls_ids(&env, &[]);
+        let mut reversed = created.clone();
+        reversed.reverse();
+        assert_eq!(all, reversed);
+        assert_eq!(all, oracle(&env, &[], &[], &[]));
 
-    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a [&'a str]);
-    let cases: Vec<Case> = vec![
-        (&[("tenant", "odd")], &[], &[]),
-        (&[("five", "yes")], &[], &[]),
-        (&[("tenant", "odd"), ("five", "yes")], &[], &[]),
-        (&[("tenant", "nobody")], &[], &[]),
-        (&[], &["pending"], &[]),
-        (&[], &["pending", "failed"], &[]),
-        (&[], &[], &["a"]),
-        (&[], &[], &["a", "c"]),
-        (&[], &["completed"], &["b"]),
-        (&[], &["leased", "cancelled"], &["a", "b"]),
-        (&[("tenant", "even")], &["pending"], &[]),
-        (&[("tenant", "even")], &[], &["c"]),
-        (
-            &[("tenant", "even"), ("five", "yes")],
-            &["pending", "completed"],
-            &["a", "b"],
-        ),
-    ];
-    for (labels, statuses, jobs) in cases {
-        let mut args: Vec<String> = Vec::new();
-        for (k, v) in labels {
-            args.push("--label".into());
-            args.push(format!("{k}={v}"));
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a [&'a str]);
+        let cases: Vec<Case> = vec![
+            (&[("tenant", "odd")], &[], &[]),
+            (&[("five", "yes")], &[], &[]),
+            (&[("tenant", "odd"), ("five", "yes")], &[], &[]),
+            (&[("tenant", "nobody")], &[], &[]),
+            (&[], &["pending"], &[]),
+            (&[], &["pending", "failed"], &[]),
+            (&[], &[], &["a"]),
+            (&[], &[], &["a", "c"]),
+            (&[], &["completed"], &["b"]),
+            (&[], &["leased", "cancelled"], &["a", "b"]),
+            (&[("tenant", "even")], &["pending"], &[]),
+            (&[("tenant", "even")], &[], &["c"]),
+            (
+                &[("tenant", "even"), ("five", "yes")],
+                &["pending", "completed"],
+                &["a", "b"],
+            ),
+        ];
+        for (labels, statuses, jobs) in cases {
+            let mut args: Vec<String> = Vec::new();
+            for (k, v) in labels {
+                args.push("--label".into());
+                args.push(format!("{k}={v}"));
+            }
+            for s in statuses {
+                args.push("--status".into());
+                args.push(s.to_string());
+            }
+            for j in jobs {
+                args.push("--job".into());
+                args.push(j.to_string());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let got = ls_ids(&env, &args);
+            let want = oracle(&env, labels, statuses, jobs);
+            assert_eq!(got, want, "ls {args:?}");
+            // The first page, too.
+            let mut paged = args.clone();
+            paged.extend(["--limit", "4"]);
+            let mut all = vec!["ls", "--format", "ids"];
+            all.extend(paged);
+            let first = ids(env.run(&all).ok());
+            assert_eq!(
+                first,
+                want.iter().take(4).cloned().collect::<Vec<_>>(),
+                "{all:?}"
+            );
         }
-        for s in statuses {
-            args.push("--status".into());
-            args.push(s.to_string());
-        }
-        for j in jobs {
-            args.push("--job".into());
-            args.push(j.to_string());
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let got = ls_ids(&env, &args);
-        let want = oracle(&env, labels, statuses, jobs);
-        assert_eq!(got, want, "ls {args:?}");
-        // The first page, too.
-        let mut paged = args.clone();
-        paged.extend(["--limit", "4"]);
-        let mut all = vec!["ls", "--format", "ids"];
-        all.extend(paged);
-        let first = ids(env.run(&all).ok());
+        // A repeated filter value changes nothing.
         assert_eq!(
-            first,
-            want.iter().take(4).cloned().collect::<Vec<_>>(),
-            "{all:?}"
+            ls_ids(&env, &["--status", "pending", "--status", "pending"]),
+            oracle(&env, &[], &["pending"], &[])
         );
     }
-    // A repeated filter value changes nothing.
-    assert_eq!(
-        ls_ids(&env, &["--status", "pending", "--status", "pending"]),
-        oracle(&env, &[], &["pending"], &[])
-    );
 }
 
+/// SQLite only: `--explain` names the SQLite store's strategy.
 #[test]
 fn label_filter_with_many_matches_uses_index_streams_and_is_correct() {
     // More matches than the label-first cap (at least 200): the other strategy.
@@ -184,122 +186,121 @@ fn label_filter_with_many_matches_uses_index_streams_and_is_correct() {
     }
 }
 
-#[test]
-fn paging_with_limit_offset_and_before() {
-    let (env, _) = fixture(40);
-    for filter in [
-        &[][..],
-        &["--status", "pending", "--status", "completed"][..],
-        &["--label", "tenant=even"][..],
-        &["--job", "a"][..],
-    ] {
-        let whole = ls_ids(&env, filter);
-        assert!(!whole.is_empty());
-        // --before: walk pages of 3 by the last id of each page.
-        let mut walked: Vec<String> = Vec::new();
-        loop {
-            let mut args = vec!["ls", "--format", "ids", "--limit", "3"];
-            args.extend_from_slice(filter);
-            let last = walked.last().cloned();
-            if let Some(last) = &last {
-                args.extend(["--before", last.as_str()]);
+both! {
+    fn paging_with_limit_offset_and_before() {
+        let (env, _) = fixture(40);
+        for filter in [
+            &[][..],
+            &["--status", "pending", "--status", "completed"][..],
+            &["--label", "tenant=even"][..],
+            &["--job", "a"][..],
+        ] {
+            let whole = ls_ids(&env, filter);
+            assert!(!whole.is_empty());
+            // --before: walk pages of 3 by the last id of each page.
+            let mut walked: Vec<String> = Vec::new();
+            loop {
+                let mut args = vec!["ls", "--format", "ids", "--limit", "3"];
+                args.extend_from_slice(filter);
+                let last = walked.last().cloned();
+                if let Some(last) = &last {
+                    args.extend(["--before", last.as_str()]);
+                }
+                let page = ids(env.run(&args).ok());
+                assert!(page.len() <= 3);
+                if page.is_empty() {
+                    break;
+                }
+                walked.extend(page);
             }
-            let page = ids(env.run(&args).ok());
-            assert!(page.len() <= 3);
-            if page.is_empty() {
-                break;
+            assert_eq!(walked, whole, "--before paging of {filter:?}");
+            // --offset.
+            for offset in [0, 1, 5, whole.len()] {
+                let mut args = vec!["ls", "--format", "ids", "--limit", "4"];
+                args.extend_from_slice(filter);
+                let off = offset.to_string();
+                args.extend(["--offset", off.as_str()]);
+                let page = ids(env.run(&args).ok());
+                let want: Vec<String> = whole.iter().skip(offset).take(4).cloned().collect();
+                assert_eq!(page, want, "{args:?}");
             }
-            walked.extend(page);
         }
-        assert_eq!(walked, whole, "--before paging of {filter:?}");
-        // --offset.
-        for offset in [0, 1, 5, whole.len()] {
-            let mut args = vec!["ls", "--format", "ids", "--limit", "4"];
-            args.extend_from_slice(filter);
-            let off = offset.to_string();
-            args.extend(["--offset", off.as_str()]);
-            let page = ids(env.run(&args).ok());
-            let want: Vec<String> = whole.iter().skip(offset).take(4).cloned().collect();
-            assert_eq!(page, want, "{args:?}");
-        }
+        // Default limit is 50.
+        let (env, _) = fixture(60);
+        assert_eq!(ids(env.run(&["ls", "--format", "ids"]).ok()).len(), 50);
+        // --before with an unknown id: not found.
+        env.run(&["ls", "--before", "ffffffff"])
+            .fails(3, "not found");
     }
-    // Default limit is 50.
-    let (env, _) = fixture(60);
-    assert_eq!(ids(env.run(&["ls", "--format", "ids"]).ok()).len(), 50);
-    // --before with an unknown id: not found.
-    env.run(&["ls", "--before", "ffffffff"])
-        .fails(3, "not found");
 }
 
-#[test]
-fn newest_first_breaks_created_at_ties_by_id() {
-    let env = Env::init();
-    let conn = env.conn();
-    // Same millisecond, ids inserted out of order (as another writer might).
-    for id in ["b-run", "c-run", "a-run"] {
-        conn.execute(
-            "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) VALUES (?1, 'j', '{}', 'pending', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
-            [id],
-        )
-        .unwrap();
+both! {
+    fn newest_first_breaks_created_at_ties_by_id() {
+        let env = Env::init();
+        // Same millisecond, ids inserted out of order (as another writer might).
+        for id in ["b-run", "c-run", "a-run"] {
+            env.exec(&format!(
+                "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) VALUES ({}, 'j', '{{}}', 'pending', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+                lit(id)
+            ));
+        }
+        env.exec(
+            "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) VALUES ('0-older', 'j', '{}', 'pending', '2024-12-31T23:59:59.999Z', '2024-12-31T23:59:59.999Z')",
+        );
+        assert_eq!(ls_ids(&env, &[]), ["c-run", "b-run", "a-run", "0-older"]);
+        assert_eq!(ls_ids(&env, &["--before", "b-run"]), ["a-run", "0-older"]);
+        assert_eq!(
+            ls_ids(&env, &["--status", "pending", "--job", "j"]),
+            ["c-run", "b-run", "a-run", "0-older"]
+        );
     }
-    conn.execute(
-        "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) VALUES ('0-older', 'j', '{}', 'pending', '2024-12-31T23:59:59.999Z', '2024-12-31T23:59:59.999Z')",
-        [],
-    )
-    .unwrap();
-    assert_eq!(ls_ids(&env, &[]), ["c-run", "b-run", "a-run", "0-older"]);
-    assert_eq!(ls_ids(&env, &["--before", "b-run"]), ["a-run", "0-older"]);
-    assert_eq!(
-        ls_ids(&env, &["--status", "pending", "--job", "j"]),
-        ["c-run", "b-run", "a-run", "0-older"]
-    );
 }
 
-#[test]
-fn json_formats_have_exactly_the_run_fields() {
-    let (env, _) = fixture(6);
-    let json = env.run(&["ls", "--format", "json"]).ok().json();
-    let arr = json.as_array().expect("an array");
-    assert_eq!(arr.len(), 6);
-    for run in arr {
-        assert_eq!(sorted_keys(run), RUN_FIELDS);
-        assert!(run["input"].is_object(), "input is JSON, not text");
-        assert!(run["labels"]["tenant"].is_string());
+both! {
+    fn json_formats_have_exactly_the_run_fields() {
+        let (env, _) = fixture(6);
+        let json = env.run(&["ls", "--format", "json"]).ok().json();
+        let arr = json.as_array().expect("an array");
+        assert_eq!(arr.len(), 6);
+        for run in arr {
+            assert_eq!(sorted_keys(run), RUN_FIELDS);
+            assert!(run["input"].is_object(), "input is JSON, not text");
+            assert!(run["labels"]["tenant"].is_string());
+        }
+        // --json is the same as --format json.
+        assert_eq!(env.run(&["ls", "--json"]).ok().json(), json);
+        // NDJSON: one object a line, same content.
+        let nd = env.run(&["ls", "--format", "ndjson"]);
+        let lines: Vec<Value> = nd
+            .ok()
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(&lines, arr);
+        // Ids: one a line, same order.
+        let id_lines = ids(env.run(&["ls", "--format", "ids"]).ok());
+        let json_ids: Vec<&str> = arr.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(id_lines, json_ids);
+        // Empty results: an empty array, nothing else.
+        let empty = env
+            .run(&["ls", "--job", "nope", "--format", "json"])
+            .ok()
+            .json();
+        assert_eq!(empty, Value::Array(vec![]));
+        assert_eq!(
+            env.run(&["ls", "--job", "nope", "--format", "ids"])
+                .ok()
+                .stdout,
+            ""
+        );
+        assert_eq!(
+            env.run(&["ls", "--job", "nope", "--format", "ndjson"])
+                .ok()
+                .stdout,
+            ""
+        );
     }
-    // --json is the same as --format json.
-    assert_eq!(env.run(&["ls", "--json"]).ok().json(), json);
-    // NDJSON: one object a line, same content.
-    let nd = env.run(&["ls", "--format", "ndjson"]);
-    let lines: Vec<Value> = nd
-        .ok()
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(&lines, arr);
-    // Ids: one a line, same order.
-    let id_lines = ids(env.run(&["ls", "--format", "ids"]).ok());
-    let json_ids: Vec<&str> = arr.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(id_lines, json_ids);
-    // Empty results: an empty array, nothing else.
-    let empty = env
-        .run(&["ls", "--job", "nope", "--format", "json"])
-        .ok()
-        .json();
-    assert_eq!(empty, Value::Array(vec![]));
-    assert_eq!(
-        env.run(&["ls", "--job", "nope", "--format", "ids"])
-            .ok()
-            .stdout,
-        ""
-    );
-    assert_eq!(
-        env.run(&["ls", "--job", "nope", "--format", "ndjson"])
-            .ok()
-            .stdout,
-        ""
-    );
 }
 
 /// Runs `durably ARGS` with stdout and stderr on a pseudo-terminal (`script`), `COLUMNS` set
@@ -308,7 +309,7 @@ fn on_terminal(env: &Env, args: &str, columns: Option<&str>) -> String {
     let mut script = std::process::Command::new("script");
     script
         .arg("-qec")
-        .arg(format!("'{BIN}' --db '{}' {args}", env.db.display()))
+        .arg(format!("'{BIN}' --db '{}' {args}", env.db_arg()))
         .arg("/dev/null")
         .env_remove("DURABLY_DB")
         .env("NO_COLOR", "1");
@@ -321,66 +322,69 @@ fn on_terminal(env: &Env, args: &str, columns: Option<&str>) -> String {
     out.stdout.replace("\r\n", "\n")
 }
 
-#[test]
-fn terminal_table_is_one_line_per_run_cut_to_the_width() {
-    let env = Env::new();
-    for i in 0..3 {
-        env.enqueue(&[
-            "--job",
-            &format!("a-really-long-job-name-{i}-that-would-not-fit"),
-            "--label",
-            "tenant=acme-corporation-international-holdings",
-        ]);
-    }
-    for (columns, width) in [(Some("50"), 50), (Some("0"), 80), (None, 80)] {
-        let text = on_terminal(&env, "ls", columns);
-        assert_eq!(text.lines().count(), 4, "COLUMNS={columns:?}:\n{text}");
-        for line in text.lines() {
-            assert!(
-                line.chars().count() <= width,
-                "COLUMNS={columns:?}: {} chars: {line:?}",
-                line.chars().count()
-            );
+both! {
+    fn terminal_table_is_one_line_per_run_cut_to_the_width() {
+        let env = Env::new();
+        for i in 0..3 {
+            env.enqueue(&[
+                "--job",
+                &format!("a-really-long-job-name-{i}-that-would-not-fit"),
+                "--label",
+                "tenant=acme-corporation-international-holdings",
+            ]);
         }
-        assert!(text.lines().skip(1).all(|l| l.ends_with('…')), "{text}");
-    }
-    // Nothing to list: a note for people on a terminal, the header alone on a pipe.
-    assert_eq!(on_terminal(&env, "ls --job nope", None), "no runs match\n");
-    let piped = env.run(&["ls", "--job", "nope"]);
-    assert_eq!(piped.ok().stdout.lines().count(), 1, "{piped:?}");
-    assert!(
-        piped.stdout.contains("JOB") && piped.stderr.is_empty(),
-        "{piped:?}"
-    );
-}
-
-#[test]
-fn bad_filters_are_usage_errors() {
-    let (env, _) = fixture(3);
-    env.run(&["ls", "--status", "done"]).fails(2, "done");
-    env.run(&["ls", "--label", "novalue"]).fails(2, "novalue");
-    env.run(&["ls", "--format", "xml"]).fails(2, "xml");
-    env.run(&["ls", "--limit", "-1"]).code(2);
-}
-
-#[test]
-fn broken_pipe_is_quiet() {
-    let env = Env::new();
-    let lines: String = (0..3000)
-        .map(|i| format!("{{\"job\":\"j{i}\"}}\n"))
-        .collect();
-    env.run_stdin(&["enqueue-many", "--quiet"], lines).ok();
-    for format in ["ids", "json", "ndjson", "table"] {
-        let script = format!(
-            "set -o pipefail; \"$0\" --db \"$1\" ls --limit 3000 --format {format} | head -1"
+        for (columns, width) in [(Some("50"), 50), (Some("0"), 80), (None, 80)] {
+            let text = on_terminal(&env, "ls", columns);
+            assert_eq!(text.lines().count(), 4, "COLUMNS={columns:?}:\n{text}");
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= width,
+                    "COLUMNS={columns:?}: {} chars: {line:?}",
+                    line.chars().count()
+                );
+            }
+            assert!(text.lines().skip(1).all(|l| l.ends_with('…')), "{text}");
+        }
+        // Nothing to list: a note for people on a terminal, the header alone on a pipe.
+        assert_eq!(on_terminal(&env, "ls --job nope", None), "no runs match\n");
+        let piped = env.run(&["ls", "--job", "nope"]);
+        assert_eq!(piped.ok().stdout.lines().count(), 1, "{piped:?}");
+        assert!(
+            piped.stdout.contains("JOB") && piped.stderr.is_empty(),
+            "{piped:?}"
         );
-        let mut sh = std::process::Command::new("bash");
-        sh.args(["-c", &script, BIN, env.db.to_str().unwrap()])
-            .env_remove("DURABLY_DB");
-        let out = run_command(sh, None);
-        assert_eq!(out.code, 0, "{format}: {out:?}");
-        assert_eq!(out.stderr, "", "{format}: {out:?}");
-        assert_eq!(out.stdout.lines().count(), 1);
+    }
+}
+
+both! {
+    fn bad_filters_are_usage_errors() {
+        let (env, _) = fixture(3);
+        env.run(&["ls", "--status", "done"]).fails(2, "done");
+        env.run(&["ls", "--label", "novalue"]).fails(2, "novalue");
+        env.run(&["ls", "--format", "xml"]).fails(2, "xml");
+        env.run(&["ls", "--limit", "-1"]).code(2);
+    }
+}
+
+both! {
+    fn broken_pipe_is_quiet() {
+        let env = Env::new();
+        let lines: String = (0..3000)
+            .map(|i| format!("{{\"job\":\"j{i}\"}}\n"))
+            .collect();
+        env.run_stdin(&["enqueue-many", "--quiet"], lines).ok();
+        for format in ["ids", "json", "ndjson", "table"] {
+            let script = format!(
+                "set -o pipefail; \"$0\" --db \"$1\" ls --limit 3000 --format {format} | head -1"
+            );
+            let mut sh = std::process::Command::new("bash");
+            sh.args(["-c", &script, BIN, &env.db_arg()])
+                .env_remove("DURABLY_DB");
+            let out = run_command(sh, None);
+            assert_eq!(out.code, 0, "{format}: {out:?}");
+            assert_eq!(out.stderr, "", "{format}: {out:?}");
+            assert_eq!(out.stdout.lines().count(), 1);
+        }
     }
 }
 

@@ -1,9 +1,18 @@
 //! The integration tests of durably, one test binary: every module runs the real binary
-//! (`CARGO_BIN_EXE_durably`) against real SQLite files and real processes, through the one
+//! (`CARGO_BIN_EXE_durably`) against real databases and real processes, through the one
 //! harness in `harness/`.
 //!
 //! Run one module: `cargo test --test integration ls::`.
+//!
+//! Backends: `enqueue`, `ls` (but its `--explain` test), `admin`, `worker_handlers`,
+//! `worker_race`, `worker_outcomes` and `stress_load`'s enqueuers declare their tests with
+//! `both!`, which runs each on a SQLite file (`name::sqlite`) and on a fresh PostgreSQL database
+//! (`name::pg`, ignored unless `--include-ignored`, with `DURABLY_TEST_PG` naming the server);
+//! `stress_load` also has PostgreSQL-only cases (8 workers over TCP, a server restart). The
+//! other modules are about SQLite files (schema, journal modes, locks, paths, query plans) and
+//! run on SQLite only.
 
+#[macro_use]
 mod harness;
 
 mod admin;

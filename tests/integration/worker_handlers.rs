@@ -1,5 +1,5 @@
 //! `durably work` with real handler programs: what a handler gets, how its exit becomes the
-//! run's result, and the exit codes of `--once`.
+//! run's result, and the exit codes of `--once`. Every test runs on both backends.
 
 use crate::harness::*;
 use serde_json::Value;
@@ -18,40 +18,46 @@ fn output(env: &Env, id: &str) -> Value {
     serde_json::from_str::<Value>(&out.stdout).unwrap()["output"].clone()
 }
 
-#[test]
-fn handler_gets_input_and_environment() {
-    let env = Env::init();
-    env.handler(
-        "echo",
-        r#"printf '{"stdin":%s,"run":"%s","job":"%s","gen":%s,"labels":%s,"db":"%s"}' "$(cat)" "$DURABLY_RUN_ID" "$DURABLY_JOB" "$DURABLY_LEASE_GENERATION" "$DURABLY_LABELS" "$DURABLY_DB""#,
-    );
-    let id = env.enqueue_job(
-        "echo",
-        &[
-            "--input",
-            r#"{"n":12345678901234567890123}"#,
-            "--label",
-            "tenant=a",
-        ],
-    );
-    once(&env).ok_code(0);
-    assert_eq!(env.status(&id), "completed");
-    let stored = env.field(&id, "output").unwrap();
-    assert!(
-        stored.contains(r#""stdin":{"n":12345678901234567890123}"#),
-        "{stored}"
-    );
-    let v: Value = serde_json::from_str(&stored).unwrap();
-    assert_eq!(v["run"], id.as_str());
-    assert_eq!(v["job"], "echo");
-    assert_eq!(v["gen"], 1);
-    assert_eq!(v["labels"], serde_json::json!({"tenant": "a"}));
-    let db = std::path::PathBuf::from(v["db"].as_str().unwrap());
-    assert!(db.is_absolute());
-    assert_eq!(
-        std::fs::canonicalize(db).unwrap(),
-        std::fs::canonicalize(&env.db).unwrap()
-    );
+both! {
+    fn handler_gets_input_and_environment() {
+        let env = Env::init();
+        env.handler(
+            "echo",
+            r#"printf '{"stdin":%s,"run":"%s","job":"%s","gen":%s,"labels":%s,"db":"%s"}' "$(cat)" "$DURABLY_RUN_ID" "$DURABLY_JOB" "$DURABLY_LEASE_GENERATION" "$DURABLY_LABELS" "$DURABLY_DB""#,
+        );
+        let id = env.enqueue_job(
+            "echo",
+            &[
+                "--input",
+                r#"{"n":12345678901234567890123}"#,
+                "--label",
+                "tenant=a",
+            ],
+        );
+        once(&env).ok_code(0);
+        assert_eq!(env.status(&id), "completed");
+        let stored = env.field(&id, "output").unwrap();
+        assert!(
+            stored.contains(r#""stdin":{"n":12345678901234567890123}"#),
+            "{stored}"
+        );
+        let v: Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(v["run"], id.as_str());
+        assert_eq!(v["job"], "echo");
+        assert_eq!(v["gen"], 1);
+        assert_eq!(v["labels"], serde_json::json!({"tenant": "a"}));
+        match env.backend {
+            Backend::Sqlite => {
+                let db = std::path::PathBuf::from(v["db"].as_str().unwrap());
+                assert!(db.is_absolute());
+                assert_eq!(
+                    std::fs::canonicalize(db).unwrap(),
+                    std::fs::canonicalize(&env.db).unwrap()
+                );
+            }
+            Backend::Postgres => assert_eq!(v["db"], env.db_arg().as_str()),
+        }
+    }
 }
 
 trait OkCode {
@@ -65,418 +71,431 @@ impl OkCode for Out {
     }
 }
 
-#[test]
-fn output_shapes() {
-    let env = Env::init();
-    let cases: &[(&str, &str, Value)] = &[
-        (
-            "json",
-            r#"echo '{"a": [1, 2]}'"#,
-            serde_json::json!({"a": [1, 2]}),
-        ),
-        (
-            "text",
-            "echo hello world",
-            Value::String("hello world".into()),
-        ),
-        (
-            "lines",
-            "printf 'a\\nb\\n\\n'",
-            Value::String("a\nb\n".into()),
-        ),
-        ("empty", "true", Value::Null),
-        ("number", "echo 42", serde_json::json!(42)),
-        (
-            "bytes",
-            "printf 'x\\377y'",
-            Value::String("x\u{fffd}y".into()),
-        ),
-    ];
-    for (job, body, want) in cases {
-        env.handler(job, body);
-        let id = env.enqueue_job(job, &[]);
+both! {
+    fn output_shapes() {
+        let env = Env::init();
+        let cases: &[(&str, &str, Value)] = &[
+            (
+                "json",
+                r#"echo '{"a": [1, 2]}'"#,
+                serde_json::json!({"a": [1, 2]}),
+            ),
+            (
+                "text",
+                "echo hello world",
+                Value::String("hello world".into()),
+            ),
+            (
+                "lines",
+                "printf 'a\\nb\\n\\n'",
+                Value::String("a\nb\n".into()),
+            ),
+            ("empty", "true", Value::Null),
+            ("number", "echo 42", serde_json::json!(42)),
+            (
+                "bytes",
+                "printf 'x\\377y'",
+                Value::String("x\u{fffd}y".into()),
+            ),
+        ];
+        for (job, body, want) in cases {
+            env.handler(job, body);
+            let id = env.enqueue_job(job, &[]);
+            once(&env).ok_code(0);
+            assert_eq!(env.status(&id), "completed", "{job}");
+            assert_eq!(&output(&env, &id), want, "{job}");
+        }
+        // Empty stdout is stored as NULL, like a library run without output.
+        let id = env.enqueue_job("empty", &[]);
         once(&env).ok_code(0);
-        assert_eq!(env.status(&id), "completed", "{job}");
-        assert_eq!(&output(&env, &id), want, "{job}");
+        assert_eq!(env.field(&id, "output"), None);
     }
-    // Empty stdout is stored as NULL, like a library run without output.
-    let id = env.enqueue_job("empty", &[]);
-    once(&env).ok_code(0);
-    assert_eq!(env.field(&id, "output"), None);
 }
 
-#[test]
-fn failure_carries_exit_code_and_stderr_tail() {
-    let env = Env::init();
-    env.handler(
-        "bad",
-        "i=0; while [ $i -lt 2000 ]; do echo \"noise $i\" >&2; i=$((i+1)); done; echo 'the real reason' >&2; exit 3",
-    );
-    let id = env.enqueue_job("bad", &[]);
-    let out = once(&env);
-    out.ok_code(5);
-    // stderr streamed through the worker.
-    assert!(out.stderr.contains("noise 0\n"), "{out:?}");
-    assert_eq!(env.status(&id), "failed");
-    let error = env.field(&id, "error").unwrap();
-    assert!(error.starts_with("handler exited with code 3"), "{error}");
-    assert!(error.ends_with("the real reason"), "{error}");
-    assert!(!error.contains("noise 0\n"), "only the tail is kept");
-    assert!(error.len() <= 4096 + 100, "{}", error.len());
-    assert_eq!(env.field(&id, "lease_owner"), None);
-    assert!(env.field(&id, "completed_at").is_some());
-}
-
-#[test]
-fn signal_and_timeout_fail_the_run() {
-    let env = Env::init();
-    env.handler("killed", "echo dying >&2; kill -TERM $$");
-    let id = env.enqueue_job("killed", &[]);
-    once(&env).ok_code(5);
-    let error = env.field(&id, "error").unwrap();
-    assert!(error.contains("signal 15 (SIGTERM)"), "{error}");
-    assert!(error.contains("dying"), "{error}");
-
-    env.handler(
-        "slow",
-        "echo $$ > $T/slow.pid; sleep 1000 & echo $! > $T/slow-child.pid; echo started >&2; wait",
-    );
-    let id = env.enqueue_job("slow", &[]);
-    let out = env.run(&[
-        "work",
-        "--once",
-        "--timeout",
-        "1s",
-        "--handlers",
-        env.handlers.to_str().unwrap(),
-    ]);
-    out.ok_code(5);
-    let error = env.field(&id, "error").unwrap();
-    assert!(error.starts_with("handler timed out after 1s"), "{error}");
-    assert!(error.contains("started"), "{error}");
-    // The whole group is gone, the background child included.
-    assert!(!alive(env.pid_file("slow.pid")));
-    wait_dead(env.pid_file("slow-child.pid"));
-}
-
-#[test]
-fn handler_that_cannot_execute_fails_the_run() {
-    let env = Env::init();
-    // Executable bit but no #! line: never handed to a shell.
-    let path = env.handlers.join("noshebang");
-    std::fs::write(&path, "echo should not run > $T/ran\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let id = env.enqueue_job("noshebang", &[]);
-    once(&env).ok_code(5);
-    let error = env.field(&id, "error").unwrap();
-    assert!(error.starts_with("cannot execute handler "), "{error}");
-    assert!(!env.path("ran").exists());
-}
-
-#[test]
-fn output_over_16_mib_fails() {
-    let env = Env::init();
-    env.handler("big", "head -c 17000000 /dev/zero | tr '\\0' x");
-    let id = env.enqueue_job("big", &[]);
-    once(&env).ok_code(5);
-    assert!(env.field(&id, "error").unwrap().contains("exceeds 16 MiB"));
-}
-
-#[test]
-fn once_exit_codes_and_idle() {
-    let env = Env::init();
-    env.handler("ok", "echo fine");
-    // Idle: nothing to do is success.
-    once(&env).ok_code(0);
-    env.enqueue_job("ok", &[]);
-    once(&env).ok_code(0);
-    env.handler("no", "exit 1");
-    env.enqueue_job("no", &[]);
-    once(&env).ok_code(5);
-    assert_eq!(
-        env.count("SELECT count(*) FROM durably_runs WHERE status = 'completed'"),
-        1
-    );
-}
-
-#[test]
-fn only_plain_executable_entries_are_jobs() {
-    let env = Env::init();
-    env.handler(".hidden", "echo hidden");
-    let noexec = env.handlers.join("noexec");
-    std::fs::write(&noexec, "#!/bin/sh\necho x\n").unwrap();
-    std::fs::create_dir(env.handlers.join("adir")).unwrap();
-    env.handler("real", "echo real");
-    let hidden = env.enqueue_job(".hidden", &[]);
-    let noexec_id = env.enqueue_job("noexec", &[]);
-    let dir_id = env.enqueue_job("adir", &[]);
-    let escape = env.enqueue_job("../handlers/real", &[]);
-    let real = env.enqueue_job("real", &[]);
-    let out = env.run(&[
-        "work",
-        "--until-idle",
-        "--handlers",
-        env.handlers.to_str().unwrap(),
-    ]);
-    out.ok_code(0);
-    assert_eq!(env.status(&real), "completed");
-    for id in [&hidden, &noexec_id, &dir_id, &escape] {
-        assert_eq!(env.status(id), "pending");
+both! {
+    fn failure_carries_exit_code_and_stderr_tail() {
+        let env = Env::init();
+        env.handler(
+            "bad",
+            "i=0; while [ $i -lt 2000 ]; do echo \"noise $i\" >&2; i=$((i+1)); done; echo 'the real reason' >&2; exit 3",
+        );
+        let id = env.enqueue_job("bad", &[]);
+        let out = once(&env);
+        out.ok_code(5);
+        // stderr streamed through the worker.
+        assert!(out.stderr.contains("noise 0\n"), "{out:?}");
+        assert_eq!(env.status(&id), "failed");
+        let error = env.field(&id, "error").unwrap();
+        assert!(error.starts_with("handler exited with code 3"), "{error}");
+        assert!(error.ends_with("the real reason"), "{error}");
+        assert!(!error.contains("noise 0\n"), "only the tail is kept");
+        assert!(error.len() <= 4096 + 100, "{}", error.len());
+        assert_eq!(env.field(&id, "lease_owner"), None);
+        assert!(env.field(&id, "completed_at").is_some());
     }
-    assert!(
-        out.stderr.contains("4 runs of other jobs still pending"),
-        "{out:?}"
-    );
 }
 
-#[test]
-fn command_handler_for_every_job_or_only_listed_ones() {
-    let env = Env::init();
-    let a = env.enqueue_job("a", &["--input", "\"A\""]);
-    let b = env.enqueue_job("b", &["--input", "\"B\""]);
-    let out = env.run(&["work", "--until-idle", "--job", "b", "--", "cat"]);
-    out.ok_code(0);
-    assert_eq!(env.status(&a), "pending");
-    assert_eq!(env.status(&b), "completed");
-    assert_eq!(env.field(&b, "output").as_deref(), Some("\"B\""));
-    env.run(&["work", "--until-idle", "--", "cat"]).ok_code(0);
-    assert_eq!(env.field(&a, "output").as_deref(), Some("\"A\""));
-    // Unknown command: an error before anything is claimed.
-    let c = env.enqueue_job("c", &[]);
-    let out = env.run(&["work", "--once", "--", "no-such-command-xyz"]);
-    out.ok_code(1);
-    assert!(out.stderr.contains("cannot execute handler"), "{out:?}");
-    assert_eq!(env.status(&c), "pending");
+both! {
+    fn signal_and_timeout_fail_the_run() {
+        let env = Env::init();
+        env.handler("killed", "echo dying >&2; kill -TERM $$");
+        let id = env.enqueue_job("killed", &[]);
+        once(&env).ok_code(5);
+        let error = env.field(&id, "error").unwrap();
+        assert!(error.contains("signal 15 (SIGTERM)"), "{error}");
+        assert!(error.contains("dying"), "{error}");
+
+        env.handler(
+            "slow",
+            "echo $$ > $T/slow.pid; sleep 1000 & echo $! > $T/slow-child.pid; echo started >&2; wait",
+        );
+        let id = env.enqueue_job("slow", &[]);
+        let out = env.run(&[
+            "work",
+            "--once",
+            "--timeout",
+            "1s",
+            "--handlers",
+            env.handlers.to_str().unwrap(),
+        ]);
+        out.ok_code(5);
+        let error = env.field(&id, "error").unwrap();
+        assert!(error.starts_with("handler timed out after 1s"), "{error}");
+        assert!(error.contains("started"), "{error}");
+        // The whole group is gone, the background child included.
+        assert!(!alive(env.pid_file("slow.pid")));
+        wait_dead(env.pid_file("slow-child.pid"));
+    }
 }
 
-#[test]
-fn steps_progress_and_logs() {
-    let env = Env::init();
-    env.handler(
-        "steps",
-        r#"a=$(durably step fetch -- sh -c 'echo fetch >> $T/ran; echo "{\"rows\": 3}"')
-durably progress 1 --total 2 --message halfway
-durably step save -- sh -c 'durably log --level warn --data "{\"k\":1}" "inside $DURABLY_STEP"; echo saved' > /dev/null
-durably log "after"
-echo "$a""#,
-    );
-    let id = env.enqueue_job("steps", &[]);
-    once(&env).ok_code(0);
-    assert_eq!(env.status(&id), "completed");
-    assert_eq!(env.field(&id, "output").as_deref(), Some(r#"{"rows": 3}"#));
-    let show: Value = serde_json::from_str(&env.ok(&["show", &id, "--json"]).stdout).unwrap();
-    assert_eq!(
-        show["progress"],
-        serde_json::json!({"current":1,"total":2,"message":"halfway"})
-    );
-    assert_eq!(show["currentStepIndex"], 2);
-    assert_eq!(show["completedStepCount"], 2);
-    let steps = show["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 2);
-    assert_eq!(
-        (steps[0]["name"].as_str(), steps[0]["index"].as_i64()),
-        (Some("fetch"), Some(0))
-    );
-    assert_eq!(steps[0]["output"], serde_json::json!({"rows": 3}));
-    assert_eq!(
-        (steps[1]["name"].as_str(), steps[1]["index"].as_i64()),
-        (Some("save"), Some(1))
-    );
-    assert_eq!(steps[1]["output"], "saved");
-    let logs = env.ok(&["logs", &id, "--json"]);
-    let logs: Vec<Value> = logs
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(logs.len(), 2);
-    assert_eq!(logs[0]["message"], "inside save");
-    assert_eq!(logs[0]["stepName"], "save");
-    assert_eq!(logs[0]["level"], "warn");
-    assert_eq!(logs[0]["data"], serde_json::json!({"k": 1}));
-    assert_eq!(logs[1]["message"], "after");
-    assert_eq!(logs[1]["stepName"], Value::Null);
-    // Outside a handler the in-handler commands refuse with a usage error.
-    let out = env.run(&["progress", "1"]);
-    assert_eq!(out.code, 2, "{out:?}");
+both! {
+    fn handler_that_cannot_execute_fails_the_run() {
+        let env = Env::init();
+        // Executable bit but no #! line: never handed to a shell.
+        let path = env.handlers.join("noshebang");
+        std::fs::write(&path, "echo should not run > $T/ran\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let id = env.enqueue_job("noshebang", &[]);
+        once(&env).ok_code(5);
+        let error = env.field(&id, "error").unwrap();
+        assert!(error.starts_with("cannot execute handler "), "{error}");
+        assert!(!env.path("ran").exists());
+    }
 }
 
-#[test]
-fn failed_step_exits_with_its_code_and_is_recorded() {
-    let env = Env::init();
-    env.handler(
-        "stepfail",
-        "durably step broken -- sh -c 'exit 7'; echo \"code $?\" >&2; exit 9",
-    );
-    let id = env.enqueue_job("stepfail", &[]);
-    once(&env).ok_code(5);
-    let error = env.field(&id, "error").unwrap();
-    assert!(error.contains("code 7"), "{error}");
-    let (status, index): (String, i64) = env
-        .conn()
-        .query_row(
-            "SELECT status, \"index\" FROM durably_steps WHERE run_id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+both! {
+    fn output_over_16_mib_fails() {
+        let env = Env::init();
+        env.handler("big", "head -c 17000000 /dev/zero | tr '\\0' x");
+        let id = env.enqueue_job("big", &[]);
+        once(&env).ok_code(5);
+        assert!(env.field(&id, "error").unwrap().contains("exceeds 16 MiB"));
+    }
+}
+
+both! {
+    fn once_exit_codes_and_idle() {
+        let env = Env::init();
+        env.handler("ok", "echo fine");
+        // Idle: nothing to do is success.
+        once(&env).ok_code(0);
+        env.enqueue_job("ok", &[]);
+        once(&env).ok_code(0);
+        env.handler("no", "exit 1");
+        env.enqueue_job("no", &[]);
+        once(&env).ok_code(5);
+        assert_eq!(
+            env.count("SELECT count(*) FROM durably_runs WHERE status = 'completed'"),
+            1
+        );
+    }
+}
+
+both! {
+    fn only_plain_executable_entries_are_jobs() {
+        let env = Env::init();
+        env.handler(".hidden", "echo hidden");
+        let noexec = env.handlers.join("noexec");
+        std::fs::write(&noexec, "#!/bin/sh\necho x\n").unwrap();
+        std::fs::create_dir(env.handlers.join("adir")).unwrap();
+        env.handler("real", "echo real");
+        let hidden = env.enqueue_job(".hidden", &[]);
+        let noexec_id = env.enqueue_job("noexec", &[]);
+        let dir_id = env.enqueue_job("adir", &[]);
+        let escape = env.enqueue_job("../handlers/real", &[]);
+        let real = env.enqueue_job("real", &[]);
+        let out = env.run(&[
+            "work",
+            "--until-idle",
+            "--handlers",
+            env.handlers.to_str().unwrap(),
+        ]);
+        out.ok_code(0);
+        assert_eq!(env.status(&real), "completed");
+        for id in [&hidden, &noexec_id, &dir_id, &escape] {
+            assert_eq!(env.status(id), "pending");
+        }
+        assert!(
+            out.stderr.contains("4 runs of other jobs still pending"),
+            "{out:?}"
+        );
+    }
+}
+
+both! {
+    fn command_handler_for_every_job_or_only_listed_ones() {
+        let env = Env::init();
+        let a = env.enqueue_job("a", &["--input", "\"A\""]);
+        let b = env.enqueue_job("b", &["--input", "\"B\""]);
+        let out = env.run(&["work", "--until-idle", "--job", "b", "--", "cat"]);
+        out.ok_code(0);
+        assert_eq!(env.status(&a), "pending");
+        assert_eq!(env.status(&b), "completed");
+        assert_eq!(env.field(&b, "output").as_deref(), Some("\"B\""));
+        env.run(&["work", "--until-idle", "--", "cat"]).ok_code(0);
+        assert_eq!(env.field(&a, "output").as_deref(), Some("\"A\""));
+        // Unknown command: an error before anything is claimed.
+        let c = env.enqueue_job("c", &[]);
+        let out = env.run(&["work", "--once", "--", "no-such-command-xyz"]);
+        out.ok_code(1);
+        assert!(out.stderr.contains("cannot execute handler"), "{out:?}");
+        assert_eq!(env.status(&c), "pending");
+    }
+}
+
+both! {
+    fn steps_progress_and_logs() {
+        let env = Env::init();
+        env.handler(
+            "steps",
+            r#"a=$(durably step fetch -- sh -c 'echo fetch >> $T/ran; echo "{\"rows\": 3}"')
+    durably progress 1 --total 2 --message halfway
+    durably step save -- sh -c 'durably log --level warn --data "{\"k\":1}" "inside $DURABLY_STEP"; echo saved' > /dev/null
+    durably log "after"
+    echo "$a""#,
+        );
+        let id = env.enqueue_job("steps", &[]);
+        once(&env).ok_code(0);
+        assert_eq!(env.status(&id), "completed");
+        assert_eq!(env.field(&id, "output").as_deref(), Some(r#"{"rows": 3}"#));
+        let show: Value = serde_json::from_str(&env.ok(&["show", &id, "--json"]).stdout).unwrap();
+        assert_eq!(
+            show["progress"],
+            serde_json::json!({"current":1,"total":2,"message":"halfway"})
+        );
+        assert_eq!(show["currentStepIndex"], 2);
+        assert_eq!(show["completedStepCount"], 2);
+        let steps = show["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 2);
+        assert_eq!(
+            (steps[0]["name"].as_str(), steps[0]["index"].as_i64()),
+            (Some("fetch"), Some(0))
+        );
+        assert_eq!(steps[0]["output"], serde_json::json!({"rows": 3}));
+        assert_eq!(
+            (steps[1]["name"].as_str(), steps[1]["index"].as_i64()),
+            (Some("save"), Some(1))
+        );
+        assert_eq!(steps[1]["output"], "saved");
+        let logs = env.ok(&["logs", &id, "--json"]);
+        let logs: Vec<Value> = logs
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(logs.len(), 2);
+        assert_eq!(logs[0]["message"], "inside save");
+        assert_eq!(logs[0]["stepName"], "save");
+        assert_eq!(logs[0]["level"], "warn");
+        assert_eq!(logs[0]["data"], serde_json::json!({"k": 1}));
+        assert_eq!(logs[1]["message"], "after");
+        assert_eq!(logs[1]["stepName"], Value::Null);
+        // Outside a handler the in-handler commands refuse with a usage error.
+        let out = env.run(&["progress", "1"]);
+        assert_eq!(out.code, 2, "{out:?}");
+    }
+}
+
+both! {
+    fn failed_step_exits_with_its_code_and_is_recorded() {
+        let env = Env::init();
+        env.handler(
+            "stepfail",
+            "durably step broken -- sh -c 'exit 7'; echo \"code $?\" >&2; exit 9",
+        );
+        let id = env.enqueue_job("stepfail", &[]);
+        once(&env).ok_code(5);
+        let error = env.field(&id, "error").unwrap();
+        assert!(error.contains("code 7"), "{error}");
+        let steps = env.sql_rows(&format!(
+            "SELECT status, \"index\" FROM durably_steps WHERE run_id = {}",
+            lit(&id)
+        ));
+        assert_eq!(
+            steps,
+            [[Some("failed".to_string()), Some("0".to_string())]],
+            "one failed step at index 0"
+        );
+        assert_eq!(env.field(&id, "completed_step_count").as_deref(), Some("0"));
+    }
+}
+
+both! {
+    fn wait_and_enqueue_wait() {
+        let env = Env::init();
+        env.handler("w", "echo '\"done\"'");
+        let worker = env.spawn(&[
+            "work",
+            "--poll",
+            "100ms",
+            "--max-runs",
+            "2",
+            "--handlers",
+            env.handlers.to_str().unwrap(),
+        ]);
+        let out = env.run(&["enqueue", "--job", "w", "--wait", "--timeout", "50s"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout, "done\n");
+        env.handler("f", "echo broken >&2; exit 2");
+        let id = env.enqueue_job("f", &[]);
+        let out = env.run(&["wait", &id, "--timeout", "50s"]);
+        assert_eq!(out.code, 5, "{out:?}");
+        assert!(out.stderr.contains("handler exited with code 2"), "{out:?}");
+        finish(worker);
+        let out = env.run(&["wait", "00000000-0000-0000-0000-000000000000"]);
+        assert_eq!(out.code, 3, "{out:?}");
+        let pending = env.enqueue_job("never", &[]);
+        let out = env.run(&["wait", &pending, "--timeout", "200ms"]);
+        assert_eq!(out.code, 124, "{out:?}");
+        env.ok(&["cancel", &pending]);
+        let out = env.run(&["wait", &pending]);
+        assert_eq!(out.code, 6, "{out:?}");
+    }
+}
+
+both! {
+    fn idle_worker_purges_with_retain() {
+        let env = Env::init();
+        env.handler("ok", "echo fine");
+        let old = env.enqueue_job("ok", &[]);
+        let fresh = env.enqueue_job("ok", &[]);
+        env.run(&[
+            "work",
+            "--until-idle",
+            "--handlers",
+            env.handlers.to_str().unwrap(),
+        ])
+        .ok_code(0);
+        env.exec(&format!(
+            "UPDATE durably_runs SET completed_at = '2000-01-01T00:00:00.000Z' WHERE id = {}",
+            lit(&old)
+        ));
+        env.run(&[
+            "work",
+            "--once",
+            "--retain",
+            "7d",
+            "--handlers",
+            env.handlers.to_str().unwrap(),
+        ])
+        .ok_code(0);
+        assert_eq!(env.count("SELECT count(*) FROM durably_runs"), 1);
+        assert_eq!(env.status(&fresh), "completed");
+    }
+}
+
+both! {
+    fn logs_follow_until_the_run_ends() {
+        let env = Env::init();
+        env.handler(
+            "job",
+            "durably log first\nwhile [ ! -e $T/go ]; do sleep 0.05; done\ndurably log --level error second",
+        );
+        let id = env.enqueue_job("job", &[]);
+        let worker = env.spawn(&[
+            "work",
+            "--once",
+            "--handlers",
+            env.handlers.to_str().unwrap(),
+        ]);
+        wait_for("the first log", || {
+            (env.count("SELECT count(*) FROM durably_logs") == 1).then_some(())
+        });
+        let follow = env.spawn(&["logs", &id, "--follow"]);
+        std::fs::write(env.path("go"), "").unwrap();
+        assert_eq!(finish(worker).code, 0);
+        let out = finish(follow);
+        assert_eq!(out.code, 0, "{out:?}");
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{out:?}");
+        assert!(lines[0].ends_with("info  first"), "{out:?}");
+        assert!(lines[1].ends_with("error second"), "{out:?}");
+    }
+}
+
+both! {
+    fn big_input_unread_and_big_labels() {
+        let env = Env::init();
+        // The handler never reads its 1 MiB input: the worker must not block on the pipe.
+        env.handler("ignore", "echo ${DURABLY_LABELS:-none}");
+        let spec = env.path("big.json");
+        std::fs::write(
+            &spec,
+            format!(
+                "{{\"job\":\"ignore\",\"input\":\"{}\"}}",
+                "x".repeat(1 << 20)
+            ),
         )
         .unwrap();
-    assert_eq!((status.as_str(), index), ("failed", 0));
-    assert_eq!(env.field(&id, "completed_step_count").as_deref(), Some("0"));
-}
-
-#[test]
-fn wait_and_enqueue_wait() {
-    let env = Env::init();
-    env.handler("w", "echo '\"done\"'");
-    let worker = env.spawn(&[
-        "work",
-        "--poll",
-        "100ms",
-        "--max-runs",
-        "2",
-        "--handlers",
-        env.handlers.to_str().unwrap(),
-    ]);
-    let out = env.run(&["enqueue", "--job", "w", "--wait", "--timeout", "50s"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout, "done\n");
-    env.handler("f", "echo broken >&2; exit 2");
-    let id = env.enqueue_job("f", &[]);
-    let out = env.run(&["wait", &id, "--timeout", "50s"]);
-    assert_eq!(out.code, 5, "{out:?}");
-    assert!(out.stderr.contains("handler exited with code 2"), "{out:?}");
-    finish(worker);
-    let out = env.run(&["wait", "00000000-0000-0000-0000-000000000000"]);
-    assert_eq!(out.code, 3, "{out:?}");
-    let pending = env.enqueue_job("never", &[]);
-    let out = env.run(&["wait", &pending, "--timeout", "200ms"]);
-    assert_eq!(out.code, 124, "{out:?}");
-    env.ok(&["cancel", &pending]);
-    let out = env.run(&["wait", &pending]);
-    assert_eq!(out.code, 6, "{out:?}");
-}
-
-#[test]
-fn idle_worker_purges_with_retain() {
-    let env = Env::init();
-    env.handler("ok", "echo fine");
-    let old = env.enqueue_job("ok", &[]);
-    let fresh = env.enqueue_job("ok", &[]);
-    env.run(&[
-        "work",
-        "--until-idle",
-        "--handlers",
-        env.handlers.to_str().unwrap(),
-    ])
-    .ok_code(0);
-    env.conn()
-        .execute(
-            "UPDATE durably_runs SET completed_at = '2000-01-01T00:00:00.000Z' WHERE id = ?1",
-            [&old],
-        )
-        .unwrap();
-    env.run(&[
-        "work",
-        "--once",
-        "--retain",
-        "7d",
-        "--handlers",
-        env.handlers.to_str().unwrap(),
-    ])
-    .ok_code(0);
-    assert_eq!(env.count("SELECT count(*) FROM durably_runs"), 1);
-    assert_eq!(env.status(&fresh), "completed");
-}
-
-#[test]
-fn logs_follow_until_the_run_ends() {
-    let env = Env::init();
-    env.handler(
-        "job",
-        "durably log first\nwhile [ ! -e $T/go ]; do sleep 0.05; done\ndurably log --level error second",
-    );
-    let id = env.enqueue_job("job", &[]);
-    let worker = env.spawn(&[
-        "work",
-        "--once",
-        "--handlers",
-        env.handlers.to_str().unwrap(),
-    ]);
-    wait_for("the first log", || {
-        (env.count("SELECT count(*) FROM durably_logs") == 1).then_some(())
-    });
-    let follow = env.spawn(&["logs", &id, "--follow"]);
-    std::fs::write(env.path("go"), "").unwrap();
-    assert_eq!(finish(worker).code, 0);
-    let out = finish(follow);
-    assert_eq!(out.code, 0, "{out:?}");
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{out:?}");
-    assert!(lines[0].ends_with("info  first"), "{out:?}");
-    assert!(lines[1].ends_with("error second"), "{out:?}");
-}
-
-#[test]
-fn big_input_unread_and_big_labels() {
-    let env = Env::init();
-    // The handler never reads its 1 MiB input: the worker must not block on the pipe.
-    env.handler("ignore", "echo ${DURABLY_LABELS:-none}");
-    let spec = env.path("big.json");
-    std::fs::write(
-        &spec,
-        format!(
-            "{{\"job\":\"ignore\",\"input\":\"{}\"}}",
-            "x".repeat(1 << 20)
-        ),
-    )
-    .unwrap();
-    let id = env
-        .ok(&["enqueue", spec.to_str().unwrap()])
-        .stdout
-        .trim()
-        .to_string();
-    once(&env).ok_code(0);
-    assert_eq!(env.field(&id, "output").as_deref(), Some("{}"));
-    // Labels over 64 KiB are not put in the environment.
-    let mut args = Vec::new();
-    for i in 0..20 {
-        args.push(format!("k{i}={}", "v".repeat(4000)));
+        let id = env
+            .ok(&["enqueue", spec.to_str().unwrap()])
+            .stdout
+            .trim()
+            .to_string();
+        once(&env).ok_code(0);
+        assert_eq!(env.field(&id, "output").as_deref(), Some("{}"));
+        // Labels over 64 KiB are not put in the environment.
+        let mut args = Vec::new();
+        for i in 0..20 {
+            args.push(format!("k{i}={}", "v".repeat(4000)));
+        }
+        let mut flags: Vec<&str> = Vec::new();
+        for a in &args {
+            flags.push("--label");
+            flags.push(a);
+        }
+        let id = env.enqueue_job("ignore", &flags);
+        once(&env).ok_code(0);
+        assert_eq!(env.field(&id, "output").as_deref(), Some("\"none\""));
+        let id = env.enqueue_job("ignore", &["--label", "small=1"]);
+        once(&env).ok_code(0);
+        assert_eq!(
+            env.field(&id, "output").as_deref(),
+            Some("{\"small\":\"1\"}")
+        );
     }
-    let mut flags: Vec<&str> = Vec::new();
-    for a in &args {
-        flags.push("--label");
-        flags.push(a);
-    }
-    let id = env.enqueue_job("ignore", &flags);
-    once(&env).ok_code(0);
-    assert_eq!(env.field(&id, "output").as_deref(), Some("\"none\""));
-    let id = env.enqueue_job("ignore", &["--label", "small=1"]);
-    once(&env).ok_code(0);
-    assert_eq!(
-        env.field(&id, "output").as_deref(),
-        Some("{\"small\":\"1\"}")
-    );
 }
 
-#[test]
-fn many_handlers_are_all_claimable() {
-    // More jobs than one claim statement names (they are claimed in chunks).
-    let env = Env::init();
-    let shared = env.path("shared-handler");
-    script(&shared, "echo $DURABLY_JOB");
-    for i in 0..250 {
-        std::os::unix::fs::symlink(&shared, env.handlers.join(format!("job{i:03}"))).unwrap();
+both! {
+    fn many_handlers_are_all_claimable() {
+        // More jobs than one claim statement names (they are claimed in chunks).
+        let env = Env::init();
+        let shared = env.path("shared-handler");
+        script(&shared, "echo $DURABLY_JOB");
+        for i in 0..250 {
+            std::os::unix::fs::symlink(&shared, env.handlers.join(format!("job{i:03}"))).unwrap();
+        }
+        let first = env.enqueue_job("job249", &[]);
+        let second = env.enqueue_job("job000", &[]);
+        env.run(&[
+            "work",
+            "--until-idle",
+            "--handlers",
+            env.handlers.to_str().unwrap(),
+        ])
+        .ok_code(0);
+        assert_eq!(env.field(&first, "output").as_deref(), Some("\"job249\""));
+        assert_eq!(env.field(&second, "output").as_deref(), Some("\"job000\""));
     }
-    let first = env.enqueue_job("job249", &[]);
-    let second = env.enqueue_job("job000", &[]);
-    env.run(&[
-        "work",
-        "--until-idle",
-        "--handlers",
-        env.handlers.to_str().unwrap(),
-    ])
-    .ok_code(0);
-    assert_eq!(env.field(&first, "output").as_deref(), Some("\"job249\""));
-    assert_eq!(env.field(&second, "output").as_deref(), Some("\"job000\""));
 }

@@ -1,15 +1,21 @@
-//! The one test harness: a temp dir with a database path, the real binary run with
-//! `DURABLY_DB` removed and `--db` given, helpers to look inside the file with rusqlite, and
-//! one bounded polling loop. Every test module does `use crate::harness::*;`.
+//! The one test harness: a temp dir with a database (a SQLite file in it, or a fresh
+//! PostgreSQL database), the real binary run with `DURABLY_DB` removed and `--db` given,
+//! backend-neutral helpers to look inside the database, and one bounded polling loop. Every
+//! test module does `use crate::harness::*;`.
 //!
+//! - [`backend`]: SQLite or PostgreSQL, the `both!` macro that runs a test on each, the
+//!   per-test PostgreSQL database, and the SQL helpers' plumbing.
 //! - [`worker`]: handler scripts, background workers killed at the end, process checks.
 //! - [`stress`]: the heavy-mode scale, a seeded rng, integrity and output checks, `Bg`.
 //! - [`node`]: the real @coji/durably library in Node.js, one session per database file.
 
+#[macro_use]
+pub mod backend;
 pub mod node;
 pub mod stress;
 pub mod worker;
 
+pub use backend::*;
 pub use node::*;
 pub use stress::*;
 pub use worker::*;
@@ -113,13 +119,20 @@ pub fn assert_one_error_line(stderr: &str, needle: &str) {
     }
 }
 
-/// A temp dir with a database path and an empty `handlers` directory inside it. The database
-/// is created only by a command ([`Env::init`] runs `durably init`). Processes started with
-/// [`Env::spawn`] are killed, and library sessions under the dir ended, when it drops.
+/// A temp dir with an empty `handlers` directory inside it, and a database on the current
+/// [`Backend`]: the path `db` in the temp dir (SQLite), or a fresh empty PostgreSQL database
+/// (`pg`, dropped with the env). The schema is created only by a command ([`Env::init`] runs
+/// `durably init`). Processes started with [`Env::spawn`] are killed, and library sessions under
+/// the dir ended, when it drops.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The SQLite file (on PostgreSQL an unused path: tests about files are SQLite only).
     pub db: PathBuf,
     pub handlers: PathBuf,
+    pub backend: Backend,
+    /// The test's own session for the SQL helpers (declared before `pg`: it ends first).
+    pg_client: std::sync::Mutex<Option<postgres::Client>>,
+    pub pg: Option<PgDatabase>,
     children: std::sync::Mutex<Vec<u32>>,
 }
 
@@ -141,7 +154,23 @@ impl Default for Env {
 }
 
 impl Env {
+    /// An env on the current test's backend ([`Backend::current`]).
     pub fn new() -> Env {
+        Env::on(Backend::current())
+    }
+
+    /// An env on `backend`.
+    pub fn on(backend: Backend) -> Env {
+        let pg = (backend == Backend::Postgres).then(PgDatabase::create);
+        Env::with(backend, pg)
+    }
+
+    /// An env on a fresh database of the PostgreSQL server `server`.
+    pub fn on_pg_server(server: String) -> Env {
+        Env::with(Backend::Postgres, Some(PgDatabase::create_on(server)))
+    }
+
+    fn with(backend: Backend, pg: Option<PgDatabase>) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("durably.db");
         let handlers = dir.path().join("handlers");
@@ -150,7 +179,27 @@ impl Env {
             dir,
             db,
             handlers,
+            backend,
+            pg_client: Default::default(),
+            pg,
             children: Default::default(),
+        }
+    }
+
+    /// The value of `--db`: the SQLite file's path or the PostgreSQL database's URL.
+    pub fn db_arg(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db.display().to_string(),
+        }
+    }
+
+    /// Whether any command created the database: the SQLite file exists, or the PostgreSQL
+    /// database has a `durably_*` table.
+    pub fn created(&self) -> bool {
+        match self.backend {
+            Backend::Sqlite => self.db.exists(),
+            Backend::Postgres => !self.tables().is_empty(),
         }
     }
 
@@ -177,7 +226,11 @@ impl Env {
     /// pointed into the temp dir so a mistake can never touch the real default database.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = bare_command(self.dir.path());
-        c.arg("--db").arg(&self.db).args(args);
+        match &self.pg {
+            Some(pg) => c.arg("--db").arg(&pg.url),
+            None => c.arg("--db").arg(&self.db),
+        };
+        c.args(args);
         c
     }
 
@@ -209,8 +262,15 @@ impl Env {
         out.line().to_string()
     }
 
-    /// A rusqlite connection to the database (it must exist), waiting up to 30 s on a lock.
+    /// A rusqlite connection to the SQLite database (it must exist), waiting up to 30 s on a
+    /// lock. SQLite only: backend-neutral tests use [`Env::sql_rows`] and [`Env::exec`].
+    #[track_caller]
     pub fn conn(&self) -> Connection {
+        assert_eq!(
+            self.backend,
+            Backend::Sqlite,
+            "conn() is the SQLite file's connection"
+        );
         assert!(self.db.exists(), "{} does not exist", self.db.display());
         let c = Connection::open(&self.db).expect("open db");
         c.busy_timeout(Duration::from_secs(30))
@@ -218,12 +278,134 @@ impl Env {
         c
     }
 
-    /// Row counts of every `durably_*` table.
-    pub fn counts(&self) -> BTreeMap<String, i64> {
-        counts(&self.conn())
+    /// The rows of `sql` (one text both dialects accept; values inlined with [`lit`]), every
+    /// value as text or None for NULL.
+    #[track_caller]
+    pub fn sql_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match &self.pg {
+            Some(_) => simple_rows(self.pg_simple(sql)),
+            None => sqlite_rows(&self.conn(), sql),
+        }
     }
 
-    /// The database file's bytes (and its -wal file's, if any).
+    /// Runs `sql` on PostgreSQL through the env's cached session; a session that a server
+    /// restart ended is replaced once.
+    #[track_caller]
+    fn pg_simple(&self, sql: &str) -> Vec<postgres::SimpleQueryMessage> {
+        let pg = self.pg.as_ref().expect("a PostgreSQL env");
+        let mut cached = self.pg_client.lock().unwrap_or_else(|e| e.into_inner());
+        let mut retried = false;
+        loop {
+            let client = cached.get_or_insert_with(|| pg_connect(&pg.url));
+            match client.simple_query(sql) {
+                Ok(messages) => return messages,
+                Err(_) if !retried && client.is_closed() => {
+                    *cached = None;
+                    retried = true;
+                }
+                Err(e) => panic!("{sql}: {e}"),
+            }
+        }
+    }
+
+    /// The first column of every row of `sql`, NULL as "NULL".
+    #[track_caller]
+    pub fn sql_column(&self, sql: &str) -> Vec<String> {
+        self.sql_rows(sql)
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .next()
+                    .flatten()
+                    .unwrap_or_else(|| "NULL".into())
+            })
+            .collect()
+    }
+
+    /// The one value of `sql` (a query answering one row); None for NULL.
+    #[track_caller]
+    pub fn sql_value(&self, sql: &str) -> Option<String> {
+        let rows = self.sql_rows(sql);
+        assert_eq!(rows.len(), 1, "{sql}: expected one row, got {rows:?}");
+        rows[0].first().cloned().flatten()
+    }
+
+    /// Runs one statement; returns the rows it changed.
+    #[track_caller]
+    pub fn exec(&self, sql: &str) -> u64 {
+        match &self.pg {
+            Some(_) => self
+                .pg_simple(sql)
+                .iter()
+                .map(|m| match m {
+                    postgres::SimpleQueryMessage::CommandComplete(n) => *n,
+                    _ => 0,
+                })
+                .sum(),
+            None => self
+                .conn()
+                .execute(sql, [])
+                .unwrap_or_else(|e| panic!("{sql}: {e}")) as u64,
+        }
+    }
+
+    /// Runs several `;`-separated statements.
+    #[track_caller]
+    pub fn exec_batch(&self, sql: &str) {
+        match &self.pg {
+            Some(_) => {
+                self.pg_simple(sql);
+            }
+            None => self
+                .conn()
+                .execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
+    /// Holds the write lock until the guard drops: an open `BEGIN IMMEDIATE` transaction on
+    /// SQLite, an `EXCLUSIVE` lock on `durably_runs` (reads pass, writes wait) on PostgreSQL.
+    #[track_caller]
+    pub fn hold_write_lock(&self) -> WriteLock {
+        match &self.pg {
+            Some(pg) => {
+                let mut c = pg_connect(&pg.url);
+                c.batch_execute("BEGIN; LOCK TABLE durably_runs IN EXCLUSIVE MODE")
+                    .expect("lock durably_runs");
+                WriteLock::Postgres(c)
+            }
+            None => {
+                let c = self.conn();
+                c.execute_batch("BEGIN IMMEDIATE").expect("BEGIN IMMEDIATE");
+                WriteLock::Sqlite(c)
+            }
+        }
+    }
+
+    /// The `durably_*` tables, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        match self.backend {
+            Backend::Sqlite => self.sql_column(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'durably\\_%' ESCAPE '\\' ORDER BY name",
+            ),
+            Backend::Postgres => self.sql_column(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name LIKE 'durably\\_%' ESCAPE '\\' ORDER BY table_name",
+            ),
+        }
+    }
+
+    /// Row counts of every `durably_*` table.
+    pub fn counts(&self) -> BTreeMap<String, i64> {
+        self.tables()
+            .into_iter()
+            .map(|t| {
+                let n = self.count(&format!("SELECT count(*) FROM \"{t}\""));
+                (t, n)
+            })
+            .collect()
+    }
+
+    /// The database file's bytes (and its -wal file's, if any). SQLite only.
     pub fn bytes(&self) -> Vec<u8> {
         let mut b = std::fs::read(&self.db).expect("read db");
         let wal = PathBuf::from(format!("{}-wal", self.db.display()));
@@ -235,13 +417,12 @@ impl Env {
 
     /// Sets a run's status (and completed_at for terminal ones) directly, as a worker would.
     pub fn set_status(&self, id: &str, status: &str, completed_at: Option<&str>) {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE durably_runs SET status = ?2, completed_at = ?3 WHERE id = ?1",
-                rusqlite::params![id, status, completed_at],
-            )
-            .expect("update status");
+        let n = self.exec(&format!(
+            "UPDATE durably_runs SET status = {}, completed_at = {} WHERE id = {}",
+            lit(status),
+            lit_opt(completed_at),
+            lit(id)
+        ));
         assert_eq!(n, 1, "no run {id}");
     }
 }
@@ -347,6 +528,49 @@ pub fn counts(conn: &Connection) -> BTreeMap<String, i64> {
             (n, c)
         })
         .collect()
+}
+
+/// A write lock held by the test (see [`Env::hold_write_lock`]); rolled back on drop.
+pub enum WriteLock {
+    Sqlite(Connection),
+    Postgres(postgres::Client),
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        // Ending the lock; a failure means the connection is gone, which ends it as well.
+        let _ = match self {
+            WriteLock::Sqlite(c) => c.execute_batch("ROLLBACK").map_err(|e| e.to_string()),
+            WriteLock::Postgres(c) => c.batch_execute("ROLLBACK").map_err(|e| e.to_string()),
+        };
+    }
+}
+
+/// The time `ago` before now as durably writes timestamps: `YYYY-MM-DDTHH:MM:SS.sssZ`.
+pub fn timestamp_ago(ago: Duration) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .saturating_sub(ago);
+    let ms = now.as_millis() as i64;
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // The civil date of a day count since 1970-01-01 (Howard Hinnant's days_from_civil inverse).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
 }
 
 /// The ids of `durably ls --format ids` output.

@@ -47,19 +47,19 @@ impl Env {
     /// A column of run `id` as text (None for NULL).
     #[track_caller]
     pub fn field(&self, id: &str, column: &str) -> Option<String> {
-        self.conn()
-            .query_row(
-                &format!("SELECT CAST({column} AS TEXT) FROM durably_runs WHERE id = ?1"),
-                [id],
-                |r| r.get(0),
-            )
-            .unwrap_or_else(|e| panic!("{column} of run {id}: {e}"))
+        self.sql_value(&format!(
+            "SELECT CAST({column} AS TEXT) FROM durably_runs WHERE id = {}",
+            super::lit(id)
+        ))
     }
 
     /// Runs `sql` returning one integer.
     #[track_caller]
     pub fn count(&self, sql: &str) -> i64 {
-        super::count(&self.conn(), sql)
+        let v = self.sql_value(sql);
+        v.as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{sql}: not an integer: {v:?}"))
     }
 
     /// Reads a pid a handler wrote to a file (waits for the file).
