@@ -1104,3 +1104,23 @@ fn tail_lookups_seek_the_tail_index() {
         assert!(!plan.contains("Seq Scan"), "{what}: {plan}");
     }
 }
+
+/// A database without the tail index (made by an older durably, or migrated by the library)
+/// still resolves tails, by a scan; `durably init` adds the index.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn tails_work_without_the_tail_index_and_init_adds_it() {
+    let db = PgDb::new("tails_no_index");
+    let id = db.run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    db.client()
+        .batch_execute("DROP INDEX idx_durably_runs_id_tail")
+        .unwrap();
+    assert!(!indexes(&db).contains_key("idx_durably_runs_id_tail"));
+    let tail = id[id.len() - 8..].to_uppercase();
+    let v = db.run(&["show", &tail, "--json"]).ok().json();
+    assert_eq!(v["id"], id.as_str());
+    let table = db.run(&["ls"]).ok().stdout.clone();
+    assert!(table.contains(&id[id.len() - 8..]), "{table}");
+    db.run(&["init"]).ok();
+    assert!(indexes(&db).contains_key("idx_durably_runs_id_tail"));
+}
