@@ -16,3 +16,10 @@ CREATE INDEX IF NOT EXISTS idx_durably_runs_job_status_created_id ON durably_run
 -- shortest unique prefix compares it with its two neighbours. The primary key's index follows
 -- the database's collation, which may order ids otherwise and cannot serve LIKE 'prefix%'.
 CREATE INDEX IF NOT EXISTS idx_durably_runs_id_c ON durably_runs (id COLLATE "C");
+-- Run ids by their last 8 characters in lower case: a tail (`durably show 7f3k9q2m`) is one
+-- equality seek, the full tail then compared on the few rows that share those 8 characters,
+-- and `ls` finds every run sharing a key with one of the page's ids in one query. `right()`
+-- counts characters as SQLite's `substr(id, -8)` does; lower() under COLLATE "C" folds ASCII
+-- letters only, as SQLite's lower() does, whatever the database's locale (a Turkish one would
+-- fold 'I' to a dotless i).
+CREATE INDEX IF NOT EXISTS idx_durably_runs_id_tail ON durably_runs (lower(right(id, 8) COLLATE "C"));

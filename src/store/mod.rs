@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod enqueue;
+pub mod handles;
 pub mod lease;
 pub mod list;
 pub mod maintenance;

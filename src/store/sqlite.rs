@@ -1,6 +1,7 @@
 //! The SQLite backend of [`super::Store`]: one rusqlite connection, every write in one
 //! `BEGIN IMMEDIATE` transaction, the statements in the sibling modules.
 
+use super::handles::{self, is_handle, COUNTED_CANDIDATES, TAIL_MIN};
 use super::{admin, enqueue, lease, list, steps, StepRecord};
 use super::{Access, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Plan};
 use crate::db;
@@ -470,14 +471,6 @@ pub(super) fn get_run(conn: &Connection, id: &str) -> Result<Option<Run>> {
         .optional()?)
 }
 
-/// The fewest characters of an id's end that resolve it as a handle (and the length of the
-/// indexed tail, `lower(substr(id, -8))` in sql/v1_extra.sql).
-pub const TAIL_MIN: usize = 8;
-/// Candidates an ambiguous handle's error lists by id.
-const SHOWN_CANDIDATES: usize = 5;
-/// Matches counted for "… and N more"; beyond it the count is "at least".
-const COUNTED_CANDIDATES: usize = 1000;
-
 /// Ids starting with a prefix: `?1` the prefix, `?2` the prefix followed by U+10FFFF, `?3` an
 /// id to leave out, `?4` the limit.
 pub const PREFIX_SQL: &str =
@@ -507,33 +500,10 @@ fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
         return Ok(id);
     }
     if !is_handle(given) {
-        return Err(CodedError::not_found(format!("run {given} not found")).into());
+        return Err(handles::not_found(given));
     }
-    let (mut found, capped) = matches(conn, given, None, COUNTED_CANDIDATES)?;
-    match found.len() {
-        0 => Err(CodedError::not_found(format!("run {given} not found")).into()),
-        1 => Ok(found.remove(0)),
-        n => {
-            let shown = found[..n.min(SHOWN_CANDIDATES)].join(", ");
-            let at_least = if capped { "at least " } else { "" };
-            let more = match n.saturating_sub(SHOWN_CANDIDATES) {
-                0 => String::new(),
-                m => format!(" … and {at_least}{m} more"),
-            };
-            Err(CodedError::usage(format!(
-                "run id {given} is ambiguous: it matches {at_least}{n} runs: {shown}{more} \
-                 (give more characters)"
-            ))
-            .into())
-        }
-    }
-}
-
-/// Whether `text` can be a handle: ASCII letters, digits, `-` and `_` only, so no `LIKE` or
-/// range trick ever sees a wildcard or a multi-byte character.
-fn is_handle(text: &str) -> bool {
-    text.chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    let (found, capped) = matches(conn, given, None, COUNTED_CANDIDATES)?;
+    handles::pick(given, found, capped)
 }
 
 /// The ids (other than `except`) that `handle` names as a prefix or as a tail, in id order,
@@ -621,60 +591,20 @@ fn find_run(conn: &Connection, given: &str) -> Result<Run> {
 /// tail index; one scan for the page without it), then one prefix seek per length tried
 /// (almost always one), so a page costs O(page log n).
 fn unique_handles(conn: &Connection, ids: &[String]) -> Result<Vec<String>> {
-    let key = |id: &str| id[id.len() - TAIL_MIN..].to_ascii_lowercase();
-    let eligible = |id: &str| id.len() > TAIL_MIN && is_handle(id);
     let keys: std::collections::BTreeSet<String> = ids
         .iter()
-        .filter(|id| eligible(id))
-        .map(|id| key(id))
+        .filter(|id| handles::eligible(id))
+        .map(|id| handles::tail_key(id))
         .collect();
-    // Ids sharing a key, in lower case, by key. Only ASCII keys are asked for, so every id
-    // found ends in 8 ASCII characters.
-    let mut sharing: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut sharing = Vec::new();
     if !keys.is_empty() {
         let keys = serde_json::to_string(&keys)?;
         let mut stmt = conn.prepare_cached(SAME_TAIL_SQL)?;
         for other in stmt.query_map([keys], |r| r.get::<_, String>(0))? {
-            let other = other?.to_ascii_lowercase();
-            if other.len() >= TAIL_MIN && other.is_char_boundary(other.len() - TAIL_MIN) {
-                sharing.entry(key(&other)).or_default().push(other);
-            }
+            sharing.push(other?);
         }
     }
-    let mut handles = Vec::with_capacity(ids.len());
-    for id in ids {
-        if !eligible(id) {
-            handles.push(id.clone());
-            continue;
-        }
-        let lower = id.to_ascii_lowercase();
-        let mut len = TAIL_MIN;
-        let mut itself = false;
-        for other in sharing.get(&key(id)).into_iter().flatten() {
-            // The id itself is in its group once; another id equal to it but for case is not.
-            if *other == lower && !itself {
-                itself = true;
-                continue;
-            }
-            let common = lower
-                .bytes()
-                .rev()
-                .zip(other.bytes().rev())
-                .take_while(|(a, b)| a == b)
-                .count();
-            len = len.max(common + 1);
-        }
-        let handle = loop {
-            if len >= id.len() {
-                break id.clone();
-            }
-            let tail = &id[id.len() - len..];
-            if !tail.starts_with('-') && prefix_matches(conn, tail, id, 1)?.0.is_empty() {
-                break tail.to_string();
-            }
-            len += 1;
-        };
-        handles.push(handle);
-    }
-    Ok(handles)
+    handles::shortest_tails(ids, sharing, |tail, id| {
+        Ok(!prefix_matches(conn, tail, id, 1)?.0.is_empty())
+    })
 }

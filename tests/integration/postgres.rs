@@ -118,6 +118,7 @@ const LIBRARY_INDEXES: &[(&str, &str)] = &[
 const OUR_INDEXES: &[&str] = &[
     "idx_durably_runs_created_id",
     "idx_durably_runs_id_c",
+    "idx_durably_runs_id_tail",
     "idx_durably_runs_job_status_created_id",
     "idx_durably_runs_status_created_id",
 ];
@@ -895,4 +896,231 @@ fn purge_deletes_in_batches_with_the_runs_rows() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+}
+
+/// Inserts a pending run with exactly this id, as another writer (the library) might.
+fn insert_pg_run(db: &PgDb, id: &str) {
+    db.client()
+        .execute(
+            "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) \
+             VALUES ($1, 'j', '{}', 'pending', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+            &[&id],
+        )
+        .expect("insert a run");
+}
+
+fn pg_status(db: &PgDb, id: &str) -> Option<String> {
+    db.client()
+        .query_opt("SELECT status FROM durably_runs WHERE id = $1", &[&id])
+        .expect("read a status")
+        .map(|r| r.get(0))
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn tails_name_a_run_in_every_command() {
+    let db = PgDb::new("tails_every_command");
+    let a = db.run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    let b = db.run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    let tail = |n: usize| a[a.len() - n..].to_string();
+    // 8 characters, any case, longer tails (across the last `-` too) and the full id.
+    for given in [
+        tail(8),
+        tail(8).to_uppercase(),
+        tail(11),
+        tail(14).to_uppercase(),
+        a.clone(),
+    ] {
+        let v = db.run(&["show", &given, "--json"]).ok().json();
+        assert_eq!(v["id"], a.as_str(), "{given}");
+    }
+    // Fewer than 8 characters are not a tail.
+    db.run(&["show", &tail(7)]).fails(3, "not found");
+    let t = tail(8);
+    db.run(&["logs", &t]).ok();
+    db.run(&["ls", "--before", &t.to_uppercase(), "--format", "ids"])
+        .ok();
+    db.run(&["cancel", &t]).ok();
+    assert_eq!(pg_status(&db, &a).as_deref(), Some("cancelled"));
+    // `wait` resolves the tail and reports the cancelled run (exit 6).
+    db.run(&["wait", &t.to_uppercase(), "--timeout", "5s"])
+        .fails(6, &a);
+    db.run(&["rm", &t]).ok();
+    assert_eq!(pg_status(&db, &a), None);
+    assert_eq!(pg_status(&db, &b).as_deref(), Some("pending"));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn ambiguous_tails_list_candidates_and_change_nothing() {
+    let db = PgDb::new("tails_ambiguous");
+    db.run(&["init"]).ok();
+    // Seven runs whose last 8 characters are the same, and one whose id starts with them.
+    let tails: Vec<String> = (0..7)
+        .map(|i| format!("01900000-0000-7000-8000-00{i:02}deadbeef"))
+        .collect();
+    for id in &tails {
+        insert_pg_run(&db, id);
+    }
+    insert_pg_run(&db, "deadbeef-0000-7000-8000-000000000000");
+    for cmd in ["show", "logs", "rm", "cancel", "retrigger", "wait"] {
+        let out = db.run(&[cmd, "DeadBeef"]);
+        out.fails(2, "ambiguous");
+        let line = out.stderr.trim_end();
+        assert!(line.contains("matches 8 runs"), "{cmd}: {line}");
+        // The first five in id order, in full, then how many more.
+        for id in &tails[..5] {
+            assert!(line.contains(id.as_str()), "{cmd}: {line}");
+        }
+        for id in &tails[5..] {
+            assert!(!line.contains(id.as_str()), "{cmd}: {line}");
+        }
+        assert!(
+            line.ends_with("… and 3 more (give more characters)"),
+            "{line}"
+        );
+    }
+    assert_eq!(db.count("durably_runs"), 8);
+    let pending: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM durably_runs WHERE status = 'pending'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, 8);
+    // One more character tells them apart; the prefix match resolves once it is unique.
+    let v = db.run(&["show", "6deadbeef", "--json"]).ok().json();
+    assert_eq!(v["id"], tails[6].as_str());
+    let v = db.run(&["show", "deadbeef-", "--json"]).ok().json();
+    assert_eq!(v["id"], "deadbeef-0000-7000-8000-000000000000");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn the_table_shows_the_shortest_unique_tail_and_show_takes_it() {
+    let db = PgDb::new("tails_table");
+    db.run(&["init"]).ok();
+    // (id, the handle the table must show)
+    let expected = [
+        // Two ids sharing their last 10 characters need 11; one sharing 8 with them needs 9.
+        ("01900000-0000-7000-8000-aa11deadbeef", "a11deadbeef"),
+        ("01900000-0000-7000-8000-bb11deadbeef", "b11deadbeef"),
+        ("01900000-0000-7000-8000-ccccdeadbeef", "cdeadbeef"),
+        // The last 8 characters are another run's prefix: one more.
+        ("01900000-0000-7000-8000-000012345678", "012345678"),
+        ("12345678-0000-7000-8000-000000000001", "00000001"),
+        // Tails of 8 to 12 characters that are other runs' prefixes, and 13 would start at
+        // `-` (an option on the command line): 14.
+        ("01900000-0000-7000-8000-cafecafecafe", "0-cafecafecafe"),
+        ("cafecafecafe-one", "cafe-one"),
+        ("ecafecafe-two", "cafe-two"),
+        ("fecafecafe-three", "fe-three"),
+        ("afecafecafe-four", "afe-four"),
+        // Library ULIDs (26 upper-case characters), in the same column.
+        ("01JD8X3V5Q7M2K9R4T6W8Y0ZAB", "6W8Y0ZAB"),
+        ("01JD8X3V5Q8N3P0S5V7X9Z1BCD", "7X9Z1BCD"),
+    ];
+    for (id, _) in expected {
+        insert_pg_run(&db, id);
+    }
+    let table = db.run(&["ls"]).ok().stdout.clone();
+    let shown: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(shown.len(), expected.len(), "{table}");
+    let mut shown_sorted = shown.clone();
+    shown_sorted.sort();
+    let mut want: Vec<&str> = expected.iter().map(|(_, h)| *h).collect();
+    want.sort();
+    assert_eq!(shown_sorted, want, "{table}");
+    // Every cell gives its own run back.
+    for (id, handle) in expected {
+        let v = db.run(&["show", handle, "--json"]).ok().json();
+        assert_eq!(v["id"], id, "{handle}");
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn ulid_tails_name_runs_the_library_wrote() {
+    let db = PgDb::new("tails_ulid");
+    db.run(&["init"]).ok();
+    // Library ids: 26 upper-case Crockford base32 characters, time first, random last.
+    let ulids = ["01JD8X3V5Q7M2K9R4T6W8Y0ZAB", "01JD8X3V5Q8N3P0S5V7X9Z1BCD"];
+    for id in ulids {
+        insert_pg_run(&db, id);
+    }
+    for id in ulids {
+        let tail = id[id.len() - 8..].to_lowercase();
+        let v = db.run(&["show", &tail, "--json"]).ok().json();
+        assert_eq!(v["id"], id, "{tail}");
+        db.run(&["cancel", &tail]).ok();
+        assert_eq!(pg_status(&db, id).as_deref(), Some("cancelled"));
+    }
+    // Their common time prefix is ambiguous and the error names both.
+    let out = db.run(&["show", "01jd8x3v5q"]);
+    out.fails(2, "ambiguous");
+    for id in ulids {
+        assert!(out.stderr.contains(id), "{}", out.stderr);
+    }
+}
+
+/// The tail lookups use the same expression as `idx_durably_runs_id_tail`, so on a table of
+/// some size the planner seeks it instead of scanning.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn tail_lookups_seek_the_tail_index() {
+    use durably::store::pg::runs::{SAME_TAIL_SQL, TAIL_SQL};
+    let db = PgDb::new("tails_plan");
+    db.run(&["init"]).ok();
+    let mut c = db.client();
+    c.batch_execute(
+        "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) \
+         SELECT md5(i::text), 'j', '{}', 'completed', '2025-01-01T00:00:00.000Z', \
+                '2025-01-01T00:00:00.000Z' FROM generate_series(1, 20000) AS i; \
+         ANALYZE durably_runs",
+    )
+    .unwrap();
+    let mut plan = |sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]| -> String {
+        c.query(&format!("EXPLAIN {sql}"), params)
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let tail = plan(
+        TAIL_SQL,
+        &[&"0000beef", &12i32, &"12340000beef", &"", &1000i64],
+    );
+    let keys = vec!["0000beef".to_string(), "deadbeef".to_string()];
+    let page = plan(SAME_TAIL_SQL, &[&keys]);
+    for (what, plan) in [("tail", tail), ("page", page)] {
+        assert!(plan.contains("idx_durably_runs_id_tail"), "{what}: {plan}");
+        assert!(!plan.contains("Seq Scan"), "{what}: {plan}");
+    }
+}
+
+/// A database without the tail index (made by an older durably, or migrated by the library)
+/// still resolves tails, by a scan; `durably init` adds the index.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn tails_work_without_the_tail_index_and_init_adds_it() {
+    let db = PgDb::new("tails_no_index");
+    let id = db.run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    db.client()
+        .batch_execute("DROP INDEX idx_durably_runs_id_tail")
+        .unwrap();
+    assert!(!indexes(&db).contains_key("idx_durably_runs_id_tail"));
+    let tail = id[id.len() - 8..].to_uppercase();
+    let v = db.run(&["show", &tail, "--json"]).ok().json();
+    assert_eq!(v["id"], id.as_str());
+    let table = db.run(&["ls"]).ok().stdout.clone();
+    assert!(table.contains(&id[id.len() - 8..]), "{table}");
+    db.run(&["init"]).ok();
+    assert!(indexes(&db).contains_key("idx_durably_runs_id_tail"));
 }

@@ -209,7 +209,8 @@ impl Postgres {
         runs::get_run(&mut *client, id).map_err(|e| describe(e, &self.shown))
     }
 
-    /// Resolves a full id or a unique, case-insensitive prefix to the run's id.
+    /// Resolves a handle (the full id, or a unique, case-insensitive prefix or tail of at
+    /// least 8 characters) to the run's id.
     pub fn resolve_id(&mut self, given: &str) -> Result<String> {
         self.read(|c| runs::resolve_id(c, given))
     }
@@ -245,7 +246,7 @@ impl Postgres {
     }
 
     /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
-    /// run's shortest unique id prefix too.
+    /// run's short handle too (its shortest unique tail).
     pub fn list_page(
         &mut self,
         before: Option<&str>,
@@ -256,9 +257,8 @@ impl Postgres {
             filter.before = before_key(c, before)?;
             let page = runs::list(c, &filter)?;
             let short = if short_ids {
-                page.iter()
-                    .map(|r| runs::unique_prefix(c, &r.id))
-                    .collect::<Result<Vec<_>>>()?
+                let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
+                runs::unique_handles(c, &ids)?
             } else {
                 Vec::new()
             };

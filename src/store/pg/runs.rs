@@ -2,12 +2,14 @@
 //! Ids are compared byte-wise (`COLLATE "C"`, served by `idx_durably_runs_id_c`) as on SQLite,
 //! whatever the database's collation.
 
+use super::super::handles::{self, is_handle, COUNTED_CANDIDATES, TAIL_MIN};
 use super::super::{ListFilter, Plan, PurgeFilter};
 use crate::error::CodedError;
 use crate::model::{Log, Run, Status, Step, LOG_COLUMNS, RUN_COLUMNS, STEP_COLUMNS};
 use anyhow::Result;
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row};
+use std::collections::BTreeSet;
 
 /// Text parameters as the client wants them.
 pub fn refs(params: &[String]) -> Vec<&(dyn ToSql + Sync)> {
@@ -77,7 +79,23 @@ pub fn get_run(c: &mut impl GenericClient, id: &str) -> Result<Option<Run>> {
         .transpose()
 }
 
-/// Resolves a full id or a unique, case-insensitive prefix to the run's id.
+/// Ids starting with a prefix, byte-wise (one range seek on `idx_durably_runs_id_c`): `$1` the
+/// prefix, `$2` the prefix followed by U+10FFFF, `$3` an id to leave out, `$4` the limit.
+pub const PREFIX_SQL: &str = "SELECT id FROM durably_runs WHERE id COLLATE \"C\" >= $1 \
+     AND id COLLATE \"C\" < $2 AND id <> $3 LIMIT $4";
+/// Ids ending with a tail, case-insensitively: `$1` its last 8 characters in lower case (the
+/// key of `idx_durably_runs_id_tail`, the same expression so the planner seeks it), `$2` its
+/// length, `$3` the tail in lower case, `$4` an id to leave out, `$5` the limit.
+pub const TAIL_SQL: &str = "SELECT id FROM durably_runs \
+     WHERE lower(right(id, 8) COLLATE \"C\") = $1 \
+     AND lower(right(id, $2) COLLATE \"C\") = $3 AND id <> $4 LIMIT $5";
+/// The ids whose last 8 characters, in lower case, are among `$1` (an array of keys).
+pub const SAME_TAIL_SQL: &str =
+    "SELECT id FROM durably_runs WHERE lower(right(id, 8) COLLATE \"C\") = ANY($1)";
+
+/// Resolves a handle to the run's id: the full id, or a case-insensitive prefix, or a
+/// case-insensitive tail of at least [`TAIL_MIN`] characters, that only one run has.
+/// Unknown → exit 3; ambiguous → usage error (exit 2) listing the candidates.
 pub fn resolve_id(c: &mut impl GenericClient, given: &str) -> Result<String> {
     let given = given.trim();
     if given.is_empty() {
@@ -86,76 +104,82 @@ pub fn resolve_id(c: &mut impl GenericClient, given: &str) -> Result<String> {
     if let Some(row) = c.query_opt("SELECT id FROM durably_runs WHERE id = $1", &[&given])? {
         return Ok(row.try_get(0)?);
     }
-    if !given
-        .chars()
-        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-    {
-        return Err(CodedError::not_found(format!("run {given} not found")).into());
+    if !is_handle(given) {
+        return Err(handles::not_found(given));
     }
-    let mut variants = vec![
-        given.to_string(),
-        given.to_lowercase(),
-        given.to_uppercase(),
-    ];
-    variants.dedup();
-    // A range on the byte-ordered id index: [prefix, prefix + U+10FFFF) holds exactly the ids
-    // that start with the prefix, found by one seek.
-    let mut found: Vec<String> = Vec::new();
-    for v in &variants {
-        let end = format!("{v}\u{10FFFF}");
-        for row in c.query(
-            "SELECT id FROM durably_runs WHERE id COLLATE \"C\" >= $1 AND id COLLATE \"C\" < $2 LIMIT 2",
-            &[v, &end],
-        )? {
-            let id: String = row.try_get(0)?;
-            if !found.contains(&id) {
-                found.push(id);
-            }
+    let (mut found, mut capped) = prefix_matches(c, given, "", COUNTED_CANDIDATES)?;
+    if given.len() >= TAIL_MIN {
+        // Seeks the tail index on the last 8 characters, then compares the whole tail on the
+        // few rows that share them. Without the index (a database `durably init` has not
+        // repaired) this is a scan: slower, still right.
+        let lower = given.to_ascii_lowercase();
+        let key = &lower[lower.len() - TAIL_MIN..];
+        let len = i32::try_from(lower.len()).unwrap_or(i32::MAX);
+        let limit = i64::try_from(COUNTED_CANDIDATES).unwrap_or(i64::MAX);
+        let rows = c.query(TAIL_SQL, &[&key, &len, &lower, &"", &limit])?;
+        capped |= rows.len() == COUNTED_CANDIDATES;
+        for row in rows {
+            found.insert(row.try_get(0)?);
         }
     }
-    match found.len() {
-        0 => Err(CodedError::not_found(format!("run {given} not found")).into()),
-        1 => Ok(found.remove(0)),
-        _ => Err(CodedError::usage(format!(
-            "run id prefix {given} is ambiguous (give more characters)"
-        ))
-        .into()),
+    handles::pick(given, found.into_iter().collect(), capped)
+}
+
+/// The ids other than `except` that start with `prefix` in any case, at most `cap` per case
+/// variant (the flag says one stopped there).
+fn prefix_matches(
+    c: &mut impl GenericClient,
+    prefix: &str,
+    except: &str,
+    cap: usize,
+) -> Result<(BTreeSet<String>, bool)> {
+    let mut found = BTreeSet::new();
+    let mut capped = false;
+    let limit = i64::try_from(cap).unwrap_or(i64::MAX);
+    let mut variants = vec![
+        prefix.to_string(),
+        prefix.to_ascii_lowercase(),
+        prefix.to_ascii_uppercase(),
+    ];
+    variants.dedup();
+    // [prefix, prefix + U+10FFFF) holds exactly the ids that start with the prefix, byte-wise.
+    for v in &variants {
+        let end = format!("{v}\u{10FFFF}");
+        let rows = c.query(PREFIX_SQL, &[v, &end, &except, &limit])?;
+        capped |= rows.len() == cap;
+        for row in rows {
+            found.insert(row.try_get(0)?);
+        }
     }
+    Ok((found, capped))
 }
 
 /// Resolves and loads a run (exit 3 when unknown).
 pub fn find_run(c: &mut impl GenericClient, given: &str) -> Result<Run> {
     let id = resolve_id(c, given)?;
-    get_run(c, &id)?.ok_or_else(|| CodedError::not_found(format!("run {given} not found")).into())
+    get_run(c, &id)?.ok_or_else(|| handles::not_found(given))
 }
 
-/// The shortest prefix of `id` (at least 12 characters) that no other run shares, from its two
-/// neighbours in byte order.
-pub fn unique_prefix(c: &mut impl GenericClient, id: &str) -> Result<String> {
-    let before: Option<String> = c
-        .query_one(
-            "SELECT max(id COLLATE \"C\") FROM durably_runs WHERE id COLLATE \"C\" < $1",
-            &[&id],
-        )?
-        .try_get(0)?;
-    let after: Option<String> = c
-        .query_one(
-            "SELECT min(id COLLATE \"C\") FROM durably_runs WHERE id COLLATE \"C\" > $1",
-            &[&id],
-        )?
-        .try_get(0)?;
-    let common = |other: &Option<String>| {
-        other.as_deref().map_or(0, |o| {
-            id.bytes()
-                .zip(o.bytes())
-                .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
-                .count()
-        })
-    };
-    let len = (common(&before).max(common(&after)) + 1)
-        .max(12)
-        .min(id.len());
-    Ok(id.get(..len).unwrap_or(id).to_string())
+/// The short handle of each of `ids`, as shown in tables (see [`handles::shortest_tails`]):
+/// one query finds every run that shares its last 8 characters with one of `ids` (seeks on
+/// `idx_durably_runs_id_tail`), then one prefix seek per length tried (almost always one).
+pub fn unique_handles(c: &mut impl GenericClient, ids: &[String]) -> Result<Vec<String>> {
+    let keys: Vec<String> = ids
+        .iter()
+        .filter(|id| handles::eligible(id))
+        .map(|id| handles::tail_key(id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut sharing = Vec::new();
+    if !keys.is_empty() {
+        for row in c.query(SAME_TAIL_SQL, &[&keys])? {
+            sharing.push(row.try_get::<_, String>(0)?);
+        }
+    }
+    handles::shortest_tails(ids, sharing, |tail, id| {
+        Ok(!prefix_matches(c, tail, id, 1)?.0.is_empty())
+    })
 }
 
 pub fn steps_of(c: &mut impl GenericClient, run_id: &str) -> Result<Vec<Step>> {

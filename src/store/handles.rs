@@ -1,0 +1,123 @@
+//! Run handles, the same on every backend: a run is named by its full id, or by a unique,
+//! case-insensitive prefix, or by a unique, case-insensitive tail of at least [`TAIL_MIN`]
+//! characters. The backends find the matching ids with their own index seeks; the rules, the
+//! error text and the choice of the handle shown in tables live here.
+
+use crate::error::CodedError;
+use anyhow::Result;
+use std::collections::HashMap;
+
+/// The fewest characters of an id's end that resolve it as a handle (and the length of the
+/// indexed tail: `lower(substr(id, -8))` in sql/v1_extra.sql, `lower(right(id, 8))` in
+/// sql/postgres/extra.sql).
+pub const TAIL_MIN: usize = 8;
+/// Candidates an ambiguous handle's error lists by id.
+pub const SHOWN_CANDIDATES: usize = 5;
+/// Matches counted for "… and N more"; beyond it the count is "at least".
+pub const COUNTED_CANDIDATES: usize = 1000;
+
+/// Whether `text` can be a handle: ASCII letters, digits, `-` and `_` only, so no `LIKE` or
+/// range trick ever sees a wildcard or a multi-byte character.
+pub fn is_handle(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The error for a handle no run has (exit 3).
+pub fn not_found(given: &str) -> anyhow::Error {
+    CodedError::not_found(format!("run {given} not found")).into()
+}
+
+/// The one id among `found` (the ids `given` names, in id order; `capped` when a lookup
+/// stopped at [`COUNTED_CANDIDATES`]): unknown → exit 3; ambiguous → usage error (exit 2)
+/// listing up to [`SHOWN_CANDIDATES`] candidates and how many more.
+pub fn pick(given: &str, mut found: Vec<String>, capped: bool) -> Result<String> {
+    match found.len() {
+        0 => Err(not_found(given)),
+        1 => Ok(found.remove(0)),
+        n => {
+            let shown = found[..n.min(SHOWN_CANDIDATES)].join(", ");
+            let at_least = if capped { "at least " } else { "" };
+            let more = match n.saturating_sub(SHOWN_CANDIDATES) {
+                0 => String::new(),
+                m => format!(" … and {at_least}{m} more"),
+            };
+            Err(CodedError::usage(format!(
+                "run id {given} is ambiguous: it matches {at_least}{n} runs: {shown}{more} \
+                 (give more characters)"
+            ))
+            .into())
+        }
+    }
+}
+
+/// The key of an id's tail index: its last [`TAIL_MIN`] characters in lower case. Only for
+/// ids that [`eligible`] accepts (ASCII, longer than the key).
+pub fn tail_key(id: &str) -> String {
+    id[id.len() - TAIL_MIN..].to_ascii_lowercase()
+}
+
+/// Whether an id gets a tail as its handle; any other id is shown whole.
+pub fn eligible(id: &str) -> bool {
+    id.len() > TAIL_MIN && is_handle(id)
+}
+
+/// The short handle of each of `ids`, as shown in tables: its shortest tail, at least
+/// [`TAIL_MIN`] characters, that no other run has as its tail or as its prefix, so resolving it
+/// gives the id back. A tail never starts with `-` (it would read as an option). An id that
+/// cannot be a handle (other characters) or is this short anyway is shown whole.
+///
+/// `sharing` holds every run id whose [`tail_key`] is the key of one of `ids` (the id itself
+/// included); `prefix_taken(tail, id)` says whether a run other than `id` starts with `tail`
+/// in any case.
+pub fn shortest_tails(
+    ids: &[String],
+    sharing: impl IntoIterator<Item = String>,
+    mut prefix_taken: impl FnMut(&str, &str) -> Result<bool>,
+) -> Result<Vec<String>> {
+    // Ids sharing a key, in lower case, by key. Only ASCII keys are asked for, so every id
+    // found ends in 8 ASCII characters; any other is left out.
+    let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+    for other in sharing {
+        let other = other.to_ascii_lowercase();
+        if other.len() >= TAIL_MIN && other.is_char_boundary(other.len() - TAIL_MIN) {
+            groups.entry(tail_key(&other)).or_default().push(other);
+        }
+    }
+    let mut handles = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !eligible(id) {
+            handles.push(id.clone());
+            continue;
+        }
+        let lower = id.to_ascii_lowercase();
+        let mut len = TAIL_MIN;
+        let mut itself = false;
+        for other in groups.get(&tail_key(id)).into_iter().flatten() {
+            // The id itself is in its group once; another id equal to it but for case is not.
+            if *other == lower && !itself {
+                itself = true;
+                continue;
+            }
+            let common = lower
+                .bytes()
+                .rev()
+                .zip(other.bytes().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            len = len.max(common + 1);
+        }
+        let handle = loop {
+            if len >= id.len() {
+                break id.clone();
+            }
+            let tail = &id[id.len() - len..];
+            if !tail.starts_with('-') && !prefix_taken(tail, id)? {
+                break tail.to_string();
+            }
+            len += 1;
+        };
+        handles.push(handle);
+    }
+    Ok(handles)
+}
