@@ -816,7 +816,7 @@ fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefix_lines, Tail, MAX_LINE, STDERR_TAIL};
+    use super::{prefix_lines, LogLines, Tail, MAX_LINE, MAX_LOG_LINE, MAX_LOG_LINES, STDERR_TAIL};
 
     #[test]
     fn stderr_buffers_stay_bounded() {
@@ -830,5 +830,31 @@ mod tests {
             assert!(line.len() < MAX_LINE);
         }
         assert_eq!(tail.into_bytes().len(), STDERR_TAIL);
+    }
+
+    #[test]
+    fn log_lines_stay_bounded_and_count_the_rest() {
+        let mut lines = LogLines::default();
+        // A line far longer than the cut, in pieces, buffers at most MAX_LOG_LINE bytes.
+        for _ in 0..10 {
+            lines.push(&vec![b'y'; 3 * MAX_LOG_LINE]);
+            assert!(lines.line.len() <= MAX_LOG_LINE);
+        }
+        lines.push(b"\nshort\r\nlast");
+        for _ in 0..2 * MAX_LOG_LINES {
+            lines.push(b"more\n");
+        }
+        lines.finish();
+        assert_eq!(lines.pending.len(), MAX_LOG_LINES + 1);
+        assert_eq!(lines.pending[0].0.len(), MAX_LOG_LINE);
+        assert!(lines.pending[0].1.json.contains("\"cut_bytes\""));
+        assert_eq!(lines.pending[1].0, "short");
+        assert_eq!(lines.pending[2].0, "lastmore");
+        let (message, data) = &lines.pending[MAX_LOG_LINES];
+        assert_eq!(data.level, "warn");
+        assert!(
+            message.contains(&format!("{} more stderr lines", MAX_LOG_LINES + 2)),
+            "{message}"
+        );
     }
 }

@@ -622,21 +622,51 @@ fn a_step_name_reused_in_a_loop_warns_that_it_replays() {
 }
 
 #[test]
-fn a_step_replayed_after_a_reclaim_is_silent() {
+fn stderr_logs_written_before_a_crash_stay_and_a_replay_after_the_reclaim_is_silent() {
     let env = Env::init();
-    // The first execution completes the step, then dies; the second replays it.
     env.handler(
-        "once",
-        "durably step process -- echo first
-if [ ! -e \"$T/again\" ]; then touch \"$T/again\"; exit 3; fi",
+        "slow",
+        r#"durably step process -- echo "$DURABLY_LEASE_GENERATION" > /dev/null
+echo "waiting in generation $DURABLY_LEASE_GENERATION" >&2
+if [ ! -e "$T/again" ]; then touch "$T/again"; sleep 30; fi"#,
     );
-    let id = env.enqueue_job("once", &[]);
-    once(&env);
-    assert_eq!(env.status(&id), "failed");
-    // Back to pending, as the release of an expired lease does: a new claim, a new generation.
-    env.set_status(&id, "pending", None);
-    let out = once(&env).ok_code(0).clone();
+    let id = env.enqueue_job("slow", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    let first = env.spawn(&["work", "--lease", "1s", "--handlers", &h]);
+    // The line is written while the handler still runs (a batch is due every 0.5 s)...
+    let seen = poll(BOUND, || {
+        let logs = logs_json(&env, &id);
+        logs.iter()
+            .any(|l| l["message"] == "waiting in generation 1")
+            .then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "the stderr line was not written while the handler ran"
+    );
+    // ...so it outlives the worker's crash.
+    signal(&first, libc::SIGKILL);
+    let _ = finish(first);
+    let out = env.ok(&[
+        "work",
+        "--max-runs",
+        "1",
+        "--poll",
+        "100ms",
+        "--handlers",
+        &h,
+    ]);
+    assert_eq!(env.status(&id), "completed");
     assert_eq!(env.field(&id, "lease_generation").as_deref(), Some("2"));
-    assert_eq!(env.field(&id, "output").as_deref(), Some("\"first\""));
+    // The step completed in generation 1 is replayed in generation 2 without a warning.
     assert!(!out.stderr.contains("already completed"), "{out:?}");
+    let messages: Vec<String> = logs_json(&env, &id)
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        messages,
+        ["waiting in generation 1", "waiting in generation 2"],
+        "{messages:?}"
+    );
 }
