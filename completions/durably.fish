@@ -34,8 +34,8 @@ complete -c durably -n "__fish_durably_needs_command" -s V -l version -d 'Print 
 complete -c durably -n "__fish_durably_needs_command" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
 complete -c durably -n "__fish_durably_needs_command" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'
 complete -c durably -n "__fish_durably_needs_command" -f -a "enqueue-many" -d 'Enqueue many runs from NDJSON or a JSON array, all or nothing'
-complete -c durably -n "__fish_durably_needs_command" -f -a "ls" -d 'List runs, newest first'
-complete -c durably -n "__fish_durably_needs_command" -f -a "list" -d 'List runs, newest first'
+complete -c durably -n "__fish_durably_needs_command" -f -a "ls" -d 'List runs, newest first (the table\'s IDs are handles: unique id tails)'
+complete -c durably -n "__fish_durably_needs_command" -f -a "list" -d 'List runs, newest first (the table\'s IDs are handles: unique id tails)'
 complete -c durably -n "__fish_durably_needs_command" -f -a "show" -d 'Show one run with its steps and logs'
 complete -c durably -n "__fish_durably_needs_command" -f -a "rm" -d 'Delete runs by id, or purge old terminal runs'
 complete -c durably -n "__fish_durably_needs_command" -f -a "cancel" -d 'Cancel pending or leased runs'
@@ -91,7 +91,7 @@ cancelled\t''"
 complete -c durably -n "__fish_durably_using_subcommand ls" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -s n -l limit -d 'Page size' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
-complete -c durably -n "__fish_durably_using_subcommand ls" -l before -d 'Only runs older than this run (next page: pass the last id of this one)' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l before -d 'Only runs older than this run, by id or handle (next page: pass the last id of this one)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l format -d 'Output format' -r -f -a "table\t''
 json\t''
 ndjson\t''
@@ -114,7 +114,7 @@ cancelled\t''"
 complete -c durably -n "__fish_durably_using_subcommand list" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -s n -l limit -d 'Page size' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
-complete -c durably -n "__fish_durably_using_subcommand list" -l before -d 'Only runs older than this run (next page: pass the last id of this one)' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l before -d 'Only runs older than this run, by id or handle (next page: pass the last id of this one)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l format -d 'Output format' -r -f -a "table\t''
 json\t''
 ndjson\t''
@@ -194,6 +194,8 @@ always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand work" -l once -d 'Claim at most one run, then exit (0 idle or completed, 5 failed, 6 cancelled)'
 complete -c durably -n "__fish_durably_using_subcommand work" -l until-idle -d 'Exit when nothing is left to claim and nothing is running'
+complete -c durably -n "__fish_durably_using_subcommand work" -l no-stderr-logs -d 'Do not keep handlers\' stderr lines as their runs\' logs (they still reach our stderr)'
+complete -c durably -n "__fish_durably_using_subcommand work" -s v -l verbose -d 'One line on stderr per claimed and per ended run (for a journal)'
 complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
@@ -236,7 +238,7 @@ complete -c durably -n "__fish_durably_using_subcommand completions" -s h -l hel
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "enqueue-many" -d 'Enqueue many runs from NDJSON or a JSON array, all or nothing'
-complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "ls" -d 'List runs, newest first'
+complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "ls" -d 'List runs, newest first (the table\'s IDs are handles: unique id tails)'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "show" -d 'Show one run with its steps and logs'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "rm" -d 'Delete runs by id, or purge old terminal runs'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help" -f -a "cancel" -d 'Cancel pending or leased runs'
