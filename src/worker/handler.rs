@@ -270,6 +270,7 @@ fn spawn_readers(
             lines: LogLines::default(),
             flushed_at: Instant::now(),
             stopped: false,
+            reported: false,
         });
         pipe_thread("durably-stderr", move || {
             let tail = pass_stderr(&file, &abandon, prefix.as_deref(), logs);
@@ -351,6 +352,8 @@ struct StderrLogs {
     flushed_at: Instant,
     /// The lease is lost: nothing more is written.
     stopped: bool,
+    /// A failed write was reported (once per run, not at every retry).
+    reported: bool,
 }
 
 impl StderrLogs {
@@ -383,10 +386,14 @@ impl StderrLogs {
             Ok(true) => self.lines.pending.clear(),
             Ok(false) => self.stopped = true,
             Err(e) if e.is::<DeadlinePassed>() => self.stopped = true,
-            Err(e) => note!(
-                "cannot keep stderr lines of run {} as logs: {e:#}",
-                self.fence.run_id
-            ),
+            Err(e) if !self.reported => {
+                self.reported = true;
+                note!(
+                    "cannot keep stderr lines of run {} as logs (trying again): {e:#}",
+                    self.fence.run_id
+                );
+            }
+            Err(_) => {}
         }
     }
 }
