@@ -936,7 +936,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --handlers --db --busy-timeout --color --help"
+            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

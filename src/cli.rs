@@ -108,14 +108,20 @@ pub enum Command {
     ///   env     DURABLY_DB (absolute path of the database), DURABLY_RUN_ID, DURABLY_JOB,
     ///           DURABLY_LEASE_GENERATION, DURABLY_LABELS (the labels as a JSON object),
     ///           DURABLY_BIN (this durably binary, whose directory also comes first in PATH),
+    ///           DURABLY_CLAIMED_AT (when this execution claimed the run: `durably step`
+    ///           warns when it replays a step completed since then, e.g. a name reused in
+    ///           a loop),
     ///           on top of the worker's own environment; the working directory is the worker's
     /// and returns:
     ///   exit 0  the run is completed; its output is stdout, stored as JSON when it is JSON,
     ///           else as a JSON string of the text (empty stdout: no output)
     ///   exit ≠0 the run is failed (also when killed by a signal or --timeout); the error
     ///           names the exit and ends with the last 4 KiB of the handler's stderr
-    /// Its stderr goes to the worker's stderr. Inside it, `durably step`, `durably progress`
-    /// and `durably log` write to the run it was started for.
+    /// Its stderr goes to the worker's stderr and is kept as the run's logs (`durably logs`):
+    /// level info, data {"stream":"stderr"}, the first 1000 lines / 256 KiB, lines cut at
+    /// 4 KiB, then one warn line counting the rest; written every 0.5 s or 100 lines,
+    /// fenced by the lease (--no-stderr-logs: not kept). Inside it, `durably step`,
+    /// `durably progress` and `durably log` write to the run it was started for.
     #[command(after_help = EXAMPLES_WORK, verbatim_doc_comment)]
     Work(WorkArgs),
     /// Show a run's logs
@@ -378,6 +384,12 @@ pub struct WorkArgs {
     /// While idle, purge terminal runs that completed more than DUR ago
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub retain: Option<Duration>,
+    /// Do not keep handlers' stderr lines as their runs' logs (they still reach our stderr)
+    #[arg(long)]
+    pub no_stderr_logs: bool,
+    /// One line on stderr per claimed and per ended run (for a journal)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Directory of handlers: a run of job J is executed by DIR/J
     #[arg(
         long,

@@ -26,6 +26,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
         .ok_or_else(|| CodedError::usage("give the step's command after --"))?;
     let mut store = ctx.open(Access::WriteExisting)?;
     if let Some(done) = store.completed_step(&fence.run_id, &args.name)? {
+        warn_if_replayed_in_this_execution(&args.name, done.completed_at.as_deref());
         print_output(done.output.as_deref())?;
         return Ok(ExitCode::Ok);
     }
@@ -165,4 +166,23 @@ fn print_output(output: Option<&str>) -> Result<()> {
         out.flush()?;
     }
     Ok(())
+}
+
+/// Warns when the completed step being replayed was completed within this execution of the
+/// handler (at or after the claim the worker exports as `DURABLY_CLAIMED_AT`): a step name
+/// reused in a loop replays the first result, which is rarely meant. After a crash and
+/// reclaim the claim is newer than the step, and the replay is silent.
+fn warn_if_replayed_in_this_execution(name: &str, completed_at: Option<&str>) {
+    let claimed_at = std::env::var("DURABLY_CLAIMED_AT").unwrap_or_default();
+    let same_execution = match completed_at {
+        Some(done) => !claimed_at.is_empty() && done >= claimed_at.as_str(),
+        None => false,
+    };
+    if same_execution {
+        let name = crate::output::escape(name);
+        eprintln!(
+            "durably: step {name} was already completed in this execution; its stored output \
+             is replayed (give each iteration its own name, e.g. {name}-$f)"
+        );
+    }
 }

@@ -27,6 +27,8 @@ pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
         timeout: args.timeout,
         max_runs: args.max_runs,
         retain: args.retain,
+        stderr_logs: !args.no_stderr_logs,
+        verbose: args.verbose,
     };
     worker::run(&ctx.opts, cfg)
 }

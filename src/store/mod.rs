@@ -293,6 +293,16 @@ impl Store {
         dispatch!(self, s => s.append_log(fence, log))
     }
 
+    /// Appends log lines, each with its own created_at, in one transaction (fenced, all or
+    /// none); false when the lease is lost. Lines with the same created_at keep their order
+    /// (ids are time-ordered).
+    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+        if logs.is_empty() {
+            return Ok(true);
+        }
+        dispatch!(self, s => s.append_logs(fence, logs))
+    }
+
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when the lease began by the local clock (read before the database's clock).
     pub fn claim(
         &mut self,

@@ -334,6 +334,20 @@ impl Sqlite {
         self.write(|tx| steps::insert_log(tx, fence, log, &crate::time::now()))
     }
 
+    /// Appends log lines in one transaction (fenced, all or none); false when the lease is lost.
+    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+        self.write(|tx| {
+            // The write transaction holds the database lock: every insert sees the same
+            // lease, so the first one refused means none is written.
+            for (at, log) in logs {
+                if !steps::insert_log(tx, fence, log, at)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+    }
+
     // ----- the worker -----
 
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when

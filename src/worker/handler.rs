@@ -6,7 +6,7 @@ use super::process::{self, Exit, Program};
 use super::Shared;
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::model::Run;
-use crate::store::Store;
+use crate::store::{Fence, NewLog, Store};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs::File;
 use std::io;
@@ -23,6 +23,16 @@ pub const STDERR_TAIL: usize = 4096;
 pub const MAX_LABELS_ENV: usize = 64 * 1024;
 /// A prefixed stderr line is written out in pieces of at most this many bytes.
 pub const MAX_LINE: usize = 8 * 1024;
+/// A run keeps at most this many of its handler's stderr lines as logs...
+pub const MAX_LOG_LINES: usize = 1000;
+/// ...and at most this many bytes of them; what comes after is counted in one last line.
+pub const MAX_LOG_BYTES: usize = 256 * 1024;
+/// A stderr line is kept up to this many bytes (the rest is counted in its `data`).
+pub const MAX_LOG_LINE: usize = 4096;
+/// Stderr lines are written as logs in batches: at least this often while lines wait...
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// ...or as soon as this many wait.
+const FLUSH_LINES: usize = 100;
 /// Stack of the threads that feed stdin and read stdout/stderr (they only copy bytes).
 const PIPE_THREAD_STACK: usize = 256 * 1024;
 /// How long output pipes may stay open after the handler's group was killed (a process
@@ -66,6 +76,12 @@ fn environment(shared: &Shared, run: &Run) -> Vec<(String, Vec<u8>)> {
     env.push((
         "DURABLY_LEASE_GENERATION".into(),
         run.lease_generation.to_string().into_bytes(),
+    ));
+    // The claim's timestamp (the run's updated_at as claimed): `durably step` warns when a
+    // step it replays was completed at or after it, i.e. within this execution.
+    env.push((
+        "DURABLY_CLAIMED_AT".into(),
+        run.updated_at.clone().into_bytes(),
     ));
     if run.labels.len() <= MAX_LABELS_ENV {
         env.push(("DURABLY_LABELS".into(), run.labels.clone().into_bytes()));
@@ -111,8 +127,47 @@ fn pipe_thread<T: Send + 'static>(
         .spawn(f)
 }
 
-/// Runs the handler for `run` (already claimed) and records the result, fenced.
-pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
+thread_local! {
+    /// The first line of the error of the run this executor thread just failed (each run has
+    /// its own executor thread), for the `work -v` line.
+    static FAILED_WITH: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs the handler for `run` (already claimed) and records the result, fenced; with
+/// `work -v`, says so in one line when it starts and one when it ends.
+pub fn execute(shared: &Arc<Shared>, run: &Run, active: &Arc<Active>) -> Outcome {
+    let started = Instant::now();
+    let (id, job) = (&run.id, crate::output::escape(&run.job_name));
+    if shared.verbose {
+        note!("claimed {id} {job}");
+    }
+    FAILED_WITH.with(|f| f.borrow_mut().take());
+    let outcome = execute_quietly(shared, run, active);
+    if shared.verbose {
+        let took = format!("{:.1}s", started.elapsed().as_secs_f64());
+        match outcome {
+            Outcome::Completed => note!("completed {id} {job} in {took}"),
+            Outcome::Failed => {
+                let error = FAILED_WITH
+                    .with(|f| f.borrow_mut().take())
+                    .unwrap_or_default();
+                note!(
+                    "failed {id} {job} in {took}: {}",
+                    crate::output::escape(&error)
+                );
+            }
+            Outcome::Cancelled => note!("cancelled {id} {job} in {took}"),
+            Outcome::Lost => note!("lost {id} {job} in {took}"),
+            Outcome::Released => note!("released {id} {job} in {took}"),
+            Outcome::GivenBack | Outcome::SupervisorGone => {
+                note!("given back {id} {job} in {took}")
+            }
+        }
+    }
+    outcome
+}
+
+fn execute_quietly(shared: &Arc<Shared>, run: &Run, active: &Arc<Active>) -> Outcome {
     let child = match start_handler(shared, run, active) {
         Ok(c) => c,
         Err(outcome) => return outcome,
@@ -121,7 +176,7 @@ pub fn execute(shared: &Shared, run: &Run, active: &Arc<Active>) -> Outcome {
     let pid = child.pid;
     let abandon = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    let readers = match spawn_readers(shared, run, child, &abandon, done_tx) {
+    let readers = match spawn_readers(shared, run, active, child, &abandon, done_tx) {
         Ok(r) => r,
         Err(e) => {
             // No thread to copy a pipe: stop the handler before it blocks on it, and hand
@@ -179,8 +234,9 @@ struct Readers {
 /// Starts the threads that feed the run's input to stdin and read stdout and stderr; each
 /// reader sends on `done` when its pipe is closed.
 fn spawn_readers(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     run: &Run,
+    active: &Arc<Active>,
     child: process::Child,
     abandon: &Arc<AtomicBool>,
     done: mpsc::Sender<()>,
@@ -204,8 +260,20 @@ fn spawn_readers(
         let abandon = Arc::clone(abandon);
         let file = child.stderr;
         let prefix = shared.prefix_stderr.then(|| format!("[{}] ", run.id));
+        let logs = shared.stderr_logs.then(|| StderrLogs {
+            shared: Arc::clone(shared),
+            active: Arc::clone(active),
+            fence: Fence {
+                run_id: run.id.clone(),
+                generation: run.lease_generation,
+            },
+            lines: LogLines::default(),
+            flushed_at: Instant::now(),
+            stopped: false,
+            reported: false,
+        });
         pipe_thread("durably-stderr", move || {
-            let tail = pass_stderr(&file, &abandon, prefix.as_deref());
+            let tail = pass_stderr(&file, &abandon, prefix.as_deref(), logs);
             let _ = done.send(());
             tail
         })
@@ -234,24 +302,206 @@ fn read_output(file: &File, abandon: &AtomicBool) -> (Vec<u8>, bool) {
     (out, overflow)
 }
 
-/// Passes stderr on to ours (each line with `prefix`, if any) and returns its tail.
-fn pass_stderr(file: &File, abandon: &AtomicBool, prefix: Option<&str>) -> Vec<u8> {
+/// Passes stderr on to ours (each line with `prefix`, if any), keeps its lines as the run's
+/// logs (with `logs`), and returns its tail.
+fn pass_stderr(
+    file: &File,
+    abandon: &AtomicBool,
+    prefix: Option<&str>,
+    mut logs: Option<StderrLogs>,
+) -> Vec<u8> {
     let mut tail = Tail::default();
     let mut line: Vec<u8> = Vec::new();
+    // An empty chunk is pump's tick while nothing arrives: only the logs' timer uses it.
     pump(file, abandon, |chunk| {
-        tail.push(chunk);
-        match prefix {
-            None => {
-                let _ = std::io::stderr().write_all(chunk);
+        if !chunk.is_empty() {
+            tail.push(chunk);
+            match prefix {
+                None => {
+                    let _ = std::io::stderr().write_all(chunk);
+                }
+                Some(p) => prefix_lines(p, &mut line, chunk),
             }
-            Some(p) => prefix_lines(p, &mut line, chunk),
+        }
+        if let Some(logs) = logs.as_mut() {
+            logs.lines.push(chunk);
+            if logs.lines.due(logs.flushed_at) {
+                logs.flush();
+            }
         }
     });
     if let (Some(p), false) = (prefix, line.is_empty()) {
         line.push(b'\n');
         write_prefixed(p, &line);
     }
+    if let Some(mut logs) = logs {
+        logs.lines.finish();
+        logs.flush();
+    }
     tail.into_bytes()
+}
+
+/// A handler's stderr, kept as its run's logs: the reader thread collects lines and writes
+/// them in batches, each batch one short fenced transaction taken between reads (never while
+/// waiting on the pipe), so a crash loses at most the lines of the last [`FLUSH_EVERY`].
+struct StderrLogs {
+    shared: Arc<Shared>,
+    active: Arc<Active>,
+    fence: Fence,
+    lines: LogLines,
+    flushed_at: Instant,
+    /// The lease is lost: nothing more is written.
+    stopped: bool,
+    /// A failed write was reported (once per run, not at every retry).
+    reported: bool,
+}
+
+impl StderrLogs {
+    /// Writes the waiting lines. A refused fence stops the logging (the run is no longer
+    /// ours); an error keeps the lines for the next attempt.
+    fn flush(&mut self) {
+        self.flushed_at = Instant::now();
+        if self.stopped || self.lines.pending.is_empty() {
+            self.lines.pending.clear();
+            return;
+        }
+        let logs: Vec<(&str, NewLog)> = self
+            .lines
+            .pending
+            .iter()
+            .map(|(message, data)| {
+                let log = NewLog {
+                    step_name: None,
+                    level: data.level,
+                    message,
+                    data: Some(&data.json),
+                };
+                (data.at.as_str(), log)
+            })
+            .collect();
+        let fence = &self.fence;
+        match write(&self.shared, &self.active, |store| {
+            store.append_logs(fence, &logs)
+        }) {
+            Ok(true) => self.lines.pending.clear(),
+            Ok(false) => self.stopped = true,
+            Err(e) if e.is::<DeadlinePassed>() => self.stopped = true,
+            Err(e) if !self.reported => {
+                self.reported = true;
+                note!(
+                    "cannot keep stderr lines of run {} as logs (trying again): {e:#}",
+                    self.fence.run_id
+                );
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// How a kept stderr line is stored besides its message.
+#[derive(Debug)]
+struct LineData {
+    level: &'static str,
+    json: String,
+    /// When the line was read: its created_at.
+    at: String,
+}
+
+/// Stderr split into lines, bounded: [`MAX_LOG_LINES`] lines of at most [`MAX_LOG_LINE`]
+/// bytes, [`MAX_LOG_BYTES`] in all, then only counted. Lines are stored at level `info`
+/// (stderr carries a program's progress as much as its errors), with
+/// `{"stream":"stderr"}` as data (`"cut_bytes":N` when the line was cut); the count of what
+/// was not kept is one last line at level `warn`.
+#[derive(Default)]
+struct LogLines {
+    /// The line being read, up to [`MAX_LOG_LINE`] bytes.
+    line: Vec<u8>,
+    /// Bytes of the line being read past [`MAX_LOG_LINE`].
+    cut: usize,
+    /// Lines read and not yet written.
+    pending: Vec<(String, LineData)>,
+    kept_lines: usize,
+    kept_bytes: usize,
+    dropped_lines: usize,
+    dropped_bytes: usize,
+}
+
+impl LogLines {
+    fn push(&mut self, mut chunk: &[u8]) {
+        while !chunk.is_empty() {
+            let end = chunk.iter().position(|&b| b == b'\n');
+            let part = &chunk[..end.unwrap_or(chunk.len())];
+            let room = MAX_LOG_LINE - self.line.len();
+            self.line.extend_from_slice(&part[..part.len().min(room)]);
+            self.cut += part.len().saturating_sub(room);
+            match end {
+                Some(i) => {
+                    self.end_line();
+                    chunk = &chunk[i + 1..];
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Ends the line being read: kept while the bounds allow, else counted.
+    fn end_line(&mut self) {
+        if self.line.last() == Some(&b'\r') && self.cut == 0 {
+            self.line.pop();
+        }
+        let size = self.line.len();
+        if self.kept_lines < MAX_LOG_LINES && self.kept_bytes + size <= MAX_LOG_BYTES {
+            self.kept_lines += 1;
+            self.kept_bytes += size;
+            let message = String::from_utf8_lossy(&self.line).into_owned();
+            let json = if self.cut > 0 {
+                format!("{{\"stream\":\"stderr\",\"cut_bytes\":{}}}", self.cut)
+            } else {
+                "{\"stream\":\"stderr\"}".to_string()
+            };
+            let level = "info";
+            let at = crate::time::now();
+            self.pending.push((message, LineData { level, json, at }));
+        } else {
+            self.dropped_lines += 1;
+            self.dropped_bytes += size + self.cut;
+        }
+        self.line.clear();
+        self.cut = 0;
+    }
+
+    /// Whether the waiting lines are to be written now.
+    fn due(&self, flushed_at: Instant) -> bool {
+        self.pending.len() >= FLUSH_LINES
+            || (!self.pending.is_empty() && flushed_at.elapsed() >= FLUSH_EVERY)
+    }
+
+    /// Ends a last line without a newline and adds the count of what was not kept.
+    fn finish(&mut self) {
+        if !self.line.is_empty() || self.cut > 0 {
+            self.end_line();
+        }
+        if self.dropped_lines > 0 {
+            let message = format!(
+                "durably: {} more stderr lines ({} bytes) were not kept (at most {MAX_LOG_LINES} lines and {} KiB are)",
+                self.dropped_lines,
+                self.dropped_bytes,
+                MAX_LOG_BYTES / 1024
+            );
+            let json = format!(
+                "{{\"stream\":\"stderr\",\"dropped_lines\":{},\"dropped_bytes\":{}}}",
+                self.dropped_lines, self.dropped_bytes
+            );
+            self.pending.push((
+                message,
+                LineData {
+                    level: "warn",
+                    json,
+                    at: crate::time::now(),
+                },
+            ));
+        }
+    }
 }
 
 /// How a handler ended, as the worker saw it.
@@ -408,7 +658,8 @@ fn write_prefixed(prefix: &str, line: &[u8]) {
     let _ = std::io::stderr().write_all(&buf);
 }
 
-/// Reads `file` until EOF, or until `abandon` is set and nothing more arrives.
+/// Reads `file` until EOF, or until `abandon` is set and nothing more arrives; `sink` also
+/// gets an empty chunk whenever nothing arrived for a while (100 ms).
 fn pump(file: &File, abandon: &AtomicBool, mut sink: impl FnMut(&[u8])) {
     let mut buf = vec![0u8; 32 * 1024];
     let mut reader = file;
@@ -419,6 +670,7 @@ fn pump(file: &File, abandon: &AtomicBool, mut sink: impl FnMut(&[u8])) {
             if abandon.load(Ordering::SeqCst) {
                 return;
             }
+            sink(&[]);
             continue;
         }
         match reader.read(&mut buf) {
@@ -518,6 +770,7 @@ fn finish(
             if let Err(e) = &result {
                 let first = e.lines().next().unwrap_or_default();
                 note!("run {id} failed: {first}");
+                FAILED_WITH.with(|f| *f.borrow_mut() = Some(first.to_string()));
             }
             Outcome::Failed
         }
@@ -570,7 +823,7 @@ fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefix_lines, Tail, MAX_LINE, STDERR_TAIL};
+    use super::{prefix_lines, LogLines, Tail, MAX_LINE, MAX_LOG_LINE, MAX_LOG_LINES, STDERR_TAIL};
 
     #[test]
     fn stderr_buffers_stay_bounded() {
@@ -584,5 +837,31 @@ mod tests {
             assert!(line.len() < MAX_LINE);
         }
         assert_eq!(tail.into_bytes().len(), STDERR_TAIL);
+    }
+
+    #[test]
+    fn log_lines_stay_bounded_and_count_the_rest() {
+        let mut lines = LogLines::default();
+        // A line far longer than the cut, in pieces, buffers at most MAX_LOG_LINE bytes.
+        for _ in 0..10 {
+            lines.push(&vec![b'y'; 3 * MAX_LOG_LINE]);
+            assert!(lines.line.len() <= MAX_LOG_LINE);
+        }
+        lines.push(b"\nshort\r\nlast");
+        for _ in 0..2 * MAX_LOG_LINES {
+            lines.push(b"more\n");
+        }
+        lines.finish();
+        assert_eq!(lines.pending.len(), MAX_LOG_LINES + 1);
+        assert_eq!(lines.pending[0].0.len(), MAX_LOG_LINE);
+        assert!(lines.pending[0].1.json.contains("\"cut_bytes\""));
+        assert_eq!(lines.pending[1].0, "short");
+        assert_eq!(lines.pending[2].0, "lastmore");
+        let (message, data) = &lines.pending[MAX_LOG_LINES];
+        assert_eq!(data.level, "warn");
+        assert!(
+            message.contains(&format!("{} more stderr lines", MAX_LOG_LINES + 2)),
+            "{message}"
+        );
     }
 }

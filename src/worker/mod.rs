@@ -61,6 +61,10 @@ pub struct Config {
     pub timeout: Option<Duration>,
     pub max_runs: Option<u64>,
     pub retain: Option<Duration>,
+    /// Keep each run's stderr lines as its logs (`--no-stderr-logs`: false).
+    pub stderr_logs: bool,
+    /// `-v`: one line on stderr when a run is claimed and one when it ends.
+    pub verbose: bool,
 }
 
 /// What executors share.
@@ -73,6 +77,8 @@ pub struct Shared {
     pub base_env: Vec<(String, Vec<u8>)>,
     pub prefix_stderr: bool,
     pub timeout: Option<Duration>,
+    pub stderr_logs: bool,
+    pub verbose: bool,
 }
 
 impl Shared {
@@ -140,12 +146,13 @@ pub fn handler_jobs(dir: &Path) -> Result<Vec<String>> {
 /// the directory of this executable first in PATH and `DURABLY_BIN` set to it, so that a
 /// handler's `durably step …` finds this binary even where PATH does not have it (cron).
 fn base_env() -> Vec<(String, Vec<u8>)> {
-    const OURS: [&str; 7] = [
+    const OURS: [&str; 8] = [
         "DURABLY_BIN",
         "DURABLY_DB",
         "DURABLY_RUN_ID",
         "DURABLY_JOB",
         "DURABLY_LEASE_GENERATION",
+        "DURABLY_CLAIMED_AT",
         "DURABLY_LABELS",
         "DURABLY_STEP",
     ];
@@ -208,6 +215,8 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         base_env: base_env(),
         prefix_stderr: cfg.concurrency > 1,
         timeout: cfg.timeout,
+        stderr_logs: cfg.stderr_logs,
+        verbose: cfg.verbose,
     });
     let leases = Leases::new(cfg.lease);
     let threads = leases

@@ -430,3 +430,48 @@ fn pg_workers_reconnect_when_connections_are_terminated() {
     let said: String = workers.iter().map(|w| w.err()).collect();
     assert!(said.contains("reconnected to"), "{said}");
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_stderr_lines_are_kept_as_logs_and_a_step_reused_in_a_loop_warns() {
+    let db = PgDb::new("stderr");
+    let env = db.env();
+    let h = env.handler(
+        "noisy",
+        r#"echo one >&2
+for f in a b; do durably step process -- echo "$f" > /dev/null; done
+awk 'BEGIN { for (i = 0; i < 1500; i++) print "line " i }' >&2"#,
+    );
+    let id = env.enqueue_job("noisy", &[]);
+    let out = env.run(&["work", "--once", "--", h.to_str().unwrap()]);
+    out.ok();
+    assert_eq!(
+        out.stderr
+            .matches("step process was already completed in this execution")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let mut c = db.client();
+    let rows: Vec<(String, String)> = c
+        .query(
+            "SELECT level, message FROM durably_logs WHERE run_id = $1 ORDER BY created_at, id",
+            &[&id],
+        )
+        .expect("logs")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // 1,000 lines kept (the warning among them), then one line counting the rest.
+    assert_eq!(rows.len(), 1001, "{:?}", &rows[..3.min(rows.len())]);
+    assert_eq!(rows[0], ("info".to_string(), "one".to_string()));
+    assert!(rows[1].1.contains("already completed"), "{:?}", rows[1]);
+    assert_eq!(rows[2].1, "line 0");
+    assert_eq!(rows[1000].0, "warn");
+    assert!(
+        rows[1000].1.contains("502 more stderr lines"),
+        "{:?}",
+        rows[1000]
+    );
+}

@@ -499,3 +499,193 @@ both! {
         assert_eq!(env.field(&second, "output").as_deref(), Some("\"job000\""));
     }
 }
+
+fn logs_json(env: &Env, id: &str) -> Vec<Value> {
+    env.ok(&["logs", id, "--json"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn stderr_lines_are_kept_as_the_runs_logs() {
+    let env = Env::init();
+    env.handler(
+        "noisy",
+        "echo 'starting up' >&2; printf 'crlf line\\r\\n' >&2; durably log from-log; printf 'no newline' >&2",
+    );
+    let id = env.enqueue_job("noisy", &[]);
+    let out = once(&env).ok_code(0).clone();
+    // Passed through as before...
+    assert!(out.stderr.contains("starting up"), "{out:?}");
+    // ...and kept, in order, at level info, marked as stderr, outside any step. Each is
+    // stamped when it was read; where a `durably log` falls among them depends on when the
+    // worker read the pipe, so only its presence is checked.
+    let logs = logs_json(&env, &id);
+    let messages: Vec<&str> = logs
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    let stderr: Vec<&str> = messages
+        .iter()
+        .copied()
+        .filter(|m| *m != "from-log")
+        .collect();
+    assert_eq!(
+        stderr,
+        ["starting up", "crlf line", "no newline"],
+        "{logs:?}"
+    );
+    assert_eq!(messages.len(), 4, "{logs:?}");
+    for l in logs.iter().filter(|l| l["message"] != "from-log") {
+        assert_eq!(l["level"], "info", "{l}");
+        assert_eq!(l["data"], serde_json::json!({"stream": "stderr"}), "{l}");
+        assert_eq!(l["stepName"], Value::Null, "{l}");
+    }
+    // A failed run keeps them too, besides the tail in its error.
+    env.handler("broken", "echo 'it broke' >&2; exit 3");
+    let id = env.enqueue_job("broken", &[]);
+    once(&env);
+    assert_eq!(env.status(&id), "failed");
+    let logs = logs_json(&env, &id);
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0]["message"], "it broke");
+}
+
+#[test]
+fn stderr_logs_stay_bounded_with_10_mb_of_stderr() {
+    let env = Env::init();
+    // 10 MB of stderr: 100,000 short lines, then one 1 MB line without a newline... and the
+    // run still completes with its output.
+    env.handler(
+        "flood",
+        "awk 'BEGIN { for (i = 0; i < 100000; i++) printf \"line %06d %s\\n\", i, \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" }' >&2
+head -c 1000000 /dev/zero | tr '\\0' y >&2
+echo '{\"done\":true}'",
+    );
+    env.handler(
+        "long",
+        "head -c 100000 /dev/zero | tr '\\0' z >&2; echo >&2; echo short >&2",
+    );
+    let id = env.enqueue_job("flood", &[]);
+    let long = env.enqueue_job("long", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    env.ok(&["work", "--until-idle", "--handlers", &h]);
+    assert_eq!(
+        env.field(&id, "output").as_deref(),
+        Some(r#"{"done":true}"#)
+    );
+    let logs = logs_json(&env, &id);
+    assert_eq!(logs.len(), 1001, "1000 lines and the count of the rest");
+    assert!(logs[0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("line 000000 "));
+    assert!(logs[999]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("line 000999 "));
+    let bytes: usize = logs[..1000]
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().len())
+        .sum();
+    assert!(bytes <= 256 * 1024, "{bytes}");
+    let last = &logs[1000];
+    assert_eq!(last["level"], "warn");
+    assert_eq!(last["data"]["stream"], "stderr");
+    assert_eq!(last["data"]["dropped_lines"], 100_000 - 1000 + 1);
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("99001 more stderr lines"),
+        "{last}"
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM durably_logs"), 1001 + 2);
+    // A long line is cut at 4 KiB; the cut is counted in its data.
+    let logs = logs_json(&env, &long);
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    assert_eq!(logs[0]["message"].as_str().unwrap().len(), 4096);
+    assert_eq!(logs[0]["data"]["cut_bytes"], 100_000 - 4096);
+    assert_eq!(logs[1]["message"], "short");
+}
+
+#[test]
+fn no_stderr_logs_keeps_none() {
+    let env = Env::init();
+    env.handler("noisy", "echo 'to stderr only' >&2; durably log kept");
+    let id = env.enqueue_job("noisy", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    let out = env.ok(&["work", "--once", "--no-stderr-logs", "--handlers", &h]);
+    assert!(out.stderr.contains("to stderr only"), "{out:?}");
+    let logs = logs_json(&env, &id);
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0]["message"], "kept");
+}
+
+#[test]
+fn a_step_name_reused_in_a_loop_warns_that_it_replays() {
+    let env = Env::init();
+    env.handler(
+        "loop",
+        "for f in a b c; do durably step process -- echo \"$f\"; done",
+    );
+    let id = env.enqueue_job("loop", &[]);
+    let out = once(&env).ok_code(0).clone();
+    // The first result is replayed twice, each time with a warning.
+    assert_eq!(output(&env, &id), "\"a\"\n\"a\"\n\"a\"");
+    let warning = "durably: step process was already completed in this execution; its stored \
+                   output is replayed (give each iteration its own name, e.g. process-$f)";
+    assert_eq!(out.stderr.matches(warning).count(), 2, "{out:?}");
+}
+
+#[test]
+fn stderr_logs_written_before_a_crash_stay_and_a_replay_after_the_reclaim_is_silent() {
+    let env = Env::init();
+    env.handler(
+        "slow",
+        r#"durably step process -- echo "$DURABLY_LEASE_GENERATION" > /dev/null
+echo "waiting in generation $DURABLY_LEASE_GENERATION" >&2
+if [ ! -e "$T/again" ]; then touch "$T/again"; sleep 30; fi"#,
+    );
+    let id = env.enqueue_job("slow", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    let first = env.spawn(&["work", "--lease", "1s", "--handlers", &h]);
+    // The line is written while the handler still runs (a batch is due every 0.5 s)...
+    let seen = poll(BOUND, || {
+        let logs = logs_json(&env, &id);
+        logs.iter()
+            .any(|l| l["message"] == "waiting in generation 1")
+            .then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "the stderr line was not written while the handler ran"
+    );
+    // ...so it outlives the worker's crash.
+    signal(&first, libc::SIGKILL);
+    let _ = finish(first);
+    let out = env.ok(&[
+        "work",
+        "--max-runs",
+        "1",
+        "--poll",
+        "100ms",
+        "--handlers",
+        &h,
+    ]);
+    assert_eq!(env.status(&id), "completed");
+    assert_eq!(env.field(&id, "lease_generation").as_deref(), Some("2"));
+    // The step completed in generation 1 is replayed in generation 2 without a warning.
+    assert!(!out.stderr.contains("already completed"), "{out:?}");
+    let messages: Vec<String> = logs_json(&env, &id)
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        messages,
+        ["waiting in generation 1", "waiting in generation 2"],
+        "{messages:?}"
+    );
+}

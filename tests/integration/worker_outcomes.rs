@@ -386,3 +386,36 @@ both! {
         assert_eq!(out.stderr, "", "{out:?}");
     }
 }
+
+#[test]
+fn verbose_says_one_line_per_claim_and_per_end() {
+    let env = Env::init();
+    env.handler("ok", "echo fine");
+    env.handler("bad", "printf 'first\\nsecond\\n' >&2; exit 3");
+    let good = env.enqueue_job("ok", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    let out = env.run(&["work", "-v", "--until-idle", "--handlers", &h]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert_eq!(lines[0], format!("durably: claimed {good} ok"));
+    assert!(
+        lines[1].starts_with(&format!("durably: completed {good} ok in "))
+            && lines[1].ends_with('s'),
+        "{out:?}"
+    );
+    let bad = env.enqueue_job("bad", &[]);
+    let out = env.run(&["work", "--verbose", "--until-idle", "--handlers", &h]);
+    assert_eq!(out.code, 5, "{out:?}");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("durably: failed {bad} bad in ")))
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(line.ends_with("s: handler exited with code 3"), "{line}");
+    // Without -v: none of these lines.
+    env.enqueue_job("ok", &[]);
+    let out = env.run(&["work", "--until-idle", "--handlers", &h]);
+    assert!(!out.stderr.contains("claimed"), "{out:?}");
+    assert!(!out.stderr.contains("completed"), "{out:?}");
+}

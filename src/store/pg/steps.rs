@@ -139,4 +139,35 @@ impl Postgres {
             Ok(n > 0)
         })
     }
+
+    /// Appends log lines in one transaction (fenced, all or none); false when the lease is
+    /// lost. The run row is locked first, so the lease cannot change between the lines.
+    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+        self.fenced_write("append log lines", |tx| {
+            let held = tx.query_opt(
+                include_str!("../../../sql/postgres/steps_lock_run.sql"),
+                &[&fence.run_id, &fence.generation],
+            )?;
+            if held.is_none() {
+                return Ok(false);
+            }
+            let insert = tx.prepare(include_str!("../../../sql/postgres/steps_log.sql"))?;
+            for (at, log) in logs {
+                tx.execute(
+                    &insert,
+                    &[
+                        &new_id(),
+                        &fence.run_id,
+                        &fence.generation,
+                        &log.step_name,
+                        &log.level,
+                        &log.message,
+                        &log.data,
+                        at,
+                    ],
+                )?;
+            }
+            Ok(true)
+        })
+    }
 }
