@@ -1391,10 +1391,10 @@ impl Bench {
     fn pg_create(&self, name: &str) -> Result<String> {
         let db = format!("durably_bench_{name}");
         let mut c = self.pg_admin()?;
-        c.batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {db} WITH (FORCE); CREATE DATABASE {db}"
-        ))
-        .with_context(|| format!("cannot create database {db}"))?;
+        // Two statements: neither may run inside the implicit transaction of a batch.
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .and_then(|()| c.batch_execute(&format!("CREATE DATABASE {db}")))
+            .with_context(|| format!("cannot create database {db}"))?;
         self.pg_url(&db)
     }
 
