@@ -1,6 +1,7 @@
 //! The benchmark suite of issue 5, driven by `bench/run.sh` (see BENCHMARKS.md).
 //!
-//! `bench [--size small|default|large] [--skip-node] [--only W,...] [--out DIR] [--keep]`
+//! `bench [--size small|default|large] [--skip-node] [--only W,...] [--out DIR] [--keep]
+//! [--pg URL]`
 //!
 //! Runs every workload in one go on this machine and prints (and writes to `--out`) a Markdown
 //! report: figures, the floors and baselines measured in the same run, ratios and the targets
@@ -8,7 +9,9 @@
 //! call the `durably` library (the same code the binary runs); floors are the programs of
 //! `examples/bench_floor.rs`; the library comparison is `bench/node/bench.mjs`.
 //!
-//! Workloads (`--only` names): bulk, single, ls, claim, work, purge, node.
+//! Workloads (`--only` names): bulk, single, ls, claim, work, purge, node, and pg (section 8:
+//! bulk, list, claim and worker on the PostgreSQL server of `--pg URL` or `DURABLY_BENCH_PG`,
+//! a fresh database per workload).
 
 use anyhow::{anyhow, bail, Context, Result};
 use durably::db::{self, Access, Options};
@@ -44,6 +47,15 @@ struct Sizes {
     node_bulk: u64,
     node_trigger: u64,
     node_work: u64,
+    /// PostgreSQL (`--pg`): bulk lines, list database sizes, claim sizes and cycles, worker
+    /// runs, @coji/durably bulk lines and worker runs.
+    pg_runs: u64,
+    pg_ls_sizes: Vec<u64>,
+    pg_claim_sizes: Vec<u64>,
+    pg_claim_cycles: u64,
+    pg_work: u64,
+    pg_node_bulk: u64,
+    pg_node_work: u64,
 }
 
 impl Sizes {
@@ -62,6 +74,13 @@ impl Sizes {
                 node_bulk: 5_000,
                 node_trigger: 200,
                 node_work: 500,
+                pg_runs: 20_000,
+                pg_ls_sizes: vec![1_000, 10_000],
+                pg_claim_sizes: vec![1_000, 10_000],
+                pg_claim_cycles: 200,
+                pg_work: 200,
+                pg_node_bulk: 5_000,
+                pg_node_work: 100,
             },
             "default" => Sizes {
                 name: "default",
@@ -76,6 +95,13 @@ impl Sizes {
                 node_bulk: 50_000,
                 node_trigger: 1_000,
                 node_work: 10_000,
+                pg_runs: 100_000,
+                pg_ls_sizes: vec![10_000, 100_000],
+                pg_claim_sizes: vec![1_000, 100_000],
+                pg_claim_cycles: 500,
+                pg_work: 500,
+                pg_node_bulk: 20_000,
+                pg_node_work: 200,
             },
             "large" => Sizes {
                 name: "large",
@@ -90,6 +116,13 @@ impl Sizes {
                 node_bulk: 100_000,
                 node_trigger: 1_000,
                 node_work: 10_000,
+                pg_runs: 1_000_000,
+                pg_ls_sizes: vec![10_000, 100_000, 1_000_000],
+                pg_claim_sizes: vec![1_000, 100_000, 1_000_000],
+                pg_claim_cycles: 1_000,
+                pg_work: 2_000,
+                pg_node_bulk: 100_000,
+                pg_node_work: 1_000,
             },
             other => bail!("unknown size {other} (small, default or large)"),
         })
@@ -111,6 +144,8 @@ struct Bench {
     figures: HashMap<String, f64>,
     /// Rows of the @coji/durably list table (filled by the list workload).
     node_ls: String,
+    /// The PostgreSQL server of section 8 (`--pg URL` or `DURABLY_BENCH_PG`), a superuser's.
+    pg: Option<String>,
 }
 
 fn main() {
@@ -126,6 +161,9 @@ fn run() -> Result<()> {
     let mut only = None;
     let mut out = PathBuf::from("bench/out");
     let mut keep = false;
+    let mut pg = std::env::var("DURABLY_BENCH_PG")
+        .ok()
+        .filter(|s| !s.is_empty());
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -142,6 +180,7 @@ fn run() -> Result<()> {
             }
             "--out" => out = PathBuf::from(args.next().context("--out needs a value")?),
             "--keep" => keep = true,
+            "--pg" => pg = Some(args.next().context("--pg needs a URL")?),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -186,6 +225,7 @@ fn run() -> Result<()> {
         targets: Vec::new(),
         figures: HashMap::new(),
         node_ls: String::new(),
+        pg,
     };
     let started = Instant::now();
     b.header()?;
@@ -353,7 +393,7 @@ impl Bench {
              - SQLite {} (bundled), rustc: {}, node {node}\n\
              - sizes: bulk {} lines, list databases {}, {} `enqueue` processes, claim at {} pending, \
              worker {} runs, purge {} runs, @coji/durably bulk {} lines\n\
-             - command: `bench/run.sh --size {}{}`\n\n\
+             - command: `bench/run.sh --size {}{}{}`\n\n\
              Times are medians unless marked; \"process\" figures spawn the release binary \
              (stdout to /dev/null), \"in-process\" ones call the `durably` library crate in the \
              bench process. Floors are `examples/bench_floor.rs`. Ratios are durably ÷ reference \
@@ -378,6 +418,7 @@ impl Bench {
             fmt_n(s.node_bulk),
             s.name,
             if self.node_dir.is_none() { " --skip-node" } else { "" },
+            if self.pg.is_some() { " --pg URL" } else { "" },
         );
         Ok(())
     }
@@ -413,6 +454,9 @@ impl Bench {
         }
         if self.node_dir.is_some() && self.wants("node") {
             self.node_all(&ndjson)?;
+        }
+        if self.pg.is_some() && self.wants("pg") {
+            self.pg_all()?;
         }
         Ok(())
     }
@@ -1310,6 +1354,555 @@ impl Bench {
                 "worker at least matching `processUntilIdle`",
                 format!("{} vs {} runs/s", rate(w), rate(nw_rate)),
                 w >= nw_rate,
+            );
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- 8. PostgreSQL
+    /// The server URL given with `--pg`, with its database name replaced by `db`.
+    fn pg_url(&self, db: &str) -> Result<String> {
+        let url = self.pg.as_deref().context("no --pg URL")?;
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (url, String::new()),
+        };
+        let after = base.find("://").context("--pg: not a postgres:// URL")? + 3;
+        let host_end = base[after..].find('/').map_or(base.len(), |i| after + i);
+        Ok(format!("{}/{db}{query}", &base[..host_end]))
+    }
+
+    /// The server as `host:port`, for the report and messages (never the user or password).
+    fn pg_shown(&self) -> String {
+        let url = self.pg.as_deref().unwrap_or("");
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        rest.split(['/', '?']).next().unwrap_or("").to_string()
+    }
+
+    fn pg_admin(&self) -> Result<postgres::Client> {
+        let url = self.pg.as_deref().context("no --pg URL")?;
+        let shown = self.pg_shown();
+        postgres::Client::connect(url, postgres::NoTls)
+            .with_context(|| format!("cannot connect to {shown}"))
+    }
+
+    /// A fresh, empty database `durably_bench_NAME` on the server: its URL.
+    fn pg_create(&self, name: &str) -> Result<String> {
+        let db = format!("durably_bench_{name}");
+        let mut c = self.pg_admin()?;
+        // Two statements: neither may run inside the implicit transaction of a batch.
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .and_then(|()| c.batch_execute(&format!("CREATE DATABASE {db}")))
+            .with_context(|| format!("cannot create database {db}"))?;
+        self.pg_url(&db)
+    }
+
+    fn pg_drop(&self, name: &str) {
+        if let Ok(mut c) = self.pg_admin() {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS durably_bench_{name} WITH (FORCE)"
+            ));
+        }
+    }
+
+    /// A fresh database with the schema `durably` creates (an empty `enqueue-many`).
+    fn pg_create_schema(&self, name: &str) -> Result<String> {
+        let url = self.pg_create(name)?;
+        let empty = self.db("empty.ndjson");
+        std::fs::write(&empty, b"")?;
+        let cmd = self.durably_cmd(
+            Path::new(&url),
+            &["enqueue-many", empty.to_str().context("path")?],
+        );
+        self.output(Command::new(&cmd[0]).args(&cmd[1..]))?;
+        Ok(url)
+    }
+
+    /// A fresh database holding `n` runs written by the floor's `COPY` (`pending` or `mixed`).
+    fn pg_filled(&self, name: &str, n: u64, mode: &str) -> Result<String> {
+        let url = self.pg_create_schema(name)?;
+        self.floor(&["pg-copy", &url, &n.to_string(), mode])?;
+        Ok(url)
+    }
+
+    fn pg_count(&self, url: &str, sql: &str) -> Result<i64> {
+        let mut c = postgres::Client::connect(url, postgres::NoTls)?;
+        Ok(c.query_one(sql, &[])?.get(0))
+    }
+
+    fn pg_open(&self, url: &str, access: Access) -> Result<durably::store::pg::Postgres> {
+        durably::store::pg::Postgres::open(
+            &Options {
+                path: PathBuf::from(url),
+                busy_timeout: Duration::from_secs(30),
+                default: false,
+            },
+            access,
+        )
+    }
+
+    fn pg_all(&mut self) -> Result<()> {
+        let mut c = self.pg_admin()?;
+        let version: String = c.query_one("SHOW server_version", &[])?.get(0);
+        drop(c);
+        let s = self.sizes.clone();
+        let _ = write!(
+            self.md,
+            "\n# PostgreSQL\n\n\
+             - server: PostgreSQL {version}, `{}` (a fresh database per workload, created and \
+             dropped by the bench)\n\
+             - sizes: bulk {} lines (@coji/durably {}), list databases {}, claim at {} pending \
+             ({} cycles), worker {} runs (@coji/durably {})\n\
+             - floors: `bench_floor pg-copy` (one transaction, a `COPY … FROM STDIN` of the runs \
+             and one of their label rows, into the schema `durably` created); the claim floor is \
+             two bare `UPDATE … WHERE id = $1` commits on a plain `postgres` client\n",
+            self.pg_shown(),
+            fmt_n(s.pg_runs),
+            fmt_n(s.pg_node_bulk),
+            s.pg_ls_sizes
+                .iter()
+                .map(|n| fmt_n(*n))
+                .collect::<Vec<_>>()
+                .join("/"),
+            s.pg_claim_sizes
+                .iter()
+                .map(|n| fmt_n(*n))
+                .collect::<Vec<_>>()
+                .join("/"),
+            s.pg_claim_cycles,
+            fmt_n(s.pg_work),
+            fmt_n(s.pg_node_work),
+        );
+        self.pg_bulk()?;
+        self.pg_ls()?;
+        self.pg_claim()?;
+        self.pg_work()?;
+        Ok(())
+    }
+
+    fn pg_bulk(&mut self) -> Result<()> {
+        let n = self.sizes.pg_runs;
+        let nd = self.db("pg.ndjson");
+        let nds = nd.to_str().context("path")?.to_string();
+        self.floor(&["gen", &nds, &n.to_string()])?;
+        self.log(&format!("8.1 PostgreSQL bulk enqueue of {n} runs"));
+        let url = self.pg_create("bulk")?;
+        let mut cmd = vec!["peak".to_string(), "--".to_string()];
+        cmd.extend(self.durably_cmd(Path::new(&url), &["enqueue-many", &nds]));
+        let d = kv(self.output(Command::new(&self.floor).args(&cmd))?.trim());
+        let got = self.pg_count(&url, "SELECT count(*) FROM durably_runs")?;
+        self.pg_drop("bulk");
+        if got as u64 != n {
+            bail!("enqueue-many on PostgreSQL wrote {got} of {n} runs");
+        }
+        self.log(&format!("8.1 PostgreSQL floor: COPY of {n} runs"));
+        let url = self.pg_create_schema("bulk_floor")?;
+        let f = self.floor(&["pg-copy", &url, &n.to_string(), "pending"])?;
+        self.pg_drop("bulk_floor");
+        let d_rate = n as f64 / d["secs"];
+        let f_rate = f["runs_per_s"];
+        let mut lib_rows = String::new();
+        let mut lib = None;
+        if self.node_dir.is_some() {
+            let m = self.sizes.pg_node_bulk;
+            let sub = self.db("pg-node.ndjson");
+            {
+                use std::io::BufRead;
+                let r = std::io::BufReader::new(std::fs::File::open(&nd)?);
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&sub)?);
+                for line in r.lines().take(m as usize) {
+                    writeln!(w, "{}", line?)?;
+                }
+                w.flush()?;
+            }
+            let subs = sub.to_str().context("path")?.to_string();
+            self.log(&format!(
+                "8.1 PostgreSQL: @coji/durably batchTrigger of {m} lines, durably on the same"
+            ));
+            let url = self.pg_create("bulk_node_d")?;
+            let mut cmd = vec!["peak".to_string(), "--".to_string()];
+            cmd.extend(self.durably_cmd(Path::new(&url), &["enqueue-many", &subs]));
+            let ds = kv(self.output(Command::new(&self.floor).args(&cmd))?.trim());
+            self.pg_drop("bulk_node_d");
+            let url = self.pg_create("bulk_node")?;
+            let nb = self.node(&["pg-bulk", &url, &subs])?;
+            self.pg_drop("bulk_node");
+            let _ = std::fs::remove_file(&sub);
+            let ds_rate = m as f64 / ds["secs"];
+            let nb_rate = nb["runs_per_s"].as_f64().unwrap_or(f64::NAN);
+            let _ = write!(
+                lib_rows,
+                "| durably `enqueue-many`, {} lines | {} | {:.2} s | {:.1} MiB |\n\
+                 | @coji/durably `batchTrigger` ×1,000, {} lines (node, `pg` pool of 4) | {} | {:.2} s | {:.1} MiB (node) |\n\
+                 | **ratio durably ÷ @coji/durably** | **{:.1}×** | | |\n",
+                fmt_n(m),
+                rate(ds_rate),
+                ds["secs"],
+                ds["maxrss_kib"] / 1024.0,
+                fmt_n(m),
+                rate(nb_rate),
+                nb["secs"].as_f64().unwrap_or(f64::NAN),
+                nb["maxrss_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+                ds_rate / nb_rate
+            );
+            lib = Some((ds_rate, nb_rate));
+        }
+        let _ = std::fs::remove_file(&nd);
+        let _ = write!(
+            self.md,
+            "\n## 8.1 PostgreSQL bulk enqueue: `enqueue-many` of {} NDJSON lines, 2 labels each\n\n\
+             | | runs/s | wall | peak RSS |\n|---|---:|---:|---:|\n\
+             | durably `enqueue-many FILE` (one transaction) | {} | {:.1} s | {:.1} MiB |\n\
+             | floor: `COPY` of the same runs and label rows, one transaction | {} | {:.1} s | |\n\
+             | **ratio durably ÷ floor** | **{:.2}** | | |\n{lib_rows}",
+            fmt_n(n),
+            rate(d_rate),
+            d["secs"],
+            d["maxrss_kib"] / 1024.0,
+            rate(f_rate),
+            f["secs"],
+            d_rate / f_rate,
+        );
+        self.target(
+            "PostgreSQL: bulk enqueue ≥ 50% of the `COPY` floor",
+            format!(
+                "{:.0}% ({} vs {} runs/s)",
+                100.0 * d_rate / f_rate,
+                rate(d_rate),
+                rate(f_rate)
+            ),
+            d_rate >= 0.5 * f_rate,
+        );
+        if let Some((ds, nb)) = lib {
+            self.target(
+                "PostgreSQL: bulk enqueue ahead of @coji/durably `batchTrigger`",
+                format!("{:.1}× ({} vs {} runs/s)", ds / nb, rate(ds), rate(nb)),
+                ds >= nb,
+            );
+        }
+        Ok(())
+    }
+
+    fn pg_ls(&mut self) -> Result<()> {
+        let sizes = self.sizes.pg_ls_sizes.clone();
+        let top = *sizes.last().context("no ls sizes")?;
+        let mut rows = String::new();
+        let mut plans = String::new();
+        let mut inproc_at: HashMap<(String, u64), f64> = HashMap::new();
+        let mut proc_at: HashMap<(String, u64), f64> = HashMap::new();
+        let mut node_rows = String::new();
+        let mut node_worst: Option<(f64, &str)> = None;
+        for &size in &sizes {
+            self.log(&format!(
+                "8.2 PostgreSQL list: building {size} runs (mixed)"
+            ));
+            let name = format!("ls_{size}");
+            let url = self.pg_filled(&name, size, "mixed")?;
+            let cmds: Vec<Vec<String>> = FILTERS
+                .iter()
+                .map(|f| {
+                    let mut a: Vec<&str> = f.args.to_vec();
+                    a.insert(0, "ls");
+                    self.durably_cmd(Path::new(&url), &a)
+                })
+                .collect();
+            let procs = self.time_procs(self.sizes.ls_procs, &cmds)?;
+            let mut store = self.pg_open(&url, Access::Read)?;
+            for (f, p) in FILTERS.iter().zip(&procs) {
+                let inproc = time_inproc(|| Ok(store.list_page(None, f.filter(), false)?.0.len()))?;
+                inproc_at.insert((f.name.into(), size), inproc.0);
+                proc_at.insert((f.name.into(), size), p["median_ms"]);
+                let _ = writeln!(
+                    rows,
+                    "| {} | `{}` | {} | {} | {} |",
+                    fmt_n(size),
+                    f.args.join(" "),
+                    msf(p["median_ms"]),
+                    msf(p["p99_ms"]),
+                    msf(inproc.0),
+                );
+                if size == top {
+                    let mut a: Vec<&str> = f.args.to_vec();
+                    a.insert(0, "ls");
+                    a.push("--explain");
+                    let cmd = self.durably_cmd(Path::new(&url), &a);
+                    let out = self.output(Command::new(&cmd[0]).args(&cmd[1..]))?;
+                    let _ = write!(
+                        plans,
+                        "`durably ls {}`\n```\n{}```\n",
+                        f.args.join(" "),
+                        out
+                    );
+                }
+            }
+            drop(store);
+            if size == top && self.node_dir.is_some() {
+                self.log("8.2 PostgreSQL list: @coji/durably getRuns on the same database");
+                let v = self.node(&["pg-list", &url, "21"])?;
+                for f in FILTERS {
+                    let m = v[f.name]["median_ms"].as_f64().unwrap_or(f64::NAN);
+                    let d = inproc_at[&(f.name.to_string(), size)];
+                    let p = proc_at[&(f.name.to_string(), size)];
+                    let _ = writeln!(
+                        node_rows,
+                        "| `{}` | {} | {} | {} | {:.1}× |",
+                        f.args.join(" "),
+                        msf(m),
+                        msf(d),
+                        msf(p),
+                        m / d
+                    );
+                    if node_worst.is_none_or(|w| m / d < w.0) {
+                        node_worst = Some((m / d, f.name));
+                    }
+                }
+            }
+            self.pg_drop(&name);
+        }
+        let small = sizes[0];
+        let mut flat = String::new();
+        let mut worst_ratio: f64 = 0.0;
+        for f in FILTERS {
+            let a = inproc_at[&(f.name.to_string(), small)];
+            let z = inproc_at[&(f.name.to_string(), top)];
+            worst_ratio = worst_ratio.max(z / a);
+            let _ = write!(flat, "{} {:.1}×, ", f.name, z / a);
+        }
+        let _ = write!(
+            self.md,
+            "\n## 8.2 PostgreSQL label listing: first page (`--limit 50`), newest first\n\n\
+             The same data set as section 3 (mixed statuses, `rare=x` on 1 run in 10,000), \
+             written by the floor's `COPY`, then `ANALYZE`. In-process is \
+             `store::pg::Postgres::list_page` on one open connection.\n\n\
+             | runs | filter | process median | process p99 | in-process |\n\
+             |---:|---|---:|---:|---:|\n{rows}\n\
+             In-process first page at {} ÷ at {}: {}\n\n<details><summary>PostgreSQL query plans at {} (`ls --explain`)</summary>\n\n{plans}\n</details>\n",
+            fmt_n(top),
+            fmt_n(small),
+            flat.trim_end_matches(", "),
+            fmt_n(top)
+        );
+        if !node_rows.is_empty() {
+            let _ = write!(
+                self.md,
+                "\n### @coji/durably `getRuns({{…, limit: 50}})` on the same {}-run PostgreSQL database\n\n\
+                 | filter | getRuns (in-process, `pg`) | durably in-process | durably process | getRuns ÷ in-process |\n\
+                 |---|---:|---:|---:|---:|\n{node_rows}",
+                fmt_n(top)
+            );
+        }
+        self.target(
+            &format!(
+                "PostgreSQL: first page flat from {} to {} runs (in-process, ≤ 2×)",
+                fmt_n(small),
+                fmt_n(top)
+            ),
+            format!(
+                "worst ratio {worst_ratio:.1}× ({})",
+                flat.trim_end_matches(", ")
+            ),
+            worst_ratio <= 2.0,
+        );
+        if let Some((r, name)) = node_worst {
+            self.target(
+                "PostgreSQL: listing at least matching @coji/durably `getRuns` (in-process)",
+                format!("getRuns ÷ durably ≥ {r:.1}× (worst: {name})"),
+                r >= 1.0,
+            );
+        }
+        Ok(())
+    }
+
+    fn pg_claim(&mut self) -> Result<()> {
+        let cycles = self.sizes.pg_claim_cycles;
+        let sizes = self.sizes.pg_claim_sizes.clone();
+        let mut rows = String::new();
+        let mut per: Vec<(u64, f64, f64)> = Vec::new();
+        for &size in &sizes {
+            let name = format!("claim_{size}");
+            self.log(&format!("8.3 PostgreSQL claim: building {size} pending"));
+            let url = self.pg_filled(&name, size + 2 * cycles, "pending")?;
+            self.log(&format!(
+                "8.3 PostgreSQL claim: {cycles} claim+complete cycles at {size} pending"
+            ));
+            let d = self.pg_inproc_claim(&url, cycles)?;
+            self.pg_drop(&name);
+            per.push((size, d.0, d.0 / d.1));
+            let _ = writeln!(
+                rows,
+                "| {} | {} | {} | {} | {} | **{:.2}** |",
+                fmt_n(size),
+                rate(1e6 / d.0),
+                msf(d.0 / 1e3),
+                rate(1e6 / d.1),
+                msf(d.1 / 1e3),
+                d.0 / d.1
+            );
+        }
+        let _ = write!(
+            self.md,
+            "\n## 8.3 PostgreSQL claim: in-process claim + complete cycles ({cycles} per size)\n\n\
+             Each cycle is `store::pg::Postgres::claim` (its own transaction) then `complete` \
+             (another), on one connection. The floor is two bare `UPDATE … WHERE id = $1` \
+             commits on a plain `postgres` client to the same database, interleaved one for one \
+             with the cycles, on the newest pending runs (the claims take the oldest).\n\n\
+             | pending runs | cycles/s | per cycle | floor cycles/s | floor per cycle | ratio to floor |\n\
+             |---:|---:|---:|---:|---:|---:|\n{rows}"
+        );
+        if let (Some(first), Some(last)) = (per.first(), per.last()) {
+            let r = last.1 / first.1;
+            self.target(
+                &format!(
+                    "PostgreSQL: claim cost at {} pending within 1.5× of the cost at {}",
+                    fmt_n(last.0),
+                    fmt_n(first.0)
+                ),
+                format!(
+                    "cycle {r:.2}× ({} vs {}); cycle ÷ floor {:.2} vs {:.2}",
+                    msf(last.1 / 1e3),
+                    msf(first.1 / 1e3),
+                    last.2,
+                    first.2
+                ),
+                r <= 1.5,
+            );
+        }
+        Ok(())
+    }
+
+    /// Claim+complete cycles through the library interleaved with the floor's two bare commits:
+    /// medians in µs (durably cycle, floor cycle).
+    fn pg_inproc_claim(&self, url: &str, cycles: u64) -> Result<(f64, f64)> {
+        use durably::store::lease::Jobs;
+        let mut store = self.pg_open(url, Access::Write)?;
+        let mut floor = postgres::Client::connect(url, postgres::NoTls)?;
+        let ids: Vec<String> = floor
+            .query(
+                "SELECT id FROM durably_runs WHERE status = 'pending' \
+                 ORDER BY created_at DESC, id DESC LIMIT $1",
+                &[&(cycles as i64)],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if (ids.len() as u64) < cycles {
+            bail!("not enough pending runs for the floor");
+        }
+        let lease = floor.prepare(
+            "UPDATE durably_runs SET status = 'leased', lease_owner = 'floor', \
+             lease_expires_at = $2, lease_generation = lease_generation + 1, \
+             started_at = $2, updated_at = $2 WHERE id = $1",
+        )?;
+        let finish = floor.prepare(
+            "UPDATE durably_runs SET status = 'completed', output = 'null', \
+             lease_owner = NULL, lease_expires_at = NULL, completed_at = $2, \
+             updated_at = $2 WHERE id = $1",
+        )?;
+        let mut cycle = Vec::with_capacity(cycles as usize);
+        let mut floor_cycle = Vec::with_capacity(cycles as usize);
+        for id in &ids {
+            let t = Instant::now();
+            let (run, _) = store
+                .claim(&Jobs::All, "bench", Duration::from_secs(30))?
+                .context("no pending run left to claim")?;
+            if !store.complete(&run.id, run.lease_generation, Some("null"))? {
+                bail!("complete lost the lease of {}", run.id);
+            }
+            cycle.push(t.elapsed().as_secs_f64() * 1e6);
+
+            let t = Instant::now();
+            let now = durably::time::now();
+            floor.execute(&lease, &[id, &now])?;
+            floor.execute(&finish, &[id, &now])?;
+            floor_cycle.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        Ok((median(cycle), median(floor_cycle)))
+    }
+
+    fn pg_work(&mut self) -> Result<()> {
+        let n = self.sizes.pg_work;
+        let mut rows = String::new();
+        let mut rates = Vec::new();
+        for w in [1usize, 2, 4] {
+            let name = format!("work_{w}");
+            let url = self.pg_filled(&name, n, "pending")?;
+            self.log(&format!(
+                "8.4 PostgreSQL: {w} × durably work --until-idle -- true over {n} runs"
+            ));
+            let cmd = self.durably_cmd(Path::new(&url), &["work", "--until-idle", "--", "true"]);
+            let t = Instant::now();
+            let children = (0..w)
+                .map(|_| {
+                    Command::new(&cmd[0])
+                        .args(&cmd[1..])
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .context("cannot spawn durably work")
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut failed = None;
+            for c in children {
+                let out = c.wait_with_output()?;
+                if !out.status.success() {
+                    failed = Some(String::from_utf8_lossy(&out.stderr).trim().to_string());
+                }
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let completed = self.pg_count(
+                &url,
+                "SELECT count(*) FROM durably_runs WHERE status = 'completed'",
+            )?;
+            self.pg_drop(&name);
+            if let Some(err) = failed {
+                bail!("durably work on PostgreSQL failed: {err}");
+            }
+            if completed as u64 != n {
+                bail!("{w} workers completed {completed} of {n} runs");
+            }
+            let r = n as f64 / secs;
+            rates.push(r);
+            let _ = writeln!(
+                rows,
+                "| {w} × durably `work --until-idle -- true` (processes) | {} | {secs:.1} s |",
+                rate(r)
+            );
+        }
+        let mut lib = None;
+        if self.node_dir.is_some() {
+            let m = self.sizes.pg_node_work;
+            self.log(&format!(
+                "8.4 PostgreSQL: @coji/durably processUntilIdle over {m} runs"
+            ));
+            let url = self.pg_create("work_node")?;
+            let v = self.node(&["pg-work", &url, &m.to_string()])?;
+            self.pg_drop("work_node");
+            let r = v["runs_per_s"].as_f64().unwrap_or(f64::NAN);
+            let _ = writeln!(
+                rows,
+                "| @coji/durably `processUntilIdle`, {} one-step runs, in-process no-op | {} | {:.1} s |",
+                fmt_n(m),
+                rate(r),
+                v["secs"].as_f64().unwrap_or(f64::NAN)
+            );
+            lib = Some(r);
+        }
+        let _ = write!(
+            self.md,
+            "\n## 8.4 PostgreSQL worker throughput: {} pending runs, no-op handler `true`\n\n\
+             | | runs/s | wall |\n|---|---:|---:|\n{rows}\
+             | scaling 2 ÷ 1 workers, 4 ÷ 1 | {:.2}, {:.2} | |\n",
+            fmt_n(n),
+            rates[1] / rates[0],
+            rates[2] / rates[0]
+        );
+        if let Some(r) = lib {
+            self.target(
+                "PostgreSQL: worker (1 process) at least matching `processUntilIdle`",
+                format!("{} vs {} runs/s", rate(rates[0]), rate(r)),
+                rates[0] >= r,
             );
         }
         Ok(())

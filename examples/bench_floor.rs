@@ -22,6 +22,10 @@
 //!   and its median CPU time (user + system, from wait4).
 //! - `peak -- CMD ARGS...`: runs CMD once (stdout to /dev/null) and prints its wall time and its
 //!   peak RSS (getrusage RUSAGE_CHILDREN).
+//! - `pg-copy URL N [pending|mixed]`: the PostgreSQL floor of `enqueue-many`: into the database
+//!   URL, whose schema `durably` created, one transaction with a `COPY … FROM STDIN` of the N
+//!   runs and one of their label rows (the same rows as `bulk`); `mixed` as in `bulk`, then
+//!   `ANALYZE` (not timed).
 //! - `loop STOPFILE -- CMD ARGS...`: runs CMD again and again until STOPFILE exists and prints
 //!   the count, median, p99 and the worst wall time (the purge's concurrent enqueuer).
 
@@ -98,6 +102,11 @@ fn run(args: &[String]) -> Result<()> {
         }
         "peak" => peak(command_after_dashes(args)?),
         "loop" => run_loop(arg(1)?, command_after_dashes(args)?),
+        "pg-copy" => pg_copy(
+            arg(1)?,
+            num(2)?,
+            args.get(3).map_or("pending", String::as_str),
+        ),
         other => Err(format!("unknown subcommand {other}").into()),
     }
 }
@@ -487,5 +496,105 @@ fn run_loop(stop: &str, cmd: &[String]) -> Result<()> {
         return Err("the loop ran no command".into());
     }
     println!("{}", summary(samples));
+    Ok(())
+}
+
+/// One `COPY` text field: `\N` for NULL (the generated values hold no tab, newline or backslash).
+fn field(v: Option<&str>) -> &str {
+    v.unwrap_or("\\N")
+}
+
+fn pg_copy(url: &str, n: u64, mode: &str) -> Result<()> {
+    if !matches!(mode, "pending" | "mixed") {
+        return Err(format!("unknown mode {mode} (pending or mixed)").into());
+    }
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let started = Instant::now();
+    let mut tx = client.transaction()?;
+    let mut runs = Vec::with_capacity(1 << 20);
+    let mut labels = Vec::with_capacity(1 << 20);
+    let mut clock = Clock::default();
+    let mut done = Clock::default();
+    let base = now_ms() - 86_400_000 - (n as i64) / 2;
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut w_runs = tx.copy_in(
+        "COPY durably_runs (id, job_name, input, status, labels, output, error, lease_owner, \
+         lease_expires_at, lease_generation, started_at, completed_at, created_at, updated_at) \
+         FROM STDIN",
+    )?;
+    let mut label_rows: Vec<u8> = Vec::new();
+    for i in 0..n {
+        let r = Row::new(i);
+        let id = uuid::Uuid::now_v7().to_string();
+        let (status, created_ms) = if mode == "pending" {
+            ("pending", now_ms())
+        } else {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let status = match rng % 100 {
+                0..=69 => "completed",
+                70..=79 => "failed",
+                80..=84 => "cancelled",
+                85..=94 => "pending",
+                _ => "leased",
+            };
+            (status, base + i as i64 / 2)
+        };
+        let created = clock.at(created_ms).to_string();
+        let terminal = matches!(status, "completed" | "failed" | "cancelled");
+        let end = done.at(created_ms + 1000).to_string();
+        let (output, error) = match status {
+            "completed" => (Some("{\"ok\":true}"), None),
+            "failed" => (None, Some("handler exited with code 1")),
+            _ => (None, None),
+        };
+        let leased = status == "leased";
+        let expires = leased.then(|| iso(now_ms() + 3_600_000));
+        writeln!(
+            runs,
+            "{id}\t{}\t{}\t{status}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{created}\t{}",
+            r.job,
+            r.input,
+            r.labels(),
+            field(output),
+            field(error),
+            field(leased.then_some("bench-worker")),
+            field(expires.as_deref()),
+            i64::from(leased || terminal),
+            field((leased || terminal).then_some(created.as_str())),
+            field(terminal.then_some(end.as_str())),
+            if terminal {
+                end.as_str()
+            } else {
+                created.as_str()
+            },
+        )?;
+        writeln!(labels, "{id}\ttenant\t{}", r.tenant)?;
+        writeln!(labels, "{id}\tkind\t{}", r.kind)?;
+        if r.rare {
+            writeln!(labels, "{id}\trare\tx")?;
+        }
+        if runs.len() >= 1 << 20 {
+            w_runs.write_all(&runs)?;
+            runs.clear();
+        }
+        if labels.len() >= 1 << 20 {
+            label_rows.extend_from_slice(&labels);
+            labels.clear();
+        }
+    }
+    w_runs.write_all(&runs)?;
+    w_runs.finish()?;
+    label_rows.extend_from_slice(&labels);
+    let mut w_labels = tx.copy_in("COPY durably_run_labels (run_id, key, value) FROM STDIN")?;
+    w_labels.write_all(&label_rows)?;
+    w_labels.finish()?;
+    tx.commit()?;
+    let secs = started.elapsed().as_secs_f64();
+    if mode == "mixed" {
+        client.batch_execute("ANALYZE durably_runs; ANALYZE durably_run_labels")?;
+    }
+    println!("runs={n} secs={secs:.3} runs_per_s={:.0}", n as f64 / secs);
     Ok(())
 }

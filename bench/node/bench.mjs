@@ -1,16 +1,23 @@
 // The @coji/durably 0.15.0 side of bench/run.sh: the same workloads through the library's public
-// API with its recommended libSQL dialect. Each mode prints one JSON object on stdout.
+// API with its recommended libSQL dialect, and on PostgreSQL with kysely's PostgresDialect and
+// `pg` (modes `pg-*`, DB is then a postgres:// URL of an empty database). Each mode prints one
+// JSON object on stdout.
 //
 //   node bench.mjs bulk DB NDJSON       batchTrigger in batches of 1,000 lines (one call per job
 //                                       present in the batch), into a new WAL file
 //   node bench.mjs list DB REPS         getRuns({labels, status, jobName, limit: 50}) on DB
 //   node bench.mjs trigger DB N         N sequential trigger() calls on DB, latency per call
 //   node bench.mjs work DB N            processUntilIdle over N one-step runs in a new file
+//   node bench.mjs pg-bulk URL NDJSON   bulk, into the empty PostgreSQL database URL
+//   node bench.mjs pg-list URL REPS     list, on the PostgreSQL database URL
+//   node bench.mjs pg-work URL N        work, in the empty PostgreSQL database URL
 import { createDurably, defineJob } from '@coji/durably'
 import { createClient } from '@libsql/client'
 import { LibsqlDialect } from '@libsql/kysely-libsql'
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { PostgresDialect } from 'kysely'
+import pg from 'pg'
 import { z } from 'zod'
 
 const input = z.object({ n: z.number(), user: z.string() })
@@ -37,6 +44,14 @@ async function open(path, fresh) {
   return { durably, client }
 }
 
+// PostgreSQL: one pool of 4 connections (what a small worker would use); `fresh` migrates.
+async function openPg(url, fresh) {
+  const pool = new pg.Pool({ connectionString: url, max: 4 })
+  const durably = createDurably({ dialect: new PostgresDialect({ pool }), jobs })
+  if (fresh) await durably.migrate()
+  return { durably, client: { close: () => durably.db.destroy() } }
+}
+
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6
 const now = () => process.hrtime.bigint()
 
@@ -46,8 +61,8 @@ function summary(samples) {
   return { n: s.length, median_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1) }
 }
 
-async function bulk(path, ndjson) {
-  const { durably, client } = await open(path, true)
+async function bulk(path, ndjson, opener = open) {
+  const { durably, client } = await opener(path, true)
   const lines = createInterface({ input: createReadStream(ndjson), crlfDelay: Infinity })
   let batch = []
   let runs = 0
@@ -70,7 +85,7 @@ async function bulk(path, ndjson) {
   }
   if (batch.length) await flush()
   const secs = ms(t0) / 1e3
-  client.close()
+  await client.close()
   return { runs, secs, runs_per_s: runs / secs, maxrss_kib: process.resourceUsage().maxRSS }
 }
 
@@ -85,8 +100,8 @@ const FILTERS = {
   mixed: { labels: { tenant: 't3', kind: 'k1' }, status: 'failed', jobName: 'email' },
 }
 
-async function list(path, reps) {
-  const { durably, client } = await open(path, false)
+async function list(path, reps, opener = open) {
+  const { durably, client } = await opener(path, false)
   const out = {}
   for (const [name, filter] of Object.entries(FILTERS)) {
     const samples = []
@@ -102,7 +117,7 @@ async function list(path, reps) {
     }
     out[name] = { ...summary(samples), rows }
   }
-  client.close()
+  await client.close()
   return out
 }
 
@@ -121,8 +136,8 @@ async function trigger(path, n) {
   return summary(samples)
 }
 
-async function work(path, n) {
-  const { durably, client } = await open(path, true)
+async function work(path, n, opener = open) {
+  const { durably, client } = await opener(path, true)
   for (let i = 0; i < n; i += 1000) {
     const items = []
     for (let j = i; j < Math.min(n, i + 1000); j++) items.push({ n: j })
@@ -131,7 +146,7 @@ async function work(path, n) {
   const t0 = now()
   const done = await durably.processUntilIdle()
   const secs = ms(t0) / 1e3
-  client.close()
+  await client.close()
   if (done !== n) throw new Error(`processed ${done} of ${n}`)
   return { runs: done, secs, runs_per_s: done / secs }
 }
@@ -142,9 +157,12 @@ const modes = {
   list: () => list(path, Number(arg)),
   trigger: () => trigger(path, Number(arg)),
   work: () => work(path, Number(arg)),
+  'pg-bulk': () => bulk(path, arg, openPg),
+  'pg-list': () => list(path, Number(arg), openPg),
+  'pg-work': () => work(path, Number(arg), openPg),
 }
 if (!modes[mode] || !path) {
-  console.error('usage: node bench.mjs bulk|list|trigger|work DB ARG')
+  console.error('usage: node bench.mjs bulk|list|trigger|work|pg-bulk|pg-list|pg-work DB ARG')
   process.exit(2)
 }
 console.log(JSON.stringify(await modes[mode]()))
