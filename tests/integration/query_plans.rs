@@ -1,4 +1,4 @@
-//! `ls` query plans on a large database (issue 2 item 5): for every filter combination, the
+//! `ls` query plans on a large database: for every filter combination, the
 //! plan must read an index in order (no full table scan, no sort of all matches) and label
 //! filters must go through the label indexes, never json_extract. The label-first strategy
 //! sorts, but only up to its cap, which the note reports. Results are compared with plain SQL.
