@@ -204,7 +204,18 @@ pub fn connect(target: &Target) -> Result<Client> {
             .config
             .connect(postgres_native_tls::MakeTlsConnector::new(connector))
     };
-    let mut client = client.map_err(|e| fail(&super::error_text(&e)))?;
+    let mut client = client.map_err(|e| {
+        let text = super::error_text(&e);
+        // The server asked for a password that none of the URL, PGPASSWORD and the password
+        // file gave: say where one can come from.
+        if text.contains("password missing") {
+            fail(&format!(
+                "{text} (the server asks for one: give it in the URL, PGPASSWORD or ~/.pgpass)"
+            ))
+        } else {
+            fail(&text)
+        }
+    })?;
     if let Some(ms) = target.lock_timeout {
         client
             .batch_execute(&format!("SET lock_timeout = {ms}"))
