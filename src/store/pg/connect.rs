@@ -54,12 +54,56 @@ pub struct Target {
 
 /// Parses `url` and fills what it leaves out from the `PG*` variables and the password file.
 pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
-    // sslmode and sslrootcert are taken out before the client crate parses the rest: it knows
-    // neither verify-ca/verify-full nor sslrootcert.
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, q),
-        None => (url, ""),
+    let (rest, sslmode, root_cert) = take_tls_params(url);
+    let mut config: Config = rest
+        .parse()
+        .map_err(|e| CodedError::usage(format!("--db: not a valid PostgreSQL URL: {e}")))?;
+    fill_from_environment(&mut config)?;
+    // Lock waits are bounded by --busy-timeout, as on SQLite, unless the URL's options set
+    // lock_timeout themselves. Set after connecting, not as a startup option: connection
+    // poolers such as PgBouncer refuse startup options they do not know.
+    let lock_timeout = match config.get_options() {
+        Some(o) if o.contains("lock_timeout") => None,
+        _ => Some(busy_timeout.as_millis().max(1)),
     };
+    let tls = match sslmode.or_else(|| env("PGSSLMODE")) {
+        Some(m) => Tls::parse(&m)?,
+        None => Tls::Prefer,
+    };
+    let root_cert = root_cert
+        .or_else(|| env("PGSSLROOTCERT").map(PathBuf::from))
+        // As in libpq, only the verifying modes insist on a root certificate file.
+        .filter(|p| matches!(tls, Tls::VerifyCa | Tls::VerifyFull) || p.exists());
+    config.ssl_mode(match tls {
+        Tls::Disable => SslMode::Disable,
+        Tls::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    let (host, port) = first_host(&config);
+    let shown = format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""));
+    if config.get_password().is_none() {
+        if let Some(pw) = env("PGPASSWORD").or_else(|| pgpass(&host, port, &config)) {
+            config.password(pw);
+        }
+    }
+    Ok(Target {
+        config,
+        tls,
+        root_cert,
+        lock_timeout,
+        shown,
+    })
+}
+
+/// A non-empty environment variable.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Takes `sslmode` and `sslrootcert` out of the URL's query before the client crate parses the
+/// rest: it knows neither verify-ca/verify-full nor sslrootcert.
+fn take_tls_params(url: &str) -> (String, Option<String>, Option<PathBuf>) {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut kept = Vec::new();
     let mut sslmode = None;
     let mut root_cert = None;
@@ -76,11 +120,12 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    let mut config: Config = rest
-        .parse()
-        .map_err(|e| CodedError::usage(format!("--db: not a valid PostgreSQL URL: {e}")))?;
+    (rest, sslmode, root_cert)
+}
 
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+/// What the URL leaves out, from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`, `PGAPPNAME` and
+/// `PGCONNECT_TIMEOUT`, with libpq's defaults after them.
+fn fill_from_environment(config: &mut Config) -> Result<()> {
     if config.get_hosts().is_empty() {
         let host = env("PGHOST").unwrap_or_else(|| "localhost".into());
         for h in host.split(',') {
@@ -123,51 +168,18 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
         };
         config.connect_timeout(timeout);
     }
-    // Lock waits are bounded by --busy-timeout, as on SQLite, unless the URL's options set
-    // lock_timeout themselves. Set after connecting, not as a startup option: connection
-    // poolers such as PgBouncer refuse startup options they do not know.
-    let lock_timeout = match config.get_options() {
-        Some(o) if o.contains("lock_timeout") => None,
-        _ => Some(busy_timeout.as_millis().max(1)),
-    };
+    Ok(())
+}
 
-    let tls = match sslmode.or_else(|| env("PGSSLMODE")) {
-        Some(m) => Tls::parse(&m)?,
-        None => Tls::Prefer,
-    };
-    let root_cert = root_cert
-        .or_else(|| env("PGSSLROOTCERT").map(PathBuf::from))
-        // As in libpq, only the verifying modes insist on a root certificate file.
-        .filter(|p| matches!(tls, Tls::VerifyCa | Tls::VerifyFull) || p.exists());
-    config.ssl_mode(match tls {
-        Tls::Disable => SslMode::Disable,
-        Tls::Prefer => SslMode::Prefer,
-        _ => SslMode::Require,
-    });
-
+/// The first host and port, for messages and the password file.
+fn first_host(config: &Config) -> (String, u16) {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
         #[cfg(unix)]
         Some(Host::Unix(p)) => p.display().to_string(),
         None => "localhost".into(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let shown = format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""));
-
-    if config.get_password().is_none() {
-        if let Some(pw) = env("PGPASSWORD") {
-            config.password(pw);
-        } else if let Some(pw) = pgpass(&host, port, &config) {
-            config.password(pw);
-        }
-    }
-    Ok(Target {
-        config,
-        tls,
-        root_cert,
-        lock_timeout,
-        shown,
-    })
+    (host, config.get_ports().first().copied().unwrap_or(5432))
 }
 
 /// Connects, as one clear error naming the server when that fails.
