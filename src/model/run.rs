@@ -188,6 +188,31 @@ labels, current_step_index, completed_step_count, progress, output, error, lease
 lease_expires_at, lease_generation, started_at, completed_at, created_at, updated_at";
 
 impl Run {
+    /// A run as enqueued: pending, never leased, with `labels` as stored JSON text.
+    pub fn pending(id: String, spec: &super::RunSpec, labels: String, now: String) -> Run {
+        Run {
+            id,
+            job_name: spec.job.clone(),
+            input: spec.input.clone(),
+            status: "pending".into(),
+            idempotency_key: spec.idempotency_key.clone(),
+            concurrency_key: spec.concurrency_key.clone(),
+            labels,
+            current_step_index: 0,
+            completed_step_count: 0,
+            progress: None,
+            output: None,
+            error: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            lease_generation: 0,
+            started_at: None,
+            completed_at: None,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
     pub fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Run> {
         Ok(Run {
             id: row.get(0)?,

@@ -66,27 +66,7 @@ pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Ru
     for (k, v) in &spec.labels {
         insert_label.execute(params![id, k, v])?;
     }
-    let run = Run {
-        id,
-        job_name: spec.job.clone(),
-        input: spec.input.clone(),
-        status: "pending".into(),
-        idempotency_key: spec.idempotency_key.clone(),
-        concurrency_key: spec.concurrency_key.clone(),
-        labels,
-        current_step_index: 0,
-        completed_step_count: 0,
-        progress: None,
-        output: None,
-        error: None,
-        lease_owner: None,
-        lease_expires_at: None,
-        lease_generation: 0,
-        started_at: None,
-        completed_at: None,
-        created_at: now.clone(),
-        updated_at: now,
-    };
+    let run = Run::pending(id, spec, labels, now);
     Ok((run, Disposition::Created))
 }
 

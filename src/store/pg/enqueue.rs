@@ -84,45 +84,11 @@ pub fn enqueue(
             )?
             .try_get(0)?;
         if inserted == 1 {
-            let run = Run {
-                id,
-                job_name: spec.job.clone(),
-                input: spec.input.clone(),
-                status: "pending".into(),
-                idempotency_key: spec.idempotency_key.clone(),
-                concurrency_key: spec.concurrency_key.clone(),
-                labels,
-                current_step_index: 0,
-                completed_step_count: 0,
-                progress: None,
-                output: None,
-                error: None,
-                lease_owner: None,
-                lease_expires_at: None,
-                lease_generation: 0,
-                started_at: None,
-                completed_at: None,
-                created_at: now.clone(),
-                updated_at: now,
-            };
+            let run = Run::pending(id, spec, labels, now);
             return Ok((run, Disposition::Created));
         }
-        if let Some(key) = &spec.idempotency_key {
-            if let Some(run) = by_idempotency_key(c, st, &spec.job, key)? {
-                return Ok((run, Disposition::Idempotent));
-            }
-        }
-        if let Some(key) = &spec.concurrency_key {
-            if let Some(run) = pending_by_concurrency_key(c, st, &spec.job, key)? {
-                if spec.coalesce {
-                    return Ok((run, Disposition::Coalesced));
-                }
-                return Err(CodedError::conflict(format!(
-                    "a pending run of job {:?} with concurrency key {key:?} already exists ({}); use --coalesce to get it instead",
-                    spec.job, run.id
-                ))
-                .into());
-            }
+        if let Some(answer) = key_holder(c, st, spec)? {
+            return Ok(answer);
         }
         if get_run(c, &id)?.is_some() {
             bail!("run id {id} is taken");
@@ -132,6 +98,33 @@ pub fn enqueue(
         "cannot enqueue a run of job {:?}: its keys keep changing hands",
         spec.job
     )
+}
+
+/// The run that holds the spec's idempotency key (idempotent) or its pending concurrency key
+/// (coalesced, or a conflict), after an insert that met a key already taken.
+fn key_holder(
+    c: &mut impl GenericClient,
+    st: &mut Statements,
+    spec: &RunSpec,
+) -> Result<Option<(Run, Disposition)>> {
+    if let Some(key) = &spec.idempotency_key {
+        if let Some(run) = by_idempotency_key(c, st, &spec.job, key)? {
+            return Ok(Some((run, Disposition::Idempotent)));
+        }
+    }
+    if let Some(key) = &spec.concurrency_key {
+        if let Some(run) = pending_by_concurrency_key(c, st, &spec.job, key)? {
+            if spec.coalesce {
+                return Ok(Some((run, Disposition::Coalesced)));
+            }
+            return Err(CodedError::conflict(format!(
+                "a pending run of job {:?} with concurrency key {key:?} already exists ({}); use --coalesce to get it instead",
+                spec.job, run.id
+            ))
+            .into());
+        }
+    }
+    Ok(None)
 }
 
 fn by_idempotency_key(
@@ -216,27 +209,7 @@ impl Buffer {
         if self.ids.len() >= FLUSH_ROWS {
             self.flush(c)?;
         }
-        let run = Run {
-            id,
-            job_name: spec.job.clone(),
-            input: spec.input.clone(),
-            status: "pending".into(),
-            idempotency_key: None,
-            concurrency_key: None,
-            labels,
-            current_step_index: 0,
-            completed_step_count: 0,
-            progress: None,
-            output: None,
-            error: None,
-            lease_owner: None,
-            lease_expires_at: None,
-            lease_generation: 0,
-            started_at: None,
-            completed_at: None,
-            created_at: now.clone(),
-            updated_at: now,
-        };
+        let run = Run::pending(id, spec, labels, now);
         Ok(Some((run, Disposition::Created)))
     }
 
