@@ -331,14 +331,24 @@ pub fn cell(text: &str, max: usize) -> String {
     out
 }
 
-fn labels_cell(run: &Run) -> String {
+/// The longest job or labels cell: on a pipe whole up to 4 KiB (longer text is left to
+/// `--json`, so a hostile megabyte cannot make a megabyte line); on a terminal a quarter of its
+/// width, at least 24, since the line is cut to the width anyway.
+fn text_cell_max(width: Option<usize>) -> usize {
+    match width {
+        None => 4096,
+        Some(w) => (w / 4).max(24),
+    }
+}
+
+fn labels_cell(run: &Run, max: usize) -> String {
     let text = run
         .label_pairs()
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    cell(&text, 24)
+    cell(&text, max)
 }
 
 fn progress_cell(run: &Run) -> String {
@@ -376,13 +386,14 @@ fn duration_cell(run: &Run, now: i64) -> String {
 /// The `ls` table; `short_ids[i]` is the unique id prefix shown for `runs[i]`.
 pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> io::Result<()> {
     let now = time::now_ms();
+    let max = text_cell_max(line_width());
     let mut t = table(&["ID", "JOB", "STATUS", "LABELS", "PROGRESS", "AGE", "TOOK"]);
     for (r, short) in runs.iter().zip(short_ids) {
         t.add_row(vec![
             Cell::new(cell(short, 40)),
-            Cell::new(cell(&r.job_name, 24)),
+            Cell::new(cell(&r.job_name, max)),
             status_cell(cell(r.status.as_str(), 12), r.status.as_str()),
-            Cell::new(labels_cell(r)),
+            Cell::new(labels_cell(r, max)),
             Cell::new(progress_cell(r)),
             Cell::new(age_cell(r, now)),
             Cell::new(duration_cell(r, now)),

@@ -345,6 +345,23 @@ both! {
             }
             assert!(text.lines().skip(1).all(|l| l.ends_with('…')), "{text}");
         }
+        // A wide terminal (200 columns) shows every cell whole, one line per run.
+        let wide = on_terminal(&env, "ls", Some("200"));
+        assert_eq!(wide.lines().count(), 4, "{wide}");
+        assert!(
+            wide.lines()
+                .all(|l| l.chars().count() <= 200 && !l.ends_with('…')),
+            "{wide}"
+        );
+        assert!(wide.contains("acme-corporation-international-holdings"), "{wide}");
+        // A pipe is never cut: `durably ls | grep` finds whole names.
+        let piped = env.run(&["ls"]).ok().stdout.clone();
+        assert!(
+            piped.contains("a-really-long-job-name-2-that-would-not-fit")
+                && piped.contains("tenant=acme-corporation-international-holdings")
+                && !piped.contains('…'),
+            "{piped}"
+        );
         // Nothing to list: a note for people on a terminal, the header alone on a pipe.
         assert_eq!(on_terminal(&env, "ls --job nope", None), "no runs match\n");
         let piped = env.run(&["ls", "--job", "nope"]);
