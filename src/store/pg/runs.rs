@@ -233,35 +233,45 @@ pub enum Strategy {
 }
 
 /// The strategy of `f` and a note saying why: label-first when the rarest label filter matches
-/// at most the cap (counted through `idx_durably_run_labels_key_value`, stopping there).
+/// at most the cap (counted on `idx_durably_run_labels_key_value`, stopping there). Also turns
+/// parallel plans off for the rest of the read transaction: a page reads tens to a few thousand
+/// index entries, less than starting workers costs, and a Gather Merge over a parallel index
+/// walk reads ahead of the page in every worker. One round trip.
 pub fn choose(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Strategy, String)> {
     if f.labels.is_empty() {
+        c.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")?;
         return Ok((Strategy::IndexStreams, String::new()));
     }
-    let page = i64::try_from(f.limit.saturating_add(f.offset)).unwrap_or(i64::MAX);
-    // The planner's row count: no scan, and close enough to size the bound (-1 before the
-    // table's first VACUUM or ANALYZE, then the smallest bound).
-    let runs: f64 = c
-        .query_one(
-            "SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'durably_runs'::regclass",
-            &[],
-        )?
-        .try_get(0)?;
-    let cap = ((page.max(1) as f64 * runs.max(1.0)).sqrt() as i64).clamp(MIN_CAP, MAX_CAP);
-    let mut fewest: Option<(i64, usize)> = None;
-    for (i, (k, v)) in f.labels.iter().enumerate() {
-        let n: i64 = c
-            .query_one(
-                "SELECT count(*) FROM (SELECT 1 FROM durably_run_labels \
-                 WHERE key = $1 AND value = $2 LIMIT $3) AS m",
-                &[k, v, &(cap + 1)],
-            )?
-            .try_get(0)?;
-        if fewest.is_none_or(|(m, _)| n < m) {
-            fewest = Some((n, i));
-        }
+    let page = f.limit.saturating_add(f.offset) as f64;
+    // The bound from the planner's row count (no scan; -1 before the table's first VACUUM or
+    // ANALYZE, then the smallest bound), and each label's matches counted up to it.
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&page];
+    let mut counts = Vec::new();
+    for (k, v) in &f.labels {
+        params.push(k);
+        params.push(v);
+        counts.push(format!(
+            "(SELECT count(*) FROM (SELECT 1 FROM durably_run_labels WHERE key = ${} AND value = ${} \
+             LIMIT (SELECT cap FROM c) + 1) AS m)",
+            params.len() - 1,
+            params.len()
+        ));
     }
-    let (n, driver) = fewest.unwrap_or((i64::MAX, 0));
+    let sql = format!(
+        "WITH c AS (SELECT least(greatest(sqrt(greatest($1::float8, 1) * greatest(reltuples, 1)), \
+         {MIN_CAP}), {MAX_CAP})::bigint AS cap FROM pg_class WHERE oid = 'durably_runs'::regclass) \
+         SELECT cap, ARRAY[{}]::bigint[], set_config('max_parallel_workers_per_gather', '0', true) FROM c",
+        counts.join(", ")
+    );
+    let row = c.query_one(&sql, &params)?;
+    let cap: i64 = row.try_get(0)?;
+    let counted: Vec<i64> = row.try_get(1)?;
+    let (n, driver) = counted
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, i))
+        .min()
+        .unwrap_or((i64::MAX, 0));
     let (k, v) = &f.labels[driver];
     if n <= cap {
         Ok((
@@ -394,16 +404,7 @@ pub fn list_query(f: &ListFilter, strategy: &Strategy) -> (String, Vec<String>) 
     (sql, params)
 }
 
-/// Settings of the page's read transaction: no parallel plan. A page reads tens to a few
-/// thousand index entries; starting parallel workers costs more than that, and a Gather Merge
-/// over a parallel index walk reads ahead of the page in every worker.
-fn page_settings(c: &mut impl GenericClient) -> Result<()> {
-    c.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")?;
-    Ok(())
-}
-
 pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
-    page_settings(c)?;
     let (strategy, _) = choose(c, f)?;
     let (sql, params) = list_query(f, &strategy);
     c.query(&sql, &refs(&params))?
@@ -414,7 +415,6 @@ pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
 
 /// `ls --explain`: the chosen strategy, its statement and PostgreSQL's EXPLAIN of it.
 pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<Vec<String>>)> {
-    page_settings(c)?;
     let (strategy, note) = choose(c, f)?;
     let (sql, params) = list_query(f, &strategy);
     let lines = c
