@@ -721,37 +721,69 @@ fn the_search_path_chooses_the_schema() {
 }
 
 /// The first page of `ls` reads an index in order and stops: no scan of the table, no sort of
-/// all matches, for status, job and `--before` filters (EXPLAIN of `ls --explain` on 20k runs
-/// after ANALYZE). Label filters are left to the planner: on a small table it may hash-join
-/// the label's rows with a scan of the runs, which is cheaper there.
+/// all matches, no parallel plan, for status, job and `--before` filters and for two or more
+/// conditions with labels (EXPLAIN of `ls --explain` on 20k runs after ANALYZE). A label
+/// matching more runs than the bound √(page × runs) is probed per run while an index is walked
+/// newest first; a rarer one drives from `idx_durably_run_labels_key_value`. Each filter's page
+/// equals the one a plain query sorts out of every match.
 #[test]
 #[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
 fn ls_plans_read_a_page_off_an_index() {
     let db = PgDb::new("ls_plans");
     db.run(&["init"]).ok();
+    // tenant t{i%50}: 400 runs each, under the label-first bound (1,000 at 20k runs);
+    // kind k{i%3}: 6,667 runs each, over it.
     let mut lines = String::new();
     for i in 0..20_000 {
         lines.push_str(&format!(
-            "{{\"job\":\"j{}\",\"labels\":{{\"tenant\":\"t{}\"}}}}\n",
+            "{{\"job\":\"j{}\",\"labels\":{{\"tenant\":\"t{}\",\"kind\":\"k{}\"}}}}\n",
             i % 4,
-            i % 50
+            i % 50,
+            i % 3
         ));
     }
     db.run_stdin(&["enqueue-many", "-q", "-"], &lines).ok();
-    db.client().batch_execute("ANALYZE").unwrap();
+    // The runs whose id ends in 1, 8 or b failed: a status of some runs, not all.
+    db.client()
+        .batch_execute(
+            "UPDATE durably_runs SET status = 'failed' WHERE ascii(right(id, 1)) % 7 = 0; ANALYZE",
+        )
+        .unwrap();
     let last = db
         .run(&["ls", "--limit", "1", "--format", "ids"])
         .ok()
         .line()
         .to_string();
-    for filter in [
-        &[][..],
-        &["--status", "pending"],
-        &["--job", "j1"],
-        &["--job", "j1", "--job", "j2"],
-        &["--status", "pending", "--status", "failed"],
-        &["--before", &last],
-    ] {
+    let walk = Some("index-streams");
+    let by_label = Some("label-first");
+    let cases: [(&[&str], Option<&str>); 12] = [
+        (&[], None),
+        (&["--status", "pending"], None),
+        (&["--job", "j1"], None),
+        (&["--job", "j1", "--job", "j2"], None),
+        (&["--status", "pending", "--status", "failed"], None),
+        (&["--before", &last], None),
+        (&["--label", "kind=k1", "--status", "failed"], walk),
+        (&["--label", "kind=k1", "--job", "j1"], walk),
+        (&["--label", "kind=k1", "--label", "kind=k1"], walk),
+        (&["--label", "tenant=t3", "--status", "failed"], by_label),
+        (&["--label", "tenant=t3", "--label", "kind=k1"], by_label),
+        (
+            &[
+                "--label",
+                "tenant=t3",
+                "--label",
+                "kind=k2",
+                "--job",
+                "j3",
+                "--status",
+                "pending",
+            ],
+            by_label,
+        ),
+    ];
+    let mut client = db.client();
+    for (filter, strategy) in cases {
         let mut args = vec!["ls", "--explain"];
         args.extend_from_slice(filter);
         let out = db.run(&args);
@@ -761,15 +793,84 @@ fn ls_plans_read_a_page_off_an_index() {
             plan[0].trim_start().starts_with("Limit"),
             "{filter:?}: {out:?}"
         );
-        assert!(
-            !out.stdout.contains("Seq Scan on durably_runs"),
-            "{filter:?} scans the table: {out:?}"
-        );
-        assert!(
-            out.stdout.contains("Index Scan Backward")
-                || out.stdout.contains("Index Only Scan Backward"),
-            "{filter:?} does not read an index newest first: {out:?}"
-        );
+        for bad in ["Seq Scan on durably_runs", "Gather", "Hash"] {
+            assert!(!out.stdout.contains(bad), "{filter:?} plans {bad}: {out:?}");
+        }
+        if let Some(strategy) = strategy {
+            assert!(
+                out.stdout.contains(&format!("strategy: {strategy}\n")),
+                "{filter:?} is not {strategy}: {out:?}"
+            );
+        }
+        if strategy == by_label {
+            assert!(
+                out.stdout.contains("on idx_durably_run_labels_key_value")
+                    && out.stdout.contains("Index Scan using durably_runs_pkey"),
+                "{filter:?} does not drive from the label index: {out:?}"
+            );
+        } else {
+            assert!(
+                out.stdout.contains("Index Scan Backward")
+                    || out.stdout.contains("Index Only Scan Backward"),
+                "{filter:?} does not read an index newest first: {out:?}"
+            );
+        }
+        // The page: what a plain query sorts out of every match.
+        let mut sql = String::from("SELECT id FROM durably_runs AS r WHERE TRUE");
+        let mut params: Vec<String> = Vec::new();
+        let (mut statuses, mut jobs) = (Vec::new(), Vec::new());
+        for pair in filter.chunks(2) {
+            let value = pair[1].to_string();
+            match pair[0] {
+                "--status" => statuses.push(value),
+                "--job" => jobs.push(value),
+                "--before" => {
+                    params.push(value);
+                    let n = params.len();
+                    sql.push_str(&format!(
+                        " AND (created_at, id COLLATE \"C\") < \
+                         (SELECT created_at, id COLLATE \"C\" FROM durably_runs WHERE id = ${n})"
+                    ));
+                }
+                _ => {
+                    let (k, v) = value.split_once('=').unwrap();
+                    params.push(k.into());
+                    params.push(v.into());
+                    let n = params.len();
+                    sql.push_str(&format!(
+                        " AND EXISTS (SELECT 1 FROM durably_run_labels AS l \
+                         WHERE l.run_id = r.id AND l.key = ${} AND l.value = ${n})",
+                        n - 1
+                    ));
+                }
+            }
+        }
+        for (column, values) in [("status", statuses), ("job_name", jobs)] {
+            if !values.is_empty() {
+                params.push(values.join(","));
+                sql.push_str(&format!(
+                    " AND {column} = ANY(string_to_array(${}, ','))",
+                    params.len()
+                ));
+            }
+        }
+        sql.push_str(" ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT 50");
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        let want: Vec<String> = client
+            .query(&sql, &refs)
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(!want.is_empty(), "{filter:?} matches no run");
+        let mut args = vec!["ls", "--limit", "50", "--format", "ids"];
+        args.extend_from_slice(filter);
+        let got = db.run(&args);
+        let got: Vec<&str> = got.ok().stdout.lines().collect();
+        assert_eq!(got, want, "{filter:?}");
     }
 }
 

@@ -215,16 +215,142 @@ pub fn logs_of(
         .collect()
 }
 
-/// The statement of a page of runs: newest first, keyset `(created_at, id) < before`, the
-/// status and job filters as one ordered index range per (status, job) pair merged by the
-/// planner (Merge Append), each label an EXISTS on `idx_durably_run_labels_pk`.
-pub fn list_query(f: &ListFilter) -> (String, Vec<String>) {
+/// The label-first bound is about √(page × runs), as on SQLite (`store::list`): below it,
+/// sorting the driving label's matches costs less than walking the runs' index until a page of
+/// matches has passed, above it the walk is cheaper while the matches are spread over time.
+const MIN_CAP: i64 = 200;
+const MAX_CAP: i64 = 20_000;
+
+/// How a page of runs is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    /// One ordered index range per (status, job), read newest first, each label probed per run
+    /// on `idx_durably_run_labels_pk`; the ranges are merged by the server (Merge Append).
+    IndexStreams,
+    /// Start from the rows of label `driver` on `idx_durably_run_labels_key_value` (at most the
+    /// cap), look each run up by id, sort the matches and keep the page.
+    LabelFirst { driver: usize },
+}
+
+/// The strategy of `f` and a note saying why: label-first when the rarest label filter matches
+/// at most the cap (counted on `idx_durably_run_labels_key_value`, stopping there). Also turns
+/// parallel plans off for the rest of the read transaction: a page reads tens to a few thousand
+/// index entries, less than starting workers costs, and a Gather Merge over a parallel index
+/// walk reads ahead of the page in every worker. One round trip.
+pub fn choose(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Strategy, String)> {
+    if f.labels.is_empty() {
+        c.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")?;
+        return Ok((Strategy::IndexStreams, String::new()));
+    }
+    let page = f.limit.saturating_add(f.offset) as f64;
+    // The bound from the planner's row count (no scan; -1 before the table's first VACUUM or
+    // ANALYZE, then the smallest bound), and each label's matches counted up to it.
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&page];
+    let mut counts = Vec::new();
+    for (k, v) in &f.labels {
+        params.push(k);
+        params.push(v);
+        counts.push(format!(
+            "(SELECT count(*) FROM (SELECT 1 FROM durably_run_labels WHERE key = ${} AND value = ${} \
+             LIMIT (SELECT cap FROM c) + 1) AS m)",
+            params.len() - 1,
+            params.len()
+        ));
+    }
+    let sql = format!(
+        "WITH c AS (SELECT least(greatest(sqrt(greatest($1::float8, 1) * greatest(reltuples, 1)), \
+         {MIN_CAP}), {MAX_CAP})::bigint AS cap FROM pg_class WHERE oid = 'durably_runs'::regclass) \
+         SELECT cap, ARRAY[{}]::bigint[], set_config('max_parallel_workers_per_gather', '0', true) FROM c",
+        counts.join(", ")
+    );
+    let row = c.query_one(&sql, &params)?;
+    let cap: i64 = row.try_get(0)?;
+    let counted: Vec<i64> = row.try_get(1)?;
+    let (n, driver) = counted
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, i))
+        .min()
+        .unwrap_or((i64::MAX, 0));
+    let (k, v) = &f.labels[driver];
+    if n <= cap {
+        Ok((
+            Strategy::LabelFirst { driver },
+            format!("driving label {k}={v} matches {n} runs (cap {cap})"),
+        ))
+    } else {
+        Ok((
+            Strategy::IndexStreams,
+            format!("rarest label {k}={v} matches more than the cap {cap}: index walk"),
+        ))
+    }
+}
+
+/// A label check as a scalar subquery on `idx_durably_run_labels_pk` ((run_id, key) is unique,
+/// so it returns true or NULL). PostgreSQL runs it per row as a SubPlan, where an EXISTS would
+/// become a join that the planner may answer by hashing every match of the label.
+fn label_probe(table: &str, key: &str, value: &str) -> String {
+    format!(
+        " AND (SELECT true FROM durably_run_labels AS l WHERE l.run_id = {table}.id AND l.key = {key} AND l.value = {value})"
+    )
+}
+
+/// The statement of a page of runs, newest first, keyset `(created_at, id) < before`:
+/// - [`Strategy::IndexStreams`]: the status and job filters as one ordered index range per
+///   (status, job) pair, each cut at a page and merged by the planner (Merge Append), each label
+///   probed per run ([`label_probe`]). Cost: page × streams ÷ the labels' selectivity.
+/// - [`Strategy::LabelFirst`]: the driving label's rows, each run looked up by id in a LATERAL
+///   subquery (OFFSET 0 keeps it a per-row lookup, never a hash join with a scan of the runs),
+///   filtered, and the page kept by a top-N sort. Cost: the label's matches, at most the cap.
+pub fn list_query(f: &ListFilter, strategy: &Strategy) -> (String, Vec<String>) {
     let page = f.limit.saturating_add(f.offset).min(i64::MAX as u64);
+    let (limit, offset) = (f.limit.min(i64::MAX as u64), f.offset.min(i64::MAX as u64));
     let mut params: Vec<String> = Vec::new();
     let mark = |params: &mut Vec<String>, v: &str| {
         params.push(v.to_string());
         format!("${}", params.len())
     };
+    let mut statuses: Vec<Status> = f.statuses.clone();
+    statuses.sort_by_key(|s| s.as_str());
+    statuses.dedup();
+    let mut jobs: Vec<&String> = f.jobs.iter().collect();
+    jobs.sort();
+    jobs.dedup();
+    if let Strategy::LabelFirst { driver } = strategy {
+        let (k, v) = &f.labels[*driver];
+        let (a, b) = (mark(&mut params, k), mark(&mut params, v));
+        let mut cond = String::from("r.id = d.run_id");
+        if !statuses.is_empty() {
+            let marks: Vec<String> = statuses
+                .iter()
+                .map(|s| mark(&mut params, s.as_str()))
+                .collect();
+            cond.push_str(&format!(" AND r.status IN ({})", marks.join(", ")));
+        }
+        if !jobs.is_empty() {
+            let marks: Vec<String> = jobs.iter().map(|j| mark(&mut params, j)).collect();
+            cond.push_str(&format!(" AND r.job_name IN ({})", marks.join(", ")));
+        }
+        if let Some((created, id)) = &f.before {
+            let (c1, c2) = (mark(&mut params, created), mark(&mut params, id));
+            cond.push_str(&format!(
+                " AND (r.created_at, r.id COLLATE \"C\") < ({c1}, {c2})"
+            ));
+        }
+        for (i, (k, v)) in f.labels.iter().enumerate() {
+            if i != *driver {
+                let (c1, c2) = (mark(&mut params, k), mark(&mut params, v));
+                cond.push_str(&label_probe("r", &c1, &c2));
+            }
+        }
+        let sql = format!(
+            "SELECT r.* FROM durably_run_labels AS d CROSS JOIN LATERAL \
+             (SELECT {RUN_COLUMNS} FROM durably_runs AS r WHERE {cond} OFFSET 0) AS r \
+             WHERE d.key = {a} AND d.value = {b} \
+             ORDER BY r.created_at DESC, r.id COLLATE \"C\" DESC LIMIT {limit} OFFSET {offset}"
+        );
+        return (sql, params);
+    }
     let mut common = String::new();
     if let Some((created, id)) = &f.before {
         let (a, b) = (mark(&mut params, created), mark(&mut params, id));
@@ -232,16 +358,8 @@ pub fn list_query(f: &ListFilter) -> (String, Vec<String>) {
     }
     for (k, v) in &f.labels {
         let (a, b) = (mark(&mut params, k), mark(&mut params, v));
-        common.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM durably_run_labels AS l WHERE l.run_id = r.id AND l.key = {a} AND l.value = {b})"
-        ));
+        common.push_str(&label_probe("r", &a, &b));
     }
-    let mut statuses: Vec<Status> = f.statuses.clone();
-    statuses.sort_by_key(|s| s.as_str());
-    statuses.dedup();
-    let mut jobs: Vec<&String> = f.jobs.iter().collect();
-    jobs.sort();
-    jobs.dedup();
     let statuses: Vec<Option<&str>> = if statuses.is_empty() {
         vec![None]
     } else {
@@ -268,7 +386,6 @@ pub fn list_query(f: &ListFilter) -> (String, Vec<String>) {
             ));
         }
     }
-    let (limit, offset) = (f.limit.min(i64::MAX as u64), f.offset.min(i64::MAX as u64));
     let sql = if streams.len() == 1 {
         // One stream: its own LIMIT is the page's.
         let one = streams.remove(0);
@@ -288,23 +405,28 @@ pub fn list_query(f: &ListFilter) -> (String, Vec<String>) {
 }
 
 pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
-    let (sql, params) = list_query(f);
+    let (strategy, _) = choose(c, f)?;
+    let (sql, params) = list_query(f, &strategy);
     c.query(&sql, &refs(&params))?
         .iter()
         .map(run_from_row)
         .collect()
 }
 
-/// `ls --explain`: the statement as a one-query plan and PostgreSQL's EXPLAIN of it.
+/// `ls --explain`: the chosen strategy, its statement and PostgreSQL's EXPLAIN of it.
 pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<Vec<String>>)> {
-    let (sql, params) = list_query(f);
+    let (strategy, note) = choose(c, f)?;
+    let (sql, params) = list_query(f, &strategy);
     let lines = c
         .query(&format!("EXPLAIN {sql}"), &refs(&params))?
         .iter()
         .map(|r| r.try_get::<_, String>(0).map_err(Into::into))
         .collect::<Result<Vec<String>>>()?;
     let plan = Plan {
-        strategy: "postgres",
+        strategy: match strategy {
+            Strategy::IndexStreams => "index-streams",
+            Strategy::LabelFirst { .. } => "label-first",
+        },
         queries: vec![super::super::list::Query {
             sql,
             params: params
@@ -312,7 +434,7 @@ pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<
                 .map(rusqlite::types::Value::Text)
                 .collect(),
         }],
-        note: "PostgreSQL plans the statement itself; EXPLAIN below".into(),
+        note,
         keys_only: false,
     };
     Ok((plan, vec![lines]))
