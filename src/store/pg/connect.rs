@@ -182,6 +182,16 @@ fn first_host(config: &Config) -> (String, u16) {
     (host, config.get_ports().first().copied().unwrap_or(5432))
 }
 
+/// The client's connection error, with where a password can come from when the server asked
+/// for one that none of the URL, `PGPASSWORD` and the password file gave.
+fn with_hint(text: String) -> String {
+    if text.contains("password missing") {
+        format!("{text} (the server asks for one: give it in the URL, PGPASSWORD or ~/.pgpass)")
+    } else {
+        text
+    }
+}
+
 /// Connects, as one clear error naming the server when that fails.
 pub fn connect(target: &Target) -> Result<Client> {
     let fail = |e: &dyn std::fmt::Display| {
@@ -216,18 +226,7 @@ pub fn connect(target: &Target) -> Result<Client> {
             .config
             .connect(postgres_native_tls::MakeTlsConnector::new(connector))
     };
-    let mut client = client.map_err(|e| {
-        let text = super::error_text(&e);
-        // The server asked for a password that none of the URL, PGPASSWORD and the password
-        // file gave: say where one can come from.
-        if text.contains("password missing") {
-            fail(&format!(
-                "{text} (the server asks for one: give it in the URL, PGPASSWORD or ~/.pgpass)"
-            ))
-        } else {
-            fail(&text)
-        }
-    })?;
+    let mut client = client.map_err(|e| fail(&with_hint(super::error_text(&e))))?;
     if let Some(ms) = target.lock_timeout {
         client
             .batch_execute(&format!("SET lock_timeout = {ms}"))
@@ -322,6 +321,16 @@ fn split_pgpass(line: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_missing_password_says_where_one_comes_from() {
+        let hinted = super::with_hint("invalid configuration: password missing".into());
+        assert!(hinted.contains("PGPASSWORD or ~/.pgpass"), "{hinted}");
+        assert_eq!(
+            super::with_hint("Connection refused".into()),
+            "Connection refused"
+        );
+    }
+
     use super::*;
 
     #[test]
