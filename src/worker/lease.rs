@@ -302,10 +302,15 @@ impl Leases {
                     return;
                 }
             })?;
+        // The renewal connection is opened before anything is claimed: opening one (a
+        // PostgreSQL login on a busy machine) can take longer than a short lease leaves
+        // before its first renewal. When it cannot be opened now, the renewal thread tries
+        // again at its first round and reports the error then.
+        let first = Store::open_again(&opts).ok();
         let me = Arc::clone(self);
         let renew = std::thread::Builder::new()
             .name("lease-renewal".into())
-            .spawn(move || me.renew_loop(&opts));
+            .spawn(move || me.renew_loop(&opts, first));
         match renew {
             Ok(renew) => Ok(vec![watch, renew]),
             Err(e) => {
@@ -316,8 +321,8 @@ impl Leases {
         }
     }
 
-    fn renew_loop(&self, opts: &Options) {
-        let mut store: Option<Store> = None;
+    fn renew_loop(&self, opts: &Options, first: Option<Store>) {
+        let mut store = first;
         // After a lost connection the next round comes soon: a lease must not run out while
         // the connection is reopened.
         let mut soon = false;

@@ -130,18 +130,25 @@ both! {
     fn retain_purge_never_costs_a_running_handler_its_lease() {
         let env = Env::init();
         seed_old_runs(&env, 20_000);
-        // The handler outlives several leases and finishes while the queue is idle: any purge
-        // that held the worker's connection then would delay its result past the lease.
-        env.handler("slow", "sleep 1; echo done");
+        // The handler outlives two renewal periods and finishes while the queue is idle; at
+        // its end it notes whether the last old run still exists: a purge while it ran would
+        // have taken the worker's connection from under its result and its renewals.
+        env.handler(
+            "slow",
+            "sleep 1.5\n\"$DURABLY_BIN\" ls --job old --offset 19999 --limit 1 --format ids \
+             | wc -l > \"$T/seen\"\necho done",
+        );
         let h = env.handlers.to_str().unwrap().to_string();
         let id = env.enqueue_job("slow", &[]);
+        // The lease is long enough for a loaded machine (renewals every 667 ms, the local
+        // deadline 1.8 s after the last one) and shorter than the handler.
         let a = env.spawn(&[
             "work",
             "--until-idle",
             "--retain",
             "1d",
             "--lease",
-            "400ms",
+            "2s",
             "--poll",
             "20ms",
             "--concurrency",
@@ -155,7 +162,7 @@ both! {
             "--poll",
             "20ms",
             "--lease",
-            "400ms",
+            "2s",
             "--handlers",
             &h,
         ]);
@@ -170,7 +177,10 @@ both! {
             "{out:?}\n{out_b:?}"
         );
         assert!(!out.stderr.contains("lease"), "{out:?}");
-        // The purge ran once the handler was done.
+        // Nothing was purged while the handler ran...
+        let seen = std::fs::read_to_string(env.path("seen")).unwrap();
+        assert_eq!(seen.trim(), "1", "old runs purged while the handler ran");
+        // ...and the purge ran once it was done.
         assert_eq!(
             env.count("SELECT count(*) FROM durably_runs WHERE job_name = 'old'"),
             0
