@@ -352,7 +352,7 @@ impl Leases {
             }
             let Some(c) = store.as_mut() else { continue };
             for a in runs {
-                {
+                let deadline = {
                     // A run past its deadline is not renewed: its handler is (being) killed.
                     let s = a.lock();
                     if s.finished
@@ -361,10 +361,15 @@ impl Leases {
                     {
                         continue;
                     }
-                }
+                    s.deadline
+                };
                 let lease = self.lease;
                 let margin = self.margin();
-                let result = c.renew(&a.run_id, a.generation, lease);
+                // Waiting for a lock ends at the run's deadline: a later renewal would not count,
+                // and a wait of `--busy-timeout` would hold up the other runs' renewals and the
+                // worker's exit.
+                let result =
+                    c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease));
                 match result {
                     Ok(Some(started)) => {
                         let mut s = a.lock();
@@ -378,6 +383,9 @@ impl Leases {
                         s.extend(deadline);
                     }
                     Ok(None) => a.lost.store(true, Ordering::SeqCst),
+                    // The deadline passed while waiting: the watchdog stops the handler and its
+                    // outcome is reported; there is nothing more to say here.
+                    Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {}
                     Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),
                 }
                 if c.is_lost() {

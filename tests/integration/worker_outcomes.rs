@@ -197,7 +197,10 @@ both! {
         );
         let id = env.enqueue_job("held", &[]);
         let h = env.handlers.to_str().unwrap().to_string();
-        let worker = env.spawn(&["work", "--once", "--lease", "600ms", "--handlers", &h]);
+        // The lease leaves a loaded machine more than a second between the lock and the
+        // handler's exit (renewals every 667 ms, the local deadline 1.8 s after the last one),
+        // so the handler ends on its own before the deadline.
+        let worker = env.spawn(&["work", "--once", "--lease", "2s", "--handlers", &h]);
         crate::harness::wait_for("the handler to start", || {
             env.path("started").exists().then_some(())
         });
@@ -217,6 +220,44 @@ both! {
         assert!(!out.stderr.contains("stopped"), "{out:?}");
         assert_eq!(env.status(&id), "leased");
         assert_eq!(env.field(&id, "output"), None);
+    }
+}
+
+both! {
+    fn a_renewal_waiting_for_a_lock_ends_at_the_lease_deadline() {
+        let env = Env::init();
+        env.handler("forever", "touch \"$T/started\"\nwhile true; do sleep 0.05; done");
+        let id = env.enqueue_job("forever", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        // A busy timeout that must not expire: a renewal that waited for it would keep the
+        // worker from ending while the lock is held, and `finish` would give up on it.
+        let worker = env.spawn(&[
+            "work",
+            "--once",
+            "--lease",
+            "1s",
+            "--busy-timeout",
+            "1h",
+            "--handlers",
+            &h,
+        ]);
+        crate::harness::wait_for("the handler to start", || {
+            env.path("started").exists().then_some(())
+        });
+        // Every renewal from now on waits for the lock, past the run's deadline: the handler
+        // is stopped and the worker ends while the lock is still held.
+        let lock = env.hold_write_lock();
+        let out = finish(worker);
+        drop(lock);
+        assert_eq!(out.code, 1, "{out:?}");
+        assert_eq!(
+            out.stderr.trim(),
+            format!(
+                "durably: lost the lease of run {id}; its handler was stopped and nothing was written"
+            ),
+            "{out:?}"
+        );
+        assert_eq!(env.status(&id), "leased");
     }
 }
 
