@@ -128,6 +128,8 @@ fn pipe_thread<T: Send + 'static>(
 }
 
 thread_local! {
+    /// Whether this thread's last [`write`] was tried a second time after a lost connection.
+    static RETRIED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The first line of the error of the run this executor thread just failed (each run has
     /// its own executor thread), for the `work -v` line.
     static FAILED_WITH: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
@@ -722,6 +724,7 @@ fn write(
     active: &Active,
     f: impl Fn(&mut Store) -> anyhow::Result<bool>,
 ) -> anyhow::Result<bool> {
+    RETRIED.set(false);
     let deadline = active.deadline();
     let Some(mut store) = lock_before(&shared.store, deadline) else {
         return Err(DeadlinePassed.into());
@@ -729,7 +732,10 @@ fn write(
     let mut written = store.before_deadline(deadline, &f);
     if written.is_err() && store.is_lost() && deadline.is_none_or(|d| Instant::now() < d) {
         match shared.reconnect(&mut store) {
-            Ok(_) => written = store.before_deadline(deadline, &f),
+            Ok(_) => {
+                RETRIED.set(true);
+                written = store.before_deadline(deadline, &f);
+            }
             Err(e) => note!("cannot reconnect: {e:#}"),
         }
     }
@@ -765,14 +771,21 @@ fn finish(
         Err(error) => write(shared, active, |store| store.fail(id, generation, error)),
     };
     match written {
-        Ok(true) if result.is_ok() => Outcome::Completed,
-        Ok(true) => {
-            if let Err(e) = &result {
-                let first = e.lines().next().unwrap_or_default();
-                note!("run {id} failed: {first}");
-                FAILED_WITH.with(|f| *f.borrow_mut() = Some(first.to_string()));
+        Ok(true) => recorded(id, &result),
+        // Refused: the run is no longer ours, unless this was the retry after a lost
+        // connection and the first attempt committed before the connection broke.
+        Ok(false) if RETRIED.get() => {
+            let status = status_of(shared, run);
+            let wanted = if result.is_ok() {
+                "completed"
+            } else {
+                "failed"
+            };
+            if is_recorded(status.as_ref(), generation, wanted) {
+                recorded(id, &result)
+            } else {
+                say_lost(run, status, true)
             }
-            Outcome::Failed
         }
         Ok(false) => lost_outcome(shared, run, true),
         Err(e) if e.is::<DeadlinePassed>() => {
@@ -786,16 +799,46 @@ fn finish(
     }
 }
 
+/// The outcome of a result this worker recorded; a failure is said in one line.
+fn recorded(id: &str, result: &Result<Option<String>, String>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Completed,
+        Err(e) => {
+            let first = e.lines().next().unwrap_or_default();
+            note!("run {id} failed: {first}");
+            FAILED_WITH.with(|f| *f.borrow_mut() = Some(first.to_string()));
+            Outcome::Failed
+        }
+    }
+}
+
+/// Whether a run's status and lease generation say that this worker's result write (of
+/// `generation`, making the run `wanted`) committed before a retry was refused: the run is
+/// `wanted` with that generation. A claim by anyone else raises the generation; the retry
+/// ran before the local deadline, so no one released the lease in between.
+fn is_recorded(status: Option<&(String, i64)>, generation: i64, wanted: &str) -> bool {
+    matches!(status, Some((s, g)) if s == wanted && *g == generation)
+}
+
+/// The status and lease generation of `run` as the database has it now (None: deleted or
+/// unreadable); a lost connection is reopened first.
+fn status_of(shared: &Shared, run: &Run) -> Option<(String, i64)> {
+    let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+    if store.is_lost() {
+        let _ = shared.reconnect(&mut store);
+    }
+    store.status_of(&run.id).ok().flatten()
+}
+
 /// Says why a run is no longer ours. `finished`: the handler ended on its own (its result
 /// was refused), rather than being stopped by the worker.
 fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
-    let status = {
-        let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
-        if store.is_lost() {
-            let _ = shared.reconnect(&mut store);
-        }
-        store.status_of(&run.id).ok().flatten()
-    };
+    let status = status_of(shared, run);
+    say_lost(run, status, finished)
+}
+
+/// Says why a run is no longer ours, from its `status` as read after the fact.
+fn say_lost(run: &Run, status: Option<(String, i64)>, finished: bool) -> Outcome {
     let id = &run.id;
     match status {
         Some((s, _)) if s == "cancelled" => {
@@ -823,7 +866,28 @@ fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefix_lines, LogLines, Tail, MAX_LINE, MAX_LOG_LINE, MAX_LOG_LINES, STDERR_TAIL};
+    use super::{
+        is_recorded, prefix_lines, LogLines, Tail, MAX_LINE, MAX_LOG_LINE, MAX_LOG_LINES,
+        STDERR_TAIL,
+    };
+
+    #[test]
+    fn a_refused_result_counts_as_recorded_only_when_terminal_with_our_generation() {
+        let row = |s: &str, g: i64| Some((s.to_string(), g));
+        assert!(is_recorded(row("completed", 3).as_ref(), 3, "completed"));
+        assert!(is_recorded(row("failed", 3).as_ref(), 3, "failed"));
+        // Not the result this worker wrote.
+        assert!(!is_recorded(row("failed", 3).as_ref(), 3, "completed"));
+        assert!(!is_recorded(row("completed", 3).as_ref(), 3, "failed"));
+        // Claimed again by someone else since, whatever its status now.
+        assert!(!is_recorded(row("completed", 4).as_ref(), 3, "completed"));
+        assert!(!is_recorded(row("leased", 4).as_ref(), 3, "completed"));
+        // Still ours but not written (the lease ran out), cancelled, or gone.
+        assert!(!is_recorded(row("leased", 3).as_ref(), 3, "completed"));
+        assert!(!is_recorded(row("pending", 3).as_ref(), 3, "completed"));
+        assert!(!is_recorded(row("cancelled", 3).as_ref(), 3, "completed"));
+        assert!(!is_recorded(None, 3, "completed"));
+    }
 
     #[test]
     fn stderr_buffers_stay_bounded() {

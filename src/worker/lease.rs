@@ -302,10 +302,15 @@ impl Leases {
                     return;
                 }
             })?;
+        // The renewal connection is opened before anything is claimed: opening one (a
+        // PostgreSQL login on a busy machine) can take longer than a short lease leaves
+        // before its first renewal. When it cannot be opened now, the renewal thread tries
+        // again at its first round and reports the error then.
+        let first = Store::open_again(&opts).ok();
         let me = Arc::clone(self);
         let renew = std::thread::Builder::new()
             .name("lease-renewal".into())
-            .spawn(move || me.renew_loop(&opts));
+            .spawn(move || me.renew_loop(&opts, first));
         match renew {
             Ok(renew) => Ok(vec![watch, renew]),
             Err(e) => {
@@ -316,8 +321,8 @@ impl Leases {
         }
     }
 
-    fn renew_loop(&self, opts: &Options) {
-        let mut store: Option<Store> = None;
+    fn renew_loop(&self, opts: &Options, first: Option<Store>) {
+        let mut store = first;
         // After a lost connection the next round comes soon: a lease must not run out while
         // the connection is reopened.
         let mut soon = false;
@@ -347,7 +352,7 @@ impl Leases {
             }
             let Some(c) = store.as_mut() else { continue };
             for a in runs {
-                {
+                let deadline = {
                     // A run past its deadline is not renewed: its handler is (being) killed.
                     let s = a.lock();
                     if s.finished
@@ -356,10 +361,15 @@ impl Leases {
                     {
                         continue;
                     }
-                }
+                    s.deadline
+                };
                 let lease = self.lease;
                 let margin = self.margin();
-                let result = c.renew(&a.run_id, a.generation, lease);
+                // Waiting for a lock ends at the run's deadline: a later renewal would not count,
+                // and a wait of `--busy-timeout` would hold up the other runs' renewals and the
+                // worker's exit.
+                let result =
+                    c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease));
                 match result {
                     Ok(Some(started)) => {
                         let mut s = a.lock();
@@ -373,6 +383,9 @@ impl Leases {
                         s.extend(deadline);
                     }
                     Ok(None) => a.lost.store(true, Ordering::SeqCst),
+                    // The deadline passed while waiting: the watchdog stops the handler and its
+                    // outcome is reported; there is nothing more to say here.
+                    Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {}
                     Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),
                 }
                 if c.is_lost() {

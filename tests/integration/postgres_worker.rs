@@ -475,3 +475,127 @@ awk 'BEGIN { for (i = 0; i < 1500; i++) print "line " i }' >&2"#,
         rows[1000]
     );
 }
+
+/// A TCP proxy to the test server that cuts the first connection whose client sent a run's
+/// completion (`SET status = 'completed'`) as soon as the server answers its `COMMIT`: that
+/// answer never reaches the worker, though the server committed. Every other byte passes.
+struct CutAfterCommit {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CutAfterCommit {
+    fn start(upstream: &str) -> CutAfterCommit {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let port = listener.local_addr().expect("proxy address").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicBool::new(false));
+        let (upstream, stop2, cut2) = (upstream.to_string(), Arc::clone(&stop), Arc::clone(&cut));
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(_) => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                client
+                    .set_nonblocking(false)
+                    .expect("blocking client socket");
+                let server = std::net::TcpStream::connect(&upstream).expect("connect upstream");
+                let armed = Arc::new(AtomicBool::new(false));
+                Self::pipe(&client, &server, &armed, None);
+                Self::pipe(&server, &client, &armed, Some(Arc::clone(&cut2)));
+            }
+        });
+        CutAfterCommit { port, stop, cut }
+    }
+
+    /// Copies `from` to `to`. From the client, arms the connection at a completion; from the
+    /// server (`cut` given), ends both sockets at the first `COMMIT` answer once armed.
+    fn pipe(
+        from: &std::net::TcpStream,
+        to: &std::net::TcpStream,
+        armed: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+        cut: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ) {
+        use std::io::{Read, Write};
+        let (mut from, mut to) = (
+            from.try_clone().expect("clone socket"),
+            to.try_clone().expect("clone socket"),
+        );
+        let armed = std::sync::Arc::clone(armed);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match from.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let chunk = &buf[..n];
+                let has = |needle: &[u8]| chunk.windows(needle.len()).any(|w| w == needle);
+                match &cut {
+                    None if has(b"SET status = 'completed'") => armed.store(true, Ordering::SeqCst),
+                    Some(cut)
+                        if armed.load(Ordering::SeqCst)
+                            && has(b"COMMIT\0")
+                            && !cut.swap(true, Ordering::SeqCst) =>
+                    {
+                        break;
+                    }
+                    _ => {}
+                }
+                if to.write_all(chunk).is_err() {
+                    break;
+                }
+            }
+            let _ = from.shutdown(std::net::Shutdown::Both);
+            let _ = to.shutdown(std::net::Shutdown::Both);
+        });
+    }
+}
+
+impl Drop for CutAfterCommit {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_a_result_committed_before_the_connection_dropped_is_reported_as_recorded() {
+    let db = PgDb::new("dropped");
+    let mut env = db.env();
+    let h = env.handler("job", "echo '{\"ok\":true}'");
+    let id = env.enqueue_job("job", &[]);
+    // The worker reaches the server through the proxy: host:port of the test URL replaced.
+    let authority = db.url.split("://").nth(1).unwrap_or_default();
+    let authority = authority.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let proxy = CutAfterCommit::start(host_port);
+    let via = db
+        .url
+        .replacen(host_port, &format!("127.0.0.1:{}", proxy.port), 1);
+    let sep = if via.contains('?') { '&' } else { '?' };
+    env.db = format!("{via}{sep}sslmode=disable").into();
+    let out = env.run(&["work", "--once", "--lease", "1m", "--", h.to_str().unwrap()]);
+    assert!(
+        proxy.cut.load(Ordering::SeqCst),
+        "the connection was never cut: {out:?}"
+    );
+    // The write committed, its retry on a new connection was refused by the fence, and the
+    // worker reads the run to tell which: its own result, recorded.
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("lease"), "{out:?}");
+    assert!(!out.stderr.contains("nothing was written"), "{out:?}");
+    let mut c = db.client();
+    assert_eq!(field(&mut c, &id, "status").as_deref(), Some("completed"));
+    assert_eq!(field(&mut c, &id, "lease_generation").as_deref(), Some("1"));
+}

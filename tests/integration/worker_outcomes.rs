@@ -130,18 +130,26 @@ both! {
     fn retain_purge_never_costs_a_running_handler_its_lease() {
         let env = Env::init();
         seed_old_runs(&env, 20_000);
-        // The handler outlives several leases and finishes while the queue is idle: any purge
-        // that held the worker's connection then would delay its result past the lease.
-        env.handler("slow", "sleep 1; echo done");
+        // The handler outlives two renewal periods and finishes while the queue is idle; at
+        // its end it notes whether the last old run still exists: a purge while it ran would
+        // have taken the worker's connection from under its result and its renewals.
+        env.handler(
+            "slow",
+            "touch \"$T/started\"\nsleep 1.5\n\
+             last=$(\"$DURABLY_BIN\" ls --job old --offset 19999 --limit 1 --format ids) || exit 1\n\
+             printf '%s' \"$last\" > \"$T/seen\"\necho done",
+        );
         let h = env.handlers.to_str().unwrap().to_string();
         let id = env.enqueue_job("slow", &[]);
+        // The lease is long enough for a loaded machine (renewals every 667 ms, the local
+        // deadline 1.8 s after the last one); the handler outlives two renewals.
         let a = env.spawn(&[
             "work",
             "--until-idle",
             "--retain",
             "1d",
             "--lease",
-            "400ms",
+            "2s",
             "--poll",
             "20ms",
             "--concurrency",
@@ -149,13 +157,17 @@ both! {
             "--handlers",
             &h,
         ]);
-        // A second worker takes over any run whose lease lapses.
+        // A second worker takes over any run whose lease lapses; it starts once the first
+        // runs the handler, so that the run is the first worker's.
+        crate::harness::wait_for("the handler to start", || {
+            env.path("started").exists().then_some(())
+        });
         let b = env.spawn(&[
             "work",
             "--poll",
             "20ms",
             "--lease",
-            "400ms",
+            "2s",
             "--handlers",
             &h,
         ]);
@@ -170,7 +182,13 @@ both! {
             "{out:?}\n{out_b:?}"
         );
         assert!(!out.stderr.contains("lease"), "{out:?}");
-        // The purge ran once the handler was done.
+        // Nothing was purged while the handler ran...
+        let seen = std::fs::read_to_string(env.path("seen")).unwrap();
+        assert!(
+            seen.starts_with("old"),
+            "old runs purged while the handler ran"
+        );
+        // ...and the purge ran once it was done.
         assert_eq!(
             env.count("SELECT count(*) FROM durably_runs WHERE job_name = 'old'"),
             0
@@ -187,7 +205,10 @@ both! {
         );
         let id = env.enqueue_job("held", &[]);
         let h = env.handlers.to_str().unwrap().to_string();
-        let worker = env.spawn(&["work", "--once", "--lease", "600ms", "--handlers", &h]);
+        // The lease leaves a loaded machine more than a second between the lock and the
+        // handler's exit (renewals every 667 ms, the local deadline 1.8 s after the last one),
+        // so the handler ends on its own before the deadline.
+        let worker = env.spawn(&["work", "--once", "--lease", "2s", "--handlers", &h]);
         crate::harness::wait_for("the handler to start", || {
             env.path("started").exists().then_some(())
         });
@@ -207,6 +228,44 @@ both! {
         assert!(!out.stderr.contains("stopped"), "{out:?}");
         assert_eq!(env.status(&id), "leased");
         assert_eq!(env.field(&id, "output"), None);
+    }
+}
+
+both! {
+    fn a_renewal_waiting_for_a_lock_ends_at_the_lease_deadline() {
+        let env = Env::init();
+        env.handler("forever", "touch \"$T/started\"\nwhile true; do sleep 0.05; done");
+        let id = env.enqueue_job("forever", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        // A busy timeout that must not expire: a renewal that waited for it would keep the
+        // worker from ending while the lock is held, and `finish` would give up on it.
+        let worker = env.spawn(&[
+            "work",
+            "--once",
+            "--lease",
+            "1s",
+            "--busy-timeout",
+            "1h",
+            "--handlers",
+            &h,
+        ]);
+        crate::harness::wait_for("the handler to start", || {
+            env.path("started").exists().then_some(())
+        });
+        // Every renewal from now on waits for the lock, past the run's deadline: the handler
+        // is stopped and the worker ends while the lock is still held.
+        let lock = env.hold_write_lock();
+        let out = finish(worker);
+        drop(lock);
+        assert_eq!(out.code, 1, "{out:?}");
+        assert_eq!(
+            out.stderr.trim(),
+            format!(
+                "durably: lost the lease of run {id}; its handler was stopped and nothing was written"
+            ),
+            "{out:?}"
+        );
+        assert_eq!(env.status(&id), "leased");
     }
 }
 

@@ -138,9 +138,12 @@ impl Postgres {
         let run = || -> Result<T> {
             let mut tx = client.transaction()?;
             if let Some(deadline) = deadline {
+                // Whole milliseconds rounded up: a timeout that fired before the deadline
+                // would read as a database error rather than the lease running out.
                 let left = deadline
                     .saturating_duration_since(Instant::now())
-                    .as_millis();
+                    .as_micros()
+                    .div_ceil(1000);
                 anyhow::ensure!(left > 0, "the lease ran out");
                 tx.batch_execute(&format!(
                     "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
