@@ -1,9 +1,9 @@
 //! Executing one claimed run: the handler process, its input and output, and the fenced write
 //! of the result.
 
-use super::lease::{Active, KillReason};
+use super::lease::{ActiveRun, KillReason};
 use super::process::{self, Exit, Program};
-use super::Shared;
+use super::ExecutorContext;
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::model::Run;
 use crate::store::{Fence, NewLog, Store};
@@ -58,14 +58,14 @@ pub enum Outcome {
 }
 
 /// Which program executes a run.
-pub fn program_path(shared: &Shared, run: &Run) -> (PathBuf, Vec<String>) {
+pub fn program_path(shared: &ExecutorContext, run: &Run) -> (PathBuf, Vec<String>) {
     match &shared.handler {
         super::Handler::Dir(dir) => (dir.join(&run.job_name), Vec::new()),
         super::Handler::Command { path, args } => (path.clone(), args.clone()),
     }
 }
 
-fn environment(shared: &Shared, run: &Run) -> Vec<(String, Vec<u8>)> {
+fn environment(shared: &ExecutorContext, run: &Run) -> Vec<(String, Vec<u8>)> {
     let mut env = shared.base_env.clone();
     env.push((
         "DURABLY_DB".into(),
@@ -137,7 +137,7 @@ thread_local! {
 
 /// Runs the handler for `run` (already claimed) and records the result, fenced; with
 /// `work -v`, says so in one line when it starts and one when it ends.
-pub fn execute(shared: &Arc<Shared>, run: &Run, active: &Arc<Active>) -> Outcome {
+pub fn execute(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<ActiveRun>) -> Outcome {
     let started = Instant::now();
     let (id, job) = (&run.id, crate::output::escape(&run.job_name));
     if shared.verbose {
@@ -169,7 +169,7 @@ pub fn execute(shared: &Arc<Shared>, run: &Run, active: &Arc<Active>) -> Outcome
     outcome
 }
 
-fn execute_quietly(shared: &Arc<Shared>, run: &Run, active: &Arc<Active>) -> Outcome {
+fn execute_quietly(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<ActiveRun>) -> Outcome {
     let child = match start_handler(shared, run, active) {
         Ok(c) => c,
         Err(outcome) => return outcome,
@@ -199,7 +199,11 @@ fn execute_quietly(shared: &Arc<Shared>, run: &Run, active: &Arc<Active>) -> Out
 
 /// Starts the handler process; when it cannot be started, the run is failed or given back
 /// and the outcome returned instead.
-fn start_handler(shared: &Shared, run: &Run, active: &Active) -> Result<process::Child, Outcome> {
+fn start_handler(
+    shared: &ExecutorContext,
+    run: &Run,
+    active: &ActiveRun,
+) -> Result<process::Child, Outcome> {
     let (path, args) = program_path(shared, run);
     let program = match Program::new(&path, &args, &environment(shared, run)) {
         Ok(p) => p,
@@ -236,9 +240,9 @@ struct Readers {
 /// Starts the threads that feed the run's input to stdin and read stdout and stderr; each
 /// reader sends on `done` when its pipe is closed.
 fn spawn_readers(
-    shared: &Arc<Shared>,
+    shared: &Arc<ExecutorContext>,
     run: &Run,
-    active: &Arc<Active>,
+    active: &Arc<ActiveRun>,
     child: process::Child,
     abandon: &Arc<AtomicBool>,
     done: mpsc::Sender<()>,
@@ -347,8 +351,8 @@ fn pass_stderr(
 /// them in batches, each batch one short fenced transaction taken between reads (never while
 /// waiting on the pipe), so a crash loses at most the lines of the last [`FLUSH_EVERY`].
 struct StderrLogs {
-    shared: Arc<Shared>,
-    active: Arc<Active>,
+    shared: Arc<ExecutorContext>,
+    active: Arc<ActiveRun>,
     fence: Fence,
     lines: LogLines,
     flushed_at: Instant,
@@ -531,8 +535,8 @@ impl Ended {
 /// Waits for the handler to exit, unregisters and reaps it, then gives its pipes
 /// [`DRAIN_GRACE`] to close before the readers are abandoned and joined.
 fn wait_and_collect(
-    shared: &Shared,
-    active: &Active,
+    shared: &ExecutorContext,
+    active: &ActiveRun,
     pid: libc::pid_t,
     readers: Readers,
     done: &mpsc::Receiver<()>,
@@ -561,7 +565,7 @@ fn wait_and_collect(
 }
 
 /// Turns how the handler ended into the run's result, and records it (fenced).
-fn outcome_of(shared: &Shared, run: &Run, active: &Active, ended: Ended) -> Outcome {
+fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, ended: Ended) -> Outcome {
     match ended.killed {
         Some(KillReason::LeaseLost) | Some(KillReason::LeaseDeadline) => {
             return lost_outcome(shared, run, false);
@@ -720,8 +724,8 @@ impl std::error::Error for DeadlinePassed {}
 /// the write tried once more before the deadline. The write is fenced, so one that committed
 /// before the connection broke is refused the second time, never doubled.
 fn write(
-    shared: &Shared,
-    active: &Active,
+    shared: &ExecutorContext,
+    active: &ActiveRun,
     f: impl Fn(&mut Store) -> anyhow::Result<bool>,
 ) -> anyhow::Result<bool> {
     RETRIED.set(false);
@@ -746,7 +750,7 @@ fn write(
 }
 
 /// Ends the lease of a run this worker could not start, so that it can be claimed at once.
-pub fn give_back(shared: &Shared, run: &Run, active: &Active, why: &str) {
+pub fn give_back(shared: &ExecutorContext, run: &Run, active: &ActiveRun, why: &str) {
     let id = &run.id;
     match write(shared, active, |store| {
         store.expire(id, run.lease_generation)
@@ -758,9 +762,9 @@ pub fn give_back(shared: &Shared, run: &Run, active: &Active, why: &str) {
 
 /// Records the result; a refused fence means the run is no longer ours.
 fn finish(
-    shared: &Shared,
+    shared: &ExecutorContext,
     run: &Run,
-    active: &Active,
+    active: &ActiveRun,
     result: Result<Option<String>, String>,
 ) -> Outcome {
     let (id, generation) = (&run.id, run.lease_generation);
@@ -822,7 +826,7 @@ fn is_recorded(status: Option<&(String, i64)>, generation: i64, wanted: &str) ->
 
 /// The status and lease generation of `run` as the database has it now (None: deleted or
 /// unreadable); a lost connection is reopened first.
-fn status_of(shared: &Shared, run: &Run) -> Option<(String, i64)> {
+fn status_of(shared: &ExecutorContext, run: &Run) -> Option<(String, i64)> {
     let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
     if store.is_lost() {
         let _ = shared.reconnect(&mut store);
@@ -832,7 +836,7 @@ fn status_of(shared: &Shared, run: &Run) -> Option<(String, i64)> {
 
 /// Says why a run is no longer ours. `finished`: the handler ended on its own (its result
 /// was refused), rather than being stopped by the worker.
-fn lost_outcome(shared: &Shared, run: &Run, finished: bool) -> Outcome {
+fn lost_outcome(shared: &ExecutorContext, run: &Run, finished: bool) -> Outcome {
     let status = status_of(shared, run);
     say_lost(run, status, finished)
 }

@@ -94,7 +94,7 @@ impl State {
 
 /// One run being executed by this worker.
 #[derive(Debug)]
-pub struct Active {
+pub struct ActiveRun {
     pub run_id: String,
     pub generation: i64,
     pub timeout_at: Option<Instant>,
@@ -102,14 +102,14 @@ pub struct Active {
     state: Mutex<State>,
 }
 
-impl Active {
+impl ActiveRun {
     pub fn new(
         run_id: String,
         generation: i64,
         deadline: Instant,
         timeout: Option<Duration>,
     ) -> Self {
-        Active {
+        ActiveRun {
             run_id,
             generation,
             timeout_at: timeout.map(|t| Instant::now() + t),
@@ -134,7 +134,7 @@ impl Active {
         deadline
     }
 
-    /// Records the leader, registered with [`Active::spawn_deadline`]; a kill decided before it
+    /// Records the leader, registered with [`ActiveRun::spawn_deadline`]; a kill decided before it
     /// existed happens now, and a renewal since the registration is passed on.
     pub fn set_pid(&self, pid: libc::pid_t, link: super::process::Link) {
         let mut s = self.lock();
@@ -206,7 +206,7 @@ impl Active {
 
 /// The runs this worker executes, watched and renewed.
 pub struct Leases {
-    active: Mutex<HashMap<String, Arc<Active>>>,
+    active: Mutex<HashMap<String, Arc<ActiveRun>>>,
     stop: Mutex<bool>,
     wake: Condvar,
     /// A second signal: kill every handler.
@@ -233,7 +233,7 @@ impl Leases {
 
     /// Watches and renews `a`, whose deadline (the claim plus the lease) moves
     /// [`Leases::margin`] earlier. Call before its handler is spawned.
-    pub fn add(&self, a: Arc<Active>) {
+    pub fn add(&self, a: Arc<ActiveRun>) {
         {
             let mut s = a.lock();
             s.deadline = s.deadline.map(|d| d - self.margin());
@@ -251,7 +251,7 @@ impl Leases {
             .remove(run_id);
     }
 
-    fn snapshot(&self) -> Vec<Arc<Active>> {
+    fn snapshot(&self) -> Vec<Arc<ActiveRun>> {
         self.active
             .lock()
             .unwrap_or_else(|e| e.into_inner())

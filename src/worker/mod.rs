@@ -68,7 +68,7 @@ pub struct Config {
 }
 
 /// What executors share.
-pub struct Shared {
+pub struct ExecutorContext {
     pub store: Mutex<Store>,
     pub opts: Options,
     pub supervisor: Supervisor,
@@ -81,7 +81,7 @@ pub struct Shared {
     pub verbose: bool,
 }
 
-impl Shared {
+impl ExecutorContext {
     /// Replaces the shared connection when it is lost (see [`Store::is_lost`]); Ok(true) when
     /// a new one was opened. The caller holds the store's lock.
     pub fn reconnect(&self, store: &mut Store) -> Result<bool> {
@@ -206,7 +206,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
             .or_else(|_| std::path::absolute(&opts.path))
             .unwrap_or_else(|_| opts.path.clone())
     };
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(ExecutorContext {
         store: Mutex::new(store),
         opts: opts.clone(),
         supervisor,
@@ -222,7 +222,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     let threads = leases
         .start(opts.clone())
         .map_err(|e| anyhow::anyhow!("cannot start the lease threads: {e}"))?;
-    let result = scheduler::Loop {
+    let result = scheduler::Scheduler {
         cfg: &cfg,
         shared: &shared,
         leases: &leases,

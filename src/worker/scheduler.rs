@@ -3,8 +3,8 @@
 //! cannot be started, and do the maintenance while no handler runs.
 
 use super::handler::{self, Outcome};
-use super::lease::{self, Active, Leases};
-use super::{handler_jobs, Config, Handler, Mode, Shared, SIGNALS};
+use super::lease::{self, ActiveRun, Leases};
+use super::{handler_jobs, Config, ExecutorContext, Handler, Mode, SIGNALS};
 use crate::error::{CodedError, ExitCode};
 use crate::model::Run;
 use crate::store::{Jobs, PurgeFilter, Store, MAX_JOBS_PER_CLAIM};
@@ -24,9 +24,9 @@ const MAINTENANCE_BATCH: u64 = 256;
 /// The pause between maintenance batches, so that other writers get the lock.
 const MAINTENANCE_GAP: Duration = Duration::from_millis(2);
 
-pub(super) struct Loop<'a> {
+pub(super) struct Scheduler<'a> {
     pub cfg: &'a Config,
-    pub shared: &'a Arc<Shared>,
+    pub shared: &'a Arc<ExecutorContext>,
     pub leases: &'a Arc<Leases>,
     pub owner: String,
     pub wal: bool,
@@ -163,7 +163,7 @@ enum Turn {
     Wait,
 }
 
-impl Loop<'_> {
+impl Scheduler<'_> {
     pub fn run(&self) -> Result<ExitCode> {
         let (done_tx, done_rx) = mpsc::channel::<(String, Outcome)>();
         let mut st = LoopState::default();
@@ -412,7 +412,7 @@ impl Loop<'_> {
     fn start(
         &self,
         run: Run,
-        active: Arc<Active>,
+        active: Arc<ActiveRun>,
         done_tx: &mpsc::Sender<(String, Outcome)>,
     ) -> Result<()> {
         self.leases.add(Arc::clone(&active));
@@ -478,7 +478,7 @@ impl Loop<'_> {
 
     /// One claim. More jobs than [`MAX_JOBS_PER_CLAIM`] are tried chunk by chunk: the oldest
     /// run of the first chunk that has one, not necessarily the oldest of all.
-    fn claim(&self, jobs: &Jobs) -> Result<Option<(Run, Arc<Active>)>> {
+    fn claim(&self, jobs: &Jobs) -> Result<Option<(Run, Arc<ActiveRun>)>> {
         let chunks: Vec<Jobs> = match jobs {
             Jobs::All => vec![Jobs::All],
             Jobs::Only(list) if list.is_empty() => return Ok(None),
@@ -495,7 +495,7 @@ impl Loop<'_> {
                 .unwrap_or_else(|e| e.into_inner())
                 .claim(chunk, &self.owner, self.cfg.lease)?;
             if let Some((run, started)) = claimed {
-                let active = Arc::new(Active::new(
+                let active = Arc::new(ActiveRun::new(
                     run.id.clone(),
                     run.lease_generation,
                     started + self.cfg.lease,
