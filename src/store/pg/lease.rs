@@ -12,6 +12,7 @@
 //! Timestamps are this process's clock, read after `BEGIN` returned, in the library's text
 //! form ([`crate::time::format_ms`]), and compared as text like on SQLite.
 
+use super::runs::run_from_row;
 use super::Postgres;
 use crate::model::Run;
 use crate::store::Jobs;
@@ -21,39 +22,6 @@ use std::time::{Duration, Instant};
 
 const CANDIDATE: &str = include_str!("../../../sql/postgres/lease_claim_candidate.sql");
 const CANDIDATE_JOBS: &str = include_str!("../../../sql/postgres/lease_claim_candidate_jobs.sql");
-
-/// An integer column as i64, whether the schema made it `integer` (the library) or `bigint`.
-pub(super) fn int(row: &postgres::Row, i: usize) -> Result<i64> {
-    match row.try_get::<_, i32>(i) {
-        Ok(v) => Ok(i64::from(v)),
-        Err(_) => Ok(row.try_get::<_, i64>(i)?),
-    }
-}
-
-/// A run from a row of the columns in `crate::model::RUN_COLUMNS` order.
-pub(super) fn run_from_row(row: &postgres::Row) -> Result<Run> {
-    Ok(Run {
-        id: row.try_get(0)?,
-        job_name: row.try_get(1)?,
-        input: row.try_get(2)?,
-        status: row.try_get::<_, String>(3)?.into(),
-        idempotency_key: row.try_get(4)?,
-        concurrency_key: row.try_get(5)?,
-        labels: row.try_get(6)?,
-        current_step_index: int(row, 7)?,
-        completed_step_count: int(row, 8)?,
-        progress: row.try_get(9)?,
-        output: row.try_get(10)?,
-        error: row.try_get(11)?,
-        lease_owner: row.try_get(12)?,
-        lease_expires_at: row.try_get(13)?,
-        lease_generation: int(row, 14)?,
-        started_at: row.try_get(15)?,
-        completed_at: row.try_get(16)?,
-        created_at: row.try_get(17)?,
-        updated_at: row.try_get(18)?,
-    })
-}
 
 /// A lease length in milliseconds, for timestamp arithmetic.
 fn ms(d: Duration) -> i64 {

@@ -17,10 +17,15 @@ pub fn refs(params: &[String]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 /// An INTEGER column (int4 in the library's schema) as i64.
-fn int(row: &Row, i: usize) -> Result<i64> {
-    Ok(i64::from(row.try_get::<_, i32>(i)?))
+/// An integer column as i64, whether the schema made it `integer` (the library) or `bigint`.
+pub(super) fn int(row: &Row, i: usize) -> Result<i64> {
+    match row.try_get::<_, i32>(i) {
+        Ok(v) => Ok(i64::from(v)),
+        Err(_) => Ok(row.try_get::<_, i64>(i)?),
+    }
 }
 
+/// A run from a row of the columns in `crate::model::RUN_COLUMNS` order.
 pub fn run_from_row(row: &Row) -> Result<Run> {
     Ok(Run {
         id: row.try_get(0)?,

@@ -3,7 +3,7 @@
 //! nothing. A step write locks the run row first, so the step index it reads and advances is
 //! not raced by another process of the same run.
 
-use super::lease::int;
+use super::runs::int;
 use super::Postgres;
 use crate::model::{new_id, Step};
 use crate::store::{Fence, NewLog, NewStep, StepRecord};
