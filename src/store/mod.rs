@@ -118,6 +118,15 @@ impl Store {
         }
     }
 
+    /// Whether the connection is gone, judging also by `err`, the error a call just returned
+    /// (the server can say it ends the connection before the client notices).
+    pub fn is_lost_after(&self, err: &anyhow::Error) -> bool {
+        match self {
+            Store::Sqlite(_) => false,
+            Store::Postgres(p) => p.is_lost() || pg::is_connection_error(err),
+        }
+    }
+
     /// Runs `f` with this thread's waits for locks bounded by `deadline` instead of
     /// `--busy-timeout` (a worker's result write must not outlive the run's lease).
     pub fn before_deadline<T>(

@@ -734,8 +734,9 @@ fn write(
         return Err(DeadlinePassed.into());
     };
     let mut written = store.before_deadline(deadline, &f);
-    if written.is_err() && store.is_lost() && deadline.is_none_or(|d| Instant::now() < d) {
-        match shared.reconnect(&mut store) {
+    let lost = written.as_ref().is_err_and(|e| store.is_lost_after(e));
+    if lost && deadline.is_none_or(|d| Instant::now() < d) {
+        match shared.reopen(&mut store) {
             Ok(_) => {
                 RETRIED.set(true);
                 written = store.before_deadline(deadline, &f);

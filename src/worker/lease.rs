@@ -370,6 +370,8 @@ impl Leases {
                 // worker's exit.
                 let result =
                     c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease));
+                // The server can say it ends the connection before the client notices.
+                let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
                 match result {
                     Ok(Some(started)) => {
                         let mut s = a.lock();
@@ -386,9 +388,10 @@ impl Leases {
                     // The deadline passed while waiting: the watchdog stops the handler and its
                     // outcome is reported; there is nothing more to say here.
                     Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {}
+                    Err(_) if lost => {}
                     Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),
                 }
-                if c.is_lost() {
+                if lost {
                     // The rest are renewed on a new connection, soon.
                     store = None;
                     soon = true;

@@ -88,6 +88,12 @@ impl ExecutorContext {
         if !store.is_lost() {
             return Ok(false);
         }
+        self.reopen(store)
+    }
+
+    /// Replaces the shared store's connection with a new one, whatever the old one's state
+    /// (an error already said it is gone).
+    pub fn reopen(&self, store: &mut Store) -> Result<bool> {
         *store = Store::open_again(&self.opts)?;
         note!("reconnected to {}", store.location());
         Ok(true)

@@ -82,6 +82,22 @@ fn claim_in(
     }
 }
 
+/// Whether `err` says the connection is gone: the client saw it close, or the server said so
+/// before closing it (SQLSTATE class 08, connection exception, or 57P01–57P03: terminated by
+/// an administrator, a shutdown, or a server not accepting connections). The server's message
+/// can arrive before the client notices the close, so [`Postgres::is_lost`] alone can miss it.
+pub fn is_connection_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<postgres::Error>().is_some_and(|e| {
+            e.is_closed()
+                || e.code().is_some_and(|code| {
+                    let state = code.code();
+                    state.starts_with("08") || matches!(state, "57P01" | "57P02" | "57P03")
+                })
+        })
+    })
+}
+
 impl Postgres {
     /// Whether the connection is gone (server restart, terminated backend, network cut): only
     /// a new connection can go on.

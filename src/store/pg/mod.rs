@@ -4,6 +4,7 @@
 //! concurrency key). Statements live in `sql/postgres/`.
 
 mod lease;
+pub use lease::is_connection_error;
 mod steps;
 
 use super::{pending, Access, Jobs, ListFilter, Options, Plan, PurgeFilter};
