@@ -550,166 +550,167 @@ both! {
     }
 }
 
-/// `show`'s status line in the status's colour: on a terminal (`script`) with `--color auto`,
-/// on a pipe with `--color always`; plain with NO_COLOR, `--color never`, on a pipe, in JSON.
-#[test]
-fn show_colours_the_status_on_a_terminal_only() {
-    let env = Env::new();
-    let id = env.enqueue(&["--job", "j"]);
-    env.conn()
-        .execute(
-            "UPDATE durably_runs SET status = 'failed', error = 'boom' WHERE id = ?1",
-            [&id],
-        )
-        .unwrap();
-    let on_pty = |args: &str, no_color: bool| {
-        let mut script = std::process::Command::new("script");
-        script
-            .arg("-qec")
-            .arg(format!("'{BIN}' --db '{}' {args}", env.db.display()))
-            .arg("/dev/null")
-            .env_remove("DURABLY_DB")
-            .env_remove("CLICOLOR_FORCE")
-            .env("TERM", "xterm");
-        if no_color {
-            script.env("NO_COLOR", "1");
-        } else {
-            script.env_remove("NO_COLOR");
-        }
-        let out = run_command(script, None);
-        out.ok();
-        out.stdout.replace("\r\n", "\n")
-    };
-    let red = "status            \u{1b}[31mfailed\u{1b}[0m\n";
-    let plain = "status            failed\n";
-    let tty = on_pty(&format!("show {id}"), false);
-    assert!(tty.contains(red), "{tty:?}");
-    for text in [
-        on_pty(&format!("show {id}"), true),
-        on_pty(&format!("--color never show {id}"), false),
-        env.ok(&["show", &id]).stdout,
-    ] {
-        assert!(text.contains(plain) && !text.contains('\u{1b}'), "{text:?}");
-    }
-    let always = env.ok(&["--color", "always", "show", &id]);
-    assert!(always.stdout.contains(red), "{always:?}");
-    let json = on_pty(&format!("show --json {id}"), false);
-    assert!(!json.contains('\u{1b}'), "{json:?}");
-}
-
-#[test]
-fn ambiguous_handles_list_up_to_five_candidates_and_change_nothing() {
-    let env = Env::init();
-    // Seven runs whose last 8 characters are the same, and one whose id starts with them.
-    let tails: Vec<String> = (0..7)
-        .map(|i| format!("01900000-0000-7000-8000-00{i:02}deadbeef"))
-        .collect();
-    for id in &tails {
-        insert_run(&env, id);
-    }
-    insert_run(&env, "deadbeef-0000-7000-8000-000000000000");
-    let before = env.counts();
-    for cmd in ["show", "logs", "rm", "cancel", "retrigger", "wait"] {
-        let out = env.run(&[cmd, "DeadBeef"]);
-        out.fails(2, "ambiguous");
-        let line = out.stderr.trim_end();
-        assert!(line.contains("matches 8 runs"), "{cmd}: {line}");
-        // The first five in id order, in full, then how many more.
-        for id in &tails[..5] {
-            assert!(line.contains(id.as_str()), "{cmd}: {line}");
-        }
-        for id in &tails[5..] {
-            assert!(!line.contains(id.as_str()), "{cmd}: {line}");
-        }
-        assert!(
-            line.ends_with("… and 3 more (give more characters)"),
-            "{line}"
-        );
-    }
-    assert_eq!(env.counts(), before);
-    // One more character tells them apart; the prefix match resolves once it is unique.
-    let v = env.run(&["show", "6deadbeef", "--json"]).ok().json();
-    assert_eq!(v["id"], tails[6].as_str());
-    let v = env.run(&["show", "deadbeef-", "--json"]).ok().json();
-    assert_eq!(v["id"], "deadbeef-0000-7000-8000-000000000000");
-}
-
-#[test]
-fn candidates_in_an_ambiguity_error_are_escaped() {
-    let env = Env::init();
-    for id in ["esc\u{1b}[31m-one", "esc\u{1b}[31m-two"] {
-        insert_run(&env, id);
-    }
-    let out = env.run(&["show", "esc"]);
-    out.fails(2, "ambiguous");
-    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
-    assert!(out.stderr.contains(r"esc\e[31m-one"), "{:?}", out.stderr);
-}
-
-/// Inserts a pending run with exactly this id, as another writer might.
+/// Inserts a pending run with exactly this id, as another writer (the library) might.
 fn insert_run(env: &Env, id: &str) {
-    env.conn()
-        .execute(
-            "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) \
-             VALUES (?1, 'j', '{}', 'pending', ?2, ?2)",
-            rusqlite::params![id, OLD],
-        )
-        .unwrap();
+    env.exec(&format!(
+        "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) \
+         VALUES ({}, 'j', '{{}}', 'pending', '{OLD}', '{OLD}')",
+        lit(id)
+    ));
 }
 
-#[test]
-fn tails_of_eight_or_more_characters_name_a_run_in_every_command() {
-    let env = Env::new();
-    let a = env.enqueue(&["--job", "j"]);
-    let b = env.enqueue(&["--job", "j"]);
-    let tail = |n: usize| a[a.len() - n..].to_string();
-    // 8 characters, any case, longer tails (across the last `-` too) and the full id.
-    for given in [
-        tail(8),
-        tail(8).to_uppercase(),
-        tail(11),
-        tail(14).to_uppercase(),
-        a.clone(),
-    ] {
-        let v = env.run(&["show", &given, "--json"]).ok().json();
-        assert_eq!(v["id"], a.as_str(), "{given}");
+both! {
+    /// `show`'s status line in the status's colour: on a terminal (`script`) with `--color
+    /// auto`, on a pipe with `--color always`; plain with NO_COLOR, `--color never`, on a pipe,
+    /// in JSON.
+    fn show_colours_the_status_on_a_terminal_only() {
+        let env = Env::new();
+        let id = env.enqueue(&["--job", "j"]);
+        env.exec(&format!(
+            "UPDATE durably_runs SET status = 'failed', error = 'boom' WHERE id = {}",
+            lit(&id)
+        ));
+        let on_pty = |args: &str, no_color: bool| {
+            let mut script = std::process::Command::new("script");
+            script
+                .arg("-qec")
+                .arg(format!("'{BIN}' --db '{}' {args}", env.db_arg()))
+                .arg("/dev/null")
+                .env_remove("DURABLY_DB")
+                .env_remove("CLICOLOR_FORCE")
+                .env("TERM", "xterm");
+            if no_color {
+                script.env("NO_COLOR", "1");
+            } else {
+                script.env_remove("NO_COLOR");
+            }
+            let out = run_command(script, None);
+            out.ok();
+            out.stdout.replace("\r\n", "\n")
+        };
+        let red = "status            \u{1b}[31mfailed\u{1b}[0m\n";
+        let plain = "status            failed\n";
+        let tty = on_pty(&format!("show {id}"), false);
+        assert!(tty.contains(red), "{tty:?}");
+        for text in [
+            on_pty(&format!("show {id}"), true),
+            on_pty(&format!("--color never show {id}"), false),
+            env.ok(&["show", &id]).stdout,
+        ] {
+            assert!(text.contains(plain) && !text.contains('\u{1b}'), "{text:?}");
+        }
+        let always = env.ok(&["--color", "always", "show", &id]);
+        assert!(always.stdout.contains(red), "{always:?}");
+        let json = on_pty(&format!("show --json {id}"), false);
+        assert!(!json.contains('\u{1b}'), "{json:?}");
     }
-    // Fewer than 8 characters are not a tail (a UUIDv7 prefix is its timestamp, never these).
-    env.run(&["show", &tail(7)]).fails(3, "not found");
-    // Every command that takes an id takes a tail.
-    let t = tail(8);
-    env.run(&["logs", &t]).ok();
-    env.run(&["ls", "--before", &t.to_uppercase(), "--format", "ids"])
-        .ok();
-    env.run(&["cancel", &t]).ok();
-    assert_eq!(status_of(&env, &a).as_deref(), Some("cancelled"));
-    // `wait` resolves the tail and reports the cancelled run (exit 6).
-    env.run(&["wait", &t.to_uppercase(), "--timeout", "5s"])
-        .fails(6, &a);
-    let new = env.run(&["retrigger", &t]).ok().line().to_string();
-    assert!(new != a && new != b, "{new}");
-    env.run(&["rm", &t]).ok();
-    assert_eq!(status_of(&env, &a), None);
-    assert_eq!(status_of(&env, &b).as_deref(), Some("pending"));
-}
 
-#[test]
-fn ulid_tails_name_runs_the_library_wrote() {
-    let env = Env::init();
-    // Library ids: 26 upper-case Crockford base32 characters, time first, random last.
-    let ulids = ["01JD8X3V5Q7M2K9R4T6W8Y0ZAB", "01JD8X3V5Q8N3P0S5V7X9Z1BCD"];
-    for id in ulids {
-        insert_run(&env, id);
+    fn ambiguous_handles_list_up_to_five_candidates_and_change_nothing() {
+        let env = Env::init();
+        // Seven runs whose last 8 characters are the same, and one whose id starts with them.
+        let tails: Vec<String> = (0..7)
+            .map(|i| format!("01900000-0000-7000-8000-00{i:02}deadbeef"))
+            .collect();
+        for id in &tails {
+            insert_run(&env, id);
+        }
+        insert_run(&env, "deadbeef-0000-7000-8000-000000000000");
+        let before = env.counts();
+        for cmd in ["show", "logs", "rm", "cancel", "retrigger", "wait"] {
+            let out = env.run(&[cmd, "DeadBeef"]);
+            out.fails(2, "ambiguous");
+            let line = out.stderr.trim_end();
+            assert!(line.contains("matches 8 runs"), "{cmd}: {line}");
+            // The first five in id order, in full, then how many more.
+            for id in &tails[..5] {
+                assert!(line.contains(id.as_str()), "{cmd}: {line}");
+            }
+            for id in &tails[5..] {
+                assert!(!line.contains(id.as_str()), "{cmd}: {line}");
+            }
+            assert!(
+                line.ends_with("… and 3 more (give more characters)"),
+                "{line}"
+            );
+        }
+        assert_eq!(env.counts(), before);
+        assert_eq!(
+            env.sql_value("SELECT count(*) FROM durably_runs WHERE status = 'pending'")
+                .as_deref(),
+            Some("8")
+        );
+        // One more character tells them apart; the prefix match resolves once it is unique.
+        let v = env.run(&["show", "6deadbeef", "--json"]).ok().json();
+        assert_eq!(v["id"], tails[6].as_str());
+        let v = env.run(&["show", "deadbeef-", "--json"]).ok().json();
+        assert_eq!(v["id"], "deadbeef-0000-7000-8000-000000000000");
     }
-    for id in ulids {
-        let tail = id[id.len() - 8..].to_lowercase();
-        let v = env.run(&["show", &tail, "--json"]).ok().json();
-        assert_eq!(v["id"], id, "{tail}");
+
+    fn candidates_in_an_ambiguity_error_are_escaped() {
+        let env = Env::init();
+        for id in ["esc\u{1b}[31m-one", "esc\u{1b}[31m-two"] {
+            insert_run(&env, id);
+        }
+        let out = env.run(&["show", "esc"]);
+        out.fails(2, "ambiguous");
+        assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+        assert!(out.stderr.contains(r"esc\e[31m-one"), "{:?}", out.stderr);
     }
-    // Their common time prefix is ambiguous and the error names both.
-    let out = env.run(&["show", "01jd8x3v5q"]);
-    out.fails(2, "ambiguous");
-    for id in ulids {
-        assert!(out.stderr.contains(id), "{}", out.stderr);
+
+    fn tails_of_eight_or_more_characters_name_a_run_in_every_command() {
+        let env = Env::new();
+        let a = env.enqueue(&["--job", "j"]);
+        let b = env.enqueue(&["--job", "j"]);
+        let tail = |n: usize| a[a.len() - n..].to_string();
+        // 8 characters, any case, longer tails (across the last `-` too) and the full id.
+        for given in [
+            tail(8),
+            tail(8).to_uppercase(),
+            tail(11),
+            tail(14).to_uppercase(),
+            a.clone(),
+        ] {
+            let v = env.run(&["show", &given, "--json"]).ok().json();
+            assert_eq!(v["id"], a.as_str(), "{given}");
+        }
+        // Fewer than 8 characters are not a tail (a UUIDv7 prefix is its timestamp, never these).
+        env.run(&["show", &tail(7)]).fails(3, "not found");
+        // Every command that takes an id takes a tail.
+        let t = tail(8);
+        env.run(&["logs", &t]).ok();
+        env.run(&["ls", "--before", &t.to_uppercase(), "--format", "ids"])
+            .ok();
+        env.run(&["cancel", &t]).ok();
+        assert_eq!(status_of(&env, &a).as_deref(), Some("cancelled"));
+        // `wait` resolves the tail and reports the cancelled run (exit 6).
+        env.run(&["wait", &t.to_uppercase(), "--timeout", "5s"])
+            .fails(6, &a);
+        let new = env.run(&["retrigger", &t]).ok().line().to_string();
+        assert!(new != a && new != b, "{new}");
+        env.run(&["rm", &t]).ok();
+        assert_eq!(status_of(&env, &a), None);
+        assert_eq!(status_of(&env, &b).as_deref(), Some("pending"));
+    }
+
+    fn ulid_tails_name_runs_the_library_wrote() {
+        let env = Env::init();
+        // Library ids: 26 upper-case Crockford base32 characters, time first, random last.
+        let ulids = ["01JD8X3V5Q7M2K9R4T6W8Y0ZAB", "01JD8X3V5Q8N3P0S5V7X9Z1BCD"];
+        for id in ulids {
+            insert_run(&env, id);
+        }
+        for id in ulids {
+            let tail = id[id.len() - 8..].to_lowercase();
+            let v = env.run(&["show", &tail, "--json"]).ok().json();
+            assert_eq!(v["id"], id, "{tail}");
+            env.run(&["cancel", &tail]).ok();
+            assert_eq!(status_of(&env, id).as_deref(), Some("cancelled"));
+        }
+        // Their common time prefix is ambiguous and the error names both.
+        let out = env.run(&["show", "01jd8x3v5q"]);
+        out.fails(2, "ambiguous");
+        for id in ulids {
+            assert!(out.stderr.contains(id), "{}", out.stderr);
+        }
     }
 }
