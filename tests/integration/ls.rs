@@ -412,7 +412,7 @@ fn on_pty(env: &Env, args: &str, set: &[(&str, &str)]) -> Out {
     let mut script = std::process::Command::new("script");
     script
         .arg("-qec")
-        .arg(format!("'{BIN}' --db '{}' {args}", env.db.display()))
+        .arg(format!("'{BIN}' --db '{}' {args}", env.db_arg()))
         .arg("/dev/null")
         .env_remove("DURABLY_DB")
         .env_remove("NO_COLOR")
@@ -468,92 +468,96 @@ fn five_statuses(env: &Env) {
         .enumerate()
     {
         let id = env.enqueue(&["--job", status]);
-        env.conn()
-            .execute(
-                "UPDATE durably_runs SET status = ?2, created_at = ?3 WHERE id = ?1",
-                rusqlite::params![id, status, format!("2000-01-0{}T00:00:00.000Z", day + 1)],
-            )
-            .unwrap();
+        env.exec(&format!(
+            "UPDATE durably_runs SET status = {}, created_at = {} WHERE id = {}",
+            lit(status),
+            lit(&format!("2000-01-0{}T00:00:00.000Z", day + 1)),
+            lit(&id)
+        ));
     }
 }
 
-#[test]
-fn statuses_are_coloured_on_a_terminal_or_when_asked_and_never_in_json() {
-    let env = Env::new();
-    five_statuses(&env);
-    // A terminal with --color auto: each status in its own colour.
-    let tty = on_pty(&env, "ls", &[]);
-    tty.ok();
-    let colours = status_colours(&tty.stdout);
-    assert_eq!(colours.len(), 5, "{colours:?} in {:?}", tty.stdout);
-    let distinct: std::collections::BTreeSet<_> = colours.values().collect();
-    assert_eq!(distinct.len(), 5, "{colours:?}");
-    // NO_COLOR (not empty) and TERM=dumb turn auto off; an empty NO_COLOR does not.
-    for set in [[("NO_COLOR", "1")], [("TERM", "dumb")]] {
-        let plain = on_pty(&env, "ls", &set);
-        assert!(!plain.ok().stdout.contains('\u{1b}'), "{set:?}: {plain:?}");
-    }
-    let empty = on_pty(&env, "ls", &[("NO_COLOR", "")]);
-    assert_eq!(status_colours(&empty.ok().stdout).len(), 5, "{empty:?}");
-    // --color never on a terminal: plain.
-    let never = on_pty(&env, "--color never ls", &[]);
-    assert!(!never.ok().stdout.contains('\u{1b}'), "{never:?}");
+both! {
+    fn statuses_are_coloured_on_a_terminal_or_when_asked_and_never_in_json() {
+        let env = Env::new();
+        five_statuses(&env);
+        // A terminal with --color auto: each status in its own colour.
+        let tty = on_pty(&env, "ls", &[]);
+        tty.ok();
+        let colours = status_colours(&tty.stdout);
+        assert_eq!(colours.len(), 5, "{colours:?} in {:?}", tty.stdout);
+        let distinct: std::collections::BTreeSet<_> = colours.values().collect();
+        assert_eq!(distinct.len(), 5, "{colours:?}");
+        // NO_COLOR (not empty) and TERM=dumb turn auto off; an empty NO_COLOR does not.
+        for set in [[("NO_COLOR", "1")], [("TERM", "dumb")]] {
+            let plain = on_pty(&env, "ls", &set);
+            assert!(!plain.ok().stdout.contains('\u{1b}'), "{set:?}: {plain:?}");
+        }
+        let empty = on_pty(&env, "ls", &[("NO_COLOR", "")]);
+        assert_eq!(status_colours(&empty.ok().stdout).len(), 5, "{empty:?}");
+        // --color never on a terminal: plain.
+        let never = on_pty(&env, "--color never ls", &[]);
+        assert!(!never.ok().stdout.contains('\u{1b}'), "{never:?}");
 
-    // A pipe: plain with auto (the harness sets NO_COLOR; without it too), coloured with
-    // --color always even when NO_COLOR is set, and with CLICOLOR_FORCE unless NO_COLOR.
-    let piped = env.ok(&["ls"]);
-    assert!(!piped.stdout.contains('\u{1b}'), "{piped:?}");
-    let mut c = env.command(&["ls"]);
-    c.env_remove("NO_COLOR");
-    let auto_pipe = run_command(c, None);
-    assert!(!auto_pipe.ok().stdout.contains('\u{1b}'), "{auto_pipe:?}");
-    let always = env.ok(&["--color", "always", "ls"]);
-    assert_eq!(status_colours(&always.stdout), colours, "{always:?}");
-    let mut c = env.command(&["ls"]);
-    c.env_remove("NO_COLOR").env("CLICOLOR_FORCE", "1");
-    let forced = run_command(c, None);
-    assert_eq!(status_colours(&forced.ok().stdout).len(), 5, "{forced:?}");
-    let mut c = env.command(&["ls"]);
-    c.env("CLICOLOR_FORCE", "1");
-    let no_color_wins = run_command(c, None);
-    assert!(
-        !no_color_wins.ok().stdout.contains('\u{1b}'),
-        "{no_color_wins:?}"
-    );
+        // A pipe: plain with auto (the harness sets NO_COLOR; without it too), coloured with
+        // --color always even when NO_COLOR is set, and with CLICOLOR_FORCE unless NO_COLOR.
+        let piped = env.ok(&["ls"]);
+        assert!(!piped.stdout.contains('\u{1b}'), "{piped:?}");
+        let mut c = env.command(&["ls"]);
+        c.env_remove("NO_COLOR");
+        let auto_pipe = run_command(c, None);
+        assert!(!auto_pipe.ok().stdout.contains('\u{1b}'), "{auto_pipe:?}");
+        let always = env.ok(&["--color", "always", "ls"]);
+        assert_eq!(status_colours(&always.stdout), colours, "{always:?}");
+        let mut c = env.command(&["ls"]);
+        c.env_remove("NO_COLOR").env("CLICOLOR_FORCE", "1");
+        let forced = run_command(c, None);
+        assert_eq!(status_colours(&forced.ok().stdout).len(), 5, "{forced:?}");
+        let mut c = env.command(&["ls"]);
+        c.env("CLICOLOR_FORCE", "1");
+        let no_color_wins = run_command(c, None);
+        assert!(
+            !no_color_wins.ok().stdout.contains('\u{1b}'),
+            "{no_color_wins:?}"
+        );
 
-    // Columns are as wide as their visible text: without the escapes the coloured table is
-    // the plain one.
-    assert_eq!(strip_sgr(&always.stdout), piped.stdout);
-    // JSON is never coloured.
-    for format in ["json", "ndjson", "ids"] {
-        let out = env.ok(&["--color", "always", "ls", "--format", format]);
-        assert!(!out.stdout.contains('\u{1b}'), "{format}: {out:?}");
+        // Columns are as wide as their visible text: without the escapes the coloured table is
+        // the plain one.
+        assert_eq!(strip_sgr(&always.stdout), piped.stdout);
+        // JSON is never coloured.
+        for format in ["json", "ndjson", "ids"] {
+            let out = env.ok(&["--color", "always", "ls", "--format", format]);
+            assert!(!out.stdout.contains('\u{1b}'), "{format}: {out:?}");
+        }
+        let json = on_pty(&env, "ls --json", &[]);
+        assert!(!json.ok().stdout.contains('\u{1b}'), "{json:?}");
+        env.run(&["--color", "sometimes", "ls"])
+            .fails(2, "sometimes");
     }
-    let json = on_pty(&env, "ls --json", &[]);
-    assert!(!json.ok().stdout.contains('\u{1b}'), "{json:?}");
-    env.run(&["--color", "sometimes", "ls"])
-        .fails(2, "sometimes");
 }
 
-#[test]
-fn coloured_lines_are_cut_to_the_width_on_their_visible_text() {
-    let env = Env::new();
-    five_statuses(&env);
-    let text = on_pty(&env, "ls", &[("COLUMNS", "40")]).ok().stdout.clone();
-    assert_eq!(text.lines().count(), 6, "{text}");
-    for line in text.lines() {
-        let visible = strip_sgr(line);
-        assert!(visible.chars().count() <= 40, "{visible:?}");
-        // A cut line ends with a reset: no colour runs on past it.
-        if line.contains('\u{1b}') {
-            assert!(line.rfind("\u{1b}[").is_some_and(|at| {
-                let tail = &line[at..];
-                tail.starts_with("\u{1b}[0m") || tail.starts_with("\u{1b}[39m")
-            }));
+both! {
+    fn coloured_lines_are_cut_to_the_width_on_their_visible_text() {
+        let env = Env::new();
+        five_statuses(&env);
+        let text = on_pty(&env, "ls", &[("COLUMNS", "40")]).ok().stdout.clone();
+        assert_eq!(text.lines().count(), 6, "{text}");
+        for line in text.lines() {
+            let visible = strip_sgr(line);
+            assert!(visible.chars().count() <= 40, "{visible:?}");
+            // A cut line ends with a reset: no colour runs on past it.
+            if line.contains('\u{1b}') {
+                assert!(line.rfind("\u{1b}[").is_some_and(|at| {
+                    let tail = &line[at..];
+                    tail.starts_with("\u{1b}[0m") || tail.starts_with("\u{1b}[39m")
+                }));
+            }
         }
     }
 }
 
+/// SQLite only: the PostgreSQL store does not count the matches, so its footer has no
+/// "N of M" and a full last page still offers a next one.
 #[test]
 fn a_cut_page_has_a_footer_with_the_count_and_the_next_page_on_a_terminal_only() {
     let (env, ids) = fixture(60);
@@ -592,6 +596,8 @@ fn a_cut_page_has_a_footer_with_the_count_and_the_next_page_on_a_terminal_only()
     assert!(!piped.stdout.contains("next page"), "{piped:?}");
 }
 
+/// SQLite only: the PostgreSQL store does not count the matches, so its footer has no
+/// "N of M" and a full last page still offers a next one.
 #[test]
 fn the_footer_count_stops_at_ten_thousand() {
     let env = Env::new();
@@ -604,14 +610,7 @@ fn the_footer_count_stops_at_ten_thousand() {
         "{last}"
     );
     // Exactly 10,000 from --before on is still counted.
-    let oldest_two: Vec<String> = env
-        .conn()
-        .prepare("SELECT id FROM durably_runs ORDER BY created_at, id LIMIT 2")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let oldest_two = env.sql_column("SELECT id FROM durably_runs ORDER BY created_at, id LIMIT 2");
     let tty = on_pty(
         &env,
         &format!("ls --limit 2 --before {}", oldest_two[1]),
@@ -625,194 +624,196 @@ fn the_footer_count_stops_at_ten_thousand() {
     );
 }
 
-#[test]
-fn watch_redraws_in_place_until_ctrl_c_and_exits_0() {
-    let env = Env::new();
-    five_statuses(&env);
-    let pid_file = env.path("watch.pid");
-    let mut script = std::process::Command::new("script");
-    script
-        .arg("-qec")
-        .arg(format!(
-            "echo $$ > '{}'; exec '{BIN}' --db '{}' ls --watch 0.1s --status failed",
-            pid_file.display(),
-            env.db.display()
-        ))
-        .arg("/dev/null")
-        .env_remove("DURABLY_DB")
-        .env_remove("NO_COLOR")
-        .env("TERM", "xterm");
-    let mut bg = Bg::spawn(script, env.dir.path(), "watch");
-    // At least two frames drawn, each from the cursor's home position.
-    let frames = |text: &str| {
-        text.matches("\u{1b}[Hevery 100ms: durably ls --status failed")
-            .count()
-    };
-    assert!(
-        wait_until(BOUND, || frames(&bg.out()) >= 2),
-        "{:?}",
-        bg.out()
-    );
-    // A change to the database shows up in a later frame.
-    env.conn()
-        .execute(
-            "UPDATE durably_runs SET status = 'failed' WHERE job_name = 'pending'",
-            [],
-        )
-        .unwrap();
-    assert!(
-        wait_until(BOUND, || {
-            let out = bg.out();
-            let latest = &out[out.rfind("\u{1b}[H").unwrap_or(0)..];
-            latest.contains(" pending ") && latest.contains("\u{1b}[K")
-        }),
-        "{:?}",
-        bg.out()
-    );
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // SAFETY: a process this test started.
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    let status = bg.wait_max(BOUND);
-    assert_eq!(status.code(), Some(0), "{:?} {:?}", bg.out(), bg.err());
-    let out = bg.out();
-    // The alternate screen is entered first and left last, the cursor shown again.
-    assert!(out.starts_with("\u{1b}[?1049h"), "{out:?}");
-    assert!(
-        out.trim_end().ends_with("\u{1b}[?25h\u{1b}[?1049l"),
-        "{out:?}"
-    );
-    assert!(
-        out.contains("\u{1b}[31mfailed") || out.contains("mfailed\u{1b}["),
-        "{out:?}"
-    );
-
-    // On a pipe --watch is a usage error, as are --format json and a too short interval.
-    env.run(&["ls", "--watch"]).fails(2, "terminal");
-    env.run(&["ls", "--watch", "--json"]).code(2);
-    env.run(&["ls", "--watch", "--format", "ids"]).code(2);
-    env.run(&["ls", "--watch", "10ms"]).fails(2, "10ms");
-}
-
-#[test]
-fn piped_table_is_one_whole_line_per_run_and_ids_are_usable_handles() {
-    let env = Env::new();
-    env.enqueue(&[
-        "--job",
-        "a-really-long-job-name-that-would-not-fit-in-any-reasonable-column",
-        "--label",
-        "tenant=acme-corporation-international-holdings",
-        "--label",
-        "region=eu-west-1",
-        "--input",
-        r#"{"x":"y"}"#,
-    ]);
-    for _ in 0..3 {
-        env.enqueue(&["--job", "short"]);
-    }
-    let out = env.run(&["ls"]);
-    let text = &out.ok().stdout;
-    assert!(
-        text.starts_with(char::is_whitespace) || text.starts_with("ID"),
-        "{text}"
-    );
-    let header = text.lines().next().unwrap();
-    for col in ["ID", "JOB", "STATUS", "LABELS", "AGE"] {
-        assert!(header.contains(col), "{header}");
-    }
-    // On a pipe nothing is wrapped or cut: a header and one line per run, so `grep` sees
-    // every run whole.
-    assert_eq!(text.lines().count(), 5, "{text}");
-    let long = text
-        .lines()
-        .find(|l| l.contains("a-really-long-job-name"))
-        .unwrap_or_else(|| panic!("no line for the long run:\n{text}"));
-    assert!(
-        long.contains("tenant=") && long.contains("pending"),
-        "{long}"
-    );
-    for line in text.lines() {
-        assert_eq!(line, line.trim_end(), "trailing whitespace");
-        assert!(!line.ends_with('…'), "line cut on a pipe: {line:?}");
-    }
-    // Every id cell is a unique tail of at least 8 characters that show accepts.
-    let full = ids(env.run(&["ls", "--format", "ids"]).ok());
-    for id in &full {
-        let shown = text
-            .split_whitespace()
-            .find(|w| id.ends_with(*w) && w.len() >= 8)
-            .unwrap_or_else(|| panic!("{id} not in table:\n{text}"));
-        let run = env.run(&["show", shown, "--json"]).ok().json();
-        assert_eq!(run["id"], id.as_str());
-    }
-}
-
-#[test]
-fn the_table_shows_the_shortest_unique_tail_and_show_takes_it() {
-    let env = Env::init();
-    let conn = env.conn();
-    let insert = |id: &str| {
-        conn.execute(
-            "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) VALUES (?1, 'j', '{}', 'pending', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
-            [id],
-        )
-        .unwrap();
-    };
-    // (id, the handle the table must show)
-    let expected = [
-        // Two ids sharing their last 10 characters need 11; one sharing 8 with them needs 9.
-        ("01900000-0000-7000-8000-aa11deadbeef", "a11deadbeef"),
-        ("01900000-0000-7000-8000-bb11deadbeef", "b11deadbeef"),
-        ("01900000-0000-7000-8000-ccccdeadbeef", "cdeadbeef"),
-        // The last 8 characters are another run's prefix: one more.
-        ("01900000-0000-7000-8000-000012345678", "012345678"),
-        ("12345678-0000-7000-8000-000000000001", "00000001"),
-        // Tails of 8 to 12 characters that are other runs' prefixes, and 13 would start at
-        // `-` (an option on the command line): 14.
-        ("01900000-0000-7000-8000-cafecafecafe", "0-cafecafecafe"),
-        ("cafecafecafe-one", "cafe-one"),
-        ("ecafecafe-two", "cafe-two"),
-        ("fecafecafe-three", "fe-three"),
-        ("afecafecafe-four", "afe-four"),
-        // A library ULID, in the same column.
-        ("01JD8X3V5Q7M2K9R4T6W8Y0ZAB", "6W8Y0ZAB"),
-    ];
-    for (id, _) in expected {
-        insert(id);
-    }
-    let table = env.run(&["ls"]).ok().stdout.clone();
-    let shown: Vec<(String, String)> = table
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let handle = l.split_whitespace().next().unwrap().to_string();
-            (handle, l.to_string())
-        })
-        .collect();
-    assert_eq!(shown.len(), expected.len(), "{table}");
-    // Every cell gives its own run back, and each run has one.
-    let mut resolved: Vec<String> = Vec::new();
-    for (handle, _) in &shown {
-        let v = env.run(&["show", handle, "--json"]).ok().json();
-        resolved.push(v["id"].as_str().unwrap().to_string());
-    }
-    resolved.sort();
-    let mut all: Vec<String> = expected.iter().map(|(id, _)| id.to_string()).collect();
-    all.sort();
-    assert_eq!(resolved, all);
-    for (id, handle) in expected {
+both! {
+    fn watch_redraws_in_place_until_ctrl_c_and_exits_0() {
+        let env = Env::new();
+        five_statuses(&env);
+        let pid_file = env.path("watch.pid");
+        let mut script = std::process::Command::new("script");
+        script
+            .arg("-qec")
+            .arg(format!(
+                "echo $$ > '{}'; exec '{BIN}' --db '{}' ls --watch 0.1s --status failed",
+                pid_file.display(),
+                env.db_arg()
+            ))
+            .arg("/dev/null")
+            .env_remove("DURABLY_DB")
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm");
+        let mut bg = Bg::spawn(script, env.dir.path(), "watch");
+        // At least two frames drawn, each from the cursor's home position.
+        let frames = |text: &str| {
+            text.matches("\u{1b}[Hevery 100ms: durably ls --status failed")
+                .count()
+        };
         assert!(
-            shown.iter().any(|(h, _)| h == handle),
-            "{id}: no {handle} in\n{table}"
+            wait_until(BOUND, || frames(&bg.out()) >= 2),
+            "{:?}",
+            bg.out()
         );
-        let v = env.run(&["show", handle, "--json"]).ok().json();
-        assert_eq!(v["id"], id);
+        // A change to the database shows up in a later frame.
+        env.exec("UPDATE durably_runs SET status = 'failed' WHERE job_name = 'pending'");
+        assert!(
+            wait_until(BOUND, || {
+                let out = bg.out();
+                let latest = &out[out.rfind("\u{1b}[H").unwrap_or(0)..];
+                latest.contains(" pending ") && latest.contains("\u{1b}[K")
+            }),
+            "{:?}",
+            bg.out()
+        );
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SAFETY: a process this test started.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let status = bg.wait_max(BOUND);
+        assert_eq!(status.code(), Some(0), "{:?} {:?}", bg.out(), bg.err());
+        let out = bg.out();
+        // The alternate screen is entered first and left last, the cursor shown again.
+        assert!(out.starts_with("\u{1b}[?1049h"), "{out:?}");
+        assert!(
+            out.trim_end().ends_with("\u{1b}[?25h\u{1b}[?1049l"),
+            "{out:?}"
+        );
+        assert!(
+            out.contains("\u{1b}[31mfailed") || out.contains("mfailed\u{1b}["),
+            "{out:?}"
+        );
+
+        // On a pipe --watch is a usage error, as are --format json and a too short interval.
+        env.run(&["ls", "--watch"]).fails(2, "terminal");
+        env.run(&["ls", "--watch", "--json"]).code(2);
+        env.run(&["ls", "--watch", "--format", "ids"]).code(2);
+        env.run(&["ls", "--watch", "10ms"]).fails(2, "10ms");
     }
-    // Programs get the full ids.
-    let full = ids(env.run(&["ls", "--format", "ids"]).ok());
-    assert_eq!(full.len(), expected.len());
-    assert!(full.iter().all(|i| expected.iter().any(|(id, _)| id == i)));
+}
+
+both! {
+    fn piped_table_is_one_whole_line_per_run_and_ids_are_usable_handles() {
+        let env = Env::new();
+        env.enqueue(&[
+            "--job",
+            "a-really-long-job-name-that-would-not-fit-in-any-reasonable-column",
+            "--label",
+            "tenant=acme-corporation-international-holdings",
+            "--label",
+            "region=eu-west-1",
+            "--input",
+            r#"{"x":"y"}"#,
+        ]);
+        for _ in 0..3 {
+            env.enqueue(&["--job", "short"]);
+        }
+        let out = env.run(&["ls"]);
+        let text = &out.ok().stdout;
+        assert!(
+            text.starts_with(char::is_whitespace) || text.starts_with("ID"),
+            "{text}"
+        );
+        let header = text.lines().next().unwrap();
+        for col in ["ID", "JOB", "STATUS", "LABELS", "AGE"] {
+            assert!(header.contains(col), "{header}");
+        }
+        // On a pipe nothing is wrapped or cut: a header and one line per run, so `grep` sees
+        // every run whole.
+        assert_eq!(text.lines().count(), 5, "{text}");
+        let long = text
+            .lines()
+            .find(|l| l.contains("a-really-long-job-name"))
+            .unwrap_or_else(|| panic!("no line for the long run:\n{text}"));
+        assert!(
+            long.contains("tenant=") && long.contains("pending"),
+            "{long}"
+        );
+        for line in text.lines() {
+            assert_eq!(line, line.trim_end(), "trailing whitespace");
+            assert!(!line.ends_with('…'), "line cut on a pipe: {line:?}");
+        }
+        // Every id cell is a unique tail of at least 8 characters that show accepts.
+        let full = ids(env.run(&["ls", "--format", "ids"]).ok());
+        for id in &full {
+            let shown = text
+                .split_whitespace()
+                .find(|w| id.ends_with(*w) && w.len() >= 8)
+                .unwrap_or_else(|| panic!("{id} not in table:\n{text}"));
+            let run = env.run(&["show", shown, "--json"]).ok().json();
+            assert_eq!(run["id"], id.as_str());
+        }
+    }
+}
+
+both! {
+    fn the_table_shows_the_shortest_unique_tail_and_show_takes_it() {
+        let env = Env::init();
+        let insert = |id: &str| {
+            env.exec(&format!(
+                "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) VALUES ({}, 'j', '{{}}', 'pending', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+                lit(id)
+            ));
+        };
+        // (id, the handle the table must show)
+        let expected = [
+            // Two ids sharing their last 10 characters need 11; one sharing 8 with them needs 9.
+            ("01900000-0000-7000-8000-aa11deadbeef", "a11deadbeef"),
+            ("01900000-0000-7000-8000-bb11deadbeef", "b11deadbeef"),
+            ("01900000-0000-7000-8000-ccccdeadbeef", "cdeadbeef"),
+            // The last 8 characters are another run's prefix: one more.
+            ("01900000-0000-7000-8000-000012345678", "012345678"),
+            ("12345678-0000-7000-8000-000000000001", "00000001"),
+            // Tails of 8 to 12 characters that are other runs' prefixes, and 13 would start at
+            // `-` (an option on the command line): 14.
+            ("01900000-0000-7000-8000-cafecafecafe", "0-cafecafecafe"),
+            ("cafecafecafe-one", "cafe-one"),
+            ("ecafecafe-two", "cafe-two"),
+            ("fecafecafe-three", "fe-three"),
+            ("afecafecafe-four", "afe-four"),
+            // Library ULIDs (26 upper-case characters), in the same column.
+            ("01JD8X3V5Q7M2K9R4T6W8Y0ZAB", "6W8Y0ZAB"),
+            ("01JD8X3V5Q8N3P0S5V7X9Z1BCD", "7X9Z1BCD"),
+        ];
+        for (id, _) in expected {
+            insert(id);
+        }
+        let table = env.run(&["ls"]).ok().stdout.clone();
+        let shown: Vec<(String, String)> = table
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let handle = l.split_whitespace().next().unwrap().to_string();
+                (handle, l.to_string())
+            })
+            .collect();
+        assert_eq!(shown.len(), expected.len(), "{table}");
+        let mut shown_sorted: Vec<&str> = shown.iter().map(|(h, _)| h.as_str()).collect();
+        shown_sorted.sort();
+        let mut want: Vec<&str> = expected.iter().map(|(_, h)| *h).collect();
+        want.sort();
+        assert_eq!(shown_sorted, want, "{table}");
+        // Every cell gives its own run back, and each run has one.
+        let mut resolved: Vec<String> = Vec::new();
+        for (handle, _) in &shown {
+            let v = env.run(&["show", handle, "--json"]).ok().json();
+            resolved.push(v["id"].as_str().unwrap().to_string());
+        }
+        resolved.sort();
+        let mut all: Vec<String> = expected.iter().map(|(id, _)| id.to_string()).collect();
+        all.sort();
+        assert_eq!(resolved, all);
+        for (id, handle) in expected {
+            assert!(
+                shown.iter().any(|(h, _)| h == handle),
+                "{id}: no {handle} in\n{table}"
+            );
+            let v = env.run(&["show", handle, "--json"]).ok().json();
+            assert_eq!(v["id"], id);
+        }
+        // Programs get the full ids.
+        let full = ids(env.run(&["ls", "--format", "ids"]).ok());
+        assert_eq!(full.len(), expected.len());
+        assert!(full.iter().all(|i| expected.iter().any(|(id, _)| id == i)));
+    }
 }
