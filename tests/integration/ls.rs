@@ -1,6 +1,7 @@
 //! `durably ls`: filters (labels, statuses, jobs, combined), paging (limit, offset, --before),
-//! newest-first order, every output format, and a quiet broken pipe. Every test but the
-//! `--explain` one runs on both backends.
+//! newest-first order, every output format, colours, the footer, `--watch`, run handles in the
+//! table, and a quiet broken pipe. Every test runs on both backends but the `--explain` one and
+//! the footer counts, which are the SQLite store's.
 
 use crate::harness::*;
 use serde_json::Value;
