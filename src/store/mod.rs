@@ -231,24 +231,7 @@ impl Store {
     ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
         match self {
             Store::Sqlite(s) => s.list_page_counted(before, filter, short_ids, cap),
-            Store::Postgres(p) => {
-                let (runs, short) = p.list_page(before, filter, short_ids)?;
-                Ok((runs, short, None))
-            }
-        }
-    }
-
-    /// The number of runs the filter matches from `before` on, up to `cap + 1` (see
-    /// [`Store::list_page_counted`]); `None` when the backend cannot count yet (PostgreSQL).
-    pub fn count_matches(
-        &mut self,
-        before: Option<&str>,
-        filter: ListFilter,
-        cap: u64,
-    ) -> Result<Option<u64>> {
-        match self {
-            Store::Sqlite(s) => s.count_matches(before, filter, cap),
-            Store::Postgres(_) => Ok(None),
+            Store::Postgres(p) => p.list_page_counted(before, filter, short_ids, cap),
         }
     }
 

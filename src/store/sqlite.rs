@@ -184,20 +184,6 @@ impl Sqlite {
         })
     }
 
-    /// The number of runs `filter` matches from `before` on, up to `cap + 1` (see
-    /// [`Sqlite::list_page_counted`]), in a read transaction of its own.
-    pub fn count_matches(
-        &mut self,
-        before: Option<&str>,
-        mut filter: ListFilter,
-        cap: u64,
-    ) -> Result<Option<u64>> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            Ok(Some(count_matches(c, &filter, cap)?))
-        })
-    }
-
     /// Runs counted by (status, job).
     pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
         admin::stats(&self.conn)

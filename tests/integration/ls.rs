@@ -1,7 +1,7 @@
 //! `durably ls`: filters (labels, statuses, jobs, combined), paging (limit, offset, --before),
 //! newest-first order, every output format, colours, the footer, `--watch`, run handles in the
-//! table, and a quiet broken pipe. Every test runs on both backends but the `--explain` one and
-//! the footer counts, which are the SQLite store's.
+//! table, and a quiet broken pipe. Every test runs on both backends but the `--explain` one,
+//! which names the SQLite store's strategy.
 
 use crate::harness::*;
 use serde_json::Value;
@@ -557,72 +557,70 @@ both! {
     }
 }
 
-/// SQLite only: the PostgreSQL store does not count the matches, so its footer has no
-/// "N of M" and a full last page still offers a next one.
-#[test]
-fn a_cut_page_has_a_footer_with_the_count_and_the_next_page_on_a_terminal_only() {
-    let (env, ids) = fixture(60);
-    let newest_first: Vec<&String> = ids.iter().rev().collect();
-    let tty = on_pty(&env, "ls", &[("NO_COLOR", "1")]);
-    let last = tty.ok().stdout.lines().last().unwrap().to_string();
-    let expected = format!(
-        "50 of 60 runs — next page: durably ls --before {}",
-        newest_first[49]
-    );
-    assert_eq!(last, expected, "{tty:?}");
-    // The same filters and page size in the next-page command, which lists the next page.
-    let tty = on_pty(
-        &env,
-        "ls --job a --label tenant=even --limit 3",
-        &[("NO_COLOR", "1")],
-    );
-    let last = tty.ok().stdout.lines().last().unwrap().to_string();
-    let (head, command) = last.split_once(" — next page: ").expect("a footer");
-    let matching = oracle(&env, &[("tenant", "even")], &[], &["a"]);
-    assert_eq!(head, format!("3 of {} runs", matching.len()), "{last}");
-    let words: Vec<&str> = command.split_whitespace().collect();
-    assert_eq!(&words[..2], ["durably", "ls"], "{command}");
-    let mut next = vec!["ls", "--format", "ids"];
-    next.extend_from_slice(&words[2..]);
-    assert_eq!(
-        crate::harness::ids(&env.ok(&next)),
-        matching[3..6],
-        "{command}"
-    );
-    // A page that holds every match: no footer; a pipe: never a footer.
-    let all = on_pty(&env, "ls --limit 60", &[("NO_COLOR", "1")]);
-    assert!(!all.ok().stdout.contains("next page"), "{all:?}");
-    let piped = env.ok(&["ls"]);
-    assert_eq!(piped.stdout.lines().count(), 51, "{piped:?}");
-    assert!(!piped.stdout.contains("next page"), "{piped:?}");
+both! {
+    fn a_cut_page_has_a_footer_with_the_count_and_the_next_page_on_a_terminal_only() {
+        let (env, ids) = fixture(60);
+        let newest_first: Vec<&String> = ids.iter().rev().collect();
+        let tty = on_pty(&env, "ls", &[("NO_COLOR", "1")]);
+        let last = tty.ok().stdout.lines().last().unwrap().to_string();
+        let expected = format!(
+            "50 of 60 runs — next page: durably ls --before {}",
+            newest_first[49]
+        );
+        assert_eq!(last, expected, "{tty:?}");
+        // The same filters and page size in the next-page command, which lists the next page.
+        let tty = on_pty(
+            &env,
+            "ls --job a --label tenant=even --limit 3",
+            &[("NO_COLOR", "1")],
+        );
+        let last = tty.ok().stdout.lines().last().unwrap().to_string();
+        let (head, command) = last.split_once(" — next page: ").expect("a footer");
+        let matching = oracle(&env, &[("tenant", "even")], &[], &["a"]);
+        assert_eq!(head, format!("3 of {} runs", matching.len()), "{last}");
+        let words: Vec<&str> = command.split_whitespace().collect();
+        assert_eq!(&words[..2], ["durably", "ls"], "{command}");
+        let mut next = vec!["ls", "--format", "ids"];
+        next.extend_from_slice(&words[2..]);
+        assert_eq!(
+            crate::harness::ids(&env.ok(&next)),
+            matching[3..6],
+            "{command}"
+        );
+        // A page that holds every match: no footer; a pipe: never a footer.
+        let all = on_pty(&env, "ls --limit 60", &[("NO_COLOR", "1")]);
+        assert!(!all.ok().stdout.contains("next page"), "{all:?}");
+        let piped = env.ok(&["ls"]);
+        assert_eq!(piped.stdout.lines().count(), 51, "{piped:?}");
+        assert!(!piped.stdout.contains("next page"), "{piped:?}");
+    }
 }
 
-/// SQLite only: the PostgreSQL store does not count the matches, so its footer has no
-/// "N of M" and a full last page still offers a next one.
-#[test]
-fn the_footer_count_stops_at_ten_thousand() {
-    let env = Env::new();
-    let lines: String = (0..10_002).map(|_| "{\"job\":\"j\"}\n").collect();
-    env.run_stdin(&["enqueue-many", "--quiet"], lines).ok();
-    let tty = on_pty(&env, "ls --limit 2", &[("NO_COLOR", "1")]);
-    let last = tty.ok().stdout.lines().last().unwrap().to_string();
-    assert!(
-        last.starts_with("2 of more than 10,000 runs — next page: durably ls --before "),
-        "{last}"
-    );
-    // Exactly 10,000 from --before on is still counted.
-    let oldest_two = env.sql_column("SELECT id FROM durably_runs ORDER BY created_at, id LIMIT 2");
-    let tty = on_pty(
-        &env,
-        &format!("ls --limit 2 --before {}", oldest_two[1]),
-        &[("NO_COLOR", "1")],
-    );
-    assert!(!tty.ok().stdout.contains("next page"), "{tty:?}");
-    let tty = on_pty(&env, "ls --limit 2 --offset 1", &[("NO_COLOR", "1")]);
-    assert!(
-        tty.ok().stdout.contains("2 of more than 10,000 runs"),
-        "{tty:?}"
-    );
+both! {
+    fn the_footer_count_stops_at_ten_thousand() {
+        let env = Env::new();
+        let lines: String = (0..10_002).map(|_| "{\"job\":\"j\"}\n").collect();
+        env.run_stdin(&["enqueue-many", "--quiet"], lines).ok();
+        let tty = on_pty(&env, "ls --limit 2", &[("NO_COLOR", "1")]);
+        let last = tty.ok().stdout.lines().last().unwrap().to_string();
+        assert!(
+            last.starts_with("2 of more than 10,000 runs — next page: durably ls --before "),
+            "{last}"
+        );
+        // Exactly 10,000 from --before on is still counted.
+        let oldest_two = env.sql_column("SELECT id FROM durably_runs ORDER BY created_at, id LIMIT 2");
+        let tty = on_pty(
+            &env,
+            &format!("ls --limit 2 --before {}", oldest_two[1]),
+            &[("NO_COLOR", "1")],
+        );
+        assert!(!tty.ok().stdout.contains("next page"), "{tty:?}");
+        let tty = on_pty(&env, "ls --limit 2 --offset 1", &[("NO_COLOR", "1")]);
+        assert!(
+            tty.ok().stdout.contains("2 of more than 10,000 runs"),
+            "{tty:?}"
+        );
+    }
 }
 
 both! {

@@ -248,6 +248,30 @@ impl Postgres {
 
     /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
     /// run's short handle too (its shortest unique tail).
+    /// Like [`Postgres::list_page`], with the number of runs the filter matches from
+    /// `before` on (ignoring offset and limit) counted up to `cap + 1` in the same snapshot.
+    pub fn list_page_counted(
+        &mut self,
+        before: Option<&str>,
+        filter: ListFilter,
+        short_ids: bool,
+        cap: u64,
+    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+        self.read(|c| {
+            let mut filter = filter;
+            filter.before = before_key(c, before)?;
+            let page = runs::list(c, &filter)?;
+            let short = if short_ids {
+                let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
+                runs::unique_handles(c, &ids)?
+            } else {
+                Vec::new()
+            };
+            let count = runs::count(c, &filter, cap)?;
+            Ok((page, short, Some(count)))
+        })
+    }
+
     pub fn list_page(
         &mut self,
         before: Option<&str>,

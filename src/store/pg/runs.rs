@@ -418,6 +418,23 @@ pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
         .collect()
 }
 
+/// How many runs `f` matches (ignoring its limit and offset), counted up to `cap + 1`: the
+/// page statement with a limit of `cap + 1`, wrapped in a count.
+pub fn count(c: &mut impl GenericClient, f: &ListFilter, cap: u64) -> Result<u64> {
+    let counting = ListFilter {
+        limit: cap.saturating_add(1),
+        offset: 0,
+        ..f.clone()
+    };
+    let (strategy, _) = choose(c, &counting)?;
+    let (sql, params) = list_query(&counting, &strategy);
+    let row = c.query_one(
+        &format!("SELECT count(*) FROM ({sql}) AS page"),
+        &refs(&params),
+    )?;
+    Ok(u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0))
+}
+
 /// `ls --explain`: the chosen strategy, its statement and PostgreSQL's EXPLAIN of it.
 pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<Vec<String>>)> {
     let (strategy, note) = choose(c, f)?;
