@@ -137,13 +137,7 @@ impl Sqlite {
     ) -> Result<(Vec<Run>, Vec<String>)> {
         self.read(|c| {
             filter.before = before_key(c, before)?;
-            let runs = list::list(c, &filter)?;
-            let short = if short_ids {
-                let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
-                unique_handles(c, &ids)?
-            } else {
-                Vec::new()
-            };
+            let (runs, short) = page(c, &filter, short_ids)?;
             Ok((runs, short))
         })
     }
@@ -172,13 +166,7 @@ impl Sqlite {
     ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
         self.read(|c| {
             filter.before = before_key(c, before)?;
-            let runs = list::list(c, &filter)?;
-            let short = if short_ids {
-                let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
-                unique_handles(c, &ids)?
-            } else {
-                Vec::new()
-            };
+            let (runs, short) = page(c, &filter, short_ids)?;
             let count = count_matches(c, &filter, cap)?;
             Ok((runs, short, Some(count)))
         })
@@ -449,6 +437,18 @@ fn count_matches(c: &Connection, f: &ListFilter, cap: u64) -> Result<u64> {
         .prepare_cached(&sql)?
         .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// A page of runs and, with `short_ids`, their short handles, in the caller's transaction.
+fn page(c: &Connection, filter: &ListFilter, short_ids: bool) -> Result<(Vec<Run>, Vec<String>)> {
+    let runs = list::list(c, filter)?;
+    let short = if short_ids {
+        let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+        unique_handles(c, &ids)?
+    } else {
+        Vec::new()
+    };
+    Ok((runs, short))
 }
 
 /// The (created_at, id) of the run `before` names, for paging.

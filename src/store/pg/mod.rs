@@ -260,13 +260,7 @@ impl Postgres {
         self.read(|c| {
             let mut filter = filter;
             filter.before = before_key(c, before)?;
-            let page = runs::list(c, &filter)?;
-            let short = if short_ids {
-                let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
-                runs::unique_handles(c, &ids)?
-            } else {
-                Vec::new()
-            };
+            let (page, short) = runs::page(c, &filter, short_ids)?;
             let count = runs::count(c, &filter, cap)?;
             Ok((page, short, Some(count)))
         })
@@ -280,13 +274,7 @@ impl Postgres {
     ) -> Result<(Vec<Run>, Vec<String>)> {
         self.read(|c| {
             filter.before = before_key(c, before)?;
-            let page = runs::list(c, &filter)?;
-            let short = if short_ids {
-                let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
-                runs::unique_handles(c, &ids)?
-            } else {
-                Vec::new()
-            };
+            let (page, short) = runs::page(c, &filter, short_ids)?;
             Ok((page, short))
         })
     }

@@ -418,6 +418,22 @@ pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
         .collect()
 }
 
+/// A page of runs and, with `short_ids`, their short handles, in the caller's transaction.
+pub fn page(
+    c: &mut impl GenericClient,
+    f: &ListFilter,
+    short_ids: bool,
+) -> Result<(Vec<Run>, Vec<String>)> {
+    let page = list(c, f)?;
+    let short = if short_ids {
+        let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
+        unique_handles(c, &ids)?
+    } else {
+        Vec::new()
+    };
+    Ok((page, short))
+}
+
 /// How many runs `f` matches (ignoring its limit and offset), counted up to `cap + 1`: the
 /// page statement with a limit of `cap + 1`, wrapped in a count.
 pub fn count(c: &mut impl GenericClient, f: &ListFilter, cap: u64) -> Result<u64> {
