@@ -146,12 +146,11 @@ pub fn without_password(url: &str) -> String {
         } else {
             // a query pair `password=…` with its separator
             let key_start = out[..r.start].rfind(['?', '&']).map_or(r.start, |i| i + 1);
+            // With the `&` after it, else with the `&` or `?` before it.
             let (cut_start, cut_end) = if out[r.end..].starts_with('&') {
                 (key_start, r.end + 1)
-            } else if out[..key_start].ends_with('&') {
-                (key_start - 1, r.end)
             } else {
-                (key_start - 1, r.end) // the only parameter: drop the `?` too
+                (key_start.saturating_sub(1), r.end)
             };
             out.replace_range(cut_start..cut_end, "");
         }
