@@ -158,6 +158,13 @@ pub fn without_password(url: &str) -> String {
     out
 }
 
+/// Whether a `--db` value is a key=value connection string with a password (`host=… password=…`),
+/// which `--db` does not take: it would name a SQLite file, printed in messages, password and
+/// all.
+pub fn is_conninfo_with_password(db: &str) -> bool {
+    url_start(db).is_none() && !conninfo_ranges(db).is_empty()
+}
+
 /// Remembers the passwords in a `--db` value, so that [`scrub`] hides them from any message.
 pub fn remember_in(db: &str) {
     let db = db.strip_prefix("--db=").unwrap_or(db);
