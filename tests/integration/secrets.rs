@@ -521,3 +521,104 @@ fn modes_that_demand_tls_never_send_the_password_to_a_server_without_it() {
         assert_eq!(seen.passwords, vec![SECRET.to_string()], "{tail}: {seen:?}");
     }
 }
+
+/// The password file matches only the worker's server, port, database and user: a handler's
+/// `durably` command aimed at another server (here a second gate) gets no password from it.
+#[test]
+#[ignore = "needs PostgreSQL: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn the_password_file_serves_only_the_workers_database() {
+    let env = Env::on(Backend::Postgres);
+    env.ok(&["init"]);
+    let name = env.pg.as_ref().expect("a PostgreSQL env").name.clone();
+    let (user, address) = server_user_and_address();
+    let gate = PasswordGate::start(SECRET, Some(address));
+    let elsewhere = PasswordGate::start(SECRET, None);
+    env.handler(
+        "probe",
+        &format!(
+            "durably --db {} ls > \"$T/elsewhere.txt\" 2>&1\ndurably progress 1",
+            elsewhere.url(&user, &name, "")
+        ),
+    );
+    let id = env.enqueue_job("probe", &[]);
+    let handlers = env.handlers.display().to_string();
+    let url = gate.url(&format!("{user}:{SECRET}"), &name, "");
+    let mut worker = durably(
+        &env,
+        &["--db", &url, "work", "--once", "--handlers", &handlers],
+    );
+    worker.env("XDG_RUNTIME_DIR", env.dir.path());
+    let out = crate::harness::run_command(worker, None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.status(&id), "completed");
+    let said_elsewhere = std::fs::read_to_string(env.path("elsewhere.txt")).expect("probe");
+    assert!(
+        said_elsewhere.contains("password missing"),
+        "{said_elsewhere}"
+    );
+    let seen = elsewhere.seen();
+    assert!(
+        seen.startups >= 1 && !seen.passwords.iter().any(|p| p == SECRET),
+        "the other server got the worker's password: {seen:?}"
+    );
+}
+
+/// A worker killed with `kill -9` cannot remove its password directory; the next worker of
+/// the same user removes it (and a live worker's is left alone).
+#[test]
+#[ignore = "needs PostgreSQL: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn a_killed_workers_password_file_is_removed_by_the_next_worker() {
+    let env = Env::on(Backend::Postgres);
+    env.ok(&["init"]);
+    let url = with_password(&env.pg.as_ref().expect("a PostgreSQL env").url);
+    env.handler(
+        "wait",
+        r#"echo "$DURABLY_PASSFILE" > "$T/passfile.txt"
+echo $$ > "$T/wait.pid"
+while [ ! -e "$T/go" ]; do sleep 0.05; done"#,
+    );
+    env.enqueue_job("wait", &[]);
+    let handlers = env.handlers.display().to_string();
+    let start = |args: &[&str]| {
+        let mut c = durably(&env, &["--db", &url]);
+        c.args(args)
+            .env("XDG_RUNTIME_DIR", env.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c.spawn().expect("spawn worker")
+    };
+    let mut killed = start(&["work", "--once", "--handlers", &handlers]);
+    let handler = env.pid_file("wait.pid");
+    let passfile = std::fs::read_to_string(env.path("passfile.txt")).expect("passfile path");
+    let dir = Path::new(passfile.trim())
+        .parent()
+        .expect("a directory")
+        .to_path_buf();
+    assert!(dir.starts_with(env.dir.path()), "{}", dir.display());
+    let _ = killed.kill();
+    let _ = killed.wait();
+    crate::harness::wait_dead(handler);
+    assert!(dir.exists(), "a kill -9 cannot remove the directory");
+
+    // A live worker's directory stays while the next one cleans up after the dead one.
+    let _ = std::fs::remove_file(env.path("wait.pid"));
+    env.enqueue_job("wait", &[]);
+    let live = start(&["work", "--once", "--handlers", &handlers]);
+    env.pid_file("wait.pid");
+    let live_dir = std::fs::read_to_string(env.path("passfile.txt")).expect("passfile path");
+    let live_dir = Path::new(live_dir.trim())
+        .parent()
+        .expect("dir")
+        .to_path_buf();
+    assert_ne!(live_dir, dir);
+    assert!(
+        !dir.exists(),
+        "the next worker left the dead one's directory"
+    );
+    assert!(live_dir.exists());
+    std::fs::write(env.path("go"), "").expect("go");
+    let out = finish(live);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!live_dir.exists(), "a worker left its own directory");
+}
