@@ -622,3 +622,62 @@ while [ ! -e "$T/go" ]; do sleep 0.05; done"#,
     assert_eq!(out.code, 0, "{out:?}");
     assert!(!live_dir.exists(), "a worker left its own directory");
 }
+
+/// A worker whose sessions are terminated reconnects (with the password, through the gate)
+/// and says so, `-v`, without the password.
+#[test]
+#[ignore = "needs PostgreSQL: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn reconnect_notes_show_no_password() {
+    let env = Env::on(Backend::Postgres);
+    env.ok(&["init"]);
+    let pg = env.pg.as_ref().expect("a PostgreSQL env");
+    let (user, address) = server_user_and_address();
+    let gate = PasswordGate::start(SECRET, Some(address));
+    env.handler(
+        "wait",
+        r#"echo $$ > "$T/wait.pid"
+while [ ! -e "$T/go" ]; do sleep 0.05; done
+echo done"#,
+    );
+    env.enqueue_job("wait", &[]);
+    let handlers = env.handlers.display().to_string();
+    let url = gate.url(&format!("{user}:{SECRET}"), &pg.name, "");
+    let mut c = durably(
+        &env,
+        &[
+            "--db",
+            &url,
+            "work",
+            "-v",
+            "--once",
+            "--handlers",
+            &handlers,
+        ],
+    );
+    let worker = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn worker");
+    env.pid_file("wait.pid");
+    let logins_before = gate.seen().passwords.len();
+    let mut admin = crate::harness::pg_connect(&crate::harness::pg_server());
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&pg.name],
+        )
+        .expect("terminate the worker's sessions");
+    std::fs::write(env.path("go"), "").expect("go");
+    let out = finish(worker);
+    assert_secret_absent("the worker's notes", &said(&out));
+    let seen = gate.seen();
+    assert!(
+        seen.passwords.len() > logins_before,
+        "the worker did not log in again: {seen:?}\n{out:?}"
+    );
+    assert!(seen.passwords.iter().all(|p| p == SECRET), "{seen:?}");
+    assert!(out.stderr.contains("reconnect"), "{out:?}");
+}
