@@ -1,6 +1,9 @@
 //! Connecting to PostgreSQL with libpq's conventions: a `postgres://` URL, the `PG*`
 //! environment variables for what the URL leaves out, the password file (`~/.pgpass` or
-//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with native TLS.
+//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with native TLS (a root
+//! certificate without a mode means `verify-full`). Inside a handler, the worker's password
+//! comes from the file `DURABLY_PASSFILE` names (see `worker/passfile.rs`), never from the
+//! environment.
 
 use crate::error::CodedError;
 use anyhow::{anyhow, Context as _, Result};
