@@ -681,3 +681,26 @@ echo done"#,
     assert!(seen.passwords.iter().all(|p| p == SECRET), "{seen:?}");
     assert!(out.stderr.contains("reconnect"), "{out:?}");
 }
+
+/// On SQLite too, `PGPASSWORD` in the worker's environment does not reach handlers (it may be
+/// a handler's own database's password, which belongs in `~/.pgpass`); no password file.
+#[test]
+fn handlers_on_sqlite_get_no_pgpassword() {
+    let env = Env::on(Backend::Sqlite);
+    env.ok(&["init"]);
+    env.handler(
+        "dump",
+        r#"tr '\0' '\n' < /proc/self/environ > "$T/environment.txt""#,
+    );
+    let id = env.enqueue_job("dump", &[]);
+    let handlers = env.handlers.display().to_string();
+    let mut worker = env.command(&["work", "--once", "--handlers", &handlers]);
+    worker.env("PGPASSWORD", SECRET);
+    let out = crate::harness::run_command(worker, None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.status(&id), "completed");
+    let dump = std::fs::read_to_string(env.path("environment.txt")).expect("environment dump");
+    assert!(dump.contains("DURABLY_DB=/"), "{dump}");
+    assert_secret_absent("the handler's environment", &dump);
+    assert!(!dump.contains("DURABLY_PASSFILE="), "{dump}");
+}
