@@ -190,8 +190,8 @@ pub fn remember(password: &str) {
 /// not a password `a`); they are still masked where a URL or `password=` shows them.
 const MIN_SCRUBBED: usize = 4;
 
-/// `text` without any password this process knows of, and with the password of every
-/// PostgreSQL URL or `password=` pair in it masked.
+/// `text` without any password this process knows of, and with the password of every URL
+/// (`scheme://user:PASSWORD@…`, `?password=`) or `password=` pair in it masked.
 pub fn scrub(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     if out.contains("://") {
