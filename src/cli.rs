@@ -105,13 +105,16 @@ pub enum Command {
     ///
     /// A handler is any executable, started without a shell, once per run. It gets:
     ///   stdin   the run's input JSON
-    ///   env     DURABLY_DB (absolute path of the database), DURABLY_RUN_ID, DURABLY_JOB,
+    ///   env     DURABLY_DB (the database: a file's absolute path, or the PostgreSQL URL
+    ///           without its password, which DURABLY_PASSFILE, a 0600 file, then holds for
+    ///           the handler's own durably commands), DURABLY_RUN_ID, DURABLY_JOB,
     ///           DURABLY_LEASE_GENERATION, DURABLY_LABELS (the labels as a JSON object),
     ///           DURABLY_BIN (this durably binary, whose directory also comes first in PATH),
     ///           DURABLY_CLAIMED_AT (when this execution claimed the run: `durably step`
     ///           warns when it replays a step completed since then, e.g. a name reused in
     ///           a loop),
-    ///           on top of the worker's own environment; the working directory is the worker's
+    ///           on top of the worker's own environment without PGPASSWORD; the working
+    ///           directory is the worker's
     /// and returns:
     ///   exit 0  the run is completed; its output is stdout, stored as JSON when it is JSON,
     ///           else as a JSON string of the text (empty stdout: no output)

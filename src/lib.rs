@@ -10,6 +10,7 @@ pub mod error;
 pub mod handler_output;
 pub mod model;
 pub mod output;
+pub mod secret;
 pub mod store;
 pub mod time;
 pub mod worker;

@@ -4,6 +4,11 @@ use durably::error::{self, ExitCode};
 use std::io::Write;
 
 fn main() {
+    // Our own copy of the arguments first: hiding the password rewrites the memory
+    // `args_os` reads. Then hide it, before anything else runs and before any fork, so `ps`
+    // shows no password for this process or its supervisor.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    durably::secret::hide_in_argv();
     // An empty DURABLY_DB or DURABLY_HANDLERS means "not set", as in most shells' idioms
     // (`DURABLY_DB= durably ls`), not "a value is required".
     for var in ["DURABLY_DB", "DURABLY_HANDLERS"] {
@@ -11,7 +16,14 @@ fn main() {
             std::env::remove_var(var);
         }
     }
-    let code = match Cli::try_parse() {
+    // Whatever passwords this process may hold, so that no message can print one.
+    for arg in args.iter().chain(std::env::var_os("DURABLY_DB").as_ref()) {
+        durably::secret::remember_in(&arg.to_string_lossy());
+    }
+    if let Some(password) = std::env::var_os("PGPASSWORD") {
+        durably::secret::remember(&password.to_string_lossy());
+    }
+    let code = match Cli::try_parse_from(&args) {
         Ok(cli) => match durably::cmd::run(cli) {
             Ok(code) => code,
             Err(err) if error::is_broken_pipe(&err) => ExitCode::Ok,
@@ -26,13 +38,13 @@ fn main() {
                 error::exit_code(&err)
             }
         },
-        Err(err) => usage_error(err),
+        Err(err) => usage_error(err, &args),
     };
     std::process::exit(code.as_i32());
 }
 
 /// clap's help and version go to stdout as usual; its errors become one `durably:` line.
-fn usage_error(err: clap::Error) -> ExitCode {
+fn usage_error(err: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {
         ErrorKind::DisplayHelp
@@ -46,13 +58,15 @@ fn usage_error(err: clap::Error) -> ExitCode {
             }
         }
         _ => {
-            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            let sub = durably::cli::subcommand_of(&args);
+            let sub = durably::cli::subcommand_of(args);
             let _ = writeln!(
                 std::io::stderr(),
                 "{}",
                 // clap quotes the offending argument, which may hold control characters.
-                durably::output::escape(&error::usage_line(&err, sub.as_deref()))
+                durably::output::escape(&durably::secret::scrub(&error::usage_line(
+                    &err,
+                    sub.as_deref()
+                )))
             );
             ExitCode::Usage
         }

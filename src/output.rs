@@ -300,7 +300,8 @@ fn needs_escape(c: char) -> bool {
 
 /// An error for stderr: the whole cause chain on one line (causes put line breaks in it),
 /// escaped like any other text, since errors quote job names, ids and run errors from the
-/// database and arguments from the user.
+/// database and arguments from the user; every password this process knows of is masked
+/// ([`crate::secret::scrub`]).
 pub fn error_text(err: &anyhow::Error) -> String {
     let text = format!("{err:#}");
     let joined = text
@@ -309,7 +310,7 @@ pub fn error_text(err: &anyhow::Error) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    escape(&joined).into_owned()
+    escape(&crate::secret::scrub(&joined)).into_owned()
 }
 
 /// A table cell of at most `max` characters (the last one `…` when cut), escaped like

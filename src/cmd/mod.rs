@@ -53,6 +53,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     });
     let default = cli.db.is_none();
     let path = cli.db.clone().unwrap_or_else(crate::store::default_path);
+    if crate::secret::is_conninfo_with_password(&path.to_string_lossy()) {
+        return Err(CodedError::usage(
+            "--db: key=value connection strings are not supported (give a postgres:// URL)",
+        )
+        .into());
+    }
     let ctx = Context {
         opts: Options {
             path,

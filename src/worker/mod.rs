@@ -12,12 +12,14 @@
 macro_rules! note {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "durably: {}", format_args!($($arg)*));
+        let text = format!($($arg)*);
+        let _ = writeln!(std::io::stderr(), "durably: {}", $crate::secret::scrub(&text));
     }};
 }
 
 pub mod handler;
 pub mod lease;
+mod passfile;
 pub mod process;
 mod scheduler;
 
@@ -148,11 +150,13 @@ pub fn handler_jobs(dir: &Path) -> Result<Vec<String>> {
     Ok(jobs)
 }
 
-/// The environment handlers inherit: ours, minus the variables the worker sets per run, with
-/// the directory of this executable first in PATH and `DURABLY_BIN` set to it, so that a
-/// handler's `durably step …` finds this binary even where PATH does not have it (cron).
+/// The environment handlers inherit: ours, minus the variables the worker sets per run and
+/// minus `PGPASSWORD` (no password reaches a handler's environment; its `durably` commands
+/// get the worker's from [`passfile`]), with the directory of this executable first in PATH
+/// and `DURABLY_BIN` set to it, so that a handler's `durably step …` finds this binary even
+/// where PATH does not have it (cron).
 fn base_env() -> Vec<(String, Vec<u8>)> {
-    const OURS: [&str; 8] = [
+    const OURS: [&str; 10] = [
         "DURABLY_BIN",
         "DURABLY_DB",
         "DURABLY_RUN_ID",
@@ -161,6 +165,8 @@ fn base_env() -> Vec<(String, Vec<u8>)> {
         "DURABLY_CLAIMED_AT",
         "DURABLY_LABELS",
         "DURABLY_STEP",
+        crate::store::pg::connect::PASSFILE_VAR,
+        "PGPASSWORD",
     ];
     let mut env: Vec<(String, Vec<u8>)> = std::env::vars_os()
         .filter_map(|(k, v)| {
@@ -204,9 +210,20 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     let store = Store::open(opts, Access::Write)?;
     let wal = store.is_wal().unwrap_or(false);
     // Handlers get DURABLY_DB: a SQLite file as an absolute path (they may change directory),
-    // a PostgreSQL URL unchanged.
-    let db_abs = if crate::store::is_postgres_url(&opts.path) {
-        opts.path.clone()
+    // a PostgreSQL URL without its password, which their `durably` commands read from the
+    // worker's password file instead (removed when `passfile` drops, at the end of `run`).
+    let mut base_env = base_env();
+    let passfile = passfile::for_handlers(opts)?;
+    if let Some(p) = &passfile {
+        let path = p.path.as_os_str().as_encoded_bytes().to_vec();
+        base_env.push((crate::store::pg::connect::PASSFILE_VAR.into(), path));
+    }
+    let db_abs = if let Some(url) = opts
+        .path
+        .to_str()
+        .filter(|_| crate::store::is_postgres_url(&opts.path))
+    {
+        PathBuf::from(crate::secret::without_password(url))
     } else {
         std::fs::canonicalize(&opts.path)
             .or_else(|_| std::path::absolute(&opts.path))
@@ -218,7 +235,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         supervisor,
         handler: cfg.handler.clone(),
         db_abs,
-        base_env: base_env(),
+        base_env,
         prefix_stderr: cfg.concurrency > 1,
         timeout: cfg.timeout,
         stderr_logs: cfg.stderr_logs,

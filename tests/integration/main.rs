@@ -28,6 +28,7 @@ mod postgres_worker;
 mod query_plans;
 mod readme;
 mod schema;
+mod secrets;
 mod stress_crash;
 mod stress_fence;
 mod stress_fuzz;

@@ -1,6 +1,9 @@
 //! Connecting to PostgreSQL with libpq's conventions: a `postgres://` URL, the `PG*`
 //! environment variables for what the URL leaves out, the password file (`~/.pgpass` or
-//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with native TLS.
+//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with native TLS (a root
+//! certificate without a mode means `verify-full`). Inside a handler, the worker's password
+//! comes from the file `DURABLY_PASSFILE` names (see `worker/passfile.rs`), never from the
+//! environment.
 
 use crate::error::CodedError;
 use anyhow::{anyhow, Context as _, Result};
@@ -66,12 +69,16 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
         Some(o) if o.contains("lock_timeout") => None,
         _ => Some(busy_timeout.as_millis().max(1)),
     };
+    let root_cert = root_cert.or_else(|| env("PGSSLROOTCERT").map(PathBuf::from));
     let tls = match sslmode.or_else(|| env("PGSSLMODE")) {
         Some(m) => Tls::parse(&m)?,
+        // A root certificate given without a mode asks for checks: verify-full, as libpq
+        // does for sslrootcert=system (prefer would go on in clear with a server that
+        // declines TLS, password and all).
+        None if root_cert.is_some() => Tls::VerifyFull,
         None => Tls::Prefer,
     };
     let root_cert = root_cert
-        .or_else(|| env("PGSSLROOTCERT").map(PathBuf::from))
         // As in libpq, only the verifying modes insist on a root certificate file.
         .filter(|p| matches!(tls, Tls::VerifyCa | Tls::VerifyFull) || p.exists());
     config.ssl_mode(match tls {
@@ -82,7 +89,15 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
     let (host, port) = first_host(&config);
     let shown = format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""));
     if config.get_password().is_none() {
-        if let Some(pw) = env("PGPASSWORD").or_else(|| pgpass(&host, port, &config)) {
+        // A worker's handlers: the worker's password, from the private file it made for them
+        // (DURABLY_DB carries none), for the worker's own server, database and user only.
+        let worker_file = std::env::var_os(PASSFILE_VAR).filter(|v| !v.is_empty());
+        let from_worker =
+            worker_file.and_then(|f| read_pgpass(Path::new(&f), &host, port, &config));
+        if let Some(pw) = from_worker
+            .or_else(|| env("PGPASSWORD"))
+            .or_else(|| pgpass(&host, port, &config))
+        {
             config.password(pw);
         }
     }
@@ -93,6 +108,28 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
         lock_timeout,
         shown,
     })
+}
+
+/// The variable naming the password file a worker makes for its handlers' own `durably`
+/// commands: one line of the `~/.pgpass` format for the worker's server, database and user.
+pub const PASSFILE_VAR: &str = "DURABLY_PASSFILE";
+
+impl Target {
+    /// The password file line (`host:port:dbname:user:password`) that gives this target's
+    /// password to a process connecting to the same server, database and user; None without
+    /// a password.
+    pub fn pgpass_line(&self) -> Option<String> {
+        let password = String::from_utf8(self.config.get_password()?.to_vec()).ok()?;
+        if password.contains(['\n', '\r']) {
+            return None; // the format has no escape for a line break
+        }
+        let (host, port) = first_host(&self.config);
+        let escape = |f: &str| f.replace('\\', "\\\\").replace(':', "\\:");
+        let fields = pgpass_key(&host, port, &self.config);
+        let mut line: Vec<String> = fields.iter().map(|f| escape(f)).collect();
+        line.push(escape(&password));
+        Some(line.join(":"))
+    }
 }
 
 /// A non-empty environment variable.
@@ -184,9 +221,17 @@ fn first_host(config: &Config) -> (String, u16) {
 
 /// The client's connection error, with where a password can come from when the server asked
 /// for one that none of the URL, `PGPASSWORD` and the password file gave.
-fn with_hint(text: String) -> String {
+/// Likewise a server that declines TLS when the mode demands it: nothing else was sent.
+fn with_hint(text: String, tls: Tls) -> String {
     if text.contains("password missing") {
         format!("{text} (the server asks for one: give it in the URL, PGPASSWORD or ~/.pgpass)")
+    } else if text.contains("server does not support TLS") {
+        let mode = match tls {
+            Tls::VerifyFull => "verify-full",
+            Tls::VerifyCa => "verify-ca",
+            _ => "require",
+        };
+        format!("{text} (sslmode {mode} needs TLS: nothing, no password, was sent in clear)")
     } else {
         text
     }
@@ -226,7 +271,7 @@ pub fn connect(target: &Target) -> Result<Client> {
             .config
             .connect(postgres_native_tls::MakeTlsConnector::new(connector))
     };
-    let mut client = client.map_err(|e| fail(&with_hint(super::error_text(&e))))?;
+    let mut client = client.map_err(|e| fail(&with_hint(super::error_text(&e), target.tls)))?;
     if let Some(ms) = target.lock_timeout {
         client
             .batch_execute(&format!("SET lock_timeout = {ms}"))
@@ -262,27 +307,37 @@ fn pgpass(host: &str, port: u16, config: &Config) -> Option<String> {
         Some(p) => PathBuf::from(p),
         None => Path::new(&std::env::var_os("HOME")?).join(".pgpass"),
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(&path).ok()?;
-        if !meta.is_file() || meta.mode() & 0o077 != 0 {
-            return None;
-        }
-    }
-    let text = std::fs::read_to_string(&path).ok()?;
+    read_pgpass(&path, host, port, config)
+}
+
+/// What a password file line must match: host (a socket directory counts as `localhost`),
+/// port, database, user.
+fn pgpass_key(host: &str, port: u16, config: &Config) -> [String; 4] {
     let host = if host.starts_with('/') {
         "localhost"
     } else {
         host
     };
-    let port = port.to_string();
-    let wanted = [
-        host,
-        port.as_str(),
-        config.get_dbname().unwrap_or(""),
-        config.get_user().unwrap_or(""),
-    ];
+    [
+        host.to_string(),
+        port.to_string(),
+        config.get_dbname().unwrap_or("").to_string(),
+        config.get_user().unwrap_or("").to_string(),
+    ]
+}
+
+/// The password of the first line of the password file at `path` that matches.
+fn read_pgpass(path: &Path, host: &str, port: u16, config: &Config) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_file() || meta.mode() & 0o077 != 0 {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let wanted = pgpass_key(host, port, config);
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|line| {
@@ -292,7 +347,7 @@ fn pgpass(host: &str, port: u16, config: &Config) -> Option<String> {
             }
             let matches = fields[..4]
                 .iter()
-                .zip(wanted)
+                .zip(&wanted)
                 .all(|(f, w)| f == "*" || f == w);
             matches.then(|| fields[4].clone())
         })
@@ -321,12 +376,17 @@ fn split_pgpass(line: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::Tls;
+
     #[test]
     fn a_missing_password_says_where_one_comes_from() {
-        let hinted = super::with_hint("invalid configuration: password missing".into());
+        let hinted = super::with_hint(
+            "invalid configuration: password missing".into(),
+            Tls::Prefer,
+        );
         assert!(hinted.contains("PGPASSWORD or ~/.pgpass"), "{hinted}");
         assert_eq!(
-            super::with_hint("Connection refused".into()),
+            super::with_hint("Connection refused".into(), Tls::Prefer),
             "Connection refused"
         );
     }

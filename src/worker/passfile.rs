@@ -1,0 +1,110 @@
+//! The password file a worker on PostgreSQL makes for its handlers' own `durably` commands
+//! (`step`, `progress`, `log`): handlers get `DURABLY_DB` without the password and
+//! `DURABLY_PASSFILE` naming this file, one line in the `~/.pgpass` format that matches only
+//! the worker's server, port, database and user.
+//!
+//! The file is 0600 in a directory of its own, 0700, under `$XDG_RUNTIME_DIR` (else the
+//! temporary directory), named `durably-pw-PID-…`. The worker removes it when it ends; one
+//! killed with `kill -9` leaves it behind, and the next worker to start on this machine (as
+//! the same user) removes the directories of workers that are gone.
+
+use crate::store::pg::connect;
+use crate::store::Options;
+use anyhow::{anyhow, Result};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "durably-pw-";
+
+/// The directory and file; removed on drop.
+pub struct Passfile {
+    dir: PathBuf,
+    pub path: PathBuf,
+}
+
+impl Drop for Passfile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The password file for a worker's handlers: None on SQLite and when the worker connects
+/// without a password (trust, peer or certificate authentication).
+pub fn for_handlers(opts: &Options) -> Result<Option<Passfile>> {
+    if !crate::store::is_postgres_url(&opts.path) {
+        return Ok(None);
+    }
+    let Some(url) = opts.path.to_str() else {
+        return Ok(None);
+    };
+    let Some(line) = connect::target(url, opts.busy_timeout)?.pgpass_line() else {
+        return Ok(None);
+    };
+    let base = base_dir();
+    remove_abandoned(&base);
+    create(&base, &line).map(Some).map_err(|e| {
+        anyhow!(
+            "cannot create the password file for handlers in {}: {e}",
+            base.display()
+        )
+    })
+}
+
+/// `$XDG_RUNTIME_DIR` (a per-user tmpfs) when it is set, else the temporary directory.
+fn base_dir() -> PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+fn create(base: &Path, line: &str) -> std::io::Result<Passfile> {
+    let name = format!(
+        "{PREFIX}{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    );
+    let dir = base.join(name);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let passfile = Passfile {
+        path: dir.join("pgpass"),
+        dir,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&passfile.path)?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    Ok(passfile)
+}
+
+/// Removes the password directories of this user's workers that no longer run.
+fn remove_abandoned(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry
+            .path()
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid);
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if ours && gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
