@@ -48,6 +48,41 @@ pub enum StepRecord {
     LeaseLost,
 }
 
+/// A write whose COMMIT was sent but never answered (the connection was lost meanwhile): it
+/// may or may not have been committed. Only a server's connection can end this way (a SQLite
+/// commit's outcome is always known); commands say so instead of "nothing was written", with
+/// `subject` saying what to look for. An error before COMMIT was sent is never this: then the
+/// transaction surely rolled back.
+#[derive(Debug)]
+pub struct CommitUnknown {
+    /// The server and database (never the password).
+    pub location: String,
+    /// What the transaction wrote and how to check it ("" when the caller says it).
+    pub subject: String,
+    /// The client's error.
+    pub source: anyhow::Error,
+}
+
+impl std::fmt::Display for CommitUnknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "the outcome of the write is unknown: the connection to {} was lost after COMMIT was sent",
+            self.location
+        )?;
+        if !self.subject.is_empty() {
+            write!(f, "; {}", self.subject)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CommitUnknown {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
 /// The database of one process, whichever backend holds it: the embedded SQLite file (the
 /// default) or a PostgreSQL server (`--db postgres://…`). A worker's renewal thread opens its
 /// own with [`Store::open_again`].
@@ -328,6 +363,15 @@ impl Store {
     /// The status and generation of a run (None when deleted).
     pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
         dispatch!(self, s => s.status_of(id))
+    }
+
+    /// How far this host's wall clock is ahead of the database server's (negative: behind),
+    /// in milliseconds, measured now; None on SQLite, where this host's clock is the clock.
+    pub fn clock_offset(&self) -> Result<Option<i64>> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(p) => p.clock_offset().map(Some),
+        }
     }
 
     /// Whether the database keeps a write-ahead log to checkpoint (SQLite WAL files only).
