@@ -145,6 +145,13 @@ echo "$DURABLY_RUN_ID $DURABLY_LEASE_GENERATION end $(real)" >> "$T/exec.log""#,
     }
     let execs = executions(&env.path("exec.log"));
     let overlapping = overlaps(&execs);
+    // The figures of RELIABILITY.md: `-- --nocapture` shows them.
+    let longest = overlapping.iter().map(|(_, ms)| *ms).fold(0.0, f64::max);
+    eprintln!(
+        "{n} runs: {} executions, {} overlapping pairs (longest {longest:.0} ms)",
+        execs.len(),
+        overlapping.len()
+    );
     assert!(
         overlapping.is_empty(),
         "overlapping executions: {overlapping:?}"
@@ -367,8 +374,12 @@ fn pg_enqueue_waits_for_a_connection_slot_within_busy_timeout() {
             .expect("set up the role");
     }
     let url = as_user(&env.db_arg(), &role.0);
-    // The one slot, taken (every session counts, the test's own too).
-    let held = postgres::Client::connect(&url, postgres::NoTls).expect("take the slot");
+    // The one slot, taken (every session counts, the test's own too: the set-up session may
+    // take a moment to end on the server).
+    let held = poll(BOUND, || {
+        postgres::Client::connect(&url, postgres::NoTls).ok()
+    })
+    .expect("take the slot");
     let as_role = |args: &[&str]| {
         let mut c = crate::harness::bare_command(env.dir.path());
         c.arg("--db").arg(&url).args(args);
