@@ -7,6 +7,9 @@
 //!   reads of several statements in one read transaction (one snapshot), so output written
 //!   afterwards (a slow pipe, a pager) never holds a lock or pins the WAL;
 //! - the clock is read after `BEGIN IMMEDIATE` returned, so timestamps follow commit order;
+//!   on PostgreSQL it is the server's `now()`, computed in the statements (`pg::clock`);
+//! - a commit whose answer was lost with the connection is [`CommitUnknown`], never "nothing
+//!   was written";
 //! - writes on behalf of a leased run are fenced by `status = 'leased'` and
 //!   `lease_generation`; a refused fence is an answer (`false`/`None`), not an error;
 //! - nothing inside a transaction waits on the outside (a process, a pipe, a sleep);

@@ -1,7 +1,8 @@
 //! The PostgreSQL backend of [`super::Store`]: the schema @coji/durably's `migrate()` creates
 //! on PostgreSQL, one synchronous `postgres::Client`, every write in one transaction, and the
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
-//! concurrency key). Statements live in `sql/postgres/`.
+//! concurrency key, tried, never waited for), and the database's clock for every lease and run
+//! time ([`clock`]). Statements live in `sql/postgres/`.
 
 mod admission;
 mod clock;
