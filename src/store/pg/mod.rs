@@ -153,7 +153,11 @@ impl Postgres {
             postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
             _ => None,
         });
-        self.clock.observe(now.as_deref().unwrap_or_default());
+        let Some(now) = now else {
+            let _ = client.batch_execute("ROLLBACK");
+            anyhow::bail!("database {shown}: the server's clock gave no answer");
+        };
+        self.clock.observe(&now);
         let mut buffer = enqueue::Buffer::default();
         let value = f(PgBatch {
             client: &mut *client,
