@@ -224,6 +224,68 @@ fn pg_enqueue_on_a_skewed_host_writes_the_databases_time() {
 
 #[test]
 #[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_a_lease_is_the_library_text_of_the_servers_now_whatever_its_time_zone() {
+    let env = Env::on(crate::harness::Backend::Postgres);
+    env.ok(&["init"]);
+    let db = env.pg.as_ref().unwrap().name.clone();
+    // A zone with a half-hour offset: a time written in local time would show it.
+    client(&env)
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{db}\" SET timezone = 'America/St_Johns'"
+        ))
+        .expect("set the time zone");
+    let id = env.enqueue_job("hold", &[]);
+    let h = env.handler(
+        "hold",
+        r#"touch "$T/started"; while [ ! -e "$T/go" ]; do sleep 0.05; done"#,
+    );
+    let mut worker = Bg::spawn(
+        env.command(&[
+            "work",
+            "--once",
+            "--lease",
+            "30s",
+            "--",
+            h.to_str().unwrap(),
+        ]),
+        env.dir.path(),
+        "worker",
+    );
+    let started = poll(BOUND, || env.path("started").exists().then_some(()));
+    assert!(
+        started.is_some(),
+        "the handler never started: {}",
+        worker.err()
+    );
+    let text = |col: &str| env.field(&id, col).unwrap_or_default();
+    let (expires, began, created) = (
+        text("lease_expires_at"),
+        text("started_at"),
+        text("created_at"),
+    );
+    let ms = |t: &str| durably::time::parse_ms(t).unwrap_or_else(|| panic!("not a time: {t:?}"));
+    // The same now() for the claim's start and expiry: exactly the lease apart, in the text
+    // `toISOString()` writes (UTC, three digits of milliseconds).
+    assert_eq!(ms(&expires) - ms(&began), 30_000, "{began} .. {expires}");
+    for t in [&expires, &began, &created] {
+        assert_eq!(
+            durably::time::format_ms(ms(t)),
+            **t,
+            "not the library's text"
+        );
+    }
+    let utc_now = env.count("SELECT floor(extract(epoch FROM now()) * 1000)::bigint");
+    assert!(
+        (utc_now - ms(&began)).abs() < 60_000,
+        "{began} vs {utc_now}"
+    );
+    std::fs::write(env.path("go"), "").expect("let the handler end");
+    assert!(worker.wait_max(BOUND).success(), "{}", worker.err());
+    assert_eq!(env.status(&id), "completed");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
 fn pg_a_session_holding_a_key_lock_holds_back_only_that_keys_runs() {
     let env = Env::on(crate::harness::Backend::Postgres);
     env.ok(&["init"]);

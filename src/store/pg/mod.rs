@@ -114,7 +114,9 @@ impl Postgres {
             crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
-        let client = admission::retry(opts.busy_timeout, || connect::connect(&target))?;
+        // One attempt: a worker reconnecting has its own backoff, and must not wait here for
+        // a connection slot while its leases run out.
+        let client = connect::connect(&target)?;
         Ok(Postgres {
             client: RefCell::new(client),
             shown: target.shown,
