@@ -317,6 +317,53 @@ fn pg_a_session_holding_a_key_lock_holds_back_only_that_keys_runs() {
     assert_eq!(ran.lines().count(), 6, "{ran}");
 }
 
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_a_stuck_key_lock_does_not_hold_back_a_finished_runs_result() {
+    let env = Env::on(crate::harness::Backend::Postgres);
+    env.ok(&["init"]);
+    let h = env.handler(
+        "any",
+        r#"echo "$DURABLY_RUN_ID" >> "$T/ran"
+if [ "$DURABLY_JOB" = slow ]; then sleep 3; fi"#,
+    );
+    let keyed = env.enqueue_job("keyed", &["--concurrency-key", "k"]);
+    let slow = env.enqueue_job("slow", &[]);
+    let mut stuck = client(&env);
+    let mut tx = stuck.transaction().expect("begin");
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('k'))", &[])
+        .expect("lock the key");
+    // Every poll tries the keyed run again while the slow run's renewals and result go
+    // through the same worker.
+    let out = env.run(&[
+        "work",
+        "--until-idle",
+        "--busy-timeout",
+        "1s",
+        "--lease",
+        "2s",
+        "--poll",
+        "50ms",
+        "--",
+        h.to_str().unwrap(),
+    ]);
+    out.ok();
+    assert_eq!(env.status(&slow), "completed", "{out:?}");
+    assert_eq!(
+        env.field(&slow, "lease_generation").as_deref(),
+        Some("1"),
+        "{out:?}"
+    );
+    let ran = std::fs::read_to_string(env.path("ran")).unwrap_or_default();
+    assert_eq!(
+        ran.lines().filter(|l| *l == slow).count(),
+        1,
+        "{ran}\n{out:?}"
+    );
+    assert_eq!(env.status(&keyed), "pending");
+    tx.commit().expect("end the stuck transaction");
+}
+
 /// Makes every session that inserts (or updates) a run die at COMMIT: a deferred constraint
 /// trigger terminates its own backend, so the client sent COMMIT and never hears back.
 fn die_at_commit(c: &mut postgres::Client, events: &str) {
