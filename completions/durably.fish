@@ -25,7 +25,7 @@ function __fish_durably_using_subcommand
 end
 
 complete -c durably -n "__fish_durably_needs_command" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_needs_command" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_needs_command" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_needs_command" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -50,7 +50,7 @@ complete -c durably -n "__fish_durably_needs_command" -f -a "log" -d '(inside a 
 complete -c durably -n "__fish_durably_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c durably -n "__fish_durably_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c durably -n "__fish_durably_using_subcommand init" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand init" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand init" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand init" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -63,7 +63,7 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -l idempotency-
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l concurrency-key -d 'At most one pending run per job and key; a second one is a conflict (exit 4)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l timeout -d 'With --wait: give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand enqueue" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -75,7 +75,7 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l job -d 
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l chunk -d 'Commit every N runs (each chunk all or nothing) instead of once for the whole input' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -98,7 +98,7 @@ ndjson\t''
 ids\t''"
 complete -c durably -n "__fish_durably_using_subcommand ls" -l watch -d 'Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand ls" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -121,7 +121,7 @@ ndjson\t''
 ids\t''"
 complete -c durably -n "__fish_durably_using_subcommand list" -l watch -d 'Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand list" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -129,7 +129,7 @@ complete -c durably -n "__fish_durably_using_subcommand list" -l json -d 'Same a
 complete -c durably -n "__fish_durably_using_subcommand list" -l explain -d 'Print the query plan instead of runs'
 complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand show" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand show" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -142,7 +142,7 @@ cancelled\t''"
 complete -c durably -n "__fish_durably_using_subcommand rm" -s l -l label -d 'With --older-than: only runs with this label (repeat to AND)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -s j -l job -d 'With --older-than: only runs of this job (repeatable)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand rm" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -151,21 +151,21 @@ complete -c durably -n "__fish_durably_using_subcommand rm" -l dry-run -d 'With 
 complete -c durably -n "__fish_durably_using_subcommand rm" -l json -d 'Print JSON'
 complete -c durably -n "__fish_durably_using_subcommand rm" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand cancel" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand cancel" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l json -d 'Print JSON'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand retrigger" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l json -d 'Print the new run as JSON'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand stats" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand stats" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand stats" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand stats" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -173,7 +173,7 @@ complete -c durably -n "__fish_durably_using_subcommand stats" -l json -d 'Print
 complete -c durably -n "__fish_durably_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand wait" -l timeout -d 'Give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand wait" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand wait" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -188,7 +188,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l max-runs -d 'Ex
 complete -c durably -n "__fish_durably_using_subcommand work" -l retain -d 'While idle, purge terminal runs that completed more than DUR ago' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l handlers -d 'Directory of handlers: a run of job J is executed by DIR/J' -r -F
 complete -c durably -n "__fish_durably_using_subcommand work" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand work" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -198,7 +198,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l no-stderr-logs 
 complete -c durably -n "__fish_durably_using_subcommand work" -s v -l verbose -d 'One line on stderr per claimed and per ended run (for a journal)'
 complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand logs" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -206,7 +206,7 @@ complete -c durably -n "__fish_durably_using_subcommand logs" -s f -l follow -d 
 complete -c durably -n "__fish_durably_using_subcommand logs" -l json -d 'Print one JSON object per log'
 complete -c durably -n "__fish_durably_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand step" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand step" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -214,7 +214,7 @@ complete -c durably -n "__fish_durably_using_subcommand step" -s h -l help -d 'P
 complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'Total amount of work' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand progress" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand progress" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -224,13 +224,13 @@ warn\t''
 error\t''"
 complete -c durably -n "__fish_durably_using_subcommand log" -l data -d 'Structured data as JSON text' -r
 complete -c durably -n "__fish_durably_using_subcommand log" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand log" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand log" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand log" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand completions" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
-complete -c durably -n "__fish_durably_using_subcommand completions" -l busy-timeout -d 'How long a writer waits for the database lock before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand completions" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand completions" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"

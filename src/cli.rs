@@ -32,7 +32,8 @@ pub struct Cli {
     )]
     pub db: Option<PathBuf>,
 
-    /// How long a writer waits for the database lock before giving up
+    /// How long a writer waits for the database lock (on PostgreSQL also for a connection
+    /// slot when the server is full) before giving up
     #[arg(
         long,
         global = true,

@@ -1,5 +1,5 @@
 -- Many new pending runs without keys in one statement ($1..$5: ids, job names, inputs, labels
--- JSON, created_at; arrays of one length).
+-- JSON, created_at -- the database's now read when the batch began; arrays of one length).
 INSERT INTO durably_runs (
   id, job_name, input, status, idempotency_key, concurrency_key, labels,
   current_step_index, completed_step_count, progress, output, error,

@@ -1,6 +1,6 @@
--- $1 id, $2 generation, $3 error text, $4 now. Fenced like lease_complete.sql.
+-- $1 id, $2 generation, $3 error text. Fenced like lease_complete.sql.
 UPDATE durably_runs
 SET status = 'failed', error = $3, lease_owner = NULL, lease_expires_at = NULL,
-    completed_at = $4, updated_at = $4
+    completed_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 WHERE id = $1 AND status = 'leased' AND lease_generation = $2::int8
-  AND lease_expires_at IS NOT NULL AND lease_expires_at > $4
+  AND lease_expires_at IS NOT NULL AND lease_expires_at > to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')

@@ -1,4 +1,4 @@
--- $1 id, $2 now: an expired run goes back to pending.
+-- $1 id: an expired run goes back to pending (expired by the database's clock).
 UPDATE durably_runs
-SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $2
-WHERE id = $1 AND status = 'leased' AND lease_expires_at <= $2
+SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+WHERE id = $1 AND status = 'leased' AND lease_expires_at <= to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')

@@ -274,6 +274,19 @@ struct Batch {
     started: Instant,
     /// Time spent inserting (in transactions) by the chunks before the current one.
     insert_time: std::time::Duration,
+    /// The chunk being inserted: its first and last item, and its first new run (what to look
+    /// for when its commit's outcome is unknown).
+    seen: ChunkSeen,
+}
+
+/// What the transaction of one chunk wrote, for the message when its commit's outcome is
+/// unknown ([`crate::store::CommitUnknown`]).
+#[derive(Default)]
+struct ChunkSeen {
+    first: Option<Place>,
+    last: Option<Place>,
+    items: u64,
+    first_new: Option<String>,
 }
 
 impl Batch {
@@ -299,6 +312,7 @@ impl Batch {
             return Ok(());
         }
         let began = Instant::now();
+        self.seen = ChunkSeen::default();
         let mut store = self.store.take().context("the database is not open")?;
         let inserted = store.enqueue_batch(true, |b| self.insert_spooled(b, began));
         self.store = Some(store);
@@ -337,6 +351,13 @@ impl Batch {
                 let code = crate::error::exit_code(&e);
                 anyhow::Error::new(CodedError::new(code, format!("{place}: {e:#}")))
             })?;
+            let seen = &mut self.seen;
+            seen.first.get_or_insert(place);
+            seen.last = Some(place);
+            seen.items += 1;
+            if disposition == Disposition::Created && seen.first_new.is_none() {
+                seen.first_new = Some(run.id.clone());
+            }
             match disposition {
                 Disposition::Created => self.counts.created += 1,
                 Disposition::Idempotent => self.counts.idempotent += 1,
@@ -446,6 +467,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
         read: 0,
         started: Instant::now(),
         insert_time: std::time::Duration::ZERO,
+        seen: ChunkSeen::default(),
     };
     let result = match feed(&mut batch, reader, &name) {
         Ok(()) => batch.insert(),
@@ -456,6 +478,17 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
     }
     if let Err(e) = result {
         let committed = batch.committed;
+        if let Some(unknown) = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<crate::store::CommitUnknown>())
+        {
+            return Err(anyhow!(unknown_outcome(
+                unknown,
+                &batch.seen,
+                committed,
+                &name
+            )));
+        }
         // The results of earlier chunks were printed at their commits; those of the chunk that
         // failed were never committed and are not reported.
         if committed > 0 {
@@ -484,6 +517,37 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::Ok)
+}
+
+/// The message for a chunk whose COMMIT was sent but never answered: it is all there or not
+/// at all, and one of its new runs tells which. Never "nothing was enqueued": the runs may be
+/// there, and enqueueing the batch again would double them.
+fn unknown_outcome(
+    unknown: &crate::store::CommitUnknown,
+    chunk: &ChunkSeen,
+    committed: u64,
+    name: &str,
+) -> String {
+    let lines = match (chunk.first, chunk.last) {
+        (Some(a), Some(b)) if a.line != b.line => format!("lines {}-{}", a.line, b.line),
+        (Some(a), _) => format!("line {}", a.line),
+        _ => "its lines".into(),
+    };
+    let earlier = if committed > 0 {
+        format!(" (the {committed} runs of earlier chunks were committed)")
+    } else {
+        String::new()
+    };
+    let check = match &chunk.first_new {
+        Some(id) => format!(
+            "`durably show {id}` (its first new run) tells which; enqueue {lines} again only if that run is not found (specs with idempotency keys can be enqueued again safely)"
+        ),
+        None => "it held no new run, so it can be enqueued again safely".into(),
+    };
+    format!(
+        "the outcome of enqueueing {lines} of {name} is unknown: the connection to {} was lost after COMMIT was sent ({:#}); the {} runs of {lines} were all committed or none was{earlier}: {check}",
+        unknown.location, unknown.source, chunk.items
+    )
 }
 
 /// Puts the error's own message first: "line 3: …; nothing was enqueued from FILE".

@@ -27,6 +27,24 @@ impl Clock {
         }
         &self.text
     }
+
+    /// The last time handed out ("" before the first).
+    pub fn last(&self) -> &str {
+        &self.text
+    }
+
+    /// Takes `text`, a time read from the database's clock (PostgreSQL), as the time handed
+    /// out from now on unless an earlier one was later: the database's clock decides, and
+    /// `created_at` still never goes backwards within a process.
+    pub fn observe(&mut self, text: &str) -> &str {
+        if let Some(ms) = time::parse_ms(text) {
+            if ms > self.last_ms || self.text.is_empty() {
+                self.last_ms = ms;
+                self.text = text.to_string();
+            }
+        }
+        &self.text
+    }
 }
 
 /// Enqueues one run inside the caller's transaction.

@@ -7,6 +7,9 @@
 //!   reads of several statements in one read transaction (one snapshot), so output written
 //!   afterwards (a slow pipe, a pager) never holds a lock or pins the WAL;
 //! - the clock is read after `BEGIN IMMEDIATE` returned, so timestamps follow commit order;
+//!   on PostgreSQL it is the server's `now()`, computed in the statements (`pg::clock`);
+//! - a commit whose answer was lost with the connection is [`CommitUnknown`], never "nothing
+//!   was written";
 //! - writes on behalf of a leased run are fenced by `status = 'leased'` and
 //!   `lease_generation`; a refused fence is an answer (`false`/`None`), not an error;
 //! - nothing inside a transaction waits on the outside (a process, a pipe, a sleep);
@@ -46,6 +49,41 @@ pub enum StepRecord {
     AlreadyDone(Option<String>),
     /// The lease is no longer ours: nothing was written.
     LeaseLost,
+}
+
+/// A write whose COMMIT was sent but never answered (the connection was lost meanwhile): it
+/// may or may not have been committed. Only a server's connection can end this way (a SQLite
+/// commit's outcome is always known); commands say so instead of "nothing was written", with
+/// `subject` saying what to look for. An error before COMMIT was sent is never this: then the
+/// transaction surely rolled back.
+#[derive(Debug)]
+pub struct CommitUnknown {
+    /// The server and database (never the password).
+    pub location: String,
+    /// What the transaction wrote and how to check it ("" when the caller says it).
+    pub subject: String,
+    /// The client's error.
+    pub source: anyhow::Error,
+}
+
+impl std::fmt::Display for CommitUnknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "the outcome of the write is unknown: the connection to {} was lost after COMMIT was sent",
+            self.location
+        )?;
+        if !self.subject.is_empty() {
+            write!(f, "; {}", self.subject)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CommitUnknown {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
 }
 
 /// The database of one process, whichever backend holds it: the embedded SQLite file (the
@@ -328,6 +366,15 @@ impl Store {
     /// The status and generation of a run (None when deleted).
     pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
         dispatch!(self, s => s.status_of(id))
+    }
+
+    /// How far this host's wall clock is ahead of the database server's (negative: behind),
+    /// in milliseconds, measured now; None on SQLite, where this host's clock is the clock.
+    pub fn clock_offset(&self) -> Result<Option<i64>> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(p) => p.clock_offset().map(Some),
+        }
     }
 
     /// Whether the database keeps a write-ahead log to checkpoint (SQLite WAL files only).

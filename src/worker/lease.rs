@@ -4,7 +4,9 @@
 //! `--timeout` runs out, or a second SIGINT/SIGTERM asks for it.
 //!
 //! The local deadline is the instant of the last successful renewal (or of the claim), taken
-//! after `BEGIN IMMEDIATE` returned, plus the lease, minus a safety margin of
+//! after `BEGIN IMMEDIATE` returned on SQLite and before `BEGIN` was sent on PostgreSQL (whose
+//! expiry runs from the server's `now()`, the transaction's start), plus the lease, minus a
+//! safety margin of
 //! `min(lease / 10, 1 s)` ([`Leases::margin`]): never later than the expiry in the database,
 //! and early enough that the group is dead before anyone else may claim the run, even when
 //! the wall clock (which the expiry is written in) and the monotonic clock drift a little.
@@ -23,6 +25,30 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// How far this host's wall clock may be from the database server's before the worker says
+/// so. Leases of CLI workers on PostgreSQL are the database's clock whatever the offset; the
+/// library's workers judge leases by their own clocks, and the margin a worker kills its
+/// handlers by ([`Leases::margin`]) is at most 1 s, so a larger offset between the hosts of a
+/// mixed fleet can let one take over a run the other still executes.
+pub const CLOCK_OFFSET_BOUND_MS: i64 = 1000;
+
+/// Says once, on stderr, when this host's clock is off the database's by more than
+/// [`CLOCK_OFFSET_BOUND_MS`] (PostgreSQL only; a failed measurement says nothing: the claim
+/// will meet the same trouble and report it).
+pub fn note_clock_offset(store: &Store) {
+    let Ok(Some(offset)) = store.clock_offset() else {
+        return;
+    };
+    if offset.abs() > CLOCK_OFFSET_BOUND_MS {
+        let way = if offset > 0 { "ahead of" } else { "behind" };
+        note!(
+            "warning: this host's clock is {:.1} s {way} the database server's ({}); leases use the database's clock, but workers of the @coji/durably library judge leases by their own clocks: keep hosts synchronised (NTP) within 1 s",
+            offset.unsigned_abs() as f64 / 1000.0,
+            store.location()
+        );
+    }
+}
 
 /// The pause before renewing again after the connection was lost.
 const RETRY_SOON: Duration = Duration::from_millis(200);

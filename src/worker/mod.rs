@@ -208,6 +208,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("cannot start the handler supervisor: {e}"))?;
     install_signal_handlers();
     let store = Store::open(opts, Access::Write)?;
+    lease::note_clock_offset(&store);
     let wal = store.is_wal().unwrap_or(false);
     // Handlers get DURABLY_DB: a SQLite file as an absolute path (they may change directory),
     // a PostgreSQL URL without its password, which their `durably` commands read from the

@@ -24,6 +24,7 @@ mod interop;
 mod interop_pg;
 mod ls;
 mod postgres;
+mod postgres_clock;
 mod postgres_worker;
 mod query_plans;
 mod readme;

@@ -8,6 +8,10 @@
 //! same key and then inserts nothing. The run holding the key is then read (READ COMMITTED: the
 //! next statement sees the other transaction's commit) and answers as it would have if it had
 //! been there first. A run valid labels and no key taken costs one round trip.
+//!
+//! `created_at` and `updated_at` are the database's now (the transaction's start, as every
+//! time the CLI writes on PostgreSQL), never earlier than a run this process created before
+//! ([`Clock::observe`]): hosts whose clocks disagree still enqueue in one order.
 
 use super::runs::{get_run, run_from_row};
 use crate::error::CodedError;
@@ -61,29 +65,30 @@ pub fn enqueue(
     // an idempotent twin deleted) frees it: try again.
     for _ in 0..8 {
         let id = new_id();
-        let now = clock.now().to_string();
+        let floor = clock.last().to_string();
         let insert = prepared(
             c,
             &mut st.insert,
             include_str!("../../../sql/postgres/enqueue_run.sql"),
         )?;
-        let inserted: i64 = c
-            .query_one(
-                &insert,
-                &[
-                    &id,
-                    &spec.job,
-                    &spec.input,
-                    &spec.idempotency_key,
-                    &spec.concurrency_key,
-                    &labels,
-                    &now,
-                    &keys,
-                    &values,
-                ],
-            )?
-            .try_get(0)?;
+        let row = c.query_one(
+            &insert,
+            &[
+                &id,
+                &spec.job,
+                &spec.input,
+                &spec.idempotency_key,
+                &spec.concurrency_key,
+                &labels,
+                &floor,
+                &keys,
+                &values,
+            ],
+        )?;
+        let inserted: i64 = row.try_get(0)?;
         if inserted == 1 {
+            let created: String = row.try_get(1)?;
+            let now = clock.observe(&created).to_string();
             let run = Run::pending(id, spec, labels, now);
             return Ok((run, Disposition::Created));
         }
@@ -194,7 +199,8 @@ impl Buffer {
         }
         validate_labels(&spec.labels)?;
         let id = new_id();
-        let now = clock.now().to_string();
+        // The database's now, read when the batch began ([`super::Postgres::enqueue_batch`]).
+        let now = clock.last().to_string();
         let labels = labels_json(&spec.labels);
         for (k, v) in &spec.labels {
             self.label_runs.push(id.clone());

@@ -4,13 +4,18 @@
 //! A claim is one READ COMMITTED transaction: find the oldest claimable run without locking
 //! (the oldest pending run and the oldest expired lease, each read off an index), lock it with
 //! `FOR UPDATE SKIP LOCKED` (a run another claimer holds is skipped, never waited for), and
-//! for a run with a concurrency key take `pg_advisory_xact_lock(hashtext(key))` and re-check
+//! for a run with a concurrency key try `pg_try_advisory_xact_lock(hashtext(key))` and re-check
 //! that no other unexpired lease holds the key (the lock serializes claims of one key; READ
-//! COMMITTED gives the re-check a snapshot taken after the lock). Workers claim in parallel:
-//! nothing is locked but the claimed row and, for a keyed run, its key.
+//! COMMITTED gives the re-check a snapshot taken after the lock). A key whose lock another
+//! session holds is skipped like a locked row, never waited for: a claimer stuck mid-claim (a
+//! partitioned host whose session the server keeps, with its locks, until keepalive ends it)
+//! holds back the runs of its key only, not every claim of the fleet. Workers claim in
+//! parallel: nothing is locked but the claimed row and, for a keyed run, its key.
 //!
-//! Timestamps are this process's clock, read after `BEGIN` returned, in the library's text
-//! form ([`crate::time::format_ms`]), and compared as text like on SQLite.
+//! Every time is the database's clock ([`super::clock`]): the statements compute the server's
+//! `now()` (the transaction's start) in the library's text, and compare it as text like on
+//! SQLite. The local instant a lease's deadline is counted from is taken before `BEGIN` is
+//! sent, so the worker's deadline is never later than the expiry in the database.
 
 use super::runs::run_from_row;
 use super::Postgres;
@@ -28,15 +33,9 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Claims the oldest claimable run of `jobs` in `tx`; `now` and `expires` were taken after
-/// `BEGIN` returned.
-fn claim_in(
-    tx: &mut Transaction,
-    jobs: &Jobs,
-    owner: &str,
-    now: &str,
-    expires: &str,
-) -> Result<Option<Run>> {
+/// Claims the oldest claimable run of `jobs` in `tx` for `lease` milliseconds from the
+/// database's now.
+fn claim_in(tx: &mut Transaction, jobs: &Jobs, owner: &str, lease: i64) -> Result<Option<Run>> {
     let job_list: Option<&Vec<String>> = match jobs {
         Jobs::All => None,
         Jobs::Only(list) if list.is_empty() => return Ok(None),
@@ -52,22 +51,32 @@ fn claim_in(
     let mut skip_ids: Vec<String> = Vec::new();
     loop {
         let row = match job_list {
-            Some(list) => tx.query_opt(&candidate_stmt, &[&now, &skip_keys, &skip_ids, list])?,
-            None => tx.query_opt(&candidate_stmt, &[&now, &skip_keys, &skip_ids])?,
+            Some(list) => tx.query_opt(&candidate_stmt, &[&skip_keys, &skip_ids, list])?,
+            None => tx.query_opt(&candidate_stmt, &[&skip_keys, &skip_ids])?,
         };
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get(0)?;
         // Another claimer holds it, or it was claimed since it was read: look again without it.
-        let Some(locked) = tx.query_opt(&lock_stmt, &[&id, &now])? else {
+        let Some(locked) = tx.query_opt(&lock_stmt, &[&id])? else {
             skip_ids.push(id);
             continue;
         };
         let key: Option<String> = locked.try_get(0)?;
         if let Some(key) = key {
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key])?;
+            let granted: bool = tx
+                .query_one(
+                    include_str!("../../../sql/postgres/lease_claim_key_lock.sql"),
+                    &[&key],
+                )?
+                .try_get(0)?;
+            if !granted {
+                // Another session holds the key (a claim in flight, or one stuck): skip it.
+                skip_keys.push(key);
+                continue;
+            }
             let conflict = tx.query_opt(
                 include_str!("../../../sql/postgres/lease_claim_conflict.sql"),
-                &[&key, &id, &now],
+                &[&key, &id],
             )?;
             if conflict.is_some() {
                 skip_keys.push(key);
@@ -76,7 +85,7 @@ fn claim_in(
         }
         let row = tx.query_opt(
             include_str!("../../../sql/postgres/lease_claim_update.sql"),
-            &[&id, &owner, &expires, &now],
+            &[&id, &owner, &lease],
         )?;
         return row.as_ref().map(run_from_row).transpose();
     }
@@ -116,10 +125,22 @@ impl Postgres {
         what: &str,
         f: impl FnOnce(&mut Transaction) -> Result<T>,
     ) -> Result<T> {
+        self.fenced_write_from(what, |tx, _| f(tx))
+    }
+
+    /// Like [`Postgres::fenced_write`], giving `f` the instant taken just before `BEGIN` was
+    /// sent: the database's `now()` of the transaction is not earlier than it. A COMMIT whose
+    /// answer was lost with the connection is [`crate::store::CommitUnknown`].
+    pub(super) fn fenced_write_from<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Transaction, Instant) -> Result<T>,
+    ) -> Result<T> {
         let deadline = self.deadline;
         let shown = self.shown.clone();
         let client = self.client.get_mut();
         let run = || -> Result<T> {
+            let before_begin = Instant::now();
             let mut tx = client.transaction()?;
             if let Some(deadline) = deadline {
                 // Whole milliseconds rounded up: a timeout that fired before the deadline
@@ -133,8 +154,9 @@ impl Postgres {
                     "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
                 ))?;
             }
-            let value = f(&mut tx)?;
-            tx.commit()?;
+            let value = f(&mut tx, before_begin)?;
+            tx.commit()
+                .map_err(|e| super::outcome::commit_error(e, &shown, String::new()))?;
             Ok(value)
         };
         run()
@@ -156,34 +178,28 @@ impl Postgres {
             .with_context(|| format!("cannot {what}"))
     }
 
-    /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when
-    /// the lease began by the local clock (read after BEGIN, before the claim).
+    /// Claims the oldest claimable run of `jobs` for `owner` for `lease` from the database's
+    /// now; also returns when the lease began by the local clock (taken before BEGIN was sent,
+    /// so never after the database's start of the lease).
     pub fn claim(
         &mut self,
         jobs: &Jobs,
         owner: &str,
         lease: Duration,
     ) -> Result<Option<(Run, Instant)>> {
-        self.fenced_write("claim a run", |tx| {
-            let started = Instant::now();
-            let at = crate::time::now_ms();
-            let now = crate::time::format_ms(at);
-            let expires = crate::time::format_ms(at.saturating_add(ms(lease)));
-            Ok(claim_in(tx, jobs, owner, &now, &expires)?.map(|r| (r, started)))
+        self.fenced_write_from("claim a run", |tx, started| {
+            Ok(claim_in(tx, jobs, owner, ms(lease))?.map(|r| (r, started)))
         })
     }
 
-    /// Extends a lease by `lease` from now (fenced, and only while unexpired): Some(when the
-    /// renewal began by the local clock) when renewed, None when the lease is lost.
+    /// Extends a lease by `lease` from the database's now (fenced, and only while unexpired):
+    /// Some(when the renewal began by the local clock, before BEGIN was sent) when renewed,
+    /// None when the lease is lost.
     pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
-        self.fenced_write("renew a lease", |tx| {
-            let started = Instant::now();
-            let at = crate::time::now_ms();
-            let now = crate::time::format_ms(at);
-            let expires = crate::time::format_ms(at.saturating_add(ms(lease)));
+        self.fenced_write_from("renew a lease", |tx, started| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_renew.sql"),
-                &[&id, &generation, &expires, &now],
+                &[&id, &generation, &ms(lease)],
             )?;
             Ok((n > 0).then_some(started))
         })
@@ -192,10 +208,9 @@ impl Postgres {
     /// Completes a leased run with its output (fenced, lease unexpired); false when lost.
     pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
         self.fenced_write("record the result of a run", |tx| {
-            let now = crate::time::now();
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_complete.sql"),
-                &[&id, &generation, &output, &now],
+                &[&id, &generation, &output],
             )?;
             Ok(n > 0)
         })
@@ -204,10 +219,9 @@ impl Postgres {
     /// Fails a leased run with its error (fenced, lease unexpired); false when lost.
     pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
         self.fenced_write("record the result of a run", |tx| {
-            let now = crate::time::now();
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_fail.sql"),
-                &[&id, &generation, &error, &now],
+                &[&id, &generation, &error],
             )?;
             Ok(n > 0)
         })
@@ -216,10 +230,9 @@ impl Postgres {
     /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
     pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
         self.fenced_write("give a run back", |tx| {
-            let now = crate::time::now();
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_expire.sql"),
-                &[&id, &generation, &now],
+                &[&id, &generation],
             )?;
             Ok(n > 0)
         })
@@ -237,11 +250,10 @@ impl Postgres {
 
     /// Whether any lease has run out (a read: lets an idle worker skip the write).
     pub fn has_expired(&self) -> Result<bool> {
-        let now = crate::time::now();
         let row = self.read_opt(
             "look for expired leases",
             include_str!("../../../sql/postgres/lease_has_expired.sql"),
-            &[&now],
+            &[],
         )?;
         Ok(row.is_some())
     }
@@ -251,12 +263,11 @@ impl Postgres {
     /// already exists` when its (job, concurrency key) already has a pending run. How many.
     pub fn release_expired(&mut self, limit: u64) -> Result<u64> {
         self.fenced_write("release expired leases", |tx| {
-            let now = crate::time::now();
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let ids: Vec<String> = tx
                 .query(
                     include_str!("../../../sql/postgres/lease_expired_ids.sql"),
-                    &[&now, &limit],
+                    &[&limit],
                 )?
                 .iter()
                 .map(|r| r.try_get(0))
@@ -267,21 +278,21 @@ impl Postgres {
             ))?;
             let mut released = 0;
             for id in &ids {
-                if tx.execute(&fail, &[id, &now])? > 0 {
+                if tx.execute(&fail, &[id])? > 0 {
                     released += 1;
                     continue;
                 }
                 // A pending run of the same key enqueued since the check above makes the
                 // partial unique index refuse this one (23505): then it fails like above.
                 let mut sp = tx.transaction()?;
-                match sp.execute(&pending, &[id, &now]) {
+                match sp.execute(&pending, &[id]) {
                     Ok(n) => {
                         sp.commit()?;
                         released += n;
                     }
                     Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
                         sp.rollback()?;
-                        released += tx.execute(&fail, &[id, &now])?;
+                        released += tx.execute(&fail, &[id])?;
                     }
                     Err(e) => return Err(e.into()),
                 }

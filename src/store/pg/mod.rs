@@ -1,10 +1,14 @@
 //! The PostgreSQL backend of [`super::Store`]: the schema @coji/durably's `migrate()` creates
 //! on PostgreSQL, one synchronous `postgres::Client`, every write in one transaction, and the
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
-//! concurrency key). Statements live in `sql/postgres/`.
+//! concurrency key, tried, never waited for), and the database's clock for every lease and run
+//! time ([`clock`]). Statements live in `sql/postgres/`.
 
+mod admission;
+mod clock;
 mod lease;
 pub use lease::is_connection_error;
+mod outcome;
 mod steps;
 
 use super::{pending, Access, Jobs, ListFilter, Options, Plan, PurgeFilter};
@@ -92,7 +96,7 @@ impl Postgres {
             crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
-        let mut client = connect::connect(&target)?;
+        let mut client = admission::retry(opts.busy_timeout, || connect::connect(&target))?;
         schema::prepare(&mut client, &target.shown, access)
             .map_err(|e| describe(e, &target.shown))?;
         Ok(Postgres {
@@ -110,6 +114,8 @@ impl Postgres {
             crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
+        // One attempt: a worker reconnecting has its own backoff, and must not wait here for
+        // a connection slot while its leases run out.
         let client = connect::connect(&target)?;
         Ok(Postgres {
             client: RefCell::new(client),
@@ -140,9 +146,20 @@ impl Postgres {
         let shown = self.shown.as_str();
         let client = self.client.get_mut();
         // BEGIN and COMMIT by hand: the batch holds the client, not a Transaction borrowing it.
-        client
-            .batch_execute("BEGIN")
+        // The database's now comes with BEGIN (one round trip): every run of the batch is
+        // created at it, never before a run this process created earlier.
+        let began = client
+            .simple_query(&format!("BEGIN; {}", clock::NOW))
             .map_err(|e| describe(e.into(), shown))?;
+        let now = began.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+        let Some(now) = now else {
+            let _ = client.batch_execute("ROLLBACK");
+            anyhow::bail!("database {shown}: the server's clock gave no answer");
+        };
+        self.clock.observe(&now);
         let mut buffer = enqueue::Buffer::default();
         let value = f(PgBatch {
             client: &mut *client,
@@ -154,14 +171,15 @@ impl Postgres {
             buffer.flush(&mut *client).map_err(|e| describe(e, shown))?;
             Ok(v)
         });
-        let end = if commit && value.is_ok() {
-            "COMMIT"
+        if commit && value.is_ok() {
+            client
+                .batch_execute("COMMIT")
+                .map_err(|e| outcome::commit_error(e, shown, String::new()))?;
         } else {
-            "ROLLBACK"
-        };
-        client
-            .batch_execute(end)
-            .map_err(|e| describe(e.into(), shown))?;
+            client
+                .batch_execute("ROLLBACK")
+                .map_err(|e| describe(e.into(), shown))?;
+        }
         value
     }
 
@@ -181,10 +199,13 @@ impl Postgres {
     }
 
     /// `f` in one READ COMMITTED transaction, committed when it returns Ok; lock waits bounded
-    /// by the deadline when one is set ([`Postgres::set_deadline`]).
-    pub(super) fn write<T>(
+    /// by the deadline when one is set ([`Postgres::set_deadline`]). When the connection is
+    /// lost after COMMIT was sent, the error is [`super::CommitUnknown`] with `subject(value)`
+    /// saying what to look for.
+    pub(super) fn write_then<T>(
         &mut self,
         f: impl FnOnce(&mut postgres::Transaction, &mut super::enqueue::Clock) -> Result<T>,
+        subject: impl FnOnce(&T) -> String,
     ) -> Result<T> {
         let shown = self.shown.as_str();
         let client = self.client.get_mut();
@@ -200,7 +221,8 @@ impl Postgres {
                 .map_err(|e| describe(e.into(), shown))?;
         }
         let value = f(&mut tx, &mut self.clock).map_err(|e| describe(e, shown))?;
-        tx.commit().map_err(|e| describe(e.into(), shown))?;
+        tx.commit()
+            .map_err(|e| outcome::commit_error(e, shown, subject(&value)))?;
         Ok(value)
     }
 
@@ -298,12 +320,25 @@ impl Postgres {
 
     /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        self.write(|tx, clock| enqueue::enqueue(tx, spec, clock, &mut Default::default()))
+        self.write_then(
+            |tx, clock| enqueue::enqueue(tx, spec, clock, &mut Default::default()),
+            |(run, disposition)| match disposition {
+                Disposition::Created => format!(
+                    "run {} was enqueued if `durably show {}` finds it; enqueue again only if it does not (a spec with an idempotency key can be enqueued again safely)",
+                    run.id, run.id
+                ),
+                _ => format!(
+                    "nothing was written: the {} run {} answers this spec",
+                    disposition.as_str(),
+                    run.id
+                ),
+            },
+        )
     }
 
     /// Enqueues a terminal run again as a new run (same job, input, labels, concurrency key).
     pub fn retrigger(&mut self, given: &str) -> Result<Run> {
-        self.write(|tx, clock| {
+        self.write_then(|tx, clock| {
             let old = runs::find_run(tx, given)?;
             if !old.is_terminal() {
                 return Err(CodedError::conflict(format!(
@@ -322,14 +357,17 @@ impl Postgres {
             };
             let (run, _) = enqueue::enqueue(tx, &spec, clock, &mut Default::default())?;
             Ok(run)
-        })
+        }, |run| format!(
+            "the new run {} exists if `durably show {}` finds it; retrigger again only if it does not",
+            run.id, run.id
+        ))
     }
 
     /// Cancels a pending or leased run; its id (conflict when it is not cancellable).
     pub fn cancel(&mut self, given: &str) -> Result<String> {
-        self.write(|tx, _| {
+        self.write_then(|tx, _| {
             let run = runs::find_run(tx, given)?;
-            if !runs::cancel(tx, &run.id, &crate::time::now())? {
+            if !runs::cancel(tx, &run.id)? {
                 return Err(CodedError::conflict(format!(
                     "run {} is {}; only pending or leased runs can be cancelled",
                     run.id, run.status
@@ -337,13 +375,13 @@ impl Postgres {
                 .into());
             }
             Ok(run.id)
-        })
+        }, |id| format!("`durably show {id}` tells whether run {id} was cancelled; cancelling again is harmless"))
     }
 
     /// Deletes a run with its labels, steps and logs; its id. Only a terminal run unless
     /// `force` (conflict otherwise).
     pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
-        self.write(|tx, _| {
+        self.write_then(|tx, _| {
             let run = runs::find_run(tx, given)?;
             if !run.is_terminal() && !force {
                 return Err(CodedError::conflict(format!(
@@ -354,7 +392,7 @@ impl Postgres {
             }
             runs::delete_run(tx, &run.id)?;
             Ok(run.id)
-        })
+        }, |id| format!("`durably show {id}` tells whether run {id} was deleted; deleting again is harmless"))
     }
 
     /// PostgreSQL has no write-ahead log file for us to checkpoint.
@@ -388,7 +426,7 @@ impl Postgres {
 
     /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
     pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
-        self.read(|c| runs::pending_for(c, jobs, &crate::time::now()))
+        self.read(|c| runs::pending_for(c, jobs))
     }
 
     /// Counts what a purge would delete.
@@ -398,7 +436,10 @@ impl Postgres {
 
     /// Deletes at most `batch` runs of a purge in one transaction; how many.
     pub fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
-        self.write(|tx, _| runs::purge_batch(tx, f, batch))
+        self.write_then(
+            |tx, _| runs::purge_batch(tx, f, batch),
+            |n| format!("a batch of {n} runs may or may not have been deleted; the purge can be run again"),
+        )
     }
 
     /// Purges in batches of bounded size, each its own transaction, so other writers never

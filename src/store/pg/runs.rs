@@ -491,11 +491,8 @@ pub fn counts(c: &mut impl GenericClient) -> Result<Vec<(String, String, i64)>> 
 }
 
 /// Cancels a pending or leased run; false when it is not (any longer) cancellable.
-pub fn cancel(c: &mut impl GenericClient, id: &str, now: &str) -> Result<bool> {
-    let n = c.execute(
-        include_str!("../../../sql/postgres/cancel_run.sql"),
-        &[&id, &now],
-    )?;
+pub fn cancel(c: &mut impl GenericClient, id: &str) -> Result<bool> {
+    let n = c.execute(include_str!("../../../sql/postgres/cancel_run.sql"), &[&id])?;
     Ok(n > 0)
 }
 
@@ -579,12 +576,13 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
     Ok(ids.len() as u64)
 }
 
-/// Pending runs of `jobs` at `now`, and how many of them wait for a concurrency key that
-/// another run holds with an unexpired lease (the claim's own guard): a worker's closing note.
+/// Pending runs of `jobs` by the database's clock, and how many of them wait for a
+/// concurrency key: another run holds it with an unexpired lease (the claim's own guard), or
+/// another session holds the key's advisory lock (a claim in flight, or a stuck session the
+/// claim skips). A worker's closing note.
 pub fn pending_for(
     c: &mut impl GenericClient,
     jobs: &super::super::Jobs,
-    now: &str,
 ) -> Result<super::super::pending::Pending> {
     let names: Option<Vec<&str>> = match jobs {
         super::super::Jobs::All => None,
@@ -592,14 +590,8 @@ pub fn pending_for(
         super::super::Jobs::Only(list) => Some(list.iter().map(String::as_str).collect()),
     };
     let row = c.query_one(
-        "SELECT count(*), count(*) FILTER (WHERE concurrency_key IS NOT NULL AND EXISTS (\
-           SELECT 1 FROM durably_runs AS active \
-            WHERE active.concurrency_key = p.concurrency_key AND active.id <> p.id \
-              AND active.status = 'leased' AND active.lease_expires_at IS NOT NULL \
-              AND active.lease_expires_at > $1)) \
-         FROM durably_runs AS p WHERE status = 'pending' \
-           AND ($2::text[] IS NULL OR job_name = ANY($2::text[]))",
-        &[&now, &names],
+        include_str!("../../../sql/postgres/pending_for.sql"),
+        &[&names],
     )?;
     let (total, blocked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     Ok(super::super::pending::Pending {

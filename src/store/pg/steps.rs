@@ -56,6 +56,8 @@ impl Postgres {
     /// process of the run completed it first, its stored output is the answer.
     pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
         self.fenced_write("record a step", |tx| {
+            // The step's own row keeps this host's clock, like its started_at; the run's
+            // updated_at is the database's now (steps_advance.sql).
             let now = crate::time::now();
             let held = tx.query_opt(
                 include_str!("../../../sql/postgres/steps_lock_run.sql"),
@@ -100,7 +102,7 @@ impl Postgres {
             if step.status == "completed" {
                 tx.execute(
                     include_str!("../../../sql/postgres/steps_advance.sql"),
-                    &[&fence.run_id, &fence.generation, &index, &now],
+                    &[&fence.run_id, &fence.generation, &index],
                 )?;
             }
             Ok(StepRecord::Recorded(step.output.map(str::to_string)))
@@ -110,10 +112,9 @@ impl Postgres {
     /// Sets the run's progress (fenced); false when the lease is lost.
     pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
         self.fenced_write("set a run's progress", |tx| {
-            let now = crate::time::now();
             let n = tx.execute(
                 include_str!("../../../sql/postgres/steps_progress.sql"),
-                &[&fence.run_id, &fence.generation, &progress, &now],
+                &[&fence.run_id, &fence.generation, &progress],
             )?;
             Ok(n > 0)
         })
