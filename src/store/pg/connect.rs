@@ -271,8 +271,9 @@ pub fn connect(target: &Target) -> Result<Client> {
             .config
             .connect(postgres_native_tls::MakeTlsConnector::new(connector))
     };
-    let mut client = client
-        .map_err(|e| super::admission::mark(fail(&with_hint(super::error_text(&e), target.tls)), &e))?;
+    let mut client = client.map_err(|e| {
+        super::admission::mark(fail(&with_hint(super::error_text(&e), target.tls)), &e)
+    })?;
     if let Some(ms) = target.lock_timeout {
         client
             .batch_execute(&format!("SET lock_timeout = {ms}"))
