@@ -100,7 +100,7 @@ impl ExecutorContext {
     }
 }
 
-/// SIGINT/SIGTERM received so far: one stops claiming, two kill the handlers.
+/// SIGINT/SIGTERM/SIGHUP/SIGQUIT received so far: one stops claiming, two kill the handlers.
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -115,10 +115,23 @@ fn install_signal_handlers() {
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+    // SIGHUP (the terminal or ssh session went away) and SIGQUIT (Ctrl-\\) stop the worker
+    // like SIGTERM: by default they would end it like a crash, leaving its runs to wait out
+    // their leases.
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
         // SAFETY: the handler only touches an atomic, which is async-signal-safe.
         let _ = unsafe { sigaction(sig, &action) };
     }
+    // A write past `ulimit -f` then fails with EFBIG, which is reported like any write error,
+    // instead of killing the worker without a word. Handlers get the default back (see
+    // process::spawn).
+    // SAFETY: SIG_IGN installs no handler.
+    let _ = unsafe { nix::sys::signal::signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
 }
 
 /// Whether `name` can be a job executed from a handler directory: a plain entry name.
