@@ -91,9 +91,6 @@ pub fn open(opts: &Options, access: Access) -> Result<Connection> {
             Access::Write | Access::Repair => prepare_directory(path, opts.default)?,
         }
     }
-    if existed && path.is_dir() {
-        bail!("database {} is a directory", path.display());
-    }
     let conn = connect(path, access, opts.busy_timeout)?;
     let catalog = Catalog::read(&conn).map_err(|e| describe(e, path))?;
     let version = if catalog.has_table("durably_schema_versions") {
@@ -455,7 +452,76 @@ pub fn connect_again(opts: &Options) -> Result<Connection> {
     connect(&opts.path, Access::WriteExisting, opts.busy_timeout)
 }
 
+/// Refuses a path that names something other than a regular file (a missing one is fine: it
+/// is created or reported by the caller). Opening a FIFO blocks until a writer comes, a
+/// directory or a device is never a database: each is one clear error before SQLite sees it.
+fn check_regular(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    bail!("database {} is {what}, not a regular file", path.display())
+}
+
+/// The identity of a database file: its device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file `path` names now (None: it names nothing).
+    pub fn of_path(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// The identity of the file `conn` has open, read from the main database file's
+    /// descriptor (`/proc/self/fd`), so that it is the file SQLite writes, not whatever the
+    /// path names by now. None when it cannot be told (no /proc, an in-memory database).
+    pub fn of_connection(conn: &Connection) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let name = conn.path().filter(|p| !p.is_empty())?;
+        let name = Path::new(name);
+        for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+            let Ok(target) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy();
+            let target = target.strip_suffix(" (deleted)").unwrap_or(&target);
+            if Path::new(target) == name {
+                let m = std::fs::metadata(entry.path()).ok()?;
+                return Some(FileId {
+                    dev: m.dev(),
+                    ino: m.ino(),
+                });
+            }
+        }
+        None
+    }
+}
+
 fn connect(path: &Path, access: Access, busy: Duration) -> Result<Connection> {
+    check_regular(path)?;
     // No SQLITE_OPEN_URI; and the bundled SQLite is built with SQLITE_USE_URI, which reads a
     // name beginning with `file:` as a URI even without the flag, so a relative path is opened
     // as `./NAME`: then `file:x.db` and `:memory:` are plain file names like any other.

@@ -570,6 +570,8 @@ fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, ended: En
         Some(KillReason::LeaseLost) | Some(KillReason::LeaseDeadline) => {
             return lost_outcome(shared, run, false);
         }
+        // The worker said why once; nothing is written for the run.
+        Some(KillReason::Abandoned) => return Outcome::Lost,
         Some(KillReason::Shutdown) => {
             let _ = write(shared, active, |store| {
                 store.expire(&run.id, run.lease_generation)

@@ -16,6 +16,7 @@ macro_rules! note {
     }};
 }
 
+mod clock;
 pub mod handler;
 pub mod lease;
 pub mod process;
@@ -216,6 +217,10 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     install_signal_handlers();
     let store = Store::open(opts, Access::Write)?;
     let wal = store.is_wal().unwrap_or(false);
+    let db_file = store.file_id().or_else(|| {
+        crate::db::FileId::of_path(&opts.path)
+            .filter(|_| !crate::store::is_postgres_url(&opts.path))
+    });
     // Handlers get DURABLY_DB: a SQLite file as an absolute path (they may change directory),
     // a PostgreSQL URL unchanged.
     let db_abs = if crate::store::is_postgres_url(&opts.path) {
@@ -247,6 +252,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         leases: &leases,
         owner: owner_id(),
         wal,
+        db_file,
     }
     .run();
     leases.stop();

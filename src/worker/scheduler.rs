@@ -30,6 +30,9 @@ pub(super) struct Scheduler<'a> {
     pub leases: &'a Arc<Leases>,
     pub owner: String,
     pub wal: bool,
+    /// The SQLite file the worker opened (device and inode), checked against its path at
+    /// every turn; None on PostgreSQL.
+    pub db_file: Option<crate::db::FileId>,
 }
 
 /// When maintenance last ran to the end.
@@ -113,6 +116,8 @@ struct LoopState {
     /// SIGINT/SIGTERM already announced.
     announced: usize,
     reconnect: Reconnect,
+    /// The database path no longer names the file the worker has open.
+    file_gone: bool,
 }
 
 impl LoopState {
@@ -169,9 +174,13 @@ impl Scheduler<'_> {
         let mut st = LoopState::default();
         loop {
             let signals = self.observe_signals(&mut st);
+            self.check_file(&mut st);
+            self.leases.check_clock();
             let stopping = self.is_stopping(&st, signals);
             let connected = stopping || self.connected(&mut st.reconnect, st.running)?;
-            let room = st.running < self.cfg.concurrency && !st.backoff.active();
+            let room = st.running < self.cfg.concurrency
+                && !st.backoff.active()
+                && !self.leases.claims_held();
             if !stopping && connected && room {
                 if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;
@@ -181,6 +190,16 @@ impl Scheduler<'_> {
                 break;
             }
             self.wait_for_outcome(&mut st, &done_rx, signals);
+        }
+        if st.file_gone {
+            return Err(CodedError::new(
+                ExitCode::Error,
+                format!(
+                    "database {} no longer names the file this worker opened (moved, replaced or deleted); stopped claiming and stopped its handlers without recording their runs",
+                    self.shared.opts.path.display()
+                ),
+            )
+            .into());
         }
         let max_runs_reached = self.cfg.max_runs.is_some_and(|m| st.claimed >= m);
         self.exit_code(
@@ -211,6 +230,22 @@ impl Scheduler<'_> {
         signals
     }
 
+    /// Notes a database path that no longer names the file this worker has open (`mv`, `rm`,
+    /// a replaced file): everything written from now on would go to a file nobody sees, or
+    /// mix this connection's WAL with another file's. The handlers are stopped at once,
+    /// nothing is written for their runs (their leases run out in the new file, if it has
+    /// them), and the worker ends with an error.
+    fn check_file(&self, st: &mut LoopState) {
+        let Some(opened) = self.db_file else {
+            return;
+        };
+        if st.file_gone || crate::db::FileId::of_path(&self.shared.opts.path) == Some(opened) {
+            return;
+        }
+        st.file_gone = true;
+        self.leases.abandon_all();
+    }
+
     /// Whether the worker claims nothing more: a signal, no supervisor, too many handlers
     /// that could not be started, or its mode is done.
     fn is_stopping(&self, st: &LoopState, signals: usize) -> bool {
@@ -218,6 +253,7 @@ impl Scheduler<'_> {
         let gave_up = may_give_up && st.backoff.in_a_row >= GIVE_UP_AFTER;
         signals >= 1
             || st.supervisor_gone
+            || st.file_gone
             || gave_up
             || st.drained
             || self.cfg.max_runs.is_some_and(|m| st.claimed >= m)
