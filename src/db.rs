@@ -18,7 +18,7 @@
 //! - writers create the parent directories of the default location only; an explicit path
 //!   needs an existing directory (a typo must not leave directories behind).
 
-use crate::error::CodedError;
+use crate::error::{CodedError, Unavailable};
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::cell::Cell;
@@ -134,7 +134,7 @@ fn prepare_directory(path: &Path, default: bool) -> Result<()> {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => bail!("{} is not a directory", parent.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("directory {} does not exist", parent.display())
+            Err(Unavailable(format!("directory {} does not exist", parent.display())).into())
         }
         Err(e) => Err(e).with_context(|| format!("cannot read directory {}", parent.display())),
     }
@@ -636,9 +636,10 @@ pub fn describe(err: anyhow::Error, path: &Path) -> anyhow::Error {
             anyhow::anyhow!("permission denied opening database {p}")
         }
         Some(ErrorCode::DiskFull) => anyhow::anyhow!("database {p}: disk full"),
-        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => anyhow::anyhow!(
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Unavailable(format!(
             "database {p} is locked: another process held it longer than --busy-timeout"
-        ),
+        ))
+        .into(),
         // SQLITE_IOERR_WRITE: the disk filled up under SQLite, or a file size limit was hit.
         Some(ErrorCode::SystemIoFailure) if extended == Some(778) => {
             anyhow::anyhow!("database {p}: cannot write to the file (disk full or file size limit)")

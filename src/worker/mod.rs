@@ -208,6 +208,50 @@ fn owner_id() -> String {
     format!("durably-cli:{host}:{}", std::process::id())
 }
 
+/// The first pause before opening the database again when it is down at start; it doubles
+/// up to [`OPEN_RETRY_MAX`].
+const OPEN_RETRY_START: Duration = Duration::from_millis(200);
+const OPEN_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Opens the database for the worker. A daemon worker (no `--once`, `--until-idle` or
+/// `--max-runs`) whose database is down at start ([`crate::error::is_unavailable`]: a server
+/// that cannot be reached, a SQLite file's directory not there yet, a file locked past
+/// `--busy-timeout`) says so once and tries again with a growing pause, as it does when the
+/// connection is lost later; a worker meant to end fails at once. None: a signal stopped the
+/// wait.
+fn open_when_up(opts: &Options, cfg: &Config) -> Result<Option<Store>> {
+    let daemon = cfg.mode == Mode::Forever && cfg.max_runs.is_none();
+    let mut pause = OPEN_RETRY_START;
+    let mut said = false;
+    loop {
+        let err = match Store::open(opts, Access::Write) {
+            Ok(store) => {
+                if said {
+                    note!("the database is up: {}", store.location());
+                }
+                return Ok(Some(store));
+            }
+            Err(e) if daemon && crate::error::is_unavailable(&e) => e,
+            Err(e) => return Err(e),
+        };
+        if !said {
+            note!(
+                "{err:#}; waiting for the database, trying again with a growing pause (up to {})",
+                humantime::format_duration(OPEN_RETRY_MAX)
+            );
+            said = true;
+        }
+        let until = std::time::Instant::now() + pause;
+        while std::time::Instant::now() < until {
+            if SIGNALS.load(Ordering::SeqCst) > 0 {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        pause = (pause * 2).min(OPEN_RETRY_MAX);
+    }
+}
+
 /// Runs the worker until its mode says to stop; returns the exit code.
 pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     process::ensure_std_fds();
@@ -215,7 +259,10 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     let supervisor = Supervisor::start()
         .map_err(|e| anyhow::anyhow!("cannot start the handler supervisor: {e}"))?;
     install_signal_handlers();
-    let store = Store::open(opts, Access::Write)?;
+    let Some(store) = open_when_up(opts, &cfg)? else {
+        // Stopped by a signal while waiting: nothing was claimed.
+        return Ok(ExitCode::Ok);
+    };
     let wal = store.is_wal().unwrap_or(false);
     let db_file = store.file_id().or_else(|| {
         crate::db::FileId::of_path(&opts.path)
