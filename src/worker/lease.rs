@@ -386,7 +386,7 @@ impl Leases {
                 match Store::open_again(opts) {
                     Ok(c) => store = Some(c),
                     Err(e) => {
-                        note!("cannot renew leases: {e:#}");
+                        repeated!("cannot renew leases: {e:#}");
                         soon = true;
                         continue;
                     }

@@ -17,8 +17,17 @@ macro_rules! note {
 }
 
 mod clock;
+/// Like `note!`, for a line that may repeat at every poll: said at most once a minute, then
+/// with the count of its repeats (see [`noise`]).
+macro_rules! repeated {
+    ($($arg:tt)*) => {{
+        $crate::worker::noise::say(format!($($arg)*));
+    }};
+}
+
 pub mod handler;
 pub mod lease;
+mod noise;
 pub mod process;
 mod scheduler;
 

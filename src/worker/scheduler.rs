@@ -174,6 +174,7 @@ impl Scheduler<'_> {
         let mut st = LoopState::default();
         loop {
             let signals = self.observe_signals(&mut st);
+            super::noise::flush(false);
             self.check_file(&mut st);
             self.leases.check_clock();
             let stopping = self.is_stopping(&st, signals);
@@ -191,6 +192,7 @@ impl Scheduler<'_> {
             }
             self.wait_for_outcome(&mut st, &done_rx, signals);
         }
+        super::noise::flush(true);
         if st.file_gone {
             return Err(CodedError::new(
                 ExitCode::Error,
@@ -275,14 +277,20 @@ impl Scheduler<'_> {
             Ok(c) => c,
             // The connection is reopened at the next turn (not idle: nothing was looked at).
             Err(e) if self.lost() => {
-                note!("lost the connection to the database: {e:#}");
+                repeated!("lost the connection to the database: {e:#}");
                 return Ok(Turn::Again);
             }
             // Fatal for a one-shot worker with nothing running; otherwise retried at the
             // next poll (a locked or briefly unreadable database).
             Err(e) if st.running == 0 && self.cfg.mode != Mode::Forever => return Err(e),
             Err(e) => {
-                note!("cannot claim a run: {e:#}");
+                // The store's error may already say what failed.
+                let text = format!("{e:#}");
+                if text.starts_with("cannot claim a run") {
+                    repeated!("{text}");
+                } else {
+                    repeated!("cannot claim a run: {text}");
+                }
                 None
             }
         };
@@ -363,7 +371,7 @@ impl Scheduler<'_> {
                 if ends && running == 0 && r.failures >= GIVE_UP_AFTER {
                     return Err(e);
                 }
-                note!("cannot reconnect: {e:#}");
+                repeated!("cannot reconnect: {e:#}");
                 Ok(false)
             }
         }
@@ -563,11 +571,11 @@ impl Scheduler<'_> {
                     store.release_expired(MAINTENANCE_BATCH)
                 });
                 if let Err(e) = done {
-                    note!("cannot release expired leases: {e:#}");
+                    repeated!("cannot release expired leases: {e:#}");
                 }
             }
             Ok(false) => {}
-            Err(e) => note!("cannot release expired leases: {e:#}"),
+            Err(e) => repeated!("cannot release expired leases: {e:#}"),
         }
         if let Some(age) = self.cfg.retain {
             if !interrupted() && m.last_purge.is_none_or(|t| t.elapsed() >= minute) {
@@ -580,7 +588,7 @@ impl Scheduler<'_> {
                     Ok(false) => {}
                     Err(e) => {
                         m.last_purge = Some(Instant::now());
-                        note!("cannot purge old runs: {e:#}");
+                        repeated!("cannot purge old runs: {e:#}");
                     }
                 }
             }
@@ -589,7 +597,7 @@ impl Scheduler<'_> {
             m.last_checkpoint = Some(Instant::now());
             let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = store.checkpoint() {
-                note!("checkpoint failed: {e:#}");
+                repeated!("checkpoint failed: {e:#}");
             }
         }
     }
