@@ -520,6 +520,15 @@ impl FileId {
     }
 }
 
+/// Copies the whole WAL into the file `conn` has open and empties it
+/// (`wal_checkpoint(TRUNCATE)`). For a worker whose path no longer names that file: SQLite
+/// leaves the WAL of a renamed or unlinked file in place when it closes, and the file that
+/// takes the name (or is created under it later) would read this WAL's pages as its own.
+pub fn empty_wal(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
 fn connect(path: &Path, access: Access, busy: Duration) -> Result<Connection> {
     check_regular(path)?;
     // No SQLITE_OPEN_URI; and the bundled SQLite is built with SQLITE_USE_URI, which reads a

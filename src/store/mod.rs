@@ -175,6 +175,15 @@ impl Store {
         }
     }
 
+    /// Empties the WAL of a SQLite file into the file this connection has open (see
+    /// [`crate::db::empty_wal`]); nothing on PostgreSQL.
+    pub fn empty_wal(&self) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => crate::db::empty_wal(&s.conn),
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Where the data lives, for messages: the file path or the URL without its password.
     pub fn location(&self) -> String {
         dispatch!(self, s => s.location())

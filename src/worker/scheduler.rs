@@ -194,6 +194,11 @@ impl Scheduler<'_> {
         }
         super::noise::flush(true);
         if st.file_gone {
+            // Its WAL is left under the old name: emptied into the file it belongs to, it
+            // cannot be read as part of the file that has the name now.
+            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = store.empty_wal();
+            drop(store);
             return Err(CodedError::new(
                 ExitCode::Error,
                 format!(
@@ -236,7 +241,8 @@ impl Scheduler<'_> {
     /// a replaced file): everything written from now on would go to a file nobody sees, or
     /// mix this connection's WAL with another file's. The handlers are stopped at once,
     /// nothing is written for their runs (their leases run out in the new file, if it has
-    /// them), and the worker ends with an error.
+    /// them), the WAL is emptied into the file it belongs to, and the worker ends with an
+    /// error. Between the move and this check (one poll) writes still go to the old file.
     fn check_file(&self, st: &mut LoopState) {
         let Some(opened) = self.db_file else {
             return;
