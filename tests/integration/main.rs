@@ -16,6 +16,7 @@
 mod harness;
 
 mod admin;
+mod calm;
 mod bad_input;
 mod completions;
 mod enqueue;
