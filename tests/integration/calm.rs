@@ -37,7 +37,12 @@ fn a_daemon_worker_waits_for_a_missing_directory() {
     let dir = env.path("later");
     let db = dir.join("q.db");
     let db_arg = db.to_str().unwrap().to_string();
-    let mut w = spawn_on(&env, &db_arg, "w", &["work", "--poll", "50ms", "--", "echo", "1"]);
+    let mut w = spawn_on(
+        &env,
+        &db_arg,
+        "w",
+        &["work", "--poll", "50ms", "--", "echo", "1"],
+    );
     wait_for("the worker to say it waits", || {
         w.err().contains("waiting for the database").then_some(())
     });
@@ -131,7 +136,15 @@ fn a_repeated_claim_error_is_said_once_with_a_count() {
         &env,
         &db,
         "w",
-        &["work", "--poll", "20ms", "--busy-timeout", "10ms", "--handlers", &h],
+        &[
+            "work",
+            "--poll",
+            "20ms",
+            "--busy-timeout",
+            "10ms",
+            "--handlers",
+            &h,
+        ],
     );
     wait_for("the first claim error", || {
         w.err().contains("cannot claim a run").then_some(())
@@ -155,7 +168,10 @@ fn a_repeated_claim_error_is_said_once_with_a_count() {
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no count in {:?}", said[1]));
     assert!(count >= 2, "{err}");
-    assert!(!err.contains("cannot claim a run: cannot claim a run"), "{err}");
+    assert!(
+        !err.contains("cannot claim a run: cannot claim a run"),
+        "{err}"
+    );
     assert_eq!(env.status(&id), "pending");
 }
 
@@ -195,6 +211,9 @@ fn a_read_only_database_is_said_once_with_a_count() {
         said[1].starts_with(said[0]) && said[1].ends_with("more times in the last minute)"),
         "{err}"
     );
-    assert!(!err.contains("cannot claim a run: cannot claim a run"), "{err}");
+    assert!(
+        !err.contains("cannot claim a run: cannot claim a run"),
+        "{err}"
+    );
     assert_eq!(env.status(&id), "pending");
 }

@@ -16,8 +16,8 @@
 mod harness;
 
 mod admin;
-mod calm;
 mod bad_input;
+mod calm;
 mod completions;
 mod enqueue;
 mod help;

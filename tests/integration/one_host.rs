@@ -325,7 +325,11 @@ fn a_database_moved_over_under_a_worker_stops_it() {
     assert_one_error_line(&err, "no longer names the file this worker opened");
     wait_dead(handler);
     for id in &theirs {
-        assert_eq!(env.status(id), "pending", "a run of the new file was touched");
+        assert_eq!(
+            env.status(id),
+            "pending",
+            "a run of the new file was touched"
+        );
     }
     assert_integrity(&env.db);
 }
@@ -359,7 +363,10 @@ fn a_fifo_directory_or_device_is_refused_as_a_database() {
     let dir = env.path("dir.db");
     std::fs::create_dir(&dir).unwrap();
     let cases = [
-        (fifo.to_str().unwrap(), "is a FIFO (named pipe), not a regular file"),
+        (
+            fifo.to_str().unwrap(),
+            "is a FIFO (named pipe), not a regular file",
+        ),
         (dir.to_str().unwrap(), "is a directory, not a regular file"),
         ("/dev/null", "is a device, not a regular file"),
     ];
@@ -442,7 +449,11 @@ fn a_write_past_the_file_size_limit_is_reported() {
     let mut w = Bg::spawn(c, env.dir.path(), "w");
     let status = w.wait_max(BOUND);
     let err = w.err();
-    assert_eq!(status.code(), Some(1), "killed by a signal? {status:?}: {err}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "killed by a signal? {status:?}: {err}"
+    );
     assert!(
         err.contains(&format!("cannot record the result of run {id}"))
             && err.contains("file size limit"),
