@@ -79,6 +79,57 @@ fn a_daemon_worker_waits_for_a_missing_directory() {
     );
 }
 
+/// A daemon worker on a rollback-journal file held in an EXCLUSIVE lock past its
+/// `--busy-timeout` at start says so once and waits; once the lock is released it starts and
+/// executes a run.
+#[test]
+fn a_daemon_worker_waits_for_a_file_locked_at_start() {
+    let env = Env::init();
+    env.conn()
+        .pragma_update(None, "journal_mode", "DELETE")
+        .unwrap();
+    env.handler("j", "echo 1");
+    let id = env.enqueue_job("j", &[]);
+    let lock = env.conn();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let h = env.handlers.to_str().unwrap().to_string();
+    let db = env.db.to_str().unwrap().to_string();
+    let mut w = spawn_on(
+        &env,
+        &db,
+        "w",
+        &[
+            "work",
+            "--poll",
+            "50ms",
+            "--busy-timeout",
+            "100ms",
+            "--handlers",
+            &h,
+        ],
+    );
+    wait_for("the worker to say it waits", || {
+        w.err().contains("waiting for the database").then_some(())
+    });
+    assert!(!w.ended(), "the worker gave up: {}", w.err());
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    wait_for("the run to complete", || {
+        (env.status(&id) == "completed").then_some(())
+    });
+    w.signal(libc::SIGTERM);
+    let code = w.wait_max(BOUND);
+    let err = w.err();
+    assert_eq!(code.code(), Some(0), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].contains("is locked") && lines[0].contains("waiting for the database"),
+        "{err}"
+    );
+    assert!(lines[1].contains("the database is up"), "{err}");
+}
+
 /// A daemon worker whose PostgreSQL server cannot be reached at start says so once and keeps
 /// trying; SIGTERM ends the wait at once.
 #[test]
