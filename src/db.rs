@@ -17,6 +17,12 @@
 //!   an empty queue, a missing explicit one is an error;
 //! - writers create the parent directories of the default location only; an explicit path
 //!   needs an existing directory (a typo must not leave directories behind).
+//! - a path that names anything but a regular file (a FIFO, a directory, a device) is refused
+//!   before SQLite opens it: opening a FIFO would block;
+//! - a missing directory or a file locked past `--busy-timeout` is
+//!   [`crate::error::Unavailable`]: a daemon worker waits for it at start;
+//! - [`FileId`] tells the file a connection has open from what its path names now (a worker
+//!   stops when they differ).
 
 use crate::error::{CodedError, Unavailable};
 use anyhow::{bail, Context, Result};

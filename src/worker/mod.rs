@@ -7,6 +7,10 @@
 //! has its own. A forked supervisor process kills a handler's process group when its lease
 //! deadline passes without renewal (the worker stopped, starved or stuck) and every group when
 //! the worker dies ([`process`]), so no handler outlives its lease.
+//!
+//! Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT stop claiming (a second one stops the
+//! handlers); SIGXFSZ is ignored, so a write past `ulimit -f` is an error that is reported.
+//! A daemon worker whose database is down at start waits for it (`open_when_up`).
 
 /// A diagnostic line on stderr that never panics (a worker keeps going when stderr is gone).
 macro_rules! note {
@@ -16,7 +20,7 @@ macro_rules! note {
     }};
 }
 
-mod clock;
+pub mod clock;
 /// Like `note!`, for a line that may repeat at every poll: said at most once a minute, then
 /// with the count of its repeats (see [`noise`]).
 macro_rules! repeated {

@@ -1,6 +1,9 @@
 //! The main loop of a worker: claim while there is room, hand each run to an executor
 //! thread, collect outcomes, watch for signals and for the supervisor, back off when handlers
-//! cannot be started, and do the maintenance while no handler runs.
+//! cannot be started, and do the maintenance while no handler runs. At every turn it also
+//! checks that the database path still names the file it has open, looks for a wall-clock
+//! jump ([`super::clock`]; claims wait a lease after one) and says the counts of repeated
+//! errors ([`super::noise`]).
 
 use super::handler::{self, Outcome};
 use super::lease::{self, ActiveRun, Leases};
