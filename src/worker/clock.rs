@@ -27,12 +27,28 @@ struct Sample {
     wall: SystemTime,
 }
 
+/// How close together the two clocks must be read for a sample to count: a thread preempted
+/// between the two reads would otherwise see a jump as long as the preemption.
+const TIGHT: Duration = Duration::from_millis(2);
+
 impl Sample {
+    /// Both clocks, read within [`TIGHT`] of each other (the wall clock between two monotonic
+    /// reads; tried again when they lie further apart, the last try kept).
     fn now() -> Sample {
-        Sample {
+        let mut sample = None;
+        for _ in 0..10 {
+            let before = Instant::now();
+            let wall = SystemTime::now();
+            let after = Instant::now();
+            sample = Some(Sample { mono: before, wall });
+            if after.duration_since(before) <= TIGHT {
+                break;
+            }
+        }
+        sample.unwrap_or(Sample {
             mono: Instant::now(),
             wall: SystemTime::now(),
-        }
+        })
     }
 }
 
@@ -61,10 +77,12 @@ impl ClockWatch {
     /// clock's progress, when that is more than the threshold; each step is reported to one
     /// caller only. A jump also starts the hold on claims.
     pub fn jumped(&self) -> Option<Duration> {
-        let now = Sample::now();
-        let before = {
+        // Sampled under the lock: samples are stored in the order they were taken, so a step
+        // is seen by one caller only.
+        let (before, now) = {
             let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::replace(&mut *last, now)
+            let now = Sample::now();
+            (std::mem::replace(&mut *last, now), now)
         };
         let mono = now.mono.saturating_duration_since(before.mono);
         let wall = now.wall.duration_since(before.wall).ok()?;
