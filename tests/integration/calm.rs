@@ -226,6 +226,74 @@ fn a_repeated_claim_error_is_said_once_with_a_count() {
     assert_eq!(env.status(&id), "pending");
 }
 
+/// Asserts that a worker that met the same claim error at every poll said it once, then once
+/// with the count of its repeats, and its prefix once.
+#[track_caller]
+fn assert_said_once_with_a_count(err: &str, needle: &str) {
+    let said = lines_with(err, "cannot claim a run");
+    assert_eq!(said.len(), 2, "{err}");
+    assert!(said[0].contains(needle), "{err}");
+    assert!(
+        said[1].starts_with(said[0]) && said[1].ends_with("more times in the last minute)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("cannot claim a run: cannot claim a run"),
+        "{err}"
+    );
+}
+
+/// A read-only SQLite file (`chattr +i`, rollback journal): the claim error is said once,
+/// then once with its count (it was said at every poll).
+#[test]
+#[ignore = "needs root (chattr +i): .ci/run runs it with --include-ignored"]
+fn a_read_only_file_is_said_once_with_a_count() {
+    assert!(unsafe { libc::geteuid() } == 0, "chattr +i needs root");
+    let env = Env::init();
+    env.conn()
+        .pragma_update(None, "journal_mode", "DELETE")
+        .unwrap();
+    env.handler("j", "echo 1");
+    let id = env.enqueue_job("j", &[]);
+    let chattr = |flag: &str| {
+        Command::new("chattr")
+            .arg(flag)
+            .arg(&env.db)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(
+        chattr("+i"),
+        "chattr +i failed (not supported on this file system?)"
+    );
+    struct Unlock<'a>(&'a dyn Fn(&str) -> bool);
+    impl Drop for Unlock<'_> {
+        fn drop(&mut self) {
+            (self.0)("-i");
+        }
+    }
+    let _unlock = Unlock(&chattr);
+    let h = env.handlers.to_str().unwrap().to_string();
+    let db = env.db.to_str().unwrap().to_string();
+    let mut w = spawn_on(
+        &env,
+        &db,
+        "w",
+        &["work", "--poll", "20ms", "--handlers", &h],
+    );
+    wait_for("the first claim error", || {
+        w.err().contains("cannot claim a run").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    w.signal(libc::SIGTERM);
+    let code = w.wait_max(BOUND);
+    let err = w.err();
+    assert_eq!(code.code(), Some(0), "{err}");
+    assert_said_once_with_a_count(&err, "is read-only");
+    drop(_unlock);
+    assert_eq!(env.status(&id), "pending");
+}
+
 /// A read-only PostgreSQL database (`default_transaction_read_only`): the claim error is said
 /// once (then once with its count), not several times a second, and its prefix once.
 #[test]
@@ -255,16 +323,6 @@ fn a_read_only_database_is_said_once_with_a_count() {
     let code = w.wait_max(BOUND);
     let err = w.err();
     assert_eq!(code.code(), Some(0), "{err}");
-    let said = lines_with(&err, "cannot claim a run");
-    assert_eq!(said.len(), 2, "{err}");
-    assert!(said[0].contains("read-only"), "{err}");
-    assert!(
-        said[1].starts_with(said[0]) && said[1].ends_with("more times in the last minute)"),
-        "{err}"
-    );
-    assert!(
-        !err.contains("cannot claim a run: cannot claim a run"),
-        "{err}"
-    );
+    assert_said_once_with_a_count(&err, "read-only");
     assert_eq!(env.status(&id), "pending");
 }
