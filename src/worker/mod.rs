@@ -20,7 +20,6 @@ macro_rules! note {
     }};
 }
 
-pub mod clock;
 /// Like `note!`, for a line that may repeat at every poll: said at most once a minute, then
 /// with the count of its repeats (see [`noise`]).
 macro_rules! repeated {
@@ -29,6 +28,7 @@ macro_rules! repeated {
     }};
 }
 
+pub mod clock;
 pub mod handler;
 pub mod lease;
 mod noise;
