@@ -108,8 +108,6 @@ impl fmt::Display for CodedError {
 
 impl std::error::Error for CodedError {}
 
-/// The exit code for an error: that of the first [`CodedError`] in its chain, else
-/// [`ExitCode::Error`].
 /// The database cannot be reached now, though it may be later: a PostgreSQL server that
 /// refuses or drops the connection, a SQLite file in a directory that is not there (a volume
 /// not mounted yet) or locked past `--busy-timeout`. A daemon worker waits for it at start
@@ -130,6 +128,8 @@ pub fn is_unavailable(err: &anyhow::Error) -> bool {
     err.chain().any(|c| c.is::<Unavailable>())
 }
 
+/// The exit code for an error: that of the first [`CodedError`] in its chain, else
+/// [`ExitCode::Error`].
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
     err.chain()
         .find_map(|e| e.downcast_ref::<CodedError>().map(|f| f.code))

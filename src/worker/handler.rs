@@ -858,7 +858,7 @@ fn deadline_outcome(shared: &ExecutorContext, run: &Run) -> Outcome {
     }
     note!(
         "the lease of run {} could not be renewed before its deadline; its handler was stopped and nothing was written",
-        run.id
+        crate::output::escape(&run.id)
     );
     Outcome::Lost
 }
