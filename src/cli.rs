@@ -126,6 +126,9 @@ pub enum Command {
     /// 4 KiB, then one warn line counting the rest; written every 0.5 s or 100 lines,
     /// fenced by the lease (--no-stderr-logs: not kept). Inside it, `durably step`,
     /// `durably progress` and `durably log` write to the run it was started for.
+    /// SIGINT, SIGTERM, SIGHUP and SIGQUIT stop the worker: it claims nothing more and waits
+    /// for its running handlers (a second signal stops them). A worker without --once,
+    /// --until-idle or --max-runs whose database is down at start waits for it.
     #[command(after_help = EXAMPLES_WORK, verbatim_doc_comment)]
     Work(WorkArgs),
     /// Show a run's logs

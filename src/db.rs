@@ -17,8 +17,14 @@
 //!   an empty queue, a missing explicit one is an error;
 //! - writers create the parent directories of the default location only; an explicit path
 //!   needs an existing directory (a typo must not leave directories behind).
+//! - a path that names anything but a regular file (a FIFO, a directory, a device) is refused
+//!   before SQLite opens it: opening a FIFO would block;
+//! - a missing directory or a file locked past `--busy-timeout` is
+//!   [`crate::error::Unavailable`]: a daemon worker waits for it at start;
+//! - [`FileId`] tells the file a connection has open from what its path names now (a worker
+//!   stops when they differ).
 
-use crate::error::CodedError;
+use crate::error::{CodedError, Unavailable};
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::cell::Cell;
@@ -91,9 +97,6 @@ pub fn open(opts: &Options, access: Access) -> Result<Connection> {
             Access::Write | Access::Repair => prepare_directory(path, opts.default)?,
         }
     }
-    if existed && path.is_dir() {
-        bail!("database {} is a directory", path.display());
-    }
     let conn = connect(path, access, opts.busy_timeout)?;
     let catalog = Catalog::read(&conn).map_err(|e| describe(e, path))?;
     let version = if catalog.has_table("durably_schema_versions") {
@@ -137,7 +140,7 @@ fn prepare_directory(path: &Path, default: bool) -> Result<()> {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => bail!("{} is not a directory", parent.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("directory {} does not exist", parent.display())
+            Err(Unavailable(format!("directory {} does not exist", parent.display())).into())
         }
         Err(e) => Err(e).with_context(|| format!("cannot read directory {}", parent.display())),
     }
@@ -455,7 +458,85 @@ pub fn connect_again(opts: &Options) -> Result<Connection> {
     connect(&opts.path, Access::WriteExisting, opts.busy_timeout)
 }
 
+/// Refuses a path that names something other than a regular file (a missing one is fine: it
+/// is created or reported by the caller). Opening a FIFO blocks until a writer comes, a
+/// directory or a device is never a database: each is one clear error before SQLite sees it.
+fn check_regular(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    bail!("database {} is {what}, not a regular file", path.display())
+}
+
+/// The identity of a database file: its device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file `path` names now (None: it names nothing).
+    pub fn of_path(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// The identity of the file `conn` has open, read from the main database file's
+    /// descriptor (`/proc/self/fd`), so that it is the file SQLite writes, not whatever the
+    /// path names by now. None when it cannot be told (no /proc, an in-memory database).
+    pub fn of_connection(conn: &Connection) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let name = conn.path().filter(|p| !p.is_empty())?;
+        let name = Path::new(name);
+        for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+            let Ok(target) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy();
+            let target = target.strip_suffix(" (deleted)").unwrap_or(&target);
+            if Path::new(target) == name {
+                let m = std::fs::metadata(entry.path()).ok()?;
+                return Some(FileId {
+                    dev: m.dev(),
+                    ino: m.ino(),
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Copies the whole WAL into the file `conn` has open and empties it
+/// (`wal_checkpoint(TRUNCATE)`). For a worker whose path no longer names that file: SQLite
+/// leaves the WAL of a renamed or unlinked file in place when it closes, and the file that
+/// takes the name (or is created under it later) would read this WAL's pages as its own.
+pub fn empty_wal(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
 fn connect(path: &Path, access: Access, busy: Duration) -> Result<Connection> {
+    check_regular(path)?;
     // No SQLITE_OPEN_URI; and the bundled SQLite is built with SQLITE_USE_URI, which reads a
     // name beginning with `file:` as a URI even without the flag, so a relative path is opened
     // as `./NAME`: then `file:x.db` and `:memory:` are plain file names like any other.
@@ -570,9 +651,10 @@ pub fn describe(err: anyhow::Error, path: &Path) -> anyhow::Error {
             anyhow::anyhow!("permission denied opening database {p}")
         }
         Some(ErrorCode::DiskFull) => anyhow::anyhow!("database {p}: disk full"),
-        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => anyhow::anyhow!(
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Unavailable(format!(
             "database {p} is locked: another process held it longer than --busy-timeout"
-        ),
+        ))
+        .into(),
         // SQLITE_IOERR_WRITE: the disk filled up under SQLite, or a file size limit was hit.
         Some(ErrorCode::SystemIoFailure) if extended == Some(778) => {
             anyhow::anyhow!("database {p}: cannot write to the file (disk full or file size limit)")

@@ -108,6 +108,26 @@ impl fmt::Display for CodedError {
 
 impl std::error::Error for CodedError {}
 
+/// The database cannot be reached now, though it may be later: a PostgreSQL server that
+/// refuses or drops the connection, a SQLite file in a directory that is not there (a volume
+/// not mounted yet) or locked past `--busy-timeout`. A daemon worker waits for it at start
+/// instead of exiting. Displays as its message.
+#[derive(Debug)]
+pub struct Unavailable(pub String);
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// Whether `err` says the database is [`Unavailable`] for now.
+pub fn is_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.is::<Unavailable>())
+}
+
 /// The exit code for an error: that of the first [`CodedError`] in its chain, else
 /// [`ExitCode::Error`].
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {

@@ -203,6 +203,25 @@ impl Store {
         }
     }
 
+    /// The identity (device, inode) of the SQLite file this connection has open, to compare
+    /// with what its path names later (a file moved or deleted under a worker); None on
+    /// PostgreSQL or when it cannot be told.
+    pub fn file_id(&self) -> Option<crate::db::FileId> {
+        match self {
+            Store::Sqlite(s) => crate::db::FileId::of_connection(&s.conn),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// Empties the WAL of a SQLite file into the file this connection has open (see
+    /// [`crate::db::empty_wal`]); nothing on PostgreSQL.
+    pub fn empty_wal(&self) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => crate::db::empty_wal(&s.conn),
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Where the data lives, for messages: the file path or the URL without its password.
     pub fn location(&self) -> String {
         dispatch!(self, s => s.location())

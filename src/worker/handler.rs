@@ -567,9 +567,10 @@ fn wait_and_collect(
 /// Turns how the handler ended into the run's result, and records it (fenced).
 fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, ended: Ended) -> Outcome {
     match ended.killed {
-        Some(KillReason::LeaseLost) | Some(KillReason::LeaseDeadline) => {
-            return lost_outcome(shared, run, false);
-        }
+        Some(KillReason::LeaseLost) => return lost_outcome(shared, run, false),
+        Some(KillReason::LeaseDeadline) => return deadline_outcome(shared, run),
+        // The worker said why once; nothing is written for the run.
+        Some(KillReason::Abandoned) => return Outcome::Lost,
         Some(KillReason::Shutdown) => {
             let _ = write(shared, active, |store| {
                 store.expire(&run.id, run.lease_generation)
@@ -840,6 +841,26 @@ fn status_of(shared: &ExecutorContext, run: &Run) -> Option<(String, i64)> {
 fn lost_outcome(shared: &ExecutorContext, run: &Run, finished: bool) -> Outcome {
     let status = status_of(shared, run);
     say_lost(run, status, finished)
+}
+
+/// Says that a handler was stopped at its lease deadline: no renewal succeeded in time (the
+/// database was locked or unreachable, the worker starved or stopped), which is not the same
+/// as a lease someone else took: a run that is still leased to this generation (or cannot be
+/// read) is said to have hit its deadline; one cancelled or taken over meanwhile as such.
+fn deadline_outcome(shared: &ExecutorContext, run: &Run) -> Outcome {
+    let status = status_of(shared, run);
+    let still_ours = match &status {
+        Some((s, g)) => s == "leased" && *g == run.lease_generation,
+        None => true,
+    };
+    if !still_ours {
+        return say_lost(run, status, false);
+    }
+    note!(
+        "the lease of run {} could not be renewed before its deadline; its handler was stopped and nothing was written",
+        crate::output::escape(&run.id)
+    );
+    Outcome::Lost
 }
 
 /// Says why a run is no longer ours, from its `status` as read after the fact.

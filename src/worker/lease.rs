@@ -1,7 +1,8 @@
 //! Keeping leases while handlers run: a renewal thread (its own connection) extends every
 //! active lease each `min(5s, lease/3)`, and a watchdog thread (no database) kills a handler's
 //! process group as soon as its lease is lost, its local lease deadline passes, its
-//! `--timeout` runs out, or a second SIGINT/SIGTERM asks for it.
+//! `--timeout` runs out, a second SIGINT/SIGTERM asks for it, or the wall clock jumps forward
+//! ([`super::clock`]).
 //!
 //! The local deadline is the instant of the last successful renewal (or of the claim), taken
 //! after `BEGIN IMMEDIATE` returned on SQLite and before `BEGIN` was sent on PostgreSQL (whose
@@ -64,6 +65,10 @@ pub enum KillReason {
     Timeout,
     /// A second SIGINT/SIGTERM.
     Shutdown,
+    /// The worker gives the run up without writing anything for it: its database file is
+    /// gone, or the wall clock jumped so that its lease looks expired (see [`super::clock`]).
+    /// Whoever decided says so once.
+    Abandoned,
 }
 
 #[derive(Debug, Default)]
@@ -238,6 +243,8 @@ pub struct Leases {
     /// A second signal: kill every handler.
     pub shutdown: AtomicBool,
     lease: Duration,
+    /// Wall-clock jumps (see [`super::clock`]).
+    clock: super::clock::ClockWatch,
 }
 
 impl Leases {
@@ -248,7 +255,54 @@ impl Leases {
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             lease,
+            clock: super::clock::ClockWatch::new(
+                (lease / 10).min(Duration::from_secs(1)),
+                lease + (lease / 10).min(Duration::from_secs(1)),
+            ),
         })
+    }
+
+    /// Stops every handler of this worker without writing for their runs
+    /// ([`KillReason::Abandoned`]); returns how many there were.
+    pub fn abandon_all(&self) -> usize {
+        let runs = self.snapshot();
+        for a in &runs {
+            a.kill(KillReason::Abandoned);
+        }
+        runs.len()
+    }
+
+    /// Looks for a wall-clock jump since the last look; on one, abandons every run (their
+    /// leases look expired to everyone now) and says so once.
+    pub fn check_clock(&self) {
+        let Some(ahead) = self.clock.jumped() else {
+            return;
+        };
+        let stopped = self.abandon_all();
+        // Whole seconds for a large step: the look's own timing is noise there.
+        let ahead = if ahead >= Duration::from_secs(10) {
+            Duration::from_secs(ahead.as_secs_f64().round() as u64)
+        } else {
+            Duration::from_millis(ahead.as_millis() as u64)
+        };
+        let ahead = humantime::format_duration(ahead);
+        let hold = humantime::format_duration(self.clock.hold_duration());
+        let stopped = match stopped {
+            0 => String::new(),
+            1 => "; stopped 1 handler without recording its run (it runs again once claimed)"
+                .to_string(),
+            n => format!(
+                "; stopped {n} handlers without recording their runs (they run again once claimed)"
+            ),
+        };
+        note!(
+            "the wall clock jumped {ahead} forward: leases written before look expired{stopped}; claims wait {hold}"
+        );
+    }
+
+    /// Whether claims wait after a wall-clock jump.
+    pub fn claims_held(&self) -> bool {
+        self.clock.holding()
     }
 
     /// How long before the local lease expiry handlers are killed: a tenth of the lease, at
@@ -319,6 +373,7 @@ impl Leases {
         let watch = std::thread::Builder::new()
             .name("lease-watchdog".into())
             .spawn(move || loop {
+                me.check_clock();
                 let shutdown = me.shutdown.load(Ordering::SeqCst);
                 let now = Instant::now();
                 for a in me.snapshot() {
@@ -370,7 +425,7 @@ impl Leases {
                 match Store::open_again(opts) {
                     Ok(c) => store = Some(c),
                     Err(e) => {
-                        note!("cannot renew leases: {e:#}");
+                        repeated!("cannot renew leases: {e:#}");
                         soon = true;
                         continue;
                     }

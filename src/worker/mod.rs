@@ -7,6 +7,10 @@
 //! has its own. A forked supervisor process kills a handler's process group when its lease
 //! deadline passes without renewal (the worker stopped, starved or stuck) and every group when
 //! the worker dies ([`process`]), so no handler outlives its lease.
+//!
+//! Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT stop claiming (a second one stops the
+//! handlers); SIGXFSZ is ignored, so a write past `ulimit -f` is an error that is reported.
+//! A daemon worker whose database is down at start waits for it (`open_when_up`).
 
 /// A diagnostic line on stderr that never panics (a worker keeps going when stderr is gone).
 macro_rules! note {
@@ -17,8 +21,18 @@ macro_rules! note {
     }};
 }
 
+/// Like `note!`, for a line that may repeat at every poll: said at most once a minute, then
+/// with the count of its repeats (see [`noise`]).
+macro_rules! repeated {
+    ($($arg:tt)*) => {{
+        $crate::worker::noise::say(format!($($arg)*));
+    }};
+}
+
+pub mod clock;
 pub mod handler;
 pub mod lease;
+mod noise;
 mod passfile;
 pub mod process;
 mod scheduler;
@@ -102,7 +116,7 @@ impl ExecutorContext {
     }
 }
 
-/// SIGINT/SIGTERM received so far: one stops claiming, two kill the handlers.
+/// SIGINT/SIGTERM/SIGHUP/SIGQUIT received so far: one stops claiming, two kill the handlers.
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -117,10 +131,23 @@ fn install_signal_handlers() {
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+    // SIGHUP (the terminal or ssh session went away) and SIGQUIT (Ctrl-\\) stop the worker
+    // like SIGTERM: by default they would end it like a crash, leaving its runs to wait out
+    // their leases.
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
         // SAFETY: the handler only touches an atomic, which is async-signal-safe.
         let _ = unsafe { sigaction(sig, &action) };
     }
+    // A write past `ulimit -f` then fails with EFBIG, which is reported like any write error,
+    // instead of killing the worker without a word. Handlers get the default back (see
+    // process::spawn).
+    // SAFETY: SIG_IGN installs no handler.
+    let _ = unsafe { nix::sys::signal::signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
 }
 
 /// Whether `name` can be a job executed from a handler directory: a plain entry name.
@@ -200,6 +227,50 @@ fn owner_id() -> String {
     format!("durably-cli:{host}:{}", std::process::id())
 }
 
+/// The first pause before opening the database again when it is down at start; it doubles
+/// up to [`OPEN_RETRY_MAX`].
+const OPEN_RETRY_START: Duration = Duration::from_millis(200);
+const OPEN_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Opens the database for the worker. A daemon worker (no `--once`, `--until-idle` or
+/// `--max-runs`) whose database is down at start ([`crate::error::is_unavailable`]: a server
+/// that cannot be reached, a SQLite file's directory not there yet, a file locked past
+/// `--busy-timeout`) says so once and tries again with a growing pause, as it does when the
+/// connection is lost later; a worker meant to end fails at once. None: a signal stopped the
+/// wait.
+fn open_when_up(opts: &Options, cfg: &Config) -> Result<Option<Store>> {
+    let daemon = cfg.mode == Mode::Forever && cfg.max_runs.is_none();
+    let mut pause = OPEN_RETRY_START;
+    let mut said = false;
+    loop {
+        let err = match Store::open(opts, Access::Write) {
+            Ok(store) => {
+                if said {
+                    note!("the database is up: {}", store.location());
+                }
+                return Ok(Some(store));
+            }
+            Err(e) if daemon && crate::error::is_unavailable(&e) => e,
+            Err(e) => return Err(e),
+        };
+        if !said {
+            note!(
+                "{err:#}; waiting for the database, trying again with a growing pause (up to {})",
+                humantime::format_duration(OPEN_RETRY_MAX)
+            );
+            said = true;
+        }
+        let until = std::time::Instant::now() + pause;
+        while std::time::Instant::now() < until {
+            if SIGNALS.load(Ordering::SeqCst) > 0 {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        pause = (pause * 2).min(OPEN_RETRY_MAX);
+    }
+}
+
 /// Runs the worker until its mode says to stop; returns the exit code.
 pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     process::ensure_std_fds();
@@ -207,9 +278,16 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     let supervisor = Supervisor::start()
         .map_err(|e| anyhow::anyhow!("cannot start the handler supervisor: {e}"))?;
     install_signal_handlers();
-    let store = Store::open(opts, Access::Write)?;
+    let Some(store) = open_when_up(opts, &cfg)? else {
+        // Stopped by a signal while waiting: nothing was claimed.
+        return Ok(ExitCode::Ok);
+    };
     lease::note_clock_offset(&store);
     let wal = store.is_wal().unwrap_or(false);
+    let db_file = store.file_id().or_else(|| {
+        crate::db::FileId::of_path(&opts.path)
+            .filter(|_| !crate::store::is_postgres_url(&opts.path))
+    });
     // Handlers get DURABLY_DB: a SQLite file as an absolute path (they may change directory),
     // a PostgreSQL URL without its password, which their `durably` commands read from the
     // worker's password file instead (removed when `passfile` drops, at the end of `run`).
@@ -252,6 +330,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         leases: &leases,
         owner: owner_id(),
         wal,
+        db_file,
     }
     .run();
     leases.stop();

@@ -23,8 +23,9 @@
 //! extension written before the deadline is always seen before the group would be killed.
 //!
 //! When the pipe closes (the worker exited, or was killed with `kill -9`), the supervisor sends
-//! SIGTERM to every registered group, SIGKILL [`KILL_GRACE`] later (grandchildren included),
-//! and exits.
+//! SIGTERM to every registered group and SIGKILL (grandchildren included) [`KILL_GRACE`]
+//! later or at the group's deadline, whichever is earlier, and exits: a worker killed a moment
+//! before a deadline does not give its handler a grace that runs past the lease.
 //!
 //! A handler that leaves its process group (`setsid`) escapes this; nothing short of cgroups
 //! would catch it.
@@ -47,7 +48,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// How long the handlers of a dead worker get between SIGTERM and SIGKILL.
+/// How long the handlers of a dead worker get between SIGTERM and SIGKILL at most (less when
+/// their lease deadline comes sooner).
 pub const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The size of every record on the supervisor pipe: tag, pid, deadline.
@@ -328,20 +330,48 @@ fn signal_group(pgid: libc::pid_t, sig: Option<Signal>) -> bool {
     killpg(Pid::from_raw(pgid), sig).is_ok()
 }
 
-/// The end of a worker: SIGTERM to every registered group, SIGKILL to what is left after
-/// [`KILL_GRACE`].
+/// The end of a worker: SIGTERM to every registered group, SIGKILL to what is left of each
+/// after [`KILL_GRACE`] or at its own deadline, whichever comes first (a group past its
+/// deadline gets SIGKILL at once): the grace never lets a handler outlive its lease.
 fn kill_all(groups: &[Group]) {
+    let start = monotonic_now_ns();
+    let grace_end = start.saturating_add(KILL_GRACE.as_nanos() as u64);
+    // Each group's last moment: already killed ones are signalled again at once (their
+    // grandchildren may linger), the others at the earlier of their deadline and the grace.
+    let mut left: Vec<(libc::pid_t, u64)> = groups
+        .iter()
+        .map(|g| {
+            let end = if g.killed {
+                start
+            } else {
+                g.deadline_ns.min(grace_end)
+            };
+            (g.pid, end)
+        })
+        .collect();
     // SIGTERM first: a `durably step` whose command already finished still records it (it
-    // holds SIGTERM back), handlers may clean up; whatever is left is killed after the grace.
-    for g in groups {
-        signal_group(g.pid, Some(Signal::SIGTERM));
+    // holds SIGTERM back), handlers may clean up; whatever is left is killed at its end.
+    for &(pid, end) in &left {
+        if end > start {
+            signal_group(pid, Some(Signal::SIGTERM));
+        }
     }
-    let deadline = std::time::Instant::now() + KILL_GRACE;
-    while std::time::Instant::now() < deadline && groups.iter().any(|g| signal_group(g.pid, None)) {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    for g in groups {
-        signal_group(g.pid, Some(Signal::SIGKILL));
+    loop {
+        let now = monotonic_now_ns();
+        left.retain(|&(pid, end)| {
+            if now >= end {
+                signal_group(pid, Some(Signal::SIGKILL));
+                false
+            } else {
+                // A group that is gone needs nothing more.
+                signal_group(pid, None)
+            }
+        });
+        let Some(next) = left.iter().map(|&(_, end)| end).min() else {
+            return;
+        };
+        let pause = next.saturating_sub(monotonic_now_ns()).min(10_000_000);
+        std::thread::sleep(std::time::Duration::from_nanos(pause));
     }
 }
 
@@ -428,7 +458,14 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // SIGPIPE stays ignored until the registration is written: with the supervisor gone
         // the write fails with EPIPE instead of killing the child unnoticed.
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SIGXFSZ is ignored by the worker (an ignored signal stays ignored across execve).
+        for sig in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGXFSZ,
+        ] {
             libc::signal(sig, libc::SIG_DFL);
         }
         let mut set: libc::sigset_t = std::mem::zeroed();

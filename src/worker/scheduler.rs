@@ -1,6 +1,9 @@
 //! The main loop of a worker: claim while there is room, hand each run to an executor
 //! thread, collect outcomes, watch for signals and for the supervisor, back off when handlers
-//! cannot be started, and do the maintenance while no handler runs.
+//! cannot be started, and do the maintenance while no handler runs. At every turn it also
+//! checks that the database path still names the file it has open, looks for a wall-clock
+//! jump ([`super::clock`]; claims wait a lease after one) and says the counts of repeated
+//! errors ([`super::noise`]).
 
 use super::handler::{self, Outcome};
 use super::lease::{self, ActiveRun, Leases};
@@ -30,6 +33,9 @@ pub(super) struct Scheduler<'a> {
     pub leases: &'a Arc<Leases>,
     pub owner: String,
     pub wal: bool,
+    /// The SQLite file the worker opened (device and inode), checked against its path at
+    /// every turn; None on PostgreSQL.
+    pub db_file: Option<crate::db::FileId>,
 }
 
 /// When maintenance last ran to the end.
@@ -113,6 +119,8 @@ struct LoopState {
     /// SIGINT/SIGTERM already announced.
     announced: usize,
     reconnect: Reconnect,
+    /// The database path no longer names the file the worker has open.
+    file_gone: bool,
 }
 
 impl LoopState {
@@ -169,9 +177,14 @@ impl Scheduler<'_> {
         let mut st = LoopState::default();
         loop {
             let signals = self.observe_signals(&mut st);
+            super::noise::flush(false);
+            self.check_file(&mut st);
+            self.leases.check_clock();
             let stopping = self.is_stopping(&st, signals);
             let connected = stopping || self.connected(&mut st.reconnect, st.running)?;
-            let room = st.running < self.cfg.concurrency && !st.backoff.active();
+            let room = st.running < self.cfg.concurrency
+                && !st.backoff.active()
+                && !self.leases.claims_held();
             if !stopping && connected && room {
                 if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;
@@ -181,6 +194,22 @@ impl Scheduler<'_> {
                 break;
             }
             self.wait_for_outcome(&mut st, &done_rx, signals);
+        }
+        super::noise::flush(true);
+        if st.file_gone {
+            // Its WAL is left under the old name: emptied into the file it belongs to, it
+            // cannot be read as part of the file that has the name now.
+            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = store.empty_wal();
+            drop(store);
+            return Err(CodedError::new(
+                ExitCode::Error,
+                format!(
+                    "database {} no longer names the file this worker opened (moved, replaced or deleted); stopped claiming and stopped its handlers without recording their runs",
+                    self.shared.opts.path.display()
+                ),
+            )
+            .into());
         }
         let max_runs_reached = self.cfg.max_runs.is_some_and(|m| st.claimed >= m);
         self.exit_code(
@@ -211,6 +240,23 @@ impl Scheduler<'_> {
         signals
     }
 
+    /// Notes a database path that no longer names the file this worker has open (`mv`, `rm`,
+    /// a replaced file): everything written from now on would go to a file nobody sees, or
+    /// mix this connection's WAL with another file's. The handlers are stopped at once,
+    /// nothing is written for their runs (their leases run out in the new file, if it has
+    /// them), the WAL is emptied into the file it belongs to, and the worker ends with an
+    /// error. Between the move and this check (one poll) writes still go to the old file.
+    fn check_file(&self, st: &mut LoopState) {
+        let Some(opened) = self.db_file else {
+            return;
+        };
+        if st.file_gone || crate::db::FileId::of_path(&self.shared.opts.path) == Some(opened) {
+            return;
+        }
+        st.file_gone = true;
+        self.leases.abandon_all();
+    }
+
     /// Whether the worker claims nothing more: a signal, no supervisor, too many handlers
     /// that could not be started, or its mode is done.
     fn is_stopping(&self, st: &LoopState, signals: usize) -> bool {
@@ -218,6 +264,7 @@ impl Scheduler<'_> {
         let gave_up = may_give_up && st.backoff.in_a_row >= GIVE_UP_AFTER;
         signals >= 1
             || st.supervisor_gone
+            || st.file_gone
             || gave_up
             || st.drained
             || self.cfg.max_runs.is_some_and(|m| st.claimed >= m)
@@ -239,14 +286,20 @@ impl Scheduler<'_> {
             Ok(c) => c,
             // The connection is reopened at the next turn (not idle: nothing was looked at).
             Err(e) if self.lost() => {
-                note!("lost the connection to the database: {e:#}");
+                repeated!("lost the connection to the database: {e:#}");
                 return Ok(Turn::Again);
             }
             // Fatal for a one-shot worker with nothing running; otherwise retried at the
             // next poll (a locked or briefly unreadable database).
             Err(e) if st.running == 0 && self.cfg.mode != Mode::Forever => return Err(e),
             Err(e) => {
-                note!("cannot claim a run: {e:#}");
+                // The store's error may already say what failed.
+                let text = format!("{e:#}");
+                if text.starts_with("cannot claim a run") {
+                    repeated!("{text}");
+                } else {
+                    repeated!("cannot claim a run: {text}");
+                }
                 None
             }
         };
@@ -327,7 +380,7 @@ impl Scheduler<'_> {
                 if ends && running == 0 && r.failures >= GIVE_UP_AFTER {
                     return Err(e);
                 }
-                note!("cannot reconnect: {e:#}");
+                repeated!("cannot reconnect: {e:#}");
                 Ok(false)
             }
         }
@@ -527,11 +580,11 @@ impl Scheduler<'_> {
                     store.release_expired(MAINTENANCE_BATCH)
                 });
                 if let Err(e) = done {
-                    note!("cannot release expired leases: {e:#}");
+                    repeated!("cannot release expired leases: {e:#}");
                 }
             }
             Ok(false) => {}
-            Err(e) => note!("cannot release expired leases: {e:#}"),
+            Err(e) => repeated!("cannot release expired leases: {e:#}"),
         }
         if let Some(age) = self.cfg.retain {
             if !interrupted() && m.last_purge.is_none_or(|t| t.elapsed() >= minute) {
@@ -544,7 +597,7 @@ impl Scheduler<'_> {
                     Ok(false) => {}
                     Err(e) => {
                         m.last_purge = Some(Instant::now());
-                        note!("cannot purge old runs: {e:#}");
+                        repeated!("cannot purge old runs: {e:#}");
                     }
                 }
             }
@@ -553,7 +606,7 @@ impl Scheduler<'_> {
             m.last_checkpoint = Some(Instant::now());
             let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = store.checkpoint() {
-                note!("checkpoint failed: {e:#}");
+                repeated!("checkpoint failed: {e:#}");
             }
         }
     }

@@ -17,12 +17,14 @@ mod harness;
 
 mod admin;
 mod bad_input;
+mod calm;
 mod completions;
 mod enqueue;
 mod help;
 mod interop;
 mod interop_pg;
 mod ls;
+mod one_host;
 mod postgres;
 mod postgres_clock;
 mod postgres_worker;

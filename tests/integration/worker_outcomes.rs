@@ -261,7 +261,7 @@ both! {
         assert_eq!(
             out.stderr.trim(),
             format!(
-                "durably: lost the lease of run {id}; its handler was stopped and nothing was written"
+                "durably: the lease of run {id} could not be renewed before its deadline; its handler was stopped and nothing was written"
             ),
             "{out:?}"
         );

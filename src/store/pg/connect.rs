@@ -6,7 +6,7 @@
 //! environment.
 
 use crate::error::CodedError;
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{Context as _, Result};
 use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
 use std::path::{Path, PathBuf};
@@ -240,7 +240,10 @@ fn with_hint(text: String, tls: Tls) -> String {
 /// Connects, as one clear error naming the server when that fails.
 pub fn connect(target: &Target) -> Result<Client> {
     let fail = |e: &dyn std::fmt::Display| {
-        anyhow!("cannot connect to PostgreSQL at {}: {e}", target.shown)
+        anyhow::Error::new(crate::error::Unavailable(format!(
+            "cannot connect to PostgreSQL at {}: {e}",
+            target.shown
+        )))
     };
     let client = if target.tls == Tls::Disable {
         target.config.connect(NoTls)
