@@ -434,9 +434,9 @@ pub struct ProgressArgs {
     /// Total amount of work
     #[arg(long, value_name = "N")]
     pub total: Option<u64>,
-    /// What is happening now
+    /// What is happening now (bytes that are not UTF-8 are stored as U+FFFD)
     #[arg(long, value_name = "TEXT")]
-    pub message: Option<String>,
+    pub message: Option<std::ffi::OsString>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -448,9 +448,9 @@ pub enum Level {
 
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// Log message
+    /// Log message (bytes that are not UTF-8 are stored as U+FFFD)
     #[arg(value_name = "TEXT")]
-    pub message: String,
+    pub message: std::ffi::OsString,
     /// Level
     #[arg(long, value_enum, default_value_t = Level::Info)]
     pub level: Level,

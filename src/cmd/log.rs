@@ -22,10 +22,11 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<ExitCode> {
         Level::Warn => "warn",
         Level::Error => "error",
     };
+    let message = crate::model::storable_bytes(args.message.as_encoded_bytes());
     let log = NewLog {
         step_name: step.as_deref(),
         level,
-        message: &args.message,
+        message: &message,
         data: data.as_deref(),
     };
     let ok = ctx.open(Access::WriteExisting)?.append_log(&fence, &log)?;

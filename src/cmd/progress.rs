@@ -17,6 +17,7 @@ pub fn run(ctx: &Context, args: ProgressArgs) -> Result<ExitCode> {
         p.insert("total".into(), t.into());
     }
     if let Some(m) = args.message {
+        let m = crate::model::storable_bytes(m.as_encoded_bytes()).into_owned();
         p.insert("message".into(), m.into());
     }
     let progress = Value::Object(p).to_string();

@@ -201,11 +201,14 @@ fn expected_parse(fields: &[(String, String)]) -> Result<(String, String), ()> {
                 Some(Value::Null) => {}
                 _ => return Err(()),
             },
+            // A NUL cannot be stored on PostgreSQL: refused in every user-given key.
             "idempotencyKey" => match value {
+                Some(Value::String(s)) if s.contains('\0') => return Err(()),
                 Some(Value::String(_)) | Some(Value::Null) => {}
                 _ => return Err(()),
             },
             "concurrencyKey" => match value {
+                Some(Value::String(s)) if s.contains('\0') => return Err(()),
                 Some(Value::String(_)) => concurrency = true,
                 Some(Value::Null) => {}
                 _ => return Err(()),
@@ -219,7 +222,7 @@ fn expected_parse(fields: &[(String, String)]) -> Result<(String, String), ()> {
         }
     }
     let job = job.unwrap_or_default();
-    if job.trim().is_empty() || (coalesce && !concurrency) {
+    if job.trim().is_empty() || job.contains('\0') || (coalesce && !concurrency) {
         return Err(());
     }
     Ok((job, input.unwrap_or_else(|| "{}".to_string())))
