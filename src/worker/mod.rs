@@ -9,10 +9,13 @@
 //! the worker dies ([`process`]), so no handler outlives its lease.
 
 /// A diagnostic line on stderr that never panics (a worker keeps going when stderr is gone).
+/// The whole line is escaped ([`crate::output::escape`]): it quotes run ids, job names, paths
+/// and errors from the database and from handlers, and stays one line.
 macro_rules! note {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "durably: {}", format_args!($($arg)*));
+        let line = format!($($arg)*);
+        let _ = writeln!(std::io::stderr(), "durably: {}", $crate::output::escape(&line));
     }};
 }
 

@@ -38,6 +38,7 @@ mod stress_lock;
 mod stress_read;
 mod stress_watchdog;
 mod stress_worker_env;
+mod terminal_escapes;
 mod worker_crash;
 mod worker_handlers;
 mod worker_outcomes;
