@@ -3,6 +3,7 @@
 use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::{Level, LogArgs};
+use crate::handler_channel::handler_error;
 use crate::error::{CodedError, ExitCode};
 use crate::model::validate_json;
 use crate::store::Access;
@@ -29,7 +30,10 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<ExitCode> {
         message: &message,
         data: data.as_deref(),
     };
-    let ok = ctx.open(Access::WriteExisting)?.append_log(&fence, &log)?;
+    let ok = ctx
+        .open(Access::WriteExisting)
+        .and_then(|mut store| store.append_log(&fence, &log))
+        .map_err(|e| handler_error("log", e))?;
     if !ok {
         return Err(lease_lost(&fence));
     }

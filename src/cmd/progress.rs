@@ -3,6 +3,7 @@
 use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::ProgressArgs;
+use crate::handler_channel::handler_error;
 use crate::error::ExitCode;
 use crate::store::Access;
 use anyhow::Result;
@@ -22,8 +23,9 @@ pub fn run(ctx: &Context, args: ProgressArgs) -> Result<ExitCode> {
     }
     let progress = Value::Object(p).to_string();
     let ok = ctx
-        .open(Access::WriteExisting)?
-        .set_progress(&fence, &progress)?;
+        .open(Access::WriteExisting)
+        .and_then(|mut store| store.set_progress(&fence, &progress))
+        .map_err(|e| handler_error("progress", e))?;
     if !ok {
         return Err(lease_lost(&fence));
     }

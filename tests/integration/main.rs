@@ -19,6 +19,7 @@ mod admin;
 mod bad_input;
 mod completions;
 mod enqueue;
+mod handler_channel;
 mod help;
 mod interop;
 mod interop_pg;
