@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
             return Err(anyhow::anyhow!(error));
         }
     };
-    match outcome(&stdout, status) {
+    match outcome(stdout, status) {
         Ok(output) => {
             let step = NewStep {
                 name: &args.name,
@@ -121,7 +121,7 @@ fn collect(mut child: Child) -> std::io::Result<(Vec<u8>, ExitStatus)> {
 
 /// The stored output of a command that exited 0, or the exit code `durably step` passes on
 /// with the step's error.
-fn outcome(stdout: &[u8], status: ExitStatus) -> Result<Option<String>, (i32, String)> {
+fn outcome(stdout: Vec<u8>, status: ExitStatus) -> Result<Option<String>, (i32, String)> {
     match (status.code(), status.signal()) {
         (Some(0), _) if stdout.len() > MAX_OUTPUT => Err((
             1,

@@ -132,11 +132,26 @@ pub fn complete(
     output: Option<&str>,
     now: &str,
 ) -> Result<bool> {
+    const SQL: &str = unexpired!("../../sql/complete_run.sql");
+    // A large output is bound without SQLite's copy (see `big_text`).
+    if let Some(big) = output.filter(|o| o.len() > BIG_OUTPUT) {
+        use super::big_text::{execute, Param};
+        let params = [
+            Param::Text(id),
+            Param::Int(generation),
+            Param::Text(big),
+            Param::Text(now),
+        ];
+        return Ok(execute(tx, SQL, &params)? > 0);
+    }
     let n = tx
-        .prepare_cached(unexpired!("../../sql/complete_run.sql"))?
+        .prepare_cached(SQL)?
         .execute(params![id, generation, output, now])?;
     Ok(n > 0)
 }
+
+/// Outputs above this size are written with [`super::big_text`].
+const BIG_OUTPUT: usize = 64 * 1024;
 
 /// Fails a run with an error text; false when the lease was lost or has run out.
 pub fn fail(tx: &Connection, id: &str, generation: i64, error: &str, now: &str) -> Result<bool> {

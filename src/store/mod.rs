@@ -20,6 +20,7 @@
 //! worker use [`Store`].
 
 pub mod admin;
+pub mod big_text;
 pub mod enqueue;
 pub mod handles;
 pub mod lease;

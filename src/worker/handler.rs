@@ -580,7 +580,7 @@ fn wait_and_collect(
 }
 
 /// Turns how the handler ended into the run's result, and records it (fenced).
-fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, ended: Ended) -> Outcome {
+fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, mut ended: Ended) -> Outcome {
     match ended.killed {
         Some(KillReason::LeaseLost) | Some(KillReason::LeaseDeadline) => {
             return lost_outcome(shared, run, false);
@@ -610,7 +610,8 @@ fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, ended: En
             "handler output exceeds {} MiB",
             MAX_OUTPUT / 1024 / 1024
         )),
-        Ok(Exit::Code(0)) => Ok(output_json(&ended.out)),
+        // The output buffer becomes the stored text (no copy of a large output).
+        Ok(Exit::Code(0)) => Ok(output_json(std::mem::take(&mut ended.out))),
         Ok(Exit::Code(code)) => Err(ended.with_tail(format!("handler exited with code {code}"))),
         Ok(Exit::Signal(sig)) => Err(ended.with_tail(format!(
             "handler killed by signal {sig} ({})",

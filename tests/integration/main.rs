@@ -23,6 +23,7 @@ mod handler_channel;
 mod help;
 mod interop;
 mod interop_pg;
+mod output_memory;
 mod ls;
 mod poison;
 mod postgres;
