@@ -37,7 +37,10 @@ pub fn output_json(stdout: Vec<u8>) -> Option<String> {
     if text.is_empty() {
         return None;
     }
-    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f) {
+    if text
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+    {
         return Some(serde_json::Value::String(text).to_string());
     }
     text.reserve_exact(2);
@@ -92,9 +95,20 @@ mod tests {
         assert_eq!(output_json(b" \n [1, 2]\t\n").as_deref(), Some("[1, 2]"));
         assert_eq!(output_json(b"\"a\"").as_deref(), Some("\"a\""));
         // Text with and without characters that need escapes, as serde_json writes it.
-        for text in ["plain words", "tab\there", "quote \" and \\", "del \u{7f}", "a\u{0}b", "é ü"] {
+        for text in [
+            "plain words",
+            "tab\there",
+            "quote \" and \\",
+            "del \u{7f}",
+            "a\u{0}b",
+            "é ü",
+        ] {
             let want = serde_json::Value::String(text.to_string()).to_string();
-            assert_eq!(output_json(text.as_bytes()).as_deref(), Some(want.as_str()), "{text:?}");
+            assert_eq!(
+                output_json(text.as_bytes()).as_deref(),
+                Some(want.as_str()),
+                "{text:?}"
+            );
         }
     }
 }

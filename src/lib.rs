@@ -6,8 +6,8 @@
 pub mod cli;
 pub mod cmd;
 pub mod db;
-pub mod handler_channel;
 pub mod error;
+pub mod handler_channel;
 pub mod handler_output;
 pub mod model;
 pub mod output;

@@ -3,8 +3,8 @@
 use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::{Level, LogArgs};
-use crate::handler_channel::handler_error;
 use crate::error::{CodedError, ExitCode};
+use crate::handler_channel::handler_error;
 use crate::model::validate_json;
 use crate::store::Access;
 use crate::store::NewLog;

@@ -3,8 +3,8 @@
 use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::ProgressArgs;
-use crate::handler_channel::handler_error;
 use crate::error::ExitCode;
+use crate::handler_channel::handler_error;
 use crate::store::Access;
 use anyhow::Result;
 use serde_json::{Map, Value};

@@ -49,7 +49,10 @@ mod tests {
         assert_eq!(storable("plain"), "plain");
         assert!(matches!(storable("plain"), std::borrow::Cow::Borrowed(_)));
         assert_eq!(storable("a\0b\0"), "a\u{fffd}b\u{fffd}");
-        assert_eq!(storable_bytes(b"x\0\xff\xfey"), "x\u{fffd}\u{fffd}\u{fffd}y");
+        assert_eq!(
+            storable_bytes(b"x\0\xff\xfey"),
+            "x\u{fffd}\u{fffd}\u{fffd}y"
+        );
         assert!(refuse_nul("job name", "ok").is_ok());
         let e = refuse_nul("job name", "a\0b").unwrap_err().to_string();
         assert!(e.starts_with("job name contains a NUL"), "{e}");

@@ -580,7 +580,12 @@ fn wait_and_collect(
 }
 
 /// Turns how the handler ended into the run's result, and records it (fenced).
-fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, mut ended: Ended) -> Outcome {
+fn outcome_of(
+    shared: &ExecutorContext,
+    run: &Run,
+    active: &ActiveRun,
+    mut ended: Ended,
+) -> Outcome {
     match ended.killed {
         Some(KillReason::LeaseLost) | Some(KillReason::LeaseDeadline) => {
             return lost_outcome(shared, run, false);

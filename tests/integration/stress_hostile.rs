@@ -301,11 +301,9 @@ fn nul_bytes_are_stored_exactly_or_refused() {
         .to_string();
     let conn = env.conn();
     let input: String = conn
-        .query_row(
-            "SELECT input FROM durably_runs WHERE id = ?1",
-            [&id],
-            |r| r.get(0),
-        )
+        .query_row("SELECT input FROM durably_runs WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(input, r#""x\u0000y""#);
 
@@ -318,7 +316,10 @@ fn nul_bytes_are_stored_exactly_or_refused() {
         "job name contains a NUL",
     );
     refused(
-        &env.run_stdin(&["enqueue", "-"], r#"{"job":"a","labels":{"k":"v\u0000w"}}"#),
+        &env.run_stdin(
+            &["enqueue", "-"],
+            r#"{"job":"a","labels":{"k":"v\u0000w"}}"#,
+        ),
         1,
         "contains a NUL",
     );
