@@ -134,7 +134,7 @@ pub fn complete(
 ) -> Result<bool> {
     const SQL: &str = unexpired!("../../sql/complete_run.sql");
     // A large output is bound without SQLite's copy (see `big_text`).
-    if let Some(big) = output.filter(|o| o.len() > BIG_OUTPUT) {
+    if let Some(big) = output.filter(|o| o.len() > super::BIG_OUTPUT) {
         use super::big_text::{execute, Param};
         let params = [
             Param::Text(id),
@@ -149,9 +149,6 @@ pub fn complete(
         .execute(params![id, generation, output, now])?;
     Ok(n > 0)
 }
-
-/// Outputs above this size are written with [`super::big_text`].
-const BIG_OUTPUT: usize = 64 * 1024;
 
 /// Fails a run with an error text; false when the lease was lost or has run out.
 pub fn fail(tx: &Connection, id: &str, generation: i64, error: &str, now: &str) -> Result<bool> {

@@ -42,6 +42,10 @@ use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
+/// Outputs above this size are written without the driver's copies: streamed on PostgreSQL,
+/// bound in place on SQLite (`big_text`).
+pub const BIG_OUTPUT: usize = 64 * 1024;
+
 /// What a fenced step write did.
 pub enum StepRecord {
     /// Recorded; the stored output.
@@ -339,6 +343,12 @@ impl Store {
     /// Completes a leased run with its output (fenced); false when the lease is lost.
     pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
         let output = output.map(storable);
+        // A large output is streamed on PostgreSQL (see `pg::big_output`).
+        if let (Store::Postgres(s), Some(big)) = (&mut *self, output.as_deref()) {
+            if big.len() > BIG_OUTPUT {
+                return s.complete_streamed(id, generation, big);
+            }
+        }
         dispatch!(self, s => s.complete(id, generation, output.as_deref()))
     }
 

@@ -3,6 +3,7 @@
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
 //! concurrency key). Statements live in `sql/postgres/`.
 
+mod big_output;
 mod lease;
 pub use lease::is_connection_error;
 mod steps;
