@@ -280,7 +280,9 @@ fn spawn_readers(
     let stderr = {
         let abandon = Arc::clone(abandon);
         let file = child.stderr;
-        let prefix = shared.prefix_stderr.then(|| format!("[{}] ", run.id));
+        let prefix = shared
+            .prefix_stderr
+            .then(|| format!("[{}] ", crate::output::escape(&run.id)));
         let logs = shared.stderr_logs.then(|| StderrLogs {
             shared: Arc::clone(shared),
             active: Arc::clone(active),

@@ -54,9 +54,12 @@ both! {
         // work -v: a hostile id and a hostile job name, claimed, completed, retriggered.
         let run = env.enqueue_job(&job, &[]);
         let run = make_hostile_id(&env, &run);
-        let out = env.run(&["work", "-v", "--until-idle", "--poll", "50ms", "--", "sh", "-c", "echo '\"ok\"'"]);
+        // --concurrency 2 prefixes the handler's stderr lines with the run id.
+        let out = env.run(&["work", "-v", "--concurrency", "2", "--until-idle", "--poll", "50ms", "--", "sh", "-c", "echo line >&2; echo '\"ok\"'"]);
         out.ok();
         assert_escaped("work -v", &out);
+        assert!(out.stderr.contains("\\e[31mred"), "{out:?}");
+        assert!(out.stderr.lines().any(|l| l.starts_with('[') && l.ends_with("] line")), "{out:?}");
         assert!(out.stderr.contains("claimed"), "{out:?}");
         assert_eq!(env.status(&run), "completed");
         // retrigger prints the new run's id (the CLI's own); nothing raw either way.
