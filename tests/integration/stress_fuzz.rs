@@ -263,6 +263,7 @@ proptest! {
     #[test]
     fn label_parser_accepts_exactly_the_key_pattern(text in prop_oneof![
         ".{0,20}",
+        "[a-z]{1,3}=[a-z\\x00]{0,4}",
         "[A-Za-z0-9._/=-]{0,12}",
         "[A-Za-z0-9._/-]{250,260}=v",
         "[a-z]{1,3}=.{4090,4100}",
@@ -273,6 +274,7 @@ proptest! {
                 && k.len() <= 256
                 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
                 && v.len() <= MAX_LABEL_VALUE_BYTES
+                && !v.contains('\0')
         });
         match (want, got) {
             (Some((k, v)), Ok((gk, gv))) => {
