@@ -3,7 +3,8 @@
 //! it without a copy (src/store/big_text.rs), PostgreSQL receives it by COPY in pieces
 //! (src/store/pg/big_output.rs). Measured as the worker's peak resident
 //! memory (VmHWM) after a 15 MB output was stored, minus the same after a tiny one. Memory,
-//! not time: the bound holds on a loaded machine too.
+//! not time: the bound holds on a loaded machine too. And large outputs (over the 64 KiB at
+//! which those writers take over) are stored exactly.
 
 use crate::harness::*;
 
@@ -46,5 +47,29 @@ both! {
         }
         let len = env.sql_value("SELECT max(length(output)) FROM durably_runs");
         assert_eq!(len.as_deref(), Some(&*(BYTES + 2).to_string()));
+    }
+}
+
+both! {
+    fn a_large_output_with_escapes_and_multibyte_text_is_stored_exactly() {
+        let env = Env::init();
+        // 180 KB (over the 64 KiB at which the large-output writers take over) of text that
+        // needs JSON escapes, and a large JSON value kept as given.
+        env.handler(
+            "uni",
+            "i=0; while [ $i -lt 20000 ]; do printf 'é\"ü\\t\\\\x'; i=$((i+1)); done",
+        );
+        env.handler(
+            "json",
+            "printf '[ '; i=0; while [ $i -lt 20000 ]; do printf '\"ü\\\\n\", '; i=$((i+1)); done; printf '1 ]\\n'",
+        );
+        let uni = env.enqueue_job("uni", &[]);
+        let json = env.enqueue_job("json", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        env.ok(&["work", "--until-idle", "--poll", "50ms", "--handlers", &h]);
+        let want = serde_json::Value::String("é\"ü\t\\x".repeat(20000)).to_string();
+        assert_eq!(env.field(&uni, "output").as_deref(), Some(want.as_str()));
+        let want = format!("[ {}1 ]", "\"ü\\n\", ".repeat(20000));
+        assert_eq!(env.field(&json, "output").as_deref(), Some(want.as_str()));
     }
 }
