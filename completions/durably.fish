@@ -212,7 +212,7 @@ always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand step" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'Total amount of work' -r
-complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now' -r
+complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now (bytes that are not UTF-8 are stored as U+FFFD)' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l db -d 'Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand progress" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'

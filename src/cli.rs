@@ -113,14 +113,17 @@ pub enum Command {
     ///           DURABLY_BIN (this durably binary, whose directory also comes first in PATH),
     ///           DURABLY_CLAIMED_AT (when this execution claimed the run: `durably step`
     ///           warns when it replays a step completed since then, e.g. a name reused in
-    ///           a loop),
+    ///           a loop), DURABLY_EXECUTION_DIR (a private directory of this execution,
+    ///           used by the commands below, removed when it ends),
     ///           on top of the worker's own environment without PGPASSWORD; the working
     ///           directory is the worker's
     /// and returns:
     ///   exit 0  the run is completed; its output is stdout, stored as JSON when it is JSON,
     ///           else as a JSON string of the text (empty stdout: no output)
     ///   exit ≠0 the run is failed (also when killed by a signal or --timeout); the error
-    ///           names the exit and ends with the last 4 KiB of the handler's stderr
+    ///           names the exit and ends with the last 4 KiB of the handler's stderr; but
+    ///           after a `durably step/progress/log` of it exited 75 (the database could not
+    ///           be used), the run is given back to the queue instead, not failed
     /// Its stderr goes to the worker's stderr and is kept as the run's logs (`durably logs`):
     /// level info, data {"stream":"stderr"}, the first 1000 lines / 256 KiB, lines cut at
     /// 4 KiB, then one warn line counting the rest; written every 0.5 s or 100 lines,
@@ -141,7 +144,10 @@ pub enum Command {
     /// executed again later (after a crash or a lost lease), a step that already completed is
     /// not run: its stored output is printed instead. A failing CMD is recorded as a failed step
     /// and `durably step` exits with CMD's code. DURABLY_STEP=STEP is exported to CMD, so a
-    /// `durably log` inside it is attributed to the step.
+    /// `durably log` inside it is attributed to the step. The name is reserved before CMD runs:
+    /// a second `durably step STEP` started meanwhile waits, then prints the stored output.
+    /// When the database cannot be used (full, locked, down) it exits 75 and the worker gives
+    /// the run back instead of failing it (the same holds for `progress` and `log`).
     #[command(after_help = EXAMPLES_STEP)]
     Step(StepArgs),
     /// (inside a handler) Report progress of the current run
@@ -441,9 +447,9 @@ pub struct ProgressArgs {
     /// Total amount of work
     #[arg(long, value_name = "N")]
     pub total: Option<u64>,
-    /// What is happening now
+    /// What is happening now (bytes that are not UTF-8 are stored as U+FFFD)
     #[arg(long, value_name = "TEXT")]
-    pub message: Option<String>,
+    pub message: Option<std::ffi::OsString>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -455,9 +461,9 @@ pub enum Level {
 
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// Log message
+    /// Log message (bytes that are not UTF-8 are stored as U+FFFD)
     #[arg(value_name = "TEXT")]
-    pub message: String,
+    pub message: std::ffi::OsString,
     /// Level
     #[arg(long, value_enum, default_value_t = Level::Info)]
     pub level: Level,

@@ -24,6 +24,9 @@ pub enum ExitCode {
     RunFailed,
     /// 6: the run was cancelled.
     RunCancelled,
+    /// 75 (`EX_TEMPFAIL`): a handler-side command could not use the database for the
+    /// database's own trouble; its worker gives the run back (see [`crate::handler_channel`]).
+    DatabaseTrouble,
     /// 124: gave up waiting, like timeout(1).
     TimedOut,
     /// The exit status of the command `durably step` ran, passed on unchanged.
@@ -41,6 +44,7 @@ impl ExitCode {
             ExitCode::Conflict => 4,
             ExitCode::RunFailed => 5,
             ExitCode::RunCancelled => 6,
+            ExitCode::DatabaseTrouble => 75,
             ExitCode::TimedOut => 124,
             ExitCode::StepCommand(code) => code,
         }
@@ -274,6 +278,7 @@ mod tests {
             (Conflict, 4),
             (RunFailed, 5),
             (RunCancelled, 6),
+            (DatabaseTrouble, 75),
             (TimedOut, 124),
             (StepCommand(137), 137),
         ];

@@ -6,18 +6,47 @@ pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// A handler's stdout as stored output: JSON if it parses, else the text (one trailing newline
 /// trimmed, invalid UTF-8 replaced) as a JSON string; empty → NULL.
-pub fn output_json(stdout: &[u8]) -> Option<String> {
-    if let Ok(text) = std::str::from_utf8(stdout) {
-        if let Ok(raw) = serde_json::from_str::<&serde_json::value::RawValue>(text) {
-            return Some(raw.get().to_string());
+///
+/// Done in place, in the buffer the output was read into, so that a large output costs its
+/// size once here: JSON is trimmed of surrounding whitespace where it lies; text that needs no
+/// escaping (no control character, quote or backslash: the usual case for big outputs) gets
+/// its quotes around it in the same buffer. Only text that needs escapes or replacements is
+/// copied (once, while the input is still held).
+pub fn output_json(stdout: Vec<u8>) -> Option<String> {
+    let mut text = match String::from_utf8(stdout) {
+        Ok(mut text) => {
+            // RawValue::get is a slice of `text`: keep just that slice.
+            let span = serde_json::from_str::<&serde_json::value::RawValue>(&text)
+                .ok()
+                .map(|raw| {
+                    let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+                    (start, start + raw.get().len())
+                });
+            if let Some((start, end)) = span {
+                text.truncate(end);
+                text.drain(..start);
+                return Some(text);
+            }
+            text
         }
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    if text.ends_with('\n') {
+        text.pop();
     }
-    let text = String::from_utf8_lossy(stdout);
-    let text = text.strip_suffix('\n').unwrap_or(&text);
     if text.is_empty() {
         return None;
     }
-    Some(serde_json::Value::String(text.to_string()).to_string())
+    if text
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+    {
+        return Some(serde_json::Value::String(text).to_string());
+    }
+    text.reserve_exact(2);
+    text.insert(0, '"');
+    text.push('"');
+    Some(text)
 }
 
 /// A signal's name for messages.
@@ -45,7 +74,10 @@ pub fn signal_name(sig: i32) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::output_json;
+
+    fn output_json(bytes: &[u8]) -> Option<String> {
+        super::output_json(bytes.to_vec())
+    }
 
     #[test]
     fn output_shapes() {
@@ -59,5 +91,24 @@ mod tests {
         assert_eq!(output_json(b"hello\n").as_deref(), Some("\"hello\""));
         assert_eq!(output_json(b"a\nb\n\n").as_deref(), Some("\"a\\nb\\n\""));
         assert_eq!(output_json(b"\xff\n").as_deref(), Some("\"\u{fffd}\""));
+        // JSON keeps its own text between the whitespace around it.
+        assert_eq!(output_json(b" \n [1, 2]\t\n").as_deref(), Some("[1, 2]"));
+        assert_eq!(output_json(b"\"a\"").as_deref(), Some("\"a\""));
+        // Text with and without characters that need escapes, as serde_json writes it.
+        for text in [
+            "plain words",
+            "tab\there",
+            "quote \" and \\",
+            "del \u{7f}",
+            "a\u{0}b",
+            "é ü",
+        ] {
+            let want = serde_json::Value::String(text.to_string()).to_string();
+            assert_eq!(
+                output_json(text.as_bytes()).as_deref(),
+                Some(want.as_str()),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cmd;
 pub mod db;
 pub mod error;
+pub mod handler_channel;
 pub mod handler_output;
 pub mod model;
 pub mod output;

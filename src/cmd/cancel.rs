@@ -19,7 +19,7 @@ pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<ExitCode> {
                 if args.json {
                     crate::output::json_line(&mut out, &json!({"id": id, "status": "cancelled"}))?;
                 } else {
-                    writeln!(out, "{id}")?;
+                    writeln!(out, "{}", crate::output::escape(&id))?;
                 }
             }
             Err(e) => {

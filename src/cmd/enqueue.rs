@@ -84,7 +84,7 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     let (run, disposition) = store.enqueue(&spec)?;
     let mut out = crate::output::stdout();
     if args.wait {
-        eprintln!("{}", run.id);
+        eprintln!("{}", crate::output::escape(&run.id));
         drop(out);
         return super::wait_for(&store, &run.id, args.timeout, args.json);
     }
@@ -93,7 +93,9 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
         v["disposition"] = disposition.as_str().into();
         crate::output::json_pretty(&mut out, &v)?;
     } else {
-        writeln!(out, "{}", run.id)?;
+        // An idempotent answer's id comes from the database (another writer may have made
+        // it): escaped like any text from it.
+        writeln!(out, "{}", crate::output::escape(&run.id))?;
     }
     out.flush()?;
     Ok(ExitCode::Ok)

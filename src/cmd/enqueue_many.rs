@@ -379,7 +379,8 @@ impl Batch {
                     serde_json::to_writer(&mut self.spill, &v)?;
                     self.spill.write_all(b"\n")?;
                 } else {
-                    writeln!(self.spill, "{}\t{}", run.id, disposition.as_str())?;
+                    let id = crate::output::escape(&run.id);
+                    writeln!(self.spill, "{id}\t{}", disposition.as_str())?;
                 }
             }
         }
@@ -508,8 +509,9 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
     let c = &batch.counts;
     if io::stderr().is_terminal() || args.quiet {
         eprintln!(
-            "durably: {} runs from {name} in {:.2?} (created {}, idempotent {}, coalesced {})",
+            "durably: {} runs from {} in {:.2?} (created {}, idempotent {}, coalesced {})",
             c.total(),
+            crate::output::escape(&name),
             batch.started.elapsed(),
             c.created,
             c.idempotent,

@@ -4,6 +4,7 @@ use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::{Level, LogArgs};
 use crate::error::{CodedError, ExitCode};
+use crate::handler_channel::handler_error;
 use crate::model::validate_json;
 use crate::store::Access;
 use crate::store::NewLog;
@@ -22,13 +23,17 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<ExitCode> {
         Level::Warn => "warn",
         Level::Error => "error",
     };
+    let message = crate::model::storable_bytes(args.message.as_encoded_bytes());
     let log = NewLog {
         step_name: step.as_deref(),
         level,
-        message: &args.message,
+        message: &message,
         data: data.as_deref(),
     };
-    let ok = ctx.open(Access::WriteExisting)?.append_log(&fence, &log)?;
+    let ok = ctx
+        .open(Access::WriteExisting)
+        .and_then(|mut store| store.append_log(&fence, &log))
+        .map_err(|e| handler_error("log", e))?;
     if !ok {
         return Err(lease_lost(&fence));
     }

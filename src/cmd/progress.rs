@@ -4,6 +4,7 @@ use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::ProgressArgs;
 use crate::error::ExitCode;
+use crate::handler_channel::handler_error;
 use crate::store::Access;
 use anyhow::Result;
 use serde_json::{Map, Value};
@@ -17,12 +18,14 @@ pub fn run(ctx: &Context, args: ProgressArgs) -> Result<ExitCode> {
         p.insert("total".into(), t.into());
     }
     if let Some(m) = args.message {
+        let m = crate::model::storable_bytes(m.as_encoded_bytes()).into_owned();
         p.insert("message".into(), m.into());
     }
     let progress = Value::Object(p).to_string();
     let ok = ctx
-        .open(Access::WriteExisting)?
-        .set_progress(&fence, &progress)?;
+        .open(Access::WriteExisting)
+        .and_then(|mut store| store.set_progress(&fence, &progress))
+        .map_err(|e| handler_error("progress", e))?;
     if !ok {
         return Err(lease_lost(&fence));
     }

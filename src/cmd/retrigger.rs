@@ -13,7 +13,7 @@ pub fn run(ctx: &Context, args: RetriggerArgs) -> Result<ExitCode> {
     if args.json {
         crate::output::json_pretty(&mut out, &run.to_json())?;
     } else {
-        writeln!(out, "{}", run.id)?;
+        writeln!(out, "{}", crate::output::escape(&run.id))?;
     }
     out.flush()?;
     Ok(ExitCode::Ok)

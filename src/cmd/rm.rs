@@ -31,7 +31,7 @@ fn delete_ids(ctx: &Context, args: &RmArgs) -> Result<ExitCode> {
                 if args.json {
                     crate::output::json_line(&mut out, &json!({"id": id, "deleted": true}))?;
                 } else {
-                    writeln!(out, "{id}")?;
+                    writeln!(out, "{}", crate::output::escape(&id))?;
                 }
             }
             Err(e) => {

@@ -1,11 +1,15 @@
 //! `durably step NAME -- CMD ARGS...` (inside a handler): a step memoized by (run, name), like
 //! @coji/durably's `step.run`. A completed step is never run again after a crash and reclaim:
-//! its stored output is printed instead.
+//! its stored output is printed instead. The name is reserved before the body runs
+//! ([`crate::handler_channel::reserve_step`]): concurrent calls of one name in one execution
+//! run the body once, the later ones printing its memoized output. The database's trouble
+//! (full, locked, down) is reported to the worker and exits 75, never like a failing command.
 
 use super::common::{fence, lease_lost};
 use super::Context;
 use crate::cli::StepArgs;
 use crate::error::{CodedError, ExitCode};
+use crate::handler_channel::{handler_error, reserve_step};
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::store::Access;
 use crate::store::{Fence, NewStep, StepRecord, Store};
@@ -24,13 +28,18 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
         .command
         .split_first()
         .ok_or_else(|| CodedError::usage("give the step's command after --"))?;
-    let mut store = ctx.open(Access::WriteExisting)?;
-    if let Some(done) = store.completed_step(&fence.run_id, &args.name)? {
-        warn_if_replayed_in_this_execution(&args.name, done.completed_at.as_deref());
-        print_output(done.output.as_deref())?;
+    let trouble = |e| handler_error("step", e);
+    let mut store = ctx.open(Access::WriteExisting).map_err(trouble)?;
+    if print_if_completed(&store, &fence, &args.name)? {
         return Ok(ExitCode::Ok);
     }
-    if !store.holds_lease(&fence)? {
+    // Held until the step is recorded (or this process ends): another `durably step NAME` of
+    // this execution waits here, then finds the step completed.
+    let _reserved = reserve_step(&args.name)?;
+    if print_if_completed(&store, &fence, &args.name)? {
+        return Ok(ExitCode::Ok);
+    }
+    if !store.holds_lease(&fence).map_err(trouble)? {
         return Err(lease_lost(&fence));
     }
     // Once CMD has finished, its step must be recorded even if the handler's group is being
@@ -48,7 +57,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
             return Err(anyhow::anyhow!(error));
         }
     };
-    match outcome(&stdout, status) {
+    match outcome(stdout, status) {
         Ok(output) => {
             let step = NewStep {
                 name: &args.name,
@@ -59,7 +68,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
             };
             // Another `durably step NAME` of this run may have finished meanwhile: then its
             // output is the step's.
-            match store.record_step(&fence, &step)? {
+            match store.record_step(&fence, &step).map_err(trouble)? {
                 StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => print_output(o.as_deref())?,
                 StepRecord::LeaseLost => return Err(lease_lost(&fence)),
             }
@@ -112,7 +121,7 @@ fn collect(mut child: Child) -> std::io::Result<(Vec<u8>, ExitStatus)> {
 
 /// The stored output of a command that exited 0, or the exit code `durably step` passes on
 /// with the step's error.
-fn outcome(stdout: &[u8], status: ExitStatus) -> Result<Option<String>, (i32, String)> {
+fn outcome(stdout: Vec<u8>, status: ExitStatus) -> Result<Option<String>, (i32, String)> {
     match (status.code(), status.signal()) {
         (Some(0), _) if stdout.len() > MAX_OUTPUT => Err((
             1,
@@ -152,10 +161,26 @@ fn record_failed(
         error: Some(error),
         started_at,
     };
-    match store.record_step(fence, &step)? {
+    match store
+        .record_step(fence, &step)
+        .map_err(|e| handler_error("step", e))?
+    {
         StepRecord::LeaseLost => Err(lease_lost(fence)),
         StepRecord::Recorded(_) | StepRecord::AlreadyDone(_) => Ok(()),
     }
+}
+
+/// Prints the stored output of step `name` if it is completed; whether it was.
+fn print_if_completed(store: &Store, fence: &Fence, name: &str) -> Result<bool> {
+    let done = store
+        .completed_step(&fence.run_id, name)
+        .map_err(|e| handler_error("step", e))?;
+    let Some(done) = done else {
+        return Ok(false);
+    };
+    warn_if_replayed_in_this_execution(name, done.completed_at.as_deref());
+    print_output(done.output.as_deref())?;
+    Ok(true)
 }
 
 /// Prints a step's stored output (its JSON text); NULL prints nothing.

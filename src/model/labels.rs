@@ -41,8 +41,9 @@ fn validate_label_key_chars(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a label value: at most 4 KiB.
+/// Checks a label value: at most 4 KiB, no NUL (see [`super::text`]).
 pub fn validate_label_value(key: &str, value: &str) -> Result<()> {
+    super::text::refuse_nul(&format!("the value of label {key:?}"), value)?;
     if value.len() > MAX_LABEL_VALUE_BYTES {
         bail!(
             "label {key:?} is too long ({} bytes; the limit is {MAX_LABEL_VALUE_BYTES})",

@@ -4,7 +4,8 @@
 //!   which follow @coji/durably's `Run`, `StepRecord` and `Log` types;
 //! - [`labels`]: label checks and their stored JSON text;
 //! - [`spec`]: the run spec read by `enqueue`, and the flags that override it;
-//! - [`json`]: JSON checks, error text, and the lenient reading of stored JSON text.
+//! - [`json`]: JSON checks, error text, and the lenient reading of stored JSON text;
+//! - [`text`]: storable text (NUL and invalid UTF-8 replaced) and the NUL check of user fields.
 //!
 //! Rows the CLI did not write are read leniently: any JSON in `labels`, NULL or invalid JSON in
 //! `output`, unknown run and step statuses. Text that is not JSON is shown as a JSON string.
@@ -13,6 +14,7 @@ pub mod json;
 pub mod labels;
 pub mod run;
 pub mod spec;
+pub mod text;
 
 pub use json::{check_depth, json_or_null, json_or_string, validate_json, MAX_JSON_DEPTH};
 pub use labels::{
@@ -24,6 +26,7 @@ pub use run::{
     STEP_COLUMNS,
 };
 pub use spec::{RunSpec, SpecOverrides};
+pub use text::{refuse_nul, storable, storable_bytes};
 
 /// A new id: UUIDv7 text, ordered within this process.
 pub fn new_id() -> String {

@@ -2,6 +2,7 @@
 
 use super::json::{check_depth, json_error, json_kind};
 use super::labels::{merge_label, Labels};
+use super::text::refuse_nul;
 use anyhow::{anyhow, bail, Result};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -107,6 +108,13 @@ impl RunSpec {
         }
         if self.job.trim().is_empty() {
             bail!("missing job name (give \"job\" in the spec or --job NAME)");
+        }
+        refuse_nul("the job name", &self.job)?;
+        if let Some(key) = &self.idempotency_key {
+            refuse_nul("the idempotency key", key)?;
+        }
+        if let Some(key) = &self.concurrency_key {
+            refuse_nul("the concurrency key", key)?;
         }
         if self.coalesce && self.concurrency_key.is_none() {
             return Err(crate::error::CodedError::usage(

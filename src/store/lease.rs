@@ -132,8 +132,20 @@ pub fn complete(
     output: Option<&str>,
     now: &str,
 ) -> Result<bool> {
+    const SQL: &str = unexpired!("../../sql/complete_run.sql");
+    // A large output is bound without SQLite's copy (see `big_text`).
+    if let Some(big) = output.filter(|o| o.len() > super::BIG_OUTPUT) {
+        use super::big_text::{execute, Param};
+        let params = [
+            Param::Text(id),
+            Param::Int(generation),
+            Param::Text(big),
+            Param::Text(now),
+        ];
+        return Ok(execute(tx, SQL, &params)? > 0);
+    }
     let n = tx
-        .prepare_cached(unexpired!("../../sql/complete_run.sql"))?
+        .prepare_cached(SQL)?
         .execute(params![id, generation, output, now])?;
     Ok(n > 0)
 }

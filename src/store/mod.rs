@@ -13,6 +13,9 @@
 //! - writes on behalf of a leased run are fenced by `status = 'leased'` and
 //!   `lease_generation`; a refused fence is an answer (`false`/`None`), not an error;
 //! - nothing inside a transaction waits on the outside (a process, a pipe, a sleep);
+//! - captured text (errors, log messages, step and run outputs) is made storable on the way
+//!   in: a NUL becomes U+FFFD on both backends ([`crate::model::text`]), so no handler output
+//!   can make a result unwritable;
 //! - errors about the file name it (see [`crate::db::describe`]).
 //!
 //! The submodules hold the statements, one function each, on a connection or transaction;
@@ -20,6 +23,7 @@
 //! worker use [`Store`].
 
 pub mod admin;
+pub mod big_text;
 pub mod enqueue;
 pub mod handles;
 pub mod lease;
@@ -37,9 +41,13 @@ pub use steps::{Fence, NewLog, NewStep};
 // What a command needs to open a store.
 pub use crate::db::{default_path, Access, Options, SCHEMA_VERSION};
 
-use crate::model::{Disposition, Log, Run, RunSpec, Step};
+use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::time::{Duration, Instant};
+
+/// Outputs above this size are written without the driver's copies: streamed on PostgreSQL,
+/// bound in place on SQLite (`big_text`).
+pub const BIG_OUTPUT: usize = 64 * 1024;
 
 /// What a fenced step write did.
 pub enum StepRecord {
@@ -327,9 +335,17 @@ impl Store {
         dispatch!(self, s => s.holds_lease(fence))
     }
 
-    /// Records a step (fenced); a completed step is not recorded twice.
+    /// Records a step (fenced); a completed step is not recorded twice. Its text is made
+    /// storable first ([`crate::model::text`]).
     pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
-        dispatch!(self, s => s.record_step(fence, step))
+        let error = step.error.map(storable);
+        let output = step.output.map(storable);
+        let step = NewStep {
+            error: error.as_deref(),
+            output: output.as_deref(),
+            ..*step
+        };
+        dispatch!(self, s => s.record_step(fence, &step))
     }
 
     /// Sets a run's progress (fenced); false when the lease is lost.
@@ -339,7 +355,12 @@ impl Store {
 
     /// Appends a log line (fenced); false when the lease is lost.
     pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
-        dispatch!(self, s => s.append_log(fence, log))
+        let message = storable(log.message);
+        let log = NewLog {
+            message: &message,
+            ..*log
+        };
+        dispatch!(self, s => s.append_log(fence, &log))
     }
 
     /// Appends log lines, each with its own created_at, in one transaction (fenced, all or
@@ -348,6 +369,15 @@ impl Store {
     pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
         if logs.is_empty() {
             return Ok(true);
+        }
+        if logs.iter().any(|(_, l)| storable(l.message) != l.message) {
+            let messages: Vec<_> = logs.iter().map(|(_, l)| storable(l.message)).collect();
+            let logs: Vec<(&str, NewLog)> = logs
+                .iter()
+                .zip(&messages)
+                .map(|((at, l), m)| (*at, NewLog { message: m, ..*l }))
+                .collect();
+            return dispatch!(self, s => s.append_logs(fence, &logs));
         }
         dispatch!(self, s => s.append_logs(fence, logs))
     }
@@ -369,12 +399,20 @@ impl Store {
 
     /// Completes a leased run with its output (fenced); false when the lease is lost.
     pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
-        dispatch!(self, s => s.complete(id, generation, output))
+        let output = output.map(storable);
+        // A large output is streamed on PostgreSQL (see `pg::big_output`).
+        if let (Store::Postgres(s), Some(big)) = (&mut *self, output.as_deref()) {
+            if big.len() > BIG_OUTPUT {
+                return s.complete_streamed(id, generation, big);
+            }
+        }
+        dispatch!(self, s => s.complete(id, generation, output.as_deref()))
     }
 
     /// Fails a leased run with its error (fenced); false when the lease is lost.
     pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
-        dispatch!(self, s => s.fail(id, generation, error))
+        let error = storable(error);
+        dispatch!(self, s => s.fail(id, generation, &error))
     }
 
     /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.

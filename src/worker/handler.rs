@@ -4,6 +4,7 @@
 use super::lease::{ActiveRun, KillReason};
 use super::process::{self, Exit, Program};
 use super::ExecutorContext;
+use crate::handler_channel::Channel;
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::model::Run;
 use crate::store::{Fence, NewLog, Store};
@@ -170,7 +171,10 @@ pub fn execute(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<ActiveRun>
 }
 
 fn execute_quietly(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<ActiveRun>) -> Outcome {
-    let child = match start_handler(shared, run, active) {
+    // The execution's private directory (trouble reports, step reservations), removed when
+    // this function returns, after the handler and its pipes are done.
+    let channel = Channel::new();
+    let child = match start_handler(shared, run, active, channel.as_ref()) {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
@@ -194,6 +198,14 @@ fn execute_quietly(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<Active
         }
     };
     let ended = wait_and_collect(shared, active, pid, readers, &done_rx, &abandon);
+    if ended.killed.is_none() && !matches!(ended.exit, Ok(Exit::Code(0))) {
+        if let Some(line) = channel.as_ref().and_then(Channel::reported) {
+            // The handler stopped on the database's trouble, not its own: the run goes back.
+            let why = format!("the handler ended after the database's trouble ({line})");
+            give_back(shared, run, active, &why);
+            return Outcome::GivenBack;
+        }
+    }
     outcome_of(shared, run, active, ended)
 }
 
@@ -203,9 +215,12 @@ fn start_handler(
     shared: &ExecutorContext,
     run: &Run,
     active: &ActiveRun,
+    channel: Option<&Channel>,
 ) -> Result<process::Child, Outcome> {
     let (path, args) = program_path(shared, run);
-    let program = match Program::new(&path, &args, &environment(shared, run)) {
+    let mut env = environment(shared, run);
+    env.extend(channel.map(Channel::env));
+    let program = match Program::new(&path, &args, &env) {
         Ok(p) => p,
         Err(e) => {
             let error = format!("cannot execute handler {}: {e}", path.display());
@@ -265,7 +280,9 @@ fn spawn_readers(
     let stderr = {
         let abandon = Arc::clone(abandon);
         let file = child.stderr;
-        let prefix = shared.prefix_stderr.then(|| format!("[{}] ", run.id));
+        let prefix = shared
+            .prefix_stderr
+            .then(|| format!("[{}] ", crate::output::escape(&run.id)));
         let logs = shared.stderr_logs.then(|| StderrLogs {
             shared: Arc::clone(shared),
             active: Arc::clone(active),
@@ -565,7 +582,12 @@ fn wait_and_collect(
 }
 
 /// Turns how the handler ended into the run's result, and records it (fenced).
-fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, ended: Ended) -> Outcome {
+fn outcome_of(
+    shared: &ExecutorContext,
+    run: &Run,
+    active: &ActiveRun,
+    mut ended: Ended,
+) -> Outcome {
     match ended.killed {
         Some(KillReason::LeaseLost) => return lost_outcome(shared, run, false),
         Some(KillReason::LeaseDeadline) => return deadline_outcome(shared, run),
@@ -596,7 +618,8 @@ fn outcome_of(shared: &ExecutorContext, run: &Run, active: &ActiveRun, ended: En
             "handler output exceeds {} MiB",
             MAX_OUTPUT / 1024 / 1024
         )),
-        Ok(Exit::Code(0)) => Ok(output_json(&ended.out)),
+        // The output buffer becomes the stored text (no copy of a large output).
+        Ok(Exit::Code(0)) => Ok(output_json(std::mem::take(&mut ended.out))),
         Ok(Exit::Code(code)) => Err(ended.with_tail(format!("handler exited with code {code}"))),
         Ok(Exit::Signal(sig)) => Err(ended.with_tail(format!(
             "handler killed by signal {sig} ({})",

@@ -13,11 +13,14 @@
 //! A daemon worker whose database is down at start waits for it (`open_when_up`).
 
 /// A diagnostic line on stderr that never panics (a worker keeps going when stderr is gone).
+/// The whole line is escaped ([`crate::output::escape`]): it quotes run ids, job names, paths
+/// and errors from the database and from handlers, and stays one line.
 macro_rules! note {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let text = format!($($arg)*);
-        let _ = writeln!(std::io::stderr(), "durably: {}", $crate::secret::scrub(&text));
+        let line = format!($($arg)*);
+        let line = $crate::secret::scrub(&line);
+        let _ = writeln!(std::io::stderr(), "durably: {}", $crate::output::escape(&line));
     }};
 }
 

@@ -419,7 +419,7 @@ impl Scheduler<'_> {
             return Err(CodedError::new(
                 ExitCode::Error,
                 format!(
-                    "could not start a handler {given_back} times in a row (see above); the runs were given back to the queue"
+                    "gave {given_back} runs back in a row (see above); they are in the queue again"
                 ),
             )
             .into());

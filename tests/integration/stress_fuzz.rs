@@ -201,11 +201,14 @@ fn expected_parse(fields: &[(String, String)]) -> Result<(String, String), ()> {
                 Some(Value::Null) => {}
                 _ => return Err(()),
             },
+            // A NUL cannot be stored on PostgreSQL: refused in every user-given key.
             "idempotencyKey" => match value {
+                Some(Value::String(s)) if s.contains('\0') => return Err(()),
                 Some(Value::String(_)) | Some(Value::Null) => {}
                 _ => return Err(()),
             },
             "concurrencyKey" => match value {
+                Some(Value::String(s)) if s.contains('\0') => return Err(()),
                 Some(Value::String(_)) => concurrency = true,
                 Some(Value::Null) => {}
                 _ => return Err(()),
@@ -219,7 +222,7 @@ fn expected_parse(fields: &[(String, String)]) -> Result<(String, String), ()> {
         }
     }
     let job = job.unwrap_or_default();
-    if job.trim().is_empty() || (coalesce && !concurrency) {
+    if job.trim().is_empty() || job.contains('\0') || (coalesce && !concurrency) {
         return Err(());
     }
     Ok((job, input.unwrap_or_else(|| "{}".to_string())))
@@ -260,6 +263,7 @@ proptest! {
     #[test]
     fn label_parser_accepts_exactly_the_key_pattern(text in prop_oneof![
         ".{0,20}",
+        "[a-z]{1,3}=[a-z\\x00]{0,4}",
         "[A-Za-z0-9._/=-]{0,12}",
         "[A-Za-z0-9._/-]{250,260}=v",
         "[a-z]{1,3}=.{4090,4100}",
@@ -270,6 +274,7 @@ proptest! {
                 && k.len() <= 256
                 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
                 && v.len() <= MAX_LABEL_VALUE_BYTES
+                && !v.contains('\0')
         });
         match (want, got) {
             (Some((k, v)), Ok((gk, gv))) => {

@@ -5,6 +5,7 @@
 //! time ([`clock`]). Statements live in `sql/postgres/`.
 
 mod admission;
+mod big_output;
 mod clock;
 mod lease;
 pub use lease::is_connection_error;

@@ -1,0 +1,1 @@
+COPY durably_cli_output (v) FROM STDIN (FORMAT binary)

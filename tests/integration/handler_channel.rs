@@ -1,0 +1,147 @@
+//! The execution's private directory (`DURABLY_EXECUTION_DIR`, src/handler_channel.rs):
+//! a handler-side command that cannot use the database reports it and exits 75, and the run of
+//! a `set -e` handler that stops on it is given back, not failed; concurrent `durably step`
+//! calls of one name run the body once.
+
+use crate::harness::*;
+
+/// A `--db` value that cannot be opened on the current backend: a file in a missing
+/// directory, or a port nothing listens on.
+fn unusable_db(env: &Env) -> String {
+    match Backend::current() {
+        Backend::Sqlite => env.path("missing/dir/durably.db").display().to_string(),
+        Backend::Postgres => "postgres://durably@127.0.0.1:1/none?connect_timeout=2".to_string(),
+    }
+}
+
+both! {
+    fn a_set_e_handler_stopped_by_the_databases_trouble_is_given_back_not_failed() {
+        let env = Env::init();
+        let flag = env.path("first-done");
+        let count = env.path("executions");
+        // The first execution's step cannot reach the database (a server down, a missing
+        // file); the second one can.
+        env.handler(
+            "job",
+            &format!(
+                "set -e\n\
+                 echo x >> {count}\n\
+                 if [ ! -e {flag} ]; then touch {flag}; db='--db={bad}'; else db=''; fi\n\
+                 durably $db step fetch -- echo '\"fetched\"' > /dev/null\n\
+                 durably $db log 'after the step'\n\
+                 echo '\"done\"'",
+                count = count.display(),
+                flag = flag.display(),
+                bad = unusable_db(&env),
+            ),
+        );
+        let id = env.enqueue_job("job", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        let out = env.run(&["work", "--until-idle", "--poll", "50ms", "--handlers", &h]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stderr.contains("database's trouble"), "{out:?}");
+        assert!(out.stderr.contains("given back"), "{out:?}");
+        assert_eq!(env.status(&id), "completed", "{out:?}");
+        assert_eq!(env.field(&id, "output").as_deref(), Some("\"done\""));
+        assert_eq!(env.field(&id, "error"), None);
+        assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\nx\n");
+        assert_eq!(env.field(&id, "lease_generation").as_deref(), Some("2"));
+    }
+}
+
+both! {
+    fn trouble_outside_a_worker_and_a_handler_that_carries_on() {
+        let env = Env::init();
+        // Exit 75 with one line, wherever the command runs.
+        let bad = unusable_db(&env);
+        let mut c = bare_command(env.dir.path());
+        c.args(["--db", &bad, "log", "x"])
+            .env("DURABLY_RUN_ID", "r")
+            .env("DURABLY_LEASE_GENERATION", "1");
+        let out = run_command(c, None);
+        assert_eq!(out.code, 75, "{out:?}");
+        assert_one_error_line(&out.stderr, "the database cannot be used");
+        // A handler that catches the trouble and exits 0 completes; one that fails on its own
+        // (no report) fails.
+        env.handler(
+            "carry-on",
+            &format!("durably --db={bad} progress 1 || echo '\"went on\"'"),
+        );
+        env.handler("own-failure", "durably log 'about to fail'; exit 3");
+        let carry = env.enqueue_job("carry-on", &[]);
+        let own = env.enqueue_job("own-failure", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        let out = env.run(&["work", "--until-idle", "--poll", "50ms", "--handlers", &h]);
+        assert_eq!(out.code, 5, "{out:?}");
+        assert_eq!(env.status(&carry), "completed");
+        assert_eq!(env.field(&carry, "output").as_deref(), Some("\"went on\""));
+        assert_eq!(env.status(&own), "failed");
+    }
+}
+
+#[test]
+fn a_full_disk_under_a_set_e_handler_gives_the_run_back_and_it_completes_later() {
+    let env = Env::init();
+    let count = env.path("executions");
+    // A step whose output (200 KB) does not fit in the pages allowed below.
+    env.handler(
+        "big-step",
+        &format!(
+            "set -e\n\
+             echo x >> {}\n\
+             durably step s -- sh -c \"head -c 200000 /dev/zero | tr '\\\\0' s\" > /dev/null\n\
+             echo '\"done\"'",
+            count.display()
+        ),
+    );
+    let id = env.enqueue_job("big-step", &[]);
+    let pages = env.count("PRAGMA page_count");
+    let h = env.handlers.to_str().unwrap().to_string();
+    let mut c = env.command(&["work", "--once", "--poll", "50ms", "--handlers", &h]);
+    c.env("DURABLY_MAX_PAGE_COUNT", (pages + 5).to_string());
+    let out = run_command(c, None);
+    assert!(out.stderr.contains("full"), "{out:?}");
+    assert!(out.stderr.contains("database's trouble"), "{out:?}");
+    assert_ne!(env.status(&id), "failed", "{out:?}");
+    assert_eq!(env.field(&id, "error"), None);
+    // With room, the next worker completes it.
+    let done = wait_until(std::time::Duration::from_secs(60), || {
+        env.run(&["work", "--until-idle", "--poll", "50ms", "--handlers", &h]);
+        env.status(&id) == "completed"
+    });
+    assert!(done, "the run never completed once there was room");
+    assert_eq!(env.field(&id, "output").as_deref(), Some("\"done\""));
+}
+
+both! {
+    fn concurrent_steps_of_one_name_run_the_body_once() {
+        let env = Env::init();
+        let body = env.path("body-ran");
+        let outs = env.path("outs");
+        std::fs::create_dir(&outs).unwrap();
+        // The body waits (bounded) for a second body to start: without the reservation both
+        // run; with it the second call waits for the first and prints its memoized output.
+        let step = format!(
+            "durably step same -- sh -c 'echo x >> {body}; i=0; while [ $(wc -l < {body}) -lt 2 ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo \\\"v\\\"'",
+            body = body.display()
+        );
+        env.handler(
+            "job",
+            &format!(
+                "{step} > {o}/1 &\n{step} > {o}/2 &\n{step} > {o}/3 &\nwait\ncat {o}/1 {o}/2 {o}/3 | tr -d '\\n'",
+                o = outs.display()
+            ),
+        );
+        let id = env.enqueue_job("job", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        let out = env.run(&["work", "--until-idle", "--poll", "50ms", "--handlers", &h]);
+        out.ok();
+        assert_eq!(std::fs::read_to_string(&body).unwrap(), "x\n", "the body ran more than once");
+        assert_eq!(env.status(&id), "completed");
+        assert_eq!(env.field(&id, "output").as_deref(), Some("\"\\\"v\\\"\\\"v\\\"\\\"v\\\"\""));
+        assert_eq!(
+            env.count(&format!("SELECT count(*) FROM durably_steps WHERE run_id = {}", lit(&id))),
+            1
+        );
+    }
+}
