@@ -123,7 +123,23 @@ impl Store {
     pub fn is_lost_after(&self, err: &anyhow::Error) -> bool {
         match self {
             Store::Sqlite(_) => false,
-            Store::Postgres(p) => p.is_lost() || pg::is_connection_error(err),
+            Store::Postgres(p) => p.is_lost_after(err),
+        }
+    }
+
+    /// Bounds each PostgreSQL call made without a deadline by `ceiling` on the client's side
+    /// (see [`pg::Postgres::bound_calls`]); a SQLite file needs no such bound.
+    pub fn bound_calls(&mut self, ceiling: Option<Duration>) {
+        if let Store::Postgres(p) = self {
+            p.bound_calls(ceiling);
+        }
+    }
+
+    /// One round trip to a PostgreSQL server (within the ceiling); nothing for a SQLite file.
+    pub fn ping(&self) -> Result<()> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(p) => p.ping(),
         }
     }
 

@@ -204,6 +204,16 @@ impl ActiveRun {
     }
 }
 
+/// The state of the renewal path (its connection and the renewals made on it), which
+/// decides whether the worker may claim ([`Leases::renewals_work`]).
+#[derive(Debug, Default)]
+struct RenewalPath {
+    /// The last attempt (open, renewal, ping) failed.
+    failing: bool,
+    /// An attempt has been waiting since then.
+    busy_since: Option<Instant>,
+}
+
 /// The runs this worker executes, watched and renewed.
 pub struct Leases {
     active: Mutex<HashMap<String, Arc<ActiveRun>>>,
@@ -212,6 +222,7 @@ pub struct Leases {
     /// A second signal: kill every handler.
     pub shutdown: AtomicBool,
     lease: Duration,
+    path: Mutex<RenewalPath>,
 }
 
 impl Leases {
@@ -222,7 +233,45 @@ impl Leases {
             wake: Condvar::new(),
             shutdown: AtomicBool::new(false),
             lease,
+            path: Mutex::new(RenewalPath::default()),
         })
+    }
+
+    /// Whether renewals work: the last attempt on the renewal path (opening its connection,
+    /// a renewal, or a ping while nothing runs) succeeded and none has been waiting for half
+    /// a renewal period. A worker claims only then: a run it claimed otherwise would be lost
+    /// at its deadline and executed again.
+    pub fn renewals_work(&self) -> bool {
+        let path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        let stalled = path
+            .busy_since
+            .is_some_and(|b| b.elapsed() >= self.renew_every() / 2);
+        !path.failing && !stalled
+    }
+
+    /// Runs `attempt` on the renewal path, marked as waiting while it runs; its success (per
+    /// `ok`) is the path's state afterwards.
+    fn attempt<T>(&self, attempt: impl FnOnce() -> T, ok: impl FnOnce(&T) -> bool) -> T {
+        self.set_path(|p| p.busy_since = Some(Instant::now()));
+        let value = attempt();
+        let failing = !ok(&value);
+        self.set_path(|p| {
+            p.busy_since = None;
+            p.failing = failing;
+        });
+        value
+    }
+
+    fn set_path(&self, f: impl FnOnce(&mut RenewalPath)) {
+        f(&mut self.path.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Opens a renewal connection, each call on it bounded by a renewal period on the
+    /// client's side (a renewal also by its run's deadline).
+    fn open(&self, opts: &Options) -> anyhow::Result<Store> {
+        let mut store = Store::open_again(opts)?;
+        store.bound_calls(Some(self.renew_every()));
+        Ok(store)
     }
 
     /// How long before the local lease expiry handlers are killed: a tenth of the lease, at
@@ -306,7 +355,7 @@ impl Leases {
         // PostgreSQL login on a busy machine) can take longer than a short lease leaves
         // before its first renewal. When it cannot be opened now, the renewal thread tries
         // again at its first round and reports the error then.
-        let first = Store::open_again(&opts).ok();
+        let first = self.attempt(|| self.open(&opts).ok(), Option::is_some);
         let me = Arc::clone(self);
         let renew = std::thread::Builder::new()
             .name("lease-renewal".into())
@@ -337,12 +386,11 @@ impl Leases {
                 return;
             }
             let runs = self.snapshot();
-            if runs.is_empty() {
-                continue;
-            }
             if store.is_none() {
-                match Store::open_again(opts) {
+                match self.attempt(|| self.open(opts), Result::is_ok) {
                     Ok(c) => store = Some(c),
+                    // While nothing runs, quietly: the worker claims nothing until it works.
+                    Err(_) if runs.is_empty() => continue,
                     Err(e) => {
                         note!("cannot renew leases: {e:#}");
                         soon = true;
@@ -351,6 +399,15 @@ impl Leases {
                 }
             }
             let Some(c) = store.as_mut() else { continue };
+            if runs.is_empty() {
+                // Nothing to renew: the path is checked, so that a run claimed next can be kept.
+                let pinged = self.attempt(|| c.ping(), Result::is_ok);
+                if pinged.is_err_and(|e| c.is_lost_after(&e)) {
+                    store = None;
+                    soon = true;
+                }
+                continue;
+            }
             for a in runs {
                 let deadline = {
                     // A run past its deadline is not renewed: its handler is (being) killed.
@@ -368,8 +425,10 @@ impl Leases {
                 // Waiting for a lock ends at the run's deadline: a later renewal would not count,
                 // and a wait of `--busy-timeout` would hold up the other runs' renewals and the
                 // worker's exit.
-                let result =
-                    c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease));
+                let result = self.attempt(
+                    || c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease)),
+                    Result::is_ok,
+                );
                 // The server can say it ends the connection before the client notices.
                 let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
                 match result {

@@ -113,6 +113,8 @@ struct LoopState {
     /// SIGINT/SIGTERM already announced.
     announced: usize,
     reconnect: Reconnect,
+    /// Claims are held because lease renewals do not work (said once on stderr).
+    renewals_failing: bool,
 }
 
 impl LoopState {
@@ -172,7 +174,8 @@ impl Scheduler<'_> {
             let stopping = self.is_stopping(&st, signals);
             let connected = stopping || self.connected(&mut st.reconnect, st.running)?;
             let room = st.running < self.cfg.concurrency && !st.backoff.active();
-            if !stopping && connected && room {
+            let renewing = stopping || self.renewals_work(&mut st);
+            if !stopping && connected && room && renewing {
                 if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;
                 }
@@ -238,7 +241,7 @@ impl Scheduler<'_> {
         let claimed_run = match claimed_run {
             Ok(c) => c,
             // The connection is reopened at the next turn (not idle: nothing was looked at).
-            Err(e) if self.lost() => {
+            Err(e) if self.lost_after(&e) => {
                 note!("lost the connection to the database: {e:#}");
                 return Ok(Turn::Again);
             }
@@ -302,10 +305,25 @@ impl Scheduler<'_> {
         }
     }
 
-    /// Whether the shared connection is lost.
-    fn lost(&self) -> bool {
+    /// Whether the shared connection is lost, judging also by `err`, the error of a call on it.
+    fn lost_after(&self, err: &anyhow::Error) -> bool {
         let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
-        store.is_lost()
+        store.is_lost_after(err)
+    }
+
+    /// Whether lease renewals work ([`Leases::renewals_work`]): a run claimed while they do
+    /// not could not be kept. Says once when claims stop for it and once when they resume.
+    fn renewals_work(&self, st: &mut LoopState) -> bool {
+        let works = self.leases.renewals_work();
+        if works == st.renewals_failing {
+            st.renewals_failing = !works;
+            if works {
+                note!("lease renewals work again; claiming runs");
+            } else {
+                note!("lease renewals fail or do not answer; not claiming runs until they work");
+            }
+        }
+        works
     }
 
     /// Whether the shared connection can be used; a lost one is reopened, with a pause that

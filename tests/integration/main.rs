@@ -23,6 +23,7 @@ mod help;
 mod interop;
 mod interop_pg;
 mod ls;
+mod net;
 mod postgres;
 mod postgres_worker;
 mod query_plans;
