@@ -135,6 +135,19 @@ impl Store {
         }
     }
 
+    /// Runs `f` with the client-side ceiling of PostgreSQL calls lowered to `ceiling` (a read
+    /// made only to say what happened must not hold up a worker that is ending).
+    pub fn with_ceiling<T>(&mut self, ceiling: Duration, f: impl FnOnce(&mut Store) -> T) -> T {
+        let before = match self {
+            Store::Postgres(p) => p.ceiling(),
+            Store::Sqlite(_) => return f(self),
+        };
+        self.bound_calls(Some(before.map_or(ceiling, |b| b.min(ceiling))));
+        let value = f(self);
+        self.bound_calls(before);
+        value
+    }
+
     /// One round trip to a PostgreSQL server (within the ceiling); nothing for a SQLite file.
     pub fn ping(&self) -> Result<()> {
         match self {

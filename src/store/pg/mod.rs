@@ -176,6 +176,11 @@ impl Postgres {
         self.ceiling = ceiling;
     }
 
+    /// The ceiling set by [`Postgres::bound_calls`].
+    pub fn ceiling(&self) -> Option<Duration> {
+        self.ceiling
+    }
+
     /// The client-side bound of the call about to be made, in force until dropped: the
     /// deadline (a little after it), else the ceiling.
     pub(super) fn armed(&self) -> watch::Armed {
