@@ -256,6 +256,8 @@ echo '{"ok":true}'"#,
         h.to_str().unwrap(),
     ];
     let mut w = worker(&env, &via, &args, "worker", &[]);
+    // A session of the test's own (no application name, so it is not terminated below).
+    let mut locker = pg_connect(&env.db_arg());
     for round in 0..ids.len() {
         let ready = poll(BOUND, || {
             ids.iter()
@@ -271,24 +273,38 @@ echo '{"ok":true}'"#,
                 tail(&w.err(), 3000)
             );
         };
-        // Every session of the worker ends while its handler runs; the result is written next.
+        // The result write waits for the run's row, locked here, so that the termination
+        // reaches the worker as the answer to its statement in flight.
+        let mut tx = locker.transaction().expect("begin");
+        tx.execute(
+            "SELECT 1 FROM durably_runs WHERE id = $1 FOR UPDATE",
+            &[&run],
+        )
+        .expect("lock the run");
+        std::fs::write(env.path(&format!("go.{run}")), "").expect("go file");
+        wait_for("the result write to wait for the lock", || {
+            let waiting = env.count(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'durably' AND wait_event_type = 'Lock'",
+            );
+            (waiting > 0).then_some(())
+        });
+        let open = proxy.connections();
         let terminated = env.count(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+             WHERE datname = current_database() AND application_name = 'durably'",
         );
         assert!(terminated >= 1, "round {round}: no session to terminate");
         wait_for("the proxy to see the sessions end", || {
-            (0..proxy.connections())
-                .all(|n| proxy.is_closed(n))
-                .then_some(())
+            (0..open).all(|n| proxy.is_closed(n)).then_some(())
         });
-        std::fs::write(env.path(&format!("go.{run}")), "").expect("go file");
+        tx.rollback().expect("unlock the run");
     }
     wait_completed(&env, &ids, &[&w]);
     let said = w.err();
     let ex = executions(&env);
     eprintln!(
-        "sessions terminated under 3 handlers: {} executions for 3 runs",
+        "sessions terminated during 3 result writes: {} executions for 3 runs",
         ex.values().map(|e| e.starts).sum::<usize>()
     );
     for id in &ids {
