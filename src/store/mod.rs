@@ -51,6 +51,9 @@ pub enum StepRecord {
 /// The database of one process, whichever backend holds it: the embedded SQLite file (the
 /// default) or a PostgreSQL server (`--db postgres://…`). A worker's renewal thread opens its
 /// own with [`Store::open_again`].
+// A process holds one or two stores, never a collection of them: the size of the larger
+// variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Store {
     Sqlite(sqlite::Sqlite),
     Postgres(pg::Postgres),

@@ -84,7 +84,7 @@ impl Postgres {
     /// Whether the connection is gone (server restart, terminated backend, network cut, a
     /// bound of [`super::watch`] passed): only a new connection can go on.
     pub fn is_lost(&self) -> bool {
-        self.broken.get()
+        self.net.broken.get()
             || self
                 .client
                 .try_borrow()
@@ -96,7 +96,7 @@ impl Postgres {
     /// just returned; a connection it says is gone stays lost.
     pub fn is_lost_after(&self, err: &anyhow::Error) -> bool {
         if is_connection_error(err) {
-            self.broken.set(true);
+            self.net.broken.set(true);
         }
         self.is_lost()
     }
@@ -135,8 +135,7 @@ mod tests {
     fn other_errors_are_not_connection_losses() {
         let config_error = "port=notaport"
             .parse::<postgres::Config>()
-            .err()
-            .expect("a bad port");
+            .expect_err("a bad port");
         let described = super::super::describe(config_error.into(), "db");
         assert!(!is_connection_error(&described), "{described:#}");
         assert!(!is_connection_error(&anyhow::anyhow!(

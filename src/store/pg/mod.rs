@@ -25,6 +25,18 @@ pub mod enqueue;
 pub mod runs;
 pub mod schema;
 
+/// What bounds a connection's network waits on the client's side.
+struct Net {
+    /// The connection's socket, for [`watch`].
+    socket: Option<watch::Socket>,
+    /// The longest any call may wait without a deadline ([`Postgres::bound_calls`]).
+    ceiling: Option<Duration>,
+    /// A call's error said the connection is gone ([`Postgres::is_lost_after`]).
+    broken: Cell<bool>,
+    /// The bound of the close when the connection drops.
+    closing: Option<watch::Armed>,
+}
+
 /// One connection to a PostgreSQL database.
 pub struct Postgres {
     pub(super) client: RefCell<postgres::Client>,
@@ -32,15 +44,9 @@ pub struct Postgres {
     pub(super) shown: String,
     /// The bound on lock waits of the current write ([`Postgres::set_deadline`]).
     pub(super) deadline: Option<Instant>,
-    /// The connection's socket, for the client-side bounds of [`watch`].
-    socket: Option<watch::Socket>,
-    /// The longest any call may wait without a deadline ([`Postgres::bound_calls`]).
-    ceiling: Option<Duration>,
-    /// A call's error said the connection is gone ([`Postgres::is_lost_after`]).
-    broken: Cell<bool>,
-    /// The bound of the close when the connection drops (declared after `client`, so that it
-    /// is in force while the client closes).
-    closing: Option<watch::Armed>,
+    /// The client-side bounds; declared after `client`, so that the bound of the close is in
+    /// force while the client drops.
+    net: Net,
     /// Timestamps of this process never go backwards, even if the system clock does.
     pub clock: super::enqueue::Clock,
 }
@@ -87,9 +93,10 @@ impl Drop for Postgres {
     /// the server, which a black-holed or half-closed connection never answers.
     fn drop(&mut self) {
         if self.is_lost() {
-            watch::cut(self.socket);
+            watch::cut(self.net.socket);
         }
-        self.closing = Some(watch::arm(self.socket, Some(Instant::now() + CLOSE_BOUND)));
+        let bound = watch::arm(self.net.socket, Some(Instant::now() + CLOSE_BOUND));
+        self.net.closing = Some(bound);
     }
 }
 
@@ -138,10 +145,12 @@ impl Postgres {
             client: RefCell::new(client),
             shown,
             deadline: None,
-            socket,
-            ceiling: None,
-            broken: Cell::new(false),
-            closing: None,
+            net: Net {
+                socket,
+                ceiling: None,
+                broken: Cell::new(false),
+                closing: None,
+            },
             clock: Default::default(),
         }
     }
@@ -173,23 +182,23 @@ impl Postgres {
     /// still waiting then loses the connection (a worker's claims and maintenance, whose
     /// waits must not outlive a lease).
     pub fn bound_calls(&mut self, ceiling: Option<Duration>) {
-        self.ceiling = ceiling;
+        self.net.ceiling = ceiling;
     }
 
     /// The ceiling set by [`Postgres::bound_calls`].
     pub fn ceiling(&self) -> Option<Duration> {
-        self.ceiling
+        self.net.ceiling
     }
 
     /// The client-side bound of the call about to be made, in force until dropped: the
     /// deadline (a little after it), else the ceiling.
     pub(super) fn armed(&self) -> watch::Armed {
-        let at = match (self.deadline, self.ceiling) {
+        let at = match (self.deadline, self.net.ceiling) {
             (Some(d), _) => Some(d + PAST_DEADLINE),
             (None, Some(c)) => Some(Instant::now() + c),
             (None, None) => None,
         };
-        watch::arm(self.socket, at)
+        watch::arm(self.net.socket, at)
     }
 
     /// One round trip to the server, within the ceiling ([`Postgres::bound_calls`]).
