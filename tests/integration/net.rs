@@ -117,6 +117,28 @@ fn wait_completed(env: &Env, ids: &[String], workers: &[&Bg]) {
 #[test]
 #[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
 fn pg_a_worker_stops_claiming_while_its_renewal_connection_is_black_holed() {
+    // A partition of the renewal path only: its connection and any new one hang; the claims
+    // and results on the worker's main connection still go through.
+    claims_wait_while_renewals_fail("black-holed", |proxy, renewal| {
+        proxy.black_hole(renewal);
+        proxy.black_hole_new();
+    });
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_a_worker_stops_claiming_while_its_renewal_connection_cannot_be_opened() {
+    // The renewal connection closed, and no new one admitted (a server out of connections).
+    claims_wait_while_renewals_fail("refused", |proxy, renewal| {
+        proxy.reset(renewal);
+        proxy.refuse_new();
+    });
+}
+
+/// A worker (`--lease 3s`, 2 slots) with 4 runs of 4 s whose renewal path `cut` breaks for
+/// 12 s, then heals: it claims nothing more meanwhile, no two executions of a run overlap,
+/// and it completes every run afterwards.
+fn claims_wait_while_renewals_fail(what: &str, cut: impl Fn(&Proxy, usize)) {
     let env = pg_env();
     let h = env.handler("slow", TICKING);
     let ids: Vec<String> = (0..4)
@@ -140,10 +162,7 @@ fn pg_a_worker_stops_claiming_while_its_renewal_connection_is_black_holed() {
         proxy.connection_that_sent(b"SET lease_expires_at", &[b"SKIP LOCKED"])
     });
     let before = starts(&env);
-    // A partition of the renewal path only: its connection and any new one hang; the claims
-    // and results on the worker's main connection still go through.
-    proxy.black_hole(renewal);
-    proxy.black_hole_new();
+    cut(&proxy, renewal);
     // Four leases long: a worker that claims what it cannot renew starts about two runs per
     // lease and slot meanwhile.
     std::thread::sleep(Duration::from_secs(12));
@@ -152,8 +171,8 @@ fn pg_a_worker_stops_claiming_while_its_renewal_connection_is_black_holed() {
     wait_completed(&env, &ids, &[&w]);
     let ex = executions(&env);
     eprintln!(
-        "renewal path black-holed for 12 s (--lease 3s, --concurrency 2, 4 runs of 4 s): \
-         {during} executions started during the partition, {} in all",
+        "renewal path {what} for 12 s (--lease 3s, --concurrency 2, 4 runs of 4 s): \
+         {during} executions started meanwhile, {} in all",
         ex.len()
     );
     assert_no_overlap(&ex);

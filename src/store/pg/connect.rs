@@ -396,6 +396,30 @@ mod tests {
     }
 
     #[test]
+    fn every_connection_detects_a_dead_peer_unless_the_url_says_otherwise() {
+        let t = target("postgres://u@h/db", Duration::from_secs(1)).unwrap();
+        assert_eq!(t.config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(t.config.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(t.config.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        assert_eq!(t.config.get_tcp_user_timeout(), Some(&USER_TIMEOUT));
+        // The client crate reads tcp_user_timeout in seconds (libpq: milliseconds).
+        let url = "postgres://u@h/db?keepalives_idle=60&tcp_user_timeout=30";
+        let t = target(url, Duration::from_secs(1)).unwrap();
+        assert_eq!(t.config.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(
+            t.config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(30))
+        );
+        // The whole connect is bounded by the connect timeout of each host.
+        let t = target(
+            "postgres://u@a,b/db?connect_timeout=3",
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(t.connect_bound(), Duration::from_secs(6));
+    }
+
+    #[test]
     fn percent_escapes_decode() {
         assert_eq!(percent_decode("%2Ftmp%2Fca.pem"), "/tmp/ca.pem");
         assert_eq!(percent_decode("a%2"), "a%2");

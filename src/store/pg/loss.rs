@@ -107,14 +107,14 @@ mod tests {
     use super::*;
 
     fn refused() -> postgres::Error {
-        // Port 1 on the loopback interface: nothing listens there.
-        postgres::Config::new()
-            .host("127.0.0.1")
-            .port(1)
-            .user("x")
-            .connect(postgres::NoTls)
-            .err()
-            .expect("nothing listens on port 1")
+        // Port 1 on the loopback interface: nothing listens there. Through `watch::connect`,
+        // which serialises connects, like every connect of the store.
+        let mut config = postgres::Config::new();
+        config.host("127.0.0.1").port(1).user("x");
+        let (client, _) = super::super::watch::connect(std::time::Duration::from_secs(10), || {
+            config.connect(postgres::NoTls)
+        });
+        client.err().expect("nothing listens on port 1")
     }
 
     #[test]

@@ -61,6 +61,8 @@ struct Shared {
     conns: Mutex<Vec<Arc<Conn>>>,
     /// Connections accepted from now on start black-holed.
     new_black_holed: AtomicBool,
+    /// Connections accepted from now on are closed at once.
+    new_refused: AtomicBool,
     /// When the server ends a connection, its client socket stays open (see
     /// [`Proxy::keep_client_open`]).
     keep_client_open: AtomicBool,
@@ -158,7 +160,6 @@ impl Proxy {
     }
 
     /// Closes connection `n` (both sockets shut down).
-    #[allow(dead_code)] // a control no test uses yet
     pub fn reset(&self, n: usize) {
         self.conn(n).set(Mode::Reset);
     }
@@ -166,6 +167,13 @@ impl Proxy {
     /// Black-holes the connections accepted from now on (the open ones keep forwarding).
     pub fn black_hole_new(&self) {
         self.shared.new_black_holed.store(true, Ordering::SeqCst);
+    }
+
+    /// Closes the connections accepted from now on at once, before anything is forwarded
+    /// (what a server that refuses new sessions looks like to a client); [`Proxy::heal_all`]
+    /// ends it.
+    pub fn refuse_new(&self) {
+        self.shared.new_refused.store(true, Ordering::SeqCst);
     }
 
     /// When the server ends a connection, what it sent last (an error such as "terminating
@@ -193,6 +201,7 @@ impl Proxy {
     /// Forwards again on every connection, and on those accepted from now on.
     pub fn heal_all(&self) {
         self.shared.new_black_holed.store(false, Ordering::SeqCst);
+        self.shared.new_refused.store(false, Ordering::SeqCst);
         let conns = self.shared.conns.lock().unwrap_or_else(|e| e.into_inner());
         for c in conns.iter() {
             c.set(Mode::Forward);
@@ -208,7 +217,9 @@ impl Drop for Proxy {
 
 /// Connects an accepted client to the server and starts its two forwarding threads.
 fn accept(shared: &Arc<Shared>, client: TcpStream, upstream: &str) {
-    let mode = if shared.new_black_holed.load(Ordering::SeqCst) {
+    let mode = if shared.new_refused.load(Ordering::SeqCst) {
+        Mode::Reset
+    } else if shared.new_black_holed.load(Ordering::SeqCst) {
         Mode::BlackHole
     } else {
         Mode::Forward
