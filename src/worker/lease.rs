@@ -9,6 +9,12 @@
 //! and early enough that the group is dead before anyone else may claim the run, even when
 //! the wall clock (which the expiry is written in) and the monotonic clock drift a little.
 //!
+//! The renewal thread also says whether the worker may claim ([`Leases::renewals`]): only
+//! while its last attempt — opening its connection, a renewal, or, while nothing runs, a ping
+//! each renewal period — succeeded and none has been waiting for half a period. A run claimed
+//! while renewals fail could not be kept. On PostgreSQL every call of the renewal connection
+//! is bounded on the client's side too: a renewal by its run's deadline, a ping by a period.
+//!
 //! The same deadline is enforced twice. The watchdog thread kills at it while the worker runs;
 //! the supervisor process ([`super::process`]) gets it with each handler's registration and
 //! with every extension after a successful renewal, and kills at it when the worker cannot
@@ -214,6 +220,16 @@ struct RenewalPath {
     busy_since: Option<Instant>,
 }
 
+/// What [`Leases::renewals`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewals {
+    Work,
+    /// One has been waiting for half a renewal period (a lock, a slow server, a partition).
+    Stall,
+    /// The last one failed, or the renewal connection cannot be opened.
+    Fail,
+}
+
 /// The runs this worker executes, watched and renewed.
 pub struct Leases {
     active: Mutex<HashMap<String, Arc<ActiveRun>>>,
@@ -237,16 +253,22 @@ impl Leases {
         })
     }
 
-    /// Whether renewals work: the last attempt on the renewal path (opening its connection,
-    /// a renewal, or a ping while nothing runs) succeeded and none has been waiting for half
-    /// a renewal period. A worker claims only then: a run it claimed otherwise would be lost
-    /// at its deadline and executed again.
-    pub fn renewals_work(&self) -> bool {
+    /// The state of the renewal path: whether the last attempt on it (opening its connection,
+    /// a renewal, or a ping while nothing runs) failed, or one has been waiting for half a
+    /// renewal period. A worker claims only while it [`Renewals::Work`]: a run it claimed
+    /// otherwise would be lost at its deadline and executed again.
+    pub fn renewals(&self) -> Renewals {
         let path = self.path.lock().unwrap_or_else(|e| e.into_inner());
-        let stalled = path
+        if path.failing {
+            Renewals::Fail
+        } else if path
             .busy_since
-            .is_some_and(|b| b.elapsed() >= self.renew_every() / 2);
-        !path.failing && !stalled
+            .is_some_and(|b| b.elapsed() >= self.renew_every() / 2)
+        {
+            Renewals::Stall
+        } else {
+            Renewals::Work
+        }
     }
 
     /// Runs `attempt` on the renewal path, marked as waiting while it runs; its success (per
@@ -353,8 +375,8 @@ impl Leases {
             })?;
         // The renewal connection is opened before anything is claimed: opening one (a
         // PostgreSQL login on a busy machine) can take longer than a short lease leaves
-        // before its first renewal. When it cannot be opened now, the renewal thread tries
-        // again at its first round and reports the error then.
+        // before its first renewal. When it cannot be opened now, nothing is claimed until
+        // the renewal thread, trying again each round, has one.
         let first = self.attempt(|| self.open(&opts).ok(), Option::is_some);
         let me = Arc::clone(self);
         let renew = std::thread::Builder::new()

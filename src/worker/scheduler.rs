@@ -1,9 +1,9 @@
-//! The main loop of a worker: claim while there is room, hand each run to an executor
-//! thread, collect outcomes, watch for signals and for the supervisor, back off when handlers
-//! cannot be started, and do the maintenance while no handler runs.
+//! The main loop of a worker: claim while there is room and lease renewals work, hand each
+//! run to an executor thread, collect outcomes, watch for signals and for the supervisor, back
+//! off when handlers cannot be started, and do the maintenance while no handler runs.
 
 use super::handler::{self, Outcome};
-use super::lease::{self, ActiveRun, Leases};
+use super::lease::{self, ActiveRun, Leases, Renewals};
 use super::{handler_jobs, Config, ExecutorContext, Handler, Mode, SIGNALS};
 use crate::error::{CodedError, ExitCode};
 use crate::model::Run;
@@ -113,7 +113,7 @@ struct LoopState {
     /// SIGINT/SIGTERM already announced.
     announced: usize,
     reconnect: Reconnect,
-    /// Claims are held because lease renewals do not work (said once on stderr).
+    /// Claims are held because lease renewals fail (said once on stderr).
     renewals_failing: bool,
 }
 
@@ -311,19 +311,19 @@ impl Scheduler<'_> {
         store.is_lost_after(err)
     }
 
-    /// Whether lease renewals work ([`Leases::renewals_work`]): a run claimed while they do
-    /// not could not be kept. Says once when claims stop for it and once when they resume.
+    /// Whether lease renewals work ([`Leases::renewals`]): a run claimed while they do not
+    /// could not be kept. Says once when claims stop because renewals fail (a renewal that
+    /// only waits holds claims back quietly) and once when they resume.
     fn renewals_work(&self, st: &mut LoopState) -> bool {
-        let works = self.leases.renewals_work();
-        if works == st.renewals_failing {
-            st.renewals_failing = !works;
-            if works {
-                note!("lease renewals work again; claiming runs");
-            } else {
-                note!("lease renewals fail or do not answer; not claiming runs until they work");
-            }
+        let now = self.leases.renewals();
+        if now == Renewals::Fail && !st.renewals_failing {
+            st.renewals_failing = true;
+            note!("lease renewals fail; not claiming runs until they work again");
+        } else if now == Renewals::Work && st.renewals_failing {
+            st.renewals_failing = false;
+            note!("lease renewals work again; claiming runs");
         }
-        works
+        now == Renewals::Work
     }
 
     /// Whether the shared connection can be used; a lost one is reopened, with a pause that

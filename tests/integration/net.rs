@@ -185,6 +185,7 @@ fn claims_wait_while_renewals_fail(what: &str, cut: impl Fn(&Proxy, usize)) {
     );
     let said = w.err();
     assert!(said.contains("not claiming"), "{said}");
+    assert!(said.contains("lease renewals work again"), "{said}");
     assert!(!w.ended(), "the worker ended:\n{said}");
     w.signal(libc::SIGTERM);
     let st = w.wait_max(BOUND);
