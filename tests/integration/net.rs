@@ -1,9 +1,12 @@
-//! Workers on PostgreSQL behind a faulty network ([`Proxy`] on 127.0.0.1): a renewal
-//! connection black-holed (the worker stops claiming until it heals, and no two executions of
-//! a run overlap), every connection black-holed under SIGTERM (the worker still ends, and the
-//! run is executed again only after its lease), and sessions terminated by the server while
-//! the client has not seen them close (the loss is recognised from the server's error code:
-//! the result is written once after reconnecting).
+//! PostgreSQL behind a faulty network ([`Proxy`] on 127.0.0.1):
+//! - a worker's renewal connection black-holed, or closed with new ones refused: the worker
+//!   stops claiming until it heals, and no two executions of a run overlap;
+//! - every connection black-holed under SIGTERM: the worker still ends, and the run is
+//!   executed again only after its lease;
+//! - sessions terminated by the server while the client has not seen them close: the loss is
+//!   recognised from the server's error code, and the result is written once after
+//!   reconnecting;
+//! - a server that accepts and never answers: one line after `connect_timeout`.
 //!
 //! PostgreSQL only, ignored unless `--include-ignored` with `DURABLY_TEST_PG` set.
 
@@ -341,4 +344,23 @@ echo '{"ok":true}'"#,
     w.signal(libc::SIGTERM);
     let st = w.wait_max(BOUND);
     assert!(st.success(), "worker exited with {st}:\n{said}");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_a_server_that_accepts_and_never_answers_is_one_line_after_connect_timeout() {
+    let env = pg_env();
+    let (proxy, via) = Proxy::for_url(&env.db_arg());
+    // TCP connects, the login gets no answer (the driver's own timeout covers the TCP
+    // handshake only).
+    proxy.black_hole_new();
+    let mut c = bare_command(env.dir.path());
+    c.arg("--db")
+        .arg(format!("{via}&connect_timeout=2"))
+        .args(["ls"]);
+    let mut ls = Bg::spawn(c, env.dir.path(), "ls");
+    let st = ls.wait_max(Duration::from_secs(30));
+    assert_eq!(st.code(), Some(1), "{}", ls.err());
+    assert_one_error_line(&ls.err(), "no answer within 2 s");
+    assert!(proxy.connections() >= 1);
 }

@@ -84,6 +84,25 @@ pub fn error_text(e: &postgres::Error) -> String {
     text
 }
 
+/// Connects within [`connect::Target::connect_bound`], login included; a connect cut at the
+/// bound says so rather than "connection closed".
+fn connect_bounded(target: &connect::Target) -> (Result<postgres::Client>, Option<watch::Socket>) {
+    let bound = target.connect_bound();
+    let started = Instant::now();
+    let (client, socket) = watch::connect(bound, || connect::connect(target));
+    let client = client.map_err(|e| {
+        if started.elapsed() < bound {
+            return e;
+        }
+        anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {}: no answer within {} s (connect_timeout)",
+            target.shown,
+            bound.as_secs()
+        )
+    });
+    (client, socket)
+}
+
 /// How long closing a connection may wait for the server (the client sends Terminate and
 /// waits for the server to close).
 const CLOSE_BOUND: Duration = Duration::from_secs(1);
@@ -133,10 +152,15 @@ impl Postgres {
             crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
-        let (client, socket) = watch::connect(target.connect_bound(), || connect::connect(&target));
+        let (client, socket) = connect_bounded(&target);
         let mut client = client?;
+        // The schema check is part of opening: bounded like the connect, plus the lock wait
+        // allowed for a schema another process is creating.
+        let bound = target.connect_bound().saturating_add(opts.busy_timeout);
+        let armed = watch::arm(socket, Instant::now().checked_add(bound));
         schema::prepare(&mut client, &target.shown, access)
             .map_err(|e| describe(e, &target.shown))?;
+        drop(armed);
         Ok(Postgres::new(client, socket, target.shown))
     }
 
@@ -162,7 +186,7 @@ impl Postgres {
             crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
-        let (client, socket) = watch::connect(target.connect_bound(), || connect::connect(&target));
+        let (client, socket) = connect_bounded(&target);
         Ok(Postgres::new(client?, socket, target.shown))
     }
 
@@ -194,8 +218,8 @@ impl Postgres {
     /// deadline (a little after it), else the ceiling.
     pub(super) fn armed(&self) -> watch::Armed {
         let at = match (self.deadline, self.net.ceiling) {
-            (Some(d), _) => Some(d + PAST_DEADLINE),
-            (None, Some(c)) => Some(Instant::now() + c),
+            (Some(d), _) => d.checked_add(PAST_DEADLINE),
+            (None, Some(c)) => Instant::now().checked_add(c),
             (None, None) => None,
         };
         watch::arm(self.net.socket, at)

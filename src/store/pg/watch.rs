@@ -84,7 +84,11 @@ pub fn arm(socket: Option<Socket>, at: Option<Instant>) -> Armed {
 pub fn connect<T>(bound: Duration, f: impl FnOnce() -> T) -> (T, Option<Socket>) {
     let _one = CONNECTING.lock().unwrap_or_else(|e| e.into_inner());
     let before = stream_sockets();
-    let armed = add(Instant::now() + bound, Target::NewSince(before.clone()));
+    // A bound too far to represent is no bound.
+    let armed = match Instant::now().checked_add(bound) {
+        Some(at) => add(at, Target::NewSince(before.clone())),
+        None => Armed(None),
+    };
     let value = f();
     drop(armed);
     let new: Vec<Socket> = stream_sockets()
