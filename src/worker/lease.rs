@@ -482,3 +482,26 @@ impl Leases {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Leases, Renewals};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn claims_wait_while_the_renewal_path_fails_or_stalls() {
+        let leases = Leases::new(Duration::from_secs(30));
+        assert_eq!(leases.renewals(), Renewals::Work);
+        leases.attempt(|| (), |_| false);
+        assert_eq!(leases.renewals(), Renewals::Fail);
+        leases.attempt(|| (), |_| true);
+        assert_eq!(leases.renewals(), Renewals::Work);
+        // An attempt waiting for half a renewal period (5 s here) or more.
+        let since = Instant::now().checked_sub(Duration::from_secs(3));
+        leases.set_path(|p| p.busy_since = since);
+        assert_eq!(leases.renewals(), Renewals::Stall);
+        let since = Instant::now().checked_sub(Duration::from_secs(1));
+        leases.set_path(|p| p.busy_since = since);
+        assert_eq!(leases.renewals(), Renewals::Work);
+    }
+}
