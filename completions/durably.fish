@@ -181,7 +181,7 @@ complete -c durably -n "__fish_durably_using_subcommand wait" -l json -d 'Print 
 complete -c durably -n "__fish_durably_using_subcommand wait" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand work" -s c -l concurrency -d 'Handlers to run at once' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -s j -l job -d 'Only claim runs of this job (repeatable)' -r
-complete -c durably -n "__fish_durably_using_subcommand work" -l lease -d 'Lease length; renewed every 5s or a third of it, whichever is shorter' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l lease -d 'Lease length; renewed every 5s or a third of it, whichever is shorter (nothing is claimed while renewals fail)' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l poll -d 'How often an idle worker looks for runs' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l timeout -d 'Kill a handler that runs longer than DUR and fail its run' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l max-runs -d 'Exit after this many runs' -r

@@ -382,7 +382,8 @@ pub struct WorkArgs {
     /// Only claim runs of this job (repeatable)
     #[arg(long, short, value_name = "JOB", value_parser = job_name)]
     pub job: Vec<String>,
-    /// Lease length; renewed every 5s or a third of it, whichever is shorter
+    /// Lease length; renewed every 5s or a third of it, whichever is shorter (nothing is
+    /// claimed while renewals fail)
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = lease_duration)]
     pub lease: Duration,
     /// How often an idle worker looks for runs

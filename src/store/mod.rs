@@ -97,6 +97,9 @@ impl std::error::Error for CommitUnknown {
 /// The database of one process, whichever backend holds it: the embedded SQLite file (the
 /// default) or a PostgreSQL server (`--db postgres://…`). A worker's renewal thread opens its
 /// own with [`Store::open_again`].
+// A process holds one or two stores, never a collection of them: the size of the larger
+// variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Store {
     Sqlite(sqlite::Sqlite),
     Postgres(pg::Postgres),
@@ -169,7 +172,36 @@ impl Store {
     pub fn is_lost_after(&self, err: &anyhow::Error) -> bool {
         match self {
             Store::Sqlite(_) => false,
-            Store::Postgres(p) => p.is_lost() || pg::is_connection_error(err),
+            Store::Postgres(p) => p.is_lost_after(err),
+        }
+    }
+
+    /// Bounds each PostgreSQL call made without a deadline by `ceiling` on the client's side
+    /// (see [`pg::Postgres::bound_calls`]); a SQLite file needs no such bound.
+    pub fn bound_calls(&mut self, ceiling: Option<Duration>) {
+        if let Store::Postgres(p) = self {
+            p.bound_calls(ceiling);
+        }
+    }
+
+    /// Runs `f` with the client-side ceiling of PostgreSQL calls lowered to `ceiling` (a read
+    /// made only to say what happened must not hold up a worker that is ending).
+    pub fn with_ceiling<T>(&mut self, ceiling: Duration, f: impl FnOnce(&mut Store) -> T) -> T {
+        let before = match self {
+            Store::Postgres(p) => p.ceiling(),
+            Store::Sqlite(_) => return f(self),
+        };
+        self.bound_calls(Some(before.map_or(ceiling, |b| b.min(ceiling))));
+        let value = f(self);
+        self.bound_calls(before);
+        value
+    }
+
+    /// One round trip to a PostgreSQL server (within the ceiling); nothing for a SQLite file.
+    pub fn ping(&self) -> Result<()> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(p) => p.ping(),
         }
     }
 

@@ -856,7 +856,11 @@ fn status_of(shared: &ExecutorContext, run: &Run) -> Option<(String, i64)> {
     if store.is_lost() {
         let _ = shared.reconnect(&mut store);
     }
-    store.status_of(&run.id).ok().flatten()
+    // Only to say what happened: not worth more than a moment when the database does not answer.
+    store
+        .with_ceiling(Duration::from_secs(2), |s| s.status_of(&run.id))
+        .ok()
+        .flatten()
 }
 
 /// Says why a run is no longer ours. `finished`: the handler ended on its own (its result

@@ -12,6 +12,12 @@
 //! and early enough that the group is dead before anyone else may claim the run, even when
 //! the wall clock (which the expiry is written in) and the monotonic clock drift a little.
 //!
+//! The renewal thread also says whether the worker may claim ([`Leases::renewals`]): only
+//! while its last attempt — opening its connection, a renewal, or, while nothing runs, a ping
+//! each renewal period — succeeded and none has been waiting for half a period. A run claimed
+//! while renewals fail could not be kept. On PostgreSQL every call of the renewal connection
+//! is bounded on the client's side too: a renewal by its run's deadline, a ping by a period.
+//!
 //! The same deadline is enforced twice. The watchdog thread kills at it while the worker runs;
 //! the supervisor process ([`super::process`]) gets it with each handler's registration and
 //! with every extension after a successful renewal, and kills at it when the worker cannot
@@ -235,6 +241,26 @@ impl ActiveRun {
     }
 }
 
+/// The state of the renewal path (its connection and the renewals made on it), which
+/// decides whether the worker may claim ([`Leases::renewals_work`]).
+#[derive(Debug, Default)]
+struct RenewalPath {
+    /// The last attempt (open, renewal, ping) failed.
+    failing: bool,
+    /// An attempt has been waiting since then.
+    busy_since: Option<Instant>,
+}
+
+/// What [`Leases::renewals`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewals {
+    Work,
+    /// One has been waiting for half a renewal period (a lock, a slow server, a partition).
+    Stall,
+    /// The last one failed, or the renewal connection cannot be opened.
+    Fail,
+}
+
 /// The runs this worker executes, watched and renewed.
 pub struct Leases {
     active: Mutex<HashMap<String, Arc<ActiveRun>>>,
@@ -245,6 +271,7 @@ pub struct Leases {
     lease: Duration,
     /// Wall-clock jumps (see [`super::clock`]).
     clock: super::clock::ClockWatch,
+    path: Mutex<RenewalPath>,
 }
 
 impl Leases {
@@ -259,6 +286,7 @@ impl Leases {
                 (lease / 10).min(Duration::from_secs(1)),
                 lease + (lease / 10).min(Duration::from_secs(1)),
             ),
+            path: Mutex::new(RenewalPath::default()),
         })
     }
 
@@ -303,6 +331,49 @@ impl Leases {
     /// Whether claims wait after a wall-clock jump.
     pub fn claims_held(&self) -> bool {
         self.clock.holding()
+    }
+
+    /// The state of the renewal path: whether the last attempt on it (opening its connection,
+    /// a renewal, or a ping while nothing runs) failed, or one has been waiting for half a
+    /// renewal period. A worker claims only while it [`Renewals::Work`]: a run it claimed
+    /// otherwise would be lost at its deadline and executed again.
+    pub fn renewals(&self) -> Renewals {
+        let path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        if path.failing {
+            Renewals::Fail
+        } else if path
+            .busy_since
+            .is_some_and(|b| b.elapsed() >= self.renew_every() / 2)
+        {
+            Renewals::Stall
+        } else {
+            Renewals::Work
+        }
+    }
+
+    /// Runs `attempt` on the renewal path, marked as waiting while it runs; its success (per
+    /// `ok`) is the path's state afterwards.
+    fn attempt<T>(&self, attempt: impl FnOnce() -> T, ok: impl FnOnce(&T) -> bool) -> T {
+        self.set_path(|p| p.busy_since = Some(Instant::now()));
+        let value = attempt();
+        let failing = !ok(&value);
+        self.set_path(|p| {
+            p.busy_since = None;
+            p.failing = failing;
+        });
+        value
+    }
+
+    fn set_path(&self, f: impl FnOnce(&mut RenewalPath)) {
+        f(&mut self.path.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Opens a renewal connection, each call on it bounded by a renewal period on the
+    /// client's side (a renewal also by its run's deadline).
+    fn open(&self, opts: &Options) -> anyhow::Result<Store> {
+        let mut store = Store::open_again(opts)?;
+        store.bound_calls(Some(self.renew_every()));
+        Ok(store)
     }
 
     /// How long before the local lease expiry handlers are killed: a tenth of the lease, at
@@ -385,9 +456,9 @@ impl Leases {
             })?;
         // The renewal connection is opened before anything is claimed: opening one (a
         // PostgreSQL login on a busy machine) can take longer than a short lease leaves
-        // before its first renewal. When it cannot be opened now, the renewal thread tries
-        // again at its first round and reports the error then.
-        let first = Store::open_again(&opts).ok();
+        // before its first renewal. When it cannot be opened now, nothing is claimed until
+        // the renewal thread, trying again each round, has one.
+        let first = self.attempt(|| self.open(&opts).ok(), Option::is_some);
         let me = Arc::clone(self);
         let renew = std::thread::Builder::new()
             .name("lease-renewal".into())
@@ -418,12 +489,11 @@ impl Leases {
                 return;
             }
             let runs = self.snapshot();
-            if runs.is_empty() {
-                continue;
-            }
             if store.is_none() {
-                match Store::open_again(opts) {
+                match self.attempt(|| self.open(opts), Result::is_ok) {
                     Ok(c) => store = Some(c),
+                    // While nothing runs, quietly: the worker claims nothing until it works.
+                    Err(_) if runs.is_empty() => continue,
                     Err(e) => {
                         repeated!("cannot renew leases: {e:#}");
                         soon = true;
@@ -432,6 +502,15 @@ impl Leases {
                 }
             }
             let Some(c) = store.as_mut() else { continue };
+            if runs.is_empty() {
+                // Nothing to renew: the path is checked, so that a run claimed next can be kept.
+                let pinged = self.attempt(|| c.ping(), Result::is_ok);
+                if pinged.is_err_and(|e| c.is_lost_after(&e)) {
+                    store = None;
+                    soon = true;
+                }
+                continue;
+            }
             for a in runs {
                 let deadline = {
                     // A run past its deadline is not renewed: its handler is (being) killed.
@@ -449,8 +528,10 @@ impl Leases {
                 // Waiting for a lock ends at the run's deadline: a later renewal would not count,
                 // and a wait of `--busy-timeout` would hold up the other runs' renewals and the
                 // worker's exit.
-                let result =
-                    c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease));
+                let result = self.attempt(
+                    || c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease)),
+                    Result::is_ok,
+                );
                 // The server can say it ends the connection before the client notices.
                 let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
                 match result {
@@ -480,5 +561,28 @@ impl Leases {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Leases, Renewals};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn claims_wait_while_the_renewal_path_fails_or_stalls() {
+        let leases = Leases::new(Duration::from_secs(30));
+        assert_eq!(leases.renewals(), Renewals::Work);
+        leases.attempt(|| (), |_| false);
+        assert_eq!(leases.renewals(), Renewals::Fail);
+        leases.attempt(|| (), |_| true);
+        assert_eq!(leases.renewals(), Renewals::Work);
+        // An attempt waiting for half a renewal period (5 s here) or more.
+        let since = Instant::now().checked_sub(Duration::from_secs(3));
+        leases.set_path(|p| p.busy_since = since);
+        assert_eq!(leases.renewals(), Renewals::Stall);
+        let since = Instant::now().checked_sub(Duration::from_secs(1));
+        leases.set_path(|p| p.busy_since = since);
+        assert_eq!(leases.renewals(), Renewals::Work);
     }
 }

@@ -98,6 +98,10 @@ pub struct ExecutorContext {
     pub timeout: Option<Duration>,
     pub stderr_logs: bool,
     pub verbose: bool,
+    /// The client-side bound of each call on the shared connection that has no deadline of
+    /// its own (claims, maintenance): the lease, since a claim that took longer would hand
+    /// out a lease already spent.
+    pub call_bound: Duration,
 }
 
 impl ExecutorContext {
@@ -114,6 +118,7 @@ impl ExecutorContext {
     /// (an error already said it is gone).
     pub fn reopen(&self, store: &mut Store) -> Result<bool> {
         *store = Store::open_again(&self.opts)?;
+        store.bound_calls(Some(self.call_bound));
         note!("reconnected to {}", store.location());
         Ok(true)
     }
@@ -281,11 +286,13 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     let supervisor = Supervisor::start()
         .map_err(|e| anyhow::anyhow!("cannot start the handler supervisor: {e}"))?;
     install_signal_handlers();
-    let Some(store) = open_when_up(opts, &cfg)? else {
+    let Some(mut store) = open_when_up(opts, &cfg)? else {
         // Stopped by a signal while waiting: nothing was claimed.
         return Ok(ExitCode::Ok);
     };
     lease::note_clock_offset(&store);
+    let call_bound = cfg.lease.max(MIN_CALL_BOUND);
+    store.bound_calls(Some(call_bound));
     let wal = store.is_wal().unwrap_or(false);
     let db_file = store.file_id().or_else(|| {
         crate::db::FileId::of_path(&opts.path)
@@ -322,6 +329,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         timeout: cfg.timeout,
         stderr_logs: cfg.stderr_logs,
         verbose: cfg.verbose,
+        call_bound,
     });
     let leases = Leases::new(cfg.lease);
     let threads = leases
@@ -337,9 +345,28 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     }
     .run();
     leases.stop();
-    for t in threads {
-        let _ = t.join();
-    }
+    join_for_a_while(threads);
     shared.supervisor.stop();
     result
+}
+
+/// The shortest client-side bound of a call on the shared connection, whatever the lease.
+const MIN_CALL_BOUND: Duration = Duration::from_secs(1);
+/// How long an ending worker waits for its lease threads.
+const THREAD_GRACE: Duration = Duration::from_secs(1);
+
+/// Joins the lease threads, waiting at most [`THREAD_GRACE`]: one may be in a call on a
+/// connection that does not answer (bounded, but by up to a connect timeout), and a worker
+/// whose handlers have all ended has nothing left for it to do. What is still running then
+/// ends with the process.
+fn join_for_a_while(threads: Vec<std::thread::JoinHandle<()>>) {
+    let until = std::time::Instant::now() + THREAD_GRACE;
+    for t in threads {
+        while !t.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        }
+    }
 }

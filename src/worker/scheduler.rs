@@ -1,12 +1,12 @@
-//! The main loop of a worker: claim while there is room, hand each run to an executor
-//! thread, collect outcomes, watch for signals and for the supervisor, back off when handlers
-//! cannot be started, and do the maintenance while no handler runs. At every turn it also
-//! checks that the database path still names the file it has open, looks for a wall-clock
-//! jump ([`super::clock`]; claims wait a lease after one) and says the counts of repeated
-//! errors ([`super::noise`]).
+//! The main loop of a worker: claim while there is room and lease renewals work, hand each
+//! run to an executor thread, collect outcomes, watch for signals and for the supervisor, back
+//! off when handlers cannot be started, and do the maintenance while no handler runs. At every
+//! turn it also checks that the database path still names the file it has open, looks for a
+//! wall-clock jump ([`super::clock`]; claims wait a lease after one) and says the counts of
+//! repeated errors ([`super::noise`]).
 
 use super::handler::{self, Outcome};
-use super::lease::{self, ActiveRun, Leases};
+use super::lease::{self, ActiveRun, Leases, Renewals};
 use super::{handler_jobs, Config, ExecutorContext, Handler, Mode, SIGNALS};
 use crate::error::{CodedError, ExitCode};
 use crate::model::Run;
@@ -121,6 +121,8 @@ struct LoopState {
     reconnect: Reconnect,
     /// The database path no longer names the file the worker has open.
     file_gone: bool,
+    /// Claims are held because lease renewals fail (said once on stderr).
+    renewals_failing: bool,
 }
 
 impl LoopState {
@@ -185,7 +187,8 @@ impl Scheduler<'_> {
             let room = st.running < self.cfg.concurrency
                 && !st.backoff.active()
                 && !self.leases.claims_held();
-            if !stopping && connected && room {
+            let renewing = stopping || self.renewals_work(&mut st);
+            if !stopping && connected && room && renewing {
                 if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;
                 }
@@ -285,7 +288,7 @@ impl Scheduler<'_> {
         let claimed_run = match claimed_run {
             Ok(c) => c,
             // The connection is reopened at the next turn (not idle: nothing was looked at).
-            Err(e) if self.lost() => {
+            Err(e) if self.lost_after(&e) => {
                 repeated!("lost the connection to the database: {e:#}");
                 return Ok(Turn::Again);
             }
@@ -355,10 +358,25 @@ impl Scheduler<'_> {
         }
     }
 
-    /// Whether the shared connection is lost.
-    fn lost(&self) -> bool {
+    /// Whether the shared connection is lost, judging also by `err`, the error of a call on it.
+    fn lost_after(&self, err: &anyhow::Error) -> bool {
         let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
-        store.is_lost()
+        store.is_lost_after(err)
+    }
+
+    /// Whether lease renewals work ([`Leases::renewals`]): a run claimed while they do not
+    /// could not be kept. Says once when claims stop because renewals fail (a renewal that
+    /// only waits holds claims back quietly) and once when they resume.
+    fn renewals_work(&self, st: &mut LoopState) -> bool {
+        let now = self.leases.renewals();
+        if now == Renewals::Fail && !st.renewals_failing {
+            st.renewals_failing = true;
+            note!("lease renewals fail; not claiming runs until they work again");
+        } else if now == Renewals::Work && st.renewals_failing {
+            st.renewals_failing = false;
+            note!("lease renewals work again; claiming runs");
+        }
+        now == Renewals::Work
     }
 
     /// Whether the shared connection can be used; a lost one is reopened, with a pause that

@@ -25,6 +25,7 @@ mod help;
 mod interop;
 mod interop_pg;
 mod ls;
+mod net;
 mod one_host;
 mod output_memory;
 mod poison;

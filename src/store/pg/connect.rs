@@ -16,6 +16,21 @@ use std::time::Duration;
 /// an unreachable server is an error after this, never a hang.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Dead-peer detection on every TCP connection, both ends, unless the URL sets its own
+/// (`keepalives*`, `tcp_user_timeout`): a probe after 5 s of silence, then every 2 s, 3 of
+/// them; and data or probes unacknowledged for 10 s end the connection. A peer that is gone
+/// (a partition, a host down) is noticed within 10–15 s instead of the kernel's 2 hours; the
+/// server drops the session of a client that is gone, and its locks, as soon.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const KEEPALIVE_RETRIES: u32 = 3;
+const USER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The same for the server's end of the session (`SET` after connecting; `tcp_user_timeout`
+/// exists from PostgreSQL 12 on).
+const SERVER_KEEPALIVES: &str = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
+    SET tcp_keepalives_count = 3; SELECT set_config('tcp_user_timeout', '10000', false) \
+    WHERE current_setting('server_version_num')::int >= 120000";
+
 /// libpq's `sslmode` values; the client crate knows only the first three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tls {
@@ -81,6 +96,7 @@ pub fn target(url: &str, busy_timeout: Duration) -> Result<Target> {
     let root_cert = root_cert
         // As in libpq, only the verifying modes insist on a root certificate file.
         .filter(|p| matches!(tls, Tls::VerifyCa | Tls::VerifyFull) || p.exists());
+    keep_alive(&mut config);
     config.ssl_mode(match tls {
         Tls::Disable => SslMode::Disable,
         Tls::Prefer => SslMode::Prefer,
@@ -129,6 +145,23 @@ impl Target {
         let mut line: Vec<String> = fields.iter().map(|f| escape(f)).collect();
         line.push(escape(&password));
         Some(line.join(":"))
+    }
+}
+
+/// The dead-peer detection of [`KEEPALIVE_IDLE`] and [`USER_TIMEOUT`], where the URL does
+/// not set its own.
+fn keep_alive(config: &mut Config) {
+    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(KEEPALIVE_RETRIES);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(USER_TIMEOUT);
     }
 }
 
@@ -237,6 +270,20 @@ fn with_hint(text: String, tls: Tls) -> String {
     }
 }
 
+impl Target {
+    /// How long a whole connect (TCP handshake, TLS, startup and authentication) may take:
+    /// the connect timeout for each host to try.
+    pub fn connect_bound(&self) -> Duration {
+        let hosts = self.config.get_hosts().len().max(1) as u32;
+        let each = self
+            .config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        each.saturating_mul(hosts)
+    }
+}
+
 /// Connects, as one clear error naming the server when that fails.
 pub fn connect(target: &Target) -> Result<Client> {
     let fail = |e: &dyn std::fmt::Display| {
@@ -277,9 +324,16 @@ pub fn connect(target: &Target) -> Result<Client> {
     let mut client = client.map_err(|e| {
         super::admission::mark(fail(&with_hint(super::error_text(&e), target.tls)), &e)
     })?;
+    let mut setup = String::new();
     if let Some(ms) = target.lock_timeout {
+        setup = format!("SET lock_timeout = {ms}; ");
+    }
+    if target.config.get_keepalives() {
+        setup.push_str(SERVER_KEEPALIVES);
+    }
+    if !setup.is_empty() {
         client
-            .batch_execute(&format!("SET lock_timeout = {ms}"))
+            .batch_execute(&setup)
             .map_err(|e| fail(&super::error_text(&e)))?;
     }
     Ok(client)
@@ -404,6 +458,30 @@ mod tests {
             split_pgpass(r"db\:1:5432:*:me:pa\:ss:x"),
             vec!["db:1", "5432", "*", "me", "pa:ss:x"]
         );
+    }
+
+    #[test]
+    fn every_connection_detects_a_dead_peer_unless_the_url_says_otherwise() {
+        let t = target("postgres://u@h/db", Duration::from_secs(1)).unwrap();
+        assert_eq!(t.config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(t.config.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(t.config.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        assert_eq!(t.config.get_tcp_user_timeout(), Some(&USER_TIMEOUT));
+        // The client crate reads tcp_user_timeout in seconds (libpq: milliseconds).
+        let url = "postgres://u@h/db?keepalives_idle=60&tcp_user_timeout=30";
+        let t = target(url, Duration::from_secs(1)).unwrap();
+        assert_eq!(t.config.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(
+            t.config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(30))
+        );
+        // The whole connect is bounded by the connect timeout of each host.
+        let t = target(
+            "postgres://u@a,b/db?connect_timeout=3",
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(t.connect_bound(), Duration::from_secs(6));
     }
 
     #[test]

@@ -91,32 +91,7 @@ fn claim_in(tx: &mut Transaction, jobs: &Jobs, owner: &str, lease: i64) -> Resul
     }
 }
 
-/// Whether `err` says the connection is gone: the client saw it close, or the server said so
-/// before closing it (SQLSTATE class 08, connection exception, or 57P01–57P03: terminated by
-/// an administrator, a shutdown, or a server not accepting connections). The server's message
-/// can arrive before the client notices the close, so [`Postgres::is_lost`] alone can miss it.
-pub fn is_connection_error(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause.downcast_ref::<postgres::Error>().is_some_and(|e| {
-            e.is_closed()
-                || e.code().is_some_and(|code| {
-                    let state = code.code();
-                    state.starts_with("08") || matches!(state, "57P01" | "57P02" | "57P03")
-                })
-        })
-    })
-}
-
 impl Postgres {
-    /// Whether the connection is gone (server restart, terminated backend, network cut): only
-    /// a new connection can go on.
-    pub fn is_lost(&self) -> bool {
-        self.client
-            .try_borrow()
-            .map(|c| c.is_closed())
-            .unwrap_or(false)
-    }
-
     /// `f` in one READ COMMITTED transaction, committed when it returns Ok. While a deadline
     /// is set ([`Postgres::set_deadline`]), lock waits and statements of the transaction end
     /// at it (`SET LOCAL lock_timeout`, `statement_timeout`): then nothing is written.
@@ -138,6 +113,7 @@ impl Postgres {
     ) -> Result<T> {
         let deadline = self.deadline;
         let shown = self.shown.clone();
+        let _armed = self.armed();
         let client = self.client.get_mut();
         let run = || -> Result<T> {
             let before_begin = Instant::now();
@@ -171,6 +147,7 @@ impl Postgres {
         sql: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<Option<postgres::Row>> {
+        let _armed = self.armed();
         let mut client = self.client.borrow_mut();
         client
             .query_opt(sql, params)

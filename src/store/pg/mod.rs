@@ -8,21 +8,39 @@ mod admission;
 mod big_output;
 mod clock;
 mod lease;
-pub use lease::is_connection_error;
+mod loss;
 mod outcome;
+pub use loss::{is_connection_error, DbError};
 mod steps;
+pub mod watch;
 
 use super::{pending, Access, Jobs, ListFilter, Options, Plan, PurgeFilter};
 use crate::error::CodedError;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
-use std::cell::RefCell;
-use std::time::Instant;
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
+
+/// How long after a write's deadline the client stops waiting for the server's answer: the
+/// server's own timeouts (set to the deadline) answer first when it is reachable.
+const PAST_DEADLINE: Duration = Duration::from_millis(250);
 
 pub mod connect;
 pub mod enqueue;
 pub mod runs;
 pub mod schema;
+
+/// What bounds a connection's network waits on the client's side.
+struct Net {
+    /// The connection's socket, for [`watch`].
+    socket: Option<watch::Socket>,
+    /// The longest any call may wait without a deadline ([`Postgres::bound_calls`]).
+    ceiling: Option<Duration>,
+    /// A call's error said the connection is gone ([`Postgres::is_lost_after`]).
+    broken: Cell<bool>,
+    /// The bound of the close when the connection drops.
+    closing: Option<watch::Armed>,
+}
 
 /// One connection to a PostgreSQL database.
 pub struct Postgres {
@@ -31,15 +49,22 @@ pub struct Postgres {
     pub(super) shown: String,
     /// The bound on lock waits of the current write ([`Postgres::set_deadline`]).
     pub(super) deadline: Option<Instant>,
+    /// The client-side bounds; declared after `client`, so that the bound of the close is in
+    /// force while the client drops.
+    net: Net,
     /// Timestamps of this process never go backwards, even if the system clock does.
     pub clock: super::enqueue::Clock,
 }
 
 /// A PostgreSQL error as one line naming the database: the server's message (and detail) for
-/// an error the server reported, else the client's; errors that carry an exit code unchanged.
+/// an error the server reported, else the client's, with the driver's error kept behind it
+/// ([`DbError`]); errors that carry an exit code unchanged.
 pub fn describe(e: anyhow::Error, location: &str) -> anyhow::Error {
     match e.downcast::<postgres::Error>() {
-        Ok(pg) => anyhow::anyhow!("database {location}: {}", error_text(&pg)),
+        Ok(pg) => {
+            let text = format!("database {location}: {}", error_text(&pg));
+            DbError::new(text, pg).into()
+        }
         Err(e) => e,
     }
 }
@@ -62,6 +87,41 @@ pub fn error_text(e: &postgres::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// Connects within [`connect::Target::connect_bound`], login included; a connect cut at the
+/// bound says so rather than "connection closed".
+fn connect_bounded(target: &connect::Target) -> (Result<postgres::Client>, Option<watch::Socket>) {
+    let bound = target.connect_bound();
+    let started = Instant::now();
+    let (client, socket) = watch::connect(bound, || connect::connect(target));
+    let client = client.map_err(|e| {
+        if started.elapsed() < bound {
+            return e;
+        }
+        anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {}: no answer within {} s (connect_timeout)",
+            target.shown,
+            bound.as_secs()
+        )
+    });
+    (client, socket)
+}
+
+/// How long closing a connection may wait for the server (the client sends Terminate and
+/// waits for the server to close).
+const CLOSE_BOUND: Duration = Duration::from_secs(1);
+
+impl Drop for Postgres {
+    /// A connection that is gone is cut at once, any other close bounded: closing waits for
+    /// the server, which a black-holed or half-closed connection never answers.
+    fn drop(&mut self) {
+        if self.is_lost() {
+            watch::cut(self.net.socket);
+        }
+        let bound = watch::arm(self.net.socket, Some(Instant::now() + CLOSE_BOUND));
+        self.net.closing = Some(bound);
+    }
 }
 
 /// Enqueues inside the one transaction of [`Postgres::enqueue_batch`].
@@ -97,15 +157,34 @@ impl Postgres {
             crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
-        let mut client = admission::retry(opts.busy_timeout, || connect::connect(&target))?;
+        // A server that is full (too many clients) is waited for within --busy-timeout.
+        let (mut client, socket) = admission::retry(opts.busy_timeout, || {
+            let (client, socket) = connect_bounded(&target);
+            client.map(|c| (c, socket))
+        })?;
+        // The schema check is part of opening: bounded like the connect, plus the lock wait
+        // allowed for a schema another process is creating.
+        let bound = target.connect_bound().saturating_add(opts.busy_timeout);
+        let armed = watch::arm(socket, Instant::now().checked_add(bound));
         schema::prepare(&mut client, &target.shown, access)
             .map_err(|e| describe(e, &target.shown))?;
-        Ok(Postgres {
+        drop(armed);
+        Ok(Postgres::new(client, socket, target.shown))
+    }
+
+    fn new(client: postgres::Client, socket: Option<watch::Socket>, shown: String) -> Postgres {
+        Postgres {
             client: RefCell::new(client),
-            shown: target.shown,
+            shown,
             deadline: None,
+            net: Net {
+                socket,
+                ceiling: None,
+                broken: Cell::new(false),
+                closing: None,
+            },
             clock: Default::default(),
-        })
+        }
     }
 
     /// A second connection to the same database (a worker's lease-renewal thread): the schema
@@ -117,13 +196,8 @@ impl Postgres {
         let target = connect::target(url, opts.busy_timeout)?;
         // One attempt: a worker reconnecting has its own backoff, and must not wait here for
         // a connection slot while its leases run out.
-        let client = connect::connect(&target)?;
-        Ok(Postgres {
-            client: RefCell::new(client),
-            shown: target.shown,
-            deadline: None,
-            clock: Default::default(),
-        })
+        let (client, socket) = connect_bounded(&target);
+        Ok(Postgres::new(client?, socket, target.shown))
     }
 
     /// The server and database, for messages (never the password).
@@ -132,9 +206,42 @@ impl Postgres {
     }
 
     /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
-    /// (None: no bound); see [`Postgres::fenced_write`].
+    /// (None: no bound); see [`Postgres::fenced_write`]. The client stops waiting shortly
+    /// after it too, answer or not (the connection is then lost).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
+    }
+
+    /// Bounds every call made without a deadline by `ceiling` on the client's side: a call
+    /// still waiting then loses the connection (a worker's claims and maintenance, whose
+    /// waits must not outlive a lease).
+    pub fn bound_calls(&mut self, ceiling: Option<Duration>) {
+        self.net.ceiling = ceiling;
+    }
+
+    /// The ceiling set by [`Postgres::bound_calls`].
+    pub fn ceiling(&self) -> Option<Duration> {
+        self.net.ceiling
+    }
+
+    /// The client-side bound of the call about to be made, in force until dropped: the
+    /// deadline (a little after it), else the ceiling.
+    pub(super) fn armed(&self) -> watch::Armed {
+        let at = match (self.deadline, self.net.ceiling) {
+            (Some(d), _) => d.checked_add(PAST_DEADLINE),
+            (None, Some(c)) => Instant::now().checked_add(c),
+            (None, None) => None,
+        };
+        watch::arm(self.net.socket, at)
+    }
+
+    /// One round trip to the server, within the ceiling ([`Postgres::bound_calls`]).
+    pub fn ping(&self) -> Result<()> {
+        let _armed = self.armed();
+        let mut client = self.client.borrow_mut();
+        client
+            .batch_execute("SELECT 1")
+            .map_err(|e| describe(e.into(), &self.shown))
     }
 
     /// Enqueues many runs in one transaction: committed when `commit` and `f` returns Ok,
@@ -144,6 +251,7 @@ impl Postgres {
         commit: bool,
         f: impl FnOnce(PgBatch) -> Result<T>,
     ) -> Result<T> {
+        let _armed = self.armed();
         let shown = self.shown.as_str();
         let client = self.client.get_mut();
         // BEGIN and COMMIT by hand: the batch holds the client, not a Transaction borrowing it.
@@ -186,6 +294,7 @@ impl Postgres {
 
     /// `f` in one read-only REPEATABLE READ transaction (one snapshot), ended before returning.
     fn read<T>(&self, f: impl FnOnce(&mut postgres::Transaction) -> Result<T>) -> Result<T> {
+        let _armed = self.armed();
         let mut client = self.client.borrow_mut();
         let shown = self.shown.as_str();
         let mut tx = client
@@ -208,6 +317,7 @@ impl Postgres {
         f: impl FnOnce(&mut postgres::Transaction, &mut super::enqueue::Clock) -> Result<T>,
         subject: impl FnOnce(&T) -> String,
     ) -> Result<T> {
+        let _armed = self.armed();
         let shown = self.shown.as_str();
         let client = self.client.get_mut();
         let mut tx = client
@@ -229,6 +339,7 @@ impl Postgres {
 
     /// The run with exactly this id.
     pub fn run(&self, id: &str) -> Result<Option<Run>> {
+        let _armed = self.armed();
         let mut client = self.client.borrow_mut();
         runs::get_run(&mut *client, id).map_err(|e| describe(e, &self.shown))
     }

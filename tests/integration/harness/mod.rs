@@ -8,15 +8,19 @@
 //! - [`worker`]: handler scripts, background workers killed at the end, process checks.
 //! - [`stress`]: the heavy-mode scale, a seeded rng, integrity and output checks, `Bg`.
 //! - [`node`]: the real @coji/durably library in Node.js, one session per database file.
+//! - [`proxy`]: a TCP proxy to the PostgreSQL server that black-holes, resets or heals chosen
+//!   connections (network faults on 127.0.0.1).
 
 #[macro_use]
 pub mod backend;
 pub mod node;
+pub mod proxy;
 pub mod stress;
 pub mod worker;
 
 pub use backend::*;
 pub use node::*;
+pub use proxy::Proxy;
 pub use stress::*;
 pub use worker::*;
 
