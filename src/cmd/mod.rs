@@ -44,6 +44,31 @@ impl Context {
     }
 }
 
+/// A PostgreSQL URL with its scheme in lower case (`POSTGRES://` works as in libpq); any other
+/// value unchanged.
+fn lower_scheme(path: PathBuf) -> PathBuf {
+    match path.to_str().and_then(|t| t.split_once("://")) {
+        Some((scheme, rest)) if crate::store::is_postgres_url(&path) => {
+            PathBuf::from(format!("{}://{rest}", scheme.to_ascii_lowercase()))
+        }
+        _ => path,
+    }
+}
+
+/// The scheme of a `--db` that reads as a URL of another database (`mysql://…`, `sqlite://…`):
+/// None for a plain path and for `postgres://`/`postgresql://` (any case). A file whose name
+/// really contains `://` is still reachable as `./name`.
+fn unsupported_scheme(path: &Path) -> Option<String> {
+    let text = path.to_str()?;
+    let (scheme, _) = text.split_once("://")?;
+    let is_scheme = !scheme.is_empty()
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (is_scheme && !crate::store::is_postgres_url(path)).then(|| scheme.to_string())
+}
+
 /// Runs the command; returns the exit code of a command that succeeded in part.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     crate::output::set_color(match cli.color {
@@ -52,11 +77,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         crate::cli::ColorChoice::Never => Some(false),
     });
     let default = cli.db.is_none();
-    let path = cli.db.clone().unwrap_or_else(crate::store::default_path);
+    let path = lower_scheme(cli.db.clone().unwrap_or_else(crate::store::default_path));
     if crate::secret::is_conninfo_with_password(&path.to_string_lossy()) {
         return Err(CodedError::usage(
             "--db: key=value connection strings are not supported (give a postgres:// URL)",
         )
+        .into());
+    }
+    if let Some(scheme) = unsupported_scheme(&path) {
+        return Err(CodedError::usage(format!(
+            "--db: {scheme}:// is not a database durably can use (give a SQLite file path or a postgres:// URL)"
+        ))
         .into());
     }
     let ctx = Context {

@@ -812,3 +812,37 @@ fn a_db_path_in_a_missing_directory_creates_nothing() {
     run_command(c, Some(b"{\"job\":\"j\"}")).fails(1, "does not exist");
     assert!(!dir.exists());
 }
+
+/// `--db` naming another database's URL is a usage error naming its scheme, not a file that
+/// "does not exist"; a file whose name contains `://` stays reachable as `./name`.
+#[test]
+fn another_databases_url_is_refused_naming_its_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "mysql://u@h/db",
+        "sqlite://q.db",
+        "Redis://h",
+        "postgress://u@h/db",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_durably"))
+            .current_dir(dir.path())
+            .args(["ls", "--db", url])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let scheme = url.split("://").next().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert_eq!(err.lines().count(), 1, "{url}: {err}");
+        assert!(
+            err.contains(&format!("{scheme}:// is not a database durably can use")),
+            "{url}: {err}"
+        );
+    }
+    // POSTGRES:// in capitals is PostgreSQL (an unreachable one here), not refused as a scheme.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_durably"))
+        .args(["ls", "--db", "POSTGRES://u@127.0.0.1:1/db"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+}
