@@ -9,7 +9,6 @@ use crate::store::Access;
 use crate::store::{ListFilter, Store};
 use anyhow::Result;
 use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Matches counted for the footer at most: counting is linear in what it counts, so beyond
@@ -136,13 +135,6 @@ fn footer(args: &LsArgs, runs: &[Run], limit: u64, count: Option<u64>) -> Option
     Some(format!("{head} — next page: {}", next.join(" ")))
 }
 
-/// SIGINT or SIGTERM arrived during `--watch`.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
 /// The terminal's alternate screen with the cursor hidden, for as long as it lives: the user's
 /// screen and cursor come back when `--watch` ends, by Ctrl-C or by an error.
 struct AltScreen;
@@ -173,16 +165,8 @@ fn watch(
     filter: ListFilter,
     every: Duration,
 ) -> Result<ExitCode> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic; SA_RESTART keeps blocking calls going.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_stop as *const () as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
-    }
+    crate::signals::count(&crate::signals::INTERRUPT)?;
+    let stopped = || crate::signals::received() > 0;
     let mut words = vec!["durably ls".to_string()];
     words.extend(filter_words(args));
     if let Some(b) = &args.before {
@@ -190,7 +174,7 @@ fn watch(
     }
     let command = words.join(" ");
     let _screen = AltScreen::enter()?;
-    while !STOP.load(Ordering::SeqCst) {
+    while !stopped() {
         let mut page = filter.clone();
         // Header, blank line, table header and footer take four lines.
         if let Some(rows) = crate::output::terminal_rows() {
@@ -217,7 +201,7 @@ fn watch(
         }
         draw(&frame)?;
         let until = Instant::now() + every;
-        while !STOP.load(Ordering::SeqCst) && Instant::now() < until {
+        while !stopped() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
         }
     }
