@@ -2,6 +2,11 @@
 //!
 //! Timestamps are UTC `YYYY-MM-DDTHH:MM:SS.sssZ`, exactly JavaScript's `toISOString()`, because
 //! SQL compares them as strings and the TypeScript library writes the same column.
+//!
+//! Durations are humantime's, not jiff's: jiff's `SignedDuration` refuses days and weeks
+//! (`7d`, `--retain 30d`), its `Span` needs a reference date for them and knows no `1M`, and
+//! it prints `25h 1m 1s` where humantime prints `1day 1h 1m 1s`; both the accepted text and the
+//! printed one are seen by users (flags, worker notes).
 
 use anyhow::{anyhow, Result};
 use jiff::Timestamp;

@@ -1,4 +1,4 @@
-//! SPEC §5: every bad input gets one clear line on stderr (`durably: …`, no panic), the
+//! SEMANTICS.md, "Bad input": every bad input gets one clear line on stderr (`durably: …`, no panic), the
 //! documented exit code, and leaves the database unchanged (same row counts in every
 //! `durably_*` table, and where cheap the same file bytes).
 
