@@ -62,8 +62,11 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     }
     // The footer is for people: counted only for a table on a terminal.
     let people = format == Format::Table && io::stdout().is_terminal();
-    let (runs, short_ids, count) = if people {
-        store.list_page_counted(args.before.as_deref(), filter, true, COUNT_CAP)?
+    let (runs, short_ids, footer_line) = if people {
+        let (runs, short, count) =
+            store.list_page_counted(args.before.as_deref(), filter, true, COUNT_CAP)?;
+        let line = footer(&args, &runs, counted(count)?);
+        (runs, short, line)
     } else {
         let (runs, short) =
             store.list_page(args.before.as_deref(), filter, format == Format::Table)?;
@@ -73,10 +76,8 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     match format {
         Format::Table => {
             crate::output::runs_table(&mut out, &runs, &short_ids)?;
-            if people {
-                if let Some(line) = footer(&args, &runs, args.limit, count) {
-                    writeln!(out, "{line}")?;
-                }
+            if let Some(line) = footer_line {
+                writeln!(out, "{line}")?;
             }
         }
         Format::Json => crate::output::json_pretty(&mut out, &runs)?,
@@ -114,18 +115,23 @@ fn filter_words(args: &LsArgs) -> Vec<String> {
     words
 }
 
+/// The store's count of the matches from `--before` on: every backend counts them (the
+/// store's signature still allows it not to).
+fn counted(count: impl Into<Option<u64>>) -> Result<u64> {
+    count
+        .into()
+        .ok_or_else(|| anyhow::anyhow!("the database did not count the runs that match"))
+}
+
 /// `50 of 1,234 runs — next page: durably ls --before ID …` when runs match beyond this page
-/// (`count`: the matches from `--before` on, above [`COUNT_CAP`] "more than"; `None` when the
-/// store cannot count: then a full page is taken to mean more may follow).
-fn footer(args: &LsArgs, runs: &[Run], limit: u64, count: Option<u64>) -> Option<String> {
+/// (`count`: the matches from `--before` on; above [`COUNT_CAP`], "more than").
+fn footer(args: &LsArgs, runs: &[Run], count: u64) -> Option<String> {
     let last = runs.last()?;
     let shown = runs.len() as u64;
     let head = match count {
-        Some(n) if n <= args.offset + shown => return None,
-        Some(n) if n > COUNT_CAP => format!("{shown} of more than {} runs", thousands(COUNT_CAP)),
-        Some(n) => format!("{shown} of {} runs", thousands(n)),
-        None if shown < limit => return None,
-        None => crate::output::count(shown, "run"),
+        n if n <= args.offset + shown => return None,
+        n if n > COUNT_CAP => format!("{shown} of more than {} runs", thousands(COUNT_CAP)),
+        n => format!("{shown} of {} runs", thousands(n)),
     };
     let mut next = vec![
         "durably ls".to_string(),
@@ -180,7 +186,6 @@ fn watch(
         if let Some(rows) = crate::output::terminal_rows() {
             page.limit = page.limit.min(rows.saturating_sub(4).max(1) as u64);
         }
-        let limit = page.limit;
         let (runs, short_ids, count) =
             store.list_page_counted(args.before.as_deref(), page, true, COUNT_CAP)?;
         let mut frame: Vec<u8> = Vec::new();
@@ -196,7 +201,7 @@ fn watch(
         } else {
             crate::output::runs_table(&mut frame, &runs, &short_ids)?;
         }
-        if let Some(line) = footer(args, &runs, limit, count) {
+        if let Some(line) = footer(args, &runs, counted(count)?) {
             writeln!(frame, "{line}")?;
         }
         draw(&frame)?;
