@@ -1,11 +1,11 @@
-//! The benchmark suite of issue 5, driven by `bench/run.sh` (see BENCHMARKS.md).
+//! The benchmark suite, driven by `bench/run.sh` (see BENCHMARKS.md).
 //!
 //! `bench [--size small|default|large] [--skip-node] [--only W,...] [--out DIR] [--keep]
 //! [--pg URL]`
 //!
 //! Runs every workload in one go on this machine and prints (and writes to `--out`) a Markdown
-//! report: figures, the floors and baselines measured in the same run, ratios and the targets
-//! of SPEC.md §6. Whole-process figures spawn the release binary `durably`; in-process figures
+//! report: figures, the floors and baselines measured in the same run, ratios and the speed
+//! targets each figure is held to (its last table). Whole-process figures spawn the release binary `durably`; in-process figures
 //! call the `durably` library (the same code the binary runs); floors are the programs of
 //! `examples/bench_floor.rs`; the library comparison is `bench/node/bench.mjs`.
 //!
@@ -1915,7 +1915,7 @@ impl Bench {
         }
         let _ = write!(
             self.md,
-            "\n## Targets (SPEC.md §6, issue 5)\n\n| target | measured | verdict |\n|---|---|---|\n{t}\n\
+            "\n## Targets\n\n| target | measured | verdict |\n|---|---|---|\n{t}\n\
              Whole run: {:.0} s.\n",
             took.as_secs_f64()
         );

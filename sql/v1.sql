@@ -1,4 +1,4 @@
--- The consolidated v1 schema of @coji/durably 0.15.0 (see ../shared/reference/).
+-- The consolidated v1 schema of @coji/durably 0.15.0 (the library's own: tests/fixtures/).
 -- Shipped: never edit this file; a later schema is a new file.
 CREATE TABLE "durably_runs" ("id" text primary key, "job_name" text not null, "input" text not null, "status" text not null, "idempotency_key" text, "concurrency_key" text, "labels" text default '{}' not null, "current_step_index" integer default 0 not null, "completed_step_count" integer default 0 not null, "progress" text, "output" text, "error" text, "lease_owner" text, "lease_expires_at" text, "lease_generation" integer default 0 not null, "started_at" text, "completed_at" text, "created_at" text not null, "updated_at" text not null);
 CREATE TABLE "durably_run_labels" ("run_id" text not null, "key" text not null, "value" text not null);

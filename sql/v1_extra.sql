@@ -1,4 +1,4 @@
--- Indexes of our own, beside the library's v1 schema (SPEC.md §1 allows them; README lists why).
+-- Indexes of our own, beside the library's v1 schema (SEMANTICS.md, "Compatibility", allows them; README lists why).
 -- Created with the schema and by `durably init` on an existing v1 file; every query still works
 -- without them, only slower. IF NOT EXISTS: init is idempotent.
 

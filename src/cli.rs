@@ -523,7 +523,6 @@ fn lease_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// `--busy-timeout`.
 /// `ls --watch`: from 100ms to a day.
 fn watch_interval(text: &str) -> Result<Duration, String> {
     let d = duration_at_most(text, (Duration::from_secs(86_400), "1d"))?;
@@ -533,6 +532,7 @@ fn watch_interval(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--busy-timeout`.
 fn busy_timeout(text: &str) -> Result<Duration, String> {
     duration_at_most(text, MAX_BUSY_TIMEOUT)
 }

@@ -7,7 +7,7 @@
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use std::fmt;
 
-/// How the process ends: the exit codes of SPEC.md §3.
+/// How the process ends: the exit codes of SEMANTICS.md ("Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// 0: done.

@@ -12,6 +12,7 @@ pub mod handler_output;
 pub mod model;
 pub mod output;
 pub mod secret;
+pub mod signals;
 pub mod store;
 pub mod time;
 pub mod worker;

@@ -174,21 +174,9 @@ pub fn terminal_rows() -> Option<usize> {
     (rows > 0).then_some(usize::from(rows))
 }
 
-nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
-
 /// The window size of the terminal on stdout, if it is one.
-fn stdout_window_size() -> Option<libc::winsize> {
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which outlives the call; nix
-    // has no safe wrapper for it.
-    unsafe { tiocgwinsz(libc::STDOUT_FILENO, &mut size) }
-        .ok()
-        .map(|_| size)
+fn stdout_window_size() -> Option<rustix::termios::Winsize> {
+    rustix::termios::tcgetwinsize(io::stdout()).ok()
 }
 
 /// `1234567` as `1,234,567`.

@@ -1,4 +1,4 @@
--- Indexes of our own beside the library's schema (SPEC.md §1 allows them; README lists why),
+-- Indexes of our own beside the library's schema (SEMANTICS.md, "Compatibility", allows them; README lists why),
 -- only what the PostgreSQL statements need. Created with the schema and by `durably init` on a
 -- database the library migrated; every statement still works without them, only slower.
 

@@ -9,7 +9,6 @@ use crate::store::Access;
 use crate::store::{ListFilter, Store};
 use anyhow::Result;
 use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Matches counted for the footer at most: counting is linear in what it counts, so beyond
@@ -63,8 +62,11 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     }
     // The footer is for people: counted only for a table on a terminal.
     let people = format == Format::Table && io::stdout().is_terminal();
-    let (runs, short_ids, count) = if people {
-        store.list_page_counted(args.before.as_deref(), filter, true, COUNT_CAP)?
+    let (runs, short_ids, footer_line) = if people {
+        let (runs, short, count) =
+            store.list_page_counted(args.before.as_deref(), filter, true, COUNT_CAP)?;
+        let line = footer(&args, &runs, counted(count)?);
+        (runs, short, line)
     } else {
         let (runs, short) =
             store.list_page(args.before.as_deref(), filter, format == Format::Table)?;
@@ -74,10 +76,8 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     match format {
         Format::Table => {
             crate::output::runs_table(&mut out, &runs, &short_ids)?;
-            if people {
-                if let Some(line) = footer(&args, &runs, args.limit, count) {
-                    writeln!(out, "{line}")?;
-                }
+            if let Some(line) = footer_line {
+                writeln!(out, "{line}")?;
             }
         }
         Format::Json => crate::output::json_pretty(&mut out, &runs)?,
@@ -115,18 +115,23 @@ fn filter_words(args: &LsArgs) -> Vec<String> {
     words
 }
 
+/// The store's count of the matches from `--before` on: every backend counts them (the
+/// store's signature still allows it not to).
+fn counted(count: impl Into<Option<u64>>) -> Result<u64> {
+    count
+        .into()
+        .ok_or_else(|| anyhow::anyhow!("the database did not count the runs that match"))
+}
+
 /// `50 of 1,234 runs — next page: durably ls --before ID …` when runs match beyond this page
-/// (`count`: the matches from `--before` on, above [`COUNT_CAP`] "more than"; `None` when the
-/// store cannot count: then a full page is taken to mean more may follow).
-fn footer(args: &LsArgs, runs: &[Run], limit: u64, count: Option<u64>) -> Option<String> {
+/// (`count`: the matches from `--before` on; above [`COUNT_CAP`], "more than").
+fn footer(args: &LsArgs, runs: &[Run], count: u64) -> Option<String> {
     let last = runs.last()?;
     let shown = runs.len() as u64;
     let head = match count {
-        Some(n) if n <= args.offset + shown => return None,
-        Some(n) if n > COUNT_CAP => format!("{shown} of more than {} runs", thousands(COUNT_CAP)),
-        Some(n) => format!("{shown} of {} runs", thousands(n)),
-        None if shown < limit => return None,
-        None => crate::output::count(shown, "run"),
+        n if n <= args.offset + shown => return None,
+        n if n > COUNT_CAP => format!("{shown} of more than {} runs", thousands(COUNT_CAP)),
+        n => format!("{shown} of {} runs", thousands(n)),
     };
     let mut next = vec![
         "durably ls".to_string(),
@@ -134,13 +139,6 @@ fn footer(args: &LsArgs, runs: &[Run], limit: u64, count: Option<u64>) -> Option
     ];
     next.extend(filter_words(args));
     Some(format!("{head} — next page: {}", next.join(" ")))
-}
-
-/// SIGINT or SIGTERM arrived during `--watch`.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
 }
 
 /// The terminal's alternate screen with the cursor hidden, for as long as it lives: the user's
@@ -173,16 +171,8 @@ fn watch(
     filter: ListFilter,
     every: Duration,
 ) -> Result<ExitCode> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic; SA_RESTART keeps blocking calls going.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_stop as *const () as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
-    }
+    crate::signals::count(&crate::signals::INTERRUPT)?;
+    let stopped = || crate::signals::received() > 0;
     let mut words = vec!["durably ls".to_string()];
     words.extend(filter_words(args));
     if let Some(b) = &args.before {
@@ -190,13 +180,12 @@ fn watch(
     }
     let command = words.join(" ");
     let _screen = AltScreen::enter()?;
-    while !STOP.load(Ordering::SeqCst) {
+    while !stopped() {
         let mut page = filter.clone();
         // Header, blank line, table header and footer take four lines.
         if let Some(rows) = crate::output::terminal_rows() {
             page.limit = page.limit.min(rows.saturating_sub(4).max(1) as u64);
         }
-        let limit = page.limit;
         let (runs, short_ids, count) =
             store.list_page_counted(args.before.as_deref(), page, true, COUNT_CAP)?;
         let mut frame: Vec<u8> = Vec::new();
@@ -212,12 +201,12 @@ fn watch(
         } else {
             crate::output::runs_table(&mut frame, &runs, &short_ids)?;
         }
-        if let Some(line) = footer(args, &runs, limit, count) {
+        if let Some(line) = footer(args, &runs, counted(count)?) {
             writeln!(frame, "{line}")?;
         }
         draw(&frame)?;
         let until = Instant::now() + every;
-        while !STOP.load(Ordering::SeqCst) && Instant::now() < until {
+        while !stopped() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
         }
     }

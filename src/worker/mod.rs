@@ -47,7 +47,6 @@ use anyhow::Result;
 use lease::Leases;
 use process::Supervisor;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -124,38 +123,21 @@ impl ExecutorContext {
     }
 }
 
-/// SIGINT/SIGTERM/SIGHUP/SIGQUIT received so far: one stops claiming, two kill the handlers.
-static SIGNALS: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    SIGNALS.fetch_add(1, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    // SA_RESTART keeps blocking calls going.
-    let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    // SIGHUP (the terminal or ssh session went away) and SIGQUIT (Ctrl-\\) stop the worker
-    // like SIGTERM: by default they would end it like a crash, leaving its runs to wait out
-    // their leases.
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-    ] {
-        // SAFETY: the handler only touches an atomic, which is async-signal-safe.
-        let _ = unsafe { sigaction(sig, &action) };
-    }
+/// Makes SIGINT, SIGTERM, SIGHUP and SIGQUIT requests to stop ([`crate::signals`]), and
+/// ignores SIGXFSZ.
+fn install_signal_handlers() -> Result<()> {
+    crate::signals::count(&crate::signals::STOP_WORKER)?;
     // A write past `ulimit -f` then fails with EFBIG, which is reported like any write error,
     // instead of killing the worker without a word. Handlers get the default back (see
     // process::spawn).
-    // SAFETY: SIG_IGN installs no handler.
-    let _ = unsafe { nix::sys::signal::signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
+    // SAFETY: SIG_IGN installs no handler, so no code of ours runs in a signal context.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGXFSZ,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    };
+    Ok(())
 }
 
 /// Whether `name` can be a job executed from a handler directory: a plain entry name.
@@ -270,7 +252,7 @@ fn open_when_up(opts: &Options, cfg: &Config) -> Result<Option<Store>> {
         }
         let until = std::time::Instant::now() + pause;
         while std::time::Instant::now() < until {
-            if SIGNALS.load(Ordering::SeqCst) > 0 {
+            if crate::signals::received() > 0 {
                 return Ok(None);
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -285,7 +267,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     // Forked first, while the process has a single thread.
     let supervisor = Supervisor::start()
         .map_err(|e| anyhow::anyhow!("cannot start the handler supervisor: {e}"))?;
-    install_signal_handlers();
+    install_signal_handlers()?;
     let Some(mut store) = open_when_up(opts, &cfg)? else {
         // Stopped by a signal while waiting: nothing was claimed.
         return Ok(ExitCode::Ok);

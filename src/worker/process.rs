@@ -451,7 +451,12 @@ struct ChildArgs {
 /// parent thread is suspended (CLONE_VFORK), so it only makes raw system calls on data
 /// prepared beforehand, like glibc's posix_spawn.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` points to the ChildArgs of the suspended parent frame.
+    // SAFETY: `arg` points to the ChildArgs of the parent's frame, which stays alive and
+    // untouched while the parent is suspended (CLONE_VFORK) until execve or _exit. Everything
+    // below is a raw system call on that prepared data: no allocation, no lock, no unwinding,
+    // since the child shares the worker's memory and another thread may hold the allocator's
+    // lock. Signals arrive blocked (see `spawn`) and are reset to their defaults before they
+    // are unblocked, so no handler of the worker runs in the child.
     unsafe {
         let a = &mut *(arg as *mut ChildArgs);
         libc::setpgid(0, 0);
@@ -555,6 +560,7 @@ pub fn spawn(program: &Program, supervisor: &Supervisor, deadline: Instant) -> i
             format!("the handler supervisor is gone ({cause})"),
         ));
     }
+    // SAFETY: as above: the child that could write it has exec'd or exited.
     let error = unsafe { std::ptr::read_volatile(&args.error) };
     if error != 0 {
         supervisor.forget(pid);
@@ -575,8 +581,10 @@ pub fn wait_exit(pid: libc::pid_t) -> io::Result<Exit> {
     loop {
         // nix's waitid cannot report a death by a realtime signal (its Signal has none), so
         // this one is raw.
-        // SAFETY: info is a plain struct waitid fills in.
+        // SAFETY: siginfo_t is plain data, for which all zeroes is a valid value.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes at most one siginfo_t through the pointer, which outlives the
+        // call; WNOWAIT leaves the child unreaped.
         let r = unsafe {
             libc::waitid(
                 libc::P_PID,

@@ -7,7 +7,7 @@
 
 use super::handler::{self, Outcome};
 use super::lease::{self, ActiveRun, Leases, Renewals};
-use super::{handler_jobs, Config, ExecutorContext, Handler, Mode, SIGNALS};
+use super::{handler_jobs, Config, ExecutorContext, Handler, Mode};
 use crate::error::{CodedError, ExitCode};
 use crate::model::Run;
 use crate::store::{Jobs, PurgeFilter, Store, MAX_JOBS_PER_CLAIM};
@@ -227,7 +227,7 @@ impl Scheduler<'_> {
     /// Reads the SIGINT/SIGTERM count (two or more: the handlers are killed), announces a new
     /// one, and notes a supervisor that is gone.
     fn observe_signals(&self, st: &mut LoopState) -> usize {
-        let signals = SIGNALS.load(Ordering::SeqCst);
+        let signals = crate::signals::received();
         if signals >= 2 {
             self.leases.shutdown.store(true, Ordering::SeqCst);
         }
@@ -352,7 +352,7 @@ impl Scheduler<'_> {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
-            if SIGNALS.load(Ordering::SeqCst) != signals || Instant::now() >= deadline {
+            if crate::signals::received() != signals || Instant::now() >= deadline {
                 return;
             }
         }
@@ -585,9 +585,8 @@ impl Scheduler<'_> {
     /// the next idle moment). Errors are reported, never fatal.
     fn maintain(&self, m: &mut Maintenance, signals: usize, due: Option<Instant>) {
         let minute = Duration::from_secs(60);
-        let interrupted = || {
-            SIGNALS.load(Ordering::SeqCst) != signals || due.is_some_and(|d| Instant::now() >= d)
-        };
+        let interrupted =
+            || crate::signals::received() != signals || due.is_some_and(|d| Instant::now() >= d);
         let expired = {
             let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
             store.has_expired()

@@ -1,4 +1,4 @@
-//! SPEC §5: every bad input gets one clear line on stderr (`durably: …`, no panic), the
+//! SEMANTICS.md, "Bad input": every bad input gets one clear line on stderr (`durably: …`, no panic), the
 //! documented exit code, and leaves the database unchanged (same row counts in every
 //! `durably_*` table, and where cheap the same file bytes).
 
@@ -768,11 +768,24 @@ fn a_locked_database_waits_then_fails_clearly() {
     c.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = c.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_for("enqueue to wait for the write lock", || {
+        asleep_in_a_wait(child.id()).then_some(())
+    });
     holder.execute_batch("COMMIT").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(env.counts()["durably_runs"], counts["durably_runs"] + 1);
+}
+
+/// Whether process `pid` is asleep in a system call that sleeps (`nanosleep`,
+/// `clock_nanosleep`): a writer that meets the lock sleeps between two tries of it, and
+/// `enqueue` sleeps nowhere else, so this is the sign it is waiting for the lock.
+fn asleep_in_a_wait(pid: u32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) else {
+        return false;
+    };
+    let number = text.split_whitespace().next().and_then(|n| n.parse().ok());
+    number.is_some_and(|n: libc::c_long| n == libc::SYS_nanosleep || n == libc::SYS_clock_nanosleep)
 }
 
 /// A typo in `--db` or `DURABLY_DB` names a directory that does not exist: one line, exit 1,

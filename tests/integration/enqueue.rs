@@ -5,7 +5,7 @@
 use crate::harness::*;
 use serde_json::{json, Value};
 
-/// The SPEC §4 run fields, in any order.
+/// The run fields of SEMANTICS.md ("Compatibility", JSON shapes), in any order.
 const RUN_FIELDS: [&str; 19] = [
     "id",
     "jobName",

@@ -1,5 +1,5 @@
 //! The schema the CLI creates, compared object by object with what @coji/durably 0.15.0 creates
-//! (tests/fixtures/durably-0.15.0-v1-schema.sql, a copy of ../shared/reference/), plus journal
+//! (tests/fixtures/durably-0.15.0-v1-schema.sql, the library's migrate() output), plus journal
 //! modes, read-only commands on a missing file, and "opening an existing database runs no DDL".
 
 use crate::harness::*;

@@ -1,4 +1,4 @@
-//! Hostile input beyond SPEC §5 (that list is tests/bad_input.rs): huge and deep values,
+//! Hostile input beyond SEMANTICS.md's "Bad input" (that list is tests/integration/bad_input.rs): huge and deep values,
 //! invalid UTF-8, NUL bytes, SQL metacharacters, damaged and read-only database files, a full
 //! disk, absurd numbers. Each must give one clear `durably: …` line, the documented exit code,
 //! no panic, and leave the database as it was (or hold exactly what was accepted).

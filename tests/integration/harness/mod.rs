@@ -80,7 +80,7 @@ impl Out {
         self
     }
 
-    /// Asserts a failure the way SPEC §3/§5 want it: the exit code, nothing on stdout, and
+    /// Asserts a failure the way SEMANTICS.md ("Exit codes", "Bad input") wants it: the exit code, nothing on stdout, and
     /// stderr is exactly one line `durably: …` containing `needle` (case-insensitive), with
     /// no panic or backtrace.
     #[track_caller]
@@ -582,7 +582,7 @@ pub fn ids(out: &Out) -> Vec<String> {
     out.stdout.lines().map(str::to_string).collect()
 }
 
-/// The keys of a run object (SPEC §4, @coji/durably's `Run`), sorted.
+/// The keys of a run object (@coji/durably's `Run`, SEMANTICS.md "Compatibility"), sorted.
 pub const RUN_FIELDS: [&str; 19] = [
     "completedAt",
     "completedStepCount",
