@@ -198,11 +198,11 @@ impl Db {
             .unwrap_or_else(|e| panic!("durably {args:?}: not JSON ({e}): {text}"))
     }
 
-    /// `durably enqueue --json ARGS`.
+    /// `durably enqueue --json FLAGS`, the flags split at spaces.
     #[track_caller]
-    fn enqueue(&self, args: &[&str]) -> Value {
+    fn enqueue(&self, flags: &str) -> Value {
         let mut a = vec!["enqueue", "--json"];
-        a.extend_from_slice(args);
+        a.extend(flags.split_whitespace());
         self.cli_json(&a)
     }
 
@@ -258,7 +258,7 @@ impl Db {
 
     /// `getRuns(filter)` against `ls` with the equivalent flags, for each pair; returns the
     /// library's answers.
-    fn assert_same_lists(&self, filters: &[(Value, Vec<&str>)]) -> Vec<Value> {
+    fn assert_same_lists(&self, filters: &Filters) -> Vec<Value> {
         let queries: Vec<Value> = filters
             .iter()
             .map(|(f, _)| json!({"op": "getRuns", "filter": f}))
@@ -293,7 +293,7 @@ impl Db {
     /// The schema as text: SQLite's objects with their columns, PostgreSQL's columns and
     /// indexes of the schema in use, each with the schema versions.
     fn schema(&self) -> String {
-        match self.backend {
+        let text = match self.backend {
             Backend::Sqlite => format!(
                 "{:?} {:?}",
                 sqlite_schema(Path::new(&self.arg)),
@@ -312,7 +312,9 @@ impl Db {
                     pg_versions(&mut c, &s)
                 )
             }
-        }
+        };
+        assert!(text.contains("durably_runs"), "no schema in {}", self.arg);
+        text
     }
 
     /// True once the run's lease has run out, by the database's clock in the shared format.
@@ -353,8 +355,7 @@ impl Db {
     fn stop_outside_a_write(&self, pid: i32) {
         let mut pg = (!self.is_sqlite()).then(|| pg_connect(&self.arg));
         for _ in 0..200 {
-            // SAFETY: signalling a process we started.
-            assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+            kill(pid, libc::SIGSTOP);
             let idle = match &mut pg {
                 None => {
                     let conn = Connection::open(&self.arg).unwrap();
@@ -377,8 +378,7 @@ impl Db {
             if idle {
                 return;
             }
-            // SAFETY: as above.
-            assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+            kill(pid, libc::SIGCONT);
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         panic!("process {pid} was always inside a write");
@@ -458,46 +458,27 @@ fn steps_of(run: &Value) -> Vec<(String, i64, usize)> {
 /// one millisecond); returns the ids by name.
 fn cli_fill(db: &Db) -> BTreeMap<&'static str, String> {
     let mut ids = BTreeMap::new();
-    let r = db.enqueue(&[
-        "--job",
-        "echo",
-        "--input",
-        r#"{"z":1,"a":[1,2,{"b":null}],"s":"é"}"#,
-        "--label",
-        "tenant=a",
-        "--label",
-        "env=prod",
-        "--idempotency-key",
-        "k1",
-        "--concurrency-key",
-        "c1",
-    ]);
+    let r = db.enqueue(concat!(
+        r#"--job echo --input {"z":1,"a":[1,2,{"b":null}],"s":"é"} --label tenant=a "#,
+        "--label env=prod --idempotency-key k1 --concurrency-key c1"
+    ));
     assert_eq!(r["disposition"], "created");
     ids.insert("a_prod", id_of(&r));
-    let again = db.enqueue(&["--job", "echo", "--idempotency-key", "k1", "--input", "{}"]);
+    let again = db.enqueue("--job echo --idempotency-key k1 --input {}");
     assert_eq!(again["disposition"], "idempotent");
     assert_eq!(again["id"], r["id"]);
-    let r = db.enqueue(&["--job", "echo", "--label", "tenant=a", "--label", "env=dev"]);
+    let r = db.enqueue("--job echo --label tenant=a --label env=dev");
     ids.insert("a_dev", id_of(&r));
-    let r = db.enqueue(&["--job", "fail", "--label", "tenant=b", "--input", "[1,2,3]"]);
+    let r = db.enqueue("--job fail --label tenant=b --input [1,2,3]");
     ids.insert("fail", id_of(&r));
-    let r = db.enqueue(&[
-        "--job",
-        "echo",
-        "--concurrency-key",
-        "c2",
-        "--label",
-        "tenant=b",
-    ]);
+    let r = db.enqueue("--job echo --concurrency-key c2 --label tenant=b");
     ids.insert("c2", id_of(&r));
-    let co = db.enqueue(&["--job", "echo", "--concurrency-key", "c2", "--coalesce"]);
+    let co = db.enqueue("--job echo --concurrency-key c2 --coalesce");
     assert_eq!(co["disposition"], "coalesced");
     assert_eq!(co["id"], r["id"]);
     let conflict = db.cli(&["enqueue", "--job", "echo", "--concurrency-key", "c2"]);
     assert_eq!(exit_code(&conflict), 4, "{conflict:?}");
-    let r = db.enqueue(&[
-        "--job", "echo", "--label", "tenant=a", "--label", "env=prod",
-    ]);
+    let r = db.enqueue("--job echo --label tenant=a --label env=prod");
     ids.insert("cancelled", id_of(&r));
     db.cli_ok(&["cancel", &ids["cancelled"]]);
     // A batch in one transaction: many runs share one millisecond.
@@ -520,58 +501,40 @@ fn cli_fill(db: &Db) -> BTreeMap<&'static str, String> {
     ids
 }
 
+/// (library filter, equivalent `ls` flags) pairs.
+type Filters = Vec<(Value, Vec<&'static str>)>;
+
+/// Filters from lines `JSON | FLAGS`.
+fn filters(table: &[&'static str]) -> Filters {
+    table
+        .iter()
+        .map(|line| {
+            let (f, flags) = line.split_once(" |").expect("JSON | FLAGS");
+            let filter = serde_json::from_str(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+            (filter, flags.split_whitespace().collect())
+        })
+        .collect()
+}
+
 /// (library filter, equivalent `ls` flags) over the runs of [`cli_fill`].
-fn cli_filters() -> Vec<(Value, Vec<&'static str>)> {
-    vec![
-        (json!({}), vec![]),
-        (
-            json!({"labels": {"tenant": "a"}}),
-            vec!["--label", "tenant=a"],
+fn cli_filters() -> Filters {
+    filters(&[
+        r#"{} |"#,
+        r#"{"labels":{"tenant":"a"}} | --label tenant=a"#,
+        r#"{"labels":{"tenant":"a","env":"prod"}} | --label tenant=a --label env=prod"#,
+        r#"{"labels":{"team/x.y_z-w":"v"}} | --label team/x.y_z-w=v"#,
+        r#"{"labels":{"empty":""}} | --label empty="#,
+        r#"{"status":"pending","jobName":"echo"} | --status pending --job echo"#,
+        r#"{"status":["pending","cancelled"]} | --status pending --status cancelled"#,
+        r#"{"status":"completed"} | --status completed"#,
+        r#"{"status":"failed"} | --status failed"#,
+        r#"{"jobName":["fail","quiet"]} | --job fail --job quiet"#,
+        concat!(
+            r#"{"labels":{"tenant":"b","batch":"n1"},"status":"completed","jobName":"echo"} | "#,
+            "--label tenant=b --label batch=n1 --status completed --job echo"
         ),
-        (
-            json!({"labels": {"tenant": "a", "env": "prod"}}),
-            vec!["--label", "tenant=a", "--label", "env=prod"],
-        ),
-        (
-            json!({"labels": {"team/x.y_z-w": "v"}}),
-            vec!["--label", "team/x.y_z-w=v"],
-        ),
-        (json!({"labels": {"empty": ""}}), vec!["--label", "empty="]),
-        (
-            json!({"status": "pending", "jobName": "echo"}),
-            vec!["--status", "pending", "--job", "echo"],
-        ),
-        (
-            json!({"status": ["pending", "cancelled"]}),
-            vec!["--status", "pending", "--status", "cancelled"],
-        ),
-        (
-            json!({"status": "completed"}),
-            vec!["--status", "completed"],
-        ),
-        (json!({"status": "failed"}), vec!["--status", "failed"]),
-        (
-            json!({"jobName": ["fail", "quiet"]}),
-            vec!["--job", "fail", "--job", "quiet"],
-        ),
-        (
-            json!({"labels": {"tenant": "b", "batch": "n1"}, "status": "completed", "jobName": "echo"}),
-            vec![
-                "--label",
-                "tenant=b",
-                "--label",
-                "batch=n1",
-                "--status",
-                "completed",
-                "--job",
-                "echo",
-            ],
-        ),
-        (
-            json!({"labels": {"tenant": "nobody"}}),
-            vec!["--label", "tenant=nobody"],
-        ),
-    ]
+        r#"{"labels":{"tenant":"nobody"}} | --label tenant=nobody"#,
+    ])
 }
 
 scenarios! {
@@ -664,32 +627,17 @@ scenarios! {
 // Library → CLI
 
 /// (library filter, equivalent `ls` flags) over the runs of `lib.mjs fill`.
-fn lib_filters() -> Vec<(Value, Vec<&'static str>)> {
-    vec![
-        (json!({}), vec![]),
-        (
-            json!({"labels": {"tenant": "lib"}}),
-            vec!["--label", "tenant=lib"],
-        ),
-        (
-            json!({"labels": {"tenant": "lib", "kind": "idem"}}),
-            vec!["--label", "tenant=lib", "--label", "kind=idem"],
-        ),
-        (
-            json!({"labels": {"batch": "b1"}, "status": "completed"}),
-            vec!["--label", "batch=b1", "--status", "completed"],
-        ),
-        (
-            json!({"labels": {"team/x.y_z-w": "v"}}),
-            vec!["--label", "team/x.y_z-w=v"],
-        ),
-        (json!({"status": "pending"}), vec!["--status", "pending"]),
-        (
-            json!({"status": ["failed", "cancelled"]}),
-            vec!["--status", "failed", "--status", "cancelled"],
-        ),
-        (json!({"jobName": "fail"}), vec!["--job", "fail"]),
-    ]
+fn lib_filters() -> Filters {
+    filters(&[
+        r#"{} |"#,
+        r#"{"labels":{"tenant":"lib"}} | --label tenant=lib"#,
+        r#"{"labels":{"tenant":"lib","kind":"idem"}} | --label tenant=lib --label kind=idem"#,
+        r#"{"labels":{"batch":"b1"},"status":"completed"} | --label batch=b1 --status completed"#,
+        r#"{"labels":{"team/x.y_z-w":"v"}} | --label team/x.y_z-w=v"#,
+        r#"{"status":"pending"} | --status pending"#,
+        r#"{"status":["failed","cancelled"]} | --status failed --status cancelled"#,
+        r#"{"jobName":"fail"} | --job fail"#,
+    ])
 }
 
 /// The library migrates and fills the database (`lib.mjs fill`); the CLI lists, shows and
@@ -736,7 +684,7 @@ fn lib_fill(db: &Db) -> Value {
     assert!(table.contains("echo") && table.contains("fail"), "{table}");
 
     // Keys the library wrote hold for the CLI's enqueue.
-    let dup = db.enqueue(&["--job", "echo", "--idempotency-key", "lib-idem-1"]);
+    let dup = db.enqueue("--job echo --idempotency-key lib-idem-1");
     assert_eq!(dup["disposition"], "idempotent");
     assert_eq!(dup["id"], made["idem"]["id"]);
     assert_eq!(dup, {
@@ -746,7 +694,7 @@ fn lib_fill(db: &Db) -> Value {
     });
     let conflict = db.cli(&["enqueue", "--job", "echo", "--concurrency-key", "lib-ck"]);
     assert_eq!(exit_code(&conflict), 4, "{conflict:?}");
-    let co = db.enqueue(&["--job", "echo", "--concurrency-key", "lib-ck", "--coalesce"]);
+    let co = db.enqueue("--job echo --concurrency-key lib-ck --coalesce");
     assert_eq!(co["disposition"], "coalesced");
     assert_eq!(co["id"], made["ck"]["id"]);
     made
@@ -798,7 +746,10 @@ scenarios! {
 
         // Delete one run; purge a job's terminal runs: their steps and logs go with them.
         let rows = |table: &str, run: &str| {
-            e.count(&format!("SELECT count(*) FROM {table} WHERE run_id = {}", lit(run)))
+            e.count(&format!(
+                "SELECT count(*) FROM {table} WHERE run_id = {}",
+                lit(run)
+            ))
         };
         assert!(rows("durably_steps", &id("idem")) > 0);
         db.cli_ok(&["rm", &id("idem")]);
@@ -999,19 +950,17 @@ scenarios! {
             {"job": "quiet", "input": null},
         ]));
         let (lib_echo, lib_fail, lib_quiet) = (id_of(&t[0]), id_of(&t[1]), id_of(&t[2]));
-        let cli_echo = id_of(&db.enqueue(&[
-            "--job",
-            "echo",
-            "--label",
-            "tenant=t2",
-            "--input",
-            &input.to_string(),
-        ]));
+        let cli_echo = id_of(&db.enqueue(&format!("--job echo --label tenant=t2 --input {input}")));
 
         // The CLI's worker executes all four; exit 5: lib_fail fails, as it should.
         let out = db.work_cmd(&["--until-idle"]).output().unwrap();
         assert_no_busy("durably work", &out);
-        assert_eq!(exit_code(&out), 5, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            exit_code(&out),
+            5,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(db.ls(&["--status", "pending"]), json!([]));
 
         // The library reads the CLI's results, steps, logs and progress exactly as the CLI
@@ -1093,13 +1042,13 @@ scenarios! {
         let log = e.path("append.log");
         let each = if db.is_sqlite() { 150 } else { 60 };
         let lines: String = (0..each)
-            .map(|i| {
-                format!(
-                    "{{\"job\":\"append\",\"input\":{{\"i\":{i}}},\"labels\":{{\"from\":\"cli\"}}}}\n"
-                )
-            })
+            .map(|i| json!({"job": "append", "input": {"i": i}, "labels": {"from": "cli"}}))
+            .map(|line| format!("{line}\n"))
             .collect();
-        assert_success("enqueue-many", &db.cli_stdin(&["enqueue-many", "-"], &lines));
+        assert_success(
+            "enqueue-many",
+            &db.cli_stdin(&["enqueue-many", "-"], &lines),
+        );
         let batch: Vec<Value> = (0..each)
             .map(|i| json!({"input": {"i": i}, "options": {"labels": {"from": "library"}}}))
             .collect();
@@ -1136,8 +1085,15 @@ scenarios! {
         assert_eq!(done.as_array().unwrap().len(), total);
         for run in done.as_array().unwrap() {
             let id = id_of(run);
-            assert_eq!(run["output"]["by"].as_str(), Some(seen[&id].as_str()), "run {id}");
-            assert_eq!(run["leaseGeneration"], 1, "run {id} was claimed more than once");
+            assert_eq!(
+                run["output"]["by"].as_str(),
+                Some(seen[&id].as_str()),
+                "run {id}"
+            );
+            assert_eq!(
+                run["leaseGeneration"], 1,
+                "run {id} was claimed more than once"
+            );
         }
         db.assert_same_all("after both workers");
         db.assert_journal("wal");
@@ -1163,16 +1119,25 @@ scenarios! {
                 .env("INTEROP_GO", &go),
         );
         assert_eq!(marker(&mark), first);
-        let second = id_of(&db.enqueue(&["--job", "slow", "--concurrency-key", "k1"]));
-        let other = id_of(&db.enqueue(&["--job", "quiet"]));
-        assert_success("durably work", &db.work_cmd(&["--until-idle"]).output().unwrap());
+        let second = id_of(&db.enqueue("--job slow --concurrency-key k1"));
+        let other = id_of(&db.enqueue("--job quiet"));
+        assert_success(
+            "durably work",
+            &db.work_cmd(&["--until-idle"]).output().unwrap(),
+        );
         assert_eq!(db.show(&other)["status"], "completed");
         let held = db.show(&second);
-        assert_eq!(held["status"], "pending", "the CLI claimed a key the library holds");
+        assert_eq!(
+            held["status"], "pending",
+            "the CLI claimed a key the library holds"
+        );
         assert_eq!(held["leaseGeneration"], 0);
         std::fs::write(&go, "go").unwrap();
         let done = node_result("work", &lib.wait());
-        assert_eq!(done["processed"], 2, "the library runs both runs of k1 in turn");
+        assert_eq!(
+            done["processed"], 2,
+            "the library runs both runs of k1 in turn"
+        );
         let (a, b) = (db.show(&first), db.show(&second));
         assert_eq!(
             (&a["status"], &b["status"]),
@@ -1181,7 +1146,7 @@ scenarios! {
 
         // The other way round: the CLI's worker holds k2; the library's leaves the next pending.
         let (mark, go) = (e.path("mark-cli"), e.path("go-cli"));
-        let first = id_of(&db.enqueue(&["--job", "slow", "--concurrency-key", "k2"]));
+        let first = id_of(&db.enqueue("--job slow --concurrency-key k2"));
         let cli = Reaped::spawn(
             db.work_cmd(&["--until-idle"])
                 .env("INTEROP_MARKER", &mark)
@@ -1194,7 +1159,10 @@ scenarios! {
         );
         assert_eq!(db.lib("work", &[])["processed"], 0);
         let held = &db.lib_read(&[json!({"op": "getRun", "id": second})])[0];
-        assert_eq!(held["status"], "pending", "the library claimed a key the CLI holds");
+        assert_eq!(
+            held["status"], "pending",
+            "the library claimed a key the CLI holds"
+        );
         assert_eq!(held["leaseGeneration"], 0);
         std::fs::write(&go, "go").unwrap();
         assert_success("durably work", &cli.wait());
@@ -1231,7 +1199,10 @@ scenarios! {
         assert_eq!(leased["status"], "leased");
         assert_eq!(leased["leaseGeneration"], 1);
         assert!(is_iso_ms(&leased["leaseExpiresAt"]), "{leased}");
-        assert!(leased["leaseOwner"].as_str().unwrap().starts_with("durably-cli:"));
+        assert!(leased["leaseOwner"]
+            .as_str()
+            .unwrap()
+            .starts_with("durably-cli:"));
         // Once its lease has run out the library claims and completes the run.
         db.wait_lease_expired("the CLI's", &id);
         assert_eq!(db.lib("work", &[])["processed"], 1);
@@ -1266,7 +1237,10 @@ scenarios! {
         let leased = db.show(&id);
         assert_eq!(leased["status"], "leased");
         assert_eq!(leased["leaseGeneration"], 1);
-        assert!(leased["leaseOwner"].as_str().unwrap().starts_with("worker_"));
+        assert!(leased["leaseOwner"]
+            .as_str()
+            .unwrap()
+            .starts_with("worker_"));
         db.wait_lease_expired("the library's", &id);
         // The CLI claims the expired run and completes it.
         let out = db.work_cmd(&["--once"]).output().unwrap();
@@ -1276,7 +1250,10 @@ scenarios! {
         std::fs::write(&go, "").unwrap();
         let answer = lib_answer(&lib.wait());
         assert_eq!(answer["processed"], 1);
-        assert!(answer["workerErrors"].to_string().contains("Lease lost"), "{answer}");
+        assert!(
+            answer["workerErrors"].to_string().contains("Lease lost"),
+            "{answer}"
+        );
         let run = db.show(&id);
         assert_eq!(run["status"], "completed");
         assert_eq!(run["output"], json!({"by": "cli"}));
@@ -1320,7 +1297,10 @@ scenarios! {
         let e = env();
         let db = Db::of(&e);
         let (mark, go) = (e.path("marker"), e.path("go"));
-        let id = db.cli_ok(&["enqueue", "--job", "resumable"]).trim().to_string();
+        let id = db
+            .cli_ok(&["enqueue", "--job", "resumable"])
+            .trim()
+            .to_string();
         let worker = db.stalled_cli_worker(db.short_lease().0, &mark, &go);
         assert_eq!(marker(&mark), id);
         let pid = worker.0.as_ref().unwrap().id() as i32;
@@ -1359,7 +1339,12 @@ scenarios! {
         db.lib("cancel", &[&id]);
         let out = worker.wait();
         assert_no_busy("durably work", &out);
-        assert_eq!(exit_code(&out), 6, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            exit_code(&out),
+            6,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let run = db.show(&id);
         assert_eq!(run["status"], "cancelled");
         assert_eq!(run["output"], Value::Null);
@@ -1375,7 +1360,10 @@ scenarios! {
         db.cli_ok(&["cancel", &id]);
         std::fs::write(&go, "").unwrap();
         let answer = lib_answer(&lib.wait());
-        assert!(answer["workerErrors"].to_string().contains("Lease lost"), "{answer}");
+        assert!(
+            answer["workerErrors"].to_string().contains("Lease lost"),
+            "{answer}"
+        );
         let run = db.show(&id);
         assert_eq!(run["status"], "cancelled");
         assert_eq!(run["output"], Value::Null);
@@ -1411,8 +1399,10 @@ scenarios! {
         let input = json!({"order": 42, "s": "a\u{fffd}b"});
         let done = db.lib(
             "triggerAndWait",
-            &[&json!({"job": "echo", "input": input, "options": {"labels": {"app": "web"}}})
-                .to_string()],
+            &[
+                &json!({"job": "echo", "input": input, "options": {"labels": {"app": "web"}}})
+                    .to_string(),
+            ],
         );
         assert_eq!(done["disposition"], "created");
         assert_eq!(
@@ -1520,11 +1510,12 @@ fn sqlite_schema(db: &Path) -> BTreeMap<String, Object> {
         };
         if kind == "index" {
             // index_list tells unique and partial (seq, name, unique, origin, partial).
-            let flags = pragma_rows(&conn, &format!("PRAGMA index_list(\"{table}\")"))
+            let flags: Vec<String> = pragma_rows(&conn, &format!("PRAGMA index_list(\"{table}\")"))
                 .into_iter()
                 .filter(|l| l[1] == format!("Text({name:?})"))
                 .map(|l| format!("unique={} partial={}", l[2], l[4]))
                 .collect();
+            assert_eq!(flags.len(), 1, "index_list of {table} for {name}");
             columns.push(flags);
         }
         let sql = row[3].as_deref().map(normalize_sql);
@@ -1802,15 +1793,9 @@ fn pg_concurrency_keys_under_contention_across_runtimes() {
             for _ in 0..ROUNDS {
                 for key in KEYS {
                     let input = json!({ "key": key }).to_string();
-                    let r = db.enqueue(&[
-                        "--job",
-                        "exclusive",
-                        "--concurrency-key",
-                        key,
-                        "--coalesce",
-                        "--input",
-                        &input,
-                    ]);
+                    let r = db.enqueue(&format!(
+                        "--job exclusive --concurrency-key {key} --coalesce --input {input}"
+                    ));
                     n += usize::from(r["disposition"] == "created");
                 }
             }
