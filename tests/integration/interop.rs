@@ -12,8 +12,8 @@
 //! `DURABLY_TEST_PG` (dropped at the end), where a scenario may choose a schema through the URL
 //! (`?options=-csearch_path%3Dname`) for both runtimes. Node is required, so every test is
 //! `#[ignore]`d for a plain `cargo test` (reported as ignored, never as passed), and a `pg` case
-//! asked to run without `DURABLY_TEST_PG` fails. The schema comparison and a few PostgreSQL
-//! scenarios are about one backend and run on it only (the end of the file).
+//! asked to run without `DURABLY_TEST_PG` fails. Only the schema comparisons (`sqlite_schema_…`,
+//! `pg_schema_…`, at the end of the file) are about one backend and run on it alone.
 //!
 //! Run: `DURABLY_TEST_PG=postgres://… cargo test --test integration interop:: --
 //! --include-ignored`.
@@ -1177,6 +1177,137 @@ scenarios! {
     }
 }
 
+scenarios! {
+    /// Producers and polling workers of both runtimes on three keys: no key is ever seen leased
+    /// twice in the committed rows, nor run twice at once by the handlers.
+    fn concurrency_keys_under_contention_across_runtimes() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let e = env();
+        let db = Db::of(&e);
+        db.cli_ok(&["init"]);
+        let log = e.path("exclusive.log");
+        let locks = e.path("locks");
+        std::fs::create_dir(&locks).unwrap();
+        let (ready, stop) = (e.path("ready"), e.path("stop"));
+        const KEYS: [&str; 3] = ["k1", "k2", "k3"];
+        const ROUNDS: usize = 15;
+
+        // Both workers run four runs at once, polling; every run holds the lock of its key while
+        // it runs (the job and the handler `exclusive`).
+        let mut lib = Reaped::spawn(
+            db.lib_cmd("serve", &[log.to_str().unwrap(), "1000000"])
+                .env("INTEROP_READY", &ready)
+                .env("INTEROP_STOP", &stop)
+                .env("INTEROP_EXCLUSIVE", &locks)
+                .env("INTEROP_CONCURRENCY", "4"),
+        );
+        wait_ready(&mut lib, &ready);
+        let cli_err = e.path("work.stderr");
+        let cli = Reaped(Some(
+            db.work_cmd(&["--concurrency", "4", "--poll", "50ms"])
+                .env("INTEROP_LOG", &log)
+                .env("INTEROP_EXCLUSIVE", &locks)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&cli_err).unwrap())
+                .spawn()
+                .unwrap(),
+        ));
+
+        // Producers on both sides enqueue runs of the same keys, coalescing onto a pending one,
+        // while a monitor reads the committed leases: never two leased runs of one key.
+        let done = AtomicBool::new(false);
+        let (created, doubles) = std::thread::scope(|s| {
+            let monitor = s.spawn(|| {
+                let mut doubles = BTreeSet::new();
+                while !done.load(Ordering::Relaxed) {
+                    doubles.extend(e.sql_rows(
+                        "SELECT concurrency_key, string_agg(id, ' ') FROM durably_runs \
+                     WHERE status = 'leased' AND concurrency_key IS NOT NULL \
+                     GROUP BY concurrency_key HAVING count(*) > 1",
+                    ));
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                doubles
+            });
+            let by_cli = s.spawn(|| {
+                let mut n = 0;
+                for _ in 0..ROUNDS {
+                    for key in KEYS {
+                        let input = json!({ "key": key }).to_string();
+                        let r = db.enqueue(&format!(
+                            "--job exclusive --concurrency-key {key} --coalesce --input {input}"
+                        ));
+                        n += usize::from(r["disposition"] == "created");
+                    }
+                }
+                n
+            });
+            let mut n = 0;
+            for _ in 0..ROUNDS {
+                let calls: Vec<Value> = KEYS
+                    .iter()
+                    .map(|key| {
+                        json!({"job": "exclusive", "input": {"key": key},
+                           "options": {"concurrencyKey": key, "coalesce": "skip"}})
+                    })
+                    .collect();
+                let t = db.trigger(Value::Array(calls));
+                n += t
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r["disposition"] == "created")
+                    .count();
+            }
+            let created = n + by_cli.join().unwrap();
+            let lines = || {
+                std::fs::read_to_string(&log)
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0)
+            };
+            wait_for("every run to be executed", || {
+                (lines() >= created).then_some(())
+            });
+            done.store(true, Ordering::Relaxed);
+            (created, monitor.join().unwrap())
+        });
+        std::fs::write(&stop, "stop").unwrap();
+        node_result("serve", &lib.wait());
+        let mut cli = cli;
+        let child = cli.0.take().unwrap();
+        signal(&child, libc::SIGTERM);
+        let status = child.wait_with_output().unwrap().status;
+        let stderr = std::fs::read_to_string(&cli_err).unwrap_or_default();
+        assert!(status.success(), "durably work: {status:?}\n{stderr}");
+
+        // No key was leased twice at once, by either detector: the leases the monitor read, and
+        // the locks the runs held while they ran.
+        assert!(doubles.is_empty(), "keys leased twice at once: {doubles:?}");
+        let seen = appended(&log);
+        let overlaps: Vec<_> = seen.iter().filter(|(_, w)| *w == "overlap").collect();
+        assert!(overlaps.is_empty(), "runs of one key at once: {overlaps:?}");
+        assert_eq!(seen.len(), created);
+        let runs = db.ls(&["--job", "exclusive"]);
+        let runs = runs.as_array().unwrap();
+        assert_eq!(runs.len(), created);
+        for run in runs {
+            let id = id_of(run);
+            assert_eq!(run["status"], "completed", "{run}");
+            assert_eq!(
+                run["leaseGeneration"], 1,
+                "run {id} was claimed more than once"
+            );
+            assert_eq!(run["output"]["by"].as_str(), Some(seen[&id].as_str()));
+        }
+        let by_lib = seen.values().filter(|w| *w == "library").count();
+        eprintln!(
+            "contention: {created} runs of {} keys, {by_lib} by the library, {} by the CLI",
+            KEYS.len(),
+            created - by_lib
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Leases across runtimes
 
@@ -1587,7 +1718,7 @@ fn sqlite_schema_matches_library_migrate() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PostgreSQL only: the schema the library's migrate() makes, and contention on the server
+// PostgreSQL only: the schema the library's migrate() makes in a schema of a database
 
 /// Columns of a schema's tables: (table, column) → (position, type, default, nullable).
 fn pg_columns(
@@ -1728,140 +1859,4 @@ fn pg_schema_matches_library_migrate() {
     );
     assert_eq!(pg_columns(&mut c, "interop_lib"), lib_cols);
     assert_eq!(pg_versions(&mut c, "interop_lib"), vec![1]);
-}
-
-#[test]
-#[ignore = "needs PostgreSQL and Node.js: set DURABLY_TEST_PG; .ci/run does"]
-fn pg_concurrency_keys_under_contention_across_runtimes() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let e = env_on(Backend::Postgres);
-    let db = Db::of(&e);
-    db.cli_ok(&["init"]);
-    let log = e.path("exclusive.log");
-    let locks = e.path("locks");
-    std::fs::create_dir(&locks).unwrap();
-    let (ready, stop) = (e.path("ready"), e.path("stop"));
-    const KEYS: [&str; 3] = ["k1", "k2", "k3"];
-    const ROUNDS: usize = 15;
-
-    // Both workers run four runs at once, polling; every run holds the lock of its key while
-    // it runs (the job and the handler `exclusive`).
-    let mut lib = Reaped::spawn(
-        db.lib_cmd("serve", &[log.to_str().unwrap(), "1000000"])
-            .env("INTEROP_READY", &ready)
-            .env("INTEROP_STOP", &stop)
-            .env("INTEROP_EXCLUSIVE", &locks)
-            .env("INTEROP_CONCURRENCY", "4"),
-    );
-    wait_ready(&mut lib, &ready);
-    let cli_err = e.path("work.stderr");
-    let cli = Reaped(Some(
-        db.work_cmd(&["--concurrency", "4", "--poll", "50ms"])
-            .env("INTEROP_LOG", &log)
-            .env("INTEROP_EXCLUSIVE", &locks)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&cli_err).unwrap())
-            .spawn()
-            .unwrap(),
-    ));
-
-    // Producers on both sides enqueue runs of the same keys, coalescing onto a pending one,
-    // while a monitor reads the committed leases: never two leased runs of one key.
-    let done = AtomicBool::new(false);
-    let (created, doubles) = std::thread::scope(|s| {
-        let monitor = s.spawn(|| {
-            let mut c = pg_connect(&db.arg);
-            let mut doubles = BTreeSet::new();
-            while !done.load(Ordering::Relaxed) {
-                for r in c
-                    .query(
-                        "SELECT concurrency_key, string_agg(id, ' ') FROM durably_runs \
-                         WHERE status = 'leased' AND concurrency_key IS NOT NULL \
-                         GROUP BY concurrency_key HAVING count(*) > 1",
-                        &[],
-                    )
-                    .expect("read the leases")
-                {
-                    doubles.insert((r.get::<_, String>(0), r.get::<_, String>(1)));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            doubles
-        });
-        let by_cli = s.spawn(|| {
-            let mut n = 0;
-            for _ in 0..ROUNDS {
-                for key in KEYS {
-                    let input = json!({ "key": key }).to_string();
-                    let r = db.enqueue(&format!(
-                        "--job exclusive --concurrency-key {key} --coalesce --input {input}"
-                    ));
-                    n += usize::from(r["disposition"] == "created");
-                }
-            }
-            n
-        });
-        let mut n = 0;
-        for _ in 0..ROUNDS {
-            let calls: Vec<Value> = KEYS
-                .iter()
-                .map(|key| {
-                    json!({"job": "exclusive", "input": {"key": key},
-                           "options": {"concurrencyKey": key, "coalesce": "skip"}})
-                })
-                .collect();
-            let t = db.trigger(Value::Array(calls));
-            n += t
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|r| r["disposition"] == "created")
-                .count();
-        }
-        let created = n + by_cli.join().unwrap();
-        let lines = || {
-            std::fs::read_to_string(&log)
-                .map(|t| t.lines().count())
-                .unwrap_or(0)
-        };
-        wait_for("every run to be executed", || {
-            (lines() >= created).then_some(())
-        });
-        done.store(true, Ordering::Relaxed);
-        (created, monitor.join().unwrap())
-    });
-    std::fs::write(&stop, "stop").unwrap();
-    node_result("serve", &lib.wait());
-    let mut cli = cli;
-    let child = cli.0.take().unwrap();
-    signal(&child, libc::SIGTERM);
-    let status = child.wait_with_output().unwrap().status;
-    let stderr = std::fs::read_to_string(&cli_err).unwrap_or_default();
-    assert!(status.success(), "durably work: {status:?}\n{stderr}");
-
-    // No key was leased twice at once, by either detector: the leases the monitor read, and
-    // the locks the runs held while they ran.
-    assert!(doubles.is_empty(), "keys leased twice at once: {doubles:?}");
-    let seen = appended(&log);
-    let overlaps: Vec<_> = seen.iter().filter(|(_, w)| *w == "overlap").collect();
-    assert!(overlaps.is_empty(), "runs of one key at once: {overlaps:?}");
-    assert_eq!(seen.len(), created);
-    let runs = db.ls(&["--job", "exclusive"]);
-    let runs = runs.as_array().unwrap();
-    assert_eq!(runs.len(), created);
-    for run in runs {
-        let id = id_of(run);
-        assert_eq!(run["status"], "completed", "{run}");
-        assert_eq!(
-            run["leaseGeneration"], 1,
-            "run {id} was claimed more than once"
-        );
-        assert_eq!(run["output"]["by"].as_str(), Some(seen[&id].as_str()));
-    }
-    let by_lib = seen.values().filter(|w| *w == "library").count();
-    eprintln!(
-        "contention: {created} runs of {} keys, {by_lib} by the library, {} by the CLI",
-        KEYS.len(),
-        created - by_lib
-    );
 }
