@@ -8,6 +8,8 @@
 //! `worker_race`, `worker_outcomes` and `stress_load`'s enqueuers declare their tests with
 //! `both!`, which runs each on a SQLite file (`name::sqlite`) and on a fresh PostgreSQL database
 //! (`name::pg`, ignored unless `--include-ignored`, with `DURABLY_TEST_PG` naming the server);
+//! `interop` does the same with its scenarios against the real library (both cases ignored:
+//! they need Node.js), beside a few about one backend;
 //! `stress_load` also has PostgreSQL-only cases (8 workers over TCP, a server restart). The
 //! other modules are about SQLite files (schema, journal modes, locks, paths, query plans) and
 //! run on SQLite only.
@@ -23,7 +25,6 @@ mod enqueue;
 mod handler_channel;
 mod help;
 mod interop;
-mod interop_pg;
 mod ls;
 mod net;
 mod one_host;

@@ -1,5 +1,5 @@
 // The real @coji/durably 0.15.0 on a SQLite file or a PostgreSQL database, driven by
-// tests/integration/interop.rs and interop_pg.rs. DB is a file path, or a postgres:// or
+// tests/integration/interop.rs (each scenario on both). DB is a file path, or a postgres:// or
 // postgresql:// URL (the schema may be chosen in it: `?options=-csearch_path%3Dname`).
 //
 //   node lib.mjs migrate DB              run the library's migrate() (nothing else)

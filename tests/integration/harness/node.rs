@@ -1,7 +1,7 @@
 //! The real @coji/durably library in Node.js for the interop module: node and the pinned npm
 //! packages of `tests/interop` checked once per test process, and one long-lived
 //! `node lib.mjs session DB` per database file or PostgreSQL URL, ended when its
-//! [`Env`](super::Env) drops; the comparisons and CLI handlers the interop modules share.
+//! [`Env`](super::Env) drops; the comparisons and CLI handlers of the interop module.
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -124,18 +124,13 @@ pub fn end_sessions(root: &Path) {
     }
 }
 
-/// Runs a `lib.mjs` command (`migrate`, `read`, `trigger`, `work`, `fill`) in the library
-/// session of `db`; returns its JSON answer. Fails on an error, on an error the library only
+/// Runs a `lib.mjs` command (`migrate`, `read`, `trigger`, `work`, `fill`, …) in the library
+/// session of `target` (a SQLite file or a postgres:// URL, which may choose the schema:
+/// `?options=-csearch_path%3Dname`), named by `key`, a path under the test's temp dir (one
+/// session per key); returns its JSON answer. Fails on an error, on an error the library only
 /// reported as an event (`worker:error`), and on a busy database.
-pub fn node(command: &str, db: &Path, args: &[&str]) -> Value {
-    session_call(db, db.as_os_str(), command, args)
-}
-
-/// [`node`] on a PostgreSQL database: `url` may choose the schema
-/// (`?options=-csearch_path%3Dname`); `key` is a path under the test's temp dir that names the
-/// session, one per URL.
-pub fn node_pg(command: &str, key: &Path, url: &str, args: &[&str]) -> Value {
-    session_call(key, OsStr::new(url), command, args)
+pub fn node_session(command: &str, key: &Path, target: &str, args: &[&str]) -> Value {
+    session_call(key, OsStr::new(target), command, args)
 }
 
 fn session_call(key: &Path, target: &OsStr, command: &str, args: &[&str]) -> Value {
@@ -213,7 +208,7 @@ pub fn assert_no_busy(who: &str, out: &Output) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shared by the interop modules (SQLite and PostgreSQL)
+// Comparisons, processes and handlers of the interop module (SQLite and PostgreSQL)
 
 pub fn is_iso_ms(v: &Value) -> bool {
     let Some(s) = v.as_str() else { return false };
