@@ -8,7 +8,6 @@ use crate::model::Run;
 use crate::store::Store;
 use crate::worker::lease::ActiveRun;
 use crate::worker::ExecutorContext;
-use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 /// How a run ended for this worker, with what `work -v` says of a failure.
@@ -33,21 +32,6 @@ pub(super) struct Written {
     pub result: anyhow::Result<bool>,
     /// The write was tried a second time, after a lost connection.
     pub retried: bool,
-}
-
-/// The shared store, waited for until `deadline` at most (None: the deadline passed).
-fn lock_before(store: &Mutex<Store>, deadline: Option<Instant>) -> Option<MutexGuard<'_, Store>> {
-    let Some(deadline) = deadline else {
-        return Some(store.lock().unwrap_or_else(|e| e.into_inner()));
-    };
-    loop {
-        match store.try_lock() {
-            Ok(g) => return Some(g),
-            Err(TryLockError::Poisoned(e)) => return Some(e.into_inner()),
-            Err(TryLockError::WouldBlock) if Instant::now() >= deadline => return None,
-            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(1)),
-        }
-    }
 }
 
 /// A write that could not be made before the run's local lease deadline: nothing was written.
@@ -76,7 +60,7 @@ pub(super) fn write(
 ) -> Written {
     let mut retried = false;
     let deadline = active.deadline();
-    let Some(mut store) = lock_before(&shared.store, deadline) else {
+    let Some(mut store) = shared.store.lock_before(deadline) else {
         return Written {
             result: Err(DeadlinePassed.into()),
             retried,
@@ -182,7 +166,7 @@ fn is_recorded(status: Option<&(String, i64)>, generation: i64, wanted: &str) ->
 /// The status and lease generation of `run` as the database has it now (None: deleted or
 /// unreadable); a lost connection is reopened first.
 fn status_of(shared: &ExecutorContext, run: &Run) -> Option<(String, i64)> {
-    let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+    let mut store = shared.store.lock();
     if store.is_lost() {
         let _ = shared.reconnect(&mut store);
     }
