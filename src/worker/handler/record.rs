@@ -5,7 +5,7 @@
 
 use super::Outcome;
 use crate::model::Run;
-use crate::store::Store;
+use crate::store::{CommitUnknown, Store};
 use crate::worker::lease::ActiveRun;
 use crate::worker::ExecutorContext;
 use std::time::{Duration, Instant};
@@ -32,6 +32,19 @@ pub(super) struct Written {
     pub result: anyhow::Result<bool>,
     /// The write was tried a second time, after a lost connection.
     pub retried: bool,
+    /// Why the write may have been committed although it returned an error: a try's COMMIT
+    /// was sent and never answered ([`CommitUnknown`]).
+    pub unanswered: Option<String>,
+}
+
+/// What a try's error says of a COMMIT that was sent and never answered, if it was one.
+fn unanswered(result: &anyhow::Result<bool>) -> Option<String> {
+    let e = result.as_ref().err()?;
+    let unknown = e.chain().find_map(|c| c.downcast_ref::<CommitUnknown>())?;
+    Some(format!(
+        "the connection to {} was lost after COMMIT was sent ({:#})",
+        unknown.location, unknown.source
+    ))
 }
 
 /// A write that could not be made before the run's local lease deadline: nothing was written.
@@ -64,15 +77,18 @@ pub(super) fn write(
         return Written {
             result: Err(DeadlinePassed.into()),
             retried,
+            unanswered: None,
         };
     };
     let mut written = store.before_deadline(deadline, &f);
+    let mut unanswered = unanswered(&written);
     let lost = written.as_ref().is_err_and(|e| store.is_lost_after(e));
     if lost && deadline.is_none_or(|d| Instant::now() < d) {
         match shared.reopen(&mut store) {
             Ok(_) => {
                 retried = true;
                 written = store.before_deadline(deadline, &f);
+                unanswered = unanswered.or_else(|| self::unanswered(&written));
             }
             Err(e) => note!("cannot reconnect: {e:#}"),
         }
@@ -81,19 +97,27 @@ pub(super) fn write(
         Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => Err(DeadlinePassed.into()),
         other => other,
     };
-    Written { result, retried }
+    Written {
+        result,
+        retried,
+        unanswered,
+    }
 }
 
 /// Ends the lease of a run this worker could not start, so that it can be claimed at once.
 pub fn give_back(shared: &ExecutorContext, run: &Run, active: &ActiveRun, why: &str) {
     let id = &run.id;
-    match write(shared, active, |store| {
+    let written = write(shared, active, |store| {
         store.expire(id, run.lease_generation)
-    })
-    .result
-    {
-        Ok(_) => note!("{why}; run {id} was given back to the queue"),
-        Err(e) => note!("{why}; run {id} stays leased until its lease runs out ({e:#})"),
+    });
+    match (written.result, written.unanswered) {
+        (Ok(_), _) => note!("{why}; run {id} was given back to the queue"),
+        (Err(_), Some(unanswered)) => note!(
+            "{why}; whether run {id} was given back to the queue is unknown: {unanswered}; if it was not, it stays leased until its lease runs out"
+        ),
+        (Err(e), None) => {
+            note!("{why}; run {id} stays leased until its lease runs out ({e:#})")
+        }
     }
 }
 
@@ -111,17 +135,17 @@ pub(super) fn finish(
         }),
         Err(error) => write(shared, active, |store| store.fail(id, generation, error)),
     };
+    let wanted = if result.is_ok() {
+        "completed"
+    } else {
+        "failed"
+    };
     match written.result {
         Ok(true) => recorded(id, &result),
         // Refused: the run is no longer ours, unless this was the retry after a lost
         // connection and the first attempt committed before the connection broke.
         Ok(false) if written.retried => {
             let status = status_of(shared, run);
-            let wanted = if result.is_ok() {
-                "completed"
-            } else {
-                "failed"
-            };
             if is_recorded(status.as_ref(), generation, wanted) {
                 recorded(id, &result)
             } else {
@@ -129,6 +153,12 @@ pub(super) fn finish(
             }
         }
         Ok(false) => lost_outcome(shared, run, true).into(),
+        // Whatever the last error, a COMMIT sent and never answered may have been committed.
+        Err(_) if written.unanswered.is_some() => {
+            let why = written.unanswered.unwrap_or_default();
+            note!("{}", unknown_result(id, wanted, &why));
+            Outcome::Lost.into()
+        }
         Err(e) if e.is::<DeadlinePassed>() => {
             note!("could not record the result of run {id} before its lease ran out; nothing was written");
             Outcome::Lost.into()
@@ -138,6 +168,14 @@ pub(super) fn finish(
             Outcome::Lost.into()
         }
     }
+}
+
+/// The line for a result whose COMMIT was sent and never answered (`why`), with no retry
+/// to settle it: it may be recorded or not, never "nothing was written", and how to tell.
+fn unknown_result(id: &str, wanted: &str, why: &str) -> String {
+    format!(
+        "the outcome of recording the result of run {id} is unknown: {why}; `durably show {id}` tells: the run is {wanted} if the result was recorded, else it runs again once its lease runs out"
+    )
 }
 
 /// The outcome of a result this worker recorded; a failure is said in one line.
@@ -233,7 +271,18 @@ fn say_lost(run: &Run, status: Option<(String, i64)>, finished: bool) -> Outcome
 
 #[cfg(test)]
 mod tests {
-    use super::is_recorded;
+    use super::{is_recorded, unknown_result};
+
+    #[test]
+    fn an_unanswered_result_commit_is_said_to_be_unknown_with_how_to_tell() {
+        let why = "the connection to h:5432/db was lost after COMMIT was sent (db error)";
+        let line = unknown_result("0193abc", "completed", why);
+        assert!(line.contains("result of run 0193abc is unknown"), "{line}");
+        assert!(line.contains(why), "{line}");
+        assert!(line.contains("`durably show 0193abc`"), "{line}");
+        assert!(line.contains("the run is completed if"), "{line}");
+        assert!(!line.contains("nothing was"), "{line}");
+    }
 
     #[test]
     fn a_refused_result_counts_as_recorded_only_when_terminal_with_our_generation() {
