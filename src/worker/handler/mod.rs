@@ -2,11 +2,11 @@
 //! ended into the run's result and record that, fenced. This module ties the parts together;
 //! each part owns one concern:
 //!
-//! - [`env`]: which program runs and the environment it gets;
-//! - [`spawn`]: starting it, and whose fault a failure to start is (the run's or the worker's);
-//! - [`pipes`]: the threads that feed stdin and read stdout and stderr (prefixing, the tail);
-//! - [`stderr_logs`]: stderr kept as the run's logs, bounded, written in fenced batches;
-//! - [`record`]: every write for the run (result, logs, giving it back) with its deadline,
+//! - `env.rs`: which program runs and the environment it gets;
+//! - `spawn.rs`: starting it, and whose fault a failure to start is (the run's or the worker's);
+//! - `pipes.rs`: the threads that feed stdin and read stdout and stderr (prefixing, the tail);
+//! - `stderr_logs.rs`: stderr kept as the run's logs, bounded, written in fenced batches;
+//! - `record.rs`: every write for the run (result, logs, giving it back) with its deadline,
 //!   reconnect and fence, and the lines that say why a run is no longer ours.
 
 mod env;

@@ -26,7 +26,7 @@ impl From<Outcome> for Finished {
     }
 }
 
-/// What a fenced [`write`] came to.
+/// What a fenced [`write()`] came to.
 pub(super) struct Written {
     /// Ok(false): the fence refused it (the run is no longer ours).
     pub result: anyhow::Result<bool>,
