@@ -3,7 +3,7 @@
 //!
 //! Threads: the main loop (`scheduler`: claims, maintenance, signals), one executor per
 //! running handler ([`handler`]) with its pipe readers, a watchdog and a lease-renewal thread
-//! ([`lease`]). The main loop and the executors share one connection behind a mutex; renewal
+//! ([`lease`]). The main loop and the executors share one connection ([`shared_store`]); renewal
 //! has its own. A forked supervisor process kills a handler's process group when its lease
 //! deadline passes without renewal (the worker stopped, starved or stuck) and every group when
 //! the worker dies ([`process`]), so no handler outlives its lease.
@@ -39,6 +39,7 @@ mod noise;
 mod passfile;
 pub mod process;
 mod scheduler;
+pub mod shared_store;
 
 use crate::error::ExitCode;
 use crate::store::Store;
@@ -47,7 +48,7 @@ use anyhow::Result;
 use lease::Leases;
 use process::Supervisor;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What executes runs.
@@ -87,7 +88,7 @@ pub struct Config {
 
 /// What executors share.
 pub struct ExecutorContext {
-    pub store: Mutex<Store>,
+    pub store: shared_store::SharedStore,
     pub opts: Options,
     pub supervisor: Supervisor,
     pub handler: Handler,
@@ -301,7 +302,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
             .unwrap_or_else(|_| opts.path.clone())
     };
     let shared = Arc::new(ExecutorContext {
-        store: Mutex::new(store),
+        store: shared_store::SharedStore::new(store),
         opts: opts.clone(),
         supervisor,
         handler: cfg.handler.clone(),

@@ -202,7 +202,7 @@ impl Scheduler<'_> {
         if st.file_gone {
             // Its WAL is left under the old name: emptied into the file it belongs to, it
             // cannot be read as part of the file that has the name now.
-            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            let store = self.shared.store.lock();
             let _ = store.empty_wal();
             drop(store);
             return Err(CodedError::new(
@@ -360,7 +360,7 @@ impl Scheduler<'_> {
 
     /// Whether the shared connection is lost, judging also by `err`, the error of a call on it.
     fn lost_after(&self, err: &anyhow::Error) -> bool {
-        let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        let store = self.shared.store.lock();
         store.is_lost_after(err)
     }
 
@@ -386,7 +386,7 @@ impl Scheduler<'_> {
         if r.waiting() {
             return Ok(false);
         }
-        let mut store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        let mut store = self.shared.store.lock();
         match self.shared.reconnect(&mut store) {
             Ok(_) => {
                 r.failures = 0;
@@ -563,7 +563,6 @@ impl Scheduler<'_> {
                 .shared
                 .store
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .claim(chunk, &self.owner, self.cfg.lease)?;
             if let Some((run, started)) = claimed {
                 let active = Arc::new(ActiveRun::new(
@@ -588,7 +587,7 @@ impl Scheduler<'_> {
         let interrupted =
             || crate::signals::received() != signals || due.is_some_and(|d| Instant::now() >= d);
         let expired = {
-            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            let store = self.shared.store.lock();
             store.has_expired()
         };
         match expired {
@@ -621,7 +620,7 @@ impl Scheduler<'_> {
         }
         if self.wal && !interrupted() && m.last_checkpoint.is_none_or(|t| t.elapsed() >= minute) {
             m.last_checkpoint = Some(Instant::now());
-            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            let store = self.shared.store.lock();
             if let Err(e) = store.checkpoint() {
                 repeated!("checkpoint failed: {e:#}");
             }
@@ -638,7 +637,7 @@ impl Scheduler<'_> {
     ) -> Result<bool> {
         loop {
             let n = {
-                let mut store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+                let mut store = self.shared.store.lock();
                 batch(&mut store)?
             };
             if n < MAINTENANCE_BATCH {
@@ -662,7 +661,7 @@ impl Scheduler<'_> {
             _ => None,
         };
         let counts = {
-            let store = self.shared.store.lock().unwrap_or_else(|e| e.into_inner());
+            let store = self.shared.store.lock();
             store.pending_for(&jobs).and_then(|mine| {
                 let all = match dir {
                     Some(_) => store.pending_for(&Jobs::All)?,

@@ -601,3 +601,38 @@ fn pg_a_result_committed_before_the_connection_dropped_is_reported_as_recorded()
     assert_eq!(field(&mut c, &id, "status").as_deref(), Some("completed"));
     assert_eq!(field(&mut c, &id, "lease_generation").as_deref(), Some("1"));
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_a_result_commit_without_answer_is_reported_as_unknown() {
+    let db = PgDb::new("unanswered");
+    let env = db.env();
+    let h = env.handler("job", "echo '{\"ok\":true}'");
+    let id = env.enqueue_job("job", &[]);
+    // Every session that completes a run dies at its COMMIT (a deferred constraint trigger
+    // terminates its own backend): the worker's write, and its retry on a new connection,
+    // both send COMMIT and never hear back.
+    db.client()
+        .batch_execute(
+            "CREATE FUNCTION durably_test_die() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER durably_test_die AFTER UPDATE ON durably_runs \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW \
+             WHEN (NEW.status = 'completed') EXECUTE FUNCTION durably_test_die();",
+        )
+        .expect("create the trigger");
+    let out = env.run(&["work", "--once", "--lease", "1m", "--", h.to_str().unwrap()]);
+    let unknown = format!("the outcome of recording the result of run {id} is unknown");
+    assert!(out.stderr.contains(&unknown), "{out:?}");
+    assert!(out.stderr.contains("lost after COMMIT was sent"), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("`durably show {id}`")),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("nothing was written"), "{out:?}");
+    // The sessions died before their commits: the run is still leased to this execution
+    // (what `durably show` tells), and runs again when its lease runs out.
+    let mut c = db.client();
+    assert_eq!(field(&mut c, &id, "status").as_deref(), Some("leased"));
+    assert_eq!(field(&mut c, &id, "lease_generation").as_deref(), Some("1"));
+}
