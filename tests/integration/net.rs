@@ -308,7 +308,8 @@ echo '{"ok":true}'"#,
         wait_for("the result write to wait for the lock", || {
             let waiting = env.count(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND application_name = 'durably' AND wait_event_type = 'Lock'",
+                 AND application_name = 'durably' AND wait_event_type = 'Lock' \
+                 AND query LIKE '%status = ''completed''%'",
             );
             (waiting > 0).then_some(())
         });

@@ -114,23 +114,27 @@ impl Postgres {
         let deadline = self.deadline;
         let shown = self.shown.clone();
         let _armed = self.armed();
+        let socket = self.net.socket;
         let client = self.client.get_mut();
         let run = || -> Result<T> {
             let before_begin = Instant::now();
             let mut tx = client.transaction()?;
-            if let Some(deadline) = deadline {
-                // Whole milliseconds rounded up: a timeout that fired before the deadline
-                // would read as a database error rather than the lease running out.
-                let left = deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_micros()
-                    .div_ceil(1000);
-                anyhow::ensure!(left > 0, "the lease ran out");
-                tx.batch_execute(&format!(
-                    "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
-                ))?;
-            }
-            let value = f(&mut tx, before_begin)?;
+            let body = |tx: &mut Transaction| -> Result<T> {
+                if let Some(deadline) = deadline {
+                    // Whole milliseconds rounded up: a timeout that fired before the deadline
+                    // would read as a database error rather than the lease running out.
+                    let left = deadline
+                        .saturating_duration_since(Instant::now())
+                        .as_micros()
+                        .div_ceil(1000);
+                    anyhow::ensure!(left > 0, "the lease ran out");
+                    tx.batch_execute(&format!(
+                        "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
+                    ))?;
+                }
+                f(tx, before_begin)
+            };
+            let value = super::cut_if_lost(body(&mut tx), socket)?;
             tx.commit()
                 .map_err(|e| super::outcome::commit_error(e, &shown, String::new()))?;
             Ok(value)

@@ -108,6 +108,17 @@ fn connect_bounded(target: &connect::Target) -> (Result<postgres::Client>, Optio
     (client, socket)
 }
 
+/// `result`, after shutting the connection's socket down when its error says the connection
+/// is gone. Called while the transaction is still open: dropping it sends ROLLBACK and waits
+/// for an answer, which a connection whose server ended it (its close withheld by a proxy or a
+/// partition) never gives, so the worker would wait until its call's bound (a lease).
+fn cut_if_lost<T>(result: Result<T>, socket: Option<watch::Socket>) -> Result<T> {
+    if result.as_ref().is_err_and(is_connection_error) {
+        watch::cut(socket);
+    }
+    result
+}
+
 /// How long closing a connection may wait for the server (the client sends Terminate and
 /// waits for the server to close).
 const CLOSE_BOUND: Duration = Duration::from_secs(1);
@@ -303,7 +314,8 @@ impl Postgres {
             .read_only(true)
             .start()
             .map_err(|e| describe(e.into(), shown))?;
-        let value = f(&mut tx).map_err(|e| describe(e, shown))?;
+        let value = f(&mut tx);
+        let value = cut_if_lost(value, self.net.socket).map_err(|e| describe(e, shown))?;
         tx.commit().map_err(|e| describe(e.into(), shown))?;
         Ok(value)
     }
@@ -328,10 +340,12 @@ impl Postgres {
                 .saturating_duration_since(Instant::now())
                 .as_millis()
                 .max(1);
-            tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
-                .map_err(|e| describe(e.into(), shown))?;
+            let set = tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"));
+            cut_if_lost(set.map_err(anyhow::Error::from), self.net.socket)
+                .map_err(|e| describe(e, shown))?;
         }
-        let value = f(&mut tx, &mut self.clock).map_err(|e| describe(e, shown))?;
+        let value = f(&mut tx, &mut self.clock);
+        let value = cut_if_lost(value, self.net.socket).map_err(|e| describe(e, shown))?;
         tx.commit()
             .map_err(|e| outcome::commit_error(e, shown, subject(&value)))?;
         Ok(value)
