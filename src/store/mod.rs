@@ -121,6 +121,13 @@ impl EnqueueBatch<'_> {
     }
 }
 
+/// Whether a write failed only because the database aborted it for a concurrent one (a
+/// PostgreSQL deadlock or serialization failure): nothing was written, and the same write
+/// may be tried again. SQLite writers take the lock up front and never meet this.
+pub fn is_transient_conflict(err: &anyhow::Error) -> bool {
+    pg::is_transient_conflict(err)
+}
+
 /// Whether `--db` names a PostgreSQL server rather than a SQLite file.
 pub fn is_postgres_url(db: &std::path::Path) -> bool {
     db.to_str().is_some_and(|s| {

@@ -29,6 +29,7 @@ mod ls;
 mod net;
 mod one_host;
 mod output_memory;
+mod pg_batches;
 mod poison;
 mod postgres;
 mod postgres_clock;

@@ -28,9 +28,9 @@ use progress_line::{make_progress, show_inserting};
 use spool::{Spool, Unspool};
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Counts {
     created: u64,
     idempotent: u64,
@@ -43,10 +43,22 @@ impl Counts {
     }
 }
 
+/// `pause` stretched by up to half again, from the clock's low bits: two batches that
+/// deadlocked do not retry in lockstep.
+fn jittered(pause: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    pause + pause.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
 /// Reads and validates items into the spool, and inserts each full batch in one transaction.
 struct Batch {
     /// Taken out while a batch is inserted (the insert borrows the rest of `self`).
     store: Option<Store>,
+    /// How long a batch that deadlocked with another may be tried again (`--busy-timeout`).
+    busy_timeout: Duration,
     flags: SpecOverrides,
     chunk: Option<u64>,
     spool: Spool,
@@ -105,7 +117,25 @@ impl Batch {
         let began = Instant::now();
         self.seen = ChunkSeen::default();
         let mut store = self.store.take().context("the database is not open")?;
-        let inserted = store.enqueue_batch(true, |b| self.insert_spooled(b, began));
+        let before = self.counts;
+        let mut pause = Duration::from_millis(10);
+        let inserted = loop {
+            let inserted = store.enqueue_batch(true, |b| self.insert_spooled(b, began));
+            // A deadlock with another batch (PostgreSQL) rolled the whole batch back: it is
+            // inserted again from the spool, within --busy-timeout, after a jittered pause.
+            let retry = inserted
+                .as_ref()
+                .is_err_and(crate::store::is_transient_conflict)
+                && began.elapsed() + pause < self.busy_timeout;
+            if !retry {
+                break inserted;
+            }
+            self.discard_results()?;
+            self.counts = before;
+            self.seen = ChunkSeen::default();
+            std::thread::sleep(jittered(pause));
+            pause = (pause * 2).min(Duration::from_millis(500));
+        };
         self.store = Some(store);
         self.insert_time += began.elapsed();
         if let Err(e) = inserted {
@@ -139,6 +169,9 @@ impl Batch {
             let spec = &self.unspool.spec;
             // A read-only or full file is about the database, not the line: the store names it.
             let (run, disposition) = batch.enqueue(spec).map_err(|e| {
+                if crate::store::is_transient_conflict(&e) {
+                    return e; // the batch is tried again: see Batch::insert
+                }
                 let code = crate::error::exit_code(&e);
                 anyhow::Error::new(CodedError::new(code, format!("{place}: {e:#}")))
             })?;
@@ -212,6 +245,10 @@ impl Batch {
 
     /// Forgets the results spooled since the last commit.
     fn discard_results(&mut self) -> Result<()> {
+        // The writer's buffer goes too (into_parts does not flush it): results of a batch
+        // that was rolled back must never reach the file.
+        let fresh = io::BufWriter::with_capacity(64 * 1024, self.spill_file.try_clone()?);
+        let _ = std::mem::replace(&mut self.spill, fresh).into_parts();
         self.spill_file.set_len(0)?;
         self.spill.get_mut().seek(io::SeekFrom::Start(0))?;
         Ok(())
@@ -235,6 +272,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
     let progress = make_progress(size);
     let mut batch = Batch {
         store: Some(store),
+        busy_timeout: ctx.opts.busy_timeout,
         flags,
         chunk: args.chunk,
         spool: Spool::new(),

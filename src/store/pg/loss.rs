@@ -50,6 +50,21 @@ pub fn is_connection_error(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether `err` is the server's answer to a transaction it chose to abort for another's sake:
+/// a deadlock (40P01: two batches that wait for each other's idempotency keys) or a
+/// serialization failure (40001). Nothing of the transaction was written; running it again is
+/// safe and will usually succeed.
+pub fn is_transient_conflict(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let driver = cause
+            .downcast_ref::<postgres::Error>()
+            .or_else(|| cause.downcast_ref::<DbError>().map(DbError::driver));
+        driver
+            .and_then(|e| e.code())
+            .is_some_and(|c| matches!(c.code(), "40P01" | "40001"))
+    })
+}
+
 fn is_loss(e: &postgres::Error) -> bool {
     if e.is_closed() {
         return true;

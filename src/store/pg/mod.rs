@@ -10,7 +10,7 @@ mod clock;
 mod lease;
 mod loss;
 mod outcome;
-pub use loss::{is_connection_error, DbError};
+pub use loss::{is_connection_error, is_transient_conflict, DbError};
 mod steps;
 pub mod watch;
 
