@@ -221,7 +221,7 @@ both! {
         assert_eq!(out.code, 1, "{out:?}");
         assert!(
             out.stderr.contains(&format!(
-                "could not record the result of run {id} before its lease ran out; nothing was written"
+                "could not record the result of run {id} before its lease ran out (the database was busy or a lock was held); nothing was written, and the run will be executed again once its lease has expired"
             )),
             "{out:?}"
         );

@@ -160,7 +160,7 @@ pub(super) fn finish(
             Outcome::Lost.into()
         }
         Err(e) if e.is::<DeadlinePassed>() => {
-            note!("could not record the result of run {id} before its lease ran out; nothing was written");
+            note!("could not record the result of run {id} before its lease ran out (the database was busy or a lock was held); nothing was written, and the run will be executed again once its lease has expired");
             Outcome::Lost.into()
         }
         Err(e) => {
@@ -255,7 +255,7 @@ fn say_lost(run: &Run, status: Option<(String, i64)>, finished: bool) -> Outcome
             Outcome::Cancelled
         }
         Some((s, g)) if finished && s == "leased" && g == run.lease_generation => {
-            note!("could not record the result of run {id} before its lease ran out; nothing was written");
+            note!("could not record the result of run {id} before its lease ran out (the database was busy or a lock was held); nothing was written, and the run will be executed again once its lease has expired");
             Outcome::Lost
         }
         _ if finished => {
