@@ -1,12 +1,12 @@
 //! Connecting to PostgreSQL with libpq's conventions: a `postgres://` URL, the `PG*`
 //! environment variables for what the URL leaves out, the password file (`~/.pgpass` or
-//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with native TLS (a root
-//! certificate without a mode means `verify-full`). Inside a handler, the worker's password
+//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with rustls (a root certificate
+//! without a mode means `verify-full`). Inside a handler, the worker's password
 //! comes from the file `DURABLY_PASSFILE` names (see `worker/passfile.rs`), never from the
 //! environment.
 
 use crate::error::CodedError;
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
 use std::path::{Path, PathBuf};
@@ -295,31 +295,8 @@ pub fn connect(target: &Target) -> Result<Client> {
     let client = if target.tls == Tls::Disable {
         target.config.connect(NoTls)
     } else {
-        let mut builder = native_tls::TlsConnector::builder();
-        match target.tls {
-            // libpq's require without a root certificate: encrypted, not verified.
-            Tls::Prefer | Tls::Require if target.root_cert.is_none() => {
-                builder
-                    .danger_accept_invalid_certs(true)
-                    .danger_accept_invalid_hostnames(true);
-            }
-            Tls::Prefer | Tls::Require | Tls::VerifyCa => {
-                builder.danger_accept_invalid_hostnames(true);
-            }
-            _ => {}
-        }
-        if let Some(path) = &target.root_cert {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read sslrootcert {}", path.display()))?;
-            let cert = native_tls::Certificate::from_pem(&pem).with_context(|| {
-                format!("sslrootcert {} is not a PEM certificate", path.display())
-            })?;
-            builder.add_root_certificate(cert);
-        }
-        let connector = builder.build().map_err(|e| fail(&e))?;
-        target
-            .config
-            .connect(postgres_native_tls::MakeTlsConnector::new(connector))
+        let connector = tls::connector(target.tls, target.root_cert.as_deref())?;
+        target.config.connect(connector)
     };
     let mut client = client.map_err(|e| {
         super::admission::mark(fail(&with_hint(super::error_text(&e), target.tls)), &e)
@@ -337,6 +314,154 @@ pub fn connect(target: &Target) -> Result<Client> {
             .map_err(|e| fail(&super::error_text(&e)))?;
     }
     Ok(client)
+}
+
+/// TLS in pure Rust (rustls with ring), statically linked and set up only when a connection
+/// asks for it: nothing of it is loaded or initialised by a process on a SQLite file.
+/// What is checked follows libpq's `sslmode`:
+///
+/// - `prefer`, `require` without a root certificate: encrypted, the certificate not checked;
+/// - `prefer`, `require` with a root certificate file that exists, and `verify-ca`: the chain
+///   up to a trusted root, not the host name;
+/// - `verify-full`: the chain and the host name.
+///
+/// The trusted roots are the certificates of `sslrootcert` (PEM, one or more), else the
+/// system's (`SSL_CERT_FILE`, `SSL_CERT_DIR`, else the distribution's bundle, read by
+/// rustls-native-certs when a verifying mode first needs them). The handshake's signatures are
+/// checked in every mode, and the server's certificate is offered to SCRAM's channel binding
+/// (`tls-server-end-point`) as native TLS did.
+mod tls {
+    use super::Tls;
+    use anyhow::{anyhow, Context as _, Result};
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::client::{verify_server_cert_signed_by_trust_anchor, WebPkiServerVerifier};
+    use rustls::crypto::{
+        verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms,
+    };
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::server::ParsedCertificate;
+    use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+    use std::path::Path;
+    use std::sync::{Arc, OnceLock};
+    use tokio_postgres_rustls::MakeRustlsConnect;
+
+    /// The connector for `mode`, trusting the certificates of `root_cert` (else the system's).
+    pub(super) fn connector(mode: Tls, root_cert: Option<&Path>) -> Result<MakeRustlsConnect> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let algorithms = provider.signature_verification_algorithms;
+        let verifier: Arc<dyn ServerCertVerifier> = match (mode, root_cert) {
+            // libpq's require without a root certificate: encrypted, not verified.
+            (Tls::Prefer | Tls::Require, None) => Arc::new(Verifier {
+                roots: None,
+                algorithms,
+            }),
+            (Tls::Prefer | Tls::Require | Tls::VerifyCa, _) => Arc::new(Verifier {
+                roots: Some(roots(root_cert)?),
+                algorithms,
+            }),
+            _ => WebPkiServerVerifier::builder_with_provider(roots(root_cert)?, provider.clone())
+                .build()
+                .map_err(|e| anyhow!("cannot set up TLS: {e}"))?,
+        };
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| anyhow!("cannot set up TLS: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Ok(MakeRustlsConnect::new(config))
+    }
+
+    /// The trusted roots: every certificate of the PEM file at `file`, else the system's.
+    fn roots(file: Option<&Path>) -> Result<Arc<RootCertStore>> {
+        let Some(path) = file else {
+            return Ok(system_roots());
+        };
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read sslrootcert {}", path.display()))?;
+        let not_pem = || anyhow!("sslrootcert {} is not a PEM certificate", path.display());
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| not_pem().context(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(not_pem());
+        }
+        let mut store = RootCertStore::empty();
+        for cert in certs {
+            store
+                .add(cert)
+                .map_err(|e| not_pem().context(e.to_string()))?;
+        }
+        Ok(Arc::new(store))
+    }
+
+    /// The system's trusted roots, read once per process (a worker reconnects); certificates
+    /// that do not parse are skipped, as OpenSSL does.
+    fn system_roots() -> Arc<RootCertStore> {
+        static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+        ROOTS
+            .get_or_init(|| {
+                let mut store = RootCertStore::empty();
+                store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                Arc::new(store)
+            })
+            .clone()
+    }
+
+    /// The checks of `prefer`/`require` (none, or the chain with a root certificate) and of
+    /// `verify-ca` (the chain): never the host name.
+    #[derive(Debug)]
+    struct Verifier {
+        /// None: the certificate is not checked.
+        roots: Option<Arc<RootCertStore>>,
+        algorithms: WebPkiSupportedAlgorithms,
+    }
+
+    impl ServerCertVerifier for Verifier {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if let Some(roots) = &self.roots {
+                let cert = ParsedCertificate::try_from(end_entity)?;
+                verify_server_cert_signed_by_trust_anchor(
+                    &cert,
+                    roots,
+                    intermediates,
+                    now,
+                    self.algorithms.all,
+                )?;
+            }
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algorithms.supported_schemes()
+        }
+    }
 }
 
 /// `%XX` escapes of a URL query value.
