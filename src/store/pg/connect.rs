@@ -348,6 +348,11 @@ mod tls {
 
     /// The connector for `mode`, trusting the certificates of `root_cert` (else the system's).
     pub(super) fn connector(mode: Tls, root_cert: Option<&Path>) -> Result<MakeRustlsConnect> {
+        Ok(MakeRustlsConnect::new(client_config(mode, root_cert)?))
+    }
+
+    /// The client side of TLS for `mode`: the checks of the server's certificate.
+    fn client_config(mode: Tls, root_cert: Option<&Path>) -> Result<ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let algorithms = provider.signature_verification_algorithms;
         let verifier: Arc<dyn ServerCertVerifier> = match (mode, root_cert) {
@@ -370,7 +375,7 @@ mod tls {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
-        Ok(MakeRustlsConnect::new(config))
+        Ok(config)
     }
 
     /// The trusted roots: every certificate of the PEM file at `file`, else the system's.
@@ -460,6 +465,147 @@ mod tls {
 
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
             self.algorithms.supported_schemes()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        //! Handshakes in memory against a rustls server with a certificate for `db.test` from
+        //! the test CA (certificates valid until 2126; the key serves these tests only).
+        use super::*;
+        use rustls::pki_types::PrivateKeyDer;
+        use rustls::{ClientConnection, ServerConfig, ServerConnection};
+
+        const CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBmzCCAUGgAwIBAgIUF2Ft3njFSNX002nfGOrD/3xp8scwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPZHVyYWJseSB0ZXN0IENBMCAXDTI2MTIwMzEyMjQxM1oYDzIx
+MjYxMTA5MTIyNDEzWjAaMRgwFgYDVQQDDA9kdXJhYmx5IHRlc3QgQ0EwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAASXi9yQqxhQT6mWN5R0r0lDi+6We9aDgwPez+7f
+mpupGLepSpNN4lqrxfBefnQf/6qupislvb5bJVmhH3ewYdjFo2MwYTAdBgNVHQ4E
+FgQUfI38t1bziHQ+GHGYtmnsRsZg+BQwHwYDVR0jBBgwFoAUfI38t1bziHQ+GHGY
+tmnsRsZg+BQwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAgQwCgYIKoZI
+zj0EAwIDSAAwRQIhAPb7CJN6SwuiNjk0rpKg17FymGnef9jSLclVCTFPzc36AiBC
+sm0/OJjHHeJT2Jm/O8nWVHIvB8lBJXTeSdThqi+zRQ==
+-----END CERTIFICATE-----
+";
+        const OTHER_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBjjCCATOgAwIBAgIUHsDm53MGDtlsbGnFGbp7pXVTSOcwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQZHVyYWJseSBvdGhlciBDQTAgFw0yNjEyMDMxMjI0MTNaGA8y
+MTI2MTEwOTEyMjQxM1owGzEZMBcGA1UEAwwQZHVyYWJseSBvdGhlciBDQTBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABKaHDkV+IRuxSJFxDcMkgqw+JtjfixwqpQV9
+sP/Xm3DYFKEtWb/QUpqpBCJflcT5bvJG6pDdl4MM2mxq4XFL2wSjUzBRMB0GA1Ud
+DgQWBBSEdG3Q4qmqK2SSTNY+mP+5zRpHyTAfBgNVHSMEGDAWgBSEdG3Q4qmqK2SS
+TNY+mP+5zRpHyTAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQDL
+aMVH7qG5BKh8Il6uYstdKWNUSDWKmMHF8kSKr4JGagIhAJS/USAc/7YaxYo1yYlG
+qmciCHnnhrA5UmDGr0dQSnRK
+-----END CERTIFICATE-----
+";
+        const SERVER_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBtDCCAVugAwIBAgIUWD+DT4OCJ3994gWmGc/s2SHgUIowCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPZHVyYWJseSB0ZXN0IENBMCAXDTI2MTIwMzEyMjQxM1oYDzIx
+MjYxMTA5MTIyNDEzWjASMRAwDgYDVQQDDAdkYi50ZXN0MFkwEwYHKoZIzj0CAQYI
+KoZIzj0DAQcDQgAEnV4HqD1OAhex10JyY6yIpFgjBMTgqQeYwGVpmdaOAmHzYw9Z
+1KJBwnwuNe8oGj4PygHoyP6eyw0WNZtDet9XaaOBhDCBgTASBgNVHREECzAJggdk
+Yi50ZXN0MAkGA1UdEwQCMAAwCwYDVR0PBAQDAgeAMBMGA1UdJQQMMAoGCCsGAQUF
+BwMBMB0GA1UdDgQWBBToyf1QtBchCOpxVYvrbHPidy2BjDAfBgNVHSMEGDAWgBR8
+jfy3VvOIdD4YcZi2aexGxmD4FDAKBggqhkjOPQQDAgNHADBEAiBhwFpxAyO3Dy7c
+8tfzKVplZoZPmVXxqHjl52ErR3CSiwIgSpEAhaipLj6COLJJ/zDGe1YhmUfw03xf
+n/XkfqoVXv0=
+-----END CERTIFICATE-----
+";
+        const SERVER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgLL2Oag/Ytjf95t0Z
+5R9xrToVC1CmvVAIDr/KhzFxkE6hRANCAASdXgeoPU4CF7HXQnJjrIikWCMExOCp
+B5jAZWmZ1o4CYfNjD1nUokHCfC417ygaPg/KAejI/p7LDRY1m0N631dp
+-----END PRIVATE KEY-----
+";
+
+        /// A handshake with the server as `name`, the client in `mode` trusting `roots` (PEM).
+        fn handshake(mode: Tls, roots: Option<&str>, name: &str) -> Result<(), String> {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("root.pem");
+            if let Some(pem) = roots {
+                std::fs::write(&file, pem).unwrap();
+            }
+            let client = client_config(mode, roots.map(|_| file.as_path())).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let server = ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![CertificateDer::from_pem_slice(SERVER_CERT.as_bytes()).unwrap()],
+                    PrivateKeyDer::from_pem_slice(SERVER_KEY.as_bytes()).unwrap(),
+                )
+                .unwrap();
+            let name = ServerName::try_from(name.to_string()).unwrap();
+            let mut c = ClientConnection::new(Arc::new(client), name).unwrap();
+            let mut s = ServerConnection::new(Arc::new(server)).unwrap();
+            for _ in 0..10 {
+                let mut wire = Vec::new();
+                while c.wants_write() {
+                    c.write_tls(&mut wire).unwrap();
+                }
+                s.read_tls(&mut wire.as_slice()).unwrap();
+                s.process_new_packets()
+                    .map_err(|e| format!("server: {e}"))?;
+                wire.clear();
+                while s.wants_write() {
+                    s.write_tls(&mut wire).unwrap();
+                }
+                c.read_tls(&mut wire.as_slice()).unwrap();
+                c.process_new_packets().map_err(|e| e.to_string())?;
+                if !c.is_handshaking() && !s.is_handshaking() {
+                    return Ok(());
+                }
+            }
+            Err("the handshake did not end".into())
+        }
+
+        #[test]
+        fn require_and_prefer_without_a_root_check_nothing() {
+            for mode in [Tls::Prefer, Tls::Require] {
+                handshake(mode, None, "db.test").unwrap();
+                handshake(mode, None, "elsewhere.test").unwrap();
+            }
+        }
+
+        #[test]
+        fn require_with_a_root_and_verify_ca_check_the_chain_not_the_name() {
+            for mode in [Tls::Prefer, Tls::Require, Tls::VerifyCa] {
+                handshake(mode, Some(CA), "elsewhere.test").unwrap();
+                let e = handshake(mode, Some(OTHER_CA), "db.test").unwrap_err();
+                assert!(e.contains("UnknownIssuer"), "{mode:?}: {e}");
+            }
+        }
+
+        #[test]
+        fn verify_full_checks_the_chain_and_the_name() {
+            handshake(Tls::VerifyFull, Some(CA), "db.test").unwrap();
+            let e = handshake(Tls::VerifyFull, Some(CA), "elsewhere.test").unwrap_err();
+            assert!(e.contains("not valid for name"), "{e}");
+            let e = handshake(Tls::VerifyFull, Some(OTHER_CA), "db.test").unwrap_err();
+            assert!(e.contains("UnknownIssuer"), "{e}");
+            // Every certificate of the file is a root, as in libpq.
+            let bundle = format!("{OTHER_CA}{CA}");
+            handshake(Tls::VerifyFull, Some(&bundle), "db.test").unwrap();
+        }
+
+        #[test]
+        fn a_root_file_without_a_certificate_is_refused() {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("root.pem");
+            std::fs::write(&file, "not a certificate").unwrap();
+            let e = client_config(Tls::VerifyCa, Some(&file)).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("is not a PEM certificate"),
+                "{e:#}"
+            );
+            let e = client_config(Tls::VerifyCa, Some(&dir.path().join("none"))).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("cannot read sslrootcert"),
+                "{e:#}"
+            );
         }
     }
 }
