@@ -333,6 +333,8 @@ pub fn connect(target: &Target) -> Result<Client> {
 mod tls {
     use super::Tls;
     use anyhow::{anyhow, Context as _, Result};
+    use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+    use ring::digest::{self, SHA256, SHA384, SHA512};
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::client::{verify_server_cert_signed_by_trust_anchor, WebPkiServerVerifier};
     use rustls::crypto::{
@@ -342,13 +344,17 @@ mod tls {
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use rustls::server::ParsedCertificate;
     use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+    use std::future::Future;
     use std::path::Path;
+    use std::pin::Pin;
     use std::sync::{Arc, OnceLock};
-    use tokio_postgres_rustls::MakeRustlsConnect;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio_rustls::TlsConnector;
 
     /// The connector for `mode`, trusting the certificates of `root_cert` (else the system's).
-    pub(super) fn connector(mode: Tls, root_cert: Option<&Path>) -> Result<MakeRustlsConnect> {
-        Ok(MakeRustlsConnect::new(client_config(mode, root_cert)?))
+    pub(super) fn connector(mode: Tls, root_cert: Option<&Path>) -> Result<MakeConnect> {
+        Ok(MakeConnect(Arc::new(client_config(mode, root_cert)?)))
     }
 
     /// The client side of TLS for `mode`: the checks of the server's certificate.
@@ -466,6 +472,135 @@ mod tls {
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
             self.algorithms.supported_schemes()
         }
+    }
+
+    /// `MakeTlsConnect` over rustls for the client crate: the server name for each host, the
+    /// handshake (tokio-rustls), and the certificate's hash for channel binding.
+    #[derive(Clone)]
+    pub(super) struct MakeConnect(Arc<ClientConfig>);
+
+    impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> MakeTlsConnect<S> for MakeConnect {
+        type Stream = Stream<S>;
+        type TlsConnect = Connect;
+        type Error = rustls::pki_types::InvalidDnsNameError;
+
+        fn make_tls_connect(&mut self, host: &str) -> Result<Connect, Self::Error> {
+            Ok(Connect {
+                name: ServerName::try_from(host)?.to_owned(),
+                config: self.0.clone(),
+            })
+        }
+    }
+
+    pub(super) struct Connect {
+        name: ServerName<'static>,
+        config: Arc<ClientConfig>,
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> TlsConnect<S> for Connect {
+        type Stream = Stream<S>;
+        type Error = std::io::Error;
+        type Future = Pin<Box<dyn Future<Output = std::io::Result<Stream<S>>> + Send>>;
+
+        fn connect(self, stream: S) -> Self::Future {
+            let handshake = TlsConnector::from(self.config).connect(self.name, stream);
+            Box::pin(async move { Ok(Stream(handshake.await?)) })
+        }
+    }
+
+    pub(super) struct Stream<S>(tokio_rustls::client::TlsStream<S>);
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Stream<S> {
+        /// `tls-server-end-point` (RFC 5929): the hash of the server's certificate, which SCRAM
+        /// binds the password exchange to, so that a relay in the middle cannot pass it on.
+        fn channel_binding(&self) -> ChannelBinding {
+            let certs = self.0.get_ref().1.peer_certificates();
+            match certs
+                .and_then(|c| c.first())
+                .and_then(|c| end_point_hash(c))
+            {
+                Some(hash) => ChannelBinding::tls_server_end_point(hash),
+                None => ChannelBinding::none(),
+            }
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    /// The hash of a certificate for `tls-server-end-point`: that of its signature algorithm,
+    /// SHA-256 for MD5 and SHA-1 (RFC 5929, 4.1); None for an algorithm without one (Ed25519)
+    /// or a certificate that does not parse, as libpq.
+    fn end_point_hash(cert: &[u8]) -> Option<Vec<u8>> {
+        // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE {
+        // algorithm OBJECT IDENTIFIER, … }, … }
+        let (body, _) = der(cert, 0x30)?;
+        let (_tbs, rest) = der(body, 0x30)?;
+        let (algorithm, _) = der(rest, 0x30)?;
+        let (oid, _) = der(algorithm, 0x06)?;
+        let digest = match oid {
+            // md5WithRSAEncryption, sha1WithRSAEncryption, sha256WithRSAEncryption
+            [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x04 | 0x05 | 0x0b] => &SHA256,
+            // sha384WithRSAEncryption, sha512WithRSAEncryption
+            [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c] => &SHA384,
+            [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d] => &SHA512,
+            // ecdsa-with-SHA1; ecdsa-with-SHA256, -SHA384, -SHA512
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01] => &SHA256,
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02] => &SHA256,
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03] => &SHA384,
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04] => &SHA512,
+            _ => return None,
+        };
+        Some(digest::digest(digest, cert).as_ref().to_vec())
+    }
+
+    /// The contents of the DER value at the start of `input` if its tag is `tag`, and what
+    /// follows it.
+    fn der(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&first, rest) = input.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        if first != tag {
+            return None;
+        }
+        let (len, rest) = match len {
+            0..=0x7f => (usize::from(len), rest),
+            0x81..=0x84 => {
+                let n = usize::from(len & 0x7f);
+                let bytes = rest.get(..n)?;
+                let len = bytes.iter().fold(0usize, |a, b| a << 8 | usize::from(*b));
+                (len, &rest[n..])
+            }
+            _ => return None,
+        };
+        (len <= rest.len()).then(|| rest.split_at(len))
     }
 
     #[cfg(test)]
@@ -589,6 +724,21 @@ B5jAZWmZ1o4CYfNjD1nUokHCfC417ygaPg/KAejI/p7LDRY1m0N631dp
             // Every certificate of the file is a root, as in libpq.
             let bundle = format!("{OTHER_CA}{CA}");
             handshake(Tls::VerifyFull, Some(&bundle), "db.test").unwrap();
+        }
+
+        #[test]
+        fn channel_binding_hashes_the_certificate_with_its_signature_hash() {
+            let cert = CertificateDer::from_pem_slice(SERVER_CERT.as_bytes()).unwrap();
+            // ecdsa-with-SHA256: SHA-256 of the whole DER certificate.
+            let hash = end_point_hash(&cert).unwrap();
+            assert_eq!(hash, digest::digest(&SHA256, &cert).as_ref());
+            // Another algorithm (the OID's last byte changed to an unknown one): no binding.
+            let mut other = cert.to_vec();
+            let oid = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+            let at = other.windows(8).rposition(|w| w == oid).unwrap();
+            other[at + 7] = 0x7f;
+            assert_eq!(end_point_hash(&other), None);
+            assert_eq!(end_point_hash(&cert[..40]), None);
         }
 
         #[test]
