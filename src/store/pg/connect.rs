@@ -371,9 +371,21 @@ mod tls {
                 roots: Some(roots(root_cert)?),
                 algorithms,
             }),
-            _ => WebPkiServerVerifier::builder_with_provider(roots(root_cert)?, provider.clone())
-                .build()
-                .map_err(|e| anyhow!("cannot set up TLS: {e}"))?,
+            _ => {
+                let roots = roots(root_cert)?;
+                if roots.is_empty() {
+                    // No root at all (a system without a CA bundle): every certificate fails
+                    // the chain at the handshake, a connection error as with OpenSSL.
+                    Arc::new(Verifier {
+                        roots: Some(roots),
+                        algorithms,
+                    })
+                } else {
+                    WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                        .build()
+                        .map_err(|e| anyhow!("cannot set up TLS: {e}"))?
+                }
+            }
         };
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
