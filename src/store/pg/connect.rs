@@ -1,12 +1,12 @@
 //! Connecting to PostgreSQL with libpq's conventions: a `postgres://` URL, the `PG*`
 //! environment variables for what the URL leaves out, the password file (`~/.pgpass` or
-//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with native TLS (a root
-//! certificate without a mode means `verify-full`). Inside a handler, the worker's password
+//! `PGPASSFILE`), and `sslmode` from `disable` to `verify-full` with rustls (a root certificate
+//! without a mode means `verify-full`). Inside a handler, the worker's password
 //! comes from the file `DURABLY_PASSFILE` names (see `worker/passfile.rs`), never from the
 //! environment.
 
 use crate::error::CodedError;
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
 use std::path::{Path, PathBuf};
@@ -295,31 +295,8 @@ pub fn connect(target: &Target) -> Result<Client> {
     let client = if target.tls == Tls::Disable {
         target.config.connect(NoTls)
     } else {
-        let mut builder = native_tls::TlsConnector::builder();
-        match target.tls {
-            // libpq's require without a root certificate: encrypted, not verified.
-            Tls::Prefer | Tls::Require if target.root_cert.is_none() => {
-                builder
-                    .danger_accept_invalid_certs(true)
-                    .danger_accept_invalid_hostnames(true);
-            }
-            Tls::Prefer | Tls::Require | Tls::VerifyCa => {
-                builder.danger_accept_invalid_hostnames(true);
-            }
-            _ => {}
-        }
-        if let Some(path) = &target.root_cert {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read sslrootcert {}", path.display()))?;
-            let cert = native_tls::Certificate::from_pem(&pem).with_context(|| {
-                format!("sslrootcert {} is not a PEM certificate", path.display())
-            })?;
-            builder.add_root_certificate(cert);
-        }
-        let connector = builder.build().map_err(|e| fail(&e))?;
-        target
-            .config
-            .connect(postgres_native_tls::MakeTlsConnector::new(connector))
+        let connector = tls::connector(target.tls, target.root_cert.as_deref())?;
+        target.config.connect(connector)
     };
     let mut client = client.map_err(|e| {
         super::admission::mark(fail(&with_hint(super::error_text(&e), target.tls)), &e)
@@ -337,6 +314,462 @@ pub fn connect(target: &Target) -> Result<Client> {
             .map_err(|e| fail(&super::error_text(&e)))?;
     }
     Ok(client)
+}
+
+/// TLS in pure Rust (rustls with ring), statically linked and set up only when a connection
+/// asks for it: nothing of it is loaded or initialised by a process on a SQLite file.
+/// What is checked follows libpq's `sslmode`:
+///
+/// - `prefer`, `require` without a root certificate: encrypted, the certificate not checked;
+/// - `prefer`, `require` with a root certificate file that exists, and `verify-ca`: the chain
+///   up to a trusted root, not the host name;
+/// - `verify-full`: the chain and the host name.
+///
+/// The trusted roots are the certificates of `sslrootcert` (PEM, one or more), else the
+/// system's (`SSL_CERT_FILE`, `SSL_CERT_DIR`, else the distribution's bundle, read by
+/// rustls-native-certs when a verifying mode first needs them). The handshake's signatures are
+/// checked in every mode, and the server's certificate is offered to SCRAM's channel binding
+/// (`tls-server-end-point`) as native TLS did.
+mod tls {
+    use super::Tls;
+    use anyhow::{anyhow, Context as _, Result};
+    use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+    use ring::digest::{self, SHA256, SHA384, SHA512};
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::client::{verify_server_cert_signed_by_trust_anchor, WebPkiServerVerifier};
+    use rustls::crypto::{
+        verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms,
+    };
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::server::ParsedCertificate;
+    use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+    use std::future::Future;
+    use std::path::Path;
+    use std::pin::Pin;
+    use std::sync::{Arc, OnceLock};
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio_rustls::TlsConnector;
+
+    /// The connector for `mode`, trusting the certificates of `root_cert` (else the system's).
+    pub(super) fn connector(mode: Tls, root_cert: Option<&Path>) -> Result<MakeConnect> {
+        Ok(MakeConnect(Arc::new(client_config(mode, root_cert)?)))
+    }
+
+    /// The client side of TLS for `mode`: the checks of the server's certificate.
+    fn client_config(mode: Tls, root_cert: Option<&Path>) -> Result<ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let algorithms = provider.signature_verification_algorithms;
+        let verifier: Arc<dyn ServerCertVerifier> = match (mode, root_cert) {
+            // libpq's require without a root certificate: encrypted, not verified.
+            (Tls::Prefer | Tls::Require, None) => Arc::new(Verifier {
+                roots: None,
+                algorithms,
+            }),
+            (Tls::Prefer | Tls::Require | Tls::VerifyCa, _) => Arc::new(Verifier {
+                roots: Some(roots(root_cert)?),
+                algorithms,
+            }),
+            _ => {
+                let roots = roots(root_cert)?;
+                if roots.is_empty() {
+                    // No root at all (a system without a CA bundle): every certificate fails
+                    // the chain at the handshake, a connection error as with OpenSSL.
+                    Arc::new(Verifier {
+                        roots: Some(roots),
+                        algorithms,
+                    })
+                } else {
+                    WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                        .build()
+                        .map_err(|e| anyhow!("cannot set up TLS: {e}"))?
+                }
+            }
+        };
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| anyhow!("cannot set up TLS: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Ok(config)
+    }
+
+    /// The trusted roots: every certificate of the PEM file at `file`, else the system's.
+    fn roots(file: Option<&Path>) -> Result<Arc<RootCertStore>> {
+        let Some(path) = file else {
+            return Ok(system_roots());
+        };
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read sslrootcert {}", path.display()))?;
+        let not_pem = || anyhow!("sslrootcert {} is not a PEM certificate", path.display());
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| not_pem().context(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(not_pem());
+        }
+        let mut store = RootCertStore::empty();
+        for cert in certs {
+            store
+                .add(cert)
+                .map_err(|e| not_pem().context(e.to_string()))?;
+        }
+        Ok(Arc::new(store))
+    }
+
+    /// The system's trusted roots, read once per process (a worker reconnects); certificates
+    /// that do not parse are skipped, as OpenSSL does.
+    fn system_roots() -> Arc<RootCertStore> {
+        static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+        ROOTS
+            .get_or_init(|| {
+                let mut store = RootCertStore::empty();
+                store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                Arc::new(store)
+            })
+            .clone()
+    }
+
+    /// The checks of `prefer`/`require` (none, or the chain with a root certificate) and of
+    /// `verify-ca` (the chain): never the host name.
+    #[derive(Debug)]
+    struct Verifier {
+        /// None: the certificate is not checked.
+        roots: Option<Arc<RootCertStore>>,
+        algorithms: WebPkiSupportedAlgorithms,
+    }
+
+    impl ServerCertVerifier for Verifier {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if let Some(roots) = &self.roots {
+                let cert = ParsedCertificate::try_from(end_entity)?;
+                verify_server_cert_signed_by_trust_anchor(
+                    &cert,
+                    roots,
+                    intermediates,
+                    now,
+                    self.algorithms.all,
+                )?;
+            }
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algorithms.supported_schemes()
+        }
+    }
+
+    /// `MakeTlsConnect` over rustls for the client crate: the server name for each host, the
+    /// handshake (tokio-rustls), and the certificate's hash for channel binding.
+    #[derive(Clone)]
+    pub(super) struct MakeConnect(Arc<ClientConfig>);
+
+    impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> MakeTlsConnect<S> for MakeConnect {
+        type Stream = Stream<S>;
+        type TlsConnect = Connect;
+        type Error = rustls::pki_types::InvalidDnsNameError;
+
+        fn make_tls_connect(&mut self, host: &str) -> Result<Connect, Self::Error> {
+            Ok(Connect {
+                name: ServerName::try_from(host)?.to_owned(),
+                config: self.0.clone(),
+            })
+        }
+    }
+
+    pub(super) struct Connect {
+        name: ServerName<'static>,
+        config: Arc<ClientConfig>,
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> TlsConnect<S> for Connect {
+        type Stream = Stream<S>;
+        type Error = std::io::Error;
+        type Future = Pin<Box<dyn Future<Output = std::io::Result<Stream<S>>> + Send>>;
+
+        fn connect(self, stream: S) -> Self::Future {
+            let handshake = TlsConnector::from(self.config).connect(self.name, stream);
+            Box::pin(async move { Ok(Stream(handshake.await?)) })
+        }
+    }
+
+    pub(super) struct Stream<S>(tokio_rustls::client::TlsStream<S>);
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Stream<S> {
+        /// `tls-server-end-point` (RFC 5929): the hash of the server's certificate, which SCRAM
+        /// binds the password exchange to, so that a relay in the middle cannot pass it on.
+        fn channel_binding(&self) -> ChannelBinding {
+            let certs = self.0.get_ref().1.peer_certificates();
+            match certs
+                .and_then(|c| c.first())
+                .and_then(|c| end_point_hash(c))
+            {
+                Some(hash) => ChannelBinding::tls_server_end_point(hash),
+                None => ChannelBinding::none(),
+            }
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    /// The hash of a certificate for `tls-server-end-point`: that of its signature algorithm,
+    /// SHA-256 for MD5 and SHA-1 (RFC 5929, 4.1); None for an algorithm without one (Ed25519)
+    /// or a certificate that does not parse, as libpq.
+    fn end_point_hash(cert: &[u8]) -> Option<Vec<u8>> {
+        // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE {
+        // algorithm OBJECT IDENTIFIER, … }, … }
+        let (body, _) = der(cert, 0x30)?;
+        let (_tbs, rest) = der(body, 0x30)?;
+        let (algorithm, _) = der(rest, 0x30)?;
+        let (oid, _) = der(algorithm, 0x06)?;
+        let digest = match oid {
+            // md5WithRSAEncryption, sha1WithRSAEncryption, sha256WithRSAEncryption
+            [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x04 | 0x05 | 0x0b] => &SHA256,
+            // sha384WithRSAEncryption, sha512WithRSAEncryption
+            [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c] => &SHA384,
+            [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d] => &SHA512,
+            // ecdsa-with-SHA1; ecdsa-with-SHA256, -SHA384, -SHA512
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01] => &SHA256,
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02] => &SHA256,
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03] => &SHA384,
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04] => &SHA512,
+            _ => return None,
+        };
+        Some(digest::digest(digest, cert).as_ref().to_vec())
+    }
+
+    /// The contents of the DER value at the start of `input` if its tag is `tag`, and what
+    /// follows it.
+    fn der(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&first, rest) = input.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        if first != tag {
+            return None;
+        }
+        let (len, rest) = match len {
+            0..=0x7f => (usize::from(len), rest),
+            0x81..=0x84 => {
+                let n = usize::from(len & 0x7f);
+                let bytes = rest.get(..n)?;
+                let len = bytes.iter().fold(0usize, |a, b| a << 8 | usize::from(*b));
+                (len, &rest[n..])
+            }
+            _ => return None,
+        };
+        (len <= rest.len()).then(|| rest.split_at(len))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        //! Handshakes in memory against a rustls server with a certificate for `db.test` from
+        //! the test CA (certificates valid until 2126; the key serves these tests only).
+        use super::*;
+        use rustls::pki_types::PrivateKeyDer;
+        use rustls::{ClientConnection, ServerConfig, ServerConnection};
+
+        const CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBmzCCAUGgAwIBAgIUF2Ft3njFSNX002nfGOrD/3xp8scwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPZHVyYWJseSB0ZXN0IENBMCAXDTI2MTIwMzEyMjQxM1oYDzIx
+MjYxMTA5MTIyNDEzWjAaMRgwFgYDVQQDDA9kdXJhYmx5IHRlc3QgQ0EwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAASXi9yQqxhQT6mWN5R0r0lDi+6We9aDgwPez+7f
+mpupGLepSpNN4lqrxfBefnQf/6qupislvb5bJVmhH3ewYdjFo2MwYTAdBgNVHQ4E
+FgQUfI38t1bziHQ+GHGYtmnsRsZg+BQwHwYDVR0jBBgwFoAUfI38t1bziHQ+GHGY
+tmnsRsZg+BQwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAgQwCgYIKoZI
+zj0EAwIDSAAwRQIhAPb7CJN6SwuiNjk0rpKg17FymGnef9jSLclVCTFPzc36AiBC
+sm0/OJjHHeJT2Jm/O8nWVHIvB8lBJXTeSdThqi+zRQ==
+-----END CERTIFICATE-----
+";
+        const OTHER_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBjjCCATOgAwIBAgIUHsDm53MGDtlsbGnFGbp7pXVTSOcwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQZHVyYWJseSBvdGhlciBDQTAgFw0yNjEyMDMxMjI0MTNaGA8y
+MTI2MTEwOTEyMjQxM1owGzEZMBcGA1UEAwwQZHVyYWJseSBvdGhlciBDQTBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABKaHDkV+IRuxSJFxDcMkgqw+JtjfixwqpQV9
+sP/Xm3DYFKEtWb/QUpqpBCJflcT5bvJG6pDdl4MM2mxq4XFL2wSjUzBRMB0GA1Ud
+DgQWBBSEdG3Q4qmqK2SSTNY+mP+5zRpHyTAfBgNVHSMEGDAWgBSEdG3Q4qmqK2SS
+TNY+mP+5zRpHyTAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQDL
+aMVH7qG5BKh8Il6uYstdKWNUSDWKmMHF8kSKr4JGagIhAJS/USAc/7YaxYo1yYlG
+qmciCHnnhrA5UmDGr0dQSnRK
+-----END CERTIFICATE-----
+";
+        const SERVER_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBtDCCAVugAwIBAgIUWD+DT4OCJ3994gWmGc/s2SHgUIowCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPZHVyYWJseSB0ZXN0IENBMCAXDTI2MTIwMzEyMjQxM1oYDzIx
+MjYxMTA5MTIyNDEzWjASMRAwDgYDVQQDDAdkYi50ZXN0MFkwEwYHKoZIzj0CAQYI
+KoZIzj0DAQcDQgAEnV4HqD1OAhex10JyY6yIpFgjBMTgqQeYwGVpmdaOAmHzYw9Z
+1KJBwnwuNe8oGj4PygHoyP6eyw0WNZtDet9XaaOBhDCBgTASBgNVHREECzAJggdk
+Yi50ZXN0MAkGA1UdEwQCMAAwCwYDVR0PBAQDAgeAMBMGA1UdJQQMMAoGCCsGAQUF
+BwMBMB0GA1UdDgQWBBToyf1QtBchCOpxVYvrbHPidy2BjDAfBgNVHSMEGDAWgBR8
+jfy3VvOIdD4YcZi2aexGxmD4FDAKBggqhkjOPQQDAgNHADBEAiBhwFpxAyO3Dy7c
+8tfzKVplZoZPmVXxqHjl52ErR3CSiwIgSpEAhaipLj6COLJJ/zDGe1YhmUfw03xf
+n/XkfqoVXv0=
+-----END CERTIFICATE-----
+";
+        const SERVER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgLL2Oag/Ytjf95t0Z
+5R9xrToVC1CmvVAIDr/KhzFxkE6hRANCAASdXgeoPU4CF7HXQnJjrIikWCMExOCp
+B5jAZWmZ1o4CYfNjD1nUokHCfC417ygaPg/KAejI/p7LDRY1m0N631dp
+-----END PRIVATE KEY-----
+";
+
+        /// A handshake with the server as `name`, the client in `mode` trusting `roots` (PEM).
+        fn handshake(mode: Tls, roots: Option<&str>, name: &str) -> Result<(), String> {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("root.pem");
+            if let Some(pem) = roots {
+                std::fs::write(&file, pem).unwrap();
+            }
+            let client = client_config(mode, roots.map(|_| file.as_path())).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let server = ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![CertificateDer::from_pem_slice(SERVER_CERT.as_bytes()).unwrap()],
+                    PrivateKeyDer::from_pem_slice(SERVER_KEY.as_bytes()).unwrap(),
+                )
+                .unwrap();
+            let name = ServerName::try_from(name.to_string()).unwrap();
+            let mut c = ClientConnection::new(Arc::new(client), name).unwrap();
+            let mut s = ServerConnection::new(Arc::new(server)).unwrap();
+            for _ in 0..10 {
+                let mut wire = Vec::new();
+                while c.wants_write() {
+                    c.write_tls(&mut wire).unwrap();
+                }
+                s.read_tls(&mut wire.as_slice()).unwrap();
+                s.process_new_packets()
+                    .map_err(|e| format!("server: {e}"))?;
+                wire.clear();
+                while s.wants_write() {
+                    s.write_tls(&mut wire).unwrap();
+                }
+                c.read_tls(&mut wire.as_slice()).unwrap();
+                c.process_new_packets().map_err(|e| e.to_string())?;
+                if !c.is_handshaking() && !s.is_handshaking() {
+                    return Ok(());
+                }
+            }
+            Err("the handshake did not end".into())
+        }
+
+        #[test]
+        fn require_and_prefer_without_a_root_check_nothing() {
+            for mode in [Tls::Prefer, Tls::Require] {
+                handshake(mode, None, "db.test").unwrap();
+                handshake(mode, None, "elsewhere.test").unwrap();
+            }
+        }
+
+        #[test]
+        fn require_with_a_root_and_verify_ca_check_the_chain_not_the_name() {
+            for mode in [Tls::Prefer, Tls::Require, Tls::VerifyCa] {
+                handshake(mode, Some(CA), "elsewhere.test").unwrap();
+                let e = handshake(mode, Some(OTHER_CA), "db.test").unwrap_err();
+                assert!(e.contains("UnknownIssuer"), "{mode:?}: {e}");
+            }
+        }
+
+        #[test]
+        fn verify_full_checks_the_chain_and_the_name() {
+            handshake(Tls::VerifyFull, Some(CA), "db.test").unwrap();
+            let e = handshake(Tls::VerifyFull, Some(CA), "elsewhere.test").unwrap_err();
+            assert!(e.contains("not valid for name"), "{e}");
+            let e = handshake(Tls::VerifyFull, Some(OTHER_CA), "db.test").unwrap_err();
+            assert!(e.contains("UnknownIssuer"), "{e}");
+            // Every certificate of the file is a root, as in libpq.
+            let bundle = format!("{OTHER_CA}{CA}");
+            handshake(Tls::VerifyFull, Some(&bundle), "db.test").unwrap();
+        }
+
+        #[test]
+        fn channel_binding_hashes_the_certificate_with_its_signature_hash() {
+            let cert = CertificateDer::from_pem_slice(SERVER_CERT.as_bytes()).unwrap();
+            // ecdsa-with-SHA256: SHA-256 of the whole DER certificate.
+            let hash = end_point_hash(&cert).unwrap();
+            assert_eq!(hash, digest::digest(&SHA256, &cert).as_ref());
+            // Another algorithm (the OID's last byte changed to an unknown one): no binding.
+            let mut other = cert.to_vec();
+            let oid = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+            let at = other.windows(8).rposition(|w| w == oid).unwrap();
+            other[at + 7] = 0x7f;
+            assert_eq!(end_point_hash(&other), None);
+            assert_eq!(end_point_hash(&cert[..40]), None);
+        }
+
+        #[test]
+        fn a_root_file_without_a_certificate_is_refused() {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("root.pem");
+            std::fs::write(&file, "not a certificate").unwrap();
+            let e = client_config(Tls::VerifyCa, Some(&file)).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("is not a PEM certificate"),
+                "{e:#}"
+            );
+            let e = client_config(Tls::VerifyCa, Some(&dir.path().join("none"))).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("cannot read sslrootcert"),
+                "{e:#}"
+            );
+        }
+    }
 }
 
 /// `%XX` escapes of a URL query value.
