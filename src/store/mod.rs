@@ -16,30 +16,27 @@
 //! - captured text (errors, log messages, step and run outputs) is made storable on the way
 //!   in: a NUL becomes U+FFFD on both backends ([`crate::model::text`]), so no handler output
 //!   can make a result unwritable;
-//! - errors about the file name it (see [`crate::db::describe`]).
+//! - errors about the file name it (see [`sqlite::db::describe`]).
 //!
-//! The submodules hold the statements, one function each, on a connection or transaction;
-//! they are public only for the in-process benchmarks (examples/bench.rs): commands and the
-//! worker use [`Store`].
+//! Layout: this module is the seam ([`Store`]); [`types`] holds the backend-neutral values,
+//! [`rules`] what each command means (written once), [`handles`] how a run is named,
+//! [`columns`] the shared schema's column lists. The backends, side by side: [`sqlite`] and
+//! [`pg`], each only statements, transactions and row mapping. Their statement modules are
+//! public only for the in-process benchmarks (examples/bench.rs): commands and the worker use
+//! [`Store`].
 
-pub mod admin;
-pub mod big_text;
-pub mod enqueue;
+pub mod columns;
 pub mod handles;
-pub mod lease;
-pub mod list;
-pub mod maintenance;
-pub mod pending;
 pub mod pg;
+pub mod rules;
 pub mod sqlite;
-pub mod steps;
+pub mod types;
 
-pub use lease::{Jobs, MAX_JOBS_PER_CLAIM};
-pub use list::{ListFilter, Plan};
-pub use maintenance::PurgeFilter;
-pub use steps::{Fence, NewLog, NewStep};
-// What a command needs to open a store.
-pub use crate::db::{default_path, Access, Options, SCHEMA_VERSION};
+pub use sqlite::db::FileId;
+pub use types::{
+    default_path, Access, Clock, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Param, Pending,
+    Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
+};
 
 use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
@@ -48,16 +45,6 @@ use std::time::{Duration, Instant};
 /// Outputs above this size are written without the driver's copies: streamed on PostgreSQL,
 /// bound in place on SQLite (`big_text`).
 pub const BIG_OUTPUT: usize = 64 * 1024;
-
-/// What a fenced step write did.
-pub enum StepRecord {
-    /// Recorded; the stored output.
-    Recorded(Option<String>),
-    /// Another process of the same run completed the step first; its stored output.
-    AlreadyDone(Option<String>),
-    /// The lease is no longer ours: nothing was written.
-    LeaseLost,
-}
 
 /// A write whose COMMIT was sent but never answered (the connection was lost meanwhile): it
 /// may or may not have been committed. Only a server's connection can end this way (a SQLite
@@ -213,12 +200,12 @@ impl Store {
         f: impl FnOnce(&mut Store) -> T,
     ) -> T {
         match self {
-            Store::Sqlite(_) => crate::db::set_write_deadline(deadline),
+            Store::Sqlite(_) => sqlite::db::set_write_deadline(deadline),
             Store::Postgres(p) => p.set_deadline(deadline),
         }
         let value = f(self);
         match self {
-            Store::Sqlite(_) => crate::db::set_write_deadline(None),
+            Store::Sqlite(_) => sqlite::db::set_write_deadline(None),
             Store::Postgres(p) => p.set_deadline(None),
         }
         value
@@ -246,18 +233,18 @@ impl Store {
     /// The identity (device, inode) of the SQLite file this connection has open, to compare
     /// with what its path names later (a file moved or deleted under a worker); None on
     /// PostgreSQL or when it cannot be told.
-    pub fn file_id(&self) -> Option<crate::db::FileId> {
+    pub fn file_id(&self) -> Option<sqlite::db::FileId> {
         match self {
-            Store::Sqlite(s) => crate::db::FileId::of_connection(&s.conn),
+            Store::Sqlite(s) => sqlite::db::FileId::of_connection(&s.conn),
             Store::Postgres(_) => None,
         }
     }
 
     /// Empties the WAL of a SQLite file into the file this connection has open (see
-    /// [`crate::db::empty_wal`]); nothing on PostgreSQL.
+    /// [`sqlite::db::empty_wal`]); nothing on PostgreSQL.
     pub fn empty_wal(&self) -> Result<()> {
         match self {
-            Store::Sqlite(s) => crate::db::empty_wal(&s.conn),
+            Store::Sqlite(s) => sqlite::db::empty_wal(&s.conn),
             Store::Postgres(_) => Ok(()),
         }
     }
@@ -492,7 +479,7 @@ impl Store {
     }
 
     /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
-    pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
+    pub fn pending_for(&self, jobs: &Jobs) -> Result<Pending> {
         dispatch!(self, s => s.pending_for(jobs))
     }
 

@@ -17,7 +17,7 @@
 //! SQLite. The local instant a lease's deadline is counted from is taken before `BEGIN` is
 //! sent, so the worker's deadline is never later than the expiry in the database.
 
-use super::runs::run_from_row;
+use super::rows::run_from_row;
 use super::Postgres;
 use crate::model::Run;
 use crate::store::Jobs;

@@ -10,12 +10,12 @@ mod clock;
 mod lease;
 mod loss;
 mod outcome;
+pub mod rows;
 pub use loss::{is_connection_error, DbError};
 mod steps;
 pub mod watch;
 
-use super::{pending, Access, Jobs, ListFilter, Options, Plan, PurgeFilter};
-use crate::error::CodedError;
+use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::{Cell, RefCell};
@@ -53,7 +53,7 @@ pub struct Postgres {
     /// force while the client drops.
     net: Net,
     /// Timestamps of this process never go backwards, even if the system clock does.
-    pub clock: super::enqueue::Clock,
+    pub clock: Clock,
 }
 
 /// A PostgreSQL error as one line naming the database: the server's message (and detail) for
@@ -128,7 +128,7 @@ impl Drop for Postgres {
 pub struct PgBatch<'s> {
     /// Inside the `BEGIN` of [`Postgres::enqueue_batch`].
     client: &'s mut postgres::Client,
-    clock: &'s mut super::enqueue::Clock,
+    clock: &'s mut Clock,
     shown: &'s str,
     buffer: &'s mut enqueue::Buffer,
 }
@@ -146,6 +146,30 @@ impl PgBatch<'_> {
             Err(e) => Err(e),
         };
         answer.map_err(|e| describe(e, self.shown))
+    }
+}
+
+/// The statements of [`rules`] in one READ COMMITTED transaction.
+struct Writes<'a, 't> {
+    tx: &'a mut postgres::Transaction<'t>,
+    clock: &'a mut Clock,
+}
+
+impl rules::RunWrites for Writes<'_, '_> {
+    fn find_run(&mut self, given: &str) -> Result<Run> {
+        runs::find_run(self.tx, given)
+    }
+
+    fn cancel_run(&mut self, id: &str) -> Result<bool> {
+        runs::cancel(self.tx, id)
+    }
+
+    fn delete_run(&mut self, id: &str) -> Result<()> {
+        runs::delete_run(self.tx, id)
+    }
+
+    fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        enqueue::enqueue(self.tx, spec, self.clock, &mut Default::default())
     }
 }
 
@@ -314,7 +338,7 @@ impl Postgres {
     /// saying what to look for.
     pub(super) fn write_then<T>(
         &mut self,
-        f: impl FnOnce(&mut postgres::Transaction, &mut super::enqueue::Clock) -> Result<T>,
+        f: impl FnOnce(&mut postgres::Transaction, &mut Clock) -> Result<T>,
         subject: impl FnOnce(&T) -> String,
     ) -> Result<T> {
         let _armed = self.armed();
@@ -448,62 +472,27 @@ impl Postgres {
         )
     }
 
-    /// Enqueues a terminal run again as a new run (same job, input, labels, concurrency key).
+    /// Enqueues a terminal run again as a new run ([`rules::retrigger`]).
     pub fn retrigger(&mut self, given: &str) -> Result<Run> {
         self.write_then(|tx, clock| {
-            let old = runs::find_run(tx, given)?;
-            if !old.is_terminal() {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only terminal runs can be retriggered",
-                    old.id, old.status
-                ))
-                .into());
-            }
-            let spec = RunSpec {
-                job: old.job_name.clone(),
-                input: old.input.clone(),
-                labels: old.label_pairs(),
-                idempotency_key: None,
-                concurrency_key: old.concurrency_key.clone(),
-                coalesce: false,
-            };
-            let (run, _) = enqueue::enqueue(tx, &spec, clock, &mut Default::default())?;
-            Ok(run)
+            rules::retrigger(&mut Writes { tx, clock }, given)
         }, |run| format!(
             "the new run {} exists if `durably show {}` finds it; retrigger again only if it does not",
             run.id, run.id
         ))
     }
 
-    /// Cancels a pending or leased run; its id (conflict when it is not cancellable).
+    /// Cancels a pending or leased run; its id ([`rules::cancel`]).
     pub fn cancel(&mut self, given: &str) -> Result<String> {
-        self.write_then(|tx, _| {
-            let run = runs::find_run(tx, given)?;
-            if !runs::cancel(tx, &run.id)? {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only pending or leased runs can be cancelled",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            Ok(run.id)
+        self.write_then(|tx, clock| {
+            rules::cancel(&mut Writes { tx, clock }, given)
         }, |id| format!("`durably show {id}` tells whether run {id} was cancelled; cancelling again is harmless"))
     }
 
-    /// Deletes a run with its labels, steps and logs; its id. Only a terminal run unless
-    /// `force` (conflict otherwise).
+    /// Deletes a run with its labels, steps and logs; its id ([`rules::delete`]).
     pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
-        self.write_then(|tx, _| {
-            let run = runs::find_run(tx, given)?;
-            if !run.is_terminal() && !force {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only terminal runs are deleted (use --force)",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            runs::delete_run(tx, &run.id)?;
-            Ok(run.id)
+        self.write_then(|tx, clock| {
+            rules::delete(&mut Writes { tx, clock }, given, force)
         }, |id| format!("`durably show {id}` tells whether run {id} was deleted; deleting again is harmless"))
     }
 
@@ -537,7 +526,7 @@ impl Postgres {
     }
 
     /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
-    pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
+    pub fn pending_for(&self, jobs: &Jobs) -> Result<Pending> {
         self.read(|c| runs::pending_for(c, jobs))
     }
 

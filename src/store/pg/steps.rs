@@ -3,7 +3,7 @@
 //! nothing. A step write locks the run row first, so the step index it reads and advances is
 //! not raced by another process of the same run.
 
-use super::runs::int;
+use super::rows::step_from_row;
 use super::Postgres;
 use crate::model::{new_id, Step};
 use crate::store::{Fence, NewLog, NewStep, StepRecord};
@@ -12,20 +12,6 @@ use postgres::error::SqlState;
 use postgres::GenericClient;
 
 const COMPLETED: &str = include_str!("../../../sql/postgres/steps_completed.sql");
-
-fn step_from_row(row: &postgres::Row) -> Result<Step> {
-    Ok(Step {
-        id: row.try_get(0)?,
-        run_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        index: int(row, 3)?,
-        status: row.try_get(4)?,
-        output: row.try_get(5)?,
-        error: row.try_get(6)?,
-        started_at: row.try_get(7)?,
-        completed_at: row.try_get(8)?,
-    })
-}
 
 fn completed_in(c: &mut impl GenericClient, run_id: &str, name: &str) -> Result<Option<Step>> {
     c.query_opt(COMPLETED, &[&run_id, &name])?
