@@ -16,7 +16,6 @@ mod steps;
 pub mod watch;
 
 use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
-use crate::error::StoreError;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::{Cell, RefCell};
@@ -179,7 +178,7 @@ impl Postgres {
     /// the URL and the `PG*` variables are read.
     pub fn open(opts: &Options, access: Access) -> Result<Postgres> {
         let url = opts.path.to_str().ok_or_else(|| {
-            StoreError::Invalid("--db: the PostgreSQL URL is not valid UTF-8".into())
+            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
         // A server that is full (too many clients) is waited for within --busy-timeout.
@@ -216,7 +215,7 @@ impl Postgres {
     /// was checked by the first.
     pub fn open_again(opts: &Options) -> Result<Postgres> {
         let url = opts.path.to_str().ok_or_else(|| {
-            StoreError::Invalid("--db: the PostgreSQL URL is not valid UTF-8".into())
+            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
         // One attempt: a worker reconnecting has its own backoff, and must not wait here for
@@ -509,8 +508,8 @@ impl Postgres {
 
     /// `init --wal` names a SQLite notion: a usage error here.
     pub fn enable_wal(&self) -> Result<()> {
-        Err(StoreError::Invalid(
-            "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log".into(),
+        Err(crate::error::CodedError::usage(
+            "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log",
         )
         .into())
     }
