@@ -15,6 +15,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use durably::model::Status;
+use durably::store::backend::{Leases, RunReads};
 use durably::store::columns::RUN_COLUMNS;
 use durably::store::sqlite::db;
 use durably::store::sqlite::list;

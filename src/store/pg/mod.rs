@@ -15,6 +15,7 @@ pub use loss::{is_connection_error, DbError};
 mod steps;
 pub mod watch;
 
+use super::backend::{Maintenance, RunChanges, RunReads};
 use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
@@ -224,11 +225,6 @@ impl Postgres {
         Ok(Postgres::new(client?, socket, target.shown))
     }
 
-    /// The server and database, for messages (never the password).
-    pub fn location(&self) -> String {
-        self.shown.clone()
-    }
-
     /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
     /// (None: no bound); see [`Postgres::fenced_write`]. The client stops waiting shortly
     /// after it too, answer or not (the connection is then lost).
@@ -360,9 +356,16 @@ impl Postgres {
             .map_err(|e| outcome::commit_error(e, shown, subject(&value)))?;
         Ok(value)
     }
+}
+
+impl RunReads for Postgres {
+    /// The server and database, for messages (never the password).
+    fn location(&self) -> String {
+        self.shown.clone()
+    }
 
     /// The run with exactly this id.
-    pub fn run(&self, id: &str) -> Result<Option<Run>> {
+    fn run(&self, id: &str) -> Result<Option<Run>> {
         let _armed = self.armed();
         let mut client = self.client.borrow_mut();
         runs::get_run(&mut *client, id).map_err(|e| describe(e, &self.shown))
@@ -370,17 +373,17 @@ impl Postgres {
 
     /// Resolves a handle (the full id, or a unique, case-insensitive prefix or tail of at
     /// least 8 characters) to the run's id.
-    pub fn resolve_id(&mut self, given: &str) -> Result<String> {
+    fn resolve_id(&mut self, given: &str) -> Result<String> {
         self.read(|c| runs::resolve_id(c, given))
     }
 
     /// Resolves and loads a run (exit 3 when unknown).
-    pub fn find_run(&mut self, given: &str) -> Result<Run> {
+    fn find_run(&mut self, given: &str) -> Result<Run> {
         self.read(|c| runs::find_run(c, given))
     }
 
     /// A run with its steps and logs, from one snapshot.
-    pub fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
+    fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
         self.read(|c| {
             let run = runs::find_run(c, given)?;
             let steps = runs::steps_of(c, &run.id)?;
@@ -391,7 +394,7 @@ impl Postgres {
 
     /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
     /// gone) in the same snapshot.
-    pub fn logs_page(
+    fn logs_page(
         &mut self,
         run_id: &str,
         after: Option<(&str, &str)>,
@@ -404,11 +407,9 @@ impl Postgres {
         })
     }
 
-    /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
-    /// run's short handle too (its shortest unique tail).
-    /// Like [`Postgres::list_page`], with the number of runs the filter matches from
+    /// Like [`RunReads::list_page`], with the number of runs the filter matches from
     /// `before` on (ignoring offset and limit) counted up to `cap + 1` in the same snapshot.
-    pub fn list_page_counted(
+    fn list_page_counted(
         &mut self,
         before: Option<&str>,
         filter: ListFilter,
@@ -424,7 +425,9 @@ impl Postgres {
         })
     }
 
-    pub fn list_page(
+    /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
+    /// run's short handle too (its shortest unique tail).
+    fn list_page(
         &mut self,
         before: Option<&str>,
         mut filter: ListFilter,
@@ -438,7 +441,7 @@ impl Postgres {
     }
 
     /// `ls --explain`: the statement and PostgreSQL's EXPLAIN of it.
-    pub fn explain_list(
+    fn explain_list(
         &mut self,
         before: Option<&str>,
         mut filter: ListFilter,
@@ -450,12 +453,14 @@ impl Postgres {
     }
 
     /// Runs counted by (status, job).
-    pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
+    fn counts(&self) -> Result<Vec<(String, String, i64)>> {
         self.read(|c| runs::counts(c))
     }
+}
 
+impl RunChanges for Postgres {
     /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
-    pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+    fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         self.write_then(
             |tx, clock| enqueue::enqueue(tx, spec, clock, &mut Default::default()),
             |(run, disposition)| match disposition {
@@ -473,7 +478,7 @@ impl Postgres {
     }
 
     /// Enqueues a terminal run again as a new run ([`rules::retrigger`]).
-    pub fn retrigger(&mut self, given: &str) -> Result<Run> {
+    fn retrigger(&mut self, given: &str) -> Result<Run> {
         self.write_then(|tx, clock| {
             rules::retrigger(&mut Writes { tx, clock }, given)
         }, |run| format!(
@@ -483,60 +488,39 @@ impl Postgres {
     }
 
     /// Cancels a pending or leased run; its id ([`rules::cancel`]).
-    pub fn cancel(&mut self, given: &str) -> Result<String> {
+    fn cancel(&mut self, given: &str) -> Result<String> {
         self.write_then(|tx, clock| {
             rules::cancel(&mut Writes { tx, clock }, given)
         }, |id| format!("`durably show {id}` tells whether run {id} was cancelled; cancelling again is harmless"))
     }
 
     /// Deletes a run with its labels, steps and logs; its id ([`rules::delete`]).
-    pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
+    fn delete(&mut self, given: &str, force: bool) -> Result<String> {
         self.write_then(|tx, clock| {
             rules::delete(&mut Writes { tx, clock }, given, force)
         }, |id| format!("`durably show {id}` tells whether run {id} was deleted; deleting again is harmless"))
     }
+}
 
-    /// PostgreSQL has no write-ahead log file for us to checkpoint.
-    pub fn is_wal(&self) -> Result<bool> {
-        Ok(false)
-    }
-
-    /// Journal modes are SQLite's: `init` prints none for PostgreSQL.
-    pub fn journal_mode(&self) -> Result<String> {
-        Ok(String::new())
-    }
-
-    /// `init --wal` names a SQLite notion: a usage error here.
-    pub fn enable_wal(&self) -> Result<()> {
-        Err(crate::error::CodedError::usage(
-            "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log",
-        )
-        .into())
-    }
-
+impl Maintenance for Postgres {
     /// Adds the library's indexes the database lacks and ours.
-    pub fn repair(&self) -> Result<()> {
+    fn repair(&self) -> Result<()> {
         let mut client = self.client.borrow_mut();
         schema::repair(&mut client, &self.shown).map_err(|e| describe(e, &self.shown))
     }
 
-    /// Nothing to checkpoint: the server manages its own log.
-    pub fn checkpoint(&self) -> Result<()> {
-        Ok(())
-    }
-
     /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
-    pub fn pending_for(&self, jobs: &Jobs) -> Result<Pending> {
+    fn pending_for(&self, jobs: &Jobs) -> Result<Pending> {
         self.read(|c| runs::pending_for(c, jobs))
     }
 
     /// Counts what a purge would delete.
-    pub fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
+    fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
         self.read(|c| runs::purge_count(c, f))
     }
 
     /// Deletes at most `batch` runs of a purge in one transaction; how many.
-    pub fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
+    fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
         self.write_then(
             |tx, _| runs::purge_batch(tx, f, batch),
             |n| format!("a batch of {n} runs may or may not have been deleted; the purge can be run again"),
@@ -545,7 +529,7 @@ impl Postgres {
 
     /// Purges in batches of bounded size, each its own transaction, so other writers never
     /// wait for the whole purge; how many runs were deleted.
-    pub fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
+    fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
         const BATCH: u64 = 1000;
         let mut deleted = 0;
         loop {

@@ -1,6 +1,7 @@
 //! Keeping the file small and the queue moving: releasing expired leases, purging old
 //! terminal runs in batches, the WAL checkpoint, and the counts the worker reports.
 
+use crate::store::backend::Maintenance;
 use crate::store::{rules, PurgeFilter};
 use anyhow::{Context as _, Result};
 use rusqlite::types::Value;
@@ -131,48 +132,37 @@ impl super::Sqlite {
         Ok(())
     }
 
-    /// `durably init` on an existing file: adds the indexes it lacks (see [`super::db::repair`]).
-    pub fn repair(&self) -> Result<()> {
-        super::db::repair(&self.conn, &self.path)
-    }
-
     /// Copies what it can of the WAL into the database without waiting for anyone.
     pub fn checkpoint(&self) -> Result<()> {
         checkpoint(&self.conn).map_err(|e| super::db::describe(e, &self.path))
     }
+}
+
+impl Maintenance for super::Sqlite {
+    /// `durably init` on an existing file: adds the indexes it lacks (see [`super::db::repair`]).
+    fn repair(&self) -> Result<()> {
+        super::db::repair(&self.conn, &self.path)
+    }
 
     /// Pending runs of `jobs`, and how many of them a live lease on their concurrency key
     /// blocks now: the worker's closing note.
-    pub fn pending_for(&self, jobs: &crate::store::Jobs) -> Result<crate::store::Pending> {
+    fn pending_for(&self, jobs: &crate::store::Jobs) -> Result<crate::store::Pending> {
         super::pending::pending_for(&self.conn, jobs, &crate::time::now())
     }
 
-    /// Whether any lease has run out (a read: lets an idle worker skip the write).
-    pub fn has_expired(&self) -> Result<bool> {
-        has_expired(&self.conn, &crate::time::now())
-    }
-
-    /// Releases at most `limit` expired leases in one transaction; returns how many.
-    pub fn release_expired(&mut self, limit: u64) -> Result<u64> {
-        self.write(|tx| {
-            let r = release_expired(tx, &crate::time::now(), limit)?;
-            Ok(r.pending + r.failed)
-        })
-    }
-
     /// Counts what a purge would delete.
-    pub fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
+    fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
         purge_count(&self.conn, f)
     }
 
     /// Deletes at most `batch` runs of the purge in one transaction; returns how many.
-    pub fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
+    fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
         self.write(|tx| purge_batch(tx, f, batch))
     }
 
     /// Purges in short IMMEDIATE transactions, so other writers wait at most one batch;
     /// returns how many runs were deleted.
-    pub fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
+    fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
         let mut batch: u64 = 256;
         let mut deleted = 0;
         loop {

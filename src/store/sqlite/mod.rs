@@ -14,6 +14,7 @@ pub mod pending;
 pub mod rows;
 pub mod steps;
 
+use super::backend::{FencedWrites, Leases, RunChanges, RunReads};
 use super::handles::{self, TAIL_MIN};
 use super::types::{Access, Clock, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Plan};
 use super::{rules, StepRecord};
@@ -94,11 +95,6 @@ impl Sqlite {
         &self.path
     }
 
-    /// The file, for messages.
-    pub fn location(&self) -> String {
-        self.path.display().to_string()
-    }
-
     /// `f` in one `BEGIN IMMEDIATE` transaction, committed when it returns Ok.
     pub(super) fn write<T>(
         &mut self,
@@ -119,108 +115,7 @@ impl Sqlite {
         Ok(value)
     }
 
-    // ----- reading runs -----
-
-    /// The run with exactly this id.
-    pub fn run(&self, id: &str) -> Result<Option<Run>> {
-        get_run(&self.conn, id)
-    }
-
-    /// Resolves a handle (the full id, or a unique, case-insensitive prefix or tail of at
-    /// least 8 characters) to the run's id.
-    pub fn resolve_id(&mut self, given: &str) -> Result<String> {
-        self.read(|c| resolve_id(c, given))
-    }
-
-    /// Resolves and loads a run (exit 3 when unknown).
-    pub fn find_run(&mut self, given: &str) -> Result<Run> {
-        self.read(|c| find_run(c, given))
-    }
-
-    /// A run with its steps and logs, from one snapshot.
-    pub fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
-        self.read(|c| {
-            let run = find_run(c, given)?;
-            let steps = steps::steps_of(c, &run.id)?;
-            let logs = steps::logs_of(c, &run.id, None, None)?;
-            Ok((run, steps, logs))
-        })
-    }
-
-    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
-    /// gone) in the same snapshot: then no later log can appear.
-    pub fn logs_page(
-        &mut self,
-        run_id: &str,
-        after: Option<(&str, &str)>,
-        limit: u64,
-    ) -> Result<(bool, Vec<Log>)> {
-        self.read(|c| {
-            let terminal = get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
-            let logs = steps::logs_of(c, run_id, after, Some(limit))?;
-            Ok((terminal, logs))
-        })
-    }
-
-    /// A page of runs, newest first, starting after the run `before` (an id or prefix) when
-    /// given; with `short_ids`, each run's short handle too (its shortest unique tail).
-    pub fn list_page(
-        &mut self,
-        before: Option<&str>,
-        mut filter: ListFilter,
-        short_ids: bool,
-    ) -> Result<(Vec<Run>, Vec<String>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let (runs, short) = page(c, &filter, short_ids)?;
-            Ok((runs, short))
-        })
-    }
-
-    /// How [`Store::list_page`] would read this page: the plan and SQLite's query plans.
-    pub fn explain_list(
-        &mut self,
-        before: Option<&str>,
-        mut filter: ListFilter,
-    ) -> Result<(Plan, Vec<Vec<String>>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            list::explain(c, &filter)
-        })
-    }
-
-    /// Like [`Sqlite::list_page`], with the number of runs the filter matches from `before` on
-    /// (ignoring `offset` and `limit`) counted in the same read transaction, up to `cap + 1`:
-    /// a count above `cap` means "more than `cap`", and counting costs at most `cap + 1` rows.
-    pub fn list_page_counted(
-        &mut self,
-        before: Option<&str>,
-        mut filter: ListFilter,
-        short_ids: bool,
-        cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let (runs, short) = page(c, &filter, short_ids)?;
-            let count = count_matches(c, &filter, cap)?;
-            Ok((runs, short, Some(count)))
-        })
-    }
-
-    /// Runs counted by (status, job).
-    pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
-        admin::stats(&self.conn)
-    }
-
     // ----- changing runs -----
-
-    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
-    pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        let clock = &mut self.clock;
-        db::write(&mut self.conn, &self.path, |tx| {
-            enqueue::enqueue(tx, spec, clock)
-        })
-    }
 
     /// Enqueues many runs in one `BEGIN IMMEDIATE` transaction: `f` calls
     /// [`EnqueueBatch::enqueue`] for each. Committed when `commit` and `f` returns Ok, else
@@ -246,9 +141,117 @@ impl Sqlite {
         }
         Ok(value)
     }
+}
+
+impl RunReads for Sqlite {
+    /// The file, for messages.
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The run with exactly this id.
+    fn run(&self, id: &str) -> Result<Option<Run>> {
+        get_run(&self.conn, id)
+    }
+
+    /// Resolves a handle (the full id, or a unique, case-insensitive prefix or tail of at
+    /// least 8 characters) to the run's id.
+    fn resolve_id(&mut self, given: &str) -> Result<String> {
+        self.read(|c| resolve_id(c, given))
+    }
+
+    /// Resolves and loads a run (exit 3 when unknown).
+    fn find_run(&mut self, given: &str) -> Result<Run> {
+        self.read(|c| find_run(c, given))
+    }
+
+    /// A run with its steps and logs, from one snapshot.
+    fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
+        self.read(|c| {
+            let run = find_run(c, given)?;
+            let steps = steps::steps_of(c, &run.id)?;
+            let logs = steps::logs_of(c, &run.id, None, None)?;
+            Ok((run, steps, logs))
+        })
+    }
+
+    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
+    /// gone) in the same snapshot: then no later log can appear.
+    fn logs_page(
+        &mut self,
+        run_id: &str,
+        after: Option<(&str, &str)>,
+        limit: u64,
+    ) -> Result<(bool, Vec<Log>)> {
+        self.read(|c| {
+            let terminal = get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
+            let logs = steps::logs_of(c, run_id, after, Some(limit))?;
+            Ok((terminal, logs))
+        })
+    }
+
+    /// A page of runs, newest first, starting after the run `before` (an id or prefix) when
+    /// given; with `short_ids`, each run's short handle too (its shortest unique tail).
+    fn list_page(
+        &mut self,
+        before: Option<&str>,
+        mut filter: ListFilter,
+        short_ids: bool,
+    ) -> Result<(Vec<Run>, Vec<String>)> {
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            let (runs, short) = page(c, &filter, short_ids)?;
+            Ok((runs, short))
+        })
+    }
+
+    /// How [`Store::list_page`] would read this page: the plan and SQLite's query plans.
+    fn explain_list(
+        &mut self,
+        before: Option<&str>,
+        mut filter: ListFilter,
+    ) -> Result<(Plan, Vec<Vec<String>>)> {
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            list::explain(c, &filter)
+        })
+    }
+
+    /// Like [`RunReads::list_page`], with the number of runs the filter matches from `before` on
+    /// (ignoring `offset` and `limit`) counted in the same read transaction, up to `cap + 1`:
+    /// a count above `cap` means "more than `cap`", and counting costs at most `cap + 1` rows.
+    fn list_page_counted(
+        &mut self,
+        before: Option<&str>,
+        mut filter: ListFilter,
+        short_ids: bool,
+        cap: u64,
+    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            let (runs, short) = page(c, &filter, short_ids)?;
+            let count = count_matches(c, &filter, cap)?;
+            Ok((runs, short, Some(count)))
+        })
+    }
+
+    /// Runs counted by (status, job).
+    fn counts(&self) -> Result<Vec<(String, String, i64)>> {
+        admin::stats(&self.conn)
+    }
+}
+
+impl RunChanges for Sqlite {
+    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
+    fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        let clock = &mut self.clock;
+        db::write(&mut self.conn, &self.path, |tx| {
+            enqueue::enqueue(tx, spec, clock)
+        })
+    }
 
     /// Enqueues a terminal run again as a new run ([`rules::retrigger`]).
-    pub fn retrigger(&mut self, given: &str) -> Result<Run> {
+    fn retrigger(&mut self, given: &str) -> Result<Run> {
         let clock = &mut self.clock;
         db::write(&mut self.conn, &self.path, |tx| {
             rules::retrigger(&mut Writes { conn: tx, clock }, given)
@@ -256,7 +259,7 @@ impl Sqlite {
     }
 
     /// Cancels a pending or leased run; its id ([`rules::cancel`]).
-    pub fn cancel(&mut self, given: &str) -> Result<String> {
+    fn cancel(&mut self, given: &str) -> Result<String> {
         let clock = &mut self.clock;
         db::write(&mut self.conn, &self.path, |tx| {
             rules::cancel(&mut Writes { conn: tx, clock }, given)
@@ -264,28 +267,28 @@ impl Sqlite {
     }
 
     /// Deletes a run with its labels, steps and logs; its id ([`rules::delete`]).
-    pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
+    fn delete(&mut self, given: &str, force: bool) -> Result<String> {
         let clock = &mut self.clock;
         db::write(&mut self.conn, &self.path, |tx| {
             rules::delete(&mut Writes { conn: tx, clock }, given, force)
         })
     }
+}
 
-    // ----- inside a handler: fenced by the run's lease -----
-
+impl FencedWrites for Sqlite {
     /// The completed step `name` of a run, if any.
-    pub fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
+    fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
         steps::completed_step(&self.conn, run_id, name)
     }
 
     /// Whether the fence's lease is still held.
-    pub fn holds_lease(&self, fence: &Fence) -> Result<bool> {
+    fn holds_lease(&self, fence: &Fence) -> Result<bool> {
         steps::holds_lease(&self.conn, fence)
     }
 
     /// Records a step (fenced). A completed step is not recorded twice: when another process
     /// of the run completed it first, its output is the answer.
-    pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
+    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
         self.write(|tx| {
             if step.status == "completed" {
                 if let Some(done) = steps::completed_step(tx, &fence.run_id, step.name)? {
@@ -301,17 +304,17 @@ impl Sqlite {
     }
 
     /// Sets the run's progress (fenced); false when the lease is lost.
-    pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
+    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
         self.write(|tx| steps::set_progress(tx, fence, progress, &crate::time::now()))
     }
 
     /// Appends a log line (fenced); false when the lease is lost.
-    pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
+    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
         self.write(|tx| steps::insert_log(tx, fence, log, &crate::time::now()))
     }
 
     /// Appends log lines in one transaction (fenced, all or none); false when the lease is lost.
-    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
         self.write(|tx| {
             // The write transaction holds the database lock: every insert sees the same
             // lease, so the first one refused means none is written.
@@ -323,12 +326,12 @@ impl Sqlite {
             Ok(true)
         })
     }
+}
 
-    // ----- the worker -----
-
+impl Leases for Sqlite {
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when
     /// the lease began by the local clock (read after BEGIN, before the claim).
-    pub fn claim(
+    fn claim(
         &mut self,
         jobs: &Jobs,
         owner: &str,
@@ -346,7 +349,7 @@ impl Sqlite {
 
     /// Extends a lease by `lease` from now (fenced, and only while unexpired): Some(when the
     /// renewal began by the local clock) when renewed, None when the lease is lost.
-    pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
+    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
         self.write(|tx| {
             let started = Instant::now();
             let ms = crate::time::now_ms();
@@ -358,23 +361,36 @@ impl Sqlite {
     }
 
     /// Completes a leased run with its output (fenced); false when the lease is lost.
-    pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
+    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
         self.write(|tx| lease::complete(tx, id, generation, output, &crate::time::now()))
     }
 
     /// Fails a leased run with its error (fenced); false when the lease is lost.
-    pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
+    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
         self.write(|tx| lease::fail(tx, id, generation, error, &crate::time::now()))
     }
 
     /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
-    pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
+    fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
         self.write(|tx| lease::expire(tx, id, generation, &crate::time::now()))
     }
 
     /// The status and generation of a run (None when deleted).
-    pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
+    fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
         lease::status_of(&self.conn, id)
+    }
+
+    /// Whether any lease has run out (a read: lets an idle worker skip the write).
+    fn has_expired(&self) -> Result<bool> {
+        maintenance::has_expired(&self.conn, &crate::time::now())
+    }
+
+    /// Releases at most `limit` expired leases in one transaction; returns how many.
+    fn release_expired(&mut self, limit: u64) -> Result<u64> {
+        self.write(|tx| {
+            let r = maintenance::release_expired(tx, &crate::time::now(), limit)?;
+            Ok(r.pending + r.failed)
+        })
     }
 }
 
