@@ -6,11 +6,10 @@
 //! What a command means is not here but in [`super::rules`] and [`super::handles`], which the
 //! backends call: a backend supplies statements, never rules.
 //!
-//! Results: a lost lease is an answer (`false`, `None`, [`StepRecord::LeaseLost`]), not an
-//! error; a refusal (an unknown or ambiguous handle, a status that refuses the command, a
-//! taken key) is said once, in [`super::handles`] and [`super::rules`]; a database's own error
-//! is an `anyhow` chain naming the database; a commit whose answer was lost is
-//! [`super::CommitUnknown`].
+//! Results are typed: a refusal is a [`crate::error::StoreError`] (not found, conflict,
+//! invalid) said once, in [`super::handles`] and [`super::rules`]; a lost lease an answer
+//! (`false`, `None`, [`StepRecord::LeaseLost`]); a database's own error an `anyhow` chain naming
+//! the database; a commit whose answer was lost is [`super::CommitUnknown`].
 
 use super::{Fence, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};

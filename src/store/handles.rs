@@ -3,7 +3,7 @@
 //! characters. The backends find the matching ids with their own index seeks ([`IdLookup`]);
 //! the rules, the error text and the choice of the handle shown in tables live here.
 
-use crate::error::CodedError;
+use crate::error::StoreError;
 use anyhow::Result;
 use std::collections::{BTreeSet, HashMap};
 
@@ -25,7 +25,7 @@ pub fn is_handle(text: &str) -> bool {
 
 /// The error for a handle no run has (exit 3).
 pub fn not_found(given: &str) -> anyhow::Error {
-    CodedError::not_found(format!("run {given} not found")).into()
+    StoreError::NotFound(format!("run {given} not found")).into()
 }
 
 /// The one id among `found` (the ids `given` names, in id order; `capped` when a lookup
@@ -42,7 +42,7 @@ pub fn pick(given: &str, mut found: Vec<String>, capped: bool) -> Result<String>
                 0 => String::new(),
                 m => format!(" … and {at_least}{m} more"),
             };
-            Err(CodedError::usage(format!(
+            Err(StoreError::Invalid(format!(
                 "run id {given} is ambiguous: it matches {at_least}{n} runs: {shown}{more} \
                  (give more characters)"
             ))
@@ -141,7 +141,7 @@ pub trait IdLookup {
 pub fn resolve(ids: &mut impl IdLookup, given: &str) -> Result<String> {
     let given = given.trim();
     if given.is_empty() {
-        return Err(CodedError::usage("empty run id").into());
+        return Err(StoreError::Invalid("empty run id".into()).into());
     }
     if let Some(id) = ids.exact(given)? {
         return Ok(id);

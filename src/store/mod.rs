@@ -482,8 +482,9 @@ impl Store {
     pub fn enable_wal(&self) -> Result<()> {
         match self {
             Store::Sqlite(s) => s.enable_wal(),
-            Store::Postgres(_) => Err(crate::error::CodedError::usage(
-                "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log",
+            Store::Postgres(_) => Err(crate::error::StoreError::Invalid(
+                "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log"
+                    .into(),
             )
             .into()),
         }

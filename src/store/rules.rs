@@ -4,7 +4,7 @@
 //! planner. A backend supplies only the statements, inside its own transaction ([`RunWrites`]).
 
 use super::PurgeFilter;
-use crate::error::CodedError;
+use crate::error::StoreError;
 use crate::model::{Disposition, Run, RunSpec, Status};
 use anyhow::Result;
 
@@ -26,7 +26,7 @@ pub trait RunWrites {
 pub fn retrigger(tx: &mut impl RunWrites, given: &str) -> Result<Run> {
     let old = tx.find_run(given)?;
     if !old.is_terminal() {
-        return Err(CodedError::conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "run {} is {}; only terminal runs can be retriggered",
             old.id, old.status
         ))
@@ -48,7 +48,7 @@ pub fn retrigger(tx: &mut impl RunWrites, given: &str) -> Result<Run> {
 pub fn cancel(tx: &mut impl RunWrites, given: &str) -> Result<String> {
     let run = tx.find_run(given)?;
     if !tx.cancel_run(&run.id)? {
-        return Err(CodedError::conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "run {} is {}; only pending or leased runs can be cancelled",
             run.id, run.status
         ))
@@ -62,7 +62,7 @@ pub fn cancel(tx: &mut impl RunWrites, given: &str) -> Result<String> {
 pub fn delete(tx: &mut impl RunWrites, given: &str, force: bool) -> Result<String> {
     let run = tx.find_run(given)?;
     if !run.is_terminal() && !force {
-        return Err(CodedError::conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "run {} is {}; only terminal runs are deleted (use --force)",
             run.id, run.status
         ))
@@ -79,7 +79,7 @@ pub fn pending_key_holder(spec: &RunSpec, key: &str, holder: Run) -> Result<(Run
     if spec.coalesce {
         return Ok((holder, Disposition::Coalesced));
     }
-    Err(CodedError::conflict(format!(
+    Err(StoreError::Conflict(format!(
         "a pending run of job {:?} with concurrency key {key:?} already exists ({}); use --coalesce to get it instead",
         spec.job, holder.id
     ))

@@ -1,13 +1,13 @@
 //! The store's contract, in-process on both backends (`both!`): every test opens a
 //! `durably::store::Store` on the env's database and checks what the contract promises
 //! (`src/store/backend.rs`, `src/store/rules.rs`, `src/store/handles.rs`) with the same
-//! assertions on SQLite and on PostgreSQL: refusals and their codes, what cancel/retrigger/delete accept,
+//! assertions on SQLite and on PostgreSQL: typed refusals, what cancel/retrigger/delete accept,
 //! handles, enqueue's keys, claims and fences, listing order and purge selection. The
 //! end-to-end suites check the same through the binary; this suite names the operation that
 //! broke.
 
 use super::harness::Env;
-use durably::error::{exit_code, ExitCode};
+use durably::error::StoreError;
 use durably::model::{RunSpec, Status};
 use durably::store::{
     Access, Fence, Jobs, ListFilter, NewStep, Options, PurgeFilter, StepRecord, Store,
@@ -34,13 +34,13 @@ fn spec(job: &str) -> RunSpec {
     }
 }
 
-/// The refusal `err` is, by the exit code it maps to.
+/// The typed refusal in the chain of `err`, by its kind.
 fn refusal(err: &anyhow::Error) -> &'static str {
-    match exit_code(err) {
-        ExitCode::NotFound => "not found",
-        ExitCode::Conflict => "conflict",
-        ExitCode::Usage => "invalid",
-        other => panic!("not a refusal (exit {other}): {err:#}"),
+    match err.chain().find_map(|e| e.downcast_ref::<StoreError>()) {
+        Some(StoreError::NotFound(_)) => "not found",
+        Some(StoreError::Conflict(_)) => "conflict",
+        Some(StoreError::Invalid(_)) => "invalid",
+        None => panic!("not a typed refusal: {err:#}"),
     }
 }
 

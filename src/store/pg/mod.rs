@@ -17,6 +17,7 @@ pub mod watch;
 
 use super::backend::{Maintenance, RunChanges, RunReads};
 use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
+use crate::error::StoreError;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::{Cell, RefCell};
@@ -179,7 +180,7 @@ impl Postgres {
     /// the URL and the `PG*` variables are read.
     pub fn open(opts: &Options, access: Access) -> Result<Postgres> {
         let url = opts.path.to_str().ok_or_else(|| {
-            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+            StoreError::Invalid("--db: the PostgreSQL URL is not valid UTF-8".into())
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
         // A server that is full (too many clients) is waited for within --busy-timeout.
@@ -216,7 +217,7 @@ impl Postgres {
     /// was checked by the first.
     pub fn open_again(opts: &Options) -> Result<Postgres> {
         let url = opts.path.to_str().ok_or_else(|| {
-            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+            StoreError::Invalid("--db: the PostgreSQL URL is not valid UTF-8".into())
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
         // One attempt: a worker reconnecting has its own backoff, and must not wait here for

@@ -24,7 +24,7 @@
 //! - [`FileId`] tells the file a connection has open from what its path names now (a worker
 //!   stops when they differ).
 
-use crate::error::{CodedError, Unavailable};
+use crate::error::{StoreError, Unavailable};
 use crate::store::{Access, Options, SCHEMA_VERSION};
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -41,7 +41,7 @@ pub const SCHEMA_EXTRA: &str = include_str!("../../../sql/v1_extra.sql");
 pub fn open(opts: &Options, access: Access) -> Result<Connection> {
     let path = &opts.path;
     if path.as_os_str().is_empty() {
-        return Err(CodedError::usage("--db: the database path is empty").into());
+        return Err(StoreError::Invalid("--db: the database path is empty".into()).into());
     }
     let existed = path.exists();
     if !existed {
@@ -49,11 +49,7 @@ pub fn open(opts: &Options, access: Access) -> Result<Connection> {
             // No file yet at the default location: nothing was ever enqueued.
             Access::Read if opts.default => return empty_queue(),
             Access::Read | Access::WriteExisting => {
-                return Err(CodedError::new(
-                    crate::error::ExitCode::Error,
-                    format!("database {} does not exist", path.display()),
-                )
-                .into())
+                bail!("database {} does not exist", path.display())
             }
             Access::Write | Access::Repair => prepare_directory(path, opts.default)?,
         }
