@@ -14,9 +14,14 @@
 //! a fresh database per workload).
 
 use anyhow::{anyhow, bail, Context, Result};
-use durably::db::{self, Access, Options};
-use durably::model::{Run, Status, RUN_COLUMNS};
-use durably::store::list::{self, ListFilter};
+use durably::model::Status;
+use durably::store::backend::{Leases, RunReads};
+use durably::store::columns::RUN_COLUMNS;
+use durably::store::sqlite::db;
+use durably::store::sqlite::list;
+use durably::store::sqlite::rows::run_from_row;
+use durably::store::ListFilter;
+use durably::store::{Access, Options};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -660,7 +665,8 @@ impl Bench {
 
     /// Median and p99 (ms) of `n` in-process enqueues, one transaction each.
     fn inproc_enqueue(&self, path: &Path, n: u64) -> Result<(f64, f64)> {
-        use durably::store::enqueue::{enqueue, Clock};
+        use durably::store::sqlite::enqueue::enqueue;
+        use durably::store::Clock;
         let mut conn = self.open(path, Access::Write)?;
         let spec = durably::model::RunSpec {
             job: "email".into(),
@@ -725,7 +731,7 @@ impl Bench {
                     Some(time_inproc(|| {
                         let mut stmt = conn.prepare_cached(&sql)?;
                         let rows = stmt
-                            .query_map(rusqlite::params_from_iter(params.iter()), Run::from_row)?
+                            .query_map(rusqlite::params_from_iter(params.iter()), run_from_row)?
                             .collect::<rusqlite::Result<Vec<_>>>()?;
                         Ok(rows.len())
                     })?)
@@ -922,8 +928,8 @@ impl Bench {
             self.md,
             "\n## 4. Claim: in-process claim + complete cycles ({cycles} per size)\n\n\
              Each cycle is two `BEGIN IMMEDIATE` transactions through the library: \
-             `store::lease::claim` (the oldest eligible run, one `UPDATE … RETURNING`) and \
-             `store::lease::complete`. The floor is two bare `UPDATE … WHERE id = ?` commits with \
+             `store::sqlite::lease::claim` (the oldest eligible run, one `UPDATE … RETURNING`) and \
+             `store::sqlite::lease::complete`. The floor is two bare `UPDATE … WHERE id = ?` commits with \
              the same pragmas on the same database, on a plain rusqlite connection, interleaved \
              one for one with the cycles (a cycle's cost is mostly its two fsyncs, whose latency \
              drifts with the disk's other work). \"claim statement\" is the `UPDATE … RETURNING` \
@@ -955,7 +961,8 @@ impl Bench {
     /// changing fsync latency falls on both alike). Medians in µs: (durably cycle, claim
     /// statement alone, floor cycle).
     fn inproc_claim(&self, path: &Path, cycles: u64) -> Result<(f64, f64, f64)> {
-        use durably::store::lease::{self, Jobs};
+        use durably::store::sqlite::lease;
+        use durably::store::Jobs;
         let mut conn = self.open(path, Access::Write)?;
         let floor = rusqlite::Connection::open(path)?;
         floor.busy_timeout(Duration::from_secs(30))?;
@@ -1774,7 +1781,7 @@ impl Bench {
     /// Claim+complete cycles through the library interleaved with the floor's two bare commits:
     /// medians in µs (durably cycle, floor cycle).
     fn pg_inproc_claim(&self, url: &str, cycles: u64) -> Result<(f64, f64)> {
-        use durably::store::lease::Jobs;
+        use durably::store::Jobs;
         let mut store = self.pg_open(url, Access::Write)?;
         let mut floor = postgres::Client::connect(url, postgres::NoTls)?;
         let ids: Vec<String> = floor

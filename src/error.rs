@@ -132,11 +132,52 @@ pub fn is_unavailable(err: &anyhow::Error) -> bool {
     err.chain().any(|c| c.is::<Unavailable>())
 }
 
-/// The exit code for an error: that of the first [`CodedError`] in its chain, else
-/// [`ExitCode::Error`].
+/// What the store refuses, typed so that callers decide (the store picks no exit code;
+/// [`exit_code`] maps each kind to one). Lost leases are answers, not errors (`false`,
+/// `None`, `StepRecord::LeaseLost`); a database's own error is an `anyhow` chain naming it.
+#[derive(Debug)]
+pub enum StoreError {
+    /// No run has this handle.
+    NotFound(String),
+    /// The run's state refuses the operation, or a pending run already holds the key.
+    Conflict(String),
+    /// A value the store cannot use: an empty or ambiguous handle, a `--db` it cannot read,
+    /// an option the backend does not have.
+    Invalid(String),
+}
+
+impl StoreError {
+    /// The exit code of the kind: 3, 4 or 2.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StoreError::NotFound(_) => ExitCode::NotFound,
+            StoreError::Conflict(_) => ExitCode::Conflict,
+            StoreError::Invalid(_) => ExitCode::Usage,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotFound(m) | StoreError::Conflict(m) | StoreError::Invalid(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The exit code for an error: that of the first [`CodedError`] or [`StoreError`] in its
+/// chain, else [`ExitCode::Error`].
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
     err.chain()
-        .find_map(|e| e.downcast_ref::<CodedError>().map(|f| f.code))
+        .find_map(|e| {
+            e.downcast_ref::<CodedError>()
+                .map(|f| f.code)
+                .or_else(|| e.downcast_ref::<StoreError>().map(StoreError::exit_code))
+        })
         .unwrap_or(ExitCode::Error)
 }
 
@@ -266,6 +307,26 @@ mod tests {
         assert_eq!(combined(&[Conflict, NotFound]), NotFound);
         assert_eq!(combined(&[NotFound, Conflict]), NotFound);
         assert_eq!(combined(&[NotFound, Ok, Conflict, Ok]), NotFound);
+    }
+
+    #[test]
+    fn store_refusals_map_to_their_codes_through_context() {
+        use super::{exit_code, StoreError};
+        use anyhow::Context as _;
+        let cases = [
+            (StoreError::NotFound("run x not found".into()), NotFound),
+            (StoreError::Conflict("run x is leased".into()), Conflict),
+            (StoreError::Invalid("empty run id".into()), Usage),
+        ];
+        for (refusal, code) in cases {
+            let text = refusal.to_string();
+            let err = Err::<(), _>(anyhow::Error::from(refusal))
+                .context("cannot do it")
+                .unwrap_err();
+            assert_eq!(exit_code(&err), code, "{text}");
+            assert_eq!(format!("{err:#}"), format!("cannot do it: {text}"));
+        }
+        assert_eq!(exit_code(&anyhow::anyhow!("disk full")), Error);
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 pub mod cli;
 pub mod cmd;
-pub mod db;
 pub mod error;
 pub mod handler_channel;
 pub mod handler_output;

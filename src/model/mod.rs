@@ -21,10 +21,7 @@ pub use labels::{
     labels_json, merge_label, parse_label, parse_label_filter, validate_label_key,
     validate_label_value, validate_labels, Labels, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES,
 };
-pub use run::{
-    Disposition, Log, Run, RunDetails, RunStatus, Status, Step, LOG_COLUMNS, RUN_COLUMNS,
-    STEP_COLUMNS,
-};
+pub use run::{Disposition, Log, Run, RunDetails, RunStatus, Status, Step};
 pub use spec::{RunSpec, SpecOverrides};
 pub use text::{refuse_nul, storable, storable_bytes};
 

@@ -127,12 +127,6 @@ impl Serialize for RunStatus {
     }
 }
 
-impl rusqlite::types::FromSql for RunStatus {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        String::column_result(v).map(RunStatus::from)
-    }
-}
-
 /// How an enqueue was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -182,11 +176,6 @@ pub struct Run {
     pub updated_at: String,
 }
 
-/// Columns in the order [`Run::from_row`] reads them.
-pub const RUN_COLUMNS: &str = "id, job_name, input, status, idempotency_key, concurrency_key, \
-labels, current_step_index, completed_step_count, progress, output, error, lease_owner, \
-lease_expires_at, lease_generation, started_at, completed_at, created_at, updated_at";
-
 impl Run {
     /// A run as enqueued: pending, never leased, with `labels` as stored JSON text.
     pub fn pending(id: String, spec: &super::RunSpec, labels: String, now: String) -> Run {
@@ -211,30 +200,6 @@ impl Run {
             created_at: now.clone(),
             updated_at: now,
         }
-    }
-
-    pub fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Run> {
-        Ok(Run {
-            id: row.get(0)?,
-            job_name: row.get(1)?,
-            input: row.get(2)?,
-            status: row.get(3)?,
-            idempotency_key: row.get(4)?,
-            concurrency_key: row.get(5)?,
-            labels: row.get(6)?,
-            current_step_index: row.get(7)?,
-            completed_step_count: row.get(8)?,
-            progress: row.get(9)?,
-            output: row.get(10)?,
-            error: row.get(11)?,
-            lease_owner: row.get(12)?,
-            lease_expires_at: row.get(13)?,
-            lease_generation: row.get(14)?,
-            started_at: row.get(15)?,
-            completed_at: row.get(16)?,
-            created_at: row.get(17)?,
-            updated_at: row.get(18)?,
-        })
     }
 
     /// The status, when it is one of the five this version knows.
@@ -283,24 +248,7 @@ pub struct Step {
     pub completed_at: Option<String>,
 }
 
-pub const STEP_COLUMNS: &str =
-    "id, run_id, name, \"index\", status, output, error, started_at, completed_at";
-
 impl Step {
-    pub fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Step> {
-        Ok(Step {
-            id: row.get(0)?,
-            run_id: row.get(1)?,
-            name: row.get(2)?,
-            index: row.get(3)?,
-            status: row.get(4)?,
-            output: row.get(5)?,
-            error: row.get(6)?,
-            started_at: row.get(7)?,
-            completed_at: row.get(8)?,
-        })
-    }
-
     /// The step as @coji/durably's `StepRecord`.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
@@ -321,21 +269,7 @@ pub struct Log {
     pub created_at: String,
 }
 
-pub const LOG_COLUMNS: &str = "id, run_id, step_name, level, message, data, created_at";
-
 impl Log {
-    pub fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Log> {
-        Ok(Log {
-            id: row.get(0)?,
-            run_id: row.get(1)?,
-            step_name: row.get(2)?,
-            level: row.get(3)?,
-            message: row.get(4)?,
-            data: row.get(5)?,
-            created_at: row.get(6)?,
-        })
-    }
-
     /// The log as @coji/durably's `Log`.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)

@@ -1,11 +1,11 @@
 //! Run handles, the same on every backend: a run is named by its full id, or by a unique,
 //! case-insensitive prefix, or by a unique, case-insensitive tail of at least [`TAIL_MIN`]
-//! characters. The backends find the matching ids with their own index seeks; the rules, the
-//! error text and the choice of the handle shown in tables live here.
+//! characters. The backends find the matching ids with their own index seeks ([`IdLookup`]);
+//! the rules, the error text and the choice of the handle shown in tables live here.
 
-use crate::error::CodedError;
+use crate::error::StoreError;
 use anyhow::Result;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The fewest characters of an id's end that resolve it as a handle (and the length of the
 /// indexed tail: `lower(substr(id, -8))` in sql/v1_extra.sql, `lower(right(id, 8))` in
@@ -25,7 +25,7 @@ pub fn is_handle(text: &str) -> bool {
 
 /// The error for a handle no run has (exit 3).
 pub fn not_found(given: &str) -> anyhow::Error {
-    CodedError::not_found(format!("run {given} not found")).into()
+    StoreError::NotFound(format!("run {given} not found")).into()
 }
 
 /// The one id among `found` (the ids `given` names, in id order; `capped` when a lookup
@@ -42,7 +42,7 @@ pub fn pick(given: &str, mut found: Vec<String>, capped: bool) -> Result<String>
                 0 => String::new(),
                 m => format!(" … and {at_least}{m} more"),
             };
-            Err(CodedError::usage(format!(
+            Err(StoreError::Invalid(format!(
                 "run id {given} is ambiguous: it matches {at_least}{n} runs: {shown}{more} \
                  (give more characters)"
             ))
@@ -120,4 +120,95 @@ pub fn shortest_tails(
         handles.push(handle);
     }
     Ok(handles)
+}
+
+/// The index seeks of one backend that handles are resolved with, inside one transaction.
+pub trait IdLookup {
+    /// The id equal to `id`, if a run has it.
+    fn exact(&mut self, id: &str) -> Result<Option<String>>;
+    /// The ids in `[from, to)` byte-wise other than `except`, at most `limit` (one range seek).
+    fn in_range(&mut self, from: &str, to: &str, except: &str, limit: i64) -> Result<Vec<String>>;
+    /// The ids other than `except` whose tail, in lower case, is `lower` (ASCII, at least
+    /// [`TAIL_MIN`] characters; seek the tail index on [`tail_key`]), at most `limit`.
+    fn with_tail(&mut self, lower: &str, except: &str, limit: i64) -> Result<Vec<String>>;
+    /// Every id whose [`tail_key`] is among `keys`.
+    fn sharing_tails(&mut self, keys: &[String]) -> Result<Vec<String>>;
+}
+
+/// Resolves a handle to the run's id: the full id, or a case-insensitive prefix, or a
+/// case-insensitive tail of at least [`TAIL_MIN`] characters, that only one run has.
+/// Unknown → exit 3; ambiguous → usage error (exit 2) listing the candidates.
+pub fn resolve(ids: &mut impl IdLookup, given: &str) -> Result<String> {
+    let given = given.trim();
+    if given.is_empty() {
+        return Err(StoreError::Invalid("empty run id".into()).into());
+    }
+    if let Some(id) = ids.exact(given)? {
+        return Ok(id);
+    }
+    if !is_handle(given) {
+        return Err(not_found(given));
+    }
+    let (mut found, mut capped) = prefix_matches(ids, given, "", COUNTED_CANDIDATES)?;
+    if given.len() >= TAIL_MIN {
+        // A seek of the tail index on the last 8 characters, the whole tail then compared on
+        // the few rows that share them. Without the index (a database `durably init` has not
+        // repaired) this is a scan: slower, still right.
+        let lower = given.to_ascii_lowercase();
+        let limit = i64::try_from(COUNTED_CANDIDATES).unwrap_or(i64::MAX);
+        let tails = ids.with_tail(&lower, "", limit)?;
+        capped |= tails.len() == COUNTED_CANDIDATES;
+        found.extend(tails);
+    }
+    pick(given, found.into_iter().collect(), capped)
+}
+
+/// The ids other than `except` that start with `prefix` in any case, at most `cap` per case
+/// variant (the flag says one stopped there).
+fn prefix_matches(
+    ids: &mut impl IdLookup,
+    prefix: &str,
+    except: &str,
+    cap: usize,
+) -> Result<(BTreeSet<String>, bool)> {
+    let mut found = BTreeSet::new();
+    let mut capped = false;
+    let limit = i64::try_from(cap).unwrap_or(i64::MAX);
+    let mut variants = vec![
+        prefix.to_string(),
+        prefix.to_ascii_lowercase(),
+        prefix.to_ascii_uppercase(),
+    ];
+    variants.dedup();
+    // [prefix, prefix + U+10FFFF) holds exactly the ids that start with the prefix, byte-wise
+    // (UTF-8 bytes compare like code points), found by one seek of the id's index.
+    for v in &variants {
+        let end = format!("{v}\u{10FFFF}");
+        let some = ids.in_range(v, &end, except, limit)?;
+        capped |= some.len() == cap;
+        found.extend(some);
+    }
+    Ok((found, capped))
+}
+
+/// The short handle of each of `of`, as shown in tables (see [`shortest_tails`]): one lookup
+/// finds every run that shares its last 8 characters with one of them (seeks on the tail
+/// index), then one prefix seek per length tried (almost always one), so a page costs
+/// O(page log n).
+pub fn unique_handles(ids: &mut impl IdLookup, of: &[String]) -> Result<Vec<String>> {
+    let keys: Vec<String> = of
+        .iter()
+        .filter(|id| eligible(id))
+        .map(|id| tail_key(id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let sharing = if keys.is_empty() {
+        Vec::new()
+    } else {
+        ids.sharing_tails(&keys)?
+    };
+    shortest_tails(of, sharing, |tail, id| {
+        Ok(!prefix_matches(ids, tail, id, 1)?.0.is_empty())
+    })
 }

@@ -16,30 +16,30 @@
 //! - captured text (errors, log messages, step and run outputs) is made storable on the way
 //!   in: a NUL becomes U+FFFD on both backends ([`crate::model::text`]), so no handler output
 //!   can make a result unwritable;
-//! - errors about the file name it (see [`crate::db::describe`]).
+//! - errors about the file name it (see [`sqlite::db::describe`]).
 //!
-//! The submodules hold the statements, one function each, on a connection or transaction;
-//! they are public only for the in-process benchmarks (examples/bench.rs): commands and the
-//! worker use [`Store`].
+//! Layout: this module is the seam ([`Store`]); [`backend`] is the contract every backend
+//! implements (one trait per concern, together [`Backend`]), [`types`] the backend-neutral
+//! values, [`rules`] what each command means (written once), [`handles`] how a run is named,
+//! [`columns`] the shared schema's column lists. The backends, side by side: [`sqlite`] and
+//! [`pg`], each only statements, transactions and row mapping. Their statement modules are
+//! public only for the in-process benchmarks (examples/bench.rs): commands and the worker use
+//! [`Store`].
 
-pub mod admin;
-pub mod big_text;
-pub mod enqueue;
+pub mod backend;
+pub mod columns;
 pub mod handles;
-pub mod lease;
-pub mod list;
-pub mod maintenance;
-pub mod pending;
 pub mod pg;
+pub mod rules;
 pub mod sqlite;
-pub mod steps;
+pub mod types;
 
-pub use lease::{Jobs, MAX_JOBS_PER_CLAIM};
-pub use list::{ListFilter, Plan};
-pub use maintenance::PurgeFilter;
-pub use steps::{Fence, NewLog, NewStep};
-// What a command needs to open a store.
-pub use crate::db::{default_path, Access, Options, SCHEMA_VERSION};
+pub use backend::Backend;
+pub use sqlite::db::FileId;
+pub use types::{
+    default_path, Access, Clock, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Param, Pending,
+    Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
+};
 
 use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
@@ -48,16 +48,6 @@ use std::time::{Duration, Instant};
 /// Outputs above this size are written without the driver's copies: streamed on PostgreSQL,
 /// bound in place on SQLite (`big_text`).
 pub const BIG_OUTPUT: usize = 64 * 1024;
-
-/// What a fenced step write did.
-pub enum StepRecord {
-    /// Recorded; the stored output.
-    Recorded(Option<String>),
-    /// Another process of the same run completed the step first; its stored output.
-    AlreadyDone(Option<String>),
-    /// The lease is no longer ours: nothing was written.
-    LeaseLost,
-}
 
 /// A write whose COMMIT was sent but never answered (the connection was lost meanwhile): it
 /// may or may not have been committed. Only a server's connection can end this way (a SQLite
@@ -136,16 +126,23 @@ pub fn is_postgres_url(db: &std::path::Path) -> bool {
     })
 }
 
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            Store::Sqlite($s) => $e,
-            Store::Postgres($s) => $e,
-        }
-    };
-}
-
 impl Store {
+    /// The backend, through the contract every backend implements.
+    fn backend(&self) -> &dyn Backend {
+        match self {
+            Store::Sqlite(s) => s,
+            Store::Postgres(p) => p,
+        }
+    }
+
+    /// The backend, through the contract, for calls that change it.
+    fn backend_mut(&mut self) -> &mut dyn Backend {
+        match self {
+            Store::Sqlite(s) => s,
+            Store::Postgres(p) => p,
+        }
+    }
+
     /// Opens the database for a command, checking (and for writers, creating) the schema.
     pub fn open(opts: &Options, access: Access) -> Result<Store> {
         if is_postgres_url(&opts.path) {
@@ -220,12 +217,12 @@ impl Store {
         f: impl FnOnce(&mut Store) -> T,
     ) -> T {
         match self {
-            Store::Sqlite(_) => crate::db::set_write_deadline(deadline),
+            Store::Sqlite(_) => sqlite::db::set_write_deadline(deadline),
             Store::Postgres(p) => p.set_deadline(deadline),
         }
         let value = f(self);
         match self {
-            Store::Sqlite(_) => crate::db::set_write_deadline(None),
+            Store::Sqlite(_) => sqlite::db::set_write_deadline(None),
             Store::Postgres(p) => p.set_deadline(None),
         }
         value
@@ -253,45 +250,45 @@ impl Store {
     /// The identity (device, inode) of the SQLite file this connection has open, to compare
     /// with what its path names later (a file moved or deleted under a worker); None on
     /// PostgreSQL or when it cannot be told.
-    pub fn file_id(&self) -> Option<crate::db::FileId> {
+    pub fn file_id(&self) -> Option<sqlite::db::FileId> {
         match self {
-            Store::Sqlite(s) => crate::db::FileId::of_connection(&s.conn),
+            Store::Sqlite(s) => sqlite::db::FileId::of_connection(&s.conn),
             Store::Postgres(_) => None,
         }
     }
 
     /// Empties the WAL of a SQLite file into the file this connection has open (see
-    /// [`crate::db::empty_wal`]); nothing on PostgreSQL.
+    /// [`sqlite::db::empty_wal`]); nothing on PostgreSQL.
     pub fn empty_wal(&self) -> Result<()> {
         match self {
-            Store::Sqlite(s) => crate::db::empty_wal(&s.conn),
+            Store::Sqlite(s) => sqlite::db::empty_wal(&s.conn),
             Store::Postgres(_) => Ok(()),
         }
     }
 
     /// Where the data lives, for messages: the file path or the URL without its password.
     pub fn location(&self) -> String {
-        dispatch!(self, s => s.location())
+        self.backend().location()
     }
 
     /// The run with exactly this id.
     pub fn run(&self, id: &str) -> Result<Option<Run>> {
-        dispatch!(self, s => s.run(id))
+        self.backend().run(id)
     }
 
     /// The full id of a run given by a unique prefix (exit 3 when unknown or ambiguous).
     pub fn resolve_id(&mut self, given: &str) -> Result<String> {
-        dispatch!(self, s => s.resolve_id(given))
+        self.backend_mut().resolve_id(given)
     }
 
     /// Resolves and loads a run (exit 3 when unknown).
     pub fn find_run(&mut self, given: &str) -> Result<Run> {
-        dispatch!(self, s => s.find_run(given))
+        self.backend_mut().find_run(given)
     }
 
     /// A run with its steps and logs, from one snapshot.
     pub fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
-        dispatch!(self, s => s.run_details(given))
+        self.backend_mut().run_details(given)
     }
 
     /// A page of a run's logs after `after` (created_at, id), and whether the run is terminal.
@@ -301,7 +298,7 @@ impl Store {
         after: Option<(&str, &str)>,
         limit: u64,
     ) -> Result<(bool, Vec<Log>)> {
-        dispatch!(self, s => s.logs_page(run_id, after, limit))
+        self.backend_mut().logs_page(run_id, after, limit)
     }
 
     /// A page of runs, newest first, with their short ids when asked.
@@ -311,7 +308,7 @@ impl Store {
         filter: ListFilter,
         short_ids: bool,
     ) -> Result<(Vec<Run>, Vec<String>)> {
-        dispatch!(self, s => s.list_page(before, filter, short_ids))
+        self.backend_mut().list_page(before, filter, short_ids)
     }
 
     /// The plan of a page of runs and the database's own account of it (`ls --explain`).
@@ -320,12 +317,12 @@ impl Store {
         before: Option<&str>,
         filter: ListFilter,
     ) -> Result<(Plan, Vec<Vec<String>>)> {
-        dispatch!(self, s => s.explain_list(before, filter))
+        self.backend_mut().explain_list(before, filter)
     }
 
     /// [`Store::list_page`] and the number of runs the filter matches from `before` on, counted
-    /// up to `cap + 1` in the same read (above `cap`: "more than `cap`"); `None` when the
-    /// backend cannot count yet (PostgreSQL).
+    /// up to `cap + 1` in the same read (above `cap`: "more than `cap`"); both backends count
+    /// (always `Some`).
     pub fn list_page_counted(
         &mut self,
         before: Option<&str>,
@@ -333,45 +330,43 @@ impl Store {
         short_ids: bool,
         cap: u64,
     ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
-        match self {
-            Store::Sqlite(s) => s.list_page_counted(before, filter, short_ids, cap),
-            Store::Postgres(p) => p.list_page_counted(before, filter, short_ids, cap),
-        }
+        self.backend_mut()
+            .list_page_counted(before, filter, short_ids, cap)
     }
 
     /// Runs counted by job and status.
     pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
-        dispatch!(self, s => s.counts())
+        self.backend().counts()
     }
 
     /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        dispatch!(self, s => s.enqueue(spec))
+        self.backend_mut().enqueue(spec)
     }
 
     /// Enqueues a terminal run again as a new pending run.
     pub fn retrigger(&mut self, given: &str) -> Result<Run> {
-        dispatch!(self, s => s.retrigger(given))
+        self.backend_mut().retrigger(given)
     }
 
     /// Cancels a pending or leased run; its full id.
     pub fn cancel(&mut self, given: &str) -> Result<String> {
-        dispatch!(self, s => s.cancel(given))
+        self.backend_mut().cancel(given)
     }
 
     /// Deletes a terminal run (any run with `force`) with its labels, steps and logs; its full id.
     pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
-        dispatch!(self, s => s.delete(given, force))
+        self.backend_mut().delete(given, force)
     }
 
     /// The completed step `name` of a run, if any.
     pub fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
-        dispatch!(self, s => s.completed_step(run_id, name))
+        self.backend().completed_step(run_id, name)
     }
 
     /// Whether the fence's lease is still held.
     pub fn holds_lease(&self, fence: &Fence) -> Result<bool> {
-        dispatch!(self, s => s.holds_lease(fence))
+        self.backend().holds_lease(fence)
     }
 
     /// Records a step (fenced); a completed step is not recorded twice. Its text is made
@@ -384,12 +379,12 @@ impl Store {
             output: output.as_deref(),
             ..*step
         };
-        dispatch!(self, s => s.record_step(fence, &step))
+        self.backend_mut().record_step(fence, &step)
     }
 
     /// Sets a run's progress (fenced); false when the lease is lost.
     pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
-        dispatch!(self, s => s.set_progress(fence, progress))
+        self.backend_mut().set_progress(fence, progress)
     }
 
     /// Appends a log line (fenced); false when the lease is lost.
@@ -399,7 +394,7 @@ impl Store {
             message: &message,
             ..*log
         };
-        dispatch!(self, s => s.append_log(fence, &log))
+        self.backend_mut().append_log(fence, &log)
     }
 
     /// Appends log lines, each with its own created_at, in one transaction (fenced, all or
@@ -416,9 +411,9 @@ impl Store {
                 .zip(&messages)
                 .map(|((at, l), m)| (*at, NewLog { message: m, ..*l }))
                 .collect();
-            return dispatch!(self, s => s.append_logs(fence, &logs));
+            return self.backend_mut().append_logs(fence, &logs);
         }
-        dispatch!(self, s => s.append_logs(fence, logs))
+        self.backend_mut().append_logs(fence, logs)
     }
 
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when the lease began by the local clock (read before the database's clock).
@@ -428,12 +423,12 @@ impl Store {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<(Run, Instant)>> {
-        dispatch!(self, s => s.claim(jobs, owner, lease))
+        self.backend_mut().claim(jobs, owner, lease)
     }
 
     /// Extends a lease by `lease` from now (fenced, only while unexpired): Some(when the renewal began by the local clock), None when the lease is lost.
     pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
-        dispatch!(self, s => s.renew(id, generation, lease))
+        self.backend_mut().renew(id, generation, lease)
     }
 
     /// Completes a leased run with its output (fenced); false when the lease is lost.
@@ -445,23 +440,24 @@ impl Store {
                 return s.complete_streamed(id, generation, big);
             }
         }
-        dispatch!(self, s => s.complete(id, generation, output.as_deref()))
+        self.backend_mut()
+            .complete(id, generation, output.as_deref())
     }
 
     /// Fails a leased run with its error (fenced); false when the lease is lost.
     pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
         let error = storable(error);
-        dispatch!(self, s => s.fail(id, generation, &error))
+        self.backend_mut().fail(id, generation, &error)
     }
 
     /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
     pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
-        dispatch!(self, s => s.expire(id, generation))
+        self.backend_mut().expire(id, generation)
     }
 
     /// The status and generation of a run (None when deleted).
     pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
-        dispatch!(self, s => s.status_of(id))
+        self.backend().status_of(id)
     }
 
     /// How far this host's wall clock is ahead of the database server's (negative: behind),
@@ -475,56 +471,72 @@ impl Store {
 
     /// Whether the database keeps a write-ahead log to checkpoint (SQLite WAL files only).
     pub fn is_wal(&self) -> Result<bool> {
-        dispatch!(self, s => s.is_wal())
+        match self {
+            Store::Sqlite(s) => s.is_wal(),
+            Store::Postgres(_) => Ok(false),
+        }
     }
 
     /// The journal mode (SQLite), for `init`.
     pub fn journal_mode(&self) -> Result<String> {
-        dispatch!(self, s => s.journal_mode())
+        match self {
+            Store::Sqlite(s) => s.journal_mode(),
+            Store::Postgres(_) => Ok(String::new()),
+        }
     }
 
     /// Switches a SQLite file to WAL (`init --wal`).
     pub fn enable_wal(&self) -> Result<()> {
-        dispatch!(self, s => s.enable_wal())
+        match self {
+            Store::Sqlite(s) => s.enable_wal(),
+            Store::Postgres(_) => Err(crate::error::StoreError::Invalid(
+                "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log"
+                    .into(),
+            )
+            .into()),
+        }
     }
 
     /// Adds what `init` may add to an existing schema (missing indexes).
     pub fn repair(&self) -> Result<()> {
-        dispatch!(self, s => s.repair())
+        self.backend().repair()
     }
 
     /// Checkpoints a WAL file (nothing elsewhere).
     pub fn checkpoint(&self) -> Result<()> {
-        dispatch!(self, s => s.checkpoint())
+        match self {
+            Store::Sqlite(s) => s.checkpoint(),
+            Store::Postgres(_) => Ok(()),
+        }
     }
 
     /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
-    pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
-        dispatch!(self, s => s.pending_for(jobs))
+    pub fn pending_for(&self, jobs: &Jobs) -> Result<Pending> {
+        self.backend().pending_for(jobs)
     }
 
     /// Whether any lease has run out (a read: lets an idle worker skip the write).
     pub fn has_expired(&self) -> Result<bool> {
-        dispatch!(self, s => s.has_expired())
+        self.backend().has_expired()
     }
 
     /// Releases at most `limit` expired leases in one transaction; how many.
     pub fn release_expired(&mut self, limit: u64) -> Result<u64> {
-        dispatch!(self, s => s.release_expired(limit))
+        self.backend_mut().release_expired(limit)
     }
 
     /// How many runs a purge would delete.
     pub fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
-        dispatch!(self, s => s.purge_count(f))
+        self.backend().purge_count(f)
     }
 
     /// Deletes at most `batch` runs of a purge in one transaction; how many.
     pub fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
-        dispatch!(self, s => s.purge_batch(f, batch))
+        self.backend_mut().purge_batch(f, batch)
     }
 
     /// A whole purge in short batches that let other writers in between; how many.
     pub fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
-        dispatch!(self, s => s.purge(filter))
+        self.backend_mut().purge(filter)
     }
 }

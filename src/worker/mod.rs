@@ -278,7 +278,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     store.bound_calls(Some(call_bound));
     let wal = store.is_wal().unwrap_or(false);
     let db_file = store.file_id().or_else(|| {
-        crate::db::FileId::of_path(&opts.path)
+        crate::store::FileId::of_path(&opts.path)
             .filter(|_| !crate::store::is_postgres_url(&opts.path))
     });
     // Handlers get DURABLY_DB: a SQLite file as an absolute path (they may change directory),

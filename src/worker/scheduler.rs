@@ -35,7 +35,7 @@ pub(super) struct Scheduler<'a> {
     pub wal: bool,
     /// The SQLite file the worker opened (device and inode), checked against its path at
     /// every turn; None on PostgreSQL.
-    pub db_file: Option<crate::db::FileId>,
+    pub db_file: Option<crate::store::FileId>,
 }
 
 /// When maintenance last ran to the end.
@@ -253,7 +253,7 @@ impl Scheduler<'_> {
         let Some(opened) = self.db_file else {
             return;
         };
-        if st.file_gone || crate::db::FileId::of_path(&self.shared.opts.path) == Some(opened) {
+        if st.file_gone || crate::store::FileId::of_path(&self.shared.opts.path) == Some(opened) {
             return;
         }
         st.file_gone = true;
@@ -688,7 +688,7 @@ impl Scheduler<'_> {
 
 /// The pending report's wording; None when nothing is pending.
 fn pending_line(
-    pending: &crate::store::pending::Pending,
+    pending: &crate::store::Pending,
     jobs: &Jobs,
     max_runs: Option<u64>,
     max_runs_reached: bool,
@@ -722,7 +722,7 @@ fn pending_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::pending::Pending;
+    use crate::store::Pending;
 
     fn line(total: u64, blocked: u64, jobs: &Jobs, max: Option<u64>, reached: bool) -> String {
         pending_line(&Pending { total, blocked }, jobs, max, reached).unwrap_or_default()

@@ -4,12 +4,12 @@
 //!
 //! Run one module: `cargo test --test integration ls::`.
 //!
-//! Backends: `enqueue`, `ls` (but its `--explain` test), `admin`, `worker_handlers`,
-//! `worker_race`, `worker_outcomes` and `stress_load`'s enqueuers declare their tests with
-//! `both!`, which runs each on a SQLite file (`name::sqlite`) and on a fresh PostgreSQL database
-//! (`name::pg`, ignored unless `--include-ignored`, with `DURABLY_TEST_PG` naming the server);
-//! `interop` does the same with its scenarios against the real library (both cases ignored:
-//! they need Node.js), beside a few about one backend;
+//! Backends: `contract` (the store in-process), `enqueue`, `ls` (but its `--explain` test),
+//! `admin`, `worker_handlers`, `worker_race`, `worker_outcomes` and `stress_load`'s enqueuers
+//! declare their tests with `both!`, which runs each on a SQLite file (`name::sqlite`) and on a
+//! fresh PostgreSQL database (`name::pg`, ignored unless `--include-ignored`, with
+//! `DURABLY_TEST_PG` naming the server); `interop` does the same with its scenarios against
+//! the real library (both cases ignored: they need Node.js), beside a few about one backend;
 //! `stress_load` also has PostgreSQL-only cases (8 workers over TCP, a server restart). The
 //! other modules are about SQLite files (schema, journal modes, locks, paths, query plans) and
 //! run on SQLite only.
@@ -21,6 +21,7 @@ mod admin;
 mod bad_input;
 mod calm;
 mod completions;
+mod contract;
 mod enqueue;
 mod handler_channel;
 mod help;

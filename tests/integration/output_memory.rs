@@ -1,6 +1,6 @@
 //! A handler's stdout costs the worker about its size on PostgreSQL and twice it on SQLite, not
 //! four times: it is read into one buffer that becomes the stored text in place; SQLite binds
-//! it without a copy (src/store/big_text.rs), PostgreSQL receives it by COPY in pieces
+//! it without a copy (src/store/sqlite/big_text.rs), PostgreSQL receives it by COPY in pieces
 //! (src/store/pg/big_output.rs). Measured as the worker's peak resident
 //! memory (VmHWM) after a 15 MB output was stored, minus the same after a tiny one. Memory,
 //! not time: the bound holds on a loaded machine too. And large outputs (over the 64 KiB at

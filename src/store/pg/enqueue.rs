@@ -1,6 +1,7 @@
-//! Enqueueing on PostgreSQL with the rules of store/enqueue.rs: idempotency key first (a
-//! duplicate returns the existing run), then labels are validated, then the pending
-//! concurrency key (conflict, or the pending run with coalesce).
+//! Enqueueing on PostgreSQL with the rules of the SQLite backend (`sqlite::enqueue`) and
+//! [`crate::store::rules`]: idempotency key first (a duplicate returns the existing run), then
+//! labels are validated, then the pending concurrency key (conflict, or the pending run with
+//! coalesce).
 //!
 //! Two enqueuers race without a table lock: the insert is `ON CONFLICT DO NOTHING` against the
 //! library's unique indexes (`idx_durably_runs_job_idempotency`,
@@ -13,10 +14,12 @@
 //! time the CLI writes on PostgreSQL), never earlier than a run this process created before
 //! ([`Clock::observe`]): hosts whose clocks disagree still enqueue in one order.
 
-use super::runs::{get_run, run_from_row};
-use crate::error::CodedError;
-use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec, RUN_COLUMNS};
-use crate::store::enqueue::Clock;
+use super::rows::run_from_row;
+use super::runs::get_run;
+use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec};
+use crate::store::columns::RUN_COLUMNS;
+use crate::store::rules;
+use crate::store::Clock;
 use anyhow::{bail, Result};
 use postgres::{GenericClient, Statement};
 
@@ -119,14 +122,7 @@ fn key_holder(
     }
     if let Some(key) = &spec.concurrency_key {
         if let Some(run) = pending_by_concurrency_key(c, st, &spec.job, key)? {
-            if spec.coalesce {
-                return Ok(Some((run, Disposition::Coalesced)));
-            }
-            return Err(CodedError::conflict(format!(
-                "a pending run of job {:?} with concurrency key {key:?} already exists ({}); use --coalesce to get it instead",
-                spec.job, run.id
-            ))
-            .into());
+            return rules::pending_key_holder(spec, key, run).map(Some);
         }
     }
     Ok(None)

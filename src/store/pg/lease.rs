@@ -17,9 +17,10 @@
 //! SQLite. The local instant a lease's deadline is counted from is taken before `BEGIN` is
 //! sent, so the worker's deadline is never later than the expiry in the database.
 
-use super::runs::run_from_row;
+use super::rows::run_from_row;
 use super::Postgres;
 use crate::model::Run;
+use crate::store::backend::Leases;
 use crate::store::Jobs;
 use anyhow::{Context, Result};
 use postgres::Transaction;
@@ -158,11 +159,13 @@ impl Postgres {
             .map_err(|e| super::describe(e.into(), &self.shown))
             .with_context(|| format!("cannot {what}"))
     }
+}
 
+impl Leases for Postgres {
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease` from the database's
     /// now; also returns when the lease began by the local clock (taken before BEGIN was sent,
     /// so never after the database's start of the lease).
-    pub fn claim(
+    fn claim(
         &mut self,
         jobs: &Jobs,
         owner: &str,
@@ -176,7 +179,7 @@ impl Postgres {
     /// Extends a lease by `lease` from the database's now (fenced, and only while unexpired):
     /// Some(when the renewal began by the local clock, before BEGIN was sent) when renewed,
     /// None when the lease is lost.
-    pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
+    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
         self.fenced_write_from("renew a lease", |tx, started| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_renew.sql"),
@@ -187,7 +190,7 @@ impl Postgres {
     }
 
     /// Completes a leased run with its output (fenced, lease unexpired); false when lost.
-    pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
+    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
         self.fenced_write("record the result of a run", |tx| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_complete.sql"),
@@ -198,7 +201,7 @@ impl Postgres {
     }
 
     /// Fails a leased run with its error (fenced, lease unexpired); false when lost.
-    pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
+    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
         self.fenced_write("record the result of a run", |tx| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_fail.sql"),
@@ -209,7 +212,7 @@ impl Postgres {
     }
 
     /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
-    pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
+    fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
         self.fenced_write("give a run back", |tx| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_expire.sql"),
@@ -220,7 +223,7 @@ impl Postgres {
     }
 
     /// The status and generation of a run (None when deleted).
-    pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
+    fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
         let row = self.read_opt(
             "read a run's status",
             include_str!("../../../sql/postgres/lease_status.sql"),
@@ -230,7 +233,7 @@ impl Postgres {
     }
 
     /// Whether any lease has run out (a read: lets an idle worker skip the write).
-    pub fn has_expired(&self) -> Result<bool> {
+    fn has_expired(&self) -> Result<bool> {
         let row = self.read_opt(
             "look for expired leases",
             include_str!("../../../sql/postgres/lease_has_expired.sql"),
@@ -242,7 +245,7 @@ impl Postgres {
     /// Releases at most `limit` expired leases in one transaction, like the library's
     /// `releaseExpiredLeases`: back to pending, or failed with `Lease expired; pending run
     /// already exists` when its (job, concurrency key) already has a pending run. How many.
-    pub fn release_expired(&mut self, limit: u64) -> Result<u64> {
+    fn release_expired(&mut self, limit: u64) -> Result<u64> {
         self.fenced_write("release expired leases", |tx| {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let ids: Vec<String> = tx

@@ -10,12 +10,14 @@ mod clock;
 mod lease;
 mod loss;
 mod outcome;
+pub mod rows;
 pub use loss::{is_connection_error, is_transient_conflict, DbError};
 mod steps;
 pub mod watch;
 
-use super::{pending, Access, Jobs, ListFilter, Options, Plan, PurgeFilter};
-use crate::error::CodedError;
+use super::backend::{Maintenance, RunChanges, RunReads};
+use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
+use crate::error::StoreError;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::{Cell, RefCell};
@@ -53,7 +55,7 @@ pub struct Postgres {
     /// force while the client drops.
     net: Net,
     /// Timestamps of this process never go backwards, even if the system clock does.
-    pub clock: super::enqueue::Clock,
+    pub clock: Clock,
 }
 
 /// A PostgreSQL error as one line naming the database: the server's message (and detail) for
@@ -139,7 +141,7 @@ impl Drop for Postgres {
 pub struct PgBatch<'s> {
     /// Inside the `BEGIN` of [`Postgres::enqueue_batch`].
     client: &'s mut postgres::Client,
-    clock: &'s mut super::enqueue::Clock,
+    clock: &'s mut Clock,
     shown: &'s str,
     buffer: &'s mut enqueue::Buffer,
 }
@@ -160,12 +162,36 @@ impl PgBatch<'_> {
     }
 }
 
+/// The statements of [`rules`] in one READ COMMITTED transaction.
+struct Writes<'a, 't> {
+    tx: &'a mut postgres::Transaction<'t>,
+    clock: &'a mut Clock,
+}
+
+impl rules::RunWrites for Writes<'_, '_> {
+    fn find_run(&mut self, given: &str) -> Result<Run> {
+        runs::find_run(self.tx, given)
+    }
+
+    fn cancel_run(&mut self, id: &str) -> Result<bool> {
+        runs::cancel(self.tx, id)
+    }
+
+    fn delete_run(&mut self, id: &str) -> Result<()> {
+        runs::delete_run(self.tx, id)
+    }
+
+    fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        enqueue::enqueue(self.tx, spec, self.clock, &mut Default::default())
+    }
+}
+
 impl Postgres {
     /// Connects and checks (for writers, creates) the schema; see [`connect::target`] for how
     /// the URL and the `PG*` variables are read.
     pub fn open(opts: &Options, access: Access) -> Result<Postgres> {
         let url = opts.path.to_str().ok_or_else(|| {
-            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+            StoreError::Invalid("--db: the PostgreSQL URL is not valid UTF-8".into())
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
         // A server that is full (too many clients) is waited for within --busy-timeout.
@@ -202,18 +228,13 @@ impl Postgres {
     /// was checked by the first.
     pub fn open_again(opts: &Options) -> Result<Postgres> {
         let url = opts.path.to_str().ok_or_else(|| {
-            crate::error::CodedError::usage("--db: the PostgreSQL URL is not valid UTF-8")
+            StoreError::Invalid("--db: the PostgreSQL URL is not valid UTF-8".into())
         })?;
         let target = connect::target(url, opts.busy_timeout)?;
         // One attempt: a worker reconnecting has its own backoff, and must not wait here for
         // a connection slot while its leases run out.
         let (client, socket) = connect_bounded(&target);
         Ok(Postgres::new(client?, socket, target.shown))
-    }
-
-    /// The server and database, for messages (never the password).
-    pub fn location(&self) -> String {
-        self.shown.clone()
     }
 
     /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
@@ -326,7 +347,7 @@ impl Postgres {
     /// saying what to look for.
     pub(super) fn write_then<T>(
         &mut self,
-        f: impl FnOnce(&mut postgres::Transaction, &mut super::enqueue::Clock) -> Result<T>,
+        f: impl FnOnce(&mut postgres::Transaction, &mut Clock) -> Result<T>,
         subject: impl FnOnce(&T) -> String,
     ) -> Result<T> {
         let _armed = self.armed();
@@ -350,9 +371,16 @@ impl Postgres {
             .map_err(|e| outcome::commit_error(e, shown, subject(&value)))?;
         Ok(value)
     }
+}
+
+impl RunReads for Postgres {
+    /// The server and database, for messages (never the password).
+    fn location(&self) -> String {
+        self.shown.clone()
+    }
 
     /// The run with exactly this id.
-    pub fn run(&self, id: &str) -> Result<Option<Run>> {
+    fn run(&self, id: &str) -> Result<Option<Run>> {
         let _armed = self.armed();
         let mut client = self.client.borrow_mut();
         runs::get_run(&mut *client, id).map_err(|e| describe(e, &self.shown))
@@ -360,17 +388,17 @@ impl Postgres {
 
     /// Resolves a handle (the full id, or a unique, case-insensitive prefix or tail of at
     /// least 8 characters) to the run's id.
-    pub fn resolve_id(&mut self, given: &str) -> Result<String> {
+    fn resolve_id(&mut self, given: &str) -> Result<String> {
         self.read(|c| runs::resolve_id(c, given))
     }
 
     /// Resolves and loads a run (exit 3 when unknown).
-    pub fn find_run(&mut self, given: &str) -> Result<Run> {
+    fn find_run(&mut self, given: &str) -> Result<Run> {
         self.read(|c| runs::find_run(c, given))
     }
 
     /// A run with its steps and logs, from one snapshot.
-    pub fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
+    fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
         self.read(|c| {
             let run = runs::find_run(c, given)?;
             let steps = runs::steps_of(c, &run.id)?;
@@ -381,7 +409,7 @@ impl Postgres {
 
     /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
     /// gone) in the same snapshot.
-    pub fn logs_page(
+    fn logs_page(
         &mut self,
         run_id: &str,
         after: Option<(&str, &str)>,
@@ -394,11 +422,9 @@ impl Postgres {
         })
     }
 
-    /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
-    /// run's short handle too (its shortest unique tail).
-    /// Like [`Postgres::list_page`], with the number of runs the filter matches from
+    /// Like [`RunReads::list_page`], with the number of runs the filter matches from
     /// `before` on (ignoring offset and limit) counted up to `cap + 1` in the same snapshot.
-    pub fn list_page_counted(
+    fn list_page_counted(
         &mut self,
         before: Option<&str>,
         filter: ListFilter,
@@ -414,7 +440,9 @@ impl Postgres {
         })
     }
 
-    pub fn list_page(
+    /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
+    /// run's short handle too (its shortest unique tail).
+    fn list_page(
         &mut self,
         before: Option<&str>,
         mut filter: ListFilter,
@@ -428,7 +456,7 @@ impl Postgres {
     }
 
     /// `ls --explain`: the statement and PostgreSQL's EXPLAIN of it.
-    pub fn explain_list(
+    fn explain_list(
         &mut self,
         before: Option<&str>,
         mut filter: ListFilter,
@@ -440,12 +468,14 @@ impl Postgres {
     }
 
     /// Runs counted by (status, job).
-    pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
+    fn counts(&self) -> Result<Vec<(String, String, i64)>> {
         self.read(|c| runs::counts(c))
     }
+}
 
+impl RunChanges for Postgres {
     /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
-    pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+    fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         self.write_then(
             |tx, clock| enqueue::enqueue(tx, spec, clock, &mut Default::default()),
             |(run, disposition)| match disposition {
@@ -462,106 +492,50 @@ impl Postgres {
         )
     }
 
-    /// Enqueues a terminal run again as a new run (same job, input, labels, concurrency key).
-    pub fn retrigger(&mut self, given: &str) -> Result<Run> {
+    /// Enqueues a terminal run again as a new run ([`rules::retrigger`]).
+    fn retrigger(&mut self, given: &str) -> Result<Run> {
         self.write_then(|tx, clock| {
-            let old = runs::find_run(tx, given)?;
-            if !old.is_terminal() {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only terminal runs can be retriggered",
-                    old.id, old.status
-                ))
-                .into());
-            }
-            let spec = RunSpec {
-                job: old.job_name.clone(),
-                input: old.input.clone(),
-                labels: old.label_pairs(),
-                idempotency_key: None,
-                concurrency_key: old.concurrency_key.clone(),
-                coalesce: false,
-            };
-            let (run, _) = enqueue::enqueue(tx, &spec, clock, &mut Default::default())?;
-            Ok(run)
+            rules::retrigger(&mut Writes { tx, clock }, given)
         }, |run| format!(
             "the new run {} exists if `durably show {}` finds it; retrigger again only if it does not",
             run.id, run.id
         ))
     }
 
-    /// Cancels a pending or leased run; its id (conflict when it is not cancellable).
-    pub fn cancel(&mut self, given: &str) -> Result<String> {
-        self.write_then(|tx, _| {
-            let run = runs::find_run(tx, given)?;
-            if !runs::cancel(tx, &run.id)? {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only pending or leased runs can be cancelled",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            Ok(run.id)
+    /// Cancels a pending or leased run; its id ([`rules::cancel`]).
+    fn cancel(&mut self, given: &str) -> Result<String> {
+        self.write_then(|tx, clock| {
+            rules::cancel(&mut Writes { tx, clock }, given)
         }, |id| format!("`durably show {id}` tells whether run {id} was cancelled; cancelling again is harmless"))
     }
 
-    /// Deletes a run with its labels, steps and logs; its id. Only a terminal run unless
-    /// `force` (conflict otherwise).
-    pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
-        self.write_then(|tx, _| {
-            let run = runs::find_run(tx, given)?;
-            if !run.is_terminal() && !force {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only terminal runs are deleted (use --force)",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            runs::delete_run(tx, &run.id)?;
-            Ok(run.id)
+    /// Deletes a run with its labels, steps and logs; its id ([`rules::delete`]).
+    fn delete(&mut self, given: &str, force: bool) -> Result<String> {
+        self.write_then(|tx, clock| {
+            rules::delete(&mut Writes { tx, clock }, given, force)
         }, |id| format!("`durably show {id}` tells whether run {id} was deleted; deleting again is harmless"))
     }
+}
 
-    /// PostgreSQL has no write-ahead log file for us to checkpoint.
-    pub fn is_wal(&self) -> Result<bool> {
-        Ok(false)
-    }
-
-    /// Journal modes are SQLite's: `init` prints none for PostgreSQL.
-    pub fn journal_mode(&self) -> Result<String> {
-        Ok(String::new())
-    }
-
-    /// `init --wal` names a SQLite notion: a usage error here.
-    pub fn enable_wal(&self) -> Result<()> {
-        Err(crate::error::CodedError::usage(
-            "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log",
-        )
-        .into())
-    }
-
+impl Maintenance for Postgres {
     /// Adds the library's indexes the database lacks and ours.
-    pub fn repair(&self) -> Result<()> {
+    fn repair(&self) -> Result<()> {
         let mut client = self.client.borrow_mut();
         schema::repair(&mut client, &self.shown).map_err(|e| describe(e, &self.shown))
     }
 
-    /// Nothing to checkpoint: the server manages its own log.
-    pub fn checkpoint(&self) -> Result<()> {
-        Ok(())
-    }
-
     /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
-    pub fn pending_for(&self, jobs: &Jobs) -> Result<pending::Pending> {
+    fn pending_for(&self, jobs: &Jobs) -> Result<Pending> {
         self.read(|c| runs::pending_for(c, jobs))
     }
 
     /// Counts what a purge would delete.
-    pub fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
+    fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
         self.read(|c| runs::purge_count(c, f))
     }
 
     /// Deletes at most `batch` runs of a purge in one transaction; how many.
-    pub fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
+    fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
         self.write_then(
             |tx, _| runs::purge_batch(tx, f, batch),
             |n| format!("a batch of {n} runs may or may not have been deleted; the purge can be run again"),
@@ -570,7 +544,7 @@ impl Postgres {
 
     /// Purges in batches of bounded size, each its own transaction, so other writers never
     /// wait for the whole purge; how many runs were deleted.
-    pub fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
+    fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
         const BATCH: u64 = 1000;
         let mut deleted = 0;
         loop {

@@ -2,78 +2,19 @@
 //! Ids are compared byte-wise (`COLLATE "C"`, served by `idx_durably_runs_id_c`) as on SQLite,
 //! whatever the database's collation.
 
-use super::super::handles::{self, is_handle, COUNTED_CANDIDATES, TAIL_MIN};
-use super::super::{ListFilter, Plan, PurgeFilter};
-use crate::error::CodedError;
-use crate::model::{Log, Run, Status, Step, LOG_COLUMNS, RUN_COLUMNS, STEP_COLUMNS};
+use super::rows::{log_from_row, run_from_row, step_from_row};
+use crate::model::{Log, Run, Status, Step};
+use crate::store::columns::{LOG_COLUMNS, RUN_COLUMNS, STEP_COLUMNS};
+use crate::store::handles::{self, TAIL_MIN};
+use crate::store::rules::{self, LABEL_FIRST_MAX_CAP, LABEL_FIRST_MIN_CAP};
+use crate::store::{Jobs, ListFilter, Param, Pending, Plan, PurgeFilter, Query};
 use anyhow::Result;
 use postgres::types::ToSql;
-use postgres::{GenericClient, Row};
-use std::collections::BTreeSet;
+use postgres::GenericClient;
 
 /// Text parameters as the client wants them.
 pub fn refs(params: &[String]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
-}
-
-/// An INTEGER column (int4 in the library's schema) as i64.
-/// An integer column as i64, whether the schema made it `integer` (the library) or `bigint`.
-pub(super) fn int(row: &Row, i: usize) -> Result<i64> {
-    match row.try_get::<_, i32>(i) {
-        Ok(v) => Ok(i64::from(v)),
-        Err(_) => Ok(row.try_get::<_, i64>(i)?),
-    }
-}
-
-/// A run from a row of the columns in `crate::model::RUN_COLUMNS` order.
-pub fn run_from_row(row: &Row) -> Result<Run> {
-    Ok(Run {
-        id: row.try_get(0)?,
-        job_name: row.try_get(1)?,
-        input: row.try_get(2)?,
-        status: row.try_get::<_, String>(3)?.into(),
-        idempotency_key: row.try_get(4)?,
-        concurrency_key: row.try_get(5)?,
-        labels: row.try_get(6)?,
-        current_step_index: int(row, 7)?,
-        completed_step_count: int(row, 8)?,
-        progress: row.try_get(9)?,
-        output: row.try_get(10)?,
-        error: row.try_get(11)?,
-        lease_owner: row.try_get(12)?,
-        lease_expires_at: row.try_get(13)?,
-        lease_generation: int(row, 14)?,
-        started_at: row.try_get(15)?,
-        completed_at: row.try_get(16)?,
-        created_at: row.try_get(17)?,
-        updated_at: row.try_get(18)?,
-    })
-}
-
-pub fn step_from_row(row: &Row) -> Result<Step> {
-    Ok(Step {
-        id: row.try_get(0)?,
-        run_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        index: int(row, 3)?,
-        status: row.try_get(4)?,
-        output: row.try_get(5)?,
-        error: row.try_get(6)?,
-        started_at: row.try_get(7)?,
-        completed_at: row.try_get(8)?,
-    })
-}
-
-pub fn log_from_row(row: &Row) -> Result<Log> {
-    Ok(Log {
-        id: row.try_get(0)?,
-        run_id: row.try_get(1)?,
-        step_name: row.try_get(2)?,
-        level: row.try_get(3)?,
-        message: row.try_get(4)?,
-        data: row.try_get(5)?,
-        created_at: row.try_get(6)?,
-    })
 }
 
 /// The run with exactly this id.
@@ -98,65 +39,52 @@ pub const TAIL_SQL: &str = "SELECT id FROM durably_runs \
 pub const SAME_TAIL_SQL: &str =
     "SELECT id FROM durably_runs WHERE lower(right(id, 8) COLLATE \"C\") = ANY($1)";
 
-/// Resolves a handle to the run's id: the full id, or a case-insensitive prefix, or a
-/// case-insensitive tail of at least [`TAIL_MIN`] characters, that only one run has.
-/// Unknown → exit 3; ambiguous → usage error (exit 2) listing the candidates.
-pub fn resolve_id(c: &mut impl GenericClient, given: &str) -> Result<String> {
-    let given = given.trim();
-    if given.is_empty() {
-        return Err(CodedError::usage("empty run id").into());
+/// The index seeks of handles on PostgreSQL, in the caller's transaction.
+struct Ids<'a, C>(&'a mut C);
+
+impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
+    fn exact(&mut self, id: &str) -> Result<Option<String>> {
+        let row = self
+            .0
+            .query_opt("SELECT id FROM durably_runs WHERE id = $1", &[&id])?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
-    if let Some(row) = c.query_opt("SELECT id FROM durably_runs WHERE id = $1", &[&given])? {
-        return Ok(row.try_get(0)?);
+
+    /// Byte-wise, one range seek on `idx_durably_runs_id_c`.
+    fn in_range(&mut self, from: &str, to: &str, except: &str, limit: i64) -> Result<Vec<String>> {
+        let rows = self.0.query(PREFIX_SQL, &[&from, &to, &except, &limit])?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
     }
-    if !is_handle(given) {
-        return Err(handles::not_found(given));
-    }
-    let (mut found, mut capped) = prefix_matches(c, given, "", COUNTED_CANDIDATES)?;
-    if given.len() >= TAIL_MIN {
-        // Seeks the tail index on the last 8 characters, then compares the whole tail on the
-        // few rows that share them. Without the index (a database `durably init` has not
-        // repaired) this is a scan: slower, still right.
-        let lower = given.to_ascii_lowercase();
+
+    /// A seek of the tail index on the last 8 characters (the same expression).
+    fn with_tail(&mut self, lower: &str, except: &str, limit: i64) -> Result<Vec<String>> {
         let key = &lower[lower.len() - TAIL_MIN..];
         let len = i32::try_from(lower.len()).unwrap_or(i32::MAX);
-        let limit = i64::try_from(COUNTED_CANDIDATES).unwrap_or(i64::MAX);
-        let rows = c.query(TAIL_SQL, &[&key, &len, &lower, &"", &limit])?;
-        capped |= rows.len() == COUNTED_CANDIDATES;
-        for row in rows {
-            found.insert(row.try_get(0)?);
-        }
+        let rows = self
+            .0
+            .query(TAIL_SQL, &[&key, &len, &lower, &except, &limit])?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
     }
-    handles::pick(given, found.into_iter().collect(), capped)
+
+    /// Seeks on `idx_durably_runs_id_tail`.
+    fn sharing_tails(&mut self, keys: &[String]) -> Result<Vec<String>> {
+        let rows = self.0.query(SAME_TAIL_SQL, &[&keys])?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
 }
 
-/// The ids other than `except` that start with `prefix` in any case, at most `cap` per case
-/// variant (the flag says one stopped there).
-fn prefix_matches(
-    c: &mut impl GenericClient,
-    prefix: &str,
-    except: &str,
-    cap: usize,
-) -> Result<(BTreeSet<String>, bool)> {
-    let mut found = BTreeSet::new();
-    let mut capped = false;
-    let limit = i64::try_from(cap).unwrap_or(i64::MAX);
-    let mut variants = vec![
-        prefix.to_string(),
-        prefix.to_ascii_lowercase(),
-        prefix.to_ascii_uppercase(),
-    ];
-    variants.dedup();
-    // [prefix, prefix + U+10FFFF) holds exactly the ids that start with the prefix, byte-wise.
-    for v in &variants {
-        let end = format!("{v}\u{10FFFF}");
-        let rows = c.query(PREFIX_SQL, &[v, &end, &except, &limit])?;
-        capped |= rows.len() == cap;
-        for row in rows {
-            found.insert(row.try_get(0)?);
-        }
-    }
-    Ok((found, capped))
+/// Resolves a handle to the run's id ([`handles::resolve`]).
+pub fn resolve_id(c: &mut impl GenericClient, given: &str) -> Result<String> {
+    handles::resolve(&mut Ids(c), given)
 }
 
 /// Resolves and loads a run (exit 3 when unknown).
@@ -165,26 +93,9 @@ pub fn find_run(c: &mut impl GenericClient, given: &str) -> Result<Run> {
     get_run(c, &id)?.ok_or_else(|| handles::not_found(given))
 }
 
-/// The short handle of each of `ids`, as shown in tables (see [`handles::shortest_tails`]):
-/// one query finds every run that shares its last 8 characters with one of `ids` (seeks on
-/// `idx_durably_runs_id_tail`), then one prefix seek per length tried (almost always one).
+/// The short handle of each of `ids`, as shown in tables ([`handles::unique_handles`]).
 pub fn unique_handles(c: &mut impl GenericClient, ids: &[String]) -> Result<Vec<String>> {
-    let keys: Vec<String> = ids
-        .iter()
-        .filter(|id| handles::eligible(id))
-        .map(|id| handles::tail_key(id))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut sharing = Vec::new();
-    if !keys.is_empty() {
-        for row in c.query(SAME_TAIL_SQL, &[&keys])? {
-            sharing.push(row.try_get::<_, String>(0)?);
-        }
-    }
-    handles::shortest_tails(ids, sharing, |tail, id| {
-        Ok(!prefix_matches(c, tail, id, 1)?.0.is_empty())
-    })
+    handles::unique_handles(&mut Ids(c), ids)
 }
 
 pub fn steps_of(c: &mut impl GenericClient, run_id: &str) -> Result<Vec<Step>> {
@@ -219,12 +130,6 @@ pub fn logs_of(
         .map(log_from_row)
         .collect()
 }
-
-/// The label-first bound is about √(page × runs), as on SQLite (`store::list`): below it,
-/// sorting the driving label's matches costs less than walking the runs' index until a page of
-/// matches has passed, above it the walk is cheaper while the matches are spread over time.
-const MIN_CAP: i64 = 200;
-const MAX_CAP: i64 = 20_000;
 
 /// How a page of runs is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,7 +169,7 @@ pub fn choose(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Strategy, S
     }
     let sql = format!(
         "WITH c AS (SELECT least(greatest(sqrt(greatest($1::float8, 1) * greatest(reltuples, 1)), \
-         {MIN_CAP}), {MAX_CAP})::bigint AS cap FROM pg_class WHERE oid = 'durably_runs'::regclass) \
+         {LABEL_FIRST_MIN_CAP}), {LABEL_FIRST_MAX_CAP})::bigint AS cap FROM pg_class WHERE oid = 'durably_runs'::regclass) \
          SELECT cap, ARRAY[{}]::bigint[], set_config('max_parallel_workers_per_gather', '0', true) FROM c",
         counts.join(", ")
     );
@@ -465,12 +370,9 @@ pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<
             Strategy::IndexStreams => "index-streams",
             Strategy::LabelFirst { .. } => "label-first",
         },
-        queries: vec![super::super::list::Query {
+        queries: vec![Query {
             sql,
-            params: params
-                .into_iter()
-                .map(rusqlite::types::Value::Text)
-                .collect(),
+            params: params.into_iter().map(Param::Text).collect(),
         }],
         note,
         keys_only: false,
@@ -508,42 +410,12 @@ pub fn delete_run(c: &mut impl GenericClient, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The purge's condition ([`rules::purge_condition`]) with PostgreSQL's marks.
 fn purge_where(f: &PurgeFilter) -> (String, Vec<String>) {
-    let statuses: Vec<Status> = if f.statuses.is_empty() {
-        Status::TERMINAL.to_vec()
-    } else {
-        f.statuses.clone()
-    };
-    let mut params = vec![f.cutoff.clone()];
-    let mut marks = Vec::new();
-    for s in statuses {
-        params.push(s.as_str().into());
-        marks.push(format!("${}", params.len()));
-    }
-    let mut sql = format!(
-        "status IN ({}) AND completed_at IS NOT NULL AND completed_at < $1",
-        marks.join(", ")
-    );
-    if !f.jobs.is_empty() {
-        let mut jm = Vec::new();
-        for j in &f.jobs {
-            params.push(j.clone());
-            jm.push(format!("${}", params.len()));
-        }
-        sql.push_str(&format!(" AND job_name IN ({})", jm.join(", ")));
-    }
-    for (k, v) in &f.labels {
-        params.push(k.clone());
-        params.push(v.clone());
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM durably_run_labels AS x WHERE x.run_id = durably_runs.id AND x.key = ${} AND x.value = ${})",
-            params.len() - 1,
-            params.len()
-        ));
-    }
-    (sql, params)
+    rules::purge_condition(f, |n| format!("${n}"))
 }
 
+/// Counts what a purge would delete.
 pub fn purge_count(c: &mut impl GenericClient, f: &PurgeFilter) -> Result<u64> {
     let (cond, params) = purge_where(f);
     let sql = format!("SELECT count(*) FROM durably_runs WHERE {cond}");
@@ -580,21 +452,18 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
 /// concurrency key: another run holds it with an unexpired lease (the claim's own guard), or
 /// another session holds the key's advisory lock (a claim in flight, or a stuck session the
 /// claim skips). A worker's closing note.
-pub fn pending_for(
-    c: &mut impl GenericClient,
-    jobs: &super::super::Jobs,
-) -> Result<super::super::pending::Pending> {
+pub fn pending_for(c: &mut impl GenericClient, jobs: &Jobs) -> Result<Pending> {
     let names: Option<Vec<&str>> = match jobs {
-        super::super::Jobs::All => None,
-        super::super::Jobs::Only(list) if list.is_empty() => return Ok(Default::default()),
-        super::super::Jobs::Only(list) => Some(list.iter().map(String::as_str).collect()),
+        Jobs::All => None,
+        Jobs::Only(list) if list.is_empty() => return Ok(Default::default()),
+        Jobs::Only(list) => Some(list.iter().map(String::as_str).collect()),
     };
     let row = c.query_one(
         include_str!("../../../sql/postgres/pending_for.sql"),
         &[&names],
     )?;
     let (total, blocked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-    Ok(super::super::pending::Pending {
+    Ok(Pending {
         total: total.max(0) as u64,
         blocked: blocked.max(0) as u64,
     })

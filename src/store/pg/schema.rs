@@ -1,7 +1,7 @@
 //! The schema on PostgreSQL: checked on every open, created by writers in one transaction as
 //! the library's `migrate()` does, completed by `durably init`.
 
-use crate::db::{Access, SCHEMA_VERSION};
+use crate::store::{Access, SCHEMA_VERSION};
 use anyhow::{anyhow, bail, Result};
 use postgres::{Client, GenericClient};
 

@@ -3,29 +3,16 @@
 //! nothing. A step write locks the run row first, so the step index it reads and advances is
 //! not raced by another process of the same run.
 
-use super::runs::int;
+use super::rows::step_from_row;
 use super::Postgres;
 use crate::model::{new_id, Step};
+use crate::store::backend::FencedWrites;
 use crate::store::{Fence, NewLog, NewStep, StepRecord};
 use anyhow::Result;
 use postgres::error::SqlState;
 use postgres::GenericClient;
 
 const COMPLETED: &str = include_str!("../../../sql/postgres/steps_completed.sql");
-
-fn step_from_row(row: &postgres::Row) -> Result<Step> {
-    Ok(Step {
-        id: row.try_get(0)?,
-        run_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        index: int(row, 3)?,
-        status: row.try_get(4)?,
-        output: row.try_get(5)?,
-        error: row.try_get(6)?,
-        started_at: row.try_get(7)?,
-        completed_at: row.try_get(8)?,
-    })
-}
 
 fn completed_in(c: &mut impl GenericClient, run_id: &str, name: &str) -> Result<Option<Step>> {
     c.query_opt(COMPLETED, &[&run_id, &name])?
@@ -34,15 +21,15 @@ fn completed_in(c: &mut impl GenericClient, run_id: &str, name: &str) -> Result<
         .transpose()
 }
 
-impl Postgres {
+impl FencedWrites for Postgres {
     /// The completed step `name` of a run, if any.
-    pub fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
+    fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
         let row = self.read_opt("read a step", COMPLETED, &[&run_id, &name])?;
         row.as_ref().map(step_from_row).transpose()
     }
 
     /// Whether the fence's lease is still held (a read; writes re-check).
-    pub fn holds_lease(&self, fence: &Fence) -> Result<bool> {
+    fn holds_lease(&self, fence: &Fence) -> Result<bool> {
         let row = self.read_opt(
             "read a run's lease",
             include_str!("../../../sql/postgres/steps_holds_lease.sql"),
@@ -54,7 +41,7 @@ impl Postgres {
     /// Records a step (fenced) at the run's current step index; a completed step advances
     /// it and `completed_step_count`. A completed step is not recorded twice: when another
     /// process of the run completed it first, its stored output is the answer.
-    pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
+    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
         self.fenced_write("record a step", |tx| {
             // The step's own row keeps this host's clock, like its started_at; the run's
             // updated_at is the database's now (steps_advance.sql).
@@ -110,7 +97,7 @@ impl Postgres {
     }
 
     /// Sets the run's progress (fenced); false when the lease is lost.
-    pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
+    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
         self.fenced_write("set a run's progress", |tx| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/steps_progress.sql"),
@@ -121,7 +108,7 @@ impl Postgres {
     }
 
     /// Appends a log line (fenced); false when the lease is lost.
-    pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
+    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
         self.fenced_write("append a log line", |tx| {
             let now = crate::time::now();
             let n = tx.execute(
@@ -143,7 +130,7 @@ impl Postgres {
 
     /// Appends log lines in one transaction (fenced, all or none); false when the lease is
     /// lost. The run row is locked first, so the lease cannot change between the lines.
-    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
         self.fenced_write("append log lines", |tx| {
             let held = tx.query_opt(
                 include_str!("../../../sql/postgres/steps_lock_run.sql"),

@@ -1,19 +1,19 @@
 //! Cancel, delete, purge and count runs.
 
 use anyhow::Result;
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 
 /// Cancels a pending or leased run. False when the run is not (any longer) cancellable.
-pub fn cancel(tx: &Transaction, id: &str, now: &str) -> Result<bool> {
+pub fn cancel(tx: &Connection, id: &str, now: &str) -> Result<bool> {
     let n = tx
-        .prepare_cached(include_str!("../../sql/cancel_run.sql"))?
+        .prepare_cached(include_str!("../../../sql/cancel_run.sql"))?
         .execute([id, now])?;
     Ok(n > 0)
 }
 
 /// Deletes a run with its labels, steps and logs.
-pub fn delete_run(tx: &Transaction, id: &str) -> Result<()> {
-    for stmt in include_str!("../../sql/delete_run.sql")
+pub fn delete_run(tx: &Connection, id: &str) -> Result<()> {
+    for stmt in include_str!("../../../sql/delete_run.sql")
         .split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())

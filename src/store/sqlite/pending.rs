@@ -1,19 +1,10 @@
 //! What is still pending for one worker when it ends: the runs of the jobs it claims, and how
 //! many of them wait for a concurrency key that a live lease holds.
 
-use super::lease::{Jobs, MAX_JOBS_PER_CLAIM};
+use crate::store::{Jobs, Pending, MAX_JOBS_PER_CLAIM};
 use anyhow::Result;
 use rusqlite::types::Value;
 use rusqlite::Connection;
-
-/// Pending runs of a worker's jobs.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Pending {
-    /// Every pending run of these jobs.
-    pub total: u64,
-    /// Those whose concurrency key another run holds with an unexpired lease at `now`.
-    pub blocked: u64,
-}
 
 /// The pending runs of `jobs` at `now` (an empty job list has none): one statement per
 /// [`MAX_JOBS_PER_CLAIM`] distinct job names. The blocked count uses the claim's own guard,
@@ -76,13 +67,13 @@ mod tests {
     #[test]
     fn counts_only_the_given_jobs_across_chunks_and_the_blocked_ones() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../sql/v1.sql"))
+        conn.execute_batch(include_str!("../../../sql/v1.sql"))
             .unwrap();
-        conn.execute_batch(crate::db::SCHEMA_EXTRA).unwrap();
+        conn.execute_batch(super::super::db::SCHEMA_EXTRA).unwrap();
         let t = "2026-01-01T00:00:00.000Z";
         let add = |id: &str, job: &str, status: &str, key: Option<&str>, expires: Option<&str>| {
             conn.execute(
-                include_str!("../../sql/insert_run.sql"),
+                include_str!("../../../sql/insert_run.sql"),
                 rusqlite::params![id, job, "{}", None::<String>, key, "{}", t],
             )
             .unwrap();

@@ -4,48 +4,14 @@
 //! run and its label rows. Callers hold a `BEGIN IMMEDIATE` transaction, so nothing can slip in
 //! between the checks and the insert.
 
-use crate::error::CodedError;
-use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec, RUN_COLUMNS};
-use crate::time;
+use super::rows::run_from_row;
+use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec};
+use crate::store::columns::RUN_COLUMNS;
+use crate::store::rules;
+use crate::store::Clock;
+
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// Hands out `created_at` values that never go backwards within a process, read after the
-/// transaction began so that `created_at` order is commit order.
-#[derive(Debug, Default)]
-pub struct Clock {
-    last_ms: i64,
-    text: String,
-}
-
-impl Clock {
-    pub fn now(&mut self) -> &str {
-        let ms = time::now_ms().max(self.last_ms);
-        if ms != self.last_ms || self.text.is_empty() {
-            self.last_ms = ms;
-            self.text = time::format_ms(ms);
-        }
-        &self.text
-    }
-
-    /// The last time handed out ("" before the first).
-    pub fn last(&self) -> &str {
-        &self.text
-    }
-
-    /// Takes `text`, a time read from the database's clock (PostgreSQL), as the time handed
-    /// out from now on unless an earlier one was later: the database's clock decides, and
-    /// `created_at` still never goes backwards within a process.
-    pub fn observe(&mut self, text: &str) -> &str {
-        if let Some(ms) = time::parse_ms(text) {
-            if ms > self.last_ms || self.text.is_empty() {
-                self.last_ms = ms;
-                self.text = text.to_string();
-            }
-        }
-        &self.text
-    }
-}
 
 /// Enqueues one run inside the caller's transaction.
 pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Run, Disposition)> {
@@ -57,20 +23,13 @@ pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Ru
     validate_labels(&spec.labels)?;
     if let Some(key) = &spec.concurrency_key {
         if let Some(run) = pending_by_concurrency_key(tx, &spec.job, key)? {
-            if spec.coalesce {
-                return Ok((run, Disposition::Coalesced));
-            }
-            return Err(CodedError::conflict(format!(
-                "a pending run of job {:?} with concurrency key {key:?} already exists ({}); use --coalesce to get it instead",
-                spec.job, run.id
-            ))
-            .into());
+            return rules::pending_key_holder(spec, key, run);
         }
     }
     let id = new_id();
     let now = clock.now().to_string();
     let labels = labels_json(&spec.labels);
-    tx.prepare_cached(include_str!("../../sql/insert_run.sql"))?
+    tx.prepare_cached(include_str!("../../../sql/insert_run.sql"))?
         .execute(params![
             id,
             spec.job,
@@ -80,7 +39,7 @@ pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Ru
             labels,
             now
         ])?;
-    let mut insert_label = tx.prepare_cached(include_str!("../../sql/insert_label.sql"))?;
+    let mut insert_label = tx.prepare_cached(include_str!("../../../sql/insert_label.sql"))?;
     for (k, v) in &spec.labels {
         insert_label.execute(params![id, k, v])?;
     }
@@ -94,7 +53,7 @@ fn by_idempotency_key(tx: &Connection, job: &str, key: &str) -> Result<Option<Ru
     );
     Ok(tx
         .prepare_cached(&sql)?
-        .query_row([job, key], Run::from_row)
+        .query_row([job, key], run_from_row)
         .optional()?)
 }
 
@@ -105,6 +64,6 @@ fn pending_by_concurrency_key(tx: &Connection, job: &str, key: &str) -> Result<O
     );
     Ok(tx
         .prepare_cached(&sql)?
-        .query_row([job, key], Run::from_row)
+        .query_row([job, key], run_from_row)
         .optional()?)
 }

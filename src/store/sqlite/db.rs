@@ -24,63 +24,24 @@
 //! - [`FileId`] tells the file a connection has open from what its path names now (a worker
 //!   stops when they differ).
 
-use crate::error::{CodedError, Unavailable};
+use crate::error::{StoreError, Unavailable};
+use crate::store::{Access, Options, SCHEMA_VERSION};
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
-const SCHEMA_V1: &str = include_str!("../sql/v1.sql");
+const SCHEMA_V1: &str = include_str!("../../../sql/v1.sql");
 /// Our own indexes (see the file for why each exists).
-pub const SCHEMA_EXTRA: &str = include_str!("../sql/v1_extra.sql");
-
-/// What the command will do with the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Never creates the file or the schema; a missing explicit file is an error, a missing
-    /// default one an empty queue.
-    Read,
-    /// Creates the file and the schema when missing (and the default location's directories).
-    Write,
-    /// Like `Write`, but a missing file is an error (in-handler commands: the worker made it).
-    WriteExisting,
-    /// `durably init`: like `Write`, but a missing index is no error; [`repair`] adds it.
-    Repair,
-}
-
-/// Connection options shared by every command.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub path: PathBuf,
-    pub busy_timeout: Duration,
-    /// The path is the default location (no `--db`, no `DURABLY_DB`).
-    pub default: bool,
-}
-
-/// The default database path: `$XDG_DATA_HOME/durably/durably.db`, else
-/// `~/.local/share/durably/durably.db`.
-pub fn default_path() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("durably").join("durably.db")
-}
+pub const SCHEMA_EXTRA: &str = include_str!("../../../sql/v1_extra.sql");
 
 /// Opens the database for a command, checking (and for writers, creating) the schema.
 pub fn open(opts: &Options, access: Access) -> Result<Connection> {
     let path = &opts.path;
     if path.as_os_str().is_empty() {
-        return Err(CodedError::usage("--db: the database path is empty").into());
+        return Err(StoreError::Invalid("--db: the database path is empty".into()).into());
     }
     let existed = path.exists();
     if !existed {
@@ -88,11 +49,7 @@ pub fn open(opts: &Options, access: Access) -> Result<Connection> {
             // No file yet at the default location: nothing was ever enqueued.
             Access::Read if opts.default => return empty_queue(),
             Access::Read | Access::WriteExisting => {
-                return Err(CodedError::new(
-                    crate::error::ExitCode::Error,
-                    format!("database {} does not exist", path.display()),
-                )
-                .into())
+                bail!("database {} does not exist", path.display())
             }
             Access::Write | Access::Repair => prepare_directory(path, opts.default)?,
         }

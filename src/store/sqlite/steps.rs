@@ -1,7 +1,10 @@
 //! Steps, logs and progress of a run. Writes from inside a handler are fenced by the lease
 //! (`status = 'leased' AND lease_generation = ?`): a handler that lost its run writes nothing.
 
-use crate::model::{new_id, Log, Step, LOG_COLUMNS, STEP_COLUMNS};
+use super::rows::{log_from_row, step_from_row};
+use crate::model::{new_id, Log, Step};
+use crate::store::columns::{LOG_COLUMNS, STEP_COLUMNS};
+use crate::store::{Fence, NewLog, NewStep};
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -12,7 +15,7 @@ pub fn steps_of(conn: &Connection, run_id: &str) -> Result<Vec<Step>> {
     );
     let rows = conn
         .prepare_cached(&sql)?
-        .query_map([run_id], Step::from_row)?
+        .query_map([run_id], step_from_row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
@@ -33,7 +36,7 @@ pub fn logs_of(
     );
     let rows = conn
         .prepare_cached(&sql)?
-        .query_map(params![run_id, created, id, limit], Log::from_row)?
+        .query_map(params![run_id, created, id, limit], log_from_row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
@@ -45,26 +48,8 @@ pub fn completed_step(conn: &Connection, run_id: &str, name: &str) -> Result<Opt
     );
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row([run_id, name], Step::from_row)
+        .query_row([run_id, name], step_from_row)
         .optional()?)
-}
-
-/// The lease a handler's writes are fenced by.
-#[derive(Debug, Clone)]
-pub struct Fence {
-    pub run_id: String,
-    pub generation: i64,
-}
-
-/// A step to record.
-#[derive(Debug, Clone)]
-pub struct NewStep<'a> {
-    pub name: &'a str,
-    /// `completed` or `failed`.
-    pub status: &'a str,
-    pub output: Option<&'a str>,
-    pub error: Option<&'a str>,
-    pub started_at: &'a str,
 }
 
 /// Records a step, fenced by the lease, at index `current_step_index` (read in this
@@ -77,7 +62,7 @@ pub fn insert_step(
     now: &str,
 ) -> Result<Option<i64>> {
     let index: Option<i64> = tx
-        .prepare_cached(include_str!("../../sql/insert_step.sql"))?
+        .prepare_cached(include_str!("../../../sql/insert_step.sql"))?
         .query_row(
             params![
                 new_id(),
@@ -95,7 +80,7 @@ pub fn insert_step(
         .optional()?;
     if let Some(i) = index {
         if step.status == "completed" {
-            tx.prepare_cached(include_str!("../../sql/advance_step.sql"))?
+            tx.prepare_cached(include_str!("../../../sql/advance_step.sql"))?
                 .execute(params![fence.run_id, fence.generation, i, now])?;
         }
     }
@@ -105,24 +90,15 @@ pub fn insert_step(
 /// Sets the run's progress JSON; false when the lease was lost.
 pub fn set_progress(tx: &Connection, fence: &Fence, progress: &str, now: &str) -> Result<bool> {
     let n = tx
-        .prepare_cached(include_str!("../../sql/set_progress.sql"))?
+        .prepare_cached(include_str!("../../../sql/set_progress.sql"))?
         .execute(params![fence.run_id, fence.generation, progress, now])?;
     Ok(n > 0)
-}
-
-/// A log line to record.
-#[derive(Debug, Clone)]
-pub struct NewLog<'a> {
-    pub step_name: Option<&'a str>,
-    pub level: &'a str,
-    pub message: &'a str,
-    pub data: Option<&'a str>,
 }
 
 /// Appends a log, fenced by the lease; false when the lease was lost.
 pub fn insert_log(tx: &Connection, fence: &Fence, log: &NewLog, now: &str) -> Result<bool> {
     let n = tx
-        .prepare_cached(include_str!("../../sql/insert_log.sql"))?
+        .prepare_cached(include_str!("../../../sql/insert_log.sql"))?
         .execute(params![
             new_id(),
             fence.run_id,

@@ -1,14 +1,26 @@
-//! The SQLite backend of [`super::Store`]: one rusqlite connection, every write in one
-//! `BEGIN IMMEDIATE` transaction, the statements in the sibling modules.
+//! The SQLite backend of [`super::Store`]: one rusqlite connection ([`db`] opens it), every
+//! write in one `BEGIN IMMEDIATE` transaction, the statements in the submodules, rows mapped
+//! in [`rows`]. The rules of each command are [`super::rules`] and [`super::handles`]; this
+//! backend supplies their statements ([`super::rules::RunWrites`], [`super::handles::IdLookup`]).
 
-use super::handles::{self, is_handle, COUNTED_CANDIDATES, TAIL_MIN};
-use super::{admin, enqueue, lease, list, steps, StepRecord};
-use super::{Access, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Plan};
-use crate::db;
-use crate::error::CodedError;
-use crate::model::{Disposition, Log, Run, RunSpec, Step, RUN_COLUMNS};
+pub mod admin;
+pub mod big_text;
+pub mod db;
+pub mod enqueue;
+pub mod lease;
+pub mod list;
+pub mod maintenance;
+pub mod pending;
+pub mod rows;
+pub mod steps;
+
+use super::backend::{FencedWrites, Leases, RunChanges, RunReads};
+use super::handles::{self, TAIL_MIN};
+use super::types::{Access, Clock, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Plan};
+use super::{rules, StepRecord};
+use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
-use enqueue::Clock;
+use rows::get_run;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,8 +28,8 @@ use std::time::{Duration, Instant};
 /// The database of one process (a worker's renewal thread opens its own with
 /// [`Store::open_again`]).
 pub struct Sqlite {
-    pub(super) conn: Connection,
-    pub(super) path: PathBuf,
+    pub(in crate::store) conn: Connection,
+    pub(in crate::store) path: PathBuf,
     /// Timestamps of this process never go backwards, even if the system clock does.
     clock: Clock,
 }
@@ -33,6 +45,30 @@ impl SqliteBatch<'_> {
     /// Like [`Store::enqueue`], in the batch's transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         enqueue::enqueue(self.conn, spec, self.clock).map_err(|e| db::describe(e, self.path))
+    }
+}
+
+/// The statements of [`rules`] in one `BEGIN IMMEDIATE` transaction.
+struct Writes<'a> {
+    conn: &'a Connection,
+    clock: &'a mut Clock,
+}
+
+impl rules::RunWrites for Writes<'_> {
+    fn find_run(&mut self, given: &str) -> Result<Run> {
+        find_run(self.conn, given)
+    }
+
+    fn cancel_run(&mut self, id: &str) -> Result<bool> {
+        admin::cancel(self.conn, id, &crate::time::now())
+    }
+
+    fn delete_run(&mut self, id: &str) -> Result<()> {
+        admin::delete_run(self.conn, id)
+    }
+
+    fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        enqueue::enqueue(self.conn, spec, self.clock)
     }
 }
 
@@ -59,11 +95,6 @@ impl Sqlite {
         &self.path
     }
 
-    /// The file, for messages.
-    pub fn location(&self) -> String {
-        self.path.display().to_string()
-    }
-
     /// `f` in one `BEGIN IMMEDIATE` transaction, committed when it returns Ok.
     pub(super) fn write<T>(
         &mut self,
@@ -84,108 +115,7 @@ impl Sqlite {
         Ok(value)
     }
 
-    // ----- reading runs -----
-
-    /// The run with exactly this id.
-    pub fn run(&self, id: &str) -> Result<Option<Run>> {
-        get_run(&self.conn, id)
-    }
-
-    /// Resolves a handle (the full id, or a unique, case-insensitive prefix or tail of at
-    /// least 8 characters) to the run's id.
-    pub fn resolve_id(&mut self, given: &str) -> Result<String> {
-        self.read(|c| resolve_id(c, given))
-    }
-
-    /// Resolves and loads a run (exit 3 when unknown).
-    pub fn find_run(&mut self, given: &str) -> Result<Run> {
-        self.read(|c| find_run(c, given))
-    }
-
-    /// A run with its steps and logs, from one snapshot.
-    pub fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
-        self.read(|c| {
-            let run = find_run(c, given)?;
-            let steps = steps::steps_of(c, &run.id)?;
-            let logs = steps::logs_of(c, &run.id, None, None)?;
-            Ok((run, steps, logs))
-        })
-    }
-
-    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
-    /// gone) in the same snapshot: then no later log can appear.
-    pub fn logs_page(
-        &mut self,
-        run_id: &str,
-        after: Option<(&str, &str)>,
-        limit: u64,
-    ) -> Result<(bool, Vec<Log>)> {
-        self.read(|c| {
-            let terminal = get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
-            let logs = steps::logs_of(c, run_id, after, Some(limit))?;
-            Ok((terminal, logs))
-        })
-    }
-
-    /// A page of runs, newest first, starting after the run `before` (an id or prefix) when
-    /// given; with `short_ids`, each run's short handle too (its shortest unique tail).
-    pub fn list_page(
-        &mut self,
-        before: Option<&str>,
-        mut filter: ListFilter,
-        short_ids: bool,
-    ) -> Result<(Vec<Run>, Vec<String>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let (runs, short) = page(c, &filter, short_ids)?;
-            Ok((runs, short))
-        })
-    }
-
-    /// How [`Store::list_page`] would read this page: the plan and SQLite's query plans.
-    pub fn explain_list(
-        &mut self,
-        before: Option<&str>,
-        mut filter: ListFilter,
-    ) -> Result<(Plan, Vec<Vec<String>>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            list::explain(c, &filter)
-        })
-    }
-
-    /// Like [`Sqlite::list_page`], with the number of runs the filter matches from `before` on
-    /// (ignoring `offset` and `limit`) counted in the same read transaction, up to `cap + 1`:
-    /// a count above `cap` means "more than `cap`", and counting costs at most `cap + 1` rows.
-    pub fn list_page_counted(
-        &mut self,
-        before: Option<&str>,
-        mut filter: ListFilter,
-        short_ids: bool,
-        cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let (runs, short) = page(c, &filter, short_ids)?;
-            let count = count_matches(c, &filter, cap)?;
-            Ok((runs, short, Some(count)))
-        })
-    }
-
-    /// Runs counted by (status, job).
-    pub fn counts(&self) -> Result<Vec<(String, String, i64)>> {
-        admin::stats(&self.conn)
-    }
-
     // ----- changing runs -----
-
-    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
-    pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        let clock = &mut self.clock;
-        db::write(&mut self.conn, &self.path, |tx| {
-            enqueue::enqueue(tx, spec, clock)
-        })
-    }
 
     /// Enqueues many runs in one `BEGIN IMMEDIATE` transaction: `f` calls
     /// [`EnqueueBatch::enqueue`] for each. Committed when `commit` and `f` returns Ok, else
@@ -211,79 +141,154 @@ impl Sqlite {
         }
         Ok(value)
     }
+}
 
-    /// Enqueues a terminal run again as a new run (same job, input, labels, concurrency key).
-    pub fn retrigger(&mut self, given: &str) -> Result<Run> {
+impl RunReads for Sqlite {
+    /// The file, for messages.
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The run with exactly this id.
+    fn run(&self, id: &str) -> Result<Option<Run>> {
+        get_run(&self.conn, id)
+    }
+
+    /// Resolves a handle (the full id, or a unique, case-insensitive prefix or tail of at
+    /// least 8 characters) to the run's id.
+    fn resolve_id(&mut self, given: &str) -> Result<String> {
+        self.read(|c| resolve_id(c, given))
+    }
+
+    /// Resolves and loads a run (exit 3 when unknown).
+    fn find_run(&mut self, given: &str) -> Result<Run> {
+        self.read(|c| find_run(c, given))
+    }
+
+    /// A run with its steps and logs, from one snapshot.
+    fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
+        self.read(|c| {
+            let run = find_run(c, given)?;
+            let steps = steps::steps_of(c, &run.id)?;
+            let logs = steps::logs_of(c, &run.id, None, None)?;
+            Ok((run, steps, logs))
+        })
+    }
+
+    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
+    /// gone) in the same snapshot: then no later log can appear.
+    fn logs_page(
+        &mut self,
+        run_id: &str,
+        after: Option<(&str, &str)>,
+        limit: u64,
+    ) -> Result<(bool, Vec<Log>)> {
+        self.read(|c| {
+            let terminal = get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
+            let logs = steps::logs_of(c, run_id, after, Some(limit))?;
+            Ok((terminal, logs))
+        })
+    }
+
+    /// A page of runs, newest first, starting after the run `before` (an id or prefix) when
+    /// given; with `short_ids`, each run's short handle too (its shortest unique tail).
+    fn list_page(
+        &mut self,
+        before: Option<&str>,
+        mut filter: ListFilter,
+        short_ids: bool,
+    ) -> Result<(Vec<Run>, Vec<String>)> {
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            let (runs, short) = page(c, &filter, short_ids)?;
+            Ok((runs, short))
+        })
+    }
+
+    /// How [`Store::list_page`] would read this page: the plan and SQLite's query plans.
+    fn explain_list(
+        &mut self,
+        before: Option<&str>,
+        mut filter: ListFilter,
+    ) -> Result<(Plan, Vec<Vec<String>>)> {
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            list::explain(c, &filter)
+        })
+    }
+
+    /// Like [`RunReads::list_page`], with the number of runs the filter matches from `before` on
+    /// (ignoring `offset` and `limit`) counted in the same read transaction, up to `cap + 1`:
+    /// a count above `cap` means "more than `cap`", and counting costs at most `cap + 1` rows.
+    fn list_page_counted(
+        &mut self,
+        before: Option<&str>,
+        mut filter: ListFilter,
+        short_ids: bool,
+        cap: u64,
+    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+        self.read(|c| {
+            filter.before = before_key(c, before)?;
+            let (runs, short) = page(c, &filter, short_ids)?;
+            let count = count_matches(c, &filter, cap)?;
+            Ok((runs, short, Some(count)))
+        })
+    }
+
+    /// Runs counted by (status, job).
+    fn counts(&self) -> Result<Vec<(String, String, i64)>> {
+        admin::stats(&self.conn)
+    }
+}
+
+impl RunChanges for Sqlite {
+    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
+    fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         let clock = &mut self.clock;
         db::write(&mut self.conn, &self.path, |tx| {
-            let old = find_run(tx, given)?;
-            if !old.is_terminal() {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only terminal runs can be retriggered",
-                    old.id, old.status
-                ))
-                .into());
-            }
-            let spec = RunSpec {
-                job: old.job_name.clone(),
-                input: old.input.clone(),
-                labels: old.label_pairs(),
-                idempotency_key: None,
-                concurrency_key: old.concurrency_key.clone(),
-                coalesce: false,
-            };
-            let (run, _) = enqueue::enqueue(tx, &spec, clock)?;
-            Ok(run)
+            enqueue::enqueue(tx, spec, clock)
         })
     }
 
-    /// Cancels a pending or leased run; returns its id (conflict when it is not cancellable).
-    pub fn cancel(&mut self, given: &str) -> Result<String> {
-        self.write(|tx| {
-            let run = find_run(tx, given)?;
-            if !admin::cancel(tx, &run.id, &crate::time::now())? {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only pending or leased runs can be cancelled",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            Ok(run.id)
+    /// Enqueues a terminal run again as a new run ([`rules::retrigger`]).
+    fn retrigger(&mut self, given: &str) -> Result<Run> {
+        let clock = &mut self.clock;
+        db::write(&mut self.conn, &self.path, |tx| {
+            rules::retrigger(&mut Writes { conn: tx, clock }, given)
         })
     }
 
-    /// Deletes a run with its labels, steps and logs; returns its id. Only a terminal run
-    /// unless `force` (conflict otherwise).
-    pub fn delete(&mut self, given: &str, force: bool) -> Result<String> {
-        self.write(|tx| {
-            let run = find_run(tx, given)?;
-            if !run.is_terminal() && !force {
-                return Err(CodedError::conflict(format!(
-                    "run {} is {}; only terminal runs are deleted (use --force)",
-                    run.id, run.status
-                ))
-                .into());
-            }
-            admin::delete_run(tx, &run.id)?;
-            Ok(run.id)
+    /// Cancels a pending or leased run; its id ([`rules::cancel`]).
+    fn cancel(&mut self, given: &str) -> Result<String> {
+        let clock = &mut self.clock;
+        db::write(&mut self.conn, &self.path, |tx| {
+            rules::cancel(&mut Writes { conn: tx, clock }, given)
         })
     }
 
-    // ----- inside a handler: fenced by the run's lease -----
+    /// Deletes a run with its labels, steps and logs; its id ([`rules::delete`]).
+    fn delete(&mut self, given: &str, force: bool) -> Result<String> {
+        let clock = &mut self.clock;
+        db::write(&mut self.conn, &self.path, |tx| {
+            rules::delete(&mut Writes { conn: tx, clock }, given, force)
+        })
+    }
+}
 
+impl FencedWrites for Sqlite {
     /// The completed step `name` of a run, if any.
-    pub fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
+    fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
         steps::completed_step(&self.conn, run_id, name)
     }
 
     /// Whether the fence's lease is still held.
-    pub fn holds_lease(&self, fence: &Fence) -> Result<bool> {
+    fn holds_lease(&self, fence: &Fence) -> Result<bool> {
         steps::holds_lease(&self.conn, fence)
     }
 
     /// Records a step (fenced). A completed step is not recorded twice: when another process
     /// of the run completed it first, its output is the answer.
-    pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
+    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
         self.write(|tx| {
             if step.status == "completed" {
                 if let Some(done) = steps::completed_step(tx, &fence.run_id, step.name)? {
@@ -299,17 +304,17 @@ impl Sqlite {
     }
 
     /// Sets the run's progress (fenced); false when the lease is lost.
-    pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
+    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
         self.write(|tx| steps::set_progress(tx, fence, progress, &crate::time::now()))
     }
 
     /// Appends a log line (fenced); false when the lease is lost.
-    pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
+    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
         self.write(|tx| steps::insert_log(tx, fence, log, &crate::time::now()))
     }
 
     /// Appends log lines in one transaction (fenced, all or none); false when the lease is lost.
-    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
         self.write(|tx| {
             // The write transaction holds the database lock: every insert sees the same
             // lease, so the first one refused means none is written.
@@ -321,12 +326,12 @@ impl Sqlite {
             Ok(true)
         })
     }
+}
 
-    // ----- the worker -----
-
+impl Leases for Sqlite {
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also returns when
     /// the lease began by the local clock (read after BEGIN, before the claim).
-    pub fn claim(
+    fn claim(
         &mut self,
         jobs: &Jobs,
         owner: &str,
@@ -344,7 +349,7 @@ impl Sqlite {
 
     /// Extends a lease by `lease` from now (fenced, and only while unexpired): Some(when the
     /// renewal began by the local clock) when renewed, None when the lease is lost.
-    pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
+    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
         self.write(|tx| {
             let started = Instant::now();
             let ms = crate::time::now_ms();
@@ -356,23 +361,36 @@ impl Sqlite {
     }
 
     /// Completes a leased run with its output (fenced); false when the lease is lost.
-    pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
+    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
         self.write(|tx| lease::complete(tx, id, generation, output, &crate::time::now()))
     }
 
     /// Fails a leased run with its error (fenced); false when the lease is lost.
-    pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
+    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
         self.write(|tx| lease::fail(tx, id, generation, error, &crate::time::now()))
     }
 
     /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
-    pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
+    fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
         self.write(|tx| lease::expire(tx, id, generation, &crate::time::now()))
     }
 
     /// The status and generation of a run (None when deleted).
-    pub fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
+    fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
         lease::status_of(&self.conn, id)
+    }
+
+    /// Whether any lease has run out (a read: lets an idle worker skip the write).
+    fn has_expired(&self) -> Result<bool> {
+        maintenance::has_expired(&self.conn, &crate::time::now())
+    }
+
+    /// Releases at most `limit` expired leases in one transaction; returns how many.
+    fn release_expired(&mut self, limit: u64) -> Result<u64> {
+        self.write(|tx| {
+            let r = maintenance::release_expired(tx, &crate::time::now(), limit)?;
+            Ok(r.pending + r.failed)
+        })
     }
 }
 
@@ -462,15 +480,6 @@ fn before_key(c: &Connection, before: Option<&str>) -> Result<Option<(String, St
     }
 }
 
-/// The run with exactly this id.
-pub(super) fn get_run(conn: &Connection, id: &str) -> Result<Option<Run>> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM durably_runs WHERE id = ?1");
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([id], Run::from_row)
-        .optional()?)
-}
-
 /// Ids starting with a prefix: `?1` the prefix, `?2` the prefix followed by U+10FFFF, `?3` an
 /// id to leave out, `?4` the limit.
 pub const PREFIX_SQL: &str =
@@ -484,127 +493,67 @@ pub const TAIL_SQL: &str = "SELECT id FROM durably_runs WHERE lower(substr(id, -
 pub const SAME_TAIL_SQL: &str = "SELECT id FROM durably_runs \
      WHERE lower(substr(id, -8)) IN (SELECT value FROM json_each(?1))";
 
-/// Resolves a handle to the run's id: the full id, or a case-insensitive prefix, or a
-/// case-insensitive tail of at least [`TAIL_MIN`] characters, that only one run has.
-/// Unknown → exit 3; ambiguous → usage error (exit 2) listing the candidates.
-fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
-    let given = given.trim();
-    if given.is_empty() {
-        return Err(CodedError::usage("empty run id").into());
-    }
-    if let Some(id) = conn
-        .prepare_cached("SELECT id FROM durably_runs WHERE id = ?1")?
-        .query_row([given], |r| r.get::<_, String>(0))
-        .optional()?
-    {
-        return Ok(id);
-    }
-    if !is_handle(given) {
-        return Err(handles::not_found(given));
-    }
-    let (found, capped) = matches(conn, given, None, COUNTED_CANDIDATES)?;
-    handles::pick(given, found, capped)
-}
+/// The index seeks of handles on SQLite, in the caller's transaction.
+struct Ids<'a>(&'a Connection);
 
-/// The ids (other than `except`) that `handle` names as a prefix or as a tail, in id order,
-/// at most `cap` from each lookup; the flag says a lookup stopped at `cap`. Each lookup is an
-/// index seek: a range on the primary key for prefixes, an equality on the
-/// `lower(substr(id, -8))` expression index for tails.
-fn matches(
-    conn: &Connection,
-    handle: &str,
-    except: Option<&str>,
-    cap: usize,
-) -> Result<(Vec<String>, bool)> {
-    let except = except.unwrap_or("");
-    let limit = i64::try_from(cap).unwrap_or(i64::MAX);
-    let (mut found, mut capped) = prefix_matches(conn, handle, except, cap)?;
-    if handle.len() >= TAIL_MIN {
-        // The same expression as the index, so SQLite seeks it; the full tail is then compared
-        // on the few rows that share its last 8 characters. Without the index (a file `durably
-        // init` has not repaired) this is a scan: slower, still right.
-        let lower = handle.to_ascii_lowercase();
+impl handles::IdLookup for Ids<'_> {
+    fn exact(&mut self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT id FROM durably_runs WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, String>(0))
+            .optional()?)
+    }
+
+    /// A range on the primary-key index (BINARY collation compares UTF-8 bytes): one seek.
+    /// (`id GLOB ?1 || '*'` cannot use the index: its pattern is an expression.)
+    fn in_range(&mut self, from: &str, to: &str, except: &str, limit: i64) -> Result<Vec<String>> {
+        let mut stmt = self.0.prepare_cached(PREFIX_SQL)?;
+        let ids = stmt
+            .query_map(rusqlite::params![from, to, except, limit], |r| {
+                r.get::<_, String>(0)
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// The same expression as the tail index, so SQLite seeks it.
+    fn with_tail(&mut self, lower: &str, except: &str, limit: i64) -> Result<Vec<String>> {
         let key = &lower[lower.len() - TAIL_MIN..];
-        let mut tail = conn.prepare_cached(TAIL_SQL)?;
         let from_end = -i64::try_from(lower.len()).unwrap_or(i64::MAX);
-        let mut n = 0;
-        for id in tail.query_map(
-            rusqlite::params![key, from_end, lower, except, limit],
-            |r| r.get::<_, String>(0),
-        )? {
-            found.insert(id?);
-            n += 1;
-        }
-        capped |= n == cap;
+        let mut stmt = self.0.prepare_cached(TAIL_SQL)?;
+        let ids = stmt
+            .query_map(
+                rusqlite::params![key, from_end, lower, except, limit],
+                |r| r.get::<_, String>(0),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
     }
-    Ok((found.into_iter().collect(), capped))
+
+    /// Seeks on the tail index (one scan for the page without it).
+    fn sharing_tails(&mut self, keys: &[String]) -> Result<Vec<String>> {
+        let keys = serde_json::to_string(keys)?;
+        let mut stmt = self.0.prepare_cached(SAME_TAIL_SQL)?;
+        let ids = stmt
+            .query_map([keys], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
 }
 
-/// The ids other than `except` that start with `prefix` in any case, at most `cap` per case
-/// variant (the flag says one stopped there).
-fn prefix_matches(
-    conn: &Connection,
-    prefix: &str,
-    except: &str,
-    cap: usize,
-) -> Result<(std::collections::BTreeSet<String>, bool)> {
-    let mut found = std::collections::BTreeSet::new();
-    let mut capped = false;
-    let limit = i64::try_from(cap).unwrap_or(i64::MAX);
-    let mut variants = vec![
-        prefix.to_string(),
-        prefix.to_ascii_lowercase(),
-        prefix.to_ascii_uppercase(),
-    ];
-    variants.dedup();
-    // A range on the primary-key index: [prefix, prefix + U+10FFFF) holds exactly the ids
-    // that start with the prefix (BINARY collation compares UTF-8 bytes), found by one seek.
-    // (`id GLOB ?1 || '*'` cannot use the index: its pattern is an expression.)
-    let mut stmt = conn.prepare_cached(PREFIX_SQL)?;
-    for v in &variants {
-        let end = format!("{v}\u{10FFFF}");
-        let mut n = 0;
-        for id in stmt.query_map(rusqlite::params![v, end, except, limit], |r| {
-            r.get::<_, String>(0)
-        })? {
-            found.insert(id?);
-            n += 1;
-        }
-        capped |= n == cap;
-    }
-    Ok((found, capped))
+/// Resolves a handle to the run's id ([`handles::resolve`]).
+fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
+    handles::resolve(&mut Ids(conn), given)
 }
 
 /// Resolves and loads a run (exit 3 when unknown).
 fn find_run(conn: &Connection, given: &str) -> Result<Run> {
     let id = resolve_id(conn, given)?;
-    get_run(conn, &id)?
-        .ok_or_else(|| CodedError::not_found(format!("run {given} not found")).into())
+    get_run(conn, &id)?.ok_or_else(|| handles::not_found(given))
 }
 
-/// The short handle of each of `ids`, as shown in tables: its shortest tail, at least
-/// [`TAIL_MIN`] characters, that no other run has as its tail or as its prefix, so
-/// [`resolve_id`] gives the id back. A tail never starts with `-` (it would read as an option).
-/// An id that cannot be a handle (other characters) or is this short anyway is shown whole.
-///
-/// One query finds every run that shares the last 8 characters with one of `ids` (seeks on the
-/// tail index; one scan for the page without it), then one prefix seek per length tried
-/// (almost always one), so a page costs O(page log n).
+/// The short handle of each of `ids`, as shown in tables ([`handles::unique_handles`]).
 fn unique_handles(conn: &Connection, ids: &[String]) -> Result<Vec<String>> {
-    let keys: std::collections::BTreeSet<String> = ids
-        .iter()
-        .filter(|id| handles::eligible(id))
-        .map(|id| handles::tail_key(id))
-        .collect();
-    let mut sharing = Vec::new();
-    if !keys.is_empty() {
-        let keys = serde_json::to_string(&keys)?;
-        let mut stmt = conn.prepare_cached(SAME_TAIL_SQL)?;
-        for other in stmt.query_map([keys], |r| r.get::<_, String>(0))? {
-            sharing.push(other?);
-        }
-    }
-    handles::shortest_tails(ids, sharing, |tail, id| {
-        Ok(!prefix_matches(conn, tail, id, 1)?.0.is_empty())
-    })
+    handles::unique_handles(&mut Ids(conn), ids)
 }

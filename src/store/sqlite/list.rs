@@ -24,44 +24,22 @@
 //! label-first plan would sort all the label's matches — no index of the shared schema can
 //! answer that intersection in O(page).
 
-use crate::model::{Labels, Run, Status, RUN_COLUMNS};
+use super::rows::run_from_row;
+use crate::model::{Run, Status};
+use crate::store::columns::RUN_COLUMNS;
+use crate::store::{rules, ListFilter, Param, Plan, Query};
 use anyhow::Result;
-use rusqlite::types::Value;
+
 use rusqlite::{Connection, OptionalExtension};
 
-/// What `ls` asks for.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    pub labels: Labels,
-    pub statuses: Vec<Status>,
-    pub jobs: Vec<String>,
-    /// Only runs strictly older than this (created_at, id).
-    pub before: Option<(String, String)>,
-    pub limit: u64,
-    pub offset: u64,
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            Param::Text(text) => rusqlite::types::ToSqlOutput::from(text.as_str()),
+            Param::Integer(n) => rusqlite::types::ToSqlOutput::from(*n),
+        })
+    }
 }
-
-/// One SQL statement of a plan, with its parameters.
-#[derive(Debug, Clone)]
-pub struct Query {
-    pub sql: String,
-    pub params: Vec<Value>,
-}
-
-/// How a filter will be answered.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub strategy: &'static str,
-    pub queries: Vec<Query>,
-    /// Label-first only: the counted matches of the driving label and the cap.
-    pub note: String,
-    /// The queries return only `(created_at, id)` keys (several index streams, read from
-    /// covering indexes); whole rows are fetched for the merged page alone.
-    pub keys_only: bool,
-}
-
-const MIN_CAP: i64 = 200;
-const MAX_CAP: i64 = 20_000;
 
 /// Chooses the strategy and builds the statements.
 pub fn plan(conn: &Connection, f: &ListFilter) -> Result<Plan> {
@@ -71,8 +49,7 @@ pub fn plan(conn: &Connection, f: &ListFilter) -> Result<Plan> {
         let runs: i64 = conn
             .prepare_cached("SELECT coalesce(max(rowid), 0) FROM durably_runs")?
             .query_row([], |r| r.get(0))?;
-        let cap = ((page.max(1).saturating_mul(runs.max(1)) as f64).sqrt() as i64)
-            .clamp(MIN_CAP, MAX_CAP);
+        let cap = rules::label_first_cap(page, runs);
         let mut counted = Vec::with_capacity(f.labels.len());
         let mut count_stmt = conn.prepare_cached(
             "SELECT count(*) FROM (SELECT 1 FROM durably_run_labels WHERE key = ?1 AND value = ?2 LIMIT ?3)",
@@ -136,7 +113,7 @@ fn deep_labels(conn: &Connection, f: &ListFilter, cap: i64, page: i64) -> Result
     let newer_query = newer_runs_query(f, &from);
     let count = |q: &Query, limit: i64| -> Result<i64> {
         let mut params = q.params.clone();
-        params.push(Value::Integer(limit));
+        params.push(Param::Integer(limit));
         Ok(conn
             .prepare_cached(&q.sql)?
             .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?)
@@ -184,13 +161,13 @@ fn deep_labels(conn: &Connection, f: &ListFilter, cap: i64, page: i64) -> Result
 /// Counts (up to a last parameter) the runs an index walk passes before `from`: newer than it,
 /// older than `--before`, in the walked statuses and jobs.
 fn newer_runs_query(f: &ListFilter, from: &(String, String)) -> Query {
-    let mut params: Vec<Value> = vec![Value::Text(from.0.clone()), Value::Text(from.1.clone())];
+    let mut params: Vec<Param> = vec![Param::Text(from.0.clone()), Param::Text(from.1.clone())];
     let mut sql = String::from(
         "SELECT count(*) FROM (SELECT 1 FROM durably_runs WHERE (created_at, id) > (?1, ?2)",
     );
     if let Some((created, id)) = &f.before {
-        params.push(Value::Text(created.clone()));
-        params.push(Value::Text(id.clone()));
+        params.push(Param::Text(created.clone()));
+        params.push(Param::Text(id.clone()));
         sql.push_str(" AND (created_at, id) < (?3, ?4)");
     }
     if !f.statuses.is_empty() {
@@ -230,7 +207,7 @@ pub fn list(conn: &Connection, f: &ListFilter) -> Result<Vec<Run>> {
             .take(f.limit as usize)
         {
             // Same read transaction as the keys (cmd::ls): the row is there.
-            if let Some(run) = super::sqlite::get_run(conn, &id)? {
+            if let Some(run) = super::rows::get_run(conn, &id)? {
                 runs.push(run);
             }
         }
@@ -239,7 +216,7 @@ pub fn list(conn: &Connection, f: &ListFilter) -> Result<Vec<Run>> {
     let mut runs: Vec<Run> = Vec::new();
     for q in &plan.queries {
         let mut stmt = conn.prepare_cached(&q.sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(q.params.iter()), Run::from_row)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(q.params.iter()), run_from_row)?;
         for r in rows {
             runs.push(r?);
         }
@@ -296,13 +273,13 @@ fn index_streams(f: &ListFilter, page: i64) -> Vec<Query> {
     for job in &jobs {
         for status in &statuses {
             let mut sql = format!("SELECT {columns} FROM durably_runs WHERE 1");
-            let mut params: Vec<Value> = Vec::new();
+            let mut params: Vec<Param> = Vec::new();
             if let Some(j) = job {
-                params.push(Value::Text((*j).clone()));
+                params.push(Param::Text((*j).clone()));
                 sql.push_str(&format!(" AND job_name = ?{}", params.len()));
             }
             if let Some(s) = status {
-                params.push(Value::Text(s.as_str().into()));
+                params.push(Param::Text(s.as_str().into()));
                 sql.push_str(&format!(" AND status = ?{}", params.len()));
             }
             push_common(&mut sql, &mut params, f, "durably_runs", None, page);
@@ -319,7 +296,7 @@ fn label_first(f: &ListFilter, driver: usize, page: i64) -> Query {
         .collect::<Vec<_>>()
         .join(", ");
     let (k, v) = &f.labels[driver];
-    let mut params: Vec<Value> = vec![Value::Text(k.clone()), Value::Text(v.clone())];
+    let mut params: Vec<Param> = vec![Param::Text(k.clone()), Param::Text(v.clone())];
     // CROSS JOIN keeps the label rows as the outer loop. The inner query sorts only the
     // (created_at, id) keys of the matches; whole rows are read for the page alone.
     let mut inner = String::from(
@@ -348,15 +325,15 @@ fn label_first(f: &ListFilter, driver: usize, page: i64) -> Query {
 /// Adds the `--before` cursor, the label checks (all but `skip`), the order and the limit.
 fn push_common(
     sql: &mut String,
-    params: &mut Vec<Value>,
+    params: &mut Vec<Param>,
     f: &ListFilter,
     table: &str,
     skip: Option<usize>,
     page: i64,
 ) {
     if let Some((created, id)) = &f.before {
-        params.push(Value::Text(created.clone()));
-        params.push(Value::Text(id.clone()));
+        params.push(Param::Text(created.clone()));
+        params.push(Param::Text(id.clone()));
         let (a, b) = (params.len() - 1, params.len());
         sql.push_str(&format!(
             " AND ({table}.created_at, {table}.id) < (?{a}, ?{b})"
@@ -366,24 +343,24 @@ fn push_common(
         if Some(i) == skip {
             continue;
         }
-        params.push(Value::Text(k.clone()));
-        params.push(Value::Text(v.clone()));
+        params.push(Param::Text(k.clone()));
+        params.push(Param::Text(v.clone()));
         let (a, b) = (params.len() - 1, params.len());
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM durably_run_labels AS x WHERE x.run_id = {table}.id AND x.key = ?{a} AND x.value = ?{b})"
         ));
     }
-    params.push(Value::Integer(page));
+    params.push(Param::Integer(page));
     sql.push_str(&format!(
         " ORDER BY {table}.created_at DESC, {table}.id DESC LIMIT ?{}",
         params.len()
     ));
 }
 
-fn in_list(params: &mut Vec<Value>, items: impl Iterator<Item = String>) -> String {
+fn in_list(params: &mut Vec<Param>, items: impl Iterator<Item = String>) -> String {
     let mut marks = Vec::new();
     for item in items {
-        params.push(Value::Text(item));
+        params.push(Param::Text(item));
         marks.push(format!("?{}", params.len()));
     }
     marks.join(", ")

@@ -1,7 +1,8 @@
 //! Keeping the file small and the queue moving: releasing expired leases, purging old
 //! terminal runs in batches, the WAL checkpoint, and the counts the worker reports.
 
-use crate::model::{Labels, Status};
+use crate::store::backend::Maintenance;
+use crate::store::{rules, PurgeFilter};
 use anyhow::{Context as _, Result};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -19,12 +20,13 @@ pub struct Released {
 /// `Lease expired; pending run already exists`. At most `limit` runs per call.
 pub fn release_expired(tx: &Connection, now: &str, limit: u64) -> Result<Released> {
     let ids: Vec<String> = tx
-        .prepare_cached(include_str!("../../sql/expired_leases.sql"))?
+        .prepare_cached(include_str!("../../../sql/expired_leases.sql"))?
         .query_map(params![now, limit as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Released::default();
-    let mut fail = tx.prepare_cached(include_str!("../../sql/release_expired_fail.sql"))?;
-    let mut pending = tx.prepare_cached(include_str!("../../sql/release_expired_pending.sql"))?;
+    let mut fail = tx.prepare_cached(include_str!("../../../sql/release_expired_fail.sql"))?;
+    let mut pending =
+        tx.prepare_cached(include_str!("../../../sql/release_expired_pending.sql"))?;
     for id in &ids {
         if fail.execute(params![id, now])? > 0 {
             out.failed += 1;
@@ -59,64 +61,10 @@ pub fn checkpoint(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Which terminal runs a purge removes.
-#[derive(Debug, Clone)]
-pub struct PurgeFilter {
-    /// `completed_at` strictly before this timestamp.
-    pub cutoff: String,
-    /// Terminal statuses (empty = all three).
-    pub statuses: Vec<Status>,
-    pub jobs: Vec<String>,
-    pub labels: Labels,
-}
-
-impl PurgeFilter {
-    /// Every terminal run completed more than `age` ago (the cutoff is fixed now); narrow it
-    /// with the other fields.
-    pub fn older_than(age: Duration) -> PurgeFilter {
-        PurgeFilter {
-            cutoff: crate::time::ago(age),
-            statuses: Vec::new(),
-            jobs: Vec::new(),
-            labels: Labels::new(),
-        }
-    }
-}
-
+/// The purge's condition ([`rules::purge_condition`]) with SQLite's marks.
 fn purge_where(f: &PurgeFilter) -> (String, Vec<Value>) {
-    let statuses: Vec<Status> = if f.statuses.is_empty() {
-        Status::TERMINAL.to_vec()
-    } else {
-        f.statuses.clone()
-    };
-    let mut params: Vec<Value> = vec![Value::Text(f.cutoff.clone())];
-    let mut marks = Vec::new();
-    for s in statuses {
-        params.push(Value::Text(s.as_str().into()));
-        marks.push(format!("?{}", params.len()));
-    }
-    let mut sql = format!(
-        "status IN ({}) AND completed_at IS NOT NULL AND completed_at < ?1",
-        marks.join(", ")
-    );
-    if !f.jobs.is_empty() {
-        let mut jm = Vec::new();
-        for j in &f.jobs {
-            params.push(Value::Text(j.clone()));
-            jm.push(format!("?{}", params.len()));
-        }
-        sql.push_str(&format!(" AND job_name IN ({})", jm.join(", ")));
-    }
-    for (k, v) in &f.labels {
-        params.push(Value::Text(k.clone()));
-        params.push(Value::Text(v.clone()));
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM durably_run_labels AS x WHERE x.run_id = durably_runs.id AND x.key = ?{} AND x.value = ?{})",
-            params.len() - 1,
-            params.len()
-        ));
-    }
-    (sql, params)
+    let (sql, params) = rules::purge_condition(f, |n| format!("?{n}"));
+    (sql, params.into_iter().map(Value::Text).collect())
 }
 
 /// Counts what a purge would delete.
@@ -155,7 +103,7 @@ const BATCH_TARGET: Duration = Duration::from_millis(30);
 /// The pause after each batch, in which waiting writers get the lock.
 const BATCH_GAP: Duration = Duration::from_millis(2);
 
-impl super::sqlite::Sqlite {
+impl super::Sqlite {
     /// Whether the file is in WAL mode (checkpoints only make sense there).
     pub fn is_wal(&self) -> Result<bool> {
         is_wal(&self.conn)
@@ -166,7 +114,7 @@ impl super::sqlite::Sqlite {
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(|e| crate::db::describe(e.into(), &self.path))?;
+            .map_err(|e| super::db::describe(e.into(), &self.path))?;
         Ok(mode)
     }
 
@@ -176,7 +124,7 @@ impl super::sqlite::Sqlite {
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| crate::db::describe(e.into(), &self.path))
+            .map_err(|e| super::db::describe(e.into(), &self.path))
             .with_context(|| format!("cannot switch {path} to WAL"))?;
         if !mode.eq_ignore_ascii_case("wal") {
             anyhow::bail!("cannot switch {path} to WAL (journal mode stays {mode})");
@@ -184,48 +132,37 @@ impl super::sqlite::Sqlite {
         Ok(())
     }
 
-    /// `durably init` on an existing file: adds the indexes it lacks (see [`crate::db::repair`]).
-    pub fn repair(&self) -> Result<()> {
-        crate::db::repair(&self.conn, &self.path)
-    }
-
     /// Copies what it can of the WAL into the database without waiting for anyone.
     pub fn checkpoint(&self) -> Result<()> {
-        checkpoint(&self.conn).map_err(|e| crate::db::describe(e, &self.path))
+        checkpoint(&self.conn).map_err(|e| super::db::describe(e, &self.path))
+    }
+}
+
+impl Maintenance for super::Sqlite {
+    /// `durably init` on an existing file: adds the indexes it lacks (see [`super::db::repair`]).
+    fn repair(&self) -> Result<()> {
+        super::db::repair(&self.conn, &self.path)
     }
 
     /// Pending runs of `jobs`, and how many of them a live lease on their concurrency key
     /// blocks now: the worker's closing note.
-    pub fn pending_for(&self, jobs: &super::Jobs) -> Result<super::pending::Pending> {
+    fn pending_for(&self, jobs: &crate::store::Jobs) -> Result<crate::store::Pending> {
         super::pending::pending_for(&self.conn, jobs, &crate::time::now())
     }
 
-    /// Whether any lease has run out (a read: lets an idle worker skip the write).
-    pub fn has_expired(&self) -> Result<bool> {
-        has_expired(&self.conn, &crate::time::now())
-    }
-
-    /// Releases at most `limit` expired leases in one transaction; returns how many.
-    pub fn release_expired(&mut self, limit: u64) -> Result<u64> {
-        self.write(|tx| {
-            let r = release_expired(tx, &crate::time::now(), limit)?;
-            Ok(r.pending + r.failed)
-        })
-    }
-
     /// Counts what a purge would delete.
-    pub fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
+    fn purge_count(&self, f: &PurgeFilter) -> Result<u64> {
         purge_count(&self.conn, f)
     }
 
     /// Deletes at most `batch` runs of the purge in one transaction; returns how many.
-    pub fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
+    fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
         self.write(|tx| purge_batch(tx, f, batch))
     }
 
     /// Purges in short IMMEDIATE transactions, so other writers wait at most one batch;
     /// returns how many runs were deleted.
-    pub fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
+    fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
         let mut batch: u64 = 256;
         let mut deleted = 0;
         loop {

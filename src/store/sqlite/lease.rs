@@ -12,22 +12,13 @@
 //! expired leases come from the library's `idx_durably_runs_status_lease_expires`. Neither
 //! grows with the number of pending runs unless runs are blocked by a concurrency key.
 
-use crate::model::{Run, RUN_COLUMNS};
+use super::rows::run_from_row;
+use crate::model::Run;
+use crate::store::columns::RUN_COLUMNS;
+use crate::store::Jobs;
 use anyhow::Result;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// Which runs a worker may claim.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Jobs {
-    /// Any job.
-    All,
-    /// Only these jobs (never empty when claimed with; an empty list claims nothing).
-    Only(Vec<String>),
-}
-
-/// Most jobs one claim statement names (SQLite allows 500 arms in a compound SELECT).
-pub const MAX_JOBS_PER_CLAIM: usize = 200;
 
 /// The guard of the library: no other unexpired lease holds the same concurrency key.
 const GUARD: &str = "(concurrency_key IS NULL OR NOT EXISTS (SELECT 1 FROM durably_runs AS active \
@@ -101,14 +92,14 @@ pub fn claim(
     all.extend(job_params);
     Ok(tx
         .prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(all.iter()), Run::from_row)
+        .query_row(rusqlite::params_from_iter(all.iter()), run_from_row)
         .optional()?)
 }
 
 /// Extends a lease; false when it was lost (cancelled, expired or reclaimed).
 pub fn renew(tx: &Connection, id: &str, generation: i64, now: &str, expires: &str) -> Result<bool> {
     let n = tx
-        .prepare_cached(include_str!("../../sql/renew_lease.sql"))?
+        .prepare_cached(include_str!("../../../sql/renew_lease.sql"))?
         .execute(params![id, generation, expires, now])?;
     Ok(n > 0)
 }
@@ -132,9 +123,9 @@ pub fn complete(
     output: Option<&str>,
     now: &str,
 ) -> Result<bool> {
-    const SQL: &str = unexpired!("../../sql/complete_run.sql");
+    const SQL: &str = unexpired!("../../../sql/complete_run.sql");
     // A large output is bound without SQLite's copy (see `big_text`).
-    if let Some(big) = output.filter(|o| o.len() > super::BIG_OUTPUT) {
+    if let Some(big) = output.filter(|o| o.len() > crate::store::BIG_OUTPUT) {
         use super::big_text::{execute, Param};
         let params = [
             Param::Text(id),
@@ -153,7 +144,7 @@ pub fn complete(
 /// Fails a run with an error text; false when the lease was lost or has run out.
 pub fn fail(tx: &Connection, id: &str, generation: i64, error: &str, now: &str) -> Result<bool> {
     let n = tx
-        .prepare_cached(unexpired!("../../sql/fail_run.sql"))?
+        .prepare_cached(unexpired!("../../../sql/fail_run.sql"))?
         .execute(params![id, generation, error, now])?;
     Ok(n > 0)
 }
@@ -161,7 +152,7 @@ pub fn fail(tx: &Connection, id: &str, generation: i64, error: &str, now: &str) 
 /// Ends a lease now, so that another worker can claim the run at once.
 pub fn expire(tx: &Connection, id: &str, generation: i64, now: &str) -> Result<bool> {
     let n = tx
-        .prepare_cached(include_str!("../../sql/expire_lease.sql"))?
+        .prepare_cached(include_str!("../../../sql/expire_lease.sql"))?
         .execute(params![id, generation, now])?;
     Ok(n > 0)
 }
@@ -176,21 +167,21 @@ pub fn status_of(conn: &Connection, id: &str) -> Result<Option<(String, i64)>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::maintenance::{release_expired, Released};
     use super::*;
-    use crate::store::maintenance::{release_expired, Released};
     use rusqlite::StatementStatus;
 
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../sql/v1.sql"))
+        conn.execute_batch(include_str!("../../../sql/v1.sql"))
             .unwrap();
-        conn.execute_batch(crate::db::SCHEMA_EXTRA).unwrap();
+        conn.execute_batch(super::super::db::SCHEMA_EXTRA).unwrap();
         conn
     }
 
     fn add(conn: &Connection, id: &str, job: &str, created: &str, key: Option<&str>) {
         conn.execute(
-            include_str!("../../sql/insert_run.sql"),
+            include_str!("../../../sql/insert_run.sql"),
             params![id, job, "{}", None::<String>, key, "{}", created],
         )
         .unwrap();

@@ -1,0 +1,140 @@
+//! The contract: the operations a backend must offer, one trait per concern, together
+//! [`Backend`]. [`super::Store`] holds one backend and calls it through this contract; the
+//! SQLite file (`sqlite::Sqlite`) and the PostgreSQL server (`pg::Postgres`) each implement
+//! every trait with their own statements and transactions, under the invariants of
+//! [`super`] (one transaction per call, fenced writes, the clock read after the write lock).
+//! What a command means is not here but in [`super::rules`] and [`super::handles`], which the
+//! backends call: a backend supplies statements, never rules.
+//!
+//! Results are typed: a refusal is a [`crate::error::StoreError`] (not found, conflict,
+//! invalid) said once, in [`super::handles`] and [`super::rules`]; a lost lease an answer
+//! (`false`, `None`, [`StepRecord::LeaseLost`]); a database's own error an `anyhow` chain naming
+//! the database; a commit whose answer was lost is [`super::CommitUnknown`].
+
+use super::{Fence, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord};
+use crate::model::{Disposition, Log, Run, RunSpec, Step};
+use anyhow::Result;
+use std::time::{Duration, Instant};
+
+/// Reading runs, steps and logs: each call one snapshot.
+pub trait RunReads {
+    /// Where the data lives, for messages: the file path or the server without its password.
+    fn location(&self) -> String;
+    /// The run with exactly this id.
+    fn run(&self, id: &str) -> Result<Option<Run>>;
+    /// The full id of the run a handle names ([`super::handles::resolve`]).
+    fn resolve_id(&mut self, given: &str) -> Result<String>;
+    /// Resolves a handle and loads the run.
+    fn find_run(&mut self, given: &str) -> Result<Run>;
+    /// A run with its steps and logs, from one snapshot.
+    fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)>;
+    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
+    /// gone) in the same snapshot: then no later log can appear.
+    fn logs_page(
+        &mut self,
+        run_id: &str,
+        after: Option<(&str, &str)>,
+        limit: u64,
+    ) -> Result<(bool, Vec<Log>)>;
+    /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
+    /// run's short handle too ([`super::handles::unique_handles`]).
+    fn list_page(
+        &mut self,
+        before: Option<&str>,
+        filter: ListFilter,
+        short_ids: bool,
+    ) -> Result<(Vec<Run>, Vec<String>)>;
+    /// How [`RunReads::list_page`] would read this page, and the database's own account of it.
+    fn explain_list(
+        &mut self,
+        before: Option<&str>,
+        filter: ListFilter,
+    ) -> Result<(Plan, Vec<Vec<String>>)>;
+    /// [`RunReads::list_page`] and the number of runs the filter matches from `before` on
+    /// (ignoring offset and limit), counted up to `cap + 1` in the same snapshot.
+    fn list_page_counted(
+        &mut self,
+        before: Option<&str>,
+        filter: ListFilter,
+        short_ids: bool,
+        cap: u64,
+    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)>;
+    /// Runs counted by (status, job).
+    fn counts(&self) -> Result<Vec<(String, String, i64)>>;
+}
+
+/// Changing runs from the command line: each call one write transaction.
+pub trait RunChanges {
+    /// Enqueues one run (or finds its idempotent/coalesced twin).
+    fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)>;
+    /// [`super::rules::retrigger`].
+    fn retrigger(&mut self, given: &str) -> Result<Run>;
+    /// [`super::rules::cancel`].
+    fn cancel(&mut self, given: &str) -> Result<String>;
+    /// [`super::rules::delete`].
+    fn delete(&mut self, given: &str, force: bool) -> Result<String>;
+}
+
+/// Writes from inside a handler, fenced by the run's lease: a lost lease writes nothing.
+pub trait FencedWrites {
+    /// The completed step `name` of a run, if any.
+    fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>>;
+    /// Whether the fence's lease is still held (a read; writes re-check).
+    fn holds_lease(&self, fence: &Fence) -> Result<bool>;
+    /// Records a step; a completed step is not recorded twice (the first one's output answers).
+    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord>;
+    /// Sets the run's progress; false when the lease is lost.
+    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool>;
+    /// Appends a log line; false when the lease is lost.
+    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool>;
+    /// Appends log lines, each with its own created_at, all or none; false when the lease is
+    /// lost.
+    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool>;
+}
+
+/// The worker's leases: claims, renewals, fenced results, expired leases released.
+pub trait Leases {
+    /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also when the lease
+    /// began by the local clock (never after the database's start of it).
+    fn claim(
+        &mut self,
+        jobs: &Jobs,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<(Run, Instant)>>;
+    /// Extends a lease by `lease` from now (fenced, only while unexpired): Some(when the
+    /// renewal began by the local clock), None when the lease is lost.
+    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>>;
+    /// Completes a leased run with its output (fenced, unexpired); false when the lease is lost.
+    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool>;
+    /// Fails a leased run with its error (fenced, unexpired); false when the lease is lost.
+    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool>;
+    /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
+    fn expire(&mut self, id: &str, generation: i64) -> Result<bool>;
+    /// The status and generation of a run (None when deleted).
+    fn status_of(&self, id: &str) -> Result<Option<(String, i64)>>;
+    /// Whether any lease has run out (a read: lets an idle worker skip the write).
+    fn has_expired(&self) -> Result<bool>;
+    /// Releases at most `limit` expired leases in one transaction, like the library's
+    /// `releaseExpiredLeases`; how many.
+    fn release_expired(&mut self, limit: u64) -> Result<u64>;
+}
+
+/// Keeping the database in shape: `init`'s repair, purges, the worker's closing counts.
+pub trait Maintenance {
+    /// Adds what `init` may add to an existing schema (missing indexes).
+    fn repair(&self) -> Result<()>;
+    /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.
+    fn pending_for(&self, jobs: &Jobs) -> Result<Pending>;
+    /// How many runs a purge would delete.
+    fn purge_count(&self, f: &PurgeFilter) -> Result<u64>;
+    /// Deletes at most `batch` runs of a purge in one transaction; how many.
+    fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64>;
+    /// A whole purge in short batches that let other writers in between; how many.
+    fn purge(&mut self, filter: &PurgeFilter) -> Result<u64>;
+}
+
+/// Every operation a backend must offer.
+pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance {}
+
+impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance> Backend for T {}

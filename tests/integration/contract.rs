@@ -1,0 +1,208 @@
+//! The store's contract, in-process on both backends (`both!`): every test opens a
+//! `durably::store::Store` on the env's database and checks what the contract promises
+//! (`src/store/backend.rs`, `src/store/rules.rs`, `src/store/handles.rs`) with the same
+//! assertions on SQLite and on PostgreSQL: typed refusals, what cancel/retrigger/delete accept,
+//! handles, enqueue's keys, claims and fences, listing order and purge selection. The
+//! end-to-end suites check the same through the binary; this suite names the operation that
+//! broke.
+
+use super::harness::Env;
+use durably::error::StoreError;
+use durably::model::{RunSpec, Status};
+use durably::store::{
+    Access, Fence, Jobs, ListFilter, NewStep, Options, PurgeFilter, StepRecord, Store,
+};
+use std::time::Duration;
+
+fn open(env: &Env) -> Store {
+    let opts = Options {
+        path: env.db_arg().into(),
+        busy_timeout: Duration::from_secs(10),
+        default: false,
+    };
+    Store::open(&opts, Access::Write).expect("open the store")
+}
+
+fn spec(job: &str) -> RunSpec {
+    RunSpec {
+        job: job.into(),
+        input: "{}".into(),
+        labels: vec![("tenant".into(), "a".into())],
+        idempotency_key: None,
+        concurrency_key: None,
+        coalesce: false,
+    }
+}
+
+/// The typed refusal in the chain of `err`, by its kind.
+fn refusal(err: &anyhow::Error) -> &'static str {
+    match err.chain().find_map(|e| e.downcast_ref::<StoreError>()) {
+        Some(StoreError::NotFound(_)) => "not found",
+        Some(StoreError::Conflict(_)) => "conflict",
+        Some(StoreError::Invalid(_)) => "invalid",
+        None => panic!("not a typed refusal: {err:#}"),
+    }
+}
+
+both! {
+    fn cancel_retrigger_and_delete_accept_only_their_statuses() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+
+        let err = store.retrigger(&run.id).unwrap_err();
+        assert_eq!(refusal(&err), "conflict");
+        assert!(err.to_string().contains("only terminal runs can be retriggered"), "{err:#}");
+        let err = store.delete(&run.id, false).unwrap_err();
+        assert_eq!(refusal(&err), "conflict");
+
+        assert_eq!(store.cancel(&run.id).unwrap(), run.id);
+        let err = store.cancel(&run.id).unwrap_err();
+        assert_eq!(refusal(&err), "conflict");
+        assert!(err.to_string().contains("is cancelled; only pending or leased"), "{err:#}");
+
+        let again = store.retrigger(&run.id).unwrap();
+        assert_ne!(again.id, run.id);
+        assert_eq!(again.job_name, "job");
+        assert_eq!(again.label_pairs(), vec![("tenant".to_string(), "a".to_string())]);
+        assert_eq!(again.status, Status::Pending);
+
+        assert_eq!(store.delete(&run.id, false).unwrap(), run.id);
+        assert_eq!(refusal(&store.find_run(&run.id).unwrap_err()), "not found");
+        assert_eq!(store.delete(&again.id, true).unwrap(), again.id);
+        assert!(store.run(&again.id).unwrap().is_none());
+    }
+
+    fn handles_resolve_by_prefix_and_tail_and_refuse_the_rest() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+        let (other, _) = store.enqueue(&spec("job")).unwrap();
+        assert_eq!(store.resolve_id(&run.id).unwrap(), run.id);
+        assert_eq!(store.resolve_id(&run.id.to_uppercase()).unwrap(), run.id);
+        let tail = &run.id[run.id.len() - 12..];
+        assert_eq!(store.resolve_id(tail).unwrap(), run.id);
+        // Two runs of one process share their first characters (UUIDv7).
+        let common = run
+            .id
+            .bytes()
+            .zip(other.id.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(common >= 1, "{} {}", run.id, other.id);
+        let err = store.resolve_id(&run.id[..common]).unwrap_err();
+        assert_eq!(refusal(&err), "invalid");
+        assert!(err.to_string().contains("is ambiguous"), "{err:#}");
+        assert_eq!(refusal(&store.resolve_id("  ").unwrap_err()), "invalid");
+        assert_eq!(refusal(&store.resolve_id("zzzzzzzzzzzz").unwrap_err()), "not found");
+        assert_eq!(refusal(&store.resolve_id("no such run!").unwrap_err()), "not found");
+
+        let filter = ListFilter { limit: 10, ..ListFilter::default() };
+        let (runs, short) = store.list_page(None, filter, true).unwrap();
+        assert_eq!(runs.len(), 2);
+        for (r, handle) in runs.iter().zip(&short) {
+            assert!(handle.len() < r.id.len(), "{handle}");
+            assert_eq!(store.resolve_id(handle).unwrap(), r.id);
+        }
+    }
+
+    fn enqueue_answers_keys_in_the_library_order() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let keyed = RunSpec { idempotency_key: Some("i".into()), ..spec("job") };
+        let (first, d) = store.enqueue(&keyed).unwrap();
+        assert_eq!(d.as_str(), "created");
+        let (twin, d) = store.enqueue(&keyed).unwrap();
+        assert_eq!((twin.id.as_str(), d.as_str()), (first.id.as_str(), "idempotent"));
+
+        let held = RunSpec { concurrency_key: Some("k".into()), ..spec("job") };
+        let (holder, _) = store.enqueue(&held).unwrap();
+        let err = store.enqueue(&held).unwrap_err();
+        assert_eq!(refusal(&err), "conflict");
+        assert!(err.to_string().contains("use --coalesce"), "{err:#}");
+        let coalesce = RunSpec { coalesce: true, ..held.clone() };
+        let (same, d) = store.enqueue(&coalesce).unwrap();
+        assert_eq!((same.id.as_str(), d.as_str()), (holder.id.as_str(), "coalesced"));
+    }
+
+    fn claims_are_fenced_by_their_generation() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+        let lease = Duration::from_secs(30);
+        let (claimed, _) = store.claim(&Jobs::All, "me", lease).unwrap().expect("a claim");
+        assert_eq!(claimed.id, run.id);
+        assert!(store.claim(&Jobs::All, "me", lease).unwrap().is_none());
+        assert!(store.claim(&Jobs::Only(vec![]), "me", lease).unwrap().is_none());
+        let generation = claimed.lease_generation;
+        let stale = Fence { run_id: run.id.clone(), generation: generation - 1 };
+        let fence = Fence { run_id: run.id.clone(), generation };
+        assert!(!store.holds_lease(&stale).unwrap());
+        assert!(store.holds_lease(&fence).unwrap());
+        assert!(store.renew(&run.id, generation, lease).unwrap().is_some());
+        assert!(!store.set_progress(&stale, "{}").unwrap());
+        let step = NewStep {
+            name: "one",
+            status: "completed",
+            output: Some("1"),
+            error: None,
+            started_at: "2026-01-01T00:00:00.000Z",
+        };
+        assert!(matches!(store.record_step(&fence, &step).unwrap(), StepRecord::Recorded(_)));
+        assert!(matches!(
+            store.record_step(&fence, &step).unwrap(),
+            StepRecord::AlreadyDone(Some(ref o)) if o == "1"
+        ));
+        assert!(!store.complete(&run.id, generation - 1, Some("2")).unwrap());
+        assert!(store.complete(&run.id, generation, Some("2")).unwrap());
+        assert!(!store.fail(&run.id, generation, "late").unwrap());
+        assert!(matches!(
+            store.record_step(&fence, &NewStep { name: "two", ..step }).unwrap(),
+            StepRecord::LeaseLost
+        ));
+        assert_eq!(
+            store.status_of(&run.id).unwrap(),
+            Some(("completed".to_string(), generation))
+        );
+    }
+
+    fn listing_is_newest_first_and_pages_after_a_run() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let ids: Vec<String> = (0..5).map(|_| store.enqueue(&spec("job")).unwrap().0.id).collect();
+        let page = |store: &mut Store, before: Option<&str>| {
+            let filter = ListFilter { limit: 2, ..ListFilter::default() };
+            let (runs, _) = store.list_page(before, filter, false).unwrap();
+            runs.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        };
+        assert_eq!(page(&mut store, None), vec![ids[4].clone(), ids[3].clone()]);
+        assert_eq!(page(&mut store, Some(&ids[3])), vec![ids[2].clone(), ids[1].clone()]);
+        let filter = ListFilter { limit: 1, ..ListFilter::default() };
+        let (_, _, count) = store.list_page_counted(Some(&ids[2]), filter, false, 10).unwrap();
+        assert_eq!(count, Some(2));
+    }
+
+    fn purge_selects_only_terminal_runs_of_its_filter() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (done, _) = store.enqueue(&spec("job")).unwrap();
+        let (other, _) = store.enqueue(&spec("other")).unwrap();
+        let (waiting, _) = store.enqueue(&spec("job")).unwrap();
+        store.cancel(&done.id).unwrap();
+        store.cancel(&other.id).unwrap();
+        // Completed "now": a cutoff an hour ahead selects them, the default one does not.
+        let mut filter = PurgeFilter::older_than(Duration::ZERO);
+        filter.cutoff = durably::time::format_ms(durably::time::now_ms() + 3_600_000);
+        assert_eq!(store.purge_count(&PurgeFilter::older_than(Duration::from_secs(60))).unwrap(), 0);
+        assert_eq!(store.purge_count(&filter).unwrap(), 2);
+        filter.jobs = vec!["job".into()];
+        assert_eq!(store.purge_count(&filter).unwrap(), 1);
+        filter.statuses = vec![Status::Completed];
+        assert_eq!(store.purge_count(&filter).unwrap(), 0);
+        filter.statuses.clear();
+        assert_eq!(store.purge(&filter).unwrap(), 1);
+        assert!(store.run(&done.id).unwrap().is_none());
+        assert!(store.run(&other.id).unwrap().is_some());
+        assert!(store.run(&waiting.id).unwrap().is_some());
+    }
+}
