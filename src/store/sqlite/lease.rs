@@ -1,6 +1,6 @@
 //! Leases: claiming runs, renewing, completing, failing and handing them back.
 //!
-//! Invariants (the library's, SPEC.md §2):
+//! Invariants (the library's; SEMANTICS.md, "Leases and fencing"):
 //! - a claim is one `UPDATE … WHERE id = (SELECT …) RETURNING` inside the caller's
 //!   `BEGIN IMMEDIATE` transaction; the clock is read by the caller after `BEGIN` returned;
 //! - every claim bumps `lease_generation`; every later write of the claimer is fenced by
