@@ -97,8 +97,9 @@ pub fn purge_batch(tx: &Transaction, f: &PurgeFilter, batch: u64) -> Result<u64>
     Ok(ids.len() as u64)
 }
 
-/// Deletes in batches sized to hold the write lock for about this long (a purge must not hold other writers up for more than ~50 ms; aiming
-/// lower leaves room for the variation between batches).
+/// Deletes in batches sized to hold the write lock for about this long (a purge must not hold
+/// other writers up for more than ~50 ms; aiming lower leaves room for the variation between
+/// batches).
 const BATCH_TARGET: Duration = Duration::from_millis(30);
 /// The pause after each batch, in which waiting writers get the lock.
 const BATCH_GAP: Duration = Duration::from_millis(2);
