@@ -197,7 +197,7 @@ never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand work" -l once -d 'Claim at most one run, then exit (0 idle or completed, 5 failed, 6 cancelled)'
 complete -c durably -n "__fish_durably_using_subcommand work" -l until-idle -d 'Exit when nothing is left to claim and nothing is running'
 complete -c durably -n "__fish_durably_using_subcommand work" -l no-stderr-logs -d 'Do not keep handlers\' stderr lines as their runs\' logs (they still reach our stderr)'
-complete -c durably -n "__fish_durably_using_subcommand work" -s v -l verbose -d 'One line on stderr per claimed and per ended run (for a journal)'
+complete -c durably -n "__fish_durably_using_subcommand work" -s v -l verbose -d 'One line on stderr per claimed and per ended run, and one when idle (for a journal)'
 complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r

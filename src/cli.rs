@@ -404,7 +404,7 @@ pub struct WorkArgs {
     /// Do not keep handlers' stderr lines as their runs' logs (they still reach our stderr)
     #[arg(long)]
     pub no_stderr_logs: bool,
-    /// One line on stderr per claimed and per ended run (for a journal)
+    /// One line on stderr per claimed and per ended run, and one when idle (for a journal)
     #[arg(long, short = 'v')]
     pub verbose: bool,
     /// Directory of handlers: a run of job J is executed by DIR/J
