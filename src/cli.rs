@@ -616,7 +616,7 @@ Examples:
   durably ls --label tenant=acme
   durably ls --status pending --job email --format ndjson
   durably ls --limit 20 --before \"$(durably ls --limit 20 --format ids | tail -n 1)\"
-  durably ls --status failed --format ids | xargs -n 1 durably retrigger
+  durably ls --all --status failed --format ids | xargs -n 1 durably retrigger
   durably ls --watch 1s --status leased";
 
 const EXAMPLES_SHOW: &str = "\
@@ -635,7 +635,7 @@ Examples:
 const EXAMPLES_CANCEL: &str = "\
 Examples:
   durably cancel 0e9a41d2
-  durably ls --status pending --job email --format ids | xargs durably cancel";
+  durably ls --all --status pending --job email --format ids | xargs durably cancel";
 
 const EXAMPLES_RETRIGGER: &str = "\
 Examples:

@@ -216,3 +216,15 @@ fn db_help_names_both_backends_and_the_variable() {
         assert!(db.contains("DURABLY_DB"), "{args:?}: {db}");
     }
 }
+
+#[test]
+fn help_pipelines_into_xargs_take_every_run_not_a_page() {
+    for sub in ["ls", "cancel"] {
+        let text = help(&[sub, "--help"]);
+        let pipes: Vec<&str> = text.lines().filter(|l| l.contains("| xargs")).collect();
+        assert!(!pipes.is_empty(), "{sub}: {text}");
+        for line in pipes {
+            assert!(line.contains("ls --all "), "{sub}: {line}");
+        }
+    }
+}
