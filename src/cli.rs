@@ -21,7 +21,7 @@ const GLOBAL: &str = "Global options";
     after_help = EXAMPLES_TOP
 )]
 pub struct Cli {
-    /// Database file [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]
+    /// The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]
     #[arg(
         long,
         global = true,
@@ -197,10 +197,10 @@ pub struct EnqueueArgs {
     #[arg(long, value_name = "JSON")]
     pub input: Option<String>,
     /// Return the existing run of this job with this key instead of creating another
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_parser = key_arg)]
     pub idempotency_key: Option<String>,
     /// At most one pending run per job and key; a second one is a conflict (exit 4)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_parser = key_arg)]
     pub concurrency_key: Option<String>,
     /// With --concurrency-key: return the pending run instead of a conflict
     #[arg(long)]
@@ -253,12 +253,15 @@ pub struct LsArgs {
     /// Only runs of this job (repeat for any of several)
     #[arg(long, short, value_name = "JOB")]
     pub job: Vec<String>,
-    /// Page size
-    #[arg(long, short = 'n', value_name = "N", default_value_t = 50)]
+    /// Page size (a cut page says so: the footer, or a line on stderr)
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 50, allow_negative_numbers = true, value_parser = count_arg)]
     pub limit: u64,
     /// Skip N runs (linear in N: prefer --before for deep paging)
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, allow_negative_numbers = true, value_parser = count_arg)]
     pub offset: u64,
+    /// Every matching run, read page by page (memory stays flat)
+    #[arg(long, conflicts_with_all = ["limit", "offset", "watch", "explain"])]
+    pub all: bool,
     /// Only runs older than this run, by id or handle (next page: pass the last id of this one)
     #[arg(long, value_name = "ID")]
     pub before: Option<String>,
@@ -401,7 +404,7 @@ pub struct WorkArgs {
     /// Do not keep handlers' stderr lines as their runs' logs (they still reach our stderr)
     #[arg(long)]
     pub no_stderr_logs: bool,
-    /// One line on stderr per claimed and per ended run (for a journal)
+    /// One line on stderr per claimed and per ended run, and one when idle (for a journal)
     #[arg(long, short = 'v')]
     pub verbose: bool,
     /// Directory of handlers: a run of job J is executed by DIR/J
@@ -523,6 +526,23 @@ fn lease_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `ls --limit` and `--offset`: a whole number of runs, 0 or more (`-n -1` reaches here as a
+/// value, not as an unknown flag).
+fn count_arg(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| "not a whole number of runs, 0 or more".to_string())
+}
+
+/// `--idempotency-key` and `--concurrency-key`: a key, never empty (an empty key would be a
+/// key every run given it shares, which nobody means).
+fn key_arg(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("empty (leave the flag out for no key)".to_string());
+    }
+    Ok(text.to_string())
+}
+
 /// `ls --watch`: from 100ms to a day.
 fn watch_interval(text: &str) -> Result<Duration, String> {
     let d = duration_at_most(text, (Duration::from_secs(86_400), "1d"))?;
@@ -596,7 +616,7 @@ Examples:
   durably ls --label tenant=acme
   durably ls --status pending --job email --format ndjson
   durably ls --limit 20 --before \"$(durably ls --limit 20 --format ids | tail -n 1)\"
-  durably ls --status failed --format ids | xargs -n 1 durably retrigger
+  durably ls --all --status failed --format ids | xargs -n 1 durably retrigger
   durably ls --watch 1s --status leased";
 
 const EXAMPLES_SHOW: &str = "\
@@ -615,7 +635,7 @@ Examples:
 const EXAMPLES_CANCEL: &str = "\
 Examples:
   durably cancel 0e9a41d2
-  durably ls --status pending --job email --format ids | xargs durably cancel";
+  durably ls --all --status pending --job email --format ids | xargs durably cancel";
 
 const EXAMPLES_RETRIGGER: &str = "\
 Examples:

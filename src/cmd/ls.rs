@@ -60,17 +60,28 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::Ok);
     }
-    // The footer is for people: counted only for a table on a terminal.
+    if args.all {
+        return all(&mut store, &args, filter, format);
+    }
+    // A page cut at the limit says so once: the footer for a table on a terminal (people),
+    // else one line on stderr (pipes, `--format ids | xargs …`, JSON), so a cut is never silent.
     let people = format == Format::Table && io::stdout().is_terminal();
-    let (runs, short_ids, footer_line) = if people {
-        let (runs, short, count) =
-            store.list_page_counted(args.before.as_deref(), filter, true, COUNT_CAP)?;
-        let line = footer(&args, &runs, counted(count)?);
-        (runs, short, line)
+    let (runs, short_ids, count) = store.list_page_counted(
+        args.before.as_deref(),
+        filter,
+        format == Format::Table,
+        COUNT_CAP,
+    )?;
+    let count = counted(count)?;
+    let footer_line = if people {
+        footer(&args, &runs, count)
     } else {
-        let (runs, short) =
-            store.list_page(args.before.as_deref(), filter, format == Format::Table)?;
-        (runs, short, None)
+        None
+    };
+    let cut_note = if people {
+        None
+    } else {
+        cut_note(&args, runs.len() as u64, count)
     };
     let mut out = crate::output::stdout();
     match format {
@@ -93,7 +104,99 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
+    if let Some(note) = cut_note {
+        eprintln!("durably: {note}");
+    }
     Ok(ExitCode::Ok)
+}
+
+/// Runs per read of `ls --all`: each page is one read transaction, written before the next is
+/// read, so memory stays flat however many runs match.
+const ALL_PAGE: u64 = 1000;
+
+/// `ls --all`: every match, newest first, page after page (each page one read, the next one
+/// `--before` the last id of this one). A table prints its header once and aligns its columns
+/// within each page; JSON is one array written element by element.
+fn all(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) -> Result<ExitCode> {
+    let mut out = crate::output::stdout();
+    let mut before = args.before.clone();
+    let mut first = true;
+    loop {
+        let page = ListFilter {
+            limit: ALL_PAGE,
+            offset: 0,
+            ..filter.clone()
+        };
+        let (runs, short_ids) =
+            store.list_page(before.as_deref(), page, format == Format::Table)?;
+        match format {
+            Format::Table => {
+                if first || !runs.is_empty() {
+                    let mut text: Vec<u8> = Vec::new();
+                    crate::output::runs_table(&mut text, &runs, &short_ids)?;
+                    let body = if first {
+                        &text[..]
+                    } else {
+                        // The header line once, on the first page.
+                        let at = text.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+                        &text[at..]
+                    };
+                    out.write_all(body)?;
+                }
+            }
+            Format::Json => {
+                for r in &runs {
+                    out.write_all(if first { b"[\n" } else { b",\n" })?;
+                    first = false;
+                    let text = serde_json::to_string_pretty(r)?;
+                    for (i, line) in text.lines().enumerate() {
+                        if i > 0 {
+                            out.write_all(b"\n")?;
+                        }
+                        write!(out, "  {line}")?;
+                    }
+                }
+            }
+            Format::Ndjson => {
+                for r in &runs {
+                    crate::output::json_line(&mut out, r)?;
+                }
+            }
+            Format::Ids => {
+                for r in &runs {
+                    writeln!(out, "{}", escape(&r.id))?;
+                }
+            }
+        }
+        if format != Format::Json {
+            first = false;
+        }
+        if (runs.len() as u64) < ALL_PAGE {
+            break;
+        }
+        before = runs.last().map(|r| r.id.clone());
+    }
+    if format == Format::Json {
+        out.write_all(if first { b"[]\n" } else { b"\n]\n" })?;
+    }
+    out.flush()?;
+    Ok(ExitCode::Ok)
+}
+
+/// `showing 50 of 1,234 runs; --all for every one, --limit N for more` when runs match beyond
+/// this page (`count`: the matches from `--before` on, up to [`COUNT_CAP`] + 1).
+fn cut_note(args: &LsArgs, shown: u64, count: u64) -> Option<String> {
+    if count <= args.offset + shown {
+        return None;
+    }
+    let of = if count > COUNT_CAP {
+        format!("more than {}", thousands(COUNT_CAP))
+    } else {
+        thousands(count)
+    };
+    Some(format!(
+        "showing {shown} of {of} runs; --all for every one, --limit N for more"
+    ))
 }
 
 /// The filters of `args` as `durably ls` flags, shell-quoted (the footer's next-page command

@@ -123,6 +123,8 @@ struct LoopState {
     file_gone: bool,
     /// Claims are held because lease renewals fail (said once on stderr).
     renewals_failing: bool,
+    /// `-v`: "waiting for runs …" said since the worker last went idle.
+    said_waiting: bool,
 }
 
 impl LoopState {
@@ -307,6 +309,7 @@ impl Scheduler<'_> {
             }
         };
         if let Some((run, active)) = claimed_run {
+            st.said_waiting = false;
             st.claimed += 1;
             st.running += 1;
             if let Err(e) = self.start(run, active, done_tx) {
@@ -318,17 +321,25 @@ impl Scheduler<'_> {
             return Ok(Turn::Again);
         }
         // Idle: nothing to claim now.
-        st.jobs_cache = None;
+        let jobs = st.jobs_cache.take().map(|(_, jobs)| jobs);
         match self.cfg.mode {
             Mode::Once => st.idle_once = true,
             Mode::UntilIdle if st.running == 0 => st.drained = true,
             _ => {}
         }
+        // `--once` and `--until-idle` end here: no poll interval is waited out.
+        let ending = st.drained || (st.idle_once && st.running == 0);
+        if self.cfg.verbose && !ending && st.running == 0 && !st.said_waiting {
+            if let Some(jobs) = jobs {
+                st.said_waiting = true;
+                note!("{}", self.waiting_line(&jobs));
+            }
+        }
         if st.running == 0 {
-            let due = (!st.drained).then(|| Instant::now() + self.cfg.poll);
+            let due = (!ending).then(|| Instant::now() + self.cfg.poll);
             self.maintain(&mut st.maintenance, signals, due);
         }
-        Ok(if st.drained { Turn::Again } else { Turn::Wait })
+        Ok(if ending { Turn::Again } else { Turn::Wait })
     }
 
     /// Waits for a handler to finish (and counts its outcome), a signal, the end of a
@@ -455,6 +466,13 @@ impl Scheduler<'_> {
         }
         if self.cfg.mode == Mode::UntilIdle || max_runs_reached {
             self.report_pending(max_runs_reached);
+        }
+        // `--once` that ran a run ends with that run's outcome.
+        let ran_once = self.cfg.mode == Mode::Once && tally.last.is_some();
+        if matches!(self.cfg.mode, Mode::Once | Mode::UntilIdle) && !ran_once {
+            if let Some(text) = self.missing_handlers() {
+                return Err(CodedError::new(ExitCode::Error, text).into());
+            }
         }
         if self.cfg.mode == Mode::Once {
             return Ok(match tally.last {
@@ -648,6 +666,79 @@ impl Scheduler<'_> {
             }
             std::thread::sleep(MAINTENANCE_GAP);
         }
+    }
+
+    /// `-v`, when the worker goes idle: what it waits for (`waiting for runs of jobs a, b
+    /// (polling every 1s)`).
+    fn waiting_line(&self, jobs: &Jobs) -> String {
+        let every = humantime::format_duration(self.cfg.poll);
+        let what = match jobs {
+            Jobs::All => "runs of any job".to_string(),
+            Jobs::Only(list) if list.is_empty() => match &self.cfg.handler {
+                Handler::Dir(dir) => format!("a handler in {} (none there yet)", dir.display()),
+                Handler::Command { .. } => "runs (no job to claim)".to_string(),
+            },
+            Jobs::Only(list) => {
+                const SHOWN: usize = 10;
+                let mut names = list
+                    .iter()
+                    .take(SHOWN)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if list.len() > SHOWN {
+                    names.push_str(&format!(" and {} more", list.len() - SHOWN));
+                }
+                let noun = if list.len() == 1 { "job" } else { "jobs" };
+                format!("runs of {noun} {names}")
+            }
+        };
+        format!("waiting for {what} (polling every {every})")
+    }
+
+    /// For a worker meant to end: the jobs named with `--job` that have pending runs but no
+    /// handler in the handler directory, as the error that ends the worker; None when every
+    /// named job has a handler or nothing pending.
+    fn missing_handlers(&self) -> Option<String> {
+        let Handler::Dir(dir) = &self.cfg.handler else {
+            return None;
+        };
+        if self.cfg.jobs.is_empty() {
+            return None;
+        }
+        let have = handler_jobs(dir).ok()?;
+        let missing: Vec<String> = self
+            .cfg
+            .jobs
+            .iter()
+            .filter(|j| !have.contains(j))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return None;
+        }
+        let pending = {
+            let store = self.shared.store.lock();
+            store.pending_for(&Jobs::Only(missing.clone())).ok()?
+        };
+        if pending.total == 0 {
+            return None;
+        }
+        let paths = missing
+            .iter()
+            .map(|j| dir.join(j).display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let noun = if missing.len() == 1 {
+            "handler"
+        } else {
+            "handlers"
+        };
+        Some(format!(
+            "{} of --job {} still pending: no executable {noun} {paths}",
+            crate::output::count(pending.total, "run"),
+            missing.join(", --job ")
+        ))
     }
 
     fn report_pending(&self, max_runs_reached: bool) {

@@ -859,3 +859,33 @@ fn another_databases_url_is_refused_naming_its_scheme() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
 }
+
+#[test]
+fn a_negative_page_size_and_empty_keys_are_refused_naming_the_flag() {
+    let env = populated();
+    for args in [
+        &["ls", "-n", "-1"][..],
+        &["ls", "--limit", "-5"],
+        &["ls", "--limit", "x"],
+    ] {
+        let out = refused(&env, args, b"", 2, "invalid value");
+        assert!(out.stderr.contains("--limit"), "{out:?}");
+        assert!(out.stderr.contains("whole number"), "{out:?}");
+    }
+    let out = refused(&env, &["ls", "--offset", "-1"], b"", 2, "--offset");
+    assert!(out.stderr.contains("whole number"), "{out:?}");
+    refused(
+        &env,
+        &["enqueue", "a", "--idempotency-key", ""],
+        b"",
+        2,
+        "--idempotency-key: empty",
+    );
+    refused(
+        &env,
+        &["enqueue", "a", "--concurrency-key", ""],
+        b"",
+        2,
+        "--concurrency-key: empty",
+    );
+}

@@ -204,3 +204,27 @@ fn conflicts_name_both_flags() {
         "{line}"
     );
 }
+
+#[test]
+fn db_help_names_both_backends_and_the_variable() {
+    for args in [&["--help"][..], &["ls", "--help"], &["work", "--help"]] {
+        let text = help(args).split_whitespace().collect::<Vec<_>>().join(" ");
+        let at = text.find("--db <FILE>").expect("--db in the help");
+        let db = &text[at..(at + 200).min(text.len())];
+        assert!(db.contains("SQLite file path"), "{args:?}: {db}");
+        assert!(db.contains("postgres:// URL"), "{args:?}: {db}");
+        assert!(db.contains("DURABLY_DB"), "{args:?}: {db}");
+    }
+}
+
+#[test]
+fn help_pipelines_into_xargs_take_every_run_not_a_page() {
+    for sub in ["ls", "cancel"] {
+        let text = help(&[sub, "--help"]);
+        let pipes: Vec<&str> = text.lines().filter(|l| l.contains("| xargs")).collect();
+        assert!(!pipes.is_empty(), "{sub}: {text}");
+        for line in pipes {
+            assert!(line.contains("ls --all "), "{sub}: {line}");
+        }
+    }
+}

@@ -816,3 +816,59 @@ both! {
         assert!(full.iter().all(|i| expected.iter().any(|(id, _)| id == i)));
     }
 }
+
+both! {
+    fn a_cut_page_says_so_on_stderr_once_in_every_format_and_all_lists_every_run() {
+        let env = Env::new();
+        let lines: String = (0..2_345).map(|_| "{\"job\":\"j\"}\n").collect();
+        env.run_stdin(&["enqueue-many", "--quiet"], lines).ok();
+        let every = env.sql_column("SELECT id FROM durably_runs ORDER BY created_at DESC, id DESC");
+        let note = "durably: showing 50 of 2,345 runs; --all for every one, --limit N for more\n";
+        // On a pipe: the page on stdout, one line on stderr, whatever the format.
+        for format in ["table", "ids", "json", "ndjson"] {
+            let out = env.ok(&["ls", "--format", format]);
+            assert_eq!(out.stderr, note, "{format}: {out:?}");
+        }
+        let out = env.ok(&["ls", "--status", "pending", "-n", "3", "--format", "ids"]);
+        assert_eq!(
+            out.stderr,
+            "durably: showing 3 of 2,345 runs; --all for every one, --limit N for more\n"
+        );
+        // A page that holds every match says nothing.
+        let out = env.ok(&["ls", "--limit", "2345", "--format", "ids"]);
+        assert_eq!(out.stderr, "", "{out:?}");
+        // On a terminal: the table's footer alone, not the stderr line as well; JSON: the line.
+        let tty = on_pty(&env, "ls", &[("NO_COLOR", "1")]);
+        assert!(tty.ok().stdout.contains("50 of 2,345 runs — next page"), "{tty:?}");
+        assert!(!tty.stdout.contains("showing"), "{tty:?}");
+        let tty = on_pty(&env, "ls --json", &[("NO_COLOR", "1")]);
+        assert!(tty.ok().stdout.contains(note.trim_end()), "{tty:?}");
+        // --all: every run, newest first, across pages, and no note.
+        let out = env.ok(&["ls", "--all", "--format", "ids"]);
+        assert_eq!(out.stderr, "");
+        assert_eq!(crate::harness::ids(&out), every);
+        let out = env.ok(&["ls", "--all", "--json"]);
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        let got: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(got, every);
+        let out = env.ok(&["ls", "--all", "--format", "ndjson"]);
+        assert_eq!(out.stdout.lines().count(), every.len());
+        // A table: its header once, then a row per run.
+        let out = env.ok(&["ls", "--all"]);
+        let rows: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(rows.len(), every.len() + 1, "{}", &out.stdout[..200]);
+        assert_eq!(rows.iter().filter(|l| l.trim_start().starts_with("ID ")).count(), 1);
+        // From --before on, with a filter; nothing matching: an empty array.
+        let out = env.ok(&["ls", "--all", "--format", "ids", "--before", &every[999]]);
+        assert_eq!(crate::harness::ids(&out), every[1000..]);
+        let out = env.ok(&["ls", "--all", "--json", "--job", "none"]);
+        assert_eq!(out.stdout, "[]\n");
+        env.run(&["ls", "--all", "--limit", "5"]).fails(2, "--all cannot be used with --limit");
+        env.run(&["ls", "--all", "--offset", "5"]).fails(2, "--all cannot be used with --offset");
+    }
+}

@@ -689,3 +689,95 @@ if [ ! -e "$T/again" ]; then touch "$T/again"; sleep 30; fi"#,
         "{messages:?}"
     );
 }
+
+both! {
+    fn once_with_nothing_to_claim_exits_without_waiting_a_poll() {
+        let env = Env::init();
+        env.handler("a", "cat");
+        // A poll of an hour: waited out, the worker would overstay the harness's bound.
+        let child = env.spawn(&[
+            "work",
+            "--once",
+            "--poll",
+            "1h",
+            "--handlers",
+            env.handlers.to_str().unwrap(),
+        ]);
+        let out = finish(child);
+        out.ok_code(0);
+        assert_eq!(out.stderr, "", "{out:?}");
+        let child = env.spawn(&["work", "--once", "--poll", "1h", "--", "cat"]);
+        finish(child).ok_code(0);
+    }
+}
+
+both! {
+    fn a_named_job_without_a_handler_is_an_error_when_its_runs_are_left_pending() {
+        let env = Env::init();
+        env.handler("a", "cat");
+        let x = env.enqueue_job("x", &[]);
+        let a = env.enqueue_job("a", &[]);
+        let dir = env.handlers.to_str().unwrap();
+        let out = env.run(&["work", "--until-idle", "--job", "x", "--job", "a", "--handlers", dir]);
+        out.ok_code(1);
+        assert_eq!(env.status(&a), "completed");
+        assert_eq!(env.status(&x), "pending");
+        let path = env.handlers.join("x");
+        let expected = format!(
+            "durably: 1 run of --job x still pending: no executable handler {}\n",
+            path.display()
+        );
+        assert!(out.stderr.ends_with(&expected), "{out:?}");
+        let out = env.run(&["work", "--once", "--job", "x", "--handlers", dir]);
+        out.ok_code(1);
+        assert!(out.stderr.ends_with(&expected), "{out:?}");
+        // Nothing pending for it: no error; a handler there: the run is executed.
+        let out = env.run(&["work", "--until-idle", "--job", "y", "--handlers", dir]);
+        out.ok_code(0);
+        env.handler("x", "cat");
+        env.run(&["work", "--until-idle", "--job", "x", "--handlers", dir])
+            .ok_code(0);
+        assert_eq!(env.status(&x), "completed");
+    }
+}
+
+both! {
+    fn verbose_says_once_per_idle_spell_what_it_waits_for() {
+        let env = Env::init();
+        env.handler("a", "cat");
+        env.handler("b", "cat");
+        let log = env.path("worker.err");
+        let waiting = "durably: waiting for runs of jobs a, b (polling every 50ms)\n";
+        let lines = |n: usize| {
+            let log = log.clone();
+            move || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                (text.matches(waiting).count() >= n).then_some(text)
+            }
+        };
+        let child = env.spawn_stderr_to(
+            &[
+                "work",
+                "-v",
+                "--poll",
+                "50ms",
+                "--handlers",
+                env.handlers.to_str().unwrap(),
+            ],
+            &log,
+        );
+        wait_for("the first waiting line", lines(1));
+        let id = env.enqueue_job("a", &[]);
+        wait_for("the second waiting line", lines(2));
+        assert_eq!(env.status(&id), "completed");
+        signal(&child, libc::SIGTERM);
+        finish(child).ok_code(0);
+        // Once per idle spell, not once per poll: claimed, completed and waiting between the two.
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.matches(waiting).count(), 2, "{text}");
+        let first = text.find(waiting).unwrap();
+        let claimed = text.find("durably: claimed ").expect("claimed line");
+        assert!(first < claimed, "{text}");
+        assert!(text[claimed..].contains(waiting), "{text}");
+    }
+}

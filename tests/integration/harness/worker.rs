@@ -37,6 +37,21 @@ impl Env {
         child
     }
 
+    /// Starts `durably --db DB ARGS` in the background with its stderr written to `stderr`
+    /// (to be read while it runs) and stdout piped (killed when the env drops).
+    pub fn spawn_stderr_to(&self, args: &[&str], stderr: &Path) -> Child {
+        let mut c = self.command(args);
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(stderr).expect("stderr file"));
+        let child = c.spawn().expect("spawn durably");
+        self.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child.id());
+        child
+    }
+
     /// The status of run `id`.
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
