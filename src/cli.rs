@@ -9,7 +9,8 @@ use std::time::Duration;
 /// The heading of the options every subcommand accepts, shown apart from the command's own.
 const GLOBAL: &str = "Global options";
 
-/// Durable runs (queued jobs) in one SQLite file, executed by handler programs.
+/// Durable runs (queued jobs) in one SQLite file or a PostgreSQL database, executed by handler
+/// programs.
 ///
 /// The database is shared with the TypeScript library @coji/durably: same tables, statuses
 /// and JSON shapes.
