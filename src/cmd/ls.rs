@@ -66,12 +66,16 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     // A page cut at the limit says so once: the footer for a table on a terminal (people),
     // else one line on stderr (pipes, `--format ids | xargs …`, JSON), so a cut is never silent.
     let people = format == Format::Table && io::stdout().is_terminal();
-    let (runs, short_ids, count) = store.list_page_counted(
-        args.before.as_deref(),
-        filter,
-        format == Format::Table,
-        COUNT_CAP,
-    )?;
+    // The footer counts the matches (up to COUNT_CAP); the stderr note only needs to know
+    // whether one more run matches than the page holds, so a pipe pays for one row, not
+    // thousands.
+    let cap = if people {
+        COUNT_CAP
+    } else {
+        args.offset.saturating_add(args.limit)
+    };
+    let (runs, short_ids, count) =
+        store.list_page_counted(args.before.as_deref(), filter, format == Format::Table, cap)?;
     let count = counted(count)?;
     let footer_line = if people {
         footer(&args, &runs, count)
@@ -183,19 +187,15 @@ fn all(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) -> 
     Ok(ExitCode::Ok)
 }
 
-/// `showing 50 of 1,234 runs; --all for every one, --limit N for more` when runs match beyond
-/// this page (`count`: the matches from `--before` on, up to [`COUNT_CAP`] + 1).
+/// `showing 50 runs; more match: --all for every one, --limit N for more` when runs match
+/// beyond this page (`count`: the matches from `--before` on, counted up to the page's end + 1).
 fn cut_note(args: &LsArgs, shown: u64, count: u64) -> Option<String> {
     if count <= args.offset + shown {
         return None;
     }
-    let of = if count > COUNT_CAP {
-        format!("more than {}", thousands(COUNT_CAP))
-    } else {
-        thousands(count)
-    };
+    let runs = if shown == 1 { "run" } else { "runs" };
     Some(format!(
-        "showing {shown} of {of} runs; --all for every one, --limit N for more"
+        "showing {shown} {runs}; more match: --all for every one, --limit N for more"
     ))
 }
 

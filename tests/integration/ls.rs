@@ -823,7 +823,7 @@ both! {
         let lines: String = (0..2_345).map(|_| "{\"job\":\"j\"}\n").collect();
         env.run_stdin(&["enqueue-many", "--quiet"], lines).ok();
         let every = env.sql_column("SELECT id FROM durably_runs ORDER BY created_at DESC, id DESC");
-        let note = "durably: showing 50 of 2,345 runs; --all for every one, --limit N for more\n";
+        let note = "durably: showing 50 runs; more match: --all for every one, --limit N for more\n";
         // On a pipe: the page on stdout, one line on stderr, whatever the format.
         for format in ["table", "ids", "json", "ndjson"] {
             let out = env.ok(&["ls", "--format", format]);
@@ -832,7 +832,7 @@ both! {
         let out = env.ok(&["ls", "--status", "pending", "-n", "3", "--format", "ids"]);
         assert_eq!(
             out.stderr,
-            "durably: showing 3 of 2,345 runs; --all for every one, --limit N for more\n"
+            "durably: showing 3 runs; more match: --all for every one, --limit N for more\n"
         );
         // A page that holds every match says nothing.
         let out = env.ok(&["ls", "--limit", "2345", "--format", "ids"]);
