@@ -57,6 +57,10 @@ pub fn execute(conn: &Connection, sql: &str, params: &[Param]) -> rusqlite::Resu
 }
 
 /// The connection's last error, as rusqlite reports its own.
+///
+/// # Safety
+/// `db` must be the open connection whose last call failed, used by this thread only until
+/// this returns (the message it reads belongs to the connection and changes with its next call).
 unsafe fn error(db: *mut ffi::sqlite3) -> rusqlite::Error {
     let code = ffi::sqlite3_extended_errcode(db);
     let message = std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(db))
