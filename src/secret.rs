@@ -246,8 +246,9 @@ fn mask_conninfo(text: &str) -> Option<String> {
     (!ranges.is_empty()).then(|| replace(text, &ranges, MASK))
 }
 
-/// `%XX` escapes decoded (invalid UTF-8 replaced).
-fn percent_decode(text: &str) -> String {
+/// `%XX` escapes decoded (invalid UTF-8 replaced); a `%` not followed by two hex digits is
+/// kept as it is.
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

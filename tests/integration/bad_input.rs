@@ -889,3 +889,22 @@ fn a_negative_page_size_and_empty_keys_are_refused_naming_the_flag() {
         "--concurrency-key: empty",
     );
 }
+
+/// A `%` escape cut short by a multi-byte character in a PostgreSQL URL's query is kept as
+/// text, never a panic: one line about the value, exit 1.
+#[test]
+fn a_percent_before_a_multibyte_character_in_a_url_is_not_a_panic() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_durably"))
+        .args([
+            "ls",
+            "--db",
+            "postgres://u@127.0.0.1:1/db?sslrootcert=%a\u{e9}",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("sslrootcert %a\u{e9}"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -180,8 +180,8 @@ fn take_tls_params(url: &str) -> (String, Option<String>, Option<PathBuf>) {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
-            "sslmode" => sslmode = Some(percent_decode(v)),
-            "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(v))),
+            "sslmode" => sslmode = Some(crate::secret::percent_decode(v)),
+            "sslrootcert" => root_cert = Some(PathBuf::from(crate::secret::percent_decode(v))),
             _ => kept.push(pair),
         }
     }
@@ -772,25 +772,6 @@ B5jAZWmZ1o4CYfNjD1nUokHCfC417ygaPg/KAejI/p7LDRY1m0N631dp
     }
 }
 
-/// `%XX` escapes of a URL query value.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The password of the first matching line of the password file (`PGPASSFILE`, else
 /// `~/.pgpass`): `host:port:database:user:password`, `*` matching anything, `\` escaping `:`
 /// and `\`. Like libpq, a file that group or others can read is ignored.
@@ -919,7 +900,12 @@ mod tests {
 
     #[test]
     fn percent_escapes_decode() {
-        assert_eq!(percent_decode("%2Ftmp%2Fca.pem"), "/tmp/ca.pem");
-        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(
+            crate::secret::percent_decode("%2Ftmp%2Fca.pem"),
+            "/tmp/ca.pem"
+        );
+        assert_eq!(crate::secret::percent_decode("a%2"), "a%2");
+        // A `%` before a multi-byte character is kept, never sliced through.
+        assert_eq!(crate::secret::percent_decode("%a\u{e9}"), "%a\u{e9}");
     }
 }
