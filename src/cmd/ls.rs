@@ -96,22 +96,24 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
             }
         }
         Format::Json => crate::output::json_pretty(&mut out, &runs)?,
-        Format::Ndjson => {
-            for r in &runs {
-                crate::output::json_line(&mut out, r)?;
-            }
-        }
-        Format::Ids => {
-            for r in &runs {
-                writeln!(out, "{}", escape(&r.id))?;
-            }
-        }
+        Format::Ndjson | Format::Ids => write_lines(&mut out, &runs, format)?,
     }
     out.flush()?;
     if let Some(note) = cut_note {
         eprintln!("durably: {note}");
     }
     Ok(ExitCode::Ok)
+}
+
+/// The line-per-run formats: a JSON object (`ndjson`) or the escaped id (`ids`) per line.
+fn write_lines(out: &mut impl Write, runs: &[Run], format: Format) -> io::Result<()> {
+    for r in runs {
+        match format {
+            Format::Ids => writeln!(out, "{}", escape(&r.id))?,
+            _ => crate::output::json_line(&mut *out, r)?,
+        }
+    }
+    Ok(())
 }
 
 /// Runs per read of `ls --all`: each page is one read transaction, written before the next is
@@ -161,16 +163,7 @@ fn all(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) -> 
                     }
                 }
             }
-            Format::Ndjson => {
-                for r in &runs {
-                    crate::output::json_line(&mut out, r)?;
-                }
-            }
-            Format::Ids => {
-                for r in &runs {
-                    writeln!(out, "{}", escape(&r.id))?;
-                }
-            }
+            Format::Ndjson | Format::Ids => write_lines(&mut out, &runs, format)?,
         }
         if format != Format::Json {
             first = false;
