@@ -99,36 +99,6 @@ fn worker(env: &Env, name: &str, args: &[&str]) -> Bg {
     Bg::spawn(c, env.dir.path(), name)
 }
 
-/// The state letter of a process (`T` when stopped), None when it is gone.
-fn state_of(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-/// Stops worker `pid` with SIGSTOP at a moment it holds no lock on the database.
-fn stop_outside_a_transaction(pid: i32, db: &Path) {
-    for _ in 0..200 {
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
-        assert!(
-            wait_until(Duration::from_secs(5), || state_of(pid) == Some('T')),
-            "the worker did not stop"
-        );
-        let conn = rusqlite::Connection::open(db).unwrap();
-        conn.busy_timeout(Duration::ZERO).unwrap();
-        if conn.execute_batch("BEGIN EXCLUSIVE; ROLLBACK").is_ok() {
-            return;
-        }
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("worker {pid} always held a database lock");
-}
-
 /// Milliseconds until run `id`'s lease expires, by the database's text and the local clock.
 fn lease_left_ms(env: &Env, id: &str) -> i64 {
     env.sql_value(&format!(
@@ -161,7 +131,7 @@ fn kill_9_near_the_deadline_never_overlaps_the_next_generation() {
     // a machine too loaded for that, the worker is continued and stopped again.
     let mut left = 0;
     for _ in 0..50 {
-        stop_outside_a_transaction(a.pid(), &env.db);
+        stop_outside_a_transaction(a.pid(), a.pid(), libc::SIGSTOP, &env.db);
         left = lease_left_ms(&env, &id);
         if left > 700 {
             break;

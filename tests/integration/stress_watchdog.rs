@@ -61,41 +61,6 @@ fn stamps(path: &Path) -> Vec<i64> {
         .collect()
 }
 
-/// The state letter of a process (`T` when stopped), None when it is gone.
-fn state_of(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-/// Sends `signal` to `target` (a pid, or a negative process group) at a moment the worker
-/// `pid` holds no lock on the database: stopped inside a transaction it would block every
-/// other writer (and, on a rollback-journal file, readers' commits) for good. Returns once
-/// the worker is stopped.
-fn stop_outside_a_transaction(pid: i32, target: i32, signal: i32, db: &Path) {
-    for _ in 0..200 {
-        assert_eq!(unsafe { libc::kill(target, signal) }, 0);
-        assert!(
-            wait_until(Duration::from_secs(5), || state_of(pid) == Some('T')),
-            "the worker did not stop on signal {signal}"
-        );
-        let conn = rusqlite::Connection::open(db).unwrap();
-        conn.busy_timeout(Duration::ZERO).unwrap();
-        // EXCLUSIVE: on a rollback-journal file it also fails while the worker holds a
-        // read lock.
-        if conn.execute_batch("BEGIN EXCLUSIVE; ROLLBACK").is_ok() {
-            return;
-        }
-        assert_eq!(unsafe { libc::kill(target, libc::SIGCONT) }, 0);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("worker {pid} always held a database lock");
-}
-
 fn worker(env: &Env, handlers: &Path, name: &str, extra: &[&str]) -> Bg {
     let mut args = vec!["work", "--poll", "50ms", "--handlers"];
     args.push(handlers.to_str().unwrap());
