@@ -181,32 +181,9 @@ fn a_repeated_claim_error_is_said_once_with_a_count() {
     env.handler("j", "echo 1");
     let id = env.enqueue_job("j", &[]);
     let lock = env.hold_write_lock();
-    let h = env.handlers.to_str().unwrap().to_string();
     let db = env.db.to_str().unwrap().to_string();
-    let mut w = spawn_on(
-        &env,
-        &db,
-        "w",
-        &[
-            "work",
-            "--poll",
-            "20ms",
-            "--busy-timeout",
-            "10ms",
-            "--handlers",
-            &h,
-        ],
-    );
-    wait_for("the first claim error", || {
-        w.err().contains("cannot claim a run").then_some(())
-    });
-    // Polls keep failing for a while (about 50 of them).
-    std::thread::sleep(Duration::from_millis(1500));
-    w.signal(libc::SIGTERM);
-    let code = w.wait_max(BOUND);
+    let err = claim_errors_of(&env, &db, &["--busy-timeout", "10ms"]);
     drop(lock);
-    let err = w.err();
-    assert_eq!(code.code(), Some(0), "{err}");
     let said = lines_with(&err, "cannot claim a run");
     let first = format!(
         "durably: cannot claim a run: database {db} is locked: another process held it longer than --busy-timeout"
@@ -273,22 +250,8 @@ fn a_read_only_file_is_said_once_with_a_count() {
         }
     }
     let _unlock = Unlock(&chattr);
-    let h = env.handlers.to_str().unwrap().to_string();
     let db = env.db.to_str().unwrap().to_string();
-    let mut w = spawn_on(
-        &env,
-        &db,
-        "w",
-        &["work", "--poll", "20ms", "--handlers", &h],
-    );
-    wait_for("the first claim error", || {
-        w.err().contains("cannot claim a run").then_some(())
-    });
-    std::thread::sleep(Duration::from_millis(1500));
-    w.signal(libc::SIGTERM);
-    let code = w.wait_max(BOUND);
-    let err = w.err();
-    assert_eq!(code.code(), Some(0), "{err}");
+    let err = claim_errors_of(&env, &db, &[]);
     assert_said_once_with_a_count(&err, "is read-only");
     drop(_unlock);
     assert_eq!(env.status(&id), "pending");
@@ -308,13 +271,20 @@ fn a_read_only_database_is_said_once_with_a_count() {
         "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
         pg.name
     ));
+    let err = claim_errors_of(&env, &pg.url, &[]);
+    assert_said_once_with_a_count(&err, "read-only");
+    assert_eq!(env.status(&id), "pending");
+}
+
+/// Runs a worker on `db` (`--poll 20ms`, its handler directory, `extra` flags) while its
+/// claims keep failing for about 1.5 s (some 50 polls), stops it with SIGTERM, checks that it
+/// exited 0, and returns what it said on stderr.
+fn claim_errors_of(env: &Env, db: &str, extra: &[&str]) -> String {
     let h = env.handlers.to_str().unwrap().to_string();
-    let mut w = spawn_on(
-        &env,
-        &pg.url,
-        "w",
-        &["work", "--poll", "20ms", "--handlers", &h],
-    );
+    let mut args = vec!["work", "--poll", "20ms"];
+    args.extend_from_slice(extra);
+    args.extend(["--handlers", h.as_str()]);
+    let mut w = spawn_on(env, db, "w", &args);
     wait_for("the first claim error", || {
         w.err().contains("cannot claim a run").then_some(())
     });
@@ -323,6 +293,5 @@ fn a_read_only_database_is_said_once_with_a_count() {
     let code = w.wait_max(BOUND);
     let err = w.err();
     assert_eq!(code.code(), Some(0), "{err}");
-    assert_said_once_with_a_count(&err, "read-only");
-    assert_eq!(env.status(&id), "pending");
+    err
 }
