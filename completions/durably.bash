@@ -880,7 +880,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__step)
-            opts="-h --db --busy-timeout --color --help"
+            opts="-h --raw --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

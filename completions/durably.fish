@@ -212,6 +212,7 @@ complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d
 complete -c durably -n "__fish_durably_using_subcommand step" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand step" -l raw -d 'Print the output as text: a step whose output was text prints that text (not a JSON string); JSON output prints as stored. For `rows=$(durably step s --raw -- cmd)`'
 complete -c durably -n "__fish_durably_using_subcommand step" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'Total amount of work' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now (bytes that are not UTF-8 are stored as U+FFFD)' -r

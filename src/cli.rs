@@ -439,6 +439,10 @@ pub struct StepArgs {
     /// Step name, unique within the run
     #[arg(value_name = "STEP")]
     pub name: String,
+    /// Print the output as text: a step whose output was text prints that text (not a JSON
+    /// string); JSON output prints as stored. For `rows=$(durably step s --raw -- cmd)`.
+    #[arg(long)]
+    pub raw: bool,
     /// Command to run (after --)
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,

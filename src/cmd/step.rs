@@ -30,13 +30,13 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
         .ok_or_else(|| CodedError::usage("give the step's command after --"))?;
     let trouble = |e| handler_error("step", e);
     let mut store = ctx.open(Access::WriteExisting).map_err(trouble)?;
-    if print_if_completed(&store, &fence, &args.name)? {
+    if print_if_completed(&store, &fence, &args.name, args.raw)? {
         return Ok(ExitCode::Ok);
     }
     // Held until the step is recorded (or this process ends): another `durably step NAME` of
     // this execution waits here, then finds the step completed.
     let _reserved = reserve_step(&args.name)?;
-    if print_if_completed(&store, &fence, &args.name)? {
+    if print_if_completed(&store, &fence, &args.name, args.raw)? {
         return Ok(ExitCode::Ok);
     }
     if !store.holds_lease(&fence).map_err(trouble)? {
@@ -69,7 +69,9 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
             // Another `durably step NAME` of this run may have finished meanwhile: then its
             // output is the step's.
             match store.record_step(&fence, &step).map_err(trouble)? {
-                StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => print_output(o.as_deref())?,
+                StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => {
+                    print_output(o.as_deref(), args.raw)?
+                }
                 StepRecord::LeaseLost => return Err(lease_lost(&fence)),
             }
             Ok(ExitCode::Ok)
@@ -171,7 +173,7 @@ fn record_failed(
 }
 
 /// Prints the stored output of step `name` if it is completed; whether it was.
-fn print_if_completed(store: &Store, fence: &Fence, name: &str) -> Result<bool> {
+fn print_if_completed(store: &Store, fence: &Fence, name: &str, raw: bool) -> Result<bool> {
     let done = store
         .completed_step(&fence.run_id, name)
         .map_err(|e| handler_error("step", e))?;
@@ -179,17 +181,21 @@ fn print_if_completed(store: &Store, fence: &Fence, name: &str) -> Result<bool> 
         return Ok(false);
     };
     warn_if_replayed_in_this_execution(name, done.completed_at.as_deref());
-    print_output(done.output.as_deref())?;
+    print_output(done.output.as_deref(), raw)?;
     Ok(true)
 }
 
-/// Prints a step's stored output (its JSON text); NULL prints nothing.
-fn print_output(output: Option<&str>) -> Result<()> {
-    if let Some(o) = output {
-        let mut out = crate::output::stdout();
-        writeln!(out, "{o}")?;
-        out.flush()?;
-    }
+/// Prints a step's stored output (its JSON text; with `raw` a JSON string as its text); NULL
+/// prints nothing.
+fn print_output(output: Option<&str>, raw: bool) -> Result<()> {
+    let Some(o) = output else { return Ok(()) };
+    let text = match raw.then(|| serde_json::from_str::<String>(o)) {
+        Some(Ok(text)) => std::borrow::Cow::Owned(text),
+        _ => std::borrow::Cow::Borrowed(o),
+    };
+    let mut out = crate::output::stdout();
+    writeln!(out, "{text}")?;
+    out.flush()?;
     Ok(())
 }
 

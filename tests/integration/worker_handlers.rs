@@ -624,6 +624,27 @@ fn no_stderr_logs_keeps_none() {
     assert_eq!(logs[0]["message"], "kept");
 }
 
+both! {
+    fn step_raw_prints_text_output_as_text_and_json_as_stored() {
+        let env = Env::init();
+        env.handler(
+            "raw",
+            r#"a=$(durably step words --raw -- echo 'say "hi"')
+b=$(durably step object --raw -- echo '{"k": 1}')
+c=$(durably step words --raw -- echo unused)
+d=$(durably step words -- echo unused)
+printf '%s|%s|%s|%s' "$a" "$b" "$c" "$d""#,
+        );
+        let id = env.enqueue_job("raw", &[]);
+        once(&env).ok_code(0);
+        // Fresh and replayed alike; without --raw the stored JSON string, quotes and escapes.
+        assert_eq!(
+            output(&env, &id),
+            r#"say "hi"|{"k": 1}|say "hi"|"say \"hi\"""#
+        );
+    }
+}
+
 #[test]
 fn a_step_name_reused_in_a_loop_warns_that_it_replays() {
     let env = Env::init();
