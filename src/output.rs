@@ -610,25 +610,37 @@ fn steps_table(out: &mut impl Write, steps: &[Step]) -> io::Result<()> {
     write_table(out, &t)
 }
 
-/// One log for people on one line: `time level [step] message data`, every part escaped.
+/// One log for people on one line: `time level [step] message data`, every part escaped. A
+/// line the worker kept from a handler's output (data `{"stream":"stderr", …}`) shows the
+/// stream in the level's place and only the rest of its data, if any.
 pub fn log_line(out: &mut impl Write, l: &Log) -> io::Result<()> {
     let step = l
         .step_name
         .as_deref()
         .map(|s| format!(" [{}]", escape(s)))
         .unwrap_or_default();
-    let data = l
-        .data
-        .as_deref()
-        .map(|d| format!(" {}", escape(d)))
-        .unwrap_or_default();
+    let (level, data) = match l.data.as_deref().and_then(captured_stream) {
+        Some((stream, rest)) => (stream, rest),
+        None => (l.level.clone(), l.data.clone()),
+    };
+    let data = data.map(|d| format!(" {}", escape(&d))).unwrap_or_default();
     writeln!(
         out,
-        "{} {:<5}{step} {}{data}",
+        "{} {:<6}{step} {}{data}",
         escape(&l.created_at),
-        escape(&l.level),
+        escape(&level),
         escape(&l.message)
     )
+}
+
+/// The stream of a captured output line (`{"stream":"stderr"}`) and what else its data holds.
+fn captured_stream(data: &str) -> Option<(String, Option<String>)> {
+    let mut map = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(data).ok()?;
+    let serde_json::Value::String(stream) = map.remove("stream")? else {
+        return None;
+    };
+    let rest = (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string());
+    Some((stream, rest))
 }
 
 #[cfg(test)]

@@ -136,6 +136,33 @@ both! {
 }
 
 both! {
+    fn a_failed_handlers_stdout_tail_is_kept_and_captured_lines_print_plainly() {
+        let env = Env::init();
+        env.handler(
+            "half",
+            "i=0; while [ $i -lt 1000 ]; do echo \"row $i\"; i=$((i+1)); done; \
+             echo 'why it stopped' >&2; durably log --data '{\"k\":1}' noted; exit 4",
+        );
+        let id = env.enqueue_job("half", &[]);
+        once(&env).ok_code(5);
+        let error = env.field(&id, "error").unwrap();
+        assert!(
+            error.starts_with("handler exited with code 4\nwhy it stopped\nstdout:\n"),
+            "{error}"
+        );
+        assert!(error.ends_with("\nrow 998\nrow 999"), "{error}");
+        assert!(!error.contains("row 0\n"), "only the end of stdout: {error}");
+        assert!(error.len() <= 4096 + 100, "{}", error.len());
+        // `logs`: a captured line shows its stream, not its data; other data stays.
+        let out = env.ok(&["logs", &id]);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{out:?}");
+        assert!(lines[0].ends_with(" stderr why it stopped"), "{out:?}");
+        assert!(lines[1].ends_with(r#" info   noted {"k":1}"#), "{out:?}");
+    }
+}
+
+both! {
     fn signal_and_timeout_fail_the_run() {
         let env = Env::init();
         env.handler("killed", "echo dying >&2; kill -TERM $$");
@@ -429,8 +456,8 @@ both! {
         assert_eq!(out.code, 0, "{out:?}");
         let lines: Vec<&str> = out.stdout.lines().collect();
         assert_eq!(lines.len(), 2, "{out:?}");
-        assert!(lines[0].ends_with("info  first"), "{out:?}");
-        assert!(lines[1].ends_with("error second"), "{out:?}");
+        assert!(lines[0].ends_with("info   first"), "{out:?}");
+        assert!(lines[1].ends_with("error  second"), "{out:?}");
     }
 }
 

@@ -140,13 +140,22 @@ struct Ended {
 }
 
 impl Ended {
-    /// `what`, followed by the stderr tail on the next line if there is one.
+    /// `what`, followed by the stderr tail on the next line if there is one, then the end of
+    /// stdout (at most [`STDERR_TAIL`] bytes) after a `stdout:` line if the handler wrote any.
     fn with_tail(&self, what: String) -> String {
-        if self.tail.is_empty() {
-            what
-        } else {
-            format!("{what}\n{}", self.tail)
+        let mut error = what;
+        if !self.tail.is_empty() {
+            error.push('\n');
+            error.push_str(&self.tail);
         }
+        let out = &self.out[self.out.len().saturating_sub(STDERR_TAIL)..];
+        let out = String::from_utf8_lossy(out);
+        let out = out.trim();
+        if !out.is_empty() {
+            error.push_str("\nstdout:\n");
+            error.push_str(out);
+        }
+        error
     }
 }
 
