@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod runs_table;
+
 /// Whether statuses are coloured; set once from `--color` before any output.
 static COLOR: AtomicBool = AtomicBool::new(false);
 
@@ -44,15 +46,6 @@ fn status_color(status: &str) -> Option<(Color, &'static str)> {
         Status::Completed => Some((Color::Green, "32")),
         Status::Failed => Some((Color::Red, "31")),
         Status::Cancelled => Some((Color::DarkGrey, "90")),
-    }
-}
-
-/// A status table cell, coloured when [`color`] is on.
-fn status_cell(text: String, status: &str) -> Cell {
-    let cell = Cell::new(text);
-    match status_color(status) {
-        Some((c, _)) if color() => cell.fg(c),
-        _ => cell,
     }
 }
 
@@ -372,28 +365,15 @@ fn duration_cell(run: &Run, now: i64) -> String {
     time::short_duration(end - start)
 }
 
-/// The `ls` table; `short_ids[i]` is the unique id prefix shown for `runs[i]`.
+/// The `ls` table; `short_ids[i]` is the unique id prefix shown for `runs[i]` (see
+/// [`runs_table`] for the layout).
 pub fn runs_table(out: &mut impl Write, runs: &[Run], short_ids: &[String]) -> io::Result<()> {
-    let now = time::now_ms();
-    let max = text_cell_max(line_width());
-    let mut t = table(&["ID", "JOB", "STATUS", "LABELS", "PROGRESS", "AGE", "TOOK"]);
-    for (r, short) in runs.iter().zip(short_ids) {
-        t.add_row(vec![
-            Cell::new(cell(short, 40)),
-            Cell::new(cell(&r.job_name, max)),
-            status_cell(cell(r.status.as_str(), 12), r.status.as_str()),
-            Cell::new(labels_cell(r, max)),
-            Cell::new(progress_cell(r)),
-            Cell::new(age_cell(r, now)),
-            Cell::new(duration_cell(r, now)),
-        ]);
-    }
     // No rows: a note for people on stderr, the header alone for programs on a pipe.
     if runs.is_empty() && io::stdout().is_terminal() {
         let _ = writeln!(io::stderr(), "no runs match");
         return Ok(());
     }
-    write_table(out, &t)
+    runs_table::write(out, runs, short_ids, line_width())
 }
 
 /// A table of counts (`stats`): the first column (names, already escaped) flush left with no

@@ -323,6 +323,60 @@ fn on_terminal(env: &Env, args: &str, columns: Option<&str>) -> String {
     out.stdout.replace("\r\n", "\n")
 }
 
+/// Terminal columns a line takes (East Asian wide characters two).
+fn columns_of(line: &str) -> usize {
+    line.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115f
+            | 0x2e80..=0xa4cf
+            | 0xac00..=0xd7a3
+            | 0xf900..=0xfaff
+            | 0xff00..=0xff60 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+both! {
+    fn wide_job_names_and_the_reason_column_fit_80_columns() {
+        let env = Env::init();
+        env.enqueue(&["--job", "日本語のとても長いジョブの名前です本当に長い名前ですよ本当にとても長いジョブの名前です"]);
+        let failed = env.enqueue(&["--job", "short"]);
+        let killed = env.enqueue(&["--job", "short"]);
+        for (id, error) in [
+            (&failed, "handler exited with code 3\nthe stderr tail"),
+            (&killed, "handler killed by signal 9 (SIGKILL)"),
+        ] {
+            env.exec(&format!(
+                "UPDATE durably_runs SET status = 'failed', error = {} WHERE id = {}",
+                lit(error),
+                lit(id)
+            ));
+        }
+        let text = on_terminal(&env, "ls", Some("80"));
+        assert_eq!(text.lines().count(), 4, "{text}");
+        for line in text.lines() {
+            assert!(columns_of(line) <= 80, "{} columns: {line:?}", columns_of(line));
+        }
+        assert!(text.lines().next().unwrap().contains("REASON"), "{text}");
+        let line_of = |id: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&id[id.len() - 8..]) || l.starts_with(&id[..8]))
+                .unwrap_or_else(|| panic!("no line for {id}:\n{text}"))
+                .to_string()
+        };
+        assert!(line_of(&failed).trim_end().ends_with("exit 3"), "{text}");
+        assert!(line_of(&killed).trim_end().ends_with("SIGKILL"), "{text}");
+        // The wide name is cut on a character, its row still one line with the age after it.
+        let wide = text.lines().find(|l| l.contains("日本語")).unwrap();
+        assert!(wide.contains("… ") && wide.contains("pending"), "{text}");
+        // A pipe keeps the whole name and the reason.
+        let piped = env.ok(&["ls"]).stdout.clone();
+        assert!(piped.contains("日本語のとても長いジョブの名前です本当に長い名前ですよ本当にとても長いジョブの名前です"), "{piped}");
+        assert!(piped.contains("exit 3") && piped.contains("SIGKILL"), "{piped}");
+    }
+}
+
 both! {
     fn terminal_table_is_one_line_per_run_cut_to_the_width() {
         let env = Env::new();
@@ -344,7 +398,15 @@ both! {
                     line.chars().count()
                 );
             }
-            assert!(text.lines().skip(1).all(|l| l.ends_with('…')), "{text}");
+            // The line fits because cells were shortened or dropped, not cut off: ID, JOB,
+            // STATUS and AGE stay, each long job name ends with `…` and the age follows it.
+            let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+            assert_eq!(header[..3], ["ID", "JOB", "STATUS"], "{text}");
+            assert!(header.contains(&"AGE"), "{text}");
+            for line in text.lines().skip(1) {
+                assert!(line.contains("… ") && line.contains("pending"), "{text}");
+                assert!(line.trim_end().ends_with("ms") || line.ends_with('s'), "{text}");
+            }
         }
         // A wide terminal (200 columns) shows every cell whole, one line per run.
         let wide = on_terminal(&env, "ls", Some("200"));
