@@ -109,7 +109,8 @@ pub trait Leases {
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool>;
     /// Fails a leased run with its error (fenced, unexpired); false when the lease is lost.
     fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool>;
-    /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
+    /// Gives a leased run back to the queue at once: pending again (fenced); false when the lease
+    /// is lost.
     fn expire(&mut self, id: &str, generation: i64) -> Result<bool>;
     /// The status and generation of a run (None when deleted).
     fn status_of(&self, id: &str) -> Result<Option<(String, i64)>>;

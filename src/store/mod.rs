@@ -450,7 +450,8 @@ impl Store {
         self.backend_mut().fail(id, generation, &error)
     }
 
-    /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
+    /// Gives a leased run back to the queue at once: pending again (fenced); false when the lease
+    /// is lost.
     pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
         self.backend_mut().expire(id, generation)
     }

@@ -457,8 +457,7 @@ impl Scheduler<'_> {
             return Err(CodedError::new(
                 ExitCode::Error,
                 format!(
-                    "stopped {} at a second signal; their runs are claimable again at once \
-                     (their leases are expired; `ls` shows them leased until a worker claims them)",
+                    "stopped {} at a second signal; their runs are pending again, claimable at once",
                     crate::output::count(released, "handler")
                 ),
             )

@@ -288,9 +288,13 @@ echo ok"#,
     signal(&worker, libc::SIGINT);
     let out = finish(worker);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("claimable again at once"), "{out:?}");
+    assert!(
+        out.stderr.contains("pending again, claimable at once"),
+        "{out:?}"
+    );
     wait_dead(pid);
-    assert_eq!(env.status(&b), "leased");
+    assert_eq!(env.status(&b), "pending");
+    assert_eq!(env.field(&b, "lease_owner"), None);
     let out = env.run(&["work", "--once", "--lease", "1h", "--handlers", handlers]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(env.status(&b), "completed");

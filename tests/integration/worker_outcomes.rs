@@ -400,7 +400,7 @@ both! {
             "handlers stopped at the first signal"
         );
         // Second signal (another one, so it cannot merge with the first): the handlers are
-        // stopped and the message says their runs can be claimed at once though `ls` shows leased.
+        // stopped and their runs are pending again at once (not leased until their leases expire).
         signal(&worker, libc::SIGINT);
         let out = finish(worker);
         assert_eq!(out.code, 1, "{out:?}");
@@ -409,15 +409,15 @@ both! {
         assert_eq!(rest[0], "durably: stopping 2 running handlers now");
         assert!(
             rest[1].contains(
-                "stopped 2 handlers at a second signal; their runs are claimable again at once"
+                "stopped 2 handlers at a second signal; their runs are pending again, claimable at once"
             ),
             "{rest:?}"
         );
-        assert!(rest[1].contains("shows them leased"), "{rest:?}");
         for p in pids {
             wait_dead(p);
         }
-        assert_eq!(env.status(&a), "leased");
+        assert_eq!(env.status(&a), "pending");
+        assert_eq!(env.status(&b), "pending");
         env.handler("slow", "true");
         let out = env.run(&["work", "--until-idle", "--handlers", &h]);
         assert_eq!(out.code, 0, "{out:?}");

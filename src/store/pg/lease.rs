@@ -211,7 +211,8 @@ impl Leases for Postgres {
         })
     }
 
-    /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
+    /// Gives a leased run back to the queue at once: pending again (fenced); false when the lease
+    /// is lost.
     fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
         self.fenced_write("give a run back", |tx| {
             let n = tx.execute(

@@ -370,7 +370,8 @@ impl Leases for Sqlite {
         self.write(|tx| lease::fail(tx, id, generation, error, &crate::time::now()))
     }
 
-    /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
+    /// Gives a leased run back to the queue at once: pending again (fenced); false when the lease
+    /// is lost.
     fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
         self.write(|tx| lease::expire(tx, id, generation, &crate::time::now()))
     }
