@@ -206,7 +206,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --db --busy-timeout --color --help"
+            opts="-l -e -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,6 +237,14 @@ _durably() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -936,7 +944,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --db --busy-timeout --color --help"
+            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --commands --db --busy-timeout --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -979,6 +987,10 @@ _durably() {
                     return 0
                     ;;
                 --handlers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --commands)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

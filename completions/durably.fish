@@ -62,6 +62,7 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -l input -d 'In
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l idempotency-key -d 'Return the existing run of this job with this key instead of creating another' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l concurrency-key -d 'At most one pending run per job and key; a second one is a conflict (exit 4)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l timeout -d 'With --wait: give up after DUR (exit 124)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -s e -l env -d 'With -- CMD: store variable NAME (its value here) or NAME=VALUE for the command (repeatable; nothing of the environment is stored otherwise)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
@@ -189,6 +190,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l timeout -d 'Kil
 complete -c durably -n "__fish_durably_using_subcommand work" -l max-runs -d 'Exit after this many runs' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l retain -d 'While idle, purge terminal runs that completed more than DUR ago' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l handlers -d 'Directory of handlers: a run of job J is executed by DIR/J' -r -F
+complete -c durably -n "__fish_durably_using_subcommand work" -l commands -d 'Also execute command runs (`durably enqueue -- CMD`) of job `cmd`, or of the jobs named (--commands=JOB,JOB). Opt-in: whoever can write the database chooses their commands' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand work" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'

@@ -215,6 +215,14 @@ pub struct EnqueueArgs {
     /// Print the run as JSON with its disposition
     #[arg(long)]
     pub json: bool,
+    /// With -- CMD: store variable NAME (its value here) or NAME=VALUE for the command
+    /// (repeatable; nothing of the environment is stored otherwise)
+    #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// A command run: CMD ARGS (after --), executed from this directory, never through a
+    /// shell, by a worker started with --commands (job `cmd` unless --job)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -416,6 +424,11 @@ pub struct WorkArgs {
         value_name = "DIR"
     )]
     pub handlers: Option<PathBuf>,
+    /// Also execute command runs (`durably enqueue -- CMD`) of job `cmd`, or of the jobs
+    /// named (--commands=JOB,JOB). Opt-in: whoever can write the database chooses their commands
+    #[arg(long, value_name = "JOB", num_args = 0..=1, require_equals = true,
+          default_missing_value = "cmd", value_delimiter = ',', value_parser = job_name)]
+    pub commands: Option<Vec<String>>,
     /// Handler command for every run (after --), never through a shell
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -608,7 +621,9 @@ Examples:
   durably enqueue --job email --label tenant=acme --input '{\"to\":\"a@example.com\"}'
   echo '{\"job\":\"report\",\"input\":{\"month\":\"2026-10\"}}' | durably enqueue -
   durably enqueue --job email --idempotency-key welcome-42 --json
-  durably enqueue --job sync --concurrency-key acme --coalesce";
+  durably enqueue --job sync --concurrency-key acme --coalesce
+  durably enqueue --label kind=backup -- tar -czf /backups/home.tgz /home   # a command run
+  durably enqueue --env AWS_PROFILE --env MODE=full -- ./sync.sh";
 
 const EXAMPLES_ENQUEUE_MANY: &str = "\
 Examples:
@@ -662,7 +677,9 @@ Examples:
   durably work --handlers /srv/jobs
   durably work --until-idle --job resize -- ./resize.py
   durably work --once --handlers /srv/jobs
-  durably work --concurrency 4 --timeout 10m --retain 7d --handlers /srv/jobs";
+  durably work --concurrency 4 --timeout 10m --retain 7d --handlers /srv/jobs
+  durably work --commands                       # execute command runs (enqueue -- CMD)
+  durably work --commands=cmd,backup --handlers /srv/jobs";
 
 const EXAMPLES_LOGS: &str = "\
 Examples:

@@ -487,7 +487,17 @@ fn run_fields(out: &mut impl Write, run: &Run) -> io::Result<()> {
     if !labels.is_empty() {
         field(out, "labels", &labels)?;
     }
-    multiline_field(out, "input", &run.input)?;
+    match crate::model::command::Command::shown(&run.input) {
+        Some(c) => {
+            field(out, "command", &runs_table::command_line(&c))?;
+            field(out, "in", &c.cwd)?;
+            if !c.env.is_empty() {
+                let names: Vec<&str> = c.env.keys().map(String::as_str).collect();
+                field(out, "env", &names.join(" "))?;
+            }
+        }
+        None => multiline_field(out, "input", &run.input)?,
+    }
     for (k, v) in [
         ("idempotency key", &run.idempotency_key),
         ("concurrency key", &run.concurrency_key),

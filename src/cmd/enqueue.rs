@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::EnqueueArgs;
 use crate::error::{CodedError, ExitCode};
+use crate::model::command::{self, Command};
 use crate::model::{validate_json, RunSpec};
 use crate::store::Access;
 use anyhow::{Context as _, Result};
@@ -44,11 +45,71 @@ fn read_spec(file: &Path, name: &str) -> Result<String> {
     })
 }
 
+/// The input of a command run (`-- CMD ARGS`): the command line, this directory and the
+/// variables asked for with `--env`; checked before the database is opened.
+fn command_input(args: &EnqueueArgs) -> Result<String> {
+    if args.file.is_some() || args.input.is_some() {
+        return Err(CodedError::usage(
+            "a command run (-- CMD) takes no spec FILE or --input: the command is its input",
+        )
+        .into());
+    }
+    if args.command[0].is_empty() {
+        return Err(CodedError::usage("the command after -- is empty").into());
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let cwd = cwd.to_str().ok_or_else(|| {
+        CodedError::usage(format!(
+            "the current directory {} is not valid UTF-8",
+            cwd.display()
+        ))
+    })?;
+    let mut env = std::collections::BTreeMap::new();
+    for item in &args.env {
+        let name = item.split_once('=').map_or(item.as_str(), |(name, _)| name);
+        if !command::valid_variable_name(name) {
+            return Err(CodedError::usage(format!(
+                "--env {item}: {name:?} is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+            ))
+            .into());
+        }
+        if command::refused_variable(name) {
+            return Err(CodedError::usage(format!(
+                "--env {name}: the database's password and DURABLY_ variables are never stored"
+            ))
+            .into());
+        }
+        let value = match item.split_once('=') {
+            Some((_, value)) => value.to_string(),
+            None => std::env::var(name).map_err(|_| {
+                CodedError::usage(format!("--env {name}: {name} is not set (or not UTF-8)"))
+            })?,
+        };
+        env.insert(name.to_string(), value);
+    }
+    let command = Command {
+        command: args.command.clone(),
+        cwd: cwd.to_string(),
+        env,
+    };
+    Ok(command.to_input())
+}
+
 pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     let mut flags = super::common::spec_overrides(&args.spec)?;
     if let Some(input) = &args.input {
         flags.input =
             Some(validate_json(input, "--input").map_err(|e| CodedError::usage(format!("{e:#}")))?);
+    }
+    if !args.command.is_empty() {
+        flags.input = Some(command_input(&args)?);
+        flags
+            .job
+            .get_or_insert_with(|| command::DEFAULT_JOB.to_string());
+    } else if !args.env.is_empty() {
+        return Err(
+            CodedError::usage("--env is for command runs: give the command after --").into(),
+        );
     }
     // With a spec file the key may come from the file: RunSpec checks the merged spec.
     if args.coalesce && args.concurrency_key.is_none() && args.file.is_none() {

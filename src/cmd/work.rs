@@ -29,6 +29,7 @@ pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
         retain: args.retain,
         stderr_logs: !args.no_stderr_logs,
         verbose: args.verbose,
+        commands: args.commands.unwrap_or_default(),
     };
     worker::run(&ctx.opts, cfg)
 }
@@ -54,8 +55,9 @@ fn handler(args: &WorkArgs) -> Result<Handler> {
             }
             Ok(Handler::Dir(dir.clone()))
         }
+        (None, None) if args.commands.is_some() => Ok(Handler::Nothing),
         (None, None) => Err(CodedError::usage(
-            "give --handlers DIR (or DURABLY_HANDLERS) or a handler command after --",
+            "give --handlers DIR (or DURABLY_HANDLERS), a handler command after --, or --commands",
         )
         .into()),
     }

@@ -5,11 +5,13 @@
 //! - [`labels`]: label checks and their stored JSON text;
 //! - [`spec`]: the run spec read by `enqueue`, and the flags that override it;
 //! - [`json`]: JSON checks, error text, and the lenient reading of stored JSON text;
+//! - [`command`]: the input of a command run (`enqueue -- CMD`);
 //! - [`text`]: storable text (NUL and invalid UTF-8 replaced) and the NUL check of user fields.
 //!
 //! Rows the CLI did not write are read leniently: any JSON in `labels`, NULL or invalid JSON in
 //! `output`, unknown run and step statuses. Text that is not JSON is shown as a JSON string.
 
+pub mod command;
 pub mod json;
 pub mod labels;
 pub mod run;

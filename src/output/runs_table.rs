@@ -9,6 +9,7 @@
 //! its lines cut.
 
 use super::{age_cell, cell, color, duration_cell, labels_cell, paint, progress_cell};
+use crate::model::command::Command;
 use crate::model::{Run, Status};
 use std::io::{self, Write};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
@@ -71,20 +72,42 @@ pub fn reason(run: &Run) -> String {
         .as_deref()
         .and_then(|e| e.lines().next())
         .unwrap_or_default();
-    if let Some(code) = first.strip_prefix("handler exited with code ") {
-        return format!("exit {code}");
-    }
-    if let Some(rest) = first.strip_prefix("handler killed by signal ") {
-        if let (Some(open), Some(close)) = (rest.find('('), rest.rfind(')')) {
-            if open < close {
-                return rest[open + 1..close].to_string();
+    for who in ["handler ", "command "] {
+        let Some(rest) = first.strip_prefix(who) else {
+            continue;
+        };
+        if let Some(code) = rest.strip_prefix("exited with code ") {
+            return format!("exit {code}");
+        }
+        if let Some(signal) = rest.strip_prefix("killed by signal ") {
+            if let (Some(open), Some(close)) = (signal.find('('), signal.rfind(')')) {
+                if open < close {
+                    return signal[open + 1..close].to_string();
+                }
             }
         }
-    }
-    if let Some(after) = first.strip_prefix("handler timed out after ") {
-        return format!("timeout {after}");
+        if let Some(after) = rest.strip_prefix("timed out after ") {
+            return format!("timeout {after}");
+        }
     }
     first.to_string()
+}
+
+/// A run's job, and for a command run its command line: `cmd: tar -czf x.tgz .`.
+fn job_text(run: &Run) -> String {
+    match Command::shown(&run.input) {
+        Some(c) => format!("{}: {}", run.job_name, command_line(&c)),
+        None => run.job_name.clone(),
+    }
+}
+
+/// A command's words as a POSIX shell would read them back.
+pub fn command_line(c: &Command) -> String {
+    c.command
+        .iter()
+        .map(|w| super::shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The display width of text (escaped: no control characters left).
@@ -164,7 +187,7 @@ pub fn write(
         .map(|(r, short)| {
             [
                 cell(short, 40),
-                cell(&r.job_name, max),
+                cell(&job_text(r), max),
                 cell(r.status.as_str(), 12),
                 labels_cell(r, max),
                 progress_cell(r),

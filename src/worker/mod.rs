@@ -58,6 +58,8 @@ pub enum Handler {
     Dir(PathBuf),
     /// `-- CMD ARGS...` (CMD resolved to a path).
     Command { path: PathBuf, args: Vec<String> },
+    /// No handler: `--commands` alone, only command runs are executed.
+    Nothing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,8 @@ pub struct Config {
     pub stderr_logs: bool,
     /// `-v`: one line on stderr when a run is claimed and one when it ends.
     pub verbose: bool,
+    /// `--commands`: the jobs whose runs are command runs, executed as their input says.
+    pub commands: Vec<String>,
 }
 
 /// What executors share.
@@ -98,6 +102,8 @@ pub struct ExecutorContext {
     pub timeout: Option<Duration>,
     pub stderr_logs: bool,
     pub verbose: bool,
+    /// `--commands`: the jobs whose runs are command runs.
+    pub commands: Vec<String>,
     /// The client-side bound of each call on the shared connection that has no deadline of
     /// its own (claims, maintenance): the lease, since a claim that took longer would hand
     /// out a lease already spent.
@@ -105,6 +111,12 @@ pub struct ExecutorContext {
 }
 
 impl ExecutorContext {
+    /// Whether `run` is executed as the command its input holds (`--commands` names its job;
+    /// that beats a handler of the same name).
+    pub fn is_command(&self, run: &crate::model::Run) -> bool {
+        self.commands.contains(&run.job_name)
+    }
+
     /// Replaces the shared connection when it is lost (see [`Store::is_lost`]); Ok(true) when
     /// a new one was opened. The caller holds the store's lock.
     pub fn reconnect(&self, store: &mut Store) -> Result<bool> {
@@ -312,6 +324,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         timeout: cfg.timeout,
         stderr_logs: cfg.stderr_logs,
         verbose: cfg.verbose,
+        commands: cfg.commands.clone(),
         call_bound,
     });
     let leases = Leases::new(cfg.lease);

@@ -395,10 +395,17 @@ pub struct Program {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// The directory it starts in (a command run's), else the worker's.
+    cwd: Option<CString>,
 }
 
 impl Program {
-    pub fn new(path: &Path, args: &[String], env: &[(String, Vec<u8>)]) -> io::Result<Program> {
+    pub fn new(
+        path: &Path,
+        args: &[String],
+        env: &[(String, Vec<u8>)],
+        cwd: Option<&Path>,
+    ) -> io::Result<Program> {
         let c = |b: &[u8]| {
             CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte"))
         };
@@ -414,10 +421,12 @@ impl Program {
             kv.extend_from_slice(v);
             envp.push(c(&kv)?);
         }
+        let cwd = cwd.map(|d| c(d.as_os_str().as_bytes())).transpose()?;
         Ok(Program {
             path: path_c,
             argv,
             envp,
+            cwd,
         })
     }
 }
@@ -436,6 +445,8 @@ struct ChildArgs {
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
+    /// The directory to change to before execve; null: stay in the worker's.
+    cwd: *const libc::c_char,
     stdin: RawFd,
     stdout: RawFd,
     stderr: RawFd,
@@ -486,6 +497,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             libc::_exit(127)
         }
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if !a.cwd.is_null() && libc::chdir(a.cwd) != 0 {
+            a.error = *libc::__errno_location();
+            libc::_exit(127)
+        }
         libc::execve(a.path, a.argv, a.envp);
         a.error = *libc::__errno_location();
         libc::_exit(127)
@@ -512,6 +527,10 @@ pub fn spawn(program: &Program, supervisor: &Supervisor, deadline: Instant) -> i
         path: path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
+        cwd: program
+            .cwd
+            .as_ref()
+            .map_or(std::ptr::null(), |d| d.as_ptr()),
         stdin: in_r.as_raw_fd(),
         stdout: out_w.as_raw_fd(),
         stderr: err_w.as_raw_fd(),
@@ -640,6 +659,7 @@ mod tests {
             Path::new("/bin/sh"),
             &["-c".into(), format!("touch '{}'", marker.display())],
             &[],
+            None,
         )
         .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);

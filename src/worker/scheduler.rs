@@ -552,8 +552,18 @@ impl Scheduler<'_> {
         let jobs = match &self.cfg.handler {
             Handler::Command { .. } if self.cfg.jobs.is_empty() => Jobs::All,
             Handler::Command { .. } => Jobs::Only(self.cfg.jobs.clone()),
-            Handler::Dir(dir) => {
-                let mut list = handler_jobs(dir)?;
+            Handler::Dir(dir) => Jobs::Only(handler_jobs(dir)?),
+            Handler::Nothing => Jobs::Only(Vec::new()),
+        };
+        // `--commands` adds its jobs; `--job` keeps only the jobs it names.
+        let jobs = match jobs {
+            Jobs::All => Jobs::All,
+            Jobs::Only(mut list) => {
+                for job in &self.cfg.commands {
+                    if !list.contains(job) {
+                        list.push(job.clone());
+                    }
+                }
                 if !self.cfg.jobs.is_empty() {
                     list.retain(|j| self.cfg.jobs.contains(j));
                 }
@@ -675,7 +685,7 @@ impl Scheduler<'_> {
             Jobs::All => "runs of any job".to_string(),
             Jobs::Only(list) if list.is_empty() => match &self.cfg.handler {
                 Handler::Dir(dir) => format!("a handler in {} (none there yet)", dir.display()),
-                Handler::Command { .. } => "runs (no job to claim)".to_string(),
+                Handler::Command { .. } | Handler::Nothing => "runs (no job to claim)".to_string(),
             },
             Jobs::Only(list) => {
                 const SHOWN: usize = 10;

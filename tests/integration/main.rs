@@ -20,6 +20,7 @@ mod harness;
 mod admin;
 mod bad_input;
 mod calm;
+mod command_runs;
 mod completions;
 mod contract;
 mod enqueue;

@@ -15,7 +15,7 @@ mod record;
 mod spawn;
 mod stderr_logs;
 
-pub use env::{program_path, MAX_LABELS_ENV};
+pub use env::MAX_LABELS_ENV;
 pub use pipes::{MAX_LINE, STDERR_TAIL};
 pub use record::give_back;
 pub use stderr_logs::{MAX_LOG_BYTES, MAX_LOG_LINE, MAX_LOG_LINES};
@@ -222,17 +222,21 @@ fn outcome_of(
         give_back(shared, run, active, "the handler supervisor is gone");
         return Outcome::SupervisorGone.into();
     }
+    // A command run's result is its exit code; its output went to the logs.
+    let command = shared.is_command(run);
+    let what = if command { "command" } else { "handler" };
     let result = match &ended.exit {
-        Err(e) => Err(ended.with_tail(format!("cannot wait for handler: {e}"))),
+        Err(e) => Err(ended.with_tail(format!("cannot wait for {what}: {e}"))),
+        Ok(Exit::Code(0)) if command => Ok(Some("{\"exitCode\":0}".to_string())),
         Ok(Exit::Code(0)) if ended.overflow => Err(format!(
             "handler output exceeds {} MiB",
             MAX_OUTPUT / 1024 / 1024
         )),
         // The output buffer becomes the stored text (no copy of a large output).
         Ok(Exit::Code(0)) => Ok(output_json(std::mem::take(&mut ended.out))),
-        Ok(Exit::Code(code)) => Err(ended.with_tail(format!("handler exited with code {code}"))),
+        Ok(Exit::Code(code)) => Err(ended.with_tail(format!("{what} exited with code {code}"))),
         Ok(Exit::Signal(sig)) => Err(ended.with_tail(format!(
-            "handler killed by signal {sig} ({})",
+            "{what} killed by signal {sig} ({})",
             signal_name(*sig)
         ))),
     };

@@ -52,17 +52,39 @@ pub(super) fn spawn_readers(
     abandon: &Arc<AtomicBool>,
     done: mpsc::Sender<()>,
 ) -> io::Result<Readers> {
-    let input = run.input.clone().into_bytes();
+    // A command run's input is its command line, not something for it to read.
+    let command = shared.is_command(run);
+    let input = if command {
+        Vec::new()
+    } else {
+        run.input.clone().into_bytes()
+    };
     let mut stdin = child.stdin;
     let feeder = pipe_thread("durably-stdin", move || {
         let _ = stdin.write_all(&input);
     });
+    let prefix = shared
+        .prefix_stderr
+        .then(|| format!("[{}] ", crate::output::escape(&run.id)));
+    let logs = |stream| {
+        shared
+            .stderr_logs
+            .then(|| StderrLogs::new(Arc::clone(shared), Arc::clone(active), run, stream))
+    };
     let stdout = {
         let abandon = Arc::clone(abandon);
         let done = done.clone();
         let file = child.stdout;
+        // A command run's stdout is output for people, like stderr: passed on and kept as
+        // logs, its tail kept for the error (its result is its exit code).
+        let as_lines = command.then(|| (prefix.clone(), logs("stdout")));
         pipe_thread("durably-stdout", move || {
-            let out = read_output(&file, &abandon);
+            let out = match as_lines {
+                None => read_output(&file, &abandon),
+                Some((prefix, logs)) => {
+                    (pass_stderr(&file, &abandon, prefix.as_deref(), logs), false)
+                }
+            };
             let _ = done.send(());
             out
         })
@@ -70,12 +92,7 @@ pub(super) fn spawn_readers(
     let stderr = {
         let abandon = Arc::clone(abandon);
         let file = child.stderr;
-        let prefix = shared
-            .prefix_stderr
-            .then(|| format!("[{}] ", crate::output::escape(&run.id)));
-        let logs = shared
-            .stderr_logs
-            .then(|| StderrLogs::new(Arc::clone(shared), Arc::clone(active), run));
+        let logs = logs("stderr");
         pipe_thread("durably-stderr", move || {
             let tail = pass_stderr(&file, &abandon, prefix.as_deref(), logs);
             let _ = done.send(());

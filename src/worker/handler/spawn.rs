@@ -2,7 +2,7 @@
 //! run fails) or the worker's environment (descriptors, memory, processes: the run is given
 //! back), or the supervisor's absence (nothing may be started).
 
-use super::env::{environment, program_path};
+use super::env::{environment, launch};
 use super::record::{finish, give_back, Finished};
 use super::Outcome;
 use crate::handler_channel::Channel;
@@ -47,13 +47,17 @@ pub(super) fn start_handler(
     active: &ActiveRun,
     channel: Option<&Channel>,
 ) -> Result<process::Child, Finished> {
-    let (path, args) = program_path(shared, run);
-    let mut env = environment(shared, run);
+    let launch = match launch(shared, run) {
+        Ok(l) => l,
+        Err(error) => return Err(finish(shared, run, active, Err(error))),
+    };
+    let (path, what) = (&launch.path, launch.what);
+    let mut env = environment(shared, run, launch.env);
     env.extend(channel.map(Channel::env));
-    let program = match Program::new(&path, &args, &env) {
+    let program = match Program::new(path, &launch.args, &env, launch.cwd.as_deref()) {
         Ok(p) => p,
         Err(e) => {
-            let error = format!("cannot execute handler {}: {e}", path.display());
+            let error = format!("cannot execute {what} {}: {e}", path.display());
             return Err(finish(shared, run, active, Err(error)));
         }
     };
@@ -64,12 +68,12 @@ pub(super) fn start_handler(
             Err(Outcome::SupervisorGone.into())
         }
         Err(e) if !is_handlers_fault(&e) => {
-            let why = format!("cannot start handler {}: {e}", path.display());
+            let why = format!("cannot start {what} {}: {e}", path.display());
             give_back(shared, run, active, &why);
             Err(Outcome::GivenBack.into())
         }
         Err(e) => {
-            let error = format!("cannot execute handler {}: {e}", path.display());
+            let error = format!("cannot execute {what} {}: {e}", path.display());
             Err(finish(shared, run, active, Err(error)))
         }
     }

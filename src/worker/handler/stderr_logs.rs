@@ -37,8 +37,14 @@ pub(super) struct StderrLogs {
 }
 
 impl StderrLogs {
-    /// Logs for `run`, written with its fence (its lease generation).
-    pub fn new(shared: Arc<ExecutorContext>, active: Arc<ActiveRun>, run: &Run) -> StderrLogs {
+    /// Logs of `stream` (`stderr`, or `stdout` for a command run) for `run`, written with its
+    /// fence (its lease generation).
+    pub fn new(
+        shared: Arc<ExecutorContext>,
+        active: Arc<ActiveRun>,
+        run: &Run,
+        stream: &'static str,
+    ) -> StderrLogs {
         StderrLogs {
             shared,
             active,
@@ -46,7 +52,10 @@ impl StderrLogs {
                 run_id: run.id.clone(),
                 generation: run.lease_generation,
             },
-            lines: LogLines::default(),
+            lines: LogLines {
+                stream,
+                ..LogLines::default()
+            },
             flushed_at: Instant::now(),
             stopped: false,
             reported: false,
@@ -127,6 +136,8 @@ struct LineData {
 /// was not kept is one last line at level `warn`.
 #[derive(Default)]
 struct LogLines {
+    /// `stderr`, or `stdout` for a command run: the `stream` of every line's data.
+    stream: &'static str,
     /// The line being read, up to [`MAX_LOG_LINE`] bytes.
     line: Vec<u8>,
     /// Bytes of the line being read past [`MAX_LOG_LINE`].
@@ -167,10 +178,11 @@ impl LogLines {
             self.kept_lines += 1;
             self.kept_bytes += size;
             let message = String::from_utf8_lossy(&self.line).into_owned();
+            let stream = self.stream;
             let json = if self.cut > 0 {
-                format!("{{\"stream\":\"stderr\",\"cut_bytes\":{}}}", self.cut)
+                format!("{{\"stream\":\"{stream}\",\"cut_bytes\":{}}}", self.cut)
             } else {
-                "{\"stream\":\"stderr\"}".to_string()
+                format!("{{\"stream\":\"{stream}\"}}")
             };
             let level = "info";
             let at = crate::time::now();
@@ -196,14 +208,15 @@ impl LogLines {
         }
         if self.dropped_lines > 0 {
             let message = format!(
-                "durably: {} more stderr lines ({} bytes) were not kept (at most {MAX_LOG_LINES} lines and {} KiB are)",
+                "durably: {} more {} lines ({} bytes) were not kept (at most {MAX_LOG_LINES} lines and {} KiB are)",
                 self.dropped_lines,
+                self.stream,
                 self.dropped_bytes,
                 MAX_LOG_BYTES / 1024
             );
             let json = format!(
-                "{{\"stream\":\"stderr\",\"dropped_lines\":{},\"dropped_bytes\":{}}}",
-                self.dropped_lines, self.dropped_bytes
+                "{{\"stream\":\"{}\",\"dropped_lines\":{},\"dropped_bytes\":{}}}",
+                self.stream, self.dropped_lines, self.dropped_bytes
             );
             self.pending.push((
                 message,
@@ -223,7 +236,10 @@ mod tests {
 
     #[test]
     fn log_lines_stay_bounded_and_count_the_rest() {
-        let mut lines = LogLines::default();
+        let mut lines = LogLines {
+            stream: "stderr",
+            ..LogLines::default()
+        };
         // A line far longer than the cut, in pieces, buffers at most MAX_LOG_LINE bytes.
         for _ in 0..10 {
             lines.push(&vec![b'y'; 3 * MAX_LOG_LINE]);
