@@ -28,6 +28,9 @@ _durably() {
             durably,enqueue-many)
                 cmd="durably__subcmd__enqueue__subcmd__many"
                 ;;
+            durably,follow)
+                cmd="durably__subcmd__follow"
+                ;;
             durably,help)
                 cmd="durably__subcmd__help"
                 ;;
@@ -82,6 +85,9 @@ _durably() {
             durably__subcmd__help,enqueue-many)
                 cmd="durably__subcmd__help__subcmd__enqueue__subcmd__many"
                 ;;
+            durably__subcmd__help,follow)
+                cmd="durably__subcmd__help__subcmd__follow"
+                ;;
             durably__subcmd__help,help)
                 cmd="durably__subcmd__help__subcmd__help"
                 ;;
@@ -128,7 +134,7 @@ _durably() {
 
     case "${cmd}" in
         durably)
-            opts="-h -V --db --busy-timeout --color --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs step progress log completions help"
+            opts="-h -V --db --busy-timeout --color --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs follow step progress log completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -309,8 +315,34 @@ _durably() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        durably__subcmd__follow)
+            opts="-h --json --db --busy-timeout --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         durably__subcmd__help)
-            opts="init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs step progress log completions help"
+            opts="init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs follow step progress log completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -366,6 +398,20 @@ _durably() {
             return 0
             ;;
         durably__subcmd__help__subcmd__enqueue__subcmd__many)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durably__subcmd__help__subcmd__follow)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

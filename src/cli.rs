@@ -138,6 +138,10 @@ pub enum Command {
     /// Show a run's logs
     #[command(after_help = EXAMPLES_LOGS)]
     Logs(LogsArgs),
+    /// Print a run's logs as they are written until it ends (`logs --follow`): a command
+    /// run's stdout and stderr, a handler's stderr and `durably log` lines
+    #[command(after_help = EXAMPLES_FOLLOW)]
+    Follow(FollowArgs),
     /// (inside a handler) Run CMD once per run as a named step; a run executed again replays it
     ///
     /// When CMD exits 0 its stdout is stored as the completed step (as JSON when it is JSON,
@@ -448,6 +452,16 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FollowArgs {
+    /// Run id, or a handle: a unique prefix, or a unique tail of 8+ characters (what `ls` shows)
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Print one JSON object per log
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StepArgs {
     /// Step name, unique within the run
     #[arg(value_name = "STEP")]
@@ -685,6 +699,11 @@ const EXAMPLES_LOGS: &str = "\
 Examples:
   durably logs 0e9a41d2
   durably logs --follow --json 0e9a41d2";
+
+const EXAMPLES_FOLLOW: &str = "\
+Examples:
+  durably follow 0e9a41d2
+  id=$(durably enqueue -- make test) && durably follow \"$id\"";
 
 const EXAMPLES_STEP: &str = "\
 Examples:

@@ -111,6 +111,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Wait(a) => wait::run(&ctx, a),
         Command::Work(a) => work::run(&ctx, a),
         Command::Logs(a) => logs::run(&ctx, a),
+        Command::Follow(a) => logs::run(
+            &ctx,
+            crate::cli::LogsArgs {
+                id: a.id,
+                follow: true,
+                json: a.json,
+            },
+        ),
         Command::Step(a) => step::run(&ctx, a),
         Command::Progress(a) => progress::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),

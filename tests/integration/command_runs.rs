@@ -138,3 +138,29 @@ both! {
         env.run(&["work", "--once"]).fails(2, "--commands");
     }
 }
+
+both! {
+    fn follow_shows_a_command_runs_output_as_it_is_written() {
+        let env = Env::init();
+        let go = env.path("go");
+        let script = format!(
+            "echo one; while [ ! -e '{}' ]; do sleep 0.05; done; echo two >&2",
+            go.display()
+        );
+        let id = enqueue_in(&env, env.path("").as_path(), &[], &["--", "sh", "-c", &script]);
+        let worker = env.spawn(&["work", "--once", "--commands"]);
+        wait_for("the first line", || {
+            (env.count("SELECT count(*) FROM durably_logs") == 1).then_some(())
+        });
+        let follow = env.spawn(&["follow", &id]);
+        // `one` is already there; `two` is written while follow waits.
+        std::fs::write(&go, "").unwrap();
+        assert_eq!(finish(worker).code, 0);
+        let out = finish(follow);
+        assert_eq!(out.code, 0, "{out:?}");
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{out:?}");
+        assert!(lines[0].ends_with(" stdout one"), "{out:?}");
+        assert!(lines[1].ends_with(" stderr two"), "{out:?}");
+    }
+}
