@@ -1,12 +1,11 @@
 //! `durably log [--level info|warn|error] [--data JSON] MESSAGE` (inside a handler)
 
-use super::common::{fence, lease_lost};
+use super::common::{fence, lease_lost, with_retries};
 use super::Context;
 use crate::cli::{Level, LogArgs};
 use crate::error::{CodedError, ExitCode};
 use crate::handler_channel::handler_error;
 use crate::model::validate_json;
-use crate::store::Access;
 use crate::store::NewLog;
 use anyhow::Result;
 
@@ -30,10 +29,10 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<ExitCode> {
         message: &message,
         data: data.as_deref(),
     };
-    let ok = ctx
-        .open(Access::WriteExisting)
-        .and_then(|mut store| store.append_log(&fence, &log))
-        .map_err(|e| handler_error("log", e))?;
+    let ok = with_retries(ctx, "log", false, &mut None, |store| {
+        store.append_log(&fence, &log)
+    })
+    .map_err(|e| handler_error("log", e))?;
     if !ok {
         return Err(lease_lost(&fence));
     }

@@ -1,11 +1,10 @@
 //! `durably progress CURRENT [--total N] [--message TEXT]` (inside a handler)
 
-use super::common::{fence, lease_lost};
+use super::common::{fence, lease_lost, with_retries};
 use super::Context;
 use crate::cli::ProgressArgs;
 use crate::error::ExitCode;
 use crate::handler_channel::handler_error;
-use crate::store::Access;
 use anyhow::Result;
 use serde_json::{Map, Value};
 
@@ -22,10 +21,10 @@ pub fn run(ctx: &Context, args: ProgressArgs) -> Result<ExitCode> {
         p.insert("message".into(), m.into());
     }
     let progress = Value::Object(p).to_string();
-    let ok = ctx
-        .open(Access::WriteExisting)
-        .and_then(|mut store| store.set_progress(&fence, &progress))
-        .map_err(|e| handler_error("progress", e))?;
+    let ok = with_retries(ctx, "progress", true, &mut None, |store| {
+        store.set_progress(&fence, &progress)
+    })
+    .map_err(|e| handler_error("progress", e))?;
     if !ok {
         return Err(lease_lost(&fence));
     }

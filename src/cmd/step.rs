@@ -5,13 +5,13 @@
 //! run the body once, the later ones printing its memoized output. The database's trouble
 //! (full, locked, down) is reported to the worker and exits 75, never like a failing command.
 
-use super::common::{fence, lease_lost};
+use super::common::{fence, lease_lost, with_retries};
 use super::Context;
 use crate::cli::StepArgs;
 use crate::error::{CodedError, ExitCode};
 use crate::handler_channel::{handler_error, reserve_step};
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
-use crate::store::Access;
+use crate::model::Step;
 use crate::store::{Fence, NewStep, StepRecord, Store};
 use anyhow::Result;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
@@ -29,17 +29,24 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
         .split_first()
         .ok_or_else(|| CodedError::usage("give the step's command after --"))?;
     let trouble = |e| handler_error("step", e);
-    let mut store = ctx.open(Access::WriteExisting).map_err(trouble)?;
-    if print_if_completed(&store, &fence, &args.name, args.raw)? {
+    let mut store = None;
+    let completed = |store: &mut Option<Store>| {
+        with_retries(ctx, "step", true, store, |s| {
+            s.completed_step(&fence.run_id, &args.name)
+        })
+        .map_err(trouble)
+    };
+    if print_if_completed(completed(&mut store)?, &args.name, args.raw)? {
         return Ok(ExitCode::Ok);
     }
     // Held until the step is recorded (or this process ends): another `durably step NAME` of
     // this execution waits here, then finds the step completed.
     let _reserved = reserve_step(&args.name)?;
-    if print_if_completed(&store, &fence, &args.name, args.raw)? {
+    if print_if_completed(completed(&mut store)?, &args.name, args.raw)? {
         return Ok(ExitCode::Ok);
     }
-    if !store.holds_lease(&fence).map_err(trouble)? {
+    let holds = with_retries(ctx, "step", true, &mut store, |s| s.holds_lease(&fence));
+    if !holds.map_err(trouble)? {
         return Err(lease_lost(&fence));
     }
     // Once CMD has finished, its step must be recorded even if the handler's group is being
@@ -53,7 +60,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
         Ok(done) => done,
         Err(e) => {
             let error = format!("cannot execute {program}: {e}");
-            record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
+            record_failed(ctx, &mut store, &fence, (&args.name, &error, &started_at))?;
             return Err(anyhow::anyhow!(error));
         }
     };
@@ -68,7 +75,10 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
             };
             // Another `durably step NAME` of this run may have finished meanwhile: then its
             // output is the step's.
-            match store.record_step(&fence, &step).map_err(trouble)? {
+            let recorded = with_retries(ctx, "step", true, &mut store, |s| {
+                s.record_step(&fence, &step)
+            });
+            match recorded.map_err(trouble)? {
                 StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => {
                     print_output(o.as_deref(), args.raw)?
                 }
@@ -77,7 +87,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
             Ok(ExitCode::Ok)
         }
         Err((code, error)) => {
-            record_failed(&mut store, &fence, &args.name, &error, &started_at)?;
+            record_failed(ctx, &mut store, &fence, (&args.name, &error, &started_at))?;
             eprintln!(
                 "durably: step {}: {}",
                 crate::output::escape(&args.name),
@@ -150,11 +160,10 @@ fn hold_termination_signals() {
 
 /// Records a failed step with its error (fenced); a lost lease is an error.
 fn record_failed(
-    store: &mut Store,
+    ctx: &Context,
+    store: &mut Option<Store>,
     fence: &Fence,
-    name: &str,
-    error: &str,
-    started_at: &str,
+    (name, error, started_at): (&str, &str, &str),
 ) -> Result<()> {
     let step = NewStep {
         name,
@@ -163,20 +172,15 @@ fn record_failed(
         error: Some(error),
         started_at,
     };
-    match store
-        .record_step(fence, &step)
-        .map_err(|e| handler_error("step", e))?
-    {
+    let recorded = with_retries(ctx, "step", true, store, |s| s.record_step(fence, &step));
+    match recorded.map_err(|e| handler_error("step", e))? {
         StepRecord::LeaseLost => Err(lease_lost(fence)),
         StepRecord::Recorded(_) | StepRecord::AlreadyDone(_) => Ok(()),
     }
 }
 
-/// Prints the stored output of step `name` if it is completed; whether it was.
-fn print_if_completed(store: &Store, fence: &Fence, name: &str, raw: bool) -> Result<bool> {
-    let done = store
-        .completed_step(&fence.run_id, name)
-        .map_err(|e| handler_error("step", e))?;
+/// Prints the stored output of step `name` if it is completed (`done`); whether it was.
+fn print_if_completed(done: Option<Step>, name: &str, raw: bool) -> Result<bool> {
     let Some(done) = done else {
         return Ok(false);
     };

@@ -118,6 +118,12 @@ pub fn is_transient_conflict(err: &anyhow::Error) -> bool {
     pg::is_transient_conflict(err)
 }
 
+/// Whether `err` says the database's connection was lost (a PostgreSQL server restarted or
+/// went away): opening the store again may succeed. Never for a SQLite file.
+pub fn is_connection_error(err: &anyhow::Error) -> bool {
+    pg::is_connection_error(err)
+}
+
 /// Whether `--db` names a PostgreSQL server rather than a SQLite file.
 pub fn is_postgres_url(db: &std::path::Path) -> bool {
     db.to_str().is_some_and(|s| {

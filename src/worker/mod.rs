@@ -186,8 +186,9 @@ pub fn handler_jobs(dir: &Path) -> Result<Vec<String>> {
 /// and `DURABLY_BIN` set to it, so that a handler's `durably step …` finds this binary even
 /// where PATH does not have it (cron).
 fn base_env() -> Vec<(String, Vec<u8>)> {
-    const OURS: [&str; 10] = [
+    const OURS: [&str; 11] = [
         "DURABLY_BIN",
+        "DURABLY_LEASE_MS",
         "DURABLY_DB",
         "DURABLY_RUN_ID",
         "DURABLY_JOB",
@@ -297,6 +298,11 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     // a PostgreSQL URL without its password, which their `durably` commands read from the
     // worker's password file instead (removed when `passfile` drops, at the end of `run`).
     let mut base_env = base_env();
+    // How long handler-side commands keep trying a lost connection (cmd::common::with_retries).
+    base_env.push((
+        "DURABLY_LEASE_MS".into(),
+        cfg.lease.as_millis().to_string().into_bytes(),
+    ));
     let passfile = passfile::for_handlers(opts)?;
     if let Some(p) = &passfile {
         let path = p.path.as_os_str().as_encoded_bytes().to_vec();

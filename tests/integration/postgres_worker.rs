@@ -636,3 +636,48 @@ fn pg_a_result_commit_without_answer_is_reported_as_unknown() {
     assert_eq!(field(&mut c, &id, "status").as_deref(), Some("leased"));
     assert_eq!(field(&mut c, &id, "lease_generation").as_deref(), Some("1"));
 }
+
+/// `durably progress`, `log` and `step` inside a `set -e` handler wait out a server restart
+/// (they retry a lost connection within the lease) instead of failing: the run completes in
+/// its first execution, not given back and executed again.
+#[test]
+#[ignore = "needs a PostgreSQL server of its own: DURABLY_TEST_PG_RESTART_URL and DURABLY_TEST_PG_RESTART (.ci/run sets both)"]
+fn handler_side_commands_wait_out_a_server_restart() {
+    let (server, restart) = crate::harness::pg_restartable();
+    let env = Env::on_pg_server(server);
+    env.run(&["init"]).ok();
+    env.handler(
+        "chatty",
+        "set -e\n\
+         touch \"$T/started\"\n\
+         i=0\n\
+         while [ ! -e \"$T/go\" ] || [ $i -lt 3 ]; do\n\
+           i=$((i+1)); durably progress $i; durably log \"tick $i\"; sleep 0.05\n\
+         done\n\
+         durably step last -- echo done > /dev/null\n\
+         echo '{\"ticks\":'$i'}'",
+    );
+    let id = env.enqueue_job("chatty", &[]);
+    let h = env.handlers.to_str().unwrap().to_string();
+    let worker = env.spawn(&["work", "--once", "--lease", "60s", "--handlers", &h]);
+    assert!(wait_until(BOUND, || env.path("started").exists()));
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&restart)
+        .status()
+        .expect("run the restart command");
+    assert!(status.success(), "restart: {status:?}");
+    std::fs::write(env.path("go"), "").unwrap();
+    let out = finish(worker);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.status(&id), "completed", "{out:?}");
+    assert_eq!(
+        env.field(&id, "lease_generation").as_deref(),
+        Some("1"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("connection was lost") && out.stderr.contains("trying again"),
+        "the handler's commands said they retried: {out:?}"
+    );
+}
