@@ -1813,7 +1813,10 @@ impl Bench {
             let (run, _) = store
                 .claim(&Jobs::All, "bench", Duration::from_secs(30))?
                 .context("no pending run left to claim")?;
-            if !store.complete(&run.id, run.lease_generation, Some("null"))? {
+            if store
+                .complete(&run.id, run.lease_generation, Some("null"))?
+                .is_lost()
+            {
                 bail!("complete lost the lease of {}", run.id);
             }
             cycle.push(t.elapsed().as_secs_f64() * 1e6);

@@ -22,11 +22,11 @@ pub fn run(ctx: &Context, args: ProgressArgs) -> Result<ExitCode> {
         p.insert("message".into(), m.into());
     }
     let progress = Value::Object(p).to_string();
-    let ok = ctx
+    let written = ctx
         .open(Access::WriteExisting)
         .and_then(|mut store| store.set_progress(&fence, &progress))
         .map_err(|e| handler_error("progress", e))?;
-    if !ok {
+    if written.is_lost() {
         return Err(lease_lost(&fence));
     }
     Ok(ExitCode::Ok)

@@ -12,7 +12,7 @@ use crate::error::{CodedError, ExitCode};
 use crate::handler_channel::{handler_error, reserve_step};
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::store::Access;
-use crate::store::{Fence, NewStep, StepRecord, Store};
+use crate::store::{Fence, Fenced, NewStep, StepRecord, Store};
 use anyhow::Result;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use std::io::{Read, Write};
@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
     if print_if_completed(&store, &fence, &args.name)? {
         return Ok(ExitCode::Ok);
     }
-    if !store.holds_lease(&fence).map_err(trouble)? {
+    if store.holds_lease(&fence).map_err(trouble)?.is_lost() {
         return Err(lease_lost(&fence));
     }
     // Once CMD has finished, its step must be recorded even if the handler's group is being
@@ -69,8 +69,10 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
             // Another `durably step NAME` of this run may have finished meanwhile: then its
             // output is the step's.
             match store.record_step(&fence, &step).map_err(trouble)? {
-                StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => print_output(o.as_deref())?,
-                StepRecord::LeaseLost => return Err(lease_lost(&fence)),
+                Fenced::Done(StepRecord::Recorded(o) | StepRecord::AlreadyDone(o)) => {
+                    print_output(o.as_deref())?
+                }
+                Fenced::LeaseLost => return Err(lease_lost(&fence)),
             }
             Ok(ExitCode::Ok)
         }
@@ -165,8 +167,8 @@ fn record_failed(
         .record_step(fence, &step)
         .map_err(|e| handler_error("step", e))?
     {
-        StepRecord::LeaseLost => Err(lease_lost(fence)),
-        StepRecord::Recorded(_) | StepRecord::AlreadyDone(_) => Ok(()),
+        Fenced::LeaseLost => Err(lease_lost(fence)),
+        Fenced::Done(_) => Ok(()),
     }
 }
 

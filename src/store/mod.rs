@@ -11,7 +11,7 @@
 //! - a commit whose answer was lost with the connection is [`CommitUnknown`], never "nothing
 //!   was written";
 //! - writes on behalf of a leased run are fenced by `status = 'leased'` and
-//!   `lease_generation`; a refused fence is an answer (`false`/`None`), not an error;
+//!   `lease_generation`; a refused fence is an answer ([`Fenced::LeaseLost`]), not an error;
 //! - nothing inside a transaction waits on the outside (a process, a pipe, a sleep);
 //! - captured text (errors, log messages, step and run outputs) is made storable on the way
 //!   in: a NUL becomes U+FFFD on both backends ([`crate::model::text`]), so no handler output
@@ -37,8 +37,8 @@ pub mod types;
 pub use backend::Backend;
 pub use sqlite::db::FileId;
 pub use types::{
-    default_path, Access, Clock, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Param, Pending,
-    Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
+    default_path, Access, Clock, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, Param,
+    Pending, Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
 };
 
 use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
@@ -364,14 +364,14 @@ impl Store {
         self.backend().completed_step(run_id, name)
     }
 
-    /// Whether the fence's lease is still held.
-    pub fn holds_lease(&self, fence: &Fence) -> Result<bool> {
+    /// Whether the fence's lease is still held (a read; writes re-check).
+    pub fn holds_lease(&self, fence: &Fence) -> Result<Fenced> {
         self.backend().holds_lease(fence)
     }
 
     /// Records a step (fenced); a completed step is not recorded twice. Its text is made
     /// storable first ([`crate::model::text`]).
-    pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
+    pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<Fenced<StepRecord>> {
         let error = step.error.map(storable);
         let output = step.output.map(storable);
         let step = NewStep {
@@ -382,13 +382,13 @@ impl Store {
         self.backend_mut().record_step(fence, &step)
     }
 
-    /// Sets a run's progress (fenced); false when the lease is lost.
-    pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
+    /// Sets a run's progress (fenced).
+    pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<Fenced> {
         self.backend_mut().set_progress(fence, progress)
     }
 
-    /// Appends a log line (fenced); false when the lease is lost.
-    pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
+    /// Appends a log line (fenced).
+    pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<Fenced> {
         let message = storable(log.message);
         let log = NewLog {
             message: &message,
@@ -398,11 +398,10 @@ impl Store {
     }
 
     /// Appends log lines, each with its own created_at, in one transaction (fenced, all or
-    /// none); false when the lease is lost. Lines with the same created_at keep their order
-    /// (ids are time-ordered).
-    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+    /// none). Lines with the same created_at keep their order (ids are time-ordered).
+    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<Fenced> {
         if logs.is_empty() {
-            return Ok(true);
+            return Ok(Fenced::Done(()));
         }
         if logs.iter().any(|(_, l)| storable(l.message) != l.message) {
             let messages: Vec<_> = logs.iter().map(|(_, l)| storable(l.message)).collect();
@@ -426,13 +425,14 @@ impl Store {
         self.backend_mut().claim(jobs, owner, lease)
     }
 
-    /// Extends a lease by `lease` from now (fenced, only while unexpired): Some(when the renewal began by the local clock), None when the lease is lost.
-    pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
+    /// Extends a lease by `lease` from now (fenced, only while unexpired): Done(when the
+    /// renewal began by the local clock).
+    pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>> {
         self.backend_mut().renew(id, generation, lease)
     }
 
-    /// Completes a leased run with its output (fenced); false when the lease is lost.
-    pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
+    /// Completes a leased run with its output (fenced).
+    pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
         let output = output.map(storable);
         // A large output is streamed on PostgreSQL (see `pg::big_output`).
         if let (Store::Postgres(s), Some(big)) = (&mut *self, output.as_deref()) {
@@ -444,14 +444,14 @@ impl Store {
             .complete(id, generation, output.as_deref())
     }
 
-    /// Fails a leased run with its error (fenced); false when the lease is lost.
-    pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
+    /// Fails a leased run with its error (fenced).
+    pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced> {
         let error = storable(error);
         self.backend_mut().fail(id, generation, &error)
     }
 
-    /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
-    pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
+    /// Gives a leased run back to the queue at once (fenced).
+    pub fn expire(&mut self, id: &str, generation: i64) -> Result<Fenced> {
         self.backend_mut().expire(id, generation)
     }
 

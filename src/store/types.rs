@@ -196,12 +196,37 @@ pub struct Pending {
     pub blocked: u64,
 }
 
-/// What a fenced step write did.
+/// The answer of a write on behalf of a leased run: done, or the lease is no longer ours (its
+/// fence was refused: the run was released, re-claimed or finished by someone else).
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fenced<T = ()> {
+    Done(T),
+    LeaseLost,
+}
+
+impl<T> Fenced<T> {
+    /// `Done(value)` when the fenced statement took effect (`ok`), else `LeaseLost`.
+    pub fn when(ok: bool, value: T) -> Fenced<T> {
+        if ok {
+            Fenced::Done(value)
+        } else {
+            Fenced::LeaseLost
+        }
+    }
+
+    /// Whether the lease was lost (nothing was written).
+    pub fn is_lost(&self) -> bool {
+        matches!(self, Fenced::LeaseLost)
+    }
+}
+
+/// What a fenced step write did while the lease was held (a lost lease is
+/// [`Fenced::LeaseLost`]: nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepRecord {
     /// Recorded; the stored output.
     Recorded(Option<String>),
     /// Another process of the same run completed the step first; its stored output.
     AlreadyDone(Option<String>),
-    /// The lease is no longer ours: nothing was written.
-    LeaseLost,
 }

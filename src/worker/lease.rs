@@ -26,6 +26,7 @@
 //! otherwise), and a handler found ended once its supervised deadline has passed is treated as
 //! killed by the supervisor: the run is lost and nothing is written for it.
 
+use crate::store::Fenced;
 use crate::store::Options;
 use crate::store::Store;
 use std::collections::HashMap;
@@ -535,7 +536,7 @@ impl Leases {
                 // The server can say it ends the connection before the client notices.
                 let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
                 match result {
-                    Ok(Some(started)) => {
+                    Ok(Fenced::Done(started)) => {
                         let mut s = a.lock();
                         if s.deadline.is_some_and(|d| Instant::now() >= d) {
                             // Renewed too late: the watchdog or the supervisor kills it.
@@ -546,7 +547,7 @@ impl Leases {
                         s.deadline = Some(deadline);
                         s.extend(deadline);
                     }
-                    Ok(None) => a.lost.store(true, Ordering::SeqCst),
+                    Ok(Fenced::LeaseLost) => a.lost.store(true, Ordering::SeqCst),
                     // The deadline passed while waiting: the watchdog stops the handler and its
                     // outcome is reported; there is nothing more to say here.
                     Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {}
