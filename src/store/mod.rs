@@ -19,8 +19,8 @@
 //! - errors about the file name it (see [`sqlite::db::describe`]).
 //!
 //! Layout: this module is the seam ([`Store`]); [`backend`] is the contract every backend
-//! implements (one trait per concern, together [`Backend`]), [`types`] the backend-neutral
-//! values, [`rules`] what each command means (written once), [`handles`] how a run is named,
+//! implements (one trait per concern, together [`Backend`]), [`target`] which database
+//! `--db` names (read once, at the edge), [`types`] the backend-neutral values, [`rules`] what each command means (written once), [`handles`] how a run is named,
 //! [`columns`] the shared schema's column lists. The backends, side by side: [`sqlite`] and
 //! [`pg`], each only statements, transactions and row mapping. Their statement modules are
 //! public only for the in-process benchmarks (examples/bench.rs): commands and the worker use
@@ -32,10 +32,12 @@ pub mod handles;
 pub mod pg;
 pub mod rules;
 pub mod sqlite;
+pub mod target;
 pub mod types;
 
 pub use backend::Backend;
 pub use sqlite::db::FileId;
+pub use target::{PgTarget, Target};
 pub use types::{
     default_path, Access, Clock, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, Param,
     Pending, Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
@@ -118,20 +120,38 @@ pub fn is_transient_conflict(err: &anyhow::Error) -> bool {
     pg::is_transient_conflict(err)
 }
 
-/// Whether `--db` names a PostgreSQL server rather than a SQLite file.
-pub fn is_postgres_url(db: &std::path::Path) -> bool {
-    db.to_str().is_some_and(|s| {
-        let lower = s.get(..13).unwrap_or(s).to_ascii_lowercase();
-        lower.starts_with("postgres://") || lower.starts_with("postgresql://")
-    })
-}
-
 impl Store {
     /// The backend, through the contract every backend implements.
     fn backend(&self) -> &dyn Backend {
         match self {
             Store::Sqlite(s) => s,
             Store::Postgres(p) => p,
+        }
+    }
+
+    /// The SQLite file's own operations (journal mode, WAL, checkpoints, the file's
+    /// identity); None on PostgreSQL.
+    pub fn sqlite(&self) -> Option<&sqlite::Sqlite> {
+        match self {
+            Store::Sqlite(s) => Some(s),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL server's own operations (ping, clock offset, client-side ceilings); None
+    /// on a SQLite file.
+    pub fn postgres(&self) -> Option<&pg::Postgres> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(p) => Some(p),
+        }
+    }
+
+    /// [`Store::postgres`], to change its settings (`bound_calls`).
+    pub fn postgres_mut(&mut self) -> Option<&mut pg::Postgres> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(p) => Some(p),
         }
     }
 
@@ -145,19 +165,17 @@ impl Store {
 
     /// Opens the database for a command, checking (and for writers, creating) the schema.
     pub fn open(opts: &Options, access: Access) -> Result<Store> {
-        if is_postgres_url(&opts.path) {
-            Ok(Store::Postgres(pg::Postgres::open(opts, access)?))
-        } else {
-            Ok(Store::Sqlite(sqlite::Sqlite::open(opts, access)?))
+        match &opts.target {
+            Target::Sqlite(path) => Ok(Store::Sqlite(sqlite::Sqlite::open(path, opts, access)?)),
+            Target::Postgres(url) => Ok(Store::Postgres(pg::Postgres::open(url, opts, access)?)),
         }
     }
 
     /// A second connection to the same database (a worker's lease-renewal thread).
     pub fn open_again(opts: &Options) -> Result<Store> {
-        if is_postgres_url(&opts.path) {
-            Ok(Store::Postgres(pg::Postgres::open_again(opts)?))
-        } else {
-            Ok(Store::Sqlite(sqlite::Sqlite::open_again(opts)?))
+        match &opts.target {
+            Target::Sqlite(path) => Ok(Store::Sqlite(sqlite::Sqlite::open_again(path, opts)?)),
+            Target::Postgres(url) => Ok(Store::Postgres(pg::Postgres::open_again(url, opts)?)),
         }
     }
 
@@ -180,33 +198,19 @@ impl Store {
         }
     }
 
-    /// Bounds each PostgreSQL call made without a deadline by `ceiling` on the client's side
-    /// (see [`pg::Postgres::bound_calls`]); a SQLite file needs no such bound.
-    pub fn bound_calls(&mut self, ceiling: Option<Duration>) {
-        if let Store::Postgres(p) = self {
-            p.bound_calls(ceiling);
-        }
-    }
-
     /// Runs `f` with the client-side ceiling of PostgreSQL calls lowered to `ceiling` (a read
     /// made only to say what happened must not hold up a worker that is ending).
     pub fn with_ceiling<T>(&mut self, ceiling: Duration, f: impl FnOnce(&mut Store) -> T) -> T {
-        let before = match self {
-            Store::Postgres(p) => p.ceiling(),
-            Store::Sqlite(_) => return f(self),
+        let Some(p) = self.postgres_mut() else {
+            return f(self);
         };
-        self.bound_calls(Some(before.map_or(ceiling, |b| b.min(ceiling))));
+        let before = p.ceiling();
+        p.bound_calls(Some(before.map_or(ceiling, |b| b.min(ceiling))));
         let value = f(self);
-        self.bound_calls(before);
-        value
-    }
-
-    /// One round trip to a PostgreSQL server (within the ceiling); nothing for a SQLite file.
-    pub fn ping(&self) -> Result<()> {
-        match self {
-            Store::Sqlite(_) => Ok(()),
-            Store::Postgres(p) => p.ping(),
+        if let Some(p) = self.postgres_mut() {
+            p.bound_calls(before);
         }
+        value
     }
 
     /// Runs `f` with this thread's waits for locks bounded by `deadline` instead of
@@ -244,25 +248,6 @@ impl Store {
                 let mut batch = EnqueueBatch::Postgres(b);
                 f(&mut batch)
             }),
-        }
-    }
-
-    /// The identity (device, inode) of the SQLite file this connection has open, to compare
-    /// with what its path names later (a file moved or deleted under a worker); None on
-    /// PostgreSQL or when it cannot be told.
-    pub fn file_id(&self) -> Option<sqlite::db::FileId> {
-        match self {
-            Store::Sqlite(s) => sqlite::db::FileId::of_connection(&s.conn),
-            Store::Postgres(_) => None,
-        }
-    }
-
-    /// Empties the WAL of a SQLite file into the file this connection has open (see
-    /// [`sqlite::db::empty_wal`]); nothing on PostgreSQL.
-    pub fn empty_wal(&self) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => sqlite::db::empty_wal(&s.conn),
-            Store::Postgres(_) => Ok(()),
         }
     }
 
@@ -460,54 +445,9 @@ impl Store {
         self.backend().status_of(id)
     }
 
-    /// How far this host's wall clock is ahead of the database server's (negative: behind),
-    /// in milliseconds, measured now; None on SQLite, where this host's clock is the clock.
-    pub fn clock_offset(&self) -> Result<Option<i64>> {
-        match self {
-            Store::Sqlite(_) => Ok(None),
-            Store::Postgres(p) => p.clock_offset().map(Some),
-        }
-    }
-
-    /// Whether the database keeps a write-ahead log to checkpoint (SQLite WAL files only).
-    pub fn is_wal(&self) -> Result<bool> {
-        match self {
-            Store::Sqlite(s) => s.is_wal(),
-            Store::Postgres(_) => Ok(false),
-        }
-    }
-
-    /// The journal mode (SQLite), for `init`.
-    pub fn journal_mode(&self) -> Result<String> {
-        match self {
-            Store::Sqlite(s) => s.journal_mode(),
-            Store::Postgres(_) => Ok(String::new()),
-        }
-    }
-
-    /// Switches a SQLite file to WAL (`init --wal`).
-    pub fn enable_wal(&self) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.enable_wal(),
-            Store::Postgres(_) => Err(crate::error::StoreError::Invalid(
-                "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log"
-                    .into(),
-            )
-            .into()),
-        }
-    }
-
     /// Adds what `init` may add to an existing schema (missing indexes).
     pub fn repair(&self) -> Result<()> {
         self.backend().repair()
-    }
-
-    /// Checkpoints a WAL file (nothing elsewhere).
-    pub fn checkpoint(&self) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.checkpoint(),
-            Store::Postgres(_) => Ok(()),
-        }
     }
 
     /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.

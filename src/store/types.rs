@@ -2,6 +2,7 @@
 //! and get back from it, whichever backend holds the data. Nothing here names a driver type
 //! (no rusqlite, no postgres): each backend binds these values in its own dialect.
 
+use super::target::Target;
 use crate::model::{Labels, Status};
 use crate::time;
 use std::path::PathBuf;
@@ -28,9 +29,10 @@ pub enum Access {
 /// Connection options shared by every command.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub path: PathBuf,
+    /// The database, read once from `--db` ([`Target::parse`]).
+    pub target: Target,
     pub busy_timeout: Duration,
-    /// The path is the default location (no `--db`, no `DURABLY_DB`).
+    /// The target is the default location (no `--db`, no `DURABLY_DB`).
     pub default: bool,
 }
 

@@ -860,6 +860,71 @@ fn another_databases_url_is_refused_naming_its_scheme() {
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
 }
 
+/// A `--db` (or `DURABLY_DB`) that is no database durably can use is refused before anything
+/// is opened, by every kind of command: exit 2, one line naming `--db`, nothing created in the
+/// working directory or the default location, no password shown.
+#[test]
+fn an_unusable_db_is_refused_by_every_command_creating_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str); 4] = [
+        (
+            "mysql://u:Hid3-pw@h/db",
+            "mysql:// is not a database durably can use",
+        ),
+        (
+            "SQLite://q.db",
+            "SQLite:// is not a database durably can use",
+        ),
+        (
+            "host=h dbname=d password=Hid3-pw",
+            "key=value connection strings are not supported",
+        ),
+        (
+            "postgress://h/db",
+            "postgress:// is not a database durably can use",
+        ),
+    ];
+    let commands: [&[&str]; 4] = [
+        &["init"],
+        &["enqueue", "job"],
+        &["work", "--handlers", "."],
+        &["ls"],
+    ];
+    for (db, needle) in cases {
+        for args in commands {
+            let mut given = bare_command(home.path());
+            given
+                .current_dir(home.path())
+                .arg("--db")
+                .arg(db)
+                .args(args);
+            let mut from_env = bare_command(home.path());
+            from_env
+                .current_dir(home.path())
+                .env("DURABLY_DB", db)
+                .args(args);
+            for c in [given, from_env] {
+                let out = run_command(c, None);
+                out.fails(2, needle);
+                assert!(out.stderr.contains("--db"), "{db} {args:?}: {out:?}");
+                assert!(!out.stderr.contains("Hid3-pw"), "{db} {args:?}: {out:?}");
+                let left: Vec<_> = std::fs::read_dir(home.path()).unwrap().flatten().collect();
+                assert!(left.is_empty(), "{db} {args:?} created {left:?}");
+            }
+        }
+    }
+}
+
+/// `init --wal` on PostgreSQL is refused before connecting: journal modes are SQLite's.
+#[test]
+fn init_wal_on_postgres_is_refused_before_connecting() {
+    let home = tempfile::tempdir().unwrap();
+    let mut c = bare_command(home.path());
+    // Nothing listens on port 1: a connection attempt would fail with another message.
+    c.args(["--db", "Postgres://u@127.0.0.1:1/db", "init", "--wal"]);
+    run_command(c, None).fails(2, "--wal: journal modes are SQLite's");
+}
+
 #[test]
 fn a_negative_page_size_and_empty_keys_are_refused_naming_the_flag() {
     let env = populated();

@@ -11,13 +11,13 @@ use durably::error::StoreError;
 use durably::model::{RunSpec, Status};
 use durably::store::{
     Access, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, PurgeFilter, StepRecord,
-    Store,
+    Store, Target,
 };
 use std::time::Duration;
 
 fn open(env: &Env) -> Store {
     let opts = Options {
-        path: env.db_arg().into(),
+        target: Target::parse(env.db_arg().into()).unwrap(),
         busy_timeout: Duration::from_secs(10),
         default: false,
     };

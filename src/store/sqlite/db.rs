@@ -38,8 +38,7 @@ const SCHEMA_V1: &str = include_str!("../../../sql/v1.sql");
 pub const SCHEMA_EXTRA: &str = include_str!("../../../sql/v1_extra.sql");
 
 /// Opens the database for a command, checking (and for writers, creating) the schema.
-pub fn open(opts: &Options, access: Access) -> Result<Connection> {
-    let path = &opts.path;
+pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Connection> {
     if path.as_os_str().is_empty() {
         return Err(StoreError::Invalid("--db: the database path is empty".into()).into());
     }
@@ -411,8 +410,8 @@ fn busy_wait(count: i32) -> bool {
 }
 
 /// Opens a second connection to the same file (a worker's lease-renewal thread).
-pub fn connect_again(opts: &Options) -> Result<Connection> {
-    connect(&opts.path, Access::WriteExisting, opts.busy_timeout)
+pub fn connect_again(path: &Path, opts: &Options) -> Result<Connection> {
+    connect(path, Access::WriteExisting, opts.busy_timeout)
 }
 
 /// Refuses a path that names something other than a regular file (a missing one is fine: it

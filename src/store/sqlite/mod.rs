@@ -76,25 +76,37 @@ impl rules::RunWrites for Writes<'_> {
 
 impl Sqlite {
     /// Opens the database for a command, checking (and for writers, creating) the schema.
-    pub fn open(opts: &Options, access: Access) -> Result<Sqlite> {
+    pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Sqlite> {
         Ok(Sqlite {
-            conn: db::open(opts, access)?,
-            path: opts.path.clone(),
+            conn: db::open(path, opts, access)?,
+            path: path.to_path_buf(),
             clock: Clock::default(),
         })
     }
 
     /// A second connection to the same file (a worker's lease-renewal thread).
-    pub fn open_again(opts: &Options) -> Result<Sqlite> {
+    pub fn open_again(path: &Path, opts: &Options) -> Result<Sqlite> {
         Ok(Sqlite {
-            conn: db::connect_again(opts)?,
-            path: opts.path.clone(),
+            conn: db::connect_again(path, opts)?,
+            path: path.to_path_buf(),
             clock: Clock::default(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The identity (device, inode) of the file this connection has open, to compare with
+    /// what its path names later (a file moved or deleted under a worker); None when it
+    /// cannot be told.
+    pub fn file_id(&self) -> Option<db::FileId> {
+        db::FileId::of_connection(&self.conn)
+    }
+
+    /// Empties the WAL into the file this connection has open (see [`db::empty_wal`]).
+    pub fn empty_wal(&self) -> Result<()> {
+        db::empty_wal(&self.conn)
     }
 
     /// `f` in one `BEGIN IMMEDIATE` transaction, committed when it returns Ok.
