@@ -128,7 +128,7 @@ _durably() {
 
     case "${cmd}" in
         durably)
-            opts="-h -V --db --busy-timeout --color --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs step progress log completions help"
+            opts="-h -V --db --busy-timeout --max-db-size --color --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs step progress log completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,6 +139,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -154,7 +158,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__cancel)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -165,6 +169,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -180,7 +188,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__completions)
-            opts="-h --db --busy-timeout --color --help bash elvish fish powershell zsh"
+            opts="-h --db --busy-timeout --max-db-size --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -191,6 +199,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -206,7 +218,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --db --busy-timeout --color --help"
+            opts="-l -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +260,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -260,7 +276,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue__subcmd__many)
-            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --color --help"
+            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,6 +303,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -554,7 +574,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__init)
-            opts="-h --wal --db --busy-timeout --color --help"
+            opts="-h --wal --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -565,6 +585,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -580,7 +604,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__log)
-            opts="-h --level --data --db --busy-timeout --color --help"
+            opts="-h --level --data --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -602,6 +626,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -614,7 +642,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__logs)
-            opts="-f -h --follow --json --db --busy-timeout --color --help"
+            opts="-f -h --follow --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -625,6 +653,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -640,7 +672,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__ls)
-            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --watch --db --busy-timeout --color --help"
+            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --watch --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -702,6 +734,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -714,7 +750,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__progress)
-            opts="-h --total --message --db --busy-timeout --color --help"
+            opts="-h --total --message --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -736,6 +772,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -748,7 +788,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__retrigger)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -759,6 +799,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -774,7 +818,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__rm)
-            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --color --help"
+            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -816,6 +860,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -828,7 +876,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__show)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -839,6 +887,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -854,7 +906,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__stats)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -865,6 +917,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -880,7 +936,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__step)
-            opts="-h --db --busy-timeout --color --help"
+            opts="-h --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -891,6 +947,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -906,7 +966,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__wait)
-            opts="-h --timeout --json --db --busy-timeout --color --help"
+            opts="-h --timeout --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -924,6 +984,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -936,7 +1000,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --db --busy-timeout --color --help"
+            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -987,6 +1051,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_durably_global_optspecs
-    string join \n db= busy-timeout= color= h/help V/version
+    string join \n db= busy-timeout= max-db-size= color= h/help V/version
 end
 
 function __fish_durably_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c durably -n "__fish_durably_needs_command" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_needs_command" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_needs_command" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_needs_command" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -51,6 +52,7 @@ complete -c durably -n "__fish_durably_needs_command" -f -a "completions" -d 'Pr
 complete -c durably -n "__fish_durably_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c durably -n "__fish_durably_using_subcommand init" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand init" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand init" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand init" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -64,6 +66,7 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -l concurrency-
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l timeout -d 'With --wait: give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -76,6 +79,7 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s l -l la
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l chunk -d 'Commit every N runs (each chunk all or nothing) instead of once for the whole input' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -99,6 +103,7 @@ ids\t''"
 complete -c durably -n "__fish_durably_using_subcommand ls" -l watch -d 'Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand ls" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -123,6 +128,7 @@ ids\t''"
 complete -c durably -n "__fish_durably_using_subcommand list" -l watch -d 'Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand list" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -132,6 +138,7 @@ complete -c durably -n "__fish_durably_using_subcommand list" -l explain -d 'Pri
 complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand show" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand show" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand show" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -145,6 +152,7 @@ complete -c durably -n "__fish_durably_using_subcommand rm" -s l -l label -d 'Wi
 complete -c durably -n "__fish_durably_using_subcommand rm" -s j -l job -d 'With --older-than: only runs of this job (repeatable)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand rm" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -154,6 +162,7 @@ complete -c durably -n "__fish_durably_using_subcommand rm" -l json -d 'Print JS
 complete -c durably -n "__fish_durably_using_subcommand rm" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand cancel" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -161,6 +170,7 @@ complete -c durably -n "__fish_durably_using_subcommand cancel" -l json -d 'Prin
 complete -c durably -n "__fish_durably_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -168,6 +178,7 @@ complete -c durably -n "__fish_durably_using_subcommand retrigger" -l json -d 'P
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand stats" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand stats" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand stats" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand stats" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -176,6 +187,7 @@ complete -c durably -n "__fish_durably_using_subcommand stats" -s h -l help -d '
 complete -c durably -n "__fish_durably_using_subcommand wait" -l timeout -d 'Give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand wait" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand wait" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -191,6 +203,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l retain -d 'Whil
 complete -c durably -n "__fish_durably_using_subcommand work" -l handlers -d 'Directory of handlers: a run of job J is executed by DIR/J' -r -F
 complete -c durably -n "__fish_durably_using_subcommand work" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand work" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -201,6 +214,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -s v -l verbose -d
 complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand logs" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand logs" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -209,6 +223,7 @@ complete -c durably -n "__fish_durably_using_subcommand logs" -l json -d 'Print 
 complete -c durably -n "__fish_durably_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand step" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand step" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand step" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -217,6 +232,7 @@ complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'T
 complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now (bytes that are not UTF-8 are stored as U+FFFD)' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand progress" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand progress" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -227,12 +243,14 @@ error\t''"
 complete -c durably -n "__fish_durably_using_subcommand log" -l data -d 'Structured data as JSON text' -r
 complete -c durably -n "__fish_durably_using_subcommand log" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand log" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand log" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand log" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand completions" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand completions" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand completions" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand completions" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"

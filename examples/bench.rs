@@ -658,6 +658,7 @@ impl Bench {
             target,
             busy_timeout: Duration::from_secs(30),
             default: false,
+            max_size: None,
         };
         db::open(path, &opts, access)
     }
@@ -1445,6 +1446,7 @@ impl Bench {
             target: Target::Postgres(pg.clone()),
             busy_timeout: Duration::from_secs(30),
             default: false,
+            max_size: None,
         };
         durably::store::pg::Postgres::open(&pg, &opts, access)
     }

@@ -50,11 +50,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let default = cli.db.is_none();
     // Read once, here: below, commands match on the target or ask the store.
     let target = Target::parse(cli.db.clone().unwrap_or_else(crate::store::default_path))?;
+    if cli.max_db_size.is_some() && target.file().is_none() {
+        return Err(CodedError::usage(
+            "--max-db-size: a size cap is SQLite's; a PostgreSQL server's disk is its own to manage",
+        )
+        .into());
+    }
     let ctx = Context {
         opts: Options {
             target,
             busy_timeout: cli.busy_timeout,
             default,
+            max_size: cli.max_db_size,
         },
     };
     match cli.command {

@@ -34,6 +34,8 @@ pub struct Options {
     pub busy_timeout: Duration,
     /// The target is the default location (no `--db`, no `DURABLY_DB`).
     pub default: bool,
+    /// `--max-db-size`: the most bytes a SQLite file may grow to (None: no cap).
+    pub max_size: Option<u64>,
 }
 
 /// The default database path: `$XDG_DATA_HOME/durably/durably.db`, else

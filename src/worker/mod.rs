@@ -170,15 +170,16 @@ pub fn handler_jobs(dir: &Path) -> Result<Vec<String>> {
     Ok(jobs)
 }
 
-/// The environment handlers inherit: ours, minus the variables the worker sets per run and
-/// minus `PGPASSWORD` (no password reaches a handler's environment; its `durably` commands
-/// get the worker's from [`passfile`]), with the directory of this executable first in PATH
-/// and `DURABLY_BIN` set to it, so that a handler's `durably step …` finds this binary even
+/// The environment handlers inherit: ours, minus the variables the worker sets (per run, or
+/// from its options: `DURABLY_MAX_DB_SIZE`) and minus `PGPASSWORD` (no password reaches a
+/// handler's environment; its `durably` commands get the worker's from [`passfile`]), with
+/// the directory of this executable first in PATH and `DURABLY_BIN` set to it, so that a handler's `durably step …` finds this binary even
 /// where PATH does not have it (cron).
 fn base_env() -> Vec<(String, Vec<u8>)> {
-    const OURS: [&str; 10] = [
+    const OURS: [&str; 11] = [
         "DURABLY_BIN",
         "DURABLY_DB",
+        "DURABLY_MAX_DB_SIZE",
         "DURABLY_RUN_ID",
         "DURABLY_JOB",
         "DURABLY_LEASE_GENERATION",
@@ -291,6 +292,10 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     if let Some(p) = &passfile {
         let path = p.path.as_os_str().as_encoded_bytes().to_vec();
         base_env.push((crate::store::pg::connect::PASSFILE_VAR.into(), path));
+    }
+    // The worker's --max-db-size (flag or variable) caps its handlers' writes to the file too.
+    if let Some(bytes) = opts.max_size {
+        base_env.push(("DURABLY_MAX_DB_SIZE".into(), bytes.to_string().into_bytes()));
     }
     let db_abs = match &opts.target {
         Target::Postgres(pg) => PathBuf::from(pg.without_password()),

@@ -20,6 +20,7 @@ fn open(env: &Env) -> Store {
         target: Target::parse(env.db_arg().into()).unwrap(),
         busy_timeout: Duration::from_secs(10),
         default: false,
+        max_size: None,
     };
     Store::open(&opts, Access::Write).expect("open the store")
 }
