@@ -173,8 +173,8 @@ pub fn handler_jobs(dir: &Path) -> Result<Vec<String>> {
 /// The environment handlers inherit: ours, minus the variables the worker sets (per run, or
 /// from its options: `DURABLY_MAX_DB_SIZE`) and minus `PGPASSWORD` (no password reaches a
 /// handler's environment; its `durably` commands get the worker's from [`passfile`]), with
-/// the directory of this executable first in PATH and `DURABLY_BIN` set to it, so that a handler's `durably step …` finds this binary even
-/// where PATH does not have it (cron).
+/// the directory of this executable first in PATH and `DURABLY_BIN` set to it, so that a
+/// handler's `durably step …` finds this binary even where PATH does not have it (cron).
 fn base_env() -> Vec<(String, Vec<u8>)> {
     const OURS: [&str; 11] = [
         "DURABLY_BIN",
