@@ -255,15 +255,13 @@ impl Scheduler<'_> {
         let Some(opened) = self.db_file else {
             return;
         };
-        if st.file_gone
-            || self
-                .shared
-                .opts
-                .target
-                .file()
-                .and_then(crate::store::FileId::of_path)
-                == Some(opened)
-        {
+        let named = self
+            .shared
+            .opts
+            .target
+            .file()
+            .and_then(crate::store::FileId::of_path);
+        if st.file_gone || named == Some(opened) {
             return;
         }
         st.file_gone = true;
