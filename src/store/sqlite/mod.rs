@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The database of one process (a worker's renewal thread opens its own with
-/// [`Store::open_again`]).
+/// [`Store::open_again`](super::Store::open_again)).
 pub struct Sqlite {
     pub(in crate::store) conn: Connection,
     pub(in crate::store) path: PathBuf,
@@ -36,7 +36,7 @@ pub struct Sqlite {
     clock: Clock,
 }
 
-/// Enqueues inside the one transaction of [`Store::enqueue_batch`].
+/// Enqueues inside the one transaction of [`Store::enqueue_batch`](super::Store::enqueue_batch).
 pub struct SqliteBatch<'s> {
     conn: &'s Connection,
     path: &'s Path,
@@ -44,7 +44,7 @@ pub struct SqliteBatch<'s> {
 }
 
 impl SqliteBatch<'_> {
-    /// Like [`Store::enqueue`], in the batch's transaction.
+    /// Like [`Store::enqueue`](super::Store::enqueue), in the batch's transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         enqueue::enqueue(self.conn, spec, self.clock).map_err(|e| db::describe(e, self.path))
     }
@@ -132,7 +132,7 @@ impl Sqlite {
     // ----- changing runs -----
 
     /// Enqueues many runs in one `BEGIN IMMEDIATE` transaction: `f` calls
-    /// [`EnqueueBatch::enqueue`] for each. Committed when `commit` and `f` returns Ok, else
+    /// [`EnqueueBatch::enqueue`](super::EnqueueBatch::enqueue) for each. Committed when `commit` and `f` returns Ok, else
     /// rolled back (`commit: false` tries a batch for its first error).
     pub fn enqueue_batch<T>(
         &mut self,
@@ -219,7 +219,7 @@ impl RunReads for Sqlite {
         })
     }
 
-    /// How [`Store::list_page`] would read this page: the plan and SQLite's query plans.
+    /// How [`Store::list_page`](super::Store::list_page) would read this page: the plan and SQLite's query plans.
     fn explain_list(
         &mut self,
         before: Option<&str>,
