@@ -134,7 +134,7 @@ _durably() {
 
     case "${cmd}" in
         durably)
-            opts="-h -V --db --busy-timeout --color --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs follow step progress log completions help"
+            opts="-h -V --db --busy-timeout --max-db-size --color --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs follow step progress log completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,6 +145,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -160,7 +164,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__cancel)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -171,6 +175,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -186,7 +194,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__completions)
-            opts="-h --db --busy-timeout --color --help bash elvish fish powershell zsh"
+            opts="-h --db --busy-timeout --max-db-size --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,6 +205,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -212,7 +224,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -e -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --color --help"
+            opts="-l -e -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -262,6 +274,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -274,7 +290,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue__subcmd__many)
-            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --color --help"
+            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -304,6 +320,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -316,7 +336,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__follow)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -327,6 +347,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -608,7 +632,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__init)
-            opts="-h --wal --db --busy-timeout --color --help"
+            opts="-h --wal --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -619,6 +643,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -634,7 +662,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__log)
-            opts="-h --level --data --db --busy-timeout --color --help"
+            opts="-h --level --data --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -656,6 +684,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -668,7 +700,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__logs)
-            opts="-f -h --follow --json --db --busy-timeout --color --help"
+            opts="-f -h --follow --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -679,6 +711,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -694,7 +730,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__ls)
-            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --watch --db --busy-timeout --color --help"
+            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --watch --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -756,6 +792,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -768,7 +808,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__progress)
-            opts="-h --total --message --db --busy-timeout --color --help"
+            opts="-h --total --message --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -790,6 +830,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -802,7 +846,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__retrigger)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -813,6 +857,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -828,7 +876,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__rm)
-            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --color --help"
+            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -870,6 +918,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -882,7 +934,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__show)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -893,6 +945,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -908,7 +964,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__stats)
-            opts="-h --json --db --busy-timeout --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -919,6 +975,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -934,7 +994,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__step)
-            opts="-h --raw --db --busy-timeout --color --help"
+            opts="-h --raw --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -945,6 +1005,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -960,7 +1024,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__wait)
-            opts="-h --timeout --json --db --busy-timeout --color --help"
+            opts="-h --timeout --json --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -978,6 +1042,10 @@ _durably() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -990,7 +1058,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --commands --db --busy-timeout --color --help"
+            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --commands --db --busy-timeout --max-db-size --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1045,6 +1113,10 @@ _durably() {
                     return 0
                     ;;
                 --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

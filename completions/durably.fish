@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_durably_global_optspecs
-    string join \n db= busy-timeout= color= h/help V/version
+    string join \n db= busy-timeout= max-db-size= color= h/help V/version
 end
 
 function __fish_durably_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c durably -n "__fish_durably_needs_command" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_needs_command" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_needs_command" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_needs_command" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -52,6 +53,7 @@ complete -c durably -n "__fish_durably_needs_command" -f -a "completions" -d 'Pr
 complete -c durably -n "__fish_durably_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c durably -n "__fish_durably_using_subcommand init" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand init" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand init" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand init" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -66,6 +68,7 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -l timeout -d '
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s e -l env -d 'With -- CMD: store variable NAME (its value here) or NAME=VALUE for the command (repeatable; nothing of the environment is stored otherwise)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -78,6 +81,7 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s l -l la
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l chunk -d 'Commit every N runs (each chunk all or nothing) instead of once for the whole input' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -101,6 +105,7 @@ ids\t''"
 complete -c durably -n "__fish_durably_using_subcommand ls" -l watch -d 'Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand ls" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand ls" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -125,6 +130,7 @@ ids\t''"
 complete -c durably -n "__fish_durably_using_subcommand list" -l watch -d 'Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand list" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand list" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -134,6 +140,7 @@ complete -c durably -n "__fish_durably_using_subcommand list" -l explain -d 'Pri
 complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand show" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand show" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand show" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -147,6 +154,7 @@ complete -c durably -n "__fish_durably_using_subcommand rm" -s l -l label -d 'Wi
 complete -c durably -n "__fish_durably_using_subcommand rm" -s j -l job -d 'With --older-than: only runs of this job (repeatable)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand rm" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand rm" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -156,6 +164,7 @@ complete -c durably -n "__fish_durably_using_subcommand rm" -l json -d 'Print JS
 complete -c durably -n "__fish_durably_using_subcommand rm" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand cancel" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -163,6 +172,7 @@ complete -c durably -n "__fish_durably_using_subcommand cancel" -l json -d 'Prin
 complete -c durably -n "__fish_durably_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -170,6 +180,7 @@ complete -c durably -n "__fish_durably_using_subcommand retrigger" -l json -d 'P
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand stats" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand stats" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand stats" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand stats" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -178,6 +189,7 @@ complete -c durably -n "__fish_durably_using_subcommand stats" -s h -l help -d '
 complete -c durably -n "__fish_durably_using_subcommand wait" -l timeout -d 'Give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand wait" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand wait" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -194,6 +206,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l handlers -d 'Di
 complete -c durably -n "__fish_durably_using_subcommand work" -l commands -d 'Also execute command runs (`durably enqueue -- CMD`) of job `cmd`, or of the jobs named (--commands=JOB,JOB). Opt-in: whoever can write the database chooses their commands' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand work" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -204,6 +217,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -s v -l verbose -d
 complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand logs" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand logs" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -212,6 +226,7 @@ complete -c durably -n "__fish_durably_using_subcommand logs" -l json -d 'Print 
 complete -c durably -n "__fish_durably_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand follow" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand follow" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand follow" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand follow" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -219,6 +234,7 @@ complete -c durably -n "__fish_durably_using_subcommand follow" -l json -d 'Prin
 complete -c durably -n "__fish_durably_using_subcommand follow" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand step" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand step" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand step" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -228,6 +244,7 @@ complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'T
 complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now (bytes that are not UTF-8 are stored as U+FFFD)' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand progress" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand progress" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
@@ -238,12 +255,14 @@ error\t''"
 complete -c durably -n "__fish_durably_using_subcommand log" -l data -d 'Structured data as JSON text' -r
 complete -c durably -n "__fish_durably_using_subcommand log" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand log" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand log" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand log" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand completions" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand completions" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
+complete -c durably -n "__fish_durably_using_subcommand completions" -l max-db-size -d 'Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a runaway producer cannot fill a shared disk). A worker passes it on to its handlers. SQLite only' -r
 complete -c durably -n "__fish_durably_using_subcommand completions" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"

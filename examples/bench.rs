@@ -21,7 +21,7 @@ use durably::store::sqlite::db;
 use durably::store::sqlite::list;
 use durably::store::sqlite::rows::run_from_row;
 use durably::store::ListFilter;
-use durably::store::{Access, Options};
+use durably::store::{Access, Options, Target};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -653,14 +653,14 @@ impl Bench {
     }
 
     fn open(&self, path: &Path, access: Access) -> Result<rusqlite::Connection> {
-        db::open(
-            &Options {
-                path: path.to_path_buf(),
-                busy_timeout: Duration::from_secs(30),
-                default: false,
-            },
-            access,
-        )
+        let target = Target::Sqlite(path.to_path_buf());
+        let opts = Options {
+            target,
+            busy_timeout: Duration::from_secs(30),
+            default: false,
+            max_size: None,
+        };
+        db::open(path, &opts, access)
     }
 
     /// Median and p99 (ms) of `n` in-process enqueues, one transaction each.
@@ -1439,14 +1439,16 @@ impl Bench {
     }
 
     fn pg_open(&self, url: &str, access: Access) -> Result<durably::store::pg::Postgres> {
-        durably::store::pg::Postgres::open(
-            &Options {
-                path: PathBuf::from(url),
-                busy_timeout: Duration::from_secs(30),
-                default: false,
-            },
-            access,
-        )
+        let Target::Postgres(pg) = Target::parse(PathBuf::from(url))? else {
+            bail!("{url} is not a PostgreSQL URL");
+        };
+        let opts = Options {
+            target: Target::Postgres(pg.clone()),
+            busy_timeout: Duration::from_secs(30),
+            default: false,
+            max_size: None,
+        };
+        durably::store::pg::Postgres::open(&pg, &opts, access)
     }
 
     fn pg_all(&mut self) -> Result<()> {
@@ -1813,7 +1815,10 @@ impl Bench {
             let (run, _) = store
                 .claim(&Jobs::All, "bench", Duration::from_secs(30))?
                 .context("no pending run left to claim")?;
-            if !store.complete(&run.id, run.lease_generation, Some("null"))? {
+            if store
+                .complete(&run.id, run.lease_generation, Some("null"))?
+                .is_lost()
+            {
                 bail!("complete lost the lease of {}", run.id);
             }
             cycle.push(t.elapsed().as_secs_f64() * 1e6);

@@ -45,6 +45,20 @@ pub struct Cli {
     )]
     pub busy_timeout: Duration,
 
+    /// Cap the SQLite file at SIZE bytes (suffix K, M, G, T: powers of 1024): a write that
+    /// would grow it further fails as "disk full", exit 1, nothing written (a quota, so that a
+    /// runaway producer cannot fill a shared disk). A worker passes it on to its handlers.
+    /// SQLite only
+    #[arg(
+        long,
+        global = true,
+        env = "DURABLY_MAX_DB_SIZE",
+        value_name = "SIZE",
+        value_parser = db_size,
+        help_heading = GLOBAL
+    )]
+    pub max_db_size: Option<u64>,
+
     /// Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never
     #[arg(
         long,
@@ -589,6 +603,31 @@ fn busy_timeout(text: &str) -> Result<Duration, String> {
     duration_at_most(text, MAX_BUSY_TIMEOUT)
 }
 
+/// `--max-db-size`: bytes, or a whole number of KiB, MiB, GiB or TiB (`K`/`KiB`, any case).
+fn db_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        "t" | "tib" => 40,
+        _ => return Err("not a size (bytes, or a whole number with K, M, G or T)".to_string()),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "not a size (bytes, or a whole number with K, M, G or T)".to_string())?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| "too large".to_string())?;
+    if bytes == 0 {
+        return Err("must be more than 0".to_string());
+    }
+    Ok(bytes)
+}
+
 /// The job name of `enqueue --job` and `work --job`: not empty (nor only blanks).
 fn job_name(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
@@ -759,7 +798,29 @@ pub fn subcommand_of(args: &[std::ffi::OsString]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::subcommand_of;
+    use super::{db_size, subcommand_of};
+
+    #[test]
+    fn db_sizes_are_bytes_or_powers_of_1024() {
+        assert_eq!(db_size("4096"), Ok(4096));
+        assert_eq!(db_size("10K"), Ok(10 << 10));
+        assert_eq!(db_size("3 MiB"), Ok(3 << 20));
+        assert_eq!(db_size("2g"), Ok(2 << 30));
+        assert_eq!(db_size("1T"), Ok(1 << 40));
+        for bad in [
+            "",
+            "0",
+            "0K",
+            "-1",
+            "1.5M",
+            "10Q",
+            "M",
+            "1KB",
+            "99999999999T",
+        ] {
+            assert!(db_size(bad).is_err(), "{bad}");
+        }
+    }
 
     fn sub(line: &str) -> Option<String> {
         let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();

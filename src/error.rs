@@ -133,8 +133,8 @@ pub fn is_unavailable(err: &anyhow::Error) -> bool {
 }
 
 /// What the store refuses, typed so that callers decide (the store picks no exit code;
-/// [`exit_code`] maps each kind to one). Lost leases are answers, not errors (`false`,
-/// `None`, `StepRecord::LeaseLost`); a database's own error is an `anyhow` chain naming it.
+/// [`exit_code`] maps each kind to one). Lost leases are answers, not errors
+/// (`store::Fenced::LeaseLost`); a database's own error is an `anyhow` chain naming it.
 #[derive(Debug)]
 pub enum StoreError {
     /// No run has this handle.

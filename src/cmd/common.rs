@@ -119,5 +119,5 @@ pub fn with_retries<T>(
 }
 
 fn is_postgres(ctx: &Context) -> bool {
-    crate::store::is_postgres_url(ctx.path())
+    matches!(ctx.opts.target, crate::store::Target::Postgres(_))
 }

@@ -10,8 +10,7 @@ use std::io::Write;
 pub fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     // A file that lacks a table or column is refused by open; one that lacks only indexes (the
     // library's or ours) gets them here, never on an ordinary open.
-    let postgres = crate::store::is_postgres_url(ctx.path());
-    if postgres && args.wal {
+    if args.wal && ctx.opts.target.file().is_none() {
         return Err(crate::error::CodedError::usage(
             "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log",
         )
@@ -19,21 +18,18 @@ pub fn run(ctx: &Context, args: InitArgs) -> Result<ExitCode> {
     }
     let store = ctx.open(Access::Repair)?;
     store.repair()?;
-    if args.wal {
-        store.enable_wal()?;
-    }
     let mut out = crate::output::stdout();
-    if postgres {
+    match store.sqlite() {
+        Some(file) => {
+            if args.wal {
+                file.enable_wal()?;
+            }
+            let mode = file.journal_mode()?;
+            let path = file.path().display();
+            writeln!(out, "{path}: schema v{SCHEMA_VERSION}, journal mode {mode}")?;
+        }
         // No journal mode: the server's own log is not ours to choose.
-        writeln!(out, "{}: schema v{}", store.location(), SCHEMA_VERSION)?;
-    } else {
-        let mode = store.journal_mode()?;
-        writeln!(
-            out,
-            "{}: schema v{}, journal mode {mode}",
-            ctx.path().display(),
-            SCHEMA_VERSION
-        )?;
+        None => writeln!(out, "{}: schema v{SCHEMA_VERSION}", store.location())?,
     }
     out.flush()?;
     Ok(ExitCode::Ok)

@@ -29,11 +29,11 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<ExitCode> {
         message: &message,
         data: data.as_deref(),
     };
-    let ok = with_retries(ctx, "log", false, &mut None, |store| {
+    let written = with_retries(ctx, "log", false, &mut None, |store| {
         store.append_log(&fence, &log)
     })
     .map_err(|e| handler_error("log", e))?;
-    if !ok {
+    if written.is_lost() {
         return Err(lease_lost(&fence));
     }
     Ok(ExitCode::Ok)

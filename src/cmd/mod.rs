@@ -24,10 +24,10 @@ use crate::cli::{Cli, Command};
 use crate::error::{CodedError, ExitCode};
 use crate::model::{parse_label, Labels};
 use crate::store::Store;
-use crate::store::{Access, Options};
+use crate::store::{Access, Options, Target};
 use anyhow::{Context as _, Result};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What every command gets: where the database is and how to open it.
 pub struct Context {
@@ -38,35 +38,6 @@ impl Context {
     pub fn open(&self, access: Access) -> Result<Store> {
         Store::open(&self.opts, access)
     }
-
-    pub fn path(&self) -> &Path {
-        &self.opts.path
-    }
-}
-
-/// A PostgreSQL URL with its scheme in lower case (`POSTGRES://` works as in libpq); any other
-/// value unchanged.
-fn lower_scheme(path: PathBuf) -> PathBuf {
-    match path.to_str().and_then(|t| t.split_once("://")) {
-        Some((scheme, rest)) if crate::store::is_postgres_url(&path) => {
-            PathBuf::from(format!("{}://{rest}", scheme.to_ascii_lowercase()))
-        }
-        _ => path,
-    }
-}
-
-/// The scheme of a `--db` that reads as a URL of another database (`mysql://…`, `sqlite://…`):
-/// None for a plain path and for `postgres://`/`postgresql://` (any case). A file whose name
-/// really contains `://` is still reachable as `./name`.
-fn unsupported_scheme(path: &Path) -> Option<String> {
-    let text = path.to_str()?;
-    let (scheme, _) = text.split_once("://")?;
-    let is_scheme = !scheme.is_empty()
-        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    (is_scheme && !crate::store::is_postgres_url(path)).then(|| scheme.to_string())
 }
 
 /// Runs the command; returns the exit code of a command that succeeded in part.
@@ -77,24 +48,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         crate::cli::ColorChoice::Never => Some(false),
     });
     let default = cli.db.is_none();
-    let path = lower_scheme(cli.db.clone().unwrap_or_else(crate::store::default_path));
-    if crate::secret::is_conninfo_with_password(&path.to_string_lossy()) {
+    // Read once, here: below, commands match on the target or ask the store.
+    let target = Target::parse(cli.db.clone().unwrap_or_else(crate::store::default_path))?;
+    if cli.max_db_size.is_some() && target.file().is_none() {
         return Err(CodedError::usage(
-            "--db: key=value connection strings are not supported (give a postgres:// URL)",
+            "--max-db-size: a size cap is SQLite's; a PostgreSQL server's disk is its own to manage",
         )
-        .into());
-    }
-    if let Some(scheme) = unsupported_scheme(&path) {
-        return Err(CodedError::usage(format!(
-            "--db: {scheme}:// is not a database durably can use (give a SQLite file path or a postgres:// URL)"
-        ))
         .into());
     }
     let ctx = Context {
         opts: Options {
-            path,
+            target,
             busy_timeout: cli.busy_timeout,
             default,
+            max_size: cli.max_db_size,
         },
     };
     match cli.command {

@@ -21,11 +21,11 @@ pub fn run(ctx: &Context, args: ProgressArgs) -> Result<ExitCode> {
         p.insert("message".into(), m.into());
     }
     let progress = Value::Object(p).to_string();
-    let ok = with_retries(ctx, "progress", true, &mut None, |store| {
+    let written = with_retries(ctx, "progress", true, &mut None, |store| {
         store.set_progress(&fence, &progress)
     })
     .map_err(|e| handler_error("progress", e))?;
-    if !ok {
+    if written.is_lost() {
         return Err(lease_lost(&fence));
     }
     Ok(ExitCode::Ok)

@@ -12,7 +12,7 @@ use crate::error::{CodedError, ExitCode};
 use crate::handler_channel::{handler_error, reserve_step};
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::model::Step;
-use crate::store::{Fence, NewStep, StepRecord, Store};
+use crate::store::{Fence, Fenced, NewStep, StepRecord, Store};
 use anyhow::Result;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use std::io::{Read, Write};
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
         return Ok(ExitCode::Ok);
     }
     let holds = with_retries(ctx, "step", true, &mut store, |s| s.holds_lease(&fence));
-    if !holds.map_err(trouble)? {
+    if holds.map_err(trouble)?.is_lost() {
         return Err(lease_lost(&fence));
     }
     // Once CMD has finished, its step must be recorded even if the handler's group is being
@@ -79,10 +79,10 @@ pub fn run(ctx: &Context, args: StepArgs) -> Result<ExitCode> {
                 s.record_step(&fence, &step)
             });
             match recorded.map_err(trouble)? {
-                StepRecord::Recorded(o) | StepRecord::AlreadyDone(o) => {
+                Fenced::Done(StepRecord::Recorded(o) | StepRecord::AlreadyDone(o)) => {
                     print_output(o.as_deref(), args.raw)?
                 }
-                StepRecord::LeaseLost => return Err(lease_lost(&fence)),
+                Fenced::LeaseLost => return Err(lease_lost(&fence)),
             }
             Ok(ExitCode::Ok)
         }
@@ -174,8 +174,8 @@ fn record_failed(
     };
     let recorded = with_retries(ctx, "step", true, store, |s| s.record_step(fence, &step));
     match recorded.map_err(|e| handler_error("step", e))? {
-        StepRecord::LeaseLost => Err(lease_lost(fence)),
-        StepRecord::Recorded(_) | StepRecord::AlreadyDone(_) => Ok(()),
+        Fenced::LeaseLost => Err(lease_lost(fence)),
+        Fenced::Done(_) => Ok(()),
     }
 }
 

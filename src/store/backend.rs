@@ -7,11 +7,13 @@
 //! backends call: a backend supplies statements, never rules.
 //!
 //! Results are typed: a refusal is a [`crate::error::StoreError`] (not found, conflict,
-//! invalid) said once, in [`super::handles`] and [`super::rules`]; a lost lease an answer
-//! (`false`, `None`, [`StepRecord::LeaseLost`]); a database's own error an `anyhow` chain naming
-//! the database; a commit whose answer was lost is [`super::CommitUnknown`].
+//! invalid) said once, in [`super::handles`] and [`super::rules`]; a lost lease an answer,
+//! [`Fenced::LeaseLost`], from every write on behalf of a leased run; a database's own error an
+//! `anyhow` chain naming the database; a commit whose answer was lost is [`super::CommitUnknown`].
 
-use super::{Fence, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord};
+use super::{
+    Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord,
+};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -80,16 +82,15 @@ pub trait FencedWrites {
     /// The completed step `name` of a run, if any.
     fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>>;
     /// Whether the fence's lease is still held (a read; writes re-check).
-    fn holds_lease(&self, fence: &Fence) -> Result<bool>;
+    fn holds_lease(&self, fence: &Fence) -> Result<Fenced>;
     /// Records a step; a completed step is not recorded twice (the first one's output answers).
-    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord>;
-    /// Sets the run's progress; false when the lease is lost.
-    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool>;
-    /// Appends a log line; false when the lease is lost.
-    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool>;
-    /// Appends log lines, each with its own created_at, all or none; false when the lease is
-    /// lost.
-    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool>;
+    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<Fenced<StepRecord>>;
+    /// Sets the run's progress.
+    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<Fenced>;
+    /// Appends a log line.
+    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<Fenced>;
+    /// Appends log lines, each with its own created_at, all or none.
+    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<Fenced>;
 }
 
 /// The worker's leases: claims, renewals, fenced results, expired leases released.
@@ -102,16 +103,15 @@ pub trait Leases {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<(Run, Instant)>>;
-    /// Extends a lease by `lease` from now (fenced, only while unexpired): Some(when the
-    /// renewal began by the local clock), None when the lease is lost.
-    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>>;
-    /// Completes a leased run with its output (fenced, unexpired); false when the lease is lost.
-    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool>;
-    /// Fails a leased run with its error (fenced, unexpired); false when the lease is lost.
-    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool>;
-    /// Gives a leased run back to the queue at once: pending again (fenced); false when the lease
-    /// is lost.
-    fn expire(&mut self, id: &str, generation: i64) -> Result<bool>;
+    /// Extends a lease by `lease` from now (fenced, only while unexpired): Done(when the
+    /// renewal began by the local clock).
+    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>>;
+    /// Completes a leased run with its output (fenced, unexpired).
+    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced>;
+    /// Fails a leased run with its error (fenced, unexpired).
+    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced>;
+    /// Gives a leased run back to the queue at once: pending again (fenced).
+    fn expire(&mut self, id: &str, generation: i64) -> Result<Fenced>;
     /// The status and generation of a run (None when deleted).
     fn status_of(&self, id: &str) -> Result<Option<(String, i64)>>;
     /// Whether any lease has run out (a read: lets an idle worker skip the write).

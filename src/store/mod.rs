@@ -11,7 +11,7 @@
 //! - a commit whose answer was lost with the connection is [`CommitUnknown`], never "nothing
 //!   was written";
 //! - writes on behalf of a leased run are fenced by `status = 'leased'` and
-//!   `lease_generation`; a refused fence is an answer (`false`/`None`), not an error;
+//!   `lease_generation`; a refused fence is an answer ([`Fenced::LeaseLost`]), not an error;
 //! - nothing inside a transaction waits on the outside (a process, a pipe, a sleep);
 //! - captured text (errors, log messages, step and run outputs) is made storable on the way
 //!   in: a NUL becomes U+FFFD on both backends ([`crate::model::text`]), so no handler output
@@ -19,8 +19,8 @@
 //! - errors about the file name it (see [`sqlite::db::describe`]).
 //!
 //! Layout: this module is the seam ([`Store`]); [`backend`] is the contract every backend
-//! implements (one trait per concern, together [`Backend`]), [`types`] the backend-neutral
-//! values, [`rules`] what each command means (written once), [`handles`] how a run is named,
+//! implements (one trait per concern, together [`Backend`]), [`target`] which database
+//! `--db` names (read once, at the edge), [`types`] the backend-neutral values, [`rules`] what each command means (written once), [`handles`] how a run is named,
 //! [`columns`] the shared schema's column lists. The backends, side by side: [`sqlite`] and
 //! [`pg`], each only statements, transactions and row mapping. Their statement modules are
 //! public only for the in-process benchmarks (examples/bench.rs): commands and the worker use
@@ -32,13 +32,15 @@ pub mod handles;
 pub mod pg;
 pub mod rules;
 pub mod sqlite;
+pub mod target;
 pub mod types;
 
 pub use backend::Backend;
 pub use sqlite::db::FileId;
+pub use target::{PgTarget, Target};
 pub use types::{
-    default_path, Access, Clock, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Param, Pending,
-    Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
+    default_path, Access, Clock, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, Param,
+    Pending, Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
 };
 
 use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
@@ -124,20 +126,38 @@ pub fn is_connection_error(err: &anyhow::Error) -> bool {
     pg::is_connection_error(err)
 }
 
-/// Whether `--db` names a PostgreSQL server rather than a SQLite file.
-pub fn is_postgres_url(db: &std::path::Path) -> bool {
-    db.to_str().is_some_and(|s| {
-        let lower = s.get(..13).unwrap_or(s).to_ascii_lowercase();
-        lower.starts_with("postgres://") || lower.starts_with("postgresql://")
-    })
-}
-
 impl Store {
     /// The backend, through the contract every backend implements.
     fn backend(&self) -> &dyn Backend {
         match self {
             Store::Sqlite(s) => s,
             Store::Postgres(p) => p,
+        }
+    }
+
+    /// The SQLite file's own operations (journal mode, WAL, checkpoints, the file's
+    /// identity); None on PostgreSQL.
+    pub fn sqlite(&self) -> Option<&sqlite::Sqlite> {
+        match self {
+            Store::Sqlite(s) => Some(s),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL server's own operations (ping, clock offset, client-side ceilings); None
+    /// on a SQLite file.
+    pub fn postgres(&self) -> Option<&pg::Postgres> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(p) => Some(p),
+        }
+    }
+
+    /// [`Store::postgres`], to change its settings (`bound_calls`).
+    pub fn postgres_mut(&mut self) -> Option<&mut pg::Postgres> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(p) => Some(p),
         }
     }
 
@@ -151,19 +171,17 @@ impl Store {
 
     /// Opens the database for a command, checking (and for writers, creating) the schema.
     pub fn open(opts: &Options, access: Access) -> Result<Store> {
-        if is_postgres_url(&opts.path) {
-            Ok(Store::Postgres(pg::Postgres::open(opts, access)?))
-        } else {
-            Ok(Store::Sqlite(sqlite::Sqlite::open(opts, access)?))
+        match &opts.target {
+            Target::Sqlite(path) => Ok(Store::Sqlite(sqlite::Sqlite::open(path, opts, access)?)),
+            Target::Postgres(url) => Ok(Store::Postgres(pg::Postgres::open(url, opts, access)?)),
         }
     }
 
     /// A second connection to the same database (a worker's lease-renewal thread).
     pub fn open_again(opts: &Options) -> Result<Store> {
-        if is_postgres_url(&opts.path) {
-            Ok(Store::Postgres(pg::Postgres::open_again(opts)?))
-        } else {
-            Ok(Store::Sqlite(sqlite::Sqlite::open_again(opts)?))
+        match &opts.target {
+            Target::Sqlite(path) => Ok(Store::Sqlite(sqlite::Sqlite::open_again(path, opts)?)),
+            Target::Postgres(url) => Ok(Store::Postgres(pg::Postgres::open_again(url, opts)?)),
         }
     }
 
@@ -186,33 +204,19 @@ impl Store {
         }
     }
 
-    /// Bounds each PostgreSQL call made without a deadline by `ceiling` on the client's side
-    /// (see [`pg::Postgres::bound_calls`]); a SQLite file needs no such bound.
-    pub fn bound_calls(&mut self, ceiling: Option<Duration>) {
-        if let Store::Postgres(p) = self {
-            p.bound_calls(ceiling);
-        }
-    }
-
     /// Runs `f` with the client-side ceiling of PostgreSQL calls lowered to `ceiling` (a read
     /// made only to say what happened must not hold up a worker that is ending).
     pub fn with_ceiling<T>(&mut self, ceiling: Duration, f: impl FnOnce(&mut Store) -> T) -> T {
-        let before = match self {
-            Store::Postgres(p) => p.ceiling(),
-            Store::Sqlite(_) => return f(self),
+        let Some(p) = self.postgres_mut() else {
+            return f(self);
         };
-        self.bound_calls(Some(before.map_or(ceiling, |b| b.min(ceiling))));
+        let before = p.ceiling();
+        p.bound_calls(Some(before.map_or(ceiling, |b| b.min(ceiling))));
         let value = f(self);
-        self.bound_calls(before);
-        value
-    }
-
-    /// One round trip to a PostgreSQL server (within the ceiling); nothing for a SQLite file.
-    pub fn ping(&self) -> Result<()> {
-        match self {
-            Store::Sqlite(_) => Ok(()),
-            Store::Postgres(p) => p.ping(),
+        if let Some(p) = self.postgres_mut() {
+            p.bound_calls(before);
         }
+        value
     }
 
     /// Runs `f` with this thread's waits for locks bounded by `deadline` instead of
@@ -250,25 +254,6 @@ impl Store {
                 let mut batch = EnqueueBatch::Postgres(b);
                 f(&mut batch)
             }),
-        }
-    }
-
-    /// The identity (device, inode) of the SQLite file this connection has open, to compare
-    /// with what its path names later (a file moved or deleted under a worker); None on
-    /// PostgreSQL or when it cannot be told.
-    pub fn file_id(&self) -> Option<sqlite::db::FileId> {
-        match self {
-            Store::Sqlite(s) => sqlite::db::FileId::of_connection(&s.conn),
-            Store::Postgres(_) => None,
-        }
-    }
-
-    /// Empties the WAL of a SQLite file into the file this connection has open (see
-    /// [`sqlite::db::empty_wal`]); nothing on PostgreSQL.
-    pub fn empty_wal(&self) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => sqlite::db::empty_wal(&s.conn),
-            Store::Postgres(_) => Ok(()),
         }
     }
 
@@ -370,14 +355,14 @@ impl Store {
         self.backend().completed_step(run_id, name)
     }
 
-    /// Whether the fence's lease is still held.
-    pub fn holds_lease(&self, fence: &Fence) -> Result<bool> {
+    /// Whether the fence's lease is still held (a read; writes re-check).
+    pub fn holds_lease(&self, fence: &Fence) -> Result<Fenced> {
         self.backend().holds_lease(fence)
     }
 
     /// Records a step (fenced); a completed step is not recorded twice. Its text is made
     /// storable first ([`crate::model::text`]).
-    pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
+    pub fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<Fenced<StepRecord>> {
         let error = step.error.map(storable);
         let output = step.output.map(storable);
         let step = NewStep {
@@ -388,13 +373,13 @@ impl Store {
         self.backend_mut().record_step(fence, &step)
     }
 
-    /// Sets a run's progress (fenced); false when the lease is lost.
-    pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
+    /// Sets a run's progress (fenced).
+    pub fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<Fenced> {
         self.backend_mut().set_progress(fence, progress)
     }
 
-    /// Appends a log line (fenced); false when the lease is lost.
-    pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
+    /// Appends a log line (fenced).
+    pub fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<Fenced> {
         let message = storable(log.message);
         let log = NewLog {
             message: &message,
@@ -404,11 +389,10 @@ impl Store {
     }
 
     /// Appends log lines, each with its own created_at, in one transaction (fenced, all or
-    /// none); false when the lease is lost. Lines with the same created_at keep their order
-    /// (ids are time-ordered).
-    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+    /// none). Lines with the same created_at keep their order (ids are time-ordered).
+    pub fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<Fenced> {
         if logs.is_empty() {
-            return Ok(true);
+            return Ok(Fenced::Done(()));
         }
         if logs.iter().any(|(_, l)| storable(l.message) != l.message) {
             let messages: Vec<_> = logs.iter().map(|(_, l)| storable(l.message)).collect();
@@ -432,13 +416,14 @@ impl Store {
         self.backend_mut().claim(jobs, owner, lease)
     }
 
-    /// Extends a lease by `lease` from now (fenced, only while unexpired): Some(when the renewal began by the local clock), None when the lease is lost.
-    pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
+    /// Extends a lease by `lease` from now (fenced, only while unexpired): Done(when the
+    /// renewal began by the local clock).
+    pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>> {
         self.backend_mut().renew(id, generation, lease)
     }
 
-    /// Completes a leased run with its output (fenced); false when the lease is lost.
-    pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
+    /// Completes a leased run with its output (fenced).
+    pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
         let output = output.map(storable);
         // A large output is streamed on PostgreSQL (see `pg::big_output`).
         if let (Store::Postgres(s), Some(big)) = (&mut *self, output.as_deref()) {
@@ -450,15 +435,14 @@ impl Store {
             .complete(id, generation, output.as_deref())
     }
 
-    /// Fails a leased run with its error (fenced); false when the lease is lost.
-    pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
+    /// Fails a leased run with its error (fenced).
+    pub fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced> {
         let error = storable(error);
         self.backend_mut().fail(id, generation, &error)
     }
 
-    /// Gives a leased run back to the queue at once: pending again (fenced); false when the lease
-    /// is lost.
-    pub fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
+    /// Gives a leased run back to the queue at once: pending again (fenced).
+    pub fn expire(&mut self, id: &str, generation: i64) -> Result<Fenced> {
         self.backend_mut().expire(id, generation)
     }
 
@@ -467,54 +451,9 @@ impl Store {
         self.backend().status_of(id)
     }
 
-    /// How far this host's wall clock is ahead of the database server's (negative: behind),
-    /// in milliseconds, measured now; None on SQLite, where this host's clock is the clock.
-    pub fn clock_offset(&self) -> Result<Option<i64>> {
-        match self {
-            Store::Sqlite(_) => Ok(None),
-            Store::Postgres(p) => p.clock_offset().map(Some),
-        }
-    }
-
-    /// Whether the database keeps a write-ahead log to checkpoint (SQLite WAL files only).
-    pub fn is_wal(&self) -> Result<bool> {
-        match self {
-            Store::Sqlite(s) => s.is_wal(),
-            Store::Postgres(_) => Ok(false),
-        }
-    }
-
-    /// The journal mode (SQLite), for `init`.
-    pub fn journal_mode(&self) -> Result<String> {
-        match self {
-            Store::Sqlite(s) => s.journal_mode(),
-            Store::Postgres(_) => Ok(String::new()),
-        }
-    }
-
-    /// Switches a SQLite file to WAL (`init --wal`).
-    pub fn enable_wal(&self) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.enable_wal(),
-            Store::Postgres(_) => Err(crate::error::StoreError::Invalid(
-                "--wal: journal modes are SQLite's; PostgreSQL keeps its own write-ahead log"
-                    .into(),
-            )
-            .into()),
-        }
-    }
-
     /// Adds what `init` may add to an existing schema (missing indexes).
     pub fn repair(&self) -> Result<()> {
         self.backend().repair()
-    }
-
-    /// Checkpoints a WAL file (nothing elsewhere).
-    pub fn checkpoint(&self) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.checkpoint(),
-            Store::Postgres(_) => Ok(()),
-        }
     }
 
     /// Pending runs of `jobs`, and how many a live lease on their concurrency key blocks now.

@@ -2,6 +2,7 @@
 //! and get back from it, whichever backend holds the data. Nothing here names a driver type
 //! (no rusqlite, no postgres): each backend binds these values in its own dialect.
 
+use super::target::Target;
 use crate::model::{Labels, Status};
 use crate::time;
 use std::path::PathBuf;
@@ -28,10 +29,13 @@ pub enum Access {
 /// Connection options shared by every command.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub path: PathBuf,
+    /// The database, read once from `--db` ([`Target::parse`]).
+    pub target: Target,
     pub busy_timeout: Duration,
-    /// The path is the default location (no `--db`, no `DURABLY_DB`).
+    /// The target is the default location (no `--db`, no `DURABLY_DB`).
     pub default: bool,
+    /// `--max-db-size`: the most bytes a SQLite file may grow to (None: no cap).
+    pub max_size: Option<u64>,
 }
 
 /// The default database path: `$XDG_DATA_HOME/durably/durably.db`, else
@@ -196,12 +200,37 @@ pub struct Pending {
     pub blocked: u64,
 }
 
-/// What a fenced step write did.
+/// The answer of a write on behalf of a leased run: done, or the lease is no longer ours (its
+/// fence was refused: the run was released, re-claimed or finished by someone else).
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fenced<T = ()> {
+    Done(T),
+    LeaseLost,
+}
+
+impl<T> Fenced<T> {
+    /// `Done(value)` when the fenced statement took effect (`ok`), else `LeaseLost`.
+    pub fn when(ok: bool, value: T) -> Fenced<T> {
+        if ok {
+            Fenced::Done(value)
+        } else {
+            Fenced::LeaseLost
+        }
+    }
+
+    /// Whether the lease was lost (nothing was written).
+    pub fn is_lost(&self) -> bool {
+        matches!(self, Fenced::LeaseLost)
+    }
+}
+
+/// What a fenced step write did while the lease was held (a lost lease is
+/// [`Fenced::LeaseLost`]: nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepRecord {
     /// Recorded; the stored output.
     Recorded(Option<String>),
     /// Another process of the same run completed the step first; its stored output.
     AlreadyDone(Option<String>),
-    /// The lease is no longer ours: nothing was written.
-    LeaseLost,
 }

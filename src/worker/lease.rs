@@ -26,6 +26,7 @@
 //! otherwise), and a handler found ended once its supervised deadline has passed is treated as
 //! killed by the supervisor: the run is lost and nothing is written for it.
 
+use crate::store::Fenced;
 use crate::store::Options;
 use crate::store::Store;
 use std::collections::HashMap;
@@ -44,7 +45,7 @@ pub const CLOCK_OFFSET_BOUND_MS: i64 = 1000;
 /// [`CLOCK_OFFSET_BOUND_MS`] (PostgreSQL only; a failed measurement says nothing: the claim
 /// will meet the same trouble and report it).
 pub fn note_clock_offset(store: &Store) {
-    let Ok(Some(offset)) = store.clock_offset() else {
+    let Some(Ok(offset)) = store.postgres().map(|p| p.clock_offset()) else {
         return;
     };
     if offset.abs() > CLOCK_OFFSET_BOUND_MS {
@@ -372,7 +373,9 @@ impl Leases {
     /// client's side (a renewal also by its run's deadline).
     fn open(&self, opts: &Options) -> anyhow::Result<Store> {
         let mut store = Store::open_again(opts)?;
-        store.bound_calls(Some(self.renew_every()));
+        if let Some(p) = store.postgres_mut() {
+            p.bound_calls(Some(self.renew_every()));
+        }
         Ok(store)
     }
 
@@ -504,7 +507,8 @@ impl Leases {
             let Some(c) = store.as_mut() else { continue };
             if runs.is_empty() {
                 // Nothing to renew: the path is checked, so that a run claimed next can be kept.
-                let pinged = self.attempt(|| c.ping(), Result::is_ok);
+                let ping = || c.postgres().map_or(Ok(()), |p| p.ping());
+                let pinged = self.attempt(ping, Result::is_ok);
                 if pinged.is_err_and(|e| c.is_lost_after(&e)) {
                     store = None;
                     soon = true;
@@ -535,7 +539,7 @@ impl Leases {
                 // The server can say it ends the connection before the client notices.
                 let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
                 match result {
-                    Ok(Some(started)) => {
+                    Ok(Fenced::Done(started)) => {
                         let mut s = a.lock();
                         if s.deadline.is_some_and(|d| Instant::now() >= d) {
                             // Renewed too late: the watchdog or the supervisor kills it.
@@ -546,7 +550,7 @@ impl Leases {
                         s.deadline = Some(deadline);
                         s.extend(deadline);
                     }
-                    Ok(None) => a.lost.store(true, Ordering::SeqCst),
+                    Ok(Fenced::LeaseLost) => a.lost.store(true, Ordering::SeqCst),
                     // The deadline passed while waiting: the watchdog stops the handler and its
                     // outcome is reported; there is nothing more to say here.
                     Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {}

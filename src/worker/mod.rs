@@ -43,7 +43,7 @@ pub mod shared_store;
 
 use crate::error::ExitCode;
 use crate::store::Store;
-use crate::store::{Access, Options};
+use crate::store::{Access, FileId, Options, Target};
 use anyhow::Result;
 use lease::Leases;
 use process::Supervisor;
@@ -130,7 +130,9 @@ impl ExecutorContext {
     /// (an error already said it is gone).
     pub fn reopen(&self, store: &mut Store) -> Result<bool> {
         *store = Store::open_again(&self.opts)?;
-        store.bound_calls(Some(self.call_bound));
+        if let Some(p) = store.postgres_mut() {
+            p.bound_calls(Some(self.call_bound));
+        }
         note!("reconnected to {}", store.location());
         Ok(true)
     }
@@ -180,16 +182,17 @@ pub fn handler_jobs(dir: &Path) -> Result<Vec<String>> {
     Ok(jobs)
 }
 
-/// The environment handlers inherit: ours, minus the variables the worker sets per run and
-/// minus `PGPASSWORD` (no password reaches a handler's environment; its `durably` commands
-/// get the worker's from [`passfile`]), with the directory of this executable first in PATH
-/// and `DURABLY_BIN` set to it, so that a handler's `durably step …` finds this binary even
-/// where PATH does not have it (cron).
+/// The environment handlers inherit: ours, minus the variables the worker sets (per run, or
+/// from its options: `DURABLY_MAX_DB_SIZE`) and minus `PGPASSWORD` (no password reaches a
+/// handler's environment; its `durably` commands get the worker's from [`passfile`]), with
+/// the directory of this executable first in PATH and `DURABLY_BIN` set to it, so that a
+/// handler's `durably step …` finds this binary even where PATH does not have it (cron).
 fn base_env() -> Vec<(String, Vec<u8>)> {
-    const OURS: [&str; 11] = [
+    const OURS: [&str; 12] = [
         "DURABLY_BIN",
         "DURABLY_LEASE_MS",
         "DURABLY_DB",
+        "DURABLY_MAX_DB_SIZE",
         "DURABLY_RUN_ID",
         "DURABLY_JOB",
         "DURABLY_LEASE_GENERATION",
@@ -288,12 +291,12 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     };
     lease::note_clock_offset(&store);
     let call_bound = cfg.lease.max(MIN_CALL_BOUND);
-    store.bound_calls(Some(call_bound));
-    let wal = store.is_wal().unwrap_or(false);
-    let db_file = store.file_id().or_else(|| {
-        crate::store::FileId::of_path(&opts.path)
-            .filter(|_| !crate::store::is_postgres_url(&opts.path))
-    });
+    if let Some(p) = store.postgres_mut() {
+        p.bound_calls(Some(call_bound));
+    }
+    let file = store.sqlite();
+    let wal = file.is_some_and(|f| f.is_wal().unwrap_or(false));
+    let db_file = file.and_then(|f| f.file_id().or_else(|| FileId::of_path(f.path())));
     // Handlers get DURABLY_DB: a SQLite file as an absolute path (they may change directory),
     // a PostgreSQL URL without its password, which their `durably` commands read from the
     // worker's password file instead (removed when `passfile` drops, at the end of `run`).
@@ -308,16 +311,15 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         let path = p.path.as_os_str().as_encoded_bytes().to_vec();
         base_env.push((crate::store::pg::connect::PASSFILE_VAR.into(), path));
     }
-    let db_abs = if let Some(url) = opts
-        .path
-        .to_str()
-        .filter(|_| crate::store::is_postgres_url(&opts.path))
-    {
-        PathBuf::from(crate::secret::without_password(url))
-    } else {
-        std::fs::canonicalize(&opts.path)
-            .or_else(|_| std::path::absolute(&opts.path))
-            .unwrap_or_else(|_| opts.path.clone())
+    // The worker's --max-db-size (flag or variable) caps its handlers' writes to the file too.
+    if let Some(bytes) = opts.max_size {
+        base_env.push(("DURABLY_MAX_DB_SIZE".into(), bytes.to_string().into_bytes()));
+    }
+    let db_abs = match &opts.target {
+        Target::Postgres(pg) => PathBuf::from(pg.without_password()),
+        Target::Sqlite(path) => std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.clone()),
     };
     let shared = Arc::new(ExecutorContext {
         store: shared_store::SharedStore::new(store),

@@ -9,7 +9,7 @@
 //! the same user) removes the directories of workers that are gone.
 
 use crate::store::pg::connect;
-use crate::store::Options;
+use crate::store::{Options, Target};
 use anyhow::{anyhow, Result};
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -32,13 +32,10 @@ impl Drop for Passfile {
 /// The password file for a worker's handlers: None on SQLite and when the worker connects
 /// without a password (trust, peer or certificate authentication).
 pub fn for_handlers(opts: &Options) -> Result<Option<Passfile>> {
-    if !crate::store::is_postgres_url(&opts.path) {
-        return Ok(None);
-    }
-    let Some(url) = opts.path.to_str() else {
+    let Target::Postgres(pg) = &opts.target else {
         return Ok(None);
     };
-    let Some(line) = connect::target(url, opts.busy_timeout)?.pgpass_line() else {
+    let Some(line) = connect::target(pg.url(), opts.busy_timeout)?.pgpass_line() else {
         return Ok(None);
     };
     let base = base_dir();

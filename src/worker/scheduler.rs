@@ -205,13 +205,13 @@ impl Scheduler<'_> {
             // Its WAL is left under the old name: emptied into the file it belongs to, it
             // cannot be read as part of the file that has the name now.
             let store = self.shared.store.lock();
-            let _ = store.empty_wal();
+            let _ = store.sqlite().map(|f| f.empty_wal());
             drop(store);
             return Err(CodedError::new(
                 ExitCode::Error,
                 format!(
                     "database {} no longer names the file this worker opened (moved, replaced or deleted); stopped claiming and stopped its handlers without recording their runs",
-                    self.shared.opts.path.display()
+                    self.shared.opts.target
                 ),
             )
             .into());
@@ -255,7 +255,13 @@ impl Scheduler<'_> {
         let Some(opened) = self.db_file else {
             return;
         };
-        if st.file_gone || crate::store::FileId::of_path(&self.shared.opts.path) == Some(opened) {
+        let named = self
+            .shared
+            .opts
+            .target
+            .file()
+            .and_then(crate::store::FileId::of_path);
+        if st.file_gone || named == Some(opened) {
             return;
         }
         st.file_gone = true;
@@ -648,7 +654,7 @@ impl Scheduler<'_> {
         if self.wal && !interrupted() && m.last_checkpoint.is_none_or(|t| t.elapsed() >= minute) {
             m.last_checkpoint = Some(Instant::now());
             let store = self.shared.store.lock();
-            if let Err(e) = store.checkpoint() {
+            if let Some(Err(e)) = store.sqlite().map(|f| f.checkpoint()) {
                 repeated!("checkpoint failed: {e:#}");
             }
         }

@@ -538,11 +538,15 @@ fn a_read_only_database() {
 }
 
 #[test]
-fn a_full_disk_via_max_page_count() {
+fn a_full_disk_via_max_db_size() {
     let env = populated();
     let pages: i64 = env
         .conn()
         .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let page_size: i64 = env
+        .conn()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
         .unwrap();
     let counts = env.counts();
     let bytes = env.bytes();
@@ -554,9 +558,8 @@ fn a_full_disk_via_max_page_count() {
             )
         })
         .collect();
-    let cap = (pages + 4).to_string();
-    let mut c = env.command(&["enqueue-many"]);
-    c.env("DURABLY_MAX_PAGE_COUNT", &cap);
+    let cap = ((pages + 4) * page_size).to_string();
+    let c = env.command(&["enqueue-many", "--max-db-size", &cap]);
     let out = run_command(c, Some(batch.as_bytes()));
     out.fails(1, "disk full");
     assert!(out.stderr.contains("nothing was enqueued"), "{out:?}");
@@ -565,11 +568,37 @@ fn a_full_disk_via_max_page_count() {
     // One big enqueue too.
     let mut c = env.command(&["enqueue", "--job", "j", "--input"]);
     c.arg(format!("\"{}\"", "x".repeat(100_000)));
-    c.env("DURABLY_MAX_PAGE_COUNT", &cap);
+    c.env("DURABLY_MAX_DB_SIZE", &cap);
     run_command(c, None).fails(1, "disk full");
     assert_eq!(env.counts(), counts);
-    // The hook is what made it fail: without it the same batch goes in.
+    // The cap is what made it fail: without it the same batch goes in.
     env.run_stdin(&["enqueue-many", "--quiet"], &batch).ok();
+}
+
+/// `--max-db-size` (or `DURABLY_MAX_DB_SIZE`) is a size, and a SQLite file's: a bad value or a
+/// PostgreSQL `--db` is a usage error before anything is opened.
+#[test]
+fn max_db_size_is_a_size_and_sqlite_only() {
+    let env = populated();
+    let counts = env.counts();
+    for bad in ["0", "x", "1.5M", "10Q", "-1", "99999999999T"] {
+        let flag = format!("--max-db-size={bad}");
+        let out = refused(&env, &["ls", &flag], b"", 2, "--max-db-size");
+        assert!(out.stderr.contains("size"), "{bad}: {out:?}");
+        let mut c = env.command(&["enqueue", "--job", "j"]);
+        c.env("DURABLY_MAX_DB_SIZE", bad);
+        run_command(c, None).fails(2, "--max-db-size");
+    }
+    assert_eq!(env.counts(), counts);
+    let home = tempfile::tempdir().unwrap();
+    let pg = "postgres://u@127.0.0.1:1/db";
+    let mut c = bare_command(home.path());
+    c.args(["--db", pg, "--max-db-size", "1M", "ls"]);
+    run_command(c, None).fails(2, "--max-db-size: a size cap is SQLite's");
+    let mut c = bare_command(home.path());
+    c.args(["--db", pg, "work", "--handlers", "."])
+        .env("DURABLY_MAX_DB_SIZE", "1M");
+    run_command(c, None).fails(2, "--max-db-size: a size cap is SQLite's");
 }
 
 #[test]
@@ -858,6 +887,71 @@ fn another_databases_url_is_refused_naming_its_scheme() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+}
+
+/// A `--db` (or `DURABLY_DB`) that is no database durably can use is refused before anything
+/// is opened, by every kind of command: exit 2, one line naming `--db`, nothing created in the
+/// working directory or the default location, no password shown.
+#[test]
+fn an_unusable_db_is_refused_by_every_command_creating_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str); 4] = [
+        (
+            "mysql://u:Hid3-pw@h/db",
+            "mysql:// is not a database durably can use",
+        ),
+        (
+            "SQLite://q.db",
+            "SQLite:// is not a database durably can use",
+        ),
+        (
+            "host=h dbname=d password=Hid3-pw",
+            "key=value connection strings are not supported",
+        ),
+        (
+            "postgress://h/db",
+            "postgress:// is not a database durably can use",
+        ),
+    ];
+    let commands: [&[&str]; 4] = [
+        &["init"],
+        &["enqueue", "job"],
+        &["work", "--handlers", "."],
+        &["ls"],
+    ];
+    for (db, needle) in cases {
+        for args in commands {
+            let mut given = bare_command(home.path());
+            given
+                .current_dir(home.path())
+                .arg("--db")
+                .arg(db)
+                .args(args);
+            let mut from_env = bare_command(home.path());
+            from_env
+                .current_dir(home.path())
+                .env("DURABLY_DB", db)
+                .args(args);
+            for c in [given, from_env] {
+                let out = run_command(c, None);
+                out.fails(2, needle);
+                assert!(out.stderr.contains("--db"), "{db} {args:?}: {out:?}");
+                assert!(!out.stderr.contains("Hid3-pw"), "{db} {args:?}: {out:?}");
+                let left: Vec<_> = std::fs::read_dir(home.path()).unwrap().flatten().collect();
+                assert!(left.is_empty(), "{db} {args:?} created {left:?}");
+            }
+        }
+    }
+}
+
+/// `init --wal` on PostgreSQL is refused before connecting: journal modes are SQLite's.
+#[test]
+fn init_wal_on_postgres_is_refused_before_connecting() {
+    let home = tempfile::tempdir().unwrap();
+    let mut c = bare_command(home.path());
+    // Nothing listens on port 1: a connection attempt would fail with another message.
+    c.args(["--db", "Postgres://u@127.0.0.1:1/db", "init", "--wal"]);
+    run_command(c, None).fails(2, "--wal: journal modes are SQLite's");
 }
 
 #[test]

@@ -10,15 +10,17 @@ use super::harness::Env;
 use durably::error::StoreError;
 use durably::model::{RunSpec, Status};
 use durably::store::{
-    Access, Fence, Jobs, ListFilter, NewStep, Options, PurgeFilter, StepRecord, Store,
+    Access, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, PurgeFilter, StepRecord,
+    Store, Target,
 };
 use std::time::Duration;
 
 fn open(env: &Env) -> Store {
     let opts = Options {
-        path: env.db_arg().into(),
+        target: Target::parse(env.db_arg().into()).unwrap(),
         busy_timeout: Duration::from_secs(10),
         default: false,
+        max_size: None,
     };
     Store::open(&opts, Access::Write).expect("open the store")
 }
@@ -137,10 +139,19 @@ both! {
         let generation = claimed.lease_generation;
         let stale = Fence { run_id: run.id.clone(), generation: generation - 1 };
         let fence = Fence { run_id: run.id.clone(), generation };
-        assert!(!store.holds_lease(&stale).unwrap());
-        assert!(store.holds_lease(&fence).unwrap());
-        assert!(store.renew(&run.id, generation, lease).unwrap().is_some());
-        assert!(!store.set_progress(&stale, "{}").unwrap());
+        assert_eq!(store.holds_lease(&stale).unwrap(), Fenced::LeaseLost);
+        assert_eq!(store.holds_lease(&fence).unwrap(), Fenced::Done(()));
+        assert!(matches!(store.renew(&run.id, generation, lease).unwrap(), Fenced::Done(_)));
+        assert_eq!(store.renew(&run.id, generation - 1, lease).unwrap(), Fenced::LeaseLost);
+        assert_eq!(store.set_progress(&stale, "{}").unwrap(), Fenced::LeaseLost);
+        assert_eq!(store.set_progress(&fence, "{}").unwrap(), Fenced::Done(()));
+        let log = NewLog { step_name: None, level: "info", message: "m", data: None };
+        assert_eq!(store.append_log(&stale, &log).unwrap(), Fenced::LeaseLost);
+        assert_eq!(store.append_log(&fence, &log).unwrap(), Fenced::Done(()));
+        let at = "2026-01-01T00:00:00.000Z";
+        assert_eq!(store.append_logs(&stale, &[(at, log.clone())]).unwrap(), Fenced::LeaseLost);
+        assert_eq!(store.append_logs(&fence, &[(at, log.clone())]).unwrap(), Fenced::Done(()));
+        assert_eq!(store.expire(&run.id, generation - 1).unwrap(), Fenced::LeaseLost);
         let step = NewStep {
             name: "one",
             status: "completed",
@@ -148,18 +159,22 @@ both! {
             error: None,
             started_at: "2026-01-01T00:00:00.000Z",
         };
-        assert!(matches!(store.record_step(&fence, &step).unwrap(), StepRecord::Recorded(_)));
-        assert!(matches!(
+        assert_eq!(
             store.record_step(&fence, &step).unwrap(),
-            StepRecord::AlreadyDone(Some(ref o)) if o == "1"
-        ));
-        assert!(!store.complete(&run.id, generation - 1, Some("2")).unwrap());
-        assert!(store.complete(&run.id, generation, Some("2")).unwrap());
-        assert!(!store.fail(&run.id, generation, "late").unwrap());
-        assert!(matches!(
+            Fenced::Done(StepRecord::Recorded(Some("1".into())))
+        );
+        assert_eq!(
+            store.record_step(&fence, &step).unwrap(),
+            Fenced::Done(StepRecord::AlreadyDone(Some("1".into())))
+        );
+        assert_eq!(store.complete(&run.id, generation - 1, Some("2")).unwrap(), Fenced::LeaseLost);
+        assert_eq!(store.complete(&run.id, generation, Some("2")).unwrap(), Fenced::Done(()));
+        assert_eq!(store.fail(&run.id, generation, "late").unwrap(), Fenced::LeaseLost);
+        assert_eq!(store.expire(&run.id, generation).unwrap(), Fenced::LeaseLost);
+        assert_eq!(
             store.record_step(&fence, &NewStep { name: "two", ..step }).unwrap(),
-            StepRecord::LeaseLost
-        ));
+            Fenced::LeaseLost
+        );
         assert_eq!(
             store.status_of(&run.id).unwrap(),
             Some(("completed".to_string(), generation))

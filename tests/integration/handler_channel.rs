@@ -97,8 +97,19 @@ fn a_full_disk_under_a_set_e_handler_gives_the_run_back_and_it_completes_later()
     let id = env.enqueue_job("big-step", &[]);
     let pages = env.count("PRAGMA page_count");
     let h = env.handlers.to_str().unwrap().to_string();
-    let mut c = env.command(&["work", "--once", "--poll", "50ms", "--handlers", &h]);
-    c.env("DURABLY_MAX_PAGE_COUNT", (pages + 5).to_string());
+    let page_size = env.count("PRAGMA page_size");
+    // Given as a flag to the worker: its handlers' `durably step` get it from the worker.
+    let cap = ((pages + 5) * page_size).to_string();
+    let c = env.command(&[
+        "work",
+        "--once",
+        "--poll",
+        "50ms",
+        "--handlers",
+        &h,
+        "--max-db-size",
+        &cap,
+    ]);
     let out = run_command(c, None);
     assert!(out.stderr.contains("full"), "{out:?}");
     assert!(out.stderr.contains("database's trouble"), "{out:?}");

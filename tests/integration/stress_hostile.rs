@@ -1104,8 +1104,12 @@ fn a_full_disk_during_a_batch_or_a_completion_writes_nothing_half_way() {
     let batch: String = (0..3000)
         .map(|i| format!("{{\"job\":\"fill\",\"input\":\"{pad}\",\"labels\":{{\"n\":\"{i}\"}}}}\n"))
         .collect();
+    let page_size = count(&env.conn(), "PRAGMA page_size");
     let mut c = env.command(&["enqueue-many", "-q"]);
-    c.env("DURABLY_MAX_PAGE_COUNT", (pages + 20).to_string());
+    c.env(
+        "DURABLY_MAX_DB_SIZE",
+        ((pages + 20) * page_size).to_string(),
+    );
     let out = run_command(c, Some(batch.as_bytes()));
     assert_eq!(out.code, 1, "{out:#?}");
     assert_one_error_line(&out.stderr, "full");
@@ -1128,7 +1132,10 @@ fn a_full_disk_during_a_batch_or_a_completion_writes_nothing_half_way() {
         "--handlers",
         handlers.to_str().unwrap(),
     ]);
-    c.env("DURABLY_MAX_PAGE_COUNT", (pages + 20).to_string());
+    c.env(
+        "DURABLY_MAX_DB_SIZE",
+        ((pages + 20) * page_size).to_string(),
+    );
     let out = run_command(c, None);
     assert_no_busy_or_panic("work", &out.stderr);
     assert!(out.stderr.contains("full"), "{out:#?}");

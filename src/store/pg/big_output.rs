@@ -9,6 +9,7 @@
 //! the output bound as before.
 
 use super::Postgres;
+use crate::store::Fenced;
 use anyhow::Result;
 use postgres::error::SqlState;
 use std::io::Write;
@@ -17,9 +18,8 @@ use std::io::Write;
 const PIECE: usize = 64 * 1024;
 
 impl Postgres {
-    /// Completes a leased run with `output` (fenced, lease unexpired), streaming the output;
-    /// false when the lease is lost.
-    pub fn complete_streamed(&mut self, id: &str, generation: i64, output: &str) -> Result<bool> {
+    /// Completes a leased run with `output` (fenced, lease unexpired), streaming the output.
+    pub fn complete_streamed(&mut self, id: &str, generation: i64, output: &str) -> Result<Fenced> {
         self.fenced_write("record the result of a run", |tx| {
             let none: Option<&str> = None;
             let n = tx.execute(
@@ -27,7 +27,7 @@ impl Postgres {
                 &[&id, &generation, &none],
             )?;
             if n == 0 {
-                return Ok(false);
+                return Ok(Fenced::LeaseLost);
             }
             // A role without the TEMP privilege cannot stream: the output is bound instead.
             let mut sp = tx.transaction()?;
@@ -39,7 +39,7 @@ impl Postgres {
                         include_str!("../../../sql/postgres/big_output_bound.sql"),
                         &[&id, &generation, &output],
                     )?;
-                    return Ok(n > 0);
+                    return Ok(Fenced::when(n > 0, ()));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -60,7 +60,7 @@ impl Postgres {
                 include_str!("../../../sql/postgres/big_output_set.sql"),
                 &[&id, &generation],
             )?;
-            Ok(n > 0)
+            Ok(Fenced::when(n > 0, ()))
         })
     }
 }

@@ -21,6 +21,7 @@ use super::rows::run_from_row;
 use super::Postgres;
 use crate::model::Run;
 use crate::store::backend::Leases;
+use crate::store::Fenced;
 use crate::store::Jobs;
 use anyhow::{Context, Result};
 use postgres::Transaction;
@@ -177,49 +178,47 @@ impl Leases for Postgres {
     }
 
     /// Extends a lease by `lease` from the database's now (fenced, and only while unexpired):
-    /// Some(when the renewal began by the local clock, before BEGIN was sent) when renewed,
-    /// None when the lease is lost.
-    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
+    /// Done(when the renewal began by the local clock, before BEGIN was sent) when renewed.
+    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>> {
         self.fenced_write_from("renew a lease", |tx, started| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_renew.sql"),
                 &[&id, &generation, &ms(lease)],
             )?;
-            Ok((n > 0).then_some(started))
+            Ok(Fenced::when(n > 0, started))
         })
     }
 
-    /// Completes a leased run with its output (fenced, lease unexpired); false when lost.
-    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
+    /// Completes a leased run with its output (fenced, lease unexpired).
+    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
         self.fenced_write("record the result of a run", |tx| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_complete.sql"),
                 &[&id, &generation, &output],
             )?;
-            Ok(n > 0)
+            Ok(Fenced::when(n > 0, ()))
         })
     }
 
-    /// Fails a leased run with its error (fenced, lease unexpired); false when lost.
-    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
+    /// Fails a leased run with its error (fenced, lease unexpired).
+    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced> {
         self.fenced_write("record the result of a run", |tx| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_fail.sql"),
                 &[&id, &generation, &error],
             )?;
-            Ok(n > 0)
+            Ok(Fenced::when(n > 0, ()))
         })
     }
 
-    /// Gives a leased run back to the queue at once: pending again (fenced); false when the lease
-    /// is lost.
-    fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
+    /// Gives a leased run back to the queue at once: pending again (fenced).
+    fn expire(&mut self, id: &str, generation: i64) -> Result<Fenced> {
         self.fenced_write("give a run back", |tx| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/lease_expire.sql"),
                 &[&id, &generation],
             )?;
-            Ok(n > 0)
+            Ok(Fenced::when(n > 0, ()))
         })
     }
 

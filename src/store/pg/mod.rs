@@ -16,8 +16,8 @@ mod steps;
 pub mod watch;
 
 use super::backend::{Maintenance, RunChanges, RunReads};
+use super::PgTarget;
 use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
-use crate::error::StoreError;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::{Cell, RefCell};
@@ -189,11 +189,8 @@ impl rules::RunWrites for Writes<'_, '_> {
 impl Postgres {
     /// Connects and checks (for writers, creates) the schema; see [`connect::target`] for how
     /// the URL and the `PG*` variables are read.
-    pub fn open(opts: &Options, access: Access) -> Result<Postgres> {
-        let url = opts.path.to_str().ok_or_else(|| {
-            StoreError::Invalid("--db: the PostgreSQL URL is not valid UTF-8".into())
-        })?;
-        let target = connect::target(url, opts.busy_timeout)?;
+    pub fn open(url: &PgTarget, opts: &Options, access: Access) -> Result<Postgres> {
+        let target = connect::target(url.url(), opts.busy_timeout)?;
         // A server that is full (too many clients) is waited for within --busy-timeout.
         let (mut client, socket) = admission::retry(opts.busy_timeout, || {
             let (client, socket) = connect_bounded(&target);
@@ -226,11 +223,8 @@ impl Postgres {
 
     /// A second connection to the same database (a worker's lease-renewal thread): the schema
     /// was checked by the first.
-    pub fn open_again(opts: &Options) -> Result<Postgres> {
-        let url = opts.path.to_str().ok_or_else(|| {
-            StoreError::Invalid("--db: the PostgreSQL URL is not valid UTF-8".into())
-        })?;
-        let target = connect::target(url, opts.busy_timeout)?;
+    pub fn open_again(url: &PgTarget, opts: &Options) -> Result<Postgres> {
+        let target = connect::target(url.url(), opts.busy_timeout)?;
         // One attempt: a worker reconnecting has its own backoff, and must not wait here for
         // a connection slot while its leases run out.
         let (client, socket) = connect_bounded(&target);

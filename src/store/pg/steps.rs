@@ -7,7 +7,7 @@ use super::rows::step_from_row;
 use super::Postgres;
 use crate::model::{new_id, Step};
 use crate::store::backend::FencedWrites;
-use crate::store::{Fence, NewLog, NewStep, StepRecord};
+use crate::store::{Fence, Fenced, NewLog, NewStep, StepRecord};
 use anyhow::Result;
 use postgres::error::SqlState;
 use postgres::GenericClient;
@@ -29,19 +29,19 @@ impl FencedWrites for Postgres {
     }
 
     /// Whether the fence's lease is still held (a read; writes re-check).
-    fn holds_lease(&self, fence: &Fence) -> Result<bool> {
+    fn holds_lease(&self, fence: &Fence) -> Result<Fenced> {
         let row = self.read_opt(
             "read a run's lease",
             include_str!("../../../sql/postgres/steps_holds_lease.sql"),
             &[&fence.run_id, &fence.generation],
         )?;
-        Ok(row.is_some())
+        Ok(Fenced::when(row.is_some(), ()))
     }
 
     /// Records a step (fenced) at the run's current step index; a completed step advances
     /// it and `completed_step_count`. A completed step is not recorded twice: when another
     /// process of the run completed it first, its stored output is the answer.
-    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
+    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<Fenced<StepRecord>> {
         self.fenced_write("record a step", |tx| {
             // The step's own row keeps this host's clock, like its started_at; the run's
             // updated_at is the database's now (steps_advance.sql).
@@ -51,11 +51,11 @@ impl FencedWrites for Postgres {
                 &[&fence.run_id, &fence.generation],
             )?;
             if held.is_none() {
-                return Ok(StepRecord::LeaseLost);
+                return Ok(Fenced::LeaseLost);
             }
             if step.status == "completed" {
                 if let Some(done) = completed_in(tx, &fence.run_id, step.name)? {
-                    return Ok(StepRecord::AlreadyDone(done.output));
+                    return Ok(Fenced::Done(StepRecord::AlreadyDone(done.output)));
                 }
             }
             // A writer that does not lock the run (another runtime) may complete the same
@@ -77,11 +77,12 @@ impl FencedWrites for Postgres {
             );
             let index: i64 = match inserted {
                 Ok(Some(row)) => row.try_get(0)?,
-                Ok(None) => return Ok(StepRecord::LeaseLost),
+                Ok(None) => return Ok(Fenced::LeaseLost),
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                     sp.rollback()?;
                     let done = completed_in(tx, &fence.run_id, step.name)?;
-                    return Ok(StepRecord::AlreadyDone(done.and_then(|s| s.output)));
+                    let output = done.and_then(|s| s.output);
+                    return Ok(Fenced::Done(StepRecord::AlreadyDone(output)));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -92,23 +93,25 @@ impl FencedWrites for Postgres {
                     &[&fence.run_id, &fence.generation, &index],
                 )?;
             }
-            Ok(StepRecord::Recorded(step.output.map(str::to_string)))
+            Ok(Fenced::Done(StepRecord::Recorded(
+                step.output.map(str::to_string),
+            )))
         })
     }
 
-    /// Sets the run's progress (fenced); false when the lease is lost.
-    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
+    /// Sets the run's progress (fenced).
+    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<Fenced> {
         self.fenced_write("set a run's progress", |tx| {
             let n = tx.execute(
                 include_str!("../../../sql/postgres/steps_progress.sql"),
                 &[&fence.run_id, &fence.generation, &progress],
             )?;
-            Ok(n > 0)
+            Ok(Fenced::when(n > 0, ()))
         })
     }
 
-    /// Appends a log line (fenced); false when the lease is lost.
-    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
+    /// Appends a log line (fenced).
+    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<Fenced> {
         self.fenced_write("append a log line", |tx| {
             let now = crate::time::now();
             let n = tx.execute(
@@ -124,20 +127,20 @@ impl FencedWrites for Postgres {
                     &now,
                 ],
             )?;
-            Ok(n > 0)
+            Ok(Fenced::when(n > 0, ()))
         })
     }
 
-    /// Appends log lines in one transaction (fenced, all or none); false when the lease is
-    /// lost. The run row is locked first, so the lease cannot change between the lines.
-    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+    /// Appends log lines in one transaction (fenced, all or none). The run row is locked
+    /// first, so the lease cannot change between the lines.
+    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<Fenced> {
         self.fenced_write("append log lines", |tx| {
             let held = tx.query_opt(
                 include_str!("../../../sql/postgres/steps_lock_run.sql"),
                 &[&fence.run_id, &fence.generation],
             )?;
             if held.is_none() {
-                return Ok(false);
+                return Ok(Fenced::LeaseLost);
             }
             let insert = tx.prepare(include_str!("../../../sql/postgres/steps_log.sql"))?;
             for (at, log) in logs {
@@ -155,7 +158,7 @@ impl FencedWrites for Postgres {
                     ],
                 )?;
             }
-            Ok(true)
+            Ok(Fenced::Done(()))
         })
     }
 }

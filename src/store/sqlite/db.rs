@@ -38,8 +38,7 @@ const SCHEMA_V1: &str = include_str!("../../../sql/v1.sql");
 pub const SCHEMA_EXTRA: &str = include_str!("../../../sql/v1_extra.sql");
 
 /// Opens the database for a command, checking (and for writers, creating) the schema.
-pub fn open(opts: &Options, access: Access) -> Result<Connection> {
-    let path = &opts.path;
+pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Connection> {
     if path.as_os_str().is_empty() {
         return Err(StoreError::Invalid("--db: the database path is empty".into()).into());
     }
@@ -54,7 +53,7 @@ pub fn open(opts: &Options, access: Access) -> Result<Connection> {
             Access::Write | Access::Repair => prepare_directory(path, opts.default)?,
         }
     }
-    let conn = connect(path, access, opts.busy_timeout)?;
+    let conn = connect(path, access, opts)?;
     let catalog = Catalog::read(&conn).map_err(|e| describe(e, path))?;
     let version = if catalog.has_table("durably_schema_versions") {
         schema_version(&conn).map_err(|e| describe(e.into(), path))?
@@ -411,8 +410,8 @@ fn busy_wait(count: i32) -> bool {
 }
 
 /// Opens a second connection to the same file (a worker's lease-renewal thread).
-pub fn connect_again(opts: &Options) -> Result<Connection> {
-    connect(&opts.path, Access::WriteExisting, opts.busy_timeout)
+pub fn connect_again(path: &Path, opts: &Options) -> Result<Connection> {
+    connect(path, Access::WriteExisting, opts)
 }
 
 /// Refuses a path that names something other than a regular file (a missing one is fine: it
@@ -492,7 +491,7 @@ pub fn empty_wal(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn connect(path: &Path, access: Access, busy: Duration) -> Result<Connection> {
+fn connect(path: &Path, access: Access, opts: &Options) -> Result<Connection> {
     check_regular(path)?;
     // No SQLITE_OPEN_URI; and the bundled SQLite is built with SQLITE_USE_URI, which reads a
     // name beginning with `file:` as a URI even without the flag, so a relative path is opened
@@ -516,24 +515,26 @@ fn connect(path: &Path, access: Access, busy: Duration) -> Result<Connection> {
         .map_err(|e| describe(e.into(), path))?,
         Err(e) => return Err(describe(e.into(), path)),
     };
-    set_busy_wait(&conn, busy)?;
+    set_busy_wait(&conn, opts.busy_timeout)?;
     // Only set when it differs: a read-only file refuses even a no-op pragma write on some
     // builds, and FULL is what durability needs for writers.
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| describe(e.into(), path))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
-    // Hidden test hook (not in --help, not a supported setting): `DURABLY_MAX_PAGE_COUNT=N`
-    // caps this connection's database at N pages, so tests/bad_input.rs can produce SQLITE_FULL
-    // ("disk full") deterministically. `PRAGMA max_page_count` is per connection, so it can
-    // only be set from inside the process.
-    if let Some(pages) = std::env::var("DURABLY_MAX_PAGE_COUNT")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
-            .map_err(|e| describe(e.into(), path))?;
+    if let Some(bytes) = opts.max_size {
+        cap_size(&conn, bytes).map_err(|e| describe(e.into(), path))?;
     }
     Ok(conn)
+}
+
+/// `--max-db-size`: caps the file at `bytes` (whole pages, at least one), so that a write
+/// that would grow it further fails with SQLITE_FULL ("disk full"). `max_page_count` belongs to
+/// the connection, not the file: every connection sets it. A file already larger takes no
+/// more pages (SQLite keeps the cap at its size).
+fn cap_size(conn: &Connection, bytes: u64) -> rusqlite::Result<()> {
+    let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let pages = (bytes / page_size.max(1)).max(1);
+    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
 }
 
 /// The highest version in `durably_schema_versions` (the table exists), or `None` when it

@@ -16,7 +16,9 @@ pub mod steps;
 
 use super::backend::{FencedWrites, Leases, RunChanges, RunReads};
 use super::handles::{self, TAIL_MIN};
-use super::types::{Access, Clock, Fence, Jobs, ListFilter, NewLog, NewStep, Options, Plan};
+use super::types::{
+    Access, Clock, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, Plan,
+};
 use super::{rules, StepRecord};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
@@ -26,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The database of one process (a worker's renewal thread opens its own with
-/// [`Store::open_again`]).
+/// [`Store::open_again`](super::Store::open_again)).
 pub struct Sqlite {
     pub(in crate::store) conn: Connection,
     pub(in crate::store) path: PathBuf,
@@ -34,7 +36,7 @@ pub struct Sqlite {
     clock: Clock,
 }
 
-/// Enqueues inside the one transaction of [`Store::enqueue_batch`].
+/// Enqueues inside the one transaction of [`Store::enqueue_batch`](super::Store::enqueue_batch).
 pub struct SqliteBatch<'s> {
     conn: &'s Connection,
     path: &'s Path,
@@ -42,7 +44,7 @@ pub struct SqliteBatch<'s> {
 }
 
 impl SqliteBatch<'_> {
-    /// Like [`Store::enqueue`], in the batch's transaction.
+    /// Like [`Store::enqueue`](super::Store::enqueue), in the batch's transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         enqueue::enqueue(self.conn, spec, self.clock).map_err(|e| db::describe(e, self.path))
     }
@@ -74,25 +76,37 @@ impl rules::RunWrites for Writes<'_> {
 
 impl Sqlite {
     /// Opens the database for a command, checking (and for writers, creating) the schema.
-    pub fn open(opts: &Options, access: Access) -> Result<Sqlite> {
+    pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Sqlite> {
         Ok(Sqlite {
-            conn: db::open(opts, access)?,
-            path: opts.path.clone(),
+            conn: db::open(path, opts, access)?,
+            path: path.to_path_buf(),
             clock: Clock::default(),
         })
     }
 
     /// A second connection to the same file (a worker's lease-renewal thread).
-    pub fn open_again(opts: &Options) -> Result<Sqlite> {
+    pub fn open_again(path: &Path, opts: &Options) -> Result<Sqlite> {
         Ok(Sqlite {
-            conn: db::connect_again(opts)?,
-            path: opts.path.clone(),
+            conn: db::connect_again(path, opts)?,
+            path: path.to_path_buf(),
             clock: Clock::default(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The identity (device, inode) of the file this connection has open, to compare with
+    /// what its path names later (a file moved or deleted under a worker); None when it
+    /// cannot be told.
+    pub fn file_id(&self) -> Option<db::FileId> {
+        db::FileId::of_connection(&self.conn)
+    }
+
+    /// Empties the WAL into the file this connection has open (see [`db::empty_wal`]).
+    pub fn empty_wal(&self) -> Result<()> {
+        db::empty_wal(&self.conn)
     }
 
     /// `f` in one `BEGIN IMMEDIATE` transaction, committed when it returns Ok.
@@ -118,7 +132,7 @@ impl Sqlite {
     // ----- changing runs -----
 
     /// Enqueues many runs in one `BEGIN IMMEDIATE` transaction: `f` calls
-    /// [`EnqueueBatch::enqueue`] for each. Committed when `commit` and `f` returns Ok, else
+    /// [`EnqueueBatch::enqueue`](super::EnqueueBatch::enqueue) for each. Committed when `commit` and `f` returns Ok, else
     /// rolled back (`commit: false` tries a batch for its first error).
     pub fn enqueue_batch<T>(
         &mut self,
@@ -205,7 +219,7 @@ impl RunReads for Sqlite {
         })
     }
 
-    /// How [`Store::list_page`] would read this page: the plan and SQLite's query plans.
+    /// How [`Store::list_page`](super::Store::list_page) would read this page: the plan and SQLite's query plans.
     fn explain_list(
         &mut self,
         before: Option<&str>,
@@ -282,48 +296,54 @@ impl FencedWrites for Sqlite {
     }
 
     /// Whether the fence's lease is still held.
-    fn holds_lease(&self, fence: &Fence) -> Result<bool> {
-        steps::holds_lease(&self.conn, fence)
+    fn holds_lease(&self, fence: &Fence) -> Result<Fenced> {
+        Ok(Fenced::when(steps::holds_lease(&self.conn, fence)?, ()))
     }
 
     /// Records a step (fenced). A completed step is not recorded twice: when another process
     /// of the run completed it first, its output is the answer.
-    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<StepRecord> {
+    fn record_step(&mut self, fence: &Fence, step: &NewStep) -> Result<Fenced<StepRecord>> {
         self.write(|tx| {
             if step.status == "completed" {
                 if let Some(done) = steps::completed_step(tx, &fence.run_id, step.name)? {
-                    return Ok(StepRecord::AlreadyDone(done.output));
+                    return Ok(Fenced::Done(StepRecord::AlreadyDone(done.output)));
                 }
             }
             let index = steps::insert_step(tx, fence, step, &crate::time::now())?;
             Ok(match index {
-                Some(_) => StepRecord::Recorded(step.output.map(str::to_string)),
-                None => StepRecord::LeaseLost,
+                Some(_) => Fenced::Done(StepRecord::Recorded(step.output.map(str::to_string))),
+                None => Fenced::LeaseLost,
             })
         })
     }
 
-    /// Sets the run's progress (fenced); false when the lease is lost.
-    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<bool> {
-        self.write(|tx| steps::set_progress(tx, fence, progress, &crate::time::now()))
+    /// Sets the run's progress (fenced).
+    fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<Fenced> {
+        self.write(|tx| {
+            let ok = steps::set_progress(tx, fence, progress, &crate::time::now())?;
+            Ok(Fenced::when(ok, ()))
+        })
     }
 
-    /// Appends a log line (fenced); false when the lease is lost.
-    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<bool> {
-        self.write(|tx| steps::insert_log(tx, fence, log, &crate::time::now()))
+    /// Appends a log line (fenced).
+    fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<Fenced> {
+        self.write(|tx| {
+            let ok = steps::insert_log(tx, fence, log, &crate::time::now())?;
+            Ok(Fenced::when(ok, ()))
+        })
     }
 
-    /// Appends log lines in one transaction (fenced, all or none); false when the lease is lost.
-    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<bool> {
+    /// Appends log lines in one transaction (fenced, all or none).
+    fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<Fenced> {
         self.write(|tx| {
             // The write transaction holds the database lock: every insert sees the same
             // lease, so the first one refused means none is written.
             for (at, log) in logs {
                 if !steps::insert_log(tx, fence, log, at)? {
-                    return Ok(false);
+                    return Ok(Fenced::LeaseLost);
                 }
             }
-            Ok(true)
+            Ok(Fenced::Done(()))
         })
     }
 }
@@ -348,32 +368,40 @@ impl Leases for Sqlite {
     }
 
     /// Extends a lease by `lease` from now (fenced, and only while unexpired): Some(when the
-    /// renewal began by the local clock) when renewed, None when the lease is lost.
-    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
+    /// renewal began by the local clock) when renewed.
+    fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>> {
         self.write(|tx| {
             let started = Instant::now();
             let ms = crate::time::now_ms();
             let now = crate::time::format_ms(ms);
             let expires = crate::time::format_ms(ms + lease.as_millis() as i64);
             let ok = lease::renew(tx, id, generation, &now, &expires)?;
-            Ok(ok.then_some(started))
+            Ok(Fenced::when(ok, started))
         })
     }
 
-    /// Completes a leased run with its output (fenced); false when the lease is lost.
-    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
-        self.write(|tx| lease::complete(tx, id, generation, output, &crate::time::now()))
+    /// Completes a leased run with its output (fenced).
+    fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
+        self.write(|tx| {
+            let ok = lease::complete(tx, id, generation, output, &crate::time::now())?;
+            Ok(Fenced::when(ok, ()))
+        })
     }
 
-    /// Fails a leased run with its error (fenced); false when the lease is lost.
-    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
-        self.write(|tx| lease::fail(tx, id, generation, error, &crate::time::now()))
+    /// Fails a leased run with its error (fenced).
+    fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced> {
+        self.write(|tx| {
+            let ok = lease::fail(tx, id, generation, error, &crate::time::now())?;
+            Ok(Fenced::when(ok, ()))
+        })
     }
 
-    /// Gives a leased run back to the queue at once: pending again (fenced); false when the lease
-    /// is lost.
-    fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
-        self.write(|tx| lease::expire(tx, id, generation, &crate::time::now()))
+    /// Gives a leased run back to the queue at once: pending again (fenced).
+    fn expire(&mut self, id: &str, generation: i64) -> Result<Fenced> {
+        self.write(|tx| {
+            let ok = lease::expire(tx, id, generation, &crate::time::now())?;
+            Ok(Fenced::when(ok, ()))
+        })
     }
 
     /// The status and generation of a run (None when deleted).

@@ -5,7 +5,7 @@
 
 use super::Outcome;
 use crate::model::Run;
-use crate::store::{CommitUnknown, Store};
+use crate::store::{CommitUnknown, Fenced, Store};
 use crate::worker::lease::ActiveRun;
 use crate::worker::ExecutorContext;
 use std::time::{Duration, Instant};
@@ -28,8 +28,8 @@ impl From<Outcome> for Finished {
 
 /// What a fenced [`write()`] came to.
 pub(super) struct Written {
-    /// Ok(false): the fence refused it (the run is no longer ours).
-    pub result: anyhow::Result<bool>,
+    /// Ok(LeaseLost): the fence refused it (the run is no longer ours).
+    pub result: anyhow::Result<Fenced>,
     /// The write was tried a second time, after a lost connection.
     pub retried: bool,
     /// Why the write may have been committed although it returned an error: a try's COMMIT
@@ -38,7 +38,7 @@ pub(super) struct Written {
 }
 
 /// What a try's error says of a COMMIT that was sent and never answered, if it was one.
-fn unanswered(result: &anyhow::Result<bool>) -> Option<String> {
+fn unanswered(result: &anyhow::Result<Fenced>) -> Option<String> {
     let e = result.as_ref().err()?;
     let unknown = e.chain().find_map(|c| c.downcast_ref::<CommitUnknown>())?;
     Some(format!(
@@ -69,7 +69,7 @@ impl std::error::Error for DeadlinePassed {}
 pub(super) fn write(
     shared: &ExecutorContext,
     active: &ActiveRun,
-    f: impl Fn(&mut Store) -> anyhow::Result<bool>,
+    f: impl Fn(&mut Store) -> anyhow::Result<Fenced>,
 ) -> Written {
     let mut retried = false;
     let deadline = active.deadline();
@@ -141,10 +141,10 @@ pub(super) fn finish(
         "failed"
     };
     match written.result {
-        Ok(true) => recorded(id, &result),
+        Ok(Fenced::Done(())) => recorded(id, &result),
         // Refused: the run is no longer ours, unless this was the retry after a lost
         // connection and the first attempt committed before the connection broke.
-        Ok(false) if written.retried => {
+        Ok(Fenced::LeaseLost) if written.retried => {
             let status = status_of(shared, run);
             if is_recorded(status.as_ref(), generation, wanted) {
                 recorded(id, &result)
@@ -152,7 +152,7 @@ pub(super) fn finish(
                 say_lost(run, status, true).into()
             }
         }
-        Ok(false) => lost_outcome(shared, run, true).into(),
+        Ok(Fenced::LeaseLost) => lost_outcome(shared, run, true).into(),
         // Whatever the last error, a COMMIT sent and never answered may have been committed.
         Err(_) if written.unanswered.is_some() => {
             let why = written.unanswered.unwrap_or_default();

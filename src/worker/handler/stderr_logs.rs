@@ -4,7 +4,7 @@
 
 use super::record::{write, DeadlinePassed};
 use crate::model::Run;
-use crate::store::{Fence, NewLog};
+use crate::store::{Fence, Fenced, NewLog};
 use crate::worker::lease::ActiveRun;
 use crate::worker::ExecutorContext;
 use std::sync::Arc;
@@ -105,8 +105,8 @@ impl StderrLogs {
         })
         .result
         {
-            Ok(true) => self.lines.pending.clear(),
-            Ok(false) => self.stopped = true,
+            Ok(Fenced::Done(())) => self.lines.pending.clear(),
+            Ok(Fenced::LeaseLost) => self.stopped = true,
             Err(e) if e.is::<DeadlinePassed>() => self.stopped = true,
             Err(e) if !self.reported => {
                 self.reported = true;
