@@ -134,7 +134,7 @@ _durably() {
 
     case "${cmd}" in
         durably)
-            opts="-h -V --db --busy-timeout --max-db-size --color --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs follow step progress log completions help"
+            opts="-h -V --db --busy-timeout --max-db-size --color --local --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs follow step progress log completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,7 +164,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__cancel)
-            opts="-h --json --db --busy-timeout --max-db-size --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,7 +194,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__completions)
-            opts="-h --db --busy-timeout --max-db-size --color --help bash elvish fish powershell zsh"
+            opts="-h --db --busy-timeout --max-db-size --color --local --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -224,7 +224,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -e -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --max-db-size --color --help"
+            opts="-l -e -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -290,7 +290,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue__subcmd__many)
-            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --max-db-size --color --help"
+            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -336,7 +336,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__follow)
-            opts="-h --json --db --busy-timeout --max-db-size --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -632,7 +632,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__init)
-            opts="-h --wal --db --busy-timeout --max-db-size --color --help"
+            opts="-h --wal --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,7 +662,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__log)
-            opts="-h --level --data --db --busy-timeout --max-db-size --color --help"
+            opts="-h --level --data --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -700,7 +700,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__logs)
-            opts="-f -h --follow --json --db --busy-timeout --max-db-size --color --help"
+            opts="-f -h --follow --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -730,7 +730,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__ls)
-            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --watch --db --busy-timeout --max-db-size --color --help"
+            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --watch --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -808,7 +808,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__progress)
-            opts="-h --total --message --db --busy-timeout --max-db-size --color --help"
+            opts="-h --total --message --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -846,7 +846,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__retrigger)
-            opts="-h --json --db --busy-timeout --max-db-size --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -876,7 +876,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__rm)
-            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --max-db-size --color --help"
+            opts="-s -l -j -h --force --older-than --status --label --job --dry-run --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -934,7 +934,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__show)
-            opts="-h --json --db --busy-timeout --max-db-size --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -964,7 +964,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__stats)
-            opts="-h --json --db --busy-timeout --max-db-size --color --help"
+            opts="-h --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -994,7 +994,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__step)
-            opts="-h --raw --db --busy-timeout --max-db-size --color --help"
+            opts="-h --raw --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1024,7 +1024,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__wait)
-            opts="-h --timeout --json --db --busy-timeout --max-db-size --color --help"
+            opts="-h --timeout --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1058,7 +1058,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --commands --db --busy-timeout --max-db-size --color --help"
+            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --commands --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_durably_global_optspecs
-    string join \n db= busy-timeout= max-db-size= color= h/help V/version
+    string join \n db= busy-timeout= max-db-size= color= local h/help V/version
 end
 
 function __fish_durably_needs_command
@@ -30,6 +30,7 @@ complete -c durably -n "__fish_durably_needs_command" -l max-db-size -d 'Cap the
 complete -c durably -n "__fish_durably_needs_command" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
+complete -c durably -n "__fish_durably_needs_command" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_needs_command" -s V -l version -d 'Print version'
 complete -c durably -n "__fish_durably_needs_command" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
@@ -58,6 +59,7 @@ complete -c durably -n "__fish_durably_using_subcommand init" -l color -d 'Colou
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand init" -l wal -d 'Switch the database to WAL journal mode (readers never block the writer)'
+complete -c durably -n "__fish_durably_using_subcommand init" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l job -d 'Job name (overrides the spec\'s "job")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
@@ -75,6 +77,7 @@ never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l coalesce -d 'With --concurrency-key: return the pending run instead of a conflict'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l wait -d 'Then wait until the run is terminal (id on stderr, output on stdout)'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l json -d 'Print the run as JSON with its disposition'
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l job -d 'Job name (overrides the spec\'s "job")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
@@ -87,6 +90,7 @@ always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s q -l quiet -d 'Print nothing but errors and the summary'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l json -d 'Print one JSON object per run (id, jobName, disposition, line)'
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r -f -a "pending\t''
@@ -112,6 +116,7 @@ never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand ls" -l all -d 'Every matching run, read page by page (memory stays flat)'
 complete -c durably -n "__fish_durably_using_subcommand ls" -l json -d 'Same as --format json'
 complete -c durably -n "__fish_durably_using_subcommand ls" -l explain -d 'Print the query plan instead of runs'
+complete -c durably -n "__fish_durably_using_subcommand ls" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand list" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r -f -a "pending\t''
@@ -137,6 +142,7 @@ never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand list" -l all -d 'Every matching run, read page by page (memory stays flat)'
 complete -c durably -n "__fish_durably_using_subcommand list" -l json -d 'Same as --format json'
 complete -c durably -n "__fish_durably_using_subcommand list" -l explain -d 'Print the query plan instead of runs'
+complete -c durably -n "__fish_durably_using_subcommand list" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand show" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand show" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -145,6 +151,7 @@ complete -c durably -n "__fish_durably_using_subcommand show" -l color -d 'Colou
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand show" -l json -d 'Print JSON'
+complete -c durably -n "__fish_durably_using_subcommand show" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l older-than -d 'Purge terminal runs that completed more than DUR ago (e.g. 7d, 12h, 0s)' -r
 complete -c durably -n "__fish_durably_using_subcommand rm" -s s -l status -d 'With --older-than: only these terminal statuses' -r -f -a "completed\t''
@@ -161,6 +168,7 @@ never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand rm" -l force -d 'Also delete pending and leased runs (explicit ids only)'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l dry-run -d 'With --older-than: count what would be deleted, delete nothing'
 complete -c durably -n "__fish_durably_using_subcommand rm" -l json -d 'Print JSON'
+complete -c durably -n "__fish_durably_using_subcommand rm" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand rm" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -169,6 +177,7 @@ complete -c durably -n "__fish_durably_using_subcommand cancel" -l color -d 'Col
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand cancel" -l json -d 'Print JSON'
+complete -c durably -n "__fish_durably_using_subcommand cancel" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -177,6 +186,7 @@ complete -c durably -n "__fish_durably_using_subcommand retrigger" -l color -d '
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -l json -d 'Print the new run as JSON'
+complete -c durably -n "__fish_durably_using_subcommand retrigger" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand retrigger" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand stats" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand stats" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -185,6 +195,7 @@ complete -c durably -n "__fish_durably_using_subcommand stats" -l color -d 'Colo
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand stats" -l json -d 'Print JSON'
+complete -c durably -n "__fish_durably_using_subcommand stats" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand wait" -l timeout -d 'Give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand wait" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
@@ -194,6 +205,7 @@ complete -c durably -n "__fish_durably_using_subcommand wait" -l color -d 'Colou
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand wait" -l json -d 'Print the whole run as JSON instead of its output'
+complete -c durably -n "__fish_durably_using_subcommand wait" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand wait" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand work" -s c -l concurrency -d 'Handlers to run at once' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -s j -l job -d 'Only claim runs of this job (repeatable)' -r
@@ -214,6 +226,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l once -d 'Claim 
 complete -c durably -n "__fish_durably_using_subcommand work" -l until-idle -d 'Exit when nothing is left to claim and nothing is running'
 complete -c durably -n "__fish_durably_using_subcommand work" -l no-stderr-logs -d 'Do not keep handlers\' stderr lines as their runs\' logs (they still reach our stderr)'
 complete -c durably -n "__fish_durably_using_subcommand work" -s v -l verbose -d 'One line on stderr per claimed and per ended run, and one when idle (for a journal)'
+complete -c durably -n "__fish_durably_using_subcommand work" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand logs" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -223,6 +236,7 @@ always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand logs" -s f -l follow -d 'Keep printing new logs until the run is terminal'
 complete -c durably -n "__fish_durably_using_subcommand logs" -l json -d 'Print one JSON object per log'
+complete -c durably -n "__fish_durably_using_subcommand logs" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand follow" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand follow" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -231,6 +245,7 @@ complete -c durably -n "__fish_durably_using_subcommand follow" -l color -d 'Col
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand follow" -l json -d 'Print one JSON object per log'
+complete -c durably -n "__fish_durably_using_subcommand follow" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand follow" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand step" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand step" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -239,6 +254,7 @@ complete -c durably -n "__fish_durably_using_subcommand step" -l color -d 'Colou
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand step" -l raw -d 'Print the output as text: a step whose output was text prints that text (not a JSON string); JSON output prints as stored. For `rows=$(durably step s --raw -- cmd)`'
+complete -c durably -n "__fish_durably_using_subcommand step" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand step" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand progress" -l total -d 'Total amount of work' -r
 complete -c durably -n "__fish_durably_using_subcommand progress" -l message -d 'What is happening now (bytes that are not UTF-8 are stored as U+FFFD)' -r
@@ -248,6 +264,7 @@ complete -c durably -n "__fish_durably_using_subcommand progress" -l max-db-size
 complete -c durably -n "__fish_durably_using_subcommand progress" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand progress" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand progress" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand log" -l level -d 'Level' -r -f -a "info\t''
 warn\t''
@@ -259,6 +276,7 @@ complete -c durably -n "__fish_durably_using_subcommand log" -l max-db-size -d '
 complete -c durably -n "__fish_durably_using_subcommand log" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand log" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand completions" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand completions" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -266,6 +284,7 @@ complete -c durably -n "__fish_durably_using_subcommand completions" -l max-db-s
 complete -c durably -n "__fish_durably_using_subcommand completions" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand completions" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs follow step progress log completions help" -f -a "init" -d 'Create the schema (idempotent); with --wal also switch the file to WAL mode'
 complete -c durably -n "__fish_durably_using_subcommand help; and not __fish_seen_subcommand_from init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs follow step progress log completions help" -f -a "enqueue" -d 'Enqueue one run from a JSON spec (FILE or -) and/or flags; prints its id'

@@ -70,6 +70,17 @@ pub struct Cli {
     )]
     pub color: ColorChoice,
 
+    /// Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps
+    /// the stored UTC text
+    #[arg(
+        long,
+        global = true,
+        env = "DURABLY_LOCAL_TIME",
+        value_parser = clap::builder::FalseyValueParser::new(),
+        help_heading = GLOBAL
+    )]
+    pub local: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -32,6 +32,23 @@ pub fn set_color(choice: Option<bool>) {
     COLOR.store(on, Ordering::Relaxed);
 }
 
+/// Whether times are shown in the local time zone (`--local`); set once before any output.
+static LOCAL_TIME: AtomicBool = AtomicBool::new(false);
+
+/// Records `--local`.
+pub fn set_local_time(on: bool) {
+    LOCAL_TIME.store(on, Ordering::Relaxed);
+}
+
+/// A stored time for people: as stored (UTC), or in the local time zone with `--local`.
+fn when(stored: &str) -> Cow<'_, str> {
+    if LOCAL_TIME.load(Ordering::Relaxed) {
+        Cow::Owned(time::local_text(stored))
+    } else {
+        Cow::Borrowed(stored)
+    }
+}
+
 /// Whether statuses are coloured (see [`set_color`]).
 pub fn color() -> bool {
     COLOR.load(Ordering::Relaxed)
@@ -519,13 +536,18 @@ fn run_fields(out: &mut impl Write, run: &Run) -> io::Result<()> {
         ("lease expires", &run.lease_expires_at),
     ] {
         if let Some(v) = v {
-            field(out, k, v)?;
+            let v = if k == "lease expires" {
+                when(v)
+            } else {
+                Cow::Borrowed(v.as_str())
+            };
+            field(out, k, &v)?;
         }
     }
     field(out, "lease generation", &run.lease_generation.to_string())?;
-    field(out, "created", &run.created_at)?;
+    field(out, "created", &when(&run.created_at))?;
     if let Some(s) = &run.started_at {
-        field(out, "started", s)?;
+        field(out, "started", &when(s))?;
     }
     if let Some(c) = &run.completed_at {
         // The terminal time under the name of the status the run ended with.
@@ -534,9 +556,9 @@ fn run_fields(out: &mut impl Write, run: &Run) -> io::Result<()> {
             Some(Status::Cancelled) => "cancelled",
             _ => "completed",
         };
-        field(out, label, c)?;
+        field(out, label, &when(c))?;
     }
-    field(out, "updated", &run.updated_at)
+    field(out, "updated", &when(&run.updated_at))
 }
 
 /// Progress as people read it: `3/10 (30%) message` for the library's
@@ -617,7 +639,7 @@ pub fn log_line(out: &mut impl Write, l: &Log) -> io::Result<()> {
     writeln!(
         out,
         "{} {:<6}{step} {}{data}",
-        escape(&l.created_at),
+        escape(&when(&l.created_at)),
         escape(&level),
         escape(&l.message)
     )

@@ -33,6 +33,16 @@ pub fn format_ms(ms: i64) -> String {
     format!("{ts:.3}")
 }
 
+/// A stored timestamp in the system's time zone (`TZ`, else `/etc/localtime`), as
+/// `2026-12-03 15:17:29.572 +01:00`; text that is not a timestamp is returned as it is.
+pub fn local_text(stored: &str) -> String {
+    let Ok(ts) = stored.parse::<Timestamp>() else {
+        return stored.to_string();
+    };
+    let zoned = ts.to_zoned_datetime(jiff::tz::TimeZone::system());
+    zoned.strftime("%Y-%m-%d %H:%M:%S%.3f %:z").to_string()
+}
+
 /// Parses a timestamp written by either runtime back to milliseconds since the epoch.
 pub fn parse_ms(text: &str) -> Option<i64> {
     text.parse::<Timestamp>().ok().map(|t| t.as_millisecond())

@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         crate::cli::ColorChoice::Always => Some(true),
         crate::cli::ColorChoice::Never => Some(false),
     });
+    crate::output::set_local_time(cli.local);
     let default = cli.db.is_none();
     // Read once, here: below, commands match on the target or ask the store.
     let target = Target::parse(cli.db.clone().unwrap_or_else(crate::store::default_path))?;

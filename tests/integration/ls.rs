@@ -934,3 +934,33 @@ both! {
         env.run(&["ls", "--all", "--offset", "5"]).fails(2, "--all cannot be used with --offset");
     }
 }
+
+both! {
+    fn local_shows_times_in_the_local_zone_and_json_keeps_utc() {
+        let env = Env::init();
+        let id = env.enqueue(&["--job", "j"]);
+        env.exec(&format!(
+            "UPDATE durably_runs SET created_at = '2026-01-02T03:04:05.678Z' WHERE id = {}",
+            lit(&id)
+        ));
+        let show = |args: &[&str], local: Option<&str>| {
+            let mut c = env.command(args);
+            c.env("TZ", "JST-9");
+            if let Some(v) = local {
+                c.env("DURABLY_LOCAL_TIME", v);
+            }
+            let out = run_command(c, None);
+            out.ok();
+            out.stdout.clone()
+        };
+        let utc = show(&["show", &id], None);
+        assert!(utc.contains("created           2026-01-02T03:04:05.678Z"), "{utc}");
+        for (args, local) in [(vec!["--local", "show", &id], None), (vec!["show", &id], Some("1"))] {
+            let text = show(&args, local);
+            assert!(text.contains("created           2026-01-02 12:04:05.678 +09:00"), "{text}");
+        }
+        assert_eq!(show(&["show", &id], Some("0")), utc);
+        let json = show(&["--local", "show", &id, "--json"], None);
+        assert!(json.contains("\"createdAt\": \"2026-01-02T03:04:05.678Z\""), "{json}");
+    }
+}
