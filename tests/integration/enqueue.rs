@@ -650,3 +650,59 @@ both! {
         assert_eq!(env.counts(), counts);
     }
 }
+
+/// `enqueue-many`'s progress line on a 50-column terminal never wraps (each redraw fits the
+/// width), and the summary formats numbers as the line does (`40,000`).
+#[test]
+fn enqueue_many_progress_fits_a_narrow_terminal() {
+    let env = Env::init();
+    // Over 4 MiB, so a progress bar is drawn: 40,000 runs with 100 bytes of input each.
+    let pad = "x".repeat(100);
+    let lines: String = (0..40_000)
+        .map(|i| format!("{{\"job\":\"j\",\"input\":{{\"n\":{i},\"p\":\"{pad}\"}}}}\n"))
+        .collect();
+    let file = env.file("many.ndjson", lines);
+    let mut script = std::process::Command::new("script");
+    script
+        .arg("-qec")
+        .arg(format!(
+            "stty cols 50 rows 20; '{BIN}' --db '{}' enqueue-many -q '{}'",
+            env.db_arg(),
+            file.display()
+        ))
+        .arg("/dev/null")
+        .env_remove("DURABLY_DB")
+        .env_remove("COLUMNS")
+        .env("TERM", "xterm");
+    let out = run_command(script, None);
+    out.ok();
+    let text = out.stdout.replace('\r', "\n");
+    let mut visible_lines = 0;
+    for line in text.lines() {
+        // Cursor movements and erasures take no columns.
+        let mut plain = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+                continue;
+            }
+            plain.push(c);
+        }
+        let plain = plain.trim_end();
+        if plain.contains("MiB") {
+            visible_lines += 1;
+            assert!(
+                plain.chars().count() <= 50,
+                "{} columns: {plain:?}",
+                plain.chars().count()
+            );
+        }
+    }
+    assert!(visible_lines > 0, "no progress line drawn: {text:?}");
+    assert!(text.contains("durably: 40,000 runs from"), "{text:?}");
+}

@@ -308,15 +308,19 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
     if io::stderr().is_terminal() || args.quiet {
         eprintln!(
             "durably: {} runs from {} in {:.2?} (created {}, idempotent {}, coalesced {})",
-            c.total(),
+            thousands(c.total()),
             crate::output::escape(&name),
             batch.started.elapsed(),
-            c.created,
-            c.idempotent,
-            c.coalesced
+            thousands(c.created),
+            thousands(c.idempotent),
+            thousands(c.coalesced)
         );
     }
     Ok(ExitCode::Ok)
+}
+
+fn thousands(n: impl TryInto<u64>) -> String {
+    crate::output::thousands(n.try_into().unwrap_or(u64::MAX))
 }
 
 /// The error of an import that stopped at `e`: what was committed (earlier chunks), what was

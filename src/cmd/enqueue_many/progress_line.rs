@@ -1,6 +1,8 @@
 //! The progress line of `enqueue-many` on a terminal's stderr: bytes read (a bar for a file
 //! of a few MiB or more, a spinner for a stream), then runs read and inserted with their
-//! rates. Nothing is drawn when stderr is not a terminal.
+//! rates. Nothing is drawn when stderr is not a terminal. The line fits the terminal: the bar
+//! has a fixed width and the message (ASCII) is cut to what is left (`{wide_msg:!}`), so it
+//! never wraps.
 
 use indicatif::ProgressBar;
 use std::io::{self, IsTerminal};
@@ -10,7 +12,7 @@ use std::time::Duration;
 pub fn show_inserting(progress: &Option<ProgressBar>, done: u64, read: u64, time: Duration) {
     if let Some(p) = progress {
         p.set_message(format!(
-            "{} of {} runs inserted ({})",
+            "{}/{} inserted, {}",
             indicatif::HumanCount(done),
             indicatif::HumanCount(read),
             per_sec(done, time)
@@ -22,7 +24,7 @@ pub fn show_inserting(progress: &Option<ProgressBar>, done: u64, read: u64, time
 pub fn show_reading(progress: &Option<ProgressBar>, read: u64, time: Duration) {
     if let Some(p) = progress {
         p.set_message(format!(
-            "{} runs read ({})",
+            "{} runs read, {}",
             indicatif::HumanCount(read),
             per_sec(read, time)
         ));
@@ -32,10 +34,10 @@ pub fn show_reading(progress: &Option<ProgressBar>, read: u64, time: Duration) {
 fn per_sec(n: u64, d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 0.001 {
-        return "… runs/s".into();
+        return "-/s".into();
     }
     format!(
-        "{} runs/s",
+        "{}/s",
         indicatif::HumanCount((n as f64 / secs).round() as u64)
     )
 }
@@ -49,12 +51,12 @@ pub fn make_progress(size: Option<u64>) -> Option<ProgressBar> {
     let (bar, template) = match size {
         Some(n) if n >= 4 << 20 => (
             ProgressBar::new(n),
-            "{spinner} [{bar:30}] {binary_bytes}/{binary_total_bytes} {msg}",
+            "{spinner} [{bar:20}] {binary_bytes}/{binary_total_bytes} {wide_msg:!}",
         ),
         Some(_) => return None,
         None => (
             ProgressBar::new_spinner(),
-            "{spinner} {binary_bytes} read, {msg}",
+            "{spinner} {binary_bytes} read, {wide_msg:!}",
         ),
     };
     let style = indicatif::ProgressStyle::with_template(template)
