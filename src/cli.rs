@@ -3,6 +3,7 @@
 use crate::model::Status;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCompleter;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -209,7 +210,7 @@ pub struct JsonArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SpecArgs {
     /// Job name (overrides the spec's "job")
-    #[arg(long, value_name = "JOB", value_parser = job_name)]
+    #[arg(long, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), value_parser = job_name)]
     pub job: Option<String>,
     /// Label KEY=VALUE, repeatable (merged with the spec's labels; flags win)
     #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
@@ -289,7 +290,7 @@ pub struct LsArgs {
     #[arg(long, short, value_name = "STATUS", ignore_case = true, value_parser = status())]
     pub status: Vec<Status>,
     /// Only runs of this job (repeat for any of several)
-    #[arg(long, short, value_name = "JOB")]
+    #[arg(long, short, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names))]
     pub job: Vec<String>,
     /// Page size (a cut page says so: the footer, or a line on stderr)
     #[arg(long, short = 'n', value_name = "N", default_value_t = 50, allow_negative_numbers = true, value_parser = count_arg)]
@@ -328,7 +329,7 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Run id, or a handle: a unique prefix, or a unique tail of 8+ characters (what `ls` shows)
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::complete::run_ids))]
     pub id: String,
     /// Print JSON
     #[arg(long)]
@@ -338,7 +339,7 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// Run ids or handles (unique prefixes, or unique tails of 8+ characters) to delete
-    #[arg(value_name = "ID", conflicts_with_all = ["older_than", "status", "labels", "job", "dry_run"])]
+    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::complete::run_ids), conflicts_with_all = ["older_than", "status", "labels", "job", "dry_run"])]
     pub ids: Vec<String>,
     /// Also delete pending and leased runs (explicit ids only)
     #[arg(long)]
@@ -365,7 +366,7 @@ pub struct RmArgs {
     )]
     pub labels: Vec<String>,
     /// With --older-than: only runs of this job (repeatable)
-    #[arg(long, short, value_name = "JOB", requires = "older_than")]
+    #[arg(long, short, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), requires = "older_than")]
     pub job: Vec<String>,
     /// With --older-than: count what would be deleted, delete nothing
     #[arg(long, requires = "older_than")]
@@ -378,7 +379,7 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct IdsArgs {
     /// Run ids or handles (unique prefixes, or unique tails of 8+ characters)
-    #[arg(required = true, value_name = "ID")]
+    #[arg(required = true, value_name = "ID", add = ArgValueCompleter::new(crate::cmd::complete::run_ids))]
     pub ids: Vec<String>,
     /// Print JSON
     #[arg(long)]
@@ -388,7 +389,7 @@ pub struct IdsArgs {
 #[derive(Debug, Args)]
 pub struct RetriggerArgs {
     /// Run id, or a handle (a unique prefix, or a unique tail of 8+ characters) of a terminal run
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::complete::run_ids))]
     pub id: String,
     /// Print the new run as JSON
     #[arg(long)]
@@ -398,7 +399,7 @@ pub struct RetriggerArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Run id, or a handle: a unique prefix, or a unique tail of 8+ characters (what `ls` shows)
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::complete::run_ids))]
     pub id: String,
     /// Give up after DUR (exit 124)
     #[arg(long, value_name = "DUR", value_parser = duration)]
@@ -421,7 +422,7 @@ pub struct WorkArgs {
     #[arg(long, short = 'c', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     /// Only claim runs of this job (repeatable)
-    #[arg(long, short, value_name = "JOB", value_parser = job_name)]
+    #[arg(long, short, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), value_parser = job_name)]
     pub job: Vec<String>,
     /// Lease length; renewed every 5s or a third of it, whichever is shorter (nothing is
     /// claimed while renewals fail)
@@ -455,7 +456,7 @@ pub struct WorkArgs {
     pub handlers: Option<PathBuf>,
     /// Also execute command runs (`durably enqueue -- CMD`) of job `cmd`, or of the jobs
     /// named (--commands=JOB,JOB). Opt-in: whoever can write the database chooses their commands
-    #[arg(long, value_name = "JOB", num_args = 0..=1, require_equals = true,
+    #[arg(long, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), num_args = 0..=1, require_equals = true,
           default_missing_value = "cmd", value_delimiter = ',', value_parser = job_name)]
     pub commands: Option<Vec<String>>,
     /// Handler command for every run (after --), never through a shell
@@ -466,7 +467,7 @@ pub struct WorkArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Run id, or a handle: a unique prefix, or a unique tail of 8+ characters (what `ls` shows)
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::complete::run_ids))]
     pub id: String,
     /// Keep printing new logs until the run is terminal
     #[arg(long, short)]
@@ -479,7 +480,7 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct FollowArgs {
     /// Run id, or a handle: a unique prefix, or a unique tail of 8+ characters (what `ls` shows)
-    #[arg(value_name = "ID")]
+    #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::complete::run_ids))]
     pub id: String,
     /// Print one JSON object per log
     #[arg(long)]

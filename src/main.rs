@@ -23,6 +23,11 @@ fn main() {
     if let Some(password) = std::env::var_os("PGPASSWORD") {
         durably::secret::remember(&password.to_string_lossy());
     }
+    // `DURABLY_COMPLETE=bash durably` prints the shell's registration; the shell then calls
+    // back with the line being completed (src/cmd/complete.rs). Exits when it does either.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command)
+        .var("DURABLY_COMPLETE")
+        .complete();
     let code = match Cli::try_parse_from(&args) {
         Ok(cli) => match durably::cmd::run(cli) {
             Ok(code) => code,

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod common;
+pub mod complete;
 mod completions;
 mod enqueue;
 mod enqueue_many;

@@ -48,3 +48,42 @@ fn unknown_shell_is_a_usage_error() {
     let env = Env::new();
     env.run(&["completions", "tcsh"]).fails(2, "tcsh");
 }
+
+both! {
+    fn dynamic_completion_offers_run_ids_and_job_names_from_the_database() {
+        let env = Env::init();
+        let a = env.enqueue(&["--job", "email"]);
+        let b = env.enqueue(&["--job", "resize"]);
+        let complete = |line: &[&str]| {
+            let mut c = bare_command(env.dir.path());
+            c.env("DURABLY_COMPLETE", "fish").arg("--").arg("durably");
+            let db = env.db_arg();
+            c.args(["--db", db.as_str()]).args(line);
+            let out = run_command(c, None);
+            out.ok();
+            out.stdout.clone()
+        };
+        // The registration script calls durably back.
+        let mut c = bare_command(env.dir.path());
+        c.env("DURABLY_COMPLETE", "bash");
+        let script = run_command(c, None);
+        assert!(script.ok().stdout.contains("DURABLY_COMPLETE"), "{script:?}");
+        // Ids of the line's database, filtered by what is typed.
+        let ids = complete(&["show", ""]);
+        assert!(ids.contains(&a) && ids.contains(&b), "{ids}");
+        let typed = &b[..b.len() - 2];
+        assert!(complete(&["cancel", typed]).contains(&b));
+        assert!(!complete(&["show", "zzz"]).contains(&a));
+        // Job names for --job.
+        let jobs = complete(&["ls", "--job", "re"]);
+        assert!(jobs.contains("resize") && !jobs.contains("email"), "{jobs}");
+        // A database that cannot be opened completes nothing, quietly.
+        let mut c = bare_command(env.dir.path());
+        c.env("DURABLY_COMPLETE", "fish")
+            .args(["--", "durably", "--db", "/nonexistent/x.db", "show", ""]);
+        let out = run_command(c, None);
+        out.ok();
+        assert!(out.stdout.lines().all(|l| l.starts_with("--")), "only flags: {out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+    }
+}
