@@ -125,6 +125,107 @@ both! {
         assert_eq!((same.id.as_str(), d.as_str()), (holder.id.as_str(), "coalesced"));
     }
 
+    fn enqueue_rule_order_idempotency_then_labels_then_concurrency() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let both_keys = RunSpec {
+            idempotency_key: Some("i".into()),
+            concurrency_key: Some("k".into()),
+            ..spec("job")
+        };
+        let (first, d) = store.enqueue(&both_keys).unwrap();
+        assert_eq!(d.as_str(), "created");
+        // The idempotency key answers before the pending run holding the concurrency key would
+        // refuse it, and before the labels are looked at.
+        let (twin, d) = store.enqueue(&both_keys).unwrap();
+        assert_eq!((twin.id.as_str(), d.as_str()), (first.id.as_str(), "idempotent"));
+        let bad_labels = vec![("bad key".to_string(), "v".to_string())];
+        let invalid_twin = RunSpec { labels: bad_labels.clone(), ..both_keys.clone() };
+        let (twin, d) = store.enqueue(&invalid_twin).unwrap();
+        assert_eq!((twin.id.as_str(), d.as_str()), (first.id.as_str(), "idempotent"));
+        // Without an idempotent twin the labels are checked before the concurrency key.
+        let held_bad = RunSpec { labels: bad_labels, ..spec("job") };
+        let held_bad = RunSpec { concurrency_key: Some("k".into()), ..held_bad };
+        let err = store.enqueue(&held_bad).unwrap_err();
+        assert!(err.to_string().contains("invalid label key \"bad key\""), "{err:#}");
+        let coalescing_bad = RunSpec { coalesce: true, ..held_bad };
+        let err = store.enqueue(&coalescing_bad).unwrap_err();
+        assert!(err.to_string().contains("invalid label key"), "{err:#}");
+
+        // An idempotent twin answers whatever its status.
+        store.cancel(&first.id).unwrap();
+        let (twin, d) = store.enqueue(&both_keys).unwrap();
+        assert_eq!((twin.id.as_str(), d.as_str()), (first.id.as_str(), "idempotent"));
+        assert_eq!(twin.status, Status::Cancelled);
+    }
+
+    fn enqueue_concurrency_key_binds_only_a_pending_run_of_the_same_job() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let held = RunSpec { concurrency_key: Some("k".into()), ..spec("job") };
+        // Coalesce with nothing to coalesce with creates.
+        let coalesce = RunSpec { coalesce: true, ..held.clone() };
+        let (holder, d) = store.enqueue(&coalesce).unwrap();
+        assert_eq!(d.as_str(), "created");
+        let err = store.enqueue(&held).unwrap_err();
+        assert_eq!(refusal(&err), "conflict");
+        assert!(
+            err.to_string().contains(&format!(
+                "a pending run of job \"job\" with concurrency key \"k\" already exists ({})",
+                holder.id
+            )),
+            "{err:#}"
+        );
+        // Another job with the same key is not held back.
+        let other = RunSpec { job: "other".into(), ..held.clone() };
+        assert_eq!(store.enqueue(&other).unwrap().1.as_str(), "created");
+        // A leased holder no longer binds the key.
+        let lease = Duration::from_secs(30);
+        let jobs = Jobs::Only(vec!["job".into()]);
+        let (claimed, _) = store.claim(&jobs, "me", lease).unwrap().expect("a claim");
+        assert_eq!(claimed.id, holder.id);
+        let (next, d) = store.enqueue(&held).unwrap();
+        assert_eq!(d.as_str(), "created");
+        assert_ne!(next.id, holder.id);
+        // Nor does a cancelled one; the oldest pending holder answers a coalesce.
+        store.cancel(&next.id).unwrap();
+        let (newest, _) = store.enqueue(&held).unwrap();
+        let (same, d) = store.enqueue(&coalesce).unwrap();
+        assert_eq!((same.id.as_str(), d.as_str()), (newest.id.as_str(), "coalesced"));
+    }
+
+    fn enqueue_batch_answers_like_single_enqueues() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let keyed = RunSpec { idempotency_key: Some("i".into()), ..spec("job") };
+        let held = RunSpec { concurrency_key: Some("k".into()), ..spec("job") };
+        let coalesce = RunSpec { coalesce: true, ..held.clone() };
+        let answers = store
+            .enqueue_batch(true, |b| {
+                let mut out = Vec::new();
+                for s in [&spec("job"), &keyed, &keyed, &held, &coalesce, &spec("job")] {
+                    let (run, d) = b.enqueue(s)?;
+                    out.push((run.id, d.as_str().to_string()));
+                }
+                out.push(("".into(), b.enqueue(&held).map(|_| ()).map_err(|e| e.to_string()).unwrap_err()));
+                Ok(out)
+            })
+            .unwrap();
+        let kinds: Vec<&str> = answers.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(&kinds[..6], ["created", "created", "idempotent", "created", "coalesced", "created"]);
+        assert_eq!(answers[2].0, answers[1].0);
+        assert_eq!(answers[4].0, answers[3].0);
+        assert!(answers[6].1.contains("use --coalesce"), "{}", answers[6].1);
+        // Every created run was written, the keyless ones buffered with the keyed ones between.
+        let filter = ListFilter { limit: 10, ..ListFilter::default() };
+        let (runs, _) = store.list_page(None, filter, false).unwrap();
+        let mut listed: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        listed.sort();
+        let mut created: Vec<&str> = [0, 1, 3, 5].iter().map(|&i| answers[i].0.as_str()).collect();
+        created.sort();
+        assert_eq!(listed, created);
+    }
+
     fn claims_are_fenced_by_their_generation() {
         let env = Env::new();
         let mut store = open(&env);
