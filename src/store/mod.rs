@@ -20,7 +20,8 @@
 //!
 //! Layout: this module is the seam ([`Store`]); [`backend`] is the contract every backend
 //! implements (one trait per concern, together [`Backend`]), [`types`] the backend-neutral
-//! values, [`rules`] what each command means (written once), [`handles`] how a run is named,
+//! values, [`rules`] what each command means (written once), [`reads`] what `show`, `logs`
+//! and `ls` read in one snapshot (written once), [`handles`] how a run is named,
 //! [`columns`] the shared schema's column lists. The backends, side by side: [`sqlite`] and
 //! [`pg`], each only statements, transactions and row mapping. Their statement modules are
 //! public only for the in-process benchmarks (examples/bench.rs): commands and the worker use
@@ -30,6 +31,7 @@ pub mod backend;
 pub mod columns;
 pub mod handles;
 pub mod pg;
+pub mod reads;
 pub mod rules;
 pub mod sqlite;
 pub mod types;

@@ -10,7 +10,7 @@ use super::harness::Env;
 use durably::error::StoreError;
 use durably::model::{RunSpec, Status};
 use durably::store::{
-    Access, Fence, Jobs, ListFilter, NewStep, Options, PurgeFilter, StepRecord, Store,
+    Access, Fence, Jobs, ListFilter, NewLog, NewStep, Options, PurgeFilter, StepRecord, Store,
 };
 use std::time::Duration;
 
@@ -265,6 +265,53 @@ both! {
             store.status_of(&run.id).unwrap(),
             Some(("completed".to_string(), generation))
         );
+    }
+
+    fn details_and_log_pages_read_one_run_in_order() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+        let (claimed, _) = store
+            .claim(&Jobs::All, "me", Duration::from_secs(30))
+            .unwrap()
+            .expect("a claim");
+        let fence = Fence { run_id: run.id.clone(), generation: claimed.lease_generation };
+        let step = NewStep {
+            name: "one",
+            status: "completed",
+            output: Some("1"),
+            error: None,
+            started_at: "2026-01-01T00:00:00.000Z",
+        };
+        store.record_step(&fence, &step).unwrap();
+        for message in ["a", "b", "c"] {
+            let log = NewLog { step_name: Some("one"), level: "info", message, data: None };
+            assert!(store.append_log(&fence, &log).unwrap());
+        }
+        let tail = &run.id[run.id.len() - 12..];
+        let (shown, steps, logs) = store.run_details(tail).unwrap();
+        assert_eq!(shown.id, run.id);
+        assert_eq!(shown.status, Status::Leased);
+        assert_eq!(steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["one"]);
+        let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(messages, ["a", "b", "c"]);
+        assert_eq!(refusal(&store.run_details("zzzzzzzzzzzz").unwrap_err()), "not found");
+
+        // Pages after (created_at, id); not terminal while the run is leased.
+        let (terminal, first) = store.logs_page(&run.id, None, 2).unwrap();
+        assert!(!terminal);
+        assert_eq!(first.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let after = (first[1].created_at.as_str(), first[1].id.as_str());
+        let (_, rest) = store.logs_page(&run.id, Some(after), 2).unwrap();
+        assert_eq!(rest.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), ["c"]);
+        assert!(store.complete(&run.id, fence.generation, None).unwrap());
+        let (terminal, all) = store.logs_page(&run.id, None, 10).unwrap();
+        assert!(terminal);
+        assert_eq!(all.len(), 3);
+        // A run that is gone is as good as terminal: nothing more can come.
+        store.delete(&run.id, false).unwrap();
+        let (terminal, none) = store.logs_page(&run.id, None, 10).unwrap();
+        assert!(terminal && none.is_empty());
     }
 
     fn listing_is_newest_first_and_pages_after_a_run() {

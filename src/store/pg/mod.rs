@@ -16,7 +16,7 @@ mod steps;
 pub mod watch;
 
 use super::backend::{Maintenance, RunChanges, RunReads};
-use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
+use super::{reads, rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
 use crate::error::StoreError;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
@@ -397,33 +397,22 @@ impl RunReads for Postgres {
         self.read(|c| runs::find_run(c, given))
     }
 
-    /// A run with its steps and logs, from one snapshot.
+    /// A run with its steps and logs, from one snapshot ([`reads::run_details`]).
     fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
-        self.read(|c| {
-            let run = runs::find_run(c, given)?;
-            let steps = runs::steps_of(c, &run.id)?;
-            let logs = runs::logs_of(c, &run.id, None, None)?;
-            Ok((run, steps, logs))
-        })
+        self.read(|c| reads::run_details(&mut runs::Reads(c), given))
     }
 
-    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
-    /// gone) in the same snapshot.
+    /// A page of a run's logs and whether the run was terminal ([`reads::logs_page`]).
     fn logs_page(
         &mut self,
         run_id: &str,
         after: Option<(&str, &str)>,
         limit: u64,
     ) -> Result<(bool, Vec<Log>)> {
-        self.read(|c| {
-            let terminal = runs::get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
-            let logs = runs::logs_of(c, run_id, after, Some(limit))?;
-            Ok((terminal, logs))
-        })
+        self.read(|c| reads::logs_page(&mut runs::Reads(c), run_id, after, limit))
     }
 
-    /// Like [`RunReads::list_page`], with the number of runs the filter matches from
-    /// `before` on (ignoring offset and limit) counted up to `cap + 1` in the same snapshot.
+    /// A page of runs and a count capped at `cap + 1` ([`reads::list_page_counted`]).
     fn list_page_counted(
         &mut self,
         before: Option<&str>,
@@ -431,40 +420,26 @@ impl RunReads for Postgres {
         short_ids: bool,
         cap: u64,
     ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
-        self.read(|c| {
-            let mut filter = filter;
-            filter.before = before_key(c, before)?;
-            let (page, short) = runs::page(c, &filter, short_ids)?;
-            let count = runs::count(c, &filter, cap)?;
-            Ok((page, short, Some(count)))
-        })
+        self.read(|c| reads::list_page_counted(&mut runs::Reads(c), before, filter, short_ids, cap))
     }
 
-    /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
-    /// run's short handle too (its shortest unique tail).
+    /// A page of runs, newest first, after the run `before` names ([`reads::list_page`]).
     fn list_page(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
         short_ids: bool,
     ) -> Result<(Vec<Run>, Vec<String>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let (page, short) = runs::page(c, &filter, short_ids)?;
-            Ok((page, short))
-        })
+        self.read(|c| reads::list_page(&mut runs::Reads(c), before, filter, short_ids))
     }
 
-    /// `ls --explain`: the statement and PostgreSQL's EXPLAIN of it.
+    /// `ls --explain`: the statement and PostgreSQL's EXPLAIN of it ([`reads::explain_list`]).
     fn explain_list(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
     ) -> Result<(Plan, Vec<Vec<String>>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            runs::explain(c, &filter)
-        })
+        self.read(|c| reads::explain_list(&mut runs::Reads(c), before, filter))
     }
 
     /// Runs counted by (status, job).
@@ -554,19 +529,5 @@ impl Maintenance for Postgres {
                 return Ok(deleted);
             }
         }
-    }
-}
-
-/// The (created_at, id) of the run `before` names, for paging.
-fn before_key(
-    c: &mut postgres::Transaction,
-    before: Option<&str>,
-) -> Result<Option<(String, String)>> {
-    match before {
-        Some(id) => {
-            let run = runs::find_run(c, id)?;
-            Ok(Some((run.created_at, run.id)))
-        }
-        None => Ok(None),
     }
 }

@@ -7,7 +7,7 @@ use crate::model::{Log, Run, Status, Step};
 use crate::store::columns::{LOG_COLUMNS, RUN_COLUMNS, STEP_COLUMNS};
 use crate::store::handles::{self, TAIL_MIN};
 use crate::store::rules::{self, LABEL_FIRST_MAX_CAP, LABEL_FIRST_MIN_CAP};
-use crate::store::{Jobs, ListFilter, Param, Pending, Plan, PurgeFilter, Query};
+use crate::store::{reads, Jobs, ListFilter, Param, Pending, Plan, PurgeFilter, Query};
 use anyhow::Result;
 use postgres::types::ToSql;
 use postgres::GenericClient;
@@ -323,20 +323,46 @@ pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
         .collect()
 }
 
-/// A page of runs and, with `short_ids`, their short handles, in the caller's transaction.
-pub fn page(
-    c: &mut impl GenericClient,
-    f: &ListFilter,
-    short_ids: bool,
-) -> Result<(Vec<Run>, Vec<String>)> {
-    let page = list(c, f)?;
-    let short = if short_ids {
-        let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
-        unique_handles(c, &ids)?
-    } else {
-        Vec::new()
-    };
-    Ok((page, short))
+/// The statements of [`reads`] in the caller's read transaction.
+pub struct Reads<'a, C>(pub &'a mut C);
+
+impl<C: GenericClient> reads::Snapshot for Reads<'_, C> {
+    fn run(&mut self, id: &str) -> Result<Option<Run>> {
+        get_run(self.0, id)
+    }
+
+    fn find_run(&mut self, given: &str) -> Result<Run> {
+        find_run(self.0, given)
+    }
+
+    fn steps_of(&mut self, run_id: &str) -> Result<Vec<Step>> {
+        steps_of(self.0, run_id)
+    }
+
+    fn logs_of(
+        &mut self,
+        run_id: &str,
+        after: Option<(&str, &str)>,
+        limit: Option<u64>,
+    ) -> Result<Vec<Log>> {
+        logs_of(self.0, run_id, after, limit)
+    }
+
+    fn list(&mut self, filter: &ListFilter) -> Result<Vec<Run>> {
+        list(self.0, filter)
+    }
+
+    fn count(&mut self, filter: &ListFilter, cap: u64) -> Result<u64> {
+        count(self.0, filter, cap)
+    }
+
+    fn explain(&mut self, filter: &ListFilter) -> Result<(Plan, Vec<Vec<String>>)> {
+        explain(self.0, filter)
+    }
+
+    fn unique_handles(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        unique_handles(self.0, ids)
+    }
 }
 
 /// How many runs `f` matches (ignoring its limit and offset), counted up to `cap + 1`: the
