@@ -6,13 +6,13 @@
 //! end-to-end suites check the same through the binary; this suite names the operation that
 //! broke.
 
-use super::harness::Env;
+use super::harness::{lit, pg_connect, Backend, Env};
 use durably::error::StoreError;
 use durably::model::{RunSpec, Status};
 use durably::store::{
     Access, Fence, Jobs, ListFilter, NewLog, NewStep, Options, PurgeFilter, StepRecord, Store,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn open(env: &Env) -> Store {
     let opts = Options {
@@ -314,6 +314,42 @@ both! {
         assert!(terminal && none.is_empty());
     }
 
+    fn a_write_under_a_deadline_waits_for_a_lock_no_longer_than_it() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+        // Another session holds the run (SQLite: the write lock; PostgreSQL: the row).
+        let holder: Box<dyn std::any::Any> = match env.backend {
+            Backend::Sqlite => {
+                let c = rusqlite::Connection::open(env.db_arg()).unwrap();
+                c.execute_batch("BEGIN IMMEDIATE").unwrap();
+                Box::new(c)
+            }
+            Backend::Postgres => {
+                let mut c = pg_connect(&env.db_arg());
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT id FROM durably_runs WHERE id = {} FOR UPDATE",
+                    lit(&run.id)
+                ))
+                .unwrap();
+                Box::new(c)
+            }
+        };
+        // The store's own bound is its busy timeout (10 s); the deadline cuts the wait short.
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(300);
+        let err = store
+            .before_deadline(Some(deadline), |s| s.cancel(&run.id))
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(250), "{waited:?}: {err:#}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}: {err:#}");
+        drop(holder);
+        assert_eq!(store.run(&run.id).unwrap().unwrap().status, Status::Pending);
+        // The deadline was for that write only.
+        assert_eq!(store.cancel(&run.id).unwrap(), run.id);
+    }
+
     fn listing_is_newest_first_and_pages_after_a_run() {
         let env = Env::new();
         let mut store = open(&env);
@@ -353,4 +389,40 @@ both! {
         assert!(store.run(&other.id).unwrap().is_some());
         assert!(store.run(&waiting.id).unwrap().is_some());
     }
+}
+
+/// PostgreSQL bounds every write by one deadline rule (`pg::bound_by_deadline`): a deadline
+/// already passed refuses the write before any statement, a command's write (enqueue) as a
+/// fenced one (complete). (SQLite's deadline bounds only the wait for its lock.)
+#[test]
+#[ignore = "needs PostgreSQL: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn pg_writes_past_their_deadline_write_nothing() {
+    Backend::Postgres.run(|| {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+        let lease = Duration::from_secs(30);
+        let (claimed, _) = store
+            .claim(&Jobs::All, "me", lease)
+            .unwrap()
+            .expect("a claim");
+        let passed = Some(Instant::now());
+        let err = store
+            .before_deadline(passed, |s| s.enqueue(&spec("job")))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("the lease ran out"), "{err:#}");
+        let err = store
+            .before_deadline(passed, |s| {
+                s.complete(&run.id, claimed.lease_generation, None)
+            })
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("the lease ran out"), "{err:#}");
+        let filter = ListFilter {
+            limit: 10,
+            ..ListFilter::default()
+        };
+        let (runs, _) = store.list_page(None, filter, false).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, Status::Leased);
+    });
 }

@@ -49,7 +49,7 @@ pub struct Postgres {
     pub(super) client: RefCell<postgres::Client>,
     /// `host:port/dbname`, for messages (never the password).
     pub(super) shown: String,
-    /// The bound on lock waits of the current write ([`Postgres::set_deadline`]).
+    /// The deadline of the current write ([`Postgres::set_deadline`], [`bound_by_deadline`]).
     pub(super) deadline: Option<Instant>,
     /// The client-side bounds; declared after `client`, so that the bound of the close is in
     /// force while the client drops.
@@ -119,6 +119,32 @@ fn cut_if_lost<T>(result: Result<T>, socket: Option<watch::Socket>) -> Result<T>
         watch::cut(socket);
     }
     result
+}
+
+/// The deadline rule of every PostgreSQL write, first thing in its transaction: while a
+/// deadline is set ([`Postgres::set_deadline`]: a worker's write on behalf of a leased run must
+/// not outlive the lease), the transaction's lock waits and statements end at it
+/// (`SET LOCAL lock_timeout` and `statement_timeout`, in whole milliseconds rounded up: a
+/// timeout that fired before the deadline would read as a database error rather than the lease
+/// running out), and a write whose deadline has already passed is refused before any statement
+/// ("the lease ran out"). Either way nothing is written. Without a deadline, nothing is set:
+/// the connection's own `lock_timeout` (`--busy-timeout`) applies.
+pub(super) fn bound_by_deadline(
+    tx: &mut postgres::Transaction,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let Some(deadline) = deadline else {
+        return Ok(());
+    };
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
+    anyhow::ensure!(left > 0, "the lease ran out");
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
+    ))?;
+    Ok(())
 }
 
 /// How long closing a connection may wait for the server (the client sends Terminate and
@@ -237,9 +263,9 @@ impl Postgres {
         Ok(Postgres::new(client?, socket, target.shown))
     }
 
-    /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
-    /// (None: no bound); see [`Postgres::fenced_write`]. The client stops waiting shortly
-    /// after it too, answer or not (the connection is then lost).
+    /// Bounds the writes that follow by `deadline` (None: no bound), by the one rule of
+    /// [`bound_by_deadline`]. The client stops waiting shortly after it too, answer or not
+    /// (the connection is then lost).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
     }
@@ -341,8 +367,8 @@ impl Postgres {
         Ok(value)
     }
 
-    /// `f` in one READ COMMITTED transaction, committed when it returns Ok; lock waits bounded
-    /// by the deadline when one is set ([`Postgres::set_deadline`]). When the connection is
+    /// `f` in one READ COMMITTED transaction, committed when it returns Ok, bounded by the
+    /// deadline when one is set ([`bound_by_deadline`]). When the connection is
     /// lost after COMMIT was sent, the error is [`super::CommitUnknown`] with `subject(value)`
     /// saying what to look for.
     pub(super) fn write_then<T>(
@@ -356,16 +382,8 @@ impl Postgres {
         let mut tx = client
             .transaction()
             .map_err(|e| describe(e.into(), shown))?;
-        if let Some(deadline) = self.deadline {
-            let ms = deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis()
-                .max(1);
-            let set = tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"));
-            cut_if_lost(set.map_err(anyhow::Error::from), self.net.socket)
-                .map_err(|e| describe(e, shown))?;
-        }
-        let value = f(&mut tx, &mut self.clock);
+        let value =
+            bound_by_deadline(&mut tx, self.deadline).and_then(|()| f(&mut tx, &mut self.clock));
         let value = cut_if_lost(value, self.net.socket).map_err(|e| describe(e, shown))?;
         tx.commit()
             .map_err(|e| outcome::commit_error(e, shown, subject(&value)))?;
