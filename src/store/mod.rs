@@ -323,15 +323,14 @@ impl Store {
     }
 
     /// [`Store::list_page`] and the number of runs the filter matches from `before` on, counted
-    /// up to `cap + 1` in the same read (above `cap`: "more than `cap`"); both backends count
-    /// (always `Some`).
+    /// up to `cap + 1` in the same read (above `cap`: "more than `cap`").
     pub fn list_page_counted(
         &mut self,
         before: Option<&str>,
         filter: ListFilter,
         short_ids: bool,
         cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+    ) -> Result<(Vec<Run>, Vec<String>, u64)> {
         self.backend_mut()
             .list_page_counted(before, filter, short_ids, cap)
     }

@@ -74,11 +74,11 @@ pub fn list_page_counted(
     mut filter: ListFilter,
     short_ids: bool,
     cap: u64,
-) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+) -> Result<(Vec<Run>, Vec<String>, u64)> {
     filter.before = before_key(s, before)?;
     let (runs, short) = page(s, &filter, short_ids)?;
     let count = s.count(&filter, cap)?;
-    Ok((runs, short, Some(count)))
+    Ok((runs, short, count))
 }
 
 /// How [`list_page`] would read this page.

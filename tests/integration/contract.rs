@@ -363,7 +363,7 @@ both! {
         assert_eq!(page(&mut store, Some(&ids[3])), vec![ids[2].clone(), ids[1].clone()]);
         let filter = ListFilter { limit: 1, ..ListFilter::default() };
         let (_, _, count) = store.list_page_counted(Some(&ids[2]), filter, false, 10).unwrap();
-        assert_eq!(count, Some(2));
+        assert_eq!(count, 2);
     }
 
     fn purge_selects_only_terminal_runs_of_its_filter() {

@@ -437,7 +437,7 @@ impl RunReads for Postgres {
         filter: ListFilter,
         short_ids: bool,
         cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+    ) -> Result<(Vec<Run>, Vec<String>, u64)> {
         self.read(|c| reads::list_page_counted(&mut runs::Reads(c), before, filter, short_ids, cap))
     }
 

@@ -208,7 +208,7 @@ impl RunReads for Sqlite {
         filter: ListFilter,
         short_ids: bool,
         cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+    ) -> Result<(Vec<Run>, Vec<String>, u64)> {
         self.read(|c| reads::list_page_counted(&mut Reads(c), before, filter, short_ids, cap))
     }
 
