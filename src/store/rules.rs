@@ -1,7 +1,8 @@
 //! What the commands that change a run mean, written once for both backends: which runs can be
 //! retriggered, cancelled or deleted and what a refusal says ([`RunWrites`]), which run answers
-//! an enqueue and in which order its keys and labels are checked ([`KeyHolders`]), which runs a
-//! purge selects, and the choices of the `ls` planner. A backend supplies only the statements,
+//! an enqueue and in which order its keys and labels are checked ([`KeyHolders`]), when a live
+//! lease holds a run's concurrency key, which runs a purge selects, and the choices of the `ls`
+//! planner. A backend supplies only the statements,
 //! inside its own transaction.
 
 use super::PurgeFilter;
@@ -121,6 +122,21 @@ fn pending_key_holder(spec: &RunSpec, key: &str, holder: Run) -> Result<(Run, Di
         spec.job, holder.id
     ))
     .into())
+}
+
+/// The concurrency-key guard, as a condition on the run of table alias `run`: another run holds
+/// its concurrency key with a lease unexpired at `now` (an expression of the dialect: a
+/// parameter mark on SQLite, the database's clock on PostgreSQL). The library's rule is at most
+/// one live lease per concurrency key, across jobs: a claim skips such a run, and a worker's
+/// closing note counts it as blocked (`pending_for`). False for a run without a key. Both
+/// dialects accept the text.
+pub fn key_held_by_live_lease(run: &str, now: &str) -> String {
+    format!(
+        "({run}.concurrency_key IS NOT NULL AND EXISTS (SELECT 1 FROM durably_runs AS active \
+         WHERE active.concurrency_key = {run}.concurrency_key AND active.id <> {run}.id \
+         AND active.status = 'leased' AND active.lease_expires_at IS NOT NULL \
+         AND active.lease_expires_at > {now}))"
+    )
 }
 
 /// The condition of a purge on `durably_runs`, the same in both dialects but for the marks of

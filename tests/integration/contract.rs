@@ -350,6 +350,33 @@ both! {
         assert_eq!(store.cancel(&run.id).unwrap(), run.id);
     }
 
+    fn pending_runs_count_as_blocked_while_a_live_lease_holds_their_key() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let keyed = |job: &str| RunSpec { concurrency_key: Some("k".into()), ..spec(job) };
+        let (first, _) = store.enqueue(&keyed("job")).unwrap();
+        let lease = Duration::from_secs(30);
+        let (claimed, _) = store.claim(&Jobs::All, "me", lease).unwrap().expect("a claim");
+        assert_eq!(claimed.id, first.id);
+        store.enqueue(&keyed("job")).unwrap();
+        store.enqueue(&spec("job")).unwrap();
+        // The key binds across jobs.
+        store.enqueue(&keyed("other")).unwrap();
+        store.enqueue(&RunSpec { concurrency_key: Some("free".into()), ..spec("other") }).unwrap();
+        let pending = |store: &Store, jobs: Jobs| {
+            let p = store.pending_for(&jobs).unwrap();
+            (p.total, p.blocked)
+        };
+        assert_eq!(pending(&store, Jobs::All), (4, 2));
+        assert_eq!(pending(&store, Jobs::Only(vec!["other".into()])), (2, 1));
+        assert_eq!(pending(&store, Jobs::Only(vec![])), (0, 0));
+        // The guard is the claim's: a blocked run is not claimed.
+        let (next, _) = store.claim(&Jobs::All, "me", lease).unwrap().expect("a claim");
+        assert!(next.concurrency_key.as_deref() != Some("k"), "{next:?}");
+        assert!(store.complete(&first.id, claimed.lease_generation, None).unwrap());
+        assert_eq!(pending(&store, Jobs::All), (3, 0));
+    }
+
     fn listing_is_newest_first_and_pages_after_a_run() {
         let env = Env::new();
         let mut store = open(&env);

@@ -496,7 +496,8 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
 }
 
 /// Pending runs of `jobs` by the database's clock, and how many of them wait for a
-/// concurrency key: another run holds it with an unexpired lease (the claim's own guard), or
+/// concurrency key: another run holds it with an unexpired lease (the claim's own guard,
+/// [`rules::key_held_by_live_lease`]), or
 /// another session holds the key's advisory lock (a claim in flight, or a stuck session the
 /// claim skips). A worker's closing note.
 pub fn pending_for(c: &mut impl GenericClient, jobs: &Jobs) -> Result<Pending> {
@@ -505,10 +506,14 @@ pub fn pending_for(c: &mut impl GenericClient, jobs: &Jobs) -> Result<Pending> {
         Jobs::Only(list) if list.is_empty() => return Ok(Default::default()),
         Jobs::Only(list) => Some(list.iter().map(String::as_str).collect()),
     };
-    let row = c.query_one(
-        include_str!("../../../sql/postgres/pending_for.sql"),
-        &[&names],
-    )?;
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        include_str!("../../../sql/postgres/pending_for.sql").replace(
+            "{key_held_by_live_lease}",
+            &rules::key_held_by_live_lease("p", "clock.now"),
+        )
+    });
+    let row = c.query_one(sql.as_str(), &[&names])?;
     let (total, blocked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     Ok(Pending {
         total: total.max(0) as u64,
