@@ -278,12 +278,12 @@ impl Store {
         self.backend().run(id)
     }
 
-    /// The full id of a run given by a unique prefix (exit 3 when unknown or ambiguous).
+    /// The full id of the run a handle names (not found when unknown, invalid when ambiguous).
     pub fn resolve_id(&mut self, given: &str) -> Result<String> {
         self.backend_mut().resolve_id(given)
     }
 
-    /// Resolves and loads a run (exit 3 when unknown).
+    /// Resolves and loads a run (not found when unknown).
     pub fn find_run(&mut self, given: &str) -> Result<Run> {
         self.backend_mut().find_run(given)
     }

@@ -87,7 +87,7 @@ pub trait KeyHolders {
 /// Which run already answers an enqueue of `spec`, in the library's order: the run holding its
 /// idempotency key (idempotent, whatever its status and even when the spec's labels are
 /// invalid); else, the labels checked ([`validate_labels`], an invalid label refused), the
-/// pending run of the job holding its concurrency key ([`pending_key_holder`]: coalesced, or a
+/// pending run of the job holding its concurrency key (`pending_key_holder`: coalesced, or a
 /// conflict). None when nothing answers: the run is to be inserted, created.
 ///
 /// SQLite asks before it inserts (its write lock keeps the answer true until the commit);

@@ -1,7 +1,7 @@
 //! Enqueueing on PostgreSQL by the rule written once in [`rules::key_holder_answer`]
 //! (idempotency key first, whatever the labels; then labels are validated; then the pending
 //! concurrency key: conflict, or the pending run with coalesce), over this backend's two reads
-//! ([`KeyReads`]).
+//! (`KeyReads`).
 //!
 //! Two enqueuers race without a table lock: the insert is `ON CONFLICT DO NOTHING` against the
 //! library's unique indexes (`idx_durably_runs_job_idempotency`,

@@ -2,7 +2,7 @@
 //! on PostgreSQL, one synchronous `postgres::Client`, every write in one transaction, and the
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
 //! concurrency key, tried, never waited for), and the database's clock for every lease and run
-//! time ([`clock`]). Statements live in `sql/postgres/`.
+//! time (`clock`). Statements live in `sql/postgres/`.
 
 mod admission;
 mod big_output;
@@ -264,7 +264,7 @@ impl Postgres {
     }
 
     /// Bounds the writes that follow by `deadline` (None: no bound), by the one rule of
-    /// [`bound_by_deadline`]. The client stops waiting shortly after it too, answer or not
+    /// `bound_by_deadline`. The client stops waiting shortly after it too, answer or not
     /// (the connection is then lost).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
@@ -410,7 +410,7 @@ impl RunReads for Postgres {
         self.read(|c| runs::resolve_id(c, given))
     }
 
-    /// Resolves and loads a run (exit 3 when unknown).
+    /// Resolves and loads a run (not found when unknown).
     fn find_run(&mut self, given: &str) -> Result<Run> {
         self.read(|c| runs::find_run(c, given))
     }

@@ -87,7 +87,7 @@ pub fn resolve_id(c: &mut impl GenericClient, given: &str) -> Result<String> {
     handles::resolve(&mut Ids(c), given)
 }
 
-/// Resolves and loads a run (exit 3 when unknown).
+/// Resolves and loads a run (not found when unknown).
 pub fn find_run(c: &mut impl GenericClient, given: &str) -> Result<Run> {
     let id = resolve_id(c, given)?;
     get_run(c, &id)?.ok_or_else(|| handles::not_found(given))
@@ -208,7 +208,7 @@ fn label_probe(table: &str, key: &str, value: &str) -> String {
 /// The statement of a page of runs, newest first, keyset `(created_at, id) < before`:
 /// - [`Strategy::IndexStreams`]: the status and job filters as one ordered index range per
 ///   (status, job) pair, each cut at a page and merged by the planner (Merge Append), each label
-///   probed per run ([`label_probe`]). Cost: page × streams ÷ the labels' selectivity.
+///   probed per run (`label_probe`). Cost: page × streams ÷ the labels' selectivity.
 /// - [`Strategy::LabelFirst`]: the driving label's rows, each run looked up by id in a LATERAL
 ///   subquery (OFFSET 0 keeps it a per-row lookup, never a hash join with a scan of the runs),
 ///   filtered, and the page kept by a top-N sort. Cost: the label's matches, at most the cap.

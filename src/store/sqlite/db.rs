@@ -523,7 +523,7 @@ fn connect(path: &Path, access: Access, busy: Duration) -> Result<Connection> {
         .map_err(|e| describe(e.into(), path))?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     // Hidden test hook (not in --help, not a supported setting): `DURABLY_MAX_PAGE_COUNT=N`
-    // caps this connection's database at N pages, so tests/bad_input.rs can produce SQLITE_FULL
+    // caps this connection's database at N pages, so tests/integration/bad_input.rs can produce SQLITE_FULL
     // ("disk full") deterministically. `PRAGMA max_page_count` is per connection, so it can
     // only be set from inside the process.
     if let Some(pages) = std::env::var("DURABLY_MAX_PAGE_COUNT")

@@ -1,6 +1,6 @@
 //! Enqueueing runs on SQLite: the run that already answers the spec, by the rule written once
 //! in [`rules::key_holder_answer`] (idempotency key, then labels, then the pending concurrency
-//! key) over this backend's two reads ([`KeyReads`]); else the insert of the run and its label
+//! key) over this backend's two reads (`KeyReads`); else the insert of the run and its label
 //! rows. Callers hold a `BEGIN IMMEDIATE` transaction, so nothing can slip in between the
 //! checks and the insert.
 

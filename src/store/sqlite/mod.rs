@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The database of one process (a worker's renewal thread opens its own with
-/// [`Store::open_again`]).
+/// [`super::Store::open_again`]).
 pub struct Sqlite {
     pub(in crate::store) conn: Connection,
     pub(in crate::store) path: PathBuf,
@@ -35,7 +35,7 @@ pub struct Sqlite {
     clock: Clock,
 }
 
-/// Enqueues inside the one transaction of [`Store::enqueue_batch`].
+/// Enqueues inside the one transaction of [`Sqlite::enqueue_batch`].
 pub struct SqliteBatch<'s> {
     conn: &'s Connection,
     path: &'s Path,
@@ -43,7 +43,7 @@ pub struct SqliteBatch<'s> {
 }
 
 impl SqliteBatch<'_> {
-    /// Like [`Store::enqueue`], in the batch's transaction.
+    /// Like [`super::Store::enqueue`], in the batch's transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         enqueue::enqueue(self.conn, spec, self.clock).map_err(|e| db::describe(e, self.path))
     }
@@ -119,7 +119,7 @@ impl Sqlite {
     // ----- changing runs -----
 
     /// Enqueues many runs in one `BEGIN IMMEDIATE` transaction: `f` calls
-    /// [`EnqueueBatch::enqueue`] for each. Committed when `commit` and `f` returns Ok, else
+    /// [`SqliteBatch::enqueue`] for each. Committed when `commit` and `f` returns Ok, else
     /// rolled back (`commit: false` tries a batch for its first error).
     pub fn enqueue_batch<T>(
         &mut self,
@@ -161,7 +161,7 @@ impl RunReads for Sqlite {
         self.read(|c| resolve_id(c, given))
     }
 
-    /// Resolves and loads a run (exit 3 when unknown).
+    /// Resolves and loads a run (not found when unknown).
     fn find_run(&mut self, given: &str) -> Result<Run> {
         self.read(|c| find_run(c, given))
     }
@@ -543,7 +543,7 @@ fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
     handles::resolve(&mut Ids(conn), given)
 }
 
-/// Resolves and loads a run (exit 3 when unknown).
+/// Resolves and loads a run (not found when unknown).
 fn find_run(conn: &Connection, given: &str) -> Result<Run> {
     let id = resolve_id(conn, given)?;
     get_run(conn, &id)?.ok_or_else(|| handles::not_found(given))
