@@ -128,7 +128,8 @@ fn cut_if_lost<T>(result: Result<T>, socket: Option<watch::Socket>) -> Result<T>
 /// timeout that fired before the deadline would read as a database error rather than the lease
 /// running out), and a write whose deadline has already passed is refused before any statement
 /// ("the lease ran out"). Either way nothing is written. Without a deadline, nothing is set:
-/// the connection's own `lock_timeout` (`--busy-timeout`) applies.
+/// the connection's own `lock_timeout` (`--busy-timeout`) applies. (`fenced_write_from` in
+/// `lease.rs` spells the same rule in its own copy; it is to call this.)
 pub(super) fn bound_by_deadline(
     tx: &mut postgres::Transaction,
     deadline: Option<Instant>,
