@@ -40,29 +40,39 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
         return watch(&mut store, &args, filter, every);
     }
     let mut store = ctx.open(Access::Read)?;
-    // Everything `ls` reads (the plan's count, the page, two id-prefix lookups per row, the
-    // footer's count) comes from one read transaction of the store (bench: ~1 ms of a 50-row
-    // table), ended before the first byte is written: output can block on a slow pipe or a
-    // pager.
     if args.explain {
-        let (plan, lines) = store.explain_list(args.before.as_deref(), filter)?;
-        let mut out = crate::output::stdout();
-        writeln!(out, "strategy: {}", plan.strategy)?;
-        if !plan.note.is_empty() {
-            writeln!(out, "note: {}", escape(&plan.note))?;
-        }
-        for (q, plan_lines) in plan.queries.iter().zip(lines) {
-            writeln!(out, "query: {}", escape(&q.sql))?;
-            for l in plan_lines {
-                writeln!(out, "  {}", escape(&l))?;
-            }
-        }
-        out.flush()?;
-        return Ok(ExitCode::Ok);
+        return explain(&mut store, &args, filter);
     }
     if args.all {
         return all(&mut store, &args, filter, format);
     }
+    page(&mut store, &args, filter, format)
+}
+
+/// `ls --explain`: the planner's strategy, its note, and each statement with the database's
+/// plan of it.
+fn explain(store: &mut Store, args: &LsArgs, filter: ListFilter) -> Result<ExitCode> {
+    let (plan, lines) = store.explain_list(args.before.as_deref(), filter)?;
+    let mut out = crate::output::stdout();
+    writeln!(out, "strategy: {}", plan.strategy)?;
+    if !plan.note.is_empty() {
+        writeln!(out, "note: {}", escape(&plan.note))?;
+    }
+    for (q, plan_lines) in plan.queries.iter().zip(lines) {
+        writeln!(out, "query: {}", escape(&q.sql))?;
+        for l in plan_lines {
+            writeln!(out, "  {}", escape(&l))?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::Ok)
+}
+
+/// One page of `ls`. Everything it reads (the plan's count, the page, two id-prefix lookups per
+/// row, the footer's count) comes from one read transaction of the store (bench: ~1 ms of a
+/// 50-row table), ended before the first byte is written: output can block on a slow pipe or a
+/// pager.
+fn page(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) -> Result<ExitCode> {
     // A page cut at the limit says so once: the footer for a table on a terminal (people),
     // else one line on stderr (pipes, `--format ids | xargs …`, JSON), so a cut is never silent.
     let people = format == Format::Table && io::stdout().is_terminal();
@@ -76,16 +86,15 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     };
     let (runs, short_ids, count) =
         store.list_page_counted(args.before.as_deref(), filter, format == Format::Table, cap)?;
-    let count = counted(count)?;
     let footer_line = if people {
-        footer(&args, &runs, count)
+        footer(args, &runs, count)
     } else {
         None
     };
     let cut_note = if people {
         None
     } else {
-        cut_note(&args, runs.len() as u64, count)
+        cut_note(args, runs.len() as u64, count)
     };
     let mut out = crate::output::stdout();
     match format {
@@ -211,14 +220,6 @@ fn filter_words(args: &LsArgs) -> Vec<String> {
     words
 }
 
-/// The store's count of the matches from `--before` on: every backend counts them (the
-/// store's signature still allows it not to).
-fn counted(count: impl Into<Option<u64>>) -> Result<u64> {
-    count
-        .into()
-        .ok_or_else(|| anyhow::anyhow!("the database did not count the runs that match"))
-}
-
 /// `50 of 1,234 runs — next page: durably ls --before ID …` when runs match beyond this page
 /// (`count`: the matches from `--before` on; above [`COUNT_CAP`], "more than").
 fn footer(args: &LsArgs, runs: &[Run], count: u64) -> Option<String> {
@@ -297,7 +298,7 @@ fn watch(
         } else {
             crate::output::runs_table(&mut frame, &runs, &short_ids)?;
         }
-        if let Some(line) = footer(args, &runs, counted(count)?) {
+        if let Some(line) = footer(args, &runs, count) {
             writeln!(frame, "{line}")?;
         }
         draw(&frame)?;

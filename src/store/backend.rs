@@ -60,7 +60,7 @@ pub trait RunReads {
         filter: ListFilter,
         short_ids: bool,
         cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)>;
+    ) -> Result<(Vec<Run>, Vec<String>, u64)>;
     /// Runs counted by (status, job).
     fn counts(&self) -> Result<Vec<(String, String, i64)>>;
 }

@@ -20,7 +20,9 @@
 //!
 //! Layout: this module is the seam ([`Store`]); [`backend`] is the contract every backend
 //! implements (one trait per concern, together [`Backend`]), [`target`] which database
-//! `--db` names (read once, at the edge), [`types`] the backend-neutral values, [`rules`] what each command means (written once), [`handles`] how a run is named,
+//! `--db` names (read once, at the edge), [`types`] the backend-neutral values, [`rules`] what
+//! each command means (written once), [`reads`] what `show`, `logs` and `ls` read in one
+//! snapshot (written once), [`handles`] how a run is named,
 //! [`columns`] the shared schema's column lists. The backends, side by side: [`sqlite`] and
 //! [`pg`], each only statements, transactions and row mapping. Their statement modules are
 //! public only for the in-process benchmarks (examples/bench.rs): commands and the worker use
@@ -30,6 +32,7 @@ pub mod backend;
 pub mod columns;
 pub mod handles;
 pub mod pg;
+pub mod reads;
 pub mod rules;
 pub mod sqlite;
 pub mod target;
@@ -267,12 +270,12 @@ impl Store {
         self.backend().run(id)
     }
 
-    /// The full id of a run given by a unique prefix (exit 3 when unknown or ambiguous).
+    /// The full id of the run a handle names (not found when unknown, invalid when ambiguous).
     pub fn resolve_id(&mut self, given: &str) -> Result<String> {
         self.backend_mut().resolve_id(given)
     }
 
-    /// Resolves and loads a run (exit 3 when unknown).
+    /// Resolves and loads a run (not found when unknown).
     pub fn find_run(&mut self, given: &str) -> Result<Run> {
         self.backend_mut().find_run(given)
     }
@@ -312,15 +315,14 @@ impl Store {
     }
 
     /// [`Store::list_page`] and the number of runs the filter matches from `before` on, counted
-    /// up to `cap + 1` in the same read (above `cap`: "more than `cap`"); both backends count
-    /// (always `Some`).
+    /// up to `cap + 1` in the same read (above `cap`: "more than `cap`").
     pub fn list_page_counted(
         &mut self,
         before: Option<&str>,
         filter: ListFilter,
         short_ids: bool,
         cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
+    ) -> Result<(Vec<Run>, Vec<String>, u64)> {
         self.backend_mut()
             .list_page_counted(before, filter, short_ids, cap)
     }

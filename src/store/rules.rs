@@ -1,11 +1,13 @@
 //! What the commands that change a run mean, written once for both backends: which runs can be
-//! retriggered, cancelled or deleted and what a refusal says, what a pending run holding an
-//! enqueue's concurrency key answers, which runs a purge selects, and the choices of the `ls`
-//! planner. A backend supplies only the statements, inside its own transaction ([`RunWrites`]).
+//! retriggered, cancelled or deleted and what a refusal says ([`RunWrites`]), which run answers
+//! an enqueue and in which order its keys and labels are checked ([`KeyHolders`]), when a live
+//! lease holds a run's concurrency key, which runs a purge selects, and the choices of the `ls`
+//! planner. A backend supplies only the statements,
+//! inside its own transaction.
 
 use super::PurgeFilter;
 use crate::error::StoreError;
-use crate::model::{Disposition, Run, RunSpec, Status};
+use crate::model::{validate_labels, Disposition, Run, RunSpec, Status};
 use anyhow::Result;
 
 /// What a backend offers inside one write transaction, for the rules below. Every call runs in
@@ -72,10 +74,46 @@ pub fn delete(tx: &mut impl RunWrites, given: &str, force: bool) -> Result<Strin
     Ok(run.id)
 }
 
+/// The statements enqueue's rules read, inside the enqueue's own transaction: the runs that
+/// hold a spec's keys. Each backend reads them off the library's unique indexes
+/// (`idx_durably_runs_job_idempotency`, `idx_durably_runs_pending_concurrency`).
+pub trait KeyHolders {
+    /// The run of `job` with idempotency key `key`, whatever its status.
+    fn by_idempotency_key(&mut self, job: &str, key: &str) -> Result<Option<Run>>;
+    /// The oldest pending run of `job` with concurrency key `key`.
+    fn pending_by_concurrency_key(&mut self, job: &str, key: &str) -> Result<Option<Run>>;
+}
+
+/// Which run already answers an enqueue of `spec`, in the library's order: the run holding its
+/// idempotency key (idempotent, whatever its status and even when the spec's labels are
+/// invalid); else, the labels checked ([`validate_labels`], an invalid label refused), the
+/// pending run of the job holding its concurrency key (`pending_key_holder`: coalesced, or a
+/// conflict). None when nothing answers: the run is to be inserted, created.
+///
+/// SQLite asks before it inserts (its write lock keeps the answer true until the commit);
+/// PostgreSQL inserts first and asks when a unique index refused the insert (`pg::enqueue`).
+/// A spec without keys costs no statement.
+pub fn key_holder_answer(
+    st: &mut impl KeyHolders,
+    spec: &RunSpec,
+) -> Result<Option<(Run, Disposition)>> {
+    if let Some(key) = &spec.idempotency_key {
+        if let Some(run) = st.by_idempotency_key(&spec.job, key)? {
+            return Ok(Some((run, Disposition::Idempotent)));
+        }
+    }
+    validate_labels(&spec.labels)?;
+    if let Some(key) = &spec.concurrency_key {
+        if let Some(holder) = st.pending_by_concurrency_key(&spec.job, key)? {
+            return pending_key_holder(spec, key, holder).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 /// The answer of an enqueue whose concurrency key `key` a pending run of the same job holds:
-/// that run with `coalesce`, else a conflict. (An idempotency key answers before this, and
-/// labels are validated before it: the order of the library.)
-pub fn pending_key_holder(spec: &RunSpec, key: &str, holder: Run) -> Result<(Run, Disposition)> {
+/// that run with `coalesce`, else a conflict.
+fn pending_key_holder(spec: &RunSpec, key: &str, holder: Run) -> Result<(Run, Disposition)> {
     if spec.coalesce {
         return Ok((holder, Disposition::Coalesced));
     }
@@ -84,6 +122,21 @@ pub fn pending_key_holder(spec: &RunSpec, key: &str, holder: Run) -> Result<(Run
         spec.job, holder.id
     ))
     .into())
+}
+
+/// The concurrency-key guard, as a condition on the run of table alias `run`: another run holds
+/// its concurrency key with a lease unexpired at `now` (an expression of the dialect: a
+/// parameter mark on SQLite, the database's clock on PostgreSQL). The library's rule is at most
+/// one live lease per concurrency key, across jobs: a claim skips such a run, and a worker's
+/// closing note counts it as blocked (`pending_for`). False for a run without a key. Both
+/// dialects accept the text.
+pub fn key_held_by_live_lease(run: &str, now: &str) -> String {
+    format!(
+        "({run}.concurrency_key IS NOT NULL AND EXISTS (SELECT 1 FROM durably_runs AS active \
+         WHERE active.concurrency_key = {run}.concurrency_key AND active.id <> {run}.id \
+         AND active.status = 'leased' AND active.lease_expires_at IS NOT NULL \
+         AND active.lease_expires_at > {now}))"
+    )
 }
 
 /// The condition of a purge on `durably_runs`, the same in both dialects but for the marks of

@@ -806,17 +806,6 @@ fn a_locked_database_waits_then_fails_clearly() {
     assert_eq!(env.counts()["durably_runs"], counts["durably_runs"] + 1);
 }
 
-/// Whether process `pid` is asleep in a system call that sleeps (`nanosleep`,
-/// `clock_nanosleep`): a writer that meets the lock sleeps between two tries of it, and
-/// `enqueue` sleeps nowhere else, so this is the sign it is waiting for the lock.
-fn asleep_in_a_wait(pid: u32) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) else {
-        return false;
-    };
-    let number = text.split_whitespace().next().and_then(|n| n.parse().ok());
-    number.is_some_and(|n: libc::c_long| n == libc::SYS_nanosleep || n == libc::SYS_clock_nanosleep)
-}
-
 /// A typo in `--db` or `DURABLY_DB` names a directory that does not exist: one line, exit 1,
 /// and no directory is made for it (only the default location gets its directories).
 #[test]

@@ -6,14 +6,14 @@
 //! end-to-end suites check the same through the binary; this suite names the operation that
 //! broke.
 
-use super::harness::Env;
+use super::harness::{lit, pg_connect, Backend, Env};
 use durably::error::StoreError;
 use durably::model::{RunSpec, Status};
 use durably::store::{
     Access, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, PurgeFilter, StepRecord,
     Store, Target,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn open(env: &Env) -> Store {
     let opts = Options {
@@ -127,6 +127,107 @@ both! {
         assert_eq!((same.id.as_str(), d.as_str()), (holder.id.as_str(), "coalesced"));
     }
 
+    fn enqueue_rule_order_idempotency_then_labels_then_concurrency() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let both_keys = RunSpec {
+            idempotency_key: Some("i".into()),
+            concurrency_key: Some("k".into()),
+            ..spec("job")
+        };
+        let (first, d) = store.enqueue(&both_keys).unwrap();
+        assert_eq!(d.as_str(), "created");
+        // The idempotency key answers before the pending run holding the concurrency key would
+        // refuse it, and before the labels are looked at.
+        let (twin, d) = store.enqueue(&both_keys).unwrap();
+        assert_eq!((twin.id.as_str(), d.as_str()), (first.id.as_str(), "idempotent"));
+        let bad_labels = vec![("bad key".to_string(), "v".to_string())];
+        let invalid_twin = RunSpec { labels: bad_labels.clone(), ..both_keys.clone() };
+        let (twin, d) = store.enqueue(&invalid_twin).unwrap();
+        assert_eq!((twin.id.as_str(), d.as_str()), (first.id.as_str(), "idempotent"));
+        // Without an idempotent twin the labels are checked before the concurrency key.
+        let held_bad = RunSpec { labels: bad_labels, ..spec("job") };
+        let held_bad = RunSpec { concurrency_key: Some("k".into()), ..held_bad };
+        let err = store.enqueue(&held_bad).unwrap_err();
+        assert!(err.to_string().contains("invalid label key \"bad key\""), "{err:#}");
+        let coalescing_bad = RunSpec { coalesce: true, ..held_bad };
+        let err = store.enqueue(&coalescing_bad).unwrap_err();
+        assert!(err.to_string().contains("invalid label key"), "{err:#}");
+
+        // An idempotent twin answers whatever its status.
+        store.cancel(&first.id).unwrap();
+        let (twin, d) = store.enqueue(&both_keys).unwrap();
+        assert_eq!((twin.id.as_str(), d.as_str()), (first.id.as_str(), "idempotent"));
+        assert_eq!(twin.status, Status::Cancelled);
+    }
+
+    fn enqueue_concurrency_key_binds_only_a_pending_run_of_the_same_job() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let held = RunSpec { concurrency_key: Some("k".into()), ..spec("job") };
+        // Coalesce with nothing to coalesce with creates.
+        let coalesce = RunSpec { coalesce: true, ..held.clone() };
+        let (holder, d) = store.enqueue(&coalesce).unwrap();
+        assert_eq!(d.as_str(), "created");
+        let err = store.enqueue(&held).unwrap_err();
+        assert_eq!(refusal(&err), "conflict");
+        assert!(
+            err.to_string().contains(&format!(
+                "a pending run of job \"job\" with concurrency key \"k\" already exists ({})",
+                holder.id
+            )),
+            "{err:#}"
+        );
+        // Another job with the same key is not held back.
+        let other = RunSpec { job: "other".into(), ..held.clone() };
+        assert_eq!(store.enqueue(&other).unwrap().1.as_str(), "created");
+        // A leased holder no longer binds the key.
+        let lease = Duration::from_secs(30);
+        let jobs = Jobs::Only(vec!["job".into()]);
+        let (claimed, _) = store.claim(&jobs, "me", lease).unwrap().expect("a claim");
+        assert_eq!(claimed.id, holder.id);
+        let (next, d) = store.enqueue(&held).unwrap();
+        assert_eq!(d.as_str(), "created");
+        assert_ne!(next.id, holder.id);
+        // Nor does a cancelled one; the oldest pending holder answers a coalesce.
+        store.cancel(&next.id).unwrap();
+        let (newest, _) = store.enqueue(&held).unwrap();
+        let (same, d) = store.enqueue(&coalesce).unwrap();
+        assert_eq!((same.id.as_str(), d.as_str()), (newest.id.as_str(), "coalesced"));
+    }
+
+    fn enqueue_batch_answers_like_single_enqueues() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let keyed = RunSpec { idempotency_key: Some("i".into()), ..spec("job") };
+        let held = RunSpec { concurrency_key: Some("k".into()), ..spec("job") };
+        let coalesce = RunSpec { coalesce: true, ..held.clone() };
+        let answers = store
+            .enqueue_batch(true, |b| {
+                let mut out = Vec::new();
+                for s in [&spec("job"), &keyed, &keyed, &held, &coalesce, &spec("job")] {
+                    let (run, d) = b.enqueue(s)?;
+                    out.push((run.id, d.as_str().to_string()));
+                }
+                out.push(("".into(), b.enqueue(&held).map(|_| ()).map_err(|e| e.to_string()).unwrap_err()));
+                Ok(out)
+            })
+            .unwrap();
+        let kinds: Vec<&str> = answers.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(&kinds[..6], ["created", "created", "idempotent", "created", "coalesced", "created"]);
+        assert_eq!(answers[2].0, answers[1].0);
+        assert_eq!(answers[4].0, answers[3].0);
+        assert!(answers[6].1.contains("use --coalesce"), "{}", answers[6].1);
+        // Every created run was written, the keyless ones buffered with the keyed ones between.
+        let filter = ListFilter { limit: 10, ..ListFilter::default() };
+        let (runs, _) = store.list_page(None, filter, false).unwrap();
+        let mut listed: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        listed.sort();
+        let mut created: Vec<&str> = [0, 1, 3, 5].iter().map(|&i| answers[i].0.as_str()).collect();
+        created.sort();
+        assert_eq!(listed, created);
+    }
+
     fn claims_are_fenced_by_their_generation() {
         let env = Env::new();
         let mut store = open(&env);
@@ -181,6 +282,116 @@ both! {
         );
     }
 
+    fn details_and_log_pages_read_one_run_in_order() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+        let (claimed, _) = store
+            .claim(&Jobs::All, "me", Duration::from_secs(30))
+            .unwrap()
+            .expect("a claim");
+        let fence = Fence { run_id: run.id.clone(), generation: claimed.lease_generation };
+        let step = NewStep {
+            name: "one",
+            status: "completed",
+            output: Some("1"),
+            error: None,
+            started_at: "2026-01-01T00:00:00.000Z",
+        };
+        assert!(!store.record_step(&fence, &step).unwrap().is_lost());
+        for message in ["a", "b", "c"] {
+            let log = NewLog { step_name: Some("one"), level: "info", message, data: None };
+            assert_eq!(store.append_log(&fence, &log).unwrap(), Fenced::Done(()));
+        }
+        let tail = &run.id[run.id.len() - 12..];
+        let (shown, steps, logs) = store.run_details(tail).unwrap();
+        assert_eq!(shown.id, run.id);
+        assert_eq!(shown.status, Status::Leased);
+        assert_eq!(steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["one"]);
+        let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(messages, ["a", "b", "c"]);
+        assert_eq!(refusal(&store.run_details("zzzzzzzzzzzz").unwrap_err()), "not found");
+
+        // Pages after (created_at, id); not terminal while the run is leased.
+        let (terminal, first) = store.logs_page(&run.id, None, 2).unwrap();
+        assert!(!terminal);
+        assert_eq!(first.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let after = (first[1].created_at.as_str(), first[1].id.as_str());
+        let (_, rest) = store.logs_page(&run.id, Some(after), 2).unwrap();
+        assert_eq!(rest.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(store.complete(&run.id, fence.generation, None).unwrap(), Fenced::Done(()));
+        let (terminal, all) = store.logs_page(&run.id, None, 10).unwrap();
+        assert!(terminal);
+        assert_eq!(all.len(), 3);
+        // A run that is gone is as good as terminal: nothing more can come.
+        store.delete(&run.id, false).unwrap();
+        let (terminal, none) = store.logs_page(&run.id, None, 10).unwrap();
+        assert!(terminal && none.is_empty());
+    }
+
+    fn a_write_under_a_deadline_waits_for_a_lock_no_longer_than_it() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+        // Another session holds the run (SQLite: the write lock; PostgreSQL: the row).
+        let holder: Box<dyn std::any::Any> = match env.backend {
+            Backend::Sqlite => {
+                let c = rusqlite::Connection::open(env.db_arg()).unwrap();
+                c.execute_batch("BEGIN IMMEDIATE").unwrap();
+                Box::new(c)
+            }
+            Backend::Postgres => {
+                let mut c = pg_connect(&env.db_arg());
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT id FROM durably_runs WHERE id = {} FOR UPDATE",
+                    lit(&run.id)
+                ))
+                .unwrap();
+                Box::new(c)
+            }
+        };
+        // The store's own bound is its busy timeout (10 s); the deadline cuts the wait short.
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(300);
+        let err = store
+            .before_deadline(Some(deadline), |s| s.cancel(&run.id))
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(250), "{waited:?}: {err:#}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}: {err:#}");
+        drop(holder);
+        assert_eq!(store.run(&run.id).unwrap().unwrap().status, Status::Pending);
+        // The deadline was for that write only.
+        assert_eq!(store.cancel(&run.id).unwrap(), run.id);
+    }
+
+    fn pending_runs_count_as_blocked_while_a_live_lease_holds_their_key() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let keyed = |job: &str| RunSpec { concurrency_key: Some("k".into()), ..spec(job) };
+        let (first, _) = store.enqueue(&keyed("job")).unwrap();
+        let lease = Duration::from_secs(30);
+        let (claimed, _) = store.claim(&Jobs::All, "me", lease).unwrap().expect("a claim");
+        assert_eq!(claimed.id, first.id);
+        store.enqueue(&keyed("job")).unwrap();
+        store.enqueue(&spec("job")).unwrap();
+        // The key binds across jobs.
+        store.enqueue(&keyed("other")).unwrap();
+        store.enqueue(&RunSpec { concurrency_key: Some("free".into()), ..spec("other") }).unwrap();
+        let pending = |store: &Store, jobs: Jobs| {
+            let p = store.pending_for(&jobs).unwrap();
+            (p.total, p.blocked)
+        };
+        assert_eq!(pending(&store, Jobs::All), (4, 2));
+        assert_eq!(pending(&store, Jobs::Only(vec!["other".into()])), (2, 1));
+        assert_eq!(pending(&store, Jobs::Only(vec![])), (0, 0));
+        // The guard is the claim's: a blocked run is not claimed.
+        let (next, _) = store.claim(&Jobs::All, "me", lease).unwrap().expect("a claim");
+        assert!(next.concurrency_key.as_deref() != Some("k"), "{next:?}");
+        assert_eq!(store.complete(&first.id, claimed.lease_generation, None).unwrap(), Fenced::Done(()));
+        assert_eq!(pending(&store, Jobs::All), (3, 0));
+    }
+
     fn listing_is_newest_first_and_pages_after_a_run() {
         let env = Env::new();
         let mut store = open(&env);
@@ -194,7 +405,7 @@ both! {
         assert_eq!(page(&mut store, Some(&ids[3])), vec![ids[2].clone(), ids[1].clone()]);
         let filter = ListFilter { limit: 1, ..ListFilter::default() };
         let (_, _, count) = store.list_page_counted(Some(&ids[2]), filter, false, 10).unwrap();
-        assert_eq!(count, Some(2));
+        assert_eq!(count, 2);
     }
 
     fn purge_selects_only_terminal_runs_of_its_filter() {
@@ -220,4 +431,40 @@ both! {
         assert!(store.run(&other.id).unwrap().is_some());
         assert!(store.run(&waiting.id).unwrap().is_some());
     }
+}
+
+/// PostgreSQL bounds every write by one deadline rule (`pg::bound_by_deadline`): a deadline
+/// already passed refuses the write before any statement, a command's write (enqueue) as a
+/// fenced one (complete). (SQLite's deadline bounds only the wait for its lock.)
+#[test]
+#[ignore = "needs PostgreSQL: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn pg_writes_past_their_deadline_write_nothing() {
+    Backend::Postgres.run(|| {
+        let env = Env::new();
+        let mut store = open(&env);
+        let (run, _) = store.enqueue(&spec("job")).unwrap();
+        let lease = Duration::from_secs(30);
+        let (claimed, _) = store
+            .claim(&Jobs::All, "me", lease)
+            .unwrap()
+            .expect("a claim");
+        let passed = Some(Instant::now());
+        let err = store
+            .before_deadline(passed, |s| s.enqueue(&spec("job")))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("the lease ran out"), "{err:#}");
+        let err = store
+            .before_deadline(passed, |s| {
+                s.complete(&run.id, claimed.lease_generation, None)
+            })
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("the lease ran out"), "{err:#}");
+        let filter = ListFilter {
+            limit: 10,
+            ..ListFilter::default()
+        };
+        let (runs, _) = store.list_page(None, filter, false).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, Status::Leased);
+    });
 }

@@ -9,10 +9,9 @@
 //! (Debian package faketime, installed by .ci/run). Run: `cargo test --test integration
 //! postgres_clock:: -- --include-ignored`.
 
-use crate::harness::{lit, poll, run_command, Bg, Env, Out, BOUND};
+use crate::harness::{asleep_in_a_wait, lit, poll, run_command, wait_for, Bg, Env, Out, BOUND};
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::Duration;
 
 /// `durably --db DB ARGS...` under libfaketime with the wall clock shifted by `shift` (e.g.
 /// `+120s`): the same program, arguments and environment as [`Env::command`].
@@ -508,7 +507,9 @@ fn pg_enqueue_waits_for_a_connection_slot_within_busy_timeout() {
     // Refused while the slot is held, then admitted once it is given back.
     let c = as_role(&["--busy-timeout", "10s", "enqueue", "--job", "a"]);
     let waiting = Bg::spawn(c, env.dir.path(), "enqueue");
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for("the enqueue to wait for a connection slot", || {
+        asleep_in_a_wait(waiting.child.id()).then_some(())
+    });
     drop(held);
     let mut waiting = waiting;
     let st = waiting.wait_max(BOUND);

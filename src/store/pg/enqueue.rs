@@ -1,7 +1,7 @@
-//! Enqueueing on PostgreSQL with the rules of the SQLite backend (`sqlite::enqueue`) and
-//! [`crate::store::rules`]: idempotency key first (a duplicate returns the existing run), then
-//! labels are validated, then the pending concurrency key (conflict, or the pending run with
-//! coalesce).
+//! Enqueueing on PostgreSQL by the rule written once in [`rules::key_holder_answer`]
+//! (idempotency key first, whatever the labels; then labels are validated; then the pending
+//! concurrency key: conflict, or the pending run with coalesce), over this backend's two reads
+//! (`KeyReads`).
 //!
 //! Two enqueuers race without a table lock: the insert is `ON CONFLICT DO NOTHING` against the
 //! library's unique indexes (`idx_durably_runs_job_idempotency`,
@@ -53,11 +53,10 @@ pub fn enqueue(
     st: &mut Statements,
 ) -> Result<(Run, Disposition)> {
     if validate_labels(&spec.labels).is_err() {
-        // The idempotency key answers before the labels are looked at.
-        if let Some(key) = &spec.idempotency_key {
-            if let Some(run) = by_idempotency_key(c, st, &spec.job, key)? {
-                return Ok((run, Disposition::Idempotent));
-            }
+        // The idempotency key answers before the labels are looked at: the rule says which
+        // (an idempotent twin, else the labels' refusal).
+        if let Some(answer) = rules::key_holder_answer(&mut KeyReads { c, st }, spec)? {
+            return Ok(answer);
         }
         validate_labels(&spec.labels)?;
     }
@@ -95,7 +94,8 @@ pub fn enqueue(
             let run = Run::pending(id, spec, labels, now);
             return Ok((run, Disposition::Created));
         }
-        if let Some(answer) = key_holder(c, st, spec)? {
+        // A unique index refused the insert: the run holding the key answers, by the rule.
+        if let Some(answer) = rules::key_holder_answer(&mut KeyReads { c, st }, spec)? {
             return Ok(answer);
         }
         if get_run(c, &id)?.is_some() {
@@ -108,55 +108,35 @@ pub fn enqueue(
     )
 }
 
-/// The run that holds the spec's idempotency key (idempotent) or its pending concurrency key
-/// (coalesced, or a conflict), after an insert that met a key already taken.
-fn key_holder(
-    c: &mut impl GenericClient,
-    st: &mut Statements,
-    spec: &RunSpec,
-) -> Result<Option<(Run, Disposition)>> {
-    if let Some(key) = &spec.idempotency_key {
-        if let Some(run) = by_idempotency_key(c, st, &spec.job, key)? {
-            return Ok(Some((run, Disposition::Idempotent)));
-        }
-    }
-    if let Some(key) = &spec.concurrency_key {
-        if let Some(run) = pending_by_concurrency_key(c, st, &spec.job, key)? {
-            return rules::pending_key_holder(spec, key, run).map(Some);
-        }
-    }
-    Ok(None)
+/// The reads of [`rules::KeyHolders`] in the caller's transaction, prepared once per batch.
+struct KeyReads<'a, C> {
+    c: &'a mut C,
+    st: &'a mut Statements,
 }
 
-fn by_idempotency_key(
-    c: &mut impl GenericClient,
-    st: &mut Statements,
-    job: &str,
-    key: &str,
-) -> Result<Option<Run>> {
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = $1 AND idempotency_key = $2"
-    );
-    let stmt = prepared(c, &mut st.by_idempotency_key, &sql)?;
-    c.query_opt(&stmt, &[&job, &key])?
-        .map(|r| run_from_row(&r))
-        .transpose()
-}
+impl<C: GenericClient> rules::KeyHolders for KeyReads<'_, C> {
+    fn by_idempotency_key(&mut self, job: &str, key: &str) -> Result<Option<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = $1 AND idempotency_key = $2"
+        );
+        let stmt = prepared(self.c, &mut self.st.by_idempotency_key, &sql)?;
+        self.c
+            .query_opt(&stmt, &[&job, &key])?
+            .map(|r| run_from_row(&r))
+            .transpose()
+    }
 
-fn pending_by_concurrency_key(
-    c: &mut impl GenericClient,
-    st: &mut Statements,
-    job: &str,
-    key: &str,
-) -> Result<Option<Run>> {
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = $1 AND concurrency_key = $2 \
-         AND status = 'pending' ORDER BY created_at, id COLLATE \"C\" LIMIT 1"
-    );
-    let stmt = prepared(c, &mut st.pending_by_concurrency_key, &sql)?;
-    c.query_opt(&stmt, &[&job, &key])?
-        .map(|r| run_from_row(&r))
-        .transpose()
+    fn pending_by_concurrency_key(&mut self, job: &str, key: &str) -> Result<Option<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = $1 AND concurrency_key = $2 \
+             AND status = 'pending' ORDER BY created_at, id COLLATE \"C\" LIMIT 1"
+        );
+        let stmt = prepared(self.c, &mut self.st.pending_by_concurrency_key, &sql)?;
+        self.c
+            .query_opt(&stmt, &[&job, &key])?
+            .map(|r| run_from_row(&r))
+            .transpose()
+    }
 }
 
 /// Runs of an `enqueue-many` batch that have neither an idempotency key nor a concurrency key:

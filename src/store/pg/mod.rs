@@ -2,7 +2,7 @@
 //! on PostgreSQL, one synchronous `postgres::Client`, every write in one transaction, and the
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
 //! concurrency key, tried, never waited for), and the database's clock for every lease and run
-//! time ([`clock`]). Statements live in `sql/postgres/`.
+//! time (`clock`). Statements live in `sql/postgres/`.
 
 mod admission;
 mod big_output;
@@ -17,7 +17,7 @@ pub mod watch;
 
 use super::backend::{Maintenance, RunChanges, RunReads};
 use super::PgTarget;
-use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
+use super::{reads, rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::cell::{Cell, RefCell};
@@ -49,7 +49,7 @@ pub struct Postgres {
     pub(super) client: RefCell<postgres::Client>,
     /// `host:port/dbname`, for messages (never the password).
     pub(super) shown: String,
-    /// The bound on lock waits of the current write ([`Postgres::set_deadline`]).
+    /// The deadline of the current write ([`Postgres::set_deadline`], [`bound_by_deadline`]).
     pub(super) deadline: Option<Instant>,
     /// The client-side bounds; declared after `client`, so that the bound of the close is in
     /// force while the client drops.
@@ -119,6 +119,33 @@ fn cut_if_lost<T>(result: Result<T>, socket: Option<watch::Socket>) -> Result<T>
         watch::cut(socket);
     }
     result
+}
+
+/// The deadline rule of every PostgreSQL write, first thing in its transaction: while a
+/// deadline is set ([`Postgres::set_deadline`]: a worker's write on behalf of a leased run must
+/// not outlive the lease), the transaction's lock waits and statements end at it
+/// (`SET LOCAL lock_timeout` and `statement_timeout`, in whole milliseconds rounded up: a
+/// timeout that fired before the deadline would read as a database error rather than the lease
+/// running out), and a write whose deadline has already passed is refused before any statement
+/// ("the lease ran out"). Either way nothing is written. Without a deadline, nothing is set:
+/// the connection's own `lock_timeout` (`--busy-timeout`) applies. (`fenced_write_from` in
+/// `lease.rs` spells the same rule in its own copy; it is to call this.)
+pub(super) fn bound_by_deadline(
+    tx: &mut postgres::Transaction,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let Some(deadline) = deadline else {
+        return Ok(());
+    };
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
+    anyhow::ensure!(left > 0, "the lease ran out");
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
+    ))?;
+    Ok(())
 }
 
 /// How long closing a connection may wait for the server (the client sends Terminate and
@@ -231,9 +258,9 @@ impl Postgres {
         Ok(Postgres::new(client?, socket, target.shown))
     }
 
-    /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
-    /// (None: no bound); see [`Postgres::fenced_write`]. The client stops waiting shortly
-    /// after it too, answer or not (the connection is then lost).
+    /// Bounds the writes that follow by `deadline` (None: no bound), by the one rule of
+    /// `bound_by_deadline`. The client stops waiting shortly after it too, answer or not
+    /// (the connection is then lost).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
     }
@@ -335,8 +362,8 @@ impl Postgres {
         Ok(value)
     }
 
-    /// `f` in one READ COMMITTED transaction, committed when it returns Ok; lock waits bounded
-    /// by the deadline when one is set ([`Postgres::set_deadline`]). When the connection is
+    /// `f` in one READ COMMITTED transaction, committed when it returns Ok, bounded by the
+    /// deadline when one is set ([`bound_by_deadline`]). When the connection is
     /// lost after COMMIT was sent, the error is [`super::CommitUnknown`] with `subject(value)`
     /// saying what to look for.
     pub(super) fn write_then<T>(
@@ -350,16 +377,8 @@ impl Postgres {
         let mut tx = client
             .transaction()
             .map_err(|e| describe(e.into(), shown))?;
-        if let Some(deadline) = self.deadline {
-            let ms = deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis()
-                .max(1);
-            let set = tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"));
-            cut_if_lost(set.map_err(anyhow::Error::from), self.net.socket)
-                .map_err(|e| describe(e, shown))?;
-        }
-        let value = f(&mut tx, &mut self.clock);
+        let value =
+            bound_by_deadline(&mut tx, self.deadline).and_then(|()| f(&mut tx, &mut self.clock));
         let value = cut_if_lost(value, self.net.socket).map_err(|e| describe(e, shown))?;
         tx.commit()
             .map_err(|e| outcome::commit_error(e, shown, subject(&value)))?;
@@ -386,79 +405,54 @@ impl RunReads for Postgres {
         self.read(|c| runs::resolve_id(c, given))
     }
 
-    /// Resolves and loads a run (exit 3 when unknown).
+    /// Resolves and loads a run (not found when unknown).
     fn find_run(&mut self, given: &str) -> Result<Run> {
         self.read(|c| runs::find_run(c, given))
     }
 
-    /// A run with its steps and logs, from one snapshot.
+    /// A run with its steps and logs, from one snapshot ([`reads::run_details`]).
     fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
-        self.read(|c| {
-            let run = runs::find_run(c, given)?;
-            let steps = runs::steps_of(c, &run.id)?;
-            let logs = runs::logs_of(c, &run.id, None, None)?;
-            Ok((run, steps, logs))
-        })
+        self.read(|c| reads::run_details(&mut runs::Reads(c), given))
     }
 
-    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
-    /// gone) in the same snapshot.
+    /// A page of a run's logs and whether the run was terminal ([`reads::logs_page`]).
     fn logs_page(
         &mut self,
         run_id: &str,
         after: Option<(&str, &str)>,
         limit: u64,
     ) -> Result<(bool, Vec<Log>)> {
-        self.read(|c| {
-            let terminal = runs::get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
-            let logs = runs::logs_of(c, run_id, after, Some(limit))?;
-            Ok((terminal, logs))
-        })
+        self.read(|c| reads::logs_page(&mut runs::Reads(c), run_id, after, limit))
     }
 
-    /// Like [`RunReads::list_page`], with the number of runs the filter matches from
-    /// `before` on (ignoring offset and limit) counted up to `cap + 1` in the same snapshot.
+    /// A page of runs and a count capped at `cap + 1` ([`reads::list_page_counted`]).
     fn list_page_counted(
         &mut self,
         before: Option<&str>,
         filter: ListFilter,
         short_ids: bool,
         cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
-        self.read(|c| {
-            let mut filter = filter;
-            filter.before = before_key(c, before)?;
-            let (page, short) = runs::page(c, &filter, short_ids)?;
-            let count = runs::count(c, &filter, cap)?;
-            Ok((page, short, Some(count)))
-        })
+    ) -> Result<(Vec<Run>, Vec<String>, u64)> {
+        self.read(|c| reads::list_page_counted(&mut runs::Reads(c), before, filter, short_ids, cap))
     }
 
-    /// A page of runs, newest first, after the run `before` names; with `short_ids`, each
-    /// run's short handle too (its shortest unique tail).
+    /// A page of runs, newest first, after the run `before` names ([`reads::list_page`]).
     fn list_page(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
         short_ids: bool,
     ) -> Result<(Vec<Run>, Vec<String>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let (page, short) = runs::page(c, &filter, short_ids)?;
-            Ok((page, short))
-        })
+        self.read(|c| reads::list_page(&mut runs::Reads(c), before, filter, short_ids))
     }
 
-    /// `ls --explain`: the statement and PostgreSQL's EXPLAIN of it.
+    /// `ls --explain`: the statement and PostgreSQL's EXPLAIN of it ([`reads::explain_list`]).
     fn explain_list(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
     ) -> Result<(Plan, Vec<Vec<String>>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            runs::explain(c, &filter)
-        })
+        self.read(|c| reads::explain_list(&mut runs::Reads(c), before, filter))
     }
 
     /// Runs counted by (status, job).
@@ -548,19 +542,5 @@ impl Maintenance for Postgres {
                 return Ok(deleted);
             }
         }
-    }
-}
-
-/// The (created_at, id) of the run `before` names, for paging.
-fn before_key(
-    c: &mut postgres::Transaction,
-    before: Option<&str>,
-) -> Result<Option<(String, String)>> {
-    match before {
-        Some(id) => {
-            let run = runs::find_run(c, id)?;
-            Ok(Some((run.created_at, run.id)))
-        }
-        None => Ok(None),
     }
 }

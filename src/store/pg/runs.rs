@@ -3,11 +3,11 @@
 //! whatever the database's collation.
 
 use super::rows::{log_from_row, run_from_row, step_from_row};
-use crate::model::{Log, Run, Status, Step};
+use crate::model::{Log, Run, Step};
 use crate::store::columns::{LOG_COLUMNS, RUN_COLUMNS, STEP_COLUMNS};
 use crate::store::handles::{self, TAIL_MIN};
 use crate::store::rules::{self, LABEL_FIRST_MAX_CAP, LABEL_FIRST_MIN_CAP};
-use crate::store::{Jobs, ListFilter, Param, Pending, Plan, PurgeFilter, Query};
+use crate::store::{reads, Jobs, ListFilter, Param, Pending, Plan, PurgeFilter, Query};
 use anyhow::Result;
 use postgres::types::ToSql;
 use postgres::GenericClient;
@@ -87,7 +87,7 @@ pub fn resolve_id(c: &mut impl GenericClient, given: &str) -> Result<String> {
     handles::resolve(&mut Ids(c), given)
 }
 
-/// Resolves and loads a run (exit 3 when unknown).
+/// Resolves and loads a run (not found when unknown).
 pub fn find_run(c: &mut impl GenericClient, given: &str) -> Result<Run> {
     let id = resolve_id(c, given)?;
     get_run(c, &id)?.ok_or_else(|| handles::not_found(given))
@@ -208,110 +208,131 @@ fn label_probe(table: &str, key: &str, value: &str) -> String {
 /// The statement of a page of runs, newest first, keyset `(created_at, id) < before`:
 /// - [`Strategy::IndexStreams`]: the status and job filters as one ordered index range per
 ///   (status, job) pair, each cut at a page and merged by the planner (Merge Append), each label
-///   probed per run ([`label_probe`]). Cost: page × streams ÷ the labels' selectivity.
+///   probed per run (`label_probe`). Cost: page × streams ÷ the labels' selectivity.
 /// - [`Strategy::LabelFirst`]: the driving label's rows, each run looked up by id in a LATERAL
 ///   subquery (OFFSET 0 keeps it a per-row lookup, never a hash join with a scan of the runs),
 ///   filtered, and the page kept by a top-N sort. Cost: the label's matches, at most the cap.
 pub fn list_query(f: &ListFilter, strategy: &Strategy) -> (String, Vec<String>) {
-    let page = f.limit.saturating_add(f.offset).min(i64::MAX as u64);
-    let (limit, offset) = (f.limit.min(i64::MAX as u64), f.offset.min(i64::MAX as u64));
     let mut params: Vec<String> = Vec::new();
-    let mark = |params: &mut Vec<String>, v: &str| {
-        params.push(v.to_string());
-        format!("${}", params.len())
-    };
-    let mut statuses: Vec<Status> = f.statuses.clone();
-    statuses.sort_by_key(|s| s.as_str());
+    let mut statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
+    statuses.sort();
     statuses.dedup();
-    let mut jobs: Vec<&String> = f.jobs.iter().collect();
+    let mut jobs: Vec<&str> = f.jobs.iter().map(String::as_str).collect();
     jobs.sort();
     jobs.dedup();
-    if let Strategy::LabelFirst { driver } = strategy {
-        let (k, v) = &f.labels[*driver];
-        let (a, b) = (mark(&mut params, k), mark(&mut params, v));
-        let mut cond = String::from("r.id = d.run_id");
-        if !statuses.is_empty() {
-            let marks: Vec<String> = statuses
-                .iter()
-                .map(|s| mark(&mut params, s.as_str()))
-                .collect();
-            cond.push_str(&format!(" AND r.status IN ({})", marks.join(", ")));
+    let sql = match strategy {
+        Strategy::LabelFirst { driver } => {
+            label_first_query(f, *driver, &statuses, &jobs, &mut params)
         }
-        if !jobs.is_empty() {
-            let marks: Vec<String> = jobs.iter().map(|j| mark(&mut params, j)).collect();
-            cond.push_str(&format!(" AND r.job_name IN ({})", marks.join(", ")));
-        }
-        if let Some((created, id)) = &f.before {
-            let (c1, c2) = (mark(&mut params, created), mark(&mut params, id));
-            cond.push_str(&format!(
-                " AND (r.created_at, r.id COLLATE \"C\") < ({c1}, {c2})"
-            ));
-        }
-        for (i, (k, v)) in f.labels.iter().enumerate() {
-            if i != *driver {
-                let (c1, c2) = (mark(&mut params, k), mark(&mut params, v));
-                cond.push_str(&label_probe("r", &c1, &c2));
-            }
-        }
-        let sql = format!(
-            "SELECT r.* FROM durably_run_labels AS d CROSS JOIN LATERAL \
-             (SELECT {RUN_COLUMNS} FROM durably_runs AS r WHERE {cond} OFFSET 0) AS r \
-             WHERE d.key = {a} AND d.value = {b} \
-             ORDER BY r.created_at DESC, r.id COLLATE \"C\" DESC LIMIT {limit} OFFSET {offset}"
-        );
-        return (sql, params);
+        Strategy::IndexStreams => index_streams_query(f, &statuses, &jobs, &mut params),
+    };
+    (sql, params)
+}
+
+/// `$n` for a new parameter `v`.
+fn mark(params: &mut Vec<String>, v: &str) -> String {
+    params.push(v.to_string());
+    format!("${}", params.len())
+}
+
+/// [`Strategy::LabelFirst`]: the statement of [`list_query`] driven by label `driver`.
+fn label_first_query(
+    f: &ListFilter,
+    driver: usize,
+    statuses: &[&str],
+    jobs: &[&str],
+    params: &mut Vec<String>,
+) -> String {
+    let (limit, offset) = (f.limit.min(i64::MAX as u64), f.offset.min(i64::MAX as u64));
+    let (k, v) = &f.labels[driver];
+    let (a, b) = (mark(params, k), mark(params, v));
+    let mut cond = String::from("r.id = d.run_id");
+    if !statuses.is_empty() {
+        let marks: Vec<String> = statuses.iter().map(|s| mark(params, s)).collect();
+        cond.push_str(&format!(" AND r.status IN ({})", marks.join(", ")));
     }
+    if !jobs.is_empty() {
+        let marks: Vec<String> = jobs.iter().map(|j| mark(params, j)).collect();
+        cond.push_str(&format!(" AND r.job_name IN ({})", marks.join(", ")));
+    }
+    if let Some((created, id)) = &f.before {
+        let (c1, c2) = (mark(params, created), mark(params, id));
+        cond.push_str(&format!(
+            " AND (r.created_at, r.id COLLATE \"C\") < ({c1}, {c2})"
+        ));
+    }
+    for (i, (k, v)) in f.labels.iter().enumerate() {
+        if i != driver {
+            let (c1, c2) = (mark(params, k), mark(params, v));
+            cond.push_str(&label_probe("r", &c1, &c2));
+        }
+    }
+    format!(
+        "SELECT r.* FROM durably_run_labels AS d CROSS JOIN LATERAL \
+         (SELECT {RUN_COLUMNS} FROM durably_runs AS r WHERE {cond} OFFSET 0) AS r \
+         WHERE d.key = {a} AND d.value = {b} \
+         ORDER BY r.created_at DESC, r.id COLLATE \"C\" DESC LIMIT {limit} OFFSET {offset}"
+    )
+}
+
+/// Each of `given`, or None (any) when none is given.
+fn each_or_any<'a>(given: &[&'a str]) -> Vec<Option<&'a str>> {
+    if given.is_empty() {
+        vec![None]
+    } else {
+        given.iter().copied().map(Some).collect()
+    }
+}
+
+/// [`Strategy::IndexStreams`]: the statement of [`list_query`], one stream per (job, status)
+/// pair (one stream when neither is filtered).
+fn index_streams_query(
+    f: &ListFilter,
+    statuses: &[&str],
+    jobs: &[&str],
+    params: &mut Vec<String>,
+) -> String {
+    let page = f.limit.saturating_add(f.offset).min(i64::MAX as u64);
+    let (limit, offset) = (f.limit.min(i64::MAX as u64), f.offset.min(i64::MAX as u64));
     let mut common = String::new();
     if let Some((created, id)) = &f.before {
-        let (a, b) = (mark(&mut params, created), mark(&mut params, id));
+        let (a, b) = (mark(params, created), mark(params, id));
         common.push_str(&format!(" AND (created_at, id COLLATE \"C\") < ({a}, {b})"));
     }
     for (k, v) in &f.labels {
-        let (a, b) = (mark(&mut params, k), mark(&mut params, v));
+        let (a, b) = (mark(params, k), mark(params, v));
         common.push_str(&label_probe("r", &a, &b));
     }
-    let statuses: Vec<Option<&str>> = if statuses.is_empty() {
-        vec![None]
-    } else {
-        statuses.iter().map(|s| Some(s.as_str())).collect()
-    };
-    let jobs: Vec<Option<&str>> = if jobs.is_empty() {
-        vec![None]
-    } else {
-        jobs.iter().map(|j| Some(j.as_str())).collect()
-    };
     let order = "ORDER BY created_at DESC, id COLLATE \"C\" DESC";
     let mut streams = Vec::new();
-    for job in &jobs {
-        for status in &statuses {
+    for job in each_or_any(jobs) {
+        for status in each_or_any(statuses) {
             let mut cond = String::from("TRUE");
             if let Some(j) = job {
-                cond.push_str(&format!(" AND job_name = {}", mark(&mut params, j)));
+                cond.push_str(&format!(" AND job_name = {}", mark(params, j)));
             }
             if let Some(s) = status {
-                cond.push_str(&format!(" AND status = {}", mark(&mut params, s)));
+                cond.push_str(&format!(" AND status = {}", mark(params, s)));
             }
             streams.push(format!(
                 "SELECT {RUN_COLUMNS} FROM durably_runs AS r WHERE {cond}{common} {order} LIMIT {page}"
             ));
         }
     }
-    let sql = if streams.len() == 1 {
+    if streams.len() == 1 {
         // One stream: its own LIMIT is the page's.
         let one = streams.remove(0);
         let cut = one.rfind(" LIMIT ").unwrap_or(one.len());
-        format!("{} LIMIT {limit} OFFSET {offset}", &one[..cut])
-    } else {
-        format!(
-            "SELECT * FROM ({}) AS r {order} LIMIT {limit} OFFSET {offset}",
-            streams
-                .iter()
-                .map(|s| format!("({s})"))
-                .collect::<Vec<_>>()
-                .join(" UNION ALL "),
-        )
-    };
-    (sql, params)
+        return format!("{} LIMIT {limit} OFFSET {offset}", &one[..cut]);
+    }
+    format!(
+        "SELECT * FROM ({}) AS r {order} LIMIT {limit} OFFSET {offset}",
+        streams
+            .iter()
+            .map(|s| format!("({s})"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL "),
+    )
 }
 
 pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
@@ -323,20 +344,46 @@ pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
         .collect()
 }
 
-/// A page of runs and, with `short_ids`, their short handles, in the caller's transaction.
-pub fn page(
-    c: &mut impl GenericClient,
-    f: &ListFilter,
-    short_ids: bool,
-) -> Result<(Vec<Run>, Vec<String>)> {
-    let page = list(c, f)?;
-    let short = if short_ids {
-        let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
-        unique_handles(c, &ids)?
-    } else {
-        Vec::new()
-    };
-    Ok((page, short))
+/// The statements of [`reads`] in the caller's read transaction.
+pub struct Reads<'a, C>(pub &'a mut C);
+
+impl<C: GenericClient> reads::Snapshot for Reads<'_, C> {
+    fn run(&mut self, id: &str) -> Result<Option<Run>> {
+        get_run(self.0, id)
+    }
+
+    fn find_run(&mut self, given: &str) -> Result<Run> {
+        find_run(self.0, given)
+    }
+
+    fn steps_of(&mut self, run_id: &str) -> Result<Vec<Step>> {
+        steps_of(self.0, run_id)
+    }
+
+    fn logs_of(
+        &mut self,
+        run_id: &str,
+        after: Option<(&str, &str)>,
+        limit: Option<u64>,
+    ) -> Result<Vec<Log>> {
+        logs_of(self.0, run_id, after, limit)
+    }
+
+    fn list(&mut self, filter: &ListFilter) -> Result<Vec<Run>> {
+        list(self.0, filter)
+    }
+
+    fn count(&mut self, filter: &ListFilter, cap: u64) -> Result<u64> {
+        count(self.0, filter, cap)
+    }
+
+    fn explain(&mut self, filter: &ListFilter) -> Result<(Plan, Vec<Vec<String>>)> {
+        explain(self.0, filter)
+    }
+
+    fn unique_handles(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        unique_handles(self.0, ids)
+    }
 }
 
 /// How many runs `f` matches (ignoring its limit and offset), counted up to `cap + 1`: the
@@ -449,7 +496,8 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
 }
 
 /// Pending runs of `jobs` by the database's clock, and how many of them wait for a
-/// concurrency key: another run holds it with an unexpired lease (the claim's own guard), or
+/// concurrency key: another run holds it with an unexpired lease (the claim's own guard,
+/// [`rules::key_held_by_live_lease`]), or
 /// another session holds the key's advisory lock (a claim in flight, or a stuck session the
 /// claim skips). A worker's closing note.
 pub fn pending_for(c: &mut impl GenericClient, jobs: &Jobs) -> Result<Pending> {
@@ -458,10 +506,14 @@ pub fn pending_for(c: &mut impl GenericClient, jobs: &Jobs) -> Result<Pending> {
         Jobs::Only(list) if list.is_empty() => return Ok(Default::default()),
         Jobs::Only(list) => Some(list.iter().map(String::as_str).collect()),
     };
-    let row = c.query_one(
-        include_str!("../../../sql/postgres/pending_for.sql"),
-        &[&names],
-    )?;
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        include_str!("../../../sql/postgres/pending_for.sql").replace(
+            "{key_held_by_live_lease}",
+            &rules::key_held_by_live_lease("p", "clock.now"),
+        )
+    });
+    let row = c.query_one(sql.as_str(), &[&names])?;
     let (total, blocked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     Ok(Pending {
         total: total.max(0) as u64,

@@ -1,11 +1,11 @@
-//! Enqueueing runs, with the library's semantics: idempotency key first (a duplicate returns
-//! the existing run, whatever its status), then labels are validated, then the pending
-//! concurrency-key rule (conflict, or the pending run with coalesce), then the insert of the
-//! run and its label rows. Callers hold a `BEGIN IMMEDIATE` transaction, so nothing can slip in
-//! between the checks and the insert.
+//! Enqueueing runs on SQLite: the run that already answers the spec, by the rule written once
+//! in [`rules::key_holder_answer`] (idempotency key, then labels, then the pending concurrency
+//! key) over this backend's two reads (`KeyReads`); else the insert of the run and its label
+//! rows. Callers hold a `BEGIN IMMEDIATE` transaction, so nothing can slip in between the
+//! checks and the insert.
 
 use super::rows::run_from_row;
-use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec};
+use crate::model::{labels_json, new_id, Disposition, Run, RunSpec};
 use crate::store::columns::RUN_COLUMNS;
 use crate::store::rules;
 use crate::store::Clock;
@@ -15,16 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 /// Enqueues one run inside the caller's transaction.
 pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Run, Disposition)> {
-    if let Some(key) = &spec.idempotency_key {
-        if let Some(run) = by_idempotency_key(tx, &spec.job, key)? {
-            return Ok((run, Disposition::Idempotent));
-        }
-    }
-    validate_labels(&spec.labels)?;
-    if let Some(key) = &spec.concurrency_key {
-        if let Some(run) = pending_by_concurrency_key(tx, &spec.job, key)? {
-            return rules::pending_key_holder(spec, key, run);
-        }
+    if let Some(answer) = rules::key_holder_answer(&mut KeyReads(tx), spec)? {
+        return Ok(answer);
     }
     let id = new_id();
     let now = clock.now().to_string();
@@ -47,23 +39,30 @@ pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Ru
     Ok((run, Disposition::Created))
 }
 
-fn by_idempotency_key(tx: &Connection, job: &str, key: &str) -> Result<Option<Run>> {
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = ?1 AND idempotency_key = ?2"
-    );
-    Ok(tx
-        .prepare_cached(&sql)?
-        .query_row([job, key], run_from_row)
-        .optional()?)
-}
+/// The reads of [`rules::KeyHolders`] in the caller's transaction.
+struct KeyReads<'a>(&'a Connection);
 
-fn pending_by_concurrency_key(tx: &Connection, job: &str, key: &str) -> Result<Option<Run>> {
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = ?1 AND concurrency_key = ?2 \
-         AND status = 'pending' ORDER BY created_at, id LIMIT 1"
-    );
-    Ok(tx
-        .prepare_cached(&sql)?
-        .query_row([job, key], run_from_row)
-        .optional()?)
+impl rules::KeyHolders for KeyReads<'_> {
+    fn by_idempotency_key(&mut self, job: &str, key: &str) -> Result<Option<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = ?1 AND idempotency_key = ?2"
+        );
+        Ok(self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([job, key], run_from_row)
+            .optional()?)
+    }
+
+    fn pending_by_concurrency_key(&mut self, job: &str, key: &str) -> Result<Option<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = ?1 AND concurrency_key = ?2 \
+             AND status = 'pending' ORDER BY created_at, id LIMIT 1"
+        );
+        Ok(self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([job, key], run_from_row)
+            .optional()?)
+    }
 }

@@ -1,7 +1,8 @@
 //! The SQLite backend of [`super::Store`]: one rusqlite connection ([`db`] opens it), every
 //! write in one `BEGIN IMMEDIATE` transaction, the statements in the submodules, rows mapped
-//! in [`rows`]. The rules of each command are [`super::rules`] and [`super::handles`]; this
-//! backend supplies their statements ([`super::rules::RunWrites`], [`super::handles::IdLookup`]).
+//! in [`rows`]. The rules of each command are [`super::rules`], [`super::handles`] and
+//! [`super::reads`]; this backend supplies their statements ([`super::rules::RunWrites`],
+//! [`super::rules::KeyHolders`], [`super::handles::IdLookup`], [`super::reads::Snapshot`]).
 
 pub mod admin;
 pub mod big_text;
@@ -19,7 +20,7 @@ use super::handles::{self, TAIL_MIN};
 use super::types::{
     Access, Clock, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, Plan,
 };
-use super::{rules, StepRecord};
+use super::{reads, rules, StepRecord};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use rows::get_run;
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The database of one process (a worker's renewal thread opens its own with
-/// [`Store::open_again`](super::Store::open_again)).
+/// [`super::Store::open_again`]).
 pub struct Sqlite {
     pub(in crate::store) conn: Connection,
     pub(in crate::store) path: PathBuf,
@@ -36,7 +37,7 @@ pub struct Sqlite {
     clock: Clock,
 }
 
-/// Enqueues inside the one transaction of [`Store::enqueue_batch`](super::Store::enqueue_batch).
+/// Enqueues inside the one transaction of [`Sqlite::enqueue_batch`].
 pub struct SqliteBatch<'s> {
     conn: &'s Connection,
     path: &'s Path,
@@ -44,7 +45,7 @@ pub struct SqliteBatch<'s> {
 }
 
 impl SqliteBatch<'_> {
-    /// Like [`Store::enqueue`](super::Store::enqueue), in the batch's transaction.
+    /// Like [`super::Store::enqueue`], in the batch's transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         enqueue::enqueue(self.conn, spec, self.clock).map_err(|e| db::describe(e, self.path))
     }
@@ -132,7 +133,7 @@ impl Sqlite {
     // ----- changing runs -----
 
     /// Enqueues many runs in one `BEGIN IMMEDIATE` transaction: `f` calls
-    /// [`EnqueueBatch::enqueue`](super::EnqueueBatch::enqueue) for each. Committed when `commit` and `f` returns Ok, else
+    /// [`SqliteBatch::enqueue`] for each. Committed when `commit` and `f` returns Ok, else
     /// rolled back (`commit: false` tries a batch for its first error).
     pub fn enqueue_batch<T>(
         &mut self,
@@ -174,79 +175,55 @@ impl RunReads for Sqlite {
         self.read(|c| resolve_id(c, given))
     }
 
-    /// Resolves and loads a run (exit 3 when unknown).
+    /// Resolves and loads a run (not found when unknown).
     fn find_run(&mut self, given: &str) -> Result<Run> {
         self.read(|c| find_run(c, given))
     }
 
-    /// A run with its steps and logs, from one snapshot.
+    /// A run with its steps and logs, from one snapshot ([`reads::run_details`]).
     fn run_details(&mut self, given: &str) -> Result<(Run, Vec<Step>, Vec<Log>)> {
-        self.read(|c| {
-            let run = find_run(c, given)?;
-            let steps = steps::steps_of(c, &run.id)?;
-            let logs = steps::logs_of(c, &run.id, None, None)?;
-            Ok((run, steps, logs))
-        })
+        self.read(|c| reads::run_details(&mut Reads(c), given))
     }
 
-    /// A page of a run's logs after `(created_at, id)`, and whether the run was terminal (or
-    /// gone) in the same snapshot: then no later log can appear.
+    /// A page of a run's logs and whether the run was terminal ([`reads::logs_page`]).
     fn logs_page(
         &mut self,
         run_id: &str,
         after: Option<(&str, &str)>,
         limit: u64,
     ) -> Result<(bool, Vec<Log>)> {
-        self.read(|c| {
-            let terminal = get_run(c, run_id)?.is_none_or(|r| r.is_terminal());
-            let logs = steps::logs_of(c, run_id, after, Some(limit))?;
-            Ok((terminal, logs))
-        })
+        self.read(|c| reads::logs_page(&mut Reads(c), run_id, after, limit))
     }
 
-    /// A page of runs, newest first, starting after the run `before` (an id or prefix) when
-    /// given; with `short_ids`, each run's short handle too (its shortest unique tail).
+    /// A page of runs, newest first, after the run `before` names ([`reads::list_page`]).
     fn list_page(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
         short_ids: bool,
     ) -> Result<(Vec<Run>, Vec<String>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let (runs, short) = page(c, &filter, short_ids)?;
-            Ok((runs, short))
-        })
+        self.read(|c| reads::list_page(&mut Reads(c), before, filter, short_ids))
     }
 
-    /// How [`Store::list_page`](super::Store::list_page) would read this page: the plan and SQLite's query plans.
+    /// How [`RunReads::list_page`] would read this page: the plan and SQLite's query plans.
     fn explain_list(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
     ) -> Result<(Plan, Vec<Vec<String>>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            list::explain(c, &filter)
-        })
+        self.read(|c| reads::explain_list(&mut Reads(c), before, filter))
     }
 
-    /// Like [`RunReads::list_page`], with the number of runs the filter matches from `before` on
-    /// (ignoring `offset` and `limit`) counted in the same read transaction, up to `cap + 1`:
-    /// a count above `cap` means "more than `cap`", and counting costs at most `cap + 1` rows.
+    /// A page of runs and a count capped at `cap + 1` ([`reads::list_page_counted`]): counting
+    /// costs at most `cap + 1` rows.
     fn list_page_counted(
         &mut self,
         before: Option<&str>,
-        mut filter: ListFilter,
+        filter: ListFilter,
         short_ids: bool,
         cap: u64,
-    ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
-        self.read(|c| {
-            filter.before = before_key(c, before)?;
-            let (runs, short) = page(c, &filter, short_ids)?;
-            let count = count_matches(c, &filter, cap)?;
-            Ok((runs, short, Some(count)))
-        })
+    ) -> Result<(Vec<Run>, Vec<String>, u64)> {
+        self.read(|c| reads::list_page_counted(&mut Reads(c), before, filter, short_ids, cap))
     }
 
     /// Runs counted by (status, job).
@@ -486,26 +463,45 @@ fn count_matches(c: &Connection, f: &ListFilter, cap: u64) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// A page of runs and, with `short_ids`, their short handles, in the caller's transaction.
-fn page(c: &Connection, filter: &ListFilter, short_ids: bool) -> Result<(Vec<Run>, Vec<String>)> {
-    let runs = list::list(c, filter)?;
-    let short = if short_ids {
-        let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
-        unique_handles(c, &ids)?
-    } else {
-        Vec::new()
-    };
-    Ok((runs, short))
-}
+/// The statements of [`reads`] in the caller's read transaction.
+struct Reads<'a>(&'a Connection);
 
-/// The (created_at, id) of the run `before` names, for paging.
-fn before_key(c: &Connection, before: Option<&str>) -> Result<Option<(String, String)>> {
-    match before {
-        Some(id) => {
-            let run = find_run(c, id)?;
-            Ok(Some((run.created_at, run.id)))
-        }
-        None => Ok(None),
+impl reads::Snapshot for Reads<'_> {
+    fn run(&mut self, id: &str) -> Result<Option<Run>> {
+        get_run(self.0, id)
+    }
+
+    fn find_run(&mut self, given: &str) -> Result<Run> {
+        find_run(self.0, given)
+    }
+
+    fn steps_of(&mut self, run_id: &str) -> Result<Vec<Step>> {
+        steps::steps_of(self.0, run_id)
+    }
+
+    fn logs_of(
+        &mut self,
+        run_id: &str,
+        after: Option<(&str, &str)>,
+        limit: Option<u64>,
+    ) -> Result<Vec<Log>> {
+        steps::logs_of(self.0, run_id, after, limit)
+    }
+
+    fn list(&mut self, filter: &ListFilter) -> Result<Vec<Run>> {
+        list::list(self.0, filter)
+    }
+
+    fn count(&mut self, filter: &ListFilter, cap: u64) -> Result<u64> {
+        count_matches(self.0, filter, cap)
+    }
+
+    fn explain(&mut self, filter: &ListFilter) -> Result<(Plan, Vec<Vec<String>>)> {
+        list::explain(self.0, filter)
+    }
+
+    fn unique_handles(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        unique_handles(self.0, ids)
     }
 }
 
@@ -576,7 +572,7 @@ fn resolve_id(conn: &Connection, given: &str) -> Result<String> {
     handles::resolve(&mut Ids(conn), given)
 }
 
-/// Resolves and loads a run (exit 3 when unknown).
+/// Resolves and loads a run (not found when unknown).
 fn find_run(conn: &Connection, given: &str) -> Result<Run> {
     let id = resolve_id(conn, given)?;
     get_run(conn, &id)?.ok_or_else(|| handles::not_found(given))

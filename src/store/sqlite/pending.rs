@@ -1,14 +1,14 @@
 //! What is still pending for one worker when it ends: the runs of the jobs it claims, and how
 //! many of them wait for a concurrency key that a live lease holds.
 
-use crate::store::{Jobs, Pending, MAX_JOBS_PER_CLAIM};
+use crate::store::{rules, Jobs, Pending, MAX_JOBS_PER_CLAIM};
 use anyhow::Result;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
 /// The pending runs of `jobs` at `now` (an empty job list has none): one statement per
-/// [`MAX_JOBS_PER_CLAIM`] distinct job names. The blocked count uses the claim's own guard,
-/// so it says why a claim skips those runs.
+/// [`MAX_JOBS_PER_CLAIM`] distinct job names. The blocked count uses the claim's own guard
+/// ([`rules::key_held_by_live_lease`]), so it says why a claim skips those runs.
 pub fn pending_for(conn: &Connection, jobs: &Jobs, now: &str) -> Result<Pending> {
     let Jobs::Only(list) = jobs else {
         return pending_in(conn, jobs, now);
@@ -41,13 +41,9 @@ fn pending_in(conn: &Connection, jobs: &Jobs, now: &str) -> Result<Pending> {
             format!(" AND job_name IN ({})", marks.join(", "))
         }
     };
+    let held = rules::key_held_by_live_lease("durably_runs", "?1");
     let sql = format!(
-        "SELECT count(*), coalesce(sum(concurrency_key IS NOT NULL AND EXISTS (\
-         SELECT 1 FROM durably_runs AS active \
-         WHERE active.concurrency_key = durably_runs.concurrency_key \
-         AND active.id <> durably_runs.id AND active.status = 'leased' \
-         AND active.lease_expires_at IS NOT NULL AND active.lease_expires_at > ?1)), 0) \
-         FROM durably_runs WHERE status = 'pending'{filter}"
+        "SELECT count(*), coalesce(sum({held}), 0) FROM durably_runs WHERE status = 'pending'{filter}"
     );
     let (total, blocked): (i64, i64) = conn
         .prepare(&sql)?

@@ -486,6 +486,18 @@ pub fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Whether process `pid`'s main thread is asleep in a system call that sleeps (`nanosleep`,
+/// `clock_nanosleep`): a command that meets a lock (SQLite) or a full server (PostgreSQL)
+/// sleeps between two tries, and a one-shot command sleeps nowhere else, so this is the sign
+/// it is waiting.
+pub fn asleep_in_a_wait(pid: u32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) else {
+        return false;
+    };
+    let number = text.split_whitespace().next().and_then(|n| n.parse().ok());
+    number.is_some_and(|n: libc::c_long| n == libc::SYS_nanosleep || n == libc::SYS_clock_nanosleep)
+}
+
 /// Polls `cond` until it holds or `limit` passes; returns whether it held.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     poll(limit, || cond().then_some(())).is_some()
