@@ -162,11 +162,14 @@ async function work(path, n, opener = open) {
 }
 
 // A fleet worker: the library's own claim and completion, one run at a time, on the runs
-// the bench's feeder writes; an idle claim is retried after 1 ms (a backlog is kept).
+// the bench's feeder writes; an idle claim is retried after 1 ms (a backlog is kept). Prints
+// `ready` once its first claim is answered (node's start-up is seconds of CPU on a loaded
+// machine: the bench starts its window only then).
 async function fleet(url, stop) {
   const { durably, client } = await openPg(url, false)
   const workerId = `node-${process.pid}`
-  let runs = 0
+  let runs = (await durably.processOne({ workerId })) ? 1 : 0
+  process.stdout.write('ready\n')
   while (!existsSync(stop)) {
     if (await durably.processOne({ workerId })) runs++
     else await new Promise((r) => setTimeout(r, 1))

@@ -3,12 +3,13 @@
 //! Each row drives a fleet — N `durably work` processes (or one process at `--concurrency C`),
 //! N threads of the floor (`bench_floor pg-fleet`: one `UPDATE … FOR UPDATE SKIP LOCKED …
 //! RETURNING` claim and one completing `UPDATE` a run), or N node processes of @coji/durably's
-//! `processOne` loop — over a fresh database (PostgreSQL: a database per row on the `--pg`
-//! server; SQLite: a new file) for a fixed time, while a **feeder** thread of the bench keeps a
-//! backlog of [`BACKLOG`] pending runs: every 10 ms one statement tops the pending runs up to
-//! the backlog. A backlog rather than a fixed rate: the fleet is always saturated whatever its
-//! capacity (a rate would have to be guessed above the fastest row's), and the claim always
-//! meets a queue of the same depth.
+//! `processOne` loop (the window starts once each printed `ready`) — over a fresh database
+//! (PostgreSQL: a database per row on the `--pg` server; SQLite: a new file) for a fixed
+//! window after a 0.5 s warm-up, while a **feeder** thread of the bench keeps a backlog of
+//! [`BACKLOG`] pending runs: every 10 ms one statement tops the pending runs up to the backlog
+//! once [`LOW`] of them have gone. A backlog rather than a fixed rate: the fleet is always
+//! saturated whatever its capacity (a rate would have to be guessed above the fastest row's),
+//! and the claim always meets a queue of about the same depth.
 //!
 //! Per row, from the database after the fleet stopped:
 //! - runs/s: runs whose `completed_at` falls in the measuring window (after a warm-up) ÷ window;
@@ -20,7 +21,12 @@
 //! - commits per run (PostgreSQL): the database's `pg_stat_database.xact_commit` delta over the
 //!   whole row (read once every backend of the database is gone, so every session has flushed
 //!   its counters) minus the feeder's transactions, ÷ runs completed in the whole row (so the
-//!   workers' start-up and shutdown transactions are included);
+//!   workers' start-up and shutdown transactions are included); likewise statements executed
+//!   in the database (`pg_stat_statements` calls, `BEGIN`/`COMMIT` included, when the server
+//!   loads the extension: a lower bound of round trips), WAL syncs (`pg_stat_wal.wal_sync`, the
+//!   whole cluster: use a server of the bench's own) and the server's CPU time (its processes'
+//!   by /proc, when it runs on this machine); the fleet's CPU per run is its processes' and
+//!   their handlers' (`getrusage(RUSAGE_CHILDREN)`);
 //! - exactly once: every completed run has `lease_generation` 1 and no run is left leased or
 //!   failed; the verification rows also run a handler that appends `$DURABLY_RUN_ID` to a file,
 //!   and every completed run must appear there exactly once, and nothing else.
@@ -167,7 +173,10 @@ struct Counters {
 impl Counters {
     /// Per completed run, `after` minus `self`, less `feeder` transactions and statements.
     fn per_run(self, after: Counters, feeder: u64, runs: i64) -> [Option<f64>; 4] {
-        let n = runs.max(1) as f64;
+        if runs == 0 {
+            return [None; 4];
+        }
+        let n = runs as f64;
         let d = |a: Option<i64>, b: Option<i64>, less: i64| {
             Some((b? - a? - less) as f64 / n)
         };
@@ -371,14 +380,19 @@ impl Bench {
             self.md,
             "\n## 9. Fleet (issue 19): workers against one database under a steady stream\n\n\
              Each row: a fresh database, a feeder thread keeping {BACKLOG} pending runs (every \
-             {} ms one statement tops them up), the fleet started, a warm-up, a {:.1} s window, \
+             {} ms one statement tops them up once {LOW} have gone), the fleet started (node: \
+             once each process printed `ready`), a 0.5 s warm-up, a {:.1} s window, \
              the fleet stopped (`durably work` by SIGTERM, which lets running handlers finish). \
              runs/s = runs completed in the window ÷ window. Claim latency = for the k-th claim \
              of a fleet of S slots, `started_at − max(created_at, completed_at of the (k−S)-th \
              completion)`: how long a free slot waited for its next run, transactions' start \
              times, ms resolution. Commits per run = `pg_stat_database.xact_commit` delta over \
              the row minus the feeder's, ÷ runs completed in the row (start-up and shutdown \
-             included). Once: every completed run claimed once (`lease_generation` 1), none \
+             included); statements (`pg_stat_statements`, `BEGIN`/`COMMIT` included), WAL \
+             syncs (`pg_stat_wal`, whole cluster) and server CPU (its processes, /proc) per run \
+             likewise; fleet CPU = the fleet's processes and their handlers \
+             (`RUSAGE_CHILDREN`) per run. Once: every completed run claimed once \
+             (`lease_generation` 1), none \
              left leased or failed; \"file\" rows also count the handler's own executions.\n",
             TICK.as_millis(),
             window.as_secs_f64()
@@ -400,7 +414,7 @@ impl Bench {
             drives.push(Drive::Durably { procs: 1, conc: 4 });
             drives.push(Drive::Durably { procs: 1, conc: 16 });
             let (floors, nodes): (&[usize], &[usize]) = if h == Handler::Noop {
-                (&[1, 2, 4, 8, 16], &[1, 2, 4])
+                (&[1, 4, 16], &[1, 4])
             } else {
                 (&[1, 16], &[1, 4])
             };
@@ -497,11 +511,7 @@ impl Bench {
                 return Err(e);
             }
         };
-        let warm = match d {
-            Drive::Node { .. } => Duration::from_millis(2000),
-            _ => Duration::from_millis(500),
-        };
-        std::thread::sleep(warm);
+        std::thread::sleep(Duration::from_millis(500));
         let from = durably::time::now_ms();
         std::thread::sleep(self.sizes.fleet_window);
         let to = durably::time::now_ms();
@@ -686,7 +696,11 @@ impl Bench {
             let child = Command::new(&cmd[0])
                 .args(&cmd[1..])
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(if matches!(d, Drive::Node { .. }) {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
                 .stderr(std::fs::File::create(&err)?)
                 .spawn();
             fleet.err_files.push(err);
@@ -697,6 +711,10 @@ impl Bench {
                     return Err(e).with_context(|| format!("cannot run {}", cmd[0]));
                 }
             }
+        }
+        if let Err(e) = wait_ready(&mut fleet.children) {
+            let _ = self.fleet_stop(fleet);
+            return Err(e);
         }
         Ok(fleet)
     }
@@ -745,6 +763,24 @@ impl Bench {
         }
         Ok(())
     }
+}
+
+/// Waits for each child with a piped stdout to print its first line (`ready`).
+fn wait_ready(children: &mut [Child]) -> Result<()> {
+    use std::io::BufRead;
+    for c in children {
+        if let Some(out) = c.stdout.take() {
+            let mut line = String::new();
+            let mut r = std::io::BufReader::new(out);
+            r.read_line(&mut line)?;
+            if line.trim() != "ready" {
+                bail!("a fleet member ended before it was ready");
+            }
+            // Kept open: the member writes its last line on it when it stops.
+            c.stdout = Some(r.into_inner());
+        }
+    }
+    Ok(())
 }
 
 /// The handler's record: every completed run exactly once, nothing else.
