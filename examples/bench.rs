@@ -478,7 +478,10 @@ impl Bench {
             self.pg_all()?;
         }
         // In the default set with --pg; alone (`--only fleet`) also on the SQLite file only.
-        let asked = self.only.as_ref().is_some_and(|o| o.iter().any(|x| x == "fleet"));
+        let asked = self
+            .only
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|x| x == "fleet"));
         if asked || (self.only.is_none() && self.pg.is_some()) {
             self.fleet()?;
         }

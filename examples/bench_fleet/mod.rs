@@ -177,9 +177,7 @@ impl Counters {
             return [None; 4];
         }
         let n = runs as f64;
-        let d = |a: Option<i64>, b: Option<i64>, less: i64| {
-            Some((b? - a? - less) as f64 / n)
-        };
+        let d = |a: Option<i64>, b: Option<i64>, less: i64| Some((b? - a? - less) as f64 / n);
         [
             d(Some(self.commits), Some(after.commits), feeder as i64),
             d(self.statements, after.statements, feeder as i64),
@@ -316,7 +314,11 @@ fn sqlite_feed(c: &mut rusqlite::Connection, job: &str) -> Result<()> {
              updated_at) VALUES (?1, ?2, '{\"n\":1}', 'pending', '{}', ?3, ?3)",
         )?;
         for _ in pending..BACKLOG {
-            st.execute(rusqlite::params![uuid::Uuid::now_v7().to_string(), job, now])?;
+            st.execute(rusqlite::params![
+                uuid::Uuid::now_v7().to_string(),
+                job,
+                now
+            ])?;
         }
     }
     tx.commit()?;
@@ -456,7 +458,11 @@ impl Bench {
             }
         }
         let d = Drive::Durably { procs: 4, conc: 2 };
-        rows.push((d, Handler::Record, self.fleet_row_sqlite(d, Handler::Record)?));
+        rows.push((
+            d,
+            Handler::Record,
+            self.fleet_row_sqlite(d, Handler::Record)?,
+        ));
         let _ = write!(
             self.md,
             "\n### 9.2 SQLite file fleet (WAL, `synchronous=FULL`)\n\n{}",
@@ -520,10 +526,7 @@ impl Bench {
         stopped?;
         let cpu1 = children_cpu();
         let after = self.counters(&mut admin, target)?;
-        let (a, b) = (
-            durably::time::format_ms(from),
-            durably::time::format_ms(to),
-        );
+        let (a, b) = (durably::time::format_ms(from), durably::time::format_ms(to));
         let (in_window, mut lat, once, ids) = match target {
             Target::Pg { url, .. } => {
                 let mut c = postgres::Client::connect(url, postgres::NoTls)?;
@@ -547,9 +550,7 @@ impl Bench {
             }
             Target::Sqlite(path) => {
                 let c = rusqlite::Connection::open(path)?;
-                let w: i64 = c.query_row(&WINDOW_RUNS.replace('$', "?"), [&a, &b], |r| {
-                    r.get(0)
-                })?;
+                let w: i64 = c.query_row(&WINDOW_RUNS.replace('$', "?"), [&a, &b], |r| r.get(0))?;
                 let lat = c
                     .prepare(SQLITE_LATENCY)?
                     .query_map(rusqlite::params![d.slots(), a, b], |r| r.get(0))?
@@ -597,7 +598,11 @@ impl Bench {
 
     /// PostgreSQL: the counters of the row's database once no session is connected to it
     /// (each flushed its counters when it ended). `None` on SQLite.
-    fn counters(&self, admin: &mut Option<postgres::Client>, target: &Target) -> Result<Option<Counters>> {
+    fn counters(
+        &self,
+        admin: &mut Option<postgres::Client>,
+        target: &Target,
+    ) -> Result<Option<Counters>> {
         let (Target::Pg { name, .. }, Some(admin)) = (target, admin.as_mut()) else {
             return Ok(None);
         };
@@ -660,7 +665,10 @@ impl Bench {
                 let cmd = self.durably_cmd(Path::new(&db), &args);
                 (vec![cmd; procs], false)
             }
-            Drive::Floor { threads, handler: run } => {
+            Drive::Floor {
+                threads,
+                handler: run,
+            } => {
                 let mut cmd = vec![
                     self.floor.display().to_string(),
                     "pg-fleet".into(),
@@ -797,7 +805,11 @@ fn check_record(record: &Path, ids: &[String]) -> Result<String> {
             completed.len()
         );
     }
-    Ok(format!("file: {} executions = {} runs", lines.len(), ids.len()))
+    Ok(format!(
+        "file: {} executions = {} runs",
+        lines.len(),
+        ids.len()
+    ))
 }
 
 fn table(rows: &[(Drive, Handler, Outcome)], pg: bool) -> String {
