@@ -527,45 +527,12 @@ impl Bench {
         let cpu1 = children_cpu();
         let after = self.counters(&mut admin, target)?;
         let (a, b) = (durably::time::format_ms(from), durably::time::format_ms(to));
-        let (in_window, mut lat, once, ids) = match target {
-            Target::Pg { url, .. } => {
-                let mut c = postgres::Client::connect(url, postgres::NoTls)?;
-                let w: i64 = c.query_one(WINDOW_RUNS, &[&a, &b])?.get(0);
-                let lat: Vec<f64> = c
-                    .query(PG_LATENCY, &[&d.slots(), &a, &b])?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                let r = c.query_one(ONCE, &[])?;
-                let once: (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
-                let ids = if h == Handler::Record {
-                    c.query(COMPLETED_IDS, &[])?
-                        .iter()
-                        .map(|r| r.get(0))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                (w, lat, once, ids)
-            }
-            Target::Sqlite(path) => {
-                let c = rusqlite::Connection::open(path)?;
-                let w: i64 = c.query_row(&WINDOW_RUNS.replace('$', "?"), [&a, &b], |r| r.get(0))?;
-                let lat = c
-                    .prepare(SQLITE_LATENCY)?
-                    .query_map(rusqlite::params![d.slots(), a, b], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<f64>>>()?;
-                let once = c.query_row(ONCE, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                let ids = if h == Handler::Record {
-                    c.prepare(COMPLETED_IDS)?
-                        .query_map([], |r| r.get(0))?
-                        .collect::<rusqlite::Result<Vec<String>>>()?
-                } else {
-                    Vec::new()
-                };
-                (w, lat, once, ids)
-            }
-        };
+        let Results {
+            in_window,
+            mut lat,
+            once,
+            ids,
+        } = Results::read(target, d.slots(), h == Handler::Record, &a, &b)?;
         lat.sort_by(f64::total_cmp);
         let (completed, twice, left) = once;
         if twice != 0 || left != 0 {
@@ -649,21 +616,21 @@ impl Bench {
         }))
     }
 
-    fn fleet_start(&self, target: &Target, d: Drive, h: Handler, record: &Path) -> Result<Fleet> {
-        let db = match target {
-            Target::Pg { url, .. } => url.clone(),
-            Target::Sqlite(p) => p.display().to_string(),
-        };
-        let stop_file = self.db("fleet-stop");
-        let _ = std::fs::remove_file(&stop_file);
-        let handler = h.cmd(record);
-        let (cmds, file): (Vec<Vec<String>>, bool) = match d {
+    /// The command lines of a fleet's members, and whether they stop by the file `stop`
+    /// (else by SIGTERM).
+    fn fleet_cmds(
+        &self,
+        db: &str,
+        d: Drive,
+        handler: &[String],
+        stop: &Path,
+    ) -> Result<(Vec<Vec<String>>, bool)> {
+        Ok(match d {
             Drive::Durably { procs, conc } => {
                 let c = conc.to_string();
                 let mut args = vec!["work", "--concurrency", &c, "--"];
                 args.extend(handler.iter().map(String::as_str));
-                let cmd = self.durably_cmd(Path::new(&db), &args);
-                (vec![cmd; procs], false)
+                (vec![self.durably_cmd(Path::new(db), &args); procs], false)
             }
             Drive::Floor {
                 threads,
@@ -672,9 +639,9 @@ impl Bench {
                 let mut cmd = vec![
                     self.floor.display().to_string(),
                     "pg-fleet".into(),
-                    db.clone(),
+                    db.to_string(),
                     threads.to_string(),
-                    stop_file.display().to_string(),
+                    stop.display().to_string(),
                 ];
                 if run {
                     cmd.push("--".into());
@@ -688,12 +655,22 @@ impl Bench {
                     "node".to_string(),
                     dir.join("bench.mjs").display().to_string(),
                     "pg-fleet".into(),
-                    db.clone(),
-                    stop_file.display().to_string(),
+                    db.to_string(),
+                    stop.display().to_string(),
                 ];
                 (vec![cmd; procs], true)
             }
+        })
+    }
+
+    fn fleet_start(&self, target: &Target, d: Drive, h: Handler, record: &Path) -> Result<Fleet> {
+        let db = match target {
+            Target::Pg { url, .. } => url.clone(),
+            Target::Sqlite(p) => p.display().to_string(),
         };
+        let stop_file = self.db("fleet-stop");
+        let _ = std::fs::remove_file(&stop_file);
+        let (cmds, file) = self.fleet_cmds(&db, d, &h.cmd(record), &stop_file)?;
         let mut fleet = Fleet {
             children: Vec::new(),
             stop_file: file.then_some(stop_file),
@@ -789,6 +766,66 @@ fn wait_ready(children: &mut [Child]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the row's database says once the fleet stopped.
+struct Results {
+    /// Runs completed in the window.
+    in_window: i64,
+    /// Claim latencies (ms) of claims started in the window.
+    lat: Vec<f64>,
+    /// Runs completed, completed runs claimed more than once, runs left leased or failed.
+    once: (i64, i64, i64),
+    /// The completed runs' ids (verification rows only).
+    ids: Vec<String>,
+}
+
+impl Results {
+    /// `from` and `to`: the window, in the library's timestamp text.
+    fn read(target: &Target, slots: i64, ids: bool, from: &str, to: &str) -> Result<Results> {
+        Ok(match target {
+            Target::Pg { url, .. } => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls)?;
+                let r = c.query_one(ONCE, &[])?;
+                Results {
+                    in_window: c.query_one(WINDOW_RUNS, &[&from, &to])?.get(0),
+                    lat: c
+                        .query(PG_LATENCY, &[&slots, &from, &to])?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect(),
+                    once: (r.get(0), r.get(1), r.get(2)),
+                    ids: if ids {
+                        c.query(COMPLETED_IDS, &[])?
+                            .iter()
+                            .map(|r| r.get(0))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                }
+            }
+            Target::Sqlite(path) => {
+                let c = rusqlite::Connection::open(path)?;
+                let window = WINDOW_RUNS.replace('$', "?");
+                Results {
+                    in_window: c.query_row(&window, [from, to], |r| r.get(0))?,
+                    lat: c
+                        .prepare(SQLITE_LATENCY)?
+                        .query_map(rusqlite::params![slots, from, to], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<f64>>>()?,
+                    once: c.query_row(ONCE, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?,
+                    ids: if ids {
+                        c.prepare(COMPLETED_IDS)?
+                            .query_map([], |r| r.get(0))?
+                            .collect::<rusqlite::Result<Vec<String>>>()?
+                    } else {
+                        Vec::new()
+                    },
+                }
+            }
+        })
+    }
 }
 
 /// The handler's record: every completed run exactly once, nothing else.
