@@ -808,20 +808,22 @@ impl Results {
             Target::Sqlite(path) => {
                 let c = rusqlite::Connection::open(path)?;
                 let window = WINDOW_RUNS.replace('$', "?");
+                let lat = c
+                    .prepare(SQLITE_LATENCY)?
+                    .query_map(rusqlite::params![slots, from, to], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<f64>>>()?;
+                let ids = if ids {
+                    c.prepare(COMPLETED_IDS)?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()?
+                } else {
+                    Vec::new()
+                };
                 Results {
                     in_window: c.query_row(&window, [from, to], |r| r.get(0))?,
-                    lat: c
-                        .prepare(SQLITE_LATENCY)?
-                        .query_map(rusqlite::params![slots, from, to], |r| r.get(0))?
-                        .collect::<rusqlite::Result<Vec<f64>>>()?,
+                    lat,
                     once: c.query_row(ONCE, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?,
-                    ids: if ids {
-                        c.prepare(COMPLETED_IDS)?
-                            .query_map([], |r| r.get(0))?
-                            .collect::<rusqlite::Result<Vec<String>>>()?
-                    } else {
-                        Vec::new()
-                    },
+                    ids,
                 }
             }
         })
