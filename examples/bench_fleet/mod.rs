@@ -31,8 +31,11 @@
 //!   failed; the verification rows also run a handler that appends `$DURABLY_RUN_ID` to a file,
 //!   and every completed run must appear there exactly once, and nothing else.
 
+mod proxy;
+
 use super::{fmt_n, rate, Bench};
 use anyhow::{bail, Context, Result};
+use proxy::Proxy;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -138,7 +141,12 @@ impl Drive {
 /// The database of a row.
 #[derive(Clone)]
 enum Target {
-    Pg { url: String, name: String },
+    /// `members`: the URL the fleet's members use (the server's, or a counting proxy's).
+    Pg {
+        url: String,
+        name: String,
+        members: String,
+    },
     Sqlite(PathBuf),
 }
 
@@ -154,6 +162,8 @@ struct Outcome {
     wal_syncs: Option<f64>,
     server_us: Option<f64>,
     client_us: f64,
+    /// Round trips per run (rows through a counting proxy).
+    trips: Option<f64>,
     completed: i64,
     once: String,
 }
@@ -348,6 +358,25 @@ const ONCE: &str = "SELECT count(*) FILTER (WHERE status = 'completed'), \
     count(*) FILTER (WHERE status IN ('leased', 'failed')) FROM durably_runs";
 const COMPLETED_IDS: &str = "SELECT id FROM durably_runs WHERE status = 'completed'";
 
+/// A `postgres://` URL's `host:port` (port 5432 when none is given), and a function that
+/// writes the URL with another `host:port` in its place.
+fn split_host(url: &str) -> Option<(String, impl Fn(&str) -> String + '_)> {
+    let after = url.find("://")? + 3;
+    let end = url[after..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after + i);
+    let start = url[after..end].rfind('@').map_or(after, |i| after + i + 1);
+    let host = &url[start..end];
+    let host = if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    };
+    Some((host, move |addr: &str| {
+        format!("{}{addr}{}", &url[..start], &url[end..])
+    }))
+}
+
 /// Percentile `q` of sorted samples.
 fn pct(s: &[f64], q: f64) -> f64 {
     if s.is_empty() {
@@ -428,7 +457,7 @@ impl Bench {
                 drives.extend(nodes.iter().map(|&procs| Drive::Node { procs }));
             }
             for d in drives {
-                rows.push((d, h, self.fleet_row_pg(d, h)?));
+                rows.push((d, h, self.fleet_row_pg(d, h, false)?));
             }
         }
         for threads in [1, 4, 16] {
@@ -436,15 +465,68 @@ impl Bench {
                 threads,
                 handler: false,
             };
-            rows.push((d, Handler::Noop, self.fleet_row_pg(d, Handler::Noop)?));
+            rows.push((
+                d,
+                Handler::Noop,
+                self.fleet_row_pg(d, Handler::Noop, false)?,
+            ));
         }
         let d = Drive::Durably { procs: 8, conc: 4 };
-        rows.push((d, Handler::Record, self.fleet_row_pg(d, Handler::Record)?));
+        rows.push((
+            d,
+            Handler::Record,
+            self.fleet_row_pg(d, Handler::Record, false)?,
+        ));
         let _ = write!(
             self.md,
             "\n### 9.1 PostgreSQL fleet (`{}`)\n\n{}",
             self.pg_shown(),
             table(&rows, true)
+        );
+        self.fleet_trips(node)
+    }
+
+    /// Round trips per run: a few no-op rows again, their members through a counting proxy.
+    fn fleet_trips(&mut self, node: bool) -> Result<()> {
+        let mut drives = vec![
+            Drive::Durably { procs: 1, conc: 1 },
+            Drive::Durably { procs: 4, conc: 1 },
+            Drive::Durably { procs: 1, conc: 4 },
+            Drive::Floor {
+                threads: 1,
+                handler: true,
+            },
+            Drive::Floor {
+                threads: 4,
+                handler: true,
+            },
+        ];
+        if node {
+            drives.push(Drive::Node { procs: 1 });
+        }
+        let mut t = String::from(
+            "| fleet | runs/s through the proxy | round trips per run | statements per run | commits per run |\n\
+             |---|---:|---:|---:|---:|\n",
+        );
+        for d in drives {
+            let o = self.fleet_row_pg(d, Handler::Noop, true)?;
+            let opt = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} |",
+                d.label(Handler::Noop),
+                rate(o.runs_per_s),
+                opt(o.trips),
+                opt(o.statements),
+                o.commits.map_or("–".into(), |v| format!("{v:.2}"))
+            );
+        }
+        let _ = write!(
+            self.md,
+            "\n#### 9.1b Round trips per run: the same no-op rows through a counting proxy\n\n\
+             A TCP proxy of the bench between the members and the server counts a round trip \
+             each time a client sends after the server last spoke (pipelined messages once); \
+             per run completed in the row, connection start-up included.\n\n{t}"
         );
         Ok(())
     }
@@ -471,18 +553,39 @@ impl Bench {
         Ok(())
     }
 
-    fn fleet_row_pg(&mut self, d: Drive, h: Handler) -> Result<Outcome> {
-        self.log(&format!("9.1 PostgreSQL fleet: {}", d.label(h)));
+    /// A row on a fresh database; with `counted`, the members connect through a [`Proxy`]
+    /// and the outcome has their round trips per run.
+    fn fleet_row_pg(&mut self, d: Drive, h: Handler, counted: bool) -> Result<Outcome> {
+        self.log(&format!(
+            "9.1 PostgreSQL fleet{}: {}",
+            if counted { " (round trips)" } else { "" },
+            d.label(h)
+        ));
         let name = "fleet";
         let url = self.pg_create_schema(name)?;
-        let db = format!("durably_bench_{name}");
+        let proxy = match counted {
+            true => {
+                let (server, _) = split_host(&url).context("--pg: no host in the URL")?;
+                Some(Proxy::start(&server)?)
+            }
+            false => None,
+        };
+        let members = match &proxy {
+            Some(p) => split_host(&url).context("--pg: no host")?.1(&p.addr),
+            None => url.clone(),
+        };
         let target = Target::Pg {
-            url: url.clone(),
-            name: db.clone(),
+            url,
+            name: format!("durably_bench_{name}"),
+            members,
         };
         let out = self.fleet_row(&target, d, h);
         self.pg_drop(name);
-        out
+        let mut out = out?;
+        if let Some(p) = proxy {
+            out.trips = Some(p.trips() as f64 / out.completed.max(1) as f64);
+        }
+        Ok(out)
     }
 
     fn fleet_row_sqlite(&mut self, d: Drive, h: Handler) -> Result<Outcome> {
@@ -558,6 +661,7 @@ impl Bench {
             wal_syncs,
             server_us,
             client_us: (cpu1 - cpu0) * 1e6 / completed.max(1) as f64,
+            trips: None,
             completed,
             once,
         })
@@ -665,7 +769,7 @@ impl Bench {
 
     fn fleet_start(&self, target: &Target, d: Drive, h: Handler, record: &Path) -> Result<Fleet> {
         let db = match target {
-            Target::Pg { url, .. } => url.clone(),
+            Target::Pg { members, .. } => members.clone(),
             Target::Sqlite(p) => p.display().to_string(),
         };
         let stop_file = self.db("fleet-stop");
