@@ -27,6 +27,8 @@
 //!   whole cluster: use a server of the bench's own) and the server's CPU time (its processes'
 //!   by /proc, when it runs on this machine); the fleet's CPU per run is its processes' and
 //!   their handlers' (`getrusage(RUSAGE_CHILDREN)`);
+//! - round trips per run (a few no-op rows again, table 9.1b): the members connect through a
+//!   TCP proxy of the bench ([`proxy`]) that counts a client's send after the server spoke;
 //! - exactly once: every completed run has `lease_generation` 1 and no run is left leased or
 //!   failed; the verification rows also run a handler that appends `$DURABLY_RUN_ID` to a file,
 //!   and every completed run must appear there exactly once, and nothing else.
