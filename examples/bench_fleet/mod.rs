@@ -433,7 +433,56 @@ impl Bench {
         if self.pg.is_some() {
             self.fleet_pg()?;
         }
-        self.fleet_sqlite()
+        self.fleet_sqlite()?;
+        self.fleet_targets();
+        Ok(())
+    }
+
+    /// A no-op row's runs/s of `durably work`, for the targets.
+    fn keep_rate(&mut self, backend: &str, d: Drive, h: Handler, r: f64) {
+        if let (Drive::Durably { procs, conc }, Handler::Noop) = (d, h) {
+            self.figures
+                .insert(format!("fleet_{backend}_p{procs}_c{conc}"), r);
+        }
+    }
+
+    /// Issue 19's scaling targets on PostgreSQL, from the no-op rows.
+    fn fleet_targets(&mut self) {
+        let f = |b: &Bench, k: &str| b.figures.get(&format!("fleet_{k}")).copied();
+        let Some(one) = f(self, "pg_p1_c1") else {
+            return;
+        };
+        let ratios = [
+            (
+                "`--concurrency 4` ≥ 1.8× `--concurrency 1`",
+                "pg_p1_c4",
+                one,
+                1.8,
+            ),
+            ("4 worker processes ≥ 1.8× one", "pg_p4_c1", one, 1.8),
+            (
+                "8 worker processes never below 4",
+                "pg_p8_c1",
+                f(self, "pg_p4_c1").unwrap_or(f64::NAN),
+                1.0,
+            ),
+        ];
+        for (what, key, base, aim) in ratios {
+            if let Some(r) = f(self, key) {
+                self.target(
+                    &format!("fleet, PostgreSQL, no-op: {what}"),
+                    format!("{:.2}× ({} vs {} runs/s)", r / base, rate(r), rate(base)),
+                    r >= aim * base,
+                );
+            }
+        }
+        if let Some(sq) = f(self, "sqlite_p1_c1") {
+            self.target(
+                "fleet, no-op: one PostgreSQL process at concurrency 1 ≥ 0.7× the SQLite file's",
+                format!("{:.2}× ({} vs {} runs/s)", one / sq, rate(one), rate(sq)),
+                one >= 0.7 * sq,
+            );
+        }
     }
 
     fn fleet_pg(&mut self) -> Result<()> {
@@ -459,7 +508,9 @@ impl Bench {
                 drives.extend(nodes.iter().map(|&procs| Drive::Node { procs }));
             }
             for d in drives {
-                rows.push((d, h, self.fleet_row_pg(d, h, false)?));
+                let o = self.fleet_row_pg(d, h, false)?;
+                self.keep_rate("pg", d, h, o.runs_per_s);
+                rows.push((d, h, o));
             }
         }
         for threads in [1, 4, 16] {
@@ -538,7 +589,9 @@ impl Bench {
         for h in [Handler::Noop, Handler::Sleep] {
             for procs in [1, 2, 4, 8] {
                 let d = Drive::Durably { procs, conc: 1 };
-                rows.push((d, h, self.fleet_row_sqlite(d, h)?));
+                let o = self.fleet_row_sqlite(d, h)?;
+                self.keep_rate("sqlite", d, h, o.runs_per_s);
+                rows.push((d, h, o));
             }
         }
         let d = Drive::Durably { procs: 4, conc: 2 };
