@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The benchmark suite of durably (issue 5): one command, everything in the same run.
 #
-#   bench/run.sh [--size small|default|large] [--skip-node] [--only bulk,single,ls,claim,work,purge,node,pg]
+#   bench/run.sh [--size small|default|large] [--skip-node] [--only bulk,single,ls,claim,work,purge,node,pg,fleet]
 #                [--pg postgres://USER:PASSWORD@HOST:PORT/DB]
 #
 # With --pg (or DURABLY_BENCH_PG) the PostgreSQL workloads run too (section 8: bulk vs a COPY floor,
 # list, claim, worker, each beside @coji/durably on the same server), each in a fresh database
-# created and dropped on that server (the URL's user must be allowed to CREATE DATABASE).
+# created and dropped on that server (the URL's user must be allowed to CREATE DATABASE), and
+# the fleet workload (section 9, issue 19: 1–16 worker processes, concurrency 1/4/16, the floor
+# and @coji/durably under a steady stream, on that server and on a SQLite file; `--only fleet`
+# without --pg runs its SQLite table alone).
 #
 # Builds the release binary and the bench programs, installs the @coji/durably comparison with
 # `npm ci` (unless --skip-node), generates its own data in a temporary directory, runs every

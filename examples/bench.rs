@@ -9,9 +9,13 @@
 //! call the `durably` library (the same code the binary runs); floors are the programs of
 //! `examples/bench_floor.rs`; the library comparison is `bench/node/bench.mjs`.
 //!
-//! Workloads (`--only` names): bulk, single, ls, claim, work, purge, node, and pg (section 8:
+//! Workloads (`--only` names): bulk, single, ls, claim, work, purge, node, pg (section 8:
 //! bulk, list, claim and worker on the PostgreSQL server of `--pg URL` or `DURABLY_BENCH_PG`,
-//! a fresh database per workload).
+//! a fresh database per workload) and fleet (section 9, `bench_fleet/`: worker fleets under a
+//! steady stream on that server and on the SQLite file; in the default set only with `--pg`).
+
+#[path = "bench_fleet/mod.rs"]
+mod fleet;
 
 use anyhow::{anyhow, bail, Context, Result};
 use durably::model::Status;
@@ -61,6 +65,8 @@ struct Sizes {
     pg_work: u64,
     pg_node_bulk: u64,
     pg_node_work: u64,
+    /// The measuring window of each fleet row (section 9).
+    fleet_window: Duration,
 }
 
 impl Sizes {
@@ -86,6 +92,7 @@ impl Sizes {
                 pg_work: 200,
                 pg_node_bulk: 5_000,
                 pg_node_work: 100,
+                fleet_window: Duration::from_millis(1000),
             },
             "default" => Sizes {
                 name: "default",
@@ -107,6 +114,7 @@ impl Sizes {
                 pg_work: 500,
                 pg_node_bulk: 20_000,
                 pg_node_work: 200,
+                fleet_window: Duration::from_millis(2000),
             },
             "large" => Sizes {
                 name: "large",
@@ -128,6 +136,7 @@ impl Sizes {
                 pg_work: 2_000,
                 pg_node_bulk: 100_000,
                 pg_node_work: 1_000,
+                fleet_window: Duration::from_millis(5000),
             },
             other => bail!("unknown size {other} (small, default or large)"),
         })
@@ -430,12 +439,17 @@ impl Bench {
 
     fn all(&mut self) -> Result<()> {
         let ndjson = self.db("runs.ndjson");
-        self.log(&format!("generating {} NDJSON lines", self.sizes.runs));
-        self.floor(&[
-            "gen",
-            ndjson.to_str().context("path")?,
-            &self.sizes.runs.to_string(),
-        ])?;
+        if ["bulk", "single", "claim", "node"]
+            .iter()
+            .any(|w| self.wants(w))
+        {
+            self.log(&format!("generating {} NDJSON lines", self.sizes.runs));
+            self.floor(&[
+                "gen",
+                ndjson.to_str().context("path")?,
+                &self.sizes.runs.to_string(),
+            ])?;
+        }
         // The bulk database (all pending) is reused by `single` and `claim`.
         let bulk_db = self.db("bulk.db");
         if self.wants("bulk") || self.wants("single") || self.wants("claim") {
@@ -462,6 +476,14 @@ impl Bench {
         }
         if self.pg.is_some() && self.wants("pg") {
             self.pg_all()?;
+        }
+        // In the default set with --pg; alone (`--only fleet`) also on the SQLite file only.
+        let asked = self
+            .only
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|x| x == "fleet"));
+        if asked || (self.only.is_none() && self.pg.is_some()) {
+            self.fleet()?;
         }
         Ok(())
     }

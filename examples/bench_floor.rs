@@ -28,6 +28,12 @@
 //!   `ANALYZE` (not timed).
 //! - `loop STOPFILE -- CMD ARGS...`: runs CMD again and again until STOPFILE exists and prints
 //!   the count, median, p99 and the worst wall time (the purge's concurrent enqueuer).
+//! - `pg-fleet URL THREADS STOPFILE [-- CMD ARGS...]`: the floor of a worker fleet on
+//!   PostgreSQL (issue 19): THREADS threads, a connection each, each claiming the oldest pending
+//!   run in one autocommit statement (`UPDATE … WHERE id = (SELECT … ORDER BY created_at, id
+//!   LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id`), running CMD if given (spawn, wait), and
+//!   completing it in a second autocommit `UPDATE`: two round trips and two commits a run, no
+//!   lease renewal, no fence, no concurrency key. Until STOPFILE exists; prints the run count.
 
 use rusqlite::{params, Connection};
 use std::io::{BufWriter, Write};
@@ -106,6 +112,12 @@ fn run(args: &[String]) -> Result<()> {
             arg(1)?,
             num(2)?,
             args.get(3).map_or("pending", String::as_str),
+        ),
+        "pg-fleet" => pg_fleet(
+            arg(1)?,
+            num(2)?,
+            arg(3)?,
+            command_after_dashes(args).unwrap_or(&[]),
         ),
         other => Err(format!("unknown subcommand {other}").into()),
     }
@@ -597,4 +609,66 @@ fn pg_copy(url: &str, n: u64, mode: &str) -> Result<()> {
     }
     println!("runs={n} secs={secs:.3} runs_per_s={:.0}", n as f64 / secs);
     Ok(())
+}
+
+/// The floor's claim: the oldest pending run, locked inside the candidate query (a row another
+/// claimer holds is skipped, never waited on), leased in the same statement, times in the
+/// library's text from the server's clock.
+const FLEET_CLAIM: &str = "UPDATE durably_runs SET status = 'leased', lease_owner = $1, \
+    lease_expires_at = to_char((now() + interval '30 seconds') AT TIME ZONE 'UTC', \
+    'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), lease_generation = lease_generation + 1, \
+    started_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+    updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') \
+    WHERE id = (SELECT id FROM durably_runs WHERE status = 'pending' \
+    ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id";
+const FLEET_COMPLETE: &str = "UPDATE durably_runs SET status = 'completed', output = 'null', \
+    lease_owner = NULL, lease_expires_at = NULL, \
+    completed_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+    updated_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') \
+    WHERE id = $1";
+
+fn pg_fleet(url: &str, threads: u64, stop: &str, cmd: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (url, stop, cmd) = (url.to_string(), stop.to_string(), cmd.to_vec());
+            std::thread::spawn(move || {
+                pg_fleet_thread(&url, &format!("floor-{t}"), &stop, &cmd).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut runs = 0;
+    for h in handles {
+        runs += h.join().map_err(|_| "a floor thread panicked")??;
+    }
+    println!("runs={runs} secs={:.3}", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// One claimer of `pg_fleet`: runs completed.
+fn pg_fleet_thread(url: &str, owner: &str, stop: &str, cmd: &[String]) -> Result<u64> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let claim = client.prepare(FLEET_CLAIM)?;
+    let complete = client.prepare(FLEET_COMPLETE)?;
+    let mut runs = 0;
+    while !std::path::Path::new(stop).exists() {
+        let Some(row) = client.query_opt(&claim, &[&owner])? else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let id: String = row.get(0);
+        if !cmd.is_empty() {
+            let status = Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status()?;
+            if !status.success() {
+                return Err(format!("{} failed", cmd.join(" ")).into());
+            }
+        }
+        client.execute(&complete, &[&id])?;
+        runs += 1;
+    }
+    Ok(runs)
 }

@@ -11,10 +11,14 @@
 //   node bench.mjs pg-bulk URL NDJSON   bulk, into the empty PostgreSQL database URL
 //   node bench.mjs pg-list URL REPS     list, on the PostgreSQL database URL
 //   node bench.mjs pg-work URL N        work, in the empty PostgreSQL database URL
+//   node bench.mjs pg-fleet URL STOP    one worker of the fleet workload (issue 19): processOne
+//                                       in a loop on the database URL (whose runs of the jobs
+//                                       `bare`, a no-op, or `sleep`, 50 ms, neither with a step,
+//                                       the bench's feeder writes) until the file STOP exists
 import { createDurably, defineJob } from '@coji/durably'
 import { createClient } from '@libsql/client'
 import { LibsqlDialect } from '@libsql/kysely-libsql'
-import { createReadStream } from 'node:fs'
+import { createReadStream, existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { PostgresDialect } from 'kysely'
 import pg from 'pg'
@@ -26,6 +30,12 @@ const jobs = {
   import: defineJob({ name: 'import', input, run: noop }),
   email: defineJob({ name: 'email', input, run: noop }),
   report: defineJob({ name: 'report', input, run: noop }),
+  bare: defineJob({ name: 'bare', input: z.object({ n: z.number() }), run: noop }),
+  sleep: defineJob({
+    name: 'sleep',
+    input: z.object({ n: z.number() }),
+    run: () => new Promise((resolve) => setTimeout(() => resolve(null), 50)),
+  }),
   noop: defineJob({
     name: 'noop',
     input: z.object({ n: z.number() }),
@@ -151,6 +161,23 @@ async function work(path, n, opener = open) {
   return { runs: done, secs, runs_per_s: done / secs }
 }
 
+// A fleet worker: the library's own claim and completion, one run at a time, on the runs
+// the bench's feeder writes; an idle claim is retried after 1 ms (a backlog is kept). Prints
+// `ready` once its first claim is answered (node's start-up is seconds of CPU on a loaded
+// machine: the bench starts its window only then).
+async function fleet(url, stop) {
+  const { durably, client } = await openPg(url, false)
+  const workerId = `node-${process.pid}`
+  let runs = (await durably.processOne({ workerId })) ? 1 : 0
+  process.stdout.write('ready\n')
+  while (!existsSync(stop)) {
+    if (await durably.processOne({ workerId })) runs++
+    else await new Promise((r) => setTimeout(r, 1))
+  }
+  await client.close()
+  return { runs }
+}
+
 const [mode, path, arg] = process.argv.slice(2)
 const modes = {
   bulk: () => bulk(path, arg),
@@ -160,9 +187,10 @@ const modes = {
   'pg-bulk': () => bulk(path, arg, openPg),
   'pg-list': () => list(path, Number(arg), openPg),
   'pg-work': () => work(path, Number(arg), openPg),
+  'pg-fleet': () => fleet(path, arg),
 }
 if (!modes[mode] || !path) {
-  console.error('usage: node bench.mjs bulk|list|trigger|work|pg-bulk|pg-list|pg-work DB ARG')
+  console.error('usage: node bench.mjs bulk|list|trigger|work|pg-bulk|pg-list|pg-work|pg-fleet DB ARG')
   process.exit(2)
 }
 console.log(JSON.stringify(await modes[mode]()))
