@@ -690,41 +690,11 @@ impl Bench {
             ],
             vec!["true".to_string()],
         ];
-        // The `sqlite3` shell inserting one row into a one-table WAL file: what any process
-        // that opens a database, commits once and closes costs (issue 16: enqueue ≤ 1.2× it).
         let shell_db = self.db("shell.db");
-        let shell = |args: &[&str]| {
-            Command::new("sqlite3")
-                .args(["-init", "/dev/null"])
-                .arg(&shell_db)
-                .args(args)
-                .stdin(Stdio::null())
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
+        let shells = self.shell_commands(bulk_db, &shell_db);
+        let has_shell = !shells.is_empty();
         let mut cmds = cmds;
-        let has_shell =
-            shell(&["PRAGMA journal_mode=WAL; CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT)"]);
-        if has_shell {
-            cmds.push(vec![
-                "sqlite3".into(),
-                "-init".into(),
-                "/dev/null".into(),
-                shell_db.display().to_string(),
-                "INSERT INTO t(b) VALUES ('x')".into(),
-            ]);
-            // And the shell doing durably's work: the same run and label rows in one
-            // BEGIN IMMEDIATE transaction into the same database, synchronous=FULL.
-            cmds.push(vec![
-                "sqlite3".into(),
-                "-init".into(),
-                "/dev/null".into(),
-                bulk_db.display().to_string(),
-                SHELL_ENQUEUE.into(),
-            ]);
-        } else {
-            self.log("sqlite3 not found: the shell's one-row insert is left out");
-        }
+        cmds.extend(shells);
         let r = self.time_procs(n, &cmds)?;
         self.remove_db(&shell_db);
         // In-process: the same enqueue through the library, one transaction each.
@@ -760,37 +730,7 @@ impl Bench {
             d["cpu_median_ms"] / f["cpu_median_ms"],
         );
         if has_shell {
-            let (sh, same) = (&r[4], &r[5]);
-            let _ = write!(
-                self.md,
-                "| the `sqlite3` shell: one-row insert into a one-table WAL file (opens, commits, closes) | {} | {} | {} |\n\
-                 | **ratio durably ÷ `sqlite3` shell** | **{:.2}** | {:.2} | {:.2} |\n\
-                 | the `sqlite3` shell: the same run + 2 label rows into the same database, BEGIN IMMEDIATE, synchronous=FULL | {} | {} | {} |\n\
-                 | **ratio durably ÷ the shell doing the same** | **{:.2}** | {:.2} | {:.2} |\n",
-                msf(sh["median_ms"]),
-                msf(sh["p99_ms"]),
-                msf(sh["cpu_median_ms"]),
-                d["median_ms"] / sh["median_ms"],
-                d["p99_ms"] / sh["p99_ms"],
-                d["cpu_median_ms"] / sh["cpu_median_ms"],
-                msf(same["median_ms"]),
-                msf(same["p99_ms"]),
-                msf(same["cpu_median_ms"]),
-                d["median_ms"] / same["median_ms"],
-                d["p99_ms"] / same["p99_ms"],
-                d["cpu_median_ms"] / same["cpu_median_ms"],
-            );
-            self.target(
-                "single enqueue ≤ 1.2× the `sqlite3` shell's one-row insert (issue 16)",
-                format!(
-                    "{:.2}× wall ({} vs {}), {:.2}× CPU",
-                    d["median_ms"] / sh["median_ms"],
-                    msf(d["median_ms"]),
-                    msf(sh["median_ms"]),
-                    d["cpu_median_ms"] / sh["cpu_median_ms"]
-                ),
-                d["median_ms"] <= 1.2 * sh["median_ms"],
-            );
+            self.shell_report(d, &r[4], &r[5]);
         }
         self.figures
             .insert("enqueue_proc_ms".into(), d["median_ms"]);
@@ -806,6 +746,79 @@ impl Bench {
             d["median_ms"] <= 1.5 * f["median_ms"],
         );
         Ok(())
+    }
+
+    /// With `sqlite3` on PATH, the shell's two commands of section 2: one row into a one-table
+    /// WAL file at `shell_db` (made here), and an enqueue's own rows into `bulk_db`; none
+    /// without it.
+    fn shell_commands(&self, bulk_db: &Path, shell_db: &Path) -> Vec<Vec<String>> {
+        // The one-row insert: what any process that opens a database, commits once and
+        // closes costs (issue 16: enqueue ≤ 1.2× it).
+        let made = Command::new("sqlite3")
+            .args(["-init", "/dev/null"])
+            .arg(shell_db)
+            .arg("PRAGMA journal_mode=WAL; CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT)")
+            .stdin(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !made {
+            self.log("sqlite3 not found: the shell's inserts are left out");
+            return Vec::new();
+        }
+        let shell = |db: &Path, sql: &str| {
+            vec![
+                "sqlite3".to_string(),
+                "-init".into(),
+                "/dev/null".into(),
+                db.display().to_string(),
+                sql.to_string(),
+            ]
+        };
+        // And the shell doing durably's work: the same run and label rows in one
+        // BEGIN IMMEDIATE transaction into the same database, synchronous=FULL.
+        vec![
+            shell(shell_db, "INSERT INTO t(b) VALUES ('x')"),
+            shell(bulk_db, SHELL_ENQUEUE),
+        ]
+    }
+
+    /// The rows and the target of section 2 for the shell's two commands.
+    fn shell_report(
+        &mut self,
+        d: &HashMap<String, f64>,
+        sh: &HashMap<String, f64>,
+        same: &HashMap<String, f64>,
+    ) {
+        let _ = write!(
+            self.md,
+            "| the `sqlite3` shell: one-row insert into a one-table WAL file (opens, commits, closes) | {} | {} | {} |\n\
+             | **ratio durably ÷ `sqlite3` shell** | **{:.2}** | {:.2} | {:.2} |\n\
+             | the `sqlite3` shell: the same run + 2 label rows into the same database, BEGIN IMMEDIATE, synchronous=FULL | {} | {} | {} |\n\
+             | **ratio durably ÷ the shell doing the same** | **{:.2}** | {:.2} | {:.2} |\n",
+            msf(sh["median_ms"]),
+            msf(sh["p99_ms"]),
+            msf(sh["cpu_median_ms"]),
+            d["median_ms"] / sh["median_ms"],
+            d["p99_ms"] / sh["p99_ms"],
+            d["cpu_median_ms"] / sh["cpu_median_ms"],
+            msf(same["median_ms"]),
+            msf(same["p99_ms"]),
+            msf(same["cpu_median_ms"]),
+            d["median_ms"] / same["median_ms"],
+            d["p99_ms"] / same["p99_ms"],
+            d["cpu_median_ms"] / same["cpu_median_ms"],
+        );
+        self.target(
+            "single enqueue ≤ 1.2× the `sqlite3` shell's one-row insert (issue 16)",
+            format!(
+                "{:.2}× wall ({} vs {}), {:.2}× CPU",
+                d["median_ms"] / sh["median_ms"],
+                msf(d["median_ms"]),
+                msf(sh["median_ms"]),
+                d["cpu_median_ms"] / sh["cpu_median_ms"]
+            ),
+            d["median_ms"] <= 1.2 * sh["median_ms"],
+        );
     }
 
     fn open(&self, path: &Path, access: Access) -> Result<rusqlite::Connection> {
