@@ -12,16 +12,17 @@
 //!   (`sql/v1_extra.sql`), to show what they cost; `mixed` and `completed` build the list and
 //!   purge databases (statuses with their timestamps, created_at spread over the past).
 //! - `one DB [close]`: the floor of one `durably enqueue` process: open, pragmas, one run and
-//!   its two label rows in a `BEGIN IMMEDIATE` transaction, commit, exit (without closing the
-//!   connection, like `durably`; `close` closes it, which checkpoints the WAL).
+//!   its two label rows in a `BEGIN IMMEDIATE` transaction, commit, exit without closing the
+//!   connection; `close` closes it, which checkpoints the WAL and deletes it, as `durably` does
+//!   (its last connection closes at exit).
 //! - `updates DB N`: the floor of a claim+complete cycle: two bare `UPDATE` commits by id, N
 //!   times, on pending runs of DB.
 //! - `spawn DB N`: the floor of a worker: N times, spawn `true`, wait, and two bare commits.
 //! - `time N -- CMD ARGS... [--- CMD2 ARGS...]...`: runs each CMD N times (stdout to
 //!   /dev/null), interleaved, and prints the median, p99 and max wall time per process of each
 //!   and its median CPU time (user + system, from wait4).
-//! - `peak -- CMD ARGS...`: runs CMD once (stdout to /dev/null) and prints its wall time and its
-//!   peak RSS (getrusage RUSAGE_CHILDREN).
+//! - `peak -- CMD ARGS...`: runs CMD once (stdout to /dev/null) and prints its wall time, its
+//!   CPU time (user + system) and its peak RSS (getrusage RUSAGE_CHILDREN).
 //! - `pg-copy URL N [pending|mixed]`: the PostgreSQL floor of `enqueue-many`: into the database
 //!   URL, whose schema `durably` created, one transaction with a `COPY … FROM STDIN` of the N
 //!   runs and one of their label rows (the same rows as `bulk`); `mixed` as in `bulk`, then
@@ -340,8 +341,8 @@ fn one(path: &str, close: bool) -> Result<()> {
     conn.execute(INSERT_LABEL, params![id, "kind", "k1"])?;
     conn.execute_batch("COMMIT")?;
     if !close {
-        // Like `durably`, which exits without closing: the last connection's close would
-        // checkpoint the WAL into the database file and fsync it.
+        // Without closing: the last connection's close would checkpoint the WAL into the
+        // database file, fsync it and delete the WAL (what `durably` and `close` do).
         std::mem::forget(conn);
     }
     Ok(())
@@ -491,9 +492,11 @@ fn peak(cmd: &[String]) -> Result<()> {
     if rc != 0 {
         return Err("getrusage failed".into());
     }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     println!(
-        "secs={:.3} maxrss_kib={}",
+        "secs={:.3} cpu_secs={:.3} maxrss_kib={}",
         took.as_secs_f64(),
+        tv(usage.ru_utime) + tv(usage.ru_stime),
         usage.ru_maxrss
     );
     Ok(())
