@@ -426,6 +426,17 @@ impl Store {
         self.backend_mut().claim(jobs, owner, lease)
     }
 
+    /// Claims at most `max` of the oldest claimable runs ([`backend::Leases::claim_many`]).
+    pub fn claim_many(
+        &mut self,
+        jobs: &Jobs,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<(Run, Instant)>> {
+        self.backend_mut().claim_many(jobs, owner, lease, max)
+    }
+
     /// Extends a lease by `lease` from now (fenced, only while unexpired): Some(when the renewal began by the local clock), None when the lease is lost.
     pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
         self.backend_mut().renew(id, generation, lease)

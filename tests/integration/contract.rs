@@ -166,6 +166,58 @@ both! {
         );
     }
 
+    /// A batch claim takes the oldest claimable runs, at most `max`, at most one per
+    /// concurrency key (across jobs), only the jobs it is given, and expired leases again.
+    fn claim_many_takes_the_oldest_runs_at_most_one_per_key() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let keyed = |job: &str| RunSpec { concurrency_key: Some("k".into()), ..spec(job) };
+        let first = store.enqueue(&spec("a")).unwrap().0.id;
+        let k1 = store.enqueue(&keyed("a")).unwrap().0.id;
+        let k2 = store.enqueue(&keyed("b")).unwrap().0.id;
+        let rest: Vec<String> = (0..3).map(|_| store.enqueue(&spec("a")).unwrap().0.id).collect();
+        let lease = Duration::from_secs(30);
+        let ids = |claimed: Vec<(durably::model::Run, std::time::Instant)>| {
+            for (run, _) in &claimed {
+                assert_eq!(run.status, Status::Leased);
+                assert_eq!(run.lease_owner.as_deref(), Some("me"));
+                assert_eq!(run.lease_generation, 1);
+            }
+            let mut ids: Vec<String> = claimed.into_iter().map(|(r, _)| r.id).collect();
+            ids.sort();
+            ids
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        // The two oldest: one without a key, one with.
+        let two = ids(store.claim_many(&Jobs::All, "me", lease, 2).unwrap());
+        assert_eq!(two, sorted(vec![first.clone(), k1.clone()]));
+        // The key is held: its other run (another job) waits; the rest are taken.
+        let more = ids(store.claim_many(&Jobs::All, "me", lease, 10).unwrap());
+        assert_eq!(more, sorted(rest.clone()));
+        assert!(store.claim_many(&Jobs::All, "me", lease, 10).unwrap().is_empty());
+        assert!(store.claim_many(&Jobs::Only(vec![]), "me", lease, 10).unwrap().is_empty());
+        assert!(store.complete(&k1, 1, None).unwrap());
+        assert!(store
+            .claim_many(&Jobs::Only(vec!["a".into()]), "me", lease, 10)
+            .unwrap()
+            .is_empty());
+        let last = ids(store.claim_many(&Jobs::Only(vec!["b".into()]), "me", lease, 10).unwrap());
+        assert_eq!(last, vec![k2]);
+        // An expired lease is claimed again, with the next generation.
+        let (short, _) = store.enqueue(&spec("c")).unwrap();
+        let got = store.claim_many(&Jobs::All, "me", Duration::from_millis(1), 3).unwrap();
+        assert_eq!(got.len(), 1);
+        std::thread::sleep(Duration::from_millis(30));
+        let again = store.claim_many(&Jobs::Only(vec!["c".into()]), "other", lease, 3).unwrap();
+        assert_eq!(again.len(), 1, "the expired lease is claimable");
+        assert_eq!(again[0].0.id, short.id);
+        assert_eq!(again[0].0.lease_generation, 2);
+        assert!(!store.complete(&short.id, 1, None).unwrap(), "the old fence is refused");
+    }
+
     fn listing_is_newest_first_and_pages_after_a_run() {
         let env = Env::new();
         let mut store = open(&env);

@@ -23,6 +23,7 @@ mod calm;
 mod completions;
 mod contract;
 mod enqueue;
+mod fleet;
 mod handler_channel;
 mod help;
 mod interop;
