@@ -218,6 +218,29 @@ both! {
         assert!(!store.complete(&short.id, 1, None).unwrap(), "the old fence is refused");
     }
 
+    /// A result is stored as given, whatever its text holds: quotes, backslashes,
+    /// placeholders, comment marks, statements (PostgreSQL sends result writes as simple
+    /// queries with the values written in as literals).
+    fn results_keep_any_text_exactly() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let lease = Duration::from_secs(30);
+        let output = r#"{"a":"it's \\ \"q\" $1 $3 -- x\n'; DROP TABLE durably_runs; --","b":"é\u0001"}"#;
+        let error = "it's \\' $2 -- \n'); DELETE FROM durably_runs; -- é";
+        let (done, _) = store.enqueue(&spec("job")).unwrap();
+        let (failed, _) = store.enqueue(&spec("job")).unwrap();
+        let (c, _) = store.claim(&Jobs::All, "me", lease).unwrap().unwrap();
+        let (f, _) = store.claim(&Jobs::All, "me", lease).unwrap().unwrap();
+        assert_eq!((c.id.as_str(), f.id.as_str()), (done.id.as_str(), failed.id.as_str()));
+        // Under a deadline too (the timeouts and the statement in one message).
+        let far = std::time::Instant::now() + Duration::from_secs(20);
+        assert!(store.before_deadline(Some(far), |s| s.complete(&c.id, 1, Some(output))).unwrap());
+        assert!(store.fail(&f.id, 1, error).unwrap());
+        assert_eq!(store.run(&c.id).unwrap().unwrap().output.as_deref(), Some(output));
+        assert_eq!(store.run(&f.id).unwrap().unwrap().error.as_deref(), Some(error));
+        assert_eq!(store.counts().unwrap().iter().map(|c| c.2).sum::<i64>(), 2);
+    }
+
     fn listing_is_newest_first_and_pages_after_a_run() {
         let env = Env::new();
         let mut store = open(&env);

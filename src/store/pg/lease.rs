@@ -1,22 +1,35 @@
 //! Leases on PostgreSQL: the library's claim (`claim-postgres.ts`), renewal, the fenced
 //! results, and the release of expired leases.
 //!
-//! A claim is one READ COMMITTED transaction: find the oldest claimable run without locking
-//! (the oldest pending run and the oldest expired lease, each read off an index), lock it with
-//! `FOR UPDATE SKIP LOCKED` (a run another claimer holds is skipped, never waited for), and
-//! for a run with a concurrency key try `pg_try_advisory_xact_lock(hashtext(key))` and re-check
-//! that no other unexpired lease holds the key (the lock serializes claims of one key; READ
-//! COMMITTED gives the re-check a snapshot taken after the lock). A key whose lock another
-//! session holds is skipped like a locked row, never waited for: a claimer stuck mid-claim (a
-//! partitioned host whose session the server keeps, with its locks, until keepalive ends it)
-//! holds back the runs of its key only, not every claim of the fleet. Workers claim in
-//! parallel: nothing is locked but the claimed row and, for a keyed run, its key.
+//! A claim takes up to a worker's free slots in one statement and one round trip
+//! (`lease_claim_batch*.sql`, its own implicit transaction): the oldest claimable runs (the
+//! oldest pending runs and the oldest expired leases, each read off an index) are locked as
+//! they are read, `FOR UPDATE SKIP LOCKED` inside the scan, so a run another claimer holds is
+//! passed over in the same scan: claimers that collide never cost each other a round trip.
+//! Runs without a concurrency key are claimed by that statement. A run with a key needs the
+//! key's lock and a re-check under it, which one statement cannot give (its snapshot predates
+//! the lock): when the oldest runs include keyed ones, one more is claimed in a READ COMMITTED
+//! transaction (`lease_claim_keyed*.sql`): lock the oldest claimable run as above and try
+//! `pg_try_advisory_xact_lock(hashtext(key))` in one statement, then claim it in a second one
+//! only if no other unexpired lease holds the key (READ COMMITTED gives it a snapshot taken
+//! after the lock). A key whose lock another session holds is skipped like a locked row,
+//! never waited for: a claimer stuck mid-claim (a partitioned host whose session the server
+//! keeps, with its locks, until keepalive ends it) holds back the runs of its key only, not
+//! every claim of the fleet.
+//!
+//! Round trips: every statement of this file is sent unnamed with its parameter types
+//! (`query_typed`/`execute_typed`: Parse, Bind, Execute and Sync in one message; nothing is
+//! prepared under a name, which a pooler in transaction mode would break). A write without a
+//! deadline is its statement alone; one with a deadline sends `BEGIN` with its `SET LOCAL`
+//! timeouts in one message, then the statement, then `COMMIT` ([`Postgres::single_write`]).
 //!
 //! Every time is the database's clock ([`super::clock`]): the statements compute the server's
 //! `now()` (the transaction's start) in the library's text, and compare it as text like on
-//! SQLite. The local instant a lease's deadline is counted from is taken before `BEGIN` is
-//! sent, so the worker's deadline is never later than the expiry in the database.
+//! SQLite. The local instant a lease's deadline is counted from is taken before the first
+//! message of the write is sent, so the worker's deadline is never later than the expiry in
+//! the database.
 
+use super::literal::{self, Lit};
 use super::rows::run_from_row;
 use super::Postgres;
 use crate::model::Run;
@@ -24,7 +37,7 @@ use crate::store::backend::Leases;
 use crate::store::{CommitUnknown, Jobs};
 use anyhow::{Context, Result};
 use postgres::types::Type;
-use postgres::{GenericClient, Transaction};
+use postgres::{GenericClient, SimpleQueryMessage, Transaction};
 use std::time::{Duration, Instant};
 
 const BATCH: &str = include_str!("../../../sql/postgres/lease_claim_batch.sql");
@@ -208,6 +221,39 @@ impl Postgres {
             .with_context(|| format!("cannot {what}"))
     }
 
+    /// One statement of a lease write (`sql` with `params` written in, [`literal`]) in one
+    /// round trip: with a deadline ([`Postgres::set_deadline`]) its `SET LOCAL` timeouts and the
+    /// statement go in one simple query, which the server runs as one implicit transaction
+    /// (an error, a timeout's included, rolls all of it back); without one, the statement
+    /// alone. The rows it changed, and the instant taken before the message was sent (the
+    /// database's `now()` is not earlier). A connection lost once the message was sent is
+    /// [`CommitUnknown`].
+    fn lease_write(&mut self, what: &str, sql: &str, params: &[Lit]) -> Result<(u64, Instant)> {
+        let deadline = self.deadline;
+        let shown = self.shown.clone();
+        let _armed = self.armed();
+        let socket = self.net.socket;
+        let client = self.client.get_mut();
+        let mut run = || -> Result<(u64, Instant)> {
+            let statement = literal::inline(sql, params)?;
+            let message = match deadline {
+                Some(deadline) => format!("{}; {statement}", timeouts(deadline)?),
+                None => statement,
+            };
+            let before = Instant::now();
+            let answer = client.simple_query(&message).map_err(anyhow::Error::from);
+            let answer = super::cut_if_lost(answer, socket).map_err(|e| unanswered(e, &shown))?;
+            let changed = answer.iter().rev().find_map(|m| match m {
+                SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                _ => None,
+            });
+            Ok((changed.unwrap_or(0), before))
+        };
+        run()
+            .map_err(|e| super::describe(e, &shown))
+            .with_context(|| format!("cannot {what}"))
+    }
+
     /// A read of one statement outside any write, unnamed (one round trip).
     fn read_typed_opt(
         &self,
@@ -337,59 +383,50 @@ impl Leases for Postgres {
     /// Some(when the renewal began by the local clock, before it was sent) when renewed,
     /// None when the lease is lost.
     fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Option<Instant>> {
-        let lease = ms(lease);
-        self.single_write("renew a lease", |client, started| {
-            let n = client.execute_typed(
-                include_str!("../../../sql/postgres/lease_renew.sql"),
-                &[
-                    (&id, Type::TEXT),
-                    (&generation, Type::INT8),
-                    (&lease, Type::INT8),
-                ],
-            )?;
-            Ok((n > 0).then_some(started))
-        })
+        let (n, started) = self.lease_write(
+            "renew a lease",
+            include_str!("../../../sql/postgres/lease_renew.sql"),
+            &[
+                Lit::Text(Some(id)),
+                Lit::Int(generation),
+                Lit::Int(ms(lease)),
+            ],
+        )?;
+        Ok((n > 0).then_some(started))
     }
 
     /// Completes a leased run with its output (fenced, lease unexpired); false when lost.
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<bool> {
-        self.single_write("record the result of a run", |client, _| {
-            let n = client.execute_typed(
-                include_str!("../../../sql/postgres/lease_complete.sql"),
-                &[
-                    (&id, Type::TEXT),
-                    (&generation, Type::INT8),
-                    (&output, Type::TEXT),
-                ],
-            )?;
-            Ok(n > 0)
-        })
+        let (n, _) = self.lease_write(
+            "record the result of a run",
+            include_str!("../../../sql/postgres/lease_complete.sql"),
+            &[Lit::Text(Some(id)), Lit::Int(generation), Lit::Text(output)],
+        )?;
+        Ok(n > 0)
     }
 
     /// Fails a leased run with its error (fenced, lease unexpired); false when lost.
     fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<bool> {
-        self.single_write("record the result of a run", |client, _| {
-            let n = client.execute_typed(
-                include_str!("../../../sql/postgres/lease_fail.sql"),
-                &[
-                    (&id, Type::TEXT),
-                    (&generation, Type::INT8),
-                    (&error, Type::TEXT),
-                ],
-            )?;
-            Ok(n > 0)
-        })
+        let (n, _) = self.lease_write(
+            "record the result of a run",
+            include_str!("../../../sql/postgres/lease_fail.sql"),
+            &[
+                Lit::Text(Some(id)),
+                Lit::Int(generation),
+                Lit::Text(Some(error)),
+            ],
+        )?;
+        Ok(n > 0)
     }
 
     /// Gives a leased run back to the queue at once (fenced); false when the lease is lost.
     fn expire(&mut self, id: &str, generation: i64) -> Result<bool> {
-        self.single_write("give a run back", |client, _| {
-            let n = client.execute_typed(
-                include_str!("../../../sql/postgres/lease_expire.sql"),
-                &[(&id, Type::TEXT), (&generation, Type::INT8)],
-            )?;
-            Ok(n > 0)
-        })
+        let (n, _) = self.lease_write(
+            "give a run back",
+            include_str!("../../../sql/postgres/lease_expire.sql"),
+            &[Lit::Text(Some(id)), Lit::Int(generation)],
+        )?;
+        Ok(n > 0)
     }
 
     /// The status and generation of a run (None when deleted).
