@@ -61,3 +61,50 @@ esac"#;
         assert_eq!((count("completed"), count("leased"), count("pending")), (4, 0, 6));
     }
 }
+
+/// A run another session holds locked (a claim in flight elsewhere) is passed over inside the
+/// batch claim's scan: the claim takes the next runs at once, never waits for the lock, and
+/// takes the held run once it is free.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_a_batch_claim_passes_over_a_run_another_session_holds() {
+    use durably::store::{Access, Jobs, Options, Store};
+    use std::time::Duration;
+    let env = Env::on(Backend::Postgres);
+    env.ok(&["init"]);
+    let ids: Vec<String> = (0..4).map(|_| env.enqueue_job("job", &[])).collect();
+    let mut other = pg_connect(&env.db_arg());
+    let mut tx = other.transaction().expect("begin");
+    tx.execute(
+        "SELECT 1 FROM durably_runs WHERE id = $1 FOR UPDATE",
+        &[&ids[0]],
+    )
+    .expect("lock the oldest run");
+    let opts = Options {
+        path: env.db_arg().into(),
+        busy_timeout: Duration::from_secs(10),
+        default: false,
+    };
+    let store = Store::open(&opts, Access::Write).expect("open the store");
+    let (sent, got) = std::sync::mpsc::channel();
+    let claimer = std::thread::spawn(move || {
+        let mut store = store;
+        let lease = Duration::from_secs(30);
+        let claimed = store.claim_many(&Jobs::All, "me", lease, 3).expect("claim");
+        sent.send(claimed.into_iter().map(|(r, _)| r.id).collect::<Vec<_>>())
+            .expect("send");
+        store
+    });
+    let mut claimed = got
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the claim waited for the held run");
+    claimed.sort();
+    assert_eq!(claimed, ids[1..].to_vec());
+    let mut store = claimer.join().expect("the claimer");
+    tx.rollback().expect("release the run");
+    let rest = store
+        .claim_many(&Jobs::All, "me", Duration::from_secs(30), 3)
+        .expect("claim");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].0.id, ids[0]);
+}
