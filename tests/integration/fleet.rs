@@ -1,7 +1,7 @@
 //! A worker with free slots claims several runs in one claim (`Leases::claim_many`): how many
 //! it takes (its free slots, what `--max-runs` and `--once` leave), and that every run still
-//! runs once and one concurrency key still admits one live lease. Every test runs on both
-//! backends.
+//! runs once and one concurrency key still admits one live lease (on both backends); and, on
+//! PostgreSQL, that a run another session holds is passed over inside the claim's scan.
 
 use crate::harness::*;
 use std::collections::HashMap;
