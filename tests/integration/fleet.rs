@@ -1,7 +1,8 @@
 //! A worker with free slots claims several runs in one claim (`Leases::claim_many`): how many
 //! it takes (its free slots, what `--max-runs` and `--once` leave), and that every run still
 //! runs once and one concurrency key still admits one live lease (on both backends); and, on
-//! PostgreSQL, that a run another session holds is passed over inside the claim's scan.
+//! PostgreSQL, that a run another session holds is passed over inside the claim's scan and
+//! that a worker with several slots writes its results on a connection of its own.
 
 use crate::harness::*;
 use std::collections::HashMap;
@@ -107,4 +108,72 @@ fn pg_a_batch_claim_passes_over_a_run_another_session_holds() {
         .expect("claim");
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].0.id, ids[0]);
+}
+
+/// On PostgreSQL a worker with more than one slot writes its executors' results on a
+/// connection of its own, beside the main loop's and the renewal thread's: three connections
+/// while handlers run, two with one slot (a fleet's connection count is read from this).
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_a_worker_with_slots_writes_results_on_a_connection_of_its_own() {
+    let env = Env::on(Backend::Postgres);
+    env.ok(&["init"]);
+    let h = env.handler(
+        "job",
+        r#"touch "$T/started.$DURABLY_RUN_ID"; while [ ! -e "$T/go" ]; do sleep 0.02; done"#,
+    );
+    let mut c = pg_connect(&env.db_arg());
+    // The backends of the test's database other than this test client's.
+    let pids = |c: &mut postgres::Client| -> Vec<i32> {
+        c.query(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("list the connections")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    for (slots, connections) in [("1", 2), ("2", 3)] {
+        let _ = std::fs::remove_file(env.path("go"));
+        let id = env.enqueue_job("job", &[]);
+        // Connections open before the worker (the harness keeps one for its reads; the last
+        // worker's may still be closing) are not this worker's.
+        let before = pids(&mut c);
+        let worker = env.spawn(&[
+            "work",
+            "--once",
+            "--concurrency",
+            slots,
+            "--",
+            h.to_str().unwrap(),
+        ]);
+        let started = env.path(&format!("started.{id}"));
+        wait_for("the handler to start", || started.exists().then_some(()));
+        // The renewal thread opens its connection as the worker starts; give it a moment.
+        let seen = poll(std::time::Duration::from_secs(5), || {
+            let new = pids(&mut c)
+                .into_iter()
+                .filter(|p| !before.contains(p))
+                .count();
+            (new == connections).then_some(())
+        });
+        let list: Vec<String> = c
+            .query(
+                "SELECT format('%s %s %s %s', pid, state, backend_start, left(query, 60)) \
+                 FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .expect("list")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(seen.is_some(), "--concurrency {slots}: {list:#?}");
+        std::fs::write(env.path("go"), "").expect("let the handler end");
+        let out = finish(worker);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(env.status(&id), "completed");
+    }
 }
