@@ -5,10 +5,9 @@
 //! ([`super::clock`]).
 //!
 //! The local deadline is the instant of the last successful renewal (or of the claim), taken
-//! after `BEGIN IMMEDIATE` returned on SQLite and before `BEGIN` was sent on PostgreSQL (whose
-//! expiry runs from the server's `now()`, the transaction's start), plus the lease, minus a
-//! safety margin of
-//! `min(lease / 10, 1 s)` ([`Leases::margin`]): never later than the expiry in the database,
+//! after `BEGIN IMMEDIATE` returned on SQLite and before the write's first message was sent on
+//! PostgreSQL (whose expiry runs from the server's `now()`, the transaction's start), plus the
+//! lease, minus a safety margin of `min(lease / 10, 1 s)` ([`Leases::margin`]): never later than the expiry in the database,
 //! and early enough that the group is dead before anyone else may claim the run, even when
 //! the wall clock (which the expiry is written in) and the monotonic clock drift a little.
 //!
