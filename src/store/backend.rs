@@ -103,6 +103,17 @@ pub trait Leases {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<(Run, Instant)>>;
+    /// Claims at most `max` (at least one) of the oldest claimable runs of `jobs` for `owner`
+    /// for `lease`, under the rules of [`Leases::claim`], at most one per concurrency key;
+    /// each with when its lease began by the local clock. Fewer than `max`: fewer were
+    /// claimable (PostgreSQL takes at most one keyed run per call).
+    fn claim_many(
+        &mut self,
+        jobs: &Jobs,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<(Run, Instant)>>;
     /// Extends a lease by `lease` from now (fenced, only while unexpired): Done(when the
     /// renewal began by the local clock).
     fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>>;

@@ -418,6 +418,17 @@ impl Store {
         self.backend_mut().claim(jobs, owner, lease)
     }
 
+    /// Claims at most `max` of the oldest claimable runs ([`backend::Leases::claim_many`]).
+    pub fn claim_many(
+        &mut self,
+        jobs: &Jobs,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<(Run, Instant)>> {
+        self.backend_mut().claim_many(jobs, owner, lease, max)
+    }
+
     /// Extends a lease by `lease` from now (fenced, only while unexpired): Done(when the
     /// renewal began by the local clock).
     pub fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>> {

@@ -5,10 +5,9 @@
 //! ([`super::clock`]).
 //!
 //! The local deadline is the instant of the last successful renewal (or of the claim), taken
-//! after `BEGIN IMMEDIATE` returned on SQLite and before `BEGIN` was sent on PostgreSQL (whose
-//! expiry runs from the server's `now()`, the transaction's start), plus the lease, minus a
-//! safety margin of
-//! `min(lease / 10, 1 s)` ([`Leases::margin`]): never later than the expiry in the database,
+//! after `BEGIN IMMEDIATE` returned on SQLite and before the write's first message was sent on
+//! PostgreSQL (whose expiry runs from the server's `now()`, the transaction's start), plus the
+//! lease, minus a safety margin of `min(lease / 10, 1 s)` ([`Leases::margin`]): never later than the expiry in the database,
 //! and early enough that the group is dead before anyone else may claim the run, even when
 //! the wall clock (which the expiry is written in) and the monotonic clock drift a little.
 //!
@@ -476,6 +475,50 @@ impl Leases {
         }
     }
 
+    /// Renews the lease of one run on `c`, unless its handler is finished, killed or past its
+    /// deadline; passes the new deadline on (watchdog and supervisor), or marks the lease
+    /// lost. True when the connection is lost.
+    fn renew_one(&self, c: &mut Store, a: &ActiveRun) -> bool {
+        let deadline = {
+            // A run past its deadline is not renewed: its handler is (being) killed.
+            let s = a.lock();
+            if s.finished || s.killed.is_some() || s.deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            s.deadline
+        };
+        let lease = self.lease;
+        let margin = self.margin();
+        // Waiting for a lock ends at the run's deadline: a later renewal would not count, and a
+        // wait of `--busy-timeout` would hold up the other runs' renewals and the worker's exit.
+        let result = self.attempt(
+            || c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease)),
+            Result::is_ok,
+        );
+        // The server can say it ends the connection before the client notices.
+        let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
+        match result {
+            Ok(Fenced::Done(started)) => {
+                let mut s = a.lock();
+                if s.deadline.is_some_and(|d| Instant::now() >= d) {
+                    // Renewed too late: the watchdog or the supervisor kills it.
+                    s.kill(KillReason::LeaseDeadline);
+                    return false;
+                }
+                let deadline = started + lease - margin;
+                s.deadline = Some(deadline);
+                s.extend(deadline);
+            }
+            Ok(Fenced::LeaseLost) => a.lost.store(true, Ordering::SeqCst),
+            // The deadline passed while waiting: the watchdog stops the handler and its outcome
+            // is reported; there is nothing more to say here.
+            Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {}
+            Err(_) if lost => {}
+            Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),
+        }
+        lost
+    }
+
     fn renew_loop(&self, opts: &Options, first: Option<Store>) {
         let mut store = first;
         // After a lost connection the next round comes soon: a lease must not run out while
@@ -516,48 +559,7 @@ impl Leases {
                 continue;
             }
             for a in runs {
-                let deadline = {
-                    // A run past its deadline is not renewed: its handler is (being) killed.
-                    let s = a.lock();
-                    if s.finished
-                        || s.killed.is_some()
-                        || s.deadline.is_some_and(|d| Instant::now() >= d)
-                    {
-                        continue;
-                    }
-                    s.deadline
-                };
-                let lease = self.lease;
-                let margin = self.margin();
-                // Waiting for a lock ends at the run's deadline: a later renewal would not count,
-                // and a wait of `--busy-timeout` would hold up the other runs' renewals and the
-                // worker's exit.
-                let result = self.attempt(
-                    || c.before_deadline(deadline, |c| c.renew(&a.run_id, a.generation, lease)),
-                    Result::is_ok,
-                );
-                // The server can say it ends the connection before the client notices.
-                let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
-                match result {
-                    Ok(Fenced::Done(started)) => {
-                        let mut s = a.lock();
-                        if s.deadline.is_some_and(|d| Instant::now() >= d) {
-                            // Renewed too late: the watchdog or the supervisor kills it.
-                            s.kill(KillReason::LeaseDeadline);
-                            continue;
-                        }
-                        let deadline = started + lease - margin;
-                        s.deadline = Some(deadline);
-                        s.extend(deadline);
-                    }
-                    Ok(Fenced::LeaseLost) => a.lost.store(true, Ordering::SeqCst),
-                    // The deadline passed while waiting: the watchdog stops the handler and its
-                    // outcome is reported; there is nothing more to say here.
-                    Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {}
-                    Err(_) if lost => {}
-                    Err(e) => note!("cannot renew the lease of {}: {e:#}", a.run_id),
-                }
-                if lost {
+                if self.renew_one(c, &a) {
                     // The rest are renewed on a new connection, soon.
                     store = None;
                     soon = true;

@@ -3,8 +3,9 @@
 //!
 //! Threads: the main loop (`scheduler`: claims, maintenance, signals), one executor per
 //! running handler ([`handler`]) with its pipe readers, a watchdog and a lease-renewal thread
-//! ([`lease`]). The main loop and the executors share one connection ([`shared_store`]); renewal
-//! has its own. A forked supervisor process kills a handler's process group when its lease
+//! ([`lease`]). The main loop and the executors share one connection ([`shared_store`]), except
+//! on PostgreSQL with more than one slot, where the executors' writes have a second one
+//! ([`ExecutorContext::writes`]); renewal has its own. A forked supervisor process kills a handler's process group when its lease
 //! deadline passes without renewal (the worker stopped, starved or stuck) and every group when
 //! the worker dies ([`process`]), so no handler outlives its lease.
 //!
@@ -108,6 +109,10 @@ pub struct ExecutorContext {
     /// its own (claims, maintenance): the lease, since a claim that took longer would hand
     /// out a lease already spent.
     pub call_bound: Duration,
+    /// On PostgreSQL with more than one slot, the executors' writes (results, logs, runs given
+    /// back) have a connection of their own, so that they and the main loop's claims do not
+    /// queue on one; None: they share `store`.
+    pub writes: Option<shared_store::SharedStore>,
 }
 
 impl ExecutorContext {
@@ -115,6 +120,11 @@ impl ExecutorContext {
     /// that beats a handler of the same name).
     pub fn is_command(&self, run: &crate::model::Run) -> bool {
         self.commands.contains(&run.job_name)
+    }
+
+    /// The connection the executors write on.
+    pub fn writes(&self) -> &shared_store::SharedStore {
+        self.writes.as_ref().unwrap_or(&self.store)
     }
 
     /// Replaces the shared connection when it is lost (see [`Store::is_lost`]); Ok(true) when
@@ -136,6 +146,25 @@ impl ExecutorContext {
         note!("reconnected to {}", store.location());
         Ok(true)
     }
+}
+
+/// The executors' own connection ([`ExecutorContext::writes`]): on PostgreSQL with more than
+/// one slot (one more connection a worker process); None on a SQLite file (its writes queue on
+/// the file's lock anyway), with one slot, or when it cannot be opened (then they share).
+fn writes_store(
+    store: &Store,
+    opts: &Options,
+    concurrency: usize,
+    call_bound: Duration,
+) -> Option<shared_store::SharedStore> {
+    if concurrency < 2 || !matches!(store, Store::Postgres(_)) {
+        return None;
+    }
+    let mut writes = Store::open_again(opts).ok()?;
+    if let Some(p) = writes.postgres_mut() {
+        p.bound_calls(Some(call_bound));
+    }
+    Some(shared_store::SharedStore::new(writes))
 }
 
 /// Makes SIGINT, SIGTERM, SIGHUP and SIGQUIT requests to stop ([`crate::signals`]), and
@@ -321,6 +350,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
             .or_else(|_| std::path::absolute(path))
             .unwrap_or_else(|_| path.clone()),
     };
+    let writes = writes_store(&store, opts, cfg.concurrency, call_bound);
     let shared = Arc::new(ExecutorContext {
         store: shared_store::SharedStore::new(store),
         opts: opts.clone(),
@@ -334,6 +364,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         verbose: cfg.verbose,
         commands: cfg.commands.clone(),
         call_bound,
+        writes,
     });
     let leases = Leases::new(cfg.lease);
     let threads = leases

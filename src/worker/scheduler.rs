@@ -290,10 +290,11 @@ impl Scheduler<'_> {
         signals: usize,
         done_tx: &mpsc::Sender<(String, Outcome)>,
     ) -> Result<Turn> {
-        let claimed_run = self
+        let room = self.room(st);
+        let claimed = self
             .jobs(&mut st.jobs_cache)
-            .and_then(|jobs| self.claim(&jobs));
-        let claimed_run = match claimed_run {
+            .and_then(|jobs| self.claim(&jobs, room));
+        let claimed = match claimed {
             Ok(c) => c,
             // The connection is reopened at the next turn (not idle: nothing was looked at).
             Err(e) if self.lost_after(&e) => {
@@ -311,19 +312,12 @@ impl Scheduler<'_> {
                 } else {
                     repeated!("cannot claim a run: {text}");
                 }
-                None
+                Vec::new()
             }
         };
-        if let Some((run, active)) = claimed_run {
+        if !claimed.is_empty() {
             st.said_waiting = false;
-            st.claimed += 1;
-            st.running += 1;
-            if let Err(e) = self.start(run, active, done_tx) {
-                note!("{e:#}");
-                st.claimed -= 1;
-                st.running -= 1;
-                st.backoff.bump();
-            }
+            self.start_all(st, claimed, done_tx);
             return Ok(Turn::Again);
         }
         // Idle: nothing to claim now.
@@ -580,34 +574,84 @@ impl Scheduler<'_> {
         Ok(jobs)
     }
 
-    /// One claim. More jobs than [`MAX_JOBS_PER_CLAIM`] are tried chunk by chunk: the oldest
-    /// run of the first chunk that has one, not necessarily the oldest of all.
-    fn claim(&self, jobs: &Jobs) -> Result<Option<(Run, Arc<ActiveRun>)>> {
+    /// How many runs the next claim may take: the free slots, no more than `--max-runs` has
+    /// left, one for `--once`.
+    fn room(&self, st: &LoopState) -> usize {
+        let mut room = self.cfg.concurrency.saturating_sub(st.running);
+        if let Some(max) = self.cfg.max_runs {
+            let left = max.saturating_sub(st.claimed);
+            room = room.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
+        if self.cfg.mode == Mode::Once {
+            room = room.min(1);
+        }
+        room.max(1)
+    }
+
+    /// Starts an executor for each claimed run. When one cannot be started, it and the runs
+    /// after it are given back at once and the worker backs off.
+    fn start_all(
+        &self,
+        st: &mut LoopState,
+        claimed: Vec<(Run, Arc<ActiveRun>)>,
+        done_tx: &mpsc::Sender<(String, Outcome)>,
+    ) {
+        let mut failed: Option<String> = None;
+        for (run, active) in claimed {
+            if let Some(why) = &failed {
+                handler::give_back(self.shared, &run, &active, why);
+                continue;
+            }
+            st.claimed += 1;
+            st.running += 1;
+            if let Err(e) = self.start(run, active, done_tx) {
+                note!("{e:#}");
+                st.claimed -= 1;
+                st.running -= 1;
+                st.backoff.bump();
+                failed = Some(format!(
+                    "not started after an earlier run of the batch ({e:#})"
+                ));
+            }
+        }
+    }
+
+    /// One claim of at most `room` runs. More jobs than [`MAX_JOBS_PER_CLAIM`] are tried chunk
+    /// by chunk: the oldest runs of the first chunk that has some, not necessarily the oldest
+    /// of all.
+    fn claim(&self, jobs: &Jobs, room: usize) -> Result<Vec<(Run, Arc<ActiveRun>)>> {
         let chunks: Vec<Jobs> = match jobs {
             Jobs::All => vec![Jobs::All],
-            Jobs::Only(list) if list.is_empty() => return Ok(None),
+            Jobs::Only(list) if list.is_empty() => return Ok(Vec::new()),
             Jobs::Only(list) => list
                 .chunks(MAX_JOBS_PER_CLAIM)
                 .map(|c| Jobs::Only(c.to_vec()))
                 .collect(),
         };
         for chunk in &chunks {
-            let claimed = self
-                .shared
-                .store
-                .lock()
-                .claim(chunk, &self.owner, self.cfg.lease)?;
-            if let Some((run, started)) = claimed {
-                let active = Arc::new(ActiveRun::new(
-                    run.id.clone(),
-                    run.lease_generation,
-                    started + self.cfg.lease,
-                    self.cfg.timeout,
-                ));
-                return Ok(Some((run, active)));
+            let claimed =
+                self.shared
+                    .store
+                    .lock()
+                    .claim_many(chunk, &self.owner, self.cfg.lease, room)?;
+            if !claimed.is_empty() {
+                let lease = self.cfg.lease;
+                let timeout = self.cfg.timeout;
+                return Ok(claimed
+                    .into_iter()
+                    .map(|(run, started)| {
+                        let active = Arc::new(ActiveRun::new(
+                            run.id.clone(),
+                            run.lease_generation,
+                            started + lease,
+                            timeout,
+                        ));
+                        (run, active)
+                    })
+                    .collect());
             }
         }
-        Ok(None)
+        Ok(Vec::new())
     }
 
     /// Maintenance, called only while no handler of this worker runs: release expired leases,

@@ -1,4 +1,5 @@
-//! The connection a worker's main loop and its executors share. Its lock can be waited for
+//! A connection a worker's threads share (the main loop's, and the executors' writes'
+//! when they have their own: [`super::ExecutorContext::writes`]). Its lock can be waited for
 //! until a deadline (a result write must give up when its lease runs out) without spinning:
 //! whether it is held is a flag under a mutex, and every release wakes the parked waiters
 //! through a condition variable; a waiter wakes at a release or at its deadline.

@@ -392,6 +392,82 @@ both! {
         assert_eq!(pending(&store, Jobs::All), (3, 0));
     }
 
+    /// A batch claim takes the oldest claimable runs, at most `max`, at most one per
+    /// concurrency key (across jobs), only the jobs it is given, and expired leases again.
+    fn claim_many_takes_the_oldest_runs_at_most_one_per_key() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let keyed = |job: &str| RunSpec { concurrency_key: Some("k".into()), ..spec(job) };
+        let first = store.enqueue(&spec("a")).unwrap().0.id;
+        let k1 = store.enqueue(&keyed("a")).unwrap().0.id;
+        let k2 = store.enqueue(&keyed("b")).unwrap().0.id;
+        let rest: Vec<String> = (0..3).map(|_| store.enqueue(&spec("a")).unwrap().0.id).collect();
+        let lease = Duration::from_secs(30);
+        let ids = |claimed: Vec<(durably::model::Run, std::time::Instant)>| {
+            for (run, _) in &claimed {
+                assert_eq!(run.status, Status::Leased);
+                assert_eq!(run.lease_owner.as_deref(), Some("me"));
+                assert_eq!(run.lease_generation, 1);
+            }
+            let mut ids: Vec<String> = claimed.into_iter().map(|(r, _)| r.id).collect();
+            ids.sort();
+            ids
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        // The two oldest: one without a key, one with.
+        let two = ids(store.claim_many(&Jobs::All, "me", lease, 2).unwrap());
+        assert_eq!(two, sorted(vec![first.clone(), k1.clone()]));
+        // The key is held: its other run (another job) waits; the rest are taken.
+        let more = ids(store.claim_many(&Jobs::All, "me", lease, 10).unwrap());
+        assert_eq!(more, sorted(rest.clone()));
+        assert!(store.claim_many(&Jobs::All, "me", lease, 10).unwrap().is_empty());
+        assert!(store.claim_many(&Jobs::Only(vec![]), "me", lease, 10).unwrap().is_empty());
+        assert_eq!(store.complete(&k1, 1, None).unwrap(), Fenced::Done(()));
+        assert!(store
+            .claim_many(&Jobs::Only(vec!["a".into()]), "me", lease, 10)
+            .unwrap()
+            .is_empty());
+        let last = ids(store.claim_many(&Jobs::Only(vec!["b".into()]), "me", lease, 10).unwrap());
+        assert_eq!(last, vec![k2]);
+        // An expired lease is claimed again, with the next generation.
+        let (short, _) = store.enqueue(&spec("c")).unwrap();
+        let got = store.claim_many(&Jobs::All, "me", Duration::from_millis(1), 3).unwrap();
+        assert_eq!(got.len(), 1);
+        std::thread::sleep(Duration::from_millis(30));
+        let again = store.claim_many(&Jobs::Only(vec!["c".into()]), "other", lease, 3).unwrap();
+        assert_eq!(again.len(), 1, "the expired lease is claimable");
+        assert_eq!(again[0].0.id, short.id);
+        assert_eq!(again[0].0.lease_generation, 2);
+        assert!(store.complete(&short.id, 1, None).unwrap().is_lost(), "the old fence is refused");
+    }
+
+    /// A result is stored as given, whatever its text holds: quotes, backslashes,
+    /// placeholders, comment marks, statements (PostgreSQL sends result writes as simple
+    /// queries with the values written in as literals).
+    fn results_keep_any_text_exactly() {
+        let env = Env::new();
+        let mut store = open(&env);
+        let lease = Duration::from_secs(30);
+        let output = r#"{"a":"it's \\ \"q\" $1 $3 -- x\n'; DROP TABLE durably_runs; --","b":"é\u0001"}"#;
+        let error = "it's \\' $2 -- \n'); DELETE FROM durably_runs; -- é";
+        let (done, _) = store.enqueue(&spec("job")).unwrap();
+        let (failed, _) = store.enqueue(&spec("job")).unwrap();
+        let (c, _) = store.claim(&Jobs::All, "me", lease).unwrap().unwrap();
+        let (f, _) = store.claim(&Jobs::All, "me", lease).unwrap().unwrap();
+        assert_eq!((c.id.as_str(), f.id.as_str()), (done.id.as_str(), failed.id.as_str()));
+        // Under a deadline too (the timeouts and the statement in one message).
+        let far = std::time::Instant::now() + Duration::from_secs(20);
+        let completed = store.before_deadline(Some(far), |s| s.complete(&c.id, 1, Some(output)));
+        assert_eq!(completed.unwrap(), Fenced::Done(()));
+        assert_eq!(store.fail(&f.id, 1, error).unwrap(), Fenced::Done(()));
+        assert_eq!(store.run(&c.id).unwrap().unwrap().output.as_deref(), Some(output));
+        assert_eq!(store.run(&f.id).unwrap().unwrap().error.as_deref(), Some(error));
+        assert_eq!(store.counts().unwrap().iter().map(|c| c.2).sum::<i64>(), 2);
+    }
+
     fn listing_is_newest_first_and_pages_after_a_run() {
         let env = Env::new();
         let mut store = open(&env);

@@ -5,8 +5,9 @@
 //! Run one module: `cargo test --test integration ls::`.
 //!
 //! Backends: `contract` (the store in-process), `enqueue`, `ls` (but its `--explain` test),
-//! `admin`, `worker_handlers`, `worker_race`, `worker_outcomes` and `stress_load`'s enqueuers
-//! declare their tests with `both!`, which runs each on a SQLite file (`name::sqlite`) and on a
+//! `admin`, `fleet` (but one PostgreSQL case), `worker_handlers`, `worker_race`,
+//! `worker_outcomes` and `stress_load`'s enqueuers declare their tests with `both!`, which
+//! runs each on a SQLite file (`name::sqlite`) and on a
 //! fresh PostgreSQL database (`name::pg`, ignored unless `--include-ignored`, with
 //! `DURABLY_TEST_PG` naming the server); `interop` does the same with its scenarios against
 //! the real library (both cases ignored: they need Node.js), beside a few about one backend;
@@ -24,6 +25,7 @@ mod command_runs;
 mod completions;
 mod contract;
 mod enqueue;
+mod fleet;
 mod handler_channel;
 mod help;
 mod interop;

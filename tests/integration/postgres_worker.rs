@@ -479,8 +479,11 @@ awk 'BEGIN { for (i = 0; i < 1500; i++) print "line " i }' >&2"#,
 }
 
 /// A TCP proxy to the test server that cuts the first connection whose client sent a run's
-/// completion (`SET status = 'completed'`) as soon as the server answers its `COMMIT`: that
-/// answer never reaches the worker, though the server committed. Every other byte passes.
+/// completion (`SET status = 'completed'`) as soon as the server answers its `COMMIT`, or, for
+/// a completion sent as its own implicit transaction (one simple query), the completion
+/// itself (`UPDATE 1`: the server commits before it answers the last statement of the
+/// message): that answer never reaches the worker, though the server committed. Every other
+/// byte passes.
 struct CutAfterCommit {
     port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -547,7 +550,7 @@ impl CutAfterCommit {
                     None if has(b"SET status = 'completed'") => armed.store(true, Ordering::SeqCst),
                     Some(cut)
                         if armed.load(Ordering::SeqCst)
-                            && has(b"COMMIT\0")
+                            && (has(b"COMMIT\0") || has(b"UPDATE 1\0"))
                             && !cut.swap(true, Ordering::SeqCst) =>
                     {
                         break;

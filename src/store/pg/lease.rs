@@ -1,99 +1,273 @@
 //! Leases on PostgreSQL: the library's claim (`claim-postgres.ts`), renewal, the fenced
 //! results, and the release of expired leases.
 //!
-//! A claim is one READ COMMITTED transaction: find the oldest claimable run without locking
-//! (the oldest pending run and the oldest expired lease, each read off an index), lock it with
-//! `FOR UPDATE SKIP LOCKED` (a run another claimer holds is skipped, never waited for), and
-//! for a run with a concurrency key try `pg_try_advisory_xact_lock(hashtext(key))` and re-check
-//! that no other unexpired lease holds the key (the lock serializes claims of one key; READ
-//! COMMITTED gives the re-check a snapshot taken after the lock). A key whose lock another
-//! session holds is skipped like a locked row, never waited for: a claimer stuck mid-claim (a
-//! partitioned host whose session the server keeps, with its locks, until keepalive ends it)
-//! holds back the runs of its key only, not every claim of the fleet. Workers claim in
-//! parallel: nothing is locked but the claimed row and, for a keyed run, its key.
+//! A claim takes up to a worker's free slots in one statement and one round trip
+//! (`lease_claim_batch*.sql`, its own implicit transaction): the oldest claimable runs (the
+//! oldest pending runs and the oldest expired leases, each read off an index) are locked as
+//! they are read, `FOR UPDATE SKIP LOCKED` inside the scan, so a run another claimer holds is
+//! passed over in the same scan: claimers that collide never cost each other a round trip.
+//! Runs without a concurrency key are claimed by that statement. A run with a key needs the
+//! key's lock and a re-check under it, which one statement cannot give (its snapshot predates
+//! the lock): when the oldest runs include keyed ones, one more is claimed in a READ COMMITTED
+//! transaction (`lease_claim_keyed*.sql`): lock the oldest claimable run as above and try
+//! `pg_try_advisory_xact_lock(hashtext(key))` in one statement, then claim it in a second one
+//! only if no other unexpired lease holds the key (READ COMMITTED gives it a snapshot taken
+//! after the lock). A key whose lock another session holds is skipped like a locked row,
+//! never waited for: a claimer stuck mid-claim (a partitioned host whose session the server
+//! keeps, with its locks, until keepalive ends it) holds back the runs of its key only, not
+//! every claim of the fleet.
+//!
+//! Round trips: every statement of this file is sent unnamed with its parameter types
+//! (`query_typed`/`execute_typed`: Parse, Bind, Execute and Sync in one message; nothing is
+//! prepared under a name, which a pooler in transaction mode would break). A write without a
+//! deadline is its statement alone; one with a deadline sends `BEGIN` with its `SET LOCAL`
+//! timeouts in one message, then the statement, then `COMMIT` ([`Postgres::single_write`]).
 //!
 //! Every time is the database's clock ([`super::clock`]): the statements compute the server's
 //! `now()` (the transaction's start) in the library's text, and compare it as text like on
-//! SQLite. The local instant a lease's deadline is counted from is taken before `BEGIN` is
-//! sent, so the worker's deadline is never later than the expiry in the database.
+//! SQLite. The local instant a lease's deadline is counted from is taken before the first
+//! message of the write is sent, so the worker's deadline is never later than the expiry in
+//! the database.
 
+use super::literal::{self, Lit};
 use super::rows::run_from_row;
 use super::Postgres;
 use crate::model::Run;
 use crate::store::backend::Leases;
-use crate::store::Fenced;
-use crate::store::Jobs;
+use crate::store::{CommitUnknown, Fenced, Jobs};
 use anyhow::{Context, Result};
-use postgres::Transaction;
+use postgres::types::Type;
+use postgres::{GenericClient, SimpleQueryMessage, Transaction};
 use std::time::{Duration, Instant};
 
-const CANDIDATE: &str = include_str!("../../../sql/postgres/lease_claim_candidate.sql");
-const CANDIDATE_JOBS: &str = include_str!("../../../sql/postgres/lease_claim_candidate_jobs.sql");
+const BATCH: &str = include_str!("../../../sql/postgres/lease_claim_batch.sql");
+const BATCH_JOBS: &str = include_str!("../../../sql/postgres/lease_claim_batch_jobs.sql");
+const KEYED: &str = include_str!("../../../sql/postgres/lease_claim_keyed.sql");
+const KEYED_JOBS: &str = include_str!("../../../sql/postgres/lease_claim_keyed_jobs.sql");
+const KEYED_UPDATE: &str = include_str!("../../../sql/postgres/lease_claim_keyed_update.sql");
 
 /// A lease length in milliseconds, for timestamp arithmetic.
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Claims the oldest claimable run of `jobs` in `tx` for `lease` milliseconds from the
-/// database's now.
-fn claim_in(tx: &mut Transaction, jobs: &Jobs, owner: &str, lease: i64) -> Result<Option<Run>> {
-    let job_list: Option<&Vec<String>> = match jobs {
-        Jobs::All => None,
-        Jobs::Only(list) if list.is_empty() => return Ok(None),
-        Jobs::Only(list) => Some(list),
+/// The runs one batch claim took, and whether its window held keyed runs it left for
+/// [`claim_keyed`].
+struct Batch {
+    runs: Vec<Run>,
+    keyed_left: bool,
+}
+
+/// Claims at most `max` of the oldest claimable runs without a concurrency key in one
+/// statement (`lease_claim_batch*.sql`); `jobs` None: any job.
+fn claim_batch(
+    client: &mut impl GenericClient,
+    jobs: Option<&[String]>,
+    owner: &str,
+    lease: i64,
+    max: i64,
+) -> Result<Batch> {
+    let rows = match jobs {
+        None => client.query_typed(
+            BATCH,
+            &[
+                (&owner, Type::TEXT),
+                (&lease, Type::INT8),
+                (&max, Type::INT8),
+            ],
+        )?,
+        Some(list) => client.query_typed(
+            BATCH_JOBS,
+            &[
+                (&owner, Type::TEXT),
+                (&lease, Type::INT8),
+                (&max, Type::INT8),
+                (&list, Type::TEXT_ARRAY),
+            ],
+        )?,
     };
-    let candidate_stmt = tx.prepare(if job_list.is_some() {
-        CANDIDATE_JOBS
-    } else {
-        CANDIDATE
-    })?;
-    let lock_stmt = tx.prepare(include_str!("../../../sql/postgres/lease_claim_lock.sql"))?;
+    let mut batch = Batch {
+        runs: Vec::with_capacity(rows.len()),
+        keyed_left: false,
+    };
+    for row in &rows {
+        batch.keyed_left |= row.try_get::<_, bool>(19)?;
+        // A row of NULLs: nothing was claimed (the row only carries the flag).
+        if row.try_get::<_, Option<String>>(0)?.is_some() {
+            batch.runs.push(run_from_row(row)?);
+        }
+    }
+    Ok(batch)
+}
+
+/// Claims the oldest claimable run in `tx`, a keyed one under its key's advisory lock (tried,
+/// never waited for: a key another session holds is passed over, like a key a live lease
+/// holds). Every refusal skips a key, so the loop ends.
+fn claim_keyed(
+    tx: &mut Transaction,
+    jobs: Option<&[String]>,
+    owner: &str,
+    lease: i64,
+) -> Result<Option<Run>> {
     let mut skip_keys: Vec<String> = Vec::new();
-    let mut skip_ids: Vec<String> = Vec::new();
     loop {
-        let row = match job_list {
-            Some(list) => tx.query_opt(&candidate_stmt, &[&skip_keys, &skip_ids, list])?,
-            None => tx.query_opt(&candidate_stmt, &[&skip_keys, &skip_ids])?,
+        let row = match jobs {
+            None => tx.query_typed_opt(KEYED, &[(&skip_keys, Type::TEXT_ARRAY)])?,
+            Some(list) => tx.query_typed_opt(
+                KEYED_JOBS,
+                &[(&skip_keys, Type::TEXT_ARRAY), (&list, Type::TEXT_ARRAY)],
+            )?,
         };
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get(0)?;
-        // Another claimer holds it, or it was claimed since it was read: look again without it.
-        let Some(locked) = tx.query_opt(&lock_stmt, &[&id])? else {
-            skip_ids.push(id);
-            continue;
-        };
-        let key: Option<String> = locked.try_get(0)?;
-        if let Some(key) = key {
-            let granted: bool = tx
-                .query_one(
-                    include_str!("../../../sql/postgres/lease_claim_key_lock.sql"),
-                    &[&key],
-                )?
-                .try_get(0)?;
-            if !granted {
-                // Another session holds the key (a claim in flight, or one stuck): skip it.
-                skip_keys.push(key);
-                continue;
-            }
-            let conflict = tx.query_opt(
-                include_str!("../../../sql/postgres/lease_claim_conflict.sql"),
-                &[&key, &id],
+        let key: Option<String> = row.try_get(1)?;
+        let granted: bool = row.try_get(2)?;
+        if granted {
+            let claimed = tx.query_typed_opt(
+                KEYED_UPDATE,
+                &[
+                    (&id, Type::TEXT),
+                    (&owner, Type::TEXT),
+                    (&lease, Type::INT8),
+                ],
             )?;
-            if conflict.is_some() {
-                skip_keys.push(key);
-                continue;
+            if let Some(row) = claimed {
+                return run_from_row(&row).map(Some);
             }
         }
-        let row = tx.query_opt(
-            include_str!("../../../sql/postgres/lease_claim_update.sql"),
-            &[&id, &owner, &lease],
-        )?;
-        return row.as_ref().map(run_from_row).transpose();
+        match key {
+            // Another session holds the key (a claim in flight, or one stuck), or a live
+            // lease does since this transaction's first look: skip it.
+            Some(key) => skip_keys.push(key),
+            None => anyhow::bail!("run {id} was locked for the claim and could not be claimed"),
+        }
     }
 }
 
+/// The `SET LOCAL` statements that end the lock waits and statements of a transaction at
+/// `deadline`; an error when it has passed.
+fn timeouts(deadline: Instant) -> Result<String> {
+    // Whole milliseconds rounded up: a timeout that fired before the deadline would read as a
+    // database error rather than the lease running out.
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
+    anyhow::ensure!(left > 0, "the lease ran out");
+    Ok(format!(
+        "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
+    ))
+}
+
+/// The error of a statement sent in its own implicit transaction: when the connection was
+/// lost, the server may have committed it before it could answer ([`CommitUnknown`]).
+fn unanswered(e: anyhow::Error, shown: &str) -> anyhow::Error {
+    if super::is_connection_error(&e) {
+        return CommitUnknown {
+            location: shown.to_string(),
+            subject: String::new(),
+            source: e,
+        }
+        .into();
+    }
+    e
+}
+
 impl Postgres {
+    /// One statement `f` (made with `query_typed`/`execute_typed`: unnamed, one round trip) as
+    /// one write, in as few round trips as the deadline allows. Without a deadline the
+    /// statement is its own implicit transaction: one round trip. With one
+    /// ([`Postgres::set_deadline`]), `BEGIN` and the `SET LOCAL` timeouts go in one round trip,
+    /// then the statement, then `COMMIT`: three instead of five. `f` gets the instant taken
+    /// before the first message was sent (the database's `now()` is not earlier). A
+    /// connection lost once the statement (alone) or COMMIT was sent is
+    /// [`CommitUnknown`].
+    pub(super) fn single_write<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut postgres::Client, Instant) -> Result<T>,
+    ) -> Result<T> {
+        let deadline = self.deadline;
+        let shown = self.shown.clone();
+        let _armed = self.armed();
+        let socket = self.net.socket;
+        let client = self.client.get_mut();
+        let run = || -> Result<T> {
+            let before = Instant::now();
+            let Some(deadline) = deadline else {
+                let value = super::cut_if_lost(f(client, before), socket);
+                return value.map_err(|e| unanswered(e, &shown));
+            };
+            let began = client.batch_execute(&format!("BEGIN; {}", timeouts(deadline)?));
+            let value = began
+                .map_err(anyhow::Error::from)
+                .and_then(|()| f(client, before));
+            let value = match super::cut_if_lost(value, socket) {
+                Ok(value) => value,
+                Err(e) => {
+                    if !super::is_connection_error(&e) {
+                        let _ = client.batch_execute("ROLLBACK");
+                    }
+                    return Err(e);
+                }
+            };
+            client
+                .batch_execute("COMMIT")
+                .map_err(|e| super::outcome::commit_error(e, &shown, String::new()))?;
+            Ok(value)
+        };
+        run()
+            .map_err(|e| super::describe(e, &shown))
+            .with_context(|| format!("cannot {what}"))
+    }
+
+    /// One statement of a lease write (`sql` with `params` written in, [`literal`]) in one
+    /// round trip: with a deadline ([`Postgres::set_deadline`]) its `SET LOCAL` timeouts and the
+    /// statement go in one simple query, which the server runs as one implicit transaction
+    /// (an error, a timeout's included, rolls all of it back); without one, the statement
+    /// alone. The rows it changed, and the instant taken before the message was sent (the
+    /// database's `now()` is not earlier). A connection lost once the message was sent is
+    /// [`CommitUnknown`].
+    fn lease_write(&mut self, what: &str, sql: &str, params: &[Lit]) -> Result<(u64, Instant)> {
+        let deadline = self.deadline;
+        let shown = self.shown.clone();
+        let _armed = self.armed();
+        let socket = self.net.socket;
+        let client = self.client.get_mut();
+        let mut run = || -> Result<(u64, Instant)> {
+            let statement = literal::inline(sql, params)?;
+            let message = match deadline {
+                Some(deadline) => format!("{}; {statement}", timeouts(deadline)?),
+                None => statement,
+            };
+            let before = Instant::now();
+            let answer = client.simple_query(&message).map_err(anyhow::Error::from);
+            let answer = super::cut_if_lost(answer, socket).map_err(|e| unanswered(e, &shown))?;
+            let changed = answer.iter().rev().find_map(|m| match m {
+                SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                _ => None,
+            });
+            Ok((changed.unwrap_or(0), before))
+        };
+        run()
+            .map_err(|e| super::describe(e, &shown))
+            .with_context(|| format!("cannot {what}"))
+    }
+
+    /// A read of one statement outside any write, unnamed (one round trip).
+    fn read_typed_opt(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[(&(dyn postgres::types::ToSql + Sync), Type)],
+    ) -> Result<Option<postgres::Row>> {
+        let _armed = self.armed();
+        let mut client = self.client.borrow_mut();
+        client
+            .query_typed_opt(sql, params)
+            .map_err(|e| super::describe(e.into(), &self.shown))
+            .with_context(|| format!("cannot {what}"))
+    }
     /// `f` in one READ COMMITTED transaction, committed when it returns Ok. While a deadline
     /// is set ([`Postgres::set_deadline`]), lock waits and statements of the transaction end
     /// at it (`SET LOCAL lock_timeout`, `statement_timeout`): then nothing is written.
@@ -123,16 +297,7 @@ impl Postgres {
             let mut tx = client.transaction()?;
             let body = |tx: &mut Transaction| -> Result<T> {
                 if let Some(deadline) = deadline {
-                    // Whole milliseconds rounded up: a timeout that fired before the deadline
-                    // would read as a database error rather than the lease running out.
-                    let left = deadline
-                        .saturating_duration_since(Instant::now())
-                        .as_micros()
-                        .div_ceil(1000);
-                    anyhow::ensure!(left > 0, "the lease ran out");
-                    tx.batch_execute(&format!(
-                        "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
-                    ))?;
+                    tx.batch_execute(&timeouts(deadline)?)?;
                 }
                 f(tx, before_begin)
             };
@@ -164,77 +329,118 @@ impl Postgres {
 
 impl Leases for Postgres {
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease` from the database's
-    /// now; also returns when the lease began by the local clock (taken before BEGIN was sent,
-    /// so never after the database's start of the lease).
+    /// now; also returns when the lease began by the local clock (taken before the claim was
+    /// sent, so never after the database's start of the lease).
     fn claim(
         &mut self,
         jobs: &Jobs,
         owner: &str,
         lease: Duration,
     ) -> Result<Option<(Run, Instant)>> {
-        self.fenced_write_from("claim a run", |tx, started| {
-            Ok(claim_in(tx, jobs, owner, ms(lease))?.map(|r| (r, started)))
-        })
+        Ok(self.claim_many(jobs, owner, lease, 1)?.pop())
+    }
+
+    /// Claims at most `max` of the oldest claimable runs of `jobs`. Runs without a
+    /// concurrency key: one statement, one round trip, whatever other claimers do. When the
+    /// oldest runs include keyed ones and fewer than `max` were claimed, one keyed run more is
+    /// claimed in a transaction of four round trips (its key's advisory lock, then the
+    /// re-check under it). Each with when its lease began by the local clock.
+    fn claim_many(
+        &mut self,
+        jobs: &Jobs,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<(Run, Instant)>> {
+        let list: Option<&[String]> = match jobs {
+            Jobs::All => None,
+            Jobs::Only(list) if list.is_empty() => return Ok(Vec::new()),
+            Jobs::Only(list) => Some(list),
+        };
+        let (lease, max) = (ms(lease), max.max(1));
+        let wanted = i64::try_from(max).unwrap_or(i64::MAX);
+        let (batch, started) = self.single_write("claim a run", |client, started| {
+            Ok((claim_batch(client, list, owner, lease, wanted)?, started))
+        })?;
+        let mut runs: Vec<(Run, Instant)> = batch.runs.into_iter().map(|r| (r, started)).collect();
+        if !batch.keyed_left || runs.len() >= max {
+            return Ok(runs);
+        }
+        let keyed = self.fenced_write_from("claim a run", |tx, started| {
+            Ok(claim_keyed(tx, list, owner, lease)?.map(|r| (r, started)))
+        });
+        match keyed {
+            Ok(run) => runs.extend(run),
+            // The runs claimed above are this worker's now: they are returned, and the error
+            // comes again at the next claim.
+            Err(_) if !runs.is_empty() => {}
+            Err(e) => return Err(e),
+        }
+        Ok(runs)
     }
 
     /// Extends a lease by `lease` from the database's now (fenced, and only while unexpired):
-    /// Done(when the renewal began by the local clock, before BEGIN was sent) when renewed.
+    /// Done(when the renewal began by the local clock, before it was sent) when renewed.
     fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>> {
-        self.fenced_write_from("renew a lease", |tx, started| {
-            let n = tx.execute(
-                include_str!("../../../sql/postgres/lease_renew.sql"),
-                &[&id, &generation, &ms(lease)],
-            )?;
-            Ok(Fenced::when(n > 0, started))
-        })
+        let (n, started) = self.lease_write(
+            "renew a lease",
+            include_str!("../../../sql/postgres/lease_renew.sql"),
+            &[
+                Lit::Text(Some(id)),
+                Lit::Int(generation),
+                Lit::Int(ms(lease)),
+            ],
+        )?;
+        Ok(Fenced::when(n > 0, started))
     }
 
     /// Completes a leased run with its output (fenced, lease unexpired).
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
-        self.fenced_write("record the result of a run", |tx| {
-            let n = tx.execute(
-                include_str!("../../../sql/postgres/lease_complete.sql"),
-                &[&id, &generation, &output],
-            )?;
-            Ok(Fenced::when(n > 0, ()))
-        })
+        let (n, _) = self.lease_write(
+            "record the result of a run",
+            include_str!("../../../sql/postgres/lease_complete.sql"),
+            &[Lit::Text(Some(id)), Lit::Int(generation), Lit::Text(output)],
+        )?;
+        Ok(Fenced::when(n > 0, ()))
     }
 
     /// Fails a leased run with its error (fenced, lease unexpired).
     fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced> {
-        self.fenced_write("record the result of a run", |tx| {
-            let n = tx.execute(
-                include_str!("../../../sql/postgres/lease_fail.sql"),
-                &[&id, &generation, &error],
-            )?;
-            Ok(Fenced::when(n > 0, ()))
-        })
+        let (n, _) = self.lease_write(
+            "record the result of a run",
+            include_str!("../../../sql/postgres/lease_fail.sql"),
+            &[
+                Lit::Text(Some(id)),
+                Lit::Int(generation),
+                Lit::Text(Some(error)),
+            ],
+        )?;
+        Ok(Fenced::when(n > 0, ()))
     }
 
     /// Gives a leased run back to the queue at once: pending again (fenced).
     fn expire(&mut self, id: &str, generation: i64) -> Result<Fenced> {
-        self.fenced_write("give a run back", |tx| {
-            let n = tx.execute(
-                include_str!("../../../sql/postgres/lease_expire.sql"),
-                &[&id, &generation],
-            )?;
-            Ok(Fenced::when(n > 0, ()))
-        })
+        let (n, _) = self.lease_write(
+            "give a run back",
+            include_str!("../../../sql/postgres/lease_expire.sql"),
+            &[Lit::Text(Some(id)), Lit::Int(generation)],
+        )?;
+        Ok(Fenced::when(n > 0, ()))
     }
 
     /// The status and generation of a run (None when deleted).
     fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
-        let row = self.read_opt(
+        let row = self.read_typed_opt(
             "read a run's status",
             include_str!("../../../sql/postgres/lease_status.sql"),
-            &[&id],
+            &[(&id, Type::TEXT)],
         )?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
     /// Whether any lease has run out (a read: lets an idle worker skip the write).
     fn has_expired(&self) -> Result<bool> {
-        let row = self.read_opt(
+        let row = self.read_typed_opt(
             "look for expired leases",
             include_str!("../../../sql/postgres/lease_has_expired.sql"),
             &[],

@@ -8,6 +8,7 @@ mod admission;
 mod big_output;
 mod clock;
 mod lease;
+mod literal;
 mod loss;
 mod outcome;
 pub mod rows;

@@ -344,6 +344,33 @@ impl Leases for Sqlite {
         })
     }
 
+    /// Claims at most `max` of the oldest claimable runs in one `BEGIN IMMEDIATE` transaction:
+    /// the claim statement again and again, each seeing the leases the previous ones took (so
+    /// one live lease per concurrency key holds), until `max` or nothing is left.
+    fn claim_many(
+        &mut self,
+        jobs: &Jobs,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<(Run, Instant)>> {
+        let lease_ms = lease.as_millis() as i64;
+        self.write(|tx| {
+            let started = Instant::now();
+            let ms = crate::time::now_ms();
+            let now = crate::time::format_ms(ms);
+            let expires = crate::time::format_ms(ms + lease_ms);
+            let mut runs = Vec::new();
+            while runs.len() < max.max(1) {
+                match lease::claim(tx, jobs, owner, &now, &expires)? {
+                    Some(run) => runs.push((run, started)),
+                    None => break,
+                }
+            }
+            Ok(runs)
+        })
+    }
+
     /// Extends a lease by `lease` from now (fenced, and only while unexpired): Some(when the
     /// renewal began by the local clock) when renewed.
     fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>> {
