@@ -13,13 +13,14 @@ mod outcome;
 pub mod rows;
 pub use loss::{is_connection_error, is_transient_conflict, DbError};
 mod steps;
+pub mod typed;
 pub mod watch;
 
 use super::backend::{Maintenance, RunChanges, RunReads};
 use super::{rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
 use crate::error::StoreError;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,9 @@ pub struct Postgres {
     pub(super) shown: String,
     /// The bound on lock waits of the current write ([`Postgres::set_deadline`]).
     pub(super) deadline: Option<Instant>,
+    /// The bound on lock waits of a write without a deadline (--busy-timeout, milliseconds;
+    /// None when the URL sets lock_timeout itself).
+    lock_timeout: Option<u128>,
     /// The client-side bounds; declared after `client`, so that the bound of the close is in
     /// force while the client drops.
     net: Net,
@@ -163,12 +167,12 @@ impl PgBatch<'_> {
 }
 
 /// The statements of [`rules`] in one READ COMMITTED transaction.
-struct Writes<'a, 't> {
-    tx: &'a mut postgres::Transaction<'t>,
+struct Writes<'a> {
+    tx: &'a mut postgres::Client,
     clock: &'a mut Clock,
 }
 
-impl rules::RunWrites for Writes<'_, '_> {
+impl rules::RunWrites for Writes<'_> {
     fn find_run(&mut self, given: &str) -> Result<Run> {
         runs::find_run(self.tx, given)
     }
@@ -203,17 +207,22 @@ impl Postgres {
         // allowed for a schema another process is creating.
         let bound = target.connect_bound().saturating_add(opts.busy_timeout);
         let armed = watch::arm(socket, Instant::now().checked_add(bound));
-        schema::prepare(&mut client, &target.shown, access)
+        schema::prepare(&mut client, &target.shown, access, &target.setup())
             .map_err(|e| describe(e, &target.shown))?;
         drop(armed);
-        Ok(Postgres::new(client, socket, target.shown))
+        Ok(Postgres::new(client, socket, &target))
     }
 
-    fn new(client: postgres::Client, socket: Option<watch::Socket>, shown: String) -> Postgres {
+    fn new(
+        client: postgres::Client,
+        socket: Option<watch::Socket>,
+        target: &connect::Target,
+    ) -> Postgres {
         Postgres {
             client: RefCell::new(client),
-            shown,
+            shown: target.shown.clone(),
             deadline: None,
+            lock_timeout: target.lock_timeout(),
             net: Net {
                 socket,
                 ceiling: None,
@@ -234,7 +243,40 @@ impl Postgres {
         // One attempt: a worker reconnecting has its own backoff, and must not wait here for
         // a connection slot while its leases run out.
         let (client, socket) = connect_bounded(&target);
-        Ok(Postgres::new(client?, socket, target.shown))
+        let mut client = client?;
+        let armed = watch::arm(socket, Instant::now().checked_add(target.connect_bound()));
+        target.set_up(&mut client)?;
+        drop(armed);
+        Ok(Postgres::new(client, socket, &target))
+    }
+
+    /// `BEGIN` with the transaction's bound on lock waits (`SET LOCAL`, never a session SET,
+    /// so that it holds on whichever server connection a pooler gives the transaction): the
+    /// deadline when one is set, else --busy-timeout. One simple query, one round trip.
+    fn begin(&self) -> String {
+        let ms = match self.deadline {
+            Some(d) => Some(d.saturating_duration_since(Instant::now()).as_millis().max(1)),
+            None => self.lock_timeout,
+        };
+        match ms {
+            Some(ms) => format!("BEGIN; SET LOCAL lock_timeout = {ms}"),
+            None => "BEGIN".into(),
+        }
+    }
+
+    /// A read of one statement outside any transaction, sent unnamed ([`typed`]).
+    pub(super) fn read_typed(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)],
+    ) -> Result<Option<postgres::Row>> {
+        let _armed = self.armed();
+        let mut client = self.client.borrow_mut();
+        client
+            .query_typed_opt(sql, params)
+            .map_err(|e| describe(e.into(), &self.shown))
+            .with_context(|| format!("cannot {what}"))
     }
 
     /// Bounds the lock waits and statements of the fenced writes that follow by `deadline`
@@ -284,13 +326,14 @@ impl Postgres {
         f: impl FnOnce(PgBatch) -> Result<T>,
     ) -> Result<T> {
         let _armed = self.armed();
+        let begin = self.begin();
         let shown = self.shown.as_str();
         let client = self.client.get_mut();
         // BEGIN and COMMIT by hand: the batch holds the client, not a Transaction borrowing it.
         // The database's now comes with BEGIN (one round trip): every run of the batch is
         // created at it, never before a run this process created earlier.
         let began = client
-            .simple_query(&format!("BEGIN; {}", clock::NOW))
+            .simple_query(&format!("{}; {}", begin, clock::NOW))
             .map_err(|e| describe(e.into(), shown))?;
         let now = began.iter().find_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
@@ -302,6 +345,8 @@ impl Postgres {
         };
         self.clock.observe(&now);
         let mut buffer = enqueue::Buffer::default();
+        // Statements prepared once for the batch, closed before its COMMIT ([`enqueue`]).
+        buffer.statements.reuse = true;
         let value = f(PgBatch {
             client: &mut *client,
             clock: &mut self.clock,
@@ -312,6 +357,7 @@ impl Postgres {
             buffer.flush(&mut *client).map_err(|e| describe(e, shown))?;
             Ok(v)
         });
+        drop(buffer);
         if commit && value.is_ok() {
             client
                 .batch_execute("COMMIT")
@@ -347,27 +393,29 @@ impl Postgres {
     /// saying what to look for.
     pub(super) fn write_then<T>(
         &mut self,
-        f: impl FnOnce(&mut postgres::Transaction, &mut Clock) -> Result<T>,
+        f: impl FnOnce(&mut postgres::Client, &mut Clock) -> Result<T>,
         subject: impl FnOnce(&T) -> String,
     ) -> Result<T> {
         let _armed = self.armed();
+        let begin = self.begin();
         let shown = self.shown.as_str();
+        let socket = self.net.socket;
         let client = self.client.get_mut();
-        let mut tx = client
-            .transaction()
-            .map_err(|e| describe(e.into(), shown))?;
-        if let Some(deadline) = self.deadline {
-            let ms = deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis()
-                .max(1);
-            let set = tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"));
-            cut_if_lost(set.map_err(anyhow::Error::from), self.net.socket)
-                .map_err(|e| describe(e, shown))?;
-        }
-        let value = f(&mut tx, &mut self.clock);
-        let value = cut_if_lost(value, self.net.socket).map_err(|e| describe(e, shown))?;
-        tx.commit()
+        // BEGIN and COMMIT by hand: BEGIN and the lock bound go in one round trip.
+        let value = client
+            .batch_execute(&begin)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| f(&mut *client, &mut self.clock));
+        let value = match cut_if_lost(value, socket) {
+            Ok(value) => value,
+            Err(e) => {
+                // Ends what BEGIN began (nothing when the connection is gone).
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(describe(e, shown));
+            }
+        };
+        client
+            .batch_execute("COMMIT")
             .map_err(|e| outcome::commit_error(e, shown, subject(&value)))?;
         Ok(value)
     }
@@ -559,7 +607,7 @@ impl Maintenance for Postgres {
 
 /// The (created_at, id) of the run `before` names, for paging.
 fn before_key(
-    c: &mut postgres::Transaction,
+    c: &mut impl postgres::GenericClient,
     before: Option<&str>,
 ) -> Result<Option<(String, String)>> {
     match before {

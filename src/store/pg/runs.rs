@@ -9,18 +9,13 @@ use crate::store::handles::{self, TAIL_MIN};
 use crate::store::rules::{self, LABEL_FIRST_MAX_CAP, LABEL_FIRST_MIN_CAP};
 use crate::store::{Jobs, ListFilter, Param, Pending, Plan, PurgeFilter, Query};
 use anyhow::Result;
-use postgres::types::ToSql;
+use super::typed::{p, texts};
 use postgres::GenericClient;
-
-/// Text parameters as the client wants them.
-pub fn refs(params: &[String]) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
-}
 
 /// The run with exactly this id.
 pub fn get_run(c: &mut impl GenericClient, id: &str) -> Result<Option<Run>> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM durably_runs WHERE id = $1");
-    c.query_opt(&sql, &[&id])?
+    c.query_typed_opt(&sql, &[p(&id)])?
         .map(|r| run_from_row(&r))
         .transpose()
 }
@@ -46,13 +41,13 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
     fn exact(&mut self, id: &str) -> Result<Option<String>> {
         let row = self
             .0
-            .query_opt("SELECT id FROM durably_runs WHERE id = $1", &[&id])?;
+            .query_typed_opt("SELECT id FROM durably_runs WHERE id = $1", &[p(&id)])?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// Byte-wise, one range seek on `idx_durably_runs_id_c`.
     fn in_range(&mut self, from: &str, to: &str, except: &str, limit: i64) -> Result<Vec<String>> {
-        let rows = self.0.query(PREFIX_SQL, &[&from, &to, &except, &limit])?;
+        let rows = self.0.query_typed(PREFIX_SQL, &[p(&from), p(&to), p(&except), p(&limit)])?;
         Ok(rows
             .iter()
             .map(|r| r.try_get(0))
@@ -65,7 +60,7 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
         let len = i32::try_from(lower.len()).unwrap_or(i32::MAX);
         let rows = self
             .0
-            .query(TAIL_SQL, &[&key, &len, &lower, &except, &limit])?;
+            .query_typed(TAIL_SQL, &[p(&key), p(&len), p(&lower), p(&except), p(&limit)])?;
         Ok(rows
             .iter()
             .map(|r| r.try_get(0))
@@ -74,7 +69,7 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
 
     /// Seeks on `idx_durably_runs_id_tail`.
     fn sharing_tails(&mut self, keys: &[String]) -> Result<Vec<String>> {
-        let rows = self.0.query(SAME_TAIL_SQL, &[&keys])?;
+        let rows = self.0.query_typed(SAME_TAIL_SQL, &[p(&keys)])?;
         Ok(rows
             .iter()
             .map(|r| r.try_get(0))
@@ -102,7 +97,7 @@ pub fn steps_of(c: &mut impl GenericClient, run_id: &str) -> Result<Vec<Step>> {
     let sql = format!(
         "SELECT {STEP_COLUMNS} FROM durably_steps WHERE run_id = $1 ORDER BY \"index\", started_at"
     );
-    c.query(&sql, &[&run_id])?
+    c.query_typed(&sql, &[p(&run_id)])?
         .iter()
         .map(step_from_row)
         .collect()
@@ -125,7 +120,7 @@ pub fn logs_of(
          AND (created_at, id COLLATE \"C\") > ($2, $3) \
          ORDER BY created_at, id COLLATE \"C\"{limit}"
     );
-    c.query(&sql, &[&run_id, &created, &id])?
+    c.query_typed(&sql, &[p(&run_id), p(&created), p(&id)])?
         .iter()
         .map(log_from_row)
         .collect()
@@ -155,11 +150,11 @@ pub fn choose(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Strategy, S
     let page = f.limit.saturating_add(f.offset) as f64;
     // The bound from the planner's row count (no scan; -1 before the table's first VACUUM or
     // ANALYZE, then the smallest bound), and each label's matches counted up to it.
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&page];
+    let mut params = vec![p(&page)];
     let mut counts = Vec::new();
     for (k, v) in &f.labels {
-        params.push(k);
-        params.push(v);
+        params.push(p(k));
+        params.push(p(v));
         counts.push(format!(
             "(SELECT count(*) FROM (SELECT 1 FROM durably_run_labels WHERE key = ${} AND value = ${} \
              LIMIT (SELECT cap FROM c) + 1) AS m)",
@@ -173,7 +168,7 @@ pub fn choose(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Strategy, S
          SELECT cap, ARRAY[{}]::bigint[], set_config('max_parallel_workers_per_gather', '0', true) FROM c",
         counts.join(", ")
     );
-    let row = c.query_one(&sql, &params)?;
+    let row = c.query_typed_one(&sql, &params)?;
     let cap: i64 = row.try_get(0)?;
     let counted: Vec<i64> = row.try_get(1)?;
     let (n, driver) = counted
@@ -317,7 +312,7 @@ pub fn list_query(f: &ListFilter, strategy: &Strategy) -> (String, Vec<String>) 
 pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
     let (strategy, _) = choose(c, f)?;
     let (sql, params) = list_query(f, &strategy);
-    c.query(&sql, &refs(&params))?
+    c.query_typed(&sql, &texts(&params))?
         .iter()
         .map(run_from_row)
         .collect()
@@ -349,9 +344,9 @@ pub fn count(c: &mut impl GenericClient, f: &ListFilter, cap: u64) -> Result<u64
     };
     let (strategy, _) = choose(c, &counting)?;
     let (sql, params) = list_query(&counting, &strategy);
-    let row = c.query_one(
+    let row = c.query_typed_one(
         &format!("SELECT count(*) FROM ({sql}) AS page"),
-        &refs(&params),
+        &texts(&params),
     )?;
     Ok(u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0))
 }
@@ -361,7 +356,7 @@ pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<
     let (strategy, note) = choose(c, f)?;
     let (sql, params) = list_query(f, &strategy);
     let lines = c
-        .query(&format!("EXPLAIN {sql}"), &refs(&params))?
+        .query_typed(&format!("EXPLAIN {sql}"), &texts(&params))?
         .iter()
         .map(|r| r.try_get::<_, String>(0).map_err(Into::into))
         .collect::<Result<Vec<String>>>()?;
@@ -382,7 +377,7 @@ pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<
 
 /// Runs counted by (status, job).
 pub fn counts(c: &mut impl GenericClient) -> Result<Vec<(String, String, i64)>> {
-    c.query(
+    c.query_typed(
         "SELECT status, job_name, count(*) FROM durably_runs GROUP BY status, job_name \
          ORDER BY job_name COLLATE \"C\", status COLLATE \"C\"",
         &[],
@@ -394,7 +389,7 @@ pub fn counts(c: &mut impl GenericClient) -> Result<Vec<(String, String, i64)>> 
 
 /// Cancels a pending or leased run; false when it is not (any longer) cancellable.
 pub fn cancel(c: &mut impl GenericClient, id: &str) -> Result<bool> {
-    let n = c.execute(include_str!("../../../sql/postgres/cancel_run.sql"), &[&id])?;
+    let n = c.execute_typed(include_str!("../../../sql/postgres/cancel_run.sql"), &[p(&id)])?;
     Ok(n > 0)
 }
 
@@ -405,7 +400,7 @@ pub fn delete_run(c: &mut impl GenericClient, id: &str) -> Result<()> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        c.execute(stmt, &[&id])?;
+        c.execute_typed(stmt, &[p(&id)])?;
     }
     Ok(())
 }
@@ -419,7 +414,7 @@ fn purge_where(f: &PurgeFilter) -> (String, Vec<String>) {
 pub fn purge_count(c: &mut impl GenericClient, f: &PurgeFilter) -> Result<u64> {
     let (cond, params) = purge_where(f);
     let sql = format!("SELECT count(*) FROM durably_runs WHERE {cond}");
-    let n: i64 = c.query_one(&sql, &refs(&params))?.try_get(0)?;
+    let n: i64 = c.query_typed_one(&sql, &texts(&params))?.try_get(0)?;
     Ok(n as u64)
 }
 
@@ -431,7 +426,7 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
         batch.min(i64::MAX as u64)
     );
     let ids: Vec<String> = c
-        .query(&sql, &refs(&params))?
+        .query_typed(&sql, &texts(&params))?
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
@@ -443,7 +438,7 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        c.execute(stmt, &[&ids])?;
+        c.execute_typed(stmt, &[p(&ids)])?;
     }
     Ok(ids.len() as u64)
 }
@@ -458,9 +453,9 @@ pub fn pending_for(c: &mut impl GenericClient, jobs: &Jobs) -> Result<Pending> {
         Jobs::Only(list) if list.is_empty() => return Ok(Default::default()),
         Jobs::Only(list) => Some(list.iter().map(String::as_str).collect()),
     };
-    let row = c.query_one(
+    let row = c.query_typed_one(
         include_str!("../../../sql/postgres/pending_for.sql"),
-        &[&names],
+        &[p(&names)],
     )?;
     let (total, blocked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     Ok(Pending {
