@@ -1,0 +1,182 @@
+//! PostgreSQL through PgBouncer in transaction mode (README: PgBouncer): every command, and a
+//! fleet of workers whose handlers call `durably step`, `progress` and `log`, through a
+//! private pgbouncer whose few server connections (`harness::bouncer::POOL`) all of them
+//! share, so that consecutive transactions of one client land on different server connections and one server
+//! connection serves many clients. What breaks there: a statement prepared under a name in
+//! one transaction and bound in another ("prepared statement does not exist"), a name left on
+//! a server for its next client ("already exists"), session state. Ignored unless
+//! `--include-ignored`; then a missing `DURABLY_TEST_PG` or pgbouncer fails the test.
+
+use crate::harness::*;
+use std::collections::BTreeSet;
+
+/// Clients of [`commands_work_through_pgbouncer_in_transaction_mode`] at once.
+const CLIENTS: usize = 6;
+/// Runs the fleet drains.
+const RUNS: usize = 200;
+/// Worker processes of the fleet, and each one's handlers at once.
+const WORKERS: usize = 4;
+const CONCURRENCY: &str = "4";
+
+/// One client's commands, all through the bouncer; `t` tells the clients' runs apart.
+fn session(env: &Env, t: usize) {
+    let label = format!("t={t}");
+    let input = format!("{{\"t\":{t}}}");
+    let id = env.enqueue_job("a", &["--input", &input, "--label", &label]);
+    // An idempotency key answers with the same run, a concurrency key with a conflict.
+    let key = format!("k{t}");
+    let first = env.enqueue_job("a", &["--idempotency-key", &key, "--label", &label]);
+    let again = env.enqueue_job("a", &["--idempotency-key", &key, "--label", &label]);
+    assert_eq!(first, again);
+    let ck = format!("c{t}");
+    env.enqueue_job("c", &["--concurrency-key", &ck, "--label", &label]);
+    let refused = env.run(&["enqueue", "--job", "c", "--concurrency-key", &ck]);
+    assert_ne!(refused.code, 0, "a held concurrency key: {refused:?}");
+    let coalesced = env.enqueue_job("c", &["--concurrency-key", &ck, "--coalesce"]);
+    assert_ne!(coalesced, id);
+    // enqueue-many: keyless runs (one multi-row insert) and keyed ones (prepared once for the
+    // batch), all in one transaction.
+    let lines: String = (0..20)
+        .map(|i| match i % 2 {
+            0 => {
+                format!("{{\"job\":\"m\",\"input\":{{\"i\":{i}}},\"labels\":{{\"t\":\"{t}\"}}}}\n")
+            }
+            _ => format!(
+                "{{\"job\":\"m\",\"idempotencyKey\":\"m{t}-{i}\",\"labels\":{{\"t\":\"{t}\"}}}}\n"
+            ),
+        })
+        .collect();
+    let many = env.run_stdin(&["enqueue-many", "-"], &lines);
+    many.ok();
+    assert_eq!(many.stdout.matches("\tcreated").count(), 20, "{many:?}");
+    let ids = ids(&env.ok(&["ls", "--label", &label, "--all", "--format", "ids"]));
+    assert_eq!(ids.len(), 23, "{ids:?}");
+    assert!(ids.contains(&id) && ids.contains(&first), "{ids:?}");
+    // Reads: a run by a handle, its logs, the counts.
+    let shown = env.ok(&["show", &id, "--json"]).json();
+    assert_eq!(shown["input"], serde_json::json!({ "t": t }));
+    assert_eq!(shown["status"], "pending");
+    let short = &id[id.len() - 8..];
+    assert_eq!(env.ok(&["show", short, "--json"]).json()["id"], id.as_str());
+    env.ok(&["logs", &id]);
+    // Writes: cancel, retrigger the cancelled run, remove both.
+    env.ok(&["cancel", &id]);
+    assert_eq!(
+        env.ok(&["show", &id, "--json"]).json()["status"],
+        "cancelled"
+    );
+    let new = env.ok(&["retrigger", &id]).line().to_string();
+    assert_eq!(
+        env.ok(&["show", &new, "--json"]).json()["status"],
+        "pending"
+    );
+    env.ok(&["rm", &id]);
+    env.ok(&["rm", "--force", &new]);
+    env.run(&["show", &id]).code(3);
+    // The keyed run is cancelled, for the purge.
+    env.ok(&["cancel", &coalesced]);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and pgbouncer: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn commands_work_through_pgbouncer_in_transaction_mode() {
+    let bouncer = Bouncer::start();
+    let env = Env::through(&bouncer);
+    // The schema is created through the bouncer too.
+    env.ok(&["init"]);
+    std::thread::scope(|s| {
+        for t in 0..CLIENTS {
+            let env = &env;
+            s.spawn(move || session(env, t));
+        }
+    });
+    let all = ids(&env.ok(&["ls", "--all", "--format", "ids"]));
+    // Per client: the idempotent run, the keyed run (the coalesced enqueue is it) and the
+    // batch's 20; the first run and its retrigger are gone.
+    assert_eq!(all.len(), CLIENTS * 22, "{all:?}");
+    // A purge of the cancelled runs, in batches.
+    env.ok(&["rm", "--older-than", "0s"]);
+    let left = env.count("SELECT count(*) FROM durably_runs WHERE status = 'pending'");
+    assert_eq!(left, (CLIENTS * 21) as i64);
+    assert_eq!(env.count("SELECT count(*) FROM durably_runs"), left);
+    let log = bouncer.log();
+    assert!(!log.contains("ERROR"), "pgbouncer logged errors:\n{log}");
+}
+
+/// The handler of the fleet: a step, progress, a log line, then its output; every execution
+/// leaves its run's id in `executions.log`.
+const HANDLER: &str = r#"set -e
+echo "$DURABLY_RUN_ID" >> "$T/executions.log"
+durably progress 1 --total 2
+durably log "hello from $DURABLY_RUN_ID"
+v=$(durably step double -- sh -c 'echo "{\"twice\": 2}"')
+durably progress 2 --total 2
+printf '{"run": "%s", "step": %s}\n' "$DURABLY_RUN_ID" "$v"
+"#;
+
+#[test]
+#[ignore = "needs PostgreSQL and pgbouncer: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn a_fleet_of_workers_through_pgbouncer_runs_each_run_once() {
+    let bouncer = Bouncer::start();
+    let env = Env::through(&bouncer);
+    env.ok(&["init"]);
+    let lines: String = (0..RUNS)
+        .map(|i| format!("{{\"job\":\"j\",\"input\":{{\"i\":{i}}}}}\n"))
+        .collect();
+    env.run_stdin(&["enqueue-many", "--quiet", "-"], &lines)
+        .ok();
+    std::fs::write(env.path("executions.log"), "").unwrap();
+    let handler = env.handler("j", HANDLER);
+    let handler = handler.to_str().unwrap();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            env.spawn(&[
+                "work",
+                "--until-idle",
+                "--concurrency",
+                CONCURRENCY,
+                "--poll",
+                "50ms",
+                "--",
+                handler,
+            ])
+        })
+        .collect();
+    let outs: Vec<Out> = workers.into_iter().map(finish).collect();
+    for out in &outs {
+        assert_eq!(out.code, 0, "a worker failed: {out:?}");
+        assert!(
+            !out.stderr.contains("error") && !out.stderr.contains("cannot"),
+            "a worker met trouble: {out:?}"
+        );
+    }
+    // Every run completed, each executed once.
+    let executed = std::fs::read_to_string(env.path("executions.log")).unwrap();
+    let executions: Vec<&str> = executed.lines().collect();
+    let distinct: BTreeSet<&str> = executions.iter().copied().collect();
+    assert_eq!(executions.len(), RUNS, "executions: {executed}");
+    assert_eq!(distinct.len(), RUNS);
+    let completed: BTreeSet<String> = env
+        .sql_column("SELECT id FROM durably_runs WHERE status = 'completed'")
+        .into_iter()
+        .collect();
+    assert_eq!(completed.len(), RUNS);
+    assert!(distinct.iter().all(|id| completed.contains(*id)));
+    // Their results: the output names the run and holds the step's output; the step, the log
+    // line and the last progress are stored.
+    for row in env.sql_rows("SELECT id, output, progress FROM durably_runs") {
+        let (id, output, progress) = (row[0].clone().unwrap(), row[1].clone(), row[2].clone());
+        let output: serde_json::Value = serde_json::from_str(&output.unwrap()).unwrap();
+        assert_eq!(output["run"], id.as_str());
+        assert_eq!(output["step"], serde_json::json!({ "twice": 2 }));
+        let progress: serde_json::Value = serde_json::from_str(&progress.unwrap()).unwrap();
+        assert_eq!(progress["current"], 2, "{id}: {progress}");
+    }
+    let steps = "SELECT count(DISTINCT run_id) FROM durably_steps \
+                 WHERE name = 'double' AND status = 'completed'";
+    assert_eq!(env.count(steps), RUNS as i64);
+    let logs = "SELECT count(DISTINCT run_id) FROM durably_logs WHERE message LIKE 'hello from %'";
+    assert_eq!(env.count(logs), RUNS as i64);
+    let log = bouncer.log();
+    assert!(!log.contains("ERROR"), "pgbouncer logged errors:\n{log}");
+}
