@@ -16,11 +16,11 @@
 
 use super::rows::run_from_row;
 use super::runs::get_run;
+use super::typed::p;
 use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec};
 use crate::store::columns::RUN_COLUMNS;
 use crate::store::rules;
 use crate::store::Clock;
-use super::typed::p;
 use anyhow::{anyhow, bail, Result};
 use postgres::types::{ToSql, Type};
 use postgres::{GenericClient, Row, Statement};
@@ -254,7 +254,11 @@ impl Buffer {
             c.execute_typed(
                 "INSERT INTO durably_run_labels (run_id, key, value) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
-                &[p(&self.label_runs), p(&self.label_keys), p(&self.label_values)],
+                &[
+                    p(&self.label_runs),
+                    p(&self.label_keys),
+                    p(&self.label_values),
+                ],
             )?;
         }
         for v in [

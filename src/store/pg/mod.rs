@@ -255,7 +255,11 @@ impl Postgres {
     /// deadline when one is set, else --busy-timeout. One simple query, one round trip.
     fn begin(&self) -> String {
         let ms = match self.deadline {
-            Some(d) => Some(d.saturating_duration_since(Instant::now()).as_millis().max(1)),
+            Some(d) => Some(
+                d.saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .max(1),
+            ),
             None => self.lock_timeout,
         };
         match ms {

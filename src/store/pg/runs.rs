@@ -3,13 +3,13 @@
 //! whatever the database's collation.
 
 use super::rows::{log_from_row, run_from_row, step_from_row};
+use super::typed::{p, texts};
 use crate::model::{Log, Run, Status, Step};
 use crate::store::columns::{LOG_COLUMNS, RUN_COLUMNS, STEP_COLUMNS};
 use crate::store::handles::{self, TAIL_MIN};
 use crate::store::rules::{self, LABEL_FIRST_MAX_CAP, LABEL_FIRST_MIN_CAP};
 use crate::store::{Jobs, ListFilter, Param, Pending, Plan, PurgeFilter, Query};
 use anyhow::Result;
-use super::typed::{p, texts};
 use postgres::GenericClient;
 
 /// The run with exactly this id.
@@ -47,7 +47,9 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
 
     /// Byte-wise, one range seek on `idx_durably_runs_id_c`.
     fn in_range(&mut self, from: &str, to: &str, except: &str, limit: i64) -> Result<Vec<String>> {
-        let rows = self.0.query_typed(PREFIX_SQL, &[p(&from), p(&to), p(&except), p(&limit)])?;
+        let rows = self
+            .0
+            .query_typed(PREFIX_SQL, &[p(&from), p(&to), p(&except), p(&limit)])?;
         Ok(rows
             .iter()
             .map(|r| r.try_get(0))
@@ -58,9 +60,10 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
     fn with_tail(&mut self, lower: &str, except: &str, limit: i64) -> Result<Vec<String>> {
         let key = &lower[lower.len() - TAIL_MIN..];
         let len = i32::try_from(lower.len()).unwrap_or(i32::MAX);
-        let rows = self
-            .0
-            .query_typed(TAIL_SQL, &[p(&key), p(&len), p(&lower), p(&except), p(&limit)])?;
+        let rows = self.0.query_typed(
+            TAIL_SQL,
+            &[p(&key), p(&len), p(&lower), p(&except), p(&limit)],
+        )?;
         Ok(rows
             .iter()
             .map(|r| r.try_get(0))
@@ -389,7 +392,10 @@ pub fn counts(c: &mut impl GenericClient) -> Result<Vec<(String, String, i64)>> 
 
 /// Cancels a pending or leased run; false when it is not (any longer) cancellable.
 pub fn cancel(c: &mut impl GenericClient, id: &str) -> Result<bool> {
-    let n = c.execute_typed(include_str!("../../../sql/postgres/cancel_run.sql"), &[p(&id)])?;
+    let n = c.execute_typed(
+        include_str!("../../../sql/postgres/cancel_run.sql"),
+        &[p(&id)],
+    )?;
     Ok(n > 0)
 }
 
