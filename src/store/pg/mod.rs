@@ -24,6 +24,13 @@ use anyhow::{Context as _, Result};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
+/// The begin of a read: one snapshot, read-only.
+const READ: &str = "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+/// The begin of a page of `ls`: [`READ`] without parallel plans (see [`runs::choose`]).
+const LIST: &str = "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+    SET LOCAL max_parallel_workers_per_gather = 0";
+
 /// How long after a write's deadline the client stops waiting for the server's answer: the
 /// server's own timeouts (set to the deadline) answer first when it is reachable.
 const PAST_DEADLINE: Duration = Duration::from_millis(250);
@@ -375,19 +382,35 @@ impl Postgres {
     }
 
     /// `f` in one read-only REPEATABLE READ transaction (one snapshot), ended before returning.
-    fn read<T>(&self, f: impl FnOnce(&mut postgres::Transaction) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T>) -> Result<T> {
+        self.read_from(READ, f)
+    }
+
+    /// Like [`Postgres::read`], the transaction begun by `begin` (one simple query): [`READ`]
+    /// and what the reads need set in it, in the same round trip.
+    fn read_from<T>(
+        &self,
+        begin: &str,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T>,
+    ) -> Result<T> {
         let _armed = self.armed();
         let mut client = self.client.borrow_mut();
         let shown = self.shown.as_str();
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        let value = client
+            .batch_execute(begin)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| f(&mut client));
+        let value = match cut_if_lost(value, self.net.socket) {
+            Ok(value) => value,
+            Err(e) => {
+                // Ends what the begin began (nothing when the connection is gone).
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(describe(e, shown));
+            }
+        };
+        client
+            .batch_execute("COMMIT")
             .map_err(|e| describe(e.into(), shown))?;
-        let value = f(&mut tx);
-        let value = cut_if_lost(value, self.net.socket).map_err(|e| describe(e, shown))?;
-        tx.commit().map_err(|e| describe(e.into(), shown))?;
         Ok(value)
     }
 
@@ -483,7 +506,7 @@ impl RunReads for Postgres {
         short_ids: bool,
         cap: u64,
     ) -> Result<(Vec<Run>, Vec<String>, Option<u64>)> {
-        self.read(|c| {
+        self.read_from(LIST, |c| {
             let mut filter = filter;
             filter.before = before_key(c, before)?;
             let (page, short) = runs::page(c, &filter, short_ids)?;
@@ -500,7 +523,7 @@ impl RunReads for Postgres {
         mut filter: ListFilter,
         short_ids: bool,
     ) -> Result<(Vec<Run>, Vec<String>)> {
-        self.read(|c| {
+        self.read_from(LIST, |c| {
             filter.before = before_key(c, before)?;
             let (page, short) = runs::page(c, &filter, short_ids)?;
             Ok((page, short))
@@ -513,7 +536,7 @@ impl RunReads for Postgres {
         before: Option<&str>,
         mut filter: ListFilter,
     ) -> Result<(Plan, Vec<Vec<String>>)> {
-        self.read(|c| {
+        self.read_from(LIST, |c| {
             filter.before = before_key(c, before)?;
             runs::explain(c, &filter)
         })

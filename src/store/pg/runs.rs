@@ -141,13 +141,13 @@ pub enum Strategy {
 }
 
 /// The strategy of `f` and a note saying why: label-first when the rarest label filter matches
-/// at most the cap (counted on `idx_durably_run_labels_key_value`, stopping there). Also turns
-/// parallel plans off for the rest of the read transaction: a page reads tens to a few thousand
-/// index entries, less than starting workers costs, and a Gather Merge over a parallel index
-/// walk reads ahead of the page in every worker. One round trip.
+/// at most the cap (counted on `idx_durably_run_labels_key_value`, stopping there). Parallel
+/// plans are off in the read transaction (the caller's begin, `SET LOCAL`; here again with
+/// labels): a page reads tens to a few thousand index entries, less than starting workers
+/// costs, and a Gather Merge over a parallel index walk reads ahead of the page in every
+/// worker. No round trip without labels, one with.
 pub fn choose(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Strategy, String)> {
     if f.labels.is_empty() {
-        c.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")?;
         return Ok((Strategy::IndexStreams, String::new()));
     }
     let page = f.limit.saturating_add(f.offset) as f64;
