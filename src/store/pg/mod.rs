@@ -2,7 +2,9 @@
 //! on PostgreSQL, one synchronous `postgres::Client`, every write in one transaction, and the
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
 //! concurrency key, tried, never waited for), and the database's clock for every lease and run
-//! time ([`clock`]). Statements live in `sql/postgres/`.
+//! time ([`clock`]). Statements live in `sql/postgres/` and are sent unnamed with typed
+//! parameters ([`typed`]: one round trip each, and what PgBouncer in transaction mode needs);
+//! a transaction's begin carries what it sets (`SET LOCAL`) in the same round trip.
 
 mod admission;
 mod big_output;

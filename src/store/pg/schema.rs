@@ -1,5 +1,6 @@
-//! The schema on PostgreSQL: checked on every open, created by writers in one transaction as
-//! the library's `migrate()` does, completed by `durably init`.
+//! The schema on PostgreSQL: checked on every open (with the session's setup, one round
+//! trip), created by writers in one transaction as the library's `migrate()` does, completed
+//! by `durably init`.
 
 use super::typed::p;
 use crate::store::{Access, SCHEMA_VERSION};
