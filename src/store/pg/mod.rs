@@ -546,7 +546,7 @@ impl RunReads for Postgres {
 
     /// Runs counted by (status, job).
     fn counts(&self) -> Result<Vec<(String, String, i64)>> {
-        self.read(|c| runs::counts(c))
+        self.read(runs::counts)
     }
 }
 
