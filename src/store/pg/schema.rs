@@ -213,7 +213,19 @@ pub fn prepare(client: &mut Client, location: &str, access: Access, setup: &str)
             if !setup.is_empty() {
                 client.batch_execute(setup)?;
             }
-            (Catalog::read(client)?, None)
+            let catalog = Catalog::read(client)?;
+            if catalog.has(
+                "table",
+                "durably_schema_versions",
+                "durably_schema_versions",
+            ) {
+                // The table is there but its query failed: the check names what is missing.
+                check(&catalog, location, Access::Repair)?;
+                let version = version(client)?;
+                (catalog, version)
+            } else {
+                (catalog, None)
+            }
         }
     };
     let has_table = catalog.has(
