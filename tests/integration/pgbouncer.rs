@@ -211,3 +211,37 @@ fn the_schema_check_through_pgbouncer_refuses_what_it_must() {
     }
     assert_eq!(env.count("SELECT count(*) FROM durably_runs"), 1);
 }
+
+/// `--busy-timeout` bounds a write's lock wait through the bouncer too: the bound is set in
+/// the write's own transaction (`SET LOCAL`), not only for the session at connect, which
+/// lands on another server connection than the write (round robin) and stays there for its
+/// later clients (here a 60 s bound left by earlier commands).
+#[test]
+#[ignore = "needs PostgreSQL and pgbouncer: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn busy_timeout_bounds_a_write_through_pgbouncer() {
+    let bouncer = Bouncer::start();
+    let env = Env::through(&bouncer);
+    env.ok(&["init"]);
+    let id = env.enqueue_job("j", &[]);
+    // Every server connection of the pool gets a session lock_timeout of 60 s.
+    for _ in 0..2 * crate::harness::bouncer::POOL {
+        env.ok(&["--busy-timeout", "60s", "ls"]);
+    }
+    let direct = env.pg.as_ref().unwrap();
+    let direct = with_dbname(&pg_server(), &direct.name);
+    let mut holder = pg_connect(&direct);
+    let mut tx = holder.transaction().unwrap();
+    tx.execute(
+        "SELECT 1 FROM durably_runs WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .unwrap();
+    for _ in 0..crate::harness::bouncer::POOL {
+        let started = std::time::Instant::now();
+        env.run(&["--busy-timeout", "300ms", "cancel", &id])
+            .fails(1, "lock timeout");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+    tx.rollback().unwrap();
+    assert_eq!(env.status(&id), "pending");
+}
