@@ -226,13 +226,15 @@ fn busy_timeout_bounds_a_write_through_pgbouncer() {
     let direct = env.pg.as_ref().unwrap();
     let direct = with_dbname(&pg_server(), &direct.name);
     let mut holder = pg_connect(&direct);
-    // The bouncer keeps its whole pool open: the cancels below meet several server connections.
+    // The whole pool open: the cancels below meet several server connections.
+    bouncer.open_pool(&env.pg.as_ref().unwrap().name);
     let pool = "SELECT count(*) FROM pg_stat_activity \
                 WHERE datname = current_database() AND pid <> pg_backend_pid()";
-    wait_for("the bouncer's pool to open", || {
-        let n: i64 = holder.query_one(pool, &[]).unwrap().get(0);
-        (n >= i64::from(crate::harness::bouncer::POOL)).then_some(())
-    });
+    let open: i64 = holder.query_one(pool, &[]).unwrap().get(0);
+    assert!(
+        open >= i64::from(crate::harness::bouncer::POOL),
+        "{open} server connections"
+    );
     // Every server connection of the pool gets a session lock_timeout of 60 s.
     for _ in 0..2 * crate::harness::bouncer::POOL {
         env.ok(&["--busy-timeout", "60s", "ls"]);

@@ -1,8 +1,8 @@
 //! A private PgBouncer in front of the server of `DURABLY_TEST_PG`: its own ini and user list
 //! in a temp dir, `pool_mode = transaction`, a pool of [`POOL`] server connections per
-//! database and user (so that many clients really share them), all of them kept open
-//! (`min_pool_size`) and taken in turn (`server_round_robin`: one client's consecutive
-//! transactions land on different server connections), trust authentication, a free port on 127.0.0.1. Stopped when dropped. A test that needs it and finds no `pgbouncer`
+//! database and user (so that many clients really share them), opened as concurrent
+//! transactions need them and then taken in turn (`server_round_robin`: one client's
+//! consecutive transactions land on different server connections), trust authentication, a free port on 127.0.0.1. Stopped when dropped. A test that needs it and finds no `pgbouncer`
 //! binary fails with what to install, as the PostgreSQL tests do without `DURABLY_TEST_PG`.
 
 use super::backend::{pg_server, with_dbname, Backend};
@@ -146,6 +146,24 @@ impl Bouncer {
         )
     }
 
+    /// Opens every server connection of the pool of database `name`: [`POOL`] clients each
+    /// hold a transaction at once (the bouncer opens server connections only when clients
+    /// wait for one), then end them; the connections stay open for the next clients.
+    pub fn open_pool(&self, name: &str) {
+        let url = self.url(name);
+        let mut clients: Vec<postgres::Client> = (0..POOL)
+            .map(|_| super::backend::pg_connect(&url))
+            .collect();
+        for c in &mut clients {
+            c.batch_execute("BEGIN; SELECT 1")
+                .expect("a transaction through the bouncer");
+        }
+        for c in &mut clients {
+            c.batch_execute("COMMIT")
+                .expect("commit through the bouncer");
+        }
+    }
+
     /// The bouncer's log (warnings and errors).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pgbouncer.log")).unwrap_or_default()
@@ -167,7 +185,7 @@ fn ini_text(dir: &Path, host: &str, server_port: u16, password: &str, port: u16)
          pool_mode = transaction\n\
          default_pool_size = {POOL}\n\
          server_round_robin = 1\n\
-         min_pool_size = {POOL}\n\
+         min_pool_size = 0\n\
          reserve_pool_size = 0\n\
          max_client_conn = 1000\n\
          server_reset_query =\n\
