@@ -34,6 +34,7 @@ mod net;
 mod one_host;
 mod output_memory;
 mod pg_batches;
+mod pgbouncer;
 mod poison;
 mod postgres;
 mod postgres_clock;

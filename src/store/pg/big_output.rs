@@ -8,6 +8,7 @@
 //! output): if it refuses, nothing is sent. A role that may not create temporary tables gets
 //! the output bound as before.
 
+use super::typed::p;
 use super::Postgres;
 use crate::store::Fenced;
 use anyhow::Result;
@@ -22,9 +23,9 @@ impl Postgres {
     pub fn complete_streamed(&mut self, id: &str, generation: i64, output: &str) -> Result<Fenced> {
         self.fenced_write("record the result of a run", |tx| {
             let none: Option<&str> = None;
-            let n = tx.execute(
+            let n = tx.execute_typed(
                 include_str!("../../../sql/postgres/lease_complete.sql"),
-                &[&id, &generation, &none],
+                &[p(&id), p(&generation), p(&none)],
             )?;
             if n == 0 {
                 return Ok(Fenced::LeaseLost);
@@ -35,9 +36,9 @@ impl Postgres {
                 Ok(()) => sp.commit()?,
                 Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
                     sp.rollback()?;
-                    let n = tx.execute(
+                    let n = tx.execute_typed(
                         include_str!("../../../sql/postgres/big_output_bound.sql"),
-                        &[&id, &generation, &output],
+                        &[p(&id), p(&generation), p(&output)],
                     )?;
                     return Ok(Fenced::when(n > 0, ()));
                 }
@@ -56,9 +57,9 @@ impl Postgres {
             }
             copy.write_all(&(-1i16).to_be_bytes())?;
             copy.finish()?;
-            let n = tx.execute(
+            let n = tx.execute_typed(
                 include_str!("../../../sql/postgres/big_output_set.sql"),
-                &[&id, &generation],
+                &[p(&id), p(&generation)],
             )?;
             Ok(Fenced::when(n > 0, ()))
         })

@@ -37,16 +37,14 @@ impl Postgres {
     /// midpoint, for the sample with the shortest round trip (its error is at most half of it).
     pub fn clock_offset(&self) -> Result<i64> {
         let mut client = self.client.borrow_mut();
-        let stmt = client
-            .prepare(include_str!("../../../sql/postgres/clock_sample.sql"))
-            .map_err(|e| super::describe(e.into(), &self.shown))
-            .context("cannot read the database's clock")?;
+        // Unnamed, one round trip a sample, like every statement here (`super::typed`).
+        let sample = include_str!("../../../sql/postgres/clock_sample.sql");
         let mut best: Option<(std::time::Duration, f64)> = None;
         for _ in 0..SAMPLES {
             let began = Instant::now();
             let before = wall_ms();
             let server: i64 = client
-                .query_one(&stmt, &[])
+                .query_typed_one(sample, &[])
                 .and_then(|r| r.try_get(0))
                 .map_err(|e| super::describe(e.into(), &self.shown))
                 .context("cannot read the database's clock")?;

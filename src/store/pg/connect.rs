@@ -64,7 +64,7 @@ pub struct Target {
     config: Config,
     tls: Tls,
     root_cert: Option<PathBuf>,
-    /// `SET lock_timeout` after connecting (milliseconds).
+    /// `SET lock_timeout` after connecting, and `SET LOCAL` in each write (milliseconds).
     lock_timeout: Option<u128>,
     /// `host:port/dbname`, for messages (never the password).
     pub shown: String,
@@ -298,22 +298,47 @@ pub fn connect(target: &Target) -> Result<Client> {
         let connector = tls::connector(target.tls, target.root_cert.as_deref())?;
         target.config.connect(connector)
     };
-    let mut client = client.map_err(|e| {
+    client.map_err(|e| {
         super::admission::mark(fail(&with_hint(super::error_text(&e), target.tls)), &e)
-    })?;
-    let mut setup = String::new();
-    if let Some(ms) = target.lock_timeout {
-        setup = format!("SET lock_timeout = {ms}; ");
+    })
+}
+
+impl Target {
+    /// The statements that set the session up after connecting (`SET lock_timeout`, the
+    /// server's keepalives), each followed by `; `, or nothing: sent with the schema check in
+    /// its one round trip (`schema::prepare`), or by [`Target::set_up`].
+    pub fn setup(&self) -> String {
+        let mut setup = String::new();
+        if let Some(ms) = self.lock_timeout {
+            setup = format!("SET lock_timeout = {ms}; ");
+        }
+        if self.config.get_keepalives() {
+            setup.push_str(SERVER_KEEPALIVES);
+            setup.push_str("; ");
+        }
+        setup
     }
-    if target.config.get_keepalives() {
-        setup.push_str(SERVER_KEEPALIVES);
+
+    /// Sends [`Target::setup`] alone (a connection whose schema was checked by another).
+    pub fn set_up(&self, client: &mut Client) -> Result<()> {
+        let setup = self.setup();
+        if setup.is_empty() {
+            return Ok(());
+        }
+        client.batch_execute(&setup).map_err(|e| {
+            anyhow::Error::new(crate::error::Unavailable(format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                self.shown,
+                super::error_text(&e)
+            )))
+        })
     }
-    if !setup.is_empty() {
-        client
-            .batch_execute(&setup)
-            .map_err(|e| fail(&super::error_text(&e)))?;
+
+    /// The bound on lock waits (milliseconds) a write sets for its own transaction
+    /// (`SET LOCAL`), or None when the URL's options set `lock_timeout` themselves.
+    pub fn lock_timeout(&self) -> Option<u128> {
+        self.lock_timeout
     }
-    Ok(client)
 }
 
 /// TLS in pure Rust (rustls with ring), statically linked and set up only when a connection

@@ -16,17 +16,22 @@
 
 use super::rows::run_from_row;
 use super::runs::get_run;
+use super::typed::p;
 use crate::model::{labels_json, new_id, validate_labels, Disposition, Run, RunSpec};
 use crate::store::columns::RUN_COLUMNS;
 use crate::store::rules;
 use crate::store::Clock;
-use anyhow::{bail, Result};
-use postgres::{GenericClient, Statement};
+use anyhow::{anyhow, bail, Result};
+use postgres::types::{ToSql, Type};
+use postgres::{GenericClient, Row, Statement};
 
-/// The statements of [`enqueue`], prepared once per batch (a statement given as text costs a
-/// second round trip and its planning every time).
+/// The statements of [`enqueue`]: sent unnamed for one run (one round trip each), prepared
+/// once and reused in a batch (`reuse`: a statement sent unnamed is planned every time). A
+/// batch's statements are closed before its COMMIT, inside its transaction, so that no name is
+/// left on a server a pooler gives to another client.
 #[derive(Default)]
 pub struct Statements {
+    pub reuse: bool,
     insert: Option<Statement>,
     by_idempotency_key: Option<Statement>,
     pending_by_concurrency_key: Option<Statement>,
@@ -43,6 +48,22 @@ fn prepared(
     let s = c.prepare(sql)?;
     *slot = Some(s.clone());
     Ok(s)
+}
+
+/// `sql` with `params`: prepared in `slot` when `reuse`, else unnamed.
+fn query_opt(
+    c: &mut impl GenericClient,
+    reuse: bool,
+    slot: &mut Option<Statement>,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+) -> Result<Option<Row>> {
+    if !reuse {
+        return Ok(c.query_typed_opt(sql, params)?);
+    }
+    let stmt = prepared(c, slot, sql)?;
+    let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+    Ok(c.query_opt(&stmt, &values)?)
 }
 
 /// Enqueues one run inside the caller's transaction (READ COMMITTED).
@@ -68,25 +89,24 @@ pub fn enqueue(
     for _ in 0..8 {
         let id = new_id();
         let floor = clock.last().to_string();
-        let insert = prepared(
+        let row = query_opt(
             c,
+            st.reuse,
             &mut st.insert,
             include_str!("../../../sql/postgres/enqueue_run.sql"),
-        )?;
-        let row = c.query_one(
-            &insert,
             &[
-                &id,
-                &spec.job,
-                &spec.input,
-                &spec.idempotency_key,
-                &spec.concurrency_key,
-                &labels,
-                &floor,
-                &keys,
-                &values,
+                p(&id),
+                p(&spec.job),
+                p(&spec.input),
+                p(&spec.idempotency_key),
+                p(&spec.concurrency_key),
+                p(&labels),
+                p(&floor),
+                p(&keys),
+                p(&values),
             ],
-        )?;
+        )?
+        .ok_or_else(|| anyhow!("the insert of a run answered no row"))?;
         let inserted: i64 = row.try_get(0)?;
         if inserted == 1 {
             let created: String = row.try_get(1)?;
@@ -119,9 +139,9 @@ impl<C: GenericClient> rules::KeyHolders for KeyReads<'_, C> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = $1 AND idempotency_key = $2"
         );
-        let stmt = prepared(self.c, &mut self.st.by_idempotency_key, &sql)?;
-        self.c
-            .query_opt(&stmt, &[&job, &key])?
+        let reuse = self.st.reuse;
+        let slot = &mut self.st.by_idempotency_key;
+        query_opt(self.c, reuse, slot, &sql, &[p(&job), p(&key)])?
             .map(|r| run_from_row(&r))
             .transpose()
     }
@@ -131,9 +151,9 @@ impl<C: GenericClient> rules::KeyHolders for KeyReads<'_, C> {
             "SELECT {RUN_COLUMNS} FROM durably_runs WHERE job_name = $1 AND concurrency_key = $2 \
              AND status = 'pending' ORDER BY created_at, id COLLATE \"C\" LIMIT 1"
         );
-        let stmt = prepared(self.c, &mut self.st.pending_by_concurrency_key, &sql)?;
-        self.c
-            .query_opt(&stmt, &[&job, &key])?
+        let reuse = self.st.reuse;
+        let slot = &mut self.st.pending_by_concurrency_key;
+        query_opt(self.c, reuse, slot, &sql, &[p(&job), p(&key)])?
             .map(|r| run_from_row(&r))
             .transpose()
     }
@@ -200,21 +220,25 @@ impl Buffer {
         if self.ids.is_empty() {
             return Ok(());
         }
-        c.execute(
+        c.execute_typed(
             include_str!("../../../sql/postgres/insert_runs.sql"),
             &[
-                &self.ids,
-                &self.jobs,
-                &self.inputs,
-                &self.labels,
-                &self.created,
+                p(&self.ids),
+                p(&self.jobs),
+                p(&self.inputs),
+                p(&self.labels),
+                p(&self.created),
             ],
         )?;
         if !self.label_runs.is_empty() {
-            c.execute(
+            c.execute_typed(
                 "INSERT INTO durably_run_labels (run_id, key, value) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
-                &[&self.label_runs, &self.label_keys, &self.label_values],
+                &[
+                    p(&self.label_runs),
+                    p(&self.label_keys),
+                    p(&self.label_values),
+                ],
             )?;
         }
         for v in [

@@ -310,21 +310,6 @@ impl Postgres {
             .map_err(|e| super::describe(e, &shown))
             .with_context(|| format!("cannot {what}"))
     }
-
-    /// A read of one statement outside any write.
-    pub(super) fn read_opt(
-        &self,
-        what: &str,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> Result<Option<postgres::Row>> {
-        let _armed = self.armed();
-        let mut client = self.client.borrow_mut();
-        client
-            .query_opt(sql, params)
-            .map_err(|e| super::describe(e.into(), &self.shown))
-            .with_context(|| format!("cannot {what}"))
-    }
 }
 
 impl Leases for Postgres {

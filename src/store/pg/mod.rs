@@ -2,7 +2,9 @@
 //! on PostgreSQL, one synchronous `postgres::Client`, every write in one transaction, and the
 //! library's claim (`FOR UPDATE SKIP LOCKED` plus a transaction-level advisory lock per
 //! concurrency key, tried, never waited for), and the database's clock for every lease and run
-//! time (`clock`). Statements live in `sql/postgres/`.
+//! time ([`clock`]). Statements live in `sql/postgres/` and are sent unnamed with typed
+//! parameters ([`typed`]: one round trip each, and what PgBouncer in transaction mode needs);
+//! a transaction's begin carries what it sets (`SET LOCAL`) in the same round trip.
 
 mod admission;
 mod big_output;
@@ -14,15 +16,23 @@ mod outcome;
 pub mod rows;
 pub use loss::{is_connection_error, is_transient_conflict, DbError};
 mod steps;
+pub mod typed;
 pub mod watch;
 
 use super::backend::{Maintenance, RunChanges, RunReads};
 use super::PgTarget;
 use super::{reads, rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
+
+/// The begin of a read: one snapshot, read-only.
+const READ: &str = "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+/// The begin of a page of `ls`: [`READ`] without parallel plans (see [`runs::choose`]).
+const LIST: &str = "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+    SET LOCAL max_parallel_workers_per_gather = 0";
 
 /// How long after a write's deadline the client stops waiting for the server's answer: the
 /// server's own timeouts (set to the deadline) answer first when it is reachable.
@@ -50,8 +60,11 @@ pub struct Postgres {
     pub(super) client: RefCell<postgres::Client>,
     /// `host:port/dbname`, for messages (never the password).
     pub(super) shown: String,
-    /// The deadline of the current write ([`Postgres::set_deadline`], [`bound_by_deadline`]).
+    /// The deadline of the current write ([`Postgres::set_deadline`], [`deadline_ms`]).
     pub(super) deadline: Option<Instant>,
+    /// The bound on lock waits of a write without a deadline (--busy-timeout, milliseconds;
+    /// None when the URL sets lock_timeout itself).
+    lock_timeout: Option<u128>,
     /// The client-side bounds; declared after `client`, so that the bound of the close is in
     /// force while the client drops.
     net: Net,
@@ -128,25 +141,20 @@ fn cut_if_lost<T>(result: Result<T>, socket: Option<watch::Socket>) -> Result<T>
 /// (`SET LOCAL lock_timeout` and `statement_timeout`, in whole milliseconds rounded up: a
 /// timeout that fired before the deadline would read as a database error rather than the lease
 /// running out), and a write whose deadline has already passed is refused before any statement
-/// ("the lease ran out"). Either way nothing is written. Without a deadline, nothing is set:
-/// the connection's own `lock_timeout` (`--busy-timeout`) applies. (`fenced_write_from` in
-/// `lease.rs` spells the same rule in its own copy; it is to call this.)
-pub(super) fn bound_by_deadline(
-    tx: &mut postgres::Transaction,
-    deadline: Option<Instant>,
-) -> Result<()> {
+/// ("the lease ran out"). Either way nothing is written. Without a deadline the transaction's
+/// `lock_timeout` is `--busy-timeout`. This gives the milliseconds left, rounded up (None: no
+/// deadline), or that error; a write's `BEGIN` ([`Postgres::begin`]) sets both timeouts to it.
+/// (`fenced_write_from` and the one-message lease writes in `lease.rs` spell the same rule.)
+fn deadline_ms(deadline: Option<Instant>) -> Result<Option<u128>> {
     let Some(deadline) = deadline else {
-        return Ok(());
+        return Ok(None);
     };
     let left = deadline
         .saturating_duration_since(Instant::now())
         .as_micros()
         .div_ceil(1000);
     anyhow::ensure!(left > 0, "the lease ran out");
-    tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {left}; SET LOCAL statement_timeout = {left}"
-    ))?;
-    Ok(())
+    Ok(Some(left))
 }
 
 /// How long closing a connection may wait for the server (the client sends Terminate and
@@ -191,12 +199,12 @@ impl PgBatch<'_> {
 }
 
 /// The statements of [`rules`] in one READ COMMITTED transaction.
-struct Writes<'a, 't> {
-    tx: &'a mut postgres::Transaction<'t>,
+struct Writes<'a> {
+    tx: &'a mut postgres::Client,
     clock: &'a mut Clock,
 }
 
-impl rules::RunWrites for Writes<'_, '_> {
+impl rules::RunWrites for Writes<'_> {
     fn find_run(&mut self, given: &str) -> Result<Run> {
         runs::find_run(self.tx, given)
     }
@@ -228,17 +236,22 @@ impl Postgres {
         // allowed for a schema another process is creating.
         let bound = target.connect_bound().saturating_add(opts.busy_timeout);
         let armed = watch::arm(socket, Instant::now().checked_add(bound));
-        schema::prepare(&mut client, &target.shown, access)
+        schema::prepare(&mut client, &target.shown, access, &target.setup())
             .map_err(|e| describe(e, &target.shown))?;
         drop(armed);
-        Ok(Postgres::new(client, socket, target.shown))
+        Ok(Postgres::new(client, socket, &target))
     }
 
-    fn new(client: postgres::Client, socket: Option<watch::Socket>, shown: String) -> Postgres {
+    fn new(
+        client: postgres::Client,
+        socket: Option<watch::Socket>,
+        target: &connect::Target,
+    ) -> Postgres {
         Postgres {
             client: RefCell::new(client),
-            shown,
+            shown: target.shown.clone(),
             deadline: None,
+            lock_timeout: target.lock_timeout(),
             net: Net {
                 socket,
                 ceiling: None,
@@ -256,11 +269,45 @@ impl Postgres {
         // One attempt: a worker reconnecting has its own backoff, and must not wait here for
         // a connection slot while its leases run out.
         let (client, socket) = connect_bounded(&target);
-        Ok(Postgres::new(client?, socket, target.shown))
+        let mut client = client?;
+        let armed = watch::arm(socket, Instant::now().checked_add(target.connect_bound()));
+        target.set_up(&mut client)?;
+        drop(armed);
+        Ok(Postgres::new(client, socket, &target))
+    }
+
+    /// `BEGIN` with the transaction's bound on lock waits (`SET LOCAL`, never a session SET,
+    /// so that it holds on whichever server connection a pooler gives the transaction): the
+    /// deadline when one is set, else --busy-timeout. One simple query, one round trip.
+    fn begin(&self) -> Result<String> {
+        if let Some(ms) = deadline_ms(self.deadline)? {
+            return Ok(format!(
+                "BEGIN; SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}"
+            ));
+        }
+        Ok(match self.lock_timeout {
+            Some(ms) => format!("BEGIN; SET LOCAL lock_timeout = {ms}"),
+            None => "BEGIN".into(),
+        })
+    }
+
+    /// A read of one statement outside any transaction, sent unnamed ([`typed`]).
+    pub(super) fn read_typed(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)],
+    ) -> Result<Option<postgres::Row>> {
+        let _armed = self.armed();
+        let mut client = self.client.borrow_mut();
+        client
+            .query_typed_opt(sql, params)
+            .map_err(|e| describe(e.into(), &self.shown))
+            .with_context(|| format!("cannot {what}"))
     }
 
     /// Bounds the writes that follow by `deadline` (None: no bound), by the one rule of
-    /// `bound_by_deadline`. The client stops waiting shortly after it too, answer or not
+    /// `deadline_ms`. The client stops waiting shortly after it too, answer or not
     /// (the connection is then lost).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
@@ -306,13 +353,14 @@ impl Postgres {
         f: impl FnOnce(PgBatch) -> Result<T>,
     ) -> Result<T> {
         let _armed = self.armed();
+        let begin = self.begin().map_err(|e| describe(e, &self.shown))?;
         let shown = self.shown.as_str();
         let client = self.client.get_mut();
         // BEGIN and COMMIT by hand: the batch holds the client, not a Transaction borrowing it.
         // The database's now comes with BEGIN (one round trip): every run of the batch is
         // created at it, never before a run this process created earlier.
         let began = client
-            .simple_query(&format!("BEGIN; {}", clock::NOW))
+            .simple_query(&format!("{}; {}", begin, clock::NOW))
             .map_err(|e| describe(e.into(), shown))?;
         let now = began.iter().find_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
@@ -324,6 +372,8 @@ impl Postgres {
         };
         self.clock.observe(&now);
         let mut buffer = enqueue::Buffer::default();
+        // Statements prepared once for the batch, closed before its COMMIT ([`enqueue`]).
+        buffer.statements.reuse = true;
         let value = f(PgBatch {
             client: &mut *client,
             clock: &mut self.clock,
@@ -334,6 +384,7 @@ impl Postgres {
             buffer.flush(&mut *client).map_err(|e| describe(e, shown))?;
             Ok(v)
         });
+        drop(buffer);
         if commit && value.is_ok() {
             client
                 .batch_execute("COMMIT")
@@ -347,41 +398,67 @@ impl Postgres {
     }
 
     /// `f` in one read-only REPEATABLE READ transaction (one snapshot), ended before returning.
-    fn read<T>(&self, f: impl FnOnce(&mut postgres::Transaction) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T>) -> Result<T> {
+        self.read_from(READ, f)
+    }
+
+    /// Like [`Postgres::read`], the transaction begun by `begin` (one simple query): [`READ`]
+    /// and what the reads need set in it, in the same round trip.
+    fn read_from<T>(
+        &self,
+        begin: &str,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T>,
+    ) -> Result<T> {
         let _armed = self.armed();
         let mut client = self.client.borrow_mut();
         let shown = self.shown.as_str();
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        let value = client
+            .batch_execute(begin)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| f(&mut client));
+        let value = match cut_if_lost(value, self.net.socket) {
+            Ok(value) => value,
+            Err(e) => {
+                // Ends what the begin began (nothing when the connection is gone).
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(describe(e, shown));
+            }
+        };
+        client
+            .batch_execute("COMMIT")
             .map_err(|e| describe(e.into(), shown))?;
-        let value = f(&mut tx);
-        let value = cut_if_lost(value, self.net.socket).map_err(|e| describe(e, shown))?;
-        tx.commit().map_err(|e| describe(e.into(), shown))?;
         Ok(value)
     }
 
     /// `f` in one READ COMMITTED transaction, committed when it returns Ok, bounded by the
-    /// deadline when one is set ([`bound_by_deadline`]). When the connection is
+    /// deadline when one is set ([`deadline_ms`]). When the connection is
     /// lost after COMMIT was sent, the error is [`super::CommitUnknown`] with `subject(value)`
     /// saying what to look for.
     pub(super) fn write_then<T>(
         &mut self,
-        f: impl FnOnce(&mut postgres::Transaction, &mut Clock) -> Result<T>,
+        f: impl FnOnce(&mut postgres::Client, &mut Clock) -> Result<T>,
         subject: impl FnOnce(&T) -> String,
     ) -> Result<T> {
         let _armed = self.armed();
+        let begin = self.begin().map_err(|e| describe(e, &self.shown))?;
         let shown = self.shown.as_str();
+        let socket = self.net.socket;
         let client = self.client.get_mut();
-        let mut tx = client
-            .transaction()
-            .map_err(|e| describe(e.into(), shown))?;
-        let value =
-            bound_by_deadline(&mut tx, self.deadline).and_then(|()| f(&mut tx, &mut self.clock));
-        let value = cut_if_lost(value, self.net.socket).map_err(|e| describe(e, shown))?;
-        tx.commit()
+        // BEGIN and COMMIT by hand: BEGIN and the lock bound go in one round trip.
+        let value = client
+            .batch_execute(&begin)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| f(&mut *client, &mut self.clock));
+        let value = match cut_if_lost(value, socket) {
+            Ok(value) => value,
+            Err(e) => {
+                // Ends what BEGIN began (nothing when the connection is gone).
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(describe(e, shown));
+            }
+        };
+        client
+            .batch_execute("COMMIT")
             .map_err(|e| outcome::commit_error(e, shown, subject(&value)))?;
         Ok(value)
     }
@@ -434,7 +511,9 @@ impl RunReads for Postgres {
         short_ids: bool,
         cap: u64,
     ) -> Result<(Vec<Run>, Vec<String>, u64)> {
-        self.read(|c| reads::list_page_counted(&mut runs::Reads(c), before, filter, short_ids, cap))
+        self.read_from(LIST, |c| {
+            reads::list_page_counted(&mut runs::Reads(c), before, filter, short_ids, cap)
+        })
     }
 
     /// A page of runs, newest first, after the run `before` names ([`reads::list_page`]).
@@ -444,7 +523,9 @@ impl RunReads for Postgres {
         filter: ListFilter,
         short_ids: bool,
     ) -> Result<(Vec<Run>, Vec<String>)> {
-        self.read(|c| reads::list_page(&mut runs::Reads(c), before, filter, short_ids))
+        self.read_from(LIST, |c| {
+            reads::list_page(&mut runs::Reads(c), before, filter, short_ids)
+        })
     }
 
     /// `ls --explain`: the statement and PostgreSQL's EXPLAIN of it ([`reads::explain_list`]).
@@ -453,12 +534,14 @@ impl RunReads for Postgres {
         before: Option<&str>,
         filter: ListFilter,
     ) -> Result<(Plan, Vec<Vec<String>>)> {
-        self.read(|c| reads::explain_list(&mut runs::Reads(c), before, filter))
+        self.read_from(LIST, |c| {
+            reads::explain_list(&mut runs::Reads(c), before, filter)
+        })
     }
 
     /// Runs counted by (status, job).
     fn counts(&self) -> Result<Vec<(String, String, i64)>> {
-        self.read(|c| runs::counts(c))
+        self.read(runs::counts)
     }
 }
 

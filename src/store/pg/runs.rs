@@ -3,24 +3,19 @@
 //! whatever the database's collation.
 
 use super::rows::{log_from_row, run_from_row, step_from_row};
+use super::typed::{p, texts};
 use crate::model::{Log, Run, Step};
 use crate::store::columns::{LOG_COLUMNS, RUN_COLUMNS, STEP_COLUMNS};
 use crate::store::handles::{self, TAIL_MIN};
 use crate::store::rules::{self, LABEL_FIRST_MAX_CAP, LABEL_FIRST_MIN_CAP};
 use crate::store::{reads, Jobs, ListFilter, Param, Pending, Plan, PurgeFilter, Query};
 use anyhow::Result;
-use postgres::types::ToSql;
 use postgres::GenericClient;
-
-/// Text parameters as the client wants them.
-pub fn refs(params: &[String]) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
-}
 
 /// The run with exactly this id.
 pub fn get_run(c: &mut impl GenericClient, id: &str) -> Result<Option<Run>> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM durably_runs WHERE id = $1");
-    c.query_opt(&sql, &[&id])?
+    c.query_typed_opt(&sql, &[p(&id)])?
         .map(|r| run_from_row(&r))
         .transpose()
 }
@@ -46,13 +41,15 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
     fn exact(&mut self, id: &str) -> Result<Option<String>> {
         let row = self
             .0
-            .query_opt("SELECT id FROM durably_runs WHERE id = $1", &[&id])?;
+            .query_typed_opt("SELECT id FROM durably_runs WHERE id = $1", &[p(&id)])?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// Byte-wise, one range seek on `idx_durably_runs_id_c`.
     fn in_range(&mut self, from: &str, to: &str, except: &str, limit: i64) -> Result<Vec<String>> {
-        let rows = self.0.query(PREFIX_SQL, &[&from, &to, &except, &limit])?;
+        let rows = self
+            .0
+            .query_typed(PREFIX_SQL, &[p(&from), p(&to), p(&except), p(&limit)])?;
         Ok(rows
             .iter()
             .map(|r| r.try_get(0))
@@ -63,9 +60,10 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
     fn with_tail(&mut self, lower: &str, except: &str, limit: i64) -> Result<Vec<String>> {
         let key = &lower[lower.len() - TAIL_MIN..];
         let len = i32::try_from(lower.len()).unwrap_or(i32::MAX);
-        let rows = self
-            .0
-            .query(TAIL_SQL, &[&key, &len, &lower, &except, &limit])?;
+        let rows = self.0.query_typed(
+            TAIL_SQL,
+            &[p(&key), p(&len), p(&lower), p(&except), p(&limit)],
+        )?;
         Ok(rows
             .iter()
             .map(|r| r.try_get(0))
@@ -74,7 +72,7 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
 
     /// Seeks on `idx_durably_runs_id_tail`.
     fn sharing_tails(&mut self, keys: &[String]) -> Result<Vec<String>> {
-        let rows = self.0.query(SAME_TAIL_SQL, &[&keys])?;
+        let rows = self.0.query_typed(SAME_TAIL_SQL, &[p(&keys)])?;
         Ok(rows
             .iter()
             .map(|r| r.try_get(0))
@@ -102,7 +100,7 @@ pub fn steps_of(c: &mut impl GenericClient, run_id: &str) -> Result<Vec<Step>> {
     let sql = format!(
         "SELECT {STEP_COLUMNS} FROM durably_steps WHERE run_id = $1 ORDER BY \"index\", started_at"
     );
-    c.query(&sql, &[&run_id])?
+    c.query_typed(&sql, &[p(&run_id)])?
         .iter()
         .map(step_from_row)
         .collect()
@@ -125,7 +123,7 @@ pub fn logs_of(
          AND (created_at, id COLLATE \"C\") > ($2, $3) \
          ORDER BY created_at, id COLLATE \"C\"{limit}"
     );
-    c.query(&sql, &[&run_id, &created, &id])?
+    c.query_typed(&sql, &[p(&run_id), p(&created), p(&id)])?
         .iter()
         .map(log_from_row)
         .collect()
@@ -143,23 +141,23 @@ pub enum Strategy {
 }
 
 /// The strategy of `f` and a note saying why: label-first when the rarest label filter matches
-/// at most the cap (counted on `idx_durably_run_labels_key_value`, stopping there). Also turns
-/// parallel plans off for the rest of the read transaction: a page reads tens to a few thousand
-/// index entries, less than starting workers costs, and a Gather Merge over a parallel index
-/// walk reads ahead of the page in every worker. One round trip.
+/// at most the cap (counted on `idx_durably_run_labels_key_value`, stopping there). Parallel
+/// plans are off in the read transaction (the caller's begin, `SET LOCAL`; here again with
+/// labels): a page reads tens to a few thousand index entries, less than starting workers
+/// costs, and a Gather Merge over a parallel index walk reads ahead of the page in every
+/// worker. No round trip without labels, one with.
 pub fn choose(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Strategy, String)> {
     if f.labels.is_empty() {
-        c.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")?;
         return Ok((Strategy::IndexStreams, String::new()));
     }
     let page = f.limit.saturating_add(f.offset) as f64;
     // The bound from the planner's row count (no scan; -1 before the table's first VACUUM or
     // ANALYZE, then the smallest bound), and each label's matches counted up to it.
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&page];
+    let mut params = vec![p(&page)];
     let mut counts = Vec::new();
     for (k, v) in &f.labels {
-        params.push(k);
-        params.push(v);
+        params.push(p(k));
+        params.push(p(v));
         counts.push(format!(
             "(SELECT count(*) FROM (SELECT 1 FROM durably_run_labels WHERE key = ${} AND value = ${} \
              LIMIT (SELECT cap FROM c) + 1) AS m)",
@@ -173,7 +171,7 @@ pub fn choose(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Strategy, S
          SELECT cap, ARRAY[{}]::bigint[], set_config('max_parallel_workers_per_gather', '0', true) FROM c",
         counts.join(", ")
     );
-    let row = c.query_one(&sql, &params)?;
+    let row = c.query_typed_one(&sql, &params)?;
     let cap: i64 = row.try_get(0)?;
     let counted: Vec<i64> = row.try_get(1)?;
     let (n, driver) = counted
@@ -338,7 +336,7 @@ fn index_streams_query(
 pub fn list(c: &mut impl GenericClient, f: &ListFilter) -> Result<Vec<Run>> {
     let (strategy, _) = choose(c, f)?;
     let (sql, params) = list_query(f, &strategy);
-    c.query(&sql, &refs(&params))?
+    c.query_typed(&sql, &texts(&params))?
         .iter()
         .map(run_from_row)
         .collect()
@@ -396,9 +394,9 @@ pub fn count(c: &mut impl GenericClient, f: &ListFilter, cap: u64) -> Result<u64
     };
     let (strategy, _) = choose(c, &counting)?;
     let (sql, params) = list_query(&counting, &strategy);
-    let row = c.query_one(
+    let row = c.query_typed_one(
         &format!("SELECT count(*) FROM ({sql}) AS page"),
-        &refs(&params),
+        &texts(&params),
     )?;
     Ok(u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0))
 }
@@ -408,7 +406,7 @@ pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<
     let (strategy, note) = choose(c, f)?;
     let (sql, params) = list_query(f, &strategy);
     let lines = c
-        .query(&format!("EXPLAIN {sql}"), &refs(&params))?
+        .query_typed(&format!("EXPLAIN {sql}"), &texts(&params))?
         .iter()
         .map(|r| r.try_get::<_, String>(0).map_err(Into::into))
         .collect::<Result<Vec<String>>>()?;
@@ -429,7 +427,7 @@ pub fn explain(c: &mut impl GenericClient, f: &ListFilter) -> Result<(Plan, Vec<
 
 /// Runs counted by (status, job).
 pub fn counts(c: &mut impl GenericClient) -> Result<Vec<(String, String, i64)>> {
-    c.query(
+    c.query_typed(
         "SELECT status, job_name, count(*) FROM durably_runs GROUP BY status, job_name \
          ORDER BY job_name COLLATE \"C\", status COLLATE \"C\"",
         &[],
@@ -441,7 +439,10 @@ pub fn counts(c: &mut impl GenericClient) -> Result<Vec<(String, String, i64)>> 
 
 /// Cancels a pending or leased run; false when it is not (any longer) cancellable.
 pub fn cancel(c: &mut impl GenericClient, id: &str) -> Result<bool> {
-    let n = c.execute(include_str!("../../../sql/postgres/cancel_run.sql"), &[&id])?;
+    let n = c.execute_typed(
+        include_str!("../../../sql/postgres/cancel_run.sql"),
+        &[p(&id)],
+    )?;
     Ok(n > 0)
 }
 
@@ -452,7 +453,7 @@ pub fn delete_run(c: &mut impl GenericClient, id: &str) -> Result<()> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        c.execute(stmt, &[&id])?;
+        c.execute_typed(stmt, &[p(&id)])?;
     }
     Ok(())
 }
@@ -466,7 +467,7 @@ fn purge_where(f: &PurgeFilter) -> (String, Vec<String>) {
 pub fn purge_count(c: &mut impl GenericClient, f: &PurgeFilter) -> Result<u64> {
     let (cond, params) = purge_where(f);
     let sql = format!("SELECT count(*) FROM durably_runs WHERE {cond}");
-    let n: i64 = c.query_one(&sql, &refs(&params))?.try_get(0)?;
+    let n: i64 = c.query_typed_one(&sql, &texts(&params))?.try_get(0)?;
     Ok(n as u64)
 }
 
@@ -478,7 +479,7 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
         batch.min(i64::MAX as u64)
     );
     let ids: Vec<String> = c
-        .query(&sql, &refs(&params))?
+        .query_typed(&sql, &texts(&params))?
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
@@ -490,7 +491,7 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        c.execute(stmt, &[&ids])?;
+        c.execute_typed(stmt, &[p(&ids)])?;
     }
     Ok(ids.len() as u64)
 }
@@ -513,7 +514,7 @@ pub fn pending_for(c: &mut impl GenericClient, jobs: &Jobs) -> Result<Pending> {
             &rules::key_held_by_live_lease("p", "clock.now"),
         )
     });
-    let row = c.query_one(sql.as_str(), &[&names])?;
+    let row = c.query_typed_one(sql.as_str(), &[p(&names)])?;
     let (total, blocked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     Ok(Pending {
         total: total.max(0) as u64,

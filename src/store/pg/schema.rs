@@ -1,9 +1,12 @@
-//! The schema on PostgreSQL: checked on every open, created by writers in one transaction as
-//! the library's `migrate()` does, completed by `durably init`.
+//! The schema on PostgreSQL: checked on every open (with the session's setup, one round
+//! trip), created by writers in one transaction as the library's `migrate()` does, completed
+//! by `durably init`.
 
+use super::typed::p;
 use crate::store::{Access, SCHEMA_VERSION};
 use anyhow::{anyhow, bail, Result};
-use postgres::{Client, GenericClient};
+use postgres::error::SqlState;
+use postgres::{Client, GenericClient, SimpleQueryMessage};
 
 const SCHEMA_V1: &str = include_str!("../../../sql/postgres/v1.sql");
 const SCHEMA_EXTRA: &str = include_str!("../../../sql/postgres/extra.sql");
@@ -99,6 +102,10 @@ const CATALOG: &str = "\
       JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
      WHERE t.relnamespace = current_schema()::regnamespace AND t.relname LIKE 'durably\\_%'";
 
+/// The schema version, after [`CATALOG`] in the one round trip of [`prepare`]; an error
+/// (undefined table or column) when the database lacks the table.
+const VERSION: &str = "SELECT 'version', max(version)::text FROM durably_schema_versions";
+
 /// What the database has of the schema.
 struct Catalog {
     rows: Vec<(String, String, String)>,
@@ -107,11 +114,30 @@ struct Catalog {
 impl Catalog {
     fn read(c: &mut impl GenericClient) -> Result<Catalog> {
         let rows = c
-            .query(CATALOG, &[])?
+            .query_typed(CATALOG, &[])?
             .into_iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
         Ok(Catalog { rows })
+    }
+
+    /// The catalog and the version from the answer of `setup; CATALOG; VERSION` sent as one
+    /// simple query: rows of three columns are the catalog's, the one of two the version.
+    fn from_simple(messages: &[SimpleQueryMessage]) -> (Catalog, Option<i64>) {
+        let mut rows = Vec::new();
+        let mut version = None;
+        for m in messages {
+            let SimpleQueryMessage::Row(r) = m else {
+                continue;
+            };
+            let text = |i| r.get(i).unwrap_or("").to_string();
+            match r.len() {
+                3 => rows.push((text(0), text(1), text(2))),
+                2 if r.get(0) == Some("version") => version = r.get(1).and_then(|v| v.parse().ok()),
+                _ => {}
+            }
+        }
+        (Catalog { rows }, version)
     }
 
     fn has(&self, kind: &str, table: &str, name: &str) -> bool {
@@ -152,26 +178,63 @@ fn lacks(location: &str, missing: &[String]) -> String {
 }
 
 fn version(c: &mut impl GenericClient) -> Result<Option<i64>> {
-    let row = c.query_one(
+    let row = c.query_typed_one(
         "SELECT max(version)::bigint FROM durably_schema_versions",
         &[],
     )?;
     Ok(row.get(0))
 }
 
-/// Checks the schema for `access`, creating it for writers when the database has none (no
-/// version row); a reader of a database without it gets an error, as for an explicit SQLite file.
-pub fn prepare(client: &mut Client, location: &str, access: Access) -> Result<()> {
-    let catalog = Catalog::read(client)?;
-    let version = if catalog.has(
+/// The session's `setup` statements (see `connect::Target::setup`), the catalog and the
+/// version in one round trip; None when the database lacks the version table (or its column):
+/// the statement fails, the setup with it, and [`prepare`] takes the long way.
+fn check_in_one(client: &mut Client, setup: &str) -> Result<Option<(Catalog, Option<i64>)>> {
+    match client.simple_query(&format!("{setup}{CATALOG}; {VERSION}")) {
+        Ok(messages) => Ok(Some(Catalog::from_simple(&messages))),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some(&SqlState::UNDEFINED_TABLE | &SqlState::UNDEFINED_COLUMN)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs the session's `setup` statements and checks the schema for `access`, in one round trip
+/// when the schema is there; creates it for writers when the database has none (no version
+/// row); a reader of a database without it gets an error, as for an explicit SQLite file.
+pub fn prepare(client: &mut Client, location: &str, access: Access, setup: &str) -> Result<()> {
+    let (catalog, version) = match check_in_one(client, setup)? {
+        Some(found) => found,
+        None => {
+            if !setup.is_empty() {
+                client.batch_execute(setup)?;
+            }
+            let catalog = Catalog::read(client)?;
+            if catalog.has(
+                "table",
+                "durably_schema_versions",
+                "durably_schema_versions",
+            ) {
+                // The table is there but its query failed: the check names what is missing.
+                check(&catalog, location, Access::Repair)?;
+                let version = version(client)?;
+                (catalog, version)
+            } else {
+                (catalog, None)
+            }
+        }
+    };
+    let has_table = catalog.has(
         "table",
         "durably_schema_versions",
         "durably_schema_versions",
-    ) {
-        version(client)?
-    } else {
-        None
-    };
+    );
+    // A version table of another schema of the search_path is not this one's.
+    let version = version.filter(|_| has_table);
     match version {
         Some(v) if v > SCHEMA_VERSION => bail!(
             "database {location} has schema version {v}, newer than this durably supports ({SCHEMA_VERSION}); upgrade durably"
@@ -207,9 +270,9 @@ fn check(catalog: &Catalog, location: &str, access: Access) -> Result<()> {
 /// finds the version row.
 fn create(client: &mut Client) -> Result<()> {
     let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[p(&SCHEMA_LOCK)])?;
     let has_versions = tx
-        .query_one(
+        .query_typed_one(
             "SELECT to_regclass('durably_schema_versions') IS NOT NULL",
             &[],
         )?
@@ -219,9 +282,9 @@ fn create(client: &mut Client) -> Result<()> {
     }
     tx.batch_execute(SCHEMA_V1)?;
     tx.batch_execute(SCHEMA_EXTRA)?;
-    tx.execute(
+    tx.execute_typed(
         "INSERT INTO durably_schema_versions (version, applied_at) VALUES ($1, $2)",
-        &[&(SCHEMA_VERSION as i32), &crate::time::now()],
+        &[p(&(SCHEMA_VERSION as i32)), p(&crate::time::now())],
     )?;
     Ok(tx.commit()?)
 }
@@ -230,7 +293,7 @@ fn create(client: &mut Client) -> Result<()> {
 /// one transaction. A unique index the rows violate fails it, and nothing changes.
 pub fn repair(client: &mut Client, location: &str) -> Result<()> {
     let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[p(&SCHEMA_LOCK)])?;
     let catalog = Catalog::read(&mut tx)?;
     let (structure, indexes) = catalog.missing();
     if !structure.is_empty() {

@@ -4,6 +4,7 @@
 //! not raced by another process of the same run.
 
 use super::rows::step_from_row;
+use super::typed::p;
 use super::Postgres;
 use crate::model::{new_id, Step};
 use crate::store::backend::FencedWrites;
@@ -15,7 +16,7 @@ use postgres::GenericClient;
 const COMPLETED: &str = include_str!("../../../sql/postgres/steps_completed.sql");
 
 fn completed_in(c: &mut impl GenericClient, run_id: &str, name: &str) -> Result<Option<Step>> {
-    c.query_opt(COMPLETED, &[&run_id, &name])?
+    c.query_typed_opt(COMPLETED, &[p(&run_id), p(&name)])?
         .as_ref()
         .map(step_from_row)
         .transpose()
@@ -24,16 +25,16 @@ fn completed_in(c: &mut impl GenericClient, run_id: &str, name: &str) -> Result<
 impl FencedWrites for Postgres {
     /// The completed step `name` of a run, if any.
     fn completed_step(&self, run_id: &str, name: &str) -> Result<Option<Step>> {
-        let row = self.read_opt("read a step", COMPLETED, &[&run_id, &name])?;
+        let row = self.read_typed("read a step", COMPLETED, &[p(&run_id), p(&name)])?;
         row.as_ref().map(step_from_row).transpose()
     }
 
     /// Whether the fence's lease is still held (a read; writes re-check).
     fn holds_lease(&self, fence: &Fence) -> Result<Fenced> {
-        let row = self.read_opt(
+        let row = self.read_typed(
             "read a run's lease",
             include_str!("../../../sql/postgres/steps_holds_lease.sql"),
-            &[&fence.run_id, &fence.generation],
+            &[p(&fence.run_id), p(&fence.generation)],
         )?;
         Ok(Fenced::when(row.is_some(), ()))
     }
@@ -46,9 +47,9 @@ impl FencedWrites for Postgres {
             // The step's own row keeps this host's clock, like its started_at; the run's
             // updated_at is the database's now (steps_advance.sql).
             let now = crate::time::now();
-            let held = tx.query_opt(
+            let held = tx.query_typed_opt(
                 include_str!("../../../sql/postgres/steps_lock_run.sql"),
-                &[&fence.run_id, &fence.generation],
+                &[p(&fence.run_id), p(&fence.generation)],
             )?;
             if held.is_none() {
                 return Ok(Fenced::LeaseLost);
@@ -61,18 +62,18 @@ impl FencedWrites for Postgres {
             // A writer that does not lock the run (another runtime) may complete the same
             // step meanwhile: idx_durably_steps_completed_unique refuses ours with 23505.
             let mut sp = tx.transaction()?;
-            let inserted = sp.query_opt(
+            let inserted = sp.query_typed_opt(
                 include_str!("../../../sql/postgres/steps_insert.sql"),
                 &[
-                    &new_id(),
-                    &fence.run_id,
-                    &fence.generation,
-                    &step.name,
-                    &step.status,
-                    &step.output,
-                    &step.error,
-                    &step.started_at,
-                    &now,
+                    p(&new_id()),
+                    p(&fence.run_id),
+                    p(&fence.generation),
+                    p(&step.name),
+                    p(&step.status),
+                    p(&step.output),
+                    p(&step.error),
+                    p(&step.started_at),
+                    p(&now),
                 ],
             );
             let index: i64 = match inserted {
@@ -88,9 +89,9 @@ impl FencedWrites for Postgres {
             };
             sp.commit()?;
             if step.status == "completed" {
-                tx.execute(
+                tx.execute_typed(
                     include_str!("../../../sql/postgres/steps_advance.sql"),
-                    &[&fence.run_id, &fence.generation, &index],
+                    &[p(&fence.run_id), p(&fence.generation), p(&index)],
                 )?;
             }
             Ok(Fenced::Done(StepRecord::Recorded(
@@ -102,9 +103,9 @@ impl FencedWrites for Postgres {
     /// Sets the run's progress (fenced).
     fn set_progress(&mut self, fence: &Fence, progress: &str) -> Result<Fenced> {
         self.fenced_write("set a run's progress", |tx| {
-            let n = tx.execute(
+            let n = tx.execute_typed(
                 include_str!("../../../sql/postgres/steps_progress.sql"),
-                &[&fence.run_id, &fence.generation, &progress],
+                &[p(&fence.run_id), p(&fence.generation), p(&progress)],
             )?;
             Ok(Fenced::when(n > 0, ()))
         })
@@ -114,17 +115,17 @@ impl FencedWrites for Postgres {
     fn append_log(&mut self, fence: &Fence, log: &NewLog) -> Result<Fenced> {
         self.fenced_write("append a log line", |tx| {
             let now = crate::time::now();
-            let n = tx.execute(
+            let n = tx.execute_typed(
                 include_str!("../../../sql/postgres/steps_log.sql"),
                 &[
-                    &new_id(),
-                    &fence.run_id,
-                    &fence.generation,
-                    &log.step_name,
-                    &log.level,
-                    &log.message,
-                    &log.data,
-                    &now,
+                    p(&new_id()),
+                    p(&fence.run_id),
+                    p(&fence.generation),
+                    p(&log.step_name),
+                    p(&log.level),
+                    p(&log.message),
+                    p(&log.data),
+                    p(&now),
                 ],
             )?;
             Ok(Fenced::when(n > 0, ()))
@@ -135,9 +136,9 @@ impl FencedWrites for Postgres {
     /// first, so the lease cannot change between the lines.
     fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<Fenced> {
         self.fenced_write("append log lines", |tx| {
-            let held = tx.query_opt(
+            let held = tx.query_typed_opt(
                 include_str!("../../../sql/postgres/steps_lock_run.sql"),
-                &[&fence.run_id, &fence.generation],
+                &[p(&fence.run_id), p(&fence.generation)],
             )?;
             if held.is_none() {
                 return Ok(Fenced::LeaseLost);

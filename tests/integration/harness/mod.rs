@@ -8,17 +8,20 @@
 //! - [`worker`]: handler scripts, background workers killed at the end, process checks.
 //! - [`stress`]: the heavy-mode scale, a seeded rng, integrity and output checks, `Bg`.
 //! - [`node`]: the real @coji/durably library in Node.js, one session per database file.
+//! - [`bouncer`]: a private PgBouncer in transaction mode in front of the PostgreSQL server.
 //! - [`proxy`]: a TCP proxy to the PostgreSQL server that black-holes, resets or heals chosen
 //!   connections (network faults on 127.0.0.1).
 
 #[macro_use]
 pub mod backend;
+pub mod bouncer;
 pub mod node;
 pub mod proxy;
 pub mod stress;
 pub mod worker;
 
 pub use backend::*;
+pub use bouncer::Bouncer;
 pub use node::*;
 pub use proxy::Proxy;
 pub use stress::*;
