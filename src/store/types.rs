@@ -108,6 +108,10 @@ pub struct Plan {
 pub struct PurgeFilter {
     /// `completed_at` strictly before this timestamp.
     pub cutoff: String,
+    /// The age the cutoff was computed from ([`PurgeFilter::older_than`]): a backend with a
+    /// clock of its own (PostgreSQL's `now()`) computes the cutoff from it instead of this
+    /// host's. None: `cutoff` as given.
+    pub age: Option<Duration>,
     /// Terminal statuses (empty = all three).
     pub statuses: Vec<Status>,
     pub jobs: Vec<String>,
@@ -120,6 +124,7 @@ impl PurgeFilter {
     pub fn older_than(age: Duration) -> PurgeFilter {
         PurgeFilter {
             cutoff: crate::time::ago(age),
+            age: Some(age),
             statuses: Vec::new(),
             jobs: Vec::new(),
             labels: Labels::new(),

@@ -184,6 +184,49 @@ echo "$DURABLY_RUN_ID $DURABLY_LEASE_GENERATION end $(real)" >> "$T/exec.log""#,
     assert!(!said("real").contains("clock is"), "{}", said("real"));
 }
 
+/// `rm --older-than` and `work --retain` judge a run's age by the database's clock: a host two
+/// hours ahead purges nothing that completed a minute ago, and a host two hours behind still
+/// purges runs that completed long ago by the database's clock.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_purges_on_a_skewed_host_use_the_databases_clock() {
+    let env = Env::on(crate::harness::Backend::Postgres);
+    env.ok(&["init"]);
+    let recent = env.enqueue(&["--job", "a"]);
+    let old = env.enqueue(&["--job", "a"]);
+    for id in [&recent, &old] {
+        env.ok(&["cancel", id]);
+    }
+    env.exec(&format!(
+        "UPDATE durably_runs SET completed_at = to_char((now() - interval '3 hours') AT TIME ZONE 'UTC', \
+         'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') WHERE id = {}",
+        lit(&old)
+    ));
+    let ahead = |args: &[&str]| run_command(skewed(&env, "+2h", args), None);
+    let dry = ahead(&["rm", "--older-than", "1h", "--dry-run"]);
+    assert!(dry.ok().stdout.contains("would delete 1 run"), "{dry:?}");
+    ahead(&["rm", "--older-than", "1h"]).ok();
+    assert_eq!(
+        env.status(&recent),
+        "cancelled",
+        "a run of a minute ago is not an hour old"
+    );
+    assert_eq!(env.count("SELECT count(*) FROM durably_runs"), 1);
+    // A host behind: the run completed 3 h ago by the database is older than 2 h.
+    env.exec(&format!(
+        "UPDATE durably_runs SET completed_at = to_char((now() - interval '3 hours') AT TIME ZONE 'UTC', \
+         'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') WHERE id = {}",
+        lit(&recent)
+    ));
+    let behind = run_command(skewed(&env, "-2h", &["rm", "--older-than", "2h"]), None);
+    behind.ok();
+    assert_eq!(
+        env.count("SELECT count(*) FROM durably_runs"),
+        0,
+        "{behind:?}"
+    );
+}
+
 #[test]
 #[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
 fn pg_enqueue_on_a_skewed_host_writes_the_databases_time() {

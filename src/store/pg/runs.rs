@@ -458,14 +458,30 @@ pub fn delete_run(c: &mut impl GenericClient, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The purge's condition ([`rules::purge_condition`]) with PostgreSQL's marks.
-fn purge_where(f: &PurgeFilter) -> (String, Vec<String>) {
-    rules::purge_condition(f, |n| format!("${n}"))
+/// The purge's condition ([`rules::purge_condition`]) with PostgreSQL's marks, its cutoff
+/// computed from the database's clock when the filter has an age (hosts whose clocks
+/// disagree purge the same runs).
+fn purge_where(c: &mut impl GenericClient, f: &PurgeFilter) -> Result<(String, Vec<String>)> {
+    let Some(age) = f.age else {
+        return Ok(rules::purge_condition(f, |n| format!("${n}")));
+    };
+    let ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    let cutoff: String = c
+        .query_typed_one(
+            include_str!("../../../sql/postgres/purge_cutoff.sql"),
+            &[p(&ms)],
+        )?
+        .try_get(0)?;
+    let f = PurgeFilter {
+        cutoff,
+        ..f.clone()
+    };
+    Ok(rules::purge_condition(&f, |n| format!("${n}")))
 }
 
 /// Counts what a purge would delete.
 pub fn purge_count(c: &mut impl GenericClient, f: &PurgeFilter) -> Result<u64> {
-    let (cond, params) = purge_where(f);
+    let (cond, params) = purge_where(c, f)?;
     let sql = format!("SELECT count(*) FROM durably_runs WHERE {cond}");
     let n: i64 = c.query_typed_one(&sql, &texts(&params))?.try_get(0)?;
     Ok(n as u64)
@@ -473,7 +489,7 @@ pub fn purge_count(c: &mut impl GenericClient, f: &PurgeFilter) -> Result<u64> {
 
 /// Deletes at most `batch` matching runs with their labels, steps and logs; how many.
 pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> Result<u64> {
-    let (cond, params) = purge_where(f);
+    let (cond, params) = purge_where(c, f)?;
     let sql = format!(
         "SELECT id FROM durably_runs WHERE {cond} LIMIT {}",
         batch.min(i64::MAX as u64)
