@@ -93,8 +93,9 @@ pub fn shortest_tails(
 
 /// [`shortest_tails`] with `taken` answering a batch of `(tail, id)` questions at once (one
 /// statement): first the shortest candidate tail of every id, then, for the few ids whose
-/// tail another run starts with, every longer candidate together. Two batches at most,
-/// whatever the page's size, and the same handles as one question at a time.
+/// tail another run starts with, their next [`LATER_CANDIDATES`] candidates together, and so
+/// on. Two batches for any id of up to 8 + 32 characters, whatever the page's size, and the
+/// same handles as one question at a time.
 pub fn shortest_tails_batched(
     ids: &[String],
     sharing: impl IntoIterator<Item = String>,
@@ -102,18 +103,17 @@ pub fn shortest_tails_batched(
 ) -> Result<Vec<String>> {
     let starts = start_lengths(ids, sharing);
     let mut handles = ids.to_vec();
-    // Round one: each id's first candidate; round two: the rest of the undecided ids' ones.
     let mut undecided: Vec<usize> = (0..ids.len()).collect();
-    for round in 0..2 {
+    let mut asked_before = vec![0; ids.len()];
+    let mut batch = 1;
+    while !undecided.is_empty() {
         let mut asked: Vec<(usize, &str)> = Vec::new();
         for &i in &undecided {
-            let all = candidates(&ids[i], starts[i]);
-            let some: Vec<&str> = if round == 0 {
-                all.take(1).collect()
-            } else {
-                all.skip(1).collect()
-            };
-            asked.extend(some.into_iter().map(|tail| (i, tail)));
+            let some = candidates(&ids[i], starts[i])
+                .skip(asked_before[i])
+                .take(batch);
+            asked.extend(some.map(|tail| (i, tail)));
+            asked_before[i] += batch;
         }
         if asked.is_empty() {
             break;
@@ -131,10 +131,22 @@ pub fn shortest_tails_batched(
                 handles[i] = tail.to_string();
             }
         }
-        undecided.retain(|&i| !decided[i]);
+        // An id with no candidate left is shown whole.
+        let exhausted = |i: usize| {
+            candidates(&ids[i], starts[i])
+                .nth(asked_before[i])
+                .is_none()
+        };
+        undecided.retain(|&i| !decided[i] && !exhausted(i));
+        batch = LATER_CANDIDATES;
     }
     Ok(handles)
 }
+
+/// Candidate tails asked for at once for each id whose shorter ones were all taken: enough
+/// for the rest of a UUID's (36 characters) in one batch, and a bound on a batch's size
+/// whatever length a run's id has.
+pub const LATER_CANDIDATES: usize = 32;
 
 /// The candidate tails of `id` from `start` characters on, shortest first (none when `start`
 /// is `None`): every longer tail short of the whole id that does not start with `-`.

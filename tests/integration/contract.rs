@@ -9,6 +9,7 @@
 use super::harness::{lit, pg_connect, Backend, Env};
 use durably::error::StoreError;
 use durably::model::{RunSpec, Status};
+use durably::store::handles::LATER_CANDIDATES;
 use durably::store::{
     Access, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, PurgeFilter, StepRecord,
     Store, Target,
@@ -549,8 +550,8 @@ fn pg_writes_past_their_deadline_write_nothing() {
 /// cases, with `-` and `_`; for each base, an id sharing its last 8 to all-but-one characters,
 /// ids that start with the tails a handle search tries first (as given, in lower case, in
 /// upper case, in mixed case, or equal to the tail), now and then the base in upper case; ids whose
-/// tails of 8 to 12 characters are other ids' prefixes and whose 13th starts at `-`; a few
-/// ids no handle can name.
+/// tails of 8 to 12 characters are other ids' prefixes and whose 13th starts at `-`; a long
+/// id whose tails of 8 to 56 characters are all taken; a few ids no handle can name.
 fn adversarial_ids() -> Vec<String> {
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move |below: usize| {
@@ -608,6 +609,12 @@ fn adversarial_ids() -> Vec<String> {
         }
         ids.insert(base);
     }
+    // A long id whose tails of 8 to 56 characters all start other ids: a third batch.
+    let long = word(60, &mut next);
+    for taken in 8..=56 {
+        ids.insert(format!("{}x", &long[60 - taken..]));
+    }
+    ids.insert(long);
     for id in [
         "short",
         "a.dotted-id.0001",
@@ -658,6 +665,8 @@ both! {
         // Many first tails are taken (a second batch), some ids need three or more tries.
         assert!(refused.values().filter(|&&n| n >= 1).count() >= 20, "{refused:?}");
         assert!(refused.values().filter(|&&n| n >= 2).count() >= 5, "{refused:?}");
+        let most = refused.values().max().copied().unwrap_or(0);
+        assert!(most > 1 + LATER_CANDIDATES, "{most} tails taken at most: no third batch");
         let want: std::collections::HashMap<&str, &str> =
             ids.iter().map(String::as_str).zip(per_row.iter().map(String::as_str)).collect();
         // The set is adversarial: longer tails, tails past a `-`, whole ids all occur.
