@@ -297,8 +297,9 @@ fn prefix_matches(
 /// The short handle of each of `of`, as shown in tables (see [`shortest_tails`]): one lookup
 /// finds every run that shares its last 8 characters with one of them (seeks on the tail
 /// index), then one batch of prefix seeks for every row's first candidate tail, and one more
-/// only if some row needs a longer tail ([`shortest_tails_batched`]): a page costs
-/// O(page log n) seeks in two or three statements, not a round trip per row.
+/// only if some row needs a longer tail (more only for ids of over 40 characters,
+/// [`shortest_tails_batched`]): a page costs O(page log n) seeks in two or three statements,
+/// not a round trip per row.
 pub fn unique_handles(ids: &mut impl IdLookup, of: &[String]) -> Result<Vec<String>> {
     let keys: Vec<String> = of
         .iter()
