@@ -69,12 +69,100 @@ pub fn eligible(id: &str) -> bool {
 ///
 /// `sharing` holds every run id whose [`tail_key`] is the key of one of `ids` (the id itself
 /// included); `prefix_taken(tail, id)` says whether a run other than `id` starts with `tail`
-/// in any case.
+/// in any case. This is the rule one tail at a time; [`shortest_tails_batched`] gives the same
+/// answer asking for many tails at once.
 pub fn shortest_tails(
     ids: &[String],
     sharing: impl IntoIterator<Item = String>,
     mut prefix_taken: impl FnMut(&str, &str) -> Result<bool>,
 ) -> Result<Vec<String>> {
+    let starts = start_lengths(ids, sharing);
+    let mut handles = Vec::with_capacity(ids.len());
+    for (id, start) in ids.iter().zip(starts) {
+        let mut handle = id.clone();
+        for tail in candidates(id, start) {
+            if !prefix_taken(tail, id)? {
+                handle = tail.to_string();
+                break;
+            }
+        }
+        handles.push(handle);
+    }
+    Ok(handles)
+}
+
+/// [`shortest_tails`] with `taken` answering a batch of `(tail, id)` questions at once (one
+/// statement): first the shortest candidate tail of every id, then, for the few ids whose
+/// tail another run starts with, their next [`LATER_CANDIDATES`] candidates together, and so
+/// on. Two batches for any id of up to 8 + 32 characters, whatever the page's size, and the
+/// same handles as one question at a time.
+pub fn shortest_tails_batched(
+    ids: &[String],
+    sharing: impl IntoIterator<Item = String>,
+    mut taken: impl FnMut(&[(&str, &str)]) -> Result<Vec<bool>>,
+) -> Result<Vec<String>> {
+    let starts = start_lengths(ids, sharing);
+    let mut handles = ids.to_vec();
+    let mut undecided: Vec<usize> = (0..ids.len()).collect();
+    let mut asked_before = vec![0; ids.len()];
+    let mut batch = 1;
+    while !undecided.is_empty() {
+        let mut asked: Vec<(usize, &str)> = Vec::new();
+        for &i in &undecided {
+            let some = candidates(&ids[i], starts[i])
+                .skip(asked_before[i])
+                .take(batch);
+            asked.extend(some.map(|tail| (i, tail)));
+            asked_before[i] += batch;
+        }
+        if asked.is_empty() {
+            break;
+        }
+        let questions: Vec<(&str, &str)> = asked
+            .iter()
+            .map(|&(i, tail)| (tail, ids[i].as_str()))
+            .collect();
+        let answers = taken(&questions)?;
+        let mut decided = vec![false; ids.len()];
+        // Candidates are asked shortest first: the first free one is the handle.
+        for (&(i, tail), is_taken) in asked.iter().zip(answers) {
+            if !is_taken && !decided[i] {
+                decided[i] = true;
+                handles[i] = tail.to_string();
+            }
+        }
+        // An id with no candidate left is shown whole.
+        let exhausted = |i: usize| {
+            candidates(&ids[i], starts[i])
+                .nth(asked_before[i])
+                .is_none()
+        };
+        undecided.retain(|&i| !decided[i] && !exhausted(i));
+        batch = LATER_CANDIDATES;
+    }
+    Ok(handles)
+}
+
+/// Candidate tails asked for at once for each id whose shorter ones were all taken: enough
+/// for the rest of a UUID's (36 characters) in one batch, and a bound on a batch's size
+/// whatever length a run's id has.
+pub const LATER_CANDIDATES: usize = 32;
+
+/// The candidate tails of `id` from `start` characters on, shortest first (none when `start`
+/// is `None`): every longer tail short of the whole id that does not start with `-`.
+fn candidates(id: &str, start: Option<usize>) -> impl Iterator<Item = &str> {
+    let lens = match start {
+        Some(len) => len..id.len(),
+        None => 0..0,
+    };
+    lens.map(move |len| &id[id.len() - len..])
+        .filter(|tail| !tail.starts_with('-'))
+}
+
+/// The length each of `ids`' handle search starts at: [`TAIL_MIN`], or one more than the
+/// longest tail it shares, in any case, with another id of `sharing` (see [`shortest_tails`]);
+/// `None` for an id shown whole ([`eligible`]).
+fn start_lengths(ids: &[String], sharing: impl IntoIterator<Item = String>) -> Vec<Option<usize>> {
     // Ids sharing a key, in lower case, by key. Only ASCII keys are asked for, so every id
     // found ends in 8 ASCII characters; any other is left out.
     let mut groups: HashMap<String, Vec<String>> = HashMap::new();
@@ -84,12 +172,7 @@ pub fn shortest_tails(
             groups.entry(tail_key(&other)).or_default().push(other);
         }
     }
-    let mut handles = Vec::with_capacity(ids.len());
-    for id in ids {
-        if !eligible(id) {
-            handles.push(id.clone());
-            continue;
-        }
+    let start = |id: &String| {
         let lower = id.to_ascii_lowercase();
         let mut len = TAIL_MIN;
         let mut itself = false;
@@ -107,19 +190,11 @@ pub fn shortest_tails(
                 .count();
             len = len.max(common + 1);
         }
-        let handle = loop {
-            if len >= id.len() {
-                break id.clone();
-            }
-            let tail = &id[id.len() - len..];
-            if !tail.starts_with('-') && !prefix_taken(tail, id)? {
-                break tail.to_string();
-            }
-            len += 1;
-        };
-        handles.push(handle);
-    }
-    Ok(handles)
+        len
+    };
+    ids.iter()
+        .map(|id| eligible(id).then(|| start(id)))
+        .collect()
 }
 
 /// The index seeks of one backend that handles are resolved with, inside one transaction.
@@ -133,6 +208,43 @@ pub trait IdLookup {
     fn with_tail(&mut self, lower: &str, except: &str, limit: i64) -> Result<Vec<String>>;
     /// Every id whose [`tail_key`] is among `keys`.
     fn sharing_tails(&mut self, keys: &[String]) -> Result<Vec<String>>;
+    /// For each range, whether an id other than its `except` lies in it (byte-wise): what
+    /// [`IdLookup::in_range`] with a limit of 1 says of each. One range seek each; a backend
+    /// where a round trip costs something sends them all in one statement.
+    fn ranges_taken(&mut self, ranges: &[IdRange]) -> Result<Vec<bool>> {
+        ranges
+            .iter()
+            .map(|r| Ok(!self.in_range(&r.from, &r.to, &r.except, 1)?.is_empty()))
+            .collect()
+    }
+}
+
+/// The ids in `[from, to)`, byte-wise, other than `except` ([`IdLookup::ranges_taken`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdRange {
+    pub from: String,
+    pub to: String,
+    pub except: String,
+}
+
+/// The ranges that hold the ids starting with `prefix` in any case: the prefix as given, in
+/// lower case and in upper case (repeats next to each other dropped), each `[prefix, prefix +
+/// U+10FFFF)`: exactly the ids that start with it, byte-wise (UTF-8 bytes compare like code
+/// points), one seek of the id's index.
+fn prefix_ranges(prefix: &str) -> Vec<(String, String)> {
+    let mut variants = vec![
+        prefix.to_string(),
+        prefix.to_ascii_lowercase(),
+        prefix.to_ascii_uppercase(),
+    ];
+    variants.dedup();
+    variants
+        .into_iter()
+        .map(|v| {
+            let end = format!("{v}\u{10FFFF}");
+            (v, end)
+        })
+        .collect()
 }
 
 /// Resolves a handle to the run's id: the full id, or a case-insensitive prefix, or a
@@ -174,17 +286,8 @@ fn prefix_matches(
     let mut found = BTreeSet::new();
     let mut capped = false;
     let limit = i64::try_from(cap).unwrap_or(i64::MAX);
-    let mut variants = vec![
-        prefix.to_string(),
-        prefix.to_ascii_lowercase(),
-        prefix.to_ascii_uppercase(),
-    ];
-    variants.dedup();
-    // [prefix, prefix + U+10FFFF) holds exactly the ids that start with the prefix, byte-wise
-    // (UTF-8 bytes compare like code points), found by one seek of the id's index.
-    for v in &variants {
-        let end = format!("{v}\u{10FFFF}");
-        let some = ids.in_range(v, &end, except, limit)?;
+    for (v, end) in prefix_ranges(prefix) {
+        let some = ids.in_range(&v, &end, except, limit)?;
         capped |= some.len() == cap;
         found.extend(some);
     }
@@ -193,8 +296,10 @@ fn prefix_matches(
 
 /// The short handle of each of `of`, as shown in tables (see [`shortest_tails`]): one lookup
 /// finds every run that shares its last 8 characters with one of them (seeks on the tail
-/// index), then one prefix seek per length tried (almost always one), so a page costs
-/// O(page log n).
+/// index), then one batch of prefix seeks for every row's first candidate tail, and one more
+/// only if some row needs a longer tail (more only for ids of over 40 characters,
+/// [`shortest_tails_batched`]): a page costs O(page log n) seeks in two or three statements,
+/// not a round trip per row.
 pub fn unique_handles(ids: &mut impl IdLookup, of: &[String]) -> Result<Vec<String>> {
     let keys: Vec<String> = of
         .iter()
@@ -208,7 +313,21 @@ pub fn unique_handles(ids: &mut impl IdLookup, of: &[String]) -> Result<Vec<Stri
     } else {
         ids.sharing_tails(&keys)?
     };
-    shortest_tails(of, sharing, |tail, id| {
-        Ok(!prefix_matches(ids, tail, id, 1)?.0.is_empty())
+    shortest_tails_batched(of, sharing, |questions| {
+        // Each (tail, id) as its case variants' ranges; taken when any of them holds an id.
+        let mut ranges = Vec::new();
+        let mut owner = Vec::new();
+        for (q, &(tail, id)) in questions.iter().enumerate() {
+            for (from, to) in prefix_ranges(tail) {
+                let except = id.to_string();
+                ranges.push(IdRange { from, to, except });
+                owner.push(q);
+            }
+        }
+        let mut taken = vec![false; questions.len()];
+        for (q, hit) in owner.into_iter().zip(ids.ranges_taken(&ranges)?) {
+            taken[q] |= hit;
+        }
+        Ok(taken)
     })
 }

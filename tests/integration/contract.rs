@@ -9,6 +9,7 @@
 use super::harness::{lit, pg_connect, Backend, Env};
 use durably::error::StoreError;
 use durably::model::{RunSpec, Status};
+use durably::store::handles::LATER_CANDIDATES;
 use durably::store::{
     Access, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, PurgeFilter, StepRecord,
     Store, Target,
@@ -544,4 +545,165 @@ fn pg_writes_past_their_deadline_write_nothing() {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].status, Status::Leased);
     });
+}
+
+/// Ids built to trip the short handles (`store/handles.rs`): over a tiny alphabet, in both
+/// cases, with `-` and `_`; for each base, an id sharing its last 8 to all-but-one characters,
+/// ids that start with the tails a handle search tries first (as given, in lower case, in
+/// upper case, in mixed case, or equal to the tail), now and then the base in upper case; ids whose
+/// tails of 8 to 12 characters are other ids' prefixes and whose 13th starts at `-`; a long
+/// id whose tails of 8 to 56 characters are all taken; a few ids no handle can name.
+fn adversarial_ids() -> Vec<String> {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |below: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(seed >> 33).unwrap() % below
+    };
+    let word = |len: usize, next: &mut dyn FnMut(usize) -> usize| -> String {
+        let alphabet = b"aAb-_1";
+        (0..len)
+            .map(|_| alphabet[next(alphabet.len())] as char)
+            .collect()
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        let len = 10 + next(12);
+        let base = word(len, &mut next);
+        let shared = 8 + next(len - 8);
+        ids.insert(format!(
+            "{}{}",
+            word(1 + next(4), &mut next),
+            &base[len - shared..]
+        ));
+        // The lengths a handle search tries first: from 8, or from one past the shared tail.
+        for taken in [8, 9, 10, shared + 1, shared + 2] {
+            if taken >= len || next(4) == 0 {
+                continue;
+            }
+            let tail = &base[len - taken..];
+            let mixed: String = tail
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let start = match next(4) {
+                0 => tail.to_string(),
+                1 => tail.to_ascii_lowercase(),
+                2 => tail.to_ascii_uppercase(),
+                _ => mixed,
+            };
+            // Now and then the tail itself: then it shares the whole tail, and the search
+            // starts past it.
+            let more = if next(8) == 0 { 0 } else { 1 + next(2) };
+            ids.insert(format!("{start}{}", word(more, &mut next)));
+        }
+        if next(8) == 0 {
+            ids.insert(base.to_ascii_uppercase());
+        }
+        ids.insert(base);
+    }
+    // A long id whose tails of 8 to 56 characters all start other ids: a third batch.
+    let long = word(60, &mut next);
+    for taken in 8..=56 {
+        ids.insert(format!("{}x", &long[60 - taken..]));
+    }
+    ids.insert(long);
+    for id in [
+        "short",
+        "a.dotted-id.0001",
+        "ünïcode-ab-1b-ab",
+        "01JD8X3V5Q7M2K9R4T6W8Y0ZAB",
+        "01900000-0000-7000-8000-cafecafecafe",
+        "cafecafecafe-one",
+        "ecafecafe-two",
+        "fecafecafe-three",
+        "afecafecafe-four",
+    ] {
+        ids.insert(id.to_string());
+    }
+    ids.into_iter().collect()
+}
+
+both! {
+    fn short_handles_of_a_page_in_one_batch_are_the_rule_one_tail_at_a_time() {
+        let env = Env::init();
+        let ids = adversarial_ids();
+        let values: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    "({}, 'j', '{{}}', 'pending', '2025-01-01T00:00:00.000Z', \
+                     '2025-01-01T00:00:00.000Z')",
+                    lit(id)
+                )
+            })
+            .collect();
+        env.exec(&format!(
+            "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) \
+             VALUES {}",
+            values.join(", ")
+        ));
+        // The rule one tail at a time, with every id known: a run other than the id starts
+        // with the tail as given, in lower case or in upper case.
+        let mut refused: std::collections::HashMap<String, usize> = Default::default();
+        let per_row = durably::store::handles::shortest_tails(&ids, ids.clone(), |tail, id| {
+            let variants = [tail.to_string(), tail.to_ascii_lowercase(), tail.to_ascii_uppercase()];
+            let taken = ids
+                .iter()
+                .any(|other| other != id && variants.iter().any(|v| other.starts_with(v.as_str())));
+            *refused.entry(id.to_string()).or_default() += usize::from(taken);
+            Ok(taken)
+        })
+        .unwrap();
+        // Many first tails are taken (a second batch), some ids need three or more tries.
+        assert!(refused.values().filter(|&&n| n >= 1).count() >= 20, "{refused:?}");
+        assert!(refused.values().filter(|&&n| n >= 2).count() >= 5, "{refused:?}");
+        let most = refused.values().max().copied().unwrap_or(0);
+        assert!(most > 1 + LATER_CANDIDATES, "{most} tails taken at most: no third batch");
+        let want: std::collections::HashMap<&str, &str> =
+            ids.iter().map(String::as_str).zip(per_row.iter().map(String::as_str)).collect();
+        // The set is adversarial: longer tails, tails past a `-`, whole ids all occur.
+        let longer = per_row.iter().filter(|h| h.len() > 9).count();
+        assert!(longer >= 20, "{longer} handles longer than 9: {per_row:?}");
+        let past_dash = per_row.iter().filter(|h| h.len() > 9 && h.as_bytes()[1] == b'-').count();
+        assert!(past_dash >= 1, "no handle skips a tail at `-`: {per_row:?}");
+        let handle_chars = |id: &str| id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let whole = ids
+            .iter()
+            .zip(&per_row)
+            .filter(|(id, h)| id.len() > 8 && handle_chars(id) && id == h)
+            .count();
+        assert!(whole >= 3, "{whole} ids shown whole: {per_row:?}");
+
+        let mut store = open(&env);
+        // The whole set in one page, and in pages of 7 (other batches, the same answers).
+        for size in [ids.len() as u64 + 5, 7] {
+            let mut offset = 0;
+            loop {
+                let filter = ListFilter { limit: size, offset, ..ListFilter::default() };
+                let (runs, short) = store.list_page(None, filter, true).unwrap();
+                assert_eq!(runs.len(), short.len());
+                for (run, handle) in runs.iter().zip(&short) {
+                    assert_eq!(Some(&handle.as_str()), want.get(run.id.as_str()), "{}", run.id);
+                }
+                offset += runs.len() as u64;
+                if (runs.len() as u64) < size {
+                    break;
+                }
+            }
+            assert_eq!(offset, ids.len() as u64);
+        }
+        // Each handle names its run, looked up one at a time.
+        for (id, handle) in ids.iter().zip(&per_row) {
+            assert_eq!(&store.resolve_id(handle).unwrap(), id, "{handle}");
+        }
+    }
 }

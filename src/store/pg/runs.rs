@@ -34,6 +34,9 @@ pub const TAIL_SQL: &str = "SELECT id FROM durably_runs \
 pub const SAME_TAIL_SQL: &str =
     "SELECT id FROM durably_runs WHERE lower(right(id, 8) COLLATE \"C\") = ANY($1)";
 
+/// For each range of ids, whether a run other than the one left out has its id in it.
+const RANGES_TAKEN_SQL: &str = include_str!("../../../sql/postgres/handles_ranges_taken.sql");
+
 /// The index seeks of handles on PostgreSQL, in the caller's transaction.
 struct Ids<'a, C>(&'a mut C);
 
@@ -77,6 +80,27 @@ impl<C: GenericClient> handles::IdLookup for Ids<'_, C> {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// Every range in one statement (sql/postgres/handles_ranges_taken.sql): one round trip
+    /// for a page's short handles, where a seek each cost one.
+    fn ranges_taken(&mut self, ranges: &[handles::IdRange]) -> Result<Vec<bool>> {
+        let from: Vec<&str> = ranges.iter().map(|r| r.from.as_str()).collect();
+        let to: Vec<&str> = ranges.iter().map(|r| r.to.as_str()).collect();
+        let except: Vec<&str> = ranges.iter().map(|r| r.except.as_str()).collect();
+        let rows = self
+            .0
+            .query_typed(RANGES_TAKEN_SQL, &[p(&from), p(&to), p(&except)])?;
+        let mut taken = vec![false; ranges.len()];
+        for row in rows {
+            let n: i64 = row.try_get(0)?;
+            let slot = usize::try_from(n - 1)
+                .ok()
+                .and_then(|i| taken.get_mut(i))
+                .ok_or_else(|| anyhow::anyhow!("range number {n} out of 1..={}", ranges.len()))?;
+            *slot = true;
+        }
+        Ok(taken)
     }
 }
 
