@@ -4,10 +4,9 @@
 //! Threads: the main loop (`scheduler`: claims, maintenance, signals), one executor per
 //! running handler ([`handler`]) with its pipe readers, a watchdog and a lease-renewal thread
 //! ([`lease`]). The main loop and the executors share one connection ([`shared_store`]), except
-//! on PostgreSQL with more than one slot, where the executors' writes have a small pool of their
-//! own ([`ExecutorContext::writes`], [`write_pool_size`]); renewal has its own. A forked
-//! supervisor process kills a handler's process group when its lease deadline passes without
-//! renewal (the worker stopped, starved or stuck) and every group when
+//! on PostgreSQL with more than one slot, where the executors' writes have a second one
+//! ([`ExecutorContext::writes`]); renewal has its own. A forked supervisor process kills a handler's process group when its lease
+//! deadline passes without renewal (the worker stopped, starved or stuck) and every group when
 //! the worker dies ([`process`]), so no handler outlives its lease.
 //!
 //! Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT stop claiming (a second one stops the
@@ -111,12 +110,9 @@ pub struct ExecutorContext {
     /// out a lease already spent.
     pub call_bound: Duration,
     /// On PostgreSQL with more than one slot, the executors' writes (results, logs, runs given
-    /// back) have connections of their own (a pool of [`write_pool_size`]), so that they and
-    /// the main loop's claims do not queue on one, nor the slots' results on each other; empty:
-    /// they share `store`.
-    pub writes: Vec<shared_store::SharedStore>,
-    /// Which connection of `writes` an executor waits for when all are busy, in turn.
-    pub next_write: std::sync::atomic::AtomicUsize,
+    /// back) have a connection of their own, so that they and the main loop's claims do not
+    /// queue on one; None: they share `store`.
+    pub writes: Option<shared_store::SharedStore>,
 }
 
 impl ExecutorContext {
@@ -126,23 +122,9 @@ impl ExecutorContext {
         self.commands.contains(&run.job_name)
     }
 
-    /// A connection for an executor's write, waited for until `deadline` at most (None: the
-    /// deadline passed while every one was busy): a free one of the pool at once, else the
-    /// next one in turn; the shared connection when there is no pool.
-    pub fn lock_writes(
-        &self,
-        deadline: Option<std::time::Instant>,
-    ) -> Option<shared_store::StoreGuard<'_>> {
-        if self.writes.is_empty() {
-            return self.store.lock_before(deadline);
-        }
-        if let Some(free) = self.writes.iter().find_map(|w| w.try_lock()) {
-            return Some(free);
-        }
-        let turn = self
-            .next_write
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.writes.len();
-        self.writes[turn].lock_before(deadline)
+    /// The connection the executors write on.
+    pub fn writes(&self) -> &shared_store::SharedStore {
+        self.writes.as_ref().unwrap_or(&self.store)
     }
 
     /// Replaces the shared connection when it is lost (see [`Store::is_lost`]); Ok(true) when
@@ -166,46 +148,23 @@ impl ExecutorContext {
     }
 }
 
-/// The most connections of a worker process's executors' writes: with the main loop's and
-/// the renewal thread's, a process on PostgreSQL opens at most this many + 2.
-const WRITE_POOL_MAX: usize = 3;
-
-/// How many connections the executors' writes have: none with one slot (they share the main
-/// loop's), else one per slot up to [`WRITE_POOL_MAX`].
-pub fn write_pool_size(concurrency: usize) -> usize {
-    let max = std::env::var("DURABLY_BENCH_WRITE_POOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(WRITE_POOL_MAX);
-    if concurrency < 2 {
-        0
-    } else {
-        concurrency.min(max)
-    }
-}
-
-/// The executors' own connections ([`ExecutorContext::writes`]): on PostgreSQL with more than
-/// one slot, [`write_pool_size`] of them; none on a SQLite file (its writes queue on the
-/// file's lock anyway) or with one slot. A connection that cannot be opened is left out (with
-/// none, they share the main loop's).
+/// The executors' own connection ([`ExecutorContext::writes`]): on PostgreSQL with more than
+/// one slot (one more connection a worker process); None on a SQLite file (its writes queue on
+/// the file's lock anyway), with one slot, or when it cannot be opened (then they share).
 fn writes_store(
     store: &Store,
     opts: &Options,
     concurrency: usize,
     call_bound: Duration,
-) -> Vec<shared_store::SharedStore> {
-    if !matches!(store, Store::Postgres(_)) {
-        return Vec::new();
+) -> Option<shared_store::SharedStore> {
+    if concurrency < 2 || !matches!(store, Store::Postgres(_)) {
+        return None;
     }
-    (0..write_pool_size(concurrency))
-        .filter_map(|_| {
-            let mut writes = Store::open_again(opts).ok()?;
-            if let Some(p) = writes.postgres_mut() {
-                p.bound_calls(Some(call_bound));
-            }
-            Some(shared_store::SharedStore::new(writes))
-        })
-        .collect()
+    let mut writes = Store::open_again(opts).ok()?;
+    if let Some(p) = writes.postgres_mut() {
+        p.bound_calls(Some(call_bound));
+    }
+    Some(shared_store::SharedStore::new(writes))
 }
 
 /// Makes SIGINT, SIGTERM, SIGHUP and SIGQUIT requests to stop ([`crate::signals`]), and
@@ -406,7 +365,6 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         commands: cfg.commands.clone(),
         call_bound,
         writes,
-        next_write: Default::default(),
     });
     let leases = Leases::new(cfg.lease);
     let threads = leases

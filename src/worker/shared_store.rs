@@ -48,21 +48,6 @@ impl<T> Shared<T> {
         self.wait(deadline)
     }
 
-    /// The store if no other thread holds it now; None at once otherwise.
-    pub fn try_lock(&self) -> Option<StoreGuard<'_, T>> {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if *held {
-            return None;
-        }
-        *held = true;
-        drop(held);
-        let store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        Some(StoreGuard {
-            owner: self,
-            store: Some(store),
-        })
-    }
-
     fn wait(&self, deadline: Option<Instant>) -> Option<StoreGuard<'_, T>> {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         while *held {
@@ -145,15 +130,6 @@ mod tests {
         drop(held);
         // Free: taken even though the deadline has passed (as the write it guards decides).
         assert!(shared.lock_before(Some(past)).is_some());
-    }
-
-    #[test]
-    fn try_lock_takes_only_a_free_lock() {
-        let shared = Shared::new(0u32);
-        let held = shared.try_lock().expect("free");
-        assert!(shared.try_lock().is_none());
-        drop(held);
-        assert!(shared.try_lock().is_some());
     }
 
     #[test]

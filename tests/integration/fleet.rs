@@ -111,13 +111,12 @@ fn pg_a_batch_claim_passes_over_a_run_another_session_holds() {
     assert_eq!(rest[0].0.id, ids[0]);
 }
 
-/// On PostgreSQL a worker with more than one slot writes its executors' results on
-/// connections of its own, one per slot up to three, beside the main loop's and the renewal
-/// thread's: two connections with one slot, four with two, five and never more with eight (a
-/// fleet's connection count is read from this).
+/// On PostgreSQL a worker with more than one slot writes its executors' results on a
+/// connection of its own, beside the main loop's and the renewal thread's: three connections
+/// while handlers run, two with one slot (a fleet's connection count is read from this).
 #[test]
 #[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
-fn pg_a_worker_with_slots_writes_results_on_a_small_pool_of_its_own() {
+fn pg_a_worker_with_slots_writes_results_on_a_connection_of_its_own() {
     let env = Env::on(Backend::Postgres);
     env.ok(&["init"]);
     let h = env.handler(
@@ -137,7 +136,7 @@ fn pg_a_worker_with_slots_writes_results_on_a_small_pool_of_its_own() {
         .map(|r| r.get(0))
         .collect()
     };
-    for (slots, connections) in [("1", 2), ("2", 4), ("8", 5)] {
+    for (slots, connections) in [("1", 2), ("2", 3)] {
         let _ = std::fs::remove_file(env.path("go"));
         let id = env.enqueue_job("job", &[]);
         // Connections open before the worker (the harness keeps one for its reads; the last
@@ -173,13 +172,6 @@ fn pg_a_worker_with_slots_writes_results_on_a_small_pool_of_its_own() {
             .map(|r| r.get(0))
             .collect();
         assert!(seen.is_some(), "--concurrency {slots}: {list:#?}");
-        // And no more later: the pool is opened whole as the worker starts.
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let new = pids(&mut c)
-            .into_iter()
-            .filter(|p| !before.contains(p))
-            .count();
-        assert_eq!(new, connections, "--concurrency {slots}");
         std::fs::write(env.path("go"), "").expect("let the handler end");
         let out = finish(worker);
         assert_eq!(out.code, 0, "{out:?}");

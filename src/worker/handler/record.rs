@@ -73,7 +73,7 @@ pub(super) fn write(
 ) -> Written {
     let mut retried = false;
     let deadline = active.deadline();
-    let Some(mut store) = shared.lock_writes(deadline) else {
+    let Some(mut store) = shared.writes().lock_before(deadline) else {
         return Written {
             result: Err(DeadlinePassed.into()),
             retried,
