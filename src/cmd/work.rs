@@ -72,25 +72,13 @@ fn resolve_command(cmd: &str) -> Result<PathBuf> {
         let path = PathBuf::from(cmd);
         return match std::fs::metadata(&path) {
             Err(e) => Err(anyhow::anyhow!("cannot execute handler {cmd}: {e}")),
-            Ok(_) if !is_executable(&path) => Err(anyhow::anyhow!(
+            Ok(_) if !worker::is_executable_file(&path) => Err(anyhow::anyhow!(
                 "cannot execute handler {cmd}: not an executable file"
             )),
             Ok(_) => Ok(path),
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(cmd);
-        if is_executable(&candidate) {
-            return Ok(candidate);
-        }
-    }
-    Err(anyhow::anyhow!(
-        "cannot execute handler {cmd}: not found in PATH"
-    ))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    worker::find_in_path(cmd, &path)
+        .ok_or_else(|| anyhow::anyhow!("cannot execute handler {cmd}: not found in PATH"))
 }

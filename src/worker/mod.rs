@@ -189,9 +189,18 @@ pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains('/') && !name.contains('\0')
 }
 
-fn is_executable_file(path: &Path) -> bool {
+/// Whether `path` is a regular file with an execute bit: a handler, or a program to run.
+pub fn is_executable_file(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The first executable file named `name` in the directories of `search` (a PATH value), as a
+/// shell finds a command without `/`.
+pub fn find_in_path(name: &str, search: &std::ffi::OsStr) -> Option<PathBuf> {
+    std::env::split_paths(search)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable_file(p))
 }
 
 /// The jobs of a handler directory: plain names of executable regular files, sorted.

@@ -254,20 +254,6 @@ impl Postgres {
             .with_context(|| format!("cannot {what}"))
     }
 
-    /// A read of one statement outside any write, unnamed (one round trip).
-    fn read_typed_opt(
-        &self,
-        what: &str,
-        sql: &str,
-        params: &[(&(dyn postgres::types::ToSql + Sync), Type)],
-    ) -> Result<Option<postgres::Row>> {
-        let _armed = self.armed();
-        let mut client = self.client.borrow_mut();
-        client
-            .query_typed_opt(sql, params)
-            .map_err(|e| super::describe(e.into(), &self.shown))
-            .with_context(|| format!("cannot {what}"))
-    }
     /// `f` in one READ COMMITTED transaction, committed when it returns Ok. While a deadline
     /// is set ([`Postgres::set_deadline`]), lock waits and statements of the transaction end
     /// at it (`SET LOCAL lock_timeout`, `statement_timeout`): then nothing is written.
@@ -415,7 +401,7 @@ impl Leases for Postgres {
 
     /// The status and generation of a run (None when deleted).
     fn status_of(&self, id: &str) -> Result<Option<(String, i64)>> {
-        let row = self.read_typed_opt(
+        let row = self.read_typed(
             "read a run's status",
             include_str!("../../../sql/postgres/lease_status.sql"),
             &[(&id, Type::TEXT)],
@@ -425,7 +411,7 @@ impl Leases for Postgres {
 
     /// Whether any lease has run out (a read: lets an idle worker skip the write).
     fn has_expired(&self) -> Result<bool> {
-        let row = self.read_typed_opt(
+        let row = self.read_typed(
             "look for expired leases",
             include_str!("../../../sql/postgres/lease_has_expired.sql"),
             &[],

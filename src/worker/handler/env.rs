@@ -64,9 +64,7 @@ fn command_launch(shared: &ExecutorContext, run: &Run) -> Result<Launch, String>
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| std::ffi::OsStr::from_bytes(v).to_os_string())
             .unwrap_or_default();
-        std::env::split_paths(&search)
-            .map(|dir| dir.join(program))
-            .find(|p| is_executable(p))
+        crate::worker::find_in_path(program, &search)
             .ok_or_else(|| format!("cannot execute command {program}: not found in PATH"))?
     };
     Ok(Launch {
@@ -80,11 +78,6 @@ fn command_launch(shared: &ExecutorContext, run: &Run) -> Result<Launch, String>
             .collect(),
         what: "command",
     })
-}
-
-fn is_executable(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The handler's environment: the worker's own (filtered), a command run's own variables,
