@@ -851,7 +851,7 @@ impl Bench {
             default: false,
             max_size: None,
         };
-        db::open(path, &opts, access)
+        db::open(path, &opts, access).map(|(conn, _)| conn)
     }
 
     /// Median and p99 (ms) of `n` in-process enqueues, one transaction each.

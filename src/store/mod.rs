@@ -31,6 +31,7 @@
 pub mod backend;
 pub mod columns;
 pub mod handles;
+pub mod ours;
 pub mod pg;
 pub mod reads;
 pub mod rules;
@@ -185,6 +186,15 @@ impl Store {
         match &opts.target {
             Target::Sqlite(path) => Ok(Store::Sqlite(sqlite::Sqlite::open_again(path, opts)?)),
             Target::Postgres(url) => Ok(Store::Postgres(pg::Postgres::open_again(url, opts)?)),
+        }
+    }
+
+    /// Whether the database has our own tables (`durably_cli_*`, [`ours`]): false only when a
+    /// reader opened a database the library created; such a reader reads them as empty.
+    pub fn has_ours(&self) -> bool {
+        match self {
+            Store::Sqlite(s) => s.has_ours(),
+            Store::Postgres(p) => p.has_ours(),
         }
     }
 

@@ -70,6 +70,8 @@ pub struct Postgres {
     net: Net,
     /// Timestamps of this process never go backwards, even if the system clock does.
     pub clock: Clock,
+    /// The database has our own tables (`durably_cli_*`, [`crate::store::ours`]).
+    ours: bool,
 }
 
 /// A PostgreSQL error as one line naming the database: the server's message (and detail) for
@@ -236,16 +238,17 @@ impl Postgres {
         // allowed for a schema another process is creating.
         let bound = target.connect_bound().saturating_add(opts.busy_timeout);
         let armed = watch::arm(socket, Instant::now().checked_add(bound));
-        schema::prepare(&mut client, &target.shown, access, &target.setup())
+        let ours = schema::prepare(&mut client, &target.shown, access, &target.setup())
             .map_err(|e| describe(e, &target.shown))?;
         drop(armed);
-        Ok(Postgres::new(client, socket, &target))
+        Ok(Postgres::new(client, socket, &target, ours))
     }
 
     fn new(
         client: postgres::Client,
         socket: Option<watch::Socket>,
         target: &connect::Target,
+        ours: bool,
     ) -> Postgres {
         Postgres {
             client: RefCell::new(client),
@@ -259,7 +262,14 @@ impl Postgres {
                 closing: None,
             },
             clock: Default::default(),
+            ours,
         }
+    }
+
+    /// Whether the database has our own tables ([`crate::store::ours`]); false only for a
+    /// reader of a database the library created, which reads them as empty.
+    pub fn has_ours(&self) -> bool {
+        self.ours
     }
 
     /// A second connection to the same database (a worker's lease-renewal thread): the schema
@@ -273,7 +283,8 @@ impl Postgres {
         let armed = watch::arm(socket, Instant::now().checked_add(target.connect_bound()));
         target.set_up(&mut client)?;
         drop(armed);
-        Ok(Postgres::new(client, socket, &target))
+        // Only a writer opens again, and its first open created our tables.
+        Ok(Postgres::new(client, socket, &target, true))
     }
 
     /// `BEGIN` with the transaction's bound on lock waits (`SET LOCAL`, never a session SET,

@@ -10,6 +10,8 @@ use postgres::{Client, GenericClient, SimpleQueryMessage};
 
 const SCHEMA_V1: &str = include_str!("../../../sql/postgres/v1.sql");
 const SCHEMA_EXTRA: &str = include_str!("../../../sql/postgres/extra.sql");
+/// Our own tables (`durably_cli_*`, see [`crate::store::ours`]).
+const SCHEMA_CLI: &str = include_str!("../../../sql/postgres/cli.sql");
 
 /// Two processes creating the schema at once take turns on this transaction-level advisory lock
 /// (an arbitrary constant: "durably" in ASCII).
@@ -140,6 +142,11 @@ impl Catalog {
         (Catalog { rows }, version)
     }
 
+    /// Whether the database has every table of sql/postgres/cli.sql.
+    fn has_ours(&self) -> bool {
+        crate::store::ours::all_present(SCHEMA_CLI, |t| self.has("table", t, t))
+    }
+
     fn has(&self, kind: &str, table: &str, name: &str) -> bool {
         self.rows
             .iter()
@@ -206,7 +213,9 @@ fn check_in_one(client: &mut Client, setup: &str) -> Result<Option<(Catalog, Opt
 /// Runs the session's `setup` statements and checks the schema for `access`, in one round trip
 /// when the schema is there; creates it for writers when the database has none (no version
 /// row); a reader of a database without it gets an error, as for an explicit SQLite file.
-pub fn prepare(client: &mut Client, location: &str, access: Access, setup: &str) -> Result<()> {
+/// Says whether the database has our own tables ([`crate::store::ours`]): a writer creates
+/// those it lacks, a reader reads them as empty.
+pub fn prepare(client: &mut Client, location: &str, access: Access, setup: &str) -> Result<bool> {
     let (catalog, version) = match check_in_one(client, setup)? {
         Some(found) => found,
         None => {
@@ -239,10 +248,21 @@ pub fn prepare(client: &mut Client, location: &str, access: Access, setup: &str)
         Some(v) if v > SCHEMA_VERSION => bail!(
             "database {location} has schema version {v}, newer than this durably supports ({SCHEMA_VERSION}); upgrade durably"
         ),
-        Some(_) => check(&catalog, location, access),
+        Some(_) => {
+            check(&catalog, location, access)?;
+            if catalog.has_ours() {
+                Ok(true)
+            } else if access == Access::Read {
+                Ok(false)
+            } else {
+                create_ours(client)?;
+                Ok(true)
+            }
+        }
         None if matches!(access, Access::Write | Access::Repair) => {
             create(client)?;
-            check(&Catalog::read(client)?, location, access)
+            check(&Catalog::read(client)?, location, access)?;
+            Ok(true)
         }
         None => bail!("database {location} has no durably schema (run `durably init` first)"),
     }
@@ -282,6 +302,7 @@ fn create(client: &mut Client) -> Result<()> {
     }
     tx.batch_execute(SCHEMA_V1)?;
     tx.batch_execute(SCHEMA_EXTRA)?;
+    tx.batch_execute(SCHEMA_CLI)?;
     tx.execute_typed(
         "INSERT INTO durably_schema_versions (version, applied_at) VALUES ($1, $2)",
         &[p(&(SCHEMA_VERSION as i32)), p(&crate::time::now())],
@@ -314,5 +335,16 @@ pub fn repair(client: &mut Client, location: &str) -> Result<()> {
             .map_err(|e| anyhow!("cannot add index {name} to database {location}: {e}"))?;
     }
     tx.batch_execute(SCHEMA_EXTRA)?;
+    tx.batch_execute(SCHEMA_CLI)?;
+    Ok(tx.commit()?)
+}
+
+/// Creates our own tables a database lacks (one the library created), in one transaction
+/// under the schema's advisory lock: two sessions running `CREATE TABLE IF NOT EXISTS` at once
+/// can otherwise both try to create it.
+fn create_ours(client: &mut Client) -> Result<()> {
+    let mut tx = client.transaction()?;
+    tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[p(&SCHEMA_LOCK)])?;
+    tx.batch_execute(SCHEMA_CLI)?;
     Ok(tx.commit()?)
 }

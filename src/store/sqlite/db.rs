@@ -36,9 +36,12 @@ use std::time::{Duration, Instant};
 const SCHEMA_V1: &str = include_str!("../../../sql/v1.sql");
 /// Our own indexes (see the file for why each exists).
 pub const SCHEMA_EXTRA: &str = include_str!("../../../sql/v1_extra.sql");
+/// Our own tables (`durably_cli_*`, see [`crate::store::ours`]).
+pub const SCHEMA_CLI: &str = include_str!("../../../sql/cli.sql");
 
-/// Opens the database for a command, checking (and for writers, creating) the schema.
-pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Connection> {
+/// Opens the database for a command, checking (and for writers, creating) the schema; says
+/// whether the file has our own tables ([`crate::store::ours`]: a writer creates them).
+pub fn open(path: &Path, opts: &Options, access: Access) -> Result<(Connection, bool)> {
     if path.as_os_str().is_empty() {
         return Err(StoreError::Invalid("--db: the database path is empty".into()).into());
     }
@@ -46,7 +49,7 @@ pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Connection> {
     if !existed {
         match access {
             // No file yet at the default location: nothing was ever enqueued.
-            Access::Read if opts.default => return empty_queue(),
+            Access::Read if opts.default => return Ok((empty_queue()?, true)),
             Access::Read | Access::WriteExisting => {
                 bail!("database {} does not exist", path.display())
             }
@@ -65,7 +68,15 @@ pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Connection> {
             "database {} has schema version {v}, newer than this durably supports ({SCHEMA_VERSION}); upgrade durably",
             path.display()
         ),
-        Some(_) => catalog.check(path, access)?,
+        Some(_) => {
+            catalog.check(path, access)?;
+            if !catalog.has_ours() {
+                if access == Access::Read {
+                    return Ok((conn, false));
+                }
+                create_ours(&conn).map_err(|e| describe(e, path))?;
+            }
+        }
         None if matches!(access, Access::Write | Access::Repair) => {
             if !existed {
                 // Our own new file: WAL, so readers never block the writer.
@@ -79,7 +90,16 @@ pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Connection> {
             path.display()
         ),
     }
-    Ok(conn)
+    Ok((conn, true))
+}
+
+/// Creates our own tables a file lacks (one the library created), in one IMMEDIATE
+/// transaction; a second process doing the same finds them there (`IF NOT EXISTS`).
+fn create_ours(conn: &Connection) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    tx.execute_batch(SCHEMA_CLI)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Makes sure a new database file can be created at `path`: the default location gets its
@@ -230,6 +250,8 @@ const REQUIRED: &[Required] = &[
 struct Catalog {
     /// `present[i]`: the file has `REQUIRED[i]`.
     present: Vec<bool>,
+    /// The tables of our own (`durably_cli_*`) the file has.
+    ours: Vec<String>,
 }
 
 impl Catalog {
@@ -245,6 +267,7 @@ impl Catalog {
         let mut rows = stmt.query([])?;
         let mut catalog = Catalog {
             present: vec![false; REQUIRED.len()],
+            ours: Vec::new(),
         };
         while let Some(row) = rows.next()? {
             let kind = match row.get_ref(0)?.as_str()? {
@@ -253,6 +276,9 @@ impl Catalog {
                 _ => Kind::Column,
             };
             let (table, name) = (row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?);
+            if kind == Kind::Table && table.starts_with("durably_cli_") {
+                catalog.ours.push(table.to_string());
+            }
             if let Some(i) = REQUIRED
                 .iter()
                 .position(|r| r.kind == kind && r.table == table && r.name == name)
@@ -261,6 +287,11 @@ impl Catalog {
             }
         }
         Ok(catalog)
+    }
+
+    /// Whether the file has every table of sql/cli.sql.
+    fn has_ours(&self) -> bool {
+        crate::store::ours::all_present(SCHEMA_CLI, |t| self.ours.iter().any(|o| o == t))
     }
 
     fn has_table(&self, name: &str) -> bool {
@@ -345,6 +376,8 @@ pub fn repair(conn: &Connection, path: &Path) -> Result<()> {
         })?;
     }
     tx.execute_batch(SCHEMA_EXTRA)
+        .map_err(|e| describe(e.into(), path))?;
+    tx.execute_batch(SCHEMA_CLI)
         .map_err(|e| describe(e.into(), path))?;
     tx.commit().map_err(|e| describe(e.into(), path))?;
     Ok(())
@@ -578,6 +611,7 @@ fn create_schema(conn: &Connection) -> Result<()> {
         tx.execute_batch(SCHEMA_V1)?;
     }
     tx.execute_batch(SCHEMA_EXTRA)?;
+    tx.execute_batch(SCHEMA_CLI)?;
     tx.execute(
         "INSERT INTO durably_schema_versions (version, applied_at) VALUES (?1, ?2)",
         rusqlite::params![SCHEMA_VERSION, crate::time::now()],

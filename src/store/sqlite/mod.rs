@@ -35,6 +35,9 @@ pub struct Sqlite {
     pub(in crate::store) path: PathBuf,
     /// Timestamps of this process never go backwards, even if the system clock does.
     clock: Clock,
+    /// The file has our own tables (`durably_cli_*`, [`crate::store::ours`]); false only for
+    /// a reader of a file the library created, which reads them as empty.
+    ours: bool,
 }
 
 /// Enqueues inside the one transaction of [`Sqlite::enqueue_batch`].
@@ -78,20 +81,29 @@ impl rules::RunWrites for Writes<'_> {
 impl Sqlite {
     /// Opens the database for a command, checking (and for writers, creating) the schema.
     pub fn open(path: &Path, opts: &Options, access: Access) -> Result<Sqlite> {
+        let (conn, ours) = db::open(path, opts, access)?;
         Ok(Sqlite {
-            conn: db::open(path, opts, access)?,
+            conn,
             path: path.to_path_buf(),
             clock: Clock::default(),
+            ours,
         })
     }
 
-    /// A second connection to the same file (a worker's lease-renewal thread).
+    /// A second connection to the same file (a worker's lease-renewal thread). Only a writer
+    /// opens again, and its first open created our tables.
     pub fn open_again(path: &Path, opts: &Options) -> Result<Sqlite> {
         Ok(Sqlite {
             conn: db::connect_again(path, opts)?,
             path: path.to_path_buf(),
             clock: Clock::default(),
+            ours: true,
         })
+    }
+
+    /// Whether the file has our own tables ([`crate::store::ours`]).
+    pub fn has_ours(&self) -> bool {
+        self.ours
     }
 
     pub fn path(&self) -> &Path {

@@ -1,0 +1,6 @@
+-- Tables of our own beside the library's v1 schema (src/store/ours.rs says when they are
+-- created; SEMANTICS.md, "Compatibility", why the library is not disturbed). Every name starts
+-- with durably_cli_, every statement is IF NOT EXISTS (this file runs again on every database
+-- that lacks one of them), and sql/postgres/cli.sql declares the same tables in the same order.
+--
+-- Each feature appends its tables below, with a comment saying what reads and writes them.
