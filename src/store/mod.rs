@@ -189,12 +189,22 @@ impl Store {
         }
     }
 
-    /// Whether the database has our own tables (`durably_cli_*`, [`ours`]): false only when a
-    /// reader opened a database the library created; such a reader reads them as empty.
+    /// Whether the database has our own tables (`durably_cli_*`, [`ours`]): false on a
+    /// database the library created until a feature that needs them is used; readers then
+    /// read them as empty.
     pub fn has_ours(&self) -> bool {
         match self {
             Store::Sqlite(s) => s.has_ours(),
             Store::Postgres(p) => p.has_ours(),
+        }
+    }
+
+    /// Creates our own tables (`durably_cli_*`) if the database lacks them: called by what
+    /// writes to them and by `durably work` at start ([`ours`] says why).
+    pub fn ensure_ours(&mut self) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.ensure_ours(),
+            Store::Postgres(p) => p.ensure_ours(),
         }
     }
 

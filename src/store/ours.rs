@@ -6,11 +6,13 @@
 //!
 //! When they are created:
 //! - with the schema (a new database), and by `durably init` on an existing one;
-//! - by the first command that opens the database to write (`Access::Write`,
-//!   `WriteExisting`, `Repair`) and finds one missing — a database the library created — in one
-//!   transaction of its own, before the command's own;
-//! - never by a reader: a reader of a database without them is told so by the backend's
-//!   `has_ours()` and reads them as empty.
+//! - on first use, in a transaction of their own under the write lock (`Store::ensure_ours`):
+//!   by the first command that writes to one of them (`enqueue --at`, `schedule add`,
+//!   `pause`, …) and by `durably work` when it starts (it releases held runs, materialises
+//!   schedules and honours pauses) — so a database the library created gets them only when a
+//!   feature that needs them is used, and plain `enqueue`, `ls`, `cancel` on it run no DDL;
+//! - never by a reader: `has_ours()` (from the open's one catalog query) is false and the
+//!   reader reads them as empty.
 //!
 //! The open's one catalog query already lists every `durably_*` table, so checking costs no
 //! extra round trip.

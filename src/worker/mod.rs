@@ -327,6 +327,9 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         // Stopped by a signal while waiting: nothing was claimed.
         return Ok(ExitCode::Ok);
     };
+    // The worker releases held runs, materialises schedules and honours pauses: our tables
+    // must be there (store::ours), on a database the library created too.
+    store.ensure_ours()?;
     lease::note_clock_offset(&store);
     let call_bound = cfg.lease.max(MIN_CALL_BOUND);
     if let Some(p) = store.postgres_mut() {

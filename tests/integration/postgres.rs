@@ -126,7 +126,9 @@ const OUR_INDEXES: &[&str] = &[
 fn indexes(db: &PgDb) -> HashMap<String, String> {
     db.client()
         .query(
-            "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+            // Not the indexes of our own tables (durably_cli_*, sql/postgres/cli.sql).
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = 'public' \
+              AND tablename NOT LIKE 'durably\\_cli\\_%'",
             &[],
         )
         .expect("pg_indexes")
@@ -708,7 +710,8 @@ fn the_search_path_chooses_the_schema() {
     let in_schema = |schema: &str| -> i64 {
         db.client()
             .query_one(
-                "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE 'durably%'",
+                "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename LIKE 'durably%' \
+                   AND tablename NOT LIKE 'durably\\_cli\\_%'",
                 &[&schema],
             )
             .unwrap()

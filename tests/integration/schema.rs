@@ -201,7 +201,12 @@ fn created_schema_matches_the_library_object_by_object() {
 
     let tables = durably_tables(&reference);
     assert_eq!(tables.len(), 5);
-    assert_eq!(durably_tables(&ours), tables, "same durably_* tables");
+    // Beside the library's tables, only tables of our own (durably_cli_*, sql/cli.sql).
+    let library_tables: Vec<String> = durably_tables(&ours)
+        .into_iter()
+        .filter(|t| !t.starts_with("durably_cli_"))
+        .collect();
+    assert_eq!(library_tables, tables, "same durably_* tables");
     for t in &tables {
         assert_eq!(
             table_columns(&ours, t),
@@ -216,7 +221,11 @@ fn created_schema_matches_the_library_object_by_object() {
     for (name, index) in &theirs {
         assert_eq!(mine.get(name), Some(index), "index {name}");
     }
-    let extra: Vec<&String> = mine.keys().filter(|n| !theirs.contains_key(*n)).collect();
+    // Indexes of our tables (idx_durably_cli_*) are not on the library's tables.
+    let extra: Vec<&String> = mine
+        .keys()
+        .filter(|n| !theirs.contains_key(*n) && !n.contains("durably_cli_"))
+        .collect();
     assert_eq!(
         extra, EXTRA_INDEXES,
         "our own indexes: every one documented in sql/v1_extra.sql"
@@ -669,6 +678,11 @@ fn opening_a_library_database_runs_no_ddl() {
         .collect();
     let mut expected: Vec<String> = EXTRA_INDEXES.iter().map(|s| s.to_string()).collect();
     expected.sort();
+    // …and our own tables with their indexes (sql/cli.sql), which a worker would also add.
+    let after: Vec<String> = after
+        .into_iter()
+        .filter(|n| !n.contains("durably_cli_"))
+        .collect();
     assert_eq!(after, expected);
 }
 
@@ -695,4 +709,42 @@ fn a_library_database_with_rows_is_read_leniently() {
     let listed = env.run(&["ls", "--label", "s=x", "--format", "ids"]);
     assert_eq!(listed.ok().line(), "01JDQ6ZK8M6R6X3Q1V2W3E4R5T");
     env.run(&["ls"]).ok();
+}
+
+#[test]
+fn our_tables_appear_on_first_use_not_on_open() {
+    let env = Env::new();
+    drop(library_db(&env.db));
+    let ours = |env: &Env| -> Vec<String> {
+        durably_tables(&env.conn())
+            .into_iter()
+            .filter(|t| t.starts_with("durably_cli_"))
+            .collect()
+    };
+    // Plain commands on a database the library created run no DDL (the test above); a worker
+    // is a first use: it releases held runs, so it makes sure of our tables.
+    env.enqueue(&["--job", "j"]);
+    env.run(&["ls"]).ok();
+    assert!(ours(&env).is_empty(), "{:?}", ours(&env));
+    env.run(&["work", "--until-idle", "--", "true"]).ok();
+    let expected: Vec<String> = {
+        let ddl = include_str!("../../sql/cli.sql");
+        let mut t: Vec<String> = ddl
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("CREATE TABLE IF NOT EXISTS "))
+            .map(|r| r.split([' ', '(']).next().unwrap().to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    assert!(!expected.is_empty());
+    let mut got = ours(&env);
+    got.sort();
+    assert_eq!(got, expected);
+    // A new database has them from the start.
+    let fresh = Env::new();
+    fresh.enqueue(&["--job", "j"]);
+    let mut got = ours(&fresh);
+    got.sort();
+    assert_eq!(got, expected);
 }

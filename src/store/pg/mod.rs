@@ -266,10 +266,20 @@ impl Postgres {
         }
     }
 
-    /// Whether the database has our own tables ([`crate::store::ours`]); false only for a
-    /// reader of a database the library created, which reads them as empty.
+    /// Whether the database has our own tables ([`crate::store::ours`]); false on a database
+    /// the library created until a feature that needs them is used.
     pub fn has_ours(&self) -> bool {
         self.ours
+    }
+
+    /// Creates our own tables if the database lacks them ([`crate::store::ours`]).
+    pub fn ensure_ours(&mut self) -> Result<()> {
+        if !self.ours {
+            schema::create_ours(&mut self.client.borrow_mut())
+                .map_err(|e| describe(e, &self.shown))?;
+            self.ours = true;
+        }
+        Ok(())
     }
 
     /// A second connection to the same database (a worker's lease-renewal thread): the schema
@@ -283,7 +293,7 @@ impl Postgres {
         let armed = watch::arm(socket, Instant::now().checked_add(target.connect_bound()));
         target.set_up(&mut client)?;
         drop(armed);
-        // Only a writer opens again, and its first open created our tables.
+        // Only `durably work` opens again, and it made sure of our tables when it started.
         Ok(Postgres::new(client, socket, &target, true))
     }
 

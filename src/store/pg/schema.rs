@@ -213,8 +213,8 @@ fn check_in_one(client: &mut Client, setup: &str) -> Result<Option<(Catalog, Opt
 /// Runs the session's `setup` statements and checks the schema for `access`, in one round trip
 /// when the schema is there; creates it for writers when the database has none (no version
 /// row); a reader of a database without it gets an error, as for an explicit SQLite file.
-/// Says whether the database has our own tables ([`crate::store::ours`]): a writer creates
-/// those it lacks, a reader reads them as empty.
+/// Says whether the database has our own tables ([`crate::store::ours`]; a new schema gets
+/// them).
 pub fn prepare(client: &mut Client, location: &str, access: Access, setup: &str) -> Result<bool> {
     let (catalog, version) = match check_in_one(client, setup)? {
         Some(found) => found,
@@ -250,14 +250,7 @@ pub fn prepare(client: &mut Client, location: &str, access: Access, setup: &str)
         ),
         Some(_) => {
             check(&catalog, location, access)?;
-            if catalog.has_ours() {
-                Ok(true)
-            } else if access == Access::Read {
-                Ok(false)
-            } else {
-                create_ours(client)?;
-                Ok(true)
-            }
+            Ok(catalog.has_ours())
         }
         None if matches!(access, Access::Write | Access::Repair) => {
             create(client)?;
@@ -342,7 +335,7 @@ pub fn repair(client: &mut Client, location: &str) -> Result<()> {
 /// Creates our own tables a database lacks (one the library created), in one transaction
 /// under the schema's advisory lock: two sessions running `CREATE TABLE IF NOT EXISTS` at once
 /// can otherwise both try to create it.
-fn create_ours(client: &mut Client) -> Result<()> {
+pub fn create_ours(client: &mut Client) -> Result<()> {
     let mut tx = client.transaction()?;
     tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[p(&SCHEMA_LOCK)])?;
     tx.batch_execute(SCHEMA_CLI)?;

@@ -40,7 +40,7 @@ pub const SCHEMA_EXTRA: &str = include_str!("../../../sql/v1_extra.sql");
 pub const SCHEMA_CLI: &str = include_str!("../../../sql/cli.sql");
 
 /// Opens the database for a command, checking (and for writers, creating) the schema; says
-/// whether the file has our own tables ([`crate::store::ours`]: a writer creates them).
+/// whether the file has our own tables ([`crate::store::ours`]; a new file gets them).
 pub fn open(path: &Path, opts: &Options, access: Access) -> Result<(Connection, bool)> {
     if path.as_os_str().is_empty() {
         return Err(StoreError::Invalid("--db: the database path is empty".into()).into());
@@ -71,10 +71,7 @@ pub fn open(path: &Path, opts: &Options, access: Access) -> Result<(Connection, 
         Some(_) => {
             catalog.check(path, access)?;
             if !catalog.has_ours() {
-                if access == Access::Read {
-                    return Ok((conn, false));
-                }
-                create_ours(&conn).map_err(|e| describe(e, path))?;
+                return Ok((conn, false));
             }
         }
         None if matches!(access, Access::Write | Access::Repair) => {
@@ -95,7 +92,7 @@ pub fn open(path: &Path, opts: &Options, access: Access) -> Result<(Connection, 
 
 /// Creates our own tables a file lacks (one the library created), in one IMMEDIATE
 /// transaction; a second process doing the same finds them there (`IF NOT EXISTS`).
-fn create_ours(conn: &Connection) -> Result<()> {
+pub fn create_ours(conn: &Connection) -> Result<()> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     tx.execute_batch(SCHEMA_CLI)?;
     tx.commit()?;

@@ -35,8 +35,8 @@ pub struct Sqlite {
     pub(in crate::store) path: PathBuf,
     /// Timestamps of this process never go backwards, even if the system clock does.
     clock: Clock,
-    /// The file has our own tables (`durably_cli_*`, [`crate::store::ours`]); false only for
-    /// a reader of a file the library created, which reads them as empty.
+    /// The file has our own tables (`durably_cli_*`, [`crate::store::ours`]); false on a file
+    /// the library created until a feature that needs them is used.
     ours: bool,
 }
 
@@ -90,8 +90,8 @@ impl Sqlite {
         })
     }
 
-    /// A second connection to the same file (a worker's lease-renewal thread). Only a writer
-    /// opens again, and its first open created our tables.
+    /// A second connection to the same file (a worker's lease-renewal thread). Only `durably
+    /// work` opens again, and it made sure of our tables when it started.
     pub fn open_again(path: &Path, opts: &Options) -> Result<Sqlite> {
         Ok(Sqlite {
             conn: db::connect_again(path, opts)?,
@@ -104,6 +104,15 @@ impl Sqlite {
     /// Whether the file has our own tables ([`crate::store::ours`]).
     pub fn has_ours(&self) -> bool {
         self.ours
+    }
+
+    /// Creates our own tables if the file lacks them ([`crate::store::ours`]).
+    pub fn ensure_ours(&mut self) -> Result<()> {
+        if !self.ours {
+            db::create_ours(&self.conn).map_err(|e| db::describe(e, &self.path))?;
+            self.ours = true;
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
