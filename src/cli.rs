@@ -218,7 +218,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub read_only: bool,
     /// Bearer token every request must carry (prefer DURABLY_TOKEN: arguments show in ps)
-    #[arg(long, env = "DURABLY_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "DURABLY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
     /// Allow a non-loopback --bind without a token
     #[arg(long)]

@@ -13,7 +13,10 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     let token = args.token.filter(|t| !t.is_empty());
     if let Some(t) = &token {
         crate::secret::remember(t);
-        if !t.bytes().all(|b| b.is_ascii_graphic() && !b";,\"\\".contains(&b)) {
+        if !t
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b";,\"\\".contains(&b))
+        {
             return Err(CodedError::usage(
                 "--token: use printable ASCII without spaces, quotes, backslashes, commas or semicolons",
             )

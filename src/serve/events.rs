@@ -35,11 +35,22 @@ impl Event {
     pub fn projected(&self) -> Value {
         let fields: &[&str] = match self.kind {
             "run:progress" => &["type", "runId", "jobName", "progress", "labels"],
-            "step:start" | "step:complete" | "step:cancel" => {
-                &["type", "runId", "jobName", "stepName", "stepIndex", "labels"]
-            }
+            "step:start" | "step:complete" | "step:cancel" => &[
+                "type",
+                "runId",
+                "jobName",
+                "stepName",
+                "stepIndex",
+                "labels",
+            ],
             "step:fail" => &[
-                "type", "runId", "jobName", "stepName", "stepIndex", "error", "labels",
+                "type",
+                "runId",
+                "jobName",
+                "stepName",
+                "stepIndex",
+                "error",
+                "labels",
             ],
             "log:write" => &[
                 "type", "runId", "jobName", "labels", "stepName", "level", "message", "data",
@@ -100,7 +111,12 @@ fn field(run: &Run, name: &str) -> Value {
 }
 
 pub fn trigger(run: &Run) -> Event {
-    event("run:trigger", run, vec![("input", field(run, "input"))], false)
+    event(
+        "run:trigger",
+        run,
+        vec![("input", field(run, "input"))],
+        false,
+    )
 }
 
 pub fn leased(run: &Run, initial: bool) -> Event {
@@ -178,7 +194,10 @@ pub fn step(run: &Run, step: &Step) -> Vec<Event> {
                 _ => 0,
             };
             let mut f = base();
-            f.push(("output", step.to_json().get("output").cloned().unwrap_or(Value::Null)));
+            f.push((
+                "output",
+                step.to_json().get("output").cloned().unwrap_or(Value::Null),
+            ));
             f.push(("duration", Value::from(duration)));
             out.push(event("step:complete", run, f, false));
         }
@@ -197,7 +216,10 @@ pub fn step(run: &Run, step: &Step) -> Vec<Event> {
 pub fn log(run: &Run, log: &crate::model::Log) -> Event {
     let data = log.to_json().get("data").cloned().unwrap_or(Value::Null);
     let fields = vec![
-        ("stepName", log.step_name.clone().map_or(Value::Null, Value::from)),
+        (
+            "stepName",
+            log.step_name.clone().map_or(Value::Null, Value::from),
+        ),
         ("level", Value::from(log.level.clone())),
         ("message", Value::from(log.message.clone())),
         ("data", data),

@@ -115,9 +115,13 @@ pub fn start(opts: Options, tick: Duration) -> Result<FeedHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut feed = Feed::new(tx.clone(), watched.clone());
     let stopped = stop.clone();
+    let (primed_tx, primed_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("durably-feed".into())
-        .spawn(move || feed.run(&opts, tick, &stopped))?;
+        .spawn(move || feed.run(&opts, tick, &stopped, primed_tx))?;
+    // Streams open only after the first read: a run written after the server said it
+    // listens is news, never taken for part of the state before it.
+    let _ = primed_rx.recv_timeout(Duration::from_secs(30));
     Ok(FeedHandle {
         tx,
         watched,
@@ -146,6 +150,8 @@ struct Feed {
     started: String,
     cache: HashMap<String, Seen>,
     order: VecDeque<String>,
+    /// Whether the first tick has read the overlap before the start.
+    primed: bool,
 }
 
 impl Feed {
@@ -158,11 +164,18 @@ impl Feed {
             started: crate::time::format_ms(crate::time::now_ms() - OVERLAP_MS),
             cache: HashMap::new(),
             order: VecDeque::new(),
+            primed: false,
         }
     }
 
     /// The thread: a tick, a sleep, until stopped; a lost connection is opened again.
-    fn run(&mut self, opts: &Options, tick: Duration, stop: &AtomicBool) {
+    fn run(
+        &mut self,
+        opts: &Options,
+        tick: Duration,
+        stop: &AtomicBool,
+        primed: std::sync::mpsc::Sender<()>,
+    ) {
         let mut store: Option<Store> = None;
         let mut last_error = String::new();
         while !stop.load(Ordering::Relaxed) {
@@ -183,6 +196,7 @@ impl Feed {
                     last_error.clear();
                 }
             }
+            let _ = primed.send(());
             std::thread::sleep(tick);
         }
     }
@@ -199,6 +213,15 @@ impl Feed {
     /// One tick: changed runs, logs of leased runs, watched runs that are gone.
     fn tick(&mut self, store: &mut Store) -> Result<()> {
         let changed = self.read_changes(store)?;
+        if !self.primed {
+            // The first read only learns what the overlap holds: runs written before the
+            // server started are not news.
+            for run in &changed {
+                self.remember(run);
+            }
+            self.primed = true;
+            return Ok(());
+        }
         let mut touched = HashSet::new();
         for run in changed {
             touched.insert(run.id.clone());
@@ -297,7 +320,9 @@ impl Feed {
         if status == "leased" || ended {
             self.announce_logs(store, &run.id)?;
         }
-        let progressed = prev.as_ref().map_or(run.progress.is_some(), |p| p.progress != run.progress);
+        let progressed = prev
+            .as_ref()
+            .map_or(run.progress.is_some(), |p| p.progress != run.progress);
         if (status == "leased" || ended) && progressed && run.progress.is_some() {
             self.send(events::progress(&run, false));
         }

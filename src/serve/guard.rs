@@ -23,12 +23,20 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const COOKIE: &str = "durably_token";
 
 /// The refusal of a request, or None when it may go on.
-pub fn check(config: &Config, method: &Method, query: Option<&str>, headers: &HeaderMap) -> Option<Response<Body>> {
+pub fn check(
+    config: &Config,
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Response<Body>> {
     if query.is_some_and(|q| q.len() > MAX_QUERY) {
         return Some(error(StatusCode::URI_TOO_LONG, "Query string too long"));
     }
     if !host_allowed(config, headers) {
-        return Some(error(StatusCode::FORBIDDEN, "Forbidden: unexpected Host header"));
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "Forbidden: unexpected Host header",
+        ));
     }
     if method == Method::OPTIONS {
         return Some(preflight(config, headers));
@@ -43,10 +51,16 @@ pub fn check(config: &Config, method: &Method, query: Option<&str>, headers: &He
     }
     let writes = method == Method::POST || method == Method::DELETE;
     if writes && config.read_only {
-        return Some(error(StatusCode::FORBIDDEN, "Forbidden: the server is read-only"));
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "Forbidden: the server is read-only",
+        ));
     }
     if writes && !same_origin_or_allowed(config, headers) {
-        return Some(error(StatusCode::FORBIDDEN, "Forbidden: cross-origin write"));
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "Forbidden: cross-origin write",
+        ));
     }
     let too_long = headers
         .get(header::CONTENT_LENGTH)
@@ -54,7 +68,10 @@ pub fn check(config: &Config, method: &Method, query: Option<&str>, headers: &He
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > MAX_BODY as u64);
     if too_long {
-        return Some(error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
+        return Some(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large",
+        ));
     }
     None
 }
@@ -62,7 +79,10 @@ pub fn check(config: &Config, method: &Method, query: Option<&str>, headers: &He
 /// Adds the CORS headers a `--cors` origin gets.
 pub fn decorate(config: &Config, headers: &HeaderMap, response: &mut Response<Body>) {
     let h = response.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if let Some(origin) = cors_origin(config, headers) {
         if let Ok(v) = HeaderValue::from_str(origin) {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
@@ -95,13 +115,20 @@ fn preflight(config: &Config, headers: &HeaderMap) -> Response<Body> {
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("Authorization, Content-Type"),
     );
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
     r
 }
 
 /// The Host header's name without its port.
 fn host_name(headers: &HeaderMap) -> Option<String> {
-    let host = headers.get(header::HOST)?.to_str().ok()?.to_ascii_lowercase();
+    let host = headers
+        .get(header::HOST)?
+        .to_str()
+        .ok()?
+        .to_ascii_lowercase();
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().map(|h| format!("[{h}]"));
     }
@@ -112,7 +139,11 @@ fn host_allowed(config: &Config, headers: &HeaderMap) -> bool {
     let Some(name) = host_name(headers) else {
         return false;
     };
-    if config.allow_hosts.iter().any(|h| h.eq_ignore_ascii_case(&name)) {
+    if config
+        .allow_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(&name))
+    {
         return true;
     }
     if config.bind.ip().is_loopback() {
@@ -156,7 +187,11 @@ fn authorized(token: &str, query: Option<&str>, headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix(COOKIE).and_then(|c| c.strip_prefix('=')))
+        .filter_map(|c| {
+            c.trim()
+                .strip_prefix(COOKIE)
+                .and_then(|c| c.strip_prefix('='))
+        })
         .any(|c| same_secret(c, token));
     if cookie {
         return true;

@@ -20,7 +20,29 @@ use std::sync::Arc;
 /// The most runs one `GET /runs` answers (the library: all of them when no limit is given).
 pub const MAX_PAGE: u64 = 1000;
 
+/// The events the library's `subscribe(runId)` passes on (not `run:trigger`,
+/// `run:coalesced` or `step:cancel`).
+const SUBSCRIBED: [&str; 10] = [
+    "run:leased",
+    "run:complete",
+    "run:fail",
+    "run:cancel",
+    "run:delete",
+    "run:progress",
+    "step:start",
+    "step:complete",
+    "step:fail",
+    "log:write",
+];
+
 const STATUSES: &str = "pending, leased, completed, failed, cancelled";
+
+/// A request refused before any store call: its status and error text.
+type Refusal = (StatusCode, String);
+
+fn refuse((status, message): Refusal) -> Response<Body> {
+    error(status, &message)
+}
 
 /// An answer decided inside a store call: a body, or an error status and text.
 type Answer = Result<Value, (StatusCode, String)>;
@@ -73,18 +95,18 @@ fn answered(result: anyhow::Result<Answer>) -> Response<Body> {
 }
 
 /// `runId`, or the library's 400.
-fn run_id(q: &[(String, String)]) -> Result<String, Response<Body>> {
+fn run_id(q: &[(String, String)]) -> Result<String, Refusal> {
     match http::first(q, "runId") {
         Some(id) if !id.is_empty() => Ok(id.to_string()),
-        _ => Err(error(
+        _ => Err((
             StatusCode::BAD_REQUEST,
-            "runId query parameter is required",
+            "runId query parameter is required".to_string(),
         )),
     }
 }
 
 /// `label.KEY=VALUE` parameters (a later one of a key wins, as object assignment does).
-fn label_params(q: &[(String, String)]) -> Result<Vec<(String, String)>, Response<Body>> {
+fn label_params(q: &[(String, String)]) -> Result<Vec<(String, String)>, Refusal> {
     let mut labels: Vec<(String, String)> = Vec::new();
     for (k, v) in q {
         let Some(key) = k.strip_prefix("label.") else {
@@ -95,9 +117,9 @@ fn label_params(q: &[(String, String)]) -> Result<Vec<(String, String)>, Respons
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
         if !valid {
-            return Err(error(
+            return Err((
                 StatusCode::BAD_REQUEST,
-                &format!("Invalid label key \"{key}\": must contain only alphanumeric characters, dashes, underscores, dots, and slashes"),
+                format!("Invalid label key \"{key}\": must contain only alphanumeric characters, dashes, underscores, dots, and slashes"),
             ));
         }
         crate::model::merge_label(&mut labels, key.to_string(), v.clone());
@@ -106,29 +128,29 @@ fn label_params(q: &[(String, String)]) -> Result<Vec<(String, String)>, Respons
 }
 
 /// `GET /runs`'s filter, checked in the library's order: statuses, limit, offset, labels.
-fn run_filter(q: &[(String, String)]) -> Result<ListFilter, Response<Body>> {
+fn run_filter(q: &[(String, String)]) -> Result<ListFilter, Refusal> {
     let mut statuses = Vec::new();
     for s in http::all(q, "status") {
         if s.is_empty() {
             let m = format!("Invalid status: empty value. Must be one of: {STATUSES}");
-            return Err(error(StatusCode::BAD_REQUEST, &m));
+            return Err((StatusCode::BAD_REQUEST, m));
         }
         match Status::ALL.into_iter().find(|st| st.as_str() == s) {
             Some(st) => statuses.push(st),
             None => {
                 let m = format!("Invalid status: {s}. Must be one of: {STATUSES}");
-                return Err(error(StatusCode::BAD_REQUEST, &m));
+                return Err((StatusCode::BAD_REQUEST, m));
             }
         }
     }
-    let number = |name: &str, what: &str| -> Result<Option<u64>, Response<Body>> {
+    let number = |name: &str, what: &str| -> Result<Option<u64>, Refusal> {
         match http::first(q, name).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) => match http::js_parse_int(v) {
                 Some(n) if n >= 0 => Ok(Some(n as u64)),
-                _ => Err(error(
+                _ => Err((
                     StatusCode::BAD_REQUEST,
-                    &format!("Invalid {what}: must be a non-negative integer"),
+                    format!("Invalid {what}: must be a non-negative integer"),
                 )),
             },
         }
@@ -138,7 +160,10 @@ fn run_filter(q: &[(String, String)]) -> Result<ListFilter, Response<Body>> {
     Ok(ListFilter {
         labels: label_params(q)?,
         statuses,
-        jobs: http::all(q, "jobName").into_iter().map(String::from).collect(),
+        jobs: http::all(q, "jobName")
+            .into_iter()
+            .map(String::from)
+            .collect(),
         before: None,
         limit: limit.unwrap_or(MAX_PAGE).min(MAX_PAGE),
         offset: offset.unwrap_or(0),
@@ -148,7 +173,7 @@ fn run_filter(q: &[(String, String)]) -> Result<ListFilter, Response<Body>> {
 pub async fn runs(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
     let filter = match run_filter(q) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     if filter.limit == 0 {
         return json(StatusCode::OK, &json!([]));
@@ -175,7 +200,7 @@ fn exact(s: &mut Store, id: &str) -> anyhow::Result<Result<Run, (StatusCode, Str
 pub async fn run(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
     let id = match run_id(q) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let result = state
         .pool
@@ -187,7 +212,7 @@ pub async fn run(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
 pub async fn steps(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
     let id = match run_id(q) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let result = state
         .pool
@@ -224,7 +249,7 @@ fn stored_state(run: &Run) -> (Vec<Value>, bool) {
 pub async fn subscribe(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
     let id = match run_id(q) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     // Listen before reading: nothing between the read and the first event is missed.
     let watch = state.feed.watch(&id);
@@ -243,7 +268,7 @@ pub async fn subscribe(state: &Arc<State>, q: &[(String, String)]) -> Response<B
         state.shutdown.clone(),
         watch,
         move |e: &Event| {
-            if e.run_id != id {
+            if e.run_id != id || !SUBSCRIBED.contains(&e.kind) {
                 Decision::Skip
             } else if e.is_terminal() {
                 Decision::Last(e.full.clone())
@@ -257,10 +282,13 @@ pub async fn subscribe(state: &Arc<State>, q: &[(String, String)]) -> Response<B
 pub fn runs_subscribe(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
     let labels = match label_params(q) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let filter = RunsFilter {
-        jobs: http::all(q, "jobName").into_iter().map(String::from).collect(),
+        jobs: http::all(q, "jobName")
+            .into_iter()
+            .map(String::from)
+            .collect(),
         labels,
     };
     let events = state.feed.subscribe();
@@ -317,8 +345,12 @@ pub async fn trigger(state: &Arc<State>, body: Body) -> Response<Body> {
 }
 
 fn is_conflict(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| matches!(c.downcast_ref::<StoreError>(), Some(StoreError::Conflict(_))))
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Conflict(_))
+        )
+    })
 }
 
 /// The run spec of a `/trigger` body, checked in the library's order: `jobName`, the job,
@@ -385,7 +417,7 @@ fn trigger_spec(gate: &JobGate, bytes: &[u8]) -> Result<RunSpec, (StatusCode, St
 pub async fn retrigger(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
     let id = match run_id(q) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let st = state.clone();
     let result = state
@@ -414,7 +446,7 @@ pub async fn retrigger(state: &Arc<State>, q: &[(String, String)]) -> Response<B
 pub async fn cancel(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
     let id = match run_id(q) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let result = state
         .pool
@@ -450,7 +482,7 @@ pub async fn cancel(state: &Arc<State>, q: &[(String, String)]) -> Response<Body
 pub async fn delete(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
     let id = match run_id(q) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let result = state
         .pool

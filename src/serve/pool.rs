@@ -39,7 +39,11 @@ impl Pool {
             .acquire()
             .await
             .map_err(|_| anyhow!("the server is stopping"))?;
-        let taken = self.idle.lock().map_err(|_| anyhow!("pool poisoned"))?.pop();
+        let taken = self
+            .idle
+            .lock()
+            .map_err(|_| anyhow!("pool poisoned"))?
+            .pop();
         let opts = self.opts.clone();
         let idle = self.idle.clone();
         tokio::task::spawn_blocking(move || {
@@ -61,5 +65,18 @@ impl Pool {
         })
         .await
         .map_err(|e| anyhow!("a database call ended abnormally: {e}"))?
+    }
+}
+
+impl Drop for Pool {
+    /// A PostgreSQL connection runs a small runtime of its own to close itself, which cannot
+    /// start on a thread that drives this server's tasks: the connections are closed on a
+    /// plain thread of their own.
+    fn drop(&mut self) {
+        let stores = match self.idle.lock() {
+            Ok(mut idle) => std::mem::take(&mut *idle),
+            Err(_) => return,
+        };
+        let _ = std::thread::spawn(move || drop(stores)).join();
     }
 }

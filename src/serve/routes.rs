@@ -33,7 +33,11 @@ pub async fn handle(
     response
 }
 
-async fn route(state: &Arc<State>, parts: &axum::http::request::Parts, body: Body) -> Response<Body> {
+async fn route(
+    state: &Arc<State>,
+    parts: &axum::http::request::Parts,
+    body: Body,
+) -> Response<Body> {
     let base = state.config.base_path.as_str();
     let Some(rest) = parts.uri.path().strip_prefix(base) else {
         return not_found();
@@ -154,7 +158,10 @@ fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);

@@ -56,7 +56,8 @@ pub fn stream<K: Send + 'static>(
         if ended || *shutdown.borrow() {
             return;
         }
-        let mut quiet = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        let mut quiet =
+            tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
         loop {
             tokio::select! {
                 received = events.recv() => {
@@ -84,10 +85,15 @@ pub fn stream<K: Send + 'static>(
             }
         }
     });
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok::<_, Infallible>)));
+    let body = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|o| o.map(Ok::<_, Infallible>))
+    });
     let mut r = Response::new(Body::from_stream(body));
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     r
@@ -104,7 +110,9 @@ impl RunsFilter {
         if !self.jobs.is_empty() && !self.jobs.contains(&event.job_name) {
             return false;
         }
-        self.labels.iter().all(|(k, v)| label_is(&event.labels, k, v))
+        self.labels
+            .iter()
+            .all(|(k, v)| label_is(&event.labels, k, v))
     }
 }
 

@@ -43,6 +43,7 @@ mod query_plans;
 mod readme;
 mod schema;
 mod secrets;
+mod serve;
 mod stress_crash;
 mod stress_fence;
 mod stress_fuzz;

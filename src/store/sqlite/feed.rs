@@ -19,7 +19,10 @@ pub fn runs_updated_since(conn: &Connection, since: &str, limit: u64) -> Result<
 
 /// Completed and failed runs counted by minute of `completed_at` from `since` on:
 /// (`YYYY-MM-DDTHH:MM`, status, count).
-pub fn completions_per_minute(conn: &Connection, since: &str) -> Result<Vec<(String, String, i64)>> {
+pub fn completions_per_minute(
+    conn: &Connection,
+    since: &str,
+) -> Result<Vec<(String, String, i64)>> {
     let rows = conn
         .prepare_cached(include_str!("../../../sql/completions_per_minute.sql"))?
         .query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
