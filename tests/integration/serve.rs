@@ -66,7 +66,9 @@ impl Server {
     pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
         let mut s = self.connect(method, path, headers, body);
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw).expect("read response");
+        if let Err(e) = s.read_to_end(&mut raw) {
+            assert!(!raw.is_empty(), "read response: {e}");
+        }
         parse(&String::from_utf8_lossy(&raw))
     }
 
@@ -89,7 +91,9 @@ impl Server {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        s.write_all(req.as_bytes()).expect("send request");
+        // A server that refuses a request early (413) may close before the body is sent: the
+        // answer is still there to read.
+        let _ = s.write_all(req.as_bytes());
         s
     }
 
