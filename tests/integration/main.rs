@@ -44,6 +44,7 @@ mod readme;
 mod schema;
 mod secrets;
 mod serve;
+mod serve_interop;
 mod stress_crash;
 mod stress_fence;
 mod stress_fuzz;
