@@ -212,7 +212,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub bind: std::net::SocketAddr,
     /// Path prefix of every route, e.g. /api/durably
-    #[arg(long, value_name = "PATH", default_value = "")]
+    #[arg(long, value_name = "PREFIX", default_value = "")]
     pub base_path: String,
     /// Refuse every writing route (trigger, retrigger, cancel, delete) with 403
     #[arg(long)]
@@ -232,7 +232,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ORIGIN")]
     pub cors: Vec<String>,
     /// Accept this Host header name too (a reverse proxy's), repeatable
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "HOST")]
     pub allow_host: Vec<String>,
     /// Accept /trigger and /retrigger only for jobs with a handler in DIR (default: any job)
     #[arg(long, value_name = "DIR")]
@@ -778,8 +778,7 @@ const EXAMPLES_SERVE: &str = "\
 Examples:
   durably serve
   durably serve --bind 127.0.0.1:9000 --base-path /api/durably --read-only
-  DURABLY_TOKEN=s3cret durably serve --bind 0.0.0.0:8080 --handlers /srv/jobs
-  curl -H 'Authorization: Bearer s3cret' 'http://host:8080/runs?status=failed&limit=20'";
+  DURABLY_TOKEN=s3cret durably serve --bind 0.0.0.0:8080 --handlers /srv/jobs";
 
 const EXAMPLES_STATS: &str = "\
 Examples:
