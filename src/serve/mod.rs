@@ -99,17 +99,28 @@ async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         .fallback(routes::handle)
         .with_state(state.clone());
     ready(addr);
+    let mut stopped = state.shutdown.clone();
     let stopping = async move {
         wait_for_signal().await;
         let _ = stop_tx.send(true);
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stopping)
-        .await
-        .context("the server stopped")?;
+    let server = axum::serve(listener, app).with_graceful_shutdown(stopping);
+    // Requests in flight get SHUTDOWN_GRACE to finish; a call stuck on the database does not
+    // keep the process alive past it.
+    let deadline = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.context("the server stopped")?,
+        () = deadline => eprintln!("durably: serve: requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
+    }
     state.feed.stop();
     Ok(())
 }
+
+/// How long requests in flight may run on after SIGINT or SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Resolves at the first SIGINT or SIGTERM.
 async fn wait_for_signal() {
