@@ -726,3 +726,29 @@ fn a_postgres_password_never_reaches_a_response_or_a_log_line() {
         "the feed said what failed: {log}"
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
+fn connections_the_postgres_server_ends_are_opened_again() {
+    let env = Env::on(Backend::Postgres);
+    env.run(&["init"]).ok();
+    let srv = start(&env, &[]);
+    assert_eq!(srv.get("/runs").status, 200);
+    let mut stream = srv.stream("/runs/subscribe");
+    // End every session of the server's database but the test's own (the pool's and the
+    // feed's connections), as a server restart or an idle-session killer would.
+    let ended = env.sql_value(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    assert!(ended.is_some_and(|n| n != "0"), "no session ended");
+    // A request may meet a dead connection once (500); the pool then opens another.
+    let recovered = (0..20).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        srv.get("/runs").status == 200
+    });
+    assert!(recovered, "the server never answered again");
+    let id = env.enqueue(&["--job", "after"]);
+    let event = stream.next().expect("the feed reconnected and saw the run");
+    assert_eq!((event["type"].clone(), event["runId"].clone()), (json!("run:trigger"), json!(id)));
+}
