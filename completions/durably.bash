@@ -58,6 +58,9 @@ _durably() {
             durably,rm)
                 cmd="durably__subcmd__rm"
                 ;;
+            durably,serve)
+                cmd="durably__subcmd__serve"
+                ;;
             durably,show)
                 cmd="durably__subcmd__show"
                 ;;
@@ -112,6 +115,9 @@ _durably() {
             durably__subcmd__help,rm)
                 cmd="durably__subcmd__help__subcmd__rm"
                 ;;
+            durably__subcmd__help,serve)
+                cmd="durably__subcmd__help__subcmd__serve"
+                ;;
             durably__subcmd__help,show)
                 cmd="durably__subcmd__help__subcmd__show"
                 ;;
@@ -134,7 +140,7 @@ _durably() {
 
     case "${cmd}" in
         durably)
-            opts="-h -V --db --busy-timeout --max-db-size --color --local --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs follow step progress log completions help"
+            opts="-h -V --db --busy-timeout --max-db-size --color --local --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs follow step progress log serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -366,7 +372,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__help)
-            opts="init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs follow step progress log completions help"
+            opts="init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs follow step progress log serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -548,6 +554,20 @@ _durably() {
             return 0
             ;;
         durably__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durably__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -907,6 +927,60 @@ _durably() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durably__subcmd__serve)
+            opts="-h --bind --base-path --read-only --token --insecure --cors --allow-host --handlers --db --busy-timeout --max-db-size --color --local --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cors)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handlers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -14,3 +14,6 @@ CREATE INDEX IF NOT EXISTS idx_durably_runs_job_status_created_id ON durably_run
 -- SQLite cannot seek `id LIKE '%tail'`; queries use this exact expression and compare the
 -- rest of a longer tail on the few rows that share the last 8 characters.
 CREATE INDEX IF NOT EXISTS idx_durably_runs_id_tail ON durably_runs (lower(substr(id, -8)));
+-- `durably serve`'s event poller reads, each tick, the runs changed since its cursor: a range
+-- at the end of this index, so an idle server's tick reads nothing (src/serve/feed.rs).
+CREATE INDEX IF NOT EXISTS idx_durably_runs_updated_id ON durably_runs (updated_at, id);

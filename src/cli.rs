@@ -187,9 +187,56 @@ pub enum Command {
     /// (inside a handler) Write a log line for the current run
     #[command(after_help = EXAMPLES_LOG)]
     Log(LogArgs),
+    /// Serve @coji/durably's HTTP API and a dashboard over the database
+    ///
+    /// The library's routes (createDurablyHandler of 0.15.0) under --base-path: GET /runs,
+    /// /run, /steps, /subscribe and /runs/subscribe (server-sent events read from the
+    /// database, so runs changed by CLI workers and the library appear), POST /trigger,
+    /// /retrigger and /cancel, DELETE /run; also GET /stats and the dashboard at GET /.
+    /// Listens on 127.0.0.1:8080 by default; another address needs --token (or
+    /// DURABLY_TOKEN) unless --insecure is given. With a token every request needs
+    /// `Authorization: Bearer TOKEN` (the dashboard: open /?token=TOKEN once, a cookie keeps
+    /// it). Writes from a page of another origin are refused (--cors ORIGIN allows one);
+    /// --read-only refuses every write. SIGINT or SIGTERM stops it: open streams end,
+    /// requests in flight finish.
+    #[command(after_help = EXAMPLES_SERVE, verbatim_doc_comment)]
+    Serve(ServeArgs),
     /// Print a shell completion script
     #[command(after_help = EXAMPLES_COMPLETIONS)]
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0: any free port, printed at start)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// Path prefix of every route, e.g. /api/durably
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub base_path: String,
+    /// Refuse every writing route (trigger, retrigger, cancel, delete) with 403
+    #[arg(long)]
+    pub read_only: bool,
+    /// Bearer token every request must carry (prefer DURABLY_TOKEN: arguments show in ps)
+    #[arg(
+        long,
+        env = "DURABLY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Allow a non-loopback --bind without a token
+    #[arg(long)]
+    pub insecure: bool,
+    /// Answer CORS requests from this origin (e.g. https://app.example.com), repeatable
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors: Vec<String>,
+    /// Accept this Host header name too (a reverse proxy's), repeatable
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
+    /// Accept /trigger and /retrigger only for jobs with a handler in DIR (default: any job)
+    #[arg(long, value_name = "DIR")]
+    pub handlers: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -726,6 +773,12 @@ const EXAMPLES_RETRIGGER: &str = "\
 Examples:
   durably retrigger 0e9a41d2
   durably retrigger --json 0e9a41d2";
+
+const EXAMPLES_SERVE: &str = "\
+Examples:
+  durably serve
+  durably serve --bind 127.0.0.1:9000 --base-path /api/durably --read-only
+  DURABLY_TOKEN=s3cret durably serve --bind 0.0.0.0:8080 --handlers /srv/jobs";
 
 const EXAMPLES_STATS: &str = "\
 Examples:

@@ -11,6 +11,7 @@ pub mod handler_output;
 pub mod model;
 pub mod output;
 pub mod secret;
+pub mod serve;
 pub mod signals;
 pub mod store;
 pub mod time;

@@ -23,3 +23,6 @@ CREATE INDEX IF NOT EXISTS idx_durably_runs_id_c ON durably_runs (id COLLATE "C"
 -- letters only, as SQLite's lower() does, whatever the database's locale (a Turkish one would
 -- fold 'I' to a dotless i).
 CREATE INDEX IF NOT EXISTS idx_durably_runs_id_tail ON durably_runs (lower(right(id, 8) COLLATE "C"));
+-- `durably serve`'s event poller reads, each tick, the runs changed since its cursor: a range
+-- at the end of this index, so an idle server's tick reads nothing (src/serve/feed.rs).
+CREATE INDEX IF NOT EXISTS idx_durably_runs_updated_id ON durably_runs (updated_at, id COLLATE "C");

@@ -63,6 +63,14 @@ pub trait RunReads {
     ) -> Result<(Vec<Run>, Vec<String>, u64)>;
     /// Runs counted by (status, job).
     fn counts(&self) -> Result<Vec<(String, String, i64)>>;
+    /// A run's steps by index, from one snapshot.
+    fn steps(&mut self, run_id: &str) -> Result<Vec<Step>>;
+    /// Runs whose `updated_at` is at or after `since`, oldest change first, at most `limit`
+    /// (`durably serve`'s event poller).
+    fn runs_updated_since(&self, since: &str, limit: u64) -> Result<Vec<Run>>;
+    /// Completed and failed runs counted by minute of `completed_at` from `since` on:
+    /// (`YYYY-MM-DDTHH:MM`, status, count), oldest minute first (`durably serve`'s `/stats`).
+    fn completions_per_minute(&self, since: &str) -> Result<Vec<(String, String, i64)>>;
 }
 
 /// Changing runs from the command line: each call one write transaction.

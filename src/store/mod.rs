@@ -352,6 +352,21 @@ impl Store {
         self.backend().counts()
     }
 
+    /// A run's steps by index.
+    pub fn steps(&mut self, run_id: &str) -> Result<Vec<Step>> {
+        self.backend_mut().steps(run_id)
+    }
+
+    /// Runs whose `updated_at` is at or after `since`, oldest change first, at most `limit`.
+    pub fn runs_updated_since(&self, since: &str, limit: u64) -> Result<Vec<Run>> {
+        self.backend().runs_updated_since(since, limit)
+    }
+
+    /// Completed and failed runs by minute of `completed_at` from `since` on.
+    pub fn completions_per_minute(&self, since: &str) -> Result<Vec<(String, String, i64)>> {
+        self.backend().completions_per_minute(since)
+    }
+
     /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
         self.backend_mut().enqueue(spec)

@@ -43,6 +43,8 @@ mod query_plans;
 mod readme;
 mod schema;
 mod secrets;
+mod serve;
+mod serve_interop;
 mod stress_crash;
 mod stress_fence;
 mod stress_fuzz;

@@ -121,6 +121,7 @@ const OUR_INDEXES: &[&str] = &[
     "idx_durably_runs_id_tail",
     "idx_durably_runs_job_status_created_id",
     "idx_durably_runs_status_created_id",
+    "idx_durably_runs_updated_id",
 ];
 
 fn indexes(db: &PgDb) -> HashMap<String, String> {

@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 const REFERENCE: &str = include_str!("../fixtures/durably-0.15.0-v1-schema.sql");
 
 /// Our own indexes (sql/v1_extra.sql); any other difference from the library is a failure.
-const EXTRA_INDEXES: [&str; 4] = [
+const EXTRA_INDEXES: [&str; 5] = [
     "idx_durably_runs_created_id",
     "idx_durably_runs_id_tail",
     "idx_durably_runs_job_status_created_id",
     "idx_durably_runs_status_created_id",
+    "idx_durably_runs_updated_id",
 ];
 
 /// The reference file's statements: one per `CREATE`, continuation lines joined.

@@ -9,6 +9,7 @@
 mod admission;
 mod big_output;
 mod clock;
+mod feed;
 mod lease;
 mod literal;
 mod loss;
@@ -563,6 +564,21 @@ impl RunReads for Postgres {
     /// Runs counted by (status, job).
     fn counts(&self) -> Result<Vec<(String, String, i64)>> {
         self.read(runs::counts)
+    }
+
+    /// A run's steps by index.
+    fn steps(&mut self, run_id: &str) -> Result<Vec<Step>> {
+        self.read(|c| runs::steps_of(c, run_id))
+    }
+
+    /// Runs changed at or after `since` ([`feed::runs_updated_since`]).
+    fn runs_updated_since(&self, since: &str, limit: u64) -> Result<Vec<Run>> {
+        self.read(|c| feed::runs_updated_since(c, since, limit))
+    }
+
+    /// Completions per minute ([`feed::completions_per_minute`]).
+    fn completions_per_minute(&self, since: &str) -> Result<Vec<(String, String, i64)>> {
+        self.read(|c| feed::completions_per_minute(c, since))
     }
 }
 

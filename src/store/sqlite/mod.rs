@@ -8,6 +8,7 @@ pub mod admin;
 pub mod big_text;
 pub mod db;
 pub mod enqueue;
+pub mod feed;
 pub mod lease;
 pub mod list;
 pub mod maintenance;
@@ -250,6 +251,21 @@ impl RunReads for Sqlite {
     /// Runs counted by (status, job).
     fn counts(&self) -> Result<Vec<(String, String, i64)>> {
         admin::stats(&self.conn)
+    }
+
+    /// A run's steps by index.
+    fn steps(&mut self, run_id: &str) -> Result<Vec<Step>> {
+        self.read(|c| steps::steps_of(c, run_id))
+    }
+
+    /// Runs changed at or after `since` ([`feed::runs_updated_since`]).
+    fn runs_updated_since(&self, since: &str, limit: u64) -> Result<Vec<Run>> {
+        feed::runs_updated_since(&self.conn, since, limit)
+    }
+
+    /// Completions per minute ([`feed::completions_per_minute`]).
+    fn completions_per_minute(&self, since: &str) -> Result<Vec<(String, String, i64)>> {
+        feed::completions_per_minute(&self.conn, since)
     }
 }
 

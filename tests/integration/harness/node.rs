@@ -12,11 +12,12 @@ use std::sync::{Mutex, OnceLock};
 
 pub const LIBRARY_VERSION: &str = "0.15.0";
 /// Our own indexes (sql/v1_extra.sql): the only objects the CLI's schema may add.
-pub const EXTRA_INDEXES: [&str; 4] = [
+pub const EXTRA_INDEXES: [&str; 5] = [
     "idx_durably_runs_created_id",
     "idx_durably_runs_id_tail",
     "idx_durably_runs_job_status_created_id",
     "idx_durably_runs_status_created_id",
+    "idx_durably_runs_updated_id",
 ];
 
 pub fn interop_dir() -> PathBuf {
