@@ -156,13 +156,15 @@ async function live(browser) {
 }
 
 async function readonly(browser) {
+  step('listing runs read-only')
   const list = await open(browser, spec.url)
-  const [id] = spec.hold
+  const id = spec.hostileJob
   await list.waitForSelector(row(id, 'pending'), { timeout: BOUND })
   await list.waitForSelector('#ro-badge:not([hidden])', { timeout: BOUND })
   const shown = await list.evaluate(() => [...document.querySelectorAll('[data-bulk], #runs-body input[type=checkbox]')]
     .filter((e) => e.offsetParent !== null).length)
   check(shown === 0, `${shown} write control(s) shown by a read-only server`)
+  step('opening a run read-only')
   await list.click(`${row(id)} a.job`)
   await list.waitForSelector('.run-head [data-status="pending"]', { timeout: BOUND })
   check(!(await list.isVisible('[data-action="cancel"]')), 'a read-only server shows Cancel')
