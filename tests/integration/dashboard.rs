@@ -12,7 +12,8 @@
 //!   filter live in the fragment (a reload shows the same view); at 375 px nothing overflows.
 //!   On a SQLite file (under `--base-path`, so the page's relative URLs are exercised) and on
 //!   PostgreSQL.
-//! - `read_only`: a `--read-only` server shows no write control.
+//! - `read_only`: a `--read-only` server with a token (the page opened once with `?token=`)
+//!   lists the runs and shows no write control.
 //!
 //! Every test needs node and chromium, so it is `#[ignore]`d for a plain `cargo test`
 //! (reported as ignored, never as passed); asked to run (`--include-ignored`, as CI does)
@@ -29,6 +30,9 @@ use std::time::Duration;
 
 /// A job name, a label value and a log line that are markup if a page renders them as HTML.
 const HOSTILE: &str = "<img src=x onerror=window.__xss=1>";
+
+/// The token of the server in `read_only`.
+const TOKEN: &str = "s3cret-token";
 
 /// The page the server must serve at `GET /`.
 const PAGE: &str = include_str!("../../src/serve/dashboard.html");
@@ -96,14 +100,16 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-/// `GET path` over a fresh connection: the status line, the headers and the body.
-fn http_get(port: u16, path: &str) -> Option<(String, String)> {
+/// `GET path` over a fresh connection (with the bearer `token`): the status line with the
+/// headers, and the body.
+fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<(String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let request =
-        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{auth}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).ok()?;
@@ -112,14 +118,18 @@ fn http_get(port: u16, path: &str) -> Option<(String, String)> {
     Some((head.to_string(), body.to_string()))
 }
 
-/// Starts `durably serve` on a free loopback port with `extra` flags (killed with the env) and
-/// waits until it serves the page at `{base}/`; returns the page's URL.
-fn serve(env: &Env, base: &str, extra: &[&str]) -> String {
+/// Starts `durably serve` on a free loopback port with `extra` flags and `--token` when a
+/// token is given (killed with the env) and waits until it serves the page at `{base}/`;
+/// returns the page's URL.
+fn serve(env: &Env, base: &str, token: Option<&str>, extra: &[&str]) -> String {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let mut args = vec!["serve", "--bind", &bind];
     if !base.is_empty() {
         args.extend(["--base-path", base]);
+    }
+    if let Some(token) = token {
+        args.extend(["--token", token]);
     }
     args.extend_from_slice(extra);
     let mut child = env.spawn(&args);
@@ -128,7 +138,7 @@ fn serve(env: &Env, base: &str, extra: &[&str]) -> String {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("durably serve exited ({status}) before it served the page");
         }
-        http_get(port, &root)
+        http_get(port, &root, token)
     });
     assert_eq!(head.split(' ').nth(1), Some("200"), "GET {root}: {head}");
     assert!(
@@ -186,7 +196,7 @@ fn spec(env: &Env, url: &str) -> Value {
 fn live_body(base: &str) {
     setup();
     let env = Env::init();
-    let url = serve(&env, base, &[]);
+    let url = serve(&env, base, None, &[]);
     let spec = spec(&env, &url);
     let result = browse(&env, "live", spec.clone());
     // What the page cancelled is cancelled in the database; the worker's runs are completed.
@@ -232,8 +242,10 @@ mod live {
 fn read_only() {
     setup();
     let env = Env::init();
-    let url = serve(&env, "", &["--read-only"]);
-    let spec = spec(&env, &url);
+    let url = serve(&env, "", Some(TOKEN), &["--read-only"]);
+    // The page opened with the token once (the server keeps it in a cookie for the page's
+    // requests and streams).
+    let spec = spec(&env, &format!("{url}?token={TOKEN}"));
     browse(&env, "readonly", spec.clone());
     let hold = spec["hold"].as_array().expect("hold ids");
     for id in hold {
