@@ -4,12 +4,13 @@
 //   node dashboard.mjs live     SPEC   the page follows a CLI worker and cancels runs
 //   node dashboard.mjs readonly SPEC   a --read-only server: no write button is shown
 //
-// SPEC is a JSON object: {url, bin, db, handlers, done: [ID, ID], hold: [ID, ID], hostile,
-// hostileJob, shots}. `done` are two pending runs of job `done` (a handler exists; the
-// first carries hostile labels, the second writes a hostile line to stderr, kept as a log);
+// SPEC is a JSON object: {url, bin, db, handlers, done: [ID, ID, ID], hold: [ID, ID], hostile,
+// hostileJob, shots}. `done` are three pending runs of job `done` (a handler exists and
+// writes a hostile line to stderr, kept as a log; the first run carries hostile labels);
 // `hold` two pending runs of job `hold` (no handler, nobody claims them); `hostile` the
 // hostile string; `hostileJob` the id of a pending run whose job name is the hostile string.
-// Prints one JSON line ({ok: true, cancelled: [...]}) and exits 0, or one line on stderr and
+// `live` cancels both `hold` runs, retriggers the first and deletes the third `done` run.
+// Prints one JSON line ({ok: true, cancelled: [...], retriggered: {from, to}, deleted}) and exits 0, or one line on stderr and
 // exits 1 (a screenshot of each open page is left in `shots` when it is set).
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
@@ -81,7 +82,7 @@ async function show(id) {
 }
 
 async function live(browser) {
-  const [listed, watched] = spec.done
+  const [listed, watched, spare] = spec.done
   const [cancelOne, cancelBulk] = spec.hold
   step('listing the pending runs')
   const list = await open(browser, spec.url)
@@ -99,7 +100,7 @@ async function live(browser) {
   step('running the CLI worker')
   // A CLI worker finishes both `done` runs; both pages follow without a reload.
   await run(spec.bin, ['--db', spec.db, 'work', '--handlers', spec.handlers, '--job', 'done', '--until-idle'])
-  for (const id of [listed, watched]) check((await show(id)).status === 'completed', `run ${id} is not completed in the database`)
+  for (const id of spec.done) check((await show(id)).status === 'completed', `run ${id} is not completed in the database`)
   step('waiting for completed without a reload')
   await list.waitForSelector(row(listed, 'completed'), { timeout: BOUND })
   await list.waitForSelector(row(watched, 'completed'), { timeout: BOUND })
@@ -123,6 +124,23 @@ async function live(browser) {
   await list.click('[data-bulk="cancel"]')
   await list.waitForSelector(row(cancelBulk, 'cancelled'), { timeout: BOUND })
   await list.waitForSelector(row(cancelOne, 'cancelled'), { timeout: BOUND })
+  await sameDocument(list)
+
+  step('retriggering and deleting from run pages')
+  await list.click(`${row(cancelOne)} a.job`)
+  await list.waitForSelector('.run-head [data-status="cancelled"]', { timeout: BOUND })
+  await list.click('[data-action="retrigger"]')
+  await list.waitForFunction((id) => /^#\/run\//.test(location.hash) && !location.hash.endsWith(id), cancelOne, { timeout: BOUND })
+  const retriggered = decodeURIComponent((await list.evaluate(() => location.hash)).slice('#/run/'.length))
+  await list.waitForSelector(`.run-head .id:text("${retriggered}")`, { timeout: BOUND })
+  await list.waitForSelector('.run-head [data-status="pending"]', { timeout: BOUND })
+  await list.evaluate((id) => { location.hash = `#/run/${id}` }, spare)
+  await list.waitForSelector(`.run-head .id:text("${spare}")`, { timeout: BOUND })
+  await list.click('[data-action="delete"]')
+  await list.waitForFunction(() => location.hash === '#/', null, { timeout: BOUND })
+  await viewLoaded(list)
+  check(!(await list.$(row(spare))), 'a deleted run is still listed')
+  await list.waitForSelector(row(retriggered, 'pending'), { timeout: BOUND })
   await sameDocument(list)
 
   step('filtering')
@@ -152,7 +170,7 @@ async function live(browser) {
     await phone.waitForSelector('.run-head [data-status="completed"]', { timeout: BOUND })
     await noHorizontalOverflow(phone, `run page of ${id} at 375 px`)
   }
-  return { cancelled: [cancelOne, cancelBulk] }
+  return { cancelled: [cancelOne, cancelBulk], retriggered: { from: cancelOne, to: retriggered }, deleted: spare }
 }
 
 async function readonly(browser) {

@@ -7,7 +7,8 @@
 //! - `live`: runs enqueued by the CLI are listed; a CLI worker finishes two of them and their
 //!   status turns to completed on the list and on an open run page without a reload (the
 //!   run page shows the handler's stderr as live logs); one run is cancelled from its page and
-//!   one through the list's selection (then checked here with `durably show --json`); hostile
+//!   one through the list's selection (then checked here with `durably show --json`), one is
+//!   retriggered and one deleted from their pages (checked here too); hostile
 //!   job names, labels and log lines are shown as text, never as elements; a status and a label
 //!   filter live in the fragment (a reload shows the same view); at 375 px nothing overflows.
 //!   On a SQLite file (under `--base-path`, so the page's relative URLs are exercised) and on
@@ -169,7 +170,7 @@ fn browse(env: &Env, mode: &str, spec: Value) -> Value {
         .unwrap_or_else(|e| panic!("dashboard.mjs printed no JSON ({e}): {out:?}"))
 }
 
-/// The runs the browser looks at, made with the CLI: two pending runs of `done` (a handler
+/// The runs the browser looks at, made with the CLI: three pending runs of `done` (a handler
 /// exists: it writes the hostile line to stderr), the first with a hostile label; two of `hold`
 /// (no handler: nobody claims them); one whose job name is the hostile string.
 fn spec(env: &Env, url: &str) -> Value {
@@ -181,6 +182,7 @@ fn spec(env: &Env, url: &str) -> Value {
     let done = [
         env.enqueue_job("done", &["--label", "tenant=acme", "--label", &note]),
         env.enqueue_job("done", &["--input", r#"{"n":2}"#]),
+        env.enqueue_job("done", &["--input", r#"{"n":3}"#]),
     ];
     let hold = [env.enqueue_job("hold", &[]), env.enqueue_job("hold", &[])];
     let hostile_job = env.enqueue_job(HOSTILE, &[]);
@@ -211,7 +213,25 @@ fn live_body(base: &str) {
         let shown = env.ok(&["show", id, "--json"]).json();
         assert_eq!(shown["status"], "cancelled", "run {id}: {shown}");
     }
-    for id in spec["done"].as_array().expect("done ids") {
+    // The page's retrigger made a new pending run of the same job; its delete removed a run.
+    let from = result["retriggered"]["from"]
+        .as_str()
+        .expect("retriggered from");
+    let to = result["retriggered"]["to"]
+        .as_str()
+        .expect("retriggered to");
+    assert_eq!(from, cancelled[0], "{result}");
+    let new_run = env.ok(&["show", to, "--json"]).json();
+    assert_eq!(new_run["status"], "pending", "run {to}: {new_run}");
+    assert_eq!(new_run["jobName"], "hold", "run {to}: {new_run}");
+    let deleted = result["deleted"].as_str().expect("deleted id");
+    assert_eq!(deleted, spec["done"][2], "{result}");
+    assert_ne!(
+        env.run(&["show", deleted, "--json"]).code,
+        0,
+        "run {deleted} is still there"
+    );
+    for id in spec["done"].as_array().expect("done ids").iter().take(2) {
         let id = id.as_str().expect("id");
         assert_eq!(env.status(id), "completed", "run {id}");
     }
