@@ -272,3 +272,54 @@ fn read_only() {
         assert_eq!(env.status(id.as_str().expect("id")), "pending");
     }
 }
+
+/// What the browser tests would only find with hostile data in the right place, checked in
+/// the page's text: no way to turn a string into markup or code, nothing loaded from
+/// elsewhere, no inline event handler attribute (the server's CSP would block it anyway).
+#[test]
+fn page_builds_its_dom_from_text_only() {
+    for banned in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "<link",
+        "@import",
+        "<iframe",
+    ] {
+        assert!(!PAGE.contains(banned), "dashboard.html uses {banned:?}");
+    }
+    let style =
+        &PAGE[PAGE.find("<style>").expect("<style>")..PAGE.find("</style>").expect("</style>")];
+    assert!(!style.contains("url("), "the style loads something");
+    let scripts: Vec<&str> = PAGE
+        .match_indices("<script")
+        .map(|(i, _)| &PAGE[i..])
+        .collect();
+    assert_eq!(scripts.len(), 1, "one inline script");
+    assert!(scripts[0].starts_with("<script>"), "the script is inline");
+    // The only absolute URL is the SVG namespace (a name, never fetched).
+    let absolute: Vec<&str> = PAGE
+        .match_indices("http")
+        .map(|(i, _)| &PAGE[i..PAGE.len().min(i + 30)])
+        .collect();
+    assert_eq!(absolute, ["http://www.w3.org/2000/svg', t"], "{absolute:?}");
+    // The markup without its comments and its script.
+    let mut markup = PAGE.to_string();
+    for (open, close) in [("<!--", "-->"), ("<script>", "</script>")] {
+        while let Some(start) = markup.find(open) {
+            let end = markup[start..].find(close).expect("closed") + start + close.len();
+            markup.replace_range(start..end, "");
+        }
+    }
+    let handler_attribute = markup
+        .split('<')
+        .filter_map(|tag| tag.split('>').next())
+        .find(|tag| {
+            tag.split_whitespace()
+                .any(|w| w.starts_with("on") && w.contains('='))
+        });
+    assert_eq!(handler_attribute, None, "an inline event handler attribute");
+}
