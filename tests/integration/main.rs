@@ -24,6 +24,7 @@ mod calm;
 mod command_runs;
 mod completions;
 mod contract;
+mod dashboard;
 mod enqueue;
 mod fleet;
 mod handler_channel;
