@@ -105,6 +105,10 @@ fn dashboard(state: &State, q: &[(String, String)]) -> Response<Body> {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    // The page hides its write controls on a read-only server without probing it.
+    if state.config.read_only {
+        h.insert("x-durably-read-only", HeaderValue::from_static("1"));
+    }
     r
 }
 

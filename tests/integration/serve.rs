@@ -637,6 +637,8 @@ fn hosts_origins_sizes_and_read_only_are_checked() {
         assert_eq!(r.status, 403, "{method} {path}");
     }
     assert_eq!(ro.get("/runs").status, 200);
+    assert_eq!(ro.get("/").header("x-durably-read-only"), Some("1"));
+    assert_eq!(srv.get("/").header("x-durably-read-only"), None);
     assert_eq!(env.count("SELECT count(*) FROM durably_runs"), 3);
     assert_eq!(env.status(&id), "pending");
 }
