@@ -215,6 +215,23 @@ pub struct SpecArgs {
     /// Label KEY=VALUE, repeatable (merged with the spec's labels; flags win)
     #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Hold the run until TIME: RFC 3339 with an offset or Z (2026-12-24T18:00:00+01:00), or
+    /// YYYY-MM-DD HH:MM[:SS] in the local time zone (TZ, else /etc/localtime); a time past is
+    /// due at once (spec field "at")
+    #[arg(long, value_name = "TIME", conflicts_with = "within")]
+    pub at: Option<String>,
+    /// Hold the run for DUR from now by the database's clock, e.g. 90s, 5m, 2h, 1d (spec
+    /// field "in")
+    #[arg(long = "in", id = "within", value_name = "DUR")]
+    pub within: Option<String>,
+    /// Hold the run until every run ID names has completed (repeatable, or several IDs); one
+    /// that fails, is cancelled or is deleted cancels this run (spec field "after")
+    #[arg(long, value_name = "ID", num_args = 1.., conflicts_with_all = ["at", "within"])]
+    pub after: Vec<String>,
+    /// With --after: release when every run waited on has ended, however (spec field
+    /// "afterAny")
+    #[arg(long)]
+    pub after_any: bool,
 }
 
 #[derive(Debug, Args)]
