@@ -9,6 +9,7 @@
 mod admission;
 mod big_output;
 mod clock;
+pub mod held;
 mod lease;
 mod literal;
 mod loss;

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod big_text;
 pub mod db;
 pub mod enqueue;
+pub mod held;
 pub mod lease;
 pub mod list;
 pub mod maintenance;
@@ -34,10 +35,10 @@ pub struct Sqlite {
     pub(in crate::store) conn: Connection,
     pub(in crate::store) path: PathBuf,
     /// Timestamps of this process never go backwards, even if the system clock does.
-    clock: Clock,
+    pub(in crate::store) clock: Clock,
     /// The file has our own tables (`durably_cli_*`, [`crate::store::ours`]); false on a file
     /// the library created until a feature that needs them is used.
-    ours: bool,
+    pub(in crate::store) ours: bool,
 }
 
 /// Enqueues inside the one transaction of [`Sqlite::enqueue_batch`].
@@ -140,7 +141,7 @@ impl Sqlite {
     }
 
     /// `f` in one read transaction (one snapshot), ended before returning.
-    fn read<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(in crate::store) fn read<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
             .transaction()
