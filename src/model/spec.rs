@@ -151,7 +151,12 @@ impl RunSpec {
             // `--after-any` alone applies to the spec's `after`.
             match &mut self.hold {
                 Some(h) if !h.after.is_empty() => h.after_any = true,
-                _ => bail!("after-any needs the runs to wait for (after)"),
+                _ => {
+                    return Err(crate::error::CodedError::usage(
+                        "after-any needs the runs to wait for (after)",
+                    )
+                    .into())
+                }
             }
         }
         if self.coalesce && self.hold.is_some() {

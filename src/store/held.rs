@@ -178,6 +178,18 @@ pub enum HeldAnswer {
     Run(Run),
 }
 
+impl HeldAnswer {
+    /// The run (a held one with its status `scheduled` or `waiting`) and the disposition.
+    pub fn into_run(self) -> (Run, crate::model::Disposition) {
+        use crate::model::Disposition;
+        match self {
+            HeldAnswer::Created(h) => (h.run, Disposition::Created),
+            HeldAnswer::Existing(h) => (h.run, Disposition::Idempotent),
+            HeldAnswer::Run(run) => (run, Disposition::Idempotent),
+        }
+    }
+}
+
 /// One release: the due runs (at most `limit`) and the waiting `candidates`, in the caller's
 /// transaction.
 pub fn release(

@@ -51,6 +51,14 @@ pub struct SqliteBatch<'s> {
 impl SqliteBatch<'_> {
     /// Like [`super::Store::enqueue`], in the batch's transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        if spec.hold.is_some() {
+            let st = &mut held::Held {
+                conn: self.conn,
+                clock: self.clock,
+            };
+            let answer = super::held::enqueue(st, spec).map_err(|e| db::describe(e, self.path));
+            return answer.map(super::held::HeldAnswer::into_run);
+        }
         enqueue::enqueue(self.conn, spec, self.clock).map_err(|e| db::describe(e, self.path))
     }
 }
