@@ -2,8 +2,8 @@
 
 use super::{parse_label_filters, Context};
 use crate::cli::{Format, LsArgs, LsStatus};
-use crate::model::held::HeldRun;
 use crate::error::{CodedError, ExitCode};
+use crate::model::held::HeldRun;
 use crate::model::Run;
 use crate::output::{escape, shell_word, thousands};
 use crate::store::Access;
@@ -159,7 +159,10 @@ fn held_rows(
         .copied()
         .filter(|s| !matches!(s, LsStatus::Run(_)))
         .collect();
-    if args.before.is_some() || args.offset > 0 || (!args.status.is_empty() && held_statuses.is_empty()) {
+    if args.before.is_some()
+        || args.offset > 0
+        || (!args.status.is_empty() && held_statuses.is_empty())
+    {
         return Ok(Vec::new());
     }
     let scheduled = match (
@@ -179,8 +182,7 @@ fn held_rows(
         let labels = h.run.label_pairs();
         (args.job.is_empty() || args.job.contains(&h.run.job_name))
             && filter.labels.iter().all(|l| labels.contains(l))
-    })
-    ;
+    });
     Ok(held)
 }
 

@@ -83,7 +83,11 @@ fn purge(ctx: &Context, args: &RmArgs, age: std::time::Duration) -> Result<ExitC
 
 /// Deletes the held run `given` names, by the rule of runs: a held run is not terminal, so only
 /// with `force` (else a conflict naming its status); None when no held run has this handle.
-fn delete_held(store: &mut crate::store::Store, given: &str, force: bool) -> Result<Option<String>> {
+fn delete_held(
+    store: &mut crate::store::Store,
+    given: &str,
+    force: bool,
+) -> Result<Option<String>> {
     if !force {
         return match store.find_held(given)? {
             Some(h) => Err(crate::error::StoreError::Conflict(format!(

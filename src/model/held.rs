@@ -161,7 +161,9 @@ mod tests {
         assert!(Hold::from_parts(None, Some("5s"), vec!["a".into()], false).is_err());
         assert!(Hold::from_parts(None, None, vec![], true).is_err());
         assert!(Hold::from_parts(None, Some("nope"), vec![], false).is_err());
-        let h = Hold::from_parts(None, Some("90s"), vec![], false).unwrap().unwrap();
+        let h = Hold::from_parts(None, Some("90s"), vec![], false)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.due, Some(Due::In(Duration::from_secs(90))));
     }
 }

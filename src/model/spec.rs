@@ -1,7 +1,7 @@
 //! The run spec: what `enqueue` and `enqueue-many` read (a JSON object and/or flags).
 
-use super::json::{check_depth, json_error, json_kind};
 use super::held::Hold;
+use super::json::{check_depth, json_error, json_kind};
 use super::labels::{merge_label, Labels};
 use super::text::refuse_nul;
 use anyhow::{anyhow, bail, Result};

@@ -11,10 +11,10 @@
 //! [`Fenced::LeaseLost`], from every write on behalf of a leased run; a database's own error an
 //! `anyhow` chain naming the database; a commit whose answer was lost is [`super::CommitUnknown`].
 
+use super::held::{HeldAnswer, HeldPeek, Released};
 use super::{
     Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord,
 };
-use super::held::{HeldAnswer, HeldPeek, Released};
 use crate::model::held::HeldRun;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
@@ -155,8 +155,11 @@ pub trait HeldRuns {
     fn enqueue_held(&mut self, spec: &RunSpec) -> Result<HeldAnswer>;
     /// The poll's read: whether a held run is due, and the waiting runs to judge (those
     /// waiting on a run that ended at or after `since`; a page of the sweep after `sweep`).
-    fn peek_held(&mut self, since: Option<&str>, sweep: Option<&(String, String)>)
-        -> Result<HeldPeek>;
+    fn peek_held(
+        &mut self,
+        since: Option<&str>,
+        sweep: Option<&(String, String)>,
+    ) -> Result<HeldPeek>;
     /// One release of at most `limit` due runs and the waiting `candidates`
     /// ([`super::held::release`]).
     fn release_held(&mut self, candidates: &[String], limit: usize) -> Result<Released>;

@@ -138,10 +138,10 @@ pub fn enqueue(st: &mut impl HeldStatements, spec: &RunSpec) -> Result<HeldAnswe
     let mut after = Vec::new();
     for given in &hold.after {
         let id = resolve_any(st, given).map_err(|e| match e.downcast::<StoreError>() {
-            Ok(StoreError::NotFound(_)) => StoreError::NotFound(format!(
-                "--after {given}: no run or held run has this id"
-            ))
-            .into(),
+            Ok(StoreError::NotFound(_)) => {
+                StoreError::NotFound(format!("--after {given}: no run or held run has this id"))
+                    .into()
+            }
             Ok(other) => other.into(),
             Err(e) => e,
         })?;

@@ -11,8 +11,8 @@
 //! `completed_at` far behind the database's clock). So a poll costs O(due + ended runs), not
 //! O(held runs). A due batch that was full is followed by another at once.
 
-use crate::store::held::RELEASE_BATCH;
 use super::shared_store::SharedStore;
+use crate::store::held::RELEASE_BATCH;
 use std::time::{Duration, Instant};
 
 /// How far back the scan of ended runs reaches before the previous poll's now.
@@ -52,7 +52,9 @@ impl Release {
     fn release(&mut self, store: &SharedStore) -> anyhow::Result<u64> {
         let sweep_now = self.last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
         let sweep = sweep_now.then(|| self.sweep.clone());
-        let peek = store.lock().peek_held(self.since.as_deref(), sweep.as_ref())?;
+        let peek = store
+            .lock()
+            .peek_held(self.since.as_deref(), sweep.as_ref())?;
         if sweep_now {
             self.last_sweep = Some(Instant::now());
             self.sweep = peek.sweep_next.clone().unwrap_or_default();

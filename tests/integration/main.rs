@@ -27,6 +27,7 @@ mod contract;
 mod enqueue;
 mod fleet;
 mod handler_channel;
+mod held;
 mod help;
 mod interop;
 mod ls;

@@ -284,7 +284,10 @@ impl HeldRuns for Postgres {
     fn release_held(&mut self, candidates: &[String], limit: usize) -> Result<Released> {
         self.write_then(
             |c, clock| held::release(&mut Held { c, clock }, candidates, limit),
-            |_| "held runs may or may not have been released; the next poll releases what is left".to_string(),
+            |_| {
+                "held runs may or may not have been released; the next poll releases what is left"
+                    .to_string()
+            },
         )
     }
 
@@ -307,7 +310,12 @@ impl HeldRuns for Postgres {
                 };
                 Ok(held::cancel(st, &id)?.then_some(id))
             },
-            |id| format!("`durably show {}` tells whether it was cancelled", id.as_deref().unwrap_or("")),
+            |id| {
+                format!(
+                    "`durably show {}` tells whether it was cancelled",
+                    id.as_deref().unwrap_or("")
+                )
+            },
         )
     }
 
@@ -320,7 +328,12 @@ impl HeldRuns for Postgres {
                 };
                 Ok(st.delete_held(&id)?.then_some(id))
             },
-            |id| format!("`durably show {}` tells whether it was deleted", id.as_deref().unwrap_or("")),
+            |id| {
+                format!(
+                    "`durably show {}` tells whether it was deleted",
+                    id.as_deref().unwrap_or("")
+                )
+            },
         )
     }
 

@@ -58,7 +58,11 @@ pub struct Held<'a> {
     pub clock: &'a mut Clock,
 }
 
-fn one_held(conn: &Connection, filter: &str, key: &[&dyn rusqlite::ToSql]) -> Result<Option<HeldRun>> {
+fn one_held(
+    conn: &Connection,
+    filter: &str,
+    key: &[&dyn rusqlite::ToSql],
+) -> Result<Option<HeldRun>> {
     let sql = format!("{COLUMNS} WHERE {filter}");
     Ok(conn
         .prepare_cached(&sql)?

@@ -149,7 +149,10 @@ impl Sqlite {
     }
 
     /// `f` in one read transaction (one snapshot), ended before returning.
-    pub(in crate::store) fn read<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(in crate::store) fn read<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let tx = self
             .conn
             .transaction()
