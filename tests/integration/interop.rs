@@ -1860,3 +1860,77 @@ fn pg_schema_matches_library_migrate() {
     assert_eq!(pg_columns(&mut c, "interop_lib"), lib_cols);
     assert_eq!(pg_versions(&mut c, "interop_lib"), vec![1]);
 }
+
+scenarios! {
+    /// Issue 17, held runs: while held (`enqueue --in/--at/--after`), a run is not in
+    /// durably_runs, so the library's `getRuns` never lists it (as pending or at all) and its
+    /// worker never starts it; the library's `migrate()` accepts the database with our tables.
+    /// Once the CLI released it (same id), the library sees it pending and its worker runs it,
+    /// never before its due time.
+    fn held_runs_are_invisible_to_the_library_until_released() {
+        let e = env();
+        let db = Db::of(&e);
+        db.cli_ok(&["init"]);
+        db.lib("migrate", &[]);
+        let later = id_of(&db.enqueue("--job append --in 1h"));
+        let soon: Vec<String> = (0..3)
+            .map(|_| id_of(&db.enqueue("--job append --in 2s")))
+            .collect();
+        let waiting = id_of(&db.enqueue(&format!("--job append --after {}", soon[0])));
+        let due_at: Vec<String> = soon
+            .iter()
+            .map(|id| db.show(id)["held"]["dueAt"].as_str().unwrap().to_string())
+            .collect();
+        let log = e.path("append.log");
+        let read = |db: &Db| {
+            db.lib_read(&[
+                json!({"op": "getRuns", "filter": {}}),
+                json!({"op": "getRuns", "filter": {"status": "pending"}}),
+            ])
+        };
+        let before = read(&db);
+        assert_eq!(before[0], json!([]), "getRuns lists no held run");
+        assert_eq!(before[1], json!([]));
+        // A library worker pass beside held runs starts none of them.
+        let mut drain = db.lib_cmd("drain", &[log.to_str().unwrap()]);
+        let drained = node_result("drain", &drain.output().expect("run node"));
+        assert_eq!(drained["processed"], 0, "{drained}");
+        db.lib("migrate", &[]);
+        // The CLI releases the due runs (a worker with no handler for `append`: it only
+        // releases), after their due time.
+        wait_for("the due time", || {
+            (timestamp_ago(std::time::Duration::ZERO) > due_at[2]).then_some(())
+        });
+        let only = e.path("no-handlers");
+        std::fs::create_dir_all(&only).unwrap();
+        script(&only.join("other"), "#!/bin/sh\necho ok\n");
+        db.cli_ok(&["work", "--until-idle", "--handlers", only.to_str().unwrap()]);
+        let after = read(&db);
+        let mut pending = ids_of(&after[1]);
+        pending.sort();
+        let mut want = soon.clone();
+        want.sort();
+        assert_eq!(pending, want, "released with their ids, pending");
+        assert!(!ids_of(&after[0]).contains(&later));
+        assert!(!ids_of(&after[0]).contains(&waiting));
+        // The library's worker runs them, none before its due time; then the CLI releases the
+        // run that waited on the first, which the library runs too.
+        let mut drain = db.lib_cmd("drain", &[log.to_str().unwrap()]);
+        let drained = node_result("drain", &drain.output().expect("run node"));
+        assert_eq!(drained["processed"], 3, "{drained}");
+        for (id, due) in soon.iter().zip(&due_at) {
+            let run = db.show(id);
+            assert_eq!(run["status"], "completed", "{run}");
+            assert!(run["startedAt"].as_str().unwrap() >= due.as_str(), "{run}");
+        }
+        db.cli_ok(&["work", "--until-idle", "--handlers", only.to_str().unwrap()]);
+        assert_eq!(db.show(&waiting)["status"], "pending");
+        let mut drain = db.lib_cmd("drain", &[log.to_str().unwrap()]);
+        let drained = node_result("drain", &drain.output().expect("run node"));
+        assert_eq!(drained["processed"], 1, "{drained}");
+        assert_eq!(db.show(&waiting)["status"], "completed");
+        assert_eq!(db.show(&later)["status"], "scheduled");
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(log.lines().count(), 4, "each released run ran once: {log}");
+    }
+}
