@@ -340,3 +340,41 @@ both! {
         );
     }
 }
+
+/// The plans the release relies on (SQLite): the poll's read seeks the due index (never a
+/// scan of the held runs), the due batch reads it in order, and the scan of ended runs is a
+/// range of the library's `(status, completed_at)` index per status.
+#[test]
+fn the_release_reads_are_index_seeks() {
+    let env = Env::init();
+    let conn = env.conn();
+    conn.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999) \
+         INSERT INTO durably_cli_held_runs (id, job_name, input, due_at, created_at) \
+         SELECT printf('%08d-0000-7000-8000-000000000000', i), 'job', '{}', \
+           '2999-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n; ANALYZE",
+    )
+    .unwrap();
+    let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = stmt
+            .query_map(params, |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        rows.join("\n")
+    };
+    let now = "2026-12-03T00:00:00.000Z";
+    let peek = plan(include_str!("../../sql/held_peek.sql"), &[&now]);
+    assert!(peek.contains("idx_durably_cli_held_runs_due"), "{peek}");
+    assert!(!peek.contains("SCAN durably_cli_held_runs"), "{peek}");
+    let due = plan(include_str!("../../sql/held_due.sql"), &[&now, &1000]);
+    assert!(due.contains("idx_durably_cli_held_runs_due"), "{due}");
+    assert!(!due.contains("TEMP B-TREE"), "no sort: {due}");
+    let recent = plan(include_str!("../../sql/held_recent.sql"), &[&now, &500]);
+    assert!(
+        recent.contains("idx_durably_runs_status_completed"),
+        "{recent}"
+    );
+    assert!(!recent.contains("SCAN r"), "{recent}");
+}
