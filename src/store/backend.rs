@@ -160,9 +160,15 @@ pub trait HeldRuns {
         since: Option<&str>,
         sweep: Option<&(String, String)>,
     ) -> Result<HeldPeek>;
-    /// One release of at most `limit` due runs and the waiting `candidates`
+    /// One release of at most `limit` due runs (after the key `after`) and the waiting
+    /// `candidates`
     /// ([`super::held::release`]).
-    fn release_held(&mut self, candidates: &[String], limit: usize) -> Result<Released>;
+    fn release_held(
+        &mut self,
+        candidates: &[String],
+        limit: usize,
+        after: Option<&(String, String)>,
+    ) -> Result<Released>;
     /// The held run a handle names (full id or tail), None when none does.
     fn find_held(&mut self, given: &str) -> Result<Option<HeldRun>>;
     /// Cancels the held run a handle names ([`super::held::cancel`]): its id, None when no

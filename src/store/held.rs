@@ -32,7 +32,7 @@ use anyhow::Result;
 
 /// Held runs moved per transaction: large enough that 100k due runs go at the bulk enqueue's
 /// pace, small enough that a transaction stays short.
-pub const RELEASE_BATCH: usize = 1000;
+pub const RELEASE_BATCH: usize = 5000;
 
 /// Candidates read per poll from the waits (recent endings, a page of the sweep).
 pub const WAIT_PAGE: i64 = 500;
@@ -67,8 +67,14 @@ pub trait HeldStatements {
     /// The held run with this id, locked against a concurrent release (PostgreSQL: with
     /// `skip_locked`, None when another transaction holds it; else waited for).
     fn lock_held(&mut self, id: &str, skip_locked: bool) -> Result<Option<HeldRun>>;
-    /// The ids of at most `limit` held runs due at `now`, earliest first, locked.
-    fn due_ids(&mut self, now: &str, limit: usize) -> Result<Vec<String>>;
+    /// At most `limit` held runs due at `now` after the key `after` in (due_at, id) order,
+    /// earliest first, locked: their (due_at, id).
+    fn due_ids(
+        &mut self,
+        now: &str,
+        after: &(String, String),
+        limit: usize,
+    ) -> Result<Vec<(String, String)>>;
     /// The runs a held run waits on and their states.
     fn waits_of(&mut self, id: &str) -> Result<Vec<(String, WaitOn)>>;
     /// Moves these held runs into `durably_runs`, pending, created at `now`; the ids moved
@@ -90,8 +96,14 @@ pub struct Released {
     pub cancelled: u64,
     /// Due but kept (a pending run holds the concurrency key).
     pub kept: u64,
+    /// Due runs looked at (a full batch: more may be due).
+    pub due: u64,
     /// The transaction's now.
     pub now: String,
+    /// The (due_at, id) of the last due run looked at: the next batch of the same poll starts
+    /// after it, so it never walks again over the index entries of runs just moved (which
+    /// PostgreSQL keeps until a vacuum).
+    pub last: Option<(String, String)>,
 }
 
 /// What the poll's read found: whether a held run is due, and the held runs to judge because
@@ -190,19 +202,24 @@ impl HeldAnswer {
     }
 }
 
-/// One release: the due runs (at most `limit`) and the waiting `candidates`, in the caller's
-/// transaction.
+/// One release: the due runs (at most `limit`, after the key `after`: the previous batch's
+/// last) and the waiting `candidates`, in the caller's transaction.
 pub fn release(
     st: &mut impl HeldStatements,
     candidates: &[String],
     limit: usize,
+    after: Option<&(String, String)>,
 ) -> Result<Released> {
     let now = st.now()?;
+    let start = (String::new(), String::new());
+    let keys = st.due_ids(&now, after.unwrap_or(&start), limit)?;
     let mut done = Released {
         now: now.clone(),
+        last: keys.last().cloned(),
+        due: keys.len() as u64,
         ..Released::default()
     };
-    let due = st.due_ids(&now, limit)?;
+    let due: Vec<String> = keys.into_iter().map(|(_, id)| id).collect();
     if !due.is_empty() {
         let moved = st.move_runs(&due, &now)?;
         done.released += moved.len() as u64;

@@ -541,11 +541,16 @@ impl Store {
     }
 
     /// One release of held runs ([`held::release`]).
-    pub fn release_held(&mut self, candidates: &[String], limit: usize) -> Result<held::Released> {
+    pub fn release_held(
+        &mut self,
+        candidates: &[String],
+        limit: usize,
+        after: Option<&(String, String)>,
+    ) -> Result<held::Released> {
         if !self.has_ours() {
             return Ok(held::Released::default());
         }
-        self.backend_mut().release_held(candidates, limit)
+        self.backend_mut().release_held(candidates, limit, after)
     }
 
     /// The held run a handle names, None when none does (or the database has no held runs).

@@ -68,13 +68,17 @@ impl Release {
         }
         let mut moved = 0;
         let mut candidates = peek.candidates;
+        let mut after = None;
         loop {
-            let done = store.lock().release_held(&candidates, RELEASE_BATCH)?;
+            let done = store
+                .lock()
+                .release_held(&candidates, RELEASE_BATCH, after.as_ref())?;
             candidates.clear();
+            after = done.last.clone();
             moved += done.released + done.cancelled;
-            let batch = done.released + done.cancelled + done.kept;
-            // A full batch: more may be due. Runs kept (a concurrency key held) wait a poll.
-            if batch < RELEASE_BATCH as u64 || done.released + done.cancelled == 0 {
+            // A full batch: more may be due, after its last. Runs kept (a concurrency key held)
+            // and runs another releaser had locked wait for the next poll.
+            if done.due < RELEASE_BATCH as u64 {
                 return Ok(moved);
             }
         }

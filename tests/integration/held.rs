@@ -368,7 +368,10 @@ fn the_release_reads_are_index_seeks() {
     let peek = plan(include_str!("../../sql/held_peek.sql"), &[&now]);
     assert!(peek.contains("idx_durably_cli_held_runs_due"), "{peek}");
     assert!(!peek.contains("SCAN durably_cli_held_runs"), "{peek}");
-    let due = plan(include_str!("../../sql/held_due.sql"), &[&now, &1000]);
+    let due = plan(
+        include_str!("../../sql/held_due.sql"),
+        &[&now, &1000, &"2999-01-01T00:00:00.000Z", &"00000001"],
+    );
     assert!(due.contains("idx_durably_cli_held_runs_due"), "{due}");
     assert!(!due.contains("TEMP B-TREE"), "no sort: {due}");
     let recent = plan(include_str!("../../sql/held_recent.sql"), &[&now, &500]);

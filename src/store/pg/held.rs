@@ -60,6 +60,9 @@ fn held_from_row(row: &Row) -> Result<HeldRun> {
 pub struct Held<'a, C> {
     pub c: &'a mut C,
     pub clock: &'a mut Clock,
+    /// In an `enqueue-many` batch: the database's now was read with its `BEGIN` (the
+    /// transaction's start, what `now()` would answer), so no round trip is spent on it.
+    pub batch: bool,
 }
 
 fn held_run(c: &mut impl GenericClient, id: &str, lock: &str) -> Result<Option<HeldRun>> {
@@ -101,6 +104,9 @@ fn ids(rows: Vec<Row>) -> Result<Vec<String>> {
 
 impl<C: GenericClient> HeldStatements for Held<'_, C> {
     fn now(&mut self) -> Result<String> {
+        if self.batch && !self.clock.last().is_empty() {
+            return Ok(self.clock.last().to_string());
+        }
         let row = self.c.query_typed_one(super::clock::NOW, &[])?;
         let now: String = row.try_get(0)?;
         Ok(self.clock.observe(&now).to_string())
@@ -163,12 +169,21 @@ impl<C: GenericClient> HeldStatements for Held<'_, C> {
         held_run(self.c, id, lock)
     }
 
-    fn due_ids(&mut self, now: &str, limit: usize) -> Result<Vec<String>> {
+    fn due_ids(
+        &mut self,
+        now: &str,
+        after: &(String, String),
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
         let limit = limit as i64;
-        ids(self.c.query_typed(
+        let rows = self.c.query_typed(
             include_str!("../../../sql/postgres/held_due.sql"),
-            &[p(&now), p(&limit)],
-        )?)
+            &[p(&now), p(&limit), p(&after.0), p(&after.1)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, postgres::Error>>()?)
     }
 
     fn waits_of(&mut self, id: &str) -> Result<Vec<(String, WaitOn)>> {
@@ -262,7 +277,16 @@ fn peek(
 impl HeldRuns for Postgres {
     fn enqueue_held(&mut self, spec: &RunSpec) -> Result<HeldAnswer> {
         self.write_then(
-            |c, clock| held::enqueue(&mut Held { c, clock }, spec),
+            |c, clock| {
+                held::enqueue(
+                    &mut Held {
+                        c,
+                        clock,
+                        batch: false,
+                    },
+                    spec,
+                )
+            },
             |answer| match answer {
                 HeldAnswer::Created(h) => format!(
                     "held run {} was enqueued if `durably show {}` finds it",
@@ -281,9 +305,21 @@ impl HeldRuns for Postgres {
         self.read(|c| peek(c, since, sweep))
     }
 
-    fn release_held(&mut self, candidates: &[String], limit: usize) -> Result<Released> {
+    fn release_held(
+        &mut self,
+        candidates: &[String],
+        limit: usize,
+        after: Option<&(String, String)>,
+    ) -> Result<Released> {
         self.write_then(
-            |c, clock| held::release(&mut Held { c, clock }, candidates, limit),
+            |c, clock| {
+                let st = &mut Held {
+                    c,
+                    clock,
+                    batch: false,
+                };
+                held::release(st, candidates, limit, after)
+            },
             |_| {
                 "held runs may or may not have been released; the next poll releases what is left"
                     .to_string()
@@ -294,7 +330,15 @@ impl HeldRuns for Postgres {
     fn find_held(&mut self, given: &str) -> Result<Option<HeldRun>> {
         self.read(|c| {
             let clock = &mut Clock::default();
-            let Some(id) = held::resolve_held(&mut Held { c: &mut *c, clock }, given)? else {
+            let Some(id) = held::resolve_held(
+                &mut Held {
+                    c: &mut *c,
+                    clock,
+                    batch: false,
+                },
+                given,
+            )?
+            else {
                 return Ok(None);
             };
             held_run(c, &id, "")
@@ -304,7 +348,11 @@ impl HeldRuns for Postgres {
     fn cancel_held(&mut self, given: &str) -> Result<Option<String>> {
         self.write_then(
             |c, clock| {
-                let st = &mut Held { c, clock };
+                let st = &mut Held {
+                    c,
+                    clock,
+                    batch: false,
+                };
                 let Some(id) = held::resolve_held(st, given)? else {
                     return Ok(None);
                 };
@@ -322,7 +370,11 @@ impl HeldRuns for Postgres {
     fn delete_held(&mut self, given: &str) -> Result<Option<String>> {
         self.write_then(
             |c, clock| {
-                let st = &mut Held { c, clock };
+                let st = &mut Held {
+                    c,
+                    clock,
+                    batch: false,
+                };
                 let Some(id) = held::resolve_held(st, given)? else {
                     return Ok(None);
                 };

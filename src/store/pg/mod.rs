@@ -194,6 +194,7 @@ impl PgBatch<'_> {
                 let st = &mut held::Held {
                     c: &mut *self.client,
                     clock: &mut *self.clock,
+                    batch: true,
                 };
                 super::held::enqueue(st, spec)
             });

@@ -146,14 +146,21 @@ impl HeldStatements for Held<'_> {
         held_run(self.conn, id)
     }
 
-    fn due_ids(&mut self, now: &str, limit: usize) -> Result<Vec<String>> {
+    fn due_ids(
+        &mut self,
+        now: &str,
+        after: &(String, String),
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .conn
             .prepare_cached(include_str!("../../../sql/held_due.sql"))?;
-        let ids = stmt
-            .query_map(params![now, limit as i64], |r| r.get(0))?
+        let keys = stmt
+            .query_map(params![now, limit as i64, after.0, after.1], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(ids)
+        Ok(keys)
     }
 
     fn waits_of(&mut self, id: &str) -> Result<Vec<(String, WaitOn)>> {
@@ -314,10 +321,15 @@ impl crate::store::backend::HeldRuns for super::Sqlite {
         self.read(|c| peek(c, &now, since, sweep))
     }
 
-    fn release_held(&mut self, candidates: &[String], limit: usize) -> Result<held::Released> {
+    fn release_held(
+        &mut self,
+        candidates: &[String],
+        limit: usize,
+        after: Option<&(String, String)>,
+    ) -> Result<held::Released> {
         let clock = &mut self.clock;
         super::db::write(&mut self.conn, &self.path, |tx| {
-            held::release(&mut Held { conn: tx, clock }, candidates, limit)
+            held::release(&mut Held { conn: tx, clock }, candidates, limit, after)
         })
     }
 
