@@ -230,7 +230,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -e -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --max-db-size --color --local --help"
+            opts="-l -e -h --job --label --at --in --after --after-any --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -245,6 +245,18 @@ _durably() {
                     return 0
                     ;;
                 -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -296,7 +308,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue__subcmd__many)
-            opts="-l -q -h --job --label --chunk --quiet --json --db --busy-timeout --max-db-size --color --local --help"
+            opts="-l -q -h --job --label --at --in --after --after-any --chunk --quiet --json --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -311,6 +323,18 @@ _durably() {
                     return 0
                     ;;
                 -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -765,11 +789,11 @@ _durably() {
                     return 0
                     ;;
                 --status)
-                    COMPREPLY=($(compgen -W "pending leased completed failed cancelled" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pending leased completed failed cancelled scheduled waiting" -- "${cur}"))
                     return 0
                     ;;
                 -s)
-                    COMPREPLY=($(compgen -W "pending leased completed failed cancelled" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pending leased completed failed cancelled scheduled waiting" -- "${cur}"))
                     return 0
                     ;;
                 --job)

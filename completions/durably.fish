@@ -64,6 +64,9 @@ complete -c durably -n "__fish_durably_using_subcommand init" -l local -d 'Show 
 complete -c durably -n "__fish_durably_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l job -d 'Job name (overrides the spec\'s "job")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l at -d 'Hold the run until TIME: RFC 3339 with an offset or Z (2026-12-24T18:00:00+01:00), or YYYY-MM-DD HH:MM[:SS] in the local time zone (TZ, else /etc/localtime); a time past is due at once (spec field "at")' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l in -d 'Hold the run for DUR from now by the database\'s clock, e.g. 90s, 5m, 2h, 1d (spec field "in")' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l after -d 'Hold the run until every run ID names has completed (repeatable, or several IDs); one that fails, is cancelled or is deleted cancels this run (spec field "after")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l input -d 'Input as JSON text (overrides the spec\'s "input"; default {})' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l idempotency-key -d 'Return the existing run of this job with this key instead of creating another' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l concurrency-key -d 'At most one pending run per job and key; a second one is a conflict (exit 4)' -r
@@ -75,6 +78,7 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -l max-db-size 
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l after-any -d 'With --after: release when every run waited on has ended, however (spec field "afterAny")'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l coalesce -d 'With --concurrency-key: return the pending run instead of a conflict'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l wait -d 'Then wait until the run is terminal (id on stderr, output on stdout)'
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l json -d 'Print the run as JSON with its disposition'
@@ -82,6 +86,9 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -l local -d 'Sh
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l job -d 'Job name (overrides the spec\'s "job")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s l -l label -d 'Label KEY=VALUE, repeatable (merged with the spec\'s labels; flags win)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l at -d 'Hold the run until TIME: RFC 3339 with an offset or Z (2026-12-24T18:00:00+01:00), or YYYY-MM-DD HH:MM[:SS] in the local time zone (TZ, else /etc/localtime); a time past is due at once (spec field "at")' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l in -d 'Hold the run for DUR from now by the database\'s clock, e.g. 90s, 5m, 2h, 1d (spec field "in")' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l after -d 'Hold the run until every run ID names has completed (repeatable, or several IDs); one that fails, is cancelled or is deleted cancels this run (spec field "after")' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l chunk -d 'Commit every N runs (each chunk all or nothing) instead of once for the whole input' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l busy-timeout -d 'How long a writer waits for the database lock (on PostgreSQL also for a connection slot when the server is full) before giving up' -r
@@ -89,16 +96,19 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l max-db-
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l color -d 'Colour statuses: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE also on a pipe)'
 always\t'Also on a pipe, whatever NO_COLOR says'
 never\t'Never'"
+complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l after-any -d 'With --after: release when every run waited on has ended, however (spec field "afterAny")'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s q -l quiet -d 'Print nothing but errors and the summary'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l json -d 'Print one JSON object per run (id, jobName, disposition, line)'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand enqueue-many" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
-complete -c durably -n "__fish_durably_using_subcommand ls" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r -f -a "pending\t''
+complete -c durably -n "__fish_durably_using_subcommand ls" -s s -l status -d 'Only runs in this status (repeat for any of several); scheduled and waiting are held runs (enqueue --at/--in, --after), listed above the page' -r -f -a "pending\t''
 leased\t''
 completed\t''
 failed\t''
-cancelled\t''"
+cancelled\t''
+scheduled\t''
+waiting\t''"
 complete -c durably -n "__fish_durably_using_subcommand ls" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -s n -l limit -d 'Page size (a cut page says so: the footer, or a line on stderr)' -r
 complete -c durably -n "__fish_durably_using_subcommand ls" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r
@@ -120,11 +130,13 @@ complete -c durably -n "__fish_durably_using_subcommand ls" -l explain -d 'Print
 complete -c durably -n "__fish_durably_using_subcommand ls" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand list" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
-complete -c durably -n "__fish_durably_using_subcommand list" -s s -l status -d 'Only runs in this status (repeat for any of several)' -r -f -a "pending\t''
+complete -c durably -n "__fish_durably_using_subcommand list" -s s -l status -d 'Only runs in this status (repeat for any of several); scheduled and waiting are held runs (enqueue --at/--in, --after), listed above the page' -r -f -a "pending\t''
 leased\t''
 completed\t''
 failed\t''
-cancelled\t''"
+cancelled\t''
+scheduled\t''
+waiting\t''"
 complete -c durably -n "__fish_durably_using_subcommand list" -s j -l job -d 'Only runs of this job (repeat for any of several)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -s n -l limit -d 'Page size (a cut page says so: the footer, or a line on stderr)' -r
 complete -c durably -n "__fish_durably_using_subcommand list" -l offset -d 'Skip N runs (linear in N: prefer --before for deep paging)' -r

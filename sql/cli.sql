@@ -50,3 +50,8 @@ CREATE TABLE IF NOT EXISTS durably_cli_attempts (
 );
 CREATE INDEX IF NOT EXISTS idx_durably_cli_attempts_previous ON durably_cli_attempts (previous_run_id);
 CREATE INDEX IF NOT EXISTS idx_durably_cli_attempts_first ON durably_cli_attempts (first_run_id, attempt);
+
+-- Handles of held runs (`durably show|cancel|rm TAIL`): a held run is named by its full id or
+-- a tail of 8+ characters, as a run is (src/store/held.rs); written and read by the held-run
+-- commands and the release (src/store/sqlite/held.rs).
+CREATE INDEX IF NOT EXISTS idx_durably_cli_held_runs_id_tail ON durably_cli_held_runs (lower(substr(id, -8)));

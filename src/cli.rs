@@ -262,6 +262,23 @@ pub struct SpecArgs {
     /// Label KEY=VALUE, repeatable (merged with the spec's labels; flags win)
     #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Hold the run until TIME: RFC 3339 with an offset or Z (2026-12-24T18:00:00+01:00), or
+    /// YYYY-MM-DD HH:MM[:SS] in the local time zone (TZ, else /etc/localtime); a time past is
+    /// due at once (spec field "at")
+    #[arg(long, value_name = "TIME", conflicts_with = "within")]
+    pub at: Option<String>,
+    /// Hold the run for DUR from now by the database's clock, e.g. 90s, 5m, 2h, 1d (spec
+    /// field "in")
+    #[arg(long = "in", id = "within", value_name = "DUR")]
+    pub within: Option<String>,
+    /// Hold the run until every run ID names has completed (repeatable, or several IDs); one
+    /// that fails, is cancelled or is deleted cancels this run (spec field "after")
+    #[arg(long, value_name = "ID", num_args = 1.., conflicts_with_all = ["at", "within"])]
+    pub after: Vec<String>,
+    /// With --after: release when every run waited on has ended, however (spec field
+    /// "afterAny")
+    #[arg(long)]
+    pub after_any: bool,
 }
 
 #[derive(Debug, Args)]
@@ -333,9 +350,10 @@ pub struct LsArgs {
     /// Only runs with this label (exact match; repeat to AND)
     #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    /// Only runs in this status (repeat for any of several)
-    #[arg(long, short, value_name = "STATUS", ignore_case = true, value_parser = status())]
-    pub status: Vec<Status>,
+    /// Only runs in this status (repeat for any of several); scheduled and waiting are held
+    /// runs (enqueue --at/--in, --after), listed above the page
+    #[arg(long, short, value_name = "STATUS", ignore_case = true, value_parser = ls_status())]
+    pub status: Vec<LsStatus>,
     /// Only runs of this job (repeat for any of several)
     #[arg(long, short, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names))]
     pub job: Vec<String>,
@@ -695,9 +713,35 @@ fn job_name(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// A run status, in any case; the statuses are listed in completions and errors.
-fn status() -> impl TypedValueParser<Value = Status> {
-    PossibleValuesParser::new(Status::ALL.map(Status::as_str)).try_map(|s| s.parse::<Status>())
+/// A status `ls --status` filters on: a run's, or a held run's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LsStatus {
+    Run(Status),
+    /// A held run with a due time (`enqueue --at/--in`).
+    Scheduled,
+    /// A held run waiting on other runs (`enqueue --after`).
+    Waiting,
+}
+
+impl LsStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LsStatus::Run(s) => s.as_str(),
+            LsStatus::Scheduled => crate::model::held::SCHEDULED,
+            LsStatus::Waiting => crate::model::held::WAITING,
+        }
+    }
+}
+
+/// `ls --status`: a run status or a held run's (scheduled, waiting), in any case.
+fn ls_status() -> impl TypedValueParser<Value = LsStatus> {
+    let mut values: Vec<&str> = Status::ALL.map(Status::as_str).to_vec();
+    values.extend([crate::model::held::SCHEDULED, crate::model::held::WAITING]);
+    PossibleValuesParser::new(values).try_map(|s| match s.to_ascii_lowercase().as_str() {
+        crate::model::held::SCHEDULED => Ok(LsStatus::Scheduled),
+        crate::model::held::WAITING => Ok(LsStatus::Waiting),
+        _ => s.parse::<Status>().map(LsStatus::Run),
+    })
 }
 
 /// A terminal run status (`rm --older-than` purges only those): a non-terminal one is refused

@@ -1,4 +1,5 @@
-//! `durably cancel ID...`
+//! `durably cancel ID...`: pending, leased and held runs (a held one is moved into the runs as
+//! `cancelled`, so the library sees it)
 
 use super::Context;
 use crate::cli::IdsArgs;
@@ -13,7 +14,12 @@ pub fn cancel(ctx: &Context, args: IdsArgs) -> Result<ExitCode> {
     let mut worst = ExitCode::Ok;
     let mut out = crate::output::stdout_keep_going();
     for given in &args.ids {
-        let result = store.cancel(given);
+        // A held run first (moved into the runs as cancelled), else a run.
+        let result = match store.cancel_held(given) {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => store.cancel(given),
+            Err(e) => Err(e),
+        };
         match result {
             Ok(id) => {
                 if args.json {

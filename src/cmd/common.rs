@@ -14,6 +14,10 @@ pub fn spec_overrides(spec: &SpecArgs) -> Result<SpecOverrides> {
     Ok(SpecOverrides {
         job: spec.job.clone(),
         labels: parse_labels(&spec.labels)?,
+        at: spec.at.clone(),
+        within: spec.within.clone(),
+        after: spec.after.clone(),
+        after_any: spec.after_any,
         ..SpecOverrides::default()
     })
 }

@@ -4,7 +4,9 @@ use super::Context;
 use crate::cli::EnqueueArgs;
 use crate::error::{CodedError, ExitCode};
 use crate::model::command::{self, Command};
+use crate::model::Disposition;
 use crate::model::{validate_json, RunSpec};
+use crate::store::held::HeldAnswer;
 use crate::store::Access;
 use anyhow::{Context as _, Result};
 use std::io::{Read, Write};
@@ -95,6 +97,16 @@ fn command_input(args: &EnqueueArgs) -> Result<String> {
     Ok(command.to_input())
 }
 
+/// The JSON, id and disposition of an enqueue with a hold: a new held run (its JSON marks it
+/// held), or the held run or run holding the spec's idempotency key.
+pub fn held_answer(answer: HeldAnswer) -> (serde_json::Value, String, Disposition) {
+    match answer {
+        HeldAnswer::Created(h) => (h.to_json(), h.run.id, Disposition::Created),
+        HeldAnswer::Existing(h) => (h.to_json(), h.run.id, Disposition::Idempotent),
+        HeldAnswer::Run(run) => (run.to_json(), run.id, Disposition::Idempotent),
+    }
+}
+
 pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     let mut flags = super::common::spec_overrides(&args.spec)?;
     if let Some(input) = &args.input {
@@ -142,21 +154,26 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
         }
     };
     let mut store = ctx.open(Access::Write)?;
-    let (run, disposition) = store.enqueue(&spec)?;
+    let (json, id, disposition) = if spec.hold.is_some() {
+        held_answer(store.enqueue_held(&spec)?)
+    } else {
+        let (run, disposition) = store.enqueue(&spec)?;
+        (run.to_json(), run.id, disposition)
+    };
     let mut out = crate::output::stdout();
     if args.wait {
-        eprintln!("{}", crate::output::escape(&run.id));
+        eprintln!("{}", crate::output::escape(&id));
         drop(out);
-        return super::wait_for(&store, &run.id, args.timeout, args.json);
+        return super::wait_for(&mut store, &id, args.timeout, args.json);
     }
     if args.json {
-        let mut v = run.to_json();
+        let mut v = json;
         v["disposition"] = disposition.as_str().into();
         crate::output::json_pretty(&mut out, &v)?;
     } else {
         // An idempotent answer's id comes from the database (another writer may have made
         // it): escaped like any text from it.
-        writeln!(out, "{}", crate::output::escape(&run.id))?;
+        writeln!(out, "{}", crate::output::escape(&id))?;
     }
     out.flush()?;
     Ok(ExitCode::Ok)

@@ -1,8 +1,9 @@
 //! `durably ls [filters] [--format table|json|ndjson|ids] [--watch [DUR]]`
 
 use super::{parse_label_filters, Context};
-use crate::cli::{Format, LsArgs};
+use crate::cli::{Format, LsArgs, LsStatus};
 use crate::error::{CodedError, ExitCode};
+use crate::model::held::HeldRun;
 use crate::model::Run;
 use crate::output::{escape, shell_word, thousands};
 use crate::store::Access;
@@ -20,7 +21,7 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     let format = if args.json { Format::Json } else { args.format };
     let filter = ListFilter {
         labels,
-        statuses: args.status.clone(),
+        statuses: run_statuses(&args.status),
         jobs: args.job.clone(),
         before: None,
         limit: args.limit,
@@ -84,8 +85,12 @@ fn page(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) ->
     } else {
         args.offset.saturating_add(args.limit)
     };
-    let (runs, short_ids, count) =
-        store.list_page_counted(args.before.as_deref(), filter, format == Format::Table, cap)?;
+    let held = held_rows(store, args, &filter, args.limit)?;
+    let (runs, short_ids, count) = if held_only(args) {
+        (Vec::new(), Vec::new(), 0)
+    } else {
+        store.list_page_counted(args.before.as_deref(), filter, format == Format::Table, cap)?
+    };
     let footer_line = if people {
         footer(args, &runs, count)
     } else {
@@ -99,19 +104,113 @@ fn page(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) ->
     let mut out = crate::output::stdout();
     match format {
         Format::Table => {
-            crate::output::runs_table(&mut out, &runs, &short_ids)?;
+            let (rows, handles) = with_held(&held, runs, short_ids);
+            crate::output::runs_table(&mut out, &rows, &handles)?;
             if let Some(line) = footer_line {
                 writeln!(out, "{line}")?;
             }
         }
-        Format::Json => crate::output::json_pretty(&mut out, &runs)?,
-        Format::Ndjson | Format::Ids => write_lines(&mut out, &runs, format)?,
+        Format::Json => {
+            let mut values: Vec<serde_json::Value> = held.iter().map(HeldRun::to_json).collect();
+            values.extend(runs.iter().map(Run::to_json));
+            crate::output::json_pretty(&mut out, &values)?
+        }
+        Format::Ndjson | Format::Ids => {
+            write_held_lines(&mut out, &held, format)?;
+            write_lines(&mut out, &runs, format)?
+        }
     }
     out.flush()?;
     if let Some(note) = cut_note {
         eprintln!("durably: {note}");
     }
     Ok(ExitCode::Ok)
+}
+
+/// The statuses of runs in `durably_runs` among `ls --status` (not the held runs').
+fn run_statuses(statuses: &[LsStatus]) -> Vec<crate::model::Status> {
+    statuses
+        .iter()
+        .filter_map(|s| match s {
+            LsStatus::Run(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `ls --status scheduled|waiting` alone: only held runs are listed.
+fn held_only(args: &LsArgs) -> bool {
+    !args.status.is_empty() && run_statuses(&args.status).is_empty()
+}
+
+/// The held runs `ls` lists above its first page (none with `--before`, `--offset` or only
+/// statuses of runs): at most `--limit`, newest first, read with their own bounded query
+/// (`Store::held_page`); with several `--job`s or with `--label`s, those of that read which
+/// match.
+fn held_rows(
+    store: &mut Store,
+    args: &LsArgs,
+    filter: &ListFilter,
+    limit: u64,
+) -> Result<Vec<HeldRun>> {
+    let held_statuses: Vec<LsStatus> = args
+        .status
+        .iter()
+        .copied()
+        .filter(|s| !matches!(s, LsStatus::Run(_)))
+        .collect();
+    if args.before.is_some()
+        || args.offset > 0
+        || (!args.status.is_empty() && held_statuses.is_empty())
+    {
+        return Ok(Vec::new());
+    }
+    let scheduled = match (
+        held_statuses.contains(&LsStatus::Scheduled),
+        held_statuses.contains(&LsStatus::Waiting),
+    ) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    };
+    let job = match args.job.as_slice() {
+        [one] => Some(one.as_str()),
+        _ => None,
+    };
+    let mut held = store.held_page(job, scheduled, limit)?;
+    held.retain(|h| {
+        let labels = h.run.label_pairs();
+        (args.job.is_empty() || args.job.contains(&h.run.job_name))
+            && filter.labels.iter().all(|l| labels.contains(l))
+    });
+    Ok(held)
+}
+
+/// The rows of the table: the held runs first (their handle the id's last 8 characters, the
+/// REASON their due time or the runs they wait on), then the page's runs.
+fn with_held(held: &[HeldRun], runs: Vec<Run>, short_ids: Vec<String>) -> (Vec<Run>, Vec<String>) {
+    let mut rows: Vec<Run> = Vec::with_capacity(held.len() + runs.len());
+    let mut handles = Vec::with_capacity(held.len() + runs.len());
+    for h in held {
+        let mut run = h.run.clone();
+        run.error = Some(h.reason());
+        handles.push(run.id[run.id.len().saturating_sub(8)..].to_string());
+        rows.push(run);
+    }
+    rows.extend(runs);
+    handles.extend(short_ids);
+    (rows, handles)
+}
+
+/// The held runs in a line-per-run format.
+fn write_held_lines(out: &mut impl Write, held: &[HeldRun], format: Format) -> io::Result<()> {
+    for h in held {
+        match format {
+            Format::Ids => writeln!(out, "{}", escape(&h.run.id))?,
+            _ => crate::output::json_line(&mut *out, &h.to_json())?,
+        }
+    }
+    Ok(())
 }
 
 /// The line-per-run formats: a JSON object (`ndjson`) or the escaped id (`ids`) per line.
@@ -136,14 +235,36 @@ fn all(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) -> 
     let mut out = crate::output::stdout();
     let mut before = args.before.clone();
     let mut first = true;
+    // Every held run that matches first, then the runs page after page.
+    let held = held_rows(store, args, &filter, u64::MAX)?;
+    if matches!(format, Format::Ndjson | Format::Ids) {
+        write_held_lines(&mut out, &held, format)?;
+    }
     loop {
         let page = ListFilter {
             limit: ALL_PAGE,
             offset: 0,
             ..filter.clone()
         };
-        let (runs, short_ids) =
-            store.list_page(before.as_deref(), page, format == Format::Table)?;
+        let (runs, short_ids) = if held_only(args) {
+            (Vec::new(), Vec::new())
+        } else {
+            store.list_page(before.as_deref(), page, format == Format::Table)?
+        };
+        let full = runs.len() as u64 == ALL_PAGE;
+        let last = runs.last().map(|r| r.id.clone());
+        if first && format == Format::Json {
+            for h in &held {
+                out.write_all(if first { b"[\n" } else { b",\n" })?;
+                first = false;
+                write_json_item(&mut out, &h.to_json())?;
+            }
+        }
+        let (runs, short_ids) = if first && format == Format::Table {
+            with_held(&held, runs, short_ids)
+        } else {
+            (runs, short_ids)
+        };
         match format {
             Format::Table => {
                 if first || !runs.is_empty() {
@@ -163,13 +284,7 @@ fn all(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) -> 
                 for r in &runs {
                     out.write_all(if first { b"[\n" } else { b",\n" })?;
                     first = false;
-                    let text = serde_json::to_string_pretty(r)?;
-                    for (i, line) in text.lines().enumerate() {
-                        if i > 0 {
-                            out.write_all(b"\n")?;
-                        }
-                        write!(out, "  {line}")?;
-                    }
+                    write_json_item(&mut out, r)?;
                 }
             }
             Format::Ndjson | Format::Ids => write_lines(&mut out, &runs, format)?,
@@ -177,16 +292,28 @@ fn all(store: &mut Store, args: &LsArgs, filter: ListFilter, format: Format) -> 
         if format != Format::Json {
             first = false;
         }
-        if (runs.len() as u64) < ALL_PAGE {
+        if !full {
             break;
         }
-        before = runs.last().map(|r| r.id.clone());
+        before = last;
     }
     if format == Format::Json {
         out.write_all(if first { b"[]\n" } else { b"\n]\n" })?;
     }
     out.flush()?;
     Ok(ExitCode::Ok)
+}
+
+/// One element of `ls --all`'s JSON array, indented by two spaces.
+fn write_json_item(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.write_all(b"\n")?;
+        }
+        write!(out, "  {line}")?;
+    }
+    Ok(())
 }
 
 /// `showing 50 runs; more match: --all for every one, --limit N for more` when runs match
@@ -283,8 +410,13 @@ fn watch(
         if let Some(rows) = crate::output::terminal_rows() {
             page.limit = page.limit.min(rows.saturating_sub(4).max(1) as u64);
         }
-        let (runs, short_ids, count) =
-            store.list_page_counted(args.before.as_deref(), page, true, COUNT_CAP)?;
+        let held = held_rows(store, args, &page, page.limit)?;
+        let (runs, short_ids, count) = if held_only(args) {
+            (Vec::new(), Vec::new(), 0)
+        } else {
+            store.list_page_counted(args.before.as_deref(), page, true, COUNT_CAP)?
+        };
+        let (runs, short_ids) = with_held(&held, runs, short_ids);
         let mut frame: Vec<u8> = Vec::new();
         let every_text = humantime::format_duration(every).to_string();
         writeln!(

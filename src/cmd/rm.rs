@@ -25,7 +25,11 @@ fn delete_ids(ctx: &Context, args: &RmArgs) -> Result<ExitCode> {
     let mut worst = ExitCode::Ok;
     let mut out = crate::output::stdout_keep_going();
     for given in &args.ids {
-        let result = store.delete(given, args.force);
+        let result = match delete_held(&mut store, given, args.force) {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => store.delete(given, args.force),
+            Err(e) => Err(e),
+        };
         match result {
             Ok(id) => {
                 if args.json {
@@ -75,4 +79,24 @@ fn purge(ctx: &Context, args: &RmArgs, age: std::time::Duration) -> Result<ExitC
     }
     out.flush()?;
     Ok(ExitCode::Ok)
+}
+
+/// Deletes the held run `given` names, by the rule of runs: a held run is not terminal, so only
+/// with `force` (else a conflict naming its status); None when no held run has this handle.
+fn delete_held(
+    store: &mut crate::store::Store,
+    given: &str,
+    force: bool,
+) -> Result<Option<String>> {
+    if !force {
+        return match store.find_held(given)? {
+            Some(h) => Err(crate::error::StoreError::Conflict(format!(
+                "run {} is {}; only terminal runs are deleted (use --force, or cancel it)",
+                h.run.id, h.run.status
+            ))
+            .into()),
+            None => Ok(None),
+        };
+    }
+    store.delete_held(given)
 }

@@ -12,14 +12,19 @@ use std::time::{Duration, Instant};
 
 pub fn run(ctx: &Context, args: WaitArgs) -> Result<ExitCode> {
     let mut store = ctx.open(Access::Read)?;
-    let id = store.resolve_id(&args.id)?;
-    wait_for(&store, &id, args.timeout, args.json)
+    // A held run is waited for like any other: first until it is released, then until it ends.
+    let id = match store.find_held(&args.id)? {
+        Some(held) => held.run.id,
+        None => store.resolve_id(&args.id)?,
+    };
+    wait_for(&mut store, &id, args.timeout, args.json)
 }
 
-/// Polls until the run is terminal; prints its output (or the run as JSON) and maps the
-/// outcome to 0 completed, 5 failed, 6 cancelled, 3 deleted, 124 timed out.
+/// Polls until the run is terminal (a held run: until it is released, then until it ends);
+/// prints its output (or the run as JSON) and maps the outcome to 0 completed, 5 failed, 6
+/// cancelled, 3 deleted, 124 timed out.
 pub fn wait_for(
-    store: &Store,
+    store: &mut Store,
     id: &str,
     timeout: Option<Duration>,
     json: bool,
@@ -27,8 +32,18 @@ pub fn wait_for(
     let started = Instant::now();
     let mut pause = Duration::from_millis(20);
     loop {
-        let Some(run) = store.run(id)? else {
-            return Err(CodedError::not_found(format!("run {id} not found (deleted?)")).into());
+        let run = match store.run(id)? {
+            Some(run) => run,
+            None => match store.find_held(id)? {
+                // Checked after the runs: a release moves it there in one transaction.
+                Some(held) if store.run(id)?.is_none() => held.run,
+                Some(_) => continue,
+                None => {
+                    return Err(
+                        CodedError::not_found(format!("run {id} not found (deleted?)")).into(),
+                    )
+                }
+            },
         };
         if run.is_terminal() {
             let mut out = crate::output::stdout();

@@ -4,6 +4,7 @@
 //!   which follow @coji/durably's `Run`, `StepRecord` and `Log` types;
 //! - [`labels`]: label checks and their stored JSON text;
 //! - [`spec`]: the run spec read by `enqueue`, and the flags that override it;
+//! - [`held`]: held runs (`--at`, `--in`, `--after`): their hold and how they are shown;
 //! - [`json`]: JSON checks, error text, and the lenient reading of stored JSON text;
 //! - [`command`]: the input of a command run (`enqueue -- CMD`);
 //! - [`text`]: storable text (NUL and invalid UTF-8 replaced) and the NUL check of user fields.
@@ -12,6 +13,7 @@
 //! `output`, unknown run and step statuses. Text that is not JSON is shown as a JSON string.
 
 pub mod command;
+pub mod held;
 pub mod json;
 pub mod labels;
 pub mod run;

@@ -1,5 +1,6 @@
 //! The run spec: what `enqueue` and `enqueue-many` read (a JSON object and/or flags).
 
+use super::held::Hold;
 use super::json::{check_depth, json_error, json_kind};
 use super::labels::{merge_label, Labels};
 use super::text::refuse_nul;
@@ -18,6 +19,8 @@ pub struct RunSpec {
     pub idempotency_key: Option<String>,
     pub concurrency_key: Option<String>,
     pub coalesce: bool,
+    /// What holds the run back (`at`, `in`, `after`): None for a run claimable at once.
+    pub hold: Option<Hold>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +40,17 @@ struct RawSpec<'a> {
     concurrency_key: Option<String>,
     #[serde(default)]
     coalesce: Option<String>,
+    /// A due time (`--at`).
+    #[serde(default)]
+    at: Option<String>,
+    /// A delay (`--in`).
+    #[serde(default, rename = "in")]
+    within: Option<String>,
+    /// Runs to wait for (`--after`).
+    #[serde(default)]
+    after: Option<Vec<String>>,
+    #[serde(default)]
+    after_any: Option<bool>,
 }
 
 fn any_value_even_null<'de, D: serde::Deserializer<'de>>(
@@ -55,6 +69,14 @@ pub struct SpecOverrides {
     pub idempotency_key: Option<String>,
     pub concurrency_key: Option<String>,
     pub coalesce: bool,
+    /// `--at TIME`.
+    pub at: Option<String>,
+    /// `--in DUR`.
+    pub within: Option<String>,
+    /// `--after ID…`.
+    pub after: Vec<String>,
+    /// `--after-any`.
+    pub after_any: bool,
 }
 
 impl RunSpec {
@@ -70,6 +92,19 @@ impl RunSpec {
         if let Some(input) = raw.input {
             check_depth(input.get(), "input")?;
         }
+        // Flags win over the spec's fields, as for the other fields: a due time or `after`
+        // given on the command line replaces the spec's hold.
+        let flagged = flags.at.is_some() || flags.within.is_some() || !flags.after.is_empty();
+        let hold = if flagged {
+            None
+        } else {
+            Hold::from_parts(
+                raw.at.as_deref(),
+                raw.within.as_deref(),
+                raw.after.unwrap_or_default(),
+                raw.after_any.unwrap_or(false),
+            )?
+        };
         let spec = RunSpec {
             job: raw.job.unwrap_or_default(),
             input: raw.input.map(|r| r.get().to_string()).unwrap_or_default(),
@@ -77,6 +112,7 @@ impl RunSpec {
             idempotency_key: raw.idempotency_key,
             concurrency_key: raw.concurrency_key,
             coalesce,
+            hold,
         };
         spec.with_flags(flags)
     }
@@ -103,6 +139,32 @@ impl RunSpec {
             self.concurrency_key = flags.concurrency_key.clone();
         }
         self.coalesce |= flags.coalesce;
+        let flagged_any = flags.after_any && !flags.after.is_empty();
+        if let Some(hold) = Hold::from_parts(
+            flags.at.as_deref(),
+            flags.within.as_deref(),
+            flags.after.clone(),
+            flagged_any,
+        )? {
+            self.hold = Some(hold);
+        } else if flags.after_any {
+            // `--after-any` alone applies to the spec's `after`.
+            match &mut self.hold {
+                Some(h) if !h.after.is_empty() => h.after_any = true,
+                _ => {
+                    return Err(crate::error::CodedError::usage(
+                        "after-any needs the runs to wait for (after)",
+                    )
+                    .into())
+                }
+            }
+        }
+        if self.coalesce && self.hold.is_some() {
+            return Err(crate::error::CodedError::usage(
+                "coalesce is for runs claimable at once, not held runs (at, in, after)",
+            )
+            .into());
+        }
         if self.input.is_empty() {
             self.input = "{}".to_string();
         }

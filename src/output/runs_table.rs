@@ -63,7 +63,13 @@ impl Col {
 
 /// Why a failed or cancelled run ended, short: `exit 3`, `SIGKILL`, `timeout 5m`, else the
 /// first line of its error.
+/// A held run's row (`scheduled`, `waiting`) carries its due time or the runs it waits on in
+/// `error` (`cmd::ls` puts it there for the table only).
 pub fn reason(run: &Run) -> String {
+    let held = [crate::model::held::SCHEDULED, crate::model::held::WAITING];
+    if held.contains(&run.status.as_str()) {
+        return run.error.clone().unwrap_or_default();
+    }
     if !(run.status == Status::Failed || run.status == Status::Cancelled) {
         return String::new();
     }

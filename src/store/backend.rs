@@ -11,9 +11,11 @@
 //! [`Fenced::LeaseLost`], from every write on behalf of a leased run; a database's own error an
 //! `anyhow` chain naming the database; a commit whose answer was lost is [`super::CommitUnknown`].
 
+use super::held::{HeldAnswer, HeldPeek, Released};
 use super::{
     Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord,
 };
+use crate::model::held::HeldRun;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -154,7 +156,45 @@ pub trait Maintenance {
     fn purge(&mut self, filter: &PurgeFilter) -> Result<u64>;
 }
 
-/// Every operation a backend must offer.
-pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance {}
+/// Held runs (issue 17, the rules in [`super::held`]): each call one transaction, on a
+/// database that has our own tables ([`super::Store`] reads them as empty otherwise).
+pub trait HeldRuns {
+    /// Enqueues a run with a hold ([`super::held::enqueue`]).
+    fn enqueue_held(&mut self, spec: &RunSpec) -> Result<HeldAnswer>;
+    /// The poll's read: whether a held run is due, and the waiting runs to judge (those
+    /// waiting on a run that ended at or after `since`; a page of the sweep after `sweep`).
+    fn peek_held(
+        &mut self,
+        since: Option<&str>,
+        sweep: Option<&(String, String)>,
+    ) -> Result<HeldPeek>;
+    /// One release of at most `limit` due runs (after the key `after`) and the waiting
+    /// `candidates`
+    /// ([`super::held::release`]).
+    fn release_held(
+        &mut self,
+        candidates: &[String],
+        limit: usize,
+        after: Option<&(String, String)>,
+    ) -> Result<Released>;
+    /// The held run a handle names (full id or tail), None when none does.
+    fn find_held(&mut self, given: &str) -> Result<Option<HeldRun>>;
+    /// Cancels the held run a handle names ([`super::held::cancel`]): its id, None when no
+    /// held run has it.
+    fn cancel_held(&mut self, given: &str) -> Result<Option<String>>;
+    /// Deletes the held run a handle names: its id, None when no held run has it.
+    fn delete_held(&mut self, given: &str) -> Result<Option<String>>;
+    /// A page of held runs, newest first: of `job` when given, only scheduled (`Some(true)`)
+    /// or only waiting (`Some(false)`) when asked.
+    fn held_page(
+        &mut self,
+        job: Option<&str>,
+        scheduled: Option<bool>,
+        limit: u64,
+    ) -> Result<Vec<HeldRun>>;
+}
 
-impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance> Backend for T {}
+/// Every operation a backend must offer.
+pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance + HeldRuns {}
+
+impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance + HeldRuns> Backend for T {}

@@ -22,7 +22,7 @@
 //! implements (one trait per concern, together [`Backend`]), [`target`] which database
 //! `--db` names (read once, at the edge), [`types`] the backend-neutral values, [`rules`] what
 //! each command means (written once), [`reads`] what `show`, `logs` and `ls` read in one
-//! snapshot (written once), [`handles`] how a run is named,
+//! snapshot (written once), [`handles`] how a run is named, [`held`] held runs (issue 17),
 //! [`columns`] the shared schema's column lists. The backends, side by side: [`sqlite`] and
 //! [`pg`], each only statements, transactions and row mapping. Their statement modules are
 //! public only for the in-process benchmarks (examples/bench.rs): commands and the worker use
@@ -31,6 +31,7 @@
 pub mod backend;
 pub mod columns;
 pub mod handles;
+pub mod held;
 pub mod ours;
 pub mod pg;
 pub mod reads;
@@ -532,5 +533,76 @@ impl Store {
     /// A whole purge in short batches that let other writers in between; how many.
     pub fn purge(&mut self, filter: &PurgeFilter) -> Result<u64> {
         self.backend_mut().purge(filter)
+    }
+
+    /// Enqueues a run with a hold (`--at`, `--in`, `--after`), creating our tables first if
+    /// the database lacks them ([`held::enqueue`]).
+    pub fn enqueue_held(&mut self, spec: &RunSpec) -> Result<held::HeldAnswer> {
+        self.ensure_ours()?;
+        self.backend_mut().enqueue_held(spec)
+    }
+
+    /// The poll's read of held runs ([`backend::HeldRuns::peek_held`]); nothing on a database
+    /// without our tables.
+    pub fn peek_held(
+        &mut self,
+        since: Option<&str>,
+        sweep: Option<&(String, String)>,
+    ) -> Result<held::HeldPeek> {
+        if !self.has_ours() {
+            return Ok(held::HeldPeek::default());
+        }
+        self.backend_mut().peek_held(since, sweep)
+    }
+
+    /// One release of held runs ([`held::release`]).
+    pub fn release_held(
+        &mut self,
+        candidates: &[String],
+        limit: usize,
+        after: Option<&(String, String)>,
+    ) -> Result<held::Released> {
+        if !self.has_ours() {
+            return Ok(held::Released::default());
+        }
+        self.backend_mut().release_held(candidates, limit, after)
+    }
+
+    /// The held run a handle names, None when none does (or the database has no held runs).
+    pub fn find_held(&mut self, given: &str) -> Result<Option<crate::model::held::HeldRun>> {
+        if !self.has_ours() {
+            return Ok(None);
+        }
+        self.backend_mut().find_held(given)
+    }
+
+    /// Cancels the held run a handle names (moved into the runs as cancelled): its id, None
+    /// when no held run has it.
+    pub fn cancel_held(&mut self, given: &str) -> Result<Option<String>> {
+        if !self.has_ours() {
+            return Ok(None);
+        }
+        self.backend_mut().cancel_held(given)
+    }
+
+    /// Deletes the held run a handle names: its id, None when no held run has it.
+    pub fn delete_held(&mut self, given: &str) -> Result<Option<String>> {
+        if !self.has_ours() {
+            return Ok(None);
+        }
+        self.backend_mut().delete_held(given)
+    }
+
+    /// A page of held runs for `ls`, newest first ([`backend::HeldRuns::held_page`]).
+    pub fn held_page(
+        &mut self,
+        job: Option<&str>,
+        scheduled: Option<bool>,
+        limit: u64,
+    ) -> Result<Vec<crate::model::held::HeldRun>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().held_page(job, scheduled, limit)
     }
 }

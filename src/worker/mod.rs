@@ -35,6 +35,7 @@ macro_rules! repeated {
 
 pub mod clock;
 pub mod handler;
+mod held;
 pub mod lease;
 mod noise;
 mod passfile;

@@ -125,6 +125,8 @@ struct LoopState {
     renewals_failing: bool,
     /// `-v`: "waiting for runs …" said since the worker last went idle.
     said_waiting: bool,
+    /// Held runs released at each poll (worker/held.rs).
+    held: super::held::Release,
 }
 
 impl LoopState {
@@ -291,6 +293,8 @@ impl Scheduler<'_> {
         done_tx: &mpsc::Sender<(String, Outcome)>,
     ) -> Result<Turn> {
         let room = self.room(st);
+        st.held
+            .poll(&self.shared.store, self.cfg.poll, st.running == 0);
         let claimed = self
             .jobs(&mut st.jobs_cache)
             .and_then(|jobs| self.claim(&jobs, room));

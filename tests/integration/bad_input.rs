@@ -742,7 +742,7 @@ fn status_flags_are_parsed_in_any_case_and_rm_refuses_non_terminal_ones() {
         &["ls", "--status", "done"],
         b"",
         2,
-        "(expected pending, leased, completed, failed, cancelled)",
+        "(expected pending, leased, completed, failed, cancelled, scheduled, waiting)",
     );
 }
 

@@ -1691,9 +1691,10 @@ fn sqlite_schema_matches_library_migrate() {
             .unwrap_or_else(|| panic!("the CLI's schema lacks {name}"));
         assert_eq!(obj, ours, "{name} differs (left: library, right: CLI)");
     }
+    // Beside our indexes, our own tables (durably_cli_*, sql/cli.sql) and their indexes.
     let extra: BTreeSet<&str> = cli
         .keys()
-        .filter(|n| !lib.contains_key(*n))
+        .filter(|n| !lib.contains_key(*n) && !n.contains("durably_cli_"))
         .map(String::as_str)
         .collect();
     assert_eq!(extra, EXTRA_INDEXES.into_iter().collect::<BTreeSet<_>>());
@@ -1728,7 +1729,8 @@ fn pg_columns(
     c.query(
         "SELECT table_name::text, column_name::text, ordinal_position::text, data_type::text, \
                 column_default::text, is_nullable::text \
-         FROM information_schema.columns WHERE table_schema = $1",
+         FROM information_schema.columns WHERE table_schema = $1 \
+           AND table_name NOT LIKE 'durably\\_cli\\_%'",
         &[&schema],
     )
     .expect("read information_schema.columns")
@@ -1745,7 +1747,8 @@ fn pg_columns(
 /// Indexes of a schema: name → definition without the schema's name.
 fn pg_indexes(c: &mut postgres::Client, schema: &str) -> BTreeMap<String, String> {
     c.query(
-        "SELECT indexname::text, replace(indexdef, $2, '') FROM pg_indexes WHERE schemaname = $1",
+        "SELECT indexname::text, replace(indexdef, $2, '') FROM pg_indexes WHERE schemaname = $1 \
+         AND tablename NOT LIKE 'durably\\_cli\\_%'",
         &[&schema, &format!("{schema}.")],
     )
     .expect("read pg_indexes")
@@ -1859,4 +1862,78 @@ fn pg_schema_matches_library_migrate() {
     );
     assert_eq!(pg_columns(&mut c, "interop_lib"), lib_cols);
     assert_eq!(pg_versions(&mut c, "interop_lib"), vec![1]);
+}
+
+scenarios! {
+    /// Issue 17, held runs: while held (`enqueue --in/--at/--after`), a run is not in
+    /// durably_runs, so the library's `getRuns` never lists it (as pending or at all) and its
+    /// worker never starts it; the library's `migrate()` accepts the database with our tables.
+    /// Once the CLI released it (same id), the library sees it pending and its worker runs it,
+    /// never before its due time.
+    fn held_runs_are_invisible_to_the_library_until_released() {
+        let e = env();
+        let db = Db::of(&e);
+        db.cli_ok(&["init"]);
+        db.lib("migrate", &[]);
+        let later = id_of(&db.enqueue("--job append --in 1h"));
+        let soon: Vec<String> = (0..3)
+            .map(|_| id_of(&db.enqueue("--job append --in 2s")))
+            .collect();
+        let waiting = id_of(&db.enqueue(&format!("--job append --after {}", soon[0])));
+        let due_at: Vec<String> = soon
+            .iter()
+            .map(|id| db.show(id)["held"]["dueAt"].as_str().unwrap().to_string())
+            .collect();
+        let log = e.path("append.log");
+        let read = |db: &Db| {
+            db.lib_read(&[
+                json!({"op": "getRuns", "filter": {}}),
+                json!({"op": "getRuns", "filter": {"status": "pending"}}),
+            ])
+        };
+        let before = read(&db);
+        assert_eq!(before[0], json!([]), "getRuns lists no held run");
+        assert_eq!(before[1], json!([]));
+        // A library worker pass beside held runs starts none of them.
+        let mut drain = db.lib_cmd("drain", &[log.to_str().unwrap()]);
+        let drained = node_result("drain", &drain.output().expect("run node"));
+        assert_eq!(drained["processed"], 0, "{drained}");
+        db.lib("migrate", &[]);
+        // The CLI releases the due runs (a worker with no handler for `append`: it only
+        // releases), after their due time.
+        wait_for("the due time", || {
+            (timestamp_ago(std::time::Duration::ZERO) > due_at[2]).then_some(())
+        });
+        let only = e.path("no-handlers");
+        std::fs::create_dir_all(&only).unwrap();
+        script(&only.join("other"), "#!/bin/sh\necho ok\n");
+        db.cli_ok(&["work", "--until-idle", "--handlers", only.to_str().unwrap()]);
+        let after = read(&db);
+        let mut pending = ids_of(&after[1]);
+        pending.sort();
+        let mut want = soon.clone();
+        want.sort();
+        assert_eq!(pending, want, "released with their ids, pending");
+        assert!(!ids_of(&after[0]).contains(&later));
+        assert!(!ids_of(&after[0]).contains(&waiting));
+        // The library's worker runs them, none before its due time; then the CLI releases the
+        // run that waited on the first, which the library runs too.
+        let mut drain = db.lib_cmd("drain", &[log.to_str().unwrap()]);
+        let drained = node_result("drain", &drain.output().expect("run node"));
+        assert_eq!(drained["processed"], 3, "{drained}");
+        for (id, due) in soon.iter().zip(&due_at) {
+            let run = db.show(id);
+            assert_eq!(run["status"], "completed", "{run}");
+            assert!(run["startedAt"].as_str().unwrap() >= due.as_str(), "{run}");
+        }
+        db.cli_ok(&["work", "--until-idle", "--handlers", only.to_str().unwrap()]);
+        assert_eq!(db.show(&waiting)["status"], "pending");
+        let mut drain = db.lib_cmd("drain", &[log.to_str().unwrap()]);
+        let drained = node_result("drain", &drain.output().expect("run node"));
+        assert_eq!(drained["processed"], 1, "{drained}");
+        assert_eq!(db.show(&waiting)["status"], "completed");
+        assert_eq!(db.show(&later)["status"], "scheduled");
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(log.lines().count(), 4, "each released run ran once: {log}");
+    }
 }

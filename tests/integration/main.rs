@@ -28,6 +28,7 @@ mod dashboard;
 mod enqueue;
 mod fleet;
 mod handler_channel;
+mod held;
 mod help;
 mod interop;
 mod ls;

@@ -80,6 +80,8 @@ struct Batch {
     /// The chunk being inserted: its first and last item, and its first new run (what to look
     /// for when its commit's outcome is unknown).
     seen: ChunkSeen,
+    /// Some item is held (`at`, `in`, `after`): our tables are needed.
+    any_held: bool,
 }
 
 /// What the transaction of one chunk wrote, for the message when its commit's outcome is
@@ -96,6 +98,7 @@ impl Batch {
     /// Validates one item and spools it; a full chunk is inserted at once.
     fn add(&mut self, text: &str, place: Place) -> Result<()> {
         let spec = RunSpec::parse(text, &self.flags).map_err(|e| anyhow!("{place}: {e:#}"))?;
+        self.any_held |= spec.hold.is_some();
         self.spool.push(&spec, place)?;
         self.read += 1;
         if self.read % 4096 == 0 {
@@ -117,6 +120,13 @@ impl Batch {
         let began = Instant::now();
         self.seen = ChunkSeen::default();
         let mut store = self.store.take().context("the database is not open")?;
+        if self.any_held {
+            // Held runs go to tables of our own, created on first use (store::ours).
+            if let Err(e) = store.ensure_ours() {
+                self.store = Some(store);
+                return Err(e);
+            }
+        }
         let before = self.counts;
         let mut pause = Duration::from_millis(10);
         let inserted = loop {
@@ -289,6 +299,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
         started: Instant::now(),
         insert_time: std::time::Duration::ZERO,
         seen: ChunkSeen::default(),
+        any_held: false,
     };
     let progress = batch.progress.clone();
     let fed = input::feed(reader, &name, progress.as_ref(), &mut |text, place| {

@@ -4,6 +4,7 @@
 //! spec, so the insert loop allocates little.
 
 use super::input::Place;
+use crate::model::held::{Due, Hold};
 use crate::model::RunSpec;
 use anyhow::{anyhow, Context as _, Result};
 use std::fs::File;
@@ -14,7 +15,8 @@ pub const SPOOL_MEMORY: usize = 1 << 20;
 
 /// Validated specs waiting for their transaction, in a compact binary form: per record a u32
 /// length, then line, index + 1 (0: none), a flag byte, job, input, the keys present and the
-/// labels, each string a u32 length and its bytes.
+/// labels, each string a u32 length and its bytes; a held run's hold after them (due kind,
+/// its u64 value, the runs waited on).
 pub struct Spool {
     buf: Vec<u8>,
     file: Option<File>,
@@ -25,6 +27,46 @@ pub struct Spool {
 const HAS_IDEMPOTENCY_KEY: u8 = 1;
 const HAS_CONCURRENCY_KEY: u8 = 2;
 const COALESCE: u8 = 4;
+const HELD: u8 = 8;
+const AFTER_ANY: u8 = 16;
+
+/// A hold's due time: none, at (milliseconds since the epoch), in (milliseconds).
+const DUE_NONE: u8 = 0;
+const DUE_AT: u8 = 1;
+const DUE_IN: u8 = 2;
+
+fn put_hold(b: &mut Vec<u8>, hold: &Hold) {
+    let (kind, value) = match &hold.due {
+        None => (DUE_NONE, 0u64),
+        Some(Due::At(ms)) => (DUE_AT, *ms as u64),
+        Some(Due::In(d)) => (DUE_IN, d.as_millis().min(u64::MAX as u128) as u64),
+    };
+    b.push(kind);
+    b.extend_from_slice(&value.to_le_bytes());
+    b.extend_from_slice(&(hold.after.len() as u32).to_le_bytes());
+    for a in &hold.after {
+        put_str(b, a);
+    }
+}
+
+fn take_hold(rec: &mut &[u8], after_any: bool) -> Result<Hold> {
+    let kind = take(rec, 1)?[0];
+    let value = take_u64(rec)?;
+    let due = match kind {
+        DUE_AT => Some(Due::At(value as i64)),
+        DUE_IN => Some(Due::In(std::time::Duration::from_millis(value))),
+        _ => None,
+    };
+    let n = take_u32(rec)?;
+    let after = (0..n)
+        .map(|_| take_str(rec).map(str::to_string))
+        .collect::<Result<_>>()?;
+    Ok(Hold {
+        due,
+        after,
+        after_any,
+    })
+}
 
 fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -56,6 +98,12 @@ impl Spool {
         if spec.coalesce {
             flags |= COALESCE;
         }
+        if let Some(hold) = &spec.hold {
+            flags |= HELD;
+            if hold.after_any {
+                flags |= AFTER_ANY;
+            }
+        }
         b.push(flags);
         put_str(b, &spec.job);
         put_str(b, &spec.input);
@@ -69,6 +117,9 @@ impl Spool {
         for (k, v) in &spec.labels {
             put_str(b, k);
             put_str(b, v);
+        }
+        if let Some(hold) = &spec.hold {
+            put_hold(b, hold);
         }
         let len = (b.len() - start - 4) as u32;
         b[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -213,6 +264,11 @@ impl Unspool {
                 None => s.labels.push((k.to_string(), v.to_string())),
             }
         }
+        s.hold = if flags & HELD != 0 {
+            Some(take_hold(&mut rec, flags & AFTER_ANY != 0)?)
+        } else {
+            None
+        };
         Ok(Some(Place { line, index }))
     }
 }
@@ -231,6 +287,22 @@ mod tests {
             idempotency_key: (i % 2 == 0).then(|| format!("i{i}")),
             concurrency_key: (i % 3 == 0).then(|| format!("c{i}")),
             coalesce: i % 6 == 0,
+            hold: match i % 7 {
+                1 => Some(Hold {
+                    due: Some(Due::At(i as i64 * 1000)),
+                    ..Hold::default()
+                }),
+                2 => Some(Hold {
+                    due: Some(Due::In(std::time::Duration::from_millis(i as u64))),
+                    ..Hold::default()
+                }),
+                3 => Some(Hold {
+                    due: None,
+                    after: vec![format!("a{i}"), format!("b{i}")],
+                    after_any: i % 2 == 0,
+                }),
+                _ => None,
+            },
         }
     }
 
@@ -269,6 +341,7 @@ mod tests {
                     assert_eq!(s.idempotency_key, want.idempotency_key);
                     assert_eq!(s.concurrency_key, want.concurrency_key);
                     assert_eq!(s.coalesce, want.coalesce);
+                    assert_eq!(s.hold, want.hold);
                     assert_eq!((p.line, p.index), (place(i).line, place(i).index));
                     i += 1;
                 }

@@ -10,6 +10,7 @@ mod admission;
 mod big_output;
 mod clock;
 mod feed;
+pub mod held;
 mod lease;
 mod literal;
 mod loss;
@@ -189,6 +190,19 @@ impl PgBatch<'_> {
     /// Like [`Postgres::enqueue`], in the batch's transaction: a run without keys is buffered
     /// and written with others ([`enqueue::Buffer`]); one with a key after the buffer.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        if spec.hold.is_some() {
+            let answer = self.buffer.flush(self.client).and_then(|()| {
+                let st = &mut held::Held {
+                    c: &mut *self.client,
+                    clock: &mut *self.clock,
+                    batch: true,
+                };
+                super::held::enqueue(st, spec)
+            });
+            return answer
+                .map(super::held::HeldAnswer::into_run)
+                .map_err(|e| describe(e, self.shown));
+        }
         let answer = match self.buffer.push(self.client, spec, self.clock) {
             Ok(Some(answer)) => Ok(answer),
             Ok(None) => self.buffer.flush(self.client).and_then(|()| {

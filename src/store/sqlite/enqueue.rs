@@ -40,7 +40,7 @@ pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Ru
 }
 
 /// The reads of [`rules::KeyHolders`] in the caller's transaction.
-struct KeyReads<'a>(&'a Connection);
+pub(super) struct KeyReads<'a>(pub(super) &'a Connection);
 
 impl rules::KeyHolders for KeyReads<'_> {
     fn by_idempotency_key(&mut self, job: &str, key: &str) -> Result<Option<Run>> {

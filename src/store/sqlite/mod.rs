@@ -9,6 +9,7 @@ pub mod big_text;
 pub mod db;
 pub mod enqueue;
 pub mod feed;
+pub mod held;
 pub mod lease;
 pub mod list;
 pub mod maintenance;
@@ -35,10 +36,10 @@ pub struct Sqlite {
     pub(in crate::store) conn: Connection,
     pub(in crate::store) path: PathBuf,
     /// Timestamps of this process never go backwards, even if the system clock does.
-    clock: Clock,
+    pub(in crate::store) clock: Clock,
     /// The file has our own tables (`durably_cli_*`, [`crate::store::ours`]); false on a file
     /// the library created until a feature that needs them is used.
-    ours: bool,
+    pub(in crate::store) ours: bool,
 }
 
 /// Enqueues inside the one transaction of [`Sqlite::enqueue_batch`].
@@ -51,6 +52,14 @@ pub struct SqliteBatch<'s> {
 impl SqliteBatch<'_> {
     /// Like [`super::Store::enqueue`], in the batch's transaction.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        if spec.hold.is_some() {
+            let st = &mut held::Held {
+                conn: self.conn,
+                clock: self.clock,
+            };
+            let answer = super::held::enqueue(st, spec).map_err(|e| db::describe(e, self.path));
+            return answer.map(super::held::HeldAnswer::into_run);
+        }
         enqueue::enqueue(self.conn, spec, self.clock).map_err(|e| db::describe(e, self.path))
     }
 }
@@ -141,7 +150,10 @@ impl Sqlite {
     }
 
     /// `f` in one read transaction (one snapshot), ended before returning.
-    fn read<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(in crate::store) fn read<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let tx = self
             .conn
             .transaction()
