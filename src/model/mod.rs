@@ -15,6 +15,7 @@ pub mod command;
 pub mod json;
 pub mod labels;
 pub mod run;
+pub mod schedule;
 pub mod spec;
 pub mod text;
 
