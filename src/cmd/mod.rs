@@ -13,6 +13,7 @@ mod ls;
 mod progress;
 mod retrigger;
 mod rm;
+mod schedule;
 mod show;
 mod stats;
 mod step;
@@ -91,6 +92,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Step(a) => step::run(&ctx, a),
         Command::Progress(a) => progress::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
+        Command::Schedule(a) => schedule::run(&ctx, a),
     }
 }
 

@@ -277,9 +277,16 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused_in_one_line() {
-        let e = Timing::parse(Some("61 * * * *"), None, "UTC").err().unwrap();
-        assert!(format!("{e:#}").starts_with("invalid cron expression"), "{e:#}");
-        let e = Timing::parse(Some("* * * * *"), None, "Mars/Olympus").err().unwrap();
+        let e = Timing::parse(Some("61 * * * *"), None, "UTC")
+            .err()
+            .unwrap();
+        assert!(
+            format!("{e:#}").starts_with("invalid cron expression"),
+            "{e:#}"
+        );
+        let e = Timing::parse(Some("* * * * *"), None, "Mars/Olympus")
+            .err()
+            .unwrap();
         assert_eq!(format!("{e:#}"), "unknown time zone \"Mars/Olympus\"");
         assert!(Timing::parse(None, Some(999), "UTC").is_err());
         assert!(Timing::parse(None, None, "UTC").is_err());
@@ -344,7 +351,10 @@ mod tests {
         // The first pass: 02:30 CEST = 00:30 UTC.
         assert_eq!(text(first), "2026-10-25T00:30:00.000Z");
         // Not again at 02:30 CET (01:30 UTC): next is the following day, 02:30 CET.
-        assert_eq!(text(t.next_after(first).unwrap()), "2026-10-26T01:30:00.000Z");
+        assert_eq!(
+            text(t.next_after(first).unwrap()),
+            "2026-10-26T01:30:00.000Z"
+        );
     }
 
     #[test]
@@ -384,20 +394,29 @@ mod tests {
         let y = cron("0 0 1 1 *", "UTC");
         let next_at = ms("2024-01-01T00:00:00.000Z");
         let now = ms("2026-12-03T17:00:00.000Z");
-        assert!(due(&y, CatchUp::None, next_at, now).unwrap().slots.is_empty());
+        assert!(due(&y, CatchUp::None, next_at, now)
+            .unwrap()
+            .slots
+            .is_empty());
         assert_eq!(due(&y, CatchUp::Last, next_at, now).unwrap().slots.len(), 1);
         let all = due(&y, CatchUp::All, next_at, now).unwrap();
-        assert_eq!(all.slots.iter().map(|&s| text(s)).collect::<Vec<_>>(), [
-            "2024-01-01T00:00:00.000Z",
-            "2025-01-01T00:00:00.000Z",
-            "2026-01-01T00:00:00.000Z"
-        ]);
+        assert_eq!(
+            all.slots.iter().map(|&s| text(s)).collect::<Vec<_>>(),
+            [
+                "2024-01-01T00:00:00.000Z",
+                "2025-01-01T00:00:00.000Z",
+                "2026-01-01T00:00:00.000Z"
+            ]
+        );
         assert_eq!(text(all.next_at), "2027-01-01T00:00:00.000Z");
         // all is capped at the latest CATCH_UP_CAP slots.
         let capped = due(&t, CatchUp::All, 0, 10_000_000).unwrap();
         assert_eq!(capped.slots.len(), CATCH_UP_CAP);
         assert_eq!(*capped.slots.last().unwrap(), 10_000_000);
         // Nothing due yet.
-        assert!(due(&t, CatchUp::Last, now + 1000, now).unwrap().slots.is_empty());
+        assert!(due(&t, CatchUp::Last, now + 1000, now)
+            .unwrap()
+            .slots
+            .is_empty());
     }
 }

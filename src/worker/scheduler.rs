@@ -125,6 +125,7 @@ struct LoopState {
     renewals_failing: bool,
     /// `-v`: "waiting for runs …" said since the worker last went idle.
     said_waiting: bool,
+    schedules: super::schedules::Materialiser,
 }
 
 impl LoopState {
@@ -190,6 +191,10 @@ impl Scheduler<'_> {
                 && !st.backoff.active()
                 && !self.leases.claims_held();
             let renewing = stopping || self.renewals_work(&mut st);
+            if !stopping && connected {
+                st.schedules
+                    .poll(&self.shared.store, self.cfg.poll, self.cfg.verbose);
+            }
             if !stopping && connected && room && renewing {
                 if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;
