@@ -205,7 +205,7 @@ pub enum ScheduleCommand {
     /// UTC, as the library writes timestamps; a handler reads it from DURABLY_LABELS) and the
     /// idempotency key schedule:NAME:SLOT, so a slot never makes two runs.
     #[command(after_help = EXAMPLES_SCHEDULE_ADD)]
-    Add(ScheduleAddArgs),
+    Add(Box<ScheduleAddArgs>),
     /// List schedules with their next firing times
     #[command(visible_alias = "list")]
     Ls(JsonArgs),

@@ -18,7 +18,7 @@ const UPCOMING: usize = 3;
 
 pub fn run(ctx: &Context, command: ScheduleCommand) -> Result<ExitCode> {
     match command {
-        ScheduleCommand::Add(a) => add(ctx, a),
+        ScheduleCommand::Add(a) => add(ctx, *a),
         ScheduleCommand::Ls(a) => ls(ctx, a),
         ScheduleCommand::Show(a) => show(ctx, a),
         ScheduleCommand::Rm(a) => {
