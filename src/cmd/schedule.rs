@@ -43,7 +43,14 @@ fn new_schedule(a: &ScheduleAddArgs) -> Result<Schedule> {
         ),
         None => None,
     };
-    Timing::parse(a.cron.as_deref(), every_ms, &a.tz).map_err(usage)?;
+    let timing = Timing::parse(a.cron.as_deref(), every_ms, &a.tz).map_err(usage)?;
+    if timing.next_after(crate::time::now_ms()).is_err() {
+        let cron = a.cron.as_deref().unwrap_or_default();
+        return Err(CodedError::usage(format!(
+            "invalid cron expression {cron:?} (it never fires)"
+        ))
+        .into());
+    }
     let input = match &a.input {
         Some(text) => validate_json(text, "--input").map_err(usage)?,
         None => "{}".to_string(),

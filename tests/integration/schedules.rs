@@ -153,8 +153,9 @@ both! {
         let env = Env::init();
         env.ok(&["schedule", "add", "taken", "--every", "1h", "--job", "j"]);
         let before = env.ok(&["schedule", "ls", "--json"]).stdout;
-        let cases: [(&[&str], &str); 8] = [
+        let cases: [(&[&str], &str); 9] = [
             (&["--cron", "61 * * * *"], "invalid cron expression"),
+            (&["--cron", "0 0 30 2 *"], "it never fires"),
             (&["--cron", "* * *"], "invalid cron expression"),
             (&["--cron", "* * * * *", "--tz", "Mars/Olympus"], "unknown time zone"),
             (&["--every", "500ms"], "at least 1s"),
