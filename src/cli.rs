@@ -204,6 +204,117 @@ pub enum Command {
     /// Print a shell completion script
     #[command(after_help = EXAMPLES_COMPLETIONS)]
     Completions(CompletionsArgs),
+    /// Runs enqueued by the clock (a cron expression in a time zone, or every DUR): `durably
+    /// work` materialises each due slot into one run
+    #[command(subcommand, after_help = EXAMPLES_SCHEDULE)]
+    Schedule(ScheduleCommand),
+}
+
+/// `durably schedule …`
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Add a schedule: from its next slot on, `durably work` enqueues one run per slot
+    ///
+    /// Each run gets the labels durably.schedule=NAME and durably.slot=SLOT (the slot's time,
+    /// UTC, as the library writes timestamps; a handler reads it from DURABLY_LABELS) and the
+    /// idempotency key schedule:NAME:SLOT, so a slot never makes two runs.
+    #[command(after_help = EXAMPLES_SCHEDULE_ADD)]
+    Add(Box<ScheduleAddArgs>),
+    /// List schedules with their next firing times
+    #[command(visible_alias = "list")]
+    Ls(JsonArgs),
+    /// Show one schedule and its next firing times
+    Show(ScheduleNameArgs),
+    /// Delete a schedule (the runs it enqueued stay)
+    Rm(ScheduleNameArgs),
+    /// Stop materialising a schedule's slots
+    Pause(ScheduleNameArgs),
+    /// Materialise a paused schedule's slots again, from the first slot after now (slots that
+    /// fell while it was paused are not caught up)
+    Resume(ScheduleNameArgs),
+}
+
+/// Which slots missed while no worker ran become runs.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CatchUpArg {
+    /// Skip them: only a slot at most 60s late is run
+    None,
+    /// One run, for the latest missed slot
+    Last,
+    /// One run per missed slot (at most the latest 100)
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleAddArgs {
+    /// The schedule's name (A-Z a-z 0-9 . _ / -, at most 200 bytes)
+    #[arg(value_name = "NAME", value_parser = schedule_name)]
+    pub name: String,
+    /// A cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 with
+    /// seconds first; @daily and the like too
+    #[arg(
+        long,
+        value_name = "EXPR",
+        required_unless_present = "every",
+        conflicts_with = "every"
+    )]
+    pub cron: Option<String>,
+    /// A slot every DUR (at least 1s), at multiples of DUR since 1970-01-01T00:00:00Z
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub every: Option<Duration>,
+    /// The IANA time zone the cron expression is read in (DST handled by the tz database)
+    #[arg(
+        long,
+        value_name = "ZONE",
+        default_value = "UTC",
+        conflicts_with = "every"
+    )]
+    pub tz: String,
+    /// The job of the runs
+    #[arg(long, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), value_parser = job_name)]
+    pub job: String,
+    /// The runs' input as JSON text (default {})
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
+    /// Label KEY=VALUE of the runs, repeatable
+    #[arg(long = "label", short = 'l', value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// The runs' concurrency key: a slot whose job still has a pending run with it adds none
+    #[arg(long, value_name = "KEY", value_parser = key_arg)]
+    pub concurrency_key: Option<String>,
+    /// Which slots missed while no worker ran become runs
+    #[arg(long, value_enum, default_value_t = CatchUpArg::Last)]
+    pub catch_up: CatchUpArg,
+    /// Retry a failed run up to N more times (the runs' retry policy)
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// With --retries: the first backoff
+    #[arg(long, value_name = "DUR", requires = "retries", value_parser = duration)]
+    pub backoff: Option<Duration>,
+    /// With --retries: the longest backoff
+    #[arg(long, value_name = "DUR", requires = "retries", value_parser = duration)]
+    pub backoff_max: Option<Duration>,
+    /// With --retries: retry only these exit codes (comma-separated)
+    #[arg(
+        long,
+        value_name = "CODES",
+        requires = "retries",
+        value_delimiter = ','
+    )]
+    pub retry_on: Vec<i32>,
+    /// Print the schedule as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleNameArgs {
+    /// The schedule's name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Print the schedule as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -706,6 +817,22 @@ fn db_size(text: &str) -> Result<u64, String> {
 }
 
 /// The job name of `enqueue --job` and `work --job`: not empty (nor only blanks).
+/// A schedule's name: the label key's characters (it is in the runs' labels and keys).
+fn schedule_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 200 {
+        return Err("a schedule name has 1 to 200 bytes".to_string());
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')))
+    {
+        return Err(format!(
+            "character {bad:?} not allowed (use A-Z a-z 0-9 . _ / -)"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 fn job_name(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
         return Err("the job name must not be empty".to_string());
@@ -823,6 +950,21 @@ Examples:
   durably serve
   durably serve --bind 127.0.0.1:9000 --base-path /api/durably --read-only
   DURABLY_TOKEN=s3cret durably serve --bind 0.0.0.0:8080 --handlers /srv/jobs";
+const EXAMPLES_SCHEDULE: &str = "\
+Examples:
+  durably schedule add nightly --cron '30 2 * * *' --tz Europe/Paris --job backup
+  durably schedule add heartbeat --every 1m --job ping --catch-up none
+  durably schedule ls
+  durably schedule show nightly --json
+  durably schedule pause nightly; durably schedule resume nightly
+  durably schedule rm heartbeat";
+
+const EXAMPLES_SCHEDULE_ADD: &str = "\
+Examples:
+  durably schedule add nightly --cron '30 2 * * *' --tz Europe/Paris --job backup
+  durably schedule add report --cron '0 9 * * 1-5' --tz America/New_York --job report \\
+      --input '{\"format\":\"pdf\"}' --label team=finance --catch-up all
+  durably schedule add heartbeat --every 30s --job ping --concurrency-key ping";
 
 const EXAMPLES_STATS: &str = "\
 Examples:

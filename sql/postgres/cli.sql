@@ -55,3 +55,34 @@ CREATE INDEX IF NOT EXISTS idx_durably_cli_attempts_first ON durably_cli_attempt
 -- a tail of 8+ characters, as a run is (src/store/held.rs); written and read by the held-run
 -- commands and the release (src/store/pg/held.rs).
 CREATE INDEX IF NOT EXISTS idx_durably_cli_held_runs_id_tail ON durably_cli_held_runs (lower(right(id, 8)));
+-- Schedules (issue 17, `durably schedule`): written by `schedule add|rm|pause|resume`; read by
+-- `schedule ls|show` and by every `work` poll, which materialises due slots into runs: one
+-- transaction moves next_at forward (compare-and-set on the value read) and enqueues the
+-- slot's runs, each with the idempotency key schedule:NAME:SLOT. The retry columns are the
+-- policy of the runs it enqueues.
+CREATE TABLE IF NOT EXISTS durably_cli_schedules (
+  name TEXT PRIMARY KEY,
+  -- Exactly one of cron (with tz, an IANA zone) and every_ms.
+  cron TEXT,
+  every_ms BIGINT,
+  tz TEXT NOT NULL DEFAULT 'UTC',
+  job_name TEXT NOT NULL,
+  input TEXT NOT NULL,
+  labels TEXT NOT NULL DEFAULT '{}',
+  concurrency_key TEXT,
+  -- none, last or all.
+  catch_up TEXT NOT NULL DEFAULT 'last',
+  retries BIGINT,
+  backoff_ms BIGINT,
+  backoff_max_ms BIGINT,
+  retry_on TEXT,
+  paused INTEGER NOT NULL DEFAULT 0,
+  -- The first slot not yet materialised (the library's timestamp text).
+  next_at TEXT NOT NULL,
+  -- The latest slot materialised.
+  last_slot TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+-- The poll's one indexed read: unpaused schedules by their next slot.
+CREATE INDEX IF NOT EXISTS idx_durably_cli_schedules_next ON durably_cli_schedules (next_at) WHERE paused = 0;

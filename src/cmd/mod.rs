@@ -14,6 +14,7 @@ mod progress;
 mod retrigger;
 mod rm;
 mod serve;
+mod schedule;
 mod show;
 mod stats;
 mod step;
@@ -93,6 +94,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Progress(a) => progress::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Serve(a) => serve::run(&ctx, a),
+        Command::Schedule(a) => schedule::run(&ctx, a),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod held;
 pub mod json;
 pub mod labels;
 pub mod run;
+pub mod schedule;
 pub mod spec;
 pub mod text;
 

@@ -12,10 +12,12 @@
 //! `anyhow` chain naming the database; a commit whose answer was lost is [`super::CommitUnknown`].
 
 use super::held::{HeldAnswer, HeldPeek, Released};
+use super::schedules::Materialised;
 use super::{
     Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord,
 };
 use crate::model::held::HeldRun;
+use crate::model::schedule::Schedule;
 use crate::model::{Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -194,7 +196,26 @@ pub trait HeldRuns {
     ) -> Result<Vec<HeldRun>>;
 }
 
-/// Every operation a backend must offer.
-pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance + HeldRuns {}
+/// Schedules (`durably schedule`, [`super::schedules`]): each call one transaction. Callers
+/// make sure our tables exist ([`super::Store::ensure_ours`]) before any of these.
+pub trait Schedules {
+    /// [`super::schedules::add`].
+    fn add_schedule(&mut self, s: &Schedule) -> Result<Schedule>;
+    /// Every schedule, by name, from one snapshot.
+    fn schedules(&mut self) -> Result<Vec<Schedule>>;
+    /// The schedule named `name`.
+    fn schedule(&mut self, name: &str) -> Result<Option<Schedule>>;
+    /// [`super::schedules::set_paused`].
+    fn pause_schedule(&mut self, name: &str, paused: bool) -> Result<Schedule>;
+    /// [`super::schedules::remove`].
+    fn remove_schedule(&mut self, name: &str) -> Result<()>;
+    /// The worker's one indexed read per poll: at most `limit` unpaused schedules due now.
+    fn due_schedules(&mut self, limit: u64) -> Result<Vec<String>>;
+    /// [`super::schedules::materialise`].
+    fn materialise(&mut self, name: &str) -> Result<Option<Materialised>>;
+}
 
-impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance + HeldRuns> Backend for T {}
+/// Every operation a backend must offer.
+pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance + HeldRuns + Schedules {}
+
+impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance + HeldRuns + Schedules> Backend for T {}

@@ -36,6 +36,7 @@ pub mod ours;
 pub mod pg;
 pub mod reads;
 pub mod rules;
+pub mod schedules;
 pub mod sqlite;
 pub mod target;
 pub mod types;
@@ -48,8 +49,10 @@ pub use types::{
     Pending, Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
 };
 
+use crate::model::schedule::Schedule;
 use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
 use anyhow::Result;
+use schedules::Materialised;
 use std::time::{Duration, Instant};
 
 /// Outputs above this size are written without the driver's copies: streamed on PostgreSQL,
@@ -604,5 +607,54 @@ impl Store {
             return Ok(Vec::new());
         }
         self.backend_mut().held_page(job, scheduled, limit)
+    }
+
+    // ----- schedules ([`schedules`]) -----
+
+    /// Adds a schedule (our tables created first); a name taken is refused.
+    pub fn add_schedule(&mut self, s: &Schedule) -> Result<Schedule> {
+        self.ensure_ours()?;
+        self.backend_mut().add_schedule(s)
+    }
+
+    /// Every schedule, by name (none on a database without our tables).
+    pub fn schedules(&mut self) -> Result<Vec<Schedule>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().schedules()
+    }
+
+    /// The schedule named `name` (None on a database without our tables).
+    pub fn schedule(&mut self, name: &str) -> Result<Option<Schedule>> {
+        if !self.has_ours() {
+            return Ok(None);
+        }
+        self.backend_mut().schedule(name)
+    }
+
+    /// Pauses (`paused`) or resumes a schedule; not found when there is none.
+    pub fn pause_schedule(&mut self, name: &str, paused: bool) -> Result<Schedule> {
+        self.ensure_ours()?;
+        self.backend_mut().pause_schedule(name, paused)
+    }
+
+    /// Deletes a schedule; not found when there is none.
+    pub fn remove_schedule(&mut self, name: &str) -> Result<()> {
+        self.ensure_ours()?;
+        self.backend_mut().remove_schedule(name)
+    }
+
+    /// At most `limit` unpaused schedules whose next slot has come (one indexed read).
+    pub fn due_schedules(&mut self, limit: u64) -> Result<Vec<String>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().due_schedules(limit)
+    }
+
+    /// Materialises the schedule `name` if it is still due, in one transaction.
+    pub fn materialise(&mut self, name: &str) -> Result<Option<Materialised>> {
+        self.backend_mut().materialise(name)
     }
 }

@@ -41,6 +41,7 @@ mod noise;
 mod passfile;
 pub mod process;
 mod scheduler;
+mod schedules;
 pub mod shared_store;
 
 use crate::error::ExitCode;

@@ -127,6 +127,7 @@ struct LoopState {
     said_waiting: bool,
     /// Held runs released at each poll (worker/held.rs).
     held: super::held::Release,
+    schedules: super::schedules::Materialiser,
 }
 
 impl LoopState {
@@ -192,6 +193,10 @@ impl Scheduler<'_> {
                 && !st.backoff.active()
                 && !self.leases.claims_held();
             let renewing = stopping || self.renewals_work(&mut st);
+            if !stopping && connected {
+                st.schedules
+                    .poll(&self.shared.store, self.cfg.poll, self.cfg.verbose);
+            }
             if !stopping && connected && room && renewing {
                 if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;

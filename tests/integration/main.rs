@@ -43,6 +43,7 @@ mod postgres_clock;
 mod postgres_worker;
 mod query_plans;
 mod readme;
+mod schedules;
 mod schema;
 mod secrets;
 mod serve;

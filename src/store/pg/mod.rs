@@ -43,6 +43,7 @@ const PAST_DEADLINE: Duration = Duration::from_millis(250);
 pub mod connect;
 pub mod enqueue;
 pub mod runs;
+pub mod schedules;
 pub mod schema;
 
 /// What bounds a connection's network waits on the client's side.

@@ -15,6 +15,7 @@ pub mod list;
 pub mod maintenance;
 pub mod pending;
 pub mod rows;
+pub mod schedules;
 pub mod steps;
 
 use super::backend::{FencedWrites, Leases, RunChanges, RunReads};
