@@ -126,6 +126,22 @@ pub enum Command {
     /// Count runs by status and job
     #[command(after_help = EXAMPLES_STATS)]
     Stats(JsonArgs),
+    /// Stop CLI workers from claiming runs of a job (--job), or of every job
+    ///
+    /// A paused job's pending runs stay pending and its running runs finish; `durably work`
+    /// claims none of them until `durably resume`. Without --job the whole queue is paused;
+    /// a job's own pause and the whole queue's are separate (resuming one leaves the other).
+    /// Pausing what is paused already changes nothing (it keeps its first time).
+    /// Only `durably work` knows about pauses: workers of @coji/durably itself (its
+    /// `createDurably` worker) keep claiming runs of a paused job.
+    #[command(after_help = EXAMPLES_PAUSE)]
+    Pause(PauseArgs),
+    /// Lift pauses: of the jobs named by --job, of the whole queue (no --job), or all (--all)
+    #[command(after_help = EXAMPLES_PAUSE)]
+    Resume(ResumeArgs),
+    /// List what is paused (the whole queue, jobs) and since when
+    #[command(after_help = EXAMPLES_PAUSE)]
+    Paused(JsonArgs),
     /// Wait until a run is terminal and print its output
     #[command(after_help = EXAMPLES_WAIT)]
     Wait(WaitArgs),
@@ -197,6 +213,29 @@ pub struct InitArgs {
     /// Switch the database to WAL journal mode (readers never block the writer)
     #[arg(long)]
     pub wal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Pause this job (repeatable); without it, the whole queue
+    #[arg(long, short, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), value_parser = job_name)]
+    pub job: Vec<String>,
+    /// Print one JSON object per scope (scope, job, paused: newly paused or already)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Resume this job (repeatable); without it (and without --all), the whole queue
+    #[arg(long, short, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), value_parser = job_name)]
+    pub job: Vec<String>,
+    /// Lift every pause: the whole queue's and every job's
+    #[arg(long, conflicts_with = "job")]
+    pub all: bool,
+    /// Print one JSON object per scope (scope, job, resumed: whether it was paused)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -731,6 +770,14 @@ const EXAMPLES_STATS: &str = "\
 Examples:
   durably stats
   durably stats --json";
+
+const EXAMPLES_PAUSE: &str = "\
+Examples:
+  durably pause --job email          # CLI workers claim no email run
+  durably paused
+  durably resume --job email
+  durably pause && durably resume    # the whole queue
+  durably resume --all --json";
 
 const EXAMPLES_WAIT: &str = "\
 Examples:

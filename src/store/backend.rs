@@ -14,7 +14,7 @@
 use super::{
     Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord,
 };
-use crate::model::{Disposition, Log, Run, RunSpec, Step};
+use crate::model::{Disposition, Log, Pause, PauseScope, Run, RunSpec, Step};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -146,7 +146,18 @@ pub trait Maintenance {
     fn purge(&mut self, filter: &PurgeFilter) -> Result<u64>;
 }
 
-/// Every operation a backend must offer.
-pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance {}
+/// Pauses (issue 17): what CLI workers do not claim ([`super::pauses`] the rules). Called only
+/// on a database that has our tables ([`super::Store`] sees to it).
+pub trait Pauses {
+    /// Pauses each scope not yet paused, in one transaction; those newly paused.
+    fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>>;
+    /// Lifts the pauses of `scopes` (None: every pause) in one transaction; those lifted.
+    fn resume(&mut self, scopes: Option<&[PauseScope]>) -> Result<Vec<PauseScope>>;
+    /// Every pause in force, from one snapshot.
+    fn paused(&mut self) -> Result<Vec<Pause>>;
+}
 
-impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance> Backend for T {}
+/// Every operation a backend must offer.
+pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance + Pauses {}
+
+impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance + Pauses> Backend for T {}

@@ -32,6 +32,7 @@ pub mod backend;
 pub mod columns;
 pub mod handles;
 pub mod ours;
+pub mod pauses;
 pub mod pg;
 pub mod reads;
 pub mod rules;
@@ -47,7 +48,7 @@ pub use types::{
     Pending, Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
 };
 
-use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
+use crate::model::{storable, Disposition, Log, Pause, PauseScope, Run, RunSpec, Step};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -206,6 +207,30 @@ impl Store {
             Store::Sqlite(s) => s.ensure_ours(),
             Store::Postgres(p) => p.ensure_ours(),
         }
+    }
+
+    /// Pauses each scope not yet paused (our tables created first if missing); those newly
+    /// paused ([`pauses`]).
+    pub fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>> {
+        self.ensure_ours()?;
+        self.backend_mut().pause(scopes)
+    }
+
+    /// Lifts the pauses of `scopes` (None: every pause); those that were in force. Nothing
+    /// is paused on a database without our tables (no DDL is run).
+    pub fn resume(&mut self, scopes: Option<&[PauseScope]>) -> Result<Vec<PauseScope>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().resume(scopes)
+    }
+
+    /// Every pause in force (none on a database without our tables).
+    pub fn paused(&mut self) -> Result<Vec<Pause>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().paused()
     }
 
     /// Whether the connection is gone for good (a PostgreSQL server restarted, the backend

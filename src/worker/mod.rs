@@ -38,6 +38,7 @@ pub mod handler;
 pub mod lease;
 mod noise;
 mod passfile;
+mod pauses;
 pub mod process;
 mod scheduler;
 pub mod shared_store;

@@ -125,6 +125,8 @@ struct LoopState {
     renewals_failing: bool,
     /// `-v`: "waiting for runs …" said since the worker last went idle.
     said_waiting: bool,
+    /// The pauses last read (`durably pause`).
+    pauses: super::pauses::Seen,
 }
 
 impl LoopState {
@@ -291,9 +293,14 @@ impl Scheduler<'_> {
         done_tx: &mpsc::Sender<(String, Outcome)>,
     ) -> Result<Turn> {
         let room = self.room(st);
-        let claimed = self
-            .jobs(&mut st.jobs_cache)
-            .and_then(|jobs| self.claim(&jobs, room));
+        let paused = st.pauses.queue_paused(&self.shared.store, self.cfg.verbose);
+        let claimed = self.jobs(&mut st.jobs_cache).and_then(|jobs| {
+            if paused {
+                Ok(Vec::new())
+            } else {
+                self.claim(&jobs, room)
+            }
+        });
         let claimed = match claimed {
             Ok(c) => c,
             // The connection is reopened at the next turn (not idle: nothing was looked at).

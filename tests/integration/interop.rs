@@ -1860,3 +1860,23 @@ fn pg_schema_matches_library_migrate() {
     assert_eq!(pg_columns(&mut c, "interop_lib"), lib_cols);
     assert_eq!(pg_versions(&mut c, "interop_lib"), vec![1]);
 }
+
+scenarios! {
+    /// `durably pause` holds only CLI workers (issue 17): the library's worker knows nothing
+    /// of `durably_cli_pauses` and completes a paused job's run, as README and `pause --help`
+    /// say; its `migrate()` accepts the database with the pause table.
+    fn library_worker_ignores_pauses() {
+        let e = env();
+        let db = Db::of(&e);
+        db.cli_ok(&["init"]);
+        db.cli_ok(&["pause", "--job", "echo"]);
+        let id = id_of(&db.enqueue("--job echo"));
+        let out = db.work_cmd(&["--until-idle"]).output().unwrap();
+        assert_success("cli worker", &out);
+        assert_eq!(db.show(&id)["status"], "pending", "a CLI worker claimed a paused job");
+        db.lib("migrate", &[]);
+        assert_eq!(db.lib("work", &[])["processed"], 1);
+        assert_eq!(db.show(&id)["status"], "completed");
+        assert_eq!(db.show(&id)["output"]["by"], "library");
+    }
+}

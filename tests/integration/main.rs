@@ -33,6 +33,7 @@ mod ls;
 mod net;
 mod one_host;
 mod output_memory;
+mod pauses;
 mod pg_batches;
 mod pgbouncer;
 mod poison;

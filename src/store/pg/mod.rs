@@ -13,6 +13,7 @@ mod lease;
 mod literal;
 mod loss;
 mod outcome;
+mod pauses;
 pub mod rows;
 pub use loss::{is_connection_error, is_transient_conflict, DbError};
 mod steps;
@@ -20,9 +21,10 @@ pub mod typed;
 pub mod watch;
 
 use super::backend::{Maintenance, RunChanges, RunReads};
+use super::pauses as store_pauses;
 use super::PgTarget;
 use super::{reads, rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
-use crate::model::{Disposition, Log, Run, RunSpec, Step};
+use crate::model::{Disposition, Log, Pause, PauseScope, Run, RunSpec, Step};
 use anyhow::{Context as _, Result};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -607,6 +609,26 @@ impl RunChanges for Postgres {
         self.write_then(|tx, clock| {
             rules::delete(&mut Writes { tx, clock }, given, force)
         }, |id| format!("`durably show {id}` tells whether run {id} was deleted; deleting again is harmless"))
+    }
+}
+
+impl crate::store::backend::Pauses for Postgres {
+    fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>> {
+        self.write_then(
+            |tx, _| store_pauses::pause(&mut pauses::Rows(tx), scopes),
+            |_| "`durably paused` tells what is paused; pausing again is harmless".into(),
+        )
+    }
+
+    fn resume(&mut self, scopes: Option<&[PauseScope]>) -> Result<Vec<PauseScope>> {
+        self.write_then(
+            |tx, _| store_pauses::resume(&mut pauses::Rows(tx), scopes),
+            |_| "`durably paused` tells what is still paused; resuming again is harmless".into(),
+        )
+    }
+
+    fn paused(&mut self) -> Result<Vec<Pause>> {
+        self.read(|c| store_pauses::list(&mut pauses::Rows(c)))
     }
 }
 

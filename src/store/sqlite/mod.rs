@@ -11,17 +11,19 @@ pub mod enqueue;
 pub mod lease;
 pub mod list;
 pub mod maintenance;
+pub mod pauses;
 pub mod pending;
 pub mod rows;
 pub mod steps;
 
 use super::backend::{FencedWrites, Leases, RunChanges, RunReads};
 use super::handles::{self, TAIL_MIN};
+use super::pauses as store_pauses;
 use super::types::{
     Access, Clock, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, Plan,
 };
 use super::{reads, rules, StepRecord};
-use crate::model::{Disposition, Log, Run, RunSpec, Step};
+use crate::model::{Disposition, Log, Pause, PauseScope, Run, RunSpec, Step};
 use anyhow::Result;
 use rows::get_run;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -444,6 +446,29 @@ impl Leases for Sqlite {
         self.write(|tx| {
             let r = maintenance::release_expired(tx, &crate::time::now(), limit)?;
             Ok(r.pending + r.failed)
+        })
+    }
+}
+
+impl crate::store::backend::Pauses for Sqlite {
+    fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>> {
+        self.write(|tx| {
+            let now = crate::time::now();
+            store_pauses::pause(&mut pauses::Rows { conn: tx, now }, scopes)
+        })
+    }
+
+    fn resume(&mut self, scopes: Option<&[PauseScope]>) -> Result<Vec<PauseScope>> {
+        self.write(|tx| {
+            let now = crate::time::now();
+            store_pauses::resume(&mut pauses::Rows { conn: tx, now }, scopes)
+        })
+    }
+
+    fn paused(&mut self) -> Result<Vec<Pause>> {
+        self.read(|c| {
+            let now = String::new();
+            store_pauses::list(&mut pauses::Rows { conn: c, now })
         })
     }
 }
