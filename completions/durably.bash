@@ -1224,7 +1224,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --commands --db --busy-timeout --max-db-size --color --local --help"
+            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --max-lease-expiries --handlers --commands --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1263,6 +1263,10 @@ _durably() {
                     return 0
                     ;;
                 --retain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-lease-expiries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

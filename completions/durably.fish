@@ -247,6 +247,7 @@ complete -c durably -n "__fish_durably_using_subcommand work" -l poll -d 'How of
 complete -c durably -n "__fish_durably_using_subcommand work" -l timeout -d 'Kill a handler that runs longer than DUR and fail its run' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l max-runs -d 'Exit after this many runs' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l retain -d 'While idle, purge terminal runs that completed more than DUR ago' -r
+complete -c durably -n "__fish_durably_using_subcommand work" -l max-lease-expiries -d 'Fail a run claimed N times without a result (its worker crashed or was killed each time: a crash loop) instead of executing it again; 0: never. The library\'s workers reclaim such a run forever' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l handlers -d 'Directory of handlers: a run of job J is executed by DIR/J' -r -F
 complete -c durably -n "__fish_durably_using_subcommand work" -l commands -d 'Also execute command runs (`durably enqueue -- CMD`) of job `cmd`, or of the jobs named (--commands=JOB,JOB). Opt-in: whoever can write the database chooses their commands' -r
 complete -c durably -n "__fish_durably_using_subcommand work" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F

@@ -485,6 +485,11 @@ pub struct WorkArgs {
     /// One line on stderr per claimed and per ended run, and one when idle (for a journal)
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Fail a run claimed N times without a result (its worker crashed or was killed each
+    /// time: a crash loop) instead of executing it again; 0: never. The library's workers
+    /// reclaim such a run forever
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_lease_expiries: u32,
     /// Directory of handlers: a run of job J is executed by DIR/J
     #[arg(
         long,

@@ -42,6 +42,7 @@ mod postgres_clock;
 mod postgres_worker;
 mod query_plans;
 mod readme;
+mod retries;
 mod schema;
 mod secrets;
 mod stress_crash;

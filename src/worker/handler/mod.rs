@@ -93,6 +93,9 @@ fn execute_quietly(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<Active
     // The execution's private directory (trouble reports, step reservations), removed when
     // this function returns, after the handler and its pipes are done.
     let channel = Channel::new();
+    if let Some(error) = record::crash_loop(shared, run) {
+        return finish(shared, run, active, Err(error));
+    }
     let child = match spawn::start_handler(shared, run, active, channel.as_ref()) {
         Ok(c) => c,
         Err(outcome) => return outcome,

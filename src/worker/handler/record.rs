@@ -121,6 +121,19 @@ pub fn give_back(shared: &ExecutorContext, run: &Run, active: &ActiveRun, why: &
     }
 }
 
+/// The error of a run claimed more than `--max-lease-expiries` times without a result (each
+/// claim bumps `lease_generation`; a result would have ended the run): its handler is not
+/// started again, the run is failed with this error. None: execute it.
+pub(super) fn crash_loop(shared: &ExecutorContext, run: &Run) -> Option<String> {
+    let max = i64::from(shared.max_lease_expiries);
+    let before = run.lease_generation - 1;
+    (max > 0 && before >= max).then(|| {
+        format!(
+            "lease expired {before} times without a result: the worker crashed or was killed each time (crash loop; work --max-lease-expiries {max})"
+        )
+    })
+}
+
 /// Records the result; a refused fence means the run is no longer ours.
 pub(super) fn finish(
     shared: &ExecutorContext,
