@@ -242,7 +242,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -e -h --job --label --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --max-db-size --color --local --help"
+            opts="-l -e -h --job --label --input --idempotency-key --concurrency-key --coalesce --retries --backoff --backoff-max --retry-on --wait --timeout --json --env --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -269,6 +269,22 @@ _durably() {
                     return 0
                     ;;
                 --concurrency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backoff-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-on)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -69,6 +69,10 @@ complete -c durably -n "__fish_durably_using_subcommand enqueue" -s l -l label -
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l input -d 'Input as JSON text (overrides the spec\'s "input"; default {})' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l idempotency-key -d 'Return the existing run of this job with this key instead of creating another' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l concurrency-key -d 'At most one pending run per job and key; a second one is a conflict (exit 4)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l retries -d 'When a CLI worker\'s handler fails the run, try again up to N more times, each a new run held until its backoff has passed (the library\'s workers never retry)' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l backoff -d 'With --retries: the first delay; each next one doubles, ±10 % [default: 10s]' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l backoff-max -d 'With --retries: the longest delay [default: 1h]' -r
+complete -c durably -n "__fish_durably_using_subcommand enqueue" -l retry-on -d 'With --retries: retry only these exit codes (e.g. 75,111); default: every failure' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l timeout -d 'With --wait: give up after DUR (exit 124)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -s e -l env -d 'With -- CMD: store variable NAME (its value here) or NAME=VALUE for the command (repeatable; nothing of the environment is stored otherwise)' -r
 complete -c durably -n "__fish_durably_using_subcommand enqueue" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F

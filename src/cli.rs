@@ -275,6 +275,19 @@ pub struct EnqueueArgs {
     /// With --concurrency-key: return the pending run instead of a conflict
     #[arg(long)]
     pub coalesce: bool,
+    /// When a CLI worker's handler fails the run, try again up to N more times, each a new
+    /// run held until its backoff has passed (the library's workers never retry)
+    #[arg(long, value_name = "N", help_heading = "Retries")]
+    pub retries: Option<u32>,
+    /// With --retries: the first delay; each next one doubles, ±10 % [default: 10s]
+    #[arg(long, value_name = "DUR", requires = "retries", value_parser = duration, help_heading = "Retries")]
+    pub backoff: Option<Duration>,
+    /// With --retries: the longest delay [default: 1h]
+    #[arg(long, value_name = "DUR", requires = "retries", value_parser = duration, help_heading = "Retries")]
+    pub backoff_max: Option<Duration>,
+    /// With --retries: retry only these exit codes (e.g. 75,111); default: every failure
+    #[arg(long, value_name = "CODES", requires = "retries", value_delimiter = ',', value_parser = exit_code, help_heading = "Retries")]
+    pub retry_on: Option<Vec<i32>>,
     /// Then wait until the run is terminal (id on stderr, output on stdout)
     #[arg(long)]
     pub wait: bool,
@@ -692,6 +705,12 @@ fn job_name(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// One exit code of `enqueue --retry-on 1,75`.
+fn exit_code(text: &str) -> Result<i32, String> {
+    let codes = crate::model::retry::parse_exit_codes(text).map_err(|e| format!("{e:#}"))?;
+    Ok(codes[0])
+}
+
 /// A run status, in any case; the statuses are listed in completions and errors.
 fn status() -> impl TypedValueParser<Value = Status> {
     PossibleValuesParser::new(Status::ALL.map(Status::as_str)).try_map(|s| s.parse::<Status>())
@@ -732,7 +751,8 @@ Examples:
   durably enqueue --job email --idempotency-key welcome-42 --json
   durably enqueue --job sync --concurrency-key acme --coalesce
   durably enqueue --label kind=backup -- tar -czf /backups/home.tgz /home   # a command run
-  durably enqueue --env AWS_PROFILE --env MODE=full -- ./sync.sh";
+  durably enqueue --env AWS_PROFILE --env MODE=full -- ./sync.sh
+  durably enqueue --job fetch --retries 5 --backoff 30s --retry-on 75   # retried with backoff";
 
 const EXAMPLES_ENQUEUE_MANY: &str = "\
 Examples:

@@ -2,6 +2,7 @@
 
 use super::json::{check_depth, json_error, json_kind};
 use super::labels::{merge_label, Labels};
+use super::retry::RetryPolicy;
 use super::text::refuse_nul;
 use anyhow::{anyhow, bail, Result};
 use serde::Deserialize;
@@ -18,6 +19,8 @@ pub struct RunSpec {
     pub idempotency_key: Option<String>,
     pub concurrency_key: Option<String>,
     pub coalesce: bool,
+    /// `--retries …` or the spec's `retries`, `backoff`, `backoffMax`, `retryOn`.
+    pub retry: Option<RetryPolicy>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +40,14 @@ struct RawSpec<'a> {
     concurrency_key: Option<String>,
     #[serde(default)]
     coalesce: Option<String>,
+    #[serde(default)]
+    retries: Option<u32>,
+    #[serde(default)]
+    backoff: Option<String>,
+    #[serde(default)]
+    backoff_max: Option<String>,
+    #[serde(default)]
+    retry_on: Option<Vec<i32>>,
 }
 
 fn any_value_even_null<'de, D: serde::Deserializer<'de>>(
@@ -55,12 +66,38 @@ pub struct SpecOverrides {
     pub idempotency_key: Option<String>,
     pub concurrency_key: Option<String>,
     pub coalesce: bool,
+    pub retry: Option<RetryPolicy>,
+}
+
+/// The spec's retry fields as a policy (None without `retries`).
+fn spec_retry(raw: &RawSpec) -> Result<Option<RetryPolicy>> {
+    let Some(retries) = raw.retries else {
+        if raw.backoff.is_some() || raw.backoff_max.is_some() || raw.retry_on.is_some() {
+            bail!("\"backoff\", \"backoffMax\" and \"retryOn\" need \"retries\"");
+        }
+        return Ok(None);
+    };
+    let ms = |field: &str, text: &Option<String>| -> Result<Option<i64>> {
+        text.as_deref()
+            .map(|t| {
+                crate::time::parse_duration(t)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    .map_err(|e| anyhow!("invalid {field} {t:?}: {e:#}"))
+            })
+            .transpose()
+    };
+    let backoff = ms("backoff", &raw.backoff)?;
+    let backoff_max = ms("backoffMax", &raw.backoff_max)?;
+    RetryPolicy::new(retries, backoff, backoff_max, raw.retry_on.clone())
+        .map(Some)
+        .map_err(|e| anyhow!("invalid run spec: {}", e.to_string().replace("--", "")))
 }
 
 impl RunSpec {
     /// Parses one JSON run spec and applies the flags (`labels` merge, flags win).
     pub fn parse(text: &str, flags: &SpecOverrides) -> Result<RunSpec> {
         let raw = parse_raw(text)?;
+        let retry = spec_retry(&raw)?;
         let labels = string_labels(raw.labels)?;
         let coalesce = match raw.coalesce.as_deref() {
             None => false,
@@ -71,6 +108,7 @@ impl RunSpec {
             check_depth(input.get(), "input")?;
         }
         let spec = RunSpec {
+            retry,
             job: raw.job.unwrap_or_default(),
             input: raw.input.map(|r| r.get().to_string()).unwrap_or_default(),
             labels,
@@ -103,6 +141,9 @@ impl RunSpec {
             self.concurrency_key = flags.concurrency_key.clone();
         }
         self.coalesce |= flags.coalesce;
+        if flags.retry.is_some() {
+            self.retry = flags.retry.clone();
+        }
         if self.input.is_empty() {
             self.input = "{}".to_string();
         }

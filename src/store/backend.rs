@@ -14,7 +14,9 @@
 use super::{
     Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Pending, Plan, PurgeFilter, StepRecord,
 };
-use crate::model::{Disposition, Log, Pause, PauseScope, Run, RunSpec, Step};
+use crate::model::{
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -157,7 +159,30 @@ pub trait Pauses {
     fn paused(&mut self) -> Result<Vec<Pause>>;
 }
 
-/// Every operation a backend must offer.
-pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance + Pauses {}
+/// Retries (issue 17): a CLI worker's failure of a run with a retry policy ([`super::retries`]
+/// the rules). Called only on a database that has our tables ([`super::Store`] sees to it).
+pub trait Retries {
+    /// Fails a leased run (fenced, unexpired) and, when its policy retries this failure, holds
+    /// its successor, in one transaction. `jitter` in [-1, 1].
+    fn fail_and_retry(
+        &mut self,
+        id: &str,
+        generation: i64,
+        error: &str,
+        cause: FailureCause,
+        jitter: f64,
+    ) -> Result<Fenced<Option<super::retries::Successor>>>;
+    /// Every attempt of the retry chain a run belongs to, in order (empty: none).
+    fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>>;
+}
 
-impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance + Pauses> Backend for T {}
+/// Every operation a backend must offer.
+pub trait Backend:
+    RunReads + RunChanges + FencedWrites + Leases + Maintenance + Pauses + Retries
+{
+}
+
+impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance + Pauses + Retries> Backend
+    for T
+{
+}

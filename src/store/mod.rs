@@ -35,6 +35,7 @@ pub mod ours;
 pub mod pauses;
 pub mod pg;
 pub mod reads;
+pub mod retries;
 pub mod rules;
 pub mod sqlite;
 pub mod target;
@@ -48,7 +49,9 @@ pub use types::{
     Pending, Plan, PurgeFilter, Query, StepRecord, MAX_JOBS_PER_CLAIM, SCHEMA_VERSION,
 };
 
-use crate::model::{storable, Disposition, Log, Pause, PauseScope, Run, RunSpec, Step};
+use crate::model::{
+    storable, Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -377,9 +380,43 @@ impl Store {
         self.backend().counts()
     }
 
-    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
+    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction; a run
+    /// with a retry policy creates our tables first if missing.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        if spec.retry.is_some() {
+            self.ensure_ours()?;
+        }
         self.backend_mut().enqueue(spec)
+    }
+
+    /// Fails a leased run (fenced) and holds its successor when its retry policy allows
+    /// ([`retries`]), in one transaction; a database without our tables has no policy.
+    pub fn fail_and_retry(
+        &mut self,
+        id: &str,
+        generation: i64,
+        error: &str,
+        cause: FailureCause,
+    ) -> Result<Fenced<Option<retries::Successor>>> {
+        let error = storable(error);
+        if !self.has_ours() {
+            return Ok(match self.backend_mut().fail(id, generation, &error)? {
+                Fenced::Done(()) => Fenced::Done(None),
+                Fenced::LeaseLost => Fenced::LeaseLost,
+            });
+        }
+        let jitter = crate::model::retry::random_jitter();
+        self.backend_mut()
+            .fail_and_retry(id, generation, &error, cause, jitter)
+    }
+
+    /// Every attempt of the retry chain a run belongs to, in order (empty: none, or no
+    /// tables of ours).
+    pub fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().attempts(run_id)
     }
 
     /// Enqueues a terminal run again as a new pending run.

@@ -41,6 +41,7 @@ pub fn retrigger(tx: &mut impl RunWrites, given: &str) -> Result<Run> {
         idempotency_key: None,
         concurrency_key: old.concurrency_key.clone(),
         coalesce: false,
+        retry: None,
     };
     let (run, _) = tx.enqueue(&spec)?;
     Ok(run)

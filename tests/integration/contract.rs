@@ -34,6 +34,7 @@ fn spec(job: &str) -> RunSpec {
         idempotency_key: None,
         concurrency_key: None,
         coalesce: false,
+        retry: None,
     }
 }
 

@@ -96,6 +96,11 @@ impl Batch {
     /// Validates one item and spools it; a full chunk is inserted at once.
     fn add(&mut self, text: &str, place: Place) -> Result<()> {
         let spec = RunSpec::parse(text, &self.flags).map_err(|e| anyhow!("{place}: {e:#}"))?;
+        if spec.retry.is_some() {
+            anyhow::bail!(
+                "{place}: \"retries\" is not supported by enqueue-many yet: enqueue such a run with `durably enqueue`"
+            );
+        }
         self.spool.push(&spec, place)?;
         self.read += 1;
         if self.read % 4096 == 0 {

@@ -231,6 +231,7 @@ mod tests {
             idempotency_key: (i % 2 == 0).then(|| format!("i{i}")),
             concurrency_key: (i % 3 == 0).then(|| format!("c{i}")),
             coalesce: i % 6 == 0,
+            retry: None,
         }
     }
 

@@ -14,6 +14,7 @@ mod literal;
 mod loss;
 mod outcome;
 mod pauses;
+mod retries;
 pub mod rows;
 pub use loss::{is_connection_error, is_transient_conflict, DbError};
 mod steps;
@@ -24,7 +25,9 @@ use super::backend::{Maintenance, RunChanges, RunReads};
 use super::pauses as store_pauses;
 use super::PgTarget;
 use super::{reads, rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
-use crate::model::{Disposition, Log, Pause, PauseScope, Run, RunSpec, Step};
+use crate::model::{
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+};
 use anyhow::{Context as _, Result};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -609,6 +612,35 @@ impl RunChanges for Postgres {
         self.write_then(|tx, clock| {
             rules::delete(&mut Writes { tx, clock }, given, force)
         }, |id| format!("`durably show {id}` tells whether run {id} was deleted; deleting again is harmless"))
+    }
+}
+
+impl crate::store::backend::Retries for Postgres {
+    fn fail_and_retry(
+        &mut self,
+        id: &str,
+        generation: i64,
+        error: &str,
+        cause: FailureCause,
+        jitter: f64,
+    ) -> Result<crate::store::Fenced<Option<crate::store::retries::Successor>>> {
+        self.write_then(
+            |tx, _| {
+                let mut rows = retries::Rows(tx);
+                crate::store::retries::fail_and_retry(
+                    &mut rows, id, generation, error, cause, jitter,
+                )
+            },
+            |_| {
+                format!(
+                    "`durably show {id}` tells whether run {id} was failed (and its retry held)"
+                )
+            },
+        )
+    }
+
+    fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>> {
+        self.read(|c| retries::chain(c, run_id))
     }
 }
 

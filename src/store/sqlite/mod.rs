@@ -13,6 +13,7 @@ pub mod list;
 pub mod maintenance;
 pub mod pauses;
 pub mod pending;
+pub mod retries;
 pub mod rows;
 pub mod steps;
 
@@ -23,7 +24,9 @@ use super::types::{
     Access, Clock, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, Plan,
 };
 use super::{reads, rules, StepRecord};
-use crate::model::{Disposition, Log, Pause, PauseScope, Run, RunSpec, Step};
+use crate::model::{
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+};
 use anyhow::Result;
 use rows::get_run;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -447,6 +450,27 @@ impl Leases for Sqlite {
             let r = maintenance::release_expired(tx, &crate::time::now(), limit)?;
             Ok(r.pending + r.failed)
         })
+    }
+}
+
+impl crate::store::backend::Retries for Sqlite {
+    fn fail_and_retry(
+        &mut self,
+        id: &str,
+        generation: i64,
+        error: &str,
+        cause: FailureCause,
+        jitter: f64,
+    ) -> Result<Fenced<Option<crate::store::retries::Successor>>> {
+        self.write(|tx| {
+            let now_ms = crate::time::now_ms();
+            let mut rows = retries::Rows { conn: tx, now_ms };
+            crate::store::retries::fail_and_retry(&mut rows, id, generation, error, cause, jitter)
+        })
+    }
+
+    fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>> {
+        self.read(|c| retries::chain(c, run_id))
     }
 }
 
