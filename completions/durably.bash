@@ -806,7 +806,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__ls)
-            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --watch --db --busy-timeout --max-db-size --color --local --help"
+            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --latest --watch --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

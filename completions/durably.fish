@@ -123,6 +123,7 @@ never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand ls" -l all -d 'Every matching run, read page by page (memory stays flat)'
 complete -c durably -n "__fish_durably_using_subcommand ls" -l json -d 'Same as --format json'
 complete -c durably -n "__fish_durably_using_subcommand ls" -l explain -d 'Print the query plan instead of runs'
+complete -c durably -n "__fish_durably_using_subcommand ls" -l latest -d 'Only the latest attempt of each retry chain (`enqueue --retries`): runs a retry followed are left out'
 complete -c durably -n "__fish_durably_using_subcommand ls" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand list" -s l -l label -d 'Only runs with this label (exact match; repeat to AND)' -r
@@ -149,6 +150,7 @@ never\t'Never'"
 complete -c durably -n "__fish_durably_using_subcommand list" -l all -d 'Every matching run, read page by page (memory stays flat)'
 complete -c durably -n "__fish_durably_using_subcommand list" -l json -d 'Same as --format json'
 complete -c durably -n "__fish_durably_using_subcommand list" -l explain -d 'Print the query plan instead of runs'
+complete -c durably -n "__fish_durably_using_subcommand list" -l latest -d 'Only the latest attempt of each retry chain (`enqueue --retries`): runs a retry followed are left out'
 complete -c durably -n "__fish_durably_using_subcommand list" -l local -d 'Show times in the local time zone (TZ, else /etc/localtime) instead of UTC; JSON keeps the stored UTC text'
 complete -c durably -n "__fish_durably_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c durably -n "__fish_durably_using_subcommand show" -l db -d 'The database: a SQLite file path or a postgres:// URL (or set DURABLY_DB) [default: $XDG_DATA_HOME/durably/durably.db or ~/.local/share/durably/durably.db]' -r -F

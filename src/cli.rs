@@ -365,6 +365,10 @@ pub struct LsArgs {
     /// Print the query plan instead of runs
     #[arg(long)]
     pub explain: bool,
+    /// Only the latest attempt of each retry chain (`enqueue --retries`): runs a retry
+    /// followed are left out
+    #[arg(long, conflicts_with_all = ["watch", "explain", "all"])]
+    pub latest: bool,
     /// Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal
     #[arg(
         long,

@@ -174,6 +174,8 @@ pub trait Retries {
     ) -> Result<Fenced<Option<super::retries::Successor>>>;
     /// Every attempt of the retry chain a run belongs to, in order (empty: none).
     fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>>;
+    /// Those of `ids` that have a successor (a later attempt), in one read.
+    fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>>;
 }
 
 /// Every operation a backend must offer.

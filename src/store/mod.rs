@@ -419,6 +419,15 @@ impl Store {
         self.backend_mut().attempts(run_id)
     }
 
+    /// Those of `ids` that have a successor in their retry chain (`ls --latest` leaves them
+    /// out); none on a database without our tables.
+    pub fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        if !self.has_ours() || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().superseded(ids)
+    }
+
     /// Enqueues a terminal run again as a new pending run.
     pub fn retrigger(&mut self, given: &str) -> Result<Run> {
         self.backend_mut().retrigger(given)

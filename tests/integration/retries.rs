@@ -133,6 +133,26 @@ both! {
         );
         // Not in durably_runs: no worker, the library's included, can claim it before release.
         assert_eq!(env.count(&format!("SELECT COUNT(*) FROM durably_runs WHERE id = '{next}'")), 0);
+        // `show` links the attempts; JSON names the previous and next run.
+        let shown = env.ok(&["show", "--json", &id]).json();
+        assert_eq!(shown["attempt"], 1);
+        assert_eq!(shown["maxAttempts"], 3);
+        assert_eq!(shown["previousRunId"], serde_json::Value::Null);
+        assert_eq!(shown["nextRunId"], next.as_str());
+        assert_eq!(shown["attempts"][1]["runId"], next.as_str());
+        assert_eq!(shown["attempts"][1]["status"], "held");
+        let text = env.ok(&["show", &id]).stdout;
+        assert!(text.contains("attempts (at most 3)"), "{text}");
+        assert!(text.contains(&format!("  2  {next}  held")), "{text}");
+        // `ls --latest` leaves out a run a retry followed; plain `ls` lists it.
+        let other = env.enqueue_job("other", &[]);
+        let latest = env.ok(&["ls", "--latest", "--format", "ids"]).stdout;
+        assert_eq!(latest.lines().collect::<Vec<_>>(), [other.as_str()]);
+        let all = env.ok(&["ls", "--format", "ids"]).stdout;
+        assert_eq!(all.lines().count(), 2);
+        // A run without retries shows no chain.
+        let plain = env.ok(&["show", "--json", &other]).json();
+        assert!(plain.get("attempt").is_none(), "{plain}");
     }
 }
 

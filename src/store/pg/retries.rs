@@ -65,6 +65,18 @@ pub fn chain(c: &mut impl GenericClient, run_id: &str) -> Result<Vec<Attempt>> {
     .collect()
 }
 
+/// Those of `ids` that have a successor.
+pub fn superseded(c: &mut impl GenericClient, ids: &[String]) -> Result<Vec<String>> {
+    let ids = ids.to_vec();
+    Ok(c.query_typed(
+        include_str!("../../../sql/postgres/attempts_superseded.sql"),
+        &[p(&ids)],
+    )?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, _>>()?)
+}
+
 /// The retry statements inside one transaction.
 pub struct Rows<'a>(pub &'a mut postgres::Client);
 

@@ -472,6 +472,10 @@ impl crate::store::backend::Retries for Sqlite {
     fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>> {
         self.read(|c| retries::chain(c, run_id))
     }
+
+    fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        self.read(|c| retries::superseded(c, ids))
+    }
 }
 
 impl crate::store::backend::Pauses for Sqlite {

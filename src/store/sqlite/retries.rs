@@ -54,6 +54,14 @@ pub fn chain(conn: &Connection, run_id: &str) -> Result<Vec<Attempt>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Those of `ids` that have a successor.
+pub fn superseded(conn: &Connection, ids: &[String]) -> Result<Vec<String>> {
+    let list = serde_json::to_string(ids)?;
+    let mut stmt = conn.prepare_cached(include_str!("../../../sql/attempts_superseded.sql"))?;
+    let rows = stmt.query_map([list], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The retry statements inside one `BEGIN IMMEDIATE` transaction; `now_ms` read after it began.
 pub struct Rows<'a> {
     pub conn: &'a Connection,
