@@ -120,10 +120,10 @@ both! {
         assert!((1800..=2200).contains(&delay), "delay {delay} ms");
         assert_eq!(row[7], failed_at);
         // The chain's links.
-        let links = env.sql_rows(&format!(
+        let links = env.sql_rows(
             "SELECT run_id, first_run_id, previous_run_id, CAST(attempt AS TEXT), CAST(max_attempts AS TEXT) \
-             FROM durably_cli_attempts ORDER BY attempt"
-        ));
+             FROM durably_cli_attempts ORDER BY attempt",
+        );
         assert_eq!(
             links,
             vec![
