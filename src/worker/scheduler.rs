@@ -293,13 +293,10 @@ impl Scheduler<'_> {
         done_tx: &mpsc::Sender<(String, Outcome)>,
     ) -> Result<Turn> {
         let room = self.room(st);
-        let paused = st.pauses.queue_paused(&self.shared.store, self.cfg.verbose);
+        st.pauses.read(&self.shared.store, self.cfg.verbose);
         let claimed = self.jobs(&mut st.jobs_cache).and_then(|jobs| {
-            if paused {
-                Ok(Vec::new())
-            } else {
-                self.claim(&jobs, room)
-            }
+            let unpaused = st.pauses.claimable(jobs);
+            unpaused.map_or(Ok(Vec::new()), |jobs| self.claim(&jobs, room))
         });
         let claimed = match claimed {
             Ok(c) => c,
