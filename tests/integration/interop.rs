@@ -1880,3 +1880,25 @@ scenarios! {
         assert_eq!(db.show(&id)["output"]["by"], "library");
     }
 }
+
+scenarios! {
+    /// A retry's successor (issue 17) is held outside `durably_runs`: the library's `getRuns`
+    /// lists only the failed run, its worker finds nothing to claim, its `migrate()` accepts
+    /// the database with the CLI's attempt and held-run tables.
+    fn library_never_sees_a_held_retry() {
+        let e = env();
+        let db = Db::of(&e);
+        db.cli_ok(&["init"]);
+        let id = id_of(&db.enqueue("--job fail --retries 2 --backoff 1h"));
+        let out = db.work_cmd(&["--until-idle"]).output().unwrap();
+        assert_eq!(exit_code(&out), 5, "{out:?}");
+        let next = db.show(&id)["nextRunId"].as_str().unwrap().to_string();
+        db.lib("migrate", &[]);
+        let all = db.lib_read(&[json!({"op": "getRuns", "filter": {}})]);
+        let ids = ids_of(&all[0]);
+        assert_eq!(ids, [id.clone()], "the library sees only the failed run");
+        assert_eq!(db.lib("work", &[])["processed"], 0);
+        assert!(!ids.contains(&next));
+        assert_eq!(db.show(&id)["status"], "failed");
+    }
+}
