@@ -49,8 +49,17 @@ _durably() {
             durably,ls)
                 cmd="durably__subcmd__ls"
                 ;;
+            durably,pause)
+                cmd="durably__subcmd__pause"
+                ;;
+            durably,paused)
+                cmd="durably__subcmd__paused"
+                ;;
             durably,progress)
                 cmd="durably__subcmd__progress"
+                ;;
+            durably,resume)
+                cmd="durably__subcmd__resume"
                 ;;
             durably,retrigger)
                 cmd="durably__subcmd__retrigger"
@@ -109,8 +118,17 @@ _durably() {
             durably__subcmd__help,ls)
                 cmd="durably__subcmd__help__subcmd__ls"
                 ;;
+            durably__subcmd__help,pause)
+                cmd="durably__subcmd__help__subcmd__pause"
+                ;;
+            durably__subcmd__help,paused)
+                cmd="durably__subcmd__help__subcmd__paused"
+                ;;
             durably__subcmd__help,progress)
                 cmd="durably__subcmd__help__subcmd__progress"
+                ;;
+            durably__subcmd__help,resume)
+                cmd="durably__subcmd__help__subcmd__resume"
                 ;;
             durably__subcmd__help,retrigger)
                 cmd="durably__subcmd__help__subcmd__retrigger"
@@ -209,7 +227,7 @@ _durably() {
 
     case "${cmd}" in
         durably)
-            opts="-h -V --db --busy-timeout --max-db-size --color --local --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats wait work logs follow step progress log serve completions schedule help"
+            opts="-h -V --db --busy-timeout --max-db-size --color --local --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats pause resume paused wait work logs follow step progress log serve completions schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,7 +317,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__enqueue)
-            opts="-l -e -h --job --label --at --in --after --after-any --input --idempotency-key --concurrency-key --coalesce --wait --timeout --json --env --db --busy-timeout --max-db-size --color --local --help"
+            opts="-l -e -h --job --label --at --in --after --after-any --input --idempotency-key --concurrency-key --coalesce --retries --backoff --backoff-max --retry-on --wait --timeout --json --env --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,6 +356,22 @@ _durably() {
                     return 0
                     ;;
                 --concurrency-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backoff-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-on)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -465,7 +499,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__help)
-            opts="init enqueue enqueue-many ls show rm cancel retrigger stats wait work logs follow step progress log serve completions schedule help"
+            opts="init enqueue enqueue-many ls show rm cancel retrigger stats pause resume paused wait work logs follow step progress log serve completions schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -618,7 +652,49 @@ _durably() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        durably__subcmd__help__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durably__subcmd__help__subcmd__paused)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         durably__subcmd__help__subcmd__progress)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durably__subcmd__help__subcmd__resume)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -941,7 +1017,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__ls)
-            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --watch --db --busy-timeout --max-db-size --color --local --help"
+            opts="-l -s -j -n -h --label --status --job --limit --offset --all --before --format --json --explain --latest --watch --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1018,6 +1094,74 @@ _durably() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        durably__subcmd__pause)
+            opts="-j -h --job --json --db --busy-timeout --max-db-size --color --local --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durably__subcmd__paused)
+            opts="-h --json --db --busy-timeout --max-db-size --color --local --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         durably__subcmd__progress)
             opts="-h --total --message --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1030,6 +1174,44 @@ _durably() {
                     return 0
                     ;;
                 --message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --busy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        durably__subcmd__resume)
+            opts="-j -h --job --all --json --db --busy-timeout --max-db-size --color --local --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1697,7 +1879,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__work)
-            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --handlers --commands --db --busy-timeout --max-db-size --color --local --help"
+            opts="-c -j -v -h --once --until-idle --concurrency --job --lease --poll --timeout --max-runs --retain --no-stderr-logs --verbose --max-lease-expiries --handlers --commands --db --busy-timeout --max-db-size --color --local --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1736,6 +1918,10 @@ _durably() {
                     return 0
                     ;;
                 --retain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-lease-expiries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

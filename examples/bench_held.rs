@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     });
     println!("peek_since_us_p50={p50:.1} peek_since_us_p99={p99:.1}");
     let (p50, p99) = time(n.min(200), || {
-        store.release_held(&[], 1000).expect("release");
+        store.release_held(&[], 1000, None).expect("release");
     });
     println!("release_nothing_due_us_p50={p50:.1} release_nothing_due_us_p99={p99:.1}");
     Ok(())

@@ -126,6 +126,22 @@ pub enum Command {
     /// Count runs by status and job
     #[command(after_help = EXAMPLES_STATS)]
     Stats(JsonArgs),
+    /// Stop CLI workers from claiming runs of a job (--job), or of every job
+    ///
+    /// A paused job's pending runs stay pending and its running runs finish; `durably work`
+    /// claims none of them until `durably resume`. Without --job the whole queue is paused;
+    /// a job's own pause and the whole queue's are separate (resuming one leaves the other).
+    /// Pausing what is paused already changes nothing (it keeps its first time).
+    /// Only `durably work` knows about pauses: workers of @coji/durably itself (its
+    /// `createDurably` worker) keep claiming runs of a paused job.
+    #[command(after_help = EXAMPLES_PAUSE)]
+    Pause(PauseArgs),
+    /// Lift pauses: of the jobs named by --job, of the whole queue (no --job), or all (--all)
+    #[command(after_help = EXAMPLES_PAUSE)]
+    Resume(ResumeArgs),
+    /// List what is paused (the whole queue, jobs) and since when
+    #[command(after_help = EXAMPLES_PAUSE)]
+    Paused(JsonArgs),
     /// Wait until a run is terminal and print its output
     #[command(after_help = EXAMPLES_WAIT)]
     Wait(WaitArgs),
@@ -357,6 +373,29 @@ pub struct InitArgs {
     pub wal: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Pause this job (repeatable); without it, the whole queue
+    #[arg(long, short, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), value_parser = job_name)]
+    pub job: Vec<String>,
+    /// Print one JSON object per scope (scope, job, paused: newly paused or already)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Resume this job (repeatable); without it (and without --all), the whole queue
+    #[arg(long, short, value_name = "JOB", add = ArgValueCompleter::new(crate::cmd::complete::job_names), value_parser = job_name)]
+    pub job: Vec<String>,
+    /// Lift every pause: the whole queue's and every job's
+    #[arg(long, conflicts_with = "job")]
+    pub all: bool,
+    /// Print one JSON object per scope (scope, job, resumed: whether it was paused)
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct JsonArgs {
     /// Print JSON
@@ -411,6 +450,19 @@ pub struct EnqueueArgs {
     /// With --concurrency-key: return the pending run instead of a conflict
     #[arg(long)]
     pub coalesce: bool,
+    /// When a CLI worker's handler fails the run, try again up to N more times, each a new
+    /// run held until its backoff has passed (the library's workers never retry)
+    #[arg(long, value_name = "N", help_heading = "Retries")]
+    pub retries: Option<u32>,
+    /// With --retries: the first delay; each next one doubles, ±10 % [default: 10s]
+    #[arg(long, value_name = "DUR", requires = "retries", value_parser = duration, help_heading = "Retries")]
+    pub backoff: Option<Duration>,
+    /// With --retries: the longest delay [default: 1h]
+    #[arg(long, value_name = "DUR", requires = "retries", value_parser = duration, help_heading = "Retries")]
+    pub backoff_max: Option<Duration>,
+    /// With --retries: retry only these exit codes (e.g. 75,111); default: every failure
+    #[arg(long, value_name = "CODES", requires = "retries", value_delimiter = ',', value_parser = exit_code, help_heading = "Retries")]
+    pub retry_on: Option<Vec<i32>>,
     /// Then wait until the run is terminal (id on stderr, output on stdout)
     #[arg(long)]
     pub wait: bool,
@@ -489,6 +541,10 @@ pub struct LsArgs {
     /// Print the query plan instead of runs
     #[arg(long)]
     pub explain: bool,
+    /// Only the latest attempt of each retry chain (`enqueue --retries`): runs a retry
+    /// followed are left out
+    #[arg(long, conflicts_with_all = ["watch", "explain", "all"])]
+    pub latest: bool,
     /// Redraw the table every DUR (default 2s) until Ctrl-C; needs a terminal
     #[arg(
         long,
@@ -622,6 +678,11 @@ pub struct WorkArgs {
     /// One line on stderr per claimed and per ended run, and one when idle (for a journal)
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Fail a run claimed N times without a result (its worker crashed or was killed each
+    /// time: a crash loop) instead of executing it again; 0: never. The library's workers
+    /// reclaim such a run forever
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_lease_expiries: u32,
     /// Directory of handlers: a run of job J is executed by DIR/J
     #[arg(
         long,
@@ -871,6 +932,12 @@ fn ls_status() -> impl TypedValueParser<Value = LsStatus> {
     })
 }
 
+/// One exit code of `enqueue --retry-on 1,75`.
+fn exit_code(text: &str) -> Result<i32, String> {
+    let codes = crate::model::retry::parse_exit_codes(text).map_err(|e| format!("{e:#}"))?;
+    Ok(codes[0])
+}
+
 /// A terminal run status (`rm --older-than` purges only those): a non-terminal one is refused
 /// with the reason, and left out of completions and of the list of expected values.
 fn terminal_status() -> impl TypedValueParser<Value = Status> {
@@ -906,7 +973,8 @@ Examples:
   durably enqueue --job email --idempotency-key welcome-42 --json
   durably enqueue --job sync --concurrency-key acme --coalesce
   durably enqueue --label kind=backup -- tar -czf /backups/home.tgz /home   # a command run
-  durably enqueue --env AWS_PROFILE --env MODE=full -- ./sync.sh";
+  durably enqueue --env AWS_PROFILE --env MODE=full -- ./sync.sh
+  durably enqueue --job fetch --retries 5 --backoff 30s --retry-on 75   # retried with backoff";
 
 const EXAMPLES_ENQUEUE_MANY: &str = "\
 Examples:
@@ -970,6 +1038,14 @@ const EXAMPLES_STATS: &str = "\
 Examples:
   durably stats
   durably stats --json";
+
+const EXAMPLES_PAUSE: &str = "\
+Examples:
+  durably pause --job email          # CLI workers claim no email run
+  durably paused
+  durably resume --job email
+  durably pause && durably resume    # the whole queue
+  durably resume --all --json";
 
 const EXAMPLES_WAIT: &str = "\
 Examples:

@@ -41,7 +41,7 @@ pub fn set_local_time(on: bool) {
 }
 
 /// A stored time for people: as stored (UTC), or in the local time zone with `--local`.
-fn when(stored: &str) -> Cow<'_, str> {
+pub fn when(stored: &str) -> Cow<'_, str> {
     if LOCAL_TIME.load(Ordering::Relaxed) {
         Cow::Owned(time::local_text(stored))
     } else {

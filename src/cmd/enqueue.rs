@@ -107,6 +107,24 @@ pub fn held_answer(answer: HeldAnswer) -> (serde_json::Value, String, Dispositio
     }
 }
 
+/// `--retries N [--backoff BASE] [--backoff-max MAX] [--retry-on CODES]` (usage errors).
+fn retry_policy(args: &EnqueueArgs) -> Result<Option<crate::model::RetryPolicy>> {
+    let Some(retries) = args.retries else {
+        return Ok(None);
+    };
+    let ms = |d: Option<std::time::Duration>| {
+        d.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    };
+    crate::model::RetryPolicy::new(
+        retries,
+        ms(args.backoff),
+        ms(args.backoff_max),
+        args.retry_on.clone(),
+    )
+    .map(Some)
+    .map_err(|e| CodedError::usage(format!("{e:#}")).into())
+}
+
 pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     let mut flags = super::common::spec_overrides(&args.spec)?;
     if let Some(input) = &args.input {
@@ -130,6 +148,7 @@ pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {
     flags.idempotency_key = args.idempotency_key.clone();
     flags.concurrency_key = args.concurrency_key.clone();
     flags.coalesce = args.coalesce;
+    flags.retry = retry_policy(&args)?;
     let spec = match &args.file {
         Some(file) => {
             let name = if file.as_os_str() == "-" {

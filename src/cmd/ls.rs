@@ -47,7 +47,59 @@ pub fn run(ctx: &Context, args: LsArgs) -> Result<ExitCode> {
     if args.all {
         return all(&mut store, &args, filter, format);
     }
+    if args.latest {
+        return latest(&mut store, &args, filter, format);
+    }
     page(&mut store, &args, filter, format)
+}
+
+/// `ls --latest`: the page without runs that a retry followed, read page by page from
+/// `--before` until `--limit` runs are kept (after `--offset` kept ones) or none is left.
+/// Each page and its probe of the attempts are separate reads.
+fn latest(
+    store: &mut Store,
+    args: &LsArgs,
+    filter: ListFilter,
+    format: Format,
+) -> Result<ExitCode> {
+    let table = format == Format::Table;
+    let (mut kept, mut handles) = (Vec::new(), Vec::new());
+    let mut skip = args.offset;
+    let mut before = args.before.clone();
+    let want = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    while kept.len() < want {
+        let page = ListFilter {
+            limit: args.limit.clamp(1, ALL_PAGE),
+            offset: 0,
+            ..filter.clone()
+        };
+        let (runs, short_ids) = store.list_page(before.as_deref(), page, table)?;
+        let Some(last) = runs.last() else { break };
+        before = Some(last.id.clone());
+        let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+        let superseded = store.superseded(&ids)?;
+        let mut short_ids = short_ids.into_iter();
+        for run in runs {
+            let handle = short_ids.next();
+            if superseded.contains(&run.id) || kept.len() >= want {
+                continue;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            kept.push(run);
+            handles.extend(handle);
+        }
+    }
+    let mut out = crate::output::stdout();
+    match format {
+        Format::Table => crate::output::runs_table(&mut out, &kept, &handles)?,
+        Format::Json => crate::output::json_pretty(&mut out, &kept)?,
+        Format::Ndjson | Format::Ids => write_lines(&mut out, &kept, format)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::Ok)
 }
 
 /// `ls --explain`: the planner's strategy, its note, and each statement with the database's

@@ -10,11 +10,12 @@ mod init;
 mod log;
 mod logs;
 mod ls;
+mod pause;
 mod progress;
 mod retrigger;
 mod rm;
-mod serve;
 mod schedule;
+mod serve;
 mod show;
 mod stats;
 mod step;
@@ -79,6 +80,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Retrigger(a) => retrigger::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Completions(a) => completions::run(a),
+        Command::Pause(a) => pause::pause(&ctx, a),
+        Command::Resume(a) => pause::resume(&ctx, a),
+        Command::Paused(a) => pause::paused(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),
         Command::Work(a) => work::run(&ctx, a),
         Command::Logs(a) => logs::run(&ctx, a),

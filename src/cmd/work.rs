@@ -29,6 +29,7 @@ pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
         retain: args.retain,
         stderr_logs: !args.no_stderr_logs,
         verbose: args.verbose,
+        max_lease_expiries: args.max_lease_expiries,
         commands: args.commands.unwrap_or_default(),
     };
     worker::run(&ctx.opts, cfg)

@@ -3,6 +3,7 @@
 use super::held::Hold;
 use super::json::{check_depth, json_error, json_kind};
 use super::labels::{merge_label, Labels};
+use super::retry::RetryPolicy;
 use super::text::refuse_nul;
 use anyhow::{anyhow, bail, Result};
 use serde::Deserialize;
@@ -21,6 +22,8 @@ pub struct RunSpec {
     pub coalesce: bool,
     /// What holds the run back (`at`, `in`, `after`): None for a run claimable at once.
     pub hold: Option<Hold>,
+    /// `--retries …` or the spec's `retries`, `backoff`, `backoffMax`, `retryOn`.
+    pub retry: Option<RetryPolicy>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +54,14 @@ struct RawSpec<'a> {
     after: Option<Vec<String>>,
     #[serde(default)]
     after_any: Option<bool>,
+    #[serde(default)]
+    retries: Option<u32>,
+    #[serde(default)]
+    backoff: Option<String>,
+    #[serde(default)]
+    backoff_max: Option<String>,
+    #[serde(default)]
+    retry_on: Option<Vec<i32>>,
 }
 
 fn any_value_even_null<'de, D: serde::Deserializer<'de>>(
@@ -77,12 +88,38 @@ pub struct SpecOverrides {
     pub after: Vec<String>,
     /// `--after-any`.
     pub after_any: bool,
+    pub retry: Option<RetryPolicy>,
+}
+
+/// The spec's retry fields as a policy (None without `retries`).
+fn spec_retry(raw: &RawSpec) -> Result<Option<RetryPolicy>> {
+    let Some(retries) = raw.retries else {
+        if raw.backoff.is_some() || raw.backoff_max.is_some() || raw.retry_on.is_some() {
+            bail!("\"backoff\", \"backoffMax\" and \"retryOn\" need \"retries\"");
+        }
+        return Ok(None);
+    };
+    let ms = |field: &str, text: &Option<String>| -> Result<Option<i64>> {
+        text.as_deref()
+            .map(|t| {
+                crate::time::parse_duration(t)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    .map_err(|e| anyhow!("invalid {field} {t:?}: {e:#}"))
+            })
+            .transpose()
+    };
+    let backoff = ms("backoff", &raw.backoff)?;
+    let backoff_max = ms("backoffMax", &raw.backoff_max)?;
+    RetryPolicy::new(retries, backoff, backoff_max, raw.retry_on.clone())
+        .map(Some)
+        .map_err(|e| anyhow!("invalid run spec: {}", e.to_string().replace("--", "")))
 }
 
 impl RunSpec {
     /// Parses one JSON run spec and applies the flags (`labels` merge, flags win).
     pub fn parse(text: &str, flags: &SpecOverrides) -> Result<RunSpec> {
         let raw = parse_raw(text)?;
+        let retry = spec_retry(&raw)?;
         let labels = string_labels(raw.labels)?;
         let coalesce = match raw.coalesce.as_deref() {
             None => false,
@@ -106,6 +143,7 @@ impl RunSpec {
             )?
         };
         let spec = RunSpec {
+            retry,
             job: raw.job.unwrap_or_default(),
             input: raw.input.map(|r| r.get().to_string()).unwrap_or_default(),
             labels,
@@ -164,6 +202,9 @@ impl RunSpec {
                 "coalesce is for runs claimable at once, not held runs (at, in, after)",
             )
             .into());
+        }
+        if flags.retry.is_some() {
+            self.retry = flags.retry.clone();
         }
         if self.input.is_empty() {
             self.input = "{}".to_string();

@@ -18,7 +18,9 @@ use super::{
 };
 use crate::model::held::HeldRun;
 use crate::model::schedule::Schedule;
-use crate::model::{Disposition, Log, Run, RunSpec, Step};
+use crate::model::{
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -215,7 +217,60 @@ pub trait Schedules {
     fn materialise(&mut self, name: &str) -> Result<Option<Materialised>>;
 }
 
-/// Every operation a backend must offer.
-pub trait Backend: RunReads + RunChanges + FencedWrites + Leases + Maintenance + HeldRuns + Schedules {}
+/// Pauses (issue 17): what CLI workers do not claim ([`super::pauses`] the rules). Called only
+/// on a database that has our tables ([`super::Store`] sees to it).
+pub trait Pauses {
+    /// Pauses each scope not yet paused, in one transaction; those newly paused.
+    fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>>;
+    /// Lifts the pauses of `scopes` (None: every pause) in one transaction; those lifted.
+    fn resume(&mut self, scopes: Option<&[PauseScope]>) -> Result<Vec<PauseScope>>;
+    /// Every pause in force, from one snapshot.
+    fn paused(&mut self) -> Result<Vec<Pause>>;
+}
 
-impl<T: RunReads + RunChanges + FencedWrites + Leases + Maintenance + HeldRuns + Schedules> Backend for T {}
+/// Retries (issue 17): a CLI worker's failure of a run with a retry policy ([`super::retries`]
+/// the rules). Called only on a database that has our tables ([`super::Store`] sees to it).
+pub trait Retries {
+    /// Fails a leased run (fenced, unexpired) and, when its policy retries this failure, holds
+    /// its successor, in one transaction. `jitter` in [-1, 1].
+    fn fail_and_retry(
+        &mut self,
+        id: &str,
+        generation: i64,
+        error: &str,
+        cause: FailureCause,
+        jitter: f64,
+    ) -> Result<Fenced<Option<super::retries::Successor>>>;
+    /// Every attempt of the retry chain a run belongs to, in order (empty: none).
+    fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>>;
+    /// Those of `ids` that have a successor (a later attempt), in one read.
+    fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>>;
+}
+
+/// Every operation a backend must offer.
+pub trait Backend:
+    RunReads
+    + RunChanges
+    + FencedWrites
+    + Leases
+    + Maintenance
+    + HeldRuns
+    + Schedules
+    + Pauses
+    + Retries
+{
+}
+
+impl<
+        T: RunReads
+            + RunChanges
+            + FencedWrites
+            + Leases
+            + Maintenance
+            + HeldRuns
+            + Schedules
+            + Pauses
+            + Retries,
+    > Backend for T
+{
+}

@@ -64,6 +64,8 @@ pub trait HeldStatements {
     fn held_named(&mut self, given: &str) -> Result<Vec<String>>;
     /// Inserts a held run and its waits.
     fn insert_held(&mut self, held: &HeldRun) -> Result<()>;
+    /// Inserts the first attempt of a held run enqueued with a retry policy.
+    fn insert_attempt(&mut self, attempt: &crate::model::Attempt) -> Result<()>;
     /// The held run with this id, locked against a concurrent release (PostgreSQL: with
     /// `skip_locked`, None when another transaction holds it; else waited for).
     fn lock_held(&mut self, id: &str, skip_locked: bool) -> Result<Option<HeldRun>>;
@@ -176,6 +178,10 @@ pub fn enqueue(st: &mut impl HeldStatements, spec: &RunSpec) -> Result<HeldAnswe
         after_any: hold.after_any,
     };
     st.insert_held(&held)?;
+    // A retry policy lives in our attempts table, keyed by the id the run keeps at release.
+    if let Some(policy) = &spec.retry {
+        st.insert_attempt(&super::retries::first_attempt(&held.run.id, policy))?;
+    }
     Ok(HeldAnswer::Created(held))
 }
 

@@ -33,8 +33,10 @@ pub mod columns;
 pub mod handles;
 pub mod held;
 pub mod ours;
+pub mod pauses;
 pub mod pg;
 pub mod reads;
+pub mod retries;
 pub mod rules;
 pub mod schedules;
 pub mod sqlite;
@@ -50,7 +52,9 @@ pub use types::{
 };
 
 use crate::model::schedule::Schedule;
-use crate::model::{storable, Disposition, Log, Run, RunSpec, Step};
+use crate::model::{
+    storable, Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+};
 use anyhow::Result;
 use schedules::Materialised;
 use std::time::{Duration, Instant};
@@ -212,6 +216,30 @@ impl Store {
         }
     }
 
+    /// Pauses each scope not yet paused (our tables created first if missing); those newly
+    /// paused ([`pauses`]).
+    pub fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>> {
+        self.ensure_ours()?;
+        self.backend_mut().pause(scopes)
+    }
+
+    /// Lifts the pauses of `scopes` (None: every pause); those that were in force. Nothing
+    /// is paused on a database without our tables (no DDL is run).
+    pub fn resume(&mut self, scopes: Option<&[PauseScope]>) -> Result<Vec<PauseScope>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().resume(scopes)
+    }
+
+    /// Every pause in force (none on a database without our tables).
+    pub fn paused(&mut self) -> Result<Vec<Pause>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().paused()
+    }
+
     /// Whether the connection is gone for good (a PostgreSQL server restarted, the backend
     /// was terminated, the network cut): only [`Store::open_again`] can go on. A SQLite file
     /// is never lost this way.
@@ -371,9 +399,52 @@ impl Store {
         self.backend().completions_per_minute(since)
     }
 
-    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction.
+    /// Enqueues one run (or finds its idempotent/coalesced twin) in one transaction; a run
+    /// with a retry policy creates our tables first if missing.
     pub fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
+        if spec.retry.is_some() {
+            self.ensure_ours()?;
+        }
         self.backend_mut().enqueue(spec)
+    }
+
+    /// Fails a leased run (fenced) and holds its successor when its retry policy allows
+    /// ([`retries`]), in one transaction; a database without our tables has no policy.
+    pub fn fail_and_retry(
+        &mut self,
+        id: &str,
+        generation: i64,
+        error: &str,
+        cause: FailureCause,
+    ) -> Result<Fenced<Option<retries::Successor>>> {
+        let error = storable(error);
+        if !self.has_ours() {
+            return Ok(match self.backend_mut().fail(id, generation, &error)? {
+                Fenced::Done(()) => Fenced::Done(None),
+                Fenced::LeaseLost => Fenced::LeaseLost,
+            });
+        }
+        let jitter = crate::model::retry::random_jitter();
+        self.backend_mut()
+            .fail_and_retry(id, generation, &error, cause, jitter)
+    }
+
+    /// Every attempt of the retry chain a run belongs to, in order (empty: none, or no
+    /// tables of ours).
+    pub fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>> {
+        if !self.has_ours() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().attempts(run_id)
+    }
+
+    /// Those of `ids` that have a successor in their retry chain (`ls --latest` leaves them
+    /// out); none on a database without our tables.
+    pub fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        if !self.has_ours() || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.backend_mut().superseded(ids)
     }
 
     /// Enqueues a terminal run again as a new pending run.

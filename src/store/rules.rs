@@ -42,6 +42,7 @@ pub fn retrigger(tx: &mut impl RunWrites, given: &str) -> Result<Run> {
         concurrency_key: old.concurrency_key.clone(),
         coalesce: false,
         hold: None,
+        retry: None,
     };
     let (run, _) = tx.enqueue(&spec)?;
     Ok(run)

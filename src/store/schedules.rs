@@ -179,5 +179,27 @@ fn slot_spec(s: &Schedule, slot: &str) -> Result<RunSpec> {
         concurrency_key: s.concurrency_key.clone(),
         coalesce: true,
         hold: None,
+        retry: retry_policy(s)?,
     })
+}
+
+/// The retry policy of a schedule's runs (`schedule add --retries …`), None without one.
+fn retry_policy(s: &Schedule) -> Result<Option<crate::model::RetryPolicy>> {
+    let Some(retries) = s.retries else {
+        return Ok(None);
+    };
+    let retry_on = match s.retry_on.as_deref() {
+        Some(text) => Some(serde_json::from_str::<Vec<i32>>(text).map_err(|e| {
+            anyhow!(
+                "schedule {:?} has retry_on that is not a list of exit codes ({e})",
+                s.name
+            )
+        })?),
+        None => None,
+    };
+    let retries = u32::try_from(retries)
+        .map_err(|_| anyhow!("schedule {:?} has retries {retries}", s.name))?;
+    crate::model::RetryPolicy::new(retries, s.backoff_ms, s.backoff_max_ms, retry_on)
+        .map(Some)
+        .map_err(|e| anyhow!("schedule {:?}: {e:#}", s.name))
 }

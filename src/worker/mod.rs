@@ -39,6 +39,7 @@ mod held;
 pub mod lease;
 mod noise;
 mod passfile;
+mod pauses;
 pub mod process;
 mod scheduler;
 mod schedules;
@@ -89,6 +90,9 @@ pub struct Config {
     pub stderr_logs: bool,
     /// `-v`: one line on stderr when a run is claimed and one when it ends.
     pub verbose: bool,
+    /// `--max-lease-expiries`: a run claimed more often than this without a result is failed
+    /// as a crash loop instead of executed (0: never).
+    pub max_lease_expiries: u32,
     /// `--commands`: the jobs whose runs are command runs, executed as their input says.
     pub commands: Vec<String>,
 }
@@ -105,6 +109,8 @@ pub struct ExecutorContext {
     pub timeout: Option<Duration>,
     pub stderr_logs: bool,
     pub verbose: bool,
+    /// `--max-lease-expiries` ([`Config::max_lease_expiries`]).
+    pub max_lease_expiries: u32,
     /// `--commands`: the jobs whose runs are command runs.
     pub commands: Vec<String>,
     /// The client-side bound of each call on the shared connection that has no deadline of
@@ -376,6 +382,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         timeout: cfg.timeout,
         stderr_logs: cfg.stderr_logs,
         verbose: cfg.verbose,
+        max_lease_expiries: cfg.max_lease_expiries,
         commands: cfg.commands.clone(),
         call_bound,
         writes,

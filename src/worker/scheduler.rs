@@ -128,6 +128,8 @@ struct LoopState {
     /// Held runs released at each poll (worker/held.rs).
     held: super::held::Release,
     schedules: super::schedules::Materialiser,
+    /// The pauses last read (`durably pause`).
+    pauses: super::pauses::Seen,
 }
 
 impl LoopState {
@@ -300,9 +302,11 @@ impl Scheduler<'_> {
         let room = self.room(st);
         st.held
             .poll(&self.shared.store, self.cfg.poll, st.running == 0);
-        let claimed = self
-            .jobs(&mut st.jobs_cache)
-            .and_then(|jobs| self.claim(&jobs, room));
+        st.pauses.read(&self.shared.store, self.cfg.verbose);
+        let claimed = self.jobs(&mut st.jobs_cache).and_then(|jobs| {
+            let unpaused = st.pauses.claimable(jobs);
+            unpaused.map_or(Ok(Vec::new()), |jobs| self.claim(&jobs, room))
+        });
         let claimed = match claimed {
             Ok(c) => c,
             // The connection is reopened at the next turn (not idle: nothing was looked at).

@@ -35,6 +35,7 @@ fn spec(job: &str) -> RunSpec {
         concurrency_key: None,
         coalesce: false,
         hold: None,
+        retry: None,
     }
 }
 

@@ -1936,4 +1936,44 @@ scenarios! {
         let log = std::fs::read_to_string(&log).unwrap();
         assert_eq!(log.lines().count(), 4, "each released run ran once: {log}");
     }
+
+    /// `durably pause` holds only CLI workers (issue 17): the library's worker knows nothing
+    /// of `durably_cli_pauses` and completes a paused job's run, as README and `pause --help`
+    /// say; its `migrate()` accepts the database with the pause table.
+    fn library_worker_ignores_pauses() {
+        let e = env();
+        let db = Db::of(&e);
+        db.cli_ok(&["init"]);
+        db.cli_ok(&["pause", "--job", "echo"]);
+        let id = id_of(&db.enqueue("--job echo"));
+        let out = db.work_cmd(&["--until-idle"]).output().unwrap();
+        assert_success("cli worker", &out);
+        assert_eq!(db.show(&id)["status"], "pending", "a CLI worker claimed a paused job");
+        db.lib("migrate", &[]);
+        assert_eq!(db.lib("work", &[])["processed"], 1);
+        assert_eq!(db.show(&id)["status"], "completed");
+        assert_eq!(db.show(&id)["output"]["by"], "library");
+    }
+}
+
+scenarios! {
+    /// A retry's successor (issue 17) is held outside `durably_runs`: the library's `getRuns`
+    /// lists only the failed run, its worker finds nothing to claim, its `migrate()` accepts
+    /// the database with the CLI's attempt and held-run tables.
+    fn library_never_sees_a_held_retry() {
+        let e = env();
+        let db = Db::of(&e);
+        db.cli_ok(&["init"]);
+        let id = id_of(&db.enqueue("--job fail --retries 2 --backoff 1h"));
+        let out = db.work_cmd(&["--until-idle"]).output().unwrap();
+        assert_eq!(exit_code(&out), 5, "{out:?}");
+        let next = db.show(&id)["nextRunId"].as_str().unwrap().to_string();
+        db.lib("migrate", &[]);
+        let all = db.lib_read(&[json!({"op": "getRuns", "filter": {}})]);
+        let ids = ids_of(&all[0]);
+        assert_eq!(ids, std::slice::from_ref(&id), "the library sees only the failed run");
+        assert_eq!(db.lib("work", &[])["processed"], 0);
+        assert!(!ids.contains(&next));
+        assert_eq!(db.show(&id)["status"], "failed");
+    }
 }

@@ -752,5 +752,8 @@ fn connections_the_postgres_server_ends_are_opened_again() {
     assert!(recovered, "the server never answered again");
     let id = env.enqueue(&["--job", "after"]);
     let event = stream.next().expect("the feed reconnected and saw the run");
-    assert_eq!((event["type"].clone(), event["runId"].clone()), (json!("run:trigger"), json!(id)));
+    assert_eq!(
+        (event["type"].clone(), event["runId"].clone()),
+        (json!("run:trigger"), json!(id))
+    );
 }

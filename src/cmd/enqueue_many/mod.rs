@@ -99,6 +99,11 @@ impl Batch {
     fn add(&mut self, text: &str, place: Place) -> Result<()> {
         let spec = RunSpec::parse(text, &self.flags).map_err(|e| anyhow!("{place}: {e:#}"))?;
         self.any_held |= spec.hold.is_some();
+        if spec.retry.is_some() {
+            anyhow::bail!(
+                "{place}: \"retries\" is not supported by enqueue-many yet: enqueue such a run with `durably enqueue`"
+            );
+        }
         self.spool.push(&spec, place)?;
         self.read += 1;
         if self.read % 4096 == 0 {

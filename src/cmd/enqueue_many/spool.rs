@@ -303,6 +303,7 @@ mod tests {
                 }),
                 _ => None,
             },
+            retry: None,
         }
     }
 

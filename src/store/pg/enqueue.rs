@@ -111,6 +111,10 @@ pub fn enqueue(
         if inserted == 1 {
             let created: String = row.try_get(1)?;
             let now = clock.observe(&created).to_string();
+            if let Some(policy) = &spec.retry {
+                let first = crate::store::retries::first_attempt(&id, policy);
+                super::retries::insert_attempt(c, &first)?;
+            }
             let run = Run::pending(id, spec, labels, now);
             return Ok((run, Disposition::Created));
         }
@@ -190,7 +194,9 @@ impl Buffer {
         spec: &RunSpec,
         clock: &mut Clock,
     ) -> Result<Option<(Run, Disposition)>> {
-        if spec.idempotency_key.is_some() || spec.concurrency_key.is_some() {
+        // A run with a retry policy also takes the one-by-one path (its attempt row).
+        if spec.idempotency_key.is_some() || spec.concurrency_key.is_some() || spec.retry.is_some()
+        {
             return Ok(None);
         }
         validate_labels(&spec.labels)?;

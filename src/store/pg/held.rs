@@ -138,6 +138,10 @@ impl<C: GenericClient> HeldStatements for Held<'_, C> {
         held_named(self.c, given)
     }
 
+    fn insert_attempt(&mut self, a: &crate::model::Attempt) -> Result<()> {
+        super::retries::insert_attempt(self.c, a)
+    }
+
     fn insert_held(&mut self, h: &HeldRun) -> Result<()> {
         let r = &h.run;
         let labels = labels_json(&r.label_pairs());

@@ -15,6 +15,8 @@ mod lease;
 mod literal;
 mod loss;
 mod outcome;
+mod pauses;
+mod retries;
 pub mod rows;
 pub use loss::{is_connection_error, is_transient_conflict, DbError};
 mod steps;
@@ -22,9 +24,12 @@ pub mod typed;
 pub mod watch;
 
 use super::backend::{Maintenance, RunChanges, RunReads};
+use super::pauses as store_pauses;
 use super::PgTarget;
 use super::{reads, rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
-use crate::model::{Disposition, Log, Run, RunSpec, Step};
+use crate::model::{
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+};
 use anyhow::{Context as _, Result};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -638,6 +643,59 @@ impl RunChanges for Postgres {
         self.write_then(|tx, clock| {
             rules::delete(&mut Writes { tx, clock }, given, force)
         }, |id| format!("`durably show {id}` tells whether run {id} was deleted; deleting again is harmless"))
+    }
+}
+
+impl crate::store::backend::Retries for Postgres {
+    fn fail_and_retry(
+        &mut self,
+        id: &str,
+        generation: i64,
+        error: &str,
+        cause: FailureCause,
+        jitter: f64,
+    ) -> Result<crate::store::Fenced<Option<crate::store::retries::Successor>>> {
+        self.write_then(
+            |tx, _| {
+                let mut rows = retries::Rows(tx);
+                crate::store::retries::fail_and_retry(
+                    &mut rows, id, generation, error, cause, jitter,
+                )
+            },
+            |_| {
+                format!(
+                    "`durably show {id}` tells whether run {id} was failed (and its retry held)"
+                )
+            },
+        )
+    }
+
+    fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>> {
+        self.read(|c| retries::chain(c, run_id))
+    }
+
+    fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        self.read(|c| retries::superseded(c, ids))
+    }
+}
+
+impl crate::store::backend::Pauses for Postgres {
+    fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>> {
+        self.write_then(
+            |tx, _| store_pauses::pause(&mut pauses::Rows(tx), scopes),
+            |_| "`durably paused` tells what is paused; pausing again is harmless".into(),
+        )
+    }
+
+    fn resume(&mut self, scopes: Option<&[PauseScope]>) -> Result<Vec<PauseScope>> {
+        self.write_then(
+            |tx, _| store_pauses::resume(&mut pauses::Rows(tx), scopes),
+            |_| "`durably paused` tells what is still paused; resuming again is harmless".into(),
+        )
+    }
+
+    fn paused(&mut self) -> Result<Vec<Pause>> {
+        self.read(|c| store_pauses::list(&mut pauses::Rows(c)))
     }
 }
 

@@ -35,6 +35,9 @@ pub fn enqueue(tx: &Connection, spec: &RunSpec, clock: &mut Clock) -> Result<(Ru
     for (k, v) in &spec.labels {
         insert_label.execute(params![id, k, v])?;
     }
+    if let Some(policy) = &spec.retry {
+        super::retries::insert_attempt(tx, &crate::store::retries::first_attempt(&id, policy))?;
+    }
     let run = Run::pending(id, spec, labels, now);
     Ok((run, Disposition::Created))
 }

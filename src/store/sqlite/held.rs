@@ -118,6 +118,10 @@ impl HeldStatements for Held<'_> {
         held_named(self.conn, given)
     }
 
+    fn insert_attempt(&mut self, a: &crate::model::Attempt) -> Result<()> {
+        super::retries::insert_attempt(self.conn, a)
+    }
+
     fn insert_held(&mut self, h: &HeldRun) -> Result<()> {
         let r = &h.run;
         self.conn

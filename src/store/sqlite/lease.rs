@@ -7,6 +7,9 @@
 //!   `status = 'leased' AND lease_generation = ?`, renewal also by `lease_expires_at > now`;
 //! - at most one live lease per concurrency key, across jobs.
 //!
+//! Runs of a paused job (or of any job while the whole queue is paused: `durably pause`,
+//! `durably_cli_pauses`) are not claimed, nor their expired leases taken over.
+//!
 //! Cost: the oldest pending run is the first entry of `idx_durably_runs_status_created_id`
 //! (all jobs) or of `idx_durably_runs_job_status_created_id` for each job (one seek per job);
 //! expired leases come from the library's `idx_durably_runs_status_lease_expires`. Neither
@@ -26,6 +29,12 @@ WHERE active.concurrency_key = durably_runs.concurrency_key AND active.id <> dur
 AND active.status = 'leased' AND active.lease_expires_at IS NOT NULL \
 AND active.lease_expires_at > ?3))";
 
+/// Pauses (issue 17, `durably pause`): neither the run's job nor the whole queue is paused.
+/// One probe of `durably_cli_pauses`' primary key per candidate; with nothing paused the
+/// first candidate passes, so the claim still costs one seek per arm.
+const UNPAUSED: &str = "NOT EXISTS (SELECT 1 FROM durably_cli_pauses \
+WHERE scope IN ('queue', 'job:' || durably_runs.job_name))";
+
 /// The claim statement for `jobs` and its job parameters (numbered from ?4).
 /// ?1 owner, ?2 lease expiry, ?3 now.
 pub fn claim_sql(jobs: &Jobs) -> (String, Vec<Value>) {
@@ -35,7 +44,7 @@ pub fn claim_sql(jobs: &Jobs) -> (String, Vec<Value>) {
     match jobs {
         Jobs::All => arms.push(format!(
             "SELECT id, created_at FROM (SELECT id, created_at FROM durably_runs \
-             WHERE status = 'pending' AND {GUARD} ORDER BY created_at, id LIMIT 1)"
+             WHERE status = 'pending' AND {GUARD} AND {UNPAUSED} ORDER BY created_at, id LIMIT 1)"
         )),
         Jobs::Only(list) => {
             for job in list {
@@ -43,7 +52,7 @@ pub fn claim_sql(jobs: &Jobs) -> (String, Vec<Value>) {
                 let mark = format!("?{}", params.len() + 3);
                 arms.push(format!(
                     "SELECT id, created_at FROM (SELECT id, created_at FROM durably_runs \
-                     WHERE job_name = {mark} AND status = 'pending' AND {GUARD} \
+                     WHERE job_name = {mark} AND status = 'pending' AND {GUARD} AND {UNPAUSED} \
                      ORDER BY created_at, id LIMIT 1)"
                 ));
                 job_marks.push(mark);
@@ -58,7 +67,7 @@ pub fn claim_sql(jobs: &Jobs) -> (String, Vec<Value>) {
     arms.push(format!(
         "SELECT id, created_at FROM (SELECT id, created_at FROM durably_runs \
          WHERE status = 'leased' AND lease_expires_at IS NOT NULL AND lease_expires_at <= ?3\
-         {job_filter} AND {GUARD} ORDER BY created_at, id LIMIT 1)"
+         {job_filter} AND {GUARD} AND {UNPAUSED} ORDER BY created_at, id LIMIT 1)"
     ));
     let sql = format!(
         "UPDATE durably_runs SET status = 'leased', lease_owner = ?1, lease_expires_at = ?2, \
@@ -176,6 +185,7 @@ mod tests {
         conn.execute_batch(include_str!("../../../sql/v1.sql"))
             .unwrap();
         conn.execute_batch(super::super::db::SCHEMA_EXTRA).unwrap();
+        conn.execute_batch(super::super::db::SCHEMA_CLI).unwrap();
         conn
     }
 
@@ -225,6 +235,39 @@ mod tests {
         assert_eq!(claim_one(&conn, &jobs, now).unwrap().id, "c");
         assert!(claim_one(&conn, &jobs, now).is_none());
         assert!(claim_one(&conn, &Jobs::Only(vec![]), now).is_none());
+    }
+
+    #[test]
+    fn paused_jobs_and_a_paused_queue_are_not_claimed() {
+        let conn = db();
+        add(&conn, "a", "x", "2024-01-01T00:00:01.000Z", None);
+        add(&conn, "b", "y", "2024-01-01T00:00:02.000Z", None);
+        add(&conn, "c", "x", "2024-01-01T00:00:03.000Z", None);
+        let pause = |key: &str| {
+            conn.execute(include_str!("../../../sql/pause_add.sql"), [key, "t"])
+                .unwrap()
+        };
+        let now = "2025-01-01T00:00:00.000Z";
+        assert_eq!(claim_one(&conn, &Jobs::All, now).unwrap().id, "a");
+        pause("job:x");
+        // A job named like the whole queue's key pauses nothing else.
+        pause("job:queue");
+        assert_eq!(claim_one(&conn, &Jobs::All, now).unwrap().id, "b");
+        assert!(claim_one(&conn, &Jobs::All, now).is_none());
+        assert!(claim_one(&conn, &Jobs::Only(vec!["x".into()]), now).is_none());
+        // Expired leases: b's is taken over, a's (a paused job) is not.
+        let later = "2031-01-01T00:00:00.000Z";
+        let claim_later =
+            |jobs: &Jobs| claim(&conn, jobs, "w", later, "2040-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(claim_later(&Jobs::All).unwrap().id, "b");
+        assert!(claim_later(&Jobs::All).is_none());
+        conn.execute("DELETE FROM durably_cli_pauses", []).unwrap();
+        pause("queue");
+        assert!(claim_later(&Jobs::All).is_none());
+        assert!(claim_later(&Jobs::Only(vec!["x".into()])).is_none());
+        conn.execute("DELETE FROM durably_cli_pauses", []).unwrap();
+        assert_eq!(claim_later(&Jobs::All).unwrap().id, "a");
+        assert_eq!(claim_later(&Jobs::All).unwrap().id, "c");
     }
 
     #[test]
@@ -385,6 +428,12 @@ mod tests {
             assert!(text.contains(pending_index), "{text}");
             assert!(
                 text.contains("idx_durably_runs_status_lease_expires"),
+                "{text}"
+            );
+            // The pause check is a probe of the pauses' primary key, never a scan.
+            assert!(
+                text.contains("SEARCH durably_cli_pauses USING")
+                    && !text.contains("SCAN durably_cli_pauses"),
                 "{text}"
             );
         }

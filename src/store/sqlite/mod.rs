@@ -13,18 +13,23 @@ pub mod held;
 pub mod lease;
 pub mod list;
 pub mod maintenance;
+pub mod pauses;
 pub mod pending;
+pub mod retries;
 pub mod rows;
 pub mod schedules;
 pub mod steps;
 
 use super::backend::{FencedWrites, Leases, RunChanges, RunReads};
 use super::handles::{self, TAIL_MIN};
+use super::pauses as store_pauses;
 use super::types::{
     Access, Clock, Fence, Fenced, Jobs, ListFilter, NewLog, NewStep, Options, Plan,
 };
 use super::{reads, rules, StepRecord};
-use crate::model::{Disposition, Log, Run, RunSpec, Step};
+use crate::model::{
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+};
 use anyhow::Result;
 use rows::get_run;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -473,6 +478,54 @@ impl Leases for Sqlite {
         self.write(|tx| {
             let r = maintenance::release_expired(tx, &crate::time::now(), limit)?;
             Ok(r.pending + r.failed)
+        })
+    }
+}
+
+impl crate::store::backend::Retries for Sqlite {
+    fn fail_and_retry(
+        &mut self,
+        id: &str,
+        generation: i64,
+        error: &str,
+        cause: FailureCause,
+        jitter: f64,
+    ) -> Result<Fenced<Option<crate::store::retries::Successor>>> {
+        self.write(|tx| {
+            let now_ms = crate::time::now_ms();
+            let mut rows = retries::Rows { conn: tx, now_ms };
+            crate::store::retries::fail_and_retry(&mut rows, id, generation, error, cause, jitter)
+        })
+    }
+
+    fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>> {
+        self.read(|c| retries::chain(c, run_id))
+    }
+
+    fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>> {
+        self.read(|c| retries::superseded(c, ids))
+    }
+}
+
+impl crate::store::backend::Pauses for Sqlite {
+    fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>> {
+        self.write(|tx| {
+            let now = crate::time::now();
+            store_pauses::pause(&mut pauses::Rows { conn: tx, now }, scopes)
+        })
+    }
+
+    fn resume(&mut self, scopes: Option<&[PauseScope]>) -> Result<Vec<PauseScope>> {
+        self.write(|tx| {
+            let now = crate::time::now();
+            store_pauses::resume(&mut pauses::Rows { conn: tx, now }, scopes)
+        })
+    }
+
+    fn paused(&mut self) -> Result<Vec<Pause>> {
+        self.read(|c| {
+            let now = String::new();
+            store_pauses::list(&mut pauses::Rows { conn: c, now })
         })
     }
 }

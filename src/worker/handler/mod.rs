@@ -25,7 +25,7 @@ use super::process::{self, Exit};
 use super::ExecutorContext;
 use crate::handler_channel::Channel;
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
-use crate::model::Run;
+use crate::model::{FailureCause, Run};
 use pipes::{spawn_readers, Readers};
 use record::{deadline_outcome, finish, lost_outcome, write, Finished};
 use std::io;
@@ -93,6 +93,9 @@ fn execute_quietly(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<Active
     // The execution's private directory (trouble reports, step reservations), removed when
     // this function returns, after the handler and its pipes are done.
     let channel = Channel::new();
+    if let Some(error) = record::crash_loop(shared, run) {
+        return finish(shared, run, active, Err(error), FailureCause::CrashLoop);
+    }
     let child = match spawn::start_handler(shared, run, active, channel.as_ref()) {
         Ok(c) => c,
         Err(outcome) => return outcome,
@@ -212,7 +215,7 @@ fn outcome_of(
         Some(KillReason::Timeout) => {
             let after = humantime::format_duration(shared.timeout.unwrap_or_default());
             let error = ended.with_tail(format!("handler timed out after {after}"));
-            return finish(shared, run, active, Err(error));
+            return finish(shared, run, active, Err(error), FailureCause::Other);
         }
         None => {}
     }
@@ -240,5 +243,9 @@ fn outcome_of(
             signal_name(*sig)
         ))),
     };
-    finish(shared, run, active, result)
+    let cause = match ended.exit {
+        Ok(Exit::Code(code)) if code != 0 => FailureCause::ExitCode(code),
+        _ => FailureCause::Other,
+    };
+    finish(shared, run, active, result, cause)
 }

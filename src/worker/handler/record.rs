@@ -4,7 +4,7 @@
 //! longer ours (cancelled, lease lost, deadline passed) when a write is refused.
 
 use super::Outcome;
-use crate::model::Run;
+use crate::model::{FailureCause, Run};
 use crate::store::{CommitUnknown, Fenced, Store};
 use crate::worker::lease::ActiveRun;
 use crate::worker::ExecutorContext;
@@ -121,33 +121,74 @@ pub fn give_back(shared: &ExecutorContext, run: &Run, active: &ActiveRun, why: &
     }
 }
 
+/// The error of a run claimed more than `--max-lease-expiries` times without a result (each
+/// claim bumps `lease_generation`; a result would have ended the run): its handler is not
+/// started again, the run is failed with this error. None: execute it.
+pub(super) fn crash_loop(shared: &ExecutorContext, run: &Run) -> Option<String> {
+    let max = i64::from(shared.max_lease_expiries);
+    let before = run.lease_generation - 1;
+    (max > 0 && before >= max).then(|| {
+        format!(
+            "lease expired {before} times without a result: the worker crashed or was killed each time (crash loop; work --max-lease-expiries {max})"
+        )
+    })
+}
+
 /// Records the result; a refused fence means the run is no longer ours.
 pub(super) fn finish(
     shared: &ExecutorContext,
     run: &Run,
     active: &ActiveRun,
     result: Result<Option<String>, String>,
+    cause: FailureCause,
 ) -> Finished {
     let (id, generation) = (&run.id, run.lease_generation);
+    // The successor a failure held (retries): said once the failure is recorded.
+    let successor = std::cell::RefCell::new(None);
     let written = match &result {
         Ok(output) => write(shared, active, |store| {
             store.complete(id, generation, output.as_deref())
         }),
-        Err(error) => write(shared, active, |store| store.fail(id, generation, error)),
+        Err(error) => write(shared, active, |store| {
+            let failed = store.fail_and_retry(id, generation, error, cause)?;
+            Ok(match failed {
+                Fenced::Done(next) => {
+                    *successor.borrow_mut() = next;
+                    Fenced::Done(())
+                }
+                Fenced::LeaseLost => Fenced::LeaseLost,
+            })
+        }),
     };
+    let held = matches!(written.result, Ok(Fenced::Done(())));
+    let finished = record_outcome(shared, run, &result, written);
+    if let (true, Some(next)) = (held, successor.borrow().as_ref()) {
+        say_retry(id, next);
+    }
+    finished
+}
+
+/// What a result write came to: recorded, refused (the run is no longer ours) or unknown.
+fn record_outcome(
+    shared: &ExecutorContext,
+    run: &Run,
+    result: &Result<Option<String>, String>,
+    written: Written,
+) -> Finished {
+    let (id, generation) = (&run.id, run.lease_generation);
     let wanted = if result.is_ok() {
         "completed"
     } else {
         "failed"
     };
     match written.result {
-        Ok(Fenced::Done(())) => recorded(id, &result),
+        Ok(Fenced::Done(())) => recorded(id, result),
         // Refused: the run is no longer ours, unless this was the retry after a lost
         // connection and the first attempt committed before the connection broke.
         Ok(Fenced::LeaseLost) if written.retried => {
             let status = status_of(shared, run);
             if is_recorded(status.as_ref(), generation, wanted) {
-                recorded(id, &result)
+                recorded(id, result)
             } else {
                 say_lost(run, status, true).into()
             }
@@ -168,6 +209,20 @@ pub(super) fn finish(
             Outcome::Lost.into()
         }
     }
+}
+
+/// One line for a failure that held its retry.
+fn say_retry(id: &str, next: &crate::store::retries::Successor) {
+    let wait = humantime::format_duration(Duration::from_millis(
+        next.delay_ms.max(0) as u64 / 1000 * 1000,
+    ));
+    note!(
+        "run {id} will be retried: attempt {} of {} is run {}, held until {} (in {wait})",
+        next.attempt,
+        next.max_attempts,
+        next.id,
+        next.due_at
+    );
 }
 
 /// The line for a result whose COMMIT was sent and never answered (`why`), with no retry

@@ -6,7 +6,7 @@ use super::env::{environment, launch};
 use super::record::{finish, give_back, Finished};
 use super::Outcome;
 use crate::handler_channel::Channel;
-use crate::model::Run;
+use crate::model::{FailureCause, Run};
 use crate::worker::lease::ActiveRun;
 use crate::worker::process::{self, Program};
 use crate::worker::ExecutorContext;
@@ -49,7 +49,7 @@ pub(super) fn start_handler(
 ) -> Result<process::Child, Finished> {
     let launch = match launch(shared, run) {
         Ok(l) => l,
-        Err(error) => return Err(finish(shared, run, active, Err(error))),
+        Err(error) => return Err(finish(shared, run, active, Err(error), FailureCause::Other)),
     };
     let (path, what) = (&launch.path, launch.what);
     let mut env = environment(shared, run, launch.env);
@@ -58,7 +58,7 @@ pub(super) fn start_handler(
         Ok(p) => p,
         Err(e) => {
             let error = format!("cannot execute {what} {}: {e}", path.display());
-            return Err(finish(shared, run, active, Err(error)));
+            return Err(finish(shared, run, active, Err(error), FailureCause::Other));
         }
     };
     match process::spawn(&program, &shared.supervisor, active.spawn_deadline()) {
@@ -74,7 +74,7 @@ pub(super) fn start_handler(
         }
         Err(e) => {
             let error = format!("cannot execute {what} {}: {e}", path.display());
-            Err(finish(shared, run, active, Err(error)))
+            Err(finish(shared, run, active, Err(error), FailureCause::Other))
         }
     }
 }
