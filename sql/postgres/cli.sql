@@ -94,3 +94,12 @@ CREATE TABLE IF NOT EXISTS durably_cli_pauses (
   scope TEXT PRIMARY KEY,
   paused_at TEXT NOT NULL
 );
+-- Give-backs (issue 17's crash loops): how often a CLI worker handed a run back because of its
+-- own trouble (no handler process could start, a full disk, a forced stop), written in the
+-- transaction of the give-back. A crash loop counts the claims (lease_generation) less these,
+-- so the worker's own trouble never fails a run; read only for a run claimed more than
+-- `--max-lease-expiries` times.
+CREATE TABLE IF NOT EXISTS durably_cli_given_back (
+  run_id TEXT PRIMARY KEY,
+  times BIGINT NOT NULL
+);

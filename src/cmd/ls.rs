@@ -67,7 +67,7 @@ fn latest(
     let mut skip = args.offset;
     let mut before = args.before.clone();
     let want = usize::try_from(args.limit).unwrap_or(usize::MAX);
-    while kept.len() < want {
+    while kept.len() < want && !held_only(args) {
         let page = ListFilter {
             limit: args.limit.clamp(1, ALL_PAGE),
             offset: 0,
@@ -92,11 +92,24 @@ fn latest(
             handles.extend(handle);
         }
     }
+    // A held run (a retry's successor waiting for its backoff among them) is the latest
+    // attempt of its chain: listed above the page as `ls` lists it.
+    let held = held_rows(store, args, &filter, args.limit)?;
     let mut out = crate::output::stdout();
     match format {
-        Format::Table => crate::output::runs_table(&mut out, &kept, &handles)?,
-        Format::Json => crate::output::json_pretty(&mut out, &kept)?,
-        Format::Ndjson | Format::Ids => write_lines(&mut out, &kept, format)?,
+        Format::Table => {
+            let (rows, handles) = with_held(&held, kept, handles);
+            crate::output::runs_table(&mut out, &rows, &handles)?
+        }
+        Format::Json => {
+            let mut values: Vec<serde_json::Value> = held.iter().map(HeldRun::to_json).collect();
+            values.extend(kept.iter().map(Run::to_json));
+            crate::output::json_pretty(&mut out, &values)?
+        }
+        Format::Ndjson | Format::Ids => {
+            write_held_lines(&mut out, &held, format)?;
+            write_lines(&mut out, &kept, format)?
+        }
     }
     out.flush()?;
     Ok(ExitCode::Ok)

@@ -122,17 +122,16 @@ async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()> {
 /// How long requests in flight may run on after SIGINT or SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Resolves at the first SIGINT or SIGTERM.
+/// Resolves at the first SIGINT or SIGTERM. Counted by [`crate::signals`] (signal-hook), read
+/// every 50 ms: tokio's own signal driver is left out of the build, because its self-pipe would
+/// be created inside the first PostgreSQL connect of a process, where the connect bound
+/// (`store::pg::watch`) takes every new stream socket for the connection's.
 async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let before = crate::signals::received();
+    if crate::signals::count(&crate::signals::INTERRUPT).is_err() {
         return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    }
+    while crate::signals::received() == before {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

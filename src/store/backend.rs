@@ -245,6 +245,11 @@ pub trait Retries {
     fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>>;
     /// Those of `ids` that have a successor (a later attempt), in one read.
     fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>>;
+    /// Gives a leased run back (fenced, as [`FencedWrites::expire`]) and counts the give-back,
+    /// in one transaction.
+    fn give_back(&mut self, id: &str, generation: i64) -> Result<Fenced>;
+    /// How often CLI workers gave the run back.
+    fn given_back(&mut self, id: &str) -> Result<i64>;
 }
 
 /// Every operation a backend must offer.

@@ -447,6 +447,24 @@ impl Store {
         self.backend_mut().superseded(ids)
     }
 
+    /// Gives a leased run back to the queue because of the worker's own trouble (fenced): on a
+    /// database with our tables the give-back is counted in the same transaction, so that a
+    /// crash loop ([`Store::given_back`]) leaves it out.
+    pub fn give_back(&mut self, id: &str, generation: i64) -> Result<Fenced> {
+        if !self.has_ours() {
+            return self.backend_mut().expire(id, generation);
+        }
+        self.backend_mut().give_back(id, generation)
+    }
+
+    /// How often CLI workers gave the run back (0 without our tables).
+    pub fn given_back(&mut self, id: &str) -> Result<i64> {
+        if !self.has_ours() {
+            return Ok(0);
+        }
+        self.backend_mut().given_back(id)
+    }
+
     /// Enqueues a terminal run again as a new pending run.
     pub fn retrigger(&mut self, given: &str) -> Result<Run> {
         self.backend_mut().retrigger(given)

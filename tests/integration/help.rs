@@ -77,7 +77,6 @@ fn every_command_has_examples_and_global_options_once() {
         }
         assert!(!text.contains("DURABLY_DB="), "{args:?}: {text}");
         assert!(!text.contains("DURABLY_HANDLERS="), "{args:?}: {text}");
-        assert!(!text.contains("retries"), "{args:?}: {text}");
         let has_version = text.contains("--version");
         assert_eq!(has_version, sub.is_empty(), "{args:?}: -V: {text}");
     }

@@ -146,10 +146,11 @@ both! {
         assert!(text.contains(&format!("  2  {next}  held")), "{text}");
         // `ls --latest` leaves out a run a retry followed; plain `ls` lists it.
         let other = env.enqueue_job("other", &[]);
+        // The held successor is the chain's latest attempt: listed first, as `ls` lists held runs.
         let latest = env.ok(&["ls", "--latest", "--format", "ids"]).stdout;
-        assert_eq!(latest.lines().collect::<Vec<_>>(), [other.as_str()]);
+        assert_eq!(latest.lines().collect::<Vec<_>>(), [next.as_str(), other.as_str()]);
         let all = env.ok(&["ls", "--format", "ids"]).stdout;
-        assert_eq!(all.lines().count(), 2);
+        assert_eq!(all.lines().collect::<Vec<_>>(), [next.as_str(), other.as_str(), id.as_str()]);
         // A run without retries shows no chain.
         let plain = env.ok(&["show", "--json", &other]).json();
         assert!(plain.get("attempt").is_none(), "{plain}");

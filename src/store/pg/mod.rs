@@ -677,6 +677,14 @@ impl crate::store::backend::Retries for Postgres {
     fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>> {
         self.read(|c| retries::superseded(c, ids))
     }
+
+    fn give_back(&mut self, id: &str, generation: i64) -> Result<crate::store::Fenced> {
+        self.give_back_counted(id, generation)
+    }
+
+    fn given_back(&mut self, id: &str) -> Result<i64> {
+        self.read(|c| retries::given_back(c, id))
+    }
 }
 
 impl crate::store::backend::Pauses for Postgres {

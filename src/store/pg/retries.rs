@@ -108,3 +108,14 @@ impl RetryRows for Rows<'_> {
         insert_attempt(self.0, attempt)
     }
 }
+
+/// How often CLI workers gave the run back (durably_cli_given_back).
+pub fn given_back(c: &mut impl GenericClient, run_id: &str) -> Result<i64> {
+    Ok(c.query_typed_opt(
+        include_str!("../../../sql/postgres/given_back.sql"),
+        &[p(&run_id)],
+    )?
+    .map(|r| r.try_get(0))
+    .transpose()?
+    .unwrap_or(0))
+}

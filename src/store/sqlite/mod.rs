@@ -505,6 +505,29 @@ impl crate::store::backend::Retries for Sqlite {
     fn superseded(&mut self, ids: &[String]) -> Result<Vec<String>> {
         self.read(|c| retries::superseded(c, ids))
     }
+
+    fn give_back(&mut self, id: &str, generation: i64) -> Result<Fenced> {
+        self.write(|tx| {
+            let ok = lease::expire(tx, id, generation, &crate::time::now())?;
+            if ok {
+                tx.prepare_cached(include_str!("../../../sql/given_back_add.sql"))?
+                    .execute([id])?;
+            }
+            Ok(Fenced::when(ok, ()))
+        })
+    }
+
+    fn given_back(&mut self, id: &str) -> Result<i64> {
+        self.read(|c| {
+            use rusqlite::OptionalExtension;
+            Ok(
+                c.prepare_cached(include_str!("../../../sql/given_back.sql"))?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(0),
+            )
+        })
+    }
 }
 
 impl crate::store::backend::Pauses for Sqlite {

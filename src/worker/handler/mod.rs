@@ -208,7 +208,7 @@ fn outcome_of(
         Some(KillReason::Abandoned) => return Outcome::Lost.into(),
         Some(KillReason::Shutdown) => {
             let _ = write(shared, active, |store| {
-                store.expire(&run.id, run.lease_generation)
+                store.give_back(&run.id, run.lease_generation)
             });
             return Outcome::Released.into();
         }

@@ -108,7 +108,7 @@ pub(super) fn write(
 pub fn give_back(shared: &ExecutorContext, run: &Run, active: &ActiveRun, why: &str) {
     let id = &run.id;
     let written = write(shared, active, |store| {
-        store.expire(id, run.lease_generation)
+        store.give_back(id, run.lease_generation)
     });
     match (written.result, written.unanswered) {
         (Ok(_), _) => note!("{why}; run {id} was given back to the queue"),
@@ -126,8 +126,21 @@ pub fn give_back(shared: &ExecutorContext, run: &Run, active: &ActiveRun, why: &
 /// started again, the run is failed with this error. None: execute it.
 pub(super) fn crash_loop(shared: &ExecutorContext, run: &Run) -> Option<String> {
     let max = i64::from(shared.max_lease_expiries);
-    let before = run.lease_generation - 1;
-    (max > 0 && before >= max).then(|| {
+    let claims_before = run.lease_generation - 1;
+    if max == 0 || claims_before < max {
+        return None;
+    }
+    // Claims a CLI worker ended by giving the run back (its own trouble) are not expiries;
+    // read only for a run claimed this often. Unreadable: execute it (never fail a run on
+    // the worker's trouble).
+    let given_back = {
+        let mut store = shared.store.lock();
+        store
+            .with_ceiling(Duration::from_secs(2), |s| s.given_back(&run.id))
+            .ok()?
+    };
+    let before = claims_before - given_back;
+    (before >= max).then(|| {
         format!(
             "lease expired {before} times without a result: the worker crashed or was killed each time (crash loop; work --max-lease-expiries {max})"
         )
