@@ -38,6 +38,9 @@ pub fn wait_for(
                 // Checked after the runs: a release moves it there in one transaction.
                 Some(held) if store.run(id)?.is_none() => held.run,
                 Some(_) => continue,
+                // Released between the two reads (each its own snapshot on PostgreSQL): the
+                // run is in durably_runs now.
+                None if store.run(id)?.is_some() => continue,
                 None => {
                     return Err(
                         CodedError::not_found(format!("run {id} not found (deleted?)")).into(),
