@@ -228,6 +228,33 @@ pub async fn steps(state: &Arc<State>, q: &[(String, String)]) -> Response<Body>
     answered(result)
 }
 
+/// How many stored log lines `GET /logs` answers at most (the oldest first; `durably logs ID`
+/// prints them all).
+pub const LOGS_LIMIT: u64 = 1000;
+
+/// `GET /logs?runId=` (ours, for the dashboard's run page): the run's stored logs as the
+/// library's `Log` objects, oldest first, at most [`LOGS_LIMIT`]; 400 without `runId`, 404 for
+/// an unknown run, as `/steps`.
+pub async fn logs(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
+    let id = match run_id(q) {
+        Ok(id) => id,
+        Err(e) => return refuse(e),
+    };
+    let result = state
+        .pool
+        .call(move |s| {
+            Ok(match exact(s, &id)? {
+                Ok(_) => {
+                    let (_, logs) = s.logs_page(&id, None, LOGS_LIMIT)?;
+                    Ok(Value::Array(logs.iter().map(|l| l.to_json()).collect()))
+                }
+                Err(e) => Err(e),
+            })
+        })
+        .await;
+    answered(result)
+}
+
 /// The events the library's `subscribe` makes from a run's stored state, and whether the
 /// stream ends after them (a terminal run).
 fn stored_state(run: &Run) -> (Vec<Value>, bool) {

@@ -53,6 +53,7 @@ async fn route(
         (&Method::GET, "/runs") => library::runs(state, &q).await,
         (&Method::GET, "/run") => library::run(state, &q).await,
         (&Method::GET, "/steps") => library::steps(state, &q).await,
+        (&Method::GET, "/logs") => library::logs(state, &q).await,
         (&Method::GET, "/subscribe") => library::subscribe(state, &q).await,
         (&Method::GET, "/runs/subscribe") => library::runs_subscribe(state, &q),
         (&Method::POST, "/trigger") => library::trigger(state, body).await,

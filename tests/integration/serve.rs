@@ -759,3 +759,25 @@ fn connections_the_postgres_server_ends_are_opened_again() {
         (json!("run:trigger"), json!(id))
     );
 }
+
+#[test]
+fn logs_route_answers_a_runs_stored_logs() {
+    let env = Env::init();
+    env.handler("talk", "echo 'hello <b>' >&2; echo '{}'");
+    let id = env.enqueue(&["--job", "talk"]);
+    env.ok(&[
+        "work",
+        "--until-idle",
+        "--handlers",
+        env.handlers.to_str().unwrap(),
+    ]);
+    let srv = start(&env, &[]);
+    let r = srv.get(&format!("/logs?runId={id}"));
+    assert_eq!(r.status, 200, "{r:?}");
+    let logs = r.json();
+    assert_eq!(logs.as_array().map(Vec::len), Some(1), "{logs}");
+    assert_eq!(logs[0]["runId"], json!(id));
+    assert_eq!(logs[0]["message"], "hello <b>");
+    assert_eq!(srv.get("/logs").status, 400);
+    assert_eq!(srv.get("/logs?runId=nope").status, 404);
+}
