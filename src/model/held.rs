@@ -100,6 +100,21 @@ pub fn parse_at(text: &str) -> Result<i64> {
     Ok(ts.as_millisecond())
 }
 
+/// The columns of a held run's row (`sql/held_columns.sql` and its PostgreSQL twin), in
+/// the order of the statement; `after` the ids waited on, comma-separated.
+pub struct HeldColumns {
+    pub id: String,
+    pub job_name: String,
+    pub input: String,
+    pub labels: String,
+    pub idempotency_key: Option<String>,
+    pub concurrency_key: Option<String>,
+    pub due_at: Option<String>,
+    pub after_any: bool,
+    pub created_at: String,
+    pub after: Option<String>,
+}
+
 /// A held run: the run it will become (status `scheduled` or `waiting`, `created_at` the
 /// enqueue time) and its hold.
 #[derive(Debug, Clone)]
@@ -112,6 +127,37 @@ pub struct HeldRun {
 }
 
 impl HeldRun {
+    /// A held run from its row: a run as enqueued, with the status `scheduled` (a due time) or
+    /// `waiting` (runs waited on, in id order).
+    pub fn from_columns(c: HeldColumns) -> HeldRun {
+        let mut after: Vec<String> = c
+            .after
+            .map(|a| a.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        after.sort();
+        let mut run = Run::new_pending(
+            c.id,
+            c.job_name,
+            c.input,
+            c.labels,
+            c.idempotency_key,
+            c.concurrency_key,
+            c.created_at,
+        );
+        run.status = if c.due_at.is_some() {
+            SCHEDULED
+        } else {
+            WAITING
+        }
+        .into();
+        HeldRun {
+            run,
+            due_at: c.due_at,
+            after,
+            after_any: c.after_any,
+        }
+    }
+
     /// What the REASON column of `ls` shows: the due time or the runs waited on.
     pub fn reason(&self) -> String {
         match &self.due_at {

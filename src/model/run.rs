@@ -179,13 +179,34 @@ pub struct Run {
 impl Run {
     /// A run as enqueued: pending, never leased, with `labels` as stored JSON text.
     pub fn pending(id: String, spec: &super::RunSpec, labels: String, now: String) -> Run {
+        Run::new_pending(
+            id,
+            spec.job.clone(),
+            spec.input.clone(),
+            labels,
+            spec.idempotency_key.clone(),
+            spec.concurrency_key.clone(),
+            now,
+        )
+    }
+
+    /// A run as enqueued from its fields: pending, never leased, created and updated at `now`.
+    pub fn new_pending(
+        id: String,
+        job_name: String,
+        input: String,
+        labels: String,
+        idempotency_key: Option<String>,
+        concurrency_key: Option<String>,
+        now: String,
+    ) -> Run {
         Run {
             id,
-            job_name: spec.job.clone(),
-            input: spec.input.clone(),
+            job_name,
+            input,
             status: "pending".into(),
-            idempotency_key: spec.idempotency_key.clone(),
-            concurrency_key: spec.concurrency_key.clone(),
+            idempotency_key,
+            concurrency_key,
             labels,
             current_step_index: 0,
             completed_step_count: 0,

@@ -7,7 +7,7 @@
 use super::runs;
 use super::typed::p;
 use super::Postgres;
-use crate::model::held::{HeldRun, SCHEDULED, WAITING};
+use crate::model::held::{HeldColumns, HeldRun};
 use crate::model::{labels_json, Run, RunSpec};
 use crate::store::backend::HeldRuns;
 use crate::store::columns::RUN_COLUMNS;
@@ -20,40 +20,18 @@ const COLUMNS: &str = include_str!("../../../sql/postgres/held_columns.sql");
 
 /// A held run from a row of `sql/postgres/held_columns.sql`.
 fn held_from_row(row: &Row) -> Result<HeldRun> {
-    let due_at: Option<String> = row.try_get(6)?;
-    let created_at: String = row.try_get(8)?;
-    let after: Option<String> = row.try_get(9)?;
-    let after: Vec<String> = after
-        .map(|a| a.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
-    let status = if due_at.is_some() { SCHEDULED } else { WAITING };
-    let run = Run {
+    Ok(HeldRun::from_columns(HeldColumns {
         id: row.try_get(0)?,
         job_name: row.try_get(1)?,
         input: row.try_get(2)?,
-        status: status.into(),
+        labels: row.try_get(3)?,
         idempotency_key: row.try_get(4)?,
         concurrency_key: row.try_get(5)?,
-        labels: row.try_get(3)?,
-        current_step_index: 0,
-        completed_step_count: 0,
-        progress: None,
-        output: None,
-        error: None,
-        lease_owner: None,
-        lease_expires_at: None,
-        lease_generation: 0,
-        started_at: None,
-        completed_at: None,
-        updated_at: created_at.clone(),
-        created_at,
-    };
-    Ok(HeldRun {
-        run,
-        due_at,
-        after,
+        due_at: row.try_get(6)?,
         after_any: row.try_get::<_, i64>(7)? != 0,
-    })
+        created_at: row.try_get(8)?,
+        after: row.try_get(9)?,
+    }))
 }
 
 /// The statements of the held-run rules in one READ COMMITTED transaction.

@@ -3,7 +3,7 @@
 //! ([`peek`]) and the pages `ls` shows. `sql/held_*.sql`.
 
 use super::enqueue::KeyReads;
-use crate::model::held::{HeldRun, SCHEDULED, WAITING};
+use crate::model::held::{HeldColumns, HeldRun};
 use crate::model::{labels_json, Run};
 use crate::store::held::{self, HeldPeek, HeldStatements, WaitOn};
 use crate::store::rules::KeyHolders;
@@ -15,41 +15,18 @@ const COLUMNS: &str = include_str!("../../../sql/held_columns.sql");
 
 /// A held run from a row of `sql/held_columns.sql`.
 fn held_from_row(row: &Row) -> rusqlite::Result<HeldRun> {
-    let due_at: Option<String> = row.get(6)?;
-    let created_at: String = row.get(8)?;
-    let after: Option<String> = row.get(9)?;
-    let mut after: Vec<String> = after
-        .map(|a| a.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
-    after.sort();
-    let status = if due_at.is_some() { SCHEDULED } else { WAITING };
-    let run = Run {
+    Ok(HeldRun::from_columns(HeldColumns {
         id: row.get(0)?,
         job_name: row.get(1)?,
         input: row.get(2)?,
-        status: status.into(),
+        labels: row.get(3)?,
         idempotency_key: row.get(4)?,
         concurrency_key: row.get(5)?,
-        labels: row.get(3)?,
-        current_step_index: 0,
-        completed_step_count: 0,
-        progress: None,
-        output: None,
-        error: None,
-        lease_owner: None,
-        lease_expires_at: None,
-        lease_generation: 0,
-        started_at: None,
-        completed_at: None,
-        updated_at: created_at.clone(),
-        created_at,
-    };
-    Ok(HeldRun {
-        run,
-        due_at,
-        after,
+        due_at: row.get(6)?,
         after_any: row.get::<_, i64>(7)? != 0,
-    })
+        created_at: row.get(8)?,
+        after: row.get(9)?,
+    }))
 }
 
 /// The statements of the held-run rules in one `BEGIN IMMEDIATE` transaction.
