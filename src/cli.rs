@@ -1073,6 +1073,7 @@ Examples:
   durably work --until-idle --job resize -- ./resize.py
   durably work --once --handlers /srv/jobs
   durably work --concurrency 4 --timeout 10m --retain 7d --handlers /srv/jobs
+  durably work --retries 3 --backoff 30s --handlers /srv/jobs   # retry this directory's runs
   durably work --commands                       # execute command runs (enqueue -- CMD)
   durably work --commands=cmd,backup --handlers /srv/jobs";
 
