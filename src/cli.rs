@@ -699,6 +699,21 @@ pub struct WorkArgs {
     /// Handler command for every run (after --), never through a shell
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+    /// The default retry policy of this worker (one unit or cron line per handler directory
+    /// carries its own): a run it fails that was enqueued without `--retries` is tried again
+    /// up to N more times, each a new run held until its backoff has passed. A run's own
+    /// policy always wins; 0: none
+    #[arg(long, value_name = "N", help_heading = "Retries")]
+    pub retries: Option<u32>,
+    /// With --retries: the first delay; each next one doubles, ±10 % [default: 10s]
+    #[arg(long, value_name = "DUR", requires = "retries", value_parser = duration, help_heading = "Retries")]
+    pub backoff: Option<Duration>,
+    /// With --retries: the longest delay [default: 1h]
+    #[arg(long, value_name = "DUR", requires = "retries", value_parser = duration, help_heading = "Retries")]
+    pub backoff_max: Option<Duration>,
+    /// With --retries: retry only these exit codes (e.g. 75,111); default: every failure
+    #[arg(long, value_name = "CODES", requires = "retries", value_delimiter = ',', value_parser = exit_code, help_heading = "Retries")]
+    pub retry_on: Option<Vec<i32>>,
 }
 
 #[derive(Debug, Args)]
@@ -1058,6 +1073,7 @@ Examples:
   durably work --until-idle --job resize -- ./resize.py
   durably work --once --handlers /srv/jobs
   durably work --concurrency 4 --timeout 10m --retain 7d --handlers /srv/jobs
+  durably work --retries 3 --backoff 30s --handlers /srv/jobs   # retry this directory's runs
   durably work --commands                       # execute command runs (enqueue -- CMD)
   durably work --commands=cmd,backup --handlers /srv/jobs";
 

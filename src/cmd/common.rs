@@ -4,7 +4,7 @@
 use super::{parse_labels, Context};
 use crate::cli::SpecArgs;
 use crate::error::CodedError;
-use crate::model::SpecOverrides;
+use crate::model::{RetryPolicy, SpecOverrides};
 use crate::store::{Access, Fence, Store};
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -20,6 +20,19 @@ pub fn spec_overrides(spec: &SpecArgs) -> Result<SpecOverrides> {
         after_any: spec.after_any,
         ..SpecOverrides::default()
     })
+}
+
+/// A retry policy from `--retries N [--backoff BASE] [--backoff-max MAX] [--retry-on CODES]`
+/// (`enqueue`, `work`): a policy the rules refuse is a usage error.
+pub fn retry_policy(
+    retries: u32,
+    backoff: Option<Duration>,
+    backoff_max: Option<Duration>,
+    retry_on: Option<Vec<i32>>,
+) -> Result<RetryPolicy> {
+    let ms = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    RetryPolicy::new(retries, ms(backoff), ms(backoff_max), retry_on)
+        .map_err(|e| CodedError::usage(format!("{e:#}")).into())
 }
 
 /// The lease of the run this handler executes (`DURABLY_RUN_ID`, `DURABLY_LEASE_GENERATION`),

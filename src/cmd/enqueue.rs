@@ -112,17 +112,13 @@ fn retry_policy(args: &EnqueueArgs) -> Result<Option<crate::model::RetryPolicy>>
     let Some(retries) = args.retries else {
         return Ok(None);
     };
-    let ms = |d: Option<std::time::Duration>| {
-        d.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    };
-    crate::model::RetryPolicy::new(
+    super::common::retry_policy(
         retries,
-        ms(args.backoff),
-        ms(args.backoff_max),
+        args.backoff,
+        args.backoff_max,
         args.retry_on.clone(),
     )
     .map(Some)
-    .map_err(|e| CodedError::usage(format!("{e:#}")).into())
 }
 
 pub fn run(ctx: &Context, args: EnqueueArgs) -> Result<ExitCode> {

@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::WorkArgs;
 use crate::error::{CodedError, ExitCode};
+use crate::model::RetryPolicy;
 use crate::worker::{self, Config, Handler, Mode};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use std::time::Duration;
 
 pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
     let handler = handler(&args)?;
+    // Checked before the database is opened: a bad policy is a usage error that writes nothing.
+    let default_retry = default_retry(&args)?;
     let mode = if args.once {
         Mode::Once
     } else if args.until_idle {
@@ -31,8 +34,20 @@ pub fn run(ctx: &Context, args: WorkArgs) -> Result<ExitCode> {
         verbose: args.verbose,
         max_lease_expiries: args.max_lease_expiries,
         commands: args.commands.unwrap_or_default(),
+        default_retry,
     };
     worker::run(&ctx.opts, cfg)
+}
+
+/// `--retries N [--backoff BASE] [--backoff-max MAX] [--retry-on CODES]`: the policy of the
+/// runs this worker fails that were enqueued without one; `--retries 0`: none.
+fn default_retry(args: &WorkArgs) -> Result<Option<RetryPolicy>> {
+    let Some(n) = args.retries else {
+        return Ok(None);
+    };
+    let codes = args.retry_on.clone();
+    let policy = super::common::retry_policy(n, args.backoff, args.backoff_max, codes)?;
+    Ok((n > 0).then_some(policy))
 }
 
 fn handler(args: &WorkArgs) -> Result<Handler> {

@@ -19,7 +19,7 @@ use super::{
 use crate::model::held::HeldRun;
 use crate::model::schedule::Schedule;
 use crate::model::{
-    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, RetryPolicy, Run, RunSpec, Step,
 };
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -232,13 +232,15 @@ pub trait Pauses {
 /// the rules). Called only on a database that has our tables ([`super::Store`] sees to it).
 pub trait Retries {
     /// Fails a leased run (fenced, unexpired) and, when its policy retries this failure, holds
-    /// its successor, in one transaction. `jitter` in [-1, 1].
+    /// its successor, in one transaction; a run without a policy of its own takes `default`
+    /// (the worker's `--retries`). `jitter` in [-1, 1].
     fn fail_and_retry(
         &mut self,
         id: &str,
         generation: i64,
         error: &str,
         cause: FailureCause,
+        default: Option<&RetryPolicy>,
         jitter: f64,
     ) -> Result<Fenced<Option<super::retries::Successor>>>;
     /// Every attempt of the retry chain a run belongs to, in order (empty: none).

@@ -53,7 +53,8 @@ pub use types::{
 
 use crate::model::schedule::Schedule;
 use crate::model::{
-    storable, Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+    storable, Attempt, Disposition, FailureCause, Log, Pause, PauseScope, RetryPolicy, Run,
+    RunSpec, Step,
 };
 use anyhow::Result;
 use schedules::Materialised;
@@ -409,13 +410,16 @@ impl Store {
     }
 
     /// Fails a leased run (fenced) and holds its successor when its retry policy allows
-    /// ([`retries`]), in one transaction; a database without our tables has no policy.
+    /// ([`retries`]), in one transaction: the run's own policy, else `default` (the worker's
+    /// `--retries`). A database without our tables has no policy, and `default` needs them:
+    /// the worker made sure of them when it started.
     pub fn fail_and_retry(
         &mut self,
         id: &str,
         generation: i64,
         error: &str,
         cause: FailureCause,
+        default: Option<&RetryPolicy>,
     ) -> Result<Fenced<Option<retries::Successor>>> {
         let error = storable(error);
         if !self.has_ours() {
@@ -426,7 +430,7 @@ impl Store {
         }
         let jitter = crate::model::retry::random_jitter();
         self.backend_mut()
-            .fail_and_retry(id, generation, &error, cause, jitter)
+            .fail_and_retry(id, generation, &error, cause, default, jitter)
     }
 
     /// Every attempt of the retry chain a run belongs to, in order (empty: none, or no

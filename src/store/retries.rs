@@ -4,7 +4,10 @@
 //! allows another attempt for this failure, its successor (a new id; the same job, input,
 //! labels and concurrency key; no idempotency key, which stays with the failed run so that a
 //! `trigger` with that key still answers the failed run) is held in `durably_cli_held_runs`
-//! until the backoff has passed, and linked in `durably_cli_attempts`. A backend supplies the
+//! until the backoff has passed, and linked in `durably_cli_attempts`. A run enqueued without
+//! a policy that fails under a worker's default (`work --retries N`) is treated as if it had
+//! been enqueued with that policy: its attempt row 1 is written in the same transaction as its
+//! successor's attempt row 2. A backend supplies the
 //! statements ([`RetryRows`]) inside its own transaction; the release of held runs moves the
 //! successor into `durably_runs` when it is due.
 
@@ -48,23 +51,32 @@ pub fn first_attempt(run_id: &str, policy: &RetryPolicy) -> Attempt {
 }
 
 /// Fails a leased run (fenced) and, when its policy retries this failure, holds its
-/// successor: all in the caller's one transaction. `jitter` in [-1, 1].
+/// successor: all in the caller's one transaction. The run's own policy (its attempt row)
+/// wins; a run without one takes `default` (the worker's `--retries`), if any. `jitter` in
+/// [-1, 1].
 pub fn fail_and_retry(
     rows: &mut impl RetryRows,
     id: &str,
     generation: i64,
     error: &str,
     cause: FailureCause,
+    default: Option<&RetryPolicy>,
     jitter: f64,
 ) -> Result<Fenced<Option<Successor>>> {
     if !rows.fail(id, generation, error)? {
         return Ok(Fenced::LeaseLost);
     }
-    let Some(this) = rows.attempt_of(id)? else {
-        return Ok(Fenced::Done(None));
+    let (this, own) = match (rows.attempt_of(id)?, default) {
+        (Some(this), _) => (this, true),
+        (None, Some(policy)) => (first_attempt(id, policy), false),
+        (None, None) => return Ok(Fenced::Done(None)),
     };
     if !this.policy.retries_after(this.attempt, cause) {
         return Ok(Fenced::Done(None));
+    }
+    if !own {
+        // The default's chain begins here, as if the run had been enqueued with it.
+        rows.insert_attempt(&this)?;
     }
     let delay_ms = this.policy.delay_ms(this.attempt, jitter);
     let next = Attempt {

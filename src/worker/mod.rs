@@ -95,6 +95,9 @@ pub struct Config {
     pub max_lease_expiries: u32,
     /// `--commands`: the jobs whose runs are command runs, executed as their input says.
     pub commands: Vec<String>,
+    /// `--retries N …`: the retry policy of the runs this worker fails that were enqueued
+    /// without one (None: `--retries 0` or not given).
+    pub default_retry: Option<crate::model::RetryPolicy>,
 }
 
 /// What executors share.
@@ -113,6 +116,8 @@ pub struct ExecutorContext {
     pub max_lease_expiries: u32,
     /// `--commands`: the jobs whose runs are command runs.
     pub commands: Vec<String>,
+    /// `--retries N …` ([`Config::default_retry`]).
+    pub default_retry: Option<crate::model::RetryPolicy>,
     /// The client-side bound of each call on the shared connection that has no deadline of
     /// its own (claims, maintenance): the lease, since a claim that took longer would hand
     /// out a lease already spent.
@@ -384,6 +389,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         verbose: cfg.verbose,
         max_lease_expiries: cfg.max_lease_expiries,
         commands: cfg.commands.clone(),
+        default_retry: cfg.default_retry.clone(),
         call_bound,
         writes,
     });

@@ -233,10 +233,215 @@ both! {
         let bad = env.file("bad.json", r#"{"job": "x", "backoff": "1s"}"#);
         let out = env.run(&["enqueue", bad.to_str().unwrap()]);
         assert_ne!(out.code, 0, "{out:?}");
-        let out = env.run_stdin(&["enqueue-many", "-"], r#"{"job": "x", "retries": 1}"#);
+        let out = env.run_stdin(
+            &["enqueue-many", "-"],
+            "{\"job\": \"x\"}\n{\"job\": \"x\", \"retries\": 1, \"retryOn\": [0]}\n",
+        );
         assert_ne!(out.code, 0, "{out:?}");
-        assert!(out.stderr.contains("enqueue-many"), "{out:?}");
+        assert!(out.stderr.contains("line 2"), "{out:?}");
         assert_eq!(env.count("SELECT COUNT(*) FROM durably_runs"), 1);
+        assert_eq!(env.count("SELECT COUNT(*) FROM durably_cli_attempts"), 1);
+    }
+}
+
+/// The attempt rows as (run id, first run id, previous run id, attempt, max attempts,
+/// backoff ms, retry_on), in chain order.
+fn attempts(env: &Env) -> Vec<Vec<Option<String>>> {
+    env.sql_rows(
+        "SELECT run_id, first_run_id, previous_run_id, CAST(attempt AS TEXT), \
+         CAST(max_attempts AS TEXT), CAST(backoff_ms AS TEXT), retry_on \
+         FROM durably_cli_attempts ORDER BY first_run_id, attempt",
+    )
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+both! {
+    fn enqueue_many_with_retries_chains_like_enqueue() {
+        let env = Env::init();
+        env.handler("flaky", "exit 3");
+        // Keyed (one by one on PostgreSQL), keyless (a bulk path without a policy), held, and
+        // one without a policy between them.
+        let input = concat!(
+            r#"{"job": "flaky", "retries": 2, "backoff": "2s", "backoffMax": "10s", "concurrencyKey": "k"}"#, "\n",
+            r#"{"job": "flaky", "retries": 1, "backoff": "1h", "retryOn": [3, 75]}"#, "\n",
+            r#"{"job": "flaky"}"#, "\n",
+            r#"{"job": "flaky", "retries": 4, "in": "1h"}"#, "\n",
+        );
+        let out = env.run_stdin(&["enqueue-many", "--json", "-"], input);
+        assert_eq!(out.code, 0, "{out:?}");
+        let ids: Vec<String> = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 4, "{out:?}");
+        let (a, b, plain, later) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+        // Each run with a policy has its attempt row 1, as `enqueue` writes it.
+        let mut want = vec![
+            vec![s(a), s(a), None, s("1"), s("3"), s("2000"), None],
+            vec![s(b), s(b), None, s("1"), s("2"), s("3600000"), s("[3,75]")],
+            vec![s(later), s(later), None, s("1"), s("5"), s("10000"), None],
+        ];
+        want.sort();
+        assert_eq!(attempts(&env), want);
+        // A worker's failures chain them: a successor held for each, none for the plain run.
+        let h = env.handlers.to_str().unwrap().to_string();
+        let out = env.run(&["work", "--until-idle", "-v", "--handlers", &h]);
+        assert_eq!(out.code, 5, "{out:?}");
+        assert!(out.stderr.contains("will be retried: attempt 2 of 3"), "{out:?}");
+        assert!(out.stderr.contains("will be retried: attempt 2 of 2"), "{out:?}");
+        for id in [a, b, plain] {
+            assert_eq!(&env.status(id), "failed");
+        }
+        let rows = held(&env);
+        assert_eq!(rows.len(), 3, "the held run and two successors: {rows:?}");
+        let chained = env.sql_rows(
+            "SELECT previous_run_id, CAST(attempt AS TEXT) FROM durably_cli_attempts \
+             WHERE previous_run_id IS NOT NULL ORDER BY previous_run_id",
+        );
+        let mut want = vec![vec![s(a), s("2")], vec![s(b), s("2")]];
+        want.sort();
+        assert_eq!(chained, want);
+        // Due after the spec's backoff, by the failure's clock.
+        let next_a = env.sql_rows(&format!(
+            "SELECT h.due_at FROM durably_cli_held_runs h JOIN durably_cli_attempts t ON t.run_id = h.id \
+             WHERE t.previous_run_id = '{a}'"
+        ));
+        let delay = ms(&next_a[0][0]) - ms(&env.field(a, "completed_at"));
+        assert!((1800..=2200).contains(&delay), "delay {delay} ms");
+    }
+}
+
+both! {
+    fn an_enqueue_many_batch_that_fails_leaves_no_attempt_rows() {
+        let env = Env::init();
+        env.enqueue_job("x", &["--concurrency-key", "taken"]);
+        // The second line meets a pending run with its concurrency key in the database: the
+        // whole batch rolls back, the first line's attempt row with it.
+        let input = concat!(
+            r#"{"job": "x", "retries": 2}"#, "\n",
+            r#"{"job": "x", "retries": 2, "concurrencyKey": "taken"}"#, "\n",
+        );
+        let out = env.run_stdin(&["enqueue-many", "-"], input);
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(out.stderr.contains("line 2"), "{out:?}");
+        assert_eq!(env.count("SELECT COUNT(*) FROM durably_runs"), 1);
+        assert!(attempts(&env).is_empty(), "{:?}", attempts(&env));
+    }
+}
+
+both! {
+    fn a_worker_default_retries_runs_without_a_policy_of_their_own() {
+        let env = Env::init();
+        env.handler("flaky", "exit 3");
+        let plain = env.enqueue_job("flaky", &[]);
+        let none = env.enqueue_job("flaky", &["--retries", "0"]);
+        let own = env.enqueue_job("flaky", &["--retries", "1", "--backoff", "1h"]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        let out = env.run(&[
+            "work", "--until-idle", "-v", "--retries", "2", "--backoff", "2s", "--backoff-max",
+            "10s", "--retry-on", "3,75", "--handlers", &h,
+        ]);
+        assert_eq!(out.code, 5, "{out:?}");
+        assert!(out.stderr.contains("will be retried: attempt 2 of 3"), "{out:?}");
+        for id in [&plain, &none, &own] {
+            assert_eq!(&env.status(id), "failed");
+        }
+        let successor = |id: &str| {
+            env.sql_rows(&format!(
+                "SELECT run_id FROM durably_cli_attempts WHERE previous_run_id = '{id}'"
+            ))
+            .first()
+            .and_then(|r| r[0].clone())
+        };
+        // The run without a policy took the worker's: attempt row 1 and its successor's
+        // attempt row 2, as if it had been enqueued with `--retries 2 --backoff 2s …`.
+        let next = successor(&plain).expect("the run without a policy was not retried");
+        let rows = env.sql_rows(&format!(
+            "SELECT run_id, first_run_id, previous_run_id, CAST(attempt AS TEXT), \
+             CAST(max_attempts AS TEXT), CAST(backoff_ms AS TEXT), CAST(backoff_max_ms AS TEXT), retry_on \
+             FROM durably_cli_attempts WHERE first_run_id = '{plain}' ORDER BY attempt"
+        ));
+        assert_eq!(
+            rows,
+            vec![
+                vec![s(&plain), s(&plain), None, s("1"), s("3"), s("2000"), s("10000"), s("[3,75]")],
+                vec![s(&next), s(&plain), s(&plain), s("2"), s("3"), s("2000"), s("10000"), s("[3,75]")],
+            ]
+        );
+        let due = env.sql_rows(&format!("SELECT due_at FROM durably_cli_held_runs WHERE id = '{next}'"));
+        let delay = ms(&due[0][0]) - ms(&env.field(&plain, "completed_at"));
+        assert!((1800..=2200).contains(&delay), "delay {delay} ms");
+        // A run's own policy wins: `--retries 0` is never retried, `--retries 1 --backoff 1h`
+        // keeps its own numbers.
+        assert_eq!(successor(&none), None);
+        assert_eq!(env.count(&format!("SELECT COUNT(*) FROM durably_cli_attempts WHERE first_run_id = '{none}'")), 1);
+        let next_own = successor(&own).expect("the run with its own policy was not retried");
+        let own_rows = env.sql_rows(&format!(
+            "SELECT CAST(max_attempts AS TEXT), CAST(backoff_ms AS TEXT), retry_on FROM durably_cli_attempts WHERE run_id = '{next_own}'"
+        ));
+        assert_eq!(own_rows, vec![vec![s("2"), s("3600000"), None]]);
+        assert_eq!(held(&env).len(), 2);
+        // The default's --retry-on is the default's too: exit 4 is not in it.
+        env.handler("other", "exit 4");
+        let other = env.enqueue_job("other", &[]);
+        env.run(&["work", "--until-idle", "--retries", "2", "--retry-on", "3,75", "--handlers", &h]);
+        assert_eq!(env.status(&other), "failed");
+        assert_eq!(successor(&other), None);
+        assert_eq!(env.count(&format!("SELECT COUNT(*) FROM durably_cli_attempts WHERE run_id = '{other}'")), 0);
+    }
+}
+
+both! {
+    fn work_retries_0_retries_nothing() {
+        let env = Env::init();
+        env.handler("flaky", "exit 3");
+        let id = env.enqueue_job("flaky", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        let out = env.run(&["work", "--until-idle", "--retries", "0", "--handlers", &h]);
+        assert_eq!(out.code, 5, "{out:?}");
+        assert_eq!(env.status(&id), "failed");
+        assert!(held(&env).is_empty());
+        assert!(attempts(&env).is_empty());
+        // Without the flag: the same.
+        let id = env.enqueue_job("flaky", &[]);
+        env.run(&["work", "--until-idle", "--handlers", &h]);
+        assert_eq!(env.status(&id), "failed");
+        assert!(held(&env).is_empty());
+        assert!(attempts(&env).is_empty());
+    }
+}
+
+both! {
+    fn bad_work_retry_flags_are_usage_errors_that_change_nothing() {
+        let env = Env::init();
+        env.handler("flaky", "exit 3");
+        let id = env.enqueue_job("flaky", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        for args in [
+            vec!["--retry-on", "3"],
+            vec!["--backoff", "1s"],
+            vec!["--retries", "2", "--retry-on", "0"],
+            vec!["--retries", "2", "--retry-on", "3,x"],
+            vec!["--retries", "2", "--backoff", "10s", "--backoff-max", "1s"],
+            vec!["--retries", "0", "--backoff", "10s", "--backoff-max", "1s"],
+            vec!["--retries", "100000"],
+            vec!["--retries", "-1"],
+            vec!["--retries", "2", "--backoff", "soon"],
+        ] {
+            let mut all = vec!["work", "--once", "--handlers", &h];
+            all.extend(args.iter().copied());
+            let out = env.run(&all);
+            assert_eq!(out.code, 2, "{args:?}: {out:?}");
+            // Nothing was claimed, failed or held.
+            assert_eq!(env.status(&id), "pending", "{args:?}");
+            assert_eq!(env.field(&id, "lease_generation").as_deref(), Some("0"), "{args:?}");
+            assert!(attempts(&env).is_empty(), "{args:?}");
+            assert!(held(&env).is_empty(), "{args:?}");
+        }
     }
 }
 

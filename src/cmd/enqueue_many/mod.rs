@@ -80,8 +80,9 @@ struct Batch {
     /// The chunk being inserted: its first and last item, and its first new run (what to look
     /// for when its commit's outcome is unknown).
     seen: ChunkSeen,
-    /// Some item is held (`at`, `in`, `after`): our tables are needed.
-    any_held: bool,
+    /// Some item is held (`at`, `in`, `after`) or has a retry policy (its attempt row): our
+    /// tables are needed.
+    needs_ours: bool,
 }
 
 /// What the transaction of one chunk wrote, for the message when its commit's outcome is
@@ -98,12 +99,7 @@ impl Batch {
     /// Validates one item and spools it; a full chunk is inserted at once.
     fn add(&mut self, text: &str, place: Place) -> Result<()> {
         let spec = RunSpec::parse(text, &self.flags).map_err(|e| anyhow!("{place}: {e:#}"))?;
-        self.any_held |= spec.hold.is_some();
-        if spec.retry.is_some() {
-            anyhow::bail!(
-                "{place}: \"retries\" is not supported by enqueue-many yet: enqueue such a run with `durably enqueue`"
-            );
-        }
+        self.needs_ours |= spec.hold.is_some() || spec.retry.is_some();
         self.spool.push(&spec, place)?;
         self.read += 1;
         if self.read % 4096 == 0 {
@@ -125,8 +121,9 @@ impl Batch {
         let began = Instant::now();
         self.seen = ChunkSeen::default();
         let mut store = self.store.take().context("the database is not open")?;
-        if self.any_held {
-            // Held runs go to tables of our own, created on first use (store::ours).
+        if self.needs_ours {
+            // Held runs and attempt rows go to tables of our own, created on first use
+            // (store::ours), before the batch's transaction.
             if let Err(e) = store.ensure_ours() {
                 self.store = Some(store);
                 return Err(e);
@@ -168,6 +165,11 @@ impl Batch {
     /// input order is the one reported, as if the items were enqueued one by one.
     fn earlier_error(&mut self) -> Option<anyhow::Error> {
         if self.spool.records == 0 {
+            return None;
+        }
+        // Without our tables the trial would only meet their absence (they are created at
+        // the first commit): the input's own error is reported.
+        if self.needs_ours && !self.store.as_ref()?.has_ours() {
             return None;
         }
         let mut store = self.store.take()?;
@@ -304,7 +306,7 @@ pub fn run(ctx: &Context, args: EnqueueManyArgs) -> Result<ExitCode> {
         started: Instant::now(),
         insert_time: std::time::Duration::ZERO,
         seen: ChunkSeen::default(),
-        any_held: false,
+        needs_ours: false,
     };
     let progress = batch.progress.clone();
     let fed = input::feed(reader, &name, progress.as_ref(), &mut |text, place| {

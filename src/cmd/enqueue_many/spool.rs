@@ -5,7 +5,7 @@
 
 use super::input::Place;
 use crate::model::held::{Due, Hold};
-use crate::model::RunSpec;
+use crate::model::{RetryPolicy, RunSpec};
 use anyhow::{anyhow, Context as _, Result};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
@@ -16,7 +16,8 @@ pub const SPOOL_MEMORY: usize = 1 << 20;
 /// Validated specs waiting for their transaction, in a compact binary form: per record a u32
 /// length, then line, index + 1 (0: none), a flag byte, job, input, the keys present and the
 /// labels, each string a u32 length and its bytes; a held run's hold after them (due kind,
-/// its u64 value, the runs waited on).
+/// its u64 value, the runs waited on); a retry policy last (max attempts, backoff and backoff
+/// max in milliseconds, the exit codes retried: a count, 0 for every failure, and each i32).
 pub struct Spool {
     buf: Vec<u8>,
     file: Option<File>,
@@ -29,6 +30,7 @@ const HAS_CONCURRENCY_KEY: u8 = 2;
 const COALESCE: u8 = 4;
 const HELD: u8 = 8;
 const AFTER_ANY: u8 = 16;
+const RETRY: u8 = 32;
 
 /// A hold's due time: none, at (milliseconds since the epoch), in (milliseconds).
 const DUE_NONE: u8 = 0;
@@ -68,6 +70,33 @@ fn take_hold(rec: &mut &[u8], after_any: bool) -> Result<Hold> {
     })
 }
 
+fn put_retry(b: &mut Vec<u8>, policy: &RetryPolicy) {
+    b.extend_from_slice(&policy.max_attempts.to_le_bytes());
+    b.extend_from_slice(&policy.backoff_ms.to_le_bytes());
+    b.extend_from_slice(&policy.backoff_max_ms.to_le_bytes());
+    let codes = policy.retry_on.as_deref().unwrap_or_default();
+    b.extend_from_slice(&(codes.len() as u32).to_le_bytes());
+    for c in codes {
+        b.extend_from_slice(&c.to_le_bytes());
+    }
+}
+
+fn take_retry(rec: &mut &[u8]) -> Result<RetryPolicy> {
+    let max_attempts = take_u32(rec)? as u32;
+    let backoff_ms = take_u64(rec)? as i64;
+    let backoff_max_ms = take_u64(rec)? as i64;
+    let n = take_u32(rec)?;
+    let codes = (0..n)
+        .map(|_| take_u32(rec).map(|c| c as u32 as i32))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RetryPolicy {
+        max_attempts,
+        backoff_ms,
+        backoff_max_ms,
+        retry_on: (n > 0).then_some(codes),
+    })
+}
+
 fn put_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
     buf.extend_from_slice(s.as_bytes());
@@ -104,6 +133,9 @@ impl Spool {
                 flags |= AFTER_ANY;
             }
         }
+        if spec.retry.is_some() {
+            flags |= RETRY;
+        }
         b.push(flags);
         put_str(b, &spec.job);
         put_str(b, &spec.input);
@@ -120,6 +152,9 @@ impl Spool {
         }
         if let Some(hold) = &spec.hold {
             put_hold(b, hold);
+        }
+        if let Some(policy) = &spec.retry {
+            put_retry(b, policy);
         }
         let len = (b.len() - start - 4) as u32;
         b[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -269,6 +304,11 @@ impl Unspool {
         } else {
             None
         };
+        s.retry = if flags & RETRY != 0 {
+            Some(take_retry(&mut rec)?)
+        } else {
+            None
+        };
         Ok(Some(Place { line, index }))
     }
 }
@@ -303,7 +343,11 @@ mod tests {
                 }),
                 _ => None,
             },
-            retry: None,
+            retry: match i % 5 {
+                1 => Some(RetryPolicy::new(3, None, None, None).unwrap()),
+                2 => Some(RetryPolicy::new(1, Some(500), Some(2000), Some(vec![75, 111])).unwrap()),
+                _ => None,
+            },
         }
     }
 
@@ -343,6 +387,7 @@ mod tests {
                     assert_eq!(s.concurrency_key, want.concurrency_key);
                     assert_eq!(s.coalesce, want.coalesce);
                     assert_eq!(s.hold, want.hold);
+                    assert_eq!(s.retry, want.retry);
                     assert_eq!((p.line, p.index), (place(i).line, place(i).index));
                     i += 1;
                 }

@@ -28,7 +28,7 @@ use super::pauses as store_pauses;
 use super::PgTarget;
 use super::{reads, rules, Access, Clock, Jobs, ListFilter, Options, Pending, Plan, PurgeFilter};
 use crate::model::{
-    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, RetryPolicy, Run, RunSpec, Step,
 };
 use anyhow::{Context as _, Result};
 use std::cell::{Cell, RefCell};
@@ -653,13 +653,14 @@ impl crate::store::backend::Retries for Postgres {
         generation: i64,
         error: &str,
         cause: FailureCause,
+        default: Option<&RetryPolicy>,
         jitter: f64,
     ) -> Result<crate::store::Fenced<Option<crate::store::retries::Successor>>> {
         self.write_then(
             |tx, _| {
                 let mut rows = retries::Rows(tx);
                 crate::store::retries::fail_and_retry(
-                    &mut rows, id, generation, error, cause, jitter,
+                    &mut rows, id, generation, error, cause, default, jitter,
                 )
             },
             |_| {

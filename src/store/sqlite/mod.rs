@@ -28,7 +28,7 @@ use super::types::{
 };
 use super::{reads, rules, StepRecord};
 use crate::model::{
-    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, Run, RunSpec, Step,
+    Attempt, Disposition, FailureCause, Log, Pause, PauseScope, RetryPolicy, Run, RunSpec, Step,
 };
 use anyhow::Result;
 use rows::get_run;
@@ -489,12 +489,15 @@ impl crate::store::backend::Retries for Sqlite {
         generation: i64,
         error: &str,
         cause: FailureCause,
+        default: Option<&RetryPolicy>,
         jitter: f64,
     ) -> Result<Fenced<Option<crate::store::retries::Successor>>> {
         self.write(|tx| {
             let now_ms = crate::time::now_ms();
             let mut rows = retries::Rows { conn: tx, now_ms };
-            crate::store::retries::fail_and_retry(&mut rows, id, generation, error, cause, jitter)
+            crate::store::retries::fail_and_retry(
+                &mut rows, id, generation, error, cause, default, jitter,
+            )
         })
     }
 

@@ -163,7 +163,13 @@ pub(super) fn finish(
             store.complete(id, generation, output.as_deref())
         }),
         Err(error) => write(shared, active, |store| {
-            let failed = store.fail_and_retry(id, generation, error, cause)?;
+            let failed = store.fail_and_retry(
+                id,
+                generation,
+                error,
+                cause,
+                shared.default_retry.as_ref(),
+            )?;
             Ok(match failed {
                 Fenced::Done(next) => {
                     *successor.borrow_mut() = next;
