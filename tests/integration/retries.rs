@@ -2,8 +2,8 @@
 //! a run enqueued with `--retries` holds its successor in `durably_cli_held_runs`, in the
 //! transaction that records the failure — and crash loops — a run claimed more than
 //! `--max-lease-expiries` times without a result is failed with a clear error instead of being
-//! executed again. Every test runs on both backends. The release of held successors into
-//! `durably_runs` is h-held2's: `a_flaky_handler_completes_on_its_third_attempt` needs it.
+//! executed again. Every test runs on both backends; the successors are released into
+//! `durably_runs` by the worker's release of held runs (worker/held.rs).
 
 use crate::harness::*;
 use std::time::Duration;
@@ -446,7 +446,7 @@ both! {
 }
 
 /// A handler failing twice, then succeeding, with --retries 3: three runs in the chain, the
-/// last completed. Needs the release of held runs (h-held2's `work` hook).
+/// last completed, each successor released by the same worker when its backoff passed.
 fn flaky_chain() {
     let env = Env::init();
     let count = env.path("count");
@@ -476,13 +476,12 @@ fn flaky_chain() {
 }
 
 #[test]
-#[ignore = "needs the release of held runs (h-held2's branch): the lead un-ignores it after merging"]
 fn a_flaky_handler_completes_on_its_third_attempt_sqlite() {
     Backend::Sqlite.run(flaky_chain)
 }
 
 #[test]
-#[ignore = "needs the release of held runs (h-held2's branch) and PostgreSQL: the lead un-ignores it after merging"]
+#[ignore = "needs PostgreSQL: DURABLY_TEST_PG=postgres://… cargo test -- --include-ignored"]
 fn a_flaky_handler_completes_on_its_third_attempt_pg() {
     Backend::Postgres.run(flaky_chain)
 }
