@@ -227,7 +227,7 @@ _durably() {
 
     case "${cmd}" in
         durably)
-            opts="-h -V --db --busy-timeout --max-db-size --color --local --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats pause resume paused wait work logs follow step progress log serve completions schedule help"
+            opts="-h -V --db --busy-timeout --max-db-size --color --local --help --version init enqueue enqueue-many ls list show rm cancel retrigger stats pause resume paused schedule wait work logs follow step progress log serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -499,7 +499,7 @@ _durably() {
             return 0
             ;;
         durably__subcmd__help)
-            opts="init enqueue enqueue-many ls show rm cancel retrigger stats pause resume paused wait work logs follow step progress log serve completions schedule help"
+            opts="init enqueue enqueue-many ls show rm cancel retrigger stats pause resume paused schedule wait work logs follow step progress log serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

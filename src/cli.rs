@@ -142,6 +142,10 @@ pub enum Command {
     /// List what is paused (the whole queue, jobs) and since when
     #[command(after_help = EXAMPLES_PAUSE)]
     Paused(JsonArgs),
+    /// Runs enqueued by the clock (a cron expression in a time zone, or every DUR): `durably
+    /// work` materialises each due slot into one run
+    #[command(subcommand, after_help = EXAMPLES_SCHEDULE)]
+    Schedule(ScheduleCommand),
     /// Wait until a run is terminal and print its output
     #[command(after_help = EXAMPLES_WAIT)]
     Wait(WaitArgs),
@@ -220,10 +224,6 @@ pub enum Command {
     /// Print a shell completion script
     #[command(after_help = EXAMPLES_COMPLETIONS)]
     Completions(CompletionsArgs),
-    /// Runs enqueued by the clock (a cron expression in a time zone, or every DUR): `durably
-    /// work` materialises each due slot into one run
-    #[command(subcommand, after_help = EXAMPLES_SCHEDULE)]
-    Schedule(ScheduleCommand),
 }
 
 /// `durably schedule …`
