@@ -98,6 +98,10 @@ impl Reconnect {
 /// The longest pause between attempts to reopen a lost connection.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
+/// What an executor sends the main loop when its run is done: the run's id, its outcome, and
+/// the runs claimed with its result (None: no claim was made with it; [`lease::ClaimAhead`]).
+type Done = (String, Outcome, Option<Vec<(Run, Instant)>>);
+
 /// What the main loop keeps from one turn to the next.
 #[derive(Default)]
 struct LoopState {
@@ -125,6 +129,11 @@ struct LoopState {
     renewals_failing: bool,
     /// `-v`: "waiting for runs …" said since the worker last went idle.
     said_waiting: bool,
+    /// The last claim (the main loop's or one made with a result) found as many runs as it
+    /// asked for: executors may claim with their results ([`lease::ClaimAhead`]).
+    more_queued: bool,
+    /// Runs claimed with results, not started yet.
+    ahead: Vec<(Run, Instant)>,
 }
 
 impl LoopState {
@@ -177,7 +186,7 @@ enum Turn {
 
 impl Scheduler<'_> {
     pub fn run(&self) -> Result<ExitCode> {
-        let (done_tx, done_rx) = mpsc::channel::<(String, Outcome)>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
         let mut st = LoopState::default();
         loop {
             let signals = self.observe_signals(&mut st);
@@ -190,6 +199,10 @@ impl Scheduler<'_> {
                 && !st.backoff.active()
                 && !self.leases.claims_held();
             let renewing = stopping || self.renewals_work(&mut st);
+            let may_claim = !stopping && renewing && !self.leases.claims_held();
+            self.start_ahead(&mut st, may_claim, &done_tx);
+            let room = room && st.running < self.cfg.concurrency;
+            self.offer_ahead(&mut st, may_claim && connected);
             if !stopping && connected && room && renewing {
                 if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;
@@ -288,7 +301,7 @@ impl Scheduler<'_> {
         &self,
         st: &mut LoopState,
         signals: usize,
-        done_tx: &mpsc::Sender<(String, Outcome)>,
+        done_tx: &mpsc::Sender<Done>,
     ) -> Result<Turn> {
         let room = self.room(st);
         let claimed = self
@@ -315,6 +328,7 @@ impl Scheduler<'_> {
                 Vec::new()
             }
         };
+        st.more_queued = claimed.len() >= room;
         if !claimed.is_empty() {
             st.said_waiting = false;
             self.start_all(st, claimed, done_tx);
@@ -344,20 +358,15 @@ impl Scheduler<'_> {
 
     /// Waits for a handler to finish (and counts its outcome), a signal, the end of a
     /// pause, or the next poll.
-    fn wait_for_outcome(
-        &self,
-        st: &mut LoopState,
-        done_rx: &mpsc::Receiver<(String, Outcome)>,
-        signals: usize,
-    ) {
+    fn wait_for_outcome(&self, st: &mut LoopState, done_rx: &mpsc::Receiver<Done>, signals: usize) {
         let deadline = st.wake_at(self.cfg.poll);
         loop {
             let slice = deadline
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(100));
             match done_rx.recv_timeout(slice) {
-                Ok((_, outcome)) => {
-                    record_all(st, outcome, done_rx);
+                Ok(done) => {
+                    record_all(st, done, done_rx);
                     return;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -497,12 +506,7 @@ impl Scheduler<'_> {
 
     /// Hands a claimed run to an executor thread; when no thread can be started, the run is
     /// given back at once.
-    fn start(
-        &self,
-        run: Run,
-        active: Arc<ActiveRun>,
-        done_tx: &mpsc::Sender<(String, Outcome)>,
-    ) -> Result<()> {
+    fn start(&self, run: Run, active: Arc<ActiveRun>, done_tx: &mpsc::Sender<Done>) -> Result<()> {
         self.leases.add(Arc::clone(&active));
         let shared = Arc::clone(self.shared);
         let leases = Arc::clone(self.leases);
@@ -524,7 +528,8 @@ impl Scheduler<'_> {
                     Outcome::Lost
                 });
                 leases.remove(&run.id);
-                let _ = done.send((run.id, outcome));
+                let next = active.take_next();
+                let _ = done.send((run.id, outcome, next));
             });
         if let Err(e) = spawned {
             let taken = carried.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -594,7 +599,7 @@ impl Scheduler<'_> {
         &self,
         st: &mut LoopState,
         claimed: Vec<(Run, Arc<ActiveRun>)>,
-        done_tx: &mpsc::Sender<(String, Outcome)>,
+        done_tx: &mpsc::Sender<Done>,
     ) {
         let mut failed: Option<String> = None;
         for (run, active) in claimed {
@@ -635,23 +640,78 @@ impl Scheduler<'_> {
                     .lock()
                     .claim_many(chunk, &self.owner, self.cfg.lease, room)?;
             if !claimed.is_empty() {
-                let lease = self.cfg.lease;
-                let timeout = self.cfg.timeout;
-                return Ok(claimed
-                    .into_iter()
-                    .map(|(run, started)| {
-                        let active = Arc::new(ActiveRun::new(
-                            run.id.clone(),
-                            run.lease_generation,
-                            started + lease,
-                            timeout,
-                        ));
-                        (run, active)
-                    })
-                    .collect());
+                return Ok(self.activate(claimed));
             }
         }
         Ok(Vec::new())
+    }
+
+    /// Claimed runs with their leases, each from when it began by the local clock.
+    fn activate(&self, claimed: Vec<(Run, Instant)>) -> Vec<(Run, Arc<ActiveRun>)> {
+        let (lease, timeout) = (self.cfg.lease, self.cfg.timeout);
+        claimed
+            .into_iter()
+            .map(|(run, started)| {
+                let active = Arc::new(ActiveRun::new(
+                    run.id.clone(),
+                    run.lease_generation,
+                    started + lease,
+                    timeout,
+                ));
+                (run, active)
+            })
+            .collect()
+    }
+
+    /// Starts the runs executors claimed with their results, each in the slot its executor
+    /// left; when the worker no longer claims (`may_claim` false: stopping, renewals failing,
+    /// claims held after a clock jump) or backs off, or has no slot for one, gives it back
+    /// at once.
+    fn start_ahead(&self, st: &mut LoopState, may_claim: bool, done_tx: &mpsc::Sender<Done>) {
+        if st.ahead.is_empty() {
+            return;
+        }
+        let claimed = self.activate(std::mem::take(&mut st.ahead));
+        let slots = self.cfg.concurrency.saturating_sub(st.running);
+        let keep = if may_claim && !st.backoff.active() {
+            slots
+        } else {
+            0
+        };
+        let mut claimed = claimed.into_iter();
+        let started: Vec<_> = claimed.by_ref().take(keep).collect();
+        for (run, active) in claimed {
+            handler::give_back(self.shared, &run, &active, "the worker stopped claiming");
+        }
+        if !started.is_empty() {
+            st.said_waiting = false;
+            self.start_all(st, started, done_tx);
+        }
+    }
+
+    /// Offers executors a claim with their results ([`lease::ClaimAhead`]) while the worker would
+    /// claim (`may_claim`, not backing off) and the last claim found all it asked for; not to
+    /// `--once` or `--max-runs` workers (whose count of runs a claim made elsewhere could
+    /// pass), nor with more jobs than one claim takes. Withdrawn otherwise.
+    fn offer_ahead(&self, st: &mut LoopState, may_claim: bool) {
+        let allowed = may_claim
+            && st.more_queued
+            && !st.backoff.active()
+            && self.cfg.mode != Mode::Once
+            && self.cfg.max_runs.is_none();
+        let jobs = if allowed {
+            self.jobs(&mut st.jobs_cache)
+                .ok()
+                .filter(|jobs| match jobs {
+                    Jobs::All => true,
+                    Jobs::Only(list) => !list.is_empty() && list.len() <= MAX_JOBS_PER_CLAIM,
+                })
+        } else {
+            None
+        };
+        self.shared
+            .ahead
+            .offer(jobs.as_ref(), &self.owner, self.cfg.lease);
     }
 
     /// Maintenance, called only while no handler of this worker runs: release expired leases,
@@ -839,10 +899,18 @@ impl Scheduler<'_> {
 /// Counts `first` and every outcome that came meanwhile, so that the next claim fills every
 /// free slot in one statement rather than one claim a slot (`--concurrency 4`, no-op handler on
 /// PostgreSQL: 1.75 commits a run instead of 2.00, +7 % runs/s).
-fn record_all(st: &mut LoopState, first: Outcome, done_rx: &mpsc::Receiver<(String, Outcome)>) {
-    st.record(first);
-    while let Ok((_, outcome)) = done_rx.try_recv() {
+///
+/// The runs claimed with results are kept for the next turn to start ([`LoopState::ahead`]);
+/// a claim made with a result that found nothing stops executors claiming until the main
+/// loop's own claim finds all it asks for again.
+fn record_all(st: &mut LoopState, first: Done, done_rx: &mpsc::Receiver<Done>) {
+    let mut done = Some(first);
+    while let Some((_, outcome, next)) = done.take().or_else(|| done_rx.try_recv().ok()) {
         st.record(outcome);
+        if let Some(runs) = next {
+            st.more_queued = !runs.is_empty();
+            st.ahead.extend(runs);
+        }
     }
 }
 
@@ -896,9 +964,10 @@ mod tests {
             claimed: 4,
             ..LoopState::default()
         };
-        tx.send(("b".to_string(), Outcome::Failed)).unwrap();
-        tx.send(("c".to_string(), Outcome::Completed)).unwrap();
-        record_all(&mut st, Outcome::Completed, &rx);
+        tx.send(("b".to_string(), Outcome::Failed, None)).unwrap();
+        tx.send(("c".to_string(), Outcome::Completed, Some(Vec::new())))
+            .unwrap();
+        record_all(&mut st, ("a".to_string(), Outcome::Completed, None), &rx);
         // Three slots free for one claim; none left waiting in the channel.
         assert_eq!(st.running, 1);
         assert_eq!((st.tally.executed, st.tally.failed), (3, 1));

@@ -5,9 +5,10 @@
 
 use super::Outcome;
 use crate::model::Run;
-use crate::store::{CommitUnknown, Fenced, Store};
-use crate::worker::lease::ActiveRun;
+use crate::store::{Claimed, CommitUnknown, Fenced, NextClaim, RunResult, Store};
+use crate::worker::lease::{ActiveRun, Offer};
 use crate::worker::ExecutorContext;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How a run ended for this worker, with what `work -v` says of a failure.
@@ -129,11 +130,27 @@ pub(super) fn finish(
     result: Result<Option<String>, String>,
 ) -> Finished {
     let (id, generation) = (&run.id, run.lease_generation);
-    let written = match &result {
-        Ok(output) => write(shared, active, |store| {
-            store.complete(id, generation, output.as_deref())
+    let as_result = || match &result {
+        Ok(output) => Ok(output.as_deref()),
+        Err(error) => Err(error.as_str()),
+    };
+    let written = match claim_ahead(shared, active) {
+        Some(offer) => {
+            let claimed = std::cell::RefCell::new(None);
+            let written = write(shared, active, |store| {
+                let (fenced, runs) = finish_and_claim(store, run, as_result(), &offer)?;
+                *claimed.borrow_mut() = runs;
+                Ok(fenced)
+            });
+            if let Some(runs) = claimed.into_inner() {
+                active.hand_on(runs);
+            }
+            written
+        }
+        None => write(shared, active, |store| match as_result() {
+            Ok(output) => store.complete(id, generation, output),
+            Err(error) => store.fail(id, generation, error),
         }),
-        Err(error) => write(shared, active, |store| store.fail(id, generation, error)),
     };
     let wanted = if result.is_ok() {
         "completed"
@@ -166,6 +183,49 @@ pub(super) fn finish(
         Err(e) => {
             note!("cannot record the result of run {id}: {e:#}; nothing was written");
             Outcome::Lost.into()
+        }
+    }
+}
+
+/// The claim this executor may make with its run's result ([`ClaimAhead`]): the main loop's
+/// offer, unless a signal came (the worker stops claiming) or the run's lease deadline is
+/// near (a claim must not hold up the result: within a quarter of the lease of the deadline,
+/// the result is written alone).
+fn claim_ahead(shared: &ExecutorContext, active: &ActiveRun) -> Option<Arc<Offer>> {
+    let offer = shared.ahead.current()?;
+    if crate::signals::received() > 0 {
+        return None;
+    }
+    let near = Instant::now() + offer.lease / 4;
+    active.deadline().is_none_or(|d| d > near).then_some(offer)
+}
+
+/// The result and, in the same write, one run claimed for this executor's slot: the runs
+/// claimed (None: none could be, the result was written alone). An error of the write that
+/// is neither a lost connection nor a COMMIT left unanswered (say, the claim's statement
+/// refused by the database) rolled both back: the result is then written alone.
+fn finish_and_claim(
+    store: &mut Store,
+    run: &Run,
+    result: RunResult,
+    offer: &Offer,
+) -> anyhow::Result<(Fenced, Option<Claimed>)> {
+    let next = NextClaim {
+        jobs: &offer.jobs,
+        owner: &offer.owner,
+        lease: offer.lease,
+        max: 1,
+    };
+    let (id, generation) = (&run.id, run.lease_generation);
+    match store.finish_and_claim(id, generation, result, &next) {
+        Ok((fenced, runs)) => Ok((fenced, Some(runs))),
+        Err(e) if store.is_lost_after(&e) || e.chain().any(|c| c.is::<CommitUnknown>()) => Err(e),
+        Err(_) => {
+            let fenced = match result {
+                Ok(output) => store.complete(id, generation, output)?,
+                Err(error) => store.fail(id, generation, error)?,
+            };
+            Ok((fenced, None))
         }
     }
 }
