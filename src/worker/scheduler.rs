@@ -4,6 +4,11 @@
 //! turn it also checks that the database path still names the file it has open, looks for a
 //! wall-clock jump ([`super::clock`]; claims wait a lease after one) and says the counts of
 //! repeated errors ([`super::noise`]).
+//!
+//! While the queue has runs, executors claim too: each one's result carries the claim of its
+//! slot's next run ([`lease::ClaimAhead`], offered and withdrawn here at every turn), and this
+//! loop starts the runs they claimed in their slots, or gives them back when it no longer
+//! claims (a signal, renewals failing, a clock jump, a back-off).
 
 use super::handler::{self, Outcome};
 use super::lease::{self, ActiveRun, Leases, Renewals};

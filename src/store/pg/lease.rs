@@ -22,6 +22,10 @@
 //! prepared under a name, which a pooler in transaction mode would break). A write without a
 //! deadline is its statement alone; one with a deadline sends `BEGIN` with its `SET LOCAL`
 //! timeouts in one message, then the statement, then `COMMIT` ([`Postgres::single_write`]).
+//! The fenced writes (results, renewals, give-backs) are one simple query each, their values
+//! written in ([`super::literal`]), with the `SET LOCAL` timeouts of a deadline in front; a
+//! result may carry the batch claim of the worker's next run in the same message and
+//! transaction ([`Leases::finish_and_claim`]): one round trip and one commit a run.
 //!
 //! Every time is the database's clock ([`super::clock`]): the statements compute the server's
 //! `now()` (the transaction's start) in the library's text, and compare it as text like on
