@@ -263,7 +263,8 @@ impl ActiveRun {
 /// both, instead of the result's and then the main loop's claim for the freed slot). The main
 /// loop offers it while it would claim itself and its last claim found as many runs as it
 /// asked for, and withdraws it otherwise; the executor claims one run, for its own slot, and
-/// the main loop starts it (or gives it back when it has stopped claiming meanwhile).
+/// goes on with it while the offer stands (the main loop gives it back when it has stopped
+/// claiming meanwhile).
 #[derive(Debug, Default)]
 pub struct ClaimAhead {
     offer: Mutex<Option<Arc<Offer>>>,

@@ -6,9 +6,10 @@
 //! repeated errors ([`super::noise`]).
 //!
 //! While the queue has runs, executors claim too: each one's result carries the claim of its
-//! slot's next run ([`lease::ClaimAhead`], offered and withdrawn here at every turn), and this
-//! loop starts the runs they claimed in their slots, or gives them back when it no longer
-//! claims (a signal, renewals failing, a clock jump, a back-off).
+//! slot's next run ([`lease::ClaimAhead`], offered and withdrawn here at every turn), and the
+//! executor goes on with that run in its own thread, its lease registered and renewed like any
+//! other ([`go_on`]), unless the worker stopped claiming meanwhile (a signal, renewals
+//! failing, a clock jump, a back-off): then this loop gives it back.
 
 use super::handler::{self, Outcome};
 use super::lease::{self, ActiveRun, Leases, Renewals};
@@ -100,12 +101,56 @@ impl Reconnect {
     }
 }
 
+/// The run an executor goes on with in its own slot, without a hop through the main loop:
+/// the first of `next` (the runs claimed with its result), while the worker still claims —
+/// the main loop's offer stands ([`lease::ClaimAhead`]; withdrawn when a signal came, a
+/// back-off began, the database file went, `--once` or `--max-runs`), no signal came, lease
+/// renewals work and no clock jump holds claims. Its lease is watched and renewed like any
+/// other run's from before the checks (its deadline the claim's start plus the lease): a
+/// forced shutdown, a clock jump or a file gone after them stops it with the others. Left in
+/// `next` otherwise, for the main loop to give back.
+fn go_on(
+    shared: &ExecutorContext,
+    leases: &Leases,
+    next: &mut Option<Vec<(Run, Instant)>>,
+    lease: Duration,
+    timeout: Option<Duration>,
+) -> Option<(Run, Arc<ActiveRun>)> {
+    let runs = next.as_mut().filter(|runs| !runs.is_empty())?;
+    let (run, started) = runs.remove(0);
+    let generation = run.lease_generation;
+    let active = Arc::new(ActiveRun::new(
+        run.id.clone(),
+        generation,
+        started + lease,
+        timeout,
+    ));
+    leases.add(Arc::clone(&active));
+    let claims = shared.ahead.current().is_some()
+        && crate::signals::received() == 0
+        && !leases.shutdown.load(Ordering::SeqCst)
+        && leases.renewals() == Renewals::Work
+        && !leases.claims_held();
+    if claims {
+        return Some((run, active));
+    }
+    leases.remove(&run.id);
+    runs.insert(0, (run, started));
+    None
+}
+
 /// The longest pause between attempts to reopen a lost connection.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
-/// What an executor sends the main loop when its run is done: the run's id, its outcome, and
-/// the runs claimed with its result (None: no claim was made with it; [`lease::ClaimAhead`]).
-type Done = (String, Outcome, Option<Vec<(Run, Instant)>>);
+/// What an executor sends the main loop when its run is done.
+struct Done {
+    outcome: Outcome,
+    /// The runs claimed with its result that its executor does not go on with (None: no
+    /// claim was made with it; [`lease::ClaimAhead`]).
+    next: Option<Vec<(Run, Instant)>>,
+    /// The executor goes on with a run claimed with the result, in the same slot.
+    goes_on: bool,
+}
 
 /// What the main loop keeps from one turn to the next.
 #[derive(Default)]
@@ -283,6 +328,9 @@ impl Scheduler<'_> {
             return;
         }
         st.file_gone = true;
+        // Withdrawn first: an executor going on with a run either sees no offer or registered
+        // its run before, and then it is abandoned with the others ([`go_on`]).
+        self.withdraw_ahead();
         self.leases.abandon_all();
     }
 
@@ -372,6 +420,10 @@ impl Scheduler<'_> {
             match done_rx.recv_timeout(slice) {
                 Ok(done) => {
                     record_all(st, done, done_rx);
+                    // A back-off stops executors going on with runs at once, not at next turn.
+                    if st.backoff.active() {
+                        self.withdraw_ahead();
+                    }
                     return;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -509,32 +561,47 @@ impl Scheduler<'_> {
         Ok(ExitCode::Ok)
     }
 
-    /// Hands a claimed run to an executor thread; when no thread can be started, the run is
+    /// Hands a claimed run to an executor thread, which goes on with the runs claimed with its
+    /// results while the worker claims ([`go_on`]); when no thread can be started, the run is
     /// given back at once.
     fn start(&self, run: Run, active: Arc<ActiveRun>, done_tx: &mpsc::Sender<Done>) -> Result<()> {
         self.leases.add(Arc::clone(&active));
         let shared = Arc::clone(self.shared);
         let leases = Arc::clone(self.leases);
         let done = done_tx.clone();
+        let (lease, timeout) = (self.cfg.lease, self.cfg.timeout);
         let carried = Arc::new(std::sync::Mutex::new(Some((run, Arc::clone(&active)))));
         let inside = Arc::clone(&carried);
         let spawned = std::thread::Builder::new()
             .name("durably-run".into())
             .spawn(move || {
-                let Some((run, active)) = inside.lock().unwrap_or_else(|e| e.into_inner()).take()
+                let Some((mut run, mut active)) =
+                    inside.lock().unwrap_or_else(|e| e.into_inner()).take()
                 else {
                     return;
                 };
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    handler::execute(&shared, &run, &active)
-                }))
-                .unwrap_or_else(|_| {
-                    active.kill(lease::KillReason::Shutdown);
-                    Outcome::Lost
-                });
-                leases.remove(&run.id);
-                let next = active.take_next();
-                let _ = done.send((run.id, outcome, next));
+                loop {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        handler::execute(&shared, &run, &active)
+                    }))
+                    .unwrap_or_else(|_| {
+                        active.kill(lease::KillReason::Shutdown);
+                        Outcome::Lost
+                    });
+                    leases.remove(&run.id);
+                    let mut next = active.take_next();
+                    let following = go_on(&shared, &leases, &mut next, lease, timeout);
+                    let goes_on = following.is_some();
+                    let _ = done.send(Done {
+                        outcome,
+                        next,
+                        goes_on,
+                    });
+                    match following {
+                        Some((r, a)) => (run, active) = (r, a),
+                        None => return,
+                    }
+                }
             });
         if let Err(e) = spawned {
             let taken = carried.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -717,6 +784,11 @@ impl Scheduler<'_> {
         self.shared
             .ahead
             .offer(jobs.as_ref(), &self.owner, self.cfg.lease);
+    }
+
+    /// Withdraws the offer of claims with results ([`lease::ClaimAhead`]).
+    fn withdraw_ahead(&self) {
+        self.shared.ahead.offer(None, &self.owner, self.cfg.lease);
     }
 
     /// Maintenance, called only while no handler of this worker runs: release expired leases,
@@ -910,10 +982,16 @@ impl Scheduler<'_> {
 /// loop's own claim finds all it asks for again.
 fn record_all(st: &mut LoopState, first: Done, done_rx: &mpsc::Receiver<Done>) {
     let mut done = Some(first);
-    while let Some((_, outcome, next)) = done.take().or_else(|| done_rx.try_recv().ok()) {
-        st.record(outcome);
-        if let Some(runs) = next {
-            st.more_queued = !runs.is_empty();
+    while let Some(one) = done.take().or_else(|| done_rx.try_recv().ok()) {
+        st.record(one.outcome);
+        if one.goes_on {
+            // The slot stays taken, by a run claimed and started.
+            st.running += 1;
+            st.claimed += 1;
+            st.said_waiting = false;
+        }
+        if let Some(runs) = one.next {
+            st.more_queued = one.goes_on || !runs.is_empty();
             st.ahead.extend(runs);
         }
     }
@@ -969,14 +1047,28 @@ mod tests {
             claimed: 4,
             ..LoopState::default()
         };
-        tx.send(("b".to_string(), Outcome::Failed, None)).unwrap();
-        tx.send(("c".to_string(), Outcome::Completed, Some(Vec::new())))
+        let done = |outcome, next, goes_on| Done {
+            outcome,
+            next,
+            goes_on,
+        };
+        tx.send(done(Outcome::Failed, None, false)).unwrap();
+        tx.send(done(Outcome::Completed, Some(Vec::new()), false))
             .unwrap();
-        record_all(&mut st, ("a".to_string(), Outcome::Completed, None), &rx);
+        record_all(&mut st, done(Outcome::Completed, None, false), &rx);
         // Three slots free for one claim; none left waiting in the channel.
         assert_eq!(st.running, 1);
         assert_eq!((st.tally.executed, st.tally.failed), (3, 1));
         assert!(rx.try_recv().is_err());
+        assert!(!st.more_queued, "a claim with a result found nothing");
+        // An executor that goes on with a run it claimed keeps its slot: one more claimed.
+        record_all(
+            &mut st,
+            done(Outcome::Completed, Some(Vec::new()), true),
+            &rx,
+        );
+        assert_eq!((st.running, st.claimed, st.tally.executed), (1, 5, 4));
+        assert!(st.more_queued);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! result and the claim of its slot's next run go in one write (`Leases::finish_and_claim`):
 //! what it writes and claims on both backends, that a refused fence still claims, and, on
 //! PostgreSQL, that both roll back together and that a worker at one slot costs one round trip
-//! a run (counted by the fleet bench's proxy).
+//! a run (counted by the fleet bench's proxy); the run claimed so, executed by the same
+//! executor thread, is renewed and timed out like any other.
 
 use crate::harness::*;
 use durably::store::{Access, Fenced, Jobs, NextClaim, Options, Store, Target};
@@ -140,6 +141,45 @@ esac"#;
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].0.id, ids[3]);
         assert_eq!(env.status(&ids[2]), "completed");
+    }
+}
+
+both! {
+    /// An executor goes on in its own thread with the run it claimed with its result: that
+    /// run's lease is renewed like any other's (a lease of 2 s, handlers of 2.5 s: each run is
+    /// completed with its first lease, none lost or claimed twice), and `--timeout` stops its
+    /// handler like any other's (handlers of 30 s, each failed at 1 s, every outcome counted).
+    fn a_run_claimed_with_a_result_is_renewed_and_timed_like_any_other() {
+        let env = Env::init();
+        env.handler("slow", "sleep 2.5");
+        env.handler("stuck", "sleep 30");
+        let slow: Vec<String> = (0..3).map(|_| env.enqueue_job("slow", &[])).collect();
+        let handlers = env.handlers.to_str().unwrap();
+        let out = env.run(&["work", "--until-idle", "--lease", "2s", "--handlers", handlers]);
+        assert_eq!(out.code, 0, "{out:?}");
+        for id in &slow {
+            assert_eq!(env.status(id), "completed", "{out:?}");
+        }
+        assert_eq!(
+            env.count("SELECT count(*) FROM durably_runs WHERE lease_generation = 1"),
+            3,
+            "{out:?}"
+        );
+
+        let stuck: Vec<String> = (0..3).map(|_| env.enqueue_job("stuck", &[])).collect();
+        let out = env.run(&["work", "--until-idle", "--timeout", "1s", "--handlers", handlers]);
+        assert!(out.stderr.contains("3 of 3 runs failed"), "{out:?}");
+        for id in &stuck {
+            assert_eq!(env.status(id), "failed", "{out:?}");
+        }
+        assert_eq!(
+            env.count(
+                "SELECT count(*) FROM durably_runs \
+                 WHERE status = 'failed' AND error LIKE 'handler timed out after 1s%'"
+            ),
+            3,
+            "{out:?}"
+        );
     }
 }
 
