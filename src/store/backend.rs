@@ -107,6 +107,22 @@ pub trait FencedWrites {
     fn append_logs(&mut self, fence: &Fence, logs: &[(&str, NewLog)]) -> Result<Fenced>;
 }
 
+/// Claimed runs, each with when its lease began by the local clock.
+pub type Claimed = Vec<(Run, Instant)>;
+
+/// A run's result: Ok(its output) completes it, Err(its error) fails it.
+pub type RunResult<'a> = std::result::Result<Option<&'a str>, &'a str>;
+
+/// The claim a worker makes together with a run's result ([`Leases::finish_and_claim`]): at
+/// most `max` runs of `jobs` for `owner`, for `lease`.
+#[derive(Debug, Clone, Copy)]
+pub struct NextClaim<'a> {
+    pub jobs: &'a Jobs,
+    pub owner: &'a str,
+    pub lease: Duration,
+    pub max: usize,
+}
+
 /// The worker's leases: claims, renewals, fenced results, expired leases released.
 pub trait Leases {
     /// Claims the oldest claimable run of `jobs` for `owner` for `lease`; also when the lease
@@ -135,6 +151,28 @@ pub trait Leases {
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced>;
     /// Fails a leased run with its error (fenced, unexpired).
     fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced>;
+    /// A run's result ([`Leases::complete`] or [`Leases::fail`], fenced alike) and a claim
+    /// after it ([`Leases::claim_many`] of `next`), made whether or not the fence held: a
+    /// worker's slot that a finished run frees is filled again in the same write. PostgreSQL
+    /// sends both in one message, one transaction (one round trip, one commit); this default
+    /// makes them two transactions, the result first. An error of the claim alone is not the
+    /// result's: then nothing is claimed (the worker's next claim meets it again).
+    fn finish_and_claim(
+        &mut self,
+        id: &str,
+        generation: i64,
+        result: RunResult,
+        next: &NextClaim,
+    ) -> Result<(Fenced, Vec<(Run, Instant)>)> {
+        let fenced = match result {
+            Ok(output) => self.complete(id, generation, output)?,
+            Err(error) => self.fail(id, generation, error)?,
+        };
+        let claimed = self
+            .claim_many(next.jobs, next.owner, next.lease, next.max)
+            .unwrap_or_default();
+        Ok((fenced, claimed))
+    }
     /// Gives a leased run back to the queue at once: pending again (fenced).
     fn expire(&mut self, id: &str, generation: i64) -> Result<Fenced>;
     /// The status and generation of a run (None when deleted).

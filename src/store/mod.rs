@@ -43,7 +43,7 @@ pub mod sqlite;
 pub mod target;
 pub mod types;
 
-pub use backend::Backend;
+pub use backend::{Backend, Claimed, NextClaim, RunResult};
 pub use sqlite::db::FileId;
 pub use target::{PgTarget, Target};
 pub use types::{
@@ -578,6 +578,36 @@ impl Store {
         }
         self.backend_mut()
             .complete(id, generation, output.as_deref())
+    }
+
+    /// A run's result and a claim after it in the same write where the backend can
+    /// ([`backend::Leases::finish_and_claim`]). An output large enough to be streamed on
+    /// PostgreSQL is written alone: nothing is claimed with it.
+    pub fn finish_and_claim(
+        &mut self,
+        id: &str,
+        generation: i64,
+        result: RunResult,
+        next: &NextClaim,
+    ) -> Result<(Fenced, Vec<(Run, Instant)>)> {
+        match result {
+            Ok(output) => {
+                let output = output.map(storable);
+                let output = output.as_deref();
+                if matches!(self, Store::Postgres(_))
+                    && output.is_some_and(|o| o.len() > BIG_OUTPUT)
+                {
+                    return Ok((self.complete(id, generation, output)?, Vec::new()));
+                }
+                self.backend_mut()
+                    .finish_and_claim(id, generation, Ok(output), next)
+            }
+            Err(error) => {
+                let error = storable(error);
+                self.backend_mut()
+                    .finish_and_claim(id, generation, Err(&error), next)
+            }
+        }
     }
 
     /// Fails a leased run with its error (fenced).

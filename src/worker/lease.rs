@@ -25,7 +25,9 @@
 //! otherwise), and a handler found ended once its supervised deadline has passed is treated as
 //! killed by the supervisor: the run is lost and nothing is written for it.
 
+use crate::model::Run;
 use crate::store::Fenced;
+use crate::store::Jobs;
 use crate::store::Options;
 use crate::store::Store;
 use std::collections::HashMap;
@@ -137,6 +139,9 @@ pub struct ActiveRun {
     pub timeout_at: Option<Instant>,
     lost: AtomicBool,
     state: Mutex<State>,
+    /// The runs claimed together with this run's result ([`ClaimAhead`]), for the main loop
+    /// to start; None: no claim was made with it.
+    next: Mutex<Option<Vec<(Run, Instant)>>>,
 }
 
 impl ActiveRun {
@@ -155,7 +160,19 @@ impl ActiveRun {
                 deadline: Some(deadline),
                 ..State::default()
             }),
+            next: Mutex::new(None),
         }
+    }
+
+    /// Keeps the runs claimed with this run's result (each with when its lease began) for the
+    /// main loop ([`ActiveRun::take_next`]).
+    pub fn hand_on(&self, claimed: Vec<(Run, Instant)>) {
+        *self.next.lock().unwrap_or_else(|e| e.into_inner()) = Some(claimed);
+    }
+
+    /// The runs claimed with this run's result; None when no claim was made with it.
+    pub fn take_next(&self) -> Option<Vec<(Run, Instant)>> {
+        self.next.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -238,6 +255,49 @@ impl ActiveRun {
                 self.kill(r);
             }
         }
+    }
+}
+
+/// The claim an executor may make together with its run's result, in the same write
+/// ([`crate::store::Store::finish_and_claim`]: on PostgreSQL one round trip and one commit for
+/// both, instead of the result's and then the main loop's claim for the freed slot). The main
+/// loop offers it while it would claim itself and its last claim found as many runs as it
+/// asked for, and withdraws it otherwise; the executor claims one run, for its own slot, and
+/// goes on with it while the offer stands (the main loop gives it back when it has stopped
+/// claiming meanwhile).
+#[derive(Debug, Default)]
+pub struct ClaimAhead {
+    offer: Mutex<Option<Arc<Offer>>>,
+}
+
+/// What [`ClaimAhead`] lets an executor claim.
+#[derive(Debug, PartialEq)]
+pub struct Offer {
+    pub jobs: Jobs,
+    pub owner: String,
+    pub lease: Duration,
+}
+
+impl ClaimAhead {
+    /// Offers claims of `jobs` (None: withdraws the offer).
+    pub fn offer(&self, jobs: Option<&Jobs>, owner: &str, lease: Duration) {
+        let mut offer = self.offer.lock().unwrap_or_else(|e| e.into_inner());
+        match jobs {
+            None => *offer = None,
+            Some(jobs) if offer.as_ref().is_some_and(|o| &o.jobs == jobs) => {}
+            Some(jobs) => {
+                *offer = Some(Arc::new(Offer {
+                    jobs: jobs.clone(),
+                    owner: owner.to_string(),
+                    lease,
+                }))
+            }
+        }
+    }
+
+    /// The offer now, if any.
+    pub fn current(&self) -> Option<Arc<Offer>> {
+        self.offer.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

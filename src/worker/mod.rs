@@ -126,6 +126,8 @@ pub struct ExecutorContext {
     /// back) have a connection of their own, so that they and the main loop's claims do not
     /// queue on one; None: they share `store`.
     pub writes: Option<shared_store::SharedStore>,
+    /// The claim an executor may make with its run's result (offered by the main loop).
+    pub ahead: lease::ClaimAhead,
 }
 
 impl ExecutorContext {
@@ -392,6 +394,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         default_retry: cfg.default_retry.clone(),
         call_bound,
         writes,
+        ahead: lease::ClaimAhead::default(),
     });
     let leases = Leases::new(cfg.lease);
     let threads = leases

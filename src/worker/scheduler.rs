@@ -4,6 +4,12 @@
 //! turn it also checks that the database path still names the file it has open, looks for a
 //! wall-clock jump ([`super::clock`]; claims wait a lease after one) and says the counts of
 //! repeated errors ([`super::noise`]).
+//!
+//! While the queue has runs, executors claim too: each one's result carries the claim of its
+//! slot's next run ([`lease::ClaimAhead`], offered and withdrawn here at every turn), and the
+//! executor goes on with that run in its own thread, its lease registered and renewed like any
+//! other ([`go_on`]), unless the worker stopped claiming meanwhile (a signal, renewals
+//! failing, a clock jump, a back-off): then this loop gives it back.
 
 use super::handler::{self, Outcome};
 use super::lease::{self, ActiveRun, Leases, Renewals};
@@ -95,8 +101,56 @@ impl Reconnect {
     }
 }
 
+/// The run an executor goes on with in its own slot, without a hop through the main loop:
+/// the first of `next` (the runs claimed with its result), while the worker still claims —
+/// the main loop's offer stands ([`lease::ClaimAhead`]; withdrawn when a signal came, a
+/// back-off began, the database file went, `--once` or `--max-runs`), no signal came, lease
+/// renewals work and no clock jump holds claims. Its lease is watched and renewed like any
+/// other run's from before the checks (its deadline the claim's start plus the lease): a
+/// forced shutdown, a clock jump or a file gone after them stops it with the others. Left in
+/// `next` otherwise, for the main loop to give back.
+fn go_on(
+    shared: &ExecutorContext,
+    leases: &Leases,
+    next: &mut Option<Vec<(Run, Instant)>>,
+    lease: Duration,
+    timeout: Option<Duration>,
+) -> Option<(Run, Arc<ActiveRun>)> {
+    let runs = next.as_mut().filter(|runs| !runs.is_empty())?;
+    let (run, started) = runs.remove(0);
+    let generation = run.lease_generation;
+    let active = Arc::new(ActiveRun::new(
+        run.id.clone(),
+        generation,
+        started + lease,
+        timeout,
+    ));
+    leases.add(Arc::clone(&active));
+    let claims = shared.ahead.current().is_some()
+        && crate::signals::received() == 0
+        && !leases.shutdown.load(Ordering::SeqCst)
+        && leases.renewals() == Renewals::Work
+        && !leases.claims_held();
+    if claims {
+        return Some((run, active));
+    }
+    leases.remove(&run.id);
+    runs.insert(0, (run, started));
+    None
+}
+
 /// The longest pause between attempts to reopen a lost connection.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// What an executor sends the main loop when its run is done.
+struct Done {
+    outcome: Outcome,
+    /// The runs claimed with its result that its executor does not go on with (None: no
+    /// claim was made with it; [`lease::ClaimAhead`]).
+    next: Option<Vec<(Run, Instant)>>,
+    /// The executor goes on with a run claimed with the result, in the same slot.
+    goes_on: bool,
+}
 
 /// What the main loop keeps from one turn to the next.
 #[derive(Default)]
@@ -130,6 +184,11 @@ struct LoopState {
     schedules: super::schedules::Materialiser,
     /// The pauses last read (`durably pause`).
     pauses: super::pauses::Seen,
+    /// The last claim (the main loop's or one made with a result) found as many runs as it
+    /// asked for: executors may claim with their results ([`lease::ClaimAhead`]).
+    more_queued: bool,
+    /// Runs claimed with results, not started yet.
+    ahead: Vec<(Run, Instant)>,
 }
 
 impl LoopState {
@@ -182,7 +241,7 @@ enum Turn {
 
 impl Scheduler<'_> {
     pub fn run(&self) -> Result<ExitCode> {
-        let (done_tx, done_rx) = mpsc::channel::<(String, Outcome)>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
         let mut st = LoopState::default();
         loop {
             let signals = self.observe_signals(&mut st);
@@ -195,10 +254,19 @@ impl Scheduler<'_> {
                 && !st.backoff.active()
                 && !self.leases.claims_held();
             let renewing = stopping || self.renewals_work(&mut st);
+            // Every turn, not only claim turns: executors that claim with their results keep
+            // every slot busy under a steady queue, and held runs (retries' successors among
+            // them) and schedule slots must still come due.
             if !stopping && connected {
+                st.held
+                    .poll(&self.shared.store, self.cfg.poll, st.running == 0);
                 st.schedules
                     .poll(&self.shared.store, self.cfg.poll, self.cfg.verbose);
             }
+            let may_claim = !stopping && renewing && !self.leases.claims_held();
+            self.start_ahead(&mut st, may_claim, &done_tx);
+            let room = room && st.running < self.cfg.concurrency;
+            self.offer_ahead(&mut st, may_claim && connected);
             if !stopping && connected && room && renewing {
                 if let Turn::Again = self.claim_turn(&mut st, signals, &done_tx)? {
                     continue;
@@ -274,6 +342,9 @@ impl Scheduler<'_> {
             return;
         }
         st.file_gone = true;
+        // Withdrawn first: an executor going on with a run either sees no offer or registered
+        // its run before, and then it is abandoned with the others ([`go_on`]).
+        self.withdraw_ahead();
         self.leases.abandon_all();
     }
 
@@ -297,11 +368,9 @@ impl Scheduler<'_> {
         &self,
         st: &mut LoopState,
         signals: usize,
-        done_tx: &mpsc::Sender<(String, Outcome)>,
+        done_tx: &mpsc::Sender<Done>,
     ) -> Result<Turn> {
         let room = self.room(st);
-        st.held
-            .poll(&self.shared.store, self.cfg.poll, st.running == 0);
         st.pauses.read(&self.shared.store, self.cfg.verbose);
         let claimed = self.jobs(&mut st.jobs_cache).and_then(|jobs| {
             let unpaused = st.pauses.claimable(jobs);
@@ -328,6 +397,7 @@ impl Scheduler<'_> {
                 Vec::new()
             }
         };
+        st.more_queued = claimed.len() >= room;
         if !claimed.is_empty() {
             st.said_waiting = false;
             self.start_all(st, claimed, done_tx);
@@ -357,20 +427,19 @@ impl Scheduler<'_> {
 
     /// Waits for a handler to finish (and counts its outcome), a signal, the end of a
     /// pause, or the next poll.
-    fn wait_for_outcome(
-        &self,
-        st: &mut LoopState,
-        done_rx: &mpsc::Receiver<(String, Outcome)>,
-        signals: usize,
-    ) {
+    fn wait_for_outcome(&self, st: &mut LoopState, done_rx: &mpsc::Receiver<Done>, signals: usize) {
         let deadline = st.wake_at(self.cfg.poll);
         loop {
             let slice = deadline
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(100));
             match done_rx.recv_timeout(slice) {
-                Ok((_, outcome)) => {
-                    record_all(st, outcome, done_rx);
+                Ok(done) => {
+                    record_all(st, done, done_rx);
+                    // A back-off stops executors going on with runs at once, not at next turn.
+                    if st.backoff.active() {
+                        self.withdraw_ahead();
+                    }
                     return;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -508,36 +577,47 @@ impl Scheduler<'_> {
         Ok(ExitCode::Ok)
     }
 
-    /// Hands a claimed run to an executor thread; when no thread can be started, the run is
+    /// Hands a claimed run to an executor thread, which goes on with the runs claimed with its
+    /// results while the worker claims ([`go_on`]); when no thread can be started, the run is
     /// given back at once.
-    fn start(
-        &self,
-        run: Run,
-        active: Arc<ActiveRun>,
-        done_tx: &mpsc::Sender<(String, Outcome)>,
-    ) -> Result<()> {
+    fn start(&self, run: Run, active: Arc<ActiveRun>, done_tx: &mpsc::Sender<Done>) -> Result<()> {
         self.leases.add(Arc::clone(&active));
         let shared = Arc::clone(self.shared);
         let leases = Arc::clone(self.leases);
         let done = done_tx.clone();
+        let (lease, timeout) = (self.cfg.lease, self.cfg.timeout);
         let carried = Arc::new(std::sync::Mutex::new(Some((run, Arc::clone(&active)))));
         let inside = Arc::clone(&carried);
         let spawned = std::thread::Builder::new()
             .name("durably-run".into())
             .spawn(move || {
-                let Some((run, active)) = inside.lock().unwrap_or_else(|e| e.into_inner()).take()
+                let Some((mut run, mut active)) =
+                    inside.lock().unwrap_or_else(|e| e.into_inner()).take()
                 else {
                     return;
                 };
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    handler::execute(&shared, &run, &active)
-                }))
-                .unwrap_or_else(|_| {
-                    active.kill(lease::KillReason::Shutdown);
-                    Outcome::Lost
-                });
-                leases.remove(&run.id);
-                let _ = done.send((run.id, outcome));
+                loop {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        handler::execute(&shared, &run, &active)
+                    }))
+                    .unwrap_or_else(|_| {
+                        active.kill(lease::KillReason::Shutdown);
+                        Outcome::Lost
+                    });
+                    leases.remove(&run.id);
+                    let mut next = active.take_next();
+                    let following = go_on(&shared, &leases, &mut next, lease, timeout);
+                    let goes_on = following.is_some();
+                    let _ = done.send(Done {
+                        outcome,
+                        next,
+                        goes_on,
+                    });
+                    match following {
+                        Some((r, a)) => (run, active) = (r, a),
+                        None => return,
+                    }
+                }
             });
         if let Err(e) = spawned {
             let taken = carried.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -607,7 +687,7 @@ impl Scheduler<'_> {
         &self,
         st: &mut LoopState,
         claimed: Vec<(Run, Arc<ActiveRun>)>,
-        done_tx: &mpsc::Sender<(String, Outcome)>,
+        done_tx: &mpsc::Sender<Done>,
     ) {
         let mut failed: Option<String> = None;
         for (run, active) in claimed {
@@ -648,23 +728,86 @@ impl Scheduler<'_> {
                     .lock()
                     .claim_many(chunk, &self.owner, self.cfg.lease, room)?;
             if !claimed.is_empty() {
-                let lease = self.cfg.lease;
-                let timeout = self.cfg.timeout;
-                return Ok(claimed
-                    .into_iter()
-                    .map(|(run, started)| {
-                        let active = Arc::new(ActiveRun::new(
-                            run.id.clone(),
-                            run.lease_generation,
-                            started + lease,
-                            timeout,
-                        ));
-                        (run, active)
-                    })
-                    .collect());
+                return Ok(self.activate(claimed));
             }
         }
         Ok(Vec::new())
+    }
+
+    /// Claimed runs with their leases, each from when it began by the local clock.
+    fn activate(&self, claimed: Vec<(Run, Instant)>) -> Vec<(Run, Arc<ActiveRun>)> {
+        let (lease, timeout) = (self.cfg.lease, self.cfg.timeout);
+        claimed
+            .into_iter()
+            .map(|(run, started)| {
+                let active = Arc::new(ActiveRun::new(
+                    run.id.clone(),
+                    run.lease_generation,
+                    started + lease,
+                    timeout,
+                ));
+                (run, active)
+            })
+            .collect()
+    }
+
+    /// Starts the runs executors claimed with their results, each in the slot its executor
+    /// left; when the worker no longer claims (`may_claim` false: stopping, renewals failing,
+    /// claims held after a clock jump) or backs off, or has no slot for one, gives it back
+    /// at once.
+    fn start_ahead(&self, st: &mut LoopState, may_claim: bool, done_tx: &mpsc::Sender<Done>) {
+        if st.ahead.is_empty() {
+            return;
+        }
+        let claimed = self.activate(std::mem::take(&mut st.ahead));
+        let slots = self.cfg.concurrency.saturating_sub(st.running);
+        let keep = if may_claim && !st.backoff.active() {
+            slots
+        } else {
+            0
+        };
+        let mut claimed = claimed.into_iter();
+        let started: Vec<_> = claimed.by_ref().take(keep).collect();
+        for (run, active) in claimed {
+            handler::give_back(self.shared, &run, &active, "the worker stopped claiming");
+        }
+        if !started.is_empty() {
+            st.said_waiting = false;
+            self.start_all(st, started, done_tx);
+        }
+    }
+
+    /// Offers executors a claim with their results ([`lease::ClaimAhead`]) while the worker would
+    /// claim (`may_claim`, not backing off) and the last claim found all it asked for; not to
+    /// `--once` or `--max-runs` workers (whose count of runs a claim made elsewhere could
+    /// pass), nor with more jobs than one claim takes. Withdrawn otherwise.
+    fn offer_ahead(&self, st: &mut LoopState, may_claim: bool) {
+        let allowed = may_claim
+            && st.more_queued
+            && !st.backoff.active()
+            && self.cfg.mode != Mode::Once
+            && self.cfg.max_runs.is_none();
+        // Paused jobs are left out as in the main loop's claims (the claim statement skips
+        // them too; leaving them out spares it the walk over their backlog).
+        let jobs = if allowed {
+            self.jobs(&mut st.jobs_cache)
+                .ok()
+                .and_then(|jobs| st.pauses.claimable(jobs))
+                .filter(|jobs| match jobs {
+                    Jobs::All => true,
+                    Jobs::Only(list) => !list.is_empty() && list.len() <= MAX_JOBS_PER_CLAIM,
+                })
+        } else {
+            None
+        };
+        self.shared
+            .ahead
+            .offer(jobs.as_ref(), &self.owner, self.cfg.lease);
+    }
+
+    /// Withdraws the offer of claims with results ([`lease::ClaimAhead`]).
+    fn withdraw_ahead(&self) {
+        self.shared.ahead.offer(None, &self.owner, self.cfg.lease);
     }
 
     /// Maintenance, called only while no handler of this worker runs: release expired leases,
@@ -852,10 +995,24 @@ impl Scheduler<'_> {
 /// Counts `first` and every outcome that came meanwhile, so that the next claim fills every
 /// free slot in one statement rather than one claim a slot (`--concurrency 4`, no-op handler on
 /// PostgreSQL: 1.75 commits a run instead of 2.00, +7 % runs/s).
-fn record_all(st: &mut LoopState, first: Outcome, done_rx: &mpsc::Receiver<(String, Outcome)>) {
-    st.record(first);
-    while let Ok((_, outcome)) = done_rx.try_recv() {
-        st.record(outcome);
+///
+/// The runs claimed with results are kept for the next turn to start ([`LoopState::ahead`]);
+/// a claim made with a result that found nothing stops executors claiming until the main
+/// loop's own claim finds all it asks for again.
+fn record_all(st: &mut LoopState, first: Done, done_rx: &mpsc::Receiver<Done>) {
+    let mut done = Some(first);
+    while let Some(one) = done.take().or_else(|| done_rx.try_recv().ok()) {
+        st.record(one.outcome);
+        if one.goes_on {
+            // The slot stays taken, by a run claimed and started.
+            st.running += 1;
+            st.claimed += 1;
+            st.said_waiting = false;
+        }
+        if let Some(runs) = one.next {
+            st.more_queued = one.goes_on || !runs.is_empty();
+            st.ahead.extend(runs);
+        }
     }
 }
 
@@ -909,13 +1066,28 @@ mod tests {
             claimed: 4,
             ..LoopState::default()
         };
-        tx.send(("b".to_string(), Outcome::Failed)).unwrap();
-        tx.send(("c".to_string(), Outcome::Completed)).unwrap();
-        record_all(&mut st, Outcome::Completed, &rx);
+        let done = |outcome, next, goes_on| Done {
+            outcome,
+            next,
+            goes_on,
+        };
+        tx.send(done(Outcome::Failed, None, false)).unwrap();
+        tx.send(done(Outcome::Completed, Some(Vec::new()), false))
+            .unwrap();
+        record_all(&mut st, done(Outcome::Completed, None, false), &rx);
         // Three slots free for one claim; none left waiting in the channel.
         assert_eq!(st.running, 1);
         assert_eq!((st.tally.executed, st.tally.failed), (3, 1));
         assert!(rx.try_recv().is_err());
+        assert!(!st.more_queued, "a claim with a result found nothing");
+        // An executor that goes on with a run it claimed keeps its slot: one more claimed.
+        record_all(
+            &mut st,
+            done(Outcome::Completed, Some(Vec::new()), true),
+            &rx,
+        );
+        assert_eq!((st.running, st.claimed, st.tally.executed), (1, 5, 4));
+        assert!(st.more_queued);
     }
 
     #[test]

@@ -22,6 +22,10 @@
 //! prepared under a name, which a pooler in transaction mode would break). A write without a
 //! deadline is its statement alone; one with a deadline sends `BEGIN` with its `SET LOCAL`
 //! timeouts in one message, then the statement, then `COMMIT` ([`Postgres::single_write`]).
+//! The fenced writes (results, renewals, give-backs) are one simple query each, their values
+//! written in ([`super::literal`]), with the `SET LOCAL` timeouts of a deadline in front; a
+//! result may carry the batch claim of the worker's next run in the same message and
+//! transaction ([`Leases::finish_and_claim`]): one round trip and one commit a run.
 //!
 //! Every time is the database's clock ([`super::clock`]): the statements compute the server's
 //! `now()` (the transaction's start) in the library's text, and compare it as text like on
@@ -30,10 +34,10 @@
 //! the database.
 
 use super::literal::{self, Lit};
-use super::rows::run_from_row;
+use super::rows::{run_from_row, run_from_text};
 use super::Postgres;
 use crate::model::Run;
-use crate::store::backend::Leases;
+use crate::store::backend::{Leases, NextClaim, RunResult};
 use crate::store::{CommitUnknown, Fenced, Jobs};
 use anyhow::{Context, Result};
 use postgres::types::Type;
@@ -45,6 +49,8 @@ const BATCH_JOBS: &str = include_str!("../../../sql/postgres/lease_claim_batch_j
 const KEYED: &str = include_str!("../../../sql/postgres/lease_claim_keyed.sql");
 const KEYED_JOBS: &str = include_str!("../../../sql/postgres/lease_claim_keyed_jobs.sql");
 const KEYED_UPDATE: &str = include_str!("../../../sql/postgres/lease_claim_keyed_update.sql");
+const COMPLETE: &str = include_str!("../../../sql/postgres/lease_complete.sql");
+const FAIL: &str = include_str!("../../../sql/postgres/lease_fail.sql");
 
 /// A lease length in milliseconds, for timestamp arithmetic.
 fn ms(d: Duration) -> i64 {
@@ -173,6 +179,44 @@ fn unanswered(e: anyhow::Error, shown: &str) -> anyhow::Error {
     e
 }
 
+/// The row counts of a simple query's statements, in order (`SET` says none: 0).
+fn completions(answer: &[SimpleQueryMessage]) -> Vec<u64> {
+    answer
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The batch claim (`lease_claim_batch*.sql`) with its parameters written in, for a simple
+/// query; None when `jobs` is an empty list (nothing to claim).
+fn batch_claim_text(next: &NextClaim) -> Result<Option<String>> {
+    let owner = Lit::Text(Some(next.owner));
+    let lease = Lit::Int(ms(next.lease));
+    let max = Lit::Int(i64::try_from(next.max.max(1)).unwrap_or(i64::MAX));
+    let text = match next.jobs {
+        Jobs::All => literal::inline(BATCH, &[owner, lease, max])?,
+        Jobs::Only(list) if list.is_empty() => return Ok(None),
+        Jobs::Only(list) => literal::inline(BATCH_JOBS, &[owner, lease, max, Lit::Texts(list)])?,
+    };
+    Ok(Some(text))
+}
+
+/// The runs of a batch claim's answer (rows as text; a row of NULLs carries only the flag).
+fn claimed_runs(answer: &[SimpleQueryMessage]) -> Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    for m in answer {
+        if let SimpleQueryMessage::Row(row) = m {
+            if row.try_get(0)?.is_some() {
+                runs.push(run_from_text(row)?);
+            }
+        }
+    }
+    Ok(runs)
+}
+
 impl Postgres {
     /// One statement `f` (made with `query_typed`/`execute_typed`: unnamed, one round trip) as
     /// one write, in as few round trips as the deadline allows. Without a deadline the
@@ -221,13 +265,6 @@ impl Postgres {
             .with_context(|| format!("cannot {what}"))
     }
 
-    /// One statement of a lease write (`sql` with `params` written in, [`literal`]) in one
-    /// round trip: with a deadline ([`Postgres::set_deadline`]) its `SET LOCAL` timeouts and the
-    /// statement go in one simple query, which the server runs as one implicit transaction
-    /// (an error, a timeout's included, rolls all of it back); without one, the statement
-    /// alone. The rows it changed, and the instant taken before the message was sent (the
-    /// database's `now()` is not earlier). A connection lost once the message was sent is
-    /// [`CommitUnknown`].
     /// Gives a leased run back and counts the give-back, in one statement (fenced).
     pub(super) fn give_back_counted(&mut self, id: &str, generation: i64) -> Result<Fenced> {
         let (n, _) = self.lease_write(
@@ -238,26 +275,42 @@ impl Postgres {
         Ok(Fenced::when(n > 0, ()))
     }
 
+    /// One statement of a lease write (`sql` with `params` written in, [`literal`]) in one
+    /// round trip ([`Postgres::simple_write`]): the rows it changed, and the instant taken
+    /// before the message was sent.
     fn lease_write(&mut self, what: &str, sql: &str, params: &[Lit]) -> Result<(u64, Instant)> {
+        let statement = literal::inline(sql, params)?;
+        let (answer, before) = self.simple_write(what, &[statement])?;
+        let changed = completions(&answer).last().copied();
+        Ok((changed.unwrap_or(0), before))
+    }
+
+    /// Statements (their parameters written in, [`literal`]) as one simple query, one round
+    /// trip, which the server runs as one implicit transaction (an error, a timeout's
+    /// included, rolls all of it back): with a deadline ([`Postgres::set_deadline`]) after
+    /// its `SET LOCAL` timeouts. The server's answer, and the instant taken before the message
+    /// was sent (the database's `now()` is not earlier). A connection lost once the message
+    /// was sent is [`CommitUnknown`].
+    fn simple_write(
+        &mut self,
+        what: &str,
+        statements: &[String],
+    ) -> Result<(Vec<SimpleQueryMessage>, Instant)> {
         let deadline = self.deadline;
         let shown = self.shown.clone();
         let _armed = self.armed();
         let socket = self.net.socket;
         let client = self.client.get_mut();
-        let mut run = || -> Result<(u64, Instant)> {
-            let statement = literal::inline(sql, params)?;
-            let message = match deadline {
-                Some(deadline) => format!("{}; {statement}", timeouts(deadline)?),
-                None => statement,
+        let mut run = || -> Result<(Vec<SimpleQueryMessage>, Instant)> {
+            let mut message = match deadline {
+                Some(deadline) => format!("{};\n", timeouts(deadline)?),
+                None => String::new(),
             };
+            message.push_str(&statements.join(";\n"));
             let before = Instant::now();
             let answer = client.simple_query(&message).map_err(anyhow::Error::from);
             let answer = super::cut_if_lost(answer, socket).map_err(|e| unanswered(e, &shown))?;
-            let changed = answer.iter().rev().find_map(|m| match m {
-                SimpleQueryMessage::CommandComplete(n) => Some(*n),
-                _ => None,
-            });
-            Ok((changed.unwrap_or(0), before))
+            Ok((answer, before))
         };
         run()
             .map_err(|e| super::describe(e, &shown))
@@ -379,7 +432,7 @@ impl Leases for Postgres {
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
         let (n, _) = self.lease_write(
             "record the result of a run",
-            include_str!("../../../sql/postgres/lease_complete.sql"),
+            COMPLETE,
             &[Lit::Text(Some(id)), Lit::Int(generation), Lit::Text(output)],
         )?;
         Ok(Fenced::when(n > 0, ()))
@@ -389,7 +442,7 @@ impl Leases for Postgres {
     fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced> {
         let (n, _) = self.lease_write(
             "record the result of a run",
-            include_str!("../../../sql/postgres/lease_fail.sql"),
+            FAIL,
             &[
                 Lit::Text(Some(id)),
                 Lit::Int(generation),
@@ -397,6 +450,41 @@ impl Leases for Postgres {
             ],
         )?;
         Ok(Fenced::when(n > 0, ()))
+    }
+
+    /// The result and the claim after it as one simple query, one round trip and one
+    /// implicit transaction: the fenced `UPDATE` of the result, then the batch claim
+    /// (`lease_claim_batch*.sql`), made whether or not the fence held (a refused result
+    /// changes no row, so the claim may take that very run when its lease has run out). An
+    /// error of either statement, a deadline's timeout included, rolls both back: nothing
+    /// written, nothing claimed. Keyed runs are left to the worker's next claim
+    /// ([`Leases::claim_many`]). Each claimed run with the instant taken before the message
+    /// was sent.
+    fn finish_and_claim(
+        &mut self,
+        id: &str,
+        generation: i64,
+        result: RunResult,
+        next: &NextClaim,
+    ) -> Result<(Fenced, Vec<(Run, Instant)>)> {
+        let (sql, third) = match result {
+            Ok(output) => (COMPLETE, Lit::Text(output)),
+            Err(error) => (FAIL, Lit::Text(Some(error))),
+        };
+        let write = literal::inline(sql, &[Lit::Text(Some(id)), Lit::Int(generation), third])?;
+        let claim = batch_claim_text(next)?;
+        let claiming = claim.is_some();
+        let statements: Vec<String> = std::iter::once(write).chain(claim).collect();
+        let (answer, started) = self.simple_write("record the result of a run", &statements)?;
+        // The result's count is the last one, or the one just before the claim's.
+        let counts = completions(&answer);
+        let at = counts.len().checked_sub(if claiming { 2 } else { 1 });
+        let written = at.is_some_and(|i| counts[i] > 0);
+        let runs = claimed_runs(&answer)?;
+        Ok((
+            Fenced::when(written, ()),
+            runs.into_iter().map(|r| (r, started)).collect(),
+        ))
     }
 
     /// Gives a leased run back to the queue at once: pending again (fenced).

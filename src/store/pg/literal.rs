@@ -18,6 +18,8 @@ pub enum Lit<'a> {
     /// Text, or NULL.
     Text(Option<&'a str>),
     Int(i64),
+    /// A `text[]` of these values (`ARRAY['a', 'b']::text[]`).
+    Texts(&'a [String]),
 }
 
 /// `value` as a PostgreSQL string literal.
@@ -41,6 +43,16 @@ fn write(lit: Lit, out: &mut String) {
         Lit::Text(Some(v)) => quote(v, out),
         Lit::Text(None) => out.push_str("NULL"),
         Lit::Int(n) => out.push_str(&n.to_string()),
+        Lit::Texts(values) => {
+            out.push_str("ARRAY[");
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                quote(v, out);
+            }
+            out.push_str("]::text[]");
+        }
     }
 }
 
@@ -110,5 +122,17 @@ mod tests {
         assert_eq!(got, "E'\\\\''$2' 'x'");
         assert!(inline("$2", &[Lit::Int(1)]).is_err());
         assert!(inline("$", &[Lit::Int(1)]).is_err());
+    }
+
+    #[test]
+    fn a_list_becomes_a_text_array_of_literals() {
+        let jobs = ["a'b".to_string(), "c\\d".to_string()];
+        let got = inline("= ANY($1::text[])", &[Lit::Texts(&jobs)]).unwrap();
+        assert_eq!(got, "= ANY(ARRAY['a''b', E'c\\\\d']::text[]::text[])");
+        let none: [String; 0] = [];
+        assert_eq!(
+            inline("$1", &[Lit::Texts(&none)]).unwrap(),
+            "ARRAY[]::text[]"
+        );
     }
 }

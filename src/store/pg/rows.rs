@@ -3,7 +3,7 @@
 
 use crate::model::{Log, Run, Step};
 use anyhow::Result;
-use postgres::Row;
+use postgres::{Row, SimpleQueryRow};
 
 /// An integer column as i64, whether the schema made it `integer` (the library) or `bigint`.
 pub fn int(row: &Row, i: usize) -> Result<i64> {
@@ -35,6 +35,38 @@ pub fn run_from_row(row: &Row) -> Result<Run> {
         completed_at: row.try_get(16)?,
         created_at: row.try_get(17)?,
         updated_at: row.try_get(18)?,
+    })
+}
+
+/// A run from a row of a simple query (every value text) of the columns in
+/// [`crate::store::columns::RUN_COLUMNS`] order: the lease writes sent as one message
+/// ([`super::literal`]) read their claimed runs this way.
+pub fn run_from_text(row: &SimpleQueryRow) -> Result<Run> {
+    let text = |i: usize| -> Result<Option<String>> { Ok(row.try_get(i)?.map(str::to_string)) };
+    let given = |i: usize| -> Result<String> {
+        text(i)?.ok_or_else(|| anyhow::anyhow!("column {i} of a claimed run is NULL"))
+    };
+    let int = |i: usize| -> Result<i64> { Ok(given(i)?.parse()?) };
+    Ok(Run {
+        id: given(0)?,
+        job_name: given(1)?,
+        input: given(2)?,
+        status: given(3)?.into(),
+        idempotency_key: text(4)?,
+        concurrency_key: text(5)?,
+        labels: given(6)?,
+        current_step_index: int(7)?,
+        completed_step_count: int(8)?,
+        progress: text(9)?,
+        output: text(10)?,
+        error: text(11)?,
+        lease_owner: text(12)?,
+        lease_expires_at: text(13)?,
+        lease_generation: int(14)?,
+        started_at: text(15)?,
+        completed_at: text(16)?,
+        created_at: given(17)?,
+        updated_at: given(18)?,
     })
 }
 

@@ -5,9 +5,10 @@
 
 use super::Outcome;
 use crate::model::{FailureCause, Run};
-use crate::store::{CommitUnknown, Fenced, Store};
-use crate::worker::lease::ActiveRun;
+use crate::store::{Claimed, CommitUnknown, Fenced, NextClaim, RunResult, Store};
+use crate::worker::lease::{ActiveRun, Offer};
 use crate::worker::ExecutorContext;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How a run ended for this worker, with what `work -v` says of a failure.
@@ -159,9 +160,26 @@ pub(super) fn finish(
     // The successor a failure held (retries): said once the failure is recorded.
     let successor = std::cell::RefCell::new(None);
     let written = match &result {
-        Ok(output) => write(shared, active, |store| {
-            store.complete(id, generation, output.as_deref())
-        }),
+        // A completion may claim the slot's next run in the same write ([`claim_ahead`]); a
+        // failure goes through the retry rules alone (its successor is held in its write).
+        Ok(output) => match claim_ahead(shared, active) {
+            Some(offer) => {
+                let claimed = std::cell::RefCell::new(None);
+                let written = write(shared, active, |store| {
+                    let (fenced, runs) =
+                        finish_and_claim(store, run, Ok(output.as_deref()), &offer)?;
+                    *claimed.borrow_mut() = runs;
+                    Ok(fenced)
+                });
+                if let Some(runs) = claimed.into_inner() {
+                    active.hand_on(runs);
+                }
+                written
+            }
+            None => write(shared, active, |store| {
+                store.complete(id, generation, output.as_deref())
+            }),
+        },
         Err(error) => write(shared, active, |store| {
             let failed = store.fail_and_retry(
                 id,
@@ -242,6 +260,49 @@ fn say_retry(id: &str, next: &crate::store::retries::Successor) {
         next.id,
         next.due_at
     );
+}
+
+/// The claim this executor may make with its run's result ([`ClaimAhead`]): the main loop's
+/// offer, unless a signal came (the worker stops claiming) or the run's lease deadline is
+/// near (a claim must not hold up the result: within a quarter of the lease of the deadline,
+/// the result is written alone).
+fn claim_ahead(shared: &ExecutorContext, active: &ActiveRun) -> Option<Arc<Offer>> {
+    let offer = shared.ahead.current()?;
+    if crate::signals::received() > 0 {
+        return None;
+    }
+    let near = Instant::now() + offer.lease / 4;
+    active.deadline().is_none_or(|d| d > near).then_some(offer)
+}
+
+/// The result and, in the same write, one run claimed for this executor's slot: the runs
+/// claimed (None: none could be, the result was written alone). An error of the write that
+/// is neither a lost connection nor a COMMIT left unanswered (say, the claim's statement
+/// refused by the database) rolled both back: the result is then written alone.
+fn finish_and_claim(
+    store: &mut Store,
+    run: &Run,
+    result: RunResult,
+    offer: &Offer,
+) -> anyhow::Result<(Fenced, Option<Claimed>)> {
+    let next = NextClaim {
+        jobs: &offer.jobs,
+        owner: &offer.owner,
+        lease: offer.lease,
+        max: 1,
+    };
+    let (id, generation) = (&run.id, run.lease_generation);
+    match store.finish_and_claim(id, generation, result, &next) {
+        Ok((fenced, runs)) => Ok((fenced, Some(runs))),
+        Err(e) if store.is_lost_after(&e) || e.chain().any(|c| c.is::<CommitUnknown>()) => Err(e),
+        Err(_) => {
+            let fenced = match result {
+                Ok(output) => store.complete(id, generation, output)?,
+                Err(error) => store.fail(id, generation, error)?,
+            };
+            Ok((fenced, None))
+        }
+    }
 }
 
 /// The line for a result whose COMMIT was sent and never answered (`why`), with no retry
