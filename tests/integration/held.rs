@@ -44,6 +44,33 @@ fn log_lines(env: &Env) -> Vec<String> {
 }
 
 both! {
+    /// A held run comes due while the one slot stays busy with a steady queue: the worker
+    /// releases it when it is due, not when the queue is drained (executors claim their next
+    /// run with their result, so the main loop's claim turns alone would leave it held).
+    /// Released, it goes to the back of the queue (its `created_at` is the release's).
+    fn a_run_comes_due_while_every_slot_stays_busy() {
+        let env = Env::init();
+        env.handler("busy", "sleep 0.05; echo '{}'");
+        env.handler("late", "echo '{}'");
+        let late = env.enqueue(&["--job", "late", "--in", "1s"]);
+        let file = env.file(
+            "busy.ndjson",
+            &(0..120).map(|_| "{\"job\":\"busy\"}\n").collect::<String>(),
+        );
+        env.ok(&["enqueue-many", "-q", file.to_str().unwrap()]);
+        work(&env);
+        assert_eq!(env.status(&late), "completed");
+        let started_after = env.count(&format!(
+            "SELECT count(*) FROM durably_runs WHERE job_name = 'busy' AND started_at > \
+             (SELECT created_at FROM durably_runs WHERE id = {})",
+            lit(&late)
+        ));
+        assert!(
+            started_after > 10,
+            "released only as the queue drained: {started_after} busy runs started after it"
+        );
+    }
+
     /// A run due in 4 s is not in durably_runs (no worker can claim it) and shows as
     /// `scheduled` with its due time in ls, show and JSON; a worker before the due time runs
     /// nothing; after it, the run is released with the same id and runs once.
