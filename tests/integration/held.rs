@@ -55,7 +55,7 @@ both! {
         let late = env.enqueue(&["--job", "late", "--in", "1s"]);
         let file = env.file(
             "busy.ndjson",
-            &(0..120).map(|_| "{\"job\":\"busy\"}\n").collect::<String>(),
+            (0..120).map(|_| "{\"job\":\"busy\"}\n").collect::<String>(),
         );
         env.ok(&["enqueue-many", "-q", file.to_str().unwrap()]);
         work(&env);
