@@ -58,19 +58,17 @@ fn schedule_count(env: &Env) -> i64 {
 /// postgres_clock.rs does). The monotonic clock is left alone, as on a real host whose wall
 /// clock is off (libfaketime's shifted monotonic clock stalls the worker's timed waits).
 fn skewed(env: &Env, shift: &str, args: &[&str]) -> Command {
-    let inner = env.command(args);
-    let mut c = Command::new("faketime");
-    c.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    c.arg("-f").arg(shift).arg(inner.get_program());
-    c.args(inner.get_args());
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
+    // libfaketime preloaded into the worker itself (not the `faketime` wrapper, which forks:
+    // a signal to the wrapper would leave the worker running).
+    let mut c = env.command(args);
+    c.env("LD_PRELOAD", LIBFAKETIME)
+        .env("FAKETIME", shift)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     c
 }
+
+/// libfaketime as Debian installs it (`apt install faketime`; .ci/run does).
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 both! {
     fn the_polls_read_is_one_index_range() {

@@ -299,11 +299,14 @@ async function scenario(durably) {
   const live = await j.conf.trigger({ live: true }, { labels: { tenant: 'live' } })
   await sleep(300)
   const until = (e) => e.some((x) => x.type === 'run:cancel')
+  // The label stream sees both runs cancelled: it ends after both cancels (the library's may
+  // arrive in one chunk, ours one poller tick apart).
+  const untilBoth = (e) => e.filter((x) => x.type === 'run:cancel').length >= 2
   const subs = [
     collect(`${lib.url}/subscribe?runId=${live.id}`, 4000, until),
     collect(`${ours.url}/subscribe?runId=${live.id}`, 4000, until),
-    collect(`${lib.url}/runs/subscribe?label.tenant=live`, 4000, until),
-    collect(`${ours.url}/runs/subscribe?label.tenant=live`, 4000, until),
+    collect(`${lib.url}/runs/subscribe?label.tenant=live`, 4000, untilBoth),
+    collect(`${ours.url}/runs/subscribe?label.tenant=live`, 4000, untilBoth),
     collect(`${lib.url}/runs/subscribe?jobName=conf-other`, 4000, until),
     collect(`${ours.url}/runs/subscribe?jobName=conf-other`, 4000, until),
   ]
