@@ -8,7 +8,7 @@
 #     runs, which `--until-idle` counts at its end, and nothing held).
 #  2. 1M held runs none due: the poll's read and a release with nothing due, in process
 #     (examples/bench_held.rs), the held rows filled with SQL.
-# Usage: bench/held.sh  (N=100000 HELD=1000000 ROUNDS=3)
+# Usage: bench/held.sh  (N=100000 HELD=1000000 ROUNDS=3; ROUNDS=0: only the poll, part 2)
 set -eu
 cd "$(dirname "$0")/.."
 B=$PWD/target/release/durably
