@@ -4,10 +4,11 @@
 #     on a SQLite file and (with DURABLY_TEST_PG set) on PostgreSQL: `enqueue-many` of plain
 #     specs, against `enqueue-many` of the same specs with "at" in the past followed by the
 #     release alone (`work --until-idle` with no handler for the job: it only releases), less
-#     an idle worker's start and end.
+#     an idle worker's start and end on the same database just after (the same 100k pending
+#     runs, which `--until-idle` counts at its end, and nothing held).
 #  2. 1M held runs none due: the poll's read and a release with nothing due, in process
 #     (examples/bench_held.rs), the held rows filled with SQL.
-# Usage: bench/held.sh  (N=100000 HELD=1000000 ROUNDS=3)
+# Usage: bench/held.sh  (N=100000 HELD=1000000 ROUNDS=3; ROUNDS=0: only the poll, part 2)
 set -eu
 cd "$(dirname "$0")/.."
 B=$PWD/target/release/durably
@@ -42,14 +43,14 @@ for be in $backends; do
     t0=$(now); "$B" --db "$db" enqueue-many -q "$OUT/plain.ndjson" >/dev/null 2>&1; t1=$(now)
     enq=$(secs "$t0" "$t1")
     db=$(fresh "$be"); "$B" --db "$db" init >/dev/null
-    t0=$(now); "$B" --db "$db" work --until-idle --handlers "$OUT/handlers" >/dev/null 2>&1; t1=$(now)
-    idle=$(secs "$t0" "$t1")
     t0=$(now); "$B" --db "$db" enqueue-many -q "$OUT/held.ndjson" >/dev/null 2>&1; t1=$(now)
     held_enq=$(secs "$t0" "$t1")
     t0=$(now); "$B" --db "$db" work --until-idle --handlers "$OUT/handlers" >/dev/null 2>&1; t1=$(now)
     rel=$(secs "$t0" "$t1")
+    t0=$(now); "$B" --db "$db" work --until-idle --handlers "$OUT/handlers" >/dev/null 2>&1; t1=$(now)
+    idle=$(secs "$t0" "$t1")
     released=$("$B" --db "$db" ls --status pending --format ids --all | wc -l)
-    echo "$be round $r: enqueue-many ${enq}s ($(echo "$N / $enq" | bc) runs/s); held enqueue-many ${held_enq}s; release ${rel}s - idle worker ${idle}s = $(echo "$N / ($rel - $idle)" | bc) runs/s; released $released; ratio $(echo "($enq) / ($rel - $idle)" | bc -l | cut -c1-5)"
+    echo "$be round $r: enqueue-many ${enq}s ($(echo "$N / $enq" | bc) runs/s); held enqueue-many ${held_enq}s; release ${rel}s - idle worker ${idle}s = $(echo "$N / ($rel - $idle)" | bc) runs/s; released $released; ratio $(echo "($enq) / ($rel - $idle)" | bc -l | cut -c1-5); load $(cut -d" " -f1 /proc/loadavg)"
   done
 done
 echo "load: $(uptime)"

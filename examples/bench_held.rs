@@ -4,8 +4,11 @@
 //! `bench_held DB N`: opens DB (a SQLite path or a postgres:// URL) through the store as a
 //! worker does and times N calls of the poll's read as the worker makes them: without a
 //! previous poll (no scan of ended runs), with one (the scan of runs ended since), and the
-//! release transaction with nothing due. Prints `key=value` figures in microseconds (median,
-//! p99). The held runs are put there beforehand (bench/held.sh fills 1M with SQL).
+//! release transaction with nothing due. Beside the first, interleaved with it, the read every
+//! idle poll makes anyway (`Store::has_expired`, one round trip on PostgreSQL): the baseline
+//! that tells the held runs' cost from the machine's noise. Prints `key=value` figures in
+//! microseconds (median, p99). The held runs are put there beforehand (bench/held.sh fills 1M
+//! with SQL).
 
 use durably::store::{Access, Options, Store, Target};
 use std::time::Instant;
@@ -43,10 +46,19 @@ fn main() -> anyhow::Result<()> {
     let first = store.peek_held(None, None)?;
     anyhow::ensure!(!first.due, "a held run is due: the bench wants none due");
     let since = first.now.clone();
-    let (p50, p99) = time(n, || {
+    let (mut peek, mut expired) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let t = Instant::now();
         store.peek_held(None, None).expect("peek");
-    });
+        peek.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        store.has_expired().expect("has_expired");
+        expired.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let (p50, p99) = percentiles(peek);
     println!("peek_us_p50={p50:.1} peek_us_p99={p99:.1}");
+    let (p50, p99) = percentiles(expired);
+    println!("baseline_has_expired_us_p50={p50:.1} baseline_has_expired_us_p99={p99:.1}");
     let (p50, p99) = time(n, || {
         store.peek_held(Some(&since), None).expect("peek");
     });
