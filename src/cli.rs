@@ -117,7 +117,7 @@ pub enum Command {
     /// Delete runs by id, or purge old terminal runs
     #[command(after_help = EXAMPLES_RM)]
     Rm(RmArgs),
-    /// Cancel pending or leased runs
+    /// Cancel pending, leased or held (scheduled, waiting) runs
     #[command(after_help = EXAMPLES_CANCEL)]
     Cancel(IdsArgs),
     /// Enqueue a terminal run again as a new pending run; prints the new id
@@ -573,7 +573,7 @@ pub struct RmArgs {
     /// Run ids or handles (unique prefixes, or unique tails of 8+ characters) to delete
     #[arg(value_name = "ID", add = ArgValueCompleter::new(crate::cmd::complete::run_ids), conflicts_with_all = ["older_than", "status", "labels", "job", "dry_run"])]
     pub ids: Vec<String>,
-    /// Also delete pending and leased runs (explicit ids only)
+    /// Also delete pending, leased and held (scheduled, waiting) runs (explicit ids only)
     #[arg(long)]
     pub force: bool,
     /// Purge terminal runs that completed more than DUR ago (e.g. 7d, 12h, 0s)
@@ -989,7 +989,10 @@ Examples:
   durably enqueue --job sync --concurrency-key acme --coalesce
   durably enqueue --label kind=backup -- tar -czf /backups/home.tgz /home   # a command run
   durably enqueue --env AWS_PROFILE --env MODE=full -- ./sync.sh
-  durably enqueue --job fetch --retries 5 --backoff 30s --retry-on 75   # retried with backoff";
+  durably enqueue --job fetch --retries 5 --backoff 30s --retry-on 75   # retried with backoff
+  durably enqueue --job report --at '2026-12-24 18:00'   # held until then (local time)
+  durably enqueue --job cleanup --in 10m
+  durably enqueue --job publish --after 0e9a41d2 --after 7c1b33f0   # when both completed";
 
 const EXAMPLES_ENQUEUE_MANY: &str = "\
 Examples:
