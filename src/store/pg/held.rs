@@ -212,22 +212,26 @@ impl<C: GenericClient> HeldStatements for Held<'_, C> {
     }
 }
 
-/// The poll's read ([`HeldPeek`]), in the caller's read transaction.
-fn peek(
-    c: &mut impl GenericClient,
-    since: Option<&str>,
-    sweep: Option<&(String, String)>,
-) -> Result<HeldPeek> {
-    let row = c.query_typed_one(include_str!("../../../sql/postgres/held_peek.sql"), &[])?;
-    let mut peek = HeldPeek {
+/// The poll's first read ([`HeldPeek`]: now, whether a run is due, whether any waits): one
+/// statement, one round trip, no transaction of its own.
+fn peek_row(row: &Row) -> Result<HeldPeek> {
+    Ok(HeldPeek {
         now: row.try_get(0)?,
         due: row.try_get(1)?,
         waits: row.try_get(2)?,
         ..HeldPeek::default()
-    };
-    if !peek.waits {
-        return Ok(peek);
-    }
+    })
+}
+
+/// The rest of the poll's read when runs wait on others: the waiting runs to judge, in the
+/// caller's read transaction (a later snapshot than [`peek_row`]'s: the release judges them
+/// again under its locks).
+fn peek_waits(
+    c: &mut impl GenericClient,
+    since: Option<&str>,
+    sweep: Option<&(String, String)>,
+    mut peek: HeldPeek,
+) -> Result<HeldPeek> {
     if let Some(since) = since {
         let found = ids(c.query_typed(
             include_str!("../../../sql/postgres/held_recent.sql"),
@@ -284,7 +288,18 @@ impl HeldRuns for Postgres {
         since: Option<&str>,
         sweep: Option<&(String, String)>,
     ) -> Result<HeldPeek> {
-        self.read(|c| peek(c, since, sweep))
+        let row = self
+            .read_typed(
+                "look for due held runs",
+                include_str!("../../../sql/postgres/held_peek.sql"),
+                &[],
+            )?
+            .ok_or_else(|| anyhow::anyhow!("the held runs' poll read returned no row"))?;
+        let peek = peek_row(&row)?;
+        if !peek.waits || (since.is_none() && sweep.is_none()) {
+            return Ok(peek);
+        }
+        self.read(|c| peek_waits(c, since, sweep, peek))
     }
 
     fn release_held(
