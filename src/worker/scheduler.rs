@@ -258,8 +258,10 @@ impl Scheduler<'_> {
             // every slot busy under a steady queue, and held runs (retries' successors among
             // them) and schedule slots must still come due.
             if !stopping && connected {
-                st.held
-                    .poll(&self.shared.store, self.cfg.poll, st.running == 0);
+                // Once per poll interval here; and whenever a claim finds nothing with nothing
+                // running (claim_turn), so `--until-idle` and `--once` never end before a
+                // due run or a run whose wait just ended is released.
+                st.held.poll(&self.shared.store, self.cfg.poll, false);
                 st.schedules
                     .poll(&self.shared.store, self.cfg.poll, self.cfg.verbose);
             }
@@ -401,6 +403,11 @@ impl Scheduler<'_> {
         if !claimed.is_empty() {
             st.said_waiting = false;
             self.start_all(st, claimed, done_tx);
+            return Ok(Turn::Again);
+        }
+        // Nothing to claim now: with nothing running, release what is due first (at most one
+        // read when nothing is), and claim again if that moved a run in.
+        if st.running == 0 && st.held.poll(&self.shared.store, self.cfg.poll, true) > 0 {
             return Ok(Turn::Again);
         }
         // Idle: nothing to claim now.

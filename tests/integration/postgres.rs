@@ -1058,3 +1058,46 @@ fn tails_work_without_the_tail_index_and_init_adds_it() {
     db.run(&["init"]).ok();
     assert!(indexes(&db).contains_key("idx_durably_runs_id_tail"));
 }
+
+/// The claim stops at its LIMIT on the status index: the pause condition (a correlated
+/// `NOT EXISTS` on `durably_cli_pauses`) must stay a per-row check, not become an anti join
+/// (which, with the statistics of a fresh queue, read every pending run and sorted them: each
+/// claim O(pending), 4.9 ms at 1,500 pending, a worker at a third of its throughput).
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn the_claim_reads_one_index_range_up_to_its_limit() {
+    let db = PgDb::new("claim_plan");
+    db.run(&["init"]).ok();
+    let mut c = db.client();
+    c.batch_execute(
+        "INSERT INTO durably_runs (id, job_name, input, status, created_at, updated_at) \
+         SELECT md5(i::text), 'j', '{}', CASE WHEN i <= 1500 THEN 'completed' ELSE 'pending' END, \
+                to_char(timestamp '2025-01-01' + i * interval '1 second', \
+                        'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+                '2025-01-01T00:00:00.000Z' FROM generate_series(1, 3000) AS i; \
+         ANALYZE",
+    )
+    .unwrap();
+    {
+        let file = include_str!("../../sql/postgres/lease_claim_batch.sql");
+        let sql = file
+            .replace("$1", "'owner'")
+            .replace("$2::int8", "60000::int8")
+            .replace("$3", "1");
+        let plan: Vec<String> = c
+            .query(&format!("EXPLAIN (COSTS OFF) {sql}"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            !plan.contains("Anti Join") && !plan.contains("Bitmap Heap Scan on durably_runs\n"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("Index Scan using idx_durably_runs_status_created_id on durably_runs"),
+            "{plan}"
+        );
+    }
+}
