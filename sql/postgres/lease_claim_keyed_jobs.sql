@@ -11,7 +11,7 @@ WITH pending AS (
         WHERE active.concurrency_key = durably_runs.concurrency_key AND active.id <> durably_runs.id
           AND active.status = 'leased' AND active.lease_expires_at IS NOT NULL
           AND active.lease_expires_at > to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
-      AND NOT EXISTS (SELECT 1 FROM durably_cli_pauses WHERE scope IN ('queue', 'job:' || durably_runs.job_name) OFFSET 0)
+      AND NOT EXISTS (SELECT 1 FROM durably_cli_pauses WHERE scope = 'queue') AND ('job:' || durably_runs.job_name) NOT IN (SELECT scope FROM durably_cli_pauses)
     ORDER BY created_at, id COLLATE "C"
     LIMIT 1
     FOR UPDATE SKIP LOCKED
@@ -27,7 +27,7 @@ expired AS (
         WHERE active.concurrency_key = durably_runs.concurrency_key AND active.id <> durably_runs.id
           AND active.status = 'leased' AND active.lease_expires_at IS NOT NULL
           AND active.lease_expires_at > to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
-    AND NOT EXISTS (SELECT 1 FROM durably_cli_pauses WHERE scope IN ('queue', 'job:' || durably_runs.job_name) OFFSET 0)
+    AND NOT EXISTS (SELECT 1 FROM durably_cli_pauses WHERE scope = 'queue') AND ('job:' || durably_runs.job_name) NOT IN (SELECT scope FROM durably_cli_pauses)
   ORDER BY created_at, id COLLATE "C"
   LIMIT 1
   FOR UPDATE SKIP LOCKED

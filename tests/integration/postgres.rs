@@ -1059,10 +1059,11 @@ fn tails_work_without_the_tail_index_and_init_adds_it() {
     assert!(indexes(&db).contains_key("idx_durably_runs_id_tail"));
 }
 
-/// The claim stops at its LIMIT on the status index: the pause condition (a correlated
-/// `NOT EXISTS` on `durably_cli_pauses`) must stay a per-row check, not become an anti join
-/// (which, with the statistics of a fresh queue, read every pending run and sorted them: each
-/// claim O(pending), 4.9 ms at 1,500 pending, a worker at a third of its throughput).
+/// The claim stops at its LIMIT on the status index: the pause condition must be evaluated
+/// once per statement (the whole queue's pause a one-time filter, the paused jobs a hashed
+/// set), not as a correlated `NOT EXISTS` per candidate, which the planner turned into an
+/// anti join, or costed into a bitmap scan of every pending run and a sort: each claim
+/// O(pending), 4.9 ms at 1,500 pending, a worker at a third of its throughput.
 #[test]
 #[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
 fn the_claim_reads_one_index_range_up_to_its_limit() {
@@ -1074,11 +1075,14 @@ fn the_claim_reads_one_index_range_up_to_its_limit() {
          SELECT md5(i::text), 'j', '{}', CASE WHEN i <= 1500 THEN 'completed' ELSE 'pending' END, \
                 to_char(timestamp '2025-01-01' + i * interval '1 second', \
                         'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-                '2025-01-01T00:00:00.000Z' FROM generate_series(1, 3000) AS i; \
-         ANALYZE",
+                '2025-01-01T00:00:00.000Z' FROM generate_series(1, 3000) AS i",
     )
     .unwrap();
+    // Analyzed, as autovacuum leaves a table soon after its first thousands of writes (with no
+    // statistics at all the planner may still sort the pending runs: noted in BENCHMARKS.md).
+    c.batch_execute("ANALYZE").unwrap();
     {
+        let analyze = true;
         let file = include_str!("../../sql/postgres/lease_claim_batch.sql");
         let sql = file
             .replace("$1", "'owner'")
@@ -1093,7 +1097,7 @@ fn the_claim_reads_one_index_range_up_to_its_limit() {
         let plan = plan.join("\n");
         assert!(
             !plan.contains("Anti Join") && !plan.contains("Bitmap Heap Scan on durably_runs\n"),
-            "{plan}"
+            "analyzed: {analyze}\n{plan}"
         );
         assert!(
             plan.contains("Index Scan using idx_durably_runs_status_created_id on durably_runs"),
