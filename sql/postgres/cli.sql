@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS durably_cli_schedules (
 -- The poll's one indexed read: unpaused schedules by their next slot.
 CREATE INDEX IF NOT EXISTS idx_durably_cli_schedules_next ON durably_cli_schedules (next_at) WHERE paused = 0;
 -- Pauses (issue 17): `durably pause` writes, `resume` deletes, `paused` lists; every CLI
--- worker's claim reads them (a NOT EXISTS probe of the primary key per candidate run), and its
+-- worker's claim reads them (once per claim statement: a one-time filter and a hashed set), and its
 -- poll reads the whole table at most once a second for `work -v`. scope: 'queue' (every job)
 -- or 'job:' followed by the job's name, so no job name can collide with the whole queue.
 CREATE TABLE IF NOT EXISTS durably_cli_pauses (
