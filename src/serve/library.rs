@@ -197,35 +197,38 @@ fn exact(s: &mut Store, id: &str) -> anyhow::Result<Result<Run, (StatusCode, Str
         .ok_or((StatusCode::NOT_FOUND, "Run not found".to_string())))
 }
 
-pub async fn run(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
+/// A read route about one run (`GET /run`, `/steps`, `/logs`): 400 without `runId`, 404
+/// `Run not found` for an unknown id, else `answer` of the run, in one store call.
+async fn of_run(
+    state: &Arc<State>,
+    q: &[(String, String)],
+    answer: impl FnOnce(&mut Store, Run) -> anyhow::Result<Value> + Send + 'static,
+) -> Response<Body> {
     let id = match run_id(q) {
         Ok(id) => id,
         Err(e) => return refuse(e),
     };
     let result = state
         .pool
-        .call(move |s| Ok(exact(s, &id)?.map(|r| client_run(&r))))
+        .call(move |s| match exact(s, &id)? {
+            Ok(run) => answer(s, run).map(Ok),
+            Err(e) => Ok(Err(e)),
+        })
         .await;
     answered(result)
 }
 
+pub async fn run(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
+    of_run(state, q, |_, run| Ok(client_run(&run))).await
+}
+
 pub async fn steps(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
-    let id = match run_id(q) {
-        Ok(id) => id,
-        Err(e) => return refuse(e),
-    };
-    let result = state
-        .pool
-        .call(move |s| {
-            Ok(match exact(s, &id)? {
-                Ok(_) => Ok(Value::Array(
-                    s.steps(&id)?.iter().map(|st| st.to_json()).collect(),
-                )),
-                Err(e) => Err(e),
-            })
-        })
-        .await;
-    answered(result)
+    of_run(state, q, |s, run| {
+        Ok(Value::Array(
+            s.steps(&run.id)?.iter().map(|st| st.to_json()).collect(),
+        ))
+    })
+    .await
 }
 
 /// How many stored log lines `GET /logs` answers at most (the oldest first; `durably logs ID`
@@ -236,23 +239,11 @@ pub const LOGS_LIMIT: u64 = 1000;
 /// library's `Log` objects, oldest first, at most [`LOGS_LIMIT`]; 400 without `runId`, 404 for
 /// an unknown run, as `/steps`.
 pub async fn logs(state: &Arc<State>, q: &[(String, String)]) -> Response<Body> {
-    let id = match run_id(q) {
-        Ok(id) => id,
-        Err(e) => return refuse(e),
-    };
-    let result = state
-        .pool
-        .call(move |s| {
-            Ok(match exact(s, &id)? {
-                Ok(_) => {
-                    let (_, logs) = s.logs_page(&id, None, LOGS_LIMIT)?;
-                    Ok(Value::Array(logs.iter().map(|l| l.to_json()).collect()))
-                }
-                Err(e) => Err(e),
-            })
-        })
-        .await;
-    answered(result)
+    of_run(state, q, |s, run| {
+        let (_, logs) = s.logs_page(&run.id, None, LOGS_LIMIT)?;
+        Ok(Value::Array(logs.iter().map(|l| l.to_json()).collect()))
+    })
+    .await
 }
 
 /// The events the library's `subscribe` makes from a run's stored state, and whether the
