@@ -26,3 +26,10 @@ CREATE INDEX IF NOT EXISTS idx_durably_runs_id_tail ON durably_runs (lower(right
 -- `durably serve`'s event poller reads, each tick, the runs changed since its cursor: a range
 -- at the end of this index, so an idle server's tick reads nothing (src/serve/feed.rs).
 CREATE INDEX IF NOT EXISTS idx_durably_runs_updated_id ON durably_runs (updated_at, id COLLATE "C");
+-- The claim's read of the oldest pending runs (lease_claim_batch.sql): only pending runs are in
+-- it, so the claim reads its first entries whatever the statistics say. Without it a planner
+-- whose statistics were taken while the queue was full (every run pending) reads
+-- idx_durably_runs_created_id from its start, past every run completed since, at each claim;
+-- one whose statistics say the queue is empty sorts every pending run. Runs leave it when
+-- claimed: it holds the queue, not the history.
+CREATE INDEX IF NOT EXISTS idx_durably_runs_pending_created_id ON durably_runs (created_at, id COLLATE "C") WHERE status = 'pending';

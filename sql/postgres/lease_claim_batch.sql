@@ -28,7 +28,11 @@ expired AS (
           AND active.status = 'leased' AND active.lease_expires_at IS NOT NULL
           AND active.lease_expires_at > to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
     AND NOT EXISTS (SELECT 1 FROM durably_cli_pauses WHERE scope = 'queue') AND ('job:' || durably_runs.job_name) NOT IN (SELECT scope FROM durably_cli_pauses)
-  ORDER BY created_at, id COLLATE "C"
+  -- The same order as the index (status, created_at, id) would give, under a collation no
+  -- index has: the plan reads the few expired leases off idx_durably_runs_status_lease_expires
+  -- and sorts them, never every running run in created order (ISO timestamps of one format
+  -- sort alike in every collation).
+  ORDER BY created_at COLLATE "C", id COLLATE "C"
   LIMIT $3
   FOR UPDATE SKIP LOCKED
 ),

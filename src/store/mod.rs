@@ -217,6 +217,15 @@ impl Store {
         }
     }
 
+    /// Makes sure of what a worker's hot statements need on the server: on PostgreSQL the
+    /// functions that keep their plans (`store::pg::plans`); nothing on SQLite.
+    pub fn ensure_plans(&mut self) -> Result<()> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(p) => p.ensure_plans(),
+        }
+    }
+
     /// Pauses each scope not yet paused (our tables created first if missing); those newly
     /// paused ([`pauses`]).
     pub fn pause(&mut self, scopes: &[PauseScope]) -> Result<Vec<PauseScope>> {

@@ -345,6 +345,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     // The worker releases held runs, materialises schedules and honours pauses: our tables
     // must be there (store::ours), on a database the library created too.
     store.ensure_ours()?;
+    store.ensure_plans()?;
     lease::note_clock_offset(&store);
     let call_bound = cfg.lease.max(MIN_CALL_BOUND);
     if let Some(p) = store.postgres_mut() {

@@ -309,7 +309,8 @@ echo '{"ok":true}'"#,
             let waiting = env.count(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
                  AND application_name = 'durably' AND wait_event_type = 'Lock' \
-                 AND query LIKE '%status = ''completed''%'",
+                 AND (query LIKE '%status = ''completed''%' \
+                      OR query LIKE '%durably\\_cli\\_complete\\_%')",
             );
             (waiting > 0).then_some(())
         });

@@ -547,10 +547,17 @@ impl CutAfterCommit {
                 let chunk = &buf[..n];
                 let has = |needle: &[u8]| chunk.windows(needle.len()).any(|w| w == needle);
                 match &cut {
-                    None if has(b"SET status = 'completed'") => armed.store(true, Ordering::SeqCst),
+                    // The result's write: the statement, or the call of the function that
+                    // keeps its plan (not the function's definition, sent when the worker
+                    // starts).
+                    None if (has(b"SET status = 'completed'") && !has(b"CREATE OR REPLACE"))
+                        || has(b"SELECT * FROM durably_cli_complete_") =>
+                    {
+                        armed.store(true, Ordering::SeqCst)
+                    }
                     Some(cut)
                         if armed.load(Ordering::SeqCst)
-                            && (has(b"COMMIT\0") || has(b"UPDATE 1\0"))
+                            && (has(b"COMMIT\0") || has(b"UPDATE 1\0") || has(b"SELECT 1\0"))
                             && !cut.swap(true, Ordering::SeqCst) =>
                     {
                         break;

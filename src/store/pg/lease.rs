@@ -22,6 +22,8 @@
 //! prepared under a name, which a pooler in transaction mode would break). A write without a
 //! deadline is its statement alone; one with a deadline sends `BEGIN` with its `SET LOCAL`
 //! timeouts in one message, then the statement, then `COMMIT` ([`Postgres::single_write`]).
+//! The claim and the results call the functions that keep their plans on the server
+//! ([`super::plans`]) once the worker made sure of them, else the statements go as text.
 //! The fenced writes (results, renewals, give-backs) are one simple query each, their values
 //! written in ([`super::literal`]), with the `SET LOCAL` timeouts of a deadline in front; a
 //! result may carry the batch claim of the worker's next run in the same message and
@@ -41,7 +43,7 @@ use crate::store::backend::{Leases, NextClaim, RunResult};
 use crate::store::{CommitUnknown, Fenced, Jobs};
 use anyhow::{Context, Result};
 use postgres::types::Type;
-use postgres::{GenericClient, SimpleQueryMessage, Transaction};
+use postgres::{GenericClient, SimpleQueryMessage, SimpleQueryRow, Transaction};
 use std::time::{Duration, Instant};
 
 const BATCH: &str = include_str!("../../../sql/postgres/lease_claim_batch.sql");
@@ -51,6 +53,12 @@ const KEYED_JOBS: &str = include_str!("../../../sql/postgres/lease_claim_keyed_j
 const KEYED_UPDATE: &str = include_str!("../../../sql/postgres/lease_claim_keyed_update.sql");
 const COMPLETE: &str = include_str!("../../../sql/postgres/lease_complete.sql");
 const FAIL: &str = include_str!("../../../sql/postgres/lease_fail.sql");
+
+/// The planner settings the claim functions carry (`sql/postgres/plan_rows.sql`), for a
+/// claim sent as text in the same implicit transaction: the pending runs read in index order
+/// (and no JIT compilation for a plan whose unavoidable sort is costed as disabled).
+const NO_SORT: &str =
+    "SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off";
 
 /// A lease length in milliseconds, for timestamp arithmetic.
 fn ms(d: Duration) -> i64 {
@@ -73,25 +81,32 @@ fn claim_batch(
     lease: i64,
     max: i64,
 ) -> Result<Batch> {
+    // The functions that keep the statements' plans ([`super::plans`]), or the text.
+    let kept = super::plans::ready();
     let rows = match jobs {
         None => client.query_typed(
-            BATCH,
+            &kept.map_or_else(|| BATCH.to_string(), |p| p.claim.call()),
             &[
                 (&owner, Type::TEXT),
                 (&lease, Type::INT8),
                 (&max, Type::INT8),
             ],
-        )?,
+        ),
         Some(list) => client.query_typed(
-            BATCH_JOBS,
+            &kept.map_or_else(|| BATCH_JOBS.to_string(), |p| p.claim_jobs.call()),
             &[
                 (&owner, Type::TEXT),
                 (&lease, Type::INT8),
                 (&max, Type::INT8),
                 (&list, Type::TEXT_ARRAY),
             ],
-        )?,
+        ),
     };
+    let rows = rows.map_err(|e| {
+        let e = anyhow::Error::from(e);
+        super::plans::forget_if_missing(&e);
+        e
+    })?;
     let mut batch = Batch {
         runs: Vec::with_capacity(rows.len()),
         keyed_left: false,
@@ -190,31 +205,87 @@ fn completions(answer: &[SimpleQueryMessage]) -> Vec<u64> {
         .collect()
 }
 
+/// The fenced write of a run's result (`lease_complete.sql` or `lease_fail.sql`, or the
+/// functions that keep their plans, [`super::plans`]) with its parameters written in.
+fn result_text(id: &str, generation: i64, result: RunResult) -> Result<String> {
+    let kept = super::plans::ready();
+    let (sql, plan, third) = match result {
+        Ok(output) => (COMPLETE, kept.map(|p| &p.complete), Lit::Text(output)),
+        Err(error) => (FAIL, kept.map(|p| &p.fail), Lit::Text(Some(error))),
+    };
+    let params = [Lit::Text(Some(id)), Lit::Int(generation), third];
+    match plan {
+        Some(plan) => plan.call_inline(&params),
+        None => literal::inline(sql, &params),
+    }
+}
+
 /// The batch claim (`lease_claim_batch*.sql`) with its parameters written in, for a simple
 /// query; None when `jobs` is an empty list (nothing to claim).
 fn batch_claim_text(next: &NextClaim) -> Result<Option<String>> {
     let owner = Lit::Text(Some(next.owner));
     let lease = Lit::Int(ms(next.lease));
     let max = Lit::Int(i64::try_from(next.max.max(1)).unwrap_or(i64::MAX));
-    let text = match next.jobs {
-        Jobs::All => literal::inline(BATCH, &[owner, lease, max])?,
-        Jobs::Only(list) if list.is_empty() => return Ok(None),
-        Jobs::Only(list) => literal::inline(BATCH_JOBS, &[owner, lease, max, Lit::Texts(list)])?,
+    let kept = super::plans::ready();
+    let text = match (next.jobs, kept) {
+        (Jobs::Only(list), _) if list.is_empty() => return Ok(None),
+        (Jobs::All, Some(p)) => p.claim.call_inline(&[owner, lease, max])?,
+        (Jobs::All, None) => literal::inline(BATCH, &[owner, lease, max])?,
+        (Jobs::Only(list), Some(p)) => {
+            p.claim_jobs
+                .call_inline(&[owner, lease, max, Lit::Texts(list)])?
+        }
+        (Jobs::Only(list), None) => {
+            literal::inline(BATCH_JOBS, &[owner, lease, max, Lit::Texts(list)])?
+        }
     };
     Ok(Some(text))
 }
 
-/// The runs of a batch claim's answer (rows as text; a row of NULLs carries only the flag).
-fn claimed_runs(answer: &[SimpleQueryMessage]) -> Result<Vec<Run>> {
+/// The runs of a batch claim's rows (as text; a row of NULLs carries only the flag).
+fn claimed_runs(rows: &[&SimpleQueryRow]) -> Result<Vec<Run>> {
     let mut runs = Vec::new();
-    for m in answer {
-        if let SimpleQueryMessage::Row(row) = m {
-            if row.try_get(0)?.is_some() {
-                runs.push(run_from_text(row)?);
-            }
+    for row in rows {
+        if row.try_get(0)?.is_some() {
+            runs.push(run_from_text(row)?);
         }
     }
     Ok(runs)
+}
+
+/// One statement's part of a simple query's answer: its rows and its row count.
+struct Answered<'a> {
+    rows: Vec<&'a SimpleQueryRow>,
+    count: u64,
+}
+
+impl Answered<'_> {
+    /// The rows a write changed: its count, or the one value of a count function's row
+    /// ([`super::plans`]).
+    fn changed(&self, by_function: bool) -> Result<u64> {
+        if !by_function {
+            return Ok(self.count);
+        }
+        let value = self.rows.first().and_then(|r| r.get(0));
+        Ok(value.map(str::parse).transpose()?.unwrap_or(0))
+    }
+}
+
+/// A simple query's answer cut by statement, in order (`SET` has no rows, count 0).
+fn by_statement(answer: &[SimpleQueryMessage]) -> Vec<Answered<'_>> {
+    let mut out = Vec::new();
+    let mut rows = Vec::new();
+    for m in answer {
+        match m {
+            SimpleQueryMessage::Row(row) => rows.push(row),
+            SimpleQueryMessage::CommandComplete(count) => out.push(Answered {
+                rows: std::mem::take(&mut rows),
+                count: *count,
+            }),
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Postgres {
@@ -275,6 +346,18 @@ impl Postgres {
         Ok(Fenced::when(n > 0, ()))
     }
 
+    /// A run's result alone ([`result_text`]), one round trip (fenced).
+    fn result_write(&mut self, id: &str, generation: i64, result: RunResult) -> Result<Fenced> {
+        let statement = result_text(id, generation, result)?;
+        let by_function = super::plans::ready().is_some();
+        let (answer, _) = self.simple_write("record the result of a run", &[statement])?;
+        let changed = match by_statement(&answer).last() {
+            Some(write) => write.changed(by_function)?,
+            None => 0,
+        };
+        Ok(Fenced::when(changed > 0, ()))
+    }
+
     /// One statement of a lease write (`sql` with `params` written in, [`literal`]) in one
     /// round trip ([`Postgres::simple_write`]): the rows it changed, and the instant taken
     /// before the message was sent.
@@ -309,8 +392,11 @@ impl Postgres {
             message.push_str(&statements.join(";\n"));
             let before = Instant::now();
             let answer = client.simple_query(&message).map_err(anyhow::Error::from);
-            let answer = super::cut_if_lost(answer, socket).map_err(|e| unanswered(e, &shown))?;
-            Ok((answer, before))
+            let answer = super::cut_if_lost(answer, socket).map_err(|e| unanswered(e, &shown));
+            if let Err(e) = &answer {
+                super::plans::forget_if_missing(e);
+            }
+            Ok((answer?, before))
         };
         run()
             .map_err(|e| super::describe(e, &shown))
@@ -430,26 +516,12 @@ impl Leases for Postgres {
 
     /// Completes a leased run with its output (fenced, lease unexpired).
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
-        let (n, _) = self.lease_write(
-            "record the result of a run",
-            COMPLETE,
-            &[Lit::Text(Some(id)), Lit::Int(generation), Lit::Text(output)],
-        )?;
-        Ok(Fenced::when(n > 0, ()))
+        self.result_write(id, generation, Ok(output))
     }
 
     /// Fails a leased run with its error (fenced, lease unexpired).
     fn fail(&mut self, id: &str, generation: i64, error: &str) -> Result<Fenced> {
-        let (n, _) = self.lease_write(
-            "record the result of a run",
-            FAIL,
-            &[
-                Lit::Text(Some(id)),
-                Lit::Int(generation),
-                Lit::Text(Some(error)),
-            ],
-        )?;
-        Ok(Fenced::when(n > 0, ()))
+        self.result_write(id, generation, Err(error))
     }
 
     /// The result and the claim after it as one simple query, one round trip and one
@@ -467,20 +539,30 @@ impl Leases for Postgres {
         result: RunResult,
         next: &NextClaim,
     ) -> Result<(Fenced, Vec<(Run, Instant)>)> {
-        let (sql, third) = match result {
-            Ok(output) => (COMPLETE, Lit::Text(output)),
-            Err(error) => (FAIL, Lit::Text(Some(error))),
-        };
-        let write = literal::inline(sql, &[Lit::Text(Some(id)), Lit::Int(generation), third])?;
+        let write = result_text(id, generation, result)?;
         let claim = batch_claim_text(next)?;
         let claiming = claim.is_some();
-        let statements: Vec<String> = std::iter::once(write).chain(claim).collect();
+        // A claim sent as text gets the claim functions' planner settings, in front (they
+        // change nothing for the result's write by its primary key).
+        let by_function = super::plans::ready().is_some();
+        let settings = (claiming && !by_function).then(|| NO_SORT.to_string());
+        let statements: Vec<String> = settings
+            .into_iter()
+            .chain(std::iter::once(write))
+            .chain(claim)
+            .collect();
         let (answer, started) = self.simple_write("record the result of a run", &statements)?;
-        // The result's count is the last one, or the one just before the claim's.
-        let counts = completions(&answer);
-        let at = counts.len().checked_sub(if claiming { 2 } else { 1 });
-        let written = at.is_some_and(|i| counts[i] > 0);
-        let runs = claimed_runs(&answer)?;
+        // The result is the last statement, or the one just before the claim.
+        let answered = by_statement(&answer);
+        let at = answered.len().checked_sub(if claiming { 2 } else { 1 });
+        let written = match at {
+            Some(i) => answered[i].changed(by_function)? > 0,
+            None => false,
+        };
+        let runs = match (claiming, answered.last()) {
+            (true, Some(claim)) => claimed_runs(&claim.rows)?,
+            _ => Vec::new(),
+        };
         Ok((
             Fenced::when(written, ()),
             runs.into_iter().map(|r| (r, started)).collect(),

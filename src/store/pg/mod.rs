@@ -16,6 +16,7 @@ mod literal;
 mod loss;
 mod outcome;
 mod pauses;
+mod plans;
 mod retries;
 pub mod rows;
 pub use loss::{is_connection_error, is_transient_conflict, DbError};

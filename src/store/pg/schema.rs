@@ -332,6 +332,17 @@ pub fn repair(client: &mut Client, location: &str) -> Result<()> {
     Ok(tx.commit()?)
 }
 
+/// Creates the functions of `ddl` ([`super::plans`]) in one transaction under the schema's
+/// advisory lock: two workers starting at once take turns.
+pub fn create_plans<'a>(client: &mut Client, ddl: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    let mut tx = client.transaction()?;
+    tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[p(&SCHEMA_LOCK)])?;
+    for statement in ddl {
+        tx.batch_execute(statement)?;
+    }
+    Ok(tx.commit()?)
+}
+
 /// Creates our own tables a database lacks (one the library created), in one transaction
 /// under the schema's advisory lock: two sessions running `CREATE TABLE IF NOT EXISTS` at once
 /// can otherwise both try to create it.
