@@ -8,6 +8,9 @@
 #
 #   bench/pg-scale.sh BIN pg|sqlite P C N [SERVER_URL]
 #
+# HANDLER (default `true`) is the handler's command line, split on spaces: HANDLER='sleep 0.05'
+# measures 50 ms runs, where throughput should grow with slots and processes whatever the CPU.
+#
 # SERVER_URL (default postgres://durably@127.0.0.1:55432) must allow CREATE DATABASE; each
 # measurement gets a fresh database (dropped after) or a fresh file.
 set -eu
@@ -34,11 +37,12 @@ idle() { awk '/^cpu /{print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /pr
 # The P workers, waited for by one shell, so that /usr/bin/time counts them and their handlers.
 drain='p=0
 while [ $p -lt "$procs" ]; do
-  "$bin" --db "$db" work --until-idle --concurrency "$conc" -- true >/dev/null 2>"$tmp/err$p" &
+  "$bin" --db "$db" work --until-idle --concurrency "$conc" -- $handler >/dev/null 2>"$tmp/err$p" &
   p=$((p + 1))
 done
 wait'
-export bin db procs conc tmp
+handler=${HANDLER:-true}
+export bin db procs conc tmp handler
 i0=$(idle)
 t0=$(date +%s%N)
 if [ -x /usr/bin/time ]; then
