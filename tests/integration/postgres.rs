@@ -1347,3 +1347,67 @@ fn workers_keep_their_claim_plans_in_functions_and_do_without_them() {
         550
     );
 }
+
+/// A function of the name a worker would call, created by another role before the worker's
+/// first start (it would run with the worker's rights), is never called: the worker owns what
+/// it calls, and sends its statements as text when it cannot.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn a_function_another_role_planted_under_a_workers_name_is_never_called() {
+    let db = PgDb::new("planted_fn");
+    db.run(&["init"]).ok();
+    let specs: String = (0..5).map(|_| "{\"job\":\"noop\"}\n").collect();
+    assert_eq!(db.run_stdin(&["enqueue-many", "-q", "-"], &specs).code, 0);
+    assert_eq!(db.run(&["work", "--until-idle", "--", "true"]).code, 0);
+    let mut c = db.client();
+    let complete: String = c
+        .query_one(
+            "SELECT proname::text FROM pg_proc WHERE proname LIKE 'durably\\_cli\\_complete\\_%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // The others as the worker made them (so that every name is there), planted by the role.
+    let others: Vec<String> = c
+        .query(
+            "SELECT pg_get_functiondef(oid) FROM pg_proc \
+             WHERE proname LIKE 'durably\\_cli\\_%' AND proname NOT LIKE 'durably\\_cli\\_complete\\_%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(others.len(), 3);
+    let role = format!("durably_planter_{}", std::process::id());
+    c.batch_execute(&format!(
+        "DO $$ BEGIN EXECUTE (SELECT string_agg('DROP FUNCTION ' || oid::regprocedure, '; ') \
+            FROM pg_proc WHERE proname LIKE 'durably\\_cli\\_%'); END $$; \
+         CREATE TABLE planted_calls (n int); \
+         DROP ROLE IF EXISTS {role}; CREATE ROLE {role}; \
+         GRANT CREATE, USAGE ON SCHEMA public TO {role}; GRANT ALL ON planted_calls TO {role}; \
+         SET ROLE {role}; \
+         CREATE FUNCTION {complete}(text, int8, text) RETURNS int8 LANGUAGE sql \
+           AS 'INSERT INTO planted_calls VALUES (1); SELECT 1::int8'; \
+         {}; RESET ROLE",
+        others.join(";\n")
+    ))
+    .unwrap();
+    assert_eq!(db.run_stdin(&["enqueue-many", "-q", "-"], &specs).code, 0);
+    let out = db.run(&["work", "--until-idle", "--", "true"]);
+    let calls: i64 = c
+        .query_one("SELECT count(*) FROM planted_calls", &[])
+        .unwrap()
+        .get(0);
+    let done: i64 = c
+        .query_one(
+            "SELECT count(*) FROM durably_runs WHERE status = 'completed'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let _ = c.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(calls, 0, "the planted function was called");
+    assert_eq!(done, 10);
+}

@@ -88,7 +88,13 @@ impl Plan {
     /// parameters as placeholders.
     pub fn call(&self) -> String {
         let params: Vec<String> = (1..=self.arity).map(|i| format!("${i}")).collect();
-        format!("SELECT * FROM {}({})", self.name, params.join(", "))
+        let schema = SCHEMA.get().map(|s| s.as_str()).unwrap_or("public");
+        let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+        format!(
+            "SELECT * FROM {quoted}.{}({})",
+            self.name,
+            params.join(", ")
+        )
     }
 
     /// The call with `params` written in, for a simple query ([`literal`]).
@@ -178,22 +184,26 @@ impl Postgres {
     pub fn ensure_plans(&mut self) -> Result<()> {
         let names: Vec<&str> = plans().all().iter().map(|p| p.name.as_str()).collect();
         let shown = self.shown.clone();
-        let result = (|| -> Result<()> {
+        let result = (|| -> Result<String> {
             let mut client = self.client.borrow_mut();
-            let present = client
-                .query_typed_one(
-                    include_str!("../../../sql/postgres/plans_present.sql"),
-                    &[(&names, Type::TEXT_ARRAY)],
-                )?
-                .try_get::<_, i64>(0)?;
-            if usize::try_from(present).ok() == Some(names.len()) {
-                return Ok(());
+            let row = client.query_typed_one(
+                include_str!("../../../sql/postgres/plans_present.sql"),
+                &[(&names, Type::TEXT_ARRAY)],
+            )?;
+            let (present, schema): (i64, Option<String>) = (row.try_get(0)?, row.try_get(1)?);
+            let schema = schema.ok_or_else(|| anyhow::anyhow!("no schema on the search_path"))?;
+            if usize::try_from(present).ok() != Some(names.len()) {
+                // Functions of these names another role owns make this fail: text, then.
+                super::schema::create_plans(&mut client, plans().all().map(|p| p.ddl.as_str()))?;
             }
-            super::schema::create_plans(&mut client, plans().all().map(|p| p.ddl.as_str()))
+            Ok(schema)
         })();
         match result {
-            Ok(()) => {
-                READY.store(true, Ordering::Relaxed);
+            Ok(schema) => {
+                // One database a process: the schema is the same at every call.
+                if SCHEMA.get_or_init(|| schema.clone()) == &schema {
+                    READY.store(true, Ordering::Relaxed);
+                }
                 Ok(())
             }
             Err(e) if super::is_connection_error(&e) => Err(super::describe(e, &shown)),
@@ -205,6 +215,9 @@ impl Postgres {
 /// Whether this process made sure of the functions ([`Postgres::ensure_plans`]); every
 /// connection it opens to the database (one database a process) calls them then.
 static READY: AtomicBool = AtomicBool::new(false);
+
+/// The schema the functions were made sure of in; the calls name it.
+static SCHEMA: OnceLock<String> = OnceLock::new();
 
 /// The functions to call, when [`Postgres::ensure_plans`] made sure of them.
 pub(super) fn ready() -> Option<&'static Plans> {
@@ -239,7 +252,7 @@ mod tests {
         assert!(a.name.starts_with("durably_cli_x_") && a.name.len() == 22);
         assert!(a.ddl.contains(&format!("FUNCTION {}(text)", a.name)));
         assert!(a.ddl.contains("UPDATE t SET a = $1;\nGET DIAGNOSTICS"));
-        assert_eq!(a.call(), format!("SELECT * FROM {}($1)", a.name));
+        assert_eq!(a.call(), format!("SELECT * FROM \"public\".{}($1)", a.name));
         let p = plans();
         assert!(p.claim.ddl.contains("r19 boolean"));
         assert!(p.claim.ddl.contains("WHEN 16 THEN RETURN QUERY\n"));
