@@ -462,6 +462,33 @@ both! {
 }
 
 both! {
+    fn inputs_at_the_edge_of_one_page_unread_and_read() {
+        // The worker writes an input of up to one page (4,096 bytes) itself, a larger one
+        // from a thread: on either side of the edge a handler that never reads it must not
+        // hold the worker up, and one that reads it gets all of it.
+        let env = Env::init();
+        env.handler("ignore", "echo 1");
+        env.handler("count", "wc -c");
+        for len in [4095usize, 4096, 4097] {
+            // The stored input is the JSON string: its quotes count.
+            let input = format!("\"{}\"", "x".repeat(len - 2));
+            for job in ["ignore", "count"] {
+                let spec = env.path("edge.json");
+                std::fs::write(&spec, format!("{{\"job\":\"{job}\",\"input\":{input}}}")).unwrap();
+                let id = env
+                    .ok(&["enqueue", spec.to_str().unwrap()])
+                    .stdout
+                    .trim()
+                    .to_string();
+                once(&env).ok_code(0);
+                let want = if job == "ignore" { "1".to_string() } else { len.to_string() };
+                assert_eq!(env.field(&id, "output").as_deref(), Some(want.as_str()), "{job} {len}");
+            }
+        }
+    }
+}
+
+both! {
     fn big_input_unread_and_big_labels() {
         let env = Env::init();
         // The handler never reads its 1 MiB input: the worker must not block on the pipe.

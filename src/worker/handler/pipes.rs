@@ -21,6 +21,9 @@ use std::sync::{mpsc, Arc};
 pub const STDERR_TAIL: usize = 4096;
 /// A prefixed stderr line is written out in pieces of at most this many bytes.
 pub const MAX_LINE: usize = 8 * 1024;
+/// An input this small is written to the handler's stdin at once (POSIX's PIPE_BUF on Linux:
+/// one page, the least a pipe holds).
+const SMALL_INPUT: usize = 4096;
 /// Stack of the threads that feed stdin and read stdout/stderr (they only copy bytes).
 const PIPE_THREAD_STACK: usize = 256 * 1024;
 
@@ -60,9 +63,19 @@ pub(super) fn spawn_readers(
         run.input.clone().into_bytes()
     };
     let mut stdin = child.stdin;
-    let feeder = pipe_thread("durably-stdin", move || {
+    // An input that fits in one page fits in a new pipe's buffer (a page at the least, even
+    // past the user's pipe limits): written here without waiting, stdin then closed. A larger
+    // one is fed by a thread, as the handler reads it.
+    let feeder = if input.len() <= SMALL_INPUT {
         let _ = stdin.write_all(&input);
-    });
+        drop(stdin);
+        Ok(None)
+    } else {
+        pipe_thread("durably-stdin", move || {
+            let _ = stdin.write_all(&input);
+        })
+        .map(Some)
+    };
     let prefix = shared
         .prefix_stderr
         .then(|| format!("[{}] ", crate::output::escape(&run.id)));
