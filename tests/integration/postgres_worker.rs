@@ -550,8 +550,10 @@ impl CutAfterCommit {
                     // The result's write: the statement, or the call of the function that
                     // keeps its plan (not the function's definition, sent when the worker
                     // starts).
+                    // (The call names the function's schema: `"public".durably_cli_…`; its
+                    // name alone is also in the worker's check for the functions at start.)
                     None if (has(b"SET status = 'completed'") && !has(b"CREATE OR REPLACE"))
-                        || has(b"SELECT * FROM durably_cli_complete_") =>
+                        || has(b"\".durably_cli_complete_") =>
                     {
                         armed.store(true, Ordering::SeqCst)
                     }
