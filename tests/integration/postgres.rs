@@ -1110,11 +1110,14 @@ fn the_claim_reads_one_index_range_up_to_its_limit() {
 /// The claim statement a worker's claim function keeps the plan of for one run at a time (its
 /// `WHEN 1` branch, read back from the database) and the settings the function runs it
 /// with, planned generically as PL/pgSQL does: the plan, without costs.
-fn kept_claim_plan(c: &mut postgres::Client) -> String {
+fn kept_claim_plan(c: &mut postgres::Client, jobs: bool) -> String {
+    let which = if jobs { "LIKE" } else { "NOT LIKE" };
     let def: String = c
         .query_one(
-            "SELECT pg_get_functiondef(oid) FROM pg_proc \
-             WHERE proname LIKE 'durably\\_cli\\_claim\\_%' AND proname NOT LIKE '%jobs%'",
+            &format!(
+                "SELECT pg_get_functiondef(oid) FROM pg_proc \
+                 WHERE proname LIKE 'durably\\_cli\\_claim\\_%' AND proname {which} '%jobs%'"
+            ),
             &[],
         )
         .expect("`durably work` created the claim function")
@@ -1128,8 +1131,10 @@ fn kept_claim_plan(c: &mut postgres::Client) -> String {
     assert!(statement.contains("LIMIT 1\n") && !statement.contains("LIMIT $3"));
     let settings: Vec<String> = c
         .query_one(
-            "SELECT proconfig FROM pg_proc \
-             WHERE proname LIKE 'durably\\_cli\\_claim\\_%' AND proname NOT LIKE '%jobs%'",
+            &format!(
+                "SELECT proconfig FROM pg_proc \
+                 WHERE proname LIKE 'durably\\_cli\\_claim\\_%' AND proname {which} '%jobs%'"
+            ),
             &[],
         )
         .unwrap()
@@ -1140,10 +1145,22 @@ fn kept_claim_plan(c: &mut postgres::Client) -> String {
         let (name, value) = s.split_once('=').unwrap();
         sql.push_str(&format!("SET LOCAL {name} = '{value}';\n"));
     }
-    sql.push_str(&format!("PREPARE kept(text, int8) AS {statement};\n"));
+    let types = if jobs {
+        "text, int8, int8, text[]"
+    } else {
+        "text, int8"
+    };
+    sql.push_str(&format!("PREPARE kept({types}) AS {statement};\n"));
     c.batch_execute(&sql).expect("prepare the kept statement");
     let plan: Vec<String> = c
-        .query("EXPLAIN (COSTS OFF) EXECUTE kept('owner', 60000)", &[])
+        .query(
+            if jobs {
+                "EXPLAIN (COSTS OFF) EXECUTE kept('owner', 60000, 1, ARRAY['j'])"
+            } else {
+                "EXPLAIN (COSTS OFF) EXECUTE kept('owner', 60000)"
+            },
+            &[],
+        )
         .expect("explain")
         .iter()
         .map(|r| r.get::<_, String>(0))
@@ -1187,7 +1204,22 @@ fn the_kept_claim_plan_reads_one_index_range_up_to_its_limit() {
             "{when}:\n{plan}"
         );
     };
-    check(&kept_claim_plan(&mut c), "no statistics");
+    // A claim of some jobs: each job's pending runs off an index in order, never sorted.
+    let check_jobs = |plan: &str, when: &str| {
+        assert!(
+            plan.contains("Index Scan using idx_durably_runs_job_status_created_id")
+                || plan.contains("Index Scan using idx_durably_runs_pending_created_id"),
+            "{when}:\n{plan}"
+        );
+        assert!(
+            !plan.contains("Sort Key: durably_runs.created_at")
+                && !plan.contains("idx_durably_runs_created_id")
+                && !plan.contains("Bitmap Heap Scan"),
+            "{when}:\n{plan}"
+        );
+    };
+    check(&kept_claim_plan(&mut c, false), "no statistics");
+    check_jobs(&kept_claim_plan(&mut c, true), "no statistics");
     c.batch_execute("ANALYZE durably_runs").unwrap();
     c.batch_execute(
         "UPDATE durably_runs SET status = 'completed' \
@@ -1195,7 +1227,11 @@ fn the_kept_claim_plan_reads_one_index_range_up_to_its_limit() {
     )
     .unwrap();
     check(
-        &kept_claim_plan(&mut c),
+        &kept_claim_plan(&mut c, false),
+        "statistics of a full queue, most of it completed since",
+    );
+    check_jobs(
+        &kept_claim_plan(&mut c, true),
         "statistics of a full queue, most of it completed since",
     );
 }
