@@ -60,6 +60,11 @@ const FAIL: &str = include_str!("../../../sql/postgres/lease_fail.sql");
 const NO_SORT: &str =
     "SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off";
 
+/// The functions that keep the statements' plans, when the worker made sure of them
+/// ([`super::plans::ready`]): read once per write, so that the text sent and the reading of
+/// its answer agree even if another thread finds the functions gone meanwhile.
+type Kept = Option<&'static super::plans::Plans>;
+
 /// A lease length in milliseconds, for timestamp arithmetic.
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -194,21 +199,10 @@ fn unanswered(e: anyhow::Error, shown: &str) -> anyhow::Error {
     e
 }
 
-/// The row counts of a simple query's statements, in order (`SET` says none: 0).
-fn completions(answer: &[SimpleQueryMessage]) -> Vec<u64> {
-    answer
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::CommandComplete(n) => Some(*n),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The fenced write of a run's result (`lease_complete.sql` or `lease_fail.sql`, or the
-/// functions that keep their plans, [`super::plans`]) with its parameters written in.
-fn result_text(id: &str, generation: i64, result: RunResult) -> Result<String> {
-    let kept = super::plans::ready();
+/// functions that keep their plans when `kept`, [`super::plans`]) with its parameters written
+/// in.
+fn result_text(kept: Kept, id: &str, generation: i64, result: RunResult) -> Result<String> {
     let (sql, plan, third) = match result {
         Ok(output) => (COMPLETE, kept.map(|p| &p.complete), Lit::Text(output)),
         Err(error) => (FAIL, kept.map(|p| &p.fail), Lit::Text(Some(error))),
@@ -221,12 +215,12 @@ fn result_text(id: &str, generation: i64, result: RunResult) -> Result<String> {
 }
 
 /// The batch claim (`lease_claim_batch*.sql`) with its parameters written in, for a simple
-/// query; None when `jobs` is an empty list (nothing to claim).
-fn batch_claim_text(next: &NextClaim) -> Result<Option<String>> {
+/// query (the functions' call when `kept`); None when `jobs` is an empty list (nothing to
+/// claim).
+fn batch_claim_text(kept: Kept, next: &NextClaim) -> Result<Option<String>> {
     let owner = Lit::Text(Some(next.owner));
     let lease = Lit::Int(ms(next.lease));
     let max = Lit::Int(i64::try_from(next.max.max(1)).unwrap_or(i64::MAX));
-    let kept = super::plans::ready();
     let text = match (next.jobs, kept) {
         (Jobs::Only(list), _) if list.is_empty() => return Ok(None),
         (Jobs::All, Some(p)) => p.claim.call_inline(&[owner, lease, max])?,
@@ -348,11 +342,11 @@ impl Postgres {
 
     /// A run's result alone ([`result_text`]), one round trip (fenced).
     fn result_write(&mut self, id: &str, generation: i64, result: RunResult) -> Result<Fenced> {
-        let statement = result_text(id, generation, result)?;
-        let by_function = super::plans::ready().is_some();
+        let kept = super::plans::ready();
+        let statement = result_text(kept, id, generation, result)?;
         let (answer, _) = self.simple_write("record the result of a run", &[statement])?;
         let changed = match by_statement(&answer).last() {
-            Some(write) => write.changed(by_function)?,
+            Some(write) => write.changed(kept.is_some())?,
             None => 0,
         };
         Ok(Fenced::when(changed > 0, ()))
@@ -364,8 +358,8 @@ impl Postgres {
     fn lease_write(&mut self, what: &str, sql: &str, params: &[Lit]) -> Result<(u64, Instant)> {
         let statement = literal::inline(sql, params)?;
         let (answer, before) = self.simple_write(what, &[statement])?;
-        let changed = completions(&answer).last().copied();
-        Ok((changed.unwrap_or(0), before))
+        let changed = by_statement(&answer).last().map_or(0, |write| write.count);
+        Ok((changed, before))
     }
 
     /// Statements (their parameters written in, [`literal`]) as one simple query, one round
@@ -539,12 +533,13 @@ impl Leases for Postgres {
         result: RunResult,
         next: &NextClaim,
     ) -> Result<(Fenced, Vec<(Run, Instant)>)> {
-        let write = result_text(id, generation, result)?;
-        let claim = batch_claim_text(next)?;
+        let kept = super::plans::ready();
+        let by_function = kept.is_some();
+        let write = result_text(kept, id, generation, result)?;
+        let claim = batch_claim_text(kept, next)?;
         let claiming = claim.is_some();
         // A claim sent as text gets the claim functions' planner settings, in front (they
         // change nothing for the result's write by its primary key).
-        let by_function = super::plans::ready().is_some();
         let settings = (claiming && !by_function).then(|| NO_SORT.to_string());
         let statements: Vec<String> = settings
             .into_iter()
