@@ -42,11 +42,16 @@ impl std::error::Error for DbError {}
 /// failed (reset, aborted, broken pipe, timed out, unexpected end). The server's message can
 /// arrive before the client notices the close, so [`Postgres::is_lost`] alone can miss it.
 pub fn is_connection_error(err: &anyhow::Error) -> bool {
+    any_driver_error(err, is_loss)
+}
+
+/// Whether a driver's error in `err`'s chain (itself, or behind a [`DbError`]) satisfies `f`.
+pub fn any_driver_error(err: &anyhow::Error, f: impl Fn(&postgres::Error) -> bool) -> bool {
     err.chain().any(|cause| {
         let driver = cause
             .downcast_ref::<postgres::Error>()
             .or_else(|| cause.downcast_ref::<DbError>().map(DbError::driver));
-        driver.is_some_and(is_loss)
+        driver.is_some_and(&f)
     })
 }
 
@@ -55,12 +60,8 @@ pub fn is_connection_error(err: &anyhow::Error) -> bool {
 /// serialization failure (40001). Nothing of the transaction was written; running it again is
 /// safe and will usually succeed.
 pub fn is_transient_conflict(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        let driver = cause
-            .downcast_ref::<postgres::Error>()
-            .or_else(|| cause.downcast_ref::<DbError>().map(DbError::driver));
-        driver
-            .and_then(|e| e.code())
+    any_driver_error(err, |e| {
+        e.code()
             .is_some_and(|c| matches!(c.code(), "40P01" | "40001"))
     })
 }

@@ -84,8 +84,8 @@ impl Plan {
         }
     }
 
-    /// `SELECT * FROM name($1, …)` (a rows function) or `SELECT name($1, …)` (a count), its
-    /// parameters as placeholders.
+    /// `SELECT * FROM "schema".name($1, …)`, its parameters as placeholders (a count function
+    /// answers one row of one column).
     pub fn call(&self) -> String {
         let params: Vec<String> = (1..=self.arity).map(|i| format!("${i}")).collect();
         let schema = SCHEMA.get().map(|s| s.as_str()).unwrap_or("public");
@@ -194,7 +194,10 @@ impl Postgres {
             let schema = schema.ok_or_else(|| anyhow::anyhow!("no schema on the search_path"))?;
             if usize::try_from(present).ok() != Some(names.len()) {
                 // Functions of these names another role owns make this fail: text, then.
-                super::schema::create_plans(&mut client, plans().all().map(|p| p.ddl.as_str()))?;
+                super::schema::create_under_lock(
+                    &mut client,
+                    plans().all().map(|p| p.ddl.as_str()),
+                )?;
             }
             Ok(schema)
         })();
@@ -227,11 +230,8 @@ pub(super) fn ready() -> Option<&'static Plans> {
 /// After an error that says a function is missing (dropped while the worker ran): the
 /// statements go as text from now on.
 pub(super) fn forget_if_missing(e: &anyhow::Error) {
-    let missing = e.chain().any(|c| {
-        let pg = c
-            .downcast_ref::<postgres::Error>()
-            .or_else(|| c.downcast_ref::<super::DbError>().map(|d| d.driver()));
-        pg.is_some_and(|pg| pg.code() == Some(&postgres::error::SqlState::UNDEFINED_FUNCTION))
+    let missing = super::loss::any_driver_error(e, |pg| {
+        pg.code() == Some(&postgres::error::SqlState::UNDEFINED_FUNCTION)
     });
     if missing {
         READY.store(false, Ordering::Relaxed);

@@ -332,9 +332,13 @@ pub fn repair(client: &mut Client, location: &str) -> Result<()> {
     Ok(tx.commit()?)
 }
 
-/// Creates the functions of `ddl` ([`super::plans`]) in one transaction under the schema's
-/// advisory lock: two workers starting at once take turns.
-pub fn create_plans<'a>(client: &mut Client, ddl: impl IntoIterator<Item = &'a str>) -> Result<()> {
+/// Runs `ddl` in one transaction under the schema's advisory lock: two sessions creating the
+/// same objects at once take turns (`CREATE TABLE IF NOT EXISTS` run together can otherwise
+/// both try to create it).
+pub fn create_under_lock<'a>(
+    client: &mut Client,
+    ddl: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
     let mut tx = client.transaction()?;
     tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[p(&SCHEMA_LOCK)])?;
     for statement in ddl {
@@ -343,12 +347,7 @@ pub fn create_plans<'a>(client: &mut Client, ddl: impl IntoIterator<Item = &'a s
     Ok(tx.commit()?)
 }
 
-/// Creates our own tables a database lacks (one the library created), in one transaction
-/// under the schema's advisory lock: two sessions running `CREATE TABLE IF NOT EXISTS` at once
-/// can otherwise both try to create it.
+/// Creates our own tables a database lacks (one the library created).
 pub fn create_ours(client: &mut Client) -> Result<()> {
-    let mut tx = client.transaction()?;
-    tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[p(&SCHEMA_LOCK)])?;
-    tx.batch_execute(SCHEMA_CLI)?;
-    Ok(tx.commit()?)
+    create_under_lock(client, [SCHEMA_CLI])
 }
