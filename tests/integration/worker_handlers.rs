@@ -473,13 +473,7 @@ both! {
             // The stored input is the JSON string: its quotes count.
             let input = format!("\"{}\"", "x".repeat(len - 2));
             for job in ["ignore", "count"] {
-                let spec = env.path("edge.json");
-                std::fs::write(&spec, format!("{{\"job\":\"{job}\",\"input\":{input}}}")).unwrap();
-                let id = env
-                    .ok(&["enqueue", spec.to_str().unwrap()])
-                    .stdout
-                    .trim()
-                    .to_string();
+                let id = env.enqueue_job(job, &["--input", &input]);
                 once(&env).ok_code(0);
                 let want = if job == "ignore" { "1".to_string() } else { len.to_string() };
                 assert_eq!(env.field(&id, "output").as_deref(), Some(want.as_str()), "{job} {len}");
