@@ -4,6 +4,7 @@
 //! calls of one name run the body once.
 
 use crate::harness::*;
+use std::path::Path;
 
 /// A `--db` value that cannot be opened on the current backend: a file in a missing
 /// directory, or a port nothing listens on.
@@ -154,5 +155,53 @@ both! {
             env.count(&format!("SELECT count(*) FROM durably_steps WHERE run_id = {}", lit(&id))),
             1
         );
+    }
+}
+
+both! {
+    /// The execution's directory is made in TMPDIR when the user set it, else in memory
+    /// (XDG_RUNTIME_DIR, else /dev/shm, where making one costs no journalled disk inode), and is
+    /// gone when the run ends.
+    fn the_execution_directory_goes_to_tmpdir_when_set_else_to_memory() {
+        let env = Env::init();
+        let seen = env.path("seen");
+        env.handler(
+            "job",
+            &format!(
+                "printf '%s\\n' \"$DURABLY_EXECUTION_DIR\" >> {seen}\n\
+                 test -f \"$DURABLY_EXECUTION_DIR/trouble\"\n\
+                 echo '\"ok\"'",
+                seen = seen.display()
+            ),
+        );
+        let h = env.handlers.to_str().unwrap().to_string();
+        let tmpdir = env.path("tmp");
+        std::fs::create_dir(&tmpdir).unwrap();
+        let runtime = env.path("runtime");
+        std::fs::create_dir(&runtime).unwrap();
+        let cases: [(Option<&Path>, Option<&Path>, &Path); 3] = [
+            (Some(&tmpdir), Some(&runtime), &tmpdir),
+            (None, Some(&runtime), &runtime),
+            (None, None, Path::new("/dev/shm")),
+        ];
+        for (tmp, xdg, want) in cases {
+            std::fs::write(&seen, "").unwrap();
+            let id = env.enqueue_job("job", &[]);
+            let mut c = env.command(&["work", "--until-idle", "--handlers", &h]);
+            c.env_remove("TMPDIR").env_remove("XDG_RUNTIME_DIR");
+            if let Some(t) = tmp {
+                c.env("TMPDIR", t);
+            }
+            if let Some(x) = xdg {
+                c.env("XDG_RUNTIME_DIR", x);
+            }
+            let out = run_command(c, None);
+            assert_eq!(out.code, 0, "{out:?}");
+            assert_eq!(env.status(&id), "completed", "{out:?}");
+            let dir = std::fs::read_to_string(&seen).unwrap();
+            let dir = Path::new(dir.trim());
+            assert_eq!(dir.parent(), Some(want), "TMPDIR {tmp:?}, XDG_RUNTIME_DIR {xdg:?}");
+            assert!(!dir.exists(), "{} outlived its run", dir.display());
+        }
     }
 }
