@@ -594,6 +594,28 @@ pub fn spawn(program: &Program, supervisor: &Supervisor, deadline: Instant) -> i
     })
 }
 
+/// Whether the leader `pid` has exited (without waiting, and leaving it unreaped).
+pub fn has_exited(pid: libc::pid_t) -> bool {
+    // SAFETY: as in wait_exit; WNOHANG returns at once, with si_pid 0 while it runs.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes at most one siginfo_t through the pointer, which outlives the call.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+        )
+    };
+    if r == -1 {
+        // Interrupted: asked again at the next tick; anything else (no such child): the
+        // blocking wait that follows reports it.
+        return io::Error::last_os_error().kind() != io::ErrorKind::Interrupted;
+    }
+    // SAFETY: si_pid is valid after a successful waitid (0 when nothing changed).
+    unsafe { info.si_pid() != 0 }
+}
+
 /// Blocks until the leader has exited, without reaping it (its pid, and so the process
 /// group id, stays reserved until [`reap`]).
 pub fn wait_exit(pid: libc::pid_t) -> io::Result<Exit> {

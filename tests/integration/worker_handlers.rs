@@ -850,3 +850,37 @@ both! {
         assert!(text[claimed..].contains(waiting), "{text}");
     }
 }
+
+both! {
+    fn a_process_that_left_the_group_holding_the_pipes_does_not_hold_the_run() {
+        // The handler prints its output and exits, leaving a process of another session
+        // (out of reach of the group's kill) that holds its stdout and stderr open and keeps
+        // writing to stderr. The worker notices the exit while the pipes stay open, gives them
+        // two seconds, and records the output written before.
+        let env = Env::init();
+        let pid = env.path("escaped.pid");
+        env.handler(
+            "escape",
+            &format!(
+                "echo '\"before\"'\n\
+                 setsid sh -c 'echo $$ > {pid}; while :; do echo noise >&2; sleep 0.05; done' &\n\
+                 sleep 0.2",
+                pid = pid.display()
+            ),
+        );
+        let id = env.enqueue_job("escape", &[]);
+        let started = std::time::Instant::now();
+        let out = once(&env);
+        let took = started.elapsed();
+        if let Ok(p) = std::fs::read_to_string(&pid) {
+            if let Ok(p) = p.trim().parse::<i32>() {
+                // SAFETY: kill(2) with a pid read from the file the escaped process wrote.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+        }
+        out.ok_code(0);
+        assert_eq!(env.status(&id), "completed");
+        assert_eq!(env.field(&id, "output").as_deref(), Some("\"before\""));
+        assert!(took < std::time::Duration::from_secs(15), "held for {took:?}");
+    }
+}

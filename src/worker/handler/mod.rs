@@ -4,7 +4,8 @@
 //!
 //! - `env.rs`: which program runs and the environment it gets;
 //! - `spawn.rs`: starting it, and whose fault a failure to start is (the run's or the worker's);
-//! - `pipes.rs`: the threads that feed stdin and read stdout and stderr (prefixing, the tail);
+//! - `pipes.rs`: feeding stdin, and reading stdout and stderr (prefixing, the tail) in one
+//!   loop of the executing thread that also notices the handler's exit;
 //! - `stderr_logs.rs`: stderr kept as the run's logs, bounded, written in fenced batches;
 //! - `record.rs`: every write for the run (result, logs, giving it back) with its deadline,
 //!   reconnect and fence, and the lines that say why a run is no longer ours.
@@ -26,16 +27,11 @@ use super::ExecutorContext;
 use crate::handler_channel::Channel;
 use crate::handler_output::{output_json, signal_name, MAX_OUTPUT};
 use crate::model::{FailureCause, Run};
-use pipes::{spawn_readers, Readers};
+use pipes::Collected;
 use record::{deadline_outcome, finish, lost_outcome, write, Finished};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
-
-/// How long output pipes may stay open after the handler's group was killed (a process
-/// that left the group may hold them).
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
+use std::sync::Arc;
+use std::time::Instant;
 
 /// How a run ended for this worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,14 +98,12 @@ fn execute_quietly(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<Active
     };
     active.set_pid(child.pid, shared.supervisor.link());
     let pid = child.pid;
-    let abandon = Arc::new(AtomicBool::new(false));
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let readers = match spawn_readers(shared, run, active, child, &abandon, done_tx) {
-        Ok(r) => r,
+    let pipes = match pipes::open(shared, run, active, child) {
+        Ok(p) => p,
         Err(e) => {
-            // No thread to copy a pipe: stop the handler before it blocks on it, and hand
-            // the run back (the worker is short of memory or threads, not the run at fault).
-            abandon.store(true, Ordering::SeqCst);
+            // No thread to feed a large input: stop the handler before it blocks on it, and
+            // hand the run back (the worker is short of memory or threads, not the run at
+            // fault).
             process::kill_group(pid);
             let _ = process::wait_exit(pid);
             active.finish();
@@ -119,7 +113,7 @@ fn execute_quietly(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<Active
             return Outcome::GivenBack.into();
         }
     };
-    let ended = wait_and_collect(shared, active, pid, readers, &done_rx, &abandon);
+    let ended = wait_and_collect(shared, active, pid, pipes);
     if ended.killed.is_none() && !matches!(ended.exit, Ok(Exit::Code(0))) {
         if let Some(line) = channel.as_ref().and_then(Channel::reported) {
             // The handler stopped on the database's trouble, not its own: the run goes back.
@@ -162,28 +156,25 @@ impl Ended {
     }
 }
 
-/// Waits for the handler to exit, unregisters and reaps it, then gives its pipes
-/// [`DRAIN_GRACE`] to close before the readers are abandoned and joined.
+/// Reads the handler's pipes until they close; once it has exited, unregisters and reaps it.
 fn wait_and_collect(
     shared: &ExecutorContext,
     active: &ActiveRun,
     pid: libc::pid_t,
-    readers: Readers,
-    done: &mpsc::Receiver<()>,
-    abandon: &AtomicBool,
+    pipes: pipes::Pipes,
 ) -> Ended {
-    let exit = process::wait_exit(pid);
-    let killed = active.finish();
-    shared.supervisor.forget(pid);
-    process::reap(pid);
-    for _ in 0..2 {
-        if done.recv_timeout(DRAIN_GRACE).is_err() {
-            break;
-        }
-    }
-    abandon.store(true, Ordering::SeqCst);
-    let (out, overflow) = readers.stdout.join().unwrap_or_default();
-    let tail = readers.stderr.join().unwrap_or_default();
+    let ((exit, killed), collected) = pipes.collect(pid, || {
+        let exit = process::wait_exit(pid);
+        let killed = active.finish();
+        shared.supervisor.forget(pid);
+        process::reap(pid);
+        (exit, killed)
+    });
+    let Collected {
+        out,
+        overflow,
+        tail,
+    } = collected;
     let tail = String::from_utf8_lossy(&tail).trim().to_string();
     Ended {
         exit,

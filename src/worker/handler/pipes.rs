@@ -1,8 +1,10 @@
-//! A handler's pipes: the threads that feed its input to stdin and read stdout (kept, up to
-//! [`MAX_OUTPUT`]) and stderr (passed on to the worker's, each line prefixed if asked, its
-//! tail kept for a failed run's error, its lines kept as logs by [`StderrLogs`]). Every buffer
-//! is bounded whatever the handler writes; a reader stops when its pipe closes, or when it is
-//! abandoned and nothing more arrives.
+//! A handler's pipes: its input fed to stdin, and stdout (kept, up to [`MAX_OUTPUT`]) and
+//! stderr (passed on to the worker's, each line prefixed if asked, its tail kept for a failed
+//! run's error, its lines kept as logs by [`StderrLogs`]) read by the executing thread itself,
+//! in one poll loop that also notices the handler's exit: no thread a run (an input larger
+//! than a pipe's first page still gets one to feed it). Every buffer is bounded whatever the
+//! handler writes; the loop ends when both pipes have closed, or [`DRAIN_GRACE`] after the
+//! handler exited (a process that left its group may hold them).
 
 use super::stderr_logs::StderrLogs;
 use crate::handler_output::MAX_OUTPUT;
@@ -14,8 +16,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The tail of stderr kept for a failed run's error.
 pub const STDERR_TAIL: usize = 4096;
@@ -24,37 +26,48 @@ pub const MAX_LINE: usize = 8 * 1024;
 /// An input this small is written to the handler's stdin at once (POSIX's PIPE_BUF on Linux:
 /// one page, the least a pipe holds).
 const SMALL_INPUT: usize = 4096;
-/// Stack of the threads that feed stdin and read stdout/stderr (they only copy bytes).
-const PIPE_THREAD_STACK: usize = 256 * 1024;
+/// Stack of the thread that feeds a larger input to stdin (it only copies bytes).
+const FEEDER_STACK: usize = 256 * 1024;
+/// How long the pipes may stay open after the handler exited (a process that left the group
+/// may hold them).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// The loop's tick: the logs' timer runs and the handler's exit is looked for at least this
+/// often, whatever arrives.
+const TICK: Duration = Duration::from_millis(100);
 
-/// A thread for copying a pipe, with a small stack.
-fn pipe_thread<T: Send + 'static>(
-    name: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> io::Result<std::thread::JoinHandle<T>> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .stack_size(PIPE_THREAD_STACK)
-        .spawn(f)
+/// What the pipes gave once they closed, or were given up.
+pub(super) struct Collected {
+    /// Stdout up to [`MAX_OUTPUT`] bytes (a command run's: its tail, the rest went to the logs).
+    pub out: Vec<u8>,
+    /// Stdout had more than [`MAX_OUTPUT`] bytes.
+    pub overflow: bool,
+    /// The last [`STDERR_TAIL`] bytes of stderr.
+    pub tail: Vec<u8>,
 }
 
-/// The threads that copy a handler's stdout (kept up to [`MAX_OUTPUT`]; true: it overflowed)
-/// and stderr (passed on, its tail kept).
-pub(super) struct Readers {
-    pub stdout: std::thread::JoinHandle<(Vec<u8>, bool)>,
-    pub stderr: std::thread::JoinHandle<Vec<u8>>,
+/// A handler's stdout and stderr, and what is done with each.
+pub(super) struct Pipes {
+    stdout: Option<File>,
+    stderr: Option<File>,
+    out: Stdout,
+    err: Lines,
 }
 
-/// Starts the threads that feed the run's input to stdin and read stdout and stderr; each
-/// reader sends on `done` when its pipe is closed.
-pub(super) fn spawn_readers(
+/// What becomes of stdout: the run's output, or (a command run's) lines like stderr's.
+enum Stdout {
+    Output { kept: Vec<u8>, overflow: bool },
+    Lines(Box<Lines>),
+}
+
+/// Feeds the run's input to the handler's stdin and sets up the reading of stdout and stderr;
+/// the caller then runs [`Pipes::collect`]. An error: no thread could be started to feed a
+/// large input.
+pub(super) fn open(
     shared: &Arc<ExecutorContext>,
     run: &Run,
     active: &Arc<ActiveRun>,
     child: process::Child,
-    abandon: &Arc<AtomicBool>,
-    done: mpsc::Sender<()>,
-) -> io::Result<Readers> {
+) -> io::Result<Pipes> {
     // A command run's input is its command line, not something for it to read.
     let command = shared.is_command(run);
     let input = if command {
@@ -66,16 +79,17 @@ pub(super) fn spawn_readers(
     // An input that fits in one page fits in a new pipe's buffer (a page at the least, even
     // past the user's pipe limits): written here without waiting, stdin then closed. A larger
     // one is fed by a thread, as the handler reads it.
-    let feeder = if input.len() <= SMALL_INPUT {
+    if input.len() <= SMALL_INPUT {
         let _ = stdin.write_all(&input);
         drop(stdin);
-        Ok(None)
     } else {
-        pipe_thread("durably-stdin", move || {
-            let _ = stdin.write_all(&input);
-        })
-        .map(Some)
-    };
+        std::thread::Builder::new()
+            .name("durably-stdin".into())
+            .stack_size(FEEDER_STACK)
+            .spawn(move || {
+                let _ = stdin.write_all(&input);
+            })?;
+    }
     let prefix = shared
         .prefix_stderr
         .then(|| format!("[{}] ", crate::output::escape(&run.id)));
@@ -84,91 +98,187 @@ pub(super) fn spawn_readers(
             .stderr_logs
             .then(|| StderrLogs::new(Arc::clone(shared), Arc::clone(active), run, stream))
     };
-    let stdout = {
-        let abandon = Arc::clone(abandon);
-        let done = done.clone();
-        let file = child.stdout;
-        // A command run's stdout is output for people, like stderr: passed on and kept as
-        // logs, its tail kept for the error (its result is its exit code).
-        let as_lines = command.then(|| (prefix.clone(), logs("stdout")));
-        pipe_thread("durably-stdout", move || {
-            let out = match as_lines {
-                None => read_output(&file, &abandon),
-                Some((prefix, logs)) => {
-                    (pass_stderr(&file, &abandon, prefix.as_deref(), logs), false)
-                }
+    // A command run's stdout is output for people, like stderr: passed on and kept as logs,
+    // its tail kept for the error (its result is its exit code).
+    let out = if command {
+        Stdout::Lines(Box::new(Lines::new(prefix.clone(), logs("stdout"))))
+    } else {
+        Stdout::Output {
+            kept: Vec::new(),
+            overflow: false,
+        }
+    };
+    Ok(Pipes {
+        stdout: Some(child.stdout),
+        stderr: Some(child.stderr),
+        out,
+        err: Lines::new(prefix, logs("stderr")),
+    })
+}
+
+impl Pipes {
+    /// Reads both pipes until they close, looking for the exit of the handler `pid` at every
+    /// [`TICK`] while they stay open; `exited` runs once the handler has exited (after the
+    /// pipes closed, or while a process that left its group holds them), and its value is
+    /// returned with what the pipes gave. Pipes still open [`DRAIN_GRACE`] after the exit are
+    /// given up.
+    pub fn collect<T>(mut self, pid: libc::pid_t, exited: impl FnOnce() -> T) -> (T, Collected) {
+        let mut exited = Some(exited);
+        let mut ended: Option<(T, Instant)> = None;
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut ticked = Instant::now();
+        loop {
+            if self.stdout.is_none() && self.stderr.is_none() {
+                break;
+            }
+            let wait = match &ended {
+                Some((_, at)) => match DRAIN_GRACE.checked_sub(at.elapsed()) {
+                    Some(left) => left.min(TICK),
+                    None => break,
+                },
+                None => TICK,
             };
-            let _ = done.send(());
-            out
-        })
-    };
-    let stderr = {
-        let abandon = Arc::clone(abandon);
-        let file = child.stderr;
-        let logs = logs("stderr");
-        pipe_thread("durably-stderr", move || {
-            let tail = pass_stderr(&file, &abandon, prefix.as_deref(), logs);
-            let _ = done.send(());
-            tail
-        })
-    };
-    match (feeder, stdout, stderr) {
-        (Ok(_), Ok(stdout), Ok(stderr)) => Ok(Readers { stdout, stderr }),
-        (feeder, stdout, stderr) => Err([feeder.err(), stdout.err(), stderr.err()]
+            let ready = self.poll(wait);
+            for (which, readable) in [(0, ready[0]), (1, ready[1])] {
+                if !readable {
+                    continue;
+                }
+                let pipe = if which == 0 {
+                    &mut self.stdout
+                } else {
+                    &mut self.stderr
+                };
+                let Some(mut file) = pipe.as_ref() else {
+                    continue;
+                };
+                match file.read(&mut buf) {
+                    Ok(0) => *pipe = None,
+                    Ok(n) if which == 0 => self.out.push(&buf[..n]),
+                    Ok(n) => self.err.push(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => *pipe = None,
+                }
+            }
+            if ticked.elapsed() >= TICK {
+                ticked = Instant::now();
+                // An empty chunk is the tick: only the logs' timer uses it.
+                self.out.push(&[]);
+                self.err.push(&[]);
+                if ended.is_none() && process::has_exited(pid) {
+                    if let Some(f) = exited.take() {
+                        ended = Some((f(), Instant::now()));
+                    }
+                }
+            }
+        }
+        let value = match (ended, exited) {
+            (Some((value, _)), _) => value,
+            (None, Some(f)) => f(),
+            (None, None) => unreachable!("the exit is seen once"),
+        };
+        let (out, overflow) = match self.out {
+            Stdout::Output { kept, overflow } => (kept, overflow),
+            // A command run's stdout went to the logs; its tail is kept for the error.
+            Stdout::Lines(lines) => (lines.finish(), false),
+        };
+        let tail = self.err.finish();
+        (
+            value,
+            Collected {
+                out,
+                overflow,
+                tail,
+            },
+        )
+    }
+
+    /// Waits up to `wait` for the open pipes; which of them (stdout, stderr) can be read
+    /// (data, or their end).
+    fn poll(&self, wait: Duration) -> [bool; 2] {
+        let open: Vec<(usize, &File)> = [&self.stdout, &self.stderr]
             .into_iter()
-            .flatten()
-            .next()
-            .unwrap_or_else(|| io::Error::other("no thread"))),
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|f| (i, f)))
+            .collect();
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .map(|(_, f)| PollFd::new(f.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+        let mut ready = [false; 2];
+        // Nothing (a timeout, EINTR): nothing to read yet.
+        if matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
+            for ((i, _), fd) in open.iter().zip(&fds) {
+                ready[*i] = fd.revents().is_some_and(|r| !r.is_empty());
+            }
+        }
+        ready
     }
 }
 
-/// Stdout up to [`MAX_OUTPUT`] bytes, and whether there was more.
-fn read_output(file: &File, abandon: &AtomicBool) -> (Vec<u8>, bool) {
-    let mut out = Vec::new();
-    let mut overflow = false;
-    pump(file, abandon, |chunk| {
-        if out.len() + chunk.len() > MAX_OUTPUT {
-            overflow = true;
-        } else {
-            out.extend_from_slice(chunk);
+impl Stdout {
+    fn push(&mut self, chunk: &[u8]) {
+        match self {
+            Stdout::Output { kept, overflow } => {
+                if kept.len() + chunk.len() > MAX_OUTPUT {
+                    *overflow = true;
+                } else {
+                    kept.extend_from_slice(chunk);
+                }
+            }
+            Stdout::Lines(lines) => lines.push(chunk),
         }
-    });
-    (out, overflow)
+    }
 }
 
-/// Passes stderr on to ours (each line with `prefix`, if any), keeps its lines as the run's
-/// logs (with `logs`), and returns its tail.
-fn pass_stderr(
-    file: &File,
-    abandon: &AtomicBool,
-    prefix: Option<&str>,
-    mut logs: Option<StderrLogs>,
-) -> Vec<u8> {
-    let mut tail = Tail::default();
-    let mut line: Vec<u8> = Vec::new();
-    // An empty chunk is pump's tick while nothing arrives: only the logs' timer uses it.
-    pump(file, abandon, |chunk| {
+/// Stderr (or a command run's stdout): passed on to ours (each line with `prefix`, if any),
+/// its lines kept as the run's logs (with `logs`), its tail kept.
+struct Lines {
+    prefix: Option<String>,
+    logs: Option<StderrLogs>,
+    tail: Tail,
+    /// The partial line waiting for its end, when prefixed.
+    line: Vec<u8>,
+}
+
+impl Lines {
+    fn new(prefix: Option<String>, logs: Option<StderrLogs>) -> Lines {
+        Lines {
+            prefix,
+            logs,
+            tail: Tail::default(),
+            line: Vec::new(),
+        }
+    }
+
+    /// Takes a chunk (an empty one: a tick while nothing arrives, for the logs' timer).
+    fn push(&mut self, chunk: &[u8]) {
         if !chunk.is_empty() {
-            tail.push(chunk);
-            match prefix {
+            self.tail.push(chunk);
+            match &self.prefix {
                 None => {
                     let _ = std::io::stderr().write_all(chunk);
                 }
-                Some(p) => prefix_lines(p, &mut line, chunk),
+                Some(p) => prefix_lines(p, &mut self.line, chunk),
             }
         }
-        if let Some(logs) = logs.as_mut() {
+        if let Some(logs) = self.logs.as_mut() {
             logs.push(chunk);
         }
-    });
-    if let (Some(p), false) = (prefix, line.is_empty()) {
-        line.push(b'\n');
-        write_prefixed(p, &line);
     }
-    if let Some(logs) = logs {
-        logs.finish();
+
+    /// At the end: the last partial line written, the logs finished; the tail.
+    fn finish(mut self) -> Vec<u8> {
+        if let (Some(p), false) = (&self.prefix, self.line.is_empty()) {
+            self.line.push(b'\n');
+            write_prefixed(p, &self.line);
+        }
+        if let Some(logs) = self.logs {
+            logs.finish();
+        }
+        self.tail.into_bytes()
     }
-    tail.into_bytes()
 }
 
 /// The last [`STDERR_TAIL`] bytes of stderr, in a buffer that never exceeds twice that.
@@ -228,31 +338,6 @@ fn write_prefixed(prefix: &str, line: &[u8]) {
     buf.extend_from_slice(prefix.as_bytes());
     buf.extend_from_slice(line);
     let _ = std::io::stderr().write_all(&buf);
-}
-
-/// Reads `file` until EOF, or until `abandon` is set and nothing more arrives; `sink` also
-/// gets an empty chunk whenever nothing arrived for a while (100 ms).
-fn pump(file: &File, abandon: &AtomicBool, mut sink: impl FnMut(&[u8])) {
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut reader = file;
-    loop {
-        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
-        if !matches!(poll(&mut fds, PollTimeout::from(100u8)), Ok(n) if n > 0) {
-            // Timeout (or EINTR): nothing to read yet.
-            if abandon.load(Ordering::SeqCst) {
-                return;
-            }
-            sink(&[]);
-            continue;
-        }
-        match reader.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => sink(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
-        }
-    }
 }
 
 #[cfg(test)]
