@@ -147,6 +147,15 @@ pub trait Leases {
     /// Extends a lease by `lease` from now (fenced, only while unexpired): Done(when the
     /// renewal began by the local clock).
     fn renew(&mut self, id: &str, generation: i64, lease: Duration) -> Result<Fenced<Instant>>;
+    /// Extends the leases of `runs` (id, generation) by `lease` from now in one write, each
+    /// fenced as [`Leases::renew`]; a run whose row another transaction holds is skipped, not
+    /// waited for (PostgreSQL). The ids renewed, and when the write began by the local clock;
+    /// a run left out is renewed alone or is no longer this worker's.
+    fn renew_many(
+        &mut self,
+        runs: &[(String, i64)],
+        lease: Duration,
+    ) -> Result<(Vec<String>, Instant)>;
     /// Completes a leased run with its output (fenced, unexpired).
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced>;
     /// Fails a leased run with its error (fenced, unexpired).

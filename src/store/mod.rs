@@ -576,6 +576,15 @@ impl Store {
         self.backend_mut().renew(id, generation, lease)
     }
 
+    /// Extends the leases of `runs` in one write ([`backend::Leases::renew_many`]).
+    pub fn renew_many(
+        &mut self,
+        runs: &[(String, i64)],
+        lease: Duration,
+    ) -> Result<(Vec<String>, Instant)> {
+        self.backend_mut().renew_many(runs, lease)
+    }
+
     /// Completes a leased run with its output (fenced).
     pub fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
         let output = output.map(storable);

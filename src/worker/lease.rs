@@ -535,20 +535,80 @@ impl Leases {
         }
     }
 
+    /// The deadline of `a` when its lease is to be renewed: not when its handler is finished,
+    /// killed or past its deadline (it is, or is being, killed).
+    fn renewable(a: &ActiveRun) -> Option<Option<Instant>> {
+        let s = a.lock();
+        if s.finished || s.killed.is_some() || s.deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        Some(s.deadline)
+    }
+
+    /// The lease of `a` was renewed by a write begun at `started`: the new deadline is passed
+    /// on (watchdog and supervisor), unless the old one passed meanwhile.
+    fn renewed(&self, a: &ActiveRun, started: Instant) {
+        let mut s = a.lock();
+        if s.deadline.is_some_and(|d| Instant::now() >= d) {
+            // Renewed too late: the watchdog or the supervisor kills it.
+            s.kill(KillReason::LeaseDeadline);
+            return;
+        }
+        let deadline = started + self.lease - self.margin();
+        s.deadline = Some(deadline);
+        s.extend(deadline);
+    }
+
+    /// Renews the leases of `runs` on `c` in one write, bounded by the earliest of their
+    /// deadlines; those it leaves out (a row locked elsewhere, a lease no longer ours) and,
+    /// when it fails, all of them are renewed one by one ([`Self::renew_one`]). True when
+    /// the connection is lost.
+    fn renew_all(&self, c: &mut Store, runs: &[Arc<ActiveRun>]) -> bool {
+        let due: Vec<(&Arc<ActiveRun>, Option<Instant>)> = runs
+            .iter()
+            .filter_map(|a| Self::renewable(a).map(|d| (a, d)))
+            .collect();
+        if due.len() < 2 {
+            return due.into_iter().any(|(a, _)| self.renew_one(c, a));
+        }
+        let fences: Vec<(String, i64)> = due
+            .iter()
+            .map(|(a, _)| (a.run_id.clone(), a.generation))
+            .collect();
+        let earliest = due.iter().filter_map(|(_, d)| *d).min();
+        let lease = self.lease;
+        let result = self.attempt(
+            || c.before_deadline(earliest, |c| c.renew_many(&fences, lease)),
+            Result::is_ok,
+        );
+        let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
+        if lost {
+            return true;
+        }
+        let renewed: Vec<String> = match result {
+            Ok((renewed, started)) => {
+                for (a, _) in &due {
+                    if renewed.contains(&a.run_id) {
+                        self.renewed(a, started);
+                    }
+                }
+                renewed
+            }
+            Err(_) => Vec::new(),
+        };
+        due.into_iter()
+            .filter(|(a, _)| !renewed.contains(&a.run_id))
+            .any(|(a, _)| self.renew_one(c, a))
+    }
+
     /// Renews the lease of one run on `c`, unless its handler is finished, killed or past its
     /// deadline; passes the new deadline on (watchdog and supervisor), or marks the lease
     /// lost. True when the connection is lost.
     fn renew_one(&self, c: &mut Store, a: &ActiveRun) -> bool {
-        let deadline = {
-            // A run past its deadline is not renewed: its handler is (being) killed.
-            let s = a.lock();
-            if s.finished || s.killed.is_some() || s.deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
-            }
-            s.deadline
+        let Some(deadline) = Self::renewable(a) else {
+            return false;
         };
         let lease = self.lease;
-        let margin = self.margin();
         // Waiting for a lock ends at the run's deadline: a later renewal would not count, and a
         // wait of `--busy-timeout` would hold up the other runs' renewals and the worker's exit.
         let result = self.attempt(
@@ -558,17 +618,7 @@ impl Leases {
         // The server can say it ends the connection before the client notices.
         let lost = result.as_ref().is_err_and(|e| c.is_lost_after(e)) || c.is_lost();
         match result {
-            Ok(Fenced::Done(started)) => {
-                let mut s = a.lock();
-                if s.deadline.is_some_and(|d| Instant::now() >= d) {
-                    // Renewed too late: the watchdog or the supervisor kills it.
-                    s.kill(KillReason::LeaseDeadline);
-                    return false;
-                }
-                let deadline = started + lease - margin;
-                s.deadline = Some(deadline);
-                s.extend(deadline);
-            }
+            Ok(Fenced::Done(started)) => self.renewed(a, started),
             Ok(Fenced::LeaseLost) => a.lost.store(true, Ordering::SeqCst),
             // The deadline passed while waiting: the watchdog stops the handler and its outcome
             // is reported; there is nothing more to say here.
@@ -618,13 +668,10 @@ impl Leases {
                 }
                 continue;
             }
-            for a in runs {
-                if self.renew_one(c, &a) {
-                    // The rest are renewed on a new connection, soon.
-                    store = None;
-                    soon = true;
-                    break;
-                }
+            if self.renew_all(c, &runs) {
+                // The rest are renewed on a new connection, soon.
+                store = None;
+                soon = true;
             }
         }
     }

@@ -285,6 +285,47 @@ both! {
         );
     }
 
+    fn renew_many_renews_each_lease_that_is_still_ours_in_one_write() {
+        let env = Env::new();
+        let mut store = open(&env);
+        for _ in 0..4 {
+            store.enqueue(&spec("job")).unwrap();
+        }
+        let short = Duration::from_secs(5);
+        let claimed = store.claim_many(&Jobs::All, "me", short, 4).unwrap();
+        assert_eq!(claimed.len(), 4);
+        let runs: Vec<_> = claimed.into_iter().map(|(r, _)| r).collect();
+        // The third one is no longer ours (completed), the fourth is asked for with a stale
+        // generation: only the first two are renewed.
+        let g = |i: usize| runs[i].lease_generation;
+        assert_eq!(store.complete(&runs[2].id, g(2), None).unwrap(), Fenced::Done(()));
+        let expiry = |store: &mut Store, i: usize| store.run(&runs[i].id).unwrap().unwrap();
+        let before: Vec<String> = (0..4)
+            .map(|i| expiry(&mut store, i).lease_expires_at.unwrap_or_default())
+            .collect();
+        let fences: Vec<(String, i64)> = vec![
+            (runs[0].id.clone(), g(0)),
+            (runs[1].id.clone(), g(1)),
+            (runs[2].id.clone(), g(2)),
+            (runs[3].id.clone(), g(3) - 1),
+        ];
+        let long = Duration::from_secs(3600);
+        let (mut renewed, _) = store.renew_many(&fences, long).unwrap();
+        renewed.sort();
+        let mut want = vec![runs[0].id.clone(), runs[1].id.clone()];
+        want.sort();
+        assert_eq!(renewed, want);
+        for (i, before) in before.iter().enumerate() {
+            let after = expiry(&mut store, i).lease_expires_at.unwrap_or_default();
+            if i < 2 {
+                assert!(after > *before, "run {i}: {after} after {before}");
+            } else {
+                assert_eq!(&after, before, "run {i} changed");
+            }
+        }
+        assert_eq!(store.renew_many(&[], long).unwrap().0, Vec::<String>::new());
+    }
+
     fn details_and_log_pages_read_one_run_in_order() {
         let env = Env::new();
         let mut store = open(&env);
@@ -708,4 +749,50 @@ both! {
             assert_eq!(&store.resolve_id(handle).unwrap(), id, "{handle}");
         }
     }
+}
+
+/// On PostgreSQL a run whose row another session holds locked is left out of `renew_many`
+/// at once (the worker renews it alone, by its own deadline): one locked run never holds up
+/// the renewal of the others.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn pg_renew_many_skips_a_row_another_session_holds() {
+    let env = Env::on(Backend::Postgres);
+    let mut store = open(&env);
+    for _ in 0..3 {
+        store.enqueue(&spec("job")).unwrap();
+    }
+    let lease = Duration::from_secs(30);
+    let runs: Vec<_> = store
+        .claim_many(&Jobs::All, "me", lease, 3)
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(runs.len(), 3);
+    let mut holder = pg_connect(&env.db_arg());
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM durably_runs WHERE id = {} FOR UPDATE",
+            lit(&runs[0].id)
+        ))
+        .unwrap();
+    let fences: Vec<(String, i64)> = runs
+        .iter()
+        .map(|r| (r.id.clone(), r.lease_generation))
+        .collect();
+    let started = Instant::now();
+    let (mut renewed, _) = store.renew_many(&fences, lease).unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "waited {took:?} for the locked row"
+    );
+    renewed.sort();
+    let mut want = vec![runs[1].id.clone(), runs[2].id.clone()];
+    want.sort();
+    assert_eq!(renewed, want);
+    holder.batch_execute("ROLLBACK").unwrap();
+    let (renewed, _) = store.renew_many(&fences[..1], lease).unwrap();
+    assert_eq!(renewed, vec![runs[0].id.clone()]);
 }

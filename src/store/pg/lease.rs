@@ -508,6 +508,37 @@ impl Leases for Postgres {
         Ok(Fenced::when(n > 0, started))
     }
 
+    /// Extends the leases of `runs` in one statement, each fenced as [`Self::renew`]; rows
+    /// another transaction holds are skipped (`lease_renew_many.sql`). The ids renewed.
+    fn renew_many(
+        &mut self,
+        runs: &[(String, i64)],
+        lease: Duration,
+    ) -> Result<(Vec<String>, Instant)> {
+        let ids: Vec<String> = runs.iter().map(|(id, _)| id.clone()).collect();
+        let generations: Vec<String> = runs.iter().map(|(_, g)| g.to_string()).collect();
+        let statement = literal::inline(
+            include_str!("../../../sql/postgres/lease_renew_many.sql"),
+            &[
+                Lit::Texts(&ids),
+                Lit::Texts(&generations),
+                Lit::Int(ms(lease)),
+            ],
+        )?;
+        let (answer, started) = self.simple_write("renew leases", &[statement])?;
+        let renewed = by_statement(&answer)
+            .last()
+            .map(|write| {
+                write
+                    .rows
+                    .iter()
+                    .filter_map(|r| r.get(0).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((renewed, started))
+    }
+
     /// Completes a leased run with its output (fenced, lease unexpired).
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
         self.result_write(id, generation, Ok(output))

@@ -439,6 +439,28 @@ impl Leases for Sqlite {
         })
     }
 
+    /// Extends the leases of `runs` in one transaction, each fenced as [`Self::renew`] (the
+    /// file's write lock is one for all: nothing is skipped). The ids renewed.
+    fn renew_many(
+        &mut self,
+        runs: &[(String, i64)],
+        lease: Duration,
+    ) -> Result<(Vec<String>, Instant)> {
+        self.write(|tx| {
+            let started = Instant::now();
+            let ms = crate::time::now_ms();
+            let now = crate::time::format_ms(ms);
+            let expires = crate::time::format_ms(ms + lease.as_millis() as i64);
+            let mut renewed = Vec::new();
+            for (id, generation) in runs {
+                if lease::renew(tx, id, *generation, &now, &expires)? {
+                    renewed.push(id.clone());
+                }
+            }
+            Ok((renewed, started))
+        })
+    }
+
     /// Completes a leased run with its output (fenced).
     fn complete(&mut self, id: &str, generation: i64, output: Option<&str>) -> Result<Fenced> {
         self.write(|tx| {
