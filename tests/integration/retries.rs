@@ -485,3 +485,45 @@ fn a_flaky_handler_completes_on_its_third_attempt_sqlite() {
 fn a_flaky_handler_completes_on_its_third_attempt_pg() {
     Backend::Postgres.run(flaky_chain)
 }
+
+both! {
+    fn deleting_an_attempt_takes_its_rows_of_ours_with_it() {
+        // rm of a held successor, rm of a run and a purge each take the run's attempt row (and
+        // give-back count) in the same transaction: the attempt before a deleted successor is
+        // its chain's latest again, and no row of ours outlives its run.
+        let env = Env::init();
+        env.handler("flaky", "exit 3");
+        env.handler("keep", "echo 1");
+        let first = env.enqueue_job("flaky", &["--retries", "2", "--backoff", "1h"]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        let out = env.run(&["work", "--until-idle", "--handlers", &h]);
+        assert_eq!(out.code, 5, "{out:?}");
+        let next = held(&env)[0][0].clone().unwrap();
+        // A give-back count of the failed run, as a worker's own trouble leaves one.
+        env.exec(&format!(
+            "INSERT INTO durably_cli_given_back (run_id, times) VALUES ('{first}', 1)"
+        ));
+        let latest = || env.ok(&["ls", "--latest", "--format", "ids"]).stdout;
+        assert_eq!(latest().trim(), next);
+        env.ok(&["rm", "--force", &next]);
+        assert_eq!(latest().trim(), first, "the failed run is its chain's latest again");
+        let rows = attempts(&env);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0][0].as_deref(), Some(first.as_str()));
+        // rm of the failed run itself.
+        env.ok(&["rm", &first]);
+        assert!(attempts(&env).is_empty());
+        assert_eq!(env.count("SELECT COUNT(*) FROM durably_cli_given_back"), 0);
+        // A purge takes the rows of every run it deletes, and nothing else.
+        let a = env.enqueue_job("flaky", &["--retries", "2", "--backoff", "1h"]);
+        let b = env.enqueue_job("keep", &["--retries", "1"]);
+        let out = env.run(&["work", "--until-idle", "--handlers", &h]);
+        assert_eq!(out.code, 5, "{out:?}");
+        assert_eq!(env.status(&a), "failed");
+        assert_eq!(env.status(&b), "completed");
+        env.ok(&["rm", "--status", "failed", "--older-than", "0s"]);
+        let left: Vec<_> = attempts(&env).into_iter().map(|r| r[0].clone().unwrap()).collect();
+        assert!(!left.contains(&a), "{left:?}");
+        assert!(left.contains(&b), "{left:?}");
+    }
+}

@@ -226,6 +226,8 @@ impl PgBatch<'_> {
 struct Writes<'a> {
     tx: &'a mut postgres::Client,
     clock: &'a mut Clock,
+    /// Our tables exist: a deleted run's rows in them go with it.
+    ours: bool,
 }
 
 impl rules::RunWrites for Writes<'_> {
@@ -238,7 +240,7 @@ impl rules::RunWrites for Writes<'_> {
     }
 
     fn delete_run(&mut self, id: &str) -> Result<()> {
-        runs::delete_run(self.tx, id)
+        runs::delete_run(self.tx, id, self.ours)
     }
 
     fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
@@ -624,8 +626,9 @@ impl RunChanges for Postgres {
 
     /// Enqueues a terminal run again as a new run ([`rules::retrigger`]).
     fn retrigger(&mut self, given: &str) -> Result<Run> {
+        let ours = self.ours;
         self.write_then(|tx, clock| {
-            rules::retrigger(&mut Writes { tx, clock }, given)
+            rules::retrigger(&mut Writes { tx, clock, ours }, given)
         }, |run| format!(
             "the new run {} exists if `durably show {}` finds it; retrigger again only if it does not",
             run.id, run.id
@@ -634,15 +637,17 @@ impl RunChanges for Postgres {
 
     /// Cancels a pending or leased run; its id ([`rules::cancel`]).
     fn cancel(&mut self, given: &str) -> Result<String> {
+        let ours = self.ours;
         self.write_then(|tx, clock| {
-            rules::cancel(&mut Writes { tx, clock }, given)
+            rules::cancel(&mut Writes { tx, clock, ours }, given)
         }, |id| format!("`durably show {id}` tells whether run {id} was cancelled; cancelling again is harmless"))
     }
 
     /// Deletes a run with its labels, steps and logs; its id ([`rules::delete`]).
     fn delete(&mut self, given: &str, force: bool) -> Result<String> {
+        let ours = self.ours;
         self.write_then(|tx, clock| {
-            rules::delete(&mut Writes { tx, clock }, given, force)
+            rules::delete(&mut Writes { tx, clock, ours }, given, force)
         }, |id| format!("`durably show {id}` tells whether run {id} was deleted; deleting again is harmless"))
     }
 }
@@ -728,8 +733,9 @@ impl Maintenance for Postgres {
 
     /// Deletes at most `batch` runs of a purge in one transaction; how many.
     fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
+        let ours = self.ours;
         self.write_then(
-            |tx, _| runs::purge_batch(tx, f, batch),
+            |tx, _| runs::purge_batch(tx, f, batch, ours),
             |n| format!("a batch of {n} runs may or may not have been deleted; the purge can be run again"),
         )
     }

@@ -470,14 +470,30 @@ pub fn cancel(c: &mut impl GenericClient, id: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Deletes a run with its labels, steps and logs.
-pub fn delete_run(c: &mut impl GenericClient, id: &str) -> Result<()> {
+/// Deletes a run with its labels, steps and logs, and (`ours`: our tables exist) our rows of
+/// it.
+pub fn delete_run(c: &mut impl GenericClient, id: &str, ours: bool) -> Result<()> {
     for stmt in include_str!("../../../sql/postgres/delete_run.sql")
         .split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
         c.execute_typed(stmt, &[p(&id)])?;
+    }
+    if ours {
+        delete_ours(c, &[id.to_string()])?;
+    }
+    Ok(())
+}
+
+/// Our rows of deleted runs (`delete_ours.sql`): their attempt rows and give-back counts.
+fn delete_ours(c: &mut impl GenericClient, ids: &[String]) -> Result<()> {
+    for stmt in include_str!("../../../sql/postgres/delete_ours.sql")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        c.execute_typed(stmt, &[p(&ids)])?;
     }
     Ok(())
 }
@@ -512,7 +528,12 @@ pub fn purge_count(c: &mut impl GenericClient, f: &PurgeFilter) -> Result<u64> {
 }
 
 /// Deletes at most `batch` matching runs with their labels, steps and logs; how many.
-pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> Result<u64> {
+pub fn purge_batch(
+    c: &mut impl GenericClient,
+    f: &PurgeFilter,
+    batch: u64,
+    ours: bool,
+) -> Result<u64> {
     let (cond, params) = purge_where(c, f)?;
     let sql = format!(
         "SELECT id FROM durably_runs WHERE {cond} LIMIT {}",
@@ -532,6 +553,9 @@ pub fn purge_batch(c: &mut impl GenericClient, f: &PurgeFilter, batch: u64) -> R
         .filter(|s| !s.is_empty())
     {
         c.execute_typed(stmt, &[p(&ids)])?;
+    }
+    if ours {
+        delete_ours(c, &ids)?;
     }
     Ok(ids.len() as u64)
 }

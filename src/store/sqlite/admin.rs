@@ -11,10 +11,18 @@ pub fn cancel(tx: &Connection, id: &str, now: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Deletes a run with its labels, steps and logs.
-pub fn delete_run(tx: &Connection, id: &str) -> Result<()> {
-    for stmt in include_str!("../../../sql/delete_run.sql")
-        .split(';')
+/// Deletes a run with its labels, steps and logs, and (`ours`: our tables exist) our rows of
+/// it (`delete_ours.sql`).
+pub fn delete_run(tx: &Connection, id: &str, ours: bool) -> Result<()> {
+    let theirs = include_str!("../../../sql/delete_run.sql");
+    let ours = if ours {
+        include_str!("../../../sql/delete_ours.sql")
+    } else {
+        ""
+    };
+    for stmt in [theirs, ours]
+        .into_iter()
+        .flat_map(|sql| sql.split(';'))
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {

@@ -190,11 +190,14 @@ impl HeldStatements for Held<'_> {
     }
 
     fn delete_held(&mut self, id: &str) -> Result<bool> {
-        let mut deleted = 0;
-        for stmt in split(include_str!("../../../sql/held_delete.sql")) {
-            deleted += self.conn.prepare_cached(stmt)?.execute([id])?;
+        // The held row first: only when there was one do its waits and attempt row go.
+        for (i, stmt) in split(include_str!("../../../sql/held_delete.sql")).enumerate() {
+            let n = self.conn.prepare_cached(stmt)?.execute([id])?;
+            if i == 0 && n == 0 {
+                return Ok(false);
+            }
         }
-        Ok(deleted > 0)
+        Ok(true)
     }
 }
 

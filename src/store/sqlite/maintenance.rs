@@ -80,7 +80,7 @@ pub fn purge_count(conn: &Connection, f: &PurgeFilter) -> Result<u64> {
 
 /// Deletes at most `batch` matching runs (with their labels, steps and logs) in the caller's
 /// transaction; returns how many.
-pub fn purge_batch(tx: &Transaction, f: &PurgeFilter, batch: u64) -> Result<u64> {
+pub fn purge_batch(tx: &Transaction, f: &PurgeFilter, batch: u64, ours: bool) -> Result<u64> {
     let (cond, mut params) = purge_where(f);
     params.push(Value::Integer(batch as i64));
     let sql = format!(
@@ -92,7 +92,7 @@ pub fn purge_batch(tx: &Transaction, f: &PurgeFilter, batch: u64) -> Result<u64>
         .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in &ids {
-        super::admin::delete_run(tx, id)?;
+        super::admin::delete_run(tx, id, ours)?;
     }
     Ok(ids.len() as u64)
 }
@@ -158,7 +158,8 @@ impl Maintenance for super::Sqlite {
 
     /// Deletes at most `batch` runs of the purge in one transaction; returns how many.
     fn purge_batch(&mut self, f: &PurgeFilter, batch: u64) -> Result<u64> {
-        self.write(|tx| purge_batch(tx, f, batch))
+        let ours = self.ours;
+        self.write(|tx| purge_batch(tx, f, batch, ours))
     }
 
     /// Purges in short IMMEDIATE transactions, so other writers wait at most one batch;

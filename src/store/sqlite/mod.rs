@@ -72,25 +72,27 @@ impl SqliteBatch<'_> {
 
 /// The statements of [`rules`] in one `BEGIN IMMEDIATE` transaction.
 struct Writes<'a> {
-    conn: &'a Connection,
+    tx: &'a Connection,
     clock: &'a mut Clock,
+    /// Our tables exist: a deleted run's rows in them go with it.
+    ours: bool,
 }
 
 impl rules::RunWrites for Writes<'_> {
     fn find_run(&mut self, given: &str) -> Result<Run> {
-        find_run(self.conn, given)
+        find_run(self.tx, given)
     }
 
     fn cancel_run(&mut self, id: &str) -> Result<bool> {
-        admin::cancel(self.conn, id, &crate::time::now())
+        admin::cancel(self.tx, id, &crate::time::now())
     }
 
     fn delete_run(&mut self, id: &str) -> Result<()> {
-        admin::delete_run(self.conn, id)
+        admin::delete_run(self.tx, id, self.ours)
     }
 
     fn enqueue(&mut self, spec: &RunSpec) -> Result<(Run, Disposition)> {
-        enqueue::enqueue(self.conn, spec, self.clock)
+        enqueue::enqueue(self.tx, spec, self.clock)
     }
 }
 
@@ -298,25 +300,25 @@ impl RunChanges for Sqlite {
 
     /// Enqueues a terminal run again as a new run ([`rules::retrigger`]).
     fn retrigger(&mut self, given: &str) -> Result<Run> {
-        let clock = &mut self.clock;
+        let (clock, ours) = (&mut self.clock, self.ours);
         db::write(&mut self.conn, &self.path, |tx| {
-            rules::retrigger(&mut Writes { conn: tx, clock }, given)
+            rules::retrigger(&mut Writes { tx, clock, ours }, given)
         })
     }
 
     /// Cancels a pending or leased run; its id ([`rules::cancel`]).
     fn cancel(&mut self, given: &str) -> Result<String> {
-        let clock = &mut self.clock;
+        let (clock, ours) = (&mut self.clock, self.ours);
         db::write(&mut self.conn, &self.path, |tx| {
-            rules::cancel(&mut Writes { conn: tx, clock }, given)
+            rules::cancel(&mut Writes { tx, clock, ours }, given)
         })
     }
 
     /// Deletes a run with its labels, steps and logs; its id ([`rules::delete`]).
     fn delete(&mut self, given: &str, force: bool) -> Result<String> {
-        let clock = &mut self.clock;
+        let (clock, ours) = (&mut self.clock, self.ours);
         db::write(&mut self.conn, &self.path, |tx| {
-            rules::delete(&mut Writes { conn: tx, clock }, given, force)
+            rules::delete(&mut Writes { tx, clock, ours }, given, force)
         })
     }
 }
