@@ -30,7 +30,6 @@ use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 /// The variable naming the execution's private directory in a handler's environment.
 pub const DIR_VAR: &str = "DURABLY_EXECUTION_DIR";
@@ -116,52 +115,22 @@ pub fn reserve_step(name: &str) -> Result<Option<StepReservation>> {
     }
 }
 
-/// Where execution directories are made, in order of preference: `TMPDIR` when the user set
-/// it; else a directory in memory (`XDG_RUNTIME_DIR`, the user's own, or `/dev/shm`), where
-/// making and removing one costs a few microseconds instead of a journalled inode and block
-/// of a disk's file system (a fifth of a no-op run's worker time on ext4, BENCHMARKS.md);
-/// else the system's temp directory.
-fn places() -> &'static [PathBuf] {
-    static PLACES: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    PLACES.get_or_init(|| {
-        let set = |var: &str| {
-            std::env::var_os(var)
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute() && p.is_dir())
-        };
-        let mut places: Vec<PathBuf> = Vec::new();
-        if let Some(tmp) = set("TMPDIR") {
-            places.push(tmp);
-        } else {
-            places.extend(set("XDG_RUNTIME_DIR"));
-            let shm = Path::new("/dev/shm");
-            if shm.is_dir() {
-                places.push(shm.to_path_buf());
-            }
-        }
-        places.push(std::env::temp_dir());
-        places
-    })
-}
-
 /// Worker side: the private directory of one execution, removed when dropped.
 pub struct Channel {
     dir: tempfile::TempDir,
 }
 
 impl Channel {
-    /// A new directory with an empty report file, in the first of [`places`] that can hold
-    /// one (None when none can: the handler then runs without it).
-    pub fn new() -> Option<Channel> {
-        places().iter().find_map(|place| {
-            let dir = tempfile::Builder::new()
-                .prefix("durably-run-")
-                .tempdir_in(place)
-                .ok()?;
-            File::create(dir.path().join(TROUBLE)).ok()?;
-            Some(Channel { dir })
-        })
+    /// A new directory with an empty report file in `parent` (the worker's directory of
+    /// them, `worker::executions`); None when it cannot be made: the handler then runs
+    /// without it.
+    pub fn new(parent: &Path) -> Option<Channel> {
+        let dir = tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(parent)
+            .ok()?;
+        File::create(dir.path().join(TROUBLE)).ok()?;
+        Some(Channel { dir })
     }
 
     /// The variable to put into the handler's environment.

@@ -34,6 +34,7 @@ macro_rules! repeated {
 }
 
 pub mod clock;
+mod executions;
 pub mod handler;
 mod held;
 pub mod lease;
@@ -128,6 +129,9 @@ pub struct ExecutorContext {
     pub writes: Option<shared_store::SharedStore>,
     /// The claim an executor may make with its run's result (offered by the main loop).
     pub ahead: lease::ClaimAhead,
+    /// Where each execution's private directory is made ([`executions`]); None: nowhere
+    /// could hold one.
+    pub executions: Option<PathBuf>,
 }
 
 impl ExecutorContext {
@@ -379,6 +383,8 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
             .unwrap_or_else(|_| path.clone()),
     };
     let writes = writes_store(&store, opts, cfg.concurrency, call_bound);
+    // Removed when it drops, at the end of `run`, like the password file.
+    let executions = executions::Executions::create();
     let shared = Arc::new(ExecutorContext {
         store: shared_store::SharedStore::new(store),
         opts: opts.clone(),
@@ -396,6 +402,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
         call_bound,
         writes,
         ahead: lease::ClaimAhead::default(),
+        executions: executions.as_ref().map(|e| e.path().to_path_buf()),
     });
     let leases = Leases::new(cfg.lease);
     let threads = leases

@@ -39,7 +39,7 @@ pub fn for_handlers(opts: &Options) -> Result<Option<Passfile>> {
         return Ok(None);
     };
     let base = base_dir();
-    remove_abandoned(&base);
+    remove_abandoned(&base, PREFIX);
     create(&base, &line).map(Some).map_err(|e| {
         anyhow!(
             "cannot create the password file for handlers in {}: {e}",
@@ -77,8 +77,9 @@ fn create(base: &Path, line: &str) -> std::io::Result<Passfile> {
     Ok(passfile)
 }
 
-/// Removes the password directories of this user's workers that no longer run.
-fn remove_abandoned(base: &Path) {
+/// Removes the directories named `prefix` + PID + `-…` in `base` of this user's workers that
+/// no longer run (their password files, their execution directories).
+pub(super) fn remove_abandoned(base: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
@@ -87,7 +88,7 @@ fn remove_abandoned(base: &Path) {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|n| n.strip_prefix(prefix))
             .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<i32>().ok())
         else {

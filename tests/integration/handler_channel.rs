@@ -160,8 +160,8 @@ both! {
 
 both! {
     /// The execution's directory is made in TMPDIR when the user set it, else in memory
-    /// (XDG_RUNTIME_DIR, else /dev/shm, where making one costs no journalled disk inode), and is
-    /// gone when the run ends.
+    /// (XDG_RUNTIME_DIR, else /dev/shm, where making one costs no journalled disk inode), in
+    /// a directory of the worker's own that is gone when the worker ends.
     fn the_execution_directory_goes_to_tmpdir_when_set_else_to_memory() {
         let env = Env::init();
         let seen = env.path("seen");
@@ -200,8 +200,66 @@ both! {
             assert_eq!(env.status(&id), "completed", "{out:?}");
             let dir = std::fs::read_to_string(&seen).unwrap();
             let dir = Path::new(dir.trim());
-            assert_eq!(dir.parent(), Some(want), "TMPDIR {tmp:?}, XDG_RUNTIME_DIR {xdg:?}");
-            assert!(!dir.exists(), "{} outlived its run", dir.display());
+            // The execution's directory is in the worker's own, durably-x-PID-…
+            let worker = dir.parent().unwrap();
+            let name = worker.file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with("durably-x-"), "{}", dir.display());
+            assert_eq!(worker.parent(), Some(want), "TMPDIR {tmp:?}, XDG_RUNTIME_DIR {xdg:?}");
+            assert!(!worker.exists(), "{} outlived its worker", worker.display());
         }
+    }
+}
+
+both! {
+    /// A worker killed with `kill -9` leaves its directory of execution directories behind;
+    /// the next worker to start as the same user removes it (and leaves a live worker's alone).
+    fn the_next_worker_removes_the_execution_directories_of_a_killed_one() {
+        let env = Env::init();
+        let place = env.path("tmp");
+        std::fs::create_dir(&place).unwrap();
+        env.handler("block", "while :; do sleep 0.05; done");
+        env.handler("quick", "echo 1");
+        env.enqueue_job("block", &[]);
+        let h = env.handlers.to_str().unwrap().to_string();
+        let start = |args: &[&str]| {
+            let mut c = env.command(args);
+            c.env("TMPDIR", &place)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            c.spawn().expect("start a worker")
+        };
+        let mut killed = start(&["work", "--handlers", &h, "--job", "block"]);
+        let mut live = start(&["work", "--handlers", &h, "--job", "nothing"]);
+        let dirs = || -> Vec<String> {
+            let mut d: Vec<String> = std::fs::read_dir(&place)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("durably-x-"))
+                .collect();
+            d.sort();
+            d
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while dirs().len() < 2 || env.count("SELECT COUNT(*) FROM durably_runs WHERE status = 'leased'") < 1 {
+            assert!(std::time::Instant::now() < deadline, "workers did not start: {:?}", dirs());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let mine = |pid: u32| dirs().into_iter().find(|d| d.starts_with(&format!("durably-x-{pid}-")));
+        let left = mine(killed.id()).expect("the killed worker's directory");
+        killed.kill().unwrap();
+        killed.wait().unwrap();
+        assert!(dirs().contains(&left), "kill -9 leaves it: {:?}", dirs());
+        let id = env.enqueue_job("quick", &[]);
+        let mut c = env.command(&["work", "--until-idle", "--handlers", &h, "--job", "quick"]);
+        c.env("TMPDIR", &place);
+        let out = run_command(c, None);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(env.status(&id), "completed");
+        assert!(!dirs().contains(&left), "the killed worker's directory is left: {:?}", dirs());
+        assert!(mine(live.id()).is_some(), "a live worker's directory was removed: {:?}", dirs());
+        live.kill().unwrap();
+        live.wait().unwrap();
     }
 }

@@ -88,7 +88,7 @@ pub fn execute(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<ActiveRun>
 fn execute_quietly(shared: &Arc<ExecutorContext>, run: &Run, active: &Arc<ActiveRun>) -> Finished {
     // The execution's private directory (trouble reports, step reservations), removed when
     // this function returns, after the handler and its pipes are done.
-    let channel = Channel::new();
+    let channel = shared.executions.as_deref().and_then(Channel::new);
     if let Some(error) = record::crash_loop(shared, run) {
         return finish(shared, run, active, Err(error), FailureCause::CrashLoop);
     }

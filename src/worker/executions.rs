@@ -1,0 +1,70 @@
+//! The directory of a worker's execution directories: each execution's private directory
+//! (`DURABLY_EXECUTION_DIR`, [`crate::handler_channel::Channel`]) is made in it. Named
+//! `durably-x-PID-…`, mode 0700, in `TMPDIR` when the user set it, else in memory
+//! (`XDG_RUNTIME_DIR`, the user's own, or `/dev/shm`), where making and removing a directory
+//! a run costs a few microseconds instead of a journalled inode and block of a disk's file
+//! system (a third of a no-op run's executor time on ext4, BENCHMARKS.md); else the system's
+//! temporary directory. The worker removes it when it ends; one killed with `kill -9` leaves
+//! it behind, and the next worker to start on this machine (as the same user) removes those of
+//! workers that are gone, as it does their password files ([`super::passfile`]).
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "durably-x-";
+
+/// The worker's directory of execution directories; removed on drop.
+pub struct Executions {
+    dir: PathBuf,
+}
+
+impl Drop for Executions {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Executions {
+    /// The directory, in the first of [`places`] that can hold one, after removing the
+    /// abandoned ones there. None when none can: handlers then run without an execution
+    /// directory (their `durably` commands work, without trouble reports or step reservations).
+    pub fn create() -> Option<Executions> {
+        let name = format!(
+            "{PREFIX}{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        );
+        places().into_iter().find_map(|place| {
+            super::passfile::remove_abandoned(&place, PREFIX);
+            let dir = place.join(&name);
+            std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
+            Some(Executions { dir })
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Where the directory may go, in order of preference (see the module's text).
+fn places() -> Vec<PathBuf> {
+    let set = |var: &str| {
+        std::env::var_os(var)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_dir())
+    };
+    let mut places: Vec<PathBuf> = Vec::new();
+    if let Some(tmp) = set("TMPDIR") {
+        places.push(tmp);
+    } else {
+        places.extend(set("XDG_RUNTIME_DIR"));
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            places.push(shm.to_path_buf());
+        }
+    }
+    places.push(std::env::temp_dir());
+    places
+}
