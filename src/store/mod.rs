@@ -218,10 +218,11 @@ impl Store {
     }
 
     /// Makes sure of what a worker's hot statements need on the server: on PostgreSQL the
-    /// functions that keep their plans (`store::pg::plans`); nothing on SQLite.
-    pub fn ensure_plans(&mut self) -> Result<()> {
+    /// functions that keep their plans (`store::pg::plans`); nothing on SQLite. False when
+    /// the claim's partial index is missing (PostgreSQL: `durably init` adds it).
+    pub fn ensure_plans(&mut self) -> Result<bool> {
         match self {
-            Store::Sqlite(_) => Ok(()),
+            Store::Sqlite(_) => Ok(true),
             Store::Postgres(p) => p.ensure_plans(),
         }
     }

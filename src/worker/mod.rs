@@ -349,7 +349,14 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     // The worker releases held runs, materialises schedules and honours pauses: our tables
     // must be there (store::ours), on a database the library created too.
     store.ensure_ours()?;
-    store.ensure_plans()?;
+    if !store.ensure_plans()? {
+        // A database the library (or an earlier durably) created: claims work, but with
+        // statistics taken while the queue was full each may read every completed run.
+        note!(
+            "the claim's index idx_durably_runs_pending_created_id is missing: run `durably init` \
+             to add it (until then a claim may read past every completed run)"
+        );
+    }
     lease::note_clock_offset(&store);
     let call_bound = cfg.lease.max(MIN_CALL_BOUND);
     if let Some(p) = store.postgres_mut() {

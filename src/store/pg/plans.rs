@@ -180,17 +180,19 @@ impl Postgres {
     /// Creates the functions of [`plans`] the database lacks, in one transaction under the
     /// schema's advisory lock (one round trip when they are all there). Done: the lease
     /// writes call them from now on. A database that refuses (no right to create functions
-    /// in the schema) is not an error: the statements are then sent as text.
-    pub fn ensure_plans(&mut self) -> Result<()> {
+    /// in the schema) is not an error: the statements are then sent as text. Whether the
+    /// claim's partial index is there (true when that could not be read).
+    pub fn ensure_plans(&mut self) -> Result<bool> {
         let names: Vec<&str> = plans().all().iter().map(|p| p.name.as_str()).collect();
         let shown = self.shown.clone();
-        let result = (|| -> Result<String> {
+        let result = (|| -> Result<(String, bool)> {
             let mut client = self.client.borrow_mut();
             let row = client.query_typed_one(
                 include_str!("../../../sql/postgres/plans_present.sql"),
                 &[(&names, Type::TEXT_ARRAY)],
             )?;
             let (present, schema): (i64, Option<String>) = (row.try_get(0)?, row.try_get(1)?);
+            let index: bool = row.try_get(2)?;
             let schema = schema.ok_or_else(|| anyhow::anyhow!("no schema on the search_path"))?;
             if usize::try_from(present).ok() != Some(names.len()) {
                 // Functions of these names another role owns make this fail: text, then.
@@ -199,18 +201,18 @@ impl Postgres {
                     plans().all().map(|p| p.ddl.as_str()),
                 )?;
             }
-            Ok(schema)
+            Ok((schema, index))
         })();
         match result {
-            Ok(schema) => {
+            Ok((schema, index)) => {
                 // One database a process: the schema is the same at every call.
                 if SCHEMA.get_or_init(|| schema.clone()) == &schema {
                     READY.store(true, Ordering::Relaxed);
                 }
-                Ok(())
+                Ok(index)
             }
             Err(e) if super::is_connection_error(&e) => Err(super::describe(e, &shown)),
-            Err(_) => Ok(()),
+            Err(_) => Ok(true),
         }
     }
 }
