@@ -694,6 +694,63 @@ fn the_pg_variables_fill_the_url() {
     assert_eq!(db.count("durably_schema_versions"), 1);
 }
 
+/// A server reached through its Unix socket (`PGHOST=/dir`, the usual local setup with peer
+/// authentication): every command and a worker and its handlers work with the default sslmode,
+/// and with `require`, which libpq ignores over a Unix socket (no TLS there; the kernel carries
+/// the bytes). Needs the test server on this machine, as CI has it.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn a_unix_socket_connects_whatever_the_sslmode() {
+    let db = PgDb::new("unix_socket");
+    let mut c = db.client();
+    let dirs: String = c
+        .query_one("SHOW unix_socket_directories", &[])
+        .unwrap()
+        .get(0);
+    let port: String = c.query_one("SHOW port", &[]).unwrap().get(0);
+    let user: String = c
+        .query_one("SELECT current_user::text", &[])
+        .unwrap()
+        .get(0);
+    let dir = dirs
+        .split(',')
+        .map(str::trim)
+        .find(|d| d.starts_with('/'))
+        .unwrap_or_else(|| panic!("the test server has no Unix socket directory ({dirs:?})"));
+    let socket = format!("{dir}/.s.PGSQL.{port}");
+    assert!(
+        std::path::Path::new(&socket).exists(),
+        "{socket}: the test server must run on this machine for this test"
+    );
+    for mode in ["", "?sslmode=require"] {
+        let run = |args: &[&str]| {
+            let mut cmd = bare_command(db.home.path());
+            cmd.args(["--db", &format!("postgres:///{}{mode}", db.name)])
+                .args(args)
+                .env("PGHOST", dir)
+                .env("PGPORT", &port)
+                .env("PGUSER", &user)
+                .env_remove("PGSSLMODE");
+            run_command(cmd, None)
+        };
+        run(&["init"]).ok();
+        let id = run(&["enqueue", "--job", "j"]).ok().line().to_string();
+        // The handler's own `durably` commands reach the server the same way.
+        run(&[
+            "work",
+            "--until-idle",
+            "--",
+            "sh",
+            "-c",
+            "durably log hello && echo 1",
+        ])
+        .ok();
+        let v = run(&["show", &id, "--json"]).ok().json();
+        assert_eq!(v["status"], "completed", "{mode}: {v}");
+        assert_eq!(v["output"], 1, "{mode}: {v}");
+    }
+}
+
 #[test]
 #[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
 fn the_search_path_chooses_the_schema() {

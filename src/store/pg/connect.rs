@@ -241,6 +241,23 @@ fn fill_from_environment(config: &mut Config) -> Result<()> {
     Ok(())
 }
 
+impl Target {
+    /// What a connection's socket leads to ([`super::watch`]): the ports of its TCP hosts,
+    /// and whether one of its hosts is a Unix socket's directory.
+    pub fn peers(&self) -> super::watch::Peers {
+        let hosts = self.config.get_hosts();
+        let mut tcp_ports: Vec<u16> = self.config.get_ports().to_vec();
+        if tcp_ports.is_empty() {
+            tcp_ports.push(5432);
+        }
+        #[cfg(unix)]
+        let unix = hosts.iter().any(|h| matches!(h, Host::Unix(_)));
+        #[cfg(not(unix))]
+        let unix = false;
+        super::watch::Peers { tcp_ports, unix }
+    }
+}
+
 /// The first host and port, for messages and the password file.
 fn first_host(config: &Config) -> (String, u16) {
     let host = match config.get_hosts().first() {
@@ -292,7 +309,19 @@ pub fn connect(target: &Target) -> Result<Client> {
             target.shown
         )))
     };
-    let client = if target.tls == Tls::Disable {
+    // As libpq: TLS is never used over a Unix socket, whatever the sslmode (the server does
+    // not offer it there).
+    let unix_only = !target.config.get_hosts().is_empty()
+        && target
+            .config
+            .get_hosts()
+            .iter()
+            .all(|h| !matches!(h, Host::Tcp(_)));
+    let client = if unix_only {
+        let mut config = target.config.clone();
+        config.ssl_mode(postgres::config::SslMode::Disable);
+        config.connect(NoTls)
+    } else if target.tls == Tls::Disable {
         target.config.connect(NoTls)
     } else {
         let connector = tls::connector(target.tls, target.root_cert.as_deref())?;
@@ -522,6 +551,13 @@ mod tls {
         type Error = rustls::pki_types::InvalidDnsNameError;
 
         fn make_tls_connect(&mut self, host: &str) -> Result<Connect, Self::Error> {
+            // A Unix socket's directory among TCP hosts: no name to check (the server does not
+            // offer TLS there, so `prefer` goes on in clear).
+            let host = if host.starts_with('/') {
+                "localhost"
+            } else {
+                host
+            };
             Ok(Connect {
                 name: ServerName::try_from(host)?.to_owned(),
                 config: self.0.clone(),

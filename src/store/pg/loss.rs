@@ -127,9 +127,13 @@ mod tests {
         // which serialises connects, like every connect of the store.
         let mut config = postgres::Config::new();
         config.host("127.0.0.1").port(1).user("x");
-        let (client, _) = super::super::watch::connect(std::time::Duration::from_secs(10), || {
-            config.connect(postgres::NoTls)
-        });
+        let peers = super::super::watch::Peers {
+            tcp_ports: vec![1],
+            unix: false,
+        };
+        let bound = std::time::Duration::from_secs(10);
+        let (client, _) =
+            super::super::watch::connect(bound, &peers, || config.connect(postgres::NoTls));
         client.err().expect("nothing listens on port 1")
     }
 

@@ -121,7 +121,7 @@ pub fn error_text(e: &postgres::Error) -> String {
 fn connect_bounded(target: &connect::Target) -> (Result<postgres::Client>, Option<watch::Socket>) {
     let bound = target.connect_bound();
     let started = Instant::now();
-    let (client, socket) = watch::connect(bound, || connect::connect(target));
+    let (client, socket) = watch::connect(bound, &target.peers(), || connect::connect(target));
     let client = client.map_err(|e| {
         if started.elapsed() < bound {
             return e;
