@@ -94,7 +94,6 @@ fn resolve_command(cmd: &str) -> Result<PathBuf> {
             Ok(_) => Ok(path),
         };
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    worker::find_in_path(cmd, &path)
+    worker::find_in_path(cmd, &worker::search_path())
         .ok_or_else(|| anyhow::anyhow!("cannot execute handler {cmd}: not found in PATH"))
 }

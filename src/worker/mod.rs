@@ -214,6 +214,15 @@ pub fn is_executable_file(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// The search path for programs: `PATH`, or when it is not set at all (`env -i`, some service
+/// managers) the system's default, as execvp(3) and posix_spawnp(3) use (glibc: `/bin:/usr/bin`).
+pub fn search_path() -> std::ffi::OsString {
+    std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into())
+}
+
+/// The search path when `PATH` is not set (glibc's `confstr(_CS_PATH)`).
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
 /// The first executable file named `name` in the directories of `search` (a PATH value), as a
 /// shell finds a command without `/`.
 pub fn find_in_path(name: &str, search: &std::ffi::OsStr) -> Option<PathBuf> {
@@ -269,7 +278,7 @@ fn base_env() -> Vec<(String, Vec<u8>)> {
         return env;
     };
     if let Some(dir) = exe.parent() {
-        let old = std::env::var_os("PATH").unwrap_or_default();
+        let old = search_path();
         let rest = (!old.is_empty()).then(|| std::env::split_paths(&old));
         let dirs = std::iter::once(dir.to_path_buf()).chain(rest.into_iter().flatten());
         if let Ok(path) = std::env::join_paths(dirs) {

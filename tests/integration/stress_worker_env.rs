@@ -196,6 +196,49 @@ fn the_readme_cron_line_works_in_crons_environment() {
     }
 }
 
+/// Without any PATH (`env -i`, a bare service unit) a handler command is found as execvp(3)
+/// finds it, in the system's default path, and the handler's own commands (`sh`, `cat`,
+/// `durably log`) work: the run completes instead of staying pending behind "not found".
+#[test]
+fn a_worker_without_path_finds_programs_in_the_default_path() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("durably.db");
+    let run = |args: &[&str]| -> crate::harness::Out {
+        Command::new(BIN)
+            .env_clear()
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .current_dir(home.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    };
+    let id = run(&["enqueue", "--job", "hello", "--input", "{\"a\":1}"]);
+    assert_eq!(id.code, 0, "{id:?}");
+    let id = id.stdout.trim().to_string();
+    let out = run(&[
+        "work",
+        "--once",
+        "--",
+        "sh",
+        "-c",
+        "durably log hello && cat",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (status, output): (String, Option<String>) = conn
+        .query_row(
+            "SELECT status, output FROM durably_runs WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "completed", "{out:?}");
+    assert_eq!(output.as_deref(), Some("{\"a\":1}"));
+}
+
 /// Kills the worker when the test ends, however it ends.
 struct Killed(Child);
 
