@@ -123,20 +123,19 @@ impl Pipes {
     /// returned with what the pipes gave. Pipes still open [`DRAIN_GRACE`] after the exit are
     /// given up.
     pub fn collect<T>(mut self, pid: libc::pid_t, exited: impl FnOnce() -> T) -> (T, Collected) {
-        let mut exited = Some(exited);
-        let mut ended: Option<(T, Instant)> = None;
+        let mut stage = Stage::Running(exited);
         let mut buf = vec![0u8; 32 * 1024];
         let mut ticked = Instant::now();
         loop {
             if self.stdout.is_none() && self.stderr.is_none() {
                 break;
             }
-            let wait = match &ended {
-                Some((_, at)) => match DRAIN_GRACE.checked_sub(at.elapsed()) {
+            let wait = match &stage {
+                Stage::Exited(_, at) => match DRAIN_GRACE.checked_sub(at.elapsed()) {
                     Some(left) => left.min(TICK),
                     None => break,
                 },
-                None => TICK,
+                Stage::Running(_) => TICK,
             };
             let ready = self.poll(wait);
             for (which, readable) in [(0, ready[0]), (1, ready[1])] {
@@ -165,18 +164,12 @@ impl Pipes {
                 // An empty chunk is the tick: only the logs' timer uses it.
                 self.out.push(&[]);
                 self.err.push(&[]);
-                if ended.is_none() && process::has_exited(pid) {
-                    if let Some(f) = exited.take() {
-                        ended = Some((f(), Instant::now()));
-                    }
+                if matches!(stage, Stage::Running(_)) && process::has_exited(pid) {
+                    stage = stage.exit();
                 }
             }
         }
-        let value = match (ended, exited) {
-            (Some((value, _)), _) => value,
-            (None, Some(f)) => f(),
-            (None, None) => unreachable!("the exit is seen once"),
-        };
+        let value = stage.value();
         let (out, overflow) = match self.out {
             Stdout::Output { kept, overflow } => (kept, overflow),
             // A command run's stdout went to the logs; its tail is kept for the error.
@@ -214,6 +207,31 @@ impl Pipes {
             }
         }
         ready
+    }
+}
+
+/// Whether the handler is still running (what to do once it exited, `F`), or has exited (what
+/// that gave, `T`, and when it was seen).
+enum Stage<F, T> {
+    Running(F),
+    Exited(T, Instant),
+}
+
+impl<F: FnOnce() -> T, T> Stage<F, T> {
+    /// The handler has exited: what is to be done then is done (once).
+    fn exit(self) -> Self {
+        match self {
+            Stage::Running(f) => Stage::Exited(f(), Instant::now()),
+            exited => exited,
+        }
+    }
+
+    /// What the exit gave, done now if it was not yet.
+    fn value(self) -> T {
+        match self {
+            Stage::Running(f) => f(),
+            Stage::Exited(value, _) => value,
+        }
     }
 }
 
