@@ -594,9 +594,12 @@ pub fn spawn(program: &Program, supervisor: &Supervisor, deadline: Instant) -> i
     })
 }
 
-/// Whether the leader `pid` has exited (without waiting, and leaving it unreaped).
-pub fn has_exited(pid: libc::pid_t) -> bool {
-    // SAFETY: as in wait_exit; WNOHANG returns at once, with si_pid 0 while it runs.
+/// `waitid` for the exit of `pid`, leaving it unreaped (`WNOWAIT`), with `flags` added: the
+/// siginfo of the exit; with `WNOHANG` while it runs, one whose `si_pid` is 0.
+fn wait_unreaped(pid: libc::pid_t, flags: libc::c_int) -> io::Result<libc::siginfo_t> {
+    // nix's waitid cannot report a death by a realtime signal (its Signal has none), so this
+    // one is raw.
+    // SAFETY: siginfo_t is plain data, for which all zeroes is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: waitid writes at most one siginfo_t through the pointer, which outlives the call.
     let r = unsafe {
@@ -604,43 +607,35 @@ pub fn has_exited(pid: libc::pid_t) -> bool {
             libc::P_PID,
             pid as libc::id_t,
             &mut info,
-            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+            libc::WEXITED | libc::WNOWAIT | flags,
         )
     };
     if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info)
+}
+
+/// Whether the leader `pid` has exited (without waiting, and leaving it unreaped).
+pub fn has_exited(pid: libc::pid_t) -> bool {
+    match wait_unreaped(pid, libc::WNOHANG) {
+        // SAFETY: si_pid is valid after a successful waitid (0 while it runs).
+        Ok(info) => unsafe { info.si_pid() != 0 },
         // Interrupted: asked again at the next tick; anything else (no such child): the
         // blocking wait that follows reports it.
-        return io::Error::last_os_error().kind() != io::ErrorKind::Interrupted;
+        Err(e) => e.kind() != io::ErrorKind::Interrupted,
     }
-    // SAFETY: si_pid is valid after a successful waitid (0 when nothing changed).
-    unsafe { info.si_pid() != 0 }
 }
 
 /// Blocks until the leader has exited, without reaping it (its pid, and so the process
 /// group id, stays reserved until [`reap`]).
 pub fn wait_exit(pid: libc::pid_t) -> io::Result<Exit> {
     loop {
-        // nix's waitid cannot report a death by a realtime signal (its Signal has none), so
-        // this one is raw.
-        // SAFETY: siginfo_t is plain data, for which all zeroes is a valid value.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid writes at most one siginfo_t through the pointer, which outlives the
-        // call; WNOWAIT leaves the child unreaped.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
+        let info = match wait_unreaped(pid, 0) {
+            Ok(info) => info,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
-        if r == -1 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
         // SAFETY: waitid reported a child state change, so si_status is valid.
         let status = unsafe { info.si_status() };
         return Ok(match info.si_code {

@@ -135,6 +135,16 @@ fn readme_cron_commands() -> Vec<String> {
     commands
 }
 
+/// A run's status and output, read from the file.
+fn status_and_output(conn: &rusqlite::Connection, id: &str) -> (String, Option<String>) {
+    conn.query_row(
+        "SELECT status, output FROM durably_runs WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
 #[test]
 fn the_readme_cron_line_works_in_crons_environment() {
     let commands = readme_cron_commands();
@@ -176,13 +186,7 @@ fn the_readme_cron_line_works_in_crons_environment() {
             .into();
         assert_eq!(out.code, 0, "{command}: {out:?}");
         let conn = rusqlite::Connection::open(&db).unwrap();
-        let (status, output): (String, Option<String>) = conn
-            .query_row(
-                "SELECT status, output FROM durably_runs WHERE id = ?1",
-                [&id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let (status, output) = status_and_output(&conn, &id);
         assert_eq!(status, "completed", "{command}: {out:?}");
         assert_eq!(output.as_deref(), Some("{\"greeted\": true}"));
         let step: String = conn
@@ -228,13 +232,7 @@ fn a_worker_without_path_finds_programs_in_the_default_path() {
     ]);
     assert_eq!(out.code, 0, "{out:?}");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let (status, output): (String, Option<String>) = conn
-        .query_row(
-            "SELECT status, output FROM durably_runs WHERE id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (status, output) = status_and_output(&conn, &id);
     assert_eq!(status, "completed", "{out:?}");
     assert_eq!(output.as_deref(), Some("{\"a\":1}"));
 }
