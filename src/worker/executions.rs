@@ -26,20 +26,28 @@ impl Drop for Executions {
 
 impl Executions {
     /// The directory, in the first of [`places`] that can hold one, after removing the
-    /// abandoned ones there. None when none can: handlers then run without an execution
-    /// directory (their `durably` commands work, without trouble reports or step reservations).
-    pub fn create() -> Option<Executions> {
+    /// abandoned ones there. An error saying why when none can: handlers then run without an
+    /// execution directory (their `durably` commands work, without trouble reports or step
+    /// reservations).
+    pub fn create() -> Result<Executions, String> {
         let name = format!(
             "{PREFIX}{}-{}",
             std::process::id(),
             uuid::Uuid::now_v7().simple()
         );
-        places().into_iter().find_map(|place| {
+        let mut why = String::new();
+        for place in places() {
             super::passfile::remove_abandoned(&place, PREFIX);
             let dir = place.join(&name);
-            std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
-            Some(Executions { dir })
-        })
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(Executions { dir }),
+                Err(e) => why = format!("{}: {e}", place.display()),
+            }
+        }
+        Err(format!(
+            "cannot make a directory for executions ({why}): handlers run without \
+             DURABLY_EXECUTION_DIR (no step reservations; a handler's database trouble fails its run)"
+        ))
     }
 
     pub fn path(&self) -> &Path {

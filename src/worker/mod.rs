@@ -400,7 +400,9 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     };
     let writes = writes_store(&store, opts, cfg.concurrency, call_bound);
     // Removed when it drops, at the end of `run`, like the password file.
-    let executions = executions::Executions::create();
+    let executions = executions::Executions::create()
+        .map_err(|why| note!("{why}"))
+        .ok();
     let shared = Arc::new(ExecutorContext {
         store: shared_store::SharedStore::new(store),
         opts: opts.clone(),

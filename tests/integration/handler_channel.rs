@@ -263,3 +263,29 @@ both! {
         live.wait().unwrap();
     }
 }
+
+both! {
+    /// Nowhere to make the worker's directory of executions (TMPDIR is /proc, where not even
+    /// root can make one): the worker says so once, and runs still complete, without it.
+    fn a_worker_that_cannot_make_its_execution_directories_says_so_and_works() {
+        let env = Env::init();
+        env.handler("job", "echo \"${DURABLY_EXECUTION_DIR:-none}\" >&2; echo 1");
+        let ids: Vec<String> = (0..2).map(|_| env.enqueue_job("job", &[])).collect();
+        let h = env.handlers.to_str().unwrap().to_string();
+        let mut c = env.command(&["work", "--until-idle", "--handlers", &h]);
+        c.env("TMPDIR", "/proc");
+        let out = run_command(c, None);
+        assert_eq!(out.code, 0, "{out:?}");
+        for id in &ids {
+            assert_eq!(env.status(id), "completed", "{out:?}");
+        }
+        let said: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("cannot make a directory for executions"))
+            .collect();
+        assert_eq!(said.len(), 1, "{out:?}");
+        assert!(said[0].contains("/proc"), "{out:?}");
+        assert_eq!(out.stderr.matches("none").count(), 2, "{out:?}");
+    }
+}
