@@ -1117,6 +1117,53 @@ fn tails_work_without_the_tail_index_and_init_adds_it() {
     assert!(indexes(&db).contains_key("idx_durably_runs_id_tail"));
 }
 
+/// `durably init` drops the plan functions of earlier durably versions (the same stems with
+/// another hash) that this role owns, and nothing else: this build's functions and a function
+/// that only looks alike stay.
+#[test]
+#[ignore = "needs PostgreSQL: set DURABLY_TEST_PG; .ci/run does"]
+fn init_drops_the_plan_functions_of_earlier_versions() {
+    let db = PgDb::new("stale_plans");
+    db.run(&["init"]).ok();
+    db.run(&["work", "--until-idle", "--", "true"]).ok();
+    let functions = |db: &PgDb| -> Vec<String> {
+        db.client()
+            .query(
+                "SELECT proname::text FROM pg_proc WHERE proname LIKE 'durably_cli_%' ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let current = functions(&db);
+    assert_eq!(current.len(), 4, "{current:?}");
+    db.client()
+        .batch_execute(
+            "CREATE FUNCTION durably_cli_claim_deadbeef(text, int8, int8) RETURNS int8 \
+               LANGUAGE sql AS 'SELECT 1'; \
+             CREATE FUNCTION durably_cli_fail_0badf00d(text) RETURNS int8 \
+               LANGUAGE sql AS 'SELECT 1'; \
+             CREATE FUNCTION durably_cli_claim_mine(text) RETURNS int8 \
+               LANGUAGE sql AS 'SELECT 1'",
+        )
+        .unwrap();
+    db.run(&["init"]).ok();
+    let mut want = current.clone();
+    want.push("durably_cli_claim_mine".to_string());
+    want.sort();
+    assert_eq!(functions(&db), want);
+    // This build's functions still serve a worker.
+    let id = db.run(&["enqueue", "--job", "j"]).ok().line().to_string();
+    db.run(&["work", "--until-idle", "--", "true"]).ok();
+    assert_eq!(
+        db.run(&["show", &id, "--json"]).ok().json()["status"],
+        "completed"
+    );
+    assert_eq!(functions(&db), want);
+}
+
 /// A worker on a database without the claim's partial index (the library's, or an earlier
 /// durably's) works and says once that `durably init` adds it; with the index it says nothing.
 /// Measured without it (BENCHMARKS.md): statistics taken while the queue was full make each

@@ -131,6 +131,25 @@ impl Plans {
     }
 }
 
+/// Drops the functions of earlier durably versions (`plans_stale.sql`) in `tx` (`durably init`,
+/// under the schema's lock); their names.
+pub fn drop_stale(tx: &mut impl postgres::GenericClient) -> Result<Vec<String>> {
+    let names: Vec<&str> = plans().all().iter().map(|p| p.name.as_str()).collect();
+    let stale: Vec<String> = tx
+        .query_typed(
+            include_str!("../../../sql/postgres/plans_stale.sql"),
+            &[(&names, Type::TEXT_ARRAY)],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    for function in &stale {
+        // A regprocedure's text: the name (schema-qualified when needed) and argument types.
+        tx.batch_execute(&format!("DROP FUNCTION IF EXISTS {function}"))?;
+    }
+    Ok(stale)
+}
+
 /// The claim's rows: a run's columns ([`crate::store::columns::RUN_COLUMNS`]) typed as the
 /// database types them (`%TYPE`: the library's `integer` or a `bigint`), then the flag.
 fn claim_columns() -> String {

@@ -303,8 +303,9 @@ fn create(client: &mut Client) -> Result<()> {
     Ok(tx.commit()?)
 }
 
-/// `durably init` on an existing database: adds the library's indexes it lacks and ours, in
-/// one transaction. A unique index the rows violate fails it, and nothing changes.
+/// `durably init` on an existing database: adds the library's indexes it lacks and ours, and
+/// drops the plan functions of earlier durably versions, in one transaction. A unique index
+/// the rows violate fails it, and nothing changes.
 pub fn repair(client: &mut Client, location: &str) -> Result<()> {
     let mut tx = client.transaction()?;
     tx.execute_typed("SELECT pg_advisory_xact_lock($1)", &[p(&SCHEMA_LOCK)])?;
@@ -329,6 +330,7 @@ pub fn repair(client: &mut Client, location: &str) -> Result<()> {
     }
     tx.batch_execute(SCHEMA_EXTRA)?;
     tx.batch_execute(SCHEMA_CLI)?;
+    super::plans::drop_stale(&mut tx)?;
     Ok(tx.commit()?)
 }
 
