@@ -6,53 +6,29 @@
 //! system (a third of a no-op run's executor time on ext4, BENCHMARKS.md); else the system's
 //! temporary directory. The worker removes it when it ends; one killed with `kill -9` leaves
 //! it behind, and the next worker to start on this machine (as the same user) removes those of
-//! workers that are gone, as it does their password files ([`super::passfile`]).
+//! workers that are gone ([`super::own_dir`]).
 
-use std::os::unix::fs::DirBuilderExt;
+use super::own_dir::OwnDir;
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "durably-x-";
 
-/// The worker's directory of execution directories; removed on drop.
-pub struct Executions {
-    dir: PathBuf,
-}
-
-impl Drop for Executions {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Executions {
-    /// The directory, in the first of [`places`] that can hold one, after removing the
-    /// abandoned ones there. An error saying why when none can: handlers then run without an
-    /// execution directory (their `durably` commands work, without trouble reports or step
-    /// reservations).
-    pub fn create() -> Result<Executions, String> {
-        let name = format!(
-            "{PREFIX}{}-{}",
-            std::process::id(),
-            uuid::Uuid::now_v7().simple()
-        );
-        let mut why = String::new();
-        for place in places() {
-            super::passfile::remove_abandoned(&place, PREFIX);
-            let dir = place.join(&name);
-            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => return Ok(Executions { dir }),
-                Err(e) => why = format!("{}: {e}", place.display()),
-            }
+/// The worker's directory of execution directories, in the first of [`places`] that can hold
+/// one (after removing the abandoned ones there). An error saying why when none can: handlers
+/// then run without an execution directory (their `durably` commands work, without trouble
+/// reports or step reservations).
+pub fn create() -> Result<OwnDir, String> {
+    let mut why = String::new();
+    for place in places() {
+        match OwnDir::create(&place, PREFIX) {
+            Ok(dir) => return Ok(dir),
+            Err(e) => why = format!("{}: {e}", place.display()),
         }
-        Err(format!(
-            "cannot make a directory for executions ({why}): handlers run without \
-             DURABLY_EXECUTION_DIR (no step reservations; a handler's database trouble fails its run)"
-        ))
     }
-
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
+    Err(format!(
+        "cannot make a directory for executions ({why}): handlers run without \
+         DURABLY_EXECUTION_DIR (no step reservations; a handler's database trouble fails its run)"
+    ))
 }
 
 /// Where the directory may go, in order of preference (see the module's text).

@@ -39,6 +39,7 @@ pub mod handler;
 mod held;
 pub mod lease;
 mod noise;
+mod own_dir;
 mod passfile;
 mod pauses;
 pub mod process;
@@ -400,9 +401,7 @@ pub fn run(opts: &Options, cfg: Config) -> Result<ExitCode> {
     };
     let writes = writes_store(&store, opts, cfg.concurrency, call_bound);
     // Removed when it drops, at the end of `run`, like the password file.
-    let executions = executions::Executions::create()
-        .map_err(|why| note!("{why}"))
-        .ok();
+    let executions = executions::create().map_err(|why| note!("{why}")).ok();
     let shared = Arc::new(ExecutorContext {
         store: shared_store::SharedStore::new(store),
         opts: opts.clone(),

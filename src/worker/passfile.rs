@@ -8,25 +8,20 @@
 //! killed with `kill -9` leaves it behind, and the next worker to start on this machine (as
 //! the same user) removes the directories of workers that are gone.
 
+use super::own_dir::OwnDir;
 use crate::store::pg::connect;
 use crate::store::{Options, Target};
 use anyhow::{anyhow, Result};
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "durably-pw-";
 
 /// The directory and file; removed on drop.
 pub struct Passfile {
-    dir: PathBuf,
+    _dir: OwnDir,
     pub path: PathBuf,
-}
-
-impl Drop for Passfile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// The password file for a worker's handlers: None on SQLite and when the worker connects
@@ -39,7 +34,6 @@ pub fn for_handlers(opts: &Options) -> Result<Option<Passfile>> {
         return Ok(None);
     };
     let base = base_dir();
-    remove_abandoned(&base, PREFIX);
     create(&base, &line).map(Some).map_err(|e| {
         anyhow!(
             "cannot create the password file for handlers in {}: {e}",
@@ -57,16 +51,10 @@ fn base_dir() -> PathBuf {
 }
 
 fn create(base: &Path, line: &str) -> std::io::Result<Passfile> {
-    let name = format!(
-        "{PREFIX}{}-{}",
-        std::process::id(),
-        uuid::Uuid::now_v7().simple()
-    );
-    let dir = base.join(name);
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let dir = OwnDir::create(base, PREFIX)?;
     let passfile = Passfile {
-        path: dir.join("pgpass"),
-        dir,
+        path: dir.path().join("pgpass"),
+        _dir: dir,
     };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -75,33 +63,4 @@ fn create(base: &Path, line: &str) -> std::io::Result<Passfile> {
         .open(&passfile.path)?;
     file.write_all(format!("{line}\n").as_bytes())?;
     Ok(passfile)
-}
-
-/// Removes the directories named `prefix` + PID + `-…` in `base` of this user's workers that
-/// no longer run (their password files, their execution directories).
-pub(super) fn remove_abandoned(base: &Path, prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(base) else {
-        return;
-    };
-    let uid = nix::unistd::getuid().as_raw();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(prefix))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let ours = entry
-            .path()
-            .symlink_metadata()
-            .is_ok_and(|m| m.is_dir() && m.uid() == uid);
-        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-            == Err(nix::errno::Errno::ESRCH);
-        if ours && gone {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
 }
