@@ -473,23 +473,21 @@ pub fn cancel(c: &mut impl GenericClient, id: &str) -> Result<bool> {
 /// Deletes a run with its labels, steps and logs, and (`ours`: our tables exist) our rows of
 /// it.
 pub fn delete_run(c: &mut impl GenericClient, id: &str, ours: bool) -> Result<()> {
-    for stmt in include_str!("../../../sql/postgres/delete_run.sql")
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        c.execute_typed(stmt, &[p(&id)])?;
-    }
-    if ours {
-        delete_ours(c, &[id.to_string()])?;
-    }
-    Ok(())
+    delete_runs(c, &[id.to_string()], ours)
 }
 
-/// Our rows of deleted runs (`delete_ours.sql`): their attempt rows and give-back counts.
-fn delete_ours(c: &mut impl GenericClient, ids: &[String]) -> Result<()> {
-    for stmt in include_str!("../../../sql/postgres/delete_ours.sql")
-        .split(';')
+/// Deletes runs with their labels, steps and logs (`delete_runs.sql`), and (`ours`) our rows
+/// of them (`delete_ours.sql`: their attempt rows and give-back counts).
+fn delete_runs(c: &mut impl GenericClient, ids: &[String], ours: bool) -> Result<()> {
+    let theirs = include_str!("../../../sql/postgres/delete_runs.sql");
+    let ours = if ours {
+        include_str!("../../../sql/postgres/delete_ours.sql")
+    } else {
+        ""
+    };
+    for stmt in [theirs, ours]
+        .into_iter()
+        .flat_map(|sql| sql.split(';'))
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
@@ -547,16 +545,7 @@ pub fn purge_batch(
     if ids.is_empty() {
         return Ok(0);
     }
-    for stmt in include_str!("../../../sql/postgres/delete_runs.sql")
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        c.execute_typed(stmt, &[p(&ids)])?;
-    }
-    if ours {
-        delete_ours(c, &ids)?;
-    }
+    delete_runs(c, &ids, ours)?;
     Ok(ids.len() as u64)
 }
 
